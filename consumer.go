@@ -1,0 +1,47 @@
+package keygate
+
+import "context"
+
+// Consumer is whoever calls through the gateway: a system, a partner, a
+// customer. Credentials belong to a consumer; groups drive route ACLs.
+type Consumer struct {
+	ID       string   `json:"id"`
+	Username string   `json:"username,omitempty"`
+	CustomID string   `json:"custom_id,omitempty"`
+	Groups   []string `json:"groups"`
+	Tags     []string `json:"tags"`
+	Timestamps
+}
+
+// NewConsumer returns an empty consumer ready to be decoded into.
+func NewConsumer() *Consumer { return &Consumer{Groups: []string{}, Tags: []string{}} }
+
+// Validate reports the first invalid field.
+func (c *Consumer) Validate() error {
+	if c.Username == "" && c.CustomID == "" {
+		return Errorf(EINVALID, "username: one of username or custom_id is required")
+	}
+	if err := validateName("username", c.Username, false); err != nil {
+		return err
+	}
+	if len(c.CustomID) > maxNameLen {
+		return Errorf(EINVALID, "custom_id: longer than %d characters", maxNameLen)
+	}
+	if err := validateList("groups", c.Groups, validateGroup); err != nil {
+		return err
+	}
+	return validateTags(c.Tags)
+}
+
+// ConsumerStore persists consumers. Every method is one transaction.
+type ConsumerStore interface {
+	// CreateConsumer assigns ID and timestamps and stores c. A taken username
+	// or custom_id is ECONFLICT.
+	CreateConsumer(ctx context.Context, c *Consumer) error
+	// FindConsumer looks a consumer up by id or by username.
+	FindConsumer(ctx context.Context, ref string) (*Consumer, error)
+	ListConsumers(ctx context.Context, p Page) (consumers []*Consumer, next string, err error)
+	UpdateConsumer(ctx context.Context, ref string, update func(*Consumer) error) (*Consumer, error)
+	// DeleteConsumer removes a consumer together with its credentials.
+	DeleteConsumer(ctx context.Context, ref string) error
+}

@@ -1,0 +1,108 @@
+package keygate
+
+import (
+	"context"
+	"net/netip"
+	"time"
+)
+
+// KeyStatus is where a key stands in its lifecycle.
+type KeyStatus string
+
+const (
+	KeyActive  KeyStatus = "active"
+	KeyRevoked KeyStatus = "revoked"
+)
+
+// APIKey is the stored record of an API key. The key itself is shown once, at
+// creation; the store keeps only SecretHash (see package apikey), so a
+// database dump cannot reproduce or test guesses of a key.
+type APIKey struct {
+	ID       string `json:"id"`
+	Consumer Ref    `json:"consumer"`
+	Name     string `json:"name,omitempty"`
+	// Prefix is the key's environment prefix (e.g. kg_live); Start is a short
+	// display hint made of the prefix and the start of the identifier.
+	Prefix     string    `json:"prefix"`
+	Start      string    `json:"start"`
+	Identifier string    `json:"-"` // the lookup part of the key; unique
+	SecretHash []byte    `json:"-"`
+	Status     KeyStatus `json:"status"`
+	// Restrictions; empty lists allow everything. Services and routes are ids.
+	AllowedServices []string   `json:"allowed_services"`
+	AllowedRoutes   []string   `json:"allowed_routes"`
+	AllowedCIDRs    []string   `json:"allowed_cidrs"`
+	Tags            []string   `json:"tags"`
+	ExpiresAt       *time.Time `json:"expires_at"`
+	RevokedAt       *time.Time `json:"revoked_at,omitempty"`
+	Timestamps
+}
+
+// Expired reports whether the key's lifetime is over at now.
+func (k *APIKey) Expired(now time.Time) bool {
+	return k.ExpiresAt != nil && !now.Before(*k.ExpiresAt)
+}
+
+// State is the verification code the key's own state gives at now, before
+// any restriction is looked at.
+func (k *APIKey) State(now time.Time) VerifyCode {
+	switch {
+	case k.Status == KeyRevoked:
+		return CodeRevoked
+	case k.Expired(now):
+		return CodeExpired
+	}
+	return CodeValid
+}
+
+// ValidateRestrictions checks the key's own fields (references are resolved
+// by the caller before the key is stored).
+func (k *APIKey) ValidateRestrictions() error {
+	if err := validateName("name", k.Name, false); err != nil {
+		return err
+	}
+	if _, err := ParseCIDRs("allowed_cidrs", k.AllowedCIDRs); err != nil {
+		return err
+	}
+	return validateTags(k.Tags)
+}
+
+// ParseCIDRs parses an allowlist of networks; a bare address is a one-address network.
+func ParseCIDRs(field string, cidrs []string) ([]netip.Prefix, error) {
+	if len(cidrs) > maxListLen {
+		return nil, Errorf(EINVALID, "%s: at most %d entries", field, maxListLen)
+	}
+	out := make([]netip.Prefix, 0, len(cidrs))
+	for i, s := range cidrs {
+		p, err := netip.ParsePrefix(s)
+		if err != nil {
+			a, aerr := netip.ParseAddr(s)
+			if aerr != nil {
+				return nil, Errorf(EINVALID, "%s[%d]: not a CIDR block or IP address", field, i)
+			}
+			p = netip.PrefixFrom(a, a.BitLen())
+		}
+		out = append(out, p.Masked())
+	}
+	return out, nil
+}
+
+// KeyFilter narrows ListKeys; zero fields match everything.
+type KeyFilter struct {
+	ConsumerID string
+}
+
+// KeyStore persists API keys. Every method is one transaction.
+type KeyStore interface {
+	// CreateKey assigns ID and timestamps and stores k; k.Consumer.ID must be
+	// an existing consumer (ENOTFOUND otherwise).
+	CreateKey(ctx context.Context, k *APIKey) error
+	FindKey(ctx context.Context, id string) (*APIKey, error)
+	ListKeys(ctx context.Context, f KeyFilter, p Page) (keys []*APIKey, next string, err error)
+	// LookupKey finds a key and its consumer by the key's identifier: the
+	// gateway's read on a cache miss.
+	LookupKey(ctx context.Context, identifier string) (*APIKey, *Consumer, error)
+	// RevokeKey marks a key revoked; revoking a revoked key changes nothing.
+	RevokeKey(ctx context.Context, id string) (*APIKey, error)
+	DeleteKey(ctx context.Context, id string) error
+}

@@ -1,0 +1,243 @@
+package keygate
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"strings"
+)
+
+// Route matches incoming requests and sends them to a service. A request
+// matches when its host, path and method each match one of the route's values
+// (an empty list matches anything). The route also says which credentials it
+// takes: a route without key_auth is open.
+type Route struct {
+	ID           string         `json:"id"`
+	Name         string         `json:"name"`
+	Service      Ref            `json:"service"`
+	Hosts        []string       `json:"hosts"`
+	Paths        []string       `json:"paths"`
+	Methods      []string       `json:"methods"`
+	StripPath    bool           `json:"strip_path"`
+	PreserveHost bool           `json:"preserve_host"`
+	KeyAuth      *KeyAuthConfig `json:"key_auth"`
+	ACL          *ACLConfig     `json:"acl"`
+	Tags         []string       `json:"tags"`
+	Timestamps
+}
+
+// NewRoute returns a route with Kong's defaults, ready to be decoded into.
+func NewRoute() *Route {
+	return &Route{StripPath: true, Hosts: []string{}, Paths: []string{}, Methods: []string{}, Tags: []string{}}
+}
+
+// KeyAuthConfig is a route's API key authentication, with Kong's key-auth
+// settings. Keys are looked for under each name in turn: header, then query.
+type KeyAuthConfig struct {
+	KeyNames    []string `json:"key_names"`
+	KeyInHeader bool     `json:"key_in_header"`
+	KeyInQuery  bool     `json:"key_in_query"`
+	// KeyInBearer also accepts "Authorization: Bearer <key>" (not in Kong).
+	KeyInBearer bool `json:"key_in_bearer"`
+	// HideCredentials removes the key from the request before it is proxied.
+	HideCredentials bool `json:"hide_credentials"`
+	// Anonymous is the consumer (id or username) that requests without a key
+	// proceed as; empty means such requests are refused.
+	Anonymous string `json:"anonymous,omitempty"`
+}
+
+// DefaultKeyName is the header and query parameter key-auth reads by default.
+const DefaultKeyName = "apikey"
+
+// UnmarshalJSON fills in Kong's defaults for settings the document leaves out.
+func (c *KeyAuthConfig) UnmarshalJSON(b []byte) error {
+	type plain KeyAuthConfig
+	p := plain{KeyNames: []string{DefaultKeyName}, KeyInHeader: true, KeyInQuery: true, KeyInBearer: true}
+	if err := json.Unmarshal(b, &p); err != nil {
+		return err
+	}
+	*c = KeyAuthConfig(p)
+	return nil
+}
+
+// ACLConfig admits consumers by group, as Kong's acl plugin: with Allow a
+// consumer needs one of the groups, with Deny it must have none of them.
+type ACLConfig struct {
+	Allow            []string `json:"allow,omitempty"`
+	Deny             []string `json:"deny,omitempty"`
+	HideGroupsHeader bool     `json:"hide_groups_header"`
+}
+
+// Allows reports whether a consumer in groups may use the route.
+func (a *ACLConfig) Allows(groups []string) bool {
+	if a == nil {
+		return true
+	}
+	if len(a.Allow) > 0 {
+		return intersects(a.Allow, groups)
+	}
+	return !intersects(a.Deny, groups)
+}
+
+func intersects(a, b []string) bool {
+	for _, x := range a {
+		for _, y := range b {
+			if x == y {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// Validate reports the first invalid field.
+func (r *Route) Validate() error {
+	if err := validateName("name", r.Name, true); err != nil {
+		return err
+	}
+	if r.Service.IsZero() {
+		return Errorf(EINVALID, "service: required")
+	}
+	if len(r.Hosts)+len(r.Paths)+len(r.Methods) == 0 {
+		return Errorf(EINVALID, "route: at least one of hosts, paths or methods is required")
+	}
+	if err := validateList("hosts", r.Hosts, validateHost); err != nil {
+		return err
+	}
+	if err := validateList("paths", r.Paths, validatePath); err != nil {
+		return err
+	}
+	if err := validateList("methods", r.Methods, validateMethod); err != nil {
+		return err
+	}
+	if err := r.KeyAuth.validate(); err != nil {
+		return err
+	}
+	if err := r.ACL.validate(); err != nil {
+		return err
+	}
+	if r.ACL != nil && r.KeyAuth == nil {
+		return Errorf(EINVALID, "acl: needs an authentication method on the route (key_auth)")
+	}
+	return validateTags(r.Tags)
+}
+
+func (c *KeyAuthConfig) validate() error {
+	if c == nil {
+		return nil
+	}
+	if len(c.KeyNames) == 0 {
+		return Errorf(EINVALID, "key_auth.key_names: at least one name is required")
+	}
+	if err := validateList("key_auth.key_names", c.KeyNames, validateKeyName); err != nil {
+		return err
+	}
+	if !c.KeyInHeader && !c.KeyInQuery && !c.KeyInBearer {
+		return Errorf(EINVALID, "key_auth: one of key_in_header, key_in_query or key_in_bearer must be true")
+	}
+	if c.Anonymous != "" && len(c.Anonymous) > maxNameLen {
+		return Errorf(EINVALID, "key_auth.anonymous: longer than %d characters", maxNameLen)
+	}
+	return nil
+}
+
+func (a *ACLConfig) validate() error {
+	if a == nil {
+		return nil
+	}
+	if (len(a.Allow) == 0) == (len(a.Deny) == 0) {
+		return Errorf(EINVALID, "acl: exactly one of allow or deny must be given")
+	}
+	if err := validateList("acl.allow", a.Allow, validateGroup); err != nil {
+		return err
+	}
+	return validateList("acl.deny", a.Deny, validateGroup)
+}
+
+const maxListLen = 64
+
+func validateList(field string, values []string, valid func(string) string) error {
+	if len(values) > maxListLen {
+		return Errorf(EINVALID, "%s: at most %d entries", field, maxListLen)
+	}
+	for i, v := range values {
+		if problem := valid(v); problem != "" {
+			return Errorf(EINVALID, "%s[%d]: %s", field, i, problem)
+		}
+	}
+	return nil
+}
+
+// validateHost accepts a lower-case host name with an optional port, and a
+// leading "*." wildcard.
+func validateHost(h string) string {
+	name := strings.TrimPrefix(h, "*.")
+	if i := strings.LastIndexByte(name, ':'); i >= 0 {
+		port := name[i+1:]
+		if port == "" || len(port) > 5 || strings.Trim(port, "0123456789") != "" {
+			return "port must be a number"
+		}
+		name = name[:i]
+	}
+	if name == "" || len(name) > 253 {
+		return "must be a host name"
+	}
+	for _, label := range strings.Split(name, ".") {
+		if label == "" || len(label) > 63 || strings.Trim(label, "abcdefghijklmnopqrstuvwxyz0123456789-") != "" {
+			return "must be a lower-case host name, optionally with a leading \"*.\" and a port"
+		}
+	}
+	return ""
+}
+
+func validatePath(p string) string {
+	switch {
+	case !strings.HasPrefix(p, "/"):
+		return "must start with /"
+	case len(p) > 1024:
+		return "longer than 1024 characters"
+	case strings.ContainsAny(p, "?# \t\r\n"):
+		return "must not contain spaces, ? or #"
+	}
+	return ""
+}
+
+func validateMethod(m string) string {
+	if m == "" || len(m) > 16 || strings.Trim(m, "ABCDEFGHIJKLMNOPQRSTUVWXYZ") != "" {
+		return "must be an upper-case HTTP method such as GET"
+	}
+	return ""
+}
+
+// validateKeyName accepts names usable both as a header and a query parameter.
+func validateKeyName(n string) string {
+	if n == "" || len(n) > 64 || strings.Trim(n, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_") != "" {
+		return "must be 1-64 letters, digits, '-' or '_'"
+	}
+	return ""
+}
+
+func validateGroup(g string) string {
+	if g == "" || len(g) > maxNameLen || strings.ContainsAny(g, ", \t\r\n") {
+		return fmt.Sprintf("must be 1-%d characters without spaces or commas", maxNameLen)
+	}
+	return ""
+}
+
+// RouteFilter narrows ListRoutes; zero fields match everything.
+type RouteFilter struct {
+	ServiceID string
+}
+
+// RouteStore persists routes. Every method is one transaction.
+type RouteStore interface {
+	// CreateRoute assigns ID and timestamps and stores r. r.Service may name the
+	// service by id or name; the store resolves it (ENOTFOUND when there is no
+	// such service) and leaves r.Service holding only the id. A taken name is ECONFLICT.
+	CreateRoute(ctx context.Context, r *Route) error
+	FindRoute(ctx context.Context, ref string) (*Route, error)
+	ListRoutes(ctx context.Context, f RouteFilter, p Page) (routes []*Route, next string, err error)
+	// UpdateRoute applies update atomically and resolves r.Service as CreateRoute does.
+	UpdateRoute(ctx context.Context, ref string, update func(*Route) error) (*Route, error)
+	DeleteRoute(ctx context.Context, ref string) error
+}

@@ -1,0 +1,93 @@
+package keygate
+
+import (
+	"context"
+	"net/url"
+	"time"
+)
+
+// Service is an upstream HTTP service that routes send traffic to.
+// Field names follow Kong's so that Kong users feel at home.
+type Service struct {
+	ID   string `json:"id"`
+	Name string `json:"name"`
+	// URL is the upstream base URL; a route's remaining path is appended to its path.
+	URL string `json:"url"`
+	// Timeouts in milliseconds, as Kong's.
+	ConnectTimeout int      `json:"connect_timeout"`
+	ReadTimeout    int      `json:"read_timeout"`
+	WriteTimeout   int      `json:"write_timeout"`
+	Tags           []string `json:"tags"`
+	Timestamps
+}
+
+// DefaultTimeout is Kong's default for each of a service's timeouts, in milliseconds.
+const DefaultTimeout = 60_000
+
+// NewService returns a service with Kong's defaults, ready to be decoded into.
+func NewService() *Service {
+	return &Service{ConnectTimeout: DefaultTimeout, ReadTimeout: DefaultTimeout, WriteTimeout: DefaultTimeout, Tags: []string{}}
+}
+
+// Duration converts one of the millisecond timeouts to a time.Duration.
+func Duration(ms int) time.Duration { return time.Duration(ms) * time.Millisecond }
+
+// Validate reports the first invalid field.
+func (s *Service) Validate() error {
+	if err := validateName("name", s.Name, true); err != nil {
+		return err
+	}
+	if _, err := ParseUpstreamURL(s.URL); err != nil {
+		return err
+	}
+	for _, t := range []struct {
+		field string
+		ms    int
+	}{{"connect_timeout", s.ConnectTimeout}, {"read_timeout", s.ReadTimeout}, {"write_timeout", s.WriteTimeout}} {
+		if t.ms < 1 || t.ms > maxTimeoutMS {
+			return Errorf(EINVALID, "%s: must be between 1 and %d milliseconds", t.field, maxTimeoutMS)
+		}
+	}
+	return validateTags(s.Tags)
+}
+
+const maxTimeoutMS = 1<<31 - 1
+
+// ParseUpstreamURL parses and checks a service URL: http or https, a host,
+// no credentials, query or fragment.
+func ParseUpstreamURL(raw string) (*url.URL, error) {
+	if raw == "" {
+		return nil, Errorf(EINVALID, "url: required")
+	}
+	if len(raw) > 2048 {
+		return nil, Errorf(EINVALID, "url: longer than 2048 characters")
+	}
+	u, err := url.Parse(raw)
+	switch {
+	case err != nil:
+		return nil, Errorf(EINVALID, "url: not a valid URL")
+	case u.Scheme != "http" && u.Scheme != "https":
+		return nil, Errorf(EINVALID, "url: scheme must be http or https")
+	case u.Host == "" || u.Hostname() == "":
+		return nil, Errorf(EINVALID, "url: host required")
+	case u.User != nil:
+		return nil, Errorf(EINVALID, "url: must not contain credentials")
+	case u.RawQuery != "" || u.ForceQuery || u.Fragment != "":
+		return nil, Errorf(EINVALID, "url: must not contain a query or fragment")
+	}
+	return u, nil
+}
+
+// ServiceStore persists services. Every method is one transaction.
+type ServiceStore interface {
+	// CreateService assigns ID and timestamps and stores s. A taken name is ECONFLICT.
+	CreateService(ctx context.Context, s *Service) error
+	// FindService looks a service up by id or by name.
+	FindService(ctx context.Context, ref string) (*Service, error)
+	ListServices(ctx context.Context, p Page) (services []*Service, next string, err error)
+	// UpdateService applies update to the stored service and saves the result, atomically.
+	// The update function validates; its error aborts the change.
+	UpdateService(ctx context.Context, ref string, update func(*Service) error) (*Service, error)
+	// DeleteService removes a service; while routes use it that is ECONFLICT.
+	DeleteService(ctx context.Context, ref string) error
+}

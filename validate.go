@@ -1,0 +1,56 @@
+package keygate
+
+import (
+	"fmt"
+	"strings"
+)
+
+const maxNameLen = 128
+
+// validateName checks an entity name: Kong's character set, and not shaped
+// like an id, so that "id or name" lookups are never ambiguous.
+func validateName(field, name string, required bool) error {
+	switch {
+	case name == "" && required:
+		return Errorf(EINVALID, "%s: required", field)
+	case name == "":
+		return nil
+	case len(name) > maxNameLen:
+		return Errorf(EINVALID, "%s: longer than %d characters", field, maxNameLen)
+	case strings.Trim(name, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789.-_~") != "":
+		return Errorf(EINVALID, "%s: may contain only letters, digits, '.', '-', '_' and '~'", field)
+	case LooksLikeID(name):
+		return Errorf(EINVALID, "%s: must not have the form of an id", field)
+	}
+	return nil
+}
+
+// LooksLikeID reports whether s has the shape of an entity id (a UUID).
+func LooksLikeID(s string) bool {
+	if len(s) != 36 {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		switch i {
+		case 8, 13, 18, 23:
+			if c != '-' {
+				return false
+			}
+		default:
+			if !('0' <= c && c <= '9' || 'a' <= c && c <= 'f' || 'A' <= c && c <= 'F') {
+				return false
+			}
+		}
+	}
+	return true
+}
+
+func validateTags(tags []string) error {
+	return validateList("tags", tags, func(t string) string {
+		if t == "" || len(t) > maxNameLen || strings.ContainsAny(t, ", \t\r\n") {
+			return fmt.Sprintf("must be 1-%d characters without spaces or commas", maxNameLen)
+		}
+		return ""
+	})
+}
