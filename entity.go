@@ -49,11 +49,19 @@ func (r *Ref) UnmarshalJSON(b []byte) error {
 	}
 	type plain Ref
 	var p plain // decoded afresh, so a PATCH naming the service by name drops the old id
-	if err := json.Unmarshal(b, &p); err != nil {
+	if err := decodeStrict(b, &p); err != nil {
 		return err
 	}
 	*r = Ref(p)
 	return nil
+}
+
+// decodeStrict decodes JSON refusing unknown fields: a custom UnmarshalJSON
+// does not inherit the outer decoder's DisallowUnknownFields.
+func decodeStrict(b []byte, v any) error {
+	d := json.NewDecoder(bytes.NewReader(b))
+	d.DisallowUnknownFields()
+	return d.Decode(v)
 }
 
 // Timestamps every stored entity carries.

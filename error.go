@@ -22,9 +22,24 @@ const (
 type Error struct {
 	Code    string
 	Message string
+	// Cause is the underlying fault, for logs only; clients never see it.
+	Cause error
 }
 
-func (e *Error) Error() string { return fmt.Sprintf("keygate: %s: %s", e.Code, e.Message) }
+func (e *Error) Error() string {
+	if e.Cause != nil {
+		return fmt.Sprintf("keygate: %s: %s: %v", e.Code, e.Message, e.Cause)
+	}
+	return fmt.Sprintf("keygate: %s: %s", e.Code, e.Message)
+}
+
+func (e *Error) Unwrap() error { return e.Cause }
+
+// Unavailable wraps a dependency's failure (store down, timeout) so that it
+// reaches clients as 503 with message, and logs with its cause.
+func Unavailable(cause error, message string) *Error {
+	return &Error{Code: EUNAVAILABLE, Message: message, Cause: cause}
+}
 
 // Errorf returns an application error with a formatted message.
 func Errorf(code, format string, args ...any) *Error {

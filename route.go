@@ -2,7 +2,6 @@ package keygate
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"strings"
 )
@@ -49,11 +48,16 @@ type KeyAuthConfig struct {
 // DefaultKeyName is the header and query parameter key-auth reads by default.
 const DefaultKeyName = "apikey"
 
-// UnmarshalJSON fills in Kong's defaults for settings the document leaves out.
+// NewKeyAuthConfig returns key-auth with Kong's defaults.
+func NewKeyAuthConfig() *KeyAuthConfig {
+	return &KeyAuthConfig{KeyNames: []string{DefaultKeyName}, KeyInHeader: true, KeyInQuery: true, KeyInBearer: true}
+}
+
+// UnmarshalJSON fills in the defaults for settings the document leaves out.
 func (c *KeyAuthConfig) UnmarshalJSON(b []byte) error {
 	type plain KeyAuthConfig
-	p := plain{KeyNames: []string{DefaultKeyName}, KeyInHeader: true, KeyInQuery: true, KeyInBearer: true}
-	if err := json.Unmarshal(b, &p); err != nil {
+	p := plain(*NewKeyAuthConfig())
+	if err := decodeStrict(b, &p); err != nil {
 		return err
 	}
 	*c = KeyAuthConfig(p)

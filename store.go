@@ -57,5 +57,6 @@ type Change struct {
 	KeyIdentifier string
 }
 
-// ChangeFunc receives changes; it must be quick and must not call the store.
+// ChangeFunc receives changes, synchronously after the commit, on the writer's
+// goroutine. It may read the store (to rebuild a routing table) but must not write.
 type ChangeFunc func(Change)

@@ -19,6 +19,8 @@ func validateName(field, name string, required bool) error {
 		return Errorf(EINVALID, "%s: longer than %d characters", field, maxNameLen)
 	case strings.Trim(name, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789.-_~") != "":
 		return Errorf(EINVALID, "%s: may contain only letters, digits, '.', '-', '_' and '~'", field)
+	case strings.Trim(name, ".") == "":
+		return Errorf(EINVALID, "%s: must not consist of dots only", field)
 	case LooksLikeID(name):
 		return Errorf(EINVALID, "%s: must not have the form of an id", field)
 	}

@@ -1,0 +1,265 @@
+package adminapi
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/url"
+	"reflect"
+	"strconv"
+	"strings"
+
+	"github.com/keygate/keygate"
+)
+
+// eMethodNotAllowed is the code of a 405. It is HTTP's business, so it lives
+// here rather than among the domain's codes.
+const eMethodNotAllowed = "METHOD_NOT_ALLOWED"
+
+var statuses = map[string]int{
+	keygate.EINVALID:      http.StatusBadRequest,
+	keygate.ENOTFOUND:     http.StatusNotFound,
+	keygate.ECONFLICT:     http.StatusConflict,
+	keygate.EUNAUTHORIZED: http.StatusUnauthorized,
+	keygate.EFORBIDDEN:    http.StatusForbidden,
+	keygate.ETOOLARGE:     http.StatusRequestEntityTooLarge,
+	keygate.EUNAVAILABLE:  http.StatusServiceUnavailable,
+	keygate.EINTERNAL:     http.StatusInternalServerError,
+	eMethodNotAllowed:     http.StatusMethodNotAllowed,
+}
+
+// error writes err as the API's error body. It is the only place errors
+// become responses. Internal errors, and application errors with a cause
+// (a dependency's failure), are logged with their detail; the client gets
+// the message and the request id only.
+func (s *Server) error(w http.ResponseWriter, r *http.Request, err error) {
+	code, msg := keygate.ErrorCode(err), keygate.ErrorMessage(err)
+	status, ok := statuses[code]
+	if !ok {
+		code, msg, status = keygate.EINTERNAL, "internal error", http.StatusInternalServerError
+	}
+	if e, isApp := errors.AsType[*keygate.Error](err); code == keygate.EINTERNAL || isApp && e.Cause != nil {
+		s.logger().LogAttrs(r.Context(), slog.LevelError, "request failed",
+			slog.String("request_id", requestID(r.Context())), slog.String("code", code),
+			slog.String("method", r.Method), slog.String("path", r.URL.Path), slog.Any("err", err))
+	}
+	if code == keygate.EUNAUTHORIZED {
+		w.Header().Set("WWW-Authenticate", "Bearer")
+	}
+	body := keygate.ErrorResponse{Error: keygate.ErrorDetail{Code: code, Message: msg, RequestID: requestID(r.Context())}}
+	if err := reply(w, status, body); err != nil {
+		http.Error(w, "internal error", http.StatusInternalServerError)
+	}
+}
+
+// reply writes v as JSON. It encodes before writing anything, so an encoding
+// error can still become a proper error response.
+func reply(w http.ResponseWriter, status int, v any) error {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(status)
+	_, _ = w.Write(append(b, '\n')) // the client went away; nothing to tell it
+	return nil
+}
+
+// maxBody is the largest request body read.
+const maxBody = 1 << 20
+
+// readBody reads a request body that must hold one JSON object and returns
+// it with its top-level fields. Fields only the server sets are refused
+// rather than ignored, so a client never believes it set them.
+func readBody(w http.ResponseWriter, r *http.Request) ([]byte, map[string]json.RawMessage, error) {
+	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, maxBody))
+	if _, ok := errors.AsType[*http.MaxBytesError](err); ok {
+		return nil, nil, keygate.Errorf(keygate.ETOOLARGE, "request body: larger than %d bytes", maxBody)
+	} else if err != nil {
+		return nil, nil, keygate.Errorf(keygate.EINVALID, "request body: could not be read")
+	}
+	if len(bytes.TrimSpace(body)) == 0 {
+		return nil, nil, keygate.Errorf(keygate.EINVALID, "request body: empty, a JSON object is required")
+	}
+	var fields map[string]json.RawMessage
+	if err := decode(body, &fields); err != nil {
+		return nil, nil, err
+	}
+	if fields == nil { // the body was null
+		return nil, nil, keygate.Errorf(keygate.EINVALID, "request body: must be a JSON object")
+	}
+	for _, f := range []string{"id", "created_at", "updated_at"} {
+		if _, ok := fields[f]; ok {
+			return nil, nil, keygate.Errorf(keygate.EINVALID, "%s: read-only", f)
+		}
+	}
+	return body, fields, nil
+}
+
+// decodeBody reads the request body into v.
+func decodeBody(w http.ResponseWriter, r *http.Request, v any) error {
+	body, _, err := readBody(w, r)
+	if err != nil {
+		return err
+	}
+	return decode(body, v)
+}
+
+// decode decodes one JSON value from body into v, refusing unknown fields
+// and trailing data. Its errors name the field and never echo a value.
+func decode(body []byte, v any) error {
+	dec := json.NewDecoder(bytes.NewReader(body))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(v); err != nil {
+		return jsonError(err)
+	}
+	if _, err := dec.Token(); err != io.EOF {
+		return keygate.Errorf(keygate.EINVALID, "request body: unexpected data after the JSON value")
+	}
+	return nil
+}
+
+func jsonError(err error) error {
+	if e, ok := errors.AsType[*json.SyntaxError](err); ok {
+		return keygate.Errorf(keygate.EINVALID, "request body: malformed JSON at byte %d: %s", e.Offset, e.Error())
+	}
+	if e, ok := errors.AsType[*json.UnmarshalTypeError](err); ok {
+		if e.Field == "" {
+			return keygate.Errorf(keygate.EINVALID, "request body: must be %s", kindName(e.Type))
+		}
+		return keygate.Errorf(keygate.EINVALID, "%s: must be %s", e.Field, kindName(e.Type))
+	}
+	if errors.Is(err, io.ErrUnexpectedEOF) {
+		return keygate.Errorf(keygate.EINVALID, "request body: malformed JSON: unexpected end")
+	}
+	// encoding/json has no type for this one; its message names the field.
+	if msg, ok := strings.CutPrefix(err.Error(), "json: unknown field "); ok {
+		return keygate.Errorf(keygate.EINVALID, "unknown field %s", msg)
+	}
+	return keygate.Errorf(keygate.EINVALID, "request body: invalid value")
+}
+
+func kindName(t reflect.Type) string {
+	switch t.Kind() {
+	case reflect.Pointer:
+		return kindName(t.Elem())
+	case reflect.String:
+		return "a string"
+	case reflect.Bool:
+		return "a boolean"
+	case reflect.Int, reflect.Int8, reflect.Int16, reflect.Int32, reflect.Int64,
+		reflect.Uint, reflect.Uint8, reflect.Uint16, reflect.Uint32, reflect.Uint64:
+		return "an integer in range"
+	case reflect.Float32, reflect.Float64:
+		return "a number"
+	case reflect.Slice, reflect.Array:
+		return "an array"
+	}
+	return "an object"
+}
+
+// page reads Kong's paging parameters: size and offset (a cursor).
+func page(r *http.Request) (keygate.Page, error) {
+	q := r.URL.Query()
+	p := keygate.Page{After: q.Get("offset"), Limit: keygate.DefaultPageSize}
+	if q.Has("size") {
+		n, err := strconv.Atoi(q.Get("size"))
+		if err != nil || n < 1 || n > keygate.MaxPageSize {
+			return p, keygate.Errorf(keygate.EINVALID, "size: must be an integer from 1 to %d", keygate.MaxPageSize)
+		}
+		p.Limit = n
+	}
+	return p, nil
+}
+
+type lister[T any] func(context.Context, keygate.Page) ([]T, string, error)
+
+// replyList answers a list request with one page from fetch.
+func replyList[T any](w http.ResponseWriter, r *http.Request, fetch lister[T]) error {
+	p, err := page(r)
+	if err != nil {
+		return err
+	}
+	items, next, err := fetch(r.Context(), p)
+	if err != nil {
+		return err
+	}
+	l := keygate.List[T]{Data: items, Offset: next}
+	if l.Data == nil {
+		l.Data = []T{}
+	}
+	if next != "" {
+		u := r.URL.Path + "?" + url.Values{"offset": {next}, "size": {strconv.Itoa(p.Limit)}}.Encode()
+		l.Next = &u
+	}
+	return reply(w, http.StatusOK, l)
+}
+
+// Generic handlers for entities that need nothing beyond the store.
+
+type validator interface{ Validate() error }
+
+func create[T validator](newT func() T, store func(context.Context, T) error) handlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) error {
+		v := newT()
+		if err := decodeBody(w, r, v); err != nil {
+			return err
+		}
+		if err := v.Validate(); err != nil {
+			return err
+		}
+		if err := store(r.Context(), v); err != nil {
+			return err
+		}
+		return reply(w, http.StatusCreated, v)
+	}
+}
+
+func list[T any](fetch lister[T]) handlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) error { return replyList(w, r, fetch) }
+}
+
+func get[T any](param string, find func(context.Context, string) (T, error)) handlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) error {
+		v, err := find(r.Context(), r.PathValue(param))
+		if err != nil {
+			return err
+		}
+		return reply(w, http.StatusOK, v)
+	}
+}
+
+// update decodes the patch onto the stored value inside the store's
+// transaction, so a concurrent change is never lost, then validates.
+func update[T validator](param string, store func(context.Context, string, func(T) error) (T, error)) handlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) error {
+		body, _, err := readBody(w, r)
+		if err != nil {
+			return err
+		}
+		v, err := store(r.Context(), r.PathValue(param), func(v T) error {
+			if err := decode(body, v); err != nil {
+				return err
+			}
+			return v.Validate()
+		})
+		if err != nil {
+			return err
+		}
+		return reply(w, http.StatusOK, v)
+	}
+}
+
+func remove(param string, del func(context.Context, string) error) handlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) error {
+		if err := del(r.Context(), r.PathValue(param)); err != nil {
+			return err
+		}
+		w.WriteHeader(http.StatusNoContent)
+		return nil
+	}
+}

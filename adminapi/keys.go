@@ -1,0 +1,210 @@
+package adminapi
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"net/netip"
+	"time"
+
+	"github.com/keygate/keygate"
+)
+
+// maxRefs bounds the services or routes a key can be restricted to, as the
+// domain bounds its other lists.
+const maxRefs = 64
+
+func (s *Server) createKey(w http.ResponseWriter, r *http.Request) error {
+	ctx := r.Context()
+	body, fields, err := readBody(w, r)
+	if err != nil {
+		return err
+	}
+	// encoding/json reports a bad time without naming the field.
+	if raw, ok := fields["expires_at"]; ok {
+		var t *time.Time
+		if json.Unmarshal(raw, &t) != nil {
+			return keygate.Errorf(keygate.EINVALID, "expires_at: must be an RFC 3339 time such as 2030-01-02T15:04:05Z")
+		}
+	}
+	var req keygate.KeyRequest
+	if err := decode(body, &req); err != nil {
+		return err
+	}
+	c, err := s.Store.FindConsumer(ctx, r.PathValue("consumer"))
+	if err != nil {
+		return err
+	}
+
+	k := &keygate.APIKey{
+		Consumer:     keygate.Ref{ID: c.ID},
+		Name:         req.Name,
+		Status:       keygate.KeyActive,
+		AllowedCIDRs: orEmpty(req.AllowedCIDRs),
+		Tags:         orEmpty(req.Tags),
+	}
+	if err := k.ValidateRestrictions(); err != nil {
+		return err
+	}
+	if k.ExpiresAt, err = s.expiry(req); err != nil {
+		return err
+	}
+	if k.AllowedServices, err = resolveAll(ctx, "allowed_services", "service", req.AllowedServices, s.serviceID); err != nil {
+		return err
+	}
+	if k.AllowedRoutes, err = resolveAll(ctx, "allowed_routes", "route", req.AllowedRoutes, s.routeID); err != nil {
+		return err
+	}
+
+	key, err := s.Keys.Generate()
+	if err != nil {
+		return fmt.Errorf("generating key: %w", err)
+	}
+	hash := s.Hasher.Hash(key)
+	k.Identifier, k.Prefix, k.Start, k.SecretHash = key.Identifier(), key.Prefix(), key.Start(), hash[:]
+	if err := s.Store.CreateKey(ctx, k); err != nil {
+		return err
+	}
+	return reply(w, http.StatusCreated, keygate.IssuedKey{APIKey: *k, Key: key.Reveal()})
+}
+
+// expiry returns the expiry a key request asks for, nil for none.
+func (s *Server) expiry(req keygate.KeyRequest) (*time.Time, error) {
+	now := s.now()
+	var t time.Time
+	switch {
+	case req.TTL != nil && req.ExpiresAt != nil:
+		return nil, keygate.Errorf(keygate.EINVALID, "ttl: cannot be given together with expires_at")
+	case req.TTL != nil:
+		if *req.TTL < 1 || *req.TTL > keygate.MaxKeyTTL {
+			return nil, keygate.Errorf(keygate.EINVALID, "ttl: must be from 1 to %d seconds", keygate.MaxKeyTTL)
+		}
+		t = now.Add(time.Duration(*req.TTL) * time.Second)
+	case req.ExpiresAt != nil:
+		if !req.ExpiresAt.After(now) {
+			return nil, keygate.Errorf(keygate.EINVALID, "expires_at: must be in the future")
+		}
+		t = *req.ExpiresAt
+	default:
+		return nil, nil
+	}
+	t = t.UTC()
+	return &t, nil
+}
+
+func (s *Server) consumerKeys(w http.ResponseWriter, r *http.Request) error {
+	c, err := s.Store.FindConsumer(r.Context(), r.PathValue("consumer"))
+	if err != nil {
+		return err
+	}
+	return replyList(w, r, func(ctx context.Context, p keygate.Page) ([]*keygate.APIKey, string, error) {
+		return s.Store.ListKeys(ctx, keygate.KeyFilter{ConsumerID: c.ID}, p)
+	})
+}
+
+func (s *Server) revokeKey(w http.ResponseWriter, r *http.Request) error {
+	k, err := s.Store.RevokeKey(r.Context(), r.PathValue("id"))
+	if err != nil {
+		return err
+	}
+	return reply(w, http.StatusOK, k)
+}
+
+// verifyKey answers, for services that check keys themselves, whether a key
+// may be used. A bad key is a 200 with a code; only a failure to check is an
+// error.
+func (s *Server) verifyKey(w http.ResponseWriter, r *http.Request) error {
+	ctx := r.Context()
+	var req keygate.VerifyRequest
+	if err := decodeBody(w, r, &req); err != nil {
+		return err
+	}
+	if req.Key == "" {
+		return keygate.Errorf(keygate.EINVALID, "key: required")
+	}
+	var t keygate.Target
+	var err error
+	if req.Service != "" {
+		if t.ServiceID, err = resolve(ctx, "service", "service", req.Service, s.serviceID); err != nil {
+			return err
+		}
+	}
+	if req.Route != "" {
+		if t.RouteID, err = resolve(ctx, "route", "route", req.Route, s.routeID); err != nil {
+			return err
+		}
+	}
+	if req.IP != "" {
+		ip, err := netip.ParseAddr(req.IP)
+		if err != nil {
+			return keygate.Errorf(keygate.EINVALID, "ip: not an IP address")
+		}
+		t.IP = ip.Unmap() // so an IPv4-mapped address matches IPv4 CIDRs
+	}
+
+	res, err := s.Verifier.VerifyKey(ctx, req.Key, t)
+	if err != nil {
+		return keygate.Unavailable(err, "key verification unavailable, try again later")
+	}
+	resp := keygate.VerifyResponse{Valid: res.Valid(), Code: res.Code}
+	if k := res.Key; k != nil {
+		resp.KeyID, resp.Status, resp.ExpiresAt = k.ID, k.Status, k.ExpiresAt
+		resp.AllowedServices, resp.AllowedRoutes, resp.AllowedCIDRs = k.AllowedServices, k.AllowedRoutes, k.AllowedCIDRs
+	}
+	if c := res.Consumer; c != nil {
+		resp.Consumer = &keygate.VerifiedCaller{ID: c.ID, Username: c.Username, CustomID: c.CustomID, Groups: orEmpty(c.Groups)}
+	}
+	return reply(w, http.StatusOK, resp)
+}
+
+func (s *Server) serviceID(ctx context.Context, ref string) (string, error) {
+	svc, err := s.Store.FindService(ctx, ref)
+	if err != nil {
+		return "", err
+	}
+	return svc.ID, nil
+}
+
+func (s *Server) routeID(ctx context.Context, ref string) (string, error) {
+	rt, err := s.Store.FindRoute(ctx, ref)
+	if err != nil {
+		return "", err
+	}
+	return rt.ID, nil
+}
+
+// resolve turns a reference in a request body into an id. An unknown
+// entity is the body's fault (400), not a missing resource at the URL (404).
+func resolve(ctx context.Context, field, kind, ref string, find func(context.Context, string) (string, error)) (string, error) {
+	if ref == "" || len(ref) > 128 {
+		return "", keygate.Errorf(keygate.EINVALID, "%s: must be the id or name of a %s", field, kind)
+	}
+	id, err := find(ctx, ref)
+	if keygate.ErrorCode(err) == keygate.ENOTFOUND {
+		return "", keygate.Errorf(keygate.EINVALID, "%s: no %s %q", field, kind, ref)
+	}
+	return id, err
+}
+
+func resolveAll(ctx context.Context, field, kind string, refs []string, find func(context.Context, string) (string, error)) ([]string, error) {
+	if len(refs) > maxRefs {
+		return nil, keygate.Errorf(keygate.EINVALID, "%s: at most %d entries", field, maxRefs)
+	}
+	ids := make([]string, len(refs))
+	for i, ref := range refs {
+		id, err := resolve(ctx, fmt.Sprintf("%s[%d]", field, i), kind, ref, find)
+		if err != nil {
+			return nil, err
+		}
+		ids[i] = id
+	}
+	return ids, nil
+}
+
+func orEmpty(s []string) []string {
+	if s == nil {
+		return []string{}
+	}
+	return s
+}

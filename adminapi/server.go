@@ -1,0 +1,205 @@
+package adminapi
+
+import (
+	"context"
+	"crypto/rand"
+	"crypto/sha256"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"runtime/debug"
+	"strings"
+	"time"
+
+	"github.com/keygate/keygate"
+	"github.com/keygate/keygate/apikey"
+)
+
+// Server serves the admin API. All fields but Logger and Now are required.
+type Server struct {
+	Store    keygate.Store
+	Verifier keygate.KeyVerifier
+	Keys     *apikey.Format // generates new keys
+	Hasher   *apikey.Hasher // hashes them for the store
+	Logger   *slog.Logger   // nil: slog.Default()
+	Now      func() time.Time
+}
+
+// HashAdminToken returns the stored form of an admin token. Admin tokens are
+// high-entropy random strings, so a plain SHA-256 suffices: there is nothing
+// to brute-force that a pepper or a slow hash would protect.
+func HashAdminToken(token string) []byte {
+	sum := sha256.Sum256([]byte(token))
+	return sum[:]
+}
+
+// Handler returns the admin API's HTTP handler.
+func (s *Server) Handler() http.Handler {
+	mux := http.NewServeMux()
+	h := func(pattern string, fn handlerFunc) { mux.Handle(pattern, s.handle(fn)) }
+
+	h("GET /healthz", s.health)
+
+	h("POST /v1/services", create(keygate.NewService, s.Store.CreateService))
+	h("GET /v1/services", list(s.Store.ListServices))
+	h("GET /v1/services/{service}", get("service", s.Store.FindService))
+	h("PATCH /v1/services/{service}", update("service", s.Store.UpdateService))
+	h("DELETE /v1/services/{service}", remove("service", s.Store.DeleteService))
+	h("GET /v1/services/{service}/routes", s.serviceRoutes)
+
+	h("POST /v1/routes", s.createRoute)
+	h("GET /v1/routes", list(func(ctx context.Context, p keygate.Page) ([]*keygate.Route, string, error) {
+		return s.Store.ListRoutes(ctx, keygate.RouteFilter{}, p)
+	}))
+	h("GET /v1/routes/{route}", get("route", s.Store.FindRoute))
+	h("PATCH /v1/routes/{route}", s.updateRoute)
+	h("DELETE /v1/routes/{route}", remove("route", s.Store.DeleteRoute))
+
+	h("POST /v1/consumers", create(keygate.NewConsumer, s.Store.CreateConsumer))
+	h("GET /v1/consumers", list(s.Store.ListConsumers))
+	h("GET /v1/consumers/{consumer}", get("consumer", s.Store.FindConsumer))
+	h("PATCH /v1/consumers/{consumer}", update("consumer", s.Store.UpdateConsumer))
+	h("DELETE /v1/consumers/{consumer}", remove("consumer", s.Store.DeleteConsumer))
+
+	h("POST /v1/consumers/{consumer}/keys", s.createKey)
+	h("GET /v1/consumers/{consumer}/keys", s.consumerKeys)
+	h("GET /v1/keys", list(func(ctx context.Context, p keygate.Page) ([]*keygate.APIKey, string, error) {
+		return s.Store.ListKeys(ctx, keygate.KeyFilter{}, p)
+	}))
+	h("GET /v1/keys/{id}", get("id", s.Store.FindKey))
+	h("POST /v1/keys/{id}/revoke", s.revokeKey)
+	h("DELETE /v1/keys/{id}", remove("id", s.Store.DeleteKey))
+	h("POST /v1/keys/verify", s.verifyKey)
+
+	return s.middleware(mux)
+}
+
+// handlerFunc is an HTTP handler that leaves writing its error to handle,
+// so every error reaches the client through one function.
+type handlerFunc func(w http.ResponseWriter, r *http.Request) error
+
+func (s *Server) handle(fn handlerFunc) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if err := fn(w, r); err != nil {
+			s.error(w, r, err)
+		}
+	})
+}
+
+// middleware gives every request an id, turns panics into 500s, requires an
+// admin token under /v1/ and answers unknown paths and methods in the API's
+// error shape rather than the mux's plain text.
+func (s *Server) middleware(mux *http.ServeMux) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		id := r.Header.Get("X-Request-ID")
+		if !validRequestID(id) {
+			id = rand.Text()
+		}
+		r = r.WithContext(context.WithValue(r.Context(), requestIDKey{}, id))
+		w.Header().Set("X-Request-ID", id)
+		w.Header().Set("Cache-Control", "no-store") // responses carry credentials and admin data
+		w.Header().Set("X-Content-Type-Options", "nosniff")
+
+		defer func() {
+			if v := recover(); v != nil {
+				if v == http.ErrAbortHandler {
+					panic(v)
+				}
+				s.error(w, r, fmt.Errorf("panic: %v\n%s", v, debug.Stack()))
+			}
+		}()
+
+		if strings.HasPrefix(r.URL.Path, "/v1/") {
+			if err := s.authenticate(r); err != nil {
+				s.error(w, r, err)
+				return
+			}
+		}
+		if h, pattern := mux.Handler(r); pattern == "" {
+			// The mux answers with its own 404 or 405; run it on a throwaway
+			// writer only to learn which, and the Allow header of a 405.
+			probe := &probeWriter{header: http.Header{}}
+			h.ServeHTTP(probe, r)
+			if probe.status == http.StatusMethodNotAllowed {
+				w.Header().Set("Allow", probe.header.Get("Allow"))
+				s.error(w, r, keygate.Errorf(eMethodNotAllowed, "method %s not allowed on %s", r.Method, r.URL.Path))
+				return
+			}
+			s.error(w, r, keygate.Errorf(keygate.ENOTFOUND, "no such endpoint: %s", r.URL.Path))
+			return
+		}
+		mux.ServeHTTP(w, r)
+	})
+}
+
+type requestIDKey struct{}
+
+func requestID(ctx context.Context) string {
+	id, _ := ctx.Value(requestIDKey{}).(string)
+	return id
+}
+
+// validRequestID accepts a caller's request id only if it is safe to echo
+// into headers and logs.
+func validRequestID(id string) bool {
+	if len(id) < 1 || len(id) > 128 {
+		return false
+	}
+	for _, c := range []byte(id) {
+		if !('a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' || c == '.' || c == '_' || c == '-') {
+			return false
+		}
+	}
+	return true
+}
+
+type probeWriter struct {
+	header http.Header
+	status int
+}
+
+func (p *probeWriter) Header() http.Header         { return p.header }
+func (p *probeWriter) Write(b []byte) (int, error) { return len(b), nil }
+func (p *probeWriter) WriteHeader(status int)      { p.status = status }
+
+// authenticate checks the request's admin token. A store failure is
+// EUNAVAILABLE, never EUNAUTHORIZED: a valid token must not look revoked
+// because the database is down.
+func (s *Server) authenticate(r *http.Request) error {
+	scheme, token, _ := strings.Cut(r.Header.Get("Authorization"), " ")
+	token = strings.TrimSpace(token)
+	if !strings.EqualFold(scheme, "Bearer") || token == "" {
+		return keygate.Errorf(keygate.EUNAUTHORIZED, "an admin token is required (Authorization: Bearer <token>)")
+	}
+	t, err := s.Store.FindAdminToken(r.Context(), HashAdminToken(token))
+	switch {
+	case keygate.ErrorCode(err) == keygate.ENOTFOUND || err == nil && t == nil:
+		return keygate.Errorf(keygate.EUNAUTHORIZED, "invalid admin token")
+	case err != nil:
+		return keygate.Unavailable(err, "admin token lookup unavailable, try again later")
+	case t.Role != keygate.RoleAdmin:
+		return keygate.Errorf(keygate.EFORBIDDEN, "admin token role %q may not use the admin API", t.Role)
+	}
+	return nil
+}
+
+func (s *Server) health(w http.ResponseWriter, r *http.Request) error {
+	if _, err := s.Store.CountAdminTokens(r.Context()); err != nil {
+		return keygate.Unavailable(err, "store unavailable, try again later")
+	}
+	return reply(w, http.StatusOK, map[string]string{"status": "ok"})
+}
+
+func (s *Server) logger() *slog.Logger {
+	if s.Logger != nil {
+		return s.Logger
+	}
+	return slog.Default()
+}
+
+func (s *Server) now() time.Time {
+	if s.Now != nil {
+		return s.Now()
+	}
+	return time.Now()
+}

@@ -1,0 +1,83 @@
+package keygate
+
+import "time"
+
+// Wire types of the admin API that are not stored entities. The server
+// (package adminapi) and the Go client (package client) share them, so the
+// two cannot drift apart.
+
+// List is the envelope of every list response, with Kong's field names.
+// Offset is the cursor of the next page; Next is the URL path of the next
+// page, null after the last one.
+type List[T any] struct {
+	Data   []T     `json:"data"`
+	Offset string  `json:"offset,omitempty"`
+	Next   *string `json:"next"`
+}
+
+// ErrorResponse is the body of every error response.
+type ErrorResponse struct {
+	Error ErrorDetail `json:"error"`
+}
+
+// ErrorDetail describes an error: Code is one of the E* constants.
+type ErrorDetail struct {
+	Code      string `json:"code"`
+	Message   string `json:"message"`
+	RequestID string `json:"request_id,omitempty"`
+}
+
+// MaxKeyTTL is the longest lifetime a key can be given by TTL, in seconds (10 years).
+const MaxKeyTTL = 10 * 365 * 24 * 60 * 60
+
+// KeyRequest asks for a new API key for a consumer. Services and routes are
+// given by id or name. ExpiresAt and TTL (seconds) are alternatives; without
+// either the key does not expire.
+type KeyRequest struct {
+	Name            string     `json:"name,omitempty"`
+	ExpiresAt       *time.Time `json:"expires_at,omitempty"`
+	TTL             *int       `json:"ttl,omitempty"` // a pointer, so that an explicit 0 is refused rather than meaning "never"
+	AllowedServices []string   `json:"allowed_services,omitempty"`
+	AllowedRoutes   []string   `json:"allowed_routes,omitempty"`
+	AllowedCIDRs    []string   `json:"allowed_cidrs,omitempty"`
+	Tags            []string   `json:"tags,omitempty"`
+}
+
+// IssuedKey is the answer to a KeyRequest: the stored key and, in Key, the
+// full key. It is the only response that ever holds the full key.
+type IssuedKey struct {
+	APIKey
+	Key string `json:"key"`
+}
+
+// VerifyRequest asks whether Key may be used for a service and/or route
+// (id or name) from IP; empty fields are not checked.
+type VerifyRequest struct {
+	Key     string `json:"key"`
+	Service string `json:"service,omitempty"`
+	Route   string `json:"route,omitempty"`
+	IP      string `json:"ip,omitempty"`
+}
+
+// VerifyResponse is the outcome of a VerifyRequest. The key's details are
+// present whenever the key was found, whatever the code.
+type VerifyResponse struct {
+	Valid           bool            `json:"valid"`
+	Code            VerifyCode      `json:"code"`
+	KeyID           string          `json:"key_id,omitempty"`
+	Consumer        *VerifiedCaller `json:"consumer,omitempty"`
+	Status          KeyStatus       `json:"status,omitempty"`
+	ExpiresAt       *time.Time      `json:"expires_at,omitempty"`
+	AllowedServices []string        `json:"allowed_services,omitempty"`
+	AllowedRoutes   []string        `json:"allowed_routes,omitempty"`
+	AllowedCIDRs    []string        `json:"allowed_cidrs,omitempty"`
+}
+
+// VerifiedCaller is the consumer a verified key belongs to. Groups let a
+// service that checks keys itself apply its own ACL.
+type VerifiedCaller struct {
+	ID       string   `json:"id"`
+	Username string   `json:"username,omitempty"`
+	CustomID string   `json:"custom_id,omitempty"`
+	Groups   []string `json:"groups"`
+}

@@ -1,0 +1,44 @@
+// Package auth defines how the gateway asks a credential kind (API key, HMAC
+// signature, ...) who is calling. Each kind lives in a subpackage.
+package auth
+
+import (
+	"net/http"
+
+	"github.com/keygate/keygate"
+)
+
+// Verdict is what an authenticator concluded about one request.
+type Verdict uint8
+
+const (
+	// Absent: the request carries no credential of this kind; the gateway may
+	// try another kind or the route's anonymous consumer.
+	Absent Verdict = iota
+	// Granted: the credential is valid for this target.
+	Granted
+	// Unauthenticated: a credential was presented but is not valid (401).
+	Unauthenticated
+	// Forbidden: the credential is valid but not for this target (403).
+	Forbidden
+)
+
+// Result is an authenticator's answer. Message is for the client on every
+// verdict but Granted and never contains the credential.
+type Result struct {
+	Verdict  Verdict
+	Consumer *keygate.Consumer
+	// CredentialID identifies the credential to the upstream (X-Credential-Identifier).
+	CredentialID string
+	Message      string
+}
+
+// Authenticator checks one kind of credential on a request, as configured on
+// one route. It returns an error only for a technical failure (a store
+// outage), never for a bad credential, so that denied and failed stay apart.
+// On Granted it may remove the credential from r (hide_credentials).
+type Authenticator interface {
+	Authenticate(r *http.Request, t keygate.Target) (Result, error)
+	// Challenge is the WWW-Authenticate value sent with a 401.
+	Challenge() string
+}

@@ -1,0 +1,120 @@
+package keyauth
+
+import (
+	"net/http"
+	"net/textproto"
+	"net/url"
+	"strings"
+
+	"github.com/keygate/keygate"
+	"github.com/keygate/keygate/auth"
+)
+
+// Messages as Kong's key-auth sends them.
+const (
+	msgNoKey        = "No API key found in request"
+	msgDuplicate    = "Duplicate API key found"
+	msgUnauthorized = "Unauthorized"
+	msgForbidden    = "You cannot consume this service"
+	msgIPNotAllowed = "Your IP address is not allowed"
+)
+
+// Authenticator is key-auth as configured on one route.
+type Authenticator struct {
+	cfg      keygate.KeyAuthConfig
+	headers  []string // canonical header names, in key_names order
+	verifier keygate.KeyVerifier
+}
+
+var _ auth.Authenticator = (*Authenticator)(nil)
+
+// New returns key-auth for one route; cfg has been validated with the route.
+func New(cfg keygate.KeyAuthConfig, v keygate.KeyVerifier) *Authenticator {
+	a := &Authenticator{cfg: cfg, verifier: v}
+	for _, name := range cfg.KeyNames {
+		a.headers = append(a.headers, textproto.CanonicalMIMEHeaderKey(name))
+	}
+	return a
+}
+
+// Challenge is sent with every 401, as Kong does.
+func (a *Authenticator) Challenge() string { return `Key realm="keygate"` }
+
+// where a key was found, so that hide_credentials can remove it.
+type source uint8
+
+const (
+	fromHeader source = iota + 1
+	fromQuery
+	fromBearer
+)
+
+// Authenticate looks for a key under each configured name (header, then
+// query), then in "Authorization: Bearer", and verifies the first one found.
+func (a *Authenticator) Authenticate(r *http.Request, t keygate.Target) (auth.Result, error) {
+	key, src, name, dup := a.find(r)
+	switch {
+	case dup:
+		return auth.Result{Verdict: auth.Unauthenticated, Message: msgDuplicate}, nil
+	case key == "":
+		return auth.Result{Verdict: auth.Absent, Message: msgNoKey}, nil
+	}
+	res, err := a.verifier.VerifyKey(r.Context(), key, t)
+	if err != nil {
+		return auth.Result{}, err
+	}
+	switch res.Code {
+	case keygate.CodeValid:
+	case keygate.CodeForbidden:
+		return auth.Result{Verdict: auth.Forbidden, Message: msgForbidden}, nil
+	case keygate.CodeIPNotAllowed:
+		return auth.Result{Verdict: auth.Forbidden, Message: msgIPNotAllowed}, nil
+	default:
+		return auth.Result{Verdict: auth.Unauthenticated, Message: msgUnauthorized}, nil
+	}
+	if a.cfg.HideCredentials {
+		hide(r, src, name)
+	}
+	return auth.Result{Verdict: auth.Granted, Consumer: res.Consumer, CredentialID: res.Key.ID}, nil
+}
+
+// find returns the first key present, where it was and under which name.
+// dup reports a name given more than once, which Kong refuses rather than guess.
+func (a *Authenticator) find(r *http.Request) (key string, src source, name string, dup bool) {
+	var query url.Values
+	for i, n := range a.cfg.KeyNames {
+		if a.cfg.KeyInHeader {
+			if vs := r.Header[a.headers[i]]; len(vs) > 0 {
+				return vs[0], fromHeader, a.headers[i], len(vs) > 1
+			}
+		}
+		if a.cfg.KeyInQuery && r.URL.RawQuery != "" && strings.Contains(r.URL.RawQuery, n) {
+			if query == nil {
+				query = r.URL.Query()
+			}
+			if vs := query[n]; len(vs) > 0 {
+				return vs[0], fromQuery, n, len(vs) > 1
+			}
+		}
+	}
+	if a.cfg.KeyInBearer {
+		if vs := r.Header["Authorization"]; len(vs) > 0 {
+			scheme, token, ok := strings.Cut(vs[0], " ")
+			if ok && strings.EqualFold(scheme, "Bearer") {
+				return strings.TrimSpace(token), fromBearer, "Authorization", len(vs) > 1
+			}
+		}
+	}
+	return "", 0, "", false
+}
+
+func hide(r *http.Request, src source, name string) {
+	switch src {
+	case fromHeader, fromBearer:
+		r.Header.Del(name)
+	case fromQuery:
+		q := r.URL.Query()
+		q.Del(name)
+		r.URL.RawQuery = q.Encode()
+	}
+}

@@ -1,0 +1,189 @@
+package keyauth
+
+import (
+	"context"
+	"crypto/subtle"
+	"time"
+	"unsafe"
+
+	"golang.org/x/sync/singleflight"
+
+	"github.com/keygate/keygate"
+	"github.com/keygate/keygate/apikey"
+)
+
+// KeyLookup is the one store read the verifier needs.
+type KeyLookup interface {
+	LookupKey(ctx context.Context, identifier string) (*keygate.APIKey, *keygate.Consumer, error)
+}
+
+// Options tune the verifier; zero values take the defaults.
+type Options struct {
+	// Now is the clock for expiry and cache lifetimes (default time.Now).
+	Now func() time.Time
+	// CacheSize bounds the number of cached identifiers (default 1,000,000).
+	CacheSize int
+	// HitTTL and MissTTL bound how long a found key or a miss is trusted
+	// without invalidation (defaults 5 minutes and 1 minute). Changes made
+	// through the store invalidate at once; the TTLs are a safety net.
+	HitTTL, MissTTL time.Duration
+	// LookupTimeout bounds one store read on a miss (default 5 seconds).
+	LookupTimeout time.Duration
+}
+
+// Verifier checks API keys: format and checksum first, then the cache, then
+// the store. It implements keygate.KeyVerifier.
+type Verifier struct {
+	store  KeyLookup
+	format *apikey.Format
+	hasher *apikey.Hasher
+	opts   Options
+	cache  *cache
+	loads  singleflight.Group
+}
+
+var _ keygate.KeyVerifier = (*Verifier)(nil)
+
+// NewVerifier returns a verifier reading keys from store.
+func NewVerifier(store KeyLookup, format *apikey.Format, hasher *apikey.Hasher, opts Options) *Verifier {
+	if opts.Now == nil {
+		opts.Now = time.Now
+	}
+	if opts.CacheSize <= 0 {
+		opts.CacheSize = 1_000_000
+	}
+	if opts.HitTTL <= 0 {
+		opts.HitTTL = 5 * time.Minute
+	}
+	if opts.MissTTL <= 0 {
+		opts.MissTTL = time.Minute
+	}
+	if opts.LookupTimeout <= 0 {
+		opts.LookupTimeout = 5 * time.Second
+	}
+	return &Verifier{store: store, format: format, hasher: hasher, opts: opts, cache: newCache(opts.CacheSize)}
+}
+
+// VerifyKey checks raw against t. On a cache hit it does no I/O and no allocation.
+func (v *Verifier) VerifyKey(ctx context.Context, raw string, t keygate.Target) (keygate.VerifyResult, error) {
+	k, err := v.format.Parse(raw)
+	if err != nil {
+		return keygate.VerifyResult{Code: keygate.CodeMalformed}, nil
+	}
+	var id identifier
+	copy(id[:], k.Identifier())
+	now := v.opts.Now().UnixNano()
+	e, err := v.entry(ctx, &id, now)
+	if err != nil {
+		return keygate.VerifyResult{}, err
+	}
+	if e.key == nil || !v.secretMatches(&id, &e, k) {
+		return keygate.VerifyResult{Code: keygate.CodeNotFound}, nil
+	}
+	return keygate.VerifyResult{Code: e.check(t, now), Key: e.key, Consumer: e.consumer}, nil
+}
+
+// Apply is the store's change hook: it drops what a change makes stale.
+func (v *Verifier) Apply(c keygate.Change) {
+	switch c.Kind {
+	case keygate.KeyChanged:
+		var id identifier
+		if len(c.KeyIdentifier) == len(id) {
+			copy(id[:], c.KeyIdentifier)
+			v.cache.remove(&id)
+		}
+	case keygate.ConsumerChanged:
+		v.cache.removeConsumer(c.ID)
+	}
+}
+
+// entry returns the cached entry for id, loading it from the store on a miss.
+// Concurrent misses for one identifier share one store read.
+func (v *Verifier) entry(ctx context.Context, id *identifier, now int64) (entry, error) {
+	if e, ok, _ := v.cache.get(id, now); ok {
+		return e, nil
+	}
+	loaded, err, _ := v.loads.Do(string(id[:]), func() (any, error) {
+		e, ok, gen := v.cache.get(id, now)
+		if ok {
+			return e, nil
+		}
+		// The read is shared by every waiting request, so it must not end
+		// when the first of them goes away.
+		ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), v.opts.LookupTimeout)
+		defer cancel()
+		key, consumer, err := v.store.LookupKey(ctx, string(id[:]))
+		switch {
+		case keygate.ErrorCode(err) == keygate.ENOTFOUND:
+			e = entry{expires: now + int64(v.opts.MissTTL)}
+		case err != nil:
+			return nil, keygate.Unavailable(err, "key store unavailable")
+		default:
+			cidrs, err := keygate.ParseCIDRs("allowed_cidrs", key.AllowedCIDRs)
+			if err != nil {
+				return nil, err
+			}
+			e = newEntry(key, consumer, cidrs, now+int64(v.opts.HitTTL))
+		}
+		v.cache.put(id, e, gen)
+		return e, nil
+	})
+	if err != nil {
+		return entry{}, err
+	}
+	return loaded.(entry), nil
+}
+
+// secretMatches compares the presented secret with the verified one in
+// constant time, or, before any request has proved it, with the stored hash.
+func (v *Verifier) secretMatches(id *identifier, e *entry, k apikey.Key) bool {
+	if e.verified {
+		return k.SecretEqual(unsafe.String(&e.secret[0], len(e.secret)))
+	}
+	sum := v.hasher.Hash(k)
+	if subtle.ConstantTimeCompare(sum[:], e.key.SecretHash) != 1 {
+		return false
+	}
+	v.cache.markVerified(id, e.key, k.Secret())
+	return true
+}
+
+// check gives the key's state at now, then its restrictions against the
+// target; zero target fields are not checked.
+func (e *entry) check(t keygate.Target, now int64) keygate.VerifyCode {
+	switch {
+	case e.revoked:
+		return keygate.CodeRevoked
+	case e.keyExpires != 0 && now >= e.keyExpires:
+		return keygate.CodeExpired
+	case e.restrictions == nil:
+		return keygate.CodeValid
+	}
+	return e.restrictions.check(t)
+}
+
+func (r *restrictions) check(t keygate.Target) keygate.VerifyCode {
+	switch {
+	case t.ServiceID != "" && len(r.services) > 0 && !contains(r.services, t.ServiceID),
+		t.RouteID != "" && len(r.routes) > 0 && !contains(r.routes, t.RouteID):
+		return keygate.CodeForbidden
+	case t.IP.IsValid() && len(r.cidrs) > 0:
+		ip := t.IP.Unmap()
+		for _, p := range r.cidrs {
+			if p.Contains(ip) {
+				return keygate.CodeValid
+			}
+		}
+		return keygate.CodeIPNotAllowed
+	}
+	return keygate.CodeValid
+}
+
+func contains(list []string, s string) bool {
+	for _, x := range list {
+		if x == s {
+			return true
+		}
+	}
+	return false
+}

@@ -1,0 +1,220 @@
+package keyauth_test
+
+import (
+	"context"
+	"net/netip"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/keygate/keygate"
+	"github.com/keygate/keygate/apikey"
+)
+
+func TestVerifyCodes(t *testing.T) {
+	f := newFixture(t)
+	valid, _ := f.issue(t, nil)
+	scoped, _ := f.issue(t, func(k *keygate.APIKey) {
+		k.AllowedServices = []string{"svc-a"}
+		k.AllowedRoutes = []string{"route-a"}
+		k.AllowedCIDRs = []string{"10.0.0.0/8", "2001:db8::/32"}
+	})
+	expiresAt := f.clock.Now().Add(time.Hour)
+	expiring, _ := f.issue(t, func(k *keygate.APIKey) { k.ExpiresAt = &expiresAt })
+	revoked, revokedRec := f.issue(t, nil)
+	if _, err := f.store.RevokeKey(context.Background(), revokedRec.ID); err != nil {
+		t.Fatal(err)
+	}
+	// Same identifier, another secret, a correct checksum: only the hash can tell.
+	k, _ := f.format.Parse(valid)
+	body := k.Prefix() + "_" + k.Identifier() + strings.Repeat("x", 32)
+	wrongSecret := body + "_" + apikey.Checksum(body)
+	unknown, _ := f.format.Generate()
+
+	ip := netip.MustParseAddr
+	tests := []struct {
+		name   string
+		key    string
+		target keygate.Target
+		want   keygate.VerifyCode
+	}{
+		{"valid", valid, keygate.Target{}, keygate.CodeValid},
+		{"valid for any target when unrestricted", valid, keygate.Target{ServiceID: "x", RouteID: "y", IP: ip("192.0.2.1")}, keygate.CodeValid},
+		{"empty", "", keygate.Target{}, keygate.CodeMalformed},
+		{"garbage", "hello", keygate.Target{}, keygate.CodeMalformed},
+		{"bad checksum", valid[:len(valid)-1] + flip(valid[len(valid)-1]), keygate.Target{}, keygate.CodeMalformed},
+		{"unknown prefix", strings.Replace(valid, "kg_test", "kg_prod", 1), keygate.Target{}, keygate.CodeMalformed},
+		{"unknown key", unknown.Reveal(), keygate.Target{}, keygate.CodeNotFound},
+		{"wrong secret", wrongSecret, keygate.Target{}, keygate.CodeNotFound},
+		{"revoked", revoked, keygate.Target{}, keygate.CodeRevoked},
+		{"not yet expired", expiring, keygate.Target{}, keygate.CodeValid},
+		{"allowed service, route and IP", scoped, keygate.Target{ServiceID: "svc-a", RouteID: "route-a", IP: ip("10.1.2.3")}, keygate.CodeValid},
+		{"IPv6 in range", scoped, keygate.Target{IP: ip("2001:db8::1")}, keygate.CodeValid},
+		{"IPv4-mapped IPv6 in range", scoped, keygate.Target{IP: ip("::ffff:10.0.0.1")}, keygate.CodeValid},
+		{"other service", scoped, keygate.Target{ServiceID: "svc-b"}, keygate.CodeForbidden},
+		{"other route", scoped, keygate.Target{RouteID: "route-b"}, keygate.CodeForbidden},
+		{"other address", scoped, keygate.Target{IP: ip("192.0.2.1")}, keygate.CodeIPNotAllowed},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			for range 2 { // a miss, then a cache hit: both must agree
+				res := f.verify(t, tt.key, tt.target)
+				if res.Code != tt.want {
+					t.Fatalf("code = %s, want %s", res.Code, tt.want)
+				}
+				if tt.want == keygate.CodeValid && (res.Consumer == nil || res.Consumer.ID != f.consumer.ID || res.Key == nil) {
+					t.Fatalf("valid result without its key and consumer: %+v", res)
+				}
+				if (tt.want == keygate.CodeNotFound || tt.want == keygate.CodeMalformed) && (res.Key != nil || res.Consumer != nil) {
+					t.Fatalf("%s result reveals a key or consumer", res.Code)
+				}
+			}
+		})
+	}
+
+	t.Run("expired once the clock passes expires_at", func(t *testing.T) {
+		f.clock.Add(time.Hour)
+		if res := f.verify(t, expiring, keygate.Target{}); res.Code != keygate.CodeExpired {
+			t.Fatalf("code = %s, want EXPIRED", res.Code)
+		}
+	})
+}
+
+func flip(c byte) string {
+	if c == 'A' {
+		return "B"
+	}
+	return "A"
+}
+
+func TestVerifyCachesHitsAndMisses(t *testing.T) {
+	f := newFixture(t)
+	valid, _ := f.issue(t, nil)
+	unknown, _ := f.format.Generate()
+	for range 5 {
+		f.verify(t, valid, keygate.Target{})
+		f.verify(t, unknown.Reveal(), keygate.Target{})
+		f.verify(t, "kg_test_garbage", keygate.Target{})
+	}
+	if n := f.lookups.reads.Load(); n != 2 {
+		t.Fatalf("store reads = %d, want 2 (one per identifier; malformed keys never reach the store)", n)
+	}
+	t.Run("cache entries expire", func(t *testing.T) {
+		f.clock.Add(6 * time.Minute)
+		f.verify(t, valid, keygate.Target{})
+		if n := f.lookups.reads.Load(); n != 3 {
+			t.Fatalf("store reads = %d, want 3", n)
+		}
+	})
+}
+
+func TestVerifySeesChangesAtOnce(t *testing.T) {
+	ctx := context.Background()
+	f := newFixture(t)
+	key, rec := f.issue(t, nil)
+	if res := f.verify(t, key, keygate.Target{}); res.Code != keygate.CodeValid {
+		t.Fatalf("code = %s, want VALID", res.Code)
+	}
+
+	t.Run("a consumer edit shows on the next verification", func(t *testing.T) {
+		if _, err := f.store.UpdateConsumer(ctx, f.consumer.ID, func(c *keygate.Consumer) error {
+			c.Groups = []string{"partners"}
+			return nil
+		}); err != nil {
+			t.Fatal(err)
+		}
+		if res := f.verify(t, key, keygate.Target{}); len(res.Consumer.Groups) != 1 || res.Consumer.Groups[0] != "partners" {
+			t.Fatalf("groups = %v, want [partners]", res.Consumer.Groups)
+		}
+	})
+	t.Run("a revoke refuses the very next request", func(t *testing.T) {
+		if _, err := f.store.RevokeKey(ctx, rec.ID); err != nil {
+			t.Fatal(err)
+		}
+		if res := f.verify(t, key, keygate.Target{}); res.Code != keygate.CodeRevoked {
+			t.Fatalf("code = %s, want REVOKED", res.Code)
+		}
+	})
+	t.Run("a deleted key is not found", func(t *testing.T) {
+		if err := f.store.DeleteKey(ctx, rec.ID); err != nil {
+			t.Fatal(err)
+		}
+		if res := f.verify(t, key, keygate.Target{}); res.Code != keygate.CodeNotFound {
+			t.Fatalf("code = %s, want NOT_FOUND", res.Code)
+		}
+	})
+	t.Run("a key created after a cached miss is found", func(t *testing.T) {
+		k, _ := f.format.Generate()
+		if res := f.verify(t, k.Reveal(), keygate.Target{}); res.Code != keygate.CodeNotFound {
+			t.Fatalf("code = %s, want NOT_FOUND", res.Code)
+		}
+		sum := f.hasher.Hash(k)
+		rec := &keygate.APIKey{Consumer: keygate.Ref{ID: f.consumer.ID}, Prefix: k.Prefix(), Start: k.Start(),
+			Identifier: k.Identifier(), SecretHash: sum[:], Status: keygate.KeyActive,
+			AllowedServices: []string{}, AllowedRoutes: []string{}, AllowedCIDRs: []string{}, Tags: []string{}}
+		if err := f.store.CreateKey(ctx, rec); err != nil {
+			t.Fatal(err)
+		}
+		if res := f.verify(t, k.Reveal(), keygate.Target{}); res.Code != keygate.CodeValid {
+			t.Fatalf("code = %s, want VALID", res.Code)
+		}
+	})
+}
+
+func TestVerifyStoreDownIsAnErrorNotADenial(t *testing.T) {
+	f := newFixture(t)
+	key, _ := f.issue(t, nil)
+	f.store.Close()
+	res, err := f.verifier.VerifyKey(context.Background(), key, keygate.Target{})
+	if err == nil {
+		t.Fatalf("VerifyKey = %s, want an error", res.Code)
+	}
+	if code := keygate.ErrorCode(err); code != keygate.EUNAVAILABLE {
+		t.Fatalf("error code = %s, want %s", code, keygate.EUNAVAILABLE)
+	}
+	if strings.Contains(err.Error(), key) || strings.Contains(keygate.ErrorMessage(err), "sql") {
+		t.Fatalf("error leaks detail: %v", err)
+	}
+}
+
+// TestVerifyConcurrently runs verifications against revokes and consumer
+// edits; run it with -race.
+func TestVerifyConcurrently(t *testing.T) {
+	ctx := context.Background()
+	f := newFixture(t)
+	var keys []string
+	var recs []*keygate.APIKey
+	for range 20 {
+		k, rec := f.issue(t, nil)
+		keys, recs = append(keys, k), append(recs, rec)
+	}
+	var wg sync.WaitGroup
+	for w := range 4 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := range 500 {
+				res, err := f.verifier.VerifyKey(ctx, keys[(i+w)%len(keys)], keygate.Target{})
+				if err != nil || (res.Code != keygate.CodeValid && res.Code != keygate.CodeRevoked) {
+					t.Errorf("VerifyKey = %v, %v", res.Code, err)
+					return
+				}
+			}
+		}()
+	}
+	for i, rec := range recs[:10] {
+		if _, err := f.store.RevokeKey(ctx, rec.ID); err != nil {
+			t.Fatal(err)
+		}
+		if i%3 == 0 {
+			f.store.UpdateConsumer(ctx, f.consumer.ID, func(c *keygate.Consumer) error { c.Tags = []string{"t"}; return nil })
+		}
+	}
+	wg.Wait()
+	for _, k := range keys[:10] {
+		if res := f.verify(t, k, keygate.Target{}); res.Code != keygate.CodeRevoked {
+			t.Fatalf("after revoke: %s, want REVOKED", res.Code)
+		}
+	}
+}

@@ -1,0 +1,280 @@
+// Package client is the Go client of keygate's admin API (package adminapi),
+// used by the CLI, SDKs and end-to-end tests.
+package client
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"strconv"
+	"strings"
+
+	"github.com/keygate/keygate"
+)
+
+// Client calls one admin API with one admin token.
+type Client struct {
+	BaseURL    string
+	Token      string
+	HTTPClient *http.Client // nil: http.DefaultClient
+}
+
+// New returns a client of the admin API at baseURL (such as
+// http://127.0.0.1:8001) that authenticates with token.
+func New(baseURL, token string) *Client {
+	return &Client{BaseURL: strings.TrimSuffix(baseURL, "/"), Token: token}
+}
+
+// Error is an error answer of the admin API.
+type Error struct {
+	Status    int    // HTTP status
+	Code      string // one of keygate's E* codes
+	Message   string
+	RequestID string
+}
+
+func (e *Error) Error() string {
+	s := fmt.Sprintf("keygate admin API: %s (%s, HTTP %d", e.Message, e.Code, e.Status)
+	if e.RequestID != "" {
+		s += ", request id " + e.RequestID
+	}
+	return s + ")"
+}
+
+// maxResponse bounds what is read of a response; lists of 1000 keys fit easily.
+const maxResponse = 64 << 20
+
+// do sends in (if not nil) as JSON and decodes the answer into out (if not nil).
+func (c *Client) do(ctx context.Context, method, path string, in, out any) error {
+	var body io.Reader
+	if in != nil {
+		b, err := json.Marshal(in)
+		if err != nil {
+			return fmt.Errorf("keygate admin API: encoding request: %w", err)
+		}
+		body = bytes.NewReader(b)
+	}
+	req, err := http.NewRequestWithContext(ctx, method, c.BaseURL+path, body)
+	if err != nil {
+		return fmt.Errorf("keygate admin API: %w", err)
+	}
+	if in != nil {
+		req.Header.Set("Content-Type", "application/json")
+	}
+	req.Header.Set("Accept", "application/json")
+	req.Header.Set("Authorization", "Bearer "+c.Token)
+	hc := c.HTTPClient
+	if hc == nil {
+		hc = http.DefaultClient
+	}
+	resp, err := hc.Do(req)
+	if err != nil {
+		return fmt.Errorf("keygate admin API: %w", err)
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(io.LimitReader(resp.Body, maxResponse))
+	if err != nil {
+		return fmt.Errorf("keygate admin API: reading response: %w", err)
+	}
+	if resp.StatusCode >= 300 {
+		return responseError(resp, b)
+	}
+	if out == nil || resp.StatusCode == http.StatusNoContent {
+		return nil
+	}
+	if err := json.Unmarshal(b, out); err != nil {
+		return fmt.Errorf("keygate admin API: decoding response: %w", err)
+	}
+	return nil
+}
+
+func responseError(resp *http.Response, body []byte) error {
+	var e keygate.ErrorResponse
+	if json.Unmarshal(body, &e) != nil || e.Error.Code == "" {
+		// Not the API's answer (a proxy in the way, a wrong URL): say so
+		// without dumping an unknown body.
+		return &Error{Status: resp.StatusCode, Message: "unexpected response: " + resp.Status,
+			RequestID: resp.Header.Get("X-Request-ID")}
+	}
+	return &Error{Status: resp.StatusCode, Code: e.Error.Code, Message: e.Error.Message, RequestID: e.Error.RequestID}
+}
+
+// forCreate encodes an entity as a create request body: without the fields
+// the server assigns, which it refuses to be sent.
+func forCreate(v any) (map[string]json.RawMessage, error) {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return nil, err
+	}
+	var m map[string]json.RawMessage
+	if err := json.Unmarshal(b, &m); err != nil {
+		return nil, err
+	}
+	delete(m, "id")
+	delete(m, "created_at")
+	delete(m, "updated_at")
+	return m, nil
+}
+
+// call sends in (if not nil) and returns the decoded answer.
+func call[T any](ctx context.Context, c *Client, method, path string, in any) (*T, error) {
+	v := new(T)
+	if err := c.do(ctx, method, path, in, v); err != nil {
+		return nil, err
+	}
+	return v, nil
+}
+
+func create[T any](ctx context.Context, c *Client, path string, in any) (*T, error) {
+	body, err := forCreate(in)
+	if err != nil {
+		return nil, fmt.Errorf("keygate admin API: encoding request: %w", err)
+	}
+	return call[T](ctx, c, http.MethodPost, path, body)
+}
+
+func list[T any](ctx context.Context, c *Client, path string, p keygate.Page) ([]T, string, error) {
+	q := url.Values{}
+	if p.Limit > 0 {
+		q.Set("size", strconv.Itoa(p.Limit))
+	}
+	if p.After != "" {
+		q.Set("offset", p.After)
+	}
+	if len(q) > 0 {
+		path += "?" + q.Encode()
+	}
+	l, err := call[keygate.List[T]](ctx, c, http.MethodGet, path, nil)
+	if err != nil {
+		return nil, "", err
+	}
+	return l.Data, l.Offset, nil
+}
+
+// at is the path of one entity in a collection.
+func at(collection, ref string) string { return "/v1/" + collection + "/" + url.PathEscape(ref) }
+
+// Health reports whether the server and its store answer.
+func (c *Client) Health(ctx context.Context) error {
+	return c.do(ctx, http.MethodGet, "/healthz", nil, nil)
+}
+
+// Services
+
+// CreateService creates s; start from keygate.NewService for Kong's defaults.
+func (c *Client) CreateService(ctx context.Context, s *keygate.Service) (*keygate.Service, error) {
+	return create[keygate.Service](ctx, c, "/v1/services", s)
+}
+
+// Service returns the service with id or name ref.
+func (c *Client) Service(ctx context.Context, ref string) (*keygate.Service, error) {
+	return call[keygate.Service](ctx, c, http.MethodGet, at("services", ref), nil)
+}
+
+// Services returns one page of services and the cursor of the next, "" after the last.
+func (c *Client) Services(ctx context.Context, p keygate.Page) ([]*keygate.Service, string, error) {
+	return list[*keygate.Service](ctx, c, "/v1/services", p)
+}
+
+// UpdateService applies patch (JSON field names) to a service.
+func (c *Client) UpdateService(ctx context.Context, ref string, patch map[string]any) (*keygate.Service, error) {
+	return call[keygate.Service](ctx, c, http.MethodPatch, at("services", ref), patch)
+}
+
+// DeleteService deletes a service; a service with routes can't be deleted.
+func (c *Client) DeleteService(ctx context.Context, ref string) error {
+	return c.do(ctx, http.MethodDelete, at("services", ref), nil, nil)
+}
+
+// ServiceRoutes returns one page of the routes of a service.
+func (c *Client) ServiceRoutes(ctx context.Context, service string, p keygate.Page) ([]*keygate.Route, string, error) {
+	return list[*keygate.Route](ctx, c, at("services", service)+"/routes", p)
+}
+
+// Routes
+
+// CreateRoute creates r; start from keygate.NewRoute for Kong's defaults.
+func (c *Client) CreateRoute(ctx context.Context, r *keygate.Route) (*keygate.Route, error) {
+	return create[keygate.Route](ctx, c, "/v1/routes", r)
+}
+
+func (c *Client) Route(ctx context.Context, ref string) (*keygate.Route, error) {
+	return call[keygate.Route](ctx, c, http.MethodGet, at("routes", ref), nil)
+}
+
+func (c *Client) Routes(ctx context.Context, p keygate.Page) ([]*keygate.Route, string, error) {
+	return list[*keygate.Route](ctx, c, "/v1/routes", p)
+}
+
+// UpdateRoute applies patch to a route; key_auth and acl are replaced as a whole.
+func (c *Client) UpdateRoute(ctx context.Context, ref string, patch map[string]any) (*keygate.Route, error) {
+	return call[keygate.Route](ctx, c, http.MethodPatch, at("routes", ref), patch)
+}
+
+func (c *Client) DeleteRoute(ctx context.Context, ref string) error {
+	return c.do(ctx, http.MethodDelete, at("routes", ref), nil, nil)
+}
+
+// Consumers
+
+func (c *Client) CreateConsumer(ctx context.Context, co *keygate.Consumer) (*keygate.Consumer, error) {
+	return create[keygate.Consumer](ctx, c, "/v1/consumers", co)
+}
+
+func (c *Client) Consumer(ctx context.Context, ref string) (*keygate.Consumer, error) {
+	return call[keygate.Consumer](ctx, c, http.MethodGet, at("consumers", ref), nil)
+}
+
+func (c *Client) Consumers(ctx context.Context, p keygate.Page) ([]*keygate.Consumer, string, error) {
+	return list[*keygate.Consumer](ctx, c, "/v1/consumers", p)
+}
+
+func (c *Client) UpdateConsumer(ctx context.Context, ref string, patch map[string]any) (*keygate.Consumer, error) {
+	return call[keygate.Consumer](ctx, c, http.MethodPatch, at("consumers", ref), patch)
+}
+
+// DeleteConsumer deletes a consumer and its keys.
+func (c *Client) DeleteConsumer(ctx context.Context, ref string) error {
+	return c.do(ctx, http.MethodDelete, at("consumers", ref), nil, nil)
+}
+
+// Keys
+
+// CreateKey issues a key to consumer (id or username). The result's Key is
+// the full key: it is returned this once and can never be read again.
+func (c *Client) CreateKey(ctx context.Context, consumer string, req keygate.KeyRequest) (*keygate.IssuedKey, error) {
+	return call[keygate.IssuedKey](ctx, c, http.MethodPost, at("consumers", consumer)+"/keys", req)
+}
+
+// Keys returns one page of all keys.
+func (c *Client) Keys(ctx context.Context, p keygate.Page) ([]*keygate.APIKey, string, error) {
+	return list[*keygate.APIKey](ctx, c, "/v1/keys", p)
+}
+
+// ConsumerKeys returns one page of the keys of consumer.
+func (c *Client) ConsumerKeys(ctx context.Context, consumer string, p keygate.Page) ([]*keygate.APIKey, string, error) {
+	return list[*keygate.APIKey](ctx, c, at("consumers", consumer)+"/keys", p)
+}
+
+func (c *Client) Key(ctx context.Context, id string) (*keygate.APIKey, error) {
+	return call[keygate.APIKey](ctx, c, http.MethodGet, at("keys", id), nil)
+}
+
+// RevokeKey revokes a key; revoking a revoked key changes nothing.
+func (c *Client) RevokeKey(ctx context.Context, id string) (*keygate.APIKey, error) {
+	return call[keygate.APIKey](ctx, c, http.MethodPost, at("keys", id)+"/revoke", nil)
+}
+
+func (c *Client) DeleteKey(ctx context.Context, id string) error {
+	return c.do(ctx, http.MethodDelete, at("keys", id), nil, nil)
+}
+
+// VerifyKey checks a key as the gateway would. An invalid key is not an
+// error: see the response's Code.
+func (c *Client) VerifyKey(ctx context.Context, req keygate.VerifyRequest) (*keygate.VerifyResponse, error) {
+	return call[keygate.VerifyResponse](ctx, c, http.MethodPost, "/v1/keys/verify", req)
+}

@@ -1,0 +1,194 @@
+package main
+
+import (
+	"bufio"
+	"cmp"
+	"fmt"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/keygate/keygate"
+	"github.com/keygate/keygate/client"
+)
+
+var keyHeader = []string{"ID", "CONSUMER", "NAME", "START", "STATUS", "EXPIRES"}
+
+func keyRow(k *keygate.APIKey) []string {
+	return []string{k.ID, k.Consumer.String(), cmp.Or(k.Name, "-"), k.Start + "…", string(k.Status), timeOrDash(k.ExpiresAt)}
+}
+
+func (a *adminCLI) keysCommand() *cobra.Command {
+	cmd := &cobra.Command{Use: "keys", Aliases: []string{"key"}, Short: "Issue, inspect, revoke and verify API keys"}
+	cmd.AddCommand(a.keysCreateCommand(), a.keysListCommand(), a.keysVerifyCommand())
+
+	get := &cobra.Command{
+		Use:   "get KEY-ID",
+		Short: "Show a key (never the key itself)",
+		Args:  cobra.ExactArgs(1),
+		RunE: a.run(func(cmd *cobra.Command, c *client.Client, args []string) error {
+			k, err := c.Key(cmd.Context(), args[0])
+			if err != nil {
+				return err
+			}
+			return a.show(cmd, k, keyHeader, keyRow(k))
+		}),
+	}
+	revoke := &cobra.Command{
+		Use:   "revoke KEY-ID",
+		Short: "Revoke a key at once, everywhere; its record stays for audit",
+		Args:  cobra.ExactArgs(1),
+		RunE: a.run(func(cmd *cobra.Command, c *client.Client, args []string) error {
+			k, err := c.RevokeKey(cmd.Context(), args[0])
+			if err != nil {
+				return err
+			}
+			return a.show(cmd, k, keyHeader, keyRow(k))
+		}),
+	}
+	del := &cobra.Command{
+		Use:   "delete KEY-ID",
+		Short: "Delete a key and its record",
+		Args:  cobra.ExactArgs(1),
+		RunE: a.run(func(cmd *cobra.Command, c *client.Client, args []string) error {
+			if err := c.DeleteKey(cmd.Context(), args[0]); err != nil {
+				return err
+			}
+			a.deleted(cmd, "key", args[0])
+			return nil
+		}),
+	}
+	cmd.AddCommand(get, revoke, del)
+	return cmd
+}
+
+func (a *adminCLI) keysCreateCommand() *cobra.Command {
+	var (
+		req       keygate.KeyRequest
+		ttl       time.Duration
+		expiresAt string
+	)
+	cmd := &cobra.Command{
+		Use:   "create CONSUMER [flags]",
+		Short: "Issue an API key to a consumer; the key is shown once",
+		Args:  cobra.ExactArgs(1),
+		RunE: a.run(func(cmd *cobra.Command, c *client.Client, args []string) error {
+			if cmd.Flags().Changed("ttl") {
+				secs := int(ttl.Round(time.Second) / time.Second)
+				req.TTL = &secs
+			}
+			if expiresAt != "" {
+				t, err := time.Parse(time.RFC3339, expiresAt)
+				if err != nil {
+					return fmt.Errorf("--expires-at: must be an RFC 3339 time such as 2030-01-02T15:04:05Z")
+				}
+				req.ExpiresAt = &t
+			}
+			k, err := c.CreateKey(cmd.Context(), args[0], req)
+			if err != nil {
+				return err
+			}
+			if a.json {
+				return a.show(cmd, k, nil)
+			}
+			out := cmd.OutOrStdout()
+			fmt.Fprintf(out, "API key for consumer %s:\n\n    %s\n\n", args[0], k.Key)
+			fmt.Fprintf(out, "Copy it now: it is stored only as a hash and will not be shown again.\n\n")
+			return a.show(cmd, k, keyHeader, keyRow(&k.APIKey))
+		}),
+	}
+	f := cmd.Flags()
+	f.StringVar(&req.Name, "name", "", "name of the key, to tell a consumer's keys apart")
+	f.DurationVar(&ttl, "ttl", 0, "lifetime, such as 720h (whole seconds)")
+	f.StringVar(&expiresAt, "expires-at", "", "expiry as an RFC 3339 time (instead of --ttl)")
+	f.StringSliceVar(&req.AllowedServices, "service", nil, "service (id or name) the key is limited to (repeatable)")
+	f.StringSliceVar(&req.AllowedRoutes, "route", nil, "route (id or name) the key is limited to (repeatable)")
+	f.StringSliceVar(&req.AllowedCIDRs, "cidr", nil, "network (CIDR or address) the key may be used from (repeatable)")
+	f.StringSliceVar(&req.Tags, "tag", nil, "tag (repeatable)")
+	return cmd
+}
+
+func (a *adminCLI) keysListCommand() *cobra.Command {
+	var (
+		page     keygate.Page
+		consumer string
+	)
+	cmd := &cobra.Command{
+		Use:   "list [--consumer CONSUMER]",
+		Short: "List keys, all or those of one consumer",
+		Args:  cobra.NoArgs,
+		RunE: a.run(func(cmd *cobra.Command, c *client.Client, _ []string) error {
+			var items []*keygate.APIKey
+			var next string
+			var err error
+			if consumer != "" {
+				items, next, err = c.ConsumerKeys(cmd.Context(), consumer, page)
+			} else {
+				items, next, err = c.Keys(cmd.Context(), page)
+			}
+			if err != nil {
+				return err
+			}
+			return showList(a, cmd, items, next, keyHeader, keyRow)
+		}),
+	}
+	pageFlags(cmd, &page)
+	cmd.Flags().StringVar(&consumer, "consumer", "", "only the keys of this consumer (id or username)")
+	return cmd
+}
+
+func (a *adminCLI) keysVerifyCommand() *cobra.Command {
+	var req keygate.VerifyRequest
+	cmd := &cobra.Command{
+		Use:   "verify KEY|- [--service S] [--route R] [--ip IP]",
+		Short: "Check a key as the gateway would; exit status 1 when it is not valid",
+		Long: `Check a key as the gateway would and show the outcome. The exit status is 0
+only for a valid key, so scripts can test it. Give "-" to read the key from
+standard input, which keeps it out of the shell history and the process list.`,
+		Args: cobra.ExactArgs(1),
+		RunE: a.run(func(cmd *cobra.Command, c *client.Client, args []string) error {
+			req.Key = args[0]
+			if req.Key == "-" {
+				line, err := bufio.NewReader(cmd.InOrStdin()).ReadString('\n')
+				if err != nil && line == "" {
+					return fmt.Errorf("reading the key from standard input: %w", err)
+				}
+				req.Key = strings.TrimSpace(line)
+			}
+			res, err := c.VerifyKey(cmd.Context(), req)
+			if err != nil {
+				return err
+			}
+			if err := a.showVerify(cmd, res); err != nil {
+				return err
+			}
+			if !res.Valid {
+				return errReported
+			}
+			return nil
+		}),
+	}
+	f := cmd.Flags()
+	f.StringVar(&req.Service, "service", "", "service (id or name) the key would be used for")
+	f.StringVar(&req.Route, "route", "", "route (id or name) the key would be used for")
+	f.StringVar(&req.IP, "ip", "", "client address the key would be used from")
+	return cmd
+}
+
+func (a *adminCLI) showVerify(cmd *cobra.Command, res *keygate.VerifyResponse) error {
+	if a.json {
+		return a.show(cmd, res, nil)
+	}
+	tw := tabwriter.NewWriter(cmd.OutOrStdout(), 0, 0, 2, ' ', 0)
+	fmt.Fprintf(tw, "valid:\t%t\ncode:\t%s\n", res.Valid, res.Code)
+	if res.KeyID != "" {
+		fmt.Fprintf(tw, "key id:\t%s\nstatus:\t%s\nexpires:\t%s\n", res.KeyID, res.Status, timeOrDash(res.ExpiresAt))
+	}
+	if co := res.Consumer; co != nil {
+		fmt.Fprintf(tw, "consumer:\t%s\nusername:\t%s\ncustom id:\t%s\ngroups:\t%s\n",
+			co.ID, cmp.Or(co.Username, "-"), cmp.Or(co.CustomID, "-"), joinOrDash(co.Groups))
+	}
+	return tw.Flush()
+}

@@ -1,0 +1,123 @@
+package main
+
+import (
+	"fmt"
+	"os"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/spf13/pflag"
+	"gopkg.in/yaml.v3"
+)
+
+// Config is everything serve can be told. Each field is a flag; each flag can
+// also come from a KEYGATE_* environment variable or the YAML file named by
+// --config, in that order of precedence after the command line.
+type Config struct {
+	ConfigFile       string
+	DataDir          string
+	ProxyListen      string
+	AdminListen      string
+	KeyPrefix        string
+	AcceptedPrefixes []string
+	TrustedProxies   []string
+	LogLevel         string
+	LogFormat        string
+	ShutdownTimeout  time.Duration
+	Dev              bool
+
+	// Secrets come from the environment only, never from flags (which other
+	// users can read from the process list) or the config file.
+	Pepper     string // KEYGATE_PEPPER; otherwise a file in the data dir
+	AdminToken string // KEYGATE_ADMIN_TOKEN; otherwise generated once and printed
+}
+
+const envPrefix = "KEYGATE_"
+
+func (c *Config) addFlags(fs *pflag.FlagSet) {
+	fs.StringVar(&c.ConfigFile, "config", "", "YAML file with settings (keys are the flag names with _ for -)")
+	fs.StringVar(&c.DataDir, "data-dir", "./data", "directory for the SQLite database and the key pepper")
+	fs.StringVar(&c.ProxyListen, "proxy-listen", "0.0.0.0:8000", "address of the gateway (proxy) listener")
+	fs.StringVar(&c.AdminListen, "admin-listen", "127.0.0.1:8001", "address of the admin API listener")
+	fs.StringVar(&c.KeyPrefix, "key-prefix", "kg_live", "prefix of newly issued API keys (letters, digits, _)")
+	fs.StringSliceVar(&c.AcceptedPrefixes, "accepted-key-prefixes", nil, "older key prefixes that stay valid (comma-separated)")
+	fs.StringSliceVar(&c.TrustedProxies, "trusted-proxies", nil, "CIDRs of load balancers whose X-Forwarded-For is believed")
+	fs.StringVar(&c.LogLevel, "log-level", "info", "debug, info, warn or error")
+	fs.StringVar(&c.LogFormat, "log-format", "text", "text or json")
+	fs.DurationVar(&c.ShutdownTimeout, "shutdown-timeout", 15*time.Second, "how long SIGTERM waits for requests in flight")
+	fs.BoolVar(&c.Dev, "dev", false, "throwaway data dir, demo upstream, demo key, printed admin token")
+	fs.VisitAll(func(f *pflag.Flag) {
+		f.Usage += fmt.Sprintf(" (env %s)", envName(f.Name))
+	})
+}
+
+func envName(flag string) string {
+	return envPrefix + strings.ToUpper(strings.ReplaceAll(flag, "-", "_"))
+}
+
+// load fills every flag the command line left unset from the environment,
+// then from the config file, and reads the secrets from the environment.
+func (c *Config) load(fs *pflag.FlagSet) error {
+	var err error
+	fs.VisitAll(func(f *pflag.Flag) {
+		if v, ok := os.LookupEnv(envName(f.Name)); ok && !f.Changed && err == nil {
+			if serr := fs.Set(f.Name, v); serr != nil {
+				err = fmt.Errorf("%s: %v", envName(f.Name), serr)
+			}
+		}
+	})
+	if err != nil {
+		return err
+	}
+	if c.ConfigFile != "" {
+		if err := c.loadFile(fs); err != nil {
+			return err
+		}
+	}
+	c.Pepper = os.Getenv(envPrefix + "PEPPER")
+	c.AdminToken = os.Getenv(envPrefix + "ADMIN_TOKEN")
+	return nil
+}
+
+func (c *Config) loadFile(fs *pflag.FlagSet) error {
+	data, err := os.ReadFile(c.ConfigFile)
+	if err != nil {
+		return fmt.Errorf("config file: %w", err)
+	}
+	var settings map[string]any
+	if err := yaml.Unmarshal(data, &settings); err != nil {
+		return fmt.Errorf("config file %s: %w", c.ConfigFile, err)
+	}
+	keys := make([]string, 0, len(settings))
+	for k := range settings {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	for _, key := range keys {
+		name := strings.ReplaceAll(key, "_", "-")
+		f := fs.Lookup(name)
+		if f == nil || name == "config" {
+			return fmt.Errorf("config file %s: unknown setting %q", c.ConfigFile, key)
+		}
+		if f.Changed {
+			continue // the command line and the environment win
+		}
+		if err := fs.Set(name, yamlValue(settings[key])); err != nil {
+			return fmt.Errorf("config file %s: %s: %v", c.ConfigFile, key, err)
+		}
+	}
+	return nil
+}
+
+// yamlValue renders a YAML value the way the flag parser reads it.
+func yamlValue(v any) string {
+	if list, ok := v.([]any); ok {
+		parts := make([]string, len(list))
+		for i, x := range list {
+			parts[i] = fmt.Sprint(x)
+		}
+		return strings.Join(parts, ",")
+	}
+	return fmt.Sprint(v)
+}

@@ -1,0 +1,301 @@
+package main
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/base64"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/keygate/keygate"
+	"github.com/keygate/keygate/adminapi"
+	"github.com/keygate/keygate/apikey"
+	"github.com/keygate/keygate/auth/keyauth"
+	"github.com/keygate/keygate/proxy"
+	"github.com/keygate/keygate/sqlite"
+)
+
+func newServeCommand() *cobra.Command {
+	var cfg Config
+	cmd := &cobra.Command{
+		Use:   "serve",
+		Short: "Run the gateway and the admin API",
+		Long: `Run the gateway (proxy listener) and the admin API (admin listener).
+
+Every flag can also be set with the KEYGATE_* environment variable shown next
+to it, or in the YAML file given with --config (command line > environment >
+file > default). Secrets come from the environment only:
+  KEYGATE_PEPPER       secret for hashing API keys (>= 32 characters); without
+                       it a random one is kept in <data-dir>/pepper (mode 0600)
+  KEYGATE_ADMIN_TOKEN  admin token to accept; without it, and while no token
+                       exists, one is generated and printed once`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if err := cfg.load(cmd.Flags()); err != nil {
+				return err
+			}
+			if cfg.Dev {
+				cfg.devDefaults(cmd.Flags())
+			}
+			m := &Main{Config: cfg, Out: cmd.OutOrStdout()}
+			if err := m.Run(cmd.Context()); err != nil {
+				m.Close()
+				return err
+			}
+			<-cmd.Context().Done()
+			m.Logger.Info("shutting down")
+			return m.Close()
+		},
+	}
+	cfg.addFlags(cmd.Flags())
+	return cmd
+}
+
+// Main is the wired program: tests start it in-process exactly as serve does.
+type Main struct {
+	Config Config
+	Out    io.Writer // where the one-time admin token and the dev banner go
+	Logger *slog.Logger
+	// Now is the clock for the store and the verifier (default time.Now).
+	Now func() time.Time
+
+	Store    *sqlite.DB
+	Verifier *keyauth.Verifier
+	Proxy    *proxy.Proxy
+
+	proxyServer, adminServer, demoServer *http.Server
+	proxyAddr, adminAddr                 net.Addr
+	cleanup                              []func()
+	devUpstream, devKey                  string
+}
+
+// Run opens the store, wires the parts and starts serving; it returns once
+// both listeners accept connections.
+func (m *Main) Run(ctx context.Context) (err error) {
+	if m.Out == nil {
+		m.Out = io.Discard
+	}
+	if m.Now == nil {
+		m.Now = time.Now
+	}
+	if m.Logger == nil {
+		if m.Logger, err = newLogger(m.Config.LogLevel, m.Config.LogFormat); err != nil {
+			return err
+		}
+	}
+	if m.Config.Dev {
+		if err := m.prepareDev(); err != nil {
+			return err
+		}
+	}
+	format, err := apikey.NewFormat(m.Config.KeyPrefix, m.Config.AcceptedPrefixes...)
+	if err != nil {
+		return fmt.Errorf("--key-prefix/--accepted-key-prefixes: %w", err)
+	}
+	trusted, err := keygate.ParseCIDRs("--trusted-proxies", m.Config.TrustedProxies)
+	if err != nil {
+		return errors.New(keygate.ErrorMessage(err))
+	}
+	if err := os.MkdirAll(m.Config.DataDir, 0o700); err != nil {
+		return fmt.Errorf("data dir: %w", err)
+	}
+	pepper, err := loadPepper(m.Config.Pepper, m.Config.DataDir)
+	if err != nil {
+		return err
+	}
+	hasher, err := apikey.NewHasher(pepper)
+	if err != nil {
+		return fmt.Errorf("pepper: %w", err)
+	}
+
+	// The store tells the caches about every committed change; the hook is set
+	// before anything is written, so none is missed.
+	var onChange []keygate.ChangeFunc
+	m.Store, err = sqlite.Open(ctx, filepath.Join(m.Config.DataDir, "keygate.db"), sqlite.Options{
+		Now: m.Now,
+		OnChange: func(c keygate.Change) {
+			for _, f := range onChange {
+				f(c)
+			}
+		},
+	})
+	if err != nil {
+		return fmt.Errorf("open store: %w", err)
+	}
+	m.Verifier = keyauth.NewVerifier(m.Store, format, hasher, keyauth.Options{Now: m.Now})
+	m.Proxy = proxy.New(m.Store, m.Verifier, proxy.Config{TrustedProxies: trusted, Logger: m.Logger})
+	onChange = []keygate.ChangeFunc{m.Verifier.Apply, m.Proxy.Apply}
+
+	if err := m.bootstrapAdminToken(ctx); err != nil {
+		return err
+	}
+	if m.Config.Dev {
+		if err := m.seedDev(ctx, format, hasher); err != nil {
+			return err
+		}
+	}
+	if err := m.Proxy.Reload(ctx); err != nil {
+		return fmt.Errorf("load routes: %w", err)
+	}
+	admin := &adminapi.Server{Store: m.Store, Verifier: m.Verifier, Keys: format, Hasher: hasher, Logger: m.Logger, Now: m.Now}
+	if m.adminServer, m.adminAddr, err = m.listen("admin", m.Config.AdminListen, admin.Handler()); err != nil {
+		return err
+	}
+	if m.proxyServer, m.proxyAddr, err = m.listen("proxy", m.Config.ProxyListen, m.Proxy); err != nil {
+		return err
+	}
+	m.Logger.Info("keygate started", "proxy", m.ProxyURL(), "admin", m.AdminURL(), "data_dir", m.Config.DataDir)
+	if m.Config.Dev {
+		m.printDevBanner()
+	}
+	return nil
+}
+
+func (m *Main) listen(name, addr string, h http.Handler) (*http.Server, net.Addr, error) {
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return nil, nil, fmt.Errorf("%s listener: %w", name, err)
+	}
+	srv := &http.Server{
+		Handler:           h,
+		ReadHeaderTimeout: 10 * time.Second,
+		IdleTimeout:       2 * time.Minute,
+		MaxHeaderBytes:    64 << 10,
+		ErrorLog:          slog.NewLogLogger(m.Logger.Handler(), slog.LevelWarn),
+	}
+	go func() {
+		if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			m.Logger.Error(name+" listener stopped", "error", err)
+		}
+	}()
+	return srv, ln.Addr(), nil
+}
+
+// ProxyURL and AdminURL are where the listeners ended up (useful with port 0).
+func (m *Main) ProxyURL() string { return "http://" + m.proxyAddr.String() }
+func (m *Main) AdminURL() string { return "http://" + m.adminAddr.String() }
+
+// Close stops accepting, lets requests in flight finish (up to the shutdown
+// timeout) and closes the store.
+func (m *Main) Close() error {
+	timeout := m.Config.ShutdownTimeout
+	if timeout <= 0 {
+		timeout = 15 * time.Second
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), timeout)
+	defer cancel()
+	var errs []error
+	for _, srv := range []*http.Server{m.proxyServer, m.adminServer, m.demoServer} {
+		if srv != nil {
+			errs = append(errs, srv.Shutdown(ctx))
+		}
+	}
+	if m.Store != nil {
+		errs = append(errs, m.Store.Close())
+	}
+	for _, f := range m.cleanup {
+		f()
+	}
+	return errors.Join(errs...)
+}
+
+// loadPepper returns the pepper from the environment, or from the data dir,
+// creating it there on first start. It never lives in the database, so a
+// dump alone cannot be used to test key guesses.
+func loadPepper(fromEnv, dataDir string) ([]byte, error) {
+	if fromEnv != "" {
+		if len(fromEnv) < apikey.MinPepperLen {
+			return nil, fmt.Errorf("KEYGATE_PEPPER: must be at least %d characters", apikey.MinPepperLen)
+		}
+		return []byte(fromEnv), nil
+	}
+	path := filepath.Join(dataDir, "pepper")
+	data, err := os.ReadFile(path)
+	if errors.Is(err, os.ErrNotExist) {
+		var b [32]byte
+		if _, err := rand.Read(b[:]); err != nil {
+			return nil, err
+		}
+		data = []byte(base64.RawURLEncoding.EncodeToString(b[:]))
+		if err := os.WriteFile(path, data, 0o600); err != nil {
+			return nil, fmt.Errorf("write pepper: %w", err)
+		}
+		return data, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("read pepper: %w", err)
+	}
+	if fi, err := os.Stat(path); err == nil && fi.Mode().Perm()&0o077 != 0 {
+		return nil, fmt.Errorf("%s is readable by other users (mode %v); run: chmod 600 %s", path, fi.Mode().Perm(), path)
+	}
+	pepper := []byte(strings.TrimSpace(string(data)))
+	if len(pepper) < apikey.MinPepperLen {
+		return nil, fmt.Errorf("%s: pepper must be at least %d characters", path, apikey.MinPepperLen)
+	}
+	return pepper, nil
+}
+
+// minAdminTokenLen keeps guessable admin tokens out.
+const minAdminTokenLen = 20
+
+// bootstrapAdminToken accepts KEYGATE_ADMIN_TOKEN, or, while no admin token
+// exists, makes one and prints it once. Only its hash is stored.
+func (m *Main) bootstrapAdminToken(ctx context.Context) error {
+	token := m.Config.AdminToken
+	if token != "" {
+		if len(token) < minAdminTokenLen {
+			return fmt.Errorf("KEYGATE_ADMIN_TOKEN: must be at least %d characters", minAdminTokenLen)
+		}
+		err := m.Store.CreateAdminToken(ctx, &keygate.AdminToken{Name: "bootstrap", Hash: adminapi.HashAdminToken(token), Role: keygate.RoleAdmin})
+		if err != nil && keygate.ErrorCode(err) != keygate.ECONFLICT {
+			return fmt.Errorf("store admin token: %w", err)
+		}
+		return nil
+	}
+	n, err := m.Store.CountAdminTokens(ctx)
+	if err != nil || n > 0 {
+		return err
+	}
+	format, err := apikey.NewFormat("kg_admin")
+	if err != nil {
+		return err
+	}
+	k, err := format.Generate()
+	if err != nil {
+		return err
+	}
+	token = k.Reveal()
+	if err := m.Store.CreateAdminToken(ctx, &keygate.AdminToken{Name: "generated", Hash: adminapi.HashAdminToken(token), Role: keygate.RoleAdmin}); err != nil {
+		return fmt.Errorf("store admin token: %w", err)
+	}
+	m.Config.AdminToken = token
+	if !m.Config.Dev { // the dev banner prints it with everything else
+		fmt.Fprintf(m.Out, "Generated admin token (shown once, only its hash is stored):\n  %s\n", token)
+	}
+	return nil
+}
+
+func newLogger(level, format string) (*slog.Logger, error) {
+	var lv slog.Level
+	if err := lv.UnmarshalText([]byte(level)); err != nil {
+		return nil, fmt.Errorf("--log-level: %q is not one of debug, info, warn, error", level)
+	}
+	opts := &slog.HandlerOptions{Level: lv}
+	switch format {
+	case "text":
+		return slog.New(slog.NewTextHandler(os.Stderr, opts)), nil
+	case "json":
+		return slog.New(slog.NewJSONHandler(os.Stderr, opts)), nil
+	}
+	return nil, fmt.Errorf("--log-format: %q is not text or json", format)
+}

@@ -1,0 +1,95 @@
+package proxy
+
+import (
+	"testing"
+
+	"github.com/keygate/keygate"
+)
+
+func testRoute(name string, hosts, paths, methods []string) *route {
+	return &route{Route: &keygate.Route{Name: name, Hosts: hosts, Paths: paths, Methods: methods}}
+}
+
+func TestTableMatch(t *testing.T) {
+	routes := []*route{
+		testRoute("catch-all", nil, nil, nil),
+		testRoute("partner", nil, []string{"/partner"}, nil),
+		testRoute("partner-v2", nil, []string{"/partner/v2"}, nil),
+		testRoute("partner-post", nil, []string{"/partner"}, []string{"POST"}),
+		testRoute("trailing", nil, []string{"/files/"}, nil),
+		testRoute("api-host", []string{"api.example.com"}, []string{"/partner"}, nil),
+		testRoute("api-port", []string{"api.example.com:8443"}, nil, nil),
+		testRoute("wildcard", []string{"*.example.com"}, nil, nil),
+		testRoute("deep-wildcard", []string{"*.eu.example.com"}, nil, nil),
+	}
+	tab := newTable(routes)
+	tests := []struct {
+		name, host, path, method string
+		want, prefix             string
+	}{
+		{"longest path wins", "gw", "/partner/v2/x", "GET", "partner-v2", "/partner/v2"},
+		{"exact path", "gw", "/partner", "GET", "partner", "/partner"},
+		{"method-specific route first", "gw", "/partner/x", "POST", "partner-post", "/partner"},
+		{"segments only: /partnerx is not /partner", "gw", "/partnerx", "GET", "catch-all", ""},
+		{"prefix ending in slash", "gw", "/files/a.txt", "GET", "trailing", "/files/"},
+		{"no path falls back to the catch-all", "gw", "/other", "GET", "catch-all", ""},
+		{"host route beats hostless route", "api.example.com", "/partner", "GET", "api-host", "/partner"},
+		{"host is case-insensitive", "API.Example.com", "/partner", "GET", "api-host", "/partner"},
+		{"host with port matches the bare host", "api.example.com:8000", "/partner", "GET", "api-host", "/partner"},
+		{"host with its own port", "api.example.com:8443", "/x", "GET", "api-port", ""},
+		{"host route without matching path falls to wildcard", "api.example.com", "/x", "GET", "wildcard", ""},
+		{"wildcard", "shop.example.com", "/x", "GET", "wildcard", ""},
+		{"longest wildcard first", "a.eu.example.com", "/x", "GET", "deep-wildcard", ""},
+		{"wildcard does not match the apex", "example.com", "/x", "GET", "catch-all", ""},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			r, prefix := tab.match(tt.host, tt.path, tt.method)
+			if r == nil || r.Name != tt.want || prefix != tt.prefix {
+				got := "<none>"
+				if r != nil {
+					got = r.Name
+				}
+				t.Fatalf("match(%q, %q, %q) = %s %q, want %s %q", tt.host, tt.path, tt.method, got, prefix, tt.want, tt.prefix)
+			}
+		})
+	}
+	if r, _ := newTable(routes[1:2]).match("gw", "/elsewhere", "GET"); r != nil {
+		t.Fatalf("matched %s, want no route", r.Name)
+	}
+}
+
+func TestJoinPath(t *testing.T) {
+	tests := []struct{ base, rest, want string }{
+		{"", "", "/"},
+		{"", "/x", "/x"},
+		{"/", "/x", "/x"},
+		{"/", "x", "/x"},
+		{"/api", "", "/api"},
+		{"/api", "/x", "/api/x"},
+		{"/api/", "/x", "/api/x"},
+		{"/api", "x", "/api/x"},
+	}
+	for _, tt := range tests {
+		if got := joinPath(tt.base, tt.rest); got != tt.want {
+			t.Errorf("joinPath(%q, %q) = %q, want %q", tt.base, tt.rest, got, tt.want)
+		}
+	}
+}
+
+func TestCleanPath(t *testing.T) {
+	tests := []struct{ in, want string }{
+		{"", "/"},
+		{"/", "/"},
+		{"/a/b/", "/a/b/"},
+		{"/public/../partner", "/partner"},
+		{"/public/./x", "/public/x"},
+		{"//partner", "/partner"},
+		{"/../../etc", "/etc"},
+	}
+	for _, tt := range tests {
+		if got := cleanPath(tt.in); got != tt.want {
+			t.Errorf("cleanPath(%q) = %q, want %q", tt.in, got, tt.want)
+		}
+	}
+}

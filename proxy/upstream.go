@@ -1,0 +1,102 @@
+package proxy
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/http/httputil"
+	"net/url"
+	"sync"
+	"time"
+
+	"github.com/keygate/keygate"
+)
+
+// upstream forwards to one service. It owns the service's connection pool, so
+// it is kept across reloads for as long as the service does not change.
+type upstream struct {
+	service   *keygate.Service
+	target    *url.URL
+	transport *http.Transport
+}
+
+// bufferPool lends the 32 KiB copy buffers ReverseProxy would otherwise
+// allocate for every request.
+type bufferPool struct{ sync.Pool }
+
+func (p *bufferPool) Get() []byte  { return *p.Pool.Get().(*[]byte) }
+func (p *bufferPool) Put(b []byte) { p.Pool.Put(&b) }
+
+var buffers = &bufferPool{sync.Pool{New: func() any { b := make([]byte, 32<<10); return &b }}}
+
+func newUpstream(s *keygate.Service, logger *slog.Logger) (*upstream, error) {
+	target, err := keygate.ParseUpstreamURL(s.URL)
+	if err != nil {
+		return nil, err
+	}
+	transport := &http.Transport{
+		// No Proxy: the gateway must not be rerouted by HTTP_PROXY in its environment.
+		DialContext: (&net.Dialer{Timeout: keygate.Duration(s.ConnectTimeout), KeepAlive: 30 * time.Second}).DialContext,
+		// Keep-alive matters most for throughput: the default of 2 idle
+		// connections per host makes most requests open a new one under load.
+		MaxIdleConns:          4096,
+		MaxIdleConnsPerHost:   1024,
+		IdleConnTimeout:       90 * time.Second,
+		TLSHandshakeTimeout:   keygate.Duration(s.ConnectTimeout),
+		ResponseHeaderTimeout: keygate.Duration(s.ReadTimeout),
+		ExpectContinueTimeout: time.Second,
+		// Pass bodies through as the upstream encoded them.
+		DisableCompression: true,
+		ForceAttemptHTTP2:  true,
+	}
+	return &upstream{service: s, target: target, transport: transport}, nil
+}
+
+// reverseProxy forwards one route's requests over the service's connections.
+func (u *upstream) reverseProxy(preserveHost bool, logger *slog.Logger) *httputil.ReverseProxy {
+	return &httputil.ReverseProxy{
+		// The handler already set the path (route stripping) and the identity
+		// headers; here only the target and X-Forwarded-* are set. ReverseProxy
+		// drops the caller's X-Forwarded-* before calling Rewrite.
+		Rewrite: func(pr *httputil.ProxyRequest) {
+			pr.Out.URL.Scheme = u.target.Scheme
+			pr.Out.URL.Host = u.target.Host
+			pr.SetXForwarded()
+			if !preserveHost {
+				pr.Out.Host = ""
+			}
+		},
+		Transport:    u.transport,
+		BufferPool:   buffers,
+		ErrorHandler: upstreamErrorHandler(logger),
+		ModifyResponse: func(resp *http.Response) error {
+			resp.Header.Set(headerRequestID, requestIDOf(resp.Request))
+			return nil
+		},
+	}
+}
+
+func (u *upstream) close() { u.transport.CloseIdleConnections() }
+
+// Kong's messages for upstream failures.
+const (
+	msgBadGateway     = "An invalid response was received from the upstream server"
+	msgGatewayTimeout = "The upstream server is timing out"
+)
+
+func upstreamErrorHandler(logger *slog.Logger) func(http.ResponseWriter, *http.Request, error) {
+	return func(w http.ResponseWriter, r *http.Request, err error) {
+		if errors.Is(r.Context().Err(), context.Canceled) {
+			return // the caller went away; there is nobody to answer
+		}
+		status, msg := http.StatusBadGateway, msgBadGateway
+		var ne net.Error
+		if errors.Is(err, context.DeadlineExceeded) || errors.As(err, &ne) && ne.Timeout() {
+			status, msg = http.StatusGatewayTimeout, msgGatewayTimeout
+		}
+		logger.Warn("upstream failed", "request_id", requestIDOf(r), "status", status, "error", err)
+		writeError(w, r, status, msg)
+	}
+}

@@ -1,0 +1,195 @@
+package sqlite
+
+import (
+	"database/sql"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/keygate/keygate"
+	"modernc.org/sqlite"
+)
+
+// scanner is a *sql.Row or *sql.Rows.
+type scanner interface{ Scan(dest ...any) error }
+
+// encodeList stores a list as a JSON array; nil becomes [] so that readers
+// never have to tell "none" from "unset".
+func encodeList(list []string) string {
+	if len(list) == 0 {
+		return "[]"
+	}
+	b, _ := json.Marshal(list) // a []string always marshals
+	return string(b)
+}
+
+// listColumn scans a JSON array column into an empty, non-nil slice at least.
+type listColumn struct{ dst *[]string }
+
+func (c listColumn) Scan(src any) error {
+	*c.dst = []string{}
+	var b []byte
+	switch v := src.(type) {
+	case nil:
+		return nil
+	case string:
+		if v == "[]" { // most lists are empty: skip the decoder on the gateway's read path
+			return nil
+		}
+		b = []byte(v)
+	case []byte:
+		b = v
+	default:
+		return fmt.Errorf("list column: unexpected %T", src)
+	}
+	return json.Unmarshal(b, c.dst)
+}
+
+func listCol(dst *[]string) listColumn { return listColumn{dst} }
+
+// encodeJSON stores an optional config object, NULL when v is nil.
+func encodeJSON[T any](v *T) (any, error) {
+	if v == nil {
+		return nil, nil
+	}
+	b, err := json.Marshal(v)
+	if err != nil {
+		return nil, fmt.Errorf("sqlite: encode: %w", err)
+	}
+	return string(b), nil
+}
+
+// jsonColumn scans a nullable JSON object column into a pointer left nil on NULL.
+type jsonColumn[T any] struct{ dst **T }
+
+func (c jsonColumn[T]) Scan(src any) error {
+	var b []byte
+	switch v := src.(type) {
+	case nil:
+		*c.dst = nil
+		return nil
+	case string:
+		b = []byte(v)
+	case []byte:
+		b = v
+	default:
+		return fmt.Errorf("json column: unexpected %T", src)
+	}
+	v := new(T)
+	if err := json.Unmarshal(b, v); err != nil {
+		return err
+	}
+	*c.dst = v
+	return nil
+}
+
+// micros converts a time to the stored unix microseconds.
+func micros(t time.Time) int64 { return t.UnixMicro() }
+
+// nullMicros is micros for an optional time.
+func nullMicros(t *time.Time) any {
+	if t == nil {
+		return nil
+	}
+	return t.UnixMicro()
+}
+
+// normalize returns t as it comes back from the store: UTC, to the microsecond.
+func normalize(t *time.Time) *time.Time {
+	if t == nil {
+		return nil
+	}
+	u := t.UTC().Truncate(time.Microsecond)
+	return &u
+}
+
+// timeColumn scans unix microseconds into a UTC time.
+type timeColumn struct{ dst *time.Time }
+
+func (c timeColumn) Scan(src any) error {
+	v, ok := src.(int64)
+	if !ok {
+		return fmt.Errorf("time column: unexpected %T", src)
+	}
+	*c.dst = time.UnixMicro(v).UTC()
+	return nil
+}
+
+// nullTimeColumn scans nullable unix microseconds, leaving nil on NULL.
+type nullTimeColumn struct{ dst **time.Time }
+
+func (c nullTimeColumn) Scan(src any) error {
+	if src == nil {
+		*c.dst = nil
+		return nil
+	}
+	var t time.Time
+	if err := (timeColumn{&t}).Scan(src); err != nil {
+		return err
+	}
+	*c.dst = &t
+	return nil
+}
+
+func timestamps(ts *keygate.Timestamps) (created, updated timeColumn) {
+	return timeColumn{&ts.CreatedAt}, timeColumn{&ts.UpdatedAt}
+}
+
+// nullString stores "" as NULL, for optional unique columns.
+func nullString(s string) any {
+	if s == "" {
+		return nil
+	}
+	return s
+}
+
+// SQLite extended result codes for constraint violations.
+const (
+	constraintForeignKey = 787
+	constraintUnique     = 2067
+	constraintPrimaryKey = 1555
+)
+
+// constraint returns the code of a constraint violation and, for unique
+// ones, the column it is about ("" when err is something else). The column
+// only picks which field an error message names.
+func constraint(err error) (code int, column string) {
+	var e *sqlite.Error
+	if !errors.As(err, &e) {
+		return 0, ""
+	}
+	switch e.Code() {
+	case constraintUnique, constraintPrimaryKey:
+		// "... UNIQUE constraint failed: services.name (2067)"
+		msg := e.Error()
+		if i := strings.LastIndex(msg, "failed: "); i >= 0 {
+			col := msg[i+len("failed: "):]
+			col, _, _ = strings.Cut(col, " ")
+			_, col, _ = strings.Cut(col, ".")
+			return e.Code(), col
+		}
+		return e.Code(), ""
+	case constraintForeignKey:
+		return e.Code(), ""
+	}
+	return 0, ""
+}
+
+// notFound maps sql.ErrNoRows to the application's ENOTFOUND.
+func notFound(err error, format string, args ...any) error {
+	if errors.Is(err, sql.ErrNoRows) {
+		return keygate.Errorf(keygate.ENOTFOUND, format, args...)
+	}
+	return fmt.Errorf("sqlite: %w", err)
+}
+
+// byRef returns the condition and argument that find an entity by id when
+// ref looks like one, else by its unique name column.
+func byRef(ref, nameCol string) (where string, arg string) {
+	if keygate.LooksLikeID(ref) {
+		return "id = ?", strings.ToLower(ref) // ids are stored in canonical lower case
+	}
+	return nameCol + " = ?", ref
+}

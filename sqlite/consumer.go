@@ -1,0 +1,137 @@
+package sqlite
+
+import (
+	"context"
+	"database/sql"
+	"fmt"
+
+	"github.com/keygate/keygate"
+)
+
+const consumerCols = `id, username, custom_id, groups, tags, created_at, updated_at`
+
+func scanConsumer(row scanner) (*keygate.Consumer, error) {
+	c := &keygate.Consumer{}
+	var username, customID sql.NullString
+	created, updated := timestamps(&c.Timestamps)
+	if err := row.Scan(&c.ID, &username, &customID, listCol(&c.Groups), listCol(&c.Tags), created, updated); err != nil {
+		return nil, err
+	}
+	c.Username, c.CustomID = username.String, customID.String
+	return c, nil
+}
+
+// findConsumer looks a consumer up by id when ref looks like one, else by username.
+func findConsumer(ctx context.Context, q querier, ref string) (*keygate.Consumer, error) {
+	where, key := byRef(ref, "username")
+	c, err := scanConsumer(q.QueryRowContext(ctx, `SELECT `+consumerCols+` FROM consumers WHERE `+where, key))
+	if err != nil {
+		return nil, notFound(err, "consumer %q not found", ref)
+	}
+	return c, nil
+}
+
+func (db *DB) FindConsumer(ctx context.Context, ref string) (*keygate.Consumer, error) {
+	return findConsumer(ctx, db.r, ref)
+}
+
+func (db *DB) ListConsumers(ctx context.Context, p keygate.Page) ([]*keygate.Consumer, string, error) {
+	return listPage(ctx, db.r, p, `SELECT `+consumerCols+` FROM consumers WHERE id > ? ORDER BY id LIMIT ?`,
+		scanConsumer, func(c *keygate.Consumer) string { return c.ID })
+}
+
+func (db *DB) CreateConsumer(ctx context.Context, c *keygate.Consumer) error {
+	v := *c // written back only once stored
+	err := db.write(ctx, func(tx *sql.Tx) ([]keygate.Change, error) {
+		id, err := newID()
+		if err != nil {
+			return nil, err
+		}
+		now := db.stamp()
+		v.ID, v.CreatedAt, v.UpdatedAt = id, now, now
+		if err := saveConsumer(ctx, tx, &v, true); err != nil {
+			return nil, err
+		}
+		return []keygate.Change{{Kind: keygate.ConsumerChanged, ID: id}}, nil
+	})
+	if err != nil {
+		return err
+	}
+	*c = v
+	return nil
+}
+
+func (db *DB) UpdateConsumer(ctx context.Context, ref string, update func(*keygate.Consumer) error) (*keygate.Consumer, error) {
+	var c *keygate.Consumer
+	err := db.write(ctx, func(tx *sql.Tx) ([]keygate.Change, error) {
+		var err error
+		if c, err = findConsumer(ctx, tx, ref); err != nil {
+			return nil, err
+		}
+		id, created := c.ID, c.CreatedAt
+		if err := update(c); err != nil {
+			return nil, err
+		}
+		c.ID, c.CreatedAt, c.UpdatedAt = id, created, db.stamp()
+		if err := saveConsumer(ctx, tx, c, false); err != nil {
+			return nil, err
+		}
+		return []keygate.Change{{Kind: keygate.ConsumerChanged, ID: id}}, nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	return c, nil
+}
+
+func saveConsumer(ctx context.Context, tx *sql.Tx, c *keygate.Consumer, insert bool) error {
+	query := `UPDATE consumers SET username = ?2, custom_id = ?3, groups = ?4, tags = ?5, updated_at = ?7 WHERE id = ?1`
+	if insert {
+		query = `INSERT INTO consumers (` + consumerCols + `) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)`
+	}
+	_, err := tx.ExecContext(ctx, query, c.ID, nullString(c.Username), nullString(c.CustomID),
+		encodeList(c.Groups), encodeList(c.Tags), micros(c.CreatedAt), micros(c.UpdatedAt))
+	if code, col := constraint(err); code == constraintUnique {
+		switch col {
+		case "username":
+			return keygate.Errorf(keygate.ECONFLICT, "username: a consumer with username %q already exists", c.Username)
+		case "custom_id":
+			return keygate.Errorf(keygate.ECONFLICT, "custom_id: a consumer with custom_id %q already exists", c.CustomID)
+		}
+	}
+	if err != nil {
+		return fmt.Errorf("sqlite: save consumer: %w", err)
+	}
+	return nil
+}
+
+// DeleteConsumer deletes the consumer and, by cascade, its keys; every
+// deleted key is reported so that caches indexed by identifier drop it.
+func (db *DB) DeleteConsumer(ctx context.Context, ref string) error {
+	return db.write(ctx, func(tx *sql.Tx) ([]keygate.Change, error) {
+		c, err := findConsumer(ctx, tx, ref)
+		if err != nil {
+			return nil, err
+		}
+		changes := []keygate.Change{{Kind: keygate.ConsumerChanged, ID: c.ID}}
+		rows, err := tx.QueryContext(ctx, `SELECT id, identifier FROM api_keys WHERE consumer_id = ? ORDER BY id`, c.ID)
+		if err != nil {
+			return nil, fmt.Errorf("sqlite: list consumer keys: %w", err)
+		}
+		defer rows.Close()
+		for rows.Next() {
+			ch := keygate.Change{Kind: keygate.KeyChanged}
+			if err := rows.Scan(&ch.ID, &ch.KeyIdentifier); err != nil {
+				return nil, fmt.Errorf("sqlite: list consumer keys: %w", err)
+			}
+			changes = append(changes, ch)
+		}
+		if err := rows.Err(); err != nil {
+			return nil, fmt.Errorf("sqlite: list consumer keys: %w", err)
+		}
+		if _, err := tx.ExecContext(ctx, `DELETE FROM consumers WHERE id = ?`, c.ID); err != nil {
+			return nil, fmt.Errorf("sqlite: delete consumer: %w", err)
+		}
+		return changes, nil
+	})
+}

@@ -1,0 +1,144 @@
+package sqlite
+
+import (
+	"context"
+	"database/sql"
+	"fmt"
+	"strings"
+
+	"github.com/keygate/keygate"
+)
+
+const keyCols = `k.id, k.consumer_id, k.identifier, k.prefix, k.start, k.secret_hash, k.name, k.status,
+	k.allowed_services, k.allowed_routes, k.allowed_cidrs, k.tags, k.expires_at, k.revoked_at, k.created_at, k.updated_at`
+
+// lookupKeySQL reads a key with its consumer: one round trip on the gateway's cache miss.
+var lookupKeySQL = `SELECT ` + keyCols + `, ` + prefixed("c.", consumerCols) + `
+	FROM api_keys k JOIN consumers c ON c.id = k.consumer_id WHERE k.identifier = ?`
+
+func prefixed(prefix, cols string) string {
+	parts := strings.Split(cols, ", ")
+	for i := range parts {
+		parts[i] = prefix + parts[i]
+	}
+	return strings.Join(parts, ", ")
+}
+
+func keyDest(k *keygate.APIKey) []any {
+	created, updated := timestamps(&k.Timestamps)
+	return []any{&k.ID, &k.Consumer.ID, &k.Identifier, &k.Prefix, &k.Start, &k.SecretHash, &k.Name, &k.Status,
+		listCol(&k.AllowedServices), listCol(&k.AllowedRoutes), listCol(&k.AllowedCIDRs), listCol(&k.Tags),
+		nullTimeColumn{&k.ExpiresAt}, nullTimeColumn{&k.RevokedAt}, created, updated}
+}
+
+func scanKey(row scanner) (*keygate.APIKey, error) {
+	k := &keygate.APIKey{}
+	if err := row.Scan(keyDest(k)...); err != nil {
+		return nil, err
+	}
+	return k, nil
+}
+
+func findKey(ctx context.Context, q querier, id string) (*keygate.APIKey, error) {
+	k, err := scanKey(q.QueryRowContext(ctx, `SELECT `+keyCols+` FROM api_keys k WHERE k.id = ?`, strings.ToLower(id)))
+	if err != nil {
+		return nil, notFound(err, "key not found")
+	}
+	return k, nil
+}
+
+func (db *DB) FindKey(ctx context.Context, id string) (*keygate.APIKey, error) {
+	return findKey(ctx, db.r, id)
+}
+
+func (db *DB) LookupKey(ctx context.Context, identifier string) (*keygate.APIKey, *keygate.Consumer, error) {
+	k, c := &keygate.APIKey{}, &keygate.Consumer{}
+	var username, customID sql.NullString
+	created, updated := timestamps(&c.Timestamps)
+	dest := append(keyDest(k), &c.ID, &username, &customID, listCol(&c.Groups), listCol(&c.Tags), created, updated)
+	if err := db.lookup.QueryRowContext(ctx, identifier).Scan(dest...); err != nil {
+		return nil, nil, notFound(err, "key not found")
+	}
+	c.Username, c.CustomID = username.String, customID.String
+	return k, c, nil
+}
+
+func (db *DB) ListKeys(ctx context.Context, f keygate.KeyFilter, p keygate.Page) ([]*keygate.APIKey, string, error) {
+	return listPage(ctx, db.r, p, `SELECT `+keyCols+` FROM api_keys k
+		WHERE (?1 = '' OR k.consumer_id = ?1) AND k.id > ?2 ORDER BY k.id LIMIT ?3`,
+		scanKey, func(k *keygate.APIKey) string { return k.ID }, f.ConsumerID)
+}
+
+// CreateKey stores k; an empty status is stored as active.
+func (db *DB) CreateKey(ctx context.Context, k *keygate.APIKey) error {
+	v := *k // written back only once stored
+	err := db.write(ctx, func(tx *sql.Tx) ([]keygate.Change, error) {
+		id, err := newID()
+		if err != nil {
+			return nil, err
+		}
+		now := db.stamp()
+		v.ID, v.CreatedAt, v.UpdatedAt = id, now, now
+		v.Consumer = keygate.Ref{ID: strings.ToLower(k.Consumer.ID)}
+		v.ExpiresAt, v.RevokedAt = normalize(k.ExpiresAt), normalize(k.RevokedAt)
+		if v.Status == "" {
+			v.Status = keygate.KeyActive
+		}
+		_, err = tx.ExecContext(ctx, `INSERT INTO api_keys (`+strings.ReplaceAll(keyCols, "k.", "")+`)
+			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+			v.ID, v.Consumer.ID, v.Identifier, v.Prefix, v.Start, v.SecretHash, v.Name, string(v.Status),
+			encodeList(v.AllowedServices), encodeList(v.AllowedRoutes), encodeList(v.AllowedCIDRs), encodeList(v.Tags),
+			nullMicros(v.ExpiresAt), nullMicros(v.RevokedAt), micros(v.CreatedAt), micros(v.UpdatedAt))
+		switch code, col := constraint(err); {
+		case code == constraintForeignKey:
+			return nil, keygate.Errorf(keygate.ENOTFOUND, "consumer: no consumer %q", k.Consumer.ID)
+		case code == constraintUnique && col == "identifier":
+			return nil, keygate.Errorf(keygate.ECONFLICT, "identifier: a key with this identifier already exists")
+		case err != nil:
+			return nil, fmt.Errorf("sqlite: create key: %w", err)
+		}
+		return []keygate.Change{{Kind: keygate.KeyChanged, ID: id, KeyIdentifier: v.Identifier}}, nil
+	})
+	if err != nil {
+		return err
+	}
+	*k = v
+	return nil
+}
+
+// RevokeKey revokes a key once: revoking it again keeps the first
+// revoked_at, but still reports the change, so that a repeated revoke
+// always makes every cache drop the key.
+func (db *DB) RevokeKey(ctx context.Context, id string) (*keygate.APIKey, error) {
+	var k *keygate.APIKey
+	err := db.write(ctx, func(tx *sql.Tx) ([]keygate.Change, error) {
+		var err error
+		if k, err = findKey(ctx, tx, id); err != nil {
+			return nil, err
+		}
+		if k.Status != keygate.KeyRevoked {
+			now := db.stamp()
+			k.Status, k.RevokedAt, k.UpdatedAt = keygate.KeyRevoked, &now, now
+			if _, err := tx.ExecContext(ctx, `UPDATE api_keys SET status = ?, revoked_at = ?, updated_at = ? WHERE id = ?`,
+				string(k.Status), micros(now), micros(now), k.ID); err != nil {
+				return nil, fmt.Errorf("sqlite: revoke key: %w", err)
+			}
+		}
+		return []keygate.Change{{Kind: keygate.KeyChanged, ID: k.ID, KeyIdentifier: k.Identifier}}, nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	return k, nil
+}
+
+func (db *DB) DeleteKey(ctx context.Context, id string) error {
+	return db.write(ctx, func(tx *sql.Tx) ([]keygate.Change, error) {
+		var identifier string
+		err := tx.QueryRowContext(ctx, `DELETE FROM api_keys WHERE id = ? RETURNING identifier`, strings.ToLower(id)).Scan(&identifier)
+		if err != nil {
+			return nil, notFound(err, "key not found")
+		}
+		return []keygate.Change{{Kind: keygate.KeyChanged, ID: strings.ToLower(id), KeyIdentifier: identifier}}, nil
+	})
+}

@@ -1,0 +1,139 @@
+package sqlite
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+
+	"github.com/keygate/keygate"
+)
+
+const routeCols = `id, name, service_id, hosts, paths, methods, strip_path, preserve_host, key_auth, acl, tags, created_at, updated_at`
+
+func scanRoute(row scanner) (*keygate.Route, error) {
+	r := &keygate.Route{}
+	created, updated := timestamps(&r.Timestamps)
+	if err := row.Scan(&r.ID, &r.Name, &r.Service.ID, listCol(&r.Hosts), listCol(&r.Paths), listCol(&r.Methods),
+		&r.StripPath, &r.PreserveHost, jsonColumn[keygate.KeyAuthConfig]{&r.KeyAuth}, jsonColumn[keygate.ACLConfig]{&r.ACL},
+		listCol(&r.Tags), created, updated); err != nil {
+		return nil, err
+	}
+	return r, nil
+}
+
+func findRoute(ctx context.Context, q querier, ref string) (*keygate.Route, error) {
+	where, key := byRef(ref, "name")
+	r, err := scanRoute(q.QueryRowContext(ctx, `SELECT `+routeCols+` FROM routes WHERE `+where, key))
+	if err != nil {
+		return nil, notFound(err, "route %q not found", ref)
+	}
+	return r, nil
+}
+
+func (db *DB) FindRoute(ctx context.Context, ref string) (*keygate.Route, error) {
+	return findRoute(ctx, db.r, ref)
+}
+
+func (db *DB) ListRoutes(ctx context.Context, f keygate.RouteFilter, p keygate.Page) ([]*keygate.Route, string, error) {
+	return listPage(ctx, db.r, p, `SELECT `+routeCols+` FROM routes
+		WHERE (?1 = '' OR service_id = ?1) AND id > ?2 ORDER BY id LIMIT ?3`,
+		scanRoute, func(r *keygate.Route) string { return r.ID }, f.ServiceID)
+}
+
+func (db *DB) CreateRoute(ctx context.Context, r *keygate.Route) error {
+	v := *r // written back only once stored
+	err := db.write(ctx, func(tx *sql.Tx) ([]keygate.Change, error) {
+		id, err := newID()
+		if err != nil {
+			return nil, err
+		}
+		now := db.stamp()
+		v.ID, v.CreatedAt, v.UpdatedAt = id, now, now
+		if err := saveRoute(ctx, tx, &v, true); err != nil {
+			return nil, err
+		}
+		return []keygate.Change{{Kind: keygate.RouteChanged, ID: id}}, nil
+	})
+	if err != nil {
+		return err
+	}
+	*r = v
+	return nil
+}
+
+func (db *DB) UpdateRoute(ctx context.Context, ref string, update func(*keygate.Route) error) (*keygate.Route, error) {
+	var r *keygate.Route
+	err := db.write(ctx, func(tx *sql.Tx) ([]keygate.Change, error) {
+		var err error
+		if r, err = findRoute(ctx, tx, ref); err != nil {
+			return nil, err
+		}
+		id, created := r.ID, r.CreatedAt
+		if err := update(r); err != nil {
+			return nil, err
+		}
+		r.ID, r.CreatedAt, r.UpdatedAt = id, created, db.stamp()
+		if err := saveRoute(ctx, tx, r, false); err != nil {
+			return nil, err
+		}
+		return []keygate.Change{{Kind: keygate.RouteChanged, ID: id}}, nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	return r, nil
+}
+
+// saveRoute resolves r.Service to an id, leaving only the id in it, and writes r.
+func saveRoute(ctx context.Context, tx *sql.Tx, r *keygate.Route, insert bool) error {
+	if r.Service.IsZero() {
+		return keygate.Errorf(keygate.EINVALID, "service: required")
+	}
+	where, key := byRef(r.Service.String(), "name")
+	var serviceID string
+	err := tx.QueryRowContext(ctx, `SELECT id FROM services WHERE `+where, key).Scan(&serviceID)
+	if errors.Is(err, sql.ErrNoRows) {
+		return keygate.Errorf(keygate.ENOTFOUND, "service: no service %q", r.Service.String())
+	} else if err != nil {
+		return fmt.Errorf("sqlite: resolve service: %w", err)
+	}
+	r.Service = keygate.Ref{ID: serviceID}
+
+	keyAuth, err := encodeJSON(r.KeyAuth)
+	if err != nil {
+		return err
+	}
+	acl, err := encodeJSON(r.ACL)
+	if err != nil {
+		return err
+	}
+	query := `UPDATE routes SET name = ?2, service_id = ?3, hosts = ?4, paths = ?5, methods = ?6, strip_path = ?7,
+		preserve_host = ?8, key_auth = ?9, acl = ?10, tags = ?11, updated_at = ?13 WHERE id = ?1`
+	if insert {
+		query = `INSERT INTO routes (` + routeCols + `) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)`
+	}
+	_, err = tx.ExecContext(ctx, query, r.ID, r.Name, serviceID, encodeList(r.Hosts), encodeList(r.Paths),
+		encodeList(r.Methods), r.StripPath, r.PreserveHost, keyAuth, acl, encodeList(r.Tags),
+		micros(r.CreatedAt), micros(r.UpdatedAt))
+	if code, col := constraint(err); code == constraintUnique && col == "name" {
+		return keygate.Errorf(keygate.ECONFLICT, "name: a route named %q already exists", r.Name)
+	}
+	if err != nil {
+		return fmt.Errorf("sqlite: save route: %w", err)
+	}
+	return nil
+}
+
+func (db *DB) DeleteRoute(ctx context.Context, ref string) error {
+	return db.write(ctx, func(tx *sql.Tx) ([]keygate.Change, error) {
+		r, err := findRoute(ctx, tx, ref)
+		if err != nil {
+			return nil, err
+		}
+		if _, err := tx.ExecContext(ctx, `DELETE FROM routes WHERE id = ?`, r.ID); err != nil {
+			return nil, fmt.Errorf("sqlite: delete route: %w", err)
+		}
+		return []keygate.Change{{Kind: keygate.RouteChanged, ID: r.ID}}, nil
+	})
+}

@@ -1,0 +1,123 @@
+package sqlite
+
+import (
+	"context"
+	"database/sql"
+	"fmt"
+
+	"github.com/keygate/keygate"
+)
+
+const serviceCols = `id, name, url, connect_timeout, read_timeout, write_timeout, tags, created_at, updated_at`
+
+func scanService(row scanner) (*keygate.Service, error) {
+	s := &keygate.Service{}
+	created, updated := timestamps(&s.Timestamps)
+	if err := row.Scan(&s.ID, &s.Name, &s.URL, &s.ConnectTimeout, &s.ReadTimeout, &s.WriteTimeout,
+		listCol(&s.Tags), created, updated); err != nil {
+		return nil, err
+	}
+	return s, nil
+}
+
+// findService looks a service up by id when ref looks like one, else by name.
+func findService(ctx context.Context, q querier, ref string) (*keygate.Service, error) {
+	where, key := byRef(ref, "name")
+	s, err := scanService(q.QueryRowContext(ctx, `SELECT `+serviceCols+` FROM services WHERE `+where, key))
+	if err != nil {
+		return nil, notFound(err, "service %q not found", ref)
+	}
+	return s, nil
+}
+
+func (db *DB) FindService(ctx context.Context, ref string) (*keygate.Service, error) {
+	return findService(ctx, db.r, ref)
+}
+
+func (db *DB) ListServices(ctx context.Context, p keygate.Page) ([]*keygate.Service, string, error) {
+	return listPage(ctx, db.r, p, `SELECT `+serviceCols+` FROM services WHERE id > ? ORDER BY id LIMIT ?`,
+		scanService, func(s *keygate.Service) string { return s.ID })
+}
+
+func (db *DB) CreateService(ctx context.Context, s *keygate.Service) error {
+	v := *s // written back only once stored
+	err := db.write(ctx, func(tx *sql.Tx) ([]keygate.Change, error) {
+		id, err := newID()
+		if err != nil {
+			return nil, err
+		}
+		now := db.stamp()
+		v.ID, v.CreatedAt, v.UpdatedAt = id, now, now
+		if err := saveService(ctx, tx, &v, true); err != nil {
+			return nil, err
+		}
+		return []keygate.Change{{Kind: keygate.ServiceChanged, ID: id}}, nil
+	})
+	if err != nil {
+		return err
+	}
+	*s = v
+	return nil
+}
+
+func (db *DB) UpdateService(ctx context.Context, ref string, update func(*keygate.Service) error) (*keygate.Service, error) {
+	var s *keygate.Service
+	err := db.write(ctx, func(tx *sql.Tx) ([]keygate.Change, error) {
+		var err error
+		if s, err = findService(ctx, tx, ref); err != nil {
+			return nil, err
+		}
+		id, created := s.ID, s.CreatedAt
+		if err := update(s); err != nil {
+			return nil, err
+		}
+		s.ID, s.CreatedAt, s.UpdatedAt = id, created, db.stamp()
+		if err := saveService(ctx, tx, s, false); err != nil {
+			return nil, err
+		}
+		return []keygate.Change{{Kind: keygate.ServiceChanged, ID: id}}, nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	return s, nil
+}
+
+func saveService(ctx context.Context, tx *sql.Tx, s *keygate.Service, insert bool) error {
+	query := `UPDATE services SET name = ?2, url = ?3, connect_timeout = ?4, read_timeout = ?5,
+		write_timeout = ?6, tags = ?7, updated_at = ?9 WHERE id = ?1`
+	if insert {
+		query = `INSERT INTO services (` + serviceCols + `) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)`
+	}
+	_, err := tx.ExecContext(ctx, query, s.ID, s.Name, s.URL, s.ConnectTimeout, s.ReadTimeout, s.WriteTimeout,
+		encodeList(s.Tags), micros(s.CreatedAt), micros(s.UpdatedAt))
+	if code, col := constraint(err); code == constraintUnique && col == "name" {
+		return keygate.Errorf(keygate.ECONFLICT, "name: a service named %q already exists", s.Name)
+	}
+	if err != nil {
+		return fmt.Errorf("sqlite: save service: %w", err)
+	}
+	return nil
+}
+
+func (db *DB) DeleteService(ctx context.Context, ref string) error {
+	return db.write(ctx, func(tx *sql.Tx) ([]keygate.Change, error) {
+		s, err := findService(ctx, tx, ref)
+		if err != nil {
+			return nil, err
+		}
+		// Checked here for a message that says why; the foreign key would
+		// refuse the delete anyway.
+		var n int
+		if err := tx.QueryRowContext(ctx, `SELECT count(*) FROM routes WHERE service_id = ?`, s.ID).Scan(&n); err != nil {
+			return nil, fmt.Errorf("sqlite: count routes: %w", err)
+		}
+		if n > 0 {
+			return nil, keygate.Errorf(keygate.ECONFLICT, "service %q is used by %d route(s)", ref, n)
+		}
+		if _, err := tx.ExecContext(ctx, `DELETE FROM services WHERE id = ?`, s.ID); err != nil {
+			return nil, fmt.Errorf("sqlite: delete service: %w", err)
+		}
+		return []keygate.Change{{Kind: keygate.ServiceChanged, ID: s.ID}}, nil
+	})
+}

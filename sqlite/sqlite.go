@@ -1,0 +1,195 @@
+package sqlite
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"net/url"
+	"os"
+	"path/filepath"
+	"runtime"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/keygate/keygate"
+	_ "modernc.org/sqlite" // registers the "sqlite" driver
+)
+
+var _ keygate.Store = (*DB)(nil)
+
+// Options configures a DB.
+type Options struct {
+	// Now is the clock for created_at, updated_at and revoked_at; time.Now when nil.
+	Now func() time.Time
+	// OnChange, when set, is called after every committed write.
+	OnChange keygate.ChangeFunc
+}
+
+// DB is a keygate.Store on one SQLite file.
+//
+// Writes go through a single connection, so they queue in database/sql
+// instead of failing with SQLITE_BUSY, and BEGIN IMMEDIATE takes the write
+// lock up front, so a transaction that reads then writes cannot deadlock
+// against another process. Reads use a separate pool that, in WAL mode, runs
+// alongside the writer.
+type DB struct {
+	w, r     *sql.DB
+	lookup   *sql.Stmt // LookupKey is the gateway's hot read; prepare it once
+	now      func() time.Time
+	onChange keygate.ChangeFunc
+}
+
+// Open opens (creating it if needed, with mode 0600) the database file at
+// path and brings its schema up to date.
+func Open(ctx context.Context, path string, opts Options) (*DB, error) {
+	if path == "" {
+		return nil, errors.New("sqlite: empty database path")
+	}
+	path, err := filepath.Abs(path)
+	if err != nil {
+		return nil, fmt.Errorf("sqlite: %w", err)
+	}
+	// SQLite would create the file world-readable; it holds key hashes.
+	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
+		return nil, fmt.Errorf("sqlite: %w", err)
+	}
+	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o600)
+	if err != nil {
+		return nil, fmt.Errorf("sqlite: %w", err)
+	}
+	f.Close()
+
+	db := &DB{now: opts.Now, onChange: opts.OnChange}
+	if db.now == nil {
+		db.now = time.Now
+	}
+	if db.w, err = sql.Open("sqlite", dsn(path, "_txlock=immediate")); err != nil {
+		return nil, fmt.Errorf("sqlite: %w", err)
+	}
+	db.w.SetMaxOpenConns(1)
+	db.w.SetMaxIdleConns(1)
+	if db.r, err = sql.Open("sqlite", dsn(path, "_pragma=query_only(1)")); err != nil {
+		db.w.Close()
+		return nil, fmt.Errorf("sqlite: %w", err)
+	}
+	n := max(4, runtime.GOMAXPROCS(0))
+	db.r.SetMaxOpenConns(n)
+	db.r.SetMaxIdleConns(n)
+
+	// The writer migrates first: it switches the file to WAL before any reader opens.
+	if err := migrate(ctx, db.w, migrations, db.now); err != nil {
+		db.Close()
+		return nil, err
+	}
+	if db.lookup, err = db.r.PrepareContext(ctx, lookupKeySQL); err != nil {
+		db.Close()
+		return nil, fmt.Errorf("sqlite: prepare: %w", err)
+	}
+	return db, nil
+}
+
+// dsn builds a file: URI, so that any character in path is escaped rather
+// than read as the start of the query string.
+func dsn(path, extra string) string {
+	q := "_pragma=busy_timeout(5000)&_pragma=journal_mode(WAL)&_pragma=foreign_keys(1)&_pragma=synchronous(NORMAL)&" + extra
+	u := url.URL{Scheme: "file", OmitHost: true, Path: filepath.ToSlash(path), RawQuery: q}
+	return u.String()
+}
+
+// Close closes the database; readers first, so the writer's connection is
+// the last one and checkpoints the WAL into the main file.
+func (db *DB) Close() error {
+	var errs []error
+	if db.lookup != nil {
+		errs = append(errs, db.lookup.Close())
+	}
+	if db.r != nil {
+		errs = append(errs, db.r.Close())
+	}
+	if db.w != nil {
+		errs = append(errs, db.w.Close())
+	}
+	return errors.Join(errs...)
+}
+
+// querier is what read helpers need; *sql.DB and *sql.Tx both have it.
+type querier interface {
+	QueryContext(ctx context.Context, query string, args ...any) (*sql.Rows, error)
+	QueryRowContext(ctx context.Context, query string, args ...any) *sql.Row
+}
+
+// write runs fn in one write transaction and, only once it has committed,
+// reports the changes fn returns: caches must never drop an entry for a
+// write that did not happen, nor keep one for a write that did.
+func (db *DB) write(ctx context.Context, fn func(tx *sql.Tx) ([]keygate.Change, error)) error {
+	tx, err := db.w.BeginTx(ctx, nil)
+	if err != nil {
+		return fmt.Errorf("sqlite: begin: %w", err)
+	}
+	defer tx.Rollback()
+	changes, err := fn(tx)
+	if err != nil {
+		return err
+	}
+	if err := tx.Commit(); err != nil {
+		return fmt.Errorf("sqlite: commit: %w", err)
+	}
+	if db.onChange != nil {
+		for _, c := range changes {
+			db.onChange(c)
+		}
+	}
+	return nil
+}
+
+// stamp returns the current time as stored: UTC, to the microsecond.
+func (db *DB) stamp() time.Time { return db.now().UTC().Truncate(time.Microsecond) }
+
+func newID() (string, error) {
+	id, err := uuid.NewV7()
+	if err != nil {
+		return "", fmt.Errorf("sqlite: new id: %w", err)
+	}
+	return id.String(), nil
+}
+
+// pageSize returns the clamped page size of p.
+func pageSize(p keygate.Page) int {
+	switch {
+	case p.Limit == 0:
+		return keygate.DefaultPageSize
+	case p.Limit < 1:
+		return 1
+	case p.Limit > keygate.MaxPageSize:
+		return keygate.MaxPageSize
+	}
+	return p.Limit
+}
+
+// listPage runs a keyset-paginated query whose last two parameters are the
+// cursor and the limit, and returns at most n items and the next cursor.
+func listPage[T any](ctx context.Context, q querier, p keygate.Page, query string, scan func(scanner) (T, error), id func(T) string, args ...any) ([]T, string, error) {
+	n := pageSize(p)
+	rows, err := q.QueryContext(ctx, query, append(args, p.After, n+1)...)
+	if err != nil {
+		return nil, "", fmt.Errorf("sqlite: list: %w", err)
+	}
+	defer rows.Close()
+	items := make([]T, 0, min(n, 64))
+	for rows.Next() {
+		v, err := scan(rows)
+		if err != nil {
+			return nil, "", fmt.Errorf("sqlite: list: %w", err)
+		}
+		items = append(items, v)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, "", fmt.Errorf("sqlite: list: %w", err)
+	}
+	if len(items) <= n {
+		return items, "", nil
+	}
+	items = items[:n]
+	return items, id(items[n-1]), nil
+}
