@@ -1,0 +1,233 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"io"
+	"log/slog"
+	"net/http"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/spf13/pflag"
+
+	"github.com/keygate/keygate/client"
+)
+
+func TestConfigPrecedence(t *testing.T) {
+	file := filepath.Join(t.TempDir(), "keygate.yaml")
+	os.WriteFile(file, []byte("data_dir: /from/file\nadmin_listen: 127.0.0.1:9001\nproxy_listen: 127.0.0.1:9000\ntrusted_proxies: [10.0.0.0/8, 192.168.0.0/16]\nkey_prefix: kg_file\n"), 0o600)
+	t.Setenv("KEYGATE_PROXY_LISTEN", "127.0.0.1:7000")
+	t.Setenv("KEYGATE_KEY_PREFIX", "kg_env")
+	t.Setenv("KEYGATE_PEPPER", "p")
+	var c Config
+	fs := pflag.NewFlagSet("serve", pflag.ContinueOnError)
+	c.addFlags(fs)
+	if err := fs.Parse([]string{"--config", file, "--key-prefix", "kg_flag"}); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.load(fs); err != nil {
+		t.Fatal(err)
+	}
+	tests := []struct{ name, got, want string }{
+		{"flag beats env and file", c.KeyPrefix, "kg_flag"},
+		{"env beats file", c.ProxyListen, "127.0.0.1:7000"},
+		{"file beats default", c.AdminListen, "127.0.0.1:9001"},
+		{"file sets a directory", c.DataDir, "/from/file"},
+		{"file lists become lists", strings.Join(c.TrustedProxies, " "), "10.0.0.0/8 192.168.0.0/16"},
+		{"default stays", c.LogLevel, "info"},
+		{"secret from env", c.Pepper, "p"},
+	}
+	for _, tt := range tests {
+		if tt.got != tt.want {
+			t.Errorf("%s: got %q, want %q", tt.name, tt.got, tt.want)
+		}
+	}
+}
+
+func TestConfigErrorsNameTheSetting(t *testing.T) {
+	dir := t.TempDir()
+	tests := []struct {
+		name, file, env, want string
+	}{
+		{"unknown key in file", "listen: x\n", "", `unknown setting "listen"`},
+		{"bad value in file", "shutdown_timeout: soon\n", "", "shutdown_timeout"},
+		{"bad value in env", "", "KEYGATE_SHUTDOWN_TIMEOUT=soon", "KEYGATE_SHUTDOWN_TIMEOUT"},
+		{"not YAML", "{", "", "config file"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var args []string
+			if tt.file != "" {
+				path := filepath.Join(dir, strings.ReplaceAll(tt.name, " ", "-")+".yaml")
+				os.WriteFile(path, []byte(tt.file), 0o600)
+				args = []string{"--config", path}
+			}
+			if name, value, ok := strings.Cut(tt.env, "="); ok {
+				t.Setenv(name, value)
+			}
+			var c Config
+			fs := pflag.NewFlagSet("serve", pflag.ContinueOnError)
+			c.addFlags(fs)
+			fs.Parse(args)
+			if err := c.load(fs); err == nil || !strings.Contains(err.Error(), tt.want) {
+				t.Fatalf("err = %v, want one naming %q", err, tt.want)
+			}
+		})
+	}
+}
+
+func TestServeHelpDocumentsEnvironment(t *testing.T) {
+	out, _, err := runAdmin(t, "", "serve", "--help")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{"--data-dir", "KEYGATE_DATA_DIR", "--proxy-listen", "KEYGATE_PROXY_LISTEN", "--admin-listen", "KEYGATE_ADMIN_LISTEN", "KEYGATE_PEPPER", "KEYGATE_ADMIN_TOKEN"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("serve --help does not mention %s", want)
+		}
+	}
+}
+
+func quietMain(dir string, out io.Writer) *Main {
+	return &Main{
+		Config: Config{DataDir: dir, ProxyListen: "127.0.0.1:0", AdminListen: "127.0.0.1:0", KeyPrefix: "kg_live"},
+		Out:    out, Logger: slog.New(slog.NewTextHandler(io.Discard, nil)),
+	}
+}
+
+func TestGeneratedAdminTokenIsPrintedOnceAndWorks(t *testing.T) {
+	dir := t.TempDir()
+	var out bytes.Buffer
+	m := quietMain(dir, &out)
+	if err := m.Run(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	token := regexp.MustCompile(`kg_admin_\w+`).FindString(out.String())
+	if token == "" {
+		t.Fatalf("no admin token printed: %q", out.String())
+	}
+	if _, _, err := client.New(m.AdminURL(), token).Consumers(context.Background(), keygatePage()); err != nil {
+		t.Fatalf("printed token does not work: %v", err)
+	}
+	m.Close()
+	db, _ := os.ReadFile(filepath.Join(dir, "keygate.db"))
+	if bytes.Contains(db, []byte(token)) {
+		t.Fatal("the admin token is stored in clear")
+	}
+
+	out.Reset()
+	m = quietMain(dir, &out)
+	if err := m.Run(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	defer m.Close()
+	if out.Len() != 0 {
+		t.Fatalf("second start printed %q; the token is shown once", out.String())
+	}
+	if _, _, err := client.New(m.AdminURL(), token).Consumers(context.Background(), keygatePage()); err != nil {
+		t.Fatalf("token no longer works after restart: %v", err)
+	}
+}
+
+func TestPepper(t *testing.T) {
+	t.Run("created once in the data dir, mode 0600, stable across restarts", func(t *testing.T) {
+		dir := t.TempDir()
+		p1, err := loadPepper("", dir)
+		if err != nil {
+			t.Fatal(err)
+		}
+		fi, err := os.Stat(filepath.Join(dir, "pepper"))
+		if err != nil || fi.Mode().Perm() != 0o600 {
+			t.Fatalf("pepper file: %v %v", fi.Mode(), err)
+		}
+		p2, err := loadPepper("", dir)
+		if err != nil || !bytes.Equal(p1, p2) {
+			t.Fatalf("pepper changed across loads: %v", err)
+		}
+	})
+	t.Run("a pepper file others can read is refused", func(t *testing.T) {
+		dir := t.TempDir()
+		os.WriteFile(filepath.Join(dir, "pepper"), []byte(strings.Repeat("x", 40)), 0o644)
+		if _, err := loadPepper("", dir); err == nil || !strings.Contains(err.Error(), "chmod 600") {
+			t.Fatalf("err = %v", err)
+		}
+	})
+	t.Run("a short pepper from the environment is refused", func(t *testing.T) {
+		if _, err := loadPepper("short", t.TempDir()); err == nil || !strings.Contains(err.Error(), "KEYGATE_PEPPER") {
+			t.Fatalf("err = %v", err)
+		}
+	})
+}
+
+func TestShortAdminTokenIsRefused(t *testing.T) {
+	m := quietMain(t.TempDir(), io.Discard)
+	m.Config.AdminToken = "secret"
+	err := m.Run(context.Background())
+	defer m.Close()
+	if err == nil || !strings.Contains(err.Error(), "KEYGATE_ADMIN_TOKEN") {
+		t.Fatalf("err = %v", err)
+	}
+}
+
+func TestDevModePrintsWorkingCurl(t *testing.T) {
+	var out bytes.Buffer
+	m := &Main{
+		Config: Config{Dev: true, ProxyListen: "127.0.0.1:0", AdminListen: "127.0.0.1:0", KeyPrefix: "kg_test"},
+		Out:    &out, Logger: slog.New(slog.NewTextHandler(io.Discard, nil)),
+	}
+	if err := m.Run(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	dataDir := m.Config.DataDir
+	key := regexp.MustCompile(`apikey: (kg_test_\w+)`).FindStringSubmatch(out.String())
+	if key == nil {
+		t.Fatalf("banner has no curl with a key:\n%s", out.String())
+	}
+	get := func(header string) int {
+		req, _ := http.NewRequest("GET", m.ProxyURL()+"/demo/hello", nil)
+		if header != "" {
+			req.Header.Set("apikey", header)
+		}
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		return resp.StatusCode
+	}
+	if status := get(key[1]); status != 200 {
+		t.Fatalf("the printed curl got %d, want 200", status)
+	}
+	if status := get(""); status != 401 {
+		t.Fatalf("without the key: %d, want 401", status)
+	}
+	if err := m.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(dataDir); !os.IsNotExist(err) {
+		t.Fatalf("throwaway data dir %s still there: %v", dataDir, err)
+	}
+}
+
+func TestShutdownLetsRequestsInFlightFinish(t *testing.T) {
+	g := startGateway(t)
+	g.service(t, "slow", g.upstream.URL, nil)
+	g.route(t, "slow", "slow", nil)
+	done := make(chan int)
+	go func() {
+		status, _, _ := g.call(t, "GET", "/slow?sleep=300ms", nil)
+		done <- status
+	}()
+	time.Sleep(100 * time.Millisecond)
+	if err := g.main.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if status := <-done; status != 200 {
+		t.Fatalf("request in flight got %d, want 200", status)
+	}
+}

@@ -1,0 +1,413 @@
+#!/usr/bin/env bash
+# Benchmark keygate against nginx on loopback, in one run:
+#   (a) the upstream directly
+#   (b) nginx as a plain reverse proxy (upstream keepalive) to that upstream
+#   (c) keygate with key-auth on a route to that upstream
+# and print requests/s, p99 latency and the ratio c/b.
+#
+# Usage: scripts/bench/run.sh            (see docs/benchmarks.md)
+# Environment:
+#   DURATION=10s     wrk duration of each measured run
+#   CONNECTIONS=64   wrk connections (-c)
+#   THREADS=2        wrk threads (-t)
+#   WARMUP=3s        wrk warm-up before each target (0 or 0s: none)
+#   RUNS=1           how many times to measure the three targets (a b c, a b c, ...)
+#   PIN=split        CPU pinning: split (wrk on the last CPU, servers on the others),
+#                    none (no pinning), wrk (wrk on the last CPU, servers unpinned)
+#   GOAL=0.40        the c/b throughput ratio keygate must reach (exit status 3 below it)
+#   KEYGATE_BIN=     use this keygate binary instead of building ./cmd/keygate
+#   VERBOSE=0        1: also print the generated nginx configs
+# Everything listens on 127.0.0.1 only; everything started is stopped on exit.
+set -euo pipefail
+
+DURATION=${DURATION:-10s}
+CONNECTIONS=${CONNECTIONS:-64}
+THREADS=${THREADS:-2}
+WARMUP=${WARMUP:-3s}
+RUNS=${RUNS:-1}
+PIN=${PIN:-split}
+GOAL=${GOAL:-0.40}
+KEYGATE_BIN=${KEYGATE_BIN:-}
+VERBOSE=${VERBOSE:-0}
+
+die() { echo "bench: $*" >&2; exit 1; }
+log() { echo "bench: $*" >&2; }
+
+REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
+
+# ---------------------------------------------------------------- arguments --
+[[ $CONNECTIONS =~ ^[0-9]+$ && $CONNECTIONS -gt 0 ]] || die "CONNECTIONS must be a positive integer (got '$CONNECTIONS')"
+[[ $THREADS =~ ^[0-9]+$ && $THREADS -gt 0 ]] || die "THREADS must be a positive integer (got '$THREADS')"
+[[ $RUNS =~ ^[0-9]+$ && $RUNS -gt 0 ]] || die "RUNS must be a positive integer (got '$RUNS')"
+((CONNECTIONS >= THREADS)) || die "CONNECTIONS ($CONNECTIONS) must be >= THREADS ($THREADS), as wrk requires"
+# wrk durations: a number with an optional s, m or h suffix.
+to_seconds() {
+	local d=$1
+	[[ $d =~ ^([0-9]+)([smh]?)$ ]] || die "bad duration '$d' (use e.g. 10s, 1m)"
+	case ${BASH_REMATCH[2]} in
+	m) echo $((BASH_REMATCH[1] * 60)) ;;
+	h) echo $((BASH_REMATCH[1] * 3600)) ;;
+	*) echo "${BASH_REMATCH[1]}" ;;
+	esac
+}
+DURATION_S=$(to_seconds "$DURATION")
+WARMUP_S=$(to_seconds "$WARMUP")
+((DURATION_S > 0)) || die "DURATION must be more than 0"
+[[ $PIN == split || $PIN == none || $PIN == wrk ]] || die "PIN must be split, none or wrk (got '$PIN')"
+
+# -------------------------------------------------------------------- tools --
+need_apt=()
+command -v nginx >/dev/null 2>&1 || [[ -x /usr/sbin/nginx ]] || need_apt+=(nginx)
+command -v wrk >/dev/null 2>&1 || need_apt+=(wrk)
+command -v curl >/dev/null 2>&1 || need_apt+=(curl)
+if ((${#need_apt[@]})); then
+	if [[ $(id -u) -eq 0 ]] && command -v apt-get >/dev/null 2>&1; then
+		log "installing ${need_apt[*]} with apt-get"
+		export DEBIAN_FRONTEND=noninteractive
+		apt-get update -qq
+		apt-get install -y -qq "${need_apt[@]}" >/dev/null
+	else
+		die "missing ${need_apt[*]}; install them (e.g. sudo apt-get install -y ${need_apt[*]}) and run again"
+	fi
+fi
+PATH=$PATH:/usr/sbin
+NGINX=$(command -v nginx)
+WRK=$(command -v wrk)
+[[ -n $KEYGATE_BIN ]] || command -v go >/dev/null 2>&1 || die "go is needed to build keygate (or set KEYGATE_BIN)"
+command -v taskset >/dev/null 2>&1 || { [[ $PIN == none ]] || die "taskset (util-linux) is needed for PIN=$PIN; or run with PIN=none"; }
+
+# ------------------------------------------------------------------ cleanup --
+TMP=$(mktemp -d "${TMPDIR:-/tmp}/keygate-bench.XXXXXX")
+chmod 755 "$TMP" # nginx workers may run as another user when started as root
+PIDS=()
+cleanup() {
+	local pid i
+	for ((i = ${#PIDS[@]} - 1; i >= 0; i--)); do
+		pid=${PIDS[i]}
+		kill -TERM "$pid" 2>/dev/null || true
+	done
+	for pid in "${PIDS[@]}"; do
+		for _ in $(seq 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+		kill -KILL "$pid" 2>/dev/null || true
+		wait "$pid" 2>/dev/null || true
+	done
+	rm -rf "$TMP"
+}
+trap cleanup EXIT
+trap 'exit 130' INT
+trap 'exit 143' TERM
+
+# ------------------------------------------------------------------ pinning --
+NCPU=$(nproc)
+WRK_CPUS="" SERVER_CPUS=""
+if [[ $PIN != none ]] && ((NCPU < 2)); then
+	log "PIN=$PIN needs 2 CPUs or more; running without pinning"
+	PIN=none
+fi
+case $PIN in
+split) WRK_CPUS=$((NCPU - 1)) SERVER_CPUS=0-$((NCPU - 2)) ;;
+wrk) WRK_CPUS=$((NCPU - 1)) ;;
+esac
+SERVER_NCPU=$NCPU
+[[ $PIN == split ]] && SERVER_NCPU=$((NCPU - 1))
+[[ $SERVER_CPUS == 0-0 ]] && SERVER_CPUS=0
+# Command prefixes; "exec" in the background subshell makes $! the server's own
+# pid (taskset execs the server), so that cleanup kills the server itself.
+SRV=() WRKP=()
+[[ -n $SERVER_CPUS ]] && SRV=(taskset -c "$SERVER_CPUS")
+[[ -n $WRK_CPUS ]] && WRKP=(taskset -c "$WRK_CPUS")
+SRV_PREFIX=${SRV[*]:+${SRV[*]} }
+WRK_PREFIX=${WRKP[*]:+${WRKP[*]} }
+
+# -------------------------------------------------------------------- ports --
+ulimit -n "$(ulimit -Hn)" 2>/dev/null || true
+TAKEN=" "
+port_free() { ! (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
+pick_port() { # pick_port VAR: a port nobody listens on and not picked before
+	local p
+	for _ in $(seq 200); do
+		p=$((20000 + RANDOM % 40000))
+		if [[ $TAKEN != *" $p "* ]] && port_free "$p"; then
+			TAKEN+="$p "
+			printf -v "$1" %s "$p"
+			return
+		fi
+	done
+	die "found no free port on 127.0.0.1"
+}
+pick_port UP_PORT
+pick_port NGX_PORT
+pick_port KG_PORT
+pick_port KG_ADMIN_PORT
+
+wait_http() { # wait_http URL NAME [PID]: until URL answers, at most 20 s
+	for _ in $(seq 200); do
+		curl -s -o /dev/null --max-time 1 "$1" && return 0
+		if [[ -n ${3:-} ]] && ! kill -0 "$3" 2>/dev/null; then break; fi
+		sleep 0.1
+	done
+	return 1
+}
+
+# -------------------------------------------------------------------- nginx --
+WORKER_CONNECTIONS=$((CONNECTIONS * 4 + 1024))
+nginx_common() { # nginx_common DIR WORKERS
+	cat <<EOF
+daemon off;
+master_process on;
+worker_processes $2;
+pid $1/nginx.pid;
+error_log $1/error.log warn;
+events { worker_connections $WORKER_CONNECTIONS; }
+EOF
+}
+http_common() { # http_common DIR
+	cat <<EOF
+    access_log off;
+    client_body_temp_path $1/client_body;
+    proxy_temp_path $1/proxy;
+    fastcgi_temp_path $1/fastcgi;
+    uwsgi_temp_path $1/uwsgi;
+    scgi_temp_path $1/scgi;
+    # nginx closes a client connection after 1000 requests by default;
+    # keygate (Go) does not, so lift the limit for a like-for-like comparison.
+    keepalive_requests 1000000;
+    keepalive_timeout 120s;
+EOF
+}
+
+# The upstream: nginx answering a fixed 3-byte body. One instance serves all
+# three targets; it starts once and keeps running across them.
+UP_DIR=$TMP/upstream
+mkdir -p "$UP_DIR"
+{
+	nginx_common "$UP_DIR" "$SERVER_NCPU"
+	echo "http {"
+	http_common "$UP_DIR"
+	cat <<EOF
+    server {
+        listen 127.0.0.1:$UP_PORT;
+        location / {
+            default_type text/plain;
+            return 200 "ok\n";
+        }
+    }
+}
+EOF
+} >"$UP_DIR/nginx.conf"
+
+# The plain reverse proxy (b), a separate nginx instance, as keygate is a
+# separate process.
+NGX_DIR=$TMP/proxy
+mkdir -p "$NGX_DIR"
+{
+	nginx_common "$NGX_DIR" "$SERVER_NCPU"
+	echo "http {"
+	http_common "$NGX_DIR"
+	cat <<EOF
+    upstream bench_upstream {
+        server 127.0.0.1:$UP_PORT;
+        keepalive 256;
+        keepalive_requests 1000000;
+    }
+    server {
+        listen 127.0.0.1:$NGX_PORT;
+        location / {
+            proxy_pass http://bench_upstream;
+            proxy_http_version 1.1;
+            proxy_set_header Connection "";
+        }
+    }
+}
+EOF
+} >"$NGX_DIR/nginx.conf"
+
+start_nginx() { # start_nginx DIR NAME URL
+	local dir=$1
+	"$NGINX" -t -q -p "$dir" -c "$dir/nginx.conf" -e "$dir/error.log" >/dev/null 2>&1 ||
+		{ cat "$dir/error.log" >&2 2>/dev/null; "$NGINX" -t -p "$dir" -c "$dir/nginx.conf" -e "$dir/error.log" >&2 || true; die "$2: bad nginx config"; }
+	(exec "${SRV[@]}" "$NGINX" -p "$dir" -c "$dir/nginx.conf" -e "$dir/error.log" </dev/null >>"$dir/stdout.log" 2>&1) &
+	PIDS+=($!)
+	wait_http "$3" "$2" $! || { cat "$dir/error.log" >&2 2>/dev/null || true; die "$2 did not start"; }
+}
+
+# ------------------------------------------------------------------ keygate --
+if [[ -z $KEYGATE_BIN ]]; then
+	log "building keygate"
+	(cd "$REPO" && go build -o "$TMP/keygate" ./cmd/keygate) || die "go build ./cmd/keygate failed"
+	KEYGATE_BIN=$TMP/keygate
+fi
+[[ -x $KEYGATE_BIN ]] || die "KEYGATE_BIN=$KEYGATE_BIN is not an executable"
+
+KG_DIR=$TMP/keygate-data
+ADMIN_TOKEN=bench_$(head -c 24 /dev/urandom | od -An -tx1 | tr -d ' \n')
+export KEYGATE_ADMIN_TOKEN=$ADMIN_TOKEN KEYGATE_ADMIN_URL=http://127.0.0.1:$KG_ADMIN_PORT
+KG_CMD=("$KEYGATE_BIN" serve --data-dir "$KG_DIR" --proxy-listen "127.0.0.1:$KG_PORT" --admin-listen "127.0.0.1:$KG_ADMIN_PORT" --log-level warn)
+
+start_keygate() {
+	(exec "${SRV[@]}" "${KG_CMD[@]}" </dev/null >>"$TMP/keygate.log" 2>&1) &
+	PIDS+=($!)
+	wait_http "$KEYGATE_ADMIN_URL/v1/services" keygate $! || { cat "$TMP/keygate.log" >&2; die "keygate did not start"; }
+}
+
+kg() { "$KEYGATE_BIN" "$@" >>"$TMP/setup.log" 2>&1 || { cat "$TMP/setup.log" >&2; die "keygate $1 $2 failed"; }; }
+setup_keygate() {
+	kg services create --name bench --url "http://127.0.0.1:$UP_PORT"
+	kg routes create --name bench --service bench --path /bench --key-auth
+	kg consumers create --username bench
+	local out
+	out=$("$KEYGATE_BIN" keys create bench --name bench --json) || die "keygate keys create failed: $out"
+	API_KEY=$(printf %s "$out" | sed -n 's/.*"key": *"\([^"]*\)".*/\1/p' | head -n1)
+	[[ -n $API_KEY ]] || die "no key in the answer of keys create: $out"
+}
+
+# ---------------------------------------------------------------------- wrk --
+TARGET_NAMES=("upstream (direct)" "nginx proxy" "keygate key-auth")
+TARGET_URLS=("http://127.0.0.1:$UP_PORT/bench" "http://127.0.0.1:$NGX_PORT/bench" "http://127.0.0.1:$KG_PORT/bench")
+
+# The same request goes to all three targets (the key header too, so that the
+# bytes sent are identical); only keygate checks it.
+wrk_args() { # wrk_args DURATION URL
+	printf '%s\n' -t "$THREADS" -c "$CONNECTIONS" -d "$1" --timeout 5s --latency -H "apikey: $API_KEY" "$2"
+}
+run_wrk() { # run_wrk DURATION URL OUTFILE
+	local args
+	mapfile -t args < <(wrk_args "$1" "$2")
+	local limit=$(($(to_seconds "$1") + 30))
+	timeout "$limit" "${WRKP[@]}" "$WRK" "${args[@]}" >"$3" 2>&1
+}
+wrk_cmdline() { # for the header: the exact command, shell-quoted
+	local args
+	mapfile -t args < <(wrk_args "$1" "$2")
+	printf '%s%s' "$WRK_PREFIX" "$WRK"
+	local a
+	for a in "${args[@]}"; do
+		if [[ $a == *[[:space:]]* ]]; then printf " '%s'" "$a"; else printf ' %s' "$a"; fi
+	done
+	echo
+}
+
+# parse_wrk FILE: prints "req_per_s p50_ms p99_ms errors requests"
+parse_wrk() {
+	awk '
+	function ms(v) {
+		if (v ~ /us$/) { sub(/us$/, "", v); return v / 1000 }
+		if (v ~ /ms$/) { sub(/ms$/, "", v); return v + 0 }
+		if (v ~ /m$/)  { sub(/m$/, "", v);  return v * 60000 }
+		if (v ~ /s$/)  { sub(/s$/, "", v);  return v * 1000 }
+		return v + 0
+	}
+	/^Requests\/sec:/ { rps = $2 }
+	$1 == "50%" { p50 = ms($2) }
+	$1 == "99%" { p99 = ms($2) }
+	/requests in/ { reqs = $1 }
+	/Non-2xx or 3xx responses:/ { err += $NF }
+	/Socket errors:/ { gsub(/,/, ""); err += $4 + $6 + $8 + $10 }
+	END {
+		if (rps == "" || p99 == "") exit 1
+		printf "%.0f %.3f %.3f %d %d\n", rps, p50, p99, err, reqs
+	}' "$1"
+}
+
+# ------------------------------------------------------------------- header --
+CPU_MODEL=$(awk -F': *' '/^model name/ { print $2; exit }' /proc/cpuinfo 2>/dev/null || true)
+[[ -n $CPU_MODEL ]] || CPU_MODEL=$(uname -m)
+
+start_nginx "$UP_DIR" upstream "${TARGET_URLS[0]}"
+body=$(curl -s --max-time 2 "${TARGET_URLS[0]}") || die "upstream does not answer"
+[[ $body == ok ]] || die "upstream answered '$body', want 'ok'"
+start_nginx "$NGX_DIR" "nginx proxy" "${TARGET_URLS[1]}"
+start_keygate
+setup_keygate
+# The route is live once the admin API has answered; check all three answer 200 "ok".
+for i in 0 1 2; do
+	code=$(curl -s -o "$TMP/check" -w '%{http_code}' --max-time 2 -H "apikey: $API_KEY" "${TARGET_URLS[i]}") || code=000
+	[[ $code == 200 && $(cat "$TMP/check") == ok ]] ||
+		die "${TARGET_NAMES[i]} answered $code '$(cat "$TMP/check" 2>/dev/null)', want 200 'ok'"
+done
+code=$(curl -s -o /dev/null -w '%{http_code}' --max-time 2 "${TARGET_URLS[2]}") || code=000
+[[ $code == 401 ]] || die "keygate without a key answered $code, want 401: key-auth is not on"
+
+echo "keygate benchmark — $(date -u '+%Y-%m-%d %H:%M:%S UTC')"
+echo "machine:  $NCPU CPUs, $CPU_MODEL; $(uname -sr)"
+echo "versions: $("$WRK" -v 2>&1 | head -n1 | awk '{print $1, $2}'); $("$NGINX" -v 2>&1 | sed 's/.*: //'); keygate $(cd "$REPO" && git describe --always --dirty 2>/dev/null || echo '?'); $(go version 2>/dev/null | awk '{print $3}')"
+echo "load:     DURATION=$DURATION CONNECTIONS=$CONNECTIONS THREADS=$THREADS WARMUP=$WARMUP RUNS=$RUNS"
+case $PIN in
+split) echo "pinning:  PIN=split: wrk on CPU $WRK_CPUS; upstream, nginx and keygate on CPU(s) $SERVER_CPUS (nginx worker_processes $SERVER_NCPU)" ;;
+wrk) echo "pinning:  PIN=wrk: wrk on CPU $WRK_CPUS; servers unpinned (nginx worker_processes $SERVER_NCPU)" ;;
+none) echo "pinning:  PIN=none: nothing pinned, everything shares $NCPU CPUs (nginx worker_processes $SERVER_NCPU)" ;;
+esac
+echo "commands:"
+echo "  upstream: $SRV_PREFIX$NGINX -p $UP_DIR -c $UP_DIR/nginx.conf   (return 200 \"ok\\n\" on 127.0.0.1:$UP_PORT)"
+echo "  nginx:    $SRV_PREFIX$NGINX -p $NGX_DIR -c $NGX_DIR/nginx.conf   (proxy_pass, upstream keepalive 256)"
+echo "  keygate:  KEYGATE_ADMIN_TOKEN=... $SRV_PREFIX${KG_CMD[*]}"
+echo "            route /bench --key-auth -> service http://127.0.0.1:$UP_PORT, consumer bench, one key"
+for i in 0 1 2; do
+	printf '  wrk %-18s %s' "${TARGET_NAMES[i]}:" "$(wrk_cmdline "$DURATION" "${TARGET_URLS[i]}")"
+	echo
+done
+((WARMUP_S > 0)) && echo "  (each preceded by the same command with -d $WARMUP, not measured)"
+if [[ $VERBOSE == 1 ]]; then
+	echo "--- $UP_DIR/nginx.conf"; cat "$UP_DIR/nginx.conf"
+	echo "--- $NGX_DIR/nginx.conf"; cat "$NGX_DIR/nginx.conf"
+fi
+echo
+
+# -------------------------------------------------------------------- runs --
+declare -a RPS P50 P99 ERR
+bad=0
+for ((run = 1; run <= RUNS; run++)); do
+	for i in 0 1 2; do
+		out=$TMP/wrk-$run-$i.txt
+		if ((WARMUP_S > 0)); then
+			run_wrk "$WARMUP" "${TARGET_URLS[i]}" "$TMP/warmup.txt" || { cat "$TMP/warmup.txt" >&2; die "warm-up of ${TARGET_NAMES[i]} failed"; }
+		fi
+		log "run $run/$RUNS: ${TARGET_NAMES[i]}"
+		run_wrk "$DURATION" "${TARGET_URLS[i]}" "$out" || { cat "$out" >&2; die "wrk on ${TARGET_NAMES[i]} failed"; }
+		read -r rps p50 p99 err _ < <(parse_wrk "$out") || { cat "$out" >&2; die "could not parse wrk's output"; }
+		k=$((run * 3 + i))
+		RPS[k]=$rps P50[k]=$p50 P99[k]=$p99 ERR[k]=$err
+		((err == 0)) || bad=1
+	done
+done
+
+# ------------------------------------------------------------------- table --
+ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (b > 0) printf "%.2f", a / b; else print "n/a" }'; }
+median() { printf '%s\n' "$@" | sort -g | awk '{ v[NR] = $1 } END { if (NR % 2) print v[(NR + 1) / 2]; else print (v[NR / 2] + v[NR / 2 + 1]) / 2 }'; }
+
+printf '%-4s %-20s %12s %10s %10s %8s\n' run target "requests/s" "p50 ms" "p99 ms" errors
+for ((run = 1; run <= RUNS; run++)); do
+	for i in 0 1 2; do
+		k=$((run * 3 + i))
+		printf '%-4s %-20s %12s %10.2f %10.2f %8s\n' "$run" "${TARGET_NAMES[i]}" "${RPS[k]}" "${P50[k]}" "${P99[k]}" "${ERR[k]}"
+	done
+	printf '%-4s %-20s %12s\n' "$run" "keygate/nginx" "$(ratio "${RPS[run * 3 + 2]}" "${RPS[run * 3 + 1]}")"
+done
+final_ratio=$(ratio "${RPS[5]}" "${RPS[4]}")
+if ((RUNS > 1)); then
+	echo
+	printf '%-4s %-20s %12s %10s %10s\n' "" "median of $RUNS runs" "requests/s" "p50 ms" "p99 ms"
+	ratios=()
+	for i in 0 1 2; do
+		r=() a=() b=()
+		for ((run = 1; run <= RUNS; run++)); do
+			k=$((run * 3 + i))
+			r+=("${RPS[k]}") a+=("${P50[k]}") b+=("${P99[k]}")
+		done
+		printf '%-4s %-20s %12.0f %10.2f %10.2f\n' "" "${TARGET_NAMES[i]}" "$(median "${r[@]}")" "$(median "${a[@]}")" "$(median "${b[@]}")"
+	done
+	for ((run = 1; run <= RUNS; run++)); do ratios+=("$(ratio "${RPS[run * 3 + 2]}" "${RPS[run * 3 + 1]}")"); done
+	final_ratio=$(median "${ratios[@]}")
+	printf '%-4s %-20s %12s   (median of the per-run ratios)\n' "" "keygate/nginx" "$final_ratio"
+fi
+echo
+if ((bad)); then
+	echo "WARNING: some requests failed (errors column: non-2xx answers and socket errors); the numbers are not valid."
+	exit 2
+fi
+if awk -v r="$final_ratio" -v g="$GOAL" 'BEGIN { exit !(r + 0 >= g + 0) }'; then
+	echo "keygate/nginx = $final_ratio >= $GOAL: goal met"
+else
+	echo "keygate/nginx = $final_ratio < $GOAL: goal NOT met"
+	exit 3
+fi
