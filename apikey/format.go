@@ -156,11 +156,14 @@ func (f *Format) Parse(s string) (Key, error) {
 		return Key{}, ErrMalformed
 	}
 	prefix, body, sum := s[:j], s[j+1:i], s[i+1:]
-	if n := len(body) - idLen; n < minSecretLen || n > maxSecretLen ||
-		!isBase62(body) || !isBase62(sum) || checkPrefix(prefix) != nil {
+	if n := len(body) - idLen; n < minSecretLen || n > maxSecretLen || !isBase62(body) || !isBase62(sum) {
 		return Key{}, ErrMalformed
 	}
 	if !f.accepts(prefix) {
+		// Accepted prefixes were checked by NewFormat; only others need it.
+		if checkPrefix(prefix) != nil {
+			return Key{}, ErrMalformed
+		}
 		return Key{}, ErrUnknownPrefix
 	}
 	if decodeChecksum(sum) != uint64(crc32.ChecksumIEEE(bytesOf(s[:i]))) {

@@ -19,7 +19,8 @@ type KeyLookup interface {
 
 // Options tune the verifier; zero values take the defaults.
 type Options struct {
-	// Now is the clock for expiry and cache lifetimes (default time.Now).
+	// Now is the clock for expiry and cache lifetimes; by default a clock
+	// with millisecond resolution that is cheap to read.
 	Now func() time.Time
 	// CacheSize bounds the number of cached identifiers (default 1,000,000).
 	CacheSize int
@@ -34,6 +35,7 @@ type Options struct {
 // Verifier checks API keys: format and checksum first, then the cache, then
 // the store. It implements keygate.KeyVerifier.
 type Verifier struct {
+	now    func() int64 // unix nanoseconds
 	store  KeyLookup
 	format *apikey.Format
 	hasher *apikey.Hasher
@@ -46,8 +48,9 @@ var _ keygate.KeyVerifier = (*Verifier)(nil)
 
 // NewVerifier returns a verifier reading keys from store.
 func NewVerifier(store KeyLookup, format *apikey.Format, hasher *apikey.Hasher, opts Options) *Verifier {
-	if opts.Now == nil {
-		opts.Now = time.Now
+	now := coarseNow
+	if opts.Now != nil {
+		now = func() int64 { return opts.Now().UnixNano() }
 	}
 	if opts.CacheSize <= 0 {
 		opts.CacheSize = 1_000_000
@@ -61,7 +64,7 @@ func NewVerifier(store KeyLookup, format *apikey.Format, hasher *apikey.Hasher, 
 	if opts.LookupTimeout <= 0 {
 		opts.LookupTimeout = 5 * time.Second
 	}
-	return &Verifier{store: store, format: format, hasher: hasher, opts: opts, cache: newCache(opts.CacheSize)}
+	return &Verifier{now: now, store: store, format: format, hasher: hasher, opts: opts, cache: newCache(opts.CacheSize)}
 }
 
 // VerifyKey checks raw against t. On a cache hit it does no I/O and no allocation.
@@ -72,7 +75,7 @@ func (v *Verifier) VerifyKey(ctx context.Context, raw string, t keygate.Target) 
 	}
 	var id identifier
 	copy(id[:], k.Identifier())
-	now := v.opts.Now().UnixNano()
+	now := v.now()
 	e, err := v.entry(ctx, &id, now)
 	if err != nil {
 		return keygate.VerifyResult{}, err

@@ -274,7 +274,8 @@ run_wrk() { # run_wrk DURATION URL OUTFILE
 	local args
 	mapfile -t args < <(wrk_args "$1" "$2")
 	local limit=$(($(to_seconds "$1") + 30))
-	timeout "$limit" "${WRKP[@]}" "$WRK" "${args[@]}" >"$3" 2>&1
+	# --foreground: wrk stays in our process group, so Ctrl-C reaches it.
+	timeout --foreground "$limit" "${WRKP[@]}" "$WRK" "${args[@]}" >"$3" 2>&1
 }
 wrk_cmdline() { # for the header: the exact command, shell-quoted
 	local args
@@ -310,6 +311,34 @@ parse_wrk() {
 }
 
 # ------------------------------------------------------------------- header --
+# busy_percent: share of all CPUs busy over one second, before we start anything.
+busy_percent() {
+	local a b
+	a=$(awk '/^cpu / { print $2 + $3 + $4 + $7 + $8 + $9, $2 + $3 + $4 + $5 + $6 + $7 + $8 + $9 }' /proc/stat)
+	sleep 1
+	b=$(awk '/^cpu / { print $2 + $3 + $4 + $7 + $8 + $9, $2 + $3 + $4 + $5 + $6 + $7 + $8 + $9 }' /proc/stat)
+	awk -v a="$a" -v b="$b" 'BEGIN { split(a, x, " "); split(b, y, " "); t = y[2] - x[2]; printf "%.0f", (t > 0 ? 100 * (y[1] - x[1]) / t : 0) }'
+}
+BUSY=$(busy_percent 2>/dev/null || echo "?")
+
+# cpu_ticks: "BUSY TOTAL OURS": user+nice+system and all clock ticks of the whole machine,
+# and those of this script's reaped children (wrk) plus the live servers (nginx
+# masters and their workers, keygate). The difference over a run is CPU that
+# someone else used while we measured. (Interrupt time is left out of both.)
+cpu_ticks() {
+	local pid pids=() sys ours
+	sys=$(awk '/^cpu / { print $2 + $3 + $4, $2 + $3 + $4 + $5 + $6 + $7 + $8 + $9 }' /proc/stat)
+	for pid in "${PIDS[@]}"; do
+		pids+=("$pid")
+		mapfile -t -O "${#pids[@]}" pids < <(pgrep -P "$pid" || true)
+	done
+	# /proc/PID/stat after the ")" of the command name: field 12 utime, 13 stime, 14 cutime, 15 cstime.
+	ours=$({
+		sed 's/^.*) //' "/proc/$$/stat" | awk '{ print $14 + $15 }'
+		for pid in "${pids[@]}"; do sed 's/^.*) //' "/proc/$pid/stat" 2>/dev/null | awk '{ print $12 + $13 }'; done
+	} | awk '{ n += $1 } END { print n + 0 }')
+	echo "$sys $ours"
+}
 CPU_MODEL=$(awk -F': *' '/^model name/ { print $2; exit }' /proc/cpuinfo 2>/dev/null || true)
 [[ -n $CPU_MODEL ]] || CPU_MODEL=$(uname -m)
 
@@ -331,6 +360,10 @@ code=$(curl -s -o /dev/null -w '%{http_code}' --max-time 2 "${TARGET_URLS[2]}") 
 echo "keygate benchmark — $(date -u '+%Y-%m-%d %H:%M:%S UTC')"
 echo "machine:  $NCPU CPUs, $CPU_MODEL; $(uname -sr)"
 echo "versions: $("$WRK" -v 2>&1 | head -n1 | awk '{print $1, $2}'); $("$NGINX" -v 2>&1 | sed 's/.*: //'); keygate $(cd "$REPO" && git describe --always --dirty 2>/dev/null || echo '?'); $(go version 2>/dev/null | awk '{print $3}')"
+echo "idle?:    CPUs ${BUSY}% busy before the start; load average $(cut -d' ' -f1-3 /proc/loadavg)"
+if [[ $BUSY =~ ^[0-9]+$ ]] && ((BUSY > 10)); then
+	echo "WARNING:  something else is using the CPUs; the numbers will be noisy and lower than on an idle machine"
+fi
 echo "load:     DURATION=$DURATION CONNECTIONS=$CONNECTIONS THREADS=$THREADS WARMUP=$WARMUP RUNS=$RUNS"
 case $PIN in
 split) echo "pinning:  PIN=split: wrk on CPU $WRK_CPUS; upstream, nginx and keygate on CPU(s) $SERVER_CPUS (nginx worker_processes $SERVER_NCPU)" ;;
@@ -354,8 +387,8 @@ fi
 echo
 
 # -------------------------------------------------------------------- runs --
-declare -a RPS P50 P99 ERR
-bad=0
+declare -a RPS P50 P99 ERR OTHER
+bad=0 noisy=0
 for ((run = 1; run <= RUNS; run++)); do
 	for i in 0 1 2; do
 		out=$TMP/wrk-$run-$i.txt
@@ -363,10 +396,15 @@ for ((run = 1; run <= RUNS; run++)); do
 			run_wrk "$WARMUP" "${TARGET_URLS[i]}" "$TMP/warmup.txt" || { cat "$TMP/warmup.txt" >&2; die "warm-up of ${TARGET_NAMES[i]} failed"; }
 		fi
 		log "run $run/$RUNS: ${TARGET_NAMES[i]}"
+		read -r sys0 tot0 ours0 < <(cpu_ticks)
 		run_wrk "$DURATION" "${TARGET_URLS[i]}" "$out" || { cat "$out" >&2; die "wrk on ${TARGET_NAMES[i]} failed"; }
+		read -r sys1 tot1 ours1 < <(cpu_ticks)
+		other=$(awk -v s=$((sys1 - sys0)) -v o=$((ours1 - ours0)) -v t=$((tot1 - tot0)) \
+			'BEGIN { v = (t > 0 ? 100 * (s - o) / t : 0); printf "%.0f", (v < 0 ? 0 : v) }')
 		read -r rps p50 p99 err _ < <(parse_wrk "$out") || { cat "$out" >&2; die "could not parse wrk's output"; }
 		k=$((run * 3 + i))
-		RPS[k]=$rps P50[k]=$p50 P99[k]=$p99 ERR[k]=$err
+		RPS[k]=$rps P50[k]=$p50 P99[k]=$p99 ERR[k]=$err OTHER[k]=$other
+		if ((other > 10)); then noisy=1; fi
 		((err == 0)) || bad=1
 	done
 done
@@ -375,11 +413,11 @@ done
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (b > 0) printf "%.2f", a / b; else print "n/a" }'; }
 median() { printf '%s\n' "$@" | sort -g | awk '{ v[NR] = $1 } END { if (NR % 2) print v[(NR + 1) / 2]; else print (v[NR / 2] + v[NR / 2 + 1]) / 2 }'; }
 
-printf '%-4s %-20s %12s %10s %10s %8s\n' run target "requests/s" "p50 ms" "p99 ms" errors
+printf '%-4s %-20s %12s %10s %10s %8s %9s\n' run target "requests/s" "p50 ms" "p99 ms" errors "other[1]"
 for ((run = 1; run <= RUNS; run++)); do
 	for i in 0 1 2; do
 		k=$((run * 3 + i))
-		printf '%-4s %-20s %12s %10.2f %10.2f %8s\n' "$run" "${TARGET_NAMES[i]}" "${RPS[k]}" "${P50[k]}" "${P99[k]}" "${ERR[k]}"
+		printf '%-4s %-20s %12s %10.2f %10.2f %8s %9s%%\n' "$run" "${TARGET_NAMES[i]}" "${RPS[k]}" "${P50[k]}" "${P99[k]}" "${ERR[k]}" "${OTHER[k]}"
 	done
 	printf '%-4s %-20s %12s\n' "$run" "keygate/nginx" "$(ratio "${RPS[run * 3 + 2]}" "${RPS[run * 3 + 1]}")"
 done
@@ -401,6 +439,11 @@ if ((RUNS > 1)); then
 	printf '%-4s %-20s %12s   (median of the per-run ratios)\n' "" "keygate/nginx" "$final_ratio"
 fi
 echo
+echo "[1] share of the machine's CPU used by other processes (not wrk, nginx or keygate) during the measurement."
+if ((noisy)); then
+	echo "WARNING: other processes used more than 10% of the CPUs during a measurement: those numbers are low and noisy;"
+	echo "         run again on a quiet machine."
+fi
 if ((bad)); then
 	echo "WARNING: some requests failed (errors column: non-2xx answers and socket errors); the numbers are not valid."
 	exit 2
