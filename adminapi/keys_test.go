@@ -184,7 +184,7 @@ func TestVerify(t *testing.T) {
 		{"valid", keygate.VerifyRequest{Key: plain.Key}, keygate.CodeValid, plain},
 		{"valid for any target", keygate.VerifyRequest{Key: plain.Key, Service: "billing", IP: "192.0.2.1"}, keygate.CodeValid, plain},
 		{"malformed", keygate.VerifyRequest{Key: "not-a-key"}, keygate.CodeMalformed, nil},
-		{"bad checksum", keygate.VerifyRequest{Key: plain.Key[:len(plain.Key)-1] + "x"}, keygate.CodeMalformed, nil},
+		{"bad checksum", keygate.VerifyRequest{Key: withLastChanged(plain.Key)}, keygate.CodeMalformed, nil},
 		{"not found", keygate.VerifyRequest{Key: unknown.Reveal()}, keygate.CodeNotFound, nil},
 		{"revoked", keygate.VerifyRequest{Key: revoked.Key}, keygate.CodeRevoked, revoked},
 		{"allowed service by name", keygate.VerifyRequest{Key: forOrders.Key, Service: "orders"}, keygate.CodeValid, forOrders},
@@ -242,4 +242,12 @@ func TestVerify(t *testing.T) {
 			request(t, e, "POST", "/v1/keys/verify", tt.body, nil).wantError(t, 400, keygate.EINVALID, tt.msg)
 		})
 	}
+}
+
+// withLastChanged returns key with its last character replaced by another.
+func withLastChanged(key string) string {
+	if strings.HasSuffix(key, "x") {
+		return key[:len(key)-1] + "y"
+	}
+	return key[:len(key)-1] + "x"
 }

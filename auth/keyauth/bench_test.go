@@ -4,8 +4,8 @@ import (
 	"context"
 	"fmt"
 	"math/rand/v2"
-	"strings"
 	"net/netip"
+	"strings"
 	"testing"
 
 	"github.com/keygate/keygate"
