@@ -276,8 +276,8 @@ func (p *Proxy) trusted(ip netip.Addr) bool {
 // cleanPath resolves "." and ".." before matching, so that "/public/../partner"
 // cannot reach the partner route's upstream through the public route.
 func cleanPath(p string) string {
-	if p == "" {
-		return "/"
+	if !strings.HasPrefix(p, "/") {
+		p = "/" + p // "*" (OPTIONS *) and other non-origin forms
 	}
 	clean := path.Clean(p)
 	if strings.HasSuffix(p, "/") && clean != "/" {
