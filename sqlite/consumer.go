@@ -41,47 +41,11 @@ func (db *DB) ListConsumers(ctx context.Context, p keygate.Page) ([]*keygate.Con
 }
 
 func (db *DB) CreateConsumer(ctx context.Context, c *keygate.Consumer) error {
-	v := *c // written back only once stored
-	err := db.write(ctx, func(tx *sql.Tx) ([]keygate.Change, error) {
-		id, err := newID()
-		if err != nil {
-			return nil, err
-		}
-		now := db.stamp()
-		v.ID, v.CreatedAt, v.UpdatedAt = id, now, now
-		if err := saveConsumer(ctx, tx, &v, true); err != nil {
-			return nil, err
-		}
-		return []keygate.Change{{Kind: keygate.ConsumerChanged, ID: id}}, nil
-	})
-	if err != nil {
-		return err
-	}
-	*c = v
-	return nil
+	return consumers.create(ctx, db, c)
 }
 
 func (db *DB) UpdateConsumer(ctx context.Context, ref string, update func(*keygate.Consumer) error) (*keygate.Consumer, error) {
-	var c *keygate.Consumer
-	err := db.write(ctx, func(tx *sql.Tx) ([]keygate.Change, error) {
-		var err error
-		if c, err = findConsumer(ctx, tx, ref); err != nil {
-			return nil, err
-		}
-		id, created := c.ID, c.CreatedAt
-		if err := update(c); err != nil {
-			return nil, err
-		}
-		c.ID, c.CreatedAt, c.UpdatedAt = id, created, db.stamp()
-		if err := saveConsumer(ctx, tx, c, false); err != nil {
-			return nil, err
-		}
-		return []keygate.Change{{Kind: keygate.ConsumerChanged, ID: id}}, nil
-	})
-	if err != nil {
-		return nil, err
-	}
-	return c, nil
+	return consumers.update(ctx, db, ref, update)
 }
 
 func saveConsumer(ctx context.Context, tx *sql.Tx, c *keygate.Consumer, insert bool) error {

@@ -42,50 +42,13 @@ func (db *DB) ListRoutes(ctx context.Context, f keygate.RouteFilter, p keygate.P
 }
 
 func (db *DB) CreateRoute(ctx context.Context, r *keygate.Route) error {
-	v := *r // written back only once stored
-	err := db.write(ctx, func(tx *sql.Tx) ([]keygate.Change, error) {
-		id, err := newID()
-		if err != nil {
-			return nil, err
-		}
-		now := db.stamp()
-		v.ID, v.CreatedAt, v.UpdatedAt = id, now, now
-		if err := saveRoute(ctx, tx, &v, true); err != nil {
-			return nil, err
-		}
-		return []keygate.Change{{Kind: keygate.RouteChanged, ID: id}}, nil
-	})
-	if err != nil {
-		return err
-	}
-	*r = v
-	return nil
+	return routes.create(ctx, db, r)
 }
 
 func (db *DB) UpdateRoute(ctx context.Context, ref string, update func(*keygate.Route) error) (*keygate.Route, error) {
-	var r *keygate.Route
-	err := db.write(ctx, func(tx *sql.Tx) ([]keygate.Change, error) {
-		var err error
-		if r, err = findRoute(ctx, tx, ref); err != nil {
-			return nil, err
-		}
-		id, created := r.ID, r.CreatedAt
-		if err := update(r); err != nil {
-			return nil, err
-		}
-		r.ID, r.CreatedAt, r.UpdatedAt = id, created, db.stamp()
-		if err := saveRoute(ctx, tx, r, false); err != nil {
-			return nil, err
-		}
-		return []keygate.Change{{Kind: keygate.RouteChanged, ID: id}}, nil
-	})
-	if err != nil {
-		return nil, err
-	}
-	return r, nil
+	return routes.update(ctx, db, ref, update)
 }
 
-// saveRoute resolves r.Service to an id, leaving only the id in it, and writes r.
 func saveRoute(ctx context.Context, tx *sql.Tx, r *keygate.Route, insert bool) error {
 	if r.Service.IsZero() {
 		return keygate.Errorf(keygate.EINVALID, "service: required")

@@ -40,47 +40,11 @@ func (db *DB) ListServices(ctx context.Context, p keygate.Page) ([]*keygate.Serv
 }
 
 func (db *DB) CreateService(ctx context.Context, s *keygate.Service) error {
-	v := *s // written back only once stored
-	err := db.write(ctx, func(tx *sql.Tx) ([]keygate.Change, error) {
-		id, err := newID()
-		if err != nil {
-			return nil, err
-		}
-		now := db.stamp()
-		v.ID, v.CreatedAt, v.UpdatedAt = id, now, now
-		if err := saveService(ctx, tx, &v, true); err != nil {
-			return nil, err
-		}
-		return []keygate.Change{{Kind: keygate.ServiceChanged, ID: id}}, nil
-	})
-	if err != nil {
-		return err
-	}
-	*s = v
-	return nil
+	return services.create(ctx, db, s)
 }
 
 func (db *DB) UpdateService(ctx context.Context, ref string, update func(*keygate.Service) error) (*keygate.Service, error) {
-	var s *keygate.Service
-	err := db.write(ctx, func(tx *sql.Tx) ([]keygate.Change, error) {
-		var err error
-		if s, err = findService(ctx, tx, ref); err != nil {
-			return nil, err
-		}
-		id, created := s.ID, s.CreatedAt
-		if err := update(s); err != nil {
-			return nil, err
-		}
-		s.ID, s.CreatedAt, s.UpdatedAt = id, created, db.stamp()
-		if err := saveService(ctx, tx, s, false); err != nil {
-			return nil, err
-		}
-		return []keygate.Change{{Kind: keygate.ServiceChanged, ID: id}}, nil
-	})
-	if err != nil {
-		return nil, err
-	}
-	return s, nil
+	return services.update(ctx, db, ref, update)
 }
 
 func saveService(ctx context.Context, tx *sql.Tx, s *keygate.Service, insert bool) error {

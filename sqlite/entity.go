@@ -1,0 +1,77 @@
+package sqlite
+
+import (
+	"context"
+	"database/sql"
+
+	"github.com/keygate/keygate"
+)
+
+// entity describes how one kind of named entity (service, route, consumer) is
+// found and saved, so that creating and updating are written once.
+type entity[T any] struct {
+	kind keygate.ChangeKind
+	find func(ctx context.Context, q querier, ref string) (*T, error)
+	save func(ctx context.Context, tx *sql.Tx, v *T, insert bool) error
+	// meta returns the fields the store owns: the id and the timestamps.
+	meta func(v *T) (id *string, ts *keygate.Timestamps)
+}
+
+var (
+	services = entity[keygate.Service]{keygate.ServiceChanged, findService, saveService,
+		func(s *keygate.Service) (*string, *keygate.Timestamps) { return &s.ID, &s.Timestamps }}
+	routes = entity[keygate.Route]{keygate.RouteChanged, findRoute, saveRoute,
+		func(r *keygate.Route) (*string, *keygate.Timestamps) { return &r.ID, &r.Timestamps }}
+	consumers = entity[keygate.Consumer]{keygate.ConsumerChanged, findConsumer, saveConsumer,
+		func(c *keygate.Consumer) (*string, *keygate.Timestamps) { return &c.ID, &c.Timestamps }}
+)
+
+// create assigns an id and timestamps and inserts v; v is written back only
+// once stored, so a failed create leaves the caller's value untouched.
+func (e entity[T]) create(ctx context.Context, db *DB, v *T) error {
+	stored := *v
+	err := db.write(ctx, func(tx *sql.Tx) ([]keygate.Change, error) {
+		id, err := newID()
+		if err != nil {
+			return nil, err
+		}
+		idField, ts := e.meta(&stored)
+		now := db.stamp()
+		*idField, ts.CreatedAt, ts.UpdatedAt = id, now, now
+		if err := e.save(ctx, tx, &stored, true); err != nil {
+			return nil, err
+		}
+		return []keygate.Change{{Kind: e.kind, ID: id}}, nil
+	})
+	if err != nil {
+		return err
+	}
+	*v = stored
+	return nil
+}
+
+// update applies fn to the stored value and saves it, in one transaction.
+// fn cannot change the id or the creation time.
+func (e entity[T]) update(ctx context.Context, db *DB, ref string, fn func(*T) error) (*T, error) {
+	var v *T
+	err := db.write(ctx, func(tx *sql.Tx) ([]keygate.Change, error) {
+		var err error
+		if v, err = e.find(ctx, tx, ref); err != nil {
+			return nil, err
+		}
+		idField, ts := e.meta(v)
+		id, created := *idField, ts.CreatedAt
+		if err := fn(v); err != nil {
+			return nil, err
+		}
+		*idField, ts.CreatedAt, ts.UpdatedAt = id, created, db.stamp()
+		if err := e.save(ctx, tx, v, false); err != nil {
+			return nil, err
+		}
+		return []keygate.Change{{Kind: e.kind, ID: id}}, nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	return v, nil
+}
