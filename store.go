@@ -47,11 +47,21 @@ const (
 	AdminTokenChanged
 )
 
+// ChangeOp says what happened to the entity.
+type ChangeOp uint8
+
+const (
+	Created ChangeOp = iota + 1
+	Updated
+	Deleted
+)
+
 // Change tells caches that an entity was created, updated or deleted. Stores
 // emit one after each committed write, so a revoke reaches the gateway's
 // caches before the admin API answers.
 type Change struct {
 	Kind ChangeKind
+	Op   ChangeOp
 	ID   string
 	// KeyIdentifier is set for keys, so that caches indexed by it can drop it.
 	KeyIdentifier string

@@ -228,6 +228,7 @@ start_nginx() { # start_nginx DIR NAME URL
 		{ cat "$dir/error.log" >&2 2>/dev/null; "$NGINX" -t -p "$dir" -c "$dir/nginx.conf" -e "$dir/error.log" >&2 || true; die "$2: bad nginx config"; }
 	(exec "${SRV[@]}" "$NGINX" -p "$dir" -c "$dir/nginx.conf" -e "$dir/error.log" </dev/null >>"$dir/stdout.log" 2>&1) &
 	PIDS+=($!)
+	LAST_PID=$!
 	wait_http "$3" "$2" $! || { cat "$dir/error.log" >&2 2>/dev/null || true; die "$2 did not start"; }
 }
 
@@ -247,6 +248,7 @@ KG_CMD=("$KEYGATE_BIN" serve --data-dir "$KG_DIR" --proxy-listen "127.0.0.1:$KG_
 start_keygate() {
 	(exec "${SRV[@]}" "${KG_CMD[@]}" </dev/null >>"$TMP/keygate.log" 2>&1) &
 	PIDS+=($!)
+	KG_PID=$!
 	wait_http "$KEYGATE_ADMIN_URL/v1/services" keygate $! || { cat "$TMP/keygate.log" >&2; die "keygate did not start"; }
 }
 
@@ -339,14 +341,31 @@ cpu_ticks() {
 	} | awk '{ n += $1 } END { print n + 0 }')
 	echo "$sys $ours"
 }
+
+# proc_ticks PID: user+system clock ticks of a server: the process and its
+# children (nginx workers); 0 for no PID.
+proc_ticks() {
+	[[ -n $1 ]] || { echo 0; return; }
+	local pid
+	{
+		for pid in "$1" $(pgrep -P "$1" || true); do
+			sed 's/^.*) //' "/proc/$pid/stat" 2>/dev/null | awk '{ print $12 + $13 }'
+		done
+	} | awk '{ n += $1 } END { print n + 0 }'
+}
+# per_request TICKS REQUESTS: CPU microseconds per request
+per_request() { awk -v t="$1" -v n="$2" -v hz="$(getconf CLK_TCK)" 'BEGIN { if (n > 0) printf "%.1f", t * 1e6 / hz / n; else print "-" }'; }
 CPU_MODEL=$(awk -F': *' '/^model name/ { print $2; exit }' /proc/cpuinfo 2>/dev/null || true)
 [[ -n $CPU_MODEL ]] || CPU_MODEL=$(uname -m)
 
 start_nginx "$UP_DIR" upstream "${TARGET_URLS[0]}"
 body=$(curl -s --max-time 2 "${TARGET_URLS[0]}") || die "upstream does not answer"
 [[ $body == ok ]] || die "upstream answered '$body', want 'ok'"
+UP_PID=$LAST_PID
 start_nginx "$NGX_DIR" "nginx proxy" "${TARGET_URLS[1]}"
+NGX_PID=$LAST_PID
 start_keygate
+PROXY_PIDS=("" "$NGX_PID" "$KG_PID")
 setup_keygate
 # The route is live once the admin API has answered; check all three answer 200 "ok".
 for i in 0 1 2; do
@@ -387,7 +406,7 @@ fi
 echo
 
 # -------------------------------------------------------------------- runs --
-declare -a RPS P50 P99 ERR OTHER
+declare -a RPS P50 P99 ERR OTHER UPCPU PXCPU
 bad=0 noisy=0
 for ((run = 1; run <= RUNS; run++)); do
 	for i in 0 1 2; do
@@ -397,12 +416,17 @@ for ((run = 1; run <= RUNS; run++)); do
 		fi
 		log "run $run/$RUNS: ${TARGET_NAMES[i]}"
 		read -r sys0 tot0 ours0 < <(cpu_ticks)
+		up0=$(proc_ticks "$UP_PID") px0=$(proc_ticks "${PROXY_PIDS[i]}")
 		run_wrk "$DURATION" "${TARGET_URLS[i]}" "$out" || { cat "$out" >&2; die "wrk on ${TARGET_NAMES[i]} failed"; }
 		read -r sys1 tot1 ours1 < <(cpu_ticks)
+		up1=$(proc_ticks "$UP_PID") px1=$(proc_ticks "${PROXY_PIDS[i]}")
 		other=$(awk -v s=$((sys1 - sys0)) -v o=$((ours1 - ours0)) -v t=$((tot1 - tot0)) \
 			'BEGIN { v = (t > 0 ? 100 * (s - o) / t : 0); printf "%.0f", (v < 0 ? 0 : v) }')
-		read -r rps p50 p99 err _ < <(parse_wrk "$out") || { cat "$out" >&2; die "could not parse wrk's output"; }
+		read -r rps p50 p99 err reqs < <(parse_wrk "$out") || { cat "$out" >&2; die "could not parse wrk's output"; }
 		k=$((run * 3 + i))
+		UPCPU[k]=$(per_request $((up1 - up0)) "$reqs")
+		PXCPU[k]=-
+		[[ -n ${PROXY_PIDS[i]} ]] && PXCPU[k]=$(per_request $((px1 - px0)) "$reqs")
 		RPS[k]=$rps P50[k]=$p50 P99[k]=$p99 ERR[k]=$err OTHER[k]=$other
 		if ((other > 10)); then noisy=1; fi
 		((err == 0)) || bad=1
@@ -413,33 +437,37 @@ done
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (b > 0) printf "%.2f", a / b; else print "n/a" }'; }
 median() { printf '%s\n' "$@" | sort -g | awk '{ v[NR] = $1 } END { if (NR % 2) print v[(NR + 1) / 2]; else print (v[NR / 2] + v[NR / 2 + 1]) / 2 }'; }
 
-printf '%-4s %-20s %12s %10s %10s %8s %9s\n' run target "requests/s" "p50 ms" "p99 ms" errors "other[1]"
+printf '%-4s %-20s %11s %8s %8s %12s %12s %7s %9s\n' run target "requests/s" "p50 ms" "p99 ms" "proxy µs[1]" "upstr. µs[1]" errors "other[2]"
 for ((run = 1; run <= RUNS; run++)); do
 	for i in 0 1 2; do
 		k=$((run * 3 + i))
-		printf '%-4s %-20s %12s %10.2f %10.2f %8s %9s%%\n' "$run" "${TARGET_NAMES[i]}" "${RPS[k]}" "${P50[k]}" "${P99[k]}" "${ERR[k]}" "${OTHER[k]}"
+		printf '%-4s %-20s %11s %8.2f %8.2f %12s %12s %7s %8s%%\n' "$run" "${TARGET_NAMES[i]}" "${RPS[k]}" "${P50[k]}" "${P99[k]}" "${PXCPU[k]}" "${UPCPU[k]}" "${ERR[k]}" "${OTHER[k]}"
 	done
-	printf '%-4s %-20s %12s\n' "$run" "keygate/nginx" "$(ratio "${RPS[run * 3 + 2]}" "${RPS[run * 3 + 1]}")"
+	printf '%-4s %-20s %11s %8s %8s %12s\n' "$run" "keygate/nginx" "$(ratio "${RPS[run * 3 + 2]}" "${RPS[run * 3 + 1]}")" "" "" \
+		"$(ratio "${PXCPU[run * 3 + 2]}" "${PXCPU[run * 3 + 1]}")"
 done
 final_ratio=$(ratio "${RPS[5]}" "${RPS[4]}")
 if ((RUNS > 1)); then
 	echo
-	printf '%-4s %-20s %12s %10s %10s\n' "" "median of $RUNS runs" "requests/s" "p50 ms" "p99 ms"
+	printf '%-4s %-20s %11s %8s %8s %12s %12s\n' "" "median of $RUNS runs" "requests/s" "p50 ms" "p99 ms" "proxy µs" "upstr. µs"
 	ratios=()
 	for i in 0 1 2; do
-		r=() a=() b=()
+		r=() a=() b=() c=() d=()
 		for ((run = 1; run <= RUNS; run++)); do
 			k=$((run * 3 + i))
-			r+=("${RPS[k]}") a+=("${P50[k]}") b+=("${P99[k]}")
+			r+=("${RPS[k]}") a+=("${P50[k]}") b+=("${P99[k]}") c+=("${PXCPU[k]}") d+=("${UPCPU[k]}")
 		done
-		printf '%-4s %-20s %12.0f %10.2f %10.2f\n' "" "${TARGET_NAMES[i]}" "$(median "${r[@]}")" "$(median "${a[@]}")" "$(median "${b[@]}")"
+		px=-
+		((i > 0)) && px=$(median "${c[@]}")
+		printf '%-4s %-20s %11.0f %8.2f %8.2f %12s %12s\n' "" "${TARGET_NAMES[i]}" "$(median "${r[@]}")" "$(median "${a[@]}")" "$(median "${b[@]}")" "$px" "$(median "${d[@]}")"
 	done
 	for ((run = 1; run <= RUNS; run++)); do ratios+=("$(ratio "${RPS[run * 3 + 2]}" "${RPS[run * 3 + 1]}")"); done
 	final_ratio=$(median "${ratios[@]}")
-	printf '%-4s %-20s %12s   (median of the per-run ratios)\n' "" "keygate/nginx" "$final_ratio"
+	printf '%-4s %-20s %11s   (median of the per-run ratios)\n' "" "keygate/nginx" "$final_ratio"
 fi
 echo
-echo "[1] share of the machine's CPU used by other processes (not wrk, nginx or keygate) during the measurement."
+echo "[1] CPU time (user + system) the proxy under test (nginx or keygate) and the upstream spent per request, in µs."
+echo "[2] share of the machine's CPU used by other processes (not wrk, nginx or keygate) during the measurement."
 if ((noisy)); then
 	echo "WARNING: other processes used more than 10% of the CPUs during a measurement: those numbers are low and noisy;"
 	echo "         run again on a quiet machine."
