@@ -18,7 +18,9 @@ const (
 	CodeIPNotAllowed VerifyCode = "IP_NOT_ALLOWED" // valid, but not from this address
 )
 
-// Target is what a credential is being used for. Zero fields are not checked.
+// Target is what a credential is being used for. A key restricted to
+// services, routes or networks is refused for a target that lacks the field
+// it is restricted on.
 type Target struct {
 	ServiceID string
 	RouteID   string

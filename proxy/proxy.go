@@ -6,11 +6,15 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"net/http/httputil"
 	"net/netip"
+	"net/textproto"
 	"path"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"github.com/keygate/keygate"
 	"github.com/keygate/keygate/auth"
@@ -29,7 +33,19 @@ const (
 	headerRequestID        = "X-Request-Id"
 )
 
-var identityHeaders = []string{headerConsumerID, headerConsumerUsername, headerConsumerCustomID, headerCredential, headerConsumerGroups, headerAnonymous}
+// protectedHeaders are set only by the gateway. The caller's copies are
+// removed, and the gateway's are copied onto the outgoing request after
+// ReverseProxy dropped the hop-by-hop headers, so that a caller cannot strip
+// them either by naming them in its Connection header.
+var protectedHeaders = []string{headerConsumerID, headerConsumerUsername, headerConsumerCustomID, headerCredential,
+	headerConsumerGroups, headerAnonymous, headerRequestID, headerRealIP}
+
+// spoofableHeaders claim things about the client that only a proxy should
+// say; the caller's copies are dropped (X-Forwarded-For/Host/Proto are
+// rewritten by ReverseProxy).
+var spoofableHeaders = []string{"X-Forwarded-Port", "X-Forwarded-Path", "X-Forwarded-Prefix", "Forwarded"}
+
+const headerRealIP = "X-Real-Ip"
 
 // Store is what the proxy reads to build its routing table.
 type Store interface {
@@ -55,7 +71,13 @@ type Proxy struct {
 	table     atomic.Pointer[table]
 	reloading sync.Mutex           // one rebuild at a time, so the newest state wins
 	upstreams map[string]*upstream // by service id; guarded by reloading
-	anonymous atomic.Pointer[map[string]bool]
+	retry     *time.Timer          // pending retry of a failed reload; guarded by reloading
+	closed    bool                 // guarded by reloading
+	// anonymous holds the consumer ids routes use as anonymous, and
+	// unresolved whether a route names one that does not exist (yet): a
+	// change to such consumers rebuilds the table.
+	anonymous  atomic.Pointer[map[string]bool]
+	unresolved atomic.Bool
 }
 
 // New returns a proxy with an empty routing table; call Reload before serving.
@@ -69,20 +91,57 @@ func New(store Store, verifier keygate.KeyVerifier, cfg Config) *Proxy {
 	return p
 }
 
+// reloadTimeout bounds one rebuild, which runs on the admin writer's goroutine.
+const reloadTimeout = 10 * time.Second
+
 // Apply is the store's change hook: route, service and anonymous-consumer
-// changes rebuild the routing table before the admin API answers.
+// changes rebuild the routing table before the admin API answers. A rebuild
+// that fails keeps the previous table and is retried until one succeeds.
 func (p *Proxy) Apply(c keygate.Change) {
 	switch c.Kind {
 	case keygate.ServiceChanged, keygate.RouteChanged:
 	case keygate.ConsumerChanged:
-		if !(*p.anonymous.Load())[c.ID] {
+		if !(*p.anonymous.Load())[c.ID] && !p.unresolved.Load() {
 			return
 		}
 	default:
 		return
 	}
-	if err := p.Reload(context.Background()); err != nil {
-		p.cfg.Logger.Error("routing table reload failed; serving the previous one", "error", err)
+	p.reloadOrRetry(time.Second)
+}
+
+func (p *Proxy) reloadOrRetry(backoff time.Duration) {
+	ctx, cancel := context.WithTimeout(context.Background(), reloadTimeout)
+	defer cancel()
+	err := p.Reload(ctx)
+	if err == nil {
+		return
+	}
+	p.reloading.Lock()
+	defer p.reloading.Unlock()
+	if p.closed || p.retry != nil {
+		return
+	}
+	p.cfg.Logger.Error("routing table reload failed; serving the previous one until a retry succeeds", "retry_in", backoff, "error", err)
+	p.retry = time.AfterFunc(backoff, func() {
+		p.reloading.Lock()
+		p.retry = nil
+		p.reloading.Unlock()
+		p.reloadOrRetry(min(2*backoff, 30*time.Second))
+	})
+}
+
+// Close stops reload retries and closes idle upstream connections.
+func (p *Proxy) Close() {
+	p.reloading.Lock()
+	defer p.reloading.Unlock()
+	p.closed = true
+	if p.retry != nil {
+		p.retry.Stop()
+		p.retry = nil
+	}
+	for _, u := range p.upstreams {
+		u.close()
 	}
 }
 
@@ -113,13 +172,14 @@ func (p *Proxy) Reload(ctx context.Context) error {
 		upstreams[s.ID] = u
 	}
 	built := make([]*route, 0, len(routes))
-	anonymous := map[string]bool{}
+	anonymous, unresolved := map[string]bool{}, false
 	for _, r := range routes {
 		u := upstreams[r.Service.ID]
 		if u == nil {
 			continue // its service was deleted in between; the next reload settles it
 		}
-		rt := &route{Route: r, upstream: u, proxy: u.reverseProxy(r.PreserveHost, p.cfg.Logger)}
+		rt := &route{Route: r, upstream: u}
+		rt.proxy = u.reverseProxy(func(pr *httputil.ProxyRequest) { p.rewrite(pr, rt) }, p.cfg.Logger)
 		if r.KeyAuth != nil {
 			rt.auths = append(rt.auths, keyauth.New(*r.KeyAuth, p.verifier))
 			if ref := r.KeyAuth.Anonymous; ref != "" {
@@ -130,6 +190,7 @@ func (p *Proxy) Reload(ctx context.Context) error {
 				if c == nil {
 					// Refusing is the safe reading of a dangling anonymous consumer.
 					p.cfg.Logger.Warn("anonymous consumer not found; requests without a key are refused", "route", r.Name, "consumer", ref)
+					unresolved = true
 				} else {
 					rt.anonymous = c
 					anonymous[c.ID] = true
@@ -140,6 +201,7 @@ func (p *Proxy) Reload(ctx context.Context) error {
 	}
 	p.table.Store(newTable(built))
 	p.anonymous.Store(&anonymous)
+	p.unresolved.Store(unresolved)
 	for id, u := range p.upstreams {
 		if upstreams[id] != u {
 			u.close()
@@ -167,17 +229,23 @@ func listAll[T any](list func(keygate.Page) ([]T, string, error)) ([]T, error) {
 
 // ServeHTTP is the request path: route, authenticate, authorise, forward.
 func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	scrub(r.Header)
 	setRequestID(r)
-	for _, h := range identityHeaders {
-		r.Header.Del(h)
+	client := p.clientIP(r)
+	if client.IsValid() {
+		r.Header[headerRealIP] = []string{client.String()}
 	}
 	reqPath := cleanPath(r.URL.Path)
+	if hasDotSegment(reqPath) {
+		writeError(w, r, http.StatusBadRequest, "Bad request path")
+		return
+	}
 	rt, prefix := p.table.Load().match(r.Host, reqPath, r.Method)
 	if rt == nil {
 		writeError(w, r, http.StatusNotFound, "no Route matched with those values")
 		return
 	}
-	if len(rt.auths) > 0 && !p.authenticate(w, r, rt) {
+	if len(rt.auths) > 0 && !p.authenticate(w, r, rt, client) {
 		return
 	}
 	upstreamPath(r, rt, reqPath, prefix)
@@ -186,8 +254,8 @@ func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 
 // authenticate runs the route's credential kinds; the first one present
 // decides. It writes the refusal itself and reports whether to go on.
-func (p *Proxy) authenticate(w http.ResponseWriter, r *http.Request, rt *route) bool {
-	t := keygate.Target{ServiceID: rt.upstream.service.ID, RouteID: rt.ID, IP: p.clientIP(r)}
+func (p *Proxy) authenticate(w http.ResponseWriter, r *http.Request, rt *route, client netip.Addr) bool {
+	t := keygate.Target{ServiceID: rt.upstream.service.ID, RouteID: rt.ID, IP: client}
 	var res auth.Result
 	var by auth.Authenticator
 	for _, a := range rt.auths {
@@ -224,6 +292,38 @@ func (p *Proxy) authenticate(w http.ResponseWriter, r *http.Request, rt *route) 
 	return true
 }
 
+// rewrite points the outgoing request at the route's service. The handler
+// already set the path and the identity headers on the incoming request;
+// ReverseProxy has dropped the hop-by-hop headers (and X-Forwarded-*) from
+// the outgoing one, so the protected headers are copied again here.
+func (p *Proxy) rewrite(pr *httputil.ProxyRequest, rt *route) {
+	pr.Out.URL.Scheme = rt.upstream.target.Scheme
+	pr.Out.URL.Host = rt.upstream.target.Host
+	for _, name := range protectedHeaders {
+		if v, ok := pr.In.Header[name]; ok {
+			pr.Out.Header[name] = v
+		} else {
+			delete(pr.Out.Header, name)
+		}
+	}
+	pr.SetXForwarded()
+	if p.peerTrusted(pr.In) {
+		// Behind a trusted load balancer the chain it sent is kept, as the
+		// client address the restrictions were checked against is in it.
+		if prior := pr.In.Header.Values("X-Forwarded-For"); len(prior) > 0 {
+			pr.Out.Header.Set("X-Forwarded-For", strings.Join(prior, ", ")+", "+pr.Out.Header.Get("X-Forwarded-For"))
+		}
+		for _, name := range []string{"X-Forwarded-Proto", "X-Forwarded-Host"} {
+			if v := pr.In.Header.Get(name); v != "" {
+				pr.Out.Header.Set(name, v)
+			}
+		}
+	}
+	if !rt.PreserveHost {
+		pr.Out.Host = ""
+	}
+}
+
 func setIdentity(h http.Header, c *keygate.Consumer, credentialID string, groups bool) {
 	h[headerConsumerID] = []string{c.ID}
 	if c.Username != "" {
@@ -240,15 +340,23 @@ func setIdentity(h http.Header, c *keygate.Consumer, credentialID string, groups
 	}
 }
 
-// clientIP is the peer address, or with trusted proxies in front, the
-// rightmost X-Forwarded-For address that is not one of them.
-func (p *Proxy) clientIP(r *http.Request) netip.Addr {
+func peerIP(r *http.Request) netip.Addr {
 	ap, err := netip.ParseAddrPort(r.RemoteAddr)
 	if err != nil {
 		return netip.Addr{}
 	}
-	ip := ap.Addr().Unmap()
-	if !p.trusted(ip) {
+	return ap.Addr().Unmap()
+}
+
+func (p *Proxy) peerTrusted(r *http.Request) bool {
+	return len(p.cfg.TrustedProxies) > 0 && p.trusted(peerIP(r))
+}
+
+// clientIP is the peer address, or with trusted proxies in front, the
+// rightmost X-Forwarded-For address that is not one of them.
+func (p *Proxy) clientIP(r *http.Request) netip.Addr {
+	ip := peerIP(r)
+	if !ip.IsValid() || !p.trusted(ip) {
 		return ip
 	}
 	hops := strings.Split(strings.Join(r.Header.Values("X-Forwarded-For"), ","), ",")
@@ -267,6 +375,44 @@ func (p *Proxy) clientIP(r *http.Request) netip.Addr {
 func (p *Proxy) trusted(ip netip.Addr) bool {
 	for _, n := range p.cfg.TrustedProxies {
 		if n.Contains(ip) {
+			return true
+		}
+	}
+	return false
+}
+
+// scrub removes what only the gateway may say: the protected headers, the
+// same names spelled with underscores (which CGI, WSGI and Rack upstreams
+// read as the same variable), and spoofable forwarding headers.
+func scrub(h http.Header) {
+	for _, name := range protectedHeaders {
+		delete(h, name)
+	}
+	for _, name := range spoofableHeaders {
+		delete(h, name)
+	}
+	for name := range h {
+		if strings.IndexByte(name, '_') >= 0 {
+			if alias := textproto.CanonicalMIMEHeaderKey(strings.ReplaceAll(name, "_", "-")); slices.Contains(protectedHeaders, alias) ||
+				strings.HasPrefix(alias, "X-Forwarded-") || alias == "Forwarded" {
+				delete(h, name)
+			}
+		}
+	}
+}
+
+// hasDotSegment reports a "." or ".." segment that survived cleaning because
+// it is disguised: with a ";" parameter ("..;"), encoded once more ("%2e%2e"),
+// or between backslashes. Java servlet containers, IIS and servers that
+// decode twice resolve them, which would reach outside the matched route.
+func hasDotSegment(p string) bool {
+	if !strings.ContainsAny(p, ";%\\") {
+		return false
+	}
+	for _, seg := range strings.FieldsFunc(p, func(c rune) bool { return c == '/' || c == '\\' }) {
+		seg, _, _ = strings.Cut(seg, ";")
+		seg = strings.ReplaceAll(strings.ReplaceAll(seg, "%2e", "."), "%2E", ".")
+		if seg == "." || seg == ".." {
 			return true
 		}
 	}

@@ -1,6 +1,7 @@
 package proxy
 
 import (
+	"net/http"
 	"testing"
 
 	"github.com/keygate/keygate"
@@ -91,5 +92,46 @@ func TestCleanPath(t *testing.T) {
 		if got := cleanPath(tt.in); got != tt.want {
 			t.Errorf("cleanPath(%q) = %q, want %q", tt.in, got, tt.want)
 		}
+	}
+}
+
+func TestHasDotSegment(t *testing.T) {
+	tests := []struct {
+		path string
+		want bool
+	}{
+		{"/public/x", false},
+		{"/a;b/c", false},
+		{"/files/report%2epdf", false},
+		{"/public/..;/partner", true},
+		{"/public/..;jsessionid=1/partner", true},
+		{"/public/.;/x", true},
+		{"/public/%2e%2e/partner", true},
+		{"/public/%2E./partner", true},
+		{"/public\\..\\partner", true},
+		{"/a\\b", false},
+	}
+	for _, tt := range tests {
+		if got := hasDotSegment(tt.path); got != tt.want {
+			t.Errorf("hasDotSegment(%q) = %v, want %v", tt.path, got, tt.want)
+		}
+	}
+}
+
+func TestScrub(t *testing.T) {
+	h := http.Header{
+		"X-Consumer-Id":       {"forged"},
+		"X_consumer_id":       {"forged"},
+		"X_Consumer_Username": {"forged"},
+		"X_forwarded_for":     {"1.2.3.4"},
+		"X-Forwarded-Port":    {"1"},
+		"Forwarded":           {"for=1.2.3.4"},
+		"X-Real-Ip":           {"1.2.3.4"},
+		"X_custom_thing":      {"kept"},
+		"Accept":              {"kept"},
+	}
+	scrub(h)
+	if len(h) != 2 || h["X_custom_thing"] == nil || h["Accept"] == nil {
+		t.Fatalf("after scrub: %v", h)
 	}
 }

@@ -55,22 +55,13 @@ func newUpstream(s *keygate.Service, logger *slog.Logger) (*upstream, error) {
 }
 
 // reverseProxy forwards one route's requests over the service's connections.
-func (u *upstream) reverseProxy(preserveHost bool, logger *slog.Logger) *httputil.ReverseProxy {
+func (u *upstream) reverseProxy(rewrite func(*httputil.ProxyRequest), logger *slog.Logger) *httputil.ReverseProxy {
 	return &httputil.ReverseProxy{
-		// The handler already set the path (route stripping) and the identity
-		// headers; here only the target and X-Forwarded-* are set. ReverseProxy
-		// drops the caller's X-Forwarded-* before calling Rewrite.
-		Rewrite: func(pr *httputil.ProxyRequest) {
-			pr.Out.URL.Scheme = u.target.Scheme
-			pr.Out.URL.Host = u.target.Host
-			pr.SetXForwarded()
-			if !preserveHost {
-				pr.Out.Host = ""
-			}
-		},
+		Rewrite:      rewrite,
 		Transport:    u.transport,
 		BufferPool:   buffers,
 		ErrorHandler: upstreamErrorHandler(logger),
+		ErrorLog:     slog.NewLogLogger(logger.Handler(), slog.LevelWarn),
 		ModifyResponse: func(resp *http.Response) error {
 			resp.Header.Set(headerRequestID, requestIDOf(resp.Request))
 			return nil

@@ -1,6 +1,8 @@
 package keyauth
 
 import (
+	"crypto/sha256"
+	"hash/maphash"
 	"net/netip"
 	"sync"
 
@@ -8,31 +10,27 @@ import (
 	"github.com/keygate/keygate/apikey"
 )
 
-// identifier is a key identifier as a map key: fixed size, so that the map
-// holds it inline and a lookup does not chase a pointer to compare strings.
+// identifier is a key identifier in fixed-size form, so that table slots
+// hold it inline.
 type identifier [apikey.IdentifierLen]byte
 
-// entry is what the cache knows about one identifier. Everything a cache hit
-// reads is inline, so that with a million keys cached a hit costs few CPU
-// cache misses; key and consumer are only handed to the caller.
+// entry is what the cache knows about one identifier. key is nil for a miss
+// (no such key). get returns a copy; the cache's own storage is slot + ref.
 type entry struct {
-	key      *keygate.APIKey // nil for a miss: no such key
-	consumer *keygate.Consumer
-	expires  int64 // end of this entry's cache lifetime, unix ns on the verifier's clock
-
-	revoked      bool
-	keyExpires   int64         // unix ns; 0: never
+	key          *keygate.APIKey
+	consumer     *keygate.Consumer
 	restrictions *restrictions // nil: none
-
-	// secret is set once a request proved it against the stored hash; later
-	// requests compare it in constant time instead of computing an HMAC.
-	// Secrets of another length than generated ones are always hashed.
-	verified bool
-	secret   [apikey.SecretLen]byte
+	expires      int64         // end of this entry's cache lifetime, unix ns on the verifier's clock
+	keyExpires   int64         // unix ns; 0: never
+	revoked      bool
+	// verified says secretSum holds SHA-256 of a secret that a request proved
+	// against the stored HMAC: later requests compare digests instead of
+	// computing the HMAC, and the secret itself is never kept.
+	verified  bool
+	secretSum [sha256.Size]byte
 }
 
-// restrictions are kept out of line: most keys have none, and an entry small
-// enough (at most 128 bytes) is stored in the map itself rather than behind a pointer.
+// restrictions are kept out of line: most keys have none.
 type restrictions struct {
 	services, routes []string
 	cidrs            []netip.Prefix
@@ -41,7 +39,7 @@ type restrictions struct {
 func newEntry(k *keygate.APIKey, c *keygate.Consumer, cidrs []netip.Prefix, expires int64) entry {
 	e := entry{key: k, consumer: c, expires: expires, revoked: k.Status == keygate.KeyRevoked}
 	if k.ExpiresAt != nil {
-		e.keyExpires = k.ExpiresAt.UnixNano()
+		e.keyExpires = unixNano(*k.ExpiresAt)
 	}
 	if len(k.AllowedServices)+len(k.AllowedRoutes)+len(cidrs) > 0 {
 		e.restrictions = &restrictions{k.AllowedServices, k.AllowedRoutes, cidrs}
@@ -56,10 +54,10 @@ const shardCount = 256
 // valid checksums are cheap to send.
 //
 // Each shard is an open-addressing table written for this one job rather
-// than a Go map: a lookup computes one slot address from the identifier and
-// reads one cache line, where a map with a million entries chases several
-// dependent pointers (directory, table, group) — 350 ns against 50 ns per
-// lookup at 1M entries, measured on our 2-core VMs.
+// than a Go map: a lookup computes one slot address and reads one cache line,
+// where a map with a million entries chases several dependent pointers
+// (directory, table, group) — 350 ns against 50 ns per lookup at 1M entries,
+// measured on our 2-core VMs.
 type cache struct {
 	perShard int
 	shards   [shardCount]shard
@@ -87,7 +85,7 @@ type slot struct {
 	_          byte
 	expires    int64
 	keyExpires int64
-	secret     [apikey.SecretLen]byte
+	secretSum  [sha256.Size]byte
 }
 
 // ref holds what a hit hands to the caller. Kept apart from slot so that
@@ -112,34 +110,22 @@ func newCache(capacity int) *cache {
 	return c
 }
 
-// shard picks a shard from the identifier's first two characters and home a
-// slot from the next five: they are uniformly random base62 digits, so no
-// hashing is needed.
-func (c *cache) shard(id *identifier) *shard {
-	return &c.shards[(uint(digit[id[0]])*62+uint(digit[id[1]]))%shardCount]
-}
+// seed keys the placement hash. Identifiers are chosen by callers (a made-up
+// one with a valid checksum costs nothing), so placement must not be
+// predictable, or one could pile entries into one probe chain.
+var seed = maphash.MakeSeed()
 
-func home(id *identifier, mask int) int {
-	h := 0
-	for _, ch := range id[2:7] {
-		h = h*62 + int(digit[ch])
-	}
-	return h & mask
-}
+func hash(id *identifier) uint64 { return maphash.Bytes(seed, id[:]) }
 
-// digit maps a base62 character to its value.
-var digit = func() (d [256]byte) {
-	const alphabet = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
-	for i := range len(alphabet) {
-		d[alphabet[i]] = byte(i)
-	}
-	return d
-}()
+func (c *cache) shard(h uint64) *shard { return &c.shards[h%shardCount] }
+
+// home is where an identifier with hash h starts probing in a table of mask+1 slots.
+func home(h uint64, mask int) int { return int(h/shardCount) & mask }
 
 // find returns the index of id's slot, or -1.
-func (s *shard) find(id *identifier) int {
+func (s *shard) find(id *identifier, h uint64) int {
 	mask := len(s.slots) - 1
-	for i := home(id, mask); ; i = (i + 1) & mask {
+	for i := home(h, mask); ; i = (i + 1) & mask {
 		sl := &s.slots[i]
 		if !sl.used {
 			return -1
@@ -151,47 +137,49 @@ func (s *shard) find(id *identifier) int {
 }
 
 // get returns the entry for id if it has not expired at now, and the
-// shard's generation for a later put.
+// shard's generation, to be passed to a later put.
 func (c *cache) get(id *identifier, now int64) (entry, bool, uint64) {
-	s := c.shard(id)
+	h := hash(id)
+	s := c.shard(h)
 	s.mu.RLock()
 	defer s.mu.RUnlock()
-	i := s.find(id)
+	i := s.find(id, h)
 	if i < 0 || now >= s.slots[i].expires {
 		return entry{}, false, s.gen
 	}
 	sl, r := &s.slots[i], &s.refs[i]
 	return entry{key: r.key, consumer: r.consumer, restrictions: r.restrictions, expires: sl.expires,
-		revoked: sl.revoked, keyExpires: sl.keyExpires, verified: sl.verified, secret: sl.secret}, true, s.gen
+		keyExpires: sl.keyExpires, revoked: sl.revoked, verified: sl.verified, secretSum: sl.secretSum}, true, s.gen
 }
 
 // put stores e unless the shard was invalidated since gen was read.
 func (c *cache) put(id *identifier, e entry, gen uint64) {
-	s := c.shard(id)
+	h := hash(id)
+	s := c.shard(h)
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.gen != gen {
 		return
 	}
-	i := s.find(id)
+	i := s.find(id, h)
 	if i < 0 {
 		if s.used >= c.perShard {
-			s.evict(home(id, len(s.slots)-1))
+			s.evict(home(h, len(s.slots)-1))
 		} else if (s.used+1)*4 > len(s.slots)*3 {
 			s.grow()
 		}
-		i = s.free(id)
+		i = s.free(h)
 		s.used++
 	}
 	s.slots[i] = slot{id: *id, used: true, verified: e.verified, revoked: e.revoked,
-		expires: e.expires, keyExpires: e.keyExpires, secret: e.secret}
+		expires: e.expires, keyExpires: e.keyExpires, secretSum: e.secretSum}
 	s.refs[i] = ref{e.key, e.consumer, e.restrictions}
 }
 
-// free returns the first empty slot on id's probe sequence.
-func (s *shard) free(id *identifier) int {
+// free returns the first empty slot on the probe sequence of hash h.
+func (s *shard) free(h uint64) int {
 	mask := len(s.slots) - 1
-	i := home(id, mask)
+	i := home(h, mask)
 	for s.slots[i].used {
 		i = (i + 1) & mask
 	}
@@ -203,7 +191,7 @@ func (s *shard) grow() {
 	s.slots, s.refs = make([]slot, 2*len(slots)), make([]ref, 2*len(refs))
 	for i := range slots {
 		if slots[i].used {
-			j := s.free(&slots[i].id)
+			j := s.free(hash(&slots[i].id))
 			s.slots[j], s.refs[j] = slots[i], refs[i]
 		}
 	}
@@ -219,16 +207,13 @@ func (s *shard) evict(i int) {
 	s.delete(i)
 }
 
-// delete empties slot i if used, then moves back the entries after it that
+// delete empties used slot i, then moves back the entries after it that
 // would otherwise no longer be found (backward-shift deletion).
 func (s *shard) delete(i int) {
-	if !s.slots[i].used {
-		return
-	}
 	mask := len(s.slots) - 1
 	for j := (i + 1) & mask; s.slots[j].used; j = (j + 1) & mask {
 		// Move j into the hole at i unless j's home lies cyclically in (i, j].
-		if h := home(&s.slots[j].id, mask); (j-h)&mask >= (j-i)&mask {
+		if h := home(hash(&s.slots[j].id), mask); (j-h)&mask >= (j-i)&mask {
 			s.slots[i], s.refs[i] = s.slots[j], s.refs[j]
 			i = j
 		}
@@ -237,24 +222,23 @@ func (s *shard) delete(i int) {
 	s.used--
 }
 
-// markVerified records a proven secret on the entry, if it is still the same one.
-func (c *cache) markVerified(id *identifier, key *keygate.APIKey, secret string) {
-	if len(secret) != apikey.SecretLen {
-		return
-	}
-	s := c.shard(id)
+// markVerified records the digest of a proven secret on the entry, if it is
+// still the same one.
+func (c *cache) markVerified(id *identifier, key *keygate.APIKey, secretSum *[sha256.Size]byte) {
+	h := hash(id)
+	s := c.shard(h)
 	s.mu.Lock()
-	if i := s.find(id); i >= 0 && s.refs[i].key == key {
-		s.slots[i].verified = true
-		copy(s.slots[i].secret[:], secret)
+	if i := s.find(id, h); i >= 0 && s.refs[i].key == key {
+		s.slots[i].verified, s.slots[i].secretSum = true, *secretSum
 	}
 	s.mu.Unlock()
 }
 
 func (c *cache) remove(id *identifier) {
-	s := c.shard(id)
+	h := hash(id)
+	s := c.shard(h)
 	s.mu.Lock()
-	if i := s.find(id); i >= 0 {
+	if i := s.find(id, h); i >= 0 {
 		s.delete(i)
 	}
 	s.gen++

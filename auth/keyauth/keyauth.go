@@ -53,6 +53,11 @@ const (
 // query), then in "Authorization: Bearer", and verifies the first one found.
 func (a *Authenticator) Authenticate(r *http.Request, t keygate.Target) (auth.Result, error) {
 	key, src, name, dup := a.find(r)
+	if a.cfg.HideCredentials && src != 0 {
+		// Hidden whatever the verdict: a bad key must not reach the upstream
+		// either, for instance through the anonymous consumer.
+		a.hide(r, src, name)
+	}
 	switch {
 	case dup:
 		return auth.Result{Verdict: auth.Unauthenticated, Message: msgDuplicate}, nil
@@ -72,13 +77,11 @@ func (a *Authenticator) Authenticate(r *http.Request, t keygate.Target) (auth.Re
 	default:
 		return auth.Result{Verdict: auth.Unauthenticated, Message: msgUnauthorized}, nil
 	}
-	if a.cfg.HideCredentials {
-		hide(r, src, name)
-	}
 	return auth.Result{Verdict: auth.Granted, Consumer: res.Consumer, CredentialID: res.Key.ID}, nil
 }
 
-// find returns the first key present, where it was and under which name.
+// find returns the first key present, where it was and under which name
+// (canonical header form).
 // dup reports a name given more than once, which Kong refuses rather than guess.
 func (a *Authenticator) find(r *http.Request) (key string, src source, name string, dup bool) {
 	var query url.Values
@@ -93,7 +96,7 @@ func (a *Authenticator) find(r *http.Request) (key string, src source, name stri
 				query = r.URL.Query()
 			}
 			if vs := query[n]; len(vs) > 0 {
-				return vs[0], fromQuery, n, len(vs) > 1
+				return vs[0], fromQuery, a.headers[i], len(vs) > 1
 			}
 		}
 	}
@@ -108,13 +111,22 @@ func (a *Authenticator) find(r *http.Request) (key string, src source, name stri
 	return "", 0, "", false
 }
 
-func hide(r *http.Request, src source, name string) {
-	switch src {
-	case fromHeader, fromBearer:
-		r.Header.Del(name)
-	case fromQuery:
-		q := r.URL.Query()
-		q.Del(name)
-		r.URL.RawQuery = q.Encode()
+// hide removes the key: for a key name both the header and the query
+// parameter of that name, as Kong does; for a bearer token the Authorization header.
+func (a *Authenticator) hide(r *http.Request, src source, name string) {
+	if src == fromBearer {
+		r.Header.Del("Authorization")
+		return
 	}
+	r.Header.Del(name)
+	if !a.cfg.KeyInQuery || r.URL.RawQuery == "" {
+		return
+	}
+	q := r.URL.Query()
+	for n := range q {
+		if textproto.CanonicalMIMEHeaderKey(n) == name {
+			q.Del(n)
+		}
+	}
+	r.URL.RawQuery = q.Encode()
 }

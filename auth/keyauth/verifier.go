@@ -2,7 +2,11 @@ package keyauth
 
 import (
 	"context"
+	"crypto/sha256"
 	"crypto/subtle"
+	"math"
+	"slices"
+	"strconv"
 	"time"
 	"unsafe"
 
@@ -88,28 +92,32 @@ func (v *Verifier) VerifyKey(ctx context.Context, raw string, t keygate.Target) 
 
 // Apply is the store's change hook: it drops what a change makes stale.
 func (v *Verifier) Apply(c keygate.Change) {
-	switch c.Kind {
-	case keygate.KeyChanged:
+	switch {
+	case c.Kind == keygate.KeyChanged:
 		var id identifier
 		if len(c.KeyIdentifier) == len(id) {
 			copy(id[:], c.KeyIdentifier)
 			v.cache.remove(&id)
 		}
-	case keygate.ConsumerChanged:
+	case c.Kind == keygate.ConsumerChanged && c.Op != keygate.Created:
+		// A new consumer has no keys yet, so nothing cached can be stale.
 		v.cache.removeConsumer(c.ID)
 	}
 }
 
 // entry returns the cached entry for id, loading it from the store on a miss.
-// Concurrent misses for one identifier share one store read.
+// Concurrent misses for one identifier share one store read — but only
+// requests that saw the same cache generation: one arriving after an
+// invalidation (a revoke that has returned) must not get a read that began
+// before it.
 func (v *Verifier) entry(ctx context.Context, id *identifier, now int64) (entry, error) {
-	if e, ok, _ := v.cache.get(id, now); ok {
+	e, ok, gen := v.cache.get(id, now)
+	if ok {
 		return e, nil
 	}
-	loaded, err, _ := v.loads.Do(string(id[:]), func() (any, error) {
-		e, ok, gen := v.cache.get(id, now)
-		if ok {
-			return e, nil
+	loaded, err, _ := v.loads.Do(string(id[:])+strconv.FormatUint(gen, 36), func() (any, error) {
+		if e, ok, g := v.cache.get(id, now); ok && g == gen {
+			return e, nil // a flight that just ended filled it
 		}
 		// The read is shared by every waiting request, so it must not end
 		// when the first of them goes away.
@@ -137,22 +145,22 @@ func (v *Verifier) entry(ctx context.Context, id *identifier, now int64) (entry,
 	return loaded.(entry), nil
 }
 
-// secretMatches compares the presented secret with the verified one in
-// constant time, or, before any request has proved it, with the stored hash.
+// secretMatches compares the digest of the presented secret with the verified
+// one in constant time, or, before any request has proved it, the HMAC with
+// the stored hash.
 func (v *Verifier) secretMatches(id *identifier, e *entry, k apikey.Key) bool {
+	sum := sha256.Sum256(unsafe.Slice(unsafe.StringData(k.Secret()), len(k.Secret())))
 	if e.verified {
-		return k.SecretEqual(unsafe.String(&e.secret[0], len(e.secret)))
+		return subtle.ConstantTimeCompare(sum[:], e.secretSum[:]) == 1
 	}
-	sum := v.hasher.Hash(k)
-	if subtle.ConstantTimeCompare(sum[:], e.key.SecretHash) != 1 {
+	if !v.hasher.Verify(k, e.key.SecretHash) {
 		return false
 	}
-	v.cache.markVerified(id, e.key, k.Secret())
+	v.cache.markVerified(id, e.key, &sum)
 	return true
 }
 
-// check gives the key's state at now, then its restrictions against the
-// target; zero target fields are not checked.
+// check gives the key's state at now, then its restrictions against the target.
 func (e *entry) check(t keygate.Target, now int64) keygate.VerifyCode {
 	switch {
 	case e.revoked:
@@ -165,12 +173,14 @@ func (e *entry) check(t keygate.Target, now int64) keygate.VerifyCode {
 	return e.restrictions.check(t)
 }
 
+// check fails closed: a restricted key checked without the target field it
+// is restricted on (no service, no address) is refused.
 func (r *restrictions) check(t keygate.Target) keygate.VerifyCode {
 	switch {
-	case t.ServiceID != "" && len(r.services) > 0 && !contains(r.services, t.ServiceID),
-		t.RouteID != "" && len(r.routes) > 0 && !contains(r.routes, t.RouteID):
+	case len(r.services) > 0 && !slices.Contains(r.services, t.ServiceID),
+		len(r.routes) > 0 && !slices.Contains(r.routes, t.RouteID):
 		return keygate.CodeForbidden
-	case t.IP.IsValid() && len(r.cidrs) > 0:
+	case len(r.cidrs) > 0:
 		ip := t.IP.Unmap()
 		for _, p := range r.cidrs {
 			if p.Contains(ip) {
@@ -182,11 +192,12 @@ func (r *restrictions) check(t keygate.Target) keygate.VerifyCode {
 	return keygate.CodeValid
 }
 
-func contains(list []string, s string) bool {
-	for _, x := range list {
-		if x == s {
-			return true
-		}
+// unixNano is t.UnixNano, saturated: that overflows after the year 2262.
+func unixNano(t time.Time) int64 {
+	if t.After(maxUnixNano) {
+		return math.MaxInt64
 	}
-	return false
+	return t.UnixNano()
 }
+
+var maxUnixNano = time.Unix(0, math.MaxInt64)

@@ -10,6 +10,7 @@ import (
 
 	"github.com/keygate/keygate"
 	"github.com/keygate/keygate/apikey"
+	"github.com/keygate/keygate/auth/keyauth"
 )
 
 func TestVerifyCodes(t *testing.T) {
@@ -50,11 +51,13 @@ func TestVerifyCodes(t *testing.T) {
 		{"revoked", revoked, keygate.Target{}, keygate.CodeRevoked},
 		{"not yet expired", expiring, keygate.Target{}, keygate.CodeValid},
 		{"allowed service, route and IP", scoped, keygate.Target{ServiceID: "svc-a", RouteID: "route-a", IP: ip("10.1.2.3")}, keygate.CodeValid},
-		{"IPv6 in range", scoped, keygate.Target{IP: ip("2001:db8::1")}, keygate.CodeValid},
-		{"IPv4-mapped IPv6 in range", scoped, keygate.Target{IP: ip("::ffff:10.0.0.1")}, keygate.CodeValid},
-		{"other service", scoped, keygate.Target{ServiceID: "svc-b"}, keygate.CodeForbidden},
-		{"other route", scoped, keygate.Target{RouteID: "route-b"}, keygate.CodeForbidden},
-		{"other address", scoped, keygate.Target{IP: ip("192.0.2.1")}, keygate.CodeIPNotAllowed},
+		{"IPv6 in range", scoped, keygate.Target{ServiceID: "svc-a", RouteID: "route-a", IP: ip("2001:db8::1")}, keygate.CodeValid},
+		{"IPv4-mapped IPv6 in range", scoped, keygate.Target{ServiceID: "svc-a", RouteID: "route-a", IP: ip("::ffff:10.0.0.1")}, keygate.CodeValid},
+		{"other service", scoped, keygate.Target{ServiceID: "svc-b", RouteID: "route-a", IP: ip("10.1.2.3")}, keygate.CodeForbidden},
+		{"other route", scoped, keygate.Target{ServiceID: "svc-a", RouteID: "route-b", IP: ip("10.1.2.3")}, keygate.CodeForbidden},
+		{"other address", scoped, keygate.Target{ServiceID: "svc-a", RouteID: "route-a", IP: ip("192.0.2.1")}, keygate.CodeIPNotAllowed},
+		{"restricted key without a service fails closed", scoped, keygate.Target{RouteID: "route-a", IP: ip("10.1.2.3")}, keygate.CodeForbidden},
+		{"restricted key without an address fails closed", scoped, keygate.Target{ServiceID: "svc-a", RouteID: "route-a"}, keygate.CodeIPNotAllowed},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -216,5 +219,61 @@ func TestVerifyConcurrently(t *testing.T) {
 		if res := f.verify(t, k, keygate.Target{}); res.Code != keygate.CodeRevoked {
 			t.Fatalf("after revoke: %s, want REVOKED", res.Code)
 		}
+	}
+}
+
+// blockingLookup holds the first store read until released, to line up a
+// revoke against a read that is already in flight.
+type blockingLookup struct {
+	keyauth.KeyLookup
+	started, release chan struct{}
+	once             sync.Once
+}
+
+func (b *blockingLookup) LookupKey(ctx context.Context, id string) (*keygate.APIKey, *keygate.Consumer, error) {
+	k, c, err := b.KeyLookup.LookupKey(ctx, id)
+	first := false
+	b.once.Do(func() { first = true })
+	if first {
+		close(b.started)
+		<-b.release
+	}
+	return k, c, err
+}
+
+func TestVerifyAfterRevokeDoesNotJoinAReadFromBefore(t *testing.T) {
+	ctx := context.Background()
+	f := newFixture(t)
+	key, rec := f.issue(t, nil)
+	lookup := &blockingLookup{KeyLookup: f.store, started: make(chan struct{}), release: make(chan struct{})}
+	v := keyauth.NewVerifier(lookup, f.format, f.hasher, keyauth.Options{Now: f.clock.Now})
+	f.verifier = v // the store's change hook now invalidates v
+
+	early := make(chan keygate.VerifyCode)
+	go func() {
+		res, _ := v.VerifyKey(ctx, key, keygate.Target{})
+		early <- res.Code
+	}()
+	<-lookup.started // the early request has read the key as active and is held
+	if _, err := f.store.RevokeKey(ctx, rec.ID); err != nil {
+		t.Fatal(err)
+	}
+	late := make(chan keygate.VerifyCode)
+	go func() {
+		res, _ := v.VerifyKey(ctx, key, keygate.Target{})
+		late <- res.Code
+	}()
+	select {
+	case code := <-late:
+		if code != keygate.CodeRevoked {
+			t.Fatalf("request after the revoke returned: %s, want REVOKED", code)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("the request after the revoke waited for the read that began before it")
+	}
+	close(lookup.release)
+	<-early
+	if res := f.verify(t, key, keygate.Target{}); res.Code != keygate.CodeRevoked {
+		t.Fatalf("the early read put a stale entry back: %s", res.Code)
 	}
 }

@@ -225,8 +225,9 @@ func TestCLIKeys(t *testing.T) {
 		code        keygate.VerifyCode
 	}{
 		{"valid", "", []string{key, "--service", "orders", "--ip", "10.1.1.1"}, true, keygate.CodeValid},
-		{"key from stdin", key + "\n", []string{"-", "--ip", "10.1.1.1"}, true, keygate.CodeValid},
-		{"other network", "", []string{key, "--ip", "192.0.2.1"}, false, keygate.CodeIPNotAllowed},
+		{"key from stdin", key + "\n", []string{"-", "--service", "orders", "--ip", "10.1.1.1"}, true, keygate.CodeValid},
+		{"other network", "", []string{key, "--service", "orders", "--ip", "192.0.2.1"}, false, keygate.CodeIPNotAllowed},
+		{"restricted key without its service", "", []string{key, "--ip", "10.1.1.1"}, false, keygate.CodeForbidden},
 		{"malformed", "", []string{"nonsense"}, false, keygate.CodeMalformed},
 	}
 	for _, tt := range verify {
@@ -240,7 +241,7 @@ func TestCLIKeys(t *testing.T) {
 			}
 		})
 	}
-	res := adminJSON[keygate.VerifyResponse](t, "keys", "verify", key, "--ip", "10.0.0.1")
+	res := adminJSON[keygate.VerifyResponse](t, "keys", "verify", key, "--service", "orders", "--ip", "10.0.0.1")
 	if !res.Valid || res.KeyID != k.ID {
 		t.Errorf("verify --json: %+v", res)
 	}

@@ -39,6 +39,12 @@ type echoed struct {
 
 func startGateway(tb testing.TB) *gateway {
 	tb.Helper()
+	return startGatewayWith(tb, nil)
+}
+
+// startGatewayWith starts the gateway with its configuration edited first.
+func startGatewayWith(tb testing.TB, edit func(*Config)) *gateway {
+	tb.Helper()
 	upstream := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if d, err := time.ParseDuration(r.URL.Query().Get("sleep")); err == nil {
 			time.Sleep(d)
@@ -52,6 +58,9 @@ func startGateway(tb testing.TB) *gateway {
 			KeyPrefix: "kg_test", AdminToken: testAdminToken, ShutdownTimeout: 5 * time.Second,
 		},
 		Logger: slog.New(slog.NewTextHandler(io.Discard, nil)),
+	}
+	if edit != nil {
+		edit(&m.Config)
 	}
 	if err := m.Run(context.Background()); err != nil {
 		tb.Fatal(err)
