@@ -16,6 +16,12 @@ type Consumer struct {
 // NewConsumer returns an empty consumer ready to be decoded into.
 func NewConsumer() *Consumer { return &Consumer{Groups: []string{}, Tags: []string{}} }
 
+// Normalize makes nil lists empty, so that they are written as [] and never
+// as null. Stores call it before they save.
+func (c *Consumer) Normalize() {
+	c.Groups, c.Tags = orEmpty(c.Groups), orEmpty(c.Tags)
+}
+
 // Validate reports the first invalid field.
 func (c *Consumer) Validate() error {
 	if c.Username == "" && c.CustomID == "" {
@@ -26,6 +32,9 @@ func (c *Consumer) Validate() error {
 	}
 	if len(c.CustomID) > maxNameLen {
 		return Errorf(EINVALID, "custom_id: longer than %d characters", maxNameLen)
+	}
+	if hasControl(c.CustomID) {
+		return Errorf(EINVALID, "custom_id: must not contain control characters")
 	}
 	if err := validateList("groups", c.Groups, validateGroup); err != nil {
 		return err
@@ -42,6 +51,7 @@ type ConsumerStore interface {
 	FindConsumer(ctx context.Context, ref string) (*Consumer, error)
 	ListConsumers(ctx context.Context, p Page) (consumers []*Consumer, next string, err error)
 	UpdateConsumer(ctx context.Context, ref string, update func(*Consumer) error) (*Consumer, error)
-	// DeleteConsumer removes a consumer together with its credentials.
+	// DeleteConsumer removes a consumer together with its credentials. Besides
+	// the consumer's Deleted change it emits one for each key it removed.
 	DeleteConsumer(ctx context.Context, ref string) error
 }

@@ -55,6 +55,13 @@ func (k *APIKey) State(now time.Time) VerifyCode {
 	return CodeValid
 }
 
+// Normalize makes nil lists empty, so that they are written as [] and never
+// as null. Stores call it before they save.
+func (k *APIKey) Normalize() {
+	k.AllowedServices, k.AllowedRoutes = orEmpty(k.AllowedServices), orEmpty(k.AllowedRoutes)
+	k.AllowedCIDRs, k.Tags = orEmpty(k.AllowedCIDRs), orEmpty(k.Tags)
+}
+
 // ValidateRestrictions checks the key's own fields (references are resolved
 // by the caller before the key is stored).
 func (k *APIKey) ValidateRestrictions() error {
@@ -67,7 +74,10 @@ func (k *APIKey) ValidateRestrictions() error {
 	return validateTags(k.Tags)
 }
 
-// ParseCIDRs parses an allowlist of networks; a bare address is a one-address network.
+// ParseCIDRs parses an allowlist of networks; a bare address is a one-address
+// network. IPv4-mapped IPv6 networks (::ffff:10.0.0.0/104) become the IPv4
+// networks they stand for (10.0.0.0/8): client addresses are unmapped before
+// they are matched, so a mapped network would never match.
 func ParseCIDRs(field string, cidrs []string) ([]netip.Prefix, error) {
 	if len(cidrs) > maxListLen {
 		return nil, Errorf(EINVALID, "%s: at most %d entries", field, maxListLen)
@@ -81,6 +91,12 @@ func ParseCIDRs(field string, cidrs []string) ([]netip.Prefix, error) {
 				return nil, Errorf(EINVALID, "%s[%d]: not a CIDR block or IP address", field, i)
 			}
 			p = netip.PrefixFrom(a, a.BitLen())
+		}
+		if a := p.Addr(); a.Is4In6() {
+			if p.Bits() < 96 {
+				return nil, Errorf(EINVALID, "%s[%d]: an IPv4-mapped network must be /96 or longer; give it as IPv4", field, i)
+			}
+			p = netip.PrefixFrom(a.Unmap(), p.Bits()-96)
 		}
 		out = append(out, p.Masked())
 	}
@@ -102,7 +118,8 @@ type KeyStore interface {
 	// LookupKey finds a key and its consumer by the key's identifier: the
 	// gateway's read on a cache miss.
 	LookupKey(ctx context.Context, identifier string) (*APIKey, *Consumer, error)
-	// RevokeKey marks a key revoked; revoking a revoked key changes nothing.
+	// RevokeKey marks a key revoked; revoking a revoked key changes nothing
+	// stored but is still reported (as Updated), so every cache drops the key.
 	RevokeKey(ctx context.Context, id string) (*APIKey, error)
 	DeleteKey(ctx context.Context, id string) error
 }

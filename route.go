@@ -2,7 +2,7 @@ package keygate
 
 import (
 	"context"
-	"fmt"
+	"path"
 	"strings"
 )
 
@@ -94,6 +94,12 @@ func intersects(a, b []string) bool {
 	return false
 }
 
+// Normalize makes nil lists empty, so that they are written as [] and never
+// as null. Stores call it before they save.
+func (r *Route) Normalize() {
+	r.Hosts, r.Paths, r.Methods, r.Tags = orEmpty(r.Hosts), orEmpty(r.Paths), orEmpty(r.Methods), orEmpty(r.Tags)
+}
+
 // Validate reports the first invalid field.
 func (r *Route) Validate() error {
 	if err := validateName("name", r.Name, true); err != nil {
@@ -139,8 +145,11 @@ func (c *KeyAuthConfig) validate() error {
 	if !c.KeyInHeader && !c.KeyInQuery && !c.KeyInBearer {
 		return Errorf(EINVALID, "key_auth: one of key_in_header, key_in_query or key_in_bearer must be true")
 	}
-	if c.Anonymous != "" && len(c.Anonymous) > maxNameLen {
+	if len(c.Anonymous) > maxNameLen {
 		return Errorf(EINVALID, "key_auth.anonymous: longer than %d characters", maxNameLen)
+	}
+	if hasControl(c.Anonymous) {
+		return Errorf(EINVALID, "key_auth.anonymous: must not contain control characters")
 	}
 	return nil
 }
@@ -194,16 +203,30 @@ func validateHost(h string) string {
 	return ""
 }
 
+// validatePath accepts a route path only in the form the proxy matches
+// request paths in (cleaned and decoded): a path in any other form, such as
+// /a/../b or /a%2Fb, would silently never match.
 func validatePath(p string) string {
 	switch {
 	case !strings.HasPrefix(p, "/"):
 		return "must start with /"
 	case len(p) > 1024:
 		return "longer than 1024 characters"
-	case strings.ContainsAny(p, "?# \t\r\n"):
-		return "must not contain spaces, ? or #"
+	case strings.ContainsAny(p, "?# ") || hasControl(p):
+		return "must not contain spaces, control characters, ? or #"
+	case strings.ContainsAny(p, "%;\\"):
+		return "must not contain %, ; or \\ (give the path decoded)"
+	case !isCleanPath(p):
+		return "must be a clean path, without empty, \".\" or \"..\" segments"
 	}
 	return ""
+}
+
+// isCleanPath reports whether path.Clean leaves p as it is, allowing one
+// trailing slash.
+func isCleanPath(p string) bool {
+	c := path.Clean(p)
+	return c == p || c != "/" && c+"/" == p
 }
 
 func validateMethod(m string) string {
@@ -221,12 +244,7 @@ func validateKeyName(n string) string {
 	return ""
 }
 
-func validateGroup(g string) string {
-	if g == "" || len(g) > maxNameLen || strings.ContainsAny(g, ", \t\r\n") {
-		return fmt.Sprintf("must be 1-%d characters without spaces or commas", maxNameLen)
-	}
-	return ""
-}
+func validateGroup(g string) string { return validateLabel(g) }
 
 // RouteFilter narrows ListRoutes; zero fields match everything.
 type RouteFilter struct {

@@ -3,6 +3,7 @@ package keygate
 import (
 	"context"
 	"net/url"
+	"strconv"
 	"time"
 )
 
@@ -31,6 +32,10 @@ func NewService() *Service {
 
 // Duration converts one of the millisecond timeouts to a time.Duration.
 func Duration(ms int) time.Duration { return time.Duration(ms) * time.Millisecond }
+
+// Normalize makes nil lists empty, so that they are written as [] and never
+// as null. Stores call it before they save.
+func (s *Service) Normalize() { s.Tags = orEmpty(s.Tags) }
 
 // Validate reports the first invalid field.
 func (s *Service) Validate() error {
@@ -74,6 +79,11 @@ func ParseUpstreamURL(raw string) (*url.URL, error) {
 		return nil, Errorf(EINVALID, "url: must not contain credentials")
 	case u.RawQuery != "" || u.ForceQuery || u.Fragment != "":
 		return nil, Errorf(EINVALID, "url: must not contain a query or fragment")
+	}
+	if p := u.Port(); p != "" {
+		if n, err := strconv.Atoi(p); err != nil || n < 1 || n > 65535 {
+			return nil, Errorf(EINVALID, "url: port must be from 1 to 65535")
+		}
 	}
 	return u, nil
 }

@@ -29,10 +29,23 @@ type AdminToken struct {
 const RoleAdmin = "admin"
 
 // AdminTokenStore persists admin tokens. Every method is one transaction.
+// Names are unique.
 type AdminTokenStore interface {
-	// CreateAdminToken stores t; a hash already stored is ECONFLICT.
+	// CreateAdminToken assigns ID and CreatedAt and stores t; a name or a
+	// hash already stored is ECONFLICT.
 	CreateAdminToken(ctx context.Context, t *AdminToken) error
+	// PutAdminToken stores t under its name, replacing, in the same
+	// transaction, the token of that name and any token with t's hash: a
+	// replaced token stops working at once. When the token of that name
+	// already has t's hash and role, nothing changes and t gets its ID and
+	// CreatedAt; otherwise t gets new ones. Each replaced token is reported as
+	// Deleted and t as Created. A name is required (EINVALID).
+	PutAdminToken(ctx context.Context, t *AdminToken) error
 	FindAdminToken(ctx context.Context, hash []byte) (*AdminToken, error)
+	// ListAdminTokens lists tokens in creation order.
+	ListAdminTokens(ctx context.Context, p Page) (tokens []*AdminToken, next string, err error)
+	// DeleteAdminToken removes the token with id; a missing one is ENOTFOUND.
+	DeleteAdminToken(ctx context.Context, id string) error
 	CountAdminTokens(ctx context.Context) (int, error)
 }
 
@@ -58,7 +71,10 @@ const (
 
 // Change tells caches that an entity was created, updated or deleted. Stores
 // emit one after each committed write, so a revoke reaches the gateway's
-// caches before the admin API answers.
+// caches before the admin API answers. Op is always set: Created by a
+// Create method, Updated by an Update method and by RevokeKey, Deleted by a
+// Delete method, including for the keys DeleteConsumer removes with their
+// consumer.
 type Change struct {
 	Kind ChangeKind
 	Op   ChangeOp

@@ -49,10 +49,44 @@ func LooksLikeID(s string) bool {
 }
 
 func validateTags(tags []string) error {
-	return validateList("tags", tags, func(t string) string {
-		if t == "" || len(t) > maxNameLen || strings.ContainsAny(t, ", \t\r\n") {
-			return fmt.Sprintf("must be 1-%d characters without spaces or commas", maxNameLen)
+	return validateList("tags", tags, validateLabel)
+}
+
+// validateLabel checks a group or a tag: a word that lists join with commas.
+func validateLabel(s string) string {
+	switch {
+	case s == "" || len(s) > maxNameLen || strings.ContainsAny(s, ", "):
+		return fmt.Sprintf("must be 1-%d characters without spaces or commas", maxNameLen)
+	case hasControl(s):
+		return "must not contain control characters"
+	}
+	return ""
+}
+
+// hasControl reports whether s holds an ASCII control character. Consumer
+// fields reach upstreams as header values, where a control character makes
+// the request unsendable: every call of that consumer would end in a 502.
+func hasControl(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; c < 0x20 || c == 0x7f {
+			return true
 		}
-		return ""
-	})
+	}
+	return false
+}
+
+// ValidRequestID reports whether a caller's request id is safe to keep:
+// 1-128 letters, digits, '.', '_' or '-', so it can be echoed into headers
+// and logs as is.
+func ValidRequestID(id string) bool {
+	if len(id) < 1 || len(id) > 128 {
+		return false
+	}
+	for i := 0; i < len(id); i++ {
+		c := id[i]
+		if !('a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' || c == '.' || c == '_' || c == '-') {
+			return false
+		}
+	}
+	return true
 }

@@ -8,6 +8,7 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"path/filepath"
 	"regexp"
 	"strings"
 	"testing"
@@ -16,6 +17,7 @@ import (
 	"github.com/keygate/keygate/adminapi"
 	"github.com/keygate/keygate/adminapi/adminapitest"
 	"github.com/keygate/keygate/client"
+	"github.com/keygate/keygate/sqlite"
 )
 
 // response is a raw HTTP answer of the admin API.
@@ -138,21 +140,30 @@ func TestHashAdminToken(t *testing.T) {
 func TestAuth(t *testing.T) {
 	e := adminapitest.New(t)
 	tests := []struct {
-		name, path, auth string
-		status           int
+		name, method, path, auth string
+		status                   int
 	}{
-		{"no header", "/v1/services", "", 401},
-		{"not bearer", "/v1/services", "Basic " + e.Token, 401},
-		{"empty token", "/v1/services", "Bearer ", 401},
-		{"unknown token", "/v1/services", "Bearer nope", 401},
-		{"unknown path needs a token too", "/v1/nope", "", 401},
-		{"valid", "/v1/services", "Bearer " + e.Token, 200},
-		{"scheme is case-insensitive", "/v1/services", "bearer " + e.Token, 200},
-		{"healthz needs none", "/healthz", "", 200},
+		{"no header", "GET", "/v1/services", "", 401},
+		{"not bearer", "GET", "/v1/services", "Basic " + e.Token, 401},
+		{"empty token", "GET", "/v1/services", "Bearer ", 401},
+		{"unknown token", "GET", "/v1/services", "Bearer nope", 401},
+		{"unknown path needs a token too", "GET", "/v1/nope", "", 401},
+		{"valid", "GET", "/v1/services", "Bearer " + e.Token, 200},
+		{"scheme is case-insensitive", "GET", "/v1/services", "bearer " + e.Token, 200},
+		{"healthz needs none", "GET", "/healthz", "", 200},
+		// Deny by default: everything but exactly GET /healthz needs a token.
+		{"a path outside /v1/", "GET", "/nope", "", 401},
+		{"the root", "GET", "/", "", 401},
+		{"v1 without a slash", "GET", "/v1", "", 401},
+		{"v1 in upper case", "GET", "/V1/services", "", 401},
+		{"healthz with a slash", "GET", "/healthz/", "", 401},
+		{"healthz with another method", "POST", "/healthz", "", 401},
+		{"healthz with a query still needs none", "GET", "/healthz?x=1", "", 200},
+		{"a path outside /v1/ with a token", "GET", "/nope", "Bearer " + e.Token, 404},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			r := request(t, e, "GET", tt.path, "", map[string]string{"Authorization": tt.auth})
+			r := request(t, e, tt.method, tt.path, "", map[string]string{"Authorization": tt.auth})
 			if r.status != tt.status {
 				t.Fatalf("status %d, want %d: %s", r.status, tt.status, r.body)
 			}
@@ -189,6 +200,152 @@ func TestStoreDown(t *testing.T) {
 	request(t, e, "GET", "/healthz", "", nil).wantError(t, 503, keygate.EUNAVAILABLE, "store")
 	if !strings.Contains(e.Logs.String(), "closed") {
 		t.Errorf("the cause is not logged: %s", e.Logs)
+	}
+}
+
+// storeWithTokens is a store whose admin tokens come from another one, so a
+// request can pass authentication while the store it then uses is down.
+type storeWithTokens struct {
+	keygate.Store
+	tokens keygate.Store
+}
+
+func (s storeWithTokens) FindAdminToken(ctx context.Context, hash []byte) (*keygate.AdminToken, error) {
+	return s.tokens.FindAdminToken(ctx, hash)
+}
+
+// TestStoreOutageIs503 checks that a store that fails because it is down
+// reaches the client as 503 UNAVAILABLE in the error shape, not as a 500.
+func TestStoreOutageIs503(t *testing.T) {
+	e := adminapitest.New(t)
+	down, err := sqlite.Open(context.Background(), filepath.Join(t.TempDir(), "down.db"), sqlite.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	down.Close()
+	srv := *e.Server
+	srv.Store = storeWithTokens{Store: down, tokens: e.Store}
+	e.HTTP = httptest.NewServer(srv.Handler())
+	defer e.HTTP.Close()
+
+	tests := []struct {
+		name, method, path, body string
+	}{
+		{"create", "POST", "/v1/consumers", `{"username":"alice"}`},
+		{"list", "GET", "/v1/services", ""},
+		{"get", "GET", "/v1/routes/orders", ""},
+		{"patch", "PATCH", "/v1/services/orders", `{"read_timeout":5}`},
+		{"delete", "DELETE", "/v1/keys/0193a5b0-7c1d-7000-8000-000000000000", ""},
+		{"issue a key", "POST", "/v1/consumers/alice/keys", `{}`},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			request(t, e, tt.method, tt.path, tt.body, nil).wantError(t, 503, keygate.EUNAVAILABLE, "store unavailable")
+		})
+	}
+	if !strings.Contains(e.Logs.String(), "database is closed") {
+		t.Errorf("the cause is not logged: %s", e.Logs)
+	}
+}
+
+// TestNullLists checks that list fields given as null are echoed, and
+// stored, as [] on create and on PATCH.
+func TestNullLists(t *testing.T) {
+	e := adminapitest.New(t)
+	newService(t, e.Client, "orders")
+	tests := []struct {
+		name, method, path, body string
+		lists                    []string
+	}{
+		{"create service", "POST", "/v1/services", `{"name":"billing","url":"http://billing","tags":null}`, []string{"tags"}},
+		{"patch service", "PATCH", "/v1/services/billing", `{"tags":null}`, []string{"tags"}},
+		{"create route", "POST", "/v1/routes", `{"name":"r","service":"orders","paths":["/r"],"hosts":null,"methods":null,"tags":null}`,
+			[]string{"hosts", "methods", "tags"}},
+		{"patch route", "PATCH", "/v1/routes/r", `{"hosts":["a.example.com"],"paths":null,"tags":null}`, []string{"paths", "tags"}},
+		{"create consumer", "POST", "/v1/consumers", `{"username":"alice","groups":null,"tags":null}`, []string{"groups", "tags"}},
+		{"patch consumer", "PATCH", "/v1/consumers/alice", `{"groups":null,"tags":null}`, []string{"groups", "tags"}},
+		{"issue a key", "POST", "/v1/consumers/alice/keys", `{"allowed_services":null,"allowed_routes":null,"allowed_cidrs":null,"tags":null}`,
+			[]string{"allowed_services", "allowed_routes", "allowed_cidrs", "tags"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			r := request(t, e, tt.method, tt.path, tt.body, nil)
+			if r.status >= 300 {
+				t.Fatalf("%d %s", r.status, r.body)
+			}
+			var got map[string]json.RawMessage
+			if err := json.Unmarshal([]byte(r.body), &got); err != nil {
+				t.Fatal(err)
+			}
+			for _, f := range tt.lists {
+				if string(got[f]) != "[]" {
+					t.Errorf("%s = %s, want []", f, got[f])
+				}
+			}
+		})
+	}
+}
+
+// TestPatchNull checks that null in a PATCH unsets a field rather than being
+// ignored, and that validation then decides whether that is allowed.
+func TestPatchNull(t *testing.T) {
+	e := adminapitest.New(t)
+	ctx := context.Background()
+	both := keygate.NewConsumer()
+	both.Username, both.CustomID = "both", "crm-1"
+	both = must[*keygate.Consumer](t)(e.Client.CreateConsumer(ctx, both))
+	newConsumer(t, e.Client, "only-name")
+	newService(t, e.Client, "orders")
+	newRoute(t, e.Client, "orders-route", "orders")
+
+	tests := []struct {
+		name, path, body string
+		status           int
+		msg              string // for errors
+		check            func(t *testing.T, body string)
+	}{
+		{"username null with a custom_id left clears it", "/v1/consumers/both", `{"username":null}`, 200, "",
+			func(t *testing.T, body string) {
+				c := must[*keygate.Consumer](t)(e.Client.Consumer(ctx, both.ID))
+				if c.Username != "" || c.CustomID != "crm-1" || strings.Contains(body, `"username"`) {
+					t.Errorf("stored %+v, answered %s", c, body)
+				}
+			}},
+		{"username null without a custom_id is refused", "/v1/consumers/only-name", `{"username":null}`, 400,
+			"username: one of username or custom_id is required", nil},
+		{"username null in another case too", "/v1/consumers/only-name", `{"Username":null}`, 400, "username:", nil},
+		{"custom_id null clears it", "/v1/consumers/" + both.ID, `{"username":"both","custom_id":null}`, 200, "",
+			func(t *testing.T, _ string) {
+				c := must[*keygate.Consumer](t)(e.Client.Consumer(ctx, "both"))
+				if c.CustomID != "" {
+					t.Errorf("custom_id %q left", c.CustomID)
+				}
+			}},
+		{"a required field null is refused", "/v1/services/orders", `{"url":null}`, 400, "url: required", nil},
+		{"a timeout null is refused", "/v1/services/orders", `{"read_timeout":null}`, 400, "read_timeout: must be between", nil},
+		{"a route's name null is refused", "/v1/routes/orders-route", `{"name":null}`, 400, "name: required", nil},
+		{"a route's flag null unsets it", "/v1/routes/orders-route", `{"strip_path":null}`, 200, "",
+			func(t *testing.T, _ string) {
+				if r := must[*keygate.Route](t)(e.Client.Route(ctx, "orders-route")); r.StripPath {
+					t.Error("strip_path still set")
+				}
+			}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			r := request(t, e, "PATCH", tt.path, tt.body, nil)
+			if tt.status != 200 {
+				r.wantError(t, tt.status, keygate.EINVALID, tt.msg)
+				return
+			}
+			if r.status != 200 {
+				t.Fatalf("%d %s", r.status, r.body)
+			}
+			tt.check(t, r.body)
+		})
+	}
+	if s := must[*keygate.Service](t)(e.Client.Service(ctx, "orders")); s.URL == "" || s.ReadTimeout != keygate.DefaultTimeout {
+		t.Errorf("a refused patch changed the service: %+v", s)
 	}
 }
 
@@ -313,6 +470,13 @@ func TestBadInput(t *testing.T) {
 		{"consumer without names", "POST", "/v1/consumers", `{"groups":["a"]}`, 400, keygate.EINVALID, "username"},
 		{"route without matchers", "POST", "/v1/routes", `{"name":"r","service":"orders"}`, 400, keygate.EINVALID, "at least one of hosts, paths or methods"},
 		{"route bad host", "POST", "/v1/routes", `{"name":"r","service":"orders","hosts":["Bad Host"]}`, 400, keygate.EINVALID, "hosts[0]"},
+		{"route path not clean", "POST", "/v1/routes", `{"name":"r","service":"orders","paths":["/a/../b"]}`, 400, keygate.EINVALID, "paths[0]: must be a clean path"},
+		{"route path encoded", "POST", "/v1/routes", `{"name":"r","service":"orders","paths":["/a%2Fb"]}`, 400, keygate.EINVALID, "paths[0]: must not contain %"},
+		{"url port zero", "POST", "/v1/services", `{"name":"a","url":"http://a:0"}`, 400, keygate.EINVALID, "url: port must be from 1 to 65535"},
+		{"url port too big", "POST", "/v1/services", `{"name":"a","url":"http://a:65536"}`, 400, keygate.EINVALID, "url: port must be from 1 to 65535"},
+		{"username with a control character", "POST", "/v1/consumers", `{"username":"a\u0000b"}`, 400, keygate.EINVALID, "username:"},
+		{"custom_id with a newline", "POST", "/v1/consumers", `{"custom_id":"crm\n1"}`, 400, keygate.EINVALID, "custom_id: must not contain control characters"},
+		{"group with a control character", "PATCH", "/v1/consumers/alice", `{"groups":["gold\u001b"]}`, 400, keygate.EINVALID, "groups[0]: must not contain control characters"},
 		{"route unknown service", "POST", "/v1/routes", `{"name":"r","service":"nope","paths":["/"]}`, 400, keygate.EINVALID, `service: no service "nope"`},
 		{"route acl without auth", "POST", "/v1/routes", `{"name":"r","service":"orders","paths":["/"],"acl":{"allow":["a"]}}`, 400, keygate.EINVALID, "acl: needs"},
 		{"patch unknown route", "PATCH", "/v1/routes/nope", `{"paths":["/x"]}`, 404, keygate.ENOTFOUND, ""},

@@ -237,11 +237,12 @@ func get[T any](param string, find func(context.Context, string) (T, error)) han
 // transaction, so a concurrent change is never lost, then validates.
 func update[T validator](param string, store func(context.Context, string, func(T) error) (T, error)) handlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) error {
-		body, _, err := readBody(w, r)
+		body, fields, err := readBody(w, r)
 		if err != nil {
 			return err
 		}
 		v, err := store(r.Context(), r.PathValue(param), func(v T) error {
+			clearNulls(v, fields)
 			if err := decode(body, v); err != nil {
 				return err
 			}
@@ -251,6 +252,34 @@ func update[T validator](param string, store func(context.Context, string, func(
 			return err
 		}
 		return reply(w, http.StatusOK, v)
+	}
+}
+
+// clearNulls zeroes each field of the struct v points to that the patch
+// sets to null. encoding/json leaves a string, number or bool as it was on
+// null, which made {"username": null} a silent no-op; now null unsets a
+// field, and Validate says whether the entity may go without it (a consumer
+// keeps a username or a custom_id; a service needs its url).
+func clearNulls(v any, fields map[string]json.RawMessage) {
+	rv := reflect.ValueOf(v).Elem()
+	for i := range rv.NumField() {
+		f := rv.Type().Field(i)
+		if !f.IsExported() || f.Anonymous {
+			continue // the embedded timestamps are read-only anyway
+		}
+		name, _, _ := strings.Cut(f.Tag.Get("json"), ",")
+		if name == "-" {
+			continue
+		}
+		if name == "" {
+			name = f.Name
+		}
+		for key, raw := range fields {
+			// encoding/json matches keys case-insensitively; so must this.
+			if strings.EqualFold(key, name) && string(bytes.TrimSpace(raw)) == "null" {
+				rv.Field(i).SetZero()
+			}
+		}
 	}
 }
 

@@ -85,6 +85,11 @@ func (s *Server) expiry(req keygate.KeyRequest) (*time.Time, error) {
 		if !req.ExpiresAt.After(now) {
 			return nil, keygate.Errorf(keygate.EINVALID, "expires_at: must be in the future")
 		}
+		// The same bound as ttl; it also keeps expiry within what the
+		// gateway's clock arithmetic (unix nanoseconds, until 2262) can hold.
+		if req.ExpiresAt.After(now.Add(keygate.MaxKeyTTL * time.Second)) {
+			return nil, keygate.Errorf(keygate.EINVALID, "expires_at: must be at most %d seconds (10 years) from now", keygate.MaxKeyTTL)
+		}
 		t = *req.ExpiresAt
 	default:
 		return nil, nil

@@ -108,6 +108,14 @@ func TestCreateKey(t *testing.T) {
 		}
 	})
 
+	t.Run("expires_at at the limit", func(t *testing.T) {
+		limit := adminapitest.Start.Add(keygate.MaxKeyTTL * time.Second)
+		k := must[*keygate.IssuedKey](t)(e.Client.CreateKey(ctx, "alice", keygate.KeyRequest{ExpiresAt: &limit}))
+		if k.ExpiresAt == nil || !k.ExpiresAt.Equal(limit) {
+			t.Errorf("expires_at %v, want %v", k.ExpiresAt, limit)
+		}
+	})
+
 	many := `["` + strings.Repeat(`orders","`, 64) + `orders"]`
 	tests := []struct {
 		name, consumer, body string
@@ -123,6 +131,12 @@ func TestCreateKey(t *testing.T) {
 		{"expires_at now", "alice", `{"expires_at":"2030-01-01T00:00:00Z"}`, 400, "expires_at: must be in the future"},
 		{"expires_at not a time", "alice", `{"expires_at":"tomorrow"}`, 400, "expires_at: must be an RFC 3339 time"},
 		{"expires_at a number", "alice", `{"expires_at":5}`, 400, "expires_at: must be an RFC 3339 time"},
+		{"expires_at a second past the limit", "alice", `{"expires_at":"2039-12-30T00:00:01Z"}`, 400, "expires_at: must be at most 315360000 seconds"},
+		{"expires_at past 2262", "alice", `{"expires_at":"2300-01-01T00:00:00Z"}`, 400, "expires_at: must be at most"},
+		{"expires_at in 9999", "alice", `{"expires_at":"9999-12-31T23:59:59Z"}`, 400, "expires_at: must be at most"},
+		{"cidr mapped and too wide", "alice", `{"allowed_cidrs":["::ffff:0:0/95"]}`, 400, "allowed_cidrs[0]: an IPv4-mapped network"},
+		{"name with a control character", "alice", `{"name":"ci\u0007"}`, 400, "name:"},
+		{"tag with a control character", "alice", `{"tags":["ci\u007f"]}`, 400, "tags[0]: must not contain control characters"},
 		{"unknown service", "alice", `{"allowed_services":["orders","nope"]}`, 400, `allowed_services[1]: no service "nope"`},
 		{"unknown route", "alice", `{"allowed_routes":["nope"]}`, 400, `allowed_routes[0]: no route "nope"`},
 		{"empty service ref", "alice", `{"allowed_services":[""]}`, 400, "allowed_services[0]: must be the id or name of a service"},
@@ -147,8 +161,8 @@ func TestCreateKey(t *testing.T) {
 	}
 
 	keys, _ := must2[*keygate.APIKey](t)(e.Client.ConsumerKeys(ctx, "alice", keygate.Page{}))
-	if len(keys) != 3 {
-		t.Errorf("alice has %d keys, want the 3 valid ones", len(keys))
+	if len(keys) != 4 {
+		t.Errorf("alice has %d keys, want the 4 valid ones", len(keys))
 	}
 }
 
@@ -169,6 +183,7 @@ func TestVerify(t *testing.T) {
 	forOrders := issue(keygate.KeyRequest{AllowedServices: []string{"orders"}})
 	forRoute := issue(keygate.KeyRequest{AllowedRoutes: []string{"orders-api"}})
 	fromLAN := issue(keygate.KeyRequest{AllowedCIDRs: []string{"10.0.0.0/8"}})
+	fromMapped := issue(keygate.KeyRequest{AllowedCIDRs: []string{"::ffff:10.0.0.0/104"}})
 	revoked := issue(keygate.KeyRequest{})
 	must[*keygate.APIKey](t)(e.Client.RevokeKey(ctx, revoked.ID))
 	ttl := 3600
@@ -194,6 +209,8 @@ func TestVerify(t *testing.T) {
 		{"allowed network", keygate.VerifyRequest{Key: fromLAN.Key, IP: "10.1.2.3"}, keygate.CodeValid, fromLAN},
 		{"IPv4-mapped address", keygate.VerifyRequest{Key: fromLAN.Key, IP: "::ffff:10.1.2.3"}, keygate.CodeValid, fromLAN},
 		{"other network", keygate.VerifyRequest{Key: fromLAN.Key, IP: "192.0.2.1"}, keygate.CodeIPNotAllowed, fromLAN},
+		{"IPv4-mapped network, IPv4 address", keygate.VerifyRequest{Key: fromMapped.Key, IP: "10.1.2.3"}, keygate.CodeValid, fromMapped},
+		{"IPv4-mapped network, other address", keygate.VerifyRequest{Key: fromMapped.Key, IP: "11.1.2.3"}, keygate.CodeIPNotAllowed, fromMapped},
 		{"not expired yet", keygate.VerifyRequest{Key: expiring.Key}, keygate.CodeValid, expiring},
 	}
 	check := func(t *testing.T, req keygate.VerifyRequest, code keygate.VerifyCode, key *keygate.IssuedKey) {

@@ -30,6 +30,7 @@ func (s *Server) updateRoute(w http.ResponseWriter, r *http.Request) error {
 	found := false
 	rt, err := s.Store.UpdateRoute(r.Context(), r.PathValue("route"), func(rt *keygate.Route) error {
 		found = true
+		clearNulls(rt, fields)
 		// Nested objects are replaced as a whole: decoding into a non-nil
 		// pointer would merge the patch into the old value.
 		if _, ok := fields["key_auth"]; ok {

@@ -6,6 +6,8 @@ import (
 	"net/http"
 	"strconv"
 	"sync/atomic"
+
+	"github.com/keygate/keygate"
 )
 
 // Request ids are a random per-process prefix and a counter: unique across
@@ -24,7 +26,7 @@ func newIDPrefix() string {
 // setRequestID keeps a well-formed id the caller sent (for tracing across
 // systems) and otherwise assigns a new one.
 func setRequestID(r *http.Request) {
-	if id := r.Header.Get(headerRequestID); validRequestID(id) {
+	if id := r.Header.Get(headerRequestID); keygate.ValidRequestID(id) {
 		r.Header[headerRequestID] = []string{id} // one value, even if several were sent
 		return
 	}
@@ -32,16 +34,3 @@ func setRequestID(r *http.Request) {
 }
 
 func requestIDOf(r *http.Request) string { return r.Header.Get(headerRequestID) }
-
-func validRequestID(id string) bool {
-	if id == "" || len(id) > 128 {
-		return false
-	}
-	for i := 0; i < len(id); i++ {
-		c := id[i]
-		if !('a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' || c == '-' || c == '_' || c == '.') {
-			return false
-		}
-	}
-	return true
-}

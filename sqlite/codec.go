@@ -177,12 +177,13 @@ func constraint(err error) (code int, column string) {
 	return 0, ""
 }
 
-// notFound maps sql.ErrNoRows to the application's ENOTFOUND.
+// notFound is the error of a read of one row: sql.ErrNoRows becomes the
+// application's ENOTFOUND, anything else goes through storeError.
 func notFound(err error, format string, args ...any) error {
 	if errors.Is(err, sql.ErrNoRows) {
 		return keygate.Errorf(keygate.ENOTFOUND, format, args...)
 	}
-	return fmt.Errorf("sqlite: %w", err)
+	return storeError(fmt.Errorf("sqlite: %w", err))
 }
 
 // byRef returns the condition and argument that find an entity by id when

@@ -77,14 +77,14 @@ func (db *DB) DeleteConsumer(ctx context.Context, ref string) error {
 		if err != nil {
 			return nil, err
 		}
-		changes := []keygate.Change{{Kind: keygate.ConsumerChanged, ID: c.ID}}
+		changes := []keygate.Change{{Kind: keygate.ConsumerChanged, Op: keygate.Deleted, ID: c.ID}}
 		rows, err := tx.QueryContext(ctx, `SELECT id, identifier FROM api_keys WHERE consumer_id = ? ORDER BY id`, c.ID)
 		if err != nil {
 			return nil, fmt.Errorf("sqlite: list consumer keys: %w", err)
 		}
 		defer rows.Close()
 		for rows.Next() {
-			ch := keygate.Change{Kind: keygate.KeyChanged}
+			ch := keygate.Change{Kind: keygate.KeyChanged, Op: keygate.Deleted}
 			if err := rows.Scan(&ch.ID, &ch.KeyIdentifier); err != nil {
 				return nil, fmt.Errorf("sqlite: list consumer keys: %w", err)
 			}

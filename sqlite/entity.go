@@ -26,6 +26,14 @@ var (
 		func(c *keygate.Consumer) (*string, *keygate.Timestamps) { return &c.ID, &c.Timestamps }}
 )
 
+// normalizeLists lets the entity make its nil lists empty, so that the value
+// the caller gets back (and the API echoes) has [] where it was given null.
+func normalizeLists[T any](v *T) {
+	if n, ok := any(v).(interface{ Normalize() }); ok {
+		n.Normalize()
+	}
+}
+
 // create assigns an id and timestamps and inserts v; v is written back only
 // once stored, so a failed create leaves the caller's value untouched.
 func (e entity[T]) create(ctx context.Context, db *DB, v *T) error {
@@ -38,10 +46,11 @@ func (e entity[T]) create(ctx context.Context, db *DB, v *T) error {
 		idField, ts := e.meta(&stored)
 		now := db.stamp()
 		*idField, ts.CreatedAt, ts.UpdatedAt = id, now, now
+		normalizeLists(&stored)
 		if err := e.save(ctx, tx, &stored, true); err != nil {
 			return nil, err
 		}
-		return []keygate.Change{{Kind: e.kind, ID: id}}, nil
+		return []keygate.Change{{Kind: e.kind, Op: keygate.Created, ID: id}}, nil
 	})
 	if err != nil {
 		return err
@@ -65,10 +74,11 @@ func (e entity[T]) update(ctx context.Context, db *DB, ref string, fn func(*T) e
 			return nil, err
 		}
 		*idField, ts.CreatedAt, ts.UpdatedAt = id, created, db.stamp()
+		normalizeLists(v)
 		if err := e.save(ctx, tx, v, false); err != nil {
 			return nil, err
 		}
-		return []keygate.Change{{Kind: e.kind, ID: id}}, nil
+		return []keygate.Change{{Kind: e.kind, Op: keygate.Updated, ID: id}}, nil
 	})
 	if err != nil {
 		return nil, err

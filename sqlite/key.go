@@ -84,6 +84,7 @@ func (db *DB) CreateKey(ctx context.Context, k *keygate.APIKey) error {
 		if v.Status == "" {
 			v.Status = keygate.KeyActive
 		}
+		v.Normalize()
 		_, err = tx.ExecContext(ctx, `INSERT INTO api_keys (`+strings.ReplaceAll(keyCols, "k.", "")+`)
 			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
 			v.ID, v.Consumer.ID, v.Identifier, v.Prefix, v.Start, v.SecretHash, v.Name, string(v.Status),
@@ -97,7 +98,7 @@ func (db *DB) CreateKey(ctx context.Context, k *keygate.APIKey) error {
 		case err != nil:
 			return nil, fmt.Errorf("sqlite: create key: %w", err)
 		}
-		return []keygate.Change{{Kind: keygate.KeyChanged, ID: id, KeyIdentifier: v.Identifier}}, nil
+		return []keygate.Change{{Kind: keygate.KeyChanged, Op: keygate.Created, ID: id, KeyIdentifier: v.Identifier}}, nil
 	})
 	if err != nil {
 		return err
@@ -124,7 +125,7 @@ func (db *DB) RevokeKey(ctx context.Context, id string) (*keygate.APIKey, error)
 				return nil, fmt.Errorf("sqlite: revoke key: %w", err)
 			}
 		}
-		return []keygate.Change{{Kind: keygate.KeyChanged, ID: k.ID, KeyIdentifier: k.Identifier}}, nil
+		return []keygate.Change{{Kind: keygate.KeyChanged, Op: keygate.Updated, ID: k.ID, KeyIdentifier: k.Identifier}}, nil
 	})
 	if err != nil {
 		return nil, err
@@ -139,6 +140,6 @@ func (db *DB) DeleteKey(ctx context.Context, id string) error {
 		if err != nil {
 			return nil, notFound(err, "key not found")
 		}
-		return []keygate.Change{{Kind: keygate.KeyChanged, ID: strings.ToLower(id), KeyIdentifier: identifier}}, nil
+		return []keygate.Change{{Kind: keygate.KeyChanged, Op: keygate.Deleted, ID: strings.ToLower(id), KeyIdentifier: identifier}}, nil
 	})
 }

@@ -97,6 +97,6 @@ func (db *DB) DeleteRoute(ctx context.Context, ref string) error {
 		if _, err := tx.ExecContext(ctx, `DELETE FROM routes WHERE id = ?`, r.ID); err != nil {
 			return nil, fmt.Errorf("sqlite: delete route: %w", err)
 		}
-		return []keygate.Change{{Kind: keygate.RouteChanged, ID: r.ID}}, nil
+		return []keygate.Change{{Kind: keygate.RouteChanged, Op: keygate.Deleted, ID: r.ID}}, nil
 	})
 }

@@ -82,6 +82,6 @@ func (db *DB) DeleteService(ctx context.Context, ref string) error {
 		if _, err := tx.ExecContext(ctx, `DELETE FROM services WHERE id = ?`, s.ID); err != nil {
 			return nil, fmt.Errorf("sqlite: delete service: %w", err)
 		}
-		return []keygate.Change{{Kind: keygate.ServiceChanged, ID: s.ID}}, nil
+		return []keygate.Change{{Kind: keygate.ServiceChanged, Op: keygate.Deleted, ID: s.ID}}, nil
 	})
 }

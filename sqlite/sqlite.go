@@ -9,11 +9,12 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
+	"strings"
 	"time"
 
 	"github.com/google/uuid"
 	"github.com/keygate/keygate"
-	_ "modernc.org/sqlite" // registers the "sqlite" driver
+	"modernc.org/sqlite" // also registers the "sqlite" driver
 )
 
 var _ keygate.Store = (*DB)(nil)
@@ -122,18 +123,13 @@ type querier interface {
 // write runs fn in one write transaction and, only once it has committed,
 // reports the changes fn returns: caches must never drop an entry for a
 // write that did not happen, nor keep one for a write that did.
+//
+// Its error is fn's as is, or, when the database cannot be used, EUNAVAILABLE
+// (see storeError).
 func (db *DB) write(ctx context.Context, fn func(tx *sql.Tx) ([]keygate.Change, error)) error {
-	tx, err := db.w.BeginTx(ctx, nil)
+	changes, err := db.commit(ctx, fn)
 	if err != nil {
-		return fmt.Errorf("sqlite: begin: %w", err)
-	}
-	defer tx.Rollback()
-	changes, err := fn(tx)
-	if err != nil {
-		return err
-	}
-	if err := tx.Commit(); err != nil {
-		return fmt.Errorf("sqlite: commit: %w", err)
+		return storeError(err)
 	}
 	if db.onChange != nil {
 		for _, c := range changes {
@@ -141,6 +137,66 @@ func (db *DB) write(ctx context.Context, fn func(tx *sql.Tx) ([]keygate.Change, 
 		}
 	}
 	return nil
+}
+
+func (db *DB) commit(ctx context.Context, fn func(tx *sql.Tx) ([]keygate.Change, error)) ([]keygate.Change, error) {
+	tx, err := db.w.BeginTx(ctx, nil)
+	if err != nil {
+		return nil, fmt.Errorf("sqlite: begin: %w", err)
+	}
+	defer tx.Rollback()
+	changes, err := fn(tx)
+	if err != nil {
+		return nil, err
+	}
+	if err := tx.Commit(); err != nil {
+		return nil, fmt.Errorf("sqlite: commit: %w", err)
+	}
+	return changes, nil
+}
+
+// SQLite primary result codes that mean the database cannot be used right
+// now, rather than that the request is wrong.
+const (
+	sqliteBusy     = 5  // locked by another connection beyond busy_timeout
+	sqliteLocked   = 6  // a table lock within this process
+	sqliteIOErr    = 10 // the disk failed
+	sqliteFull     = 13 // the disk is full
+	sqliteCantOpen = 14 // the file cannot be opened
+)
+
+// storeError maps a failure that means the database is unavailable (closed,
+// locked past busy_timeout, out of disk, failing I/O, too slow for the
+// request's deadline) to EUNAVAILABLE, which clients see as 503 and may
+// retry; any other error is returned as it is. The read and write helpers
+// pass every error through it, so this is the one place that decides.
+func storeError(err error) error {
+	if err == nil {
+		return nil
+	}
+	if _, ok := errors.AsType[*keygate.Error](err); ok {
+		return err // already says what it is
+	}
+	if unavailable(err) {
+		return keygate.Unavailable(err, "store unavailable")
+	}
+	return err
+}
+
+func unavailable(err error) bool {
+	if errors.Is(err, sql.ErrConnDone) || errors.Is(err, context.DeadlineExceeded) {
+		return true
+	}
+	if e, ok := errors.AsType[*sqlite.Error](err); ok {
+		switch e.Code() & 0xff { // the primary code of an extended one
+		case sqliteBusy, sqliteLocked, sqliteIOErr, sqliteFull, sqliteCantOpen:
+			return true
+		}
+		return false
+	}
+	// database/sql does not export these errors, only their text.
+	msg := err.Error()
+	return strings.Contains(msg, "sql: database is closed") || strings.Contains(msg, "sql: statement is closed")
 }
 
 // stamp returns the current time as stored: UTC, to the microsecond.
@@ -173,19 +229,19 @@ func listPage[T any](ctx context.Context, q querier, p keygate.Page, query strin
 	n := pageSize(p)
 	rows, err := q.QueryContext(ctx, query, append(args, p.After, n+1)...)
 	if err != nil {
-		return nil, "", fmt.Errorf("sqlite: list: %w", err)
+		return nil, "", storeError(fmt.Errorf("sqlite: list: %w", err))
 	}
 	defer rows.Close()
 	items := make([]T, 0, min(n, 64))
 	for rows.Next() {
 		v, err := scan(rows)
 		if err != nil {
-			return nil, "", fmt.Errorf("sqlite: list: %w", err)
+			return nil, "", storeError(fmt.Errorf("sqlite: list: %w", err))
 		}
 		items = append(items, v)
 	}
 	if err := rows.Err(); err != nil {
-		return nil, "", fmt.Errorf("sqlite: list: %w", err)
+		return nil, "", storeError(fmt.Errorf("sqlite: list: %w", err))
 	}
 	if len(items) <= n {
 		return items, "", nil

@@ -3,6 +3,7 @@ package sqlite
 import (
 	"context"
 	"database/sql"
+	"errors"
 	"fmt"
 	"io/fs"
 	"os"
@@ -10,6 +11,7 @@ import (
 	"strings"
 	"testing"
 	"testing/fstest"
+	"time"
 
 	"github.com/keygate/keygate"
 	"github.com/keygate/keygate/storetest"
@@ -186,15 +188,198 @@ func TestClose(t *testing.T) {
 	if _, err := os.Stat(path + "-wal"); !os.IsNotExist(err) {
 		t.Errorf("WAL file left after Close: %v", err)
 	}
-	_, err := db.FindConsumer(t.Context(), c.ID)
-	if code := keygate.ErrorCode(err); code != keygate.EINTERNAL {
-		t.Errorf("FindConsumer after Close: %v, want an internal error", err)
+
+	// A closed store is unavailable (503), not broken (500).
+	ctx := t.Context()
+	ops := []struct {
+		name string
+		op   func() error
+	}{
+		{"find", func() error { _, err := db.FindConsumer(ctx, c.ID); return err }},
+		{"list", func() error { _, _, err := db.ListServices(ctx, keygate.Page{}); return err }},
+		{"lookup", func() error { _, _, err := db.LookupKey(ctx, "ident"); return err }},
+		{"create", func() error { return db.CreateConsumer(ctx, &keygate.Consumer{Username: "bob"}) }},
+		{"update", func() error {
+			_, err := db.UpdateConsumer(ctx, c.ID, func(*keygate.Consumer) error { return nil })
+			return err
+		}},
+		{"delete", func() error { return db.DeleteConsumer(ctx, c.ID) }},
+		{"find admin token", func() error { _, err := db.FindAdminToken(ctx, []byte("x")); return err }},
+		{"count admin tokens", func() error { _, err := db.CountAdminTokens(ctx); return err }},
+		{"put admin token", func() error {
+			return db.PutAdminToken(ctx, &keygate.AdminToken{Name: "n", Hash: []byte("x"), Role: keygate.RoleAdmin})
+		}},
+	}
+	for _, tt := range ops {
+		t.Run(tt.name+" after Close is UNAVAILABLE", func(t *testing.T) {
+			err := tt.op()
+			if code := keygate.ErrorCode(err); code != keygate.EUNAVAILABLE || keygate.ErrorMessage(err) != "store unavailable" {
+				t.Errorf("error = %v, want %s with message %q", err, keygate.EUNAVAILABLE, "store unavailable")
+			}
+		})
 	}
 
 	db = open(t, path, Options{})
 	defer db.Close()
 	if _, err := db.FindConsumer(t.Context(), "alice"); err != nil {
 		t.Errorf("after reopening: %v", err)
+	}
+}
+
+// TestStoreError feeds storeError real failures of the driver and of
+// database/sql: the ones that mean "the database cannot be used now" must
+// become UNAVAILABLE, everything else must pass unchanged.
+func TestStoreError(t *testing.T) {
+	dir := t.TempDir()
+	ctx := t.Context()
+	raw := func(tb testing.TB, dsn string) *sql.DB {
+		tb.Helper()
+		d, err := sql.Open("sqlite", dsn)
+		if err != nil {
+			tb.Fatal(err)
+		}
+		tb.Cleanup(func() { d.Close() })
+		return d
+	}
+
+	// Two connections to one file without a busy timeout: the second cannot
+	// write while the first holds the write lock.
+	locked := filepath.Join(dir, "locked.db")
+	holder := raw(t, dsn(locked, "_txlock=immediate"))
+	if _, err := holder.Exec(`CREATE TABLE t (x)`); err != nil {
+		t.Fatal(err)
+	}
+	tx, err := holder.Begin()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tx.Rollback()
+	busyErr := func() error {
+		d := raw(t, "file:"+locked+"?_pragma=busy_timeout(0)")
+		_, err := d.Exec(`INSERT INTO t VALUES (1)`)
+		return err
+	}()
+
+	cantOpenErr := raw(t, "file:"+filepath.Join(dir, "missing", "x.db")+"?mode=ro").Ping()
+
+	closedErr := func() error {
+		d := raw(t, "file:"+filepath.Join(dir, "closed.db"))
+		d.Close()
+		return d.Ping()
+	}()
+
+	deadlineErr := func() error {
+		dctx, cancel := context.WithDeadline(ctx, time.Now().Add(-time.Second))
+		defer cancel()
+		return raw(t, "file:"+filepath.Join(dir, "deadline.db")).PingContext(dctx)
+	}()
+
+	uniqueErr := func() error {
+		d := raw(t, "file:"+filepath.Join(dir, "unique.db"))
+		if _, err := d.Exec(`CREATE TABLE u (x UNIQUE); INSERT INTO u VALUES (1)`); err != nil {
+			t.Fatal(err)
+		}
+		_, err := d.Exec(`INSERT INTO u VALUES (1)`)
+		return err
+	}()
+
+	syntaxErr := func() error {
+		_, err := raw(t, "file:"+filepath.Join(dir, "syntax.db")).Exec(`NOT SQL`)
+		return err
+	}()
+
+	appErr := keygate.Errorf(keygate.ENOTFOUND, "consumer not found")
+	plain := errors.New("the update function said no")
+
+	tests := []struct {
+		name        string
+		err         error
+		unavailable bool
+	}{
+		{"SQLITE_BUSY past the busy timeout", busyErr, true},
+		{"SQLITE_CANTOPEN", cantOpenErr, true},
+		{"a closed database", closedErr, true},
+		{"sql.ErrConnDone", fmt.Errorf("sqlite: commit: %w", sql.ErrConnDone), true},
+		{"a deadline passed", deadlineErr, true},
+		{"a constraint violation", uniqueErr, false},
+		{"bad SQL", syntaxErr, false},
+		{"an application error", appErr, false},
+		{"any other error", plain, false},
+		{"no rows", sql.ErrNoRows, false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if tt.err == nil {
+				t.Fatal("the failure did not happen")
+			}
+			got := storeError(tt.err)
+			switch {
+			case tt.unavailable && keygate.ErrorCode(got) != keygate.EUNAVAILABLE:
+				t.Errorf("storeError(%v) = %v, want UNAVAILABLE", tt.err, got)
+			case tt.unavailable && !errors.Is(got, tt.err):
+				t.Errorf("storeError(%v) = %v, which does not wrap the cause", tt.err, got)
+			case !tt.unavailable && got != tt.err:
+				t.Errorf("storeError(%v) = %v, want it unchanged", tt.err, got)
+			}
+		})
+	}
+	if storeError(nil) != nil {
+		t.Error("storeError(nil) != nil")
+	}
+}
+
+// TestMigrationDedupesAdminTokenNames opens a file made before admin token
+// names were unique, holding several "bootstrap" tokens (one per
+// KEYGATE_ADMIN_TOKEN ever used): only the newest stays valid.
+func TestMigrationDedupesAdminTokenNames(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "keygate.db")
+	w, err := sql.Open("sqlite", dsn(path, "_txlock=immediate"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	first, err := fs.ReadFile(migrations, "migrations/0001_init.sql")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := migrate(t.Context(), w, fstest.MapFS{"migrations/0001_init.sql": {Data: first}}, time.Now); err != nil {
+		t.Fatal(err)
+	}
+	rows := []struct {
+		id, name, hash string
+		created        int64
+	}{
+		{"00000000-0000-7000-8000-000000000001", "bootstrap", "a", 100},
+		{"00000000-0000-7000-8000-000000000002", "bootstrap", "b", 300}, // the newest bootstrap
+		{"00000000-0000-7000-8000-000000000003", "bootstrap", "c", 200},
+		{"00000000-0000-7000-8000-000000000004", "generated", "g", 50},
+		{"00000000-0000-7000-8000-000000000005", "tie", "t1", 400},
+		{"00000000-0000-7000-8000-000000000006", "tie", "t2", 400}, // same time: the larger id wins
+	}
+	for _, r := range rows {
+		if _, err := w.Exec(`INSERT INTO admin_tokens (id, name, token_hash, role, created_at) VALUES (?, ?, ?, 'admin', ?)`,
+			r.id, r.name, []byte(r.hash), r.created); err != nil {
+			t.Fatal(err)
+		}
+	}
+	w.Close()
+
+	db := open(t, path, Options{})
+	defer db.Close()
+	tests := []struct {
+		hash  string
+		valid bool
+	}{{"a", false}, {"b", true}, {"c", false}, {"g", true}, {"t1", false}, {"t2", true}}
+	for _, tt := range tests {
+		t.Run("token "+tt.hash, func(t *testing.T) {
+			_, err := db.FindAdminToken(t.Context(), []byte(tt.hash))
+			if valid := err == nil; valid != tt.valid {
+				t.Errorf("FindAdminToken: %v, want valid %v", err, tt.valid)
+			}
+		})
+	}
+	err = db.CreateAdminToken(t.Context(), &keygate.AdminToken{Name: "bootstrap", Hash: []byte("d"), Role: keygate.RoleAdmin})
+	if keygate.ErrorCode(err) != keygate.ECONFLICT {
+		t.Errorf("a second bootstrap token: %v, want CONFLICT", err)
 	}
 }
 

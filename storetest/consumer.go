@@ -57,9 +57,9 @@ func testConsumerDeleteCascades(t *testing.T, s suite) {
 
 	check(t, e.store.DeleteConsumer(e.ctx, "doomed"))
 	e.wantChanges(t,
-		keygate.Change{Kind: keygate.ConsumerChanged, ID: doomed.ID},
-		keygate.Change{Kind: keygate.KeyChanged, ID: k1.ID, KeyIdentifier: k1.Identifier},
-		keygate.Change{Kind: keygate.KeyChanged, ID: k2.ID, KeyIdentifier: k2.Identifier})
+		keygate.Change{Kind: keygate.ConsumerChanged, Op: keygate.Deleted, ID: doomed.ID},
+		keygate.Change{Kind: keygate.KeyChanged, Op: keygate.Deleted, ID: k1.ID, KeyIdentifier: k1.Identifier},
+		keygate.Change{Kind: keygate.KeyChanged, Op: keygate.Deleted, ID: k2.ID, KeyIdentifier: k2.Identifier})
 	for _, k := range []*keygate.APIKey{k1, k2} {
 		_, err := e.store.FindKey(e.ctx, k.ID)
 		wantError(t, err, keygate.ENOTFOUND, "")

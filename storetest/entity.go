@@ -91,7 +91,9 @@ var consumers = entity[*keygate.Consumer]{
 }
 
 func testEntity[T any](t *testing.T, s suite, en entity[T]) {
-	change := func(v T) keygate.Change { return keygate.Change{Kind: en.kind, ID: *en.id(v)} }
+	change := func(op keygate.ChangeOp, v T) keygate.Change {
+		return keygate.Change{Kind: en.kind, Op: op, ID: *en.id(v)}
+	}
 
 	t.Run("create assigns an id and timestamps from the clock", func(t *testing.T) {
 		e := s.env(t)
@@ -107,7 +109,7 @@ func testEntity[T any](t *testing.T, s suite, en entity[T]) {
 		if ts.CreatedAt.Location() != time.UTC {
 			t.Errorf("created_at is in %v, want UTC", ts.CreatedAt.Location())
 		}
-		e.wantChanges(t, change(v))
+		e.wantChanges(t, change(keygate.Created, v))
 	})
 
 	t.Run("find by id or "+en.nameField+" returns what create stored", func(t *testing.T) {
@@ -172,7 +174,7 @@ func testEntity[T any](t *testing.T, s suite, en entity[T]) {
 		wantEqual(t, got, want)
 		_, err = en.find(e.store, e.ctx, "alpha")
 		wantError(t, err, keygate.ENOTFOUND, "")
-		e.wantChanges(t, keygate.Change{Kind: en.kind, ID: id})
+		e.wantChanges(t, keygate.Change{Kind: en.kind, Op: keygate.Updated, ID: id})
 	})
 
 	t.Run("an update that fails writes nothing", func(t *testing.T) {
@@ -219,7 +221,7 @@ func testEntity[T any](t *testing.T, s suite, en entity[T]) {
 				ref = *en.id(v)
 			}
 			check(t, en.delete(e.store, e.ctx, ref))
-			e.wantChanges(t, change(v))
+			e.wantChanges(t, change(keygate.Deleted, v))
 			_, err := en.find(e.store, e.ctx, *en.id(v))
 			wantError(t, err, keygate.ENOTFOUND, "")
 			wantError(t, en.delete(e.store, e.ctx, ref), keygate.ENOTFOUND, "")

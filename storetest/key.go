@@ -36,7 +36,7 @@ func testKeys(t *testing.T, s suite) {
 			in := *k
 			in.SecretHash = slices.Clone(k.SecretHash)
 			check(t, e.store.CreateKey(e.ctx, k))
-			e.wantChanges(t, keygate.Change{Kind: keygate.KeyChanged, ID: k.ID, KeyIdentifier: k.Identifier})
+			e.wantChanges(t, keygate.Change{Kind: keygate.KeyChanged, Op: keygate.Created, ID: k.ID, KeyIdentifier: k.Identifier})
 
 			if !keygate.LooksLikeID(k.ID) || k.Consumer != (keygate.Ref{ID: c.ID}) {
 				t.Errorf("created key has id %q, consumer %+v", k.ID, k.Consumer)
@@ -110,7 +110,7 @@ func testKeyRevoke(t *testing.T, s suite) {
 	want := *k
 	want.Status, want.RevokedAt, want.UpdatedAt = keygate.KeyRevoked, &first, first
 	wantEqual(t, revoked, &want)
-	change := keygate.Change{Kind: keygate.KeyChanged, ID: k.ID, KeyIdentifier: k.Identifier}
+	change := keygate.Change{Kind: keygate.KeyChanged, Op: keygate.Updated, ID: k.ID, KeyIdentifier: k.Identifier}
 	e.wantChanges(t, change)
 
 	// Revoking again changes nothing stored, but is still reported, so a
@@ -134,7 +134,7 @@ func testKeyDelete(t *testing.T, s suite) {
 	c := e.consumer(t, "alice")
 	k, kept := e.key(t, c, "doomed"), e.key(t, c, "kept")
 	check(t, e.store.DeleteKey(e.ctx, k.ID))
-	e.wantChanges(t, keygate.Change{Kind: keygate.KeyChanged, ID: k.ID, KeyIdentifier: k.Identifier})
+	e.wantChanges(t, keygate.Change{Kind: keygate.KeyChanged, Op: keygate.Deleted, ID: k.ID, KeyIdentifier: k.Identifier})
 	_, err := e.store.FindKey(e.ctx, k.ID)
 	wantError(t, err, keygate.ENOTFOUND, "")
 	_, _, err = e.store.LookupKey(e.ctx, k.Identifier)

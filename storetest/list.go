@@ -37,7 +37,8 @@ func testPageClamping(t *testing.T, s suite) {
 }
 
 // testEmptyLists checks that list fields left nil come back empty, not nil,
-// so that JSON shows [] rather than null.
+// so that JSON shows [] rather than null: from a find, and in the value a
+// create or an update hands back (which the admin API echoes).
 func testEmptyLists(t *testing.T, s suite) {
 	e := s.env(t)
 	svc := &keygate.Service{Name: "bare", URL: "http://bare.internal", ConnectTimeout: 1, ReadTimeout: 1, WriteTimeout: 1}
@@ -57,15 +58,49 @@ func testEmptyLists(t *testing.T, s suite) {
 	check(t, err)
 	gotKey, err := e.store.FindKey(e.ctx, k.ID)
 	check(t, err)
-	lists := map[string][]string{
-		"service tags": gotSvc.Tags, "route hosts": gotRoute.Hosts, "route paths": gotRoute.Paths,
-		"route tags": gotRoute.Tags, "consumer groups": gotConsumer.Groups, "consumer tags": gotConsumer.Tags,
-		"key allowed_services": gotKey.AllowedServices, "key allowed_routes": gotKey.AllowedRoutes,
-		"key allowed_cidrs": gotKey.AllowedCIDRs, "key tags": gotKey.Tags,
+
+	// Updates that set every list to nil.
+	updSvc, err := e.store.UpdateService(e.ctx, svc.ID, func(s *keygate.Service) error { s.Tags = nil; return nil })
+	check(t, err)
+	updRoute, err := e.store.UpdateRoute(e.ctx, r.ID, func(r *keygate.Route) error {
+		r.Hosts, r.Paths, r.Tags = nil, nil, nil
+		return nil
+	})
+	check(t, err)
+	updConsumer, err := e.store.UpdateConsumer(e.ctx, c.ID, func(c *keygate.Consumer) error {
+		c.Groups, c.Tags = nil, nil
+		return nil
+	})
+	check(t, err)
+
+	tests := []struct {
+		name  string
+		lists map[string][]string
+	}{
+		{"found", map[string][]string{
+			"service tags": gotSvc.Tags, "route hosts": gotRoute.Hosts, "route paths": gotRoute.Paths,
+			"route tags": gotRoute.Tags, "consumer groups": gotConsumer.Groups, "consumer tags": gotConsumer.Tags,
+			"key allowed_services": gotKey.AllowedServices, "key allowed_routes": gotKey.AllowedRoutes,
+			"key allowed_cidrs": gotKey.AllowedCIDRs, "key tags": gotKey.Tags,
+		}},
+		{"handed back by create", map[string][]string{
+			"service tags": svc.Tags, "route hosts": r.Hosts, "route paths": r.Paths, "route tags": r.Tags,
+			"consumer groups": c.Groups, "consumer tags": c.Tags,
+			"key allowed_services": k.AllowedServices, "key allowed_routes": k.AllowedRoutes,
+			"key allowed_cidrs": k.AllowedCIDRs, "key tags": k.Tags,
+		}},
+		{"handed back by update", map[string][]string{
+			"service tags": updSvc.Tags, "route hosts": updRoute.Hosts, "route paths": updRoute.Paths,
+			"route tags": updRoute.Tags, "consumer groups": updConsumer.Groups, "consumer tags": updConsumer.Tags,
+		}},
 	}
-	for name, l := range lists {
-		if l == nil || len(l) != 0 {
-			t.Errorf("%s = %#v, want []string{}", name, l)
-		}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			for name, l := range tt.lists {
+				if l == nil || len(l) != 0 {
+					t.Errorf("%s = %#v, want []string{}", name, l)
+				}
+			}
+		})
 	}
 }

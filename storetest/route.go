@@ -25,9 +25,9 @@ func testServiceInUse(t *testing.T, s suite) {
 	check(t, e.store.DeleteRoute(e.ctx, r2.Name))
 	check(t, e.store.DeleteService(e.ctx, "billing"))
 	e.wantChanges(t,
-		keygate.Change{Kind: keygate.RouteChanged, ID: r1.ID},
-		keygate.Change{Kind: keygate.RouteChanged, ID: r2.ID},
-		keygate.Change{Kind: keygate.ServiceChanged, ID: svc.ID})
+		keygate.Change{Kind: keygate.RouteChanged, Op: keygate.Deleted, ID: r1.ID},
+		keygate.Change{Kind: keygate.RouteChanged, Op: keygate.Deleted, ID: r2.ID},
+		keygate.Change{Kind: keygate.ServiceChanged, Op: keygate.Deleted, ID: svc.ID})
 }
 
 func testRouteService(t *testing.T, s suite) {
@@ -51,7 +51,7 @@ func testRouteService(t *testing.T, s suite) {
 				got, err := e.store.FindRoute(e.ctx, r.ID)
 				check(t, err)
 				wantEqual(t, got, r)
-				e.wantChanges(t, keygate.Change{Kind: keygate.RouteChanged, ID: r.ID})
+				e.wantChanges(t, keygate.Change{Kind: keygate.RouteChanged, Op: keygate.Created, ID: r.ID})
 			})
 		}
 	})
@@ -87,7 +87,7 @@ func testRouteService(t *testing.T, s suite) {
 		if want := (keygate.Ref{ID: other.ID}); updated.Service != want {
 			t.Errorf("service = %+v, want %+v", updated.Service, want)
 		}
-		e.wantChanges(t, keygate.Change{Kind: keygate.RouteChanged, ID: r.ID})
+		e.wantChanges(t, keygate.Change{Kind: keygate.RouteChanged, Op: keygate.Updated, ID: r.ID})
 
 		_, err = e.store.UpdateRoute(e.ctx, "invoices", func(r *keygate.Route) error {
 			r.Service, r.Paths = keygate.Ref{Name: "nothing"}, []string{"/lost"}

@@ -45,6 +45,8 @@ func Run(t *testing.T, open func(tb testing.TB, h Harness) keygate.Store) {
 		{"KeyDelete", testKeyDelete},
 		{"KeyList", testKeyList},
 		{"AdminTokens", testAdminTokens},
+		{"PutAdminToken", testPutAdminToken},
+		{"AdminTokenListDelete", testAdminTokenListDelete},
 		{"PageClamping", testPageClamping},
 		{"EmptyLists", testEmptyLists},
 		{"ConcurrentCreates", testConcurrentCreates},
@@ -148,6 +150,9 @@ func (e *env) wantChanges(tb testing.TB, want ...keygate.Change) {
 	order := func(a, b keygate.Change) int {
 		if a.Kind != b.Kind {
 			return int(a.Kind) - int(b.Kind)
+		}
+		if a.Op != b.Op {
+			return int(a.Op) - int(b.Op)
 		}
 		return strings.Compare(a.ID, b.ID)
 	}

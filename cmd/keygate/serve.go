@@ -66,7 +66,10 @@ type Main struct {
 	Config Config
 	Out    io.Writer // where the one-time admin token and the dev banner go
 	Logger *slog.Logger
-	// Now is the clock for the store and the verifier (default time.Now).
+	// Now, when a test sets it, is the clock of the store, the verifier and
+	// the admin API. Left nil, the store and the admin API read time.Now and
+	// the verifier its own cheap coarse clock, which is what the hot path
+	// wants.
 	Now func() time.Time
 
 	Store    *sqlite.DB
@@ -84,9 +87,6 @@ type Main struct {
 func (m *Main) Run(ctx context.Context) (err error) {
 	if m.Out == nil {
 		m.Out = io.Discard
-	}
-	if m.Now == nil {
-		m.Now = time.Now
 	}
 	if m.Logger == nil {
 		if m.Logger, err = newLogger(m.Config.LogLevel, m.Config.LogFormat); err != nil {
@@ -121,8 +121,8 @@ func (m *Main) Run(ctx context.Context) (err error) {
 	// The store tells the caches about every committed change; the hook is set
 	// before anything is written, so none is missed.
 	var onChange []keygate.ChangeFunc
-	m.Store, err = sqlite.Open(ctx, filepath.Join(m.Config.DataDir, "keygate.db"), sqlite.Options{
-		Now: m.Now,
+	m.Store, err = sqlite.Open(ctx, filepath.Join(m.Config.DataDir, dbFile), sqlite.Options{
+		Now: m.Now, // nil: time.Now
 		OnChange: func(c keygate.Change) {
 			for _, f := range onChange {
 				f(c)
@@ -132,7 +132,7 @@ func (m *Main) Run(ctx context.Context) (err error) {
 	if err != nil {
 		return fmt.Errorf("open store: %w", err)
 	}
-	m.Verifier = keyauth.NewVerifier(m.Store, format, hasher, keyauth.Options{Now: m.Now})
+	m.Verifier = keyauth.NewVerifier(m.Store, format, hasher, keyauth.Options{Now: m.Now}) // nil: the coarse clock
 	m.Proxy = proxy.New(m.Store, m.Verifier, proxy.Config{TrustedProxies: trusted, Logger: m.Logger})
 	onChange = []keygate.ChangeFunc{m.Verifier.Apply, m.Proxy.Apply}
 
@@ -186,7 +186,7 @@ func (m *Main) ProxyURL() string { return "http://" + m.proxyAddr.String() }
 func (m *Main) AdminURL() string { return "http://" + m.adminAddr.String() }
 
 // Close stops accepting, lets requests in flight finish (up to the shutdown
-// timeout) and closes the store.
+// timeout), closes the proxy and then the store.
 func (m *Main) Close() error {
 	timeout := m.Config.ShutdownTimeout
 	if timeout <= 0 {
@@ -200,6 +200,9 @@ func (m *Main) Close() error {
 			errs = append(errs, srv.Shutdown(ctx))
 		}
 	}
+	if m.Proxy != nil {
+		m.Proxy.Close() // after the listeners: requests in flight have finished
+	}
 	if m.Store != nil {
 		errs = append(errs, m.Store.Close())
 	}
@@ -209,9 +212,16 @@ func (m *Main) Close() error {
 	return errors.Join(errs...)
 }
 
+// dbFile is the name of the SQLite database in the data dir.
+const dbFile = "keygate.db"
+
 // loadPepper returns the pepper from the environment, or from the data dir,
 // creating it there on first start. It never lives in the database, so a
 // dump alone cannot be used to test key guesses.
+//
+// A new pepper is made only for a new data dir: every stored key hash
+// depends on the pepper, so a new one next to an existing database would
+// silently turn every issued key into a 401.
 func loadPepper(fromEnv, dataDir string) ([]byte, error) {
 	if fromEnv != "" {
 		if len(fromEnv) < apikey.MinPepperLen {
@@ -222,6 +232,16 @@ func loadPepper(fromEnv, dataDir string) ([]byte, error) {
 	path := filepath.Join(dataDir, "pepper")
 	data, err := os.ReadFile(path)
 	if errors.Is(err, os.ErrNotExist) {
+		db := filepath.Join(dataDir, dbFile)
+		switch _, serr := os.Lstat(db); {
+		case serr != nil && !errors.Is(serr, os.ErrNotExist):
+			return nil, fmt.Errorf("pepper: %w", serr)
+		case serr == nil:
+			return nil, fmt.Errorf("the pepper file %s is missing, but the database %s exists: "+
+				"every issued API key was hashed with that pepper and would stop working with a new one. "+
+				"Restore the pepper file from a backup (mode 0600), or set KEYGATE_PEPPER to the pepper in use; "+
+				"keygate will not make a new one next to an existing database", path, db)
+		}
 		var b [32]byte
 		if _, err := rand.Read(b[:]); err != nil {
 			return nil, err
@@ -248,16 +268,22 @@ func loadPepper(fromEnv, dataDir string) ([]byte, error) {
 // minAdminTokenLen keeps guessable admin tokens out.
 const minAdminTokenLen = 20
 
+// bootstrapTokenName is the name KEYGATE_ADMIN_TOKEN is stored under.
+const bootstrapTokenName = "bootstrap"
+
 // bootstrapAdminToken accepts KEYGATE_ADMIN_TOKEN, or, while no admin token
 // exists, makes one and prints it once. Only its hash is stored.
+//
+// KEYGATE_ADMIN_TOKEN replaces the token it set on an earlier start, so that
+// changing the variable (to rotate a leaked token, say) revokes the old one.
 func (m *Main) bootstrapAdminToken(ctx context.Context) error {
 	token := m.Config.AdminToken
 	if token != "" {
 		if len(token) < minAdminTokenLen {
 			return fmt.Errorf("KEYGATE_ADMIN_TOKEN: must be at least %d characters", minAdminTokenLen)
 		}
-		err := m.Store.CreateAdminToken(ctx, &keygate.AdminToken{Name: "bootstrap", Hash: adminapi.HashAdminToken(token), Role: keygate.RoleAdmin})
-		if err != nil && keygate.ErrorCode(err) != keygate.ECONFLICT {
+		err := m.Store.PutAdminToken(ctx, &keygate.AdminToken{Name: bootstrapTokenName, Hash: adminapi.HashAdminToken(token), Role: keygate.RoleAdmin})
+		if err != nil {
 			return fmt.Errorf("store admin token: %w", err)
 		}
 		return nil

@@ -3,18 +3,22 @@ package main
 import (
 	"bytes"
 	"context"
+	"errors"
 	"io"
 	"log/slog"
 	"net/http"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"regexp"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
 	"github.com/spf13/pflag"
 
+	"github.com/keygate/keygate"
 	"github.com/keygate/keygate/client"
 )
 
@@ -160,6 +164,176 @@ func TestPepper(t *testing.T) {
 	t.Run("a short pepper from the environment is refused", func(t *testing.T) {
 		if _, err := loadPepper("short", t.TempDir()); err == nil || !strings.Contains(err.Error(), "KEYGATE_PEPPER") {
 			t.Fatalf("err = %v", err)
+		}
+	})
+
+	// A new pepper next to an existing database would break every issued key.
+	envPepper := strings.Repeat("e", 40)
+	tests := []struct {
+		name    string
+		env     string
+		db      bool // keygate.db exists in the data dir
+		wantErr []string
+	}{
+		{"no pepper file, no database: a new pepper is made", "", false, nil},
+		{"no pepper file next to a database is refused", "", true, []string{"pepper", "keygate.db", "KEYGATE_PEPPER", "restore"}},
+		{"no pepper file next to a database, KEYGATE_PEPPER set", envPepper, true, nil},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			dir := t.TempDir()
+			if tt.db {
+				if err := os.WriteFile(filepath.Join(dir, "keygate.db"), []byte("SQLite format 3\x00"), 0o600); err != nil {
+					t.Fatal(err)
+				}
+			}
+			_, err := loadPepper(tt.env, dir)
+			_, statErr := os.Stat(filepath.Join(dir, "pepper"))
+			if tt.wantErr == nil {
+				if err != nil {
+					t.Fatalf("err = %v", err)
+				}
+				if made := statErr == nil; made != (tt.env == "") {
+					t.Errorf("pepper file made: %v", made)
+				}
+				return
+			}
+			if err == nil {
+				t.Fatal("started with a new pepper next to an existing database")
+			}
+			for _, want := range tt.wantErr {
+				if !strings.Contains(strings.ToLower(err.Error()), strings.ToLower(want)) {
+					t.Errorf("error %q does not mention %q", err, want)
+				}
+			}
+			if statErr == nil {
+				t.Error("a new pepper file was written anyway")
+			}
+		})
+	}
+}
+
+func TestLostPepperStopsServe(t *testing.T) {
+	dir := t.TempDir()
+	m := quietMain(dir, io.Discard)
+	if err := m.Run(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	m.Close()
+	if err := os.Remove(filepath.Join(dir, "pepper")); err != nil {
+		t.Fatal(err)
+	}
+	m = quietMain(dir, io.Discard)
+	err := m.Run(context.Background())
+	m.Close()
+	if err == nil || !strings.Contains(err.Error(), "KEYGATE_PEPPER") {
+		t.Fatalf("Run = %v, want a refusal that says how to restore the pepper", err)
+	}
+}
+
+// TestAdminTokenFollowsTheEnvironment restarts keygate on one data dir with
+// KEYGATE_ADMIN_TOKEN changed: the new token works and the old one is revoked.
+func TestAdminTokenFollowsTheEnvironment(t *testing.T) {
+	dir := t.TempDir()
+	tokenA, tokenB := "admin-token-A-0123456789", "admin-token-B-0123456789"
+	steps := []struct {
+		name      string
+		env       string
+		valid     []string
+		revoked   []string
+		tokensNow int
+	}{
+		{"start with A", tokenA, []string{tokenA}, []string{tokenB}, 1},
+		{"restart with B", tokenB, []string{tokenB}, []string{tokenA}, 1},
+		{"restart with B again", tokenB, []string{tokenB}, []string{tokenA}, 1},
+		{"back to A", tokenA, []string{tokenA}, []string{tokenB}, 1},
+		{"restart without the variable keeps the last one", "", []string{tokenA}, []string{tokenB}, 1},
+	}
+	for _, st := range steps {
+		t.Run(st.name, func(t *testing.T) {
+			var out bytes.Buffer
+			m := quietMain(dir, &out)
+			m.Config.AdminToken = st.env
+			if err := m.Run(context.Background()); err != nil {
+				t.Fatal(err)
+			}
+			defer m.Close()
+			if out.Len() != 0 {
+				t.Errorf("printed %q; no token should be generated", out.String())
+			}
+			for _, tok := range st.valid {
+				if _, _, err := client.New(m.AdminURL(), tok).Consumers(context.Background(), keygatePage()); err != nil {
+					t.Errorf("token %s: %v", tok[:13], err)
+				}
+			}
+			for _, tok := range st.revoked {
+				_, _, err := client.New(m.AdminURL(), tok).Consumers(context.Background(), keygatePage())
+				if e, ok := errors.AsType[*client.Error](err); !ok || e.Status != http.StatusUnauthorized {
+					t.Errorf("token %s: %v, want 401", tok[:13], err)
+				}
+			}
+			if n, err := m.Store.CountAdminTokens(context.Background()); err != nil || n != st.tokensNow {
+				t.Errorf("%d admin tokens stored (err %v), want %d", n, err, st.tokensNow)
+			}
+		})
+	}
+}
+
+// TestClock checks Main.Now's wiring: left nil it stays nil (the verifier
+// then uses its coarse clock); set, it drives the store, the admin API and
+// the verifier, so a key's expiry can be tested without sleeping.
+func TestClock(t *testing.T) {
+	t.Run("nil by default", func(t *testing.T) {
+		m := quietMain(t.TempDir(), io.Discard)
+		m.Config.AdminToken = testAdminToken
+		if err := m.Run(context.Background()); err != nil {
+			t.Fatal(err)
+		}
+		defer m.Close()
+		if m.Now != nil {
+			t.Error("Run set Main.Now; the verifier gets a precise clock it does not need")
+		}
+		c, err := client.New(m.AdminURL(), testAdminToken).CreateConsumer(context.Background(), &keygate.Consumer{Username: "alice"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if d := time.Since(c.CreatedAt); d < 0 || d > time.Minute {
+			t.Errorf("created_at %v is not now", c.CreatedAt)
+		}
+	})
+
+	t.Run("a test clock drives the store, the admin API and the verifier", func(t *testing.T) {
+		var mu sync.Mutex
+		now := time.Date(2031, 1, 2, 3, 4, 5, 0, time.UTC)
+		clock := func() time.Time { mu.Lock(); defer mu.Unlock(); return now }
+		upstream := httptest.NewServer(http.HandlerFunc(func(http.ResponseWriter, *http.Request) {}))
+		defer upstream.Close()
+		m := quietMain(t.TempDir(), io.Discard)
+		m.Config.AdminToken, m.Config.KeyPrefix, m.Now = testAdminToken, "kg_test", clock
+		if err := m.Run(context.Background()); err != nil {
+			t.Fatal(err)
+		}
+		defer m.Close()
+		g := &gateway{main: m, admin: client.New(m.AdminURL(), testAdminToken), upstream: upstream}
+		g.service(t, "s", upstream.URL, nil)
+		g.route(t, "keyed", "s", func(r *keygate.Route) { r.KeyAuth = keygate.NewKeyAuthConfig() })
+		c := g.consumer(t, "alice")
+		if !c.CreatedAt.Equal(now) {
+			t.Errorf("created_at %v, want the test clock's %v", c.CreatedAt, now)
+		}
+		ttl := 3600
+		k := g.key(t, "alice", keygate.KeyRequest{TTL: &ttl})
+		if want := now.Add(time.Hour); !k.ExpiresAt.Equal(want) {
+			t.Errorf("expires_at %v, want %v", k.ExpiresAt, want)
+		}
+		if status, _, _ := g.call(t, "GET", "/keyed", hdr("apikey", k.Key)); status != 200 {
+			t.Fatalf("before expiry: %d", status)
+		}
+		mu.Lock()
+		now = now.Add(2 * time.Hour)
+		mu.Unlock()
+		if status, _, _ := g.call(t, "GET", "/keyed", hdr("apikey", k.Key)); status != 401 {
+			t.Errorf("after expiry by the test clock: %d, want 401", status)
 		}
 	})
 }

@@ -1,0 +1,282 @@
+package keygate_test
+
+import (
+	"fmt"
+	"net/netip"
+	"slices"
+	"strings"
+	"testing"
+
+	"github.com/keygate/keygate"
+)
+
+// wantInvalid checks that err is EINVALID about field (its message starts
+// with "field: "), or that err is nil when field is "".
+func wantInvalid(tb testing.TB, err error, field string) {
+	tb.Helper()
+	switch {
+	case field == "" && err != nil:
+		tb.Errorf("error = %v, want none", err)
+	case field == "":
+	case keygate.ErrorCode(err) != keygate.EINVALID:
+		tb.Errorf("error = %v, want %s about %s", err, keygate.EINVALID, field)
+	case !strings.HasPrefix(keygate.ErrorMessage(err), field+": "):
+		tb.Errorf("message %q does not name %s", keygate.ErrorMessage(err), field)
+	}
+}
+
+func validConsumer() *keygate.Consumer {
+	c := keygate.NewConsumer()
+	c.Username, c.CustomID, c.Groups, c.Tags = "acme", "crm-4711", []string{"partners"}, []string{"eu"}
+	return c
+}
+
+func validService() *keygate.Service {
+	s := keygate.NewService()
+	s.Name, s.URL, s.Tags = "orders", "http://orders.internal:8080/api", []string{"team-a"}
+	return s
+}
+
+func validRoute() *keygate.Route {
+	r := keygate.NewRoute()
+	r.Name, r.Service, r.Paths, r.Tags = "orders", keygate.Ref{Name: "orders"}, []string{"/orders"}, []string{"public"}
+	r.KeyAuth = keygate.NewKeyAuthConfig()
+	r.ACL = &keygate.ACLConfig{Allow: []string{"partners"}}
+	return r
+}
+
+// TestControlCharacters checks that every field that can reach an upstream
+// header (or a log line) refuses ASCII control characters.
+func TestControlCharacters(t *testing.T) {
+	for _, ctl := range []string{"\x00", "\t", "\n", "\r", "\x1b", "\x1f", "\x7f"} {
+		tests := []struct {
+			name     string
+			validate func() error
+			field    string
+		}{
+			{"consumer username", func() error { c := validConsumer(); c.Username = "ac" + ctl + "me"; return c.Validate() }, "username"},
+			{"consumer custom_id", func() error { c := validConsumer(); c.CustomID = "crm" + ctl; return c.Validate() }, "custom_id"},
+			{"consumer group", func() error { c := validConsumer(); c.Groups = []string{"gold", ctl + "x"}; return c.Validate() }, "groups[1]"},
+			{"consumer tag", func() error { c := validConsumer(); c.Tags = []string{"x" + ctl}; return c.Validate() }, "tags[0]"},
+			{"service name", func() error { s := validService(); s.Name = "o" + ctl; return s.Validate() }, "name"},
+			{"service tag", func() error { s := validService(); s.Tags = []string{ctl}; return s.Validate() }, "tags[0]"},
+			{"route name", func() error { r := validRoute(); r.Name = ctl + "r"; return r.Validate() }, "name"},
+			{"route tag", func() error { r := validRoute(); r.Tags = []string{"a" + ctl + "b"}; return r.Validate() }, "tags[0]"},
+			{"route acl group", func() error { r := validRoute(); r.ACL.Allow = []string{"p" + ctl}; return r.Validate() }, "acl.allow[0]"},
+			{"route anonymous consumer", func() error { r := validRoute(); r.KeyAuth.Anonymous = "guest" + ctl; return r.Validate() }, "key_auth.anonymous"},
+			{"route path", func() error { r := validRoute(); r.Paths = []string{"/a" + ctl}; return r.Validate() }, "paths[0]"},
+			{"key name", func() error { k := &keygate.APIKey{Name: "ci" + ctl}; return k.ValidateRestrictions() }, "name"},
+			{"key tag", func() error { k := &keygate.APIKey{Tags: []string{ctl + "ci"}}; return k.ValidateRestrictions() }, "tags[0]"},
+		}
+		for _, tt := range tests {
+			t.Run(fmt.Sprintf("%s with %q", tt.name, ctl), func(t *testing.T) { wantInvalid(t, tt.validate(), tt.field) })
+		}
+	}
+
+	t.Run("the valid entities are valid", func(t *testing.T) {
+		wantInvalid(t, validConsumer().Validate(), "")
+		wantInvalid(t, validService().Validate(), "")
+		wantInvalid(t, validRoute().Validate(), "")
+	})
+	t.Run("non-ASCII custom_id is fine", func(t *testing.T) {
+		c := validConsumer()
+		c.CustomID = "kunde-müller"
+		wantInvalid(t, c.Validate(), "")
+	})
+}
+
+func TestServiceURLPort(t *testing.T) {
+	tests := []struct {
+		name, url, field string
+	}{
+		{"no port", "http://orders.internal/api", ""},
+		{"port 1", "http://orders.internal:1", ""},
+		{"port 65535", "https://orders.internal:65535/api", ""},
+		{"IPv6 with port", "http://[::1]:8080", ""},
+		{"port 0", "http://orders.internal:0/api", "url"},
+		{"port 65536", "http://orders.internal:65536", "url"},
+		{"port far too big", "http://orders.internal:99999999999999999999", "url"},
+		{"IPv6 with port 0", "http://[::1]:0", "url"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			s := validService()
+			s.URL = tt.url
+			wantInvalid(t, s.Validate(), tt.field)
+			if tt.field != "" && !strings.Contains(keygate.ErrorMessage(s.Validate()), "port") {
+				t.Errorf("message %q does not say what is wrong", keygate.ErrorMessage(s.Validate()))
+			}
+		})
+	}
+}
+
+func TestRoutePaths(t *testing.T) {
+	tests := []struct {
+		name, path string
+		valid      bool
+	}{
+		{"root", "/", true},
+		{"one segment", "/orders", true},
+		{"nested", "/orders/status", true},
+		{"trailing slash", "/orders/", true},
+		{"dots inside a segment", "/v1.2/a..b/.well-known", true},
+		{"empty segment", "/orders//status", false},
+		{"double slash at the start", "//orders", false},
+		{"just two slashes", "//", false},
+		{"two trailing slashes", "/orders//", false},
+		{"dot segment", "/orders/./status", false},
+		{"dot-dot segment", "/orders/../admin", false},
+		{"trailing dot", "/orders/.", false},
+		{"trailing dot-dot", "/orders/..", false},
+		{"percent-encoded", "/orders%2Fstatus", false},
+		{"a lone percent", "/100%", false},
+		{"semicolon", "/orders;jsessionid=1", false},
+		{"backslash", "/orders\\status", false},
+		{"relative", "orders", false},
+		{"query", "/orders?x", false},
+		{"space", "/or ders", false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			r := validRoute()
+			r.Paths = []string{"/ok", tt.path}
+			field := "paths[1]"
+			if tt.valid {
+				field = ""
+			}
+			wantInvalid(t, r.Validate(), field)
+		})
+	}
+}
+
+func TestParseCIDRs(t *testing.T) {
+	tests := []struct {
+		name  string
+		in    string
+		want  string // the parsed network; "" when refused
+		match string // an address (as a client's, unmapped) the network must contain
+	}{
+		{"IPv4 network", "10.0.0.0/8", "10.0.0.0/8", "10.1.2.3"},
+		{"IPv4 host bits masked", "10.1.2.3/8", "10.0.0.0/8", "10.200.0.1"},
+		{"IPv4 address", "192.0.2.1", "192.0.2.1/32", "192.0.2.1"},
+		{"IPv6 network", "2001:db8::/32", "2001:db8::/32", "2001:db8::1"},
+		{"IPv4-mapped network", "::ffff:10.0.0.0/104", "10.0.0.0/8", "10.1.2.3"},
+		{"IPv4-mapped /96 is everything IPv4", "::ffff:0.0.0.0/96", "0.0.0.0/0", "203.0.113.9"},
+		{"IPv4-mapped /128", "::ffff:192.0.2.1/128", "192.0.2.1/32", "192.0.2.1"},
+		{"IPv4-mapped address", "::ffff:192.0.2.1", "192.0.2.1/32", "192.0.2.1"},
+		{"IPv4-mapped, hex form", "::ffff:c000:0201/120", "192.0.2.0/24", "192.0.2.77"},
+		{"IPv4-mapped shorter than /96", "::ffff:0:0/95", "", ""},
+		{"bad prefix length", "10.0.0.0/33", "", ""},
+		{"not an address", "example.com", "", ""},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got, err := keygate.ParseCIDRs("allowed_cidrs", []string{"10.9.9.9", tt.in})
+			if tt.want == "" {
+				wantInvalid(t, err, "allowed_cidrs[1]")
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got[1].String() != tt.want {
+				t.Errorf("parsed %s, want %s", got[1], tt.want)
+			}
+			if !got[1].Contains(netip.MustParseAddr(tt.match)) {
+				t.Errorf("%s does not contain %s", got[1], tt.match)
+			}
+		})
+	}
+}
+
+func TestValidRequestID(t *testing.T) {
+	tests := []struct {
+		name, id string
+		valid    bool
+	}{
+		{"letters, digits and punctuation", "req-1.A_b", true},
+		{"one character", "a", true},
+		{"128 characters", strings.Repeat("a", 128), true},
+		{"empty", "", false},
+		{"129 characters", strings.Repeat("a", 129), false},
+		{"space", "a b", false},
+		{"quote", `a"b`, false},
+		{"newline", "a\nb", false},
+		{"colon", "a:b", false},
+		{"non-ASCII", "é", false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if got := keygate.ValidRequestID(tt.id); got != tt.valid {
+				t.Errorf("ValidRequestID(%q) = %v, want %v", tt.id, got, tt.valid)
+			}
+		})
+	}
+}
+
+func TestNormalize(t *testing.T) {
+	s, r, c, k := &keygate.Service{}, &keygate.Route{}, &keygate.Consumer{}, &keygate.APIKey{}
+	kept := []string{"x"}
+	r.Paths = kept
+	s.Normalize()
+	r.Normalize()
+	c.Normalize()
+	k.Normalize()
+	lists := map[string][]string{
+		"service tags": s.Tags, "route hosts": r.Hosts, "route methods": r.Methods, "route tags": r.Tags,
+		"consumer groups": c.Groups, "consumer tags": c.Tags, "key allowed_services": k.AllowedServices,
+		"key allowed_routes": k.AllowedRoutes, "key allowed_cidrs": k.AllowedCIDRs, "key tags": k.Tags,
+	}
+	for name, l := range lists {
+		if l == nil || len(l) != 0 {
+			t.Errorf("%s = %#v, want []string{}", name, l)
+		}
+	}
+	if !slices.Equal(r.Paths, kept) {
+		t.Errorf("a list that was set changed: %v", r.Paths)
+	}
+}
+
+func FuzzValidRequestID(f *testing.F) {
+	for _, s := range []string{"", "req-1", "a b", strings.Repeat("x", 129)} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, id string) {
+		if !keygate.ValidRequestID(id) {
+			return
+		}
+		// What is kept is echoed into headers: no byte may need quoting.
+		if len(id) > 128 || strings.ContainsFunc(id, func(r rune) bool { return r <= ' ' || r >= 0x7f || strings.ContainsRune(`"(),/:;<=>?@[\]{}`, r) }) {
+			t.Errorf("ValidRequestID(%q) = true", id)
+		}
+	})
+}
+
+func FuzzRoutePath(f *testing.F) {
+	for _, s := range []string{"/", "/orders", "/orders/", "//", "/a/../b", "/a%2Fb", "/a;b", "/a\\b"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, p string) {
+		r := validRoute()
+		r.Paths = []string{p}
+		if r.Validate() != nil {
+			return
+		}
+		// An accepted path is one the proxy's cleaned, decoded request paths can equal.
+		trimmed := strings.TrimSuffix(p, "/")
+		if p != "/" && (strings.HasSuffix(trimmed, "/") || strings.Contains(trimmed, "//")) ||
+			strings.ContainsAny(p, "%;\\?# ") || strings.Contains(p+"/", "/./") || strings.Contains(p+"/", "/../") {
+			t.Errorf("path %q accepted", p)
+		}
+	})
+}
+
+func BenchmarkValidRequestID(b *testing.B) {
+	id := "0123456789abcdef-1a2b3c"
+	b.ReportAllocs()
+	for b.Loop() {
+		if !keygate.ValidRequestID(id) {
+			b.Fatal("refused")
+		}
+	}
+}
