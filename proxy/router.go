@@ -3,6 +3,7 @@ package proxy
 import (
 	"net"
 	"net/http/httputil"
+	"slices"
 	"sort"
 	"strings"
 
@@ -30,41 +31,91 @@ type matcher struct {
 // Routes naming hosts win over wildcard hosts, which win over routes without
 // hosts; within a group the longest path wins, then a route naming methods.
 type table struct {
-	exact    map[string][]matcher
+	exact    map[string]*group
 	wildcard []wildcardGroup // longest suffix first
-	anyHost  []matcher
+	anyHost  *group
 }
 
 type wildcardGroup struct {
-	suffix   string // ".example.com" for "*.example.com"
-	matchers []matcher
+	suffix string // ".example.com" for "*.example.com"
+	*group
 }
 
+// group holds the matchers of one host group, indexed by the first segment
+// of their path: a path prefix only ever matches requests whose first
+// segment is the same, so a request looks at one bucket, not every route.
+type group struct {
+	bySegment map[string][]matcher
+	root      []matcher // paths "" and "/": they match any first segment
+}
+
+func (g *group) add(m matcher) {
+	if seg := firstSegment(m.path); seg != "" {
+		g.bySegment[seg] = append(g.bySegment[seg], m)
+	} else {
+		g.root = append(g.root, m)
+	}
+}
+
+func (g *group) sort() {
+	for _, ms := range g.bySegment {
+		sortMatchers(ms)
+	}
+	sortMatchers(g.root)
+}
+
+// match tries the path's own bucket first: its prefixes are all longer
+// than the root ones.
+func (g *group) match(path, method string) (*route, string) {
+	if r, p := matchIn(g.bySegment[firstSegment(path)], path, method); r != nil {
+		return r, p
+	}
+	return matchIn(g.root, path, method)
+}
+
+// firstSegment returns "a" for "/a", "/a/" and "/a/b", and "" for "" and "/".
+func firstSegment(path string) string {
+	if len(path) < 2 {
+		return ""
+	}
+	seg := path[1:]
+	if i := strings.IndexByte(seg, '/'); i >= 0 {
+		seg = seg[:i]
+	}
+	return seg
+}
+
+func newGroup() *group { return &group{bySegment: map[string][]matcher{}} }
+
 func newTable(routes []*route) *table {
-	t := &table{exact: map[string][]matcher{}}
-	wild := map[string][]matcher{}
+	t := &table{exact: map[string]*group{}, anyHost: newGroup()}
+	wild := map[string]*group{}
 	for _, r := range routes {
-		ms := matchersOf(r)
-		if len(r.Hosts) == 0 {
-			t.anyHost = append(t.anyHost, ms...)
-		}
-		for _, h := range r.Hosts {
-			if suffix, ok := strings.CutPrefix(h, "*"); ok {
-				wild[suffix] = append(wild[suffix], ms...)
-			} else {
-				t.exact[h] = append(t.exact[h], ms...)
+		for _, m := range matchersOf(r) {
+			if len(r.Hosts) == 0 {
+				t.anyHost.add(m)
+			}
+			for _, h := range r.Hosts {
+				groups, key := t.exact, h
+				if suffix, ok := strings.CutPrefix(h, "*"); ok {
+					groups, key = wild, suffix
+				}
+				if groups[key] == nil {
+					groups[key] = newGroup()
+				}
+				groups[key].add(m)
 			}
 		}
 	}
-	for h := range t.exact {
-		sortMatchers(t.exact[h])
+	for _, g := range t.exact {
+		g.sort()
 	}
-	for suffix, ms := range wild {
-		sortMatchers(ms)
-		t.wildcard = append(t.wildcard, wildcardGroup{suffix, ms})
+	for suffix, g := range wild {
+		g.sort()
+		t.wildcard = append(t.wildcard, wildcardGroup{suffix, g})
 	}
 	sort.Slice(t.wildcard, func(i, j int) bool { return len(t.wildcard[i].suffix) > len(t.wildcard[j].suffix) })
-	sortMatchers(t.anyHost)
+	t.anyHost.sort()
 	return t
 }
 
@@ -92,34 +143,34 @@ func sortMatchers(ms []matcher) {
 // match finds the route for host, path and method, and the path prefix it matched.
 func (t *table) match(host, path, method string) (*route, string) {
 	host = strings.ToLower(host)
-	if ms, ok := t.exact[host]; ok {
-		if r, p := matchIn(ms, path, method); r != nil {
+	if g := t.exact[host]; g != nil {
+		if r, p := g.match(path, method); r != nil {
 			return r, p
 		}
 	}
 	bare := host
 	if h, _, err := net.SplitHostPort(host); err == nil {
 		bare = h
-		if ms, ok := t.exact[bare]; ok {
-			if r, p := matchIn(ms, path, method); r != nil {
+		if g := t.exact[bare]; g != nil {
+			if r, p := g.match(path, method); r != nil {
 				return r, p
 			}
 		}
 	}
-	for _, g := range t.wildcard {
-		if strings.HasSuffix(host, g.suffix) || strings.HasSuffix(bare, g.suffix) {
-			if r, p := matchIn(g.matchers, path, method); r != nil {
+	for _, w := range t.wildcard {
+		if strings.HasSuffix(host, w.suffix) || strings.HasSuffix(bare, w.suffix) {
+			if r, p := w.match(path, method); r != nil {
 				return r, p
 			}
 		}
 	}
-	return matchIn(t.anyHost, path, method)
+	return t.anyHost.match(path, method)
 }
 
 func matchIn(ms []matcher, path, method string) (*route, string) {
 	for i := range ms {
 		m := &ms[i]
-		if hasPathPrefix(path, m.path) && (len(m.methods) == 0 || contains(m.methods, method)) {
+		if hasPathPrefix(path, m.path) && (len(m.methods) == 0 || slices.Contains(m.methods, method)) {
 			return m.route, m.path
 		}
 	}
@@ -133,13 +184,4 @@ func hasPathPrefix(path, prefix string) bool {
 		return false
 	}
 	return len(path) == len(prefix) || prefix == "" || prefix[len(prefix)-1] == '/' || path[len(prefix)] == '/'
-}
-
-func contains(list []string, s string) bool {
-	for _, x := range list {
-		if x == s {
-			return true
-		}
-	}
-	return false
 }

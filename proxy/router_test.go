@@ -1,6 +1,7 @@
 package proxy
 
 import (
+	"fmt"
 	"net/http"
 	"testing"
 
@@ -133,5 +134,22 @@ func TestScrub(t *testing.T) {
 	scrub(h)
 	if len(h) != 2 || h["X_custom_thing"] == nil || h["Accept"] == nil {
 		t.Fatalf("after scrub: %v", h)
+	}
+}
+
+// BenchmarkMatch routes among 200 routes: hosts, wildcards and paths.
+func BenchmarkMatch(b *testing.B) {
+	var routes []*route
+	for i := range 100 {
+		routes = append(routes,
+			testRoute(fmt.Sprintf("p%d", i), nil, []string{fmt.Sprintf("/svc%d", i), fmt.Sprintf("/svc%d/v2", i)}, nil),
+			testRoute(fmt.Sprintf("h%d", i), []string{fmt.Sprintf("api%d.example.com", i)}, []string{"/"}, []string{"GET"}))
+	}
+	tab := newTable(routes)
+	b.ReportAllocs()
+	for i := 0; i < b.N; i++ {
+		if r, _ := tab.match("gw.example.com:8000", "/svc42/v2/orders/7", "GET"); r == nil {
+			b.Fatal("no match")
+		}
 	}
 }
