@@ -50,8 +50,8 @@ file > default). Secrets come from the environment only:
 			}
 			// The gateway's live heap is small and its garbage is all per
 			// request, so Go's default (GOGC=100) collects every few hundred
-			// requests; 400 trades some memory for about 7% less CPU per
-			// request (docs/benchmarks.md). GOGC in the environment wins.
+			// requests; 400 trades some memory for 3–11% less CPU per
+			// request, measured on a noisy machine (docs/benchmarks.md). GOGC in the environment wins.
 			if os.Getenv("GOGC") == "" {
 				debug.SetGCPercent(400)
 			}
