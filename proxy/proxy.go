@@ -179,7 +179,7 @@ func (p *Proxy) Reload(ctx context.Context) error {
 			continue // its service was deleted in between; the next reload settles it
 		}
 		rt := &route{Route: r, upstream: u}
-		rt.proxy = u.reverseProxy(func(pr *httputil.ProxyRequest) { p.rewrite(pr, rt) }, p.cfg.Logger)
+		rt.proxy = u.reverseProxy(func(pr *httputil.ProxyRequest) { p.rewrite(pr, rt) }, p.upstreamFailed, p.cfg.Logger)
 		if r.KeyAuth != nil {
 			rt.auths = append(rt.auths, keyauth.New(*r.KeyAuth, p.verifier))
 			if ref := r.KeyAuth.Anonymous; ref != "" {
@@ -249,7 +249,11 @@ func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	upstreamPath(r, rt, reqPath, prefix)
-	rt.proxy.ServeHTTP(w, r)
+	if isUpgrade(r) {
+		rt.proxy.ServeHTTP(w, r)
+		return
+	}
+	p.forward(w, r, rt)
 }
 
 // authenticate runs the route's credential kinds; the first one present
@@ -292,32 +296,16 @@ func (p *Proxy) authenticate(w http.ResponseWriter, r *http.Request, rt *route, 
 	return true
 }
 
-// rewrite points the outgoing request at the route's service. The handler
-// already set the path and the identity headers on the incoming request;
-// ReverseProxy has dropped the hop-by-hop headers (and X-Forwarded-*) from
-// the outgoing one, so the protected headers are copied again here.
+// rewrite prepares a protocol switch (WebSocket) for ReverseProxy, which
+// has kept only the Upgrade and Connection headers of the hop-by-hop ones.
 func (p *Proxy) rewrite(pr *httputil.ProxyRequest, rt *route) {
 	pr.Out.URL.Scheme = rt.upstream.target.Scheme
 	pr.Out.URL.Host = rt.upstream.target.Host
-	for _, name := range protectedHeaders {
-		if v, ok := pr.In.Header[name]; ok {
-			pr.Out.Header[name] = v
-		} else {
-			delete(pr.Out.Header, name)
-		}
-	}
-	pr.SetXForwarded()
-	if p.peerTrusted(pr.In) {
-		// Behind a trusted load balancer the chain it sent is kept, as the
-		// client address the restrictions were checked against is in it.
-		if prior := pr.In.Header.Values("X-Forwarded-For"); len(prior) > 0 {
-			pr.Out.Header.Set("X-Forwarded-For", strings.Join(prior, ", ")+", "+pr.Out.Header.Get("X-Forwarded-For"))
-		}
-		for _, name := range []string{"X-Forwarded-Proto", "X-Forwarded-Host"} {
-			if v := pr.In.Header.Get(name); v != "" {
-				pr.Out.Header.Set(name, v)
-			}
-		}
+	upgrade := pr.Out.Header["Upgrade"]
+	pr.Out.Header = p.outHeader(pr.In, rt)
+	if upgrade != nil {
+		pr.Out.Header["Connection"] = []string{"Upgrade"}
+		pr.Out.Header["Upgrade"] = upgrade
 	}
 	if !rt.PreserveHost {
 		pr.Out.Host = ""

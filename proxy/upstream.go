@@ -55,12 +55,12 @@ func newUpstream(s *keygate.Service, logger *slog.Logger) (*upstream, error) {
 }
 
 // reverseProxy forwards one route's requests over the service's connections.
-func (u *upstream) reverseProxy(rewrite func(*httputil.ProxyRequest), logger *slog.Logger) *httputil.ReverseProxy {
+func (u *upstream) reverseProxy(rewrite func(*httputil.ProxyRequest), failed func(http.ResponseWriter, *http.Request, error), logger *slog.Logger) *httputil.ReverseProxy {
 	return &httputil.ReverseProxy{
 		Rewrite:      rewrite,
 		Transport:    u.transport,
 		BufferPool:   buffers,
-		ErrorHandler: upstreamErrorHandler(logger),
+		ErrorHandler: failed,
 		ErrorLog:     slog.NewLogLogger(logger.Handler(), slog.LevelWarn),
 		ModifyResponse: func(resp *http.Response) error {
 			resp.Header.Set(headerRequestID, requestIDOf(resp.Request))
@@ -77,17 +77,17 @@ const (
 	msgGatewayTimeout = "The upstream server is timing out"
 )
 
-func upstreamErrorHandler(logger *slog.Logger) func(http.ResponseWriter, *http.Request, error) {
-	return func(w http.ResponseWriter, r *http.Request, err error) {
-		if errors.Is(r.Context().Err(), context.Canceled) {
-			return // the caller went away; there is nobody to answer
-		}
-		status, msg := http.StatusBadGateway, msgBadGateway
-		var ne net.Error
-		if errors.Is(err, context.DeadlineExceeded) || errors.As(err, &ne) && ne.Timeout() {
-			status, msg = http.StatusGatewayTimeout, msgGatewayTimeout
-		}
-		logger.Warn("upstream failed", "request_id", requestIDOf(r), "status", status, "error", err)
-		writeError(w, r, status, msg)
+// upstreamFailed answers for an upstream that could not be reached or did
+// not answer in time.
+func (p *Proxy) upstreamFailed(w http.ResponseWriter, r *http.Request, err error) {
+	if errors.Is(r.Context().Err(), context.Canceled) {
+		return // the caller went away; there is nobody to answer
 	}
+	status, msg := http.StatusBadGateway, msgBadGateway
+	var ne net.Error
+	if errors.Is(err, context.DeadlineExceeded) || errors.As(err, &ne) && ne.Timeout() {
+		status, msg = http.StatusGatewayTimeout, msgGatewayTimeout
+	}
+	p.cfg.Logger.Warn("upstream failed", "request_id", requestIDOf(r), "status", status, "error", err)
+	writeError(w, r, status, msg)
 }

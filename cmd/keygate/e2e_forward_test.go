@@ -1,0 +1,165 @@
+package main
+
+import (
+	"bufio"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/keygate/keygate"
+)
+
+// The gateway forwards like an HTTP proxy should (RFC 9110): end-to-end
+// headers, bodies, trailers and streams pass through; hop-by-hop headers do
+// not; a protocol switch is spliced through.
+func TestGatewayForwardsLikeAProxy(t *testing.T) {
+	secondChunk := make(chan struct{})
+	upstream := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		switch r.URL.Path {
+		case "/echo":
+			body, _ := io.ReadAll(r.Body)
+			w.Header().Set("Connection", "X-Upstream-Hop")
+			w.Header().Set("X-Upstream-Hop", "must not reach the caller")
+			w.Header().Set("Keep-Alive", "timeout=5")
+			w.Header().Set("X-End-To-End", "kept")
+			fmt.Fprintf(w, "%s|%s|%q|%q|%q|%q|%q", r.Method, body, r.URL.RawQuery, r.Header.Values("User-Agent"),
+				r.Header.Values("X-Caller-Hop"), r.Header.Values("Proxy-Authorization"), r.Header.Values("X-End-To-End"))
+		case "/trailer":
+			w.Header().Set("Trailer", "X-Checksum")
+			io.WriteString(w, "body")
+			w.Header().Set("X-Checksum", "abc123")
+		case "/stream":
+			w.Header().Set("Content-Type", "text/event-stream")
+			io.WriteString(w, "data: one\n\n")
+			w.(http.Flusher).Flush()
+			select { // the second event is sent only once the first arrived
+			case <-secondChunk:
+			case <-time.After(5 * time.Second):
+			}
+			io.WriteString(w, "data: two\n\n")
+		case "/broken":
+			w.Header().Set("Content-Length", "100")
+			io.WriteString(w, "only ten b")
+			w.(http.Flusher).Flush()
+			conn, _, _ := http.NewResponseController(w).Hijack()
+			conn.Close()
+		case "/ws":
+			if r.Header.Get("Upgrade") != "echo" || r.Header.Get("X-Consumer-Id") != "" {
+				http.Error(w, "bad upgrade", 400)
+				return
+			}
+			conn, rw, _ := http.NewResponseController(w).Hijack()
+			defer conn.Close()
+			rw.WriteString("HTTP/1.1 101 Switching Protocols\r\nConnection: Upgrade\r\nUpgrade: echo\r\n\r\n")
+			rw.Flush()
+			io.Copy(conn, rw) // echo until the client closes
+		}
+	}))
+	defer upstream.Close()
+	g := startGateway(t)
+	g.service(t, "svc", upstream.URL, nil)
+	g.route(t, "r", "svc", func(r *keygate.Route) { r.StripPath = true })
+
+	t.Run("body, query and headers", func(t *testing.T) {
+		req, _ := http.NewRequest("POST", g.main.ProxyURL()+"/r/echo?a=1;b=2&c=3", strings.NewReader("payload"))
+		req.Header.Set("User-Agent", "") // none: the gateway must not add Go's
+		req.Header.Set("Connection", "X-Caller-Hop")
+		req.Header.Set("X-Caller-Hop", "must not reach the upstream")
+		req.Header.Set("Proxy-Authorization", "Basic c2VjcmV0")
+		req.Header.Set("X-End-To-End", "kept")
+		resp := do(t, req)
+		body := readAll(t, resp)
+		want := `POST|payload|"c=3"|[]|[]|[]|["kept"]`
+		if body != want {
+			t.Errorf("upstream saw %s, want %s", body, want)
+		}
+		if resp.Header.Get("X-Upstream-Hop") != "" || resp.Header.Get("Keep-Alive") != "" {
+			t.Errorf("hop-by-hop response headers reached the caller: %v", resp.Header)
+		}
+		if resp.Header.Get("X-End-To-End") != "kept" || resp.Header.Get("X-Request-Id") == "" {
+			t.Errorf("response headers %v", resp.Header)
+		}
+	})
+	t.Run("chunked request body", func(t *testing.T) {
+		req, _ := http.NewRequest("PUT", g.main.ProxyURL()+"/r/echo", io.MultiReader(strings.NewReader("part1-"), strings.NewReader("part2")))
+		req.ContentLength = -1
+		if body := readAll(t, do(t, req)); !strings.HasPrefix(body, "PUT|part1-part2|") {
+			t.Errorf("upstream saw %s", body)
+		}
+	})
+	t.Run("trailers", func(t *testing.T) {
+		req, _ := http.NewRequest("GET", g.main.ProxyURL()+"/r/trailer", nil)
+		resp := do(t, req)
+		if body := readAll(t, resp); body != "body" || resp.Trailer.Get("X-Checksum") != "abc123" {
+			t.Errorf("body %q, trailer %v", body, resp.Trailer)
+		}
+	})
+	t.Run("a stream is flushed as it comes", func(t *testing.T) {
+		req, _ := http.NewRequest("GET", g.main.ProxyURL()+"/r/stream", nil)
+		resp := do(t, req)
+		defer resp.Body.Close()
+		br := bufio.NewReader(resp.Body)
+		line, err := br.ReadString('\n')
+		if err != nil || line != "data: one\n" {
+			t.Fatalf("first event %q, %v", line, err)
+		}
+		close(secondChunk)
+		rest, _ := io.ReadAll(br)
+		if string(rest) != "\ndata: two\n\n" {
+			t.Errorf("rest %q", rest)
+		}
+	})
+	t.Run("a body cut short upstream is cut short for the caller", func(t *testing.T) {
+		resp, err := http.Get(g.main.ProxyURL() + "/r/broken")
+		if err == nil { // the headers may have gone out before the break
+			_, err = io.ReadAll(resp.Body)
+			resp.Body.Close()
+		}
+		if err == nil {
+			t.Error("the caller read a truncated body as complete")
+		}
+	})
+	t.Run("protocol switch", func(t *testing.T) {
+		conn, err := net.Dial("tcp", strings.TrimPrefix(g.main.ProxyURL(), "http://"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer conn.Close()
+		conn.SetDeadline(time.Now().Add(5 * time.Second))
+		fmt.Fprint(conn, "GET /r/ws HTTP/1.1\r\nHost: gateway\r\nConnection: Upgrade\r\nUpgrade: echo\r\nX-Consumer-Id: forged\r\n\r\n")
+		br := bufio.NewReader(conn)
+		resp, err := http.ReadResponse(br, nil)
+		if err != nil || resp.StatusCode != http.StatusSwitchingProtocols {
+			t.Fatalf("upgrade: %v %v", resp, err)
+		}
+		fmt.Fprint(conn, "ping")
+		got := make([]byte, 4)
+		if _, err := io.ReadFull(br, got); err != nil || string(got) != "ping" {
+			t.Fatalf("echo %q, %v", got, err)
+		}
+	})
+}
+
+func do(tb testing.TB, req *http.Request) *http.Response {
+	tb.Helper()
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return resp
+}
+
+func readAll(tb testing.TB, resp *http.Response) string {
+	tb.Helper()
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return string(b)
+}
