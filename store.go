@@ -13,6 +13,8 @@ type Store interface {
 	ConsumerStore
 	KeyStore
 	AdminTokenStore
+	KeyringStore
+	SecretStore
 	Close() error
 }
 

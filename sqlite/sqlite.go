@@ -65,7 +65,10 @@ func Open(ctx context.Context, path string, opts Options) (*DB, error) {
 	if db.now == nil {
 		db.now = time.Now
 	}
-	if db.w, err = sql.Open("sqlite", dsn(path, "_txlock=immediate")); err != nil {
+	// secure_delete: a deleted or replaced row (a destroyed data key, a
+	// keyring version sealed by a retired root key) is overwritten with zeros
+	// in the file instead of lingering in free space. Only the writer deletes.
+	if db.w, err = sql.Open("sqlite", dsn(path, "_txlock=immediate&_pragma=secure_delete(1)")); err != nil {
 		return nil, fmt.Errorf("sqlite: %w", err)
 	}
 	db.w.SetMaxOpenConns(1)

@@ -1,0 +1,327 @@
+package sqlite
+
+import (
+	"context"
+	"database/sql"
+	"fmt"
+	"maps"
+	"slices"
+	"time"
+
+	"github.com/keygate/keygate"
+)
+
+// The keyring and data keys are not cached anywhere the Change stream feeds
+// (each node holds its own opened keyring), so their writes emit no changes.
+
+func (db *DB) KeyringVersions(ctx context.Context) ([]*keygate.KeyringVersion, error) {
+	rows, err := db.r.QueryContext(ctx, `SELECT version, sealed, created_at FROM keyring ORDER BY version`)
+	if err != nil {
+		return nil, storeError(fmt.Errorf("sqlite: keyring versions: %w", err))
+	}
+	defer rows.Close()
+	vs := []*keygate.KeyringVersion{}
+	for rows.Next() {
+		v := &keygate.KeyringVersion{}
+		if err := rows.Scan(&v.Version, &v.Sealed, timeColumn{&v.CreatedAt}); err != nil {
+			return nil, storeError(fmt.Errorf("sqlite: keyring versions: %w", err))
+		}
+		vs = append(vs, v)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, storeError(fmt.Errorf("sqlite: keyring versions: %w", err))
+	}
+	return vs, nil
+}
+
+func (db *DB) AddKeyringVersion(ctx context.Context, v *keygate.KeyringVersion) error {
+	if err := validKeyringVersion(v); err != nil {
+		return err
+	}
+	var created time.Time
+	err := db.write(ctx, func(tx *sql.Tx) ([]keygate.Change, error) {
+		created = db.stamp()
+		newest, err := newestVersion(ctx, tx)
+		if err != nil {
+			return nil, err
+		}
+		if v.Version != newest+1 {
+			return nil, keygate.Errorf(keygate.ECONFLICT,
+				"version: keyring version %d cannot follow version %d; another node may have rotated the keyring", v.Version, newest)
+		}
+		if _, err := tx.ExecContext(ctx, `INSERT INTO keyring (version, sealed, created_at) VALUES (?, ?, ?)`,
+			v.Version, v.Sealed, micros(created)); err != nil {
+			return nil, fmt.Errorf("sqlite: add keyring version: %w", err)
+		}
+		return nil, nil
+	})
+	if err != nil {
+		return err
+	}
+	v.CreatedAt = created
+	return nil
+}
+
+func (db *DB) ResealKeyring(ctx context.Context, versions []*keygate.KeyringVersion) error {
+	given := make(map[int][]byte, len(versions))
+	for _, v := range versions {
+		if err := validKeyringVersion(v); err != nil {
+			return err
+		}
+		if _, dup := given[v.Version]; dup {
+			return keygate.Errorf(keygate.EINVALID, "version: keyring version %d is given twice", v.Version)
+		}
+		given[v.Version] = v.Sealed
+	}
+	err := db.write(ctx, func(tx *sql.Tx) ([]keygate.Change, error) {
+		stored, err := storedVersions(ctx, tx)
+		if err != nil {
+			return nil, err
+		}
+		if !slices.Equal(stored, slices.Sorted(maps.Keys(given))) {
+			return nil, keygate.Errorf(keygate.ECONFLICT,
+				"versions: the keyring holds versions %v, not %v; it changed since it was read", stored, slices.Sorted(maps.Keys(given)))
+		}
+		stmt, err := tx.PrepareContext(ctx, `UPDATE keyring SET sealed = ? WHERE version = ?`)
+		if err != nil {
+			return nil, fmt.Errorf("sqlite: reseal keyring: %w", err)
+		}
+		defer stmt.Close()
+		for _, version := range stored {
+			if _, err := stmt.ExecContext(ctx, given[version], version); err != nil {
+				return nil, fmt.Errorf("sqlite: reseal keyring: %w", err)
+			}
+		}
+		return nil, nil
+	})
+	if err != nil {
+		return err
+	}
+	// A root key is rotated because it may be known: the versions it sealed
+	// must not stay readable in the log.
+	db.shred(ctx)
+	return nil
+}
+
+func (db *DB) DeleteKeyringVersion(ctx context.Context, version int) error {
+	if version < 1 {
+		return keygate.Errorf(keygate.EINVALID, "version: must be at least 1")
+	}
+	err := db.write(ctx, func(tx *sql.Tx) ([]keygate.Change, error) {
+		var exists bool
+		var uses int
+		if err := tx.QueryRowContext(ctx, `SELECT EXISTS (SELECT 1 FROM keyring WHERE version = ?),
+			(SELECT count(*) FROM data_keys WHERE version = ?)`, version, version).Scan(&exists, &uses); err != nil {
+			return nil, fmt.Errorf("sqlite: delete keyring version: %w", err)
+		}
+		if !exists {
+			return nil, keygate.Errorf(keygate.ENOTFOUND, "keyring version %d not found", version)
+		}
+		newest, err := newestVersion(ctx, tx)
+		if err != nil {
+			return nil, err
+		}
+		switch {
+		case version == newest:
+			return nil, keygate.Errorf(keygate.ECONFLICT, "version: keyring version %d is the newest; it wraps every new data key", version)
+		case uses > 0:
+			return nil, keygate.Errorf(keygate.ECONFLICT, "version: keyring version %d still wraps %d data keys; rewrap them first", version, uses)
+		}
+		if _, err := tx.ExecContext(ctx, `DELETE FROM keyring WHERE version = ?`, version); err != nil {
+			return nil, fmt.Errorf("sqlite: delete keyring version: %w", err)
+		}
+		return nil, nil
+	})
+	if err != nil {
+		return err
+	}
+	db.shred(ctx)
+	return nil
+}
+
+func (db *DB) DataKeyCounts(ctx context.Context) (map[int]int, error) {
+	rows, err := db.r.QueryContext(ctx, `SELECT version, count(*) FROM data_keys GROUP BY version`)
+	if err != nil {
+		return nil, storeError(fmt.Errorf("sqlite: data key counts: %w", err))
+	}
+	defer rows.Close()
+	counts := map[int]int{}
+	for rows.Next() {
+		var version, n int
+		if err := rows.Scan(&version, &n); err != nil {
+			return nil, storeError(fmt.Errorf("sqlite: data key counts: %w", err))
+		}
+		counts[version] = n
+	}
+	if err := rows.Err(); err != nil {
+		return nil, storeError(fmt.Errorf("sqlite: data key counts: %w", err))
+	}
+	return counts, nil
+}
+
+func (db *DB) SealedBefore(ctx context.Context, version, limit int) ([]*keygate.Sealed, error) {
+	switch {
+	case version < 1:
+		return nil, keygate.Errorf(keygate.EINVALID, "version: must be at least 1")
+	case limit < 1:
+		return nil, keygate.Errorf(keygate.EINVALID, "limit: must be at least 1")
+	}
+	rows, err := db.r.QueryContext(ctx, `SELECT kind, id, version, wrapped FROM data_keys
+		WHERE version < ? ORDER BY kind, id LIMIT ?`, version, limit)
+	if err != nil {
+		return nil, storeError(fmt.Errorf("sqlite: sealed before: %w", err))
+	}
+	defer rows.Close()
+	out := []*keygate.Sealed{}
+	for rows.Next() {
+		s := &keygate.Sealed{}
+		if err := rows.Scan(&s.Kind, &s.ID, &s.Version, &s.Wrapped); err != nil {
+			return nil, storeError(fmt.Errorf("sqlite: sealed before: %w", err))
+		}
+		out = append(out, s)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, storeError(fmt.Errorf("sqlite: sealed before: %w", err))
+	}
+	return out, nil
+}
+
+func (db *DB) RewrapDataKeys(ctx context.Context, rewraps []keygate.Rewrap) (int, error) {
+	targets := map[int]bool{}
+	for _, r := range rewraps {
+		if err := validRecord(r.Kind, r.ID); err != nil {
+			return 0, err
+		}
+		switch {
+		case r.FromVersion < 1:
+			return 0, keygate.Errorf(keygate.EINVALID, "from_version: must be at least 1")
+		case r.To.Version < 1:
+			return 0, keygate.Errorf(keygate.EINVALID, "version: must be at least 1")
+		case r.To.Version == r.FromVersion:
+			// Two such rewraps would both apply: nothing tells them apart.
+			return 0, keygate.Errorf(keygate.EINVALID, "version: a rewrap must move to another keyring version than %d", r.FromVersion)
+		case len(r.To.Wrapped) == 0:
+			return 0, keygate.Errorf(keygate.EINVALID, "wrapped: required")
+		}
+		targets[r.To.Version] = true
+	}
+	if len(rewraps) == 0 {
+		return 0, nil
+	}
+	var applied int
+	err := db.write(ctx, func(tx *sql.Tx) ([]keygate.Change, error) {
+		for _, version := range slices.Sorted(maps.Keys(targets)) {
+			if err := requireVersion(ctx, tx, version); err != nil {
+				return nil, err
+			}
+		}
+		stmt, err := tx.PrepareContext(ctx, `UPDATE data_keys SET version = ?, wrapped = ?
+			WHERE kind = ? AND id = ? AND version = ?`)
+		if err != nil {
+			return nil, fmt.Errorf("sqlite: rewrap data keys: %w", err)
+		}
+		defer stmt.Close()
+		for _, r := range rewraps {
+			res, err := stmt.ExecContext(ctx, r.To.Version, r.To.Wrapped, r.Kind, r.ID, r.FromVersion)
+			if err != nil {
+				return nil, fmt.Errorf("sqlite: rewrap data keys: %w", err)
+			}
+			n, err := res.RowsAffected()
+			if err != nil {
+				return nil, fmt.Errorf("sqlite: rewrap data keys: %w", err)
+			}
+			applied += int(n)
+		}
+		return nil, nil
+	})
+	if err != nil {
+		return 0, err
+	}
+	return applied, nil
+}
+
+func validKeyringVersion(v *keygate.KeyringVersion) error {
+	switch {
+	case v == nil:
+		return keygate.Errorf(keygate.EINVALID, "version: required")
+	case v.Version < 1:
+		return keygate.Errorf(keygate.EINVALID, "version: must be at least 1")
+	case len(v.Sealed) == 0:
+		return keygate.Errorf(keygate.EINVALID, "sealed: required")
+	}
+	return nil
+}
+
+func validRecord(kind, id string) error {
+	switch {
+	case kind == "":
+		return keygate.Errorf(keygate.EINVALID, "kind: required")
+	case id == "":
+		return keygate.Errorf(keygate.EINVALID, "id: required")
+	}
+	return nil
+}
+
+// newestVersion returns the newest keyring version, 0 when there is none.
+func newestVersion(ctx context.Context, tx *sql.Tx) (int, error) {
+	var newest int
+	if err := tx.QueryRowContext(ctx, `SELECT coalesce(max(version), 0) FROM keyring`).Scan(&newest); err != nil {
+		return 0, fmt.Errorf("sqlite: newest keyring version: %w", err)
+	}
+	return newest, nil
+}
+
+func storedVersions(ctx context.Context, tx *sql.Tx) ([]int, error) {
+	rows, err := tx.QueryContext(ctx, `SELECT version FROM keyring ORDER BY version`)
+	if err != nil {
+		return nil, fmt.Errorf("sqlite: keyring versions: %w", err)
+	}
+	defer rows.Close()
+	vs := []int{}
+	for rows.Next() {
+		var v int
+		if err := rows.Scan(&v); err != nil {
+			return nil, fmt.Errorf("sqlite: keyring versions: %w", err)
+		}
+		vs = append(vs, v)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("sqlite: keyring versions: %w", err)
+	}
+	return vs, nil
+}
+
+// requireVersion refuses a data key wrapped by a keyring version the store
+// does not hold: it could never be unwrapped. The foreign key would refuse it
+// too, but only with a constraint error, and not for a rewrap that no longer
+// applies.
+func requireVersion(ctx context.Context, tx *sql.Tx, version int) error {
+	var exists bool
+	if err := tx.QueryRowContext(ctx, `SELECT EXISTS (SELECT 1 FROM keyring WHERE version = ?)`, version).Scan(&exists); err != nil {
+		return fmt.Errorf("sqlite: keyring version: %w", err)
+	}
+	if !exists {
+		return keygate.Errorf(keygate.ECONFLICT, "version: keyring version %d does not exist; the keyring changed since it was read", version)
+	}
+	return nil
+}
+
+// shred empties the write-ahead log after a commit that removed key material
+// (a destroyed data key, keyring versions sealed by a retired root key).
+// secure_delete zeroes the deleted rows in the database pages, but earlier
+// commits left whole images of those pages, old rows included, in the -wal
+// file, and an ordinary checkpoint copies pages into the database without
+// wiping the log: the file is reused from its start, and frames past the
+// point reached stay readable. A TRUNCATE checkpoint copies the zeroed pages
+// in and cuts the log to zero bytes.
+//
+// It runs after the commit, so its failure cannot undo the write, and is not
+// reported: the write did happen. If a reader on an older snapshot outlasts
+// busy_timeout, the log is emptied by the next shredding write or by Close,
+// whose checkpoint deletes the -wal file.
+func (db *DB) shred(ctx context.Context) {
+	// A caller that gives up right after the commit must not skip it.
+	ctx = context.WithoutCancel(ctx)
+	var busy, frames, checkpointed int
+	_ = db.w.QueryRowContext(ctx, `PRAGMA wal_checkpoint(TRUNCATE)`).Scan(&busy, &frames, &checkpointed)
+}
