@@ -43,6 +43,10 @@ type DataKey struct {
 type Rewrap struct {
 	Kind, ID    string
 	FromVersion int
+	// FromWrapped, when set (keyring.Rewrap always sets it), must match the
+	// stored wrapping too: a record replaced under the same version since it
+	// was read has another data key, which this rewrap must not overwrite.
+	FromWrapped []byte
 	To          DataKey
 }
 

@@ -13,6 +13,7 @@ import (
 
 	"github.com/keygate/keygate"
 	"github.com/keygate/keygate/apikey"
+	"github.com/keygate/keygate/keyring"
 )
 
 // Server serves the admin API. All fields but Logger and Now are required.
@@ -21,7 +22,8 @@ type Server struct {
 	Verifier keygate.KeyVerifier
 	Keys     *apikey.Format // generates new keys
 	Hasher   *apikey.Hasher // hashes them for the store
-	Logger   *slog.Logger   // nil: slog.Default()
+	Keyring  *keyring.Manager
+	Logger   *slog.Logger // nil: slog.Default()
 	Now      func() time.Time
 }
 
@@ -70,6 +72,11 @@ func (s *Server) Handler() http.Handler {
 	h("POST /v1/keys/{id}/revoke", s.revokeKey)
 	h("DELETE /v1/keys/{id}", remove("id", s.Store.DeleteKey))
 	h("POST /v1/keys/verify", s.verifyKey)
+
+	h("GET /v1/keyring", s.keyringStatus)
+	h("POST /v1/keyring/rotate", s.rotateKeyring)
+	h("POST /v1/keyring/rewrap", s.rewrapKeyring)
+	h("DELETE /v1/keyring/versions/{version}", s.retireKeyringVersion)
 
 	return s.middleware(mux)
 }

@@ -14,6 +14,7 @@ import (
 	"strings"
 
 	"github.com/keygate/keygate"
+	"github.com/keygate/keygate/keyring"
 )
 
 // Client calls one admin API with one admin token.
@@ -277,4 +278,31 @@ func (c *Client) DeleteKey(ctx context.Context, id string) error {
 // error: see the response's Code.
 func (c *Client) VerifyKey(ctx context.Context, req keygate.VerifyRequest) (*keygate.VerifyResponse, error) {
 	return call[keygate.VerifyResponse](ctx, c, http.MethodPost, "/v1/keys/verify", req)
+}
+
+// KeyringStatus returns the keyring's versions and what a rewrap still has to move.
+func (c *Client) KeyringStatus(ctx context.Context) (*keyring.Status, error) {
+	return call[keyring.Status](ctx, c, http.MethodGet, "/v1/keyring", nil)
+}
+
+// RotateKeyring adds a keyring version that wraps every new data key.
+func (c *Client) RotateKeyring(ctx context.Context) (*keyring.Status, error) {
+	return call[keyring.Status](ctx, c, http.MethodPost, "/v1/keyring/rotate", nil)
+}
+
+// RewrapResult is one rewrap batch's outcome.
+type RewrapResult struct {
+	Rewrapped int `json:"rewrapped"`
+	keyring.Status
+}
+
+// RewrapKeyring moves up to batchSize data keys to the current keyring
+// version; repeat until Remaining is 0.
+func (c *Client) RewrapKeyring(ctx context.Context, batchSize int) (*RewrapResult, error) {
+	return call[RewrapResult](ctx, c, http.MethodPost, "/v1/keyring/rewrap", map[string]int{"batch_size": batchSize})
+}
+
+// RetireKeyringVersion deletes a keyring version no data key uses any more.
+func (c *Client) RetireKeyringVersion(ctx context.Context, version int) error {
+	return c.do(ctx, http.MethodDelete, "/v1/keyring/versions/"+strconv.Itoa(version), nil, nil)
 }

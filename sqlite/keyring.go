@@ -216,13 +216,17 @@ func (db *DB) RewrapDataKeys(ctx context.Context, rewraps []keygate.Rewrap) (int
 			}
 		}
 		stmt, err := tx.PrepareContext(ctx, `UPDATE data_keys SET version = ?, wrapped = ?
-			WHERE kind = ? AND id = ? AND version = ?`)
+			WHERE kind = ? AND id = ? AND version = ? AND (? IS NULL OR wrapped = ?)`)
 		if err != nil {
 			return nil, fmt.Errorf("sqlite: rewrap data keys: %w", err)
 		}
 		defer stmt.Close()
 		for _, r := range rewraps {
-			res, err := stmt.ExecContext(ctx, r.To.Version, r.To.Wrapped, r.Kind, r.ID, r.FromVersion)
+			var from any // NULL: any wrapping
+			if len(r.FromWrapped) > 0 {
+				from = r.FromWrapped
+			}
+			res, err := stmt.ExecContext(ctx, r.To.Version, r.To.Wrapped, r.Kind, r.ID, r.FromVersion, from, from)
 			if err != nil {
 				return nil, fmt.Errorf("sqlite: rewrap data keys: %w", err)
 			}

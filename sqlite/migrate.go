@@ -24,8 +24,9 @@ type migration struct {
 	name    string
 }
 
-// migrate applies every migration in fsys that db has not recorded yet.
-func migrate(ctx context.Context, db *sql.DB, fsys fs.FS, now func() time.Time) error {
+// migrate applies every migration in fsys that db has not recorded yet, up
+// to version upTo (0: all of them).
+func migrate(ctx context.Context, db *sql.DB, fsys fs.FS, now func() time.Time, upTo int) error {
 	if _, err := db.ExecContext(ctx, `CREATE TABLE IF NOT EXISTS schema_migrations (
 		version INTEGER PRIMARY KEY, applied_at INTEGER NOT NULL)`); err != nil {
 		return fmt.Errorf("sqlite: migrate: %w", err)
@@ -43,6 +44,9 @@ func migrate(ctx context.Context, db *sql.DB, fsys fs.FS, now func() time.Time) 
 		return fmt.Errorf("sqlite: database schema version %d is newer than this keygate's (%d)", current, latest)
 	}
 	for _, m := range ms {
+		if upTo > 0 && m.version > upTo {
+			break
+		}
 		if err := applyMigration(ctx, db, fsys, m, now); err != nil {
 			return fmt.Errorf("sqlite: migration %s: %w", m.name, err)
 		}

@@ -44,6 +44,12 @@ type DB struct {
 // Open opens (creating it if needed, with mode 0600) the database file at
 // path and brings its schema up to date.
 func Open(ctx context.Context, path string, opts Options) (*DB, error) {
+	return openAt(ctx, path, opts, 0)
+}
+
+// openAt opens the database with its schema brought up to version schema (0:
+// the newest).
+func openAt(ctx context.Context, path string, opts Options, schema int) (*DB, error) {
 	if path == "" {
 		return nil, errors.New("sqlite: empty database path")
 	}
@@ -82,7 +88,7 @@ func Open(ctx context.Context, path string, opts Options) (*DB, error) {
 	db.r.SetMaxIdleConns(n)
 
 	// The writer migrates first: it switches the file to WAL before any reader opens.
-	if err := migrate(ctx, db.w, migrations, db.now); err != nil {
+	if err := migrate(ctx, db.w, migrations, db.now, schema); err != nil {
 		db.Close()
 		return nil, err
 	}

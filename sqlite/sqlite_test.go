@@ -81,7 +81,7 @@ func TestMigrations(t *testing.T) {
 			}
 			newer[m.name] = &fstest.MapFile{Data: b}
 		}
-		if err := migrate(t.Context(), db.w, newer, db.now); err != nil {
+		if err := migrate(t.Context(), db.w, newer, db.now, 0); err != nil {
 			t.Fatal(err)
 		}
 		if vs := versions(t, db); vs[len(vs)-1] != latest+1 {
@@ -106,7 +106,7 @@ func TestMigrations(t *testing.T) {
 			"migrations/0001_init.sql":                       {Data: []byte("SELECT 1;")}, // already applied, so not run
 			fmt.Sprintf("migrations/%04d_bad.sql", latest+1): {Data: []byte("CREATE TABLE half (id TEXT);\nNOT SQL;")},
 		}
-		if err := migrate(t.Context(), db.w, bad, db.now); err == nil {
+		if err := migrate(t.Context(), db.w, bad, db.now, 0); err == nil {
 			t.Fatal("migrate succeeded with a broken migration")
 		}
 		var n int
@@ -341,7 +341,7 @@ func TestMigrationDedupesAdminTokenNames(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := migrate(t.Context(), w, fstest.MapFS{"migrations/0001_init.sql": {Data: first}}, time.Now); err != nil {
+	if err := migrate(t.Context(), w, fstest.MapFS{"migrations/0001_init.sql": {Data: first}}, time.Now, 0); err != nil {
 		t.Fatal(err)
 	}
 	rows := []struct {

@@ -545,6 +545,18 @@ func testRewrapDataKeys(t *testing.T, s suite) {
 		e.wantSecret(t, moved(a, 2))
 	})
 
+	t.Run("a rewrap of a record replaced since it was read does not apply", func(t *testing.T) {
+		c := e.putSecret(t, "pepper", "c", 1)
+		read := rewrap(c, 1, 2)
+		read.FromWrapped = c.Wrapped
+		replaced := *c // same version, a new data key
+		replaced.Wrapped, replaced.Ciphertext = []byte("another data key"), []byte("another ciphertext")
+		check(t, e.store.PutSecret(e.ctx, &replaced))
+		apply(t, 0, read)
+		e.wantSecret(t, &replaced)
+		check(t, e.store.DestroySecret(e.ctx, "pepper", "c"))
+	})
+
 	t.Run("a batch counts the rewraps that applied", func(t *testing.T) {
 		missing := &keygate.Sealed{Kind: "pepper", ID: "missing"}
 		apply(t, 2, rewrap(a, 2, 3), rewrap(b, 1, 3), rewrap(missing, 1, 3), rewrap(a, 1, 3))

@@ -19,6 +19,7 @@ import (
 	"github.com/keygate/keygate/apikey"
 	"github.com/keygate/keygate/auth/keyauth"
 	"github.com/keygate/keygate/client"
+	"github.com/keygate/keygate/keyring"
 	"github.com/keygate/keygate/sqlite"
 )
 
@@ -27,13 +28,15 @@ var Start = time.Date(2030, 1, 1, 0, 0, 0, 0, time.UTC)
 
 // Env is a running admin API.
 type Env struct {
-	Server *adminapi.Server
-	HTTP   *httptest.Server
-	Store  *sqlite.DB
-	Client *client.Client // authenticated with Token
-	Token  string
-	Clock  *Clock  // the store's, the verifier's and the server's clock
-	Logs   *Buffer // what the server logged, as JSON lines
+	Server  *adminapi.Server
+	HTTP    *httptest.Server
+	Store   *sqlite.DB
+	Client  *client.Client // authenticated with Token
+	Token   string
+	Clock   *Clock // the store's, the verifier's and the server's clock
+	Root    *keyring.LocalRootKey
+	Keyring *keyring.Manager
+	Logs    *Buffer // what the server logged, as JSON lines
 }
 
 // URL is the base URL of the admin API.
@@ -68,8 +71,17 @@ func New(tb testing.TB) *Env {
 	if err != nil {
 		tb.Fatal(err)
 	}
+	e.Root, err = keyring.NewLocalRootKey([]byte(rand.Text()[:16] + rand.Text()[:16]))
+	if err != nil {
+		tb.Fatal(err)
+	}
+	ring, err := keyring.Init(context.Background(), e.Root, store)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	e.Keyring = &keyring.Manager{Ring: ring, Root: e.Root, Store: store}
 	e.Server = &adminapi.Server{
-		Store: store, Verifier: verifier, Keys: format, Hasher: hasher, Now: e.Clock.Now,
+		Store: store, Verifier: verifier, Keys: format, Hasher: hasher, Keyring: e.Keyring, Now: e.Clock.Now,
 		Logger: slog.New(slog.NewJSONHandler(e.Logs, nil)),
 	}
 	e.HTTP = httptest.NewServer(e.Server.Handler())

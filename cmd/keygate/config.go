@@ -17,6 +17,7 @@ import (
 type Config struct {
 	ConfigFile       string
 	DataDir          string
+	RootKeyFile      string
 	ProxyListen      string
 	AdminListen      string
 	KeyPrefix        string
@@ -29,7 +30,8 @@ type Config struct {
 
 	// Secrets come from the environment only, never from flags (which other
 	// users can read from the process list) or the config file.
-	Pepper     string // KEYGATE_PEPPER; otherwise a file in the data dir
+	RootKey    string // KEYGATE_ROOT_KEY, base64; or --root-key-file
+	Pepper     string // KEYGATE_PEPPER: only to import the pepper of a keygate before the keyring
 	AdminToken string // KEYGATE_ADMIN_TOKEN; otherwise generated once and printed
 }
 
@@ -37,7 +39,8 @@ const envPrefix = "KEYGATE_"
 
 func (c *Config) addFlags(fs *pflag.FlagSet) {
 	fs.StringVar(&c.ConfigFile, "config", "", "YAML file with settings (keys are the flag names with _ for -)")
-	fs.StringVar(&c.DataDir, "data-dir", "./data", "directory for the SQLite database and the key pepper")
+	fs.StringVar(&c.DataDir, "data-dir", "./data", "directory for the SQLite database")
+	fs.StringVar(&c.RootKeyFile, "root-key-file", "", "file holding the root key (mode 0600; make one with: keygate root-key generate); or set KEYGATE_ROOT_KEY")
 	fs.StringVar(&c.ProxyListen, "proxy-listen", "0.0.0.0:8000", "address of the gateway (proxy) listener")
 	fs.StringVar(&c.AdminListen, "admin-listen", "127.0.0.1:8001", "address of the admin API listener")
 	fs.StringVar(&c.KeyPrefix, "key-prefix", "kg_live", "prefix of newly issued API keys (letters, digits, _)")
@@ -75,6 +78,7 @@ func (c *Config) load(fs *pflag.FlagSet) error {
 			return err
 		}
 	}
+	c.RootKey = os.Getenv(envPrefix + "ROOT_KEY")
 	c.Pepper = os.Getenv(envPrefix + "PEPPER")
 	c.AdminToken = os.Getenv(envPrefix + "ADMIN_TOKEN")
 	return nil

@@ -7,6 +7,7 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"path/filepath"
 	"strings"
 	"time"
 
@@ -40,6 +41,16 @@ func (m *Main) prepareDev() error {
 		}
 		m.Config.DataDir = dir
 		m.cleanup = append(m.cleanup, func() { os.RemoveAll(dir) })
+	}
+	if m.Config.RootKey == "" && m.Config.RootKeyFile == "" {
+		// A throwaway root key next to throwaway data: fine for a demo only.
+		m.Config.RootKeyFile = filepath.Join(m.Config.DataDir, "root.key")
+		if err := os.MkdirAll(m.Config.DataDir, 0o700); err != nil {
+			return fmt.Errorf("data dir: %w", err)
+		}
+		if _, err := readOrCreateRootKey(m.Config.RootKeyFile); err != nil {
+			return err
+		}
 	}
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {

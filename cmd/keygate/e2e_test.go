@@ -14,12 +14,16 @@ import (
 
 	"github.com/keygate/keygate"
 	"github.com/keygate/keygate/client"
+	"github.com/keygate/keygate/keyring"
 )
 
 // The end-to-end tests start the real wiring (Main, as serve does) on
 // loopback ports and send real HTTP through the gateway to an httptest upstream.
 
 const testAdminToken = "test-admin-token-0123456789"
+
+// testRootKey is the root key of every test's keygate: 32 bytes, base64.
+var testRootKey = keyring.EncodeRootKey([]byte("0123456789abcdef0123456789abcdef"))
 
 type gateway struct {
 	main     *Main
@@ -55,7 +59,7 @@ func startGatewayWith(tb testing.TB, edit func(*Config)) *gateway {
 	m := &Main{
 		Config: Config{
 			DataDir: tb.TempDir(), ProxyListen: "127.0.0.1:0", AdminListen: "127.0.0.1:0",
-			KeyPrefix: "kg_test", AdminToken: testAdminToken, ShutdownTimeout: 5 * time.Second,
+			KeyPrefix: "kg_test", AdminToken: testAdminToken, ShutdownTimeout: 5 * time.Second, RootKey: testRootKey,
 		},
 		Logger: slog.New(slog.NewTextHandler(io.Discard, nil)),
 	}

@@ -34,7 +34,7 @@ func newRootCommand() *cobra.Command {
 		SilenceUsage:  true,
 		SilenceErrors: true,
 	}
-	root.AddCommand(newServeCommand())
+	root.AddCommand(newServeCommand(), newRootKeyCommand(), newBackupCommand(), newRestoreCommand())
 	root.AddCommand(adminCommands()...)
 	return root
 }

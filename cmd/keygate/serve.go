@@ -2,8 +2,6 @@ package main
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/base64"
 	"errors"
 	"fmt"
 	"io"
@@ -13,7 +11,6 @@ import (
 	"os"
 	"path/filepath"
 	"runtime/debug"
-	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -22,6 +19,7 @@ import (
 	"github.com/keygate/keygate/adminapi"
 	"github.com/keygate/keygate/apikey"
 	"github.com/keygate/keygate/auth/keyauth"
+	"github.com/keygate/keygate/keyring"
 	"github.com/keygate/keygate/proxy"
 	"github.com/keygate/keygate/sqlite"
 )
@@ -36,8 +34,9 @@ func newServeCommand() *cobra.Command {
 Every flag can also be set with the KEYGATE_* environment variable shown next
 to it, or in the YAML file given with --config (command line > environment >
 file > default). Secrets come from the environment only:
-  KEYGATE_PEPPER       secret for hashing API keys (>= 32 characters); without
-                       it a random one is kept in <data-dir>/pepper (mode 0600)
+  KEYGATE_ROOT_KEY     the root key in base64, instead of --root-key-file
+  KEYGATE_PEPPER       only to import the API key pepper of a keygate from
+                       before the keyring (it is sealed in the store now)
   KEYGATE_ADMIN_TOKEN  admin token to accept; without it, and while no token
                        exists, one is generated and printed once`,
 		Args: cobra.NoArgs,
@@ -81,6 +80,7 @@ type Main struct {
 	Now func() time.Time
 
 	Store    *sqlite.DB
+	Keyring  *keyring.Manager
 	Verifier *keyauth.Verifier
 	Proxy    *proxy.Proxy
 
@@ -117,13 +117,9 @@ func (m *Main) Run(ctx context.Context) (err error) {
 	if err := os.MkdirAll(m.Config.DataDir, 0o700); err != nil {
 		return fmt.Errorf("data dir: %w", err)
 	}
-	pepper, err := loadPepper(m.Config.Pepper, m.Config.DataDir)
+	root, err := m.Config.loadRootKey()
 	if err != nil {
 		return err
-	}
-	hasher, err := apikey.NewHasher(pepper)
-	if err != nil {
-		return fmt.Errorf("pepper: %w", err)
 	}
 
 	// The store tells the caches about every committed change; the hook is set
@@ -140,6 +136,19 @@ func (m *Main) Run(ctx context.Context) (err error) {
 	if err != nil {
 		return fmt.Errorf("open store: %w", err)
 	}
+	ring, err := keyring.Init(ctx, root, m.Store)
+	if err != nil {
+		return err
+	}
+	m.Keyring = &keyring.Manager{Ring: ring, Root: root, Store: m.Store}
+	pepper, err := m.loadPepper(ctx)
+	if err != nil {
+		return err
+	}
+	hasher, err := apikey.NewHasher(pepper)
+	if err != nil {
+		return fmt.Errorf("pepper: %w", err)
+	}
 	m.Verifier = keyauth.NewVerifier(m.Store, format, hasher, keyauth.Options{Now: m.Now}) // nil: the coarse clock
 	m.Proxy = proxy.New(m.Store, m.Verifier, proxy.Config{TrustedProxies: trusted, Logger: m.Logger})
 	onChange = []keygate.ChangeFunc{m.Verifier.Apply, m.Proxy.Apply}
@@ -155,7 +164,7 @@ func (m *Main) Run(ctx context.Context) (err error) {
 	if err := m.Proxy.Reload(ctx); err != nil {
 		return fmt.Errorf("load routes: %w", err)
 	}
-	admin := &adminapi.Server{Store: m.Store, Verifier: m.Verifier, Keys: format, Hasher: hasher, Logger: m.Logger, Now: m.Now}
+	admin := &adminapi.Server{Store: m.Store, Verifier: m.Verifier, Keys: format, Hasher: hasher, Keyring: m.Keyring, Logger: m.Logger, Now: m.Now}
 	if m.adminServer, m.adminAddr, err = m.listen("admin", m.Config.AdminListen, admin.Handler()); err != nil {
 		return err
 	}
@@ -222,56 +231,6 @@ func (m *Main) Close() error {
 
 // dbFile is the name of the SQLite database in the data dir.
 const dbFile = "keygate.db"
-
-// loadPepper returns the pepper from the environment, or from the data dir,
-// creating it there on first start. It never lives in the database, so a
-// dump alone cannot be used to test key guesses.
-//
-// A new pepper is made only for a new data dir: every stored key hash
-// depends on the pepper, so a new one next to an existing database would
-// silently turn every issued key into a 401.
-func loadPepper(fromEnv, dataDir string) ([]byte, error) {
-	if fromEnv != "" {
-		if len(fromEnv) < apikey.MinPepperLen {
-			return nil, fmt.Errorf("KEYGATE_PEPPER: must be at least %d characters", apikey.MinPepperLen)
-		}
-		return []byte(fromEnv), nil
-	}
-	path := filepath.Join(dataDir, "pepper")
-	data, err := os.ReadFile(path)
-	if errors.Is(err, os.ErrNotExist) {
-		db := filepath.Join(dataDir, dbFile)
-		switch _, serr := os.Lstat(db); {
-		case serr != nil && !errors.Is(serr, os.ErrNotExist):
-			return nil, fmt.Errorf("pepper: %w", serr)
-		case serr == nil:
-			return nil, fmt.Errorf("the pepper file %s is missing, but the database %s exists: "+
-				"every issued API key was hashed with that pepper and would stop working with a new one. "+
-				"Restore the pepper file from a backup (mode 0600), or set KEYGATE_PEPPER to the pepper in use; "+
-				"keygate will not make a new one next to an existing database", path, db)
-		}
-		var b [32]byte
-		if _, err := rand.Read(b[:]); err != nil {
-			return nil, err
-		}
-		data = []byte(base64.RawURLEncoding.EncodeToString(b[:]))
-		if err := os.WriteFile(path, data, 0o600); err != nil {
-			return nil, fmt.Errorf("write pepper: %w", err)
-		}
-		return data, nil
-	}
-	if err != nil {
-		return nil, fmt.Errorf("read pepper: %w", err)
-	}
-	if fi, err := os.Stat(path); err == nil && fi.Mode().Perm()&0o077 != 0 {
-		return nil, fmt.Errorf("%s is readable by other users (mode %v); run: chmod 600 %s", path, fi.Mode().Perm(), path)
-	}
-	pepper := []byte(strings.TrimSpace(string(data)))
-	if len(pepper) < apikey.MinPepperLen {
-		return nil, fmt.Errorf("%s: pepper must be at least %d characters", path, apikey.MinPepperLen)
-	}
-	return pepper, nil
-}
 
 // minAdminTokenLen keeps guessable admin tokens out.
 const minAdminTokenLen = 20

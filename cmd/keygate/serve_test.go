@@ -99,7 +99,7 @@ func TestServeHelpDocumentsEnvironment(t *testing.T) {
 
 func quietMain(dir string, out io.Writer) *Main {
 	return &Main{
-		Config: Config{DataDir: dir, ProxyListen: "127.0.0.1:0", AdminListen: "127.0.0.1:0", KeyPrefix: "kg_live"},
+		Config: Config{DataDir: dir, ProxyListen: "127.0.0.1:0", AdminListen: "127.0.0.1:0", KeyPrefix: "kg_live", RootKey: testRootKey},
 		Out:    out, Logger: slog.New(slog.NewTextHandler(io.Discard, nil)),
 	}
 }
@@ -135,99 +135,6 @@ func TestGeneratedAdminTokenIsPrintedOnceAndWorks(t *testing.T) {
 	}
 	if _, _, err := client.New(m.AdminURL(), token).Consumers(context.Background(), keygatePage()); err != nil {
 		t.Fatalf("token no longer works after restart: %v", err)
-	}
-}
-
-func TestPepper(t *testing.T) {
-	t.Run("created once in the data dir, mode 0600, stable across restarts", func(t *testing.T) {
-		dir := t.TempDir()
-		p1, err := loadPepper("", dir)
-		if err != nil {
-			t.Fatal(err)
-		}
-		fi, err := os.Stat(filepath.Join(dir, "pepper"))
-		if err != nil || fi.Mode().Perm() != 0o600 {
-			t.Fatalf("pepper file: %v %v", fi.Mode(), err)
-		}
-		p2, err := loadPepper("", dir)
-		if err != nil || !bytes.Equal(p1, p2) {
-			t.Fatalf("pepper changed across loads: %v", err)
-		}
-	})
-	t.Run("a pepper file others can read is refused", func(t *testing.T) {
-		dir := t.TempDir()
-		os.WriteFile(filepath.Join(dir, "pepper"), []byte(strings.Repeat("x", 40)), 0o644)
-		if _, err := loadPepper("", dir); err == nil || !strings.Contains(err.Error(), "chmod 600") {
-			t.Fatalf("err = %v", err)
-		}
-	})
-	t.Run("a short pepper from the environment is refused", func(t *testing.T) {
-		if _, err := loadPepper("short", t.TempDir()); err == nil || !strings.Contains(err.Error(), "KEYGATE_PEPPER") {
-			t.Fatalf("err = %v", err)
-		}
-	})
-
-	// A new pepper next to an existing database would break every issued key.
-	envPepper := strings.Repeat("e", 40)
-	tests := []struct {
-		name    string
-		env     string
-		db      bool // keygate.db exists in the data dir
-		wantErr []string
-	}{
-		{"no pepper file, no database: a new pepper is made", "", false, nil},
-		{"no pepper file next to a database is refused", "", true, []string{"pepper", "keygate.db", "KEYGATE_PEPPER", "restore"}},
-		{"no pepper file next to a database, KEYGATE_PEPPER set", envPepper, true, nil},
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			dir := t.TempDir()
-			if tt.db {
-				if err := os.WriteFile(filepath.Join(dir, "keygate.db"), []byte("SQLite format 3\x00"), 0o600); err != nil {
-					t.Fatal(err)
-				}
-			}
-			_, err := loadPepper(tt.env, dir)
-			_, statErr := os.Stat(filepath.Join(dir, "pepper"))
-			if tt.wantErr == nil {
-				if err != nil {
-					t.Fatalf("err = %v", err)
-				}
-				if made := statErr == nil; made != (tt.env == "") {
-					t.Errorf("pepper file made: %v", made)
-				}
-				return
-			}
-			if err == nil {
-				t.Fatal("started with a new pepper next to an existing database")
-			}
-			for _, want := range tt.wantErr {
-				if !strings.Contains(strings.ToLower(err.Error()), strings.ToLower(want)) {
-					t.Errorf("error %q does not mention %q", err, want)
-				}
-			}
-			if statErr == nil {
-				t.Error("a new pepper file was written anyway")
-			}
-		})
-	}
-}
-
-func TestLostPepperStopsServe(t *testing.T) {
-	dir := t.TempDir()
-	m := quietMain(dir, io.Discard)
-	if err := m.Run(context.Background()); err != nil {
-		t.Fatal(err)
-	}
-	m.Close()
-	if err := os.Remove(filepath.Join(dir, "pepper")); err != nil {
-		t.Fatal(err)
-	}
-	m = quietMain(dir, io.Discard)
-	err := m.Run(context.Background())
-	m.Close()
-	if err == nil || !strings.Contains(err.Error(), "KEYGATE_PEPPER") {
-		t.Fatalf("Run = %v, want a refusal that says how to restore the pepper", err)
 	}
 }
 

@@ -1,0 +1,267 @@
+package sqlite
+
+import (
+	"bufio"
+	"context"
+	"database/sql"
+	"encoding/base64"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"strings"
+
+	"github.com/keygate/keygate"
+)
+
+var _ keygate.Exporter = (*DB)(nil)
+
+// exportTables are the tables a backup carries, parents before children so
+// that a restore satisfies foreign keys as it goes. A test checks that every
+// table of the schema is listed.
+var exportTables = []string{"services", "routes", "consumers", "api_keys", "admin_tokens", "keyring", "data_keys", "secrets"}
+
+// Export writes the whole store in keygate's export format (see
+// keygate.Exporter) from one read transaction: in WAL mode that is a
+// consistent snapshot, taken while writes go on.
+func (db *DB) Export(ctx context.Context, w io.Writer, progress func(done, total int)) error {
+	tx, err := db.r.BeginTx(ctx, &sql.TxOptions{ReadOnly: true})
+	if err != nil {
+		return storeError(fmt.Errorf("sqlite: export: %w", err))
+	}
+	defer tx.Rollback()
+	var head keygate.ExportHeader
+	head.Format = keygate.ExportFormat
+	if err := tx.QueryRowContext(ctx, `SELECT coalesce(max(version), 0) FROM schema_migrations`).Scan(&head.SchemaVersion); err != nil {
+		return storeError(fmt.Errorf("sqlite: export: %w", err))
+	}
+	for _, table := range exportTables {
+		var n int
+		if err := tx.QueryRowContext(ctx, `SELECT count(*) FROM `+table).Scan(&n); err != nil {
+			return storeError(fmt.Errorf("sqlite: export %s: %w", table, err))
+		}
+		head.Rows += n
+	}
+	bw := bufio.NewWriterSize(w, 64<<10)
+	enc := json.NewEncoder(bw)
+	if err := enc.Encode(head); err != nil {
+		return err
+	}
+	done := 0
+	for _, table := range exportTables {
+		if err := exportTable(ctx, tx, enc, table, func() {
+			done++
+			if progress != nil {
+				progress(done, head.Rows)
+			}
+		}); err != nil {
+			return err
+		}
+	}
+	if done != head.Rows {
+		return fmt.Errorf("sqlite: export: counted %d rows, read %d", head.Rows, done)
+	}
+	if err := enc.Encode(keygate.ExportRow{End: true}); err != nil {
+		return err
+	}
+	return bw.Flush()
+}
+
+func exportTable(ctx context.Context, tx *sql.Tx, enc *json.Encoder, table string, row func()) error {
+	rows, err := tx.QueryContext(ctx, `SELECT * FROM `+table+` ORDER BY rowid`)
+	if err != nil {
+		return storeError(fmt.Errorf("sqlite: export %s: %w", table, err))
+	}
+	defer rows.Close()
+	cols, err := rows.Columns()
+	if err != nil {
+		return err
+	}
+	values, ptrs := make([]any, len(cols)), make([]any, len(cols))
+	for i := range values {
+		ptrs[i] = &values[i]
+	}
+	for rows.Next() {
+		if err := rows.Scan(ptrs...); err != nil {
+			return fmt.Errorf("sqlite: export %s: %w", table, err)
+		}
+		out := keygate.ExportRow{Table: table, Values: make(map[string]any, len(cols))}
+		for i, c := range cols {
+			out.Values[c] = values[i] // []byte becomes base64, as the format says
+		}
+		if err := enc.Encode(out); err != nil {
+			return err
+		}
+		row()
+	}
+	if err := rows.Err(); err != nil {
+		return storeError(fmt.Errorf("sqlite: export %s: %w", table, err))
+	}
+	return nil
+}
+
+// Restore creates the database at path from an export read from r. The file
+// must not exist yet. Everything is loaded in one transaction, with the
+// schema at the export's version, then migrated to this keygate's; on any
+// failure the new file is removed, so nothing half-restored is left.
+func Restore(ctx context.Context, path string, r io.Reader, opts Options, progress func(done, total int)) (err error) {
+	if _, err := os.Stat(path); err == nil {
+		return keygate.Errorf(keygate.ECONFLICT, "%s already exists: restore only into a new data dir", path)
+	} else if !errors.Is(err, os.ErrNotExist) {
+		return fmt.Errorf("sqlite: restore: %w", err)
+	}
+	dec := json.NewDecoder(bufio.NewReaderSize(r, 64<<10))
+	dec.UseNumber()
+	var head keygate.ExportHeader
+	if err := dec.Decode(&head); err != nil {
+		return keygate.Errorf(keygate.EINVALID, "export: not a keygate export: %v", err)
+	}
+	ms, err := readMigrations(migrations)
+	if err != nil {
+		return err
+	}
+	switch latest := ms[len(ms)-1].version; {
+	case head.Format != keygate.ExportFormat:
+		return keygate.Errorf(keygate.EINVALID, "export: format %d, this keygate reads %d", head.Format, keygate.ExportFormat)
+	case head.SchemaVersion < 1:
+		return keygate.Errorf(keygate.EINVALID, "export: no schema version")
+	case head.SchemaVersion > latest:
+		return keygate.Errorf(keygate.EINVALID, "export: schema version %d is newer than this keygate's (%d): restore with a newer keygate", head.SchemaVersion, latest)
+	}
+
+	defer func() {
+		if err != nil {
+			for _, suffix := range []string{"", "-wal", "-shm"} {
+				os.Remove(path + suffix)
+			}
+		}
+	}()
+	db, err := openAt(ctx, path, opts, head.SchemaVersion)
+	if err != nil {
+		return err
+	}
+	err = db.write(ctx, func(tx *sql.Tx) ([]keygate.Change, error) {
+		return nil, importRows(ctx, tx, dec, head.Rows, progress)
+	})
+	if cerr := db.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		return err
+	}
+	db, err = Open(ctx, path, opts) // the migrations that came after the export
+	if err != nil {
+		return err
+	}
+	return db.Close()
+}
+
+func importRows(ctx context.Context, tx *sql.Tx, dec *json.Decoder, total int, progress func(done, total int)) error {
+	schema := map[string]map[string]string{} // table → column → declared type
+	for _, table := range exportTables {
+		cols, err := columnTypes(ctx, tx, table)
+		if err != nil {
+			return err
+		}
+		schema[table] = cols
+	}
+	stmts := map[string]*sql.Stmt{}
+	defer func() {
+		for _, s := range stmts {
+			s.Close()
+		}
+	}()
+	for done := 0; ; {
+		var row keygate.ExportRow
+		if err := dec.Decode(&row); err != nil {
+			if errors.Is(err, io.EOF) {
+				return keygate.Errorf(keygate.EINVALID, "export: ends after %d of %d rows, without its end marker", done, total)
+			}
+			return fmt.Errorf("export: row %d: %w", done+1, err)
+		}
+		if row.End {
+			if done != total {
+				return keygate.Errorf(keygate.EINVALID, "export: holds %d rows, its header says %d", done, total)
+			}
+			if dec.More() {
+				return keygate.Errorf(keygate.EINVALID, "export: data after the end marker")
+			}
+			return nil
+		}
+		types, ok := schema[row.Table]
+		if !ok {
+			return keygate.Errorf(keygate.EINVALID, "export: row %d: unknown table %q", done+1, row.Table)
+		}
+		cols := make([]string, 0, len(row.Values))
+		for c := range row.Values {
+			if _, ok := types[c]; !ok {
+				return keygate.Errorf(keygate.EINVALID, "export: row %d: table %s has no column %q", done+1, row.Table, c)
+			}
+			cols = append(cols, c)
+		}
+		args := make([]any, len(cols))
+		for i, c := range cols {
+			v, err := columnValue(types[c], row.Values[c])
+			if err != nil {
+				return keygate.Errorf(keygate.EINVALID, "export: row %d: %s.%s: %v", done+1, row.Table, c, err)
+			}
+			args[i] = v
+		}
+		query := `INSERT INTO ` + row.Table + ` (` + strings.Join(cols, ", ") + `) VALUES (?` + strings.Repeat(", ?", len(cols)-1) + `)`
+		stmt, ok := stmts[query]
+		if !ok {
+			var err error
+			if stmt, err = tx.PrepareContext(ctx, query); err != nil {
+				return fmt.Errorf("sqlite: restore %s: %w", row.Table, err)
+			}
+			stmts[query] = stmt
+		}
+		if _, err := stmt.ExecContext(ctx, args...); err != nil {
+			return keygate.Errorf(keygate.EINVALID, "export: row %d (%s): %v", done+1, row.Table, err)
+		}
+		done++
+		if progress != nil {
+			progress(done, total)
+		}
+	}
+}
+
+func columnTypes(ctx context.Context, tx *sql.Tx, table string) (map[string]string, error) {
+	rows, err := tx.QueryContext(ctx, `SELECT name, upper(type) FROM pragma_table_info(?)`, table)
+	if err != nil {
+		return nil, fmt.Errorf("sqlite: restore: %w", err)
+	}
+	defer rows.Close()
+	cols := map[string]string{}
+	for rows.Next() {
+		var name, typ string
+		if err := rows.Scan(&name, &typ); err != nil {
+			return nil, err
+		}
+		cols[name] = typ
+	}
+	return cols, rows.Err()
+}
+
+// columnValue turns a JSON value back into what the column holds.
+func columnValue(typ string, v any) (any, error) {
+	switch v := v.(type) {
+	case nil:
+		return nil, nil
+	case json.Number:
+		if typ != "INTEGER" {
+			return nil, fmt.Errorf("a number in a %s column", typ)
+		}
+		return v.Int64()
+	case string:
+		switch typ {
+		case "BLOB":
+			return base64.StdEncoding.DecodeString(v)
+		case "TEXT":
+			return v, nil
+		}
+		return nil, fmt.Errorf("a string in a %s column", typ)
+	}
+	return nil, fmt.Errorf("unexpected %T", v)
+}
