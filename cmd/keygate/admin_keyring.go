@@ -44,7 +44,7 @@ func (a *adminCLI) keyringCommand() *cobra.Command {
 				return err
 			}
 			total, moved := s.Remaining, 0
-			bar := newProgressBar(cmd.ErrOrStderr(), "rewrap", quiet || a.json)
+			bar := newProgressBar(cmd.ErrOrStderr(), "rewrap", "data keys", quiet || a.json)
 			for s.Remaining > 0 {
 				r, err := c.RewrapKeyring(cmd.Context(), batch)
 				if err != nil {

@@ -45,7 +45,7 @@ cannot be restored. Run it on the machine that holds the data dir.`,
 				return err
 			}
 			defer db.Close()
-			bar := newProgressBar(cmd.ErrOrStderr(), "backup", quiet)
+			bar := newProgressBar(cmd.ErrOrStderr(), "backup", "rows", quiet)
 			rows, err := writeBackup(cmd.Context(), db, root, out, bar.update)
 			bar.done()
 			if err != nil {
@@ -125,7 +125,7 @@ left behind.`,
 			if err != nil {
 				return err
 			}
-			bar := newProgressBar(cmd.ErrOrStderr(), "restore", quiet)
+			bar := newProgressBar(cmd.ErrOrStderr(), "restore", "rows", quiet)
 			err = restoreBackup(cmd.Context(), args[0], cfg.DataDir, root, bar.update)
 			bar.done()
 			if err != nil {
@@ -189,13 +189,14 @@ func restoreBackup(ctx context.Context, path, dataDir string, root *keyring.Loca
 type progressBar struct {
 	w       io.Writer
 	label   string
+	unit    string
 	quiet   bool
 	last    int // percent drawn last
 	started bool
 }
 
-func newProgressBar(w io.Writer, label string, quiet bool) *progressBar {
-	return &progressBar{w: w, label: label, quiet: quiet, last: -1}
+func newProgressBar(w io.Writer, label, unit string, quiet bool) *progressBar {
+	return &progressBar{w: w, label: label, unit: unit, quiet: quiet, last: -1}
 }
 
 func (p *progressBar) update(done, total int) {
@@ -216,7 +217,7 @@ func (p *progressBar) update(done, total int) {
 			bar[i] = '#'
 		}
 	}
-	fmt.Fprintf(p.w, "\r%s [%s] %3d%% %s/%s rows", p.label, bar, pct, strconv.Itoa(done), strconv.Itoa(total))
+	fmt.Fprintf(p.w, "\r%s [%s] %3d%% %s/%s %s", p.label, bar, pct, strconv.Itoa(done), strconv.Itoa(total), p.unit)
 }
 
 func (p *progressBar) done() {

@@ -263,6 +263,11 @@ KG_DIR=$TMP/keygate-data
 ADMIN_TOKEN=bench_$(head -c 24 /dev/urandom | od -An -tx1 | tr -d ' \n')
 export KEYGATE_ADMIN_TOKEN=$ADMIN_TOKEN KEYGATE_ADMIN_URL=http://127.0.0.1:$KG_ADMIN_PORT
 KG_CMD=("$KEYGATE_BIN" serve --data-dir "$KG_DIR" --proxy-listen "127.0.0.1:$KG_PORT" --admin-listen "127.0.0.1:$KG_ADMIN_PORT" --log-level warn)
+# A root key for the keyring (keygate builds from before the keyring have none).
+if "$KEYGATE_BIN" root-key --help >/dev/null 2>&1; then
+	"$KEYGATE_BIN" root-key generate --out "$TMP/root.key" >/dev/null || die "keygate root-key generate failed"
+	KG_CMD+=(--root-key-file "$TMP/root.key")
+fi
 
 start_keygate() {
 	(exec "${SRV[@]}" "${KG_CMD[@]}" </dev/null >>"$TMP/keygate.log" 2>&1) &
