@@ -52,6 +52,6 @@ type ConsumerStore interface {
 	ListConsumers(ctx context.Context, p Page) (consumers []*Consumer, next string, err error)
 	UpdateConsumer(ctx context.Context, ref string, update func(*Consumer) error) (*Consumer, error)
 	// DeleteConsumer removes a consumer together with its credentials. Besides
-	// the consumer's Deleted change it emits one for each key it removed.
+	// the consumer's Deleted change it emits one for each key and HMAC credential it removed.
 	DeleteConsumer(ctx context.Context, ref string) error
 }

@@ -9,19 +9,22 @@ import (
 // Route matches incoming requests and sends them to a service. A request
 // matches when its host, path and method each match one of the route's values
 // (an empty list matches anything). The route also says which credentials it
-// takes: a route without key_auth is open.
+// takes: a route without key_auth and hmac_auth is open. Both are nil when
+// absent; decoding fills in the defaults of the settings a document leaves
+// out (see KeyAuthConfig.UnmarshalJSON and HMACAuthConfig.UnmarshalJSON).
 type Route struct {
-	ID           string         `json:"id"`
-	Name         string         `json:"name"`
-	Service      Ref            `json:"service"`
-	Hosts        []string       `json:"hosts"`
-	Paths        []string       `json:"paths"`
-	Methods      []string       `json:"methods"`
-	StripPath    bool           `json:"strip_path"`
-	PreserveHost bool           `json:"preserve_host"`
-	KeyAuth      *KeyAuthConfig `json:"key_auth"`
-	ACL          *ACLConfig     `json:"acl"`
-	Tags         []string       `json:"tags"`
+	ID           string          `json:"id"`
+	Name         string          `json:"name"`
+	Service      Ref             `json:"service"`
+	Hosts        []string        `json:"hosts"`
+	Paths        []string        `json:"paths"`
+	Methods      []string        `json:"methods"`
+	StripPath    bool            `json:"strip_path"`
+	PreserveHost bool            `json:"preserve_host"`
+	KeyAuth      *KeyAuthConfig  `json:"key_auth"`
+	HMACAuth     *HMACAuthConfig `json:"hmac_auth"`
+	ACL          *ACLConfig      `json:"acl"`
+	Tags         []string        `json:"tags"`
 	Timestamps
 }
 
@@ -95,9 +98,13 @@ func intersects(a, b []string) bool {
 }
 
 // Normalize makes nil lists empty, so that they are written as [] and never
-// as null. Stores call it before they save.
+// as null. Stores call it before they save. KeyAuth and HMACAuth stay nil
+// when the route does not take that credential.
 func (r *Route) Normalize() {
 	r.Hosts, r.Paths, r.Methods, r.Tags = orEmpty(r.Hosts), orEmpty(r.Paths), orEmpty(r.Methods), orEmpty(r.Tags)
+	if c := r.HMACAuth; c != nil {
+		c.EnforceHeaders, c.Algorithms = orEmpty(c.EnforceHeaders), orEmpty(c.Algorithms)
+	}
 }
 
 // Validate reports the first invalid field.
@@ -123,11 +130,14 @@ func (r *Route) Validate() error {
 	if err := r.KeyAuth.validate(); err != nil {
 		return err
 	}
+	if err := r.HMACAuth.validate(); err != nil {
+		return err
+	}
 	if err := r.ACL.validate(); err != nil {
 		return err
 	}
-	if r.ACL != nil && r.KeyAuth == nil {
-		return Errorf(EINVALID, "acl: needs an authentication method on the route (key_auth)")
+	if r.ACL != nil && r.KeyAuth == nil && r.HMACAuth == nil {
+		return Errorf(EINVALID, "acl: needs an authentication method on the route (key_auth or hmac_auth)")
 	}
 	return validateTags(r.Tags)
 }

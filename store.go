@@ -12,6 +12,7 @@ type Store interface {
 	RouteStore
 	ConsumerStore
 	KeyStore
+	HMACCredentialStore
 	AdminTokenStore
 	KeyringStore
 	SecretStore
@@ -60,6 +61,7 @@ const (
 	ConsumerChanged
 	KeyChanged
 	AdminTokenChanged
+	HMACCredentialChanged
 )
 
 // ChangeOp says what happened to the entity.
@@ -75,14 +77,16 @@ const (
 // emit one after each committed write, so a revoke reaches the gateway's
 // caches before the admin API answers. Op is always set: Created by a
 // Create method, Updated by an Update method and by RevokeKey, Deleted by a
-// Delete method, including for the keys DeleteConsumer removes with their
-// consumer.
+// Delete method, including for the keys and HMAC credentials
+// DeleteConsumer removes with their consumer.
 type Change struct {
 	Kind ChangeKind
 	Op   ChangeOp
 	ID   string
-	// KeyIdentifier is set for keys, so that caches indexed by it can drop it.
+	// KeyIdentifier is set for keys and Username for HMAC credentials, so
+	// that caches indexed by them can drop the entry.
 	KeyIdentifier string
+	Username      string
 }
 
 // ChangeFunc receives changes, synchronously after the commit, on the writer's

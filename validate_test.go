@@ -1,6 +1,7 @@
 package keygate_test
 
 import (
+	"encoding/json"
 	"fmt"
 	"net/netip"
 	"slices"
@@ -37,6 +38,10 @@ func validService() *keygate.Service {
 	return s
 }
 
+func validHMACRequest() *keygate.HMACCredentialRequest {
+	return &keygate.HMACCredentialRequest{Username: "acme-signer", Secret: strings.Repeat("s3cr3t-", 5), Tags: []string{"ci"}}
+}
+
 func validRoute() *keygate.Route {
 	r := keygate.NewRoute()
 	r.Name, r.Service, r.Paths, r.Tags = "orders", keygate.Ref{Name: "orders"}, []string{"/orders"}, []string{"public"}
@@ -67,6 +72,15 @@ func TestControlCharacters(t *testing.T) {
 			{"route path", func() error { r := validRoute(); r.Paths = []string{"/a" + ctl}; return r.Validate() }, "paths[0]"},
 			{"key name", func() error { k := &keygate.APIKey{Name: "ci" + ctl}; return k.ValidateRestrictions() }, "name"},
 			{"key tag", func() error { k := &keygate.APIKey{Tags: []string{ctl + "ci"}}; return k.ValidateRestrictions() }, "tags[0]"},
+			{"hmac credential username", func() error { r := validHMACRequest(); r.Username = "ac" + ctl + "me"; return r.Validate() }, "username"},
+			{"hmac credential secret", func() error { r := validHMACRequest(); r.Secret = r.Secret[1:] + ctl; return r.Validate() }, "secret"},
+			{"hmac credential tag", func() error { r := validHMACRequest(); r.Tags = []string{"x" + ctl}; return r.Validate() }, "tags[0]"},
+			{"route hmac realm", func() error {
+				r := validRoute()
+				r.HMACAuth = keygate.NewHMACAuthConfig()
+				r.HMACAuth.Realm = "k" + ctl
+				return r.Validate()
+			}, "hmac_auth.realm"},
 		}
 		for _, tt := range tests {
 			t.Run(fmt.Sprintf("%s with %q", tt.name, ctl), func(t *testing.T) { wantInvalid(t, tt.validate(), tt.field) })
@@ -214,6 +228,101 @@ func TestValidRequestID(t *testing.T) {
 	}
 }
 
+func TestHMACCredentialRequest(t *testing.T) {
+	tests := []struct {
+		name  string
+		edit  func(*keygate.HMACCredentialRequest)
+		field string // "" when valid
+	}{
+		{"valid", func(*keygate.HMACCredentialRequest) {}, ""},
+		{"no secret: one is generated", func(r *keygate.HMACCredentialRequest) { r.Secret = "" }, ""},
+		{"no tags", func(r *keygate.HMACCredentialRequest) { r.Tags = nil }, ""},
+		{"one-character username", func(r *keygate.HMACCredentialRequest) { r.Username = "a" }, ""},
+		{"256-character username", func(r *keygate.HMACCredentialRequest) { r.Username = strings.Repeat("u", 256) }, ""},
+		{"username with punctuation", func(r *keygate.HMACCredentialRequest) { r.Username = "svc:billing/prod@eu.example_1=x;y'z" }, ""},
+		{"no username", func(r *keygate.HMACCredentialRequest) { r.Username = "" }, "username"},
+		{"257-character username", func(r *keygate.HMACCredentialRequest) { r.Username = strings.Repeat("u", 257) }, "username"},
+		{"username with a space", func(r *keygate.HMACCredentialRequest) { r.Username = "acme signer" }, "username"},
+		{"username with a double quote", func(r *keygate.HMACCredentialRequest) { r.Username = `acme"signer` }, "username"},
+		{"username with a comma", func(r *keygate.HMACCredentialRequest) { r.Username = "acme,signer" }, "username"},
+		{"username with a backslash", func(r *keygate.HMACCredentialRequest) { r.Username = `acme\signer` }, "username"},
+		{"username with a newline", func(r *keygate.HMACCredentialRequest) { r.Username = "acme\nsigner" }, "username"},
+		{"username with DEL", func(r *keygate.HMACCredentialRequest) { r.Username = "acme\x7f" }, "username"},
+		{"non-ASCII username", func(r *keygate.HMACCredentialRequest) { r.Username = "müller" }, "username"},
+		{"username shaped like an id", func(r *keygate.HMACCredentialRequest) { r.Username = "0192f1e4-7c4a-7b8e-9a1b-2c3d4e5f6a7b" }, "username"},
+		{"32-character secret", func(r *keygate.HMACCredentialRequest) { r.Secret = strings.Repeat("x", 32) }, ""},
+		{"512-character secret", func(r *keygate.HMACCredentialRequest) { r.Secret = strings.Repeat("x", 512) }, ""},
+		{"secret with spaces and punctuation", func(r *keygate.HMACCredentialRequest) { r.Secret = `correct horse "battery" staple, \ ~!` }, ""},
+		{"31-character secret", func(r *keygate.HMACCredentialRequest) { r.Secret = strings.Repeat("x", 31) }, "secret"},
+		{"513-character secret", func(r *keygate.HMACCredentialRequest) { r.Secret = strings.Repeat("x", 513) }, "secret"},
+		{"secret with a tab", func(r *keygate.HMACCredentialRequest) { r.Secret = strings.Repeat("x", 40) + "\t" }, "secret"},
+		{"secret with NUL", func(r *keygate.HMACCredentialRequest) { r.Secret = "\x00" + strings.Repeat("x", 40) }, "secret"},
+		{"non-ASCII secret", func(r *keygate.HMACCredentialRequest) { r.Secret = strings.Repeat("ü", 20) }, "secret"},
+		{"tag with a comma", func(r *keygate.HMACCredentialRequest) { r.Tags = []string{"a,b"} }, "tags[0]"},
+		{"empty tag", func(r *keygate.HMACCredentialRequest) { r.Tags = []string{"ok", ""} }, "tags[1]"},
+		{"too many tags", func(r *keygate.HMACCredentialRequest) { r.Tags = make([]string, 65) }, "tags"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			r := validHMACRequest()
+			tt.edit(r)
+			err := r.Validate()
+			wantInvalid(t, err, tt.field)
+			if r.Secret != "" && strings.Contains(keygate.ErrorMessage(err), r.Secret) {
+				t.Errorf("message %q echoes the secret", keygate.ErrorMessage(err))
+			}
+		})
+	}
+}
+
+// TestRouteHMACAuthJSON: hmac_auth is decoded as key_auth is: nil when
+// absent or null, Kong's defaults for what an object leaves out, unknown
+// settings refused.
+func TestRouteHMACAuthJSON(t *testing.T) {
+	custom := keygate.NewHMACAuthConfig()
+	custom.ClockSkew, custom.Algorithms, custom.ReplayProtection = 60, []string{keygate.HMACSHA256}, false
+	tests := []struct {
+		name string
+		doc  string
+		want *keygate.HMACAuthConfig
+		bad  bool
+	}{
+		{"absent", `{}`, nil, false},
+		{"null", `{"hmac_auth": null}`, nil, false},
+		{"empty object: defaults", `{"hmac_auth": {}}`, keygate.NewHMACAuthConfig(), false},
+		{"some settings", `{"hmac_auth": {"clock_skew": 60, "algorithms": ["hmac-sha256"], "replay_protection": false}}`, custom, false},
+		{"an unknown setting", `{"hmac_auth": {"clock_skeww": 60}}`, nil, true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			r := keygate.NewRoute()
+			err := json.Unmarshal([]byte(tt.doc), r)
+			if tt.bad {
+				if err == nil {
+					t.Fatal("decoded")
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			got, _ := json.Marshal(r.HMACAuth)
+			want, _ := json.Marshal(tt.want)
+			if string(got) != string(want) {
+				t.Errorf("hmac_auth = %s, want %s", got, want)
+			}
+		})
+	}
+
+	t.Run("a route with hmac_auth alone is valid, also with an ACL", func(t *testing.T) {
+		r := validRoute()
+		r.KeyAuth, r.HMACAuth = nil, keygate.NewHMACAuthConfig()
+		wantInvalid(t, r.Validate(), "")
+		r.HMACAuth = nil
+		wantInvalid(t, r.Validate(), "acl")
+	})
+}
+
 func TestNormalize(t *testing.T) {
 	s, r, c, k := &keygate.Service{}, &keygate.Route{}, &keygate.Consumer{}, &keygate.APIKey{}
 	kept := []string{"x"}
@@ -234,6 +343,19 @@ func TestNormalize(t *testing.T) {
 	}
 	if !slices.Equal(r.Paths, kept) {
 		t.Errorf("a list that was set changed: %v", r.Paths)
+	}
+}
+
+func TestNormalizeHMACAuth(t *testing.T) {
+	r := &keygate.Route{}
+	r.Normalize()
+	if r.KeyAuth != nil || r.HMACAuth != nil {
+		t.Errorf("Normalize set key_auth %v, hmac_auth %v; absent must stay nil", r.KeyAuth, r.HMACAuth)
+	}
+	r.HMACAuth = &keygate.HMACAuthConfig{}
+	r.Normalize()
+	if r.HMACAuth.EnforceHeaders == nil || r.HMACAuth.Algorithms == nil {
+		t.Errorf("hmac_auth lists %#v, %#v, want []string{}", r.HMACAuth.EnforceHeaders, r.HMACAuth.Algorithms)
 	}
 }
 

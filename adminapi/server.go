@@ -73,6 +73,15 @@ func (s *Server) Handler() http.Handler {
 	h("DELETE /v1/keys/{id}", remove("id", s.Store.DeleteKey))
 	h("POST /v1/keys/verify", s.verifyKey)
 
+	h("POST /v1/consumers/{consumer}/hmac-credentials", s.createHMACCredential)
+	h("GET /v1/consumers/{consumer}/hmac-credentials", s.consumerHMACCredentials)
+	h("GET /v1/consumers/{consumer}/hmac-credentials/{id}", s.getHMACCredential)
+	h("POST /v1/consumers/{consumer}/hmac-credentials/{id}/revoke", s.revokeHMACCredential)
+	h("DELETE /v1/consumers/{consumer}/hmac-credentials/{id}", s.deleteHMACCredential)
+	h("GET /v1/hmac-credentials", list(func(ctx context.Context, p keygate.Page) ([]*keygate.HMACCredential, string, error) {
+		return s.Store.ListHMACCredentials(ctx, keygate.HMACCredentialFilter{}, p)
+	}))
+
 	h("GET /v1/keyring", s.keyringStatus)
 	h("POST /v1/keyring/rotate", s.rotateKeyring)
 	h("POST /v1/keyring/rewrap", s.rewrapKeyring)

@@ -21,6 +21,9 @@ const (
 	Unauthenticated
 	// Forbidden: the credential is valid but not for this target (403).
 	Forbidden
+	// TooLarge: the body the credential covers is larger than the route
+	// lets the gateway read to check it (413).
+	TooLarge
 )
 
 // Result is an authenticator's answer. Message is for the client on every

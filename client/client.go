@@ -306,3 +306,30 @@ func (c *Client) RewrapKeyring(ctx context.Context, batchSize int) (*RewrapResul
 func (c *Client) RetireKeyringVersion(ctx context.Context, version int) error {
 	return c.do(ctx, http.MethodDelete, "/v1/keyring/versions/"+strconv.Itoa(version), nil, nil)
 }
+
+// CreateHMACCredential issues an HMAC credential; the result is the only
+// place its secret is ever shown.
+func (c *Client) CreateHMACCredential(ctx context.Context, consumer string, req keygate.HMACCredentialRequest) (*keygate.IssuedHMACCredential, error) {
+	return call[keygate.IssuedHMACCredential](ctx, c, http.MethodPost, at("consumers", consumer)+"/hmac-credentials", req)
+}
+
+func (c *Client) HMACCredentials(ctx context.Context, consumer string, p keygate.Page) ([]*keygate.HMACCredential, string, error) {
+	return list[*keygate.HMACCredential](ctx, c, at("consumers", consumer)+"/hmac-credentials", p)
+}
+
+func (c *Client) HMACCredential(ctx context.Context, consumer, id string) (*keygate.HMACCredential, error) {
+	return call[keygate.HMACCredential](ctx, c, http.MethodGet, at("consumers", consumer)+"/hmac-credentials/"+url.PathEscape(id), nil)
+}
+
+func (c *Client) RevokeHMACCredential(ctx context.Context, consumer, id string) (*keygate.HMACCredential, error) {
+	return call[keygate.HMACCredential](ctx, c, http.MethodPost, at("consumers", consumer)+"/hmac-credentials/"+url.PathEscape(id)+"/revoke", nil)
+}
+
+func (c *Client) DeleteHMACCredential(ctx context.Context, consumer, id string) error {
+	return c.do(ctx, http.MethodDelete, at("consumers", consumer)+"/hmac-credentials/"+url.PathEscape(id), nil, nil)
+}
+
+// AllHMACCredentials lists every consumer's HMAC credentials.
+func (c *Client) AllHMACCredentials(ctx context.Context, p keygate.Page) ([]*keygate.HMACCredential, string, error) {
+	return list[*keygate.HMACCredential](ctx, c, "/v1/hmac-credentials", p)
+}

@@ -18,6 +18,7 @@ import (
 
 	"github.com/keygate/keygate"
 	"github.com/keygate/keygate/auth"
+	"github.com/keygate/keygate/auth/hmacauth"
 	"github.com/keygate/keygate/auth/keyauth"
 )
 
@@ -60,6 +61,13 @@ type Config struct {
 	// finding the client address (for CIDR restrictions). Empty: none.
 	TrustedProxies []netip.Prefix
 	Logger         *slog.Logger
+	// HMAC holds the HMAC credentials routes with hmac_auth check
+	// signatures against, and Replay the signatures already seen. A route
+	// with hmac_auth is refused (503) without them.
+	HMAC   *hmacauth.Credentials
+	Replay hmacauth.ReplayGuard
+	// Now is the clock signatures' dates are checked against (time.Now).
+	Now func() time.Time
 }
 
 // Proxy is the gateway's HTTP handler.
@@ -84,6 +92,9 @@ type Proxy struct {
 func New(store Store, verifier keygate.KeyVerifier, cfg Config) *Proxy {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
+	}
+	if cfg.Now == nil {
+		cfg.Now = time.Now
 	}
 	p := &Proxy{store: store, verifier: verifier, cfg: cfg, upstreams: map[string]*upstream{}}
 	p.table.Store(newTable(nil))
@@ -180,21 +191,29 @@ func (p *Proxy) Reload(ctx context.Context) error {
 		}
 		rt := &route{Route: r, upstream: u}
 		rt.proxy = u.reverseProxy(func(pr *httputil.ProxyRequest) { p.rewrite(pr, rt) }, p.upstreamFailed, p.cfg.Logger)
+		// The kinds a route accepts, in a fixed order; the first one present
+		// on a request decides.
 		if r.KeyAuth != nil {
 			rt.auths = append(rt.auths, keyauth.New(*r.KeyAuth, p.verifier))
-			if ref := r.KeyAuth.Anonymous; ref != "" {
-				c, err := p.store.FindConsumer(ctx, ref)
-				if err != nil && keygate.ErrorCode(err) != keygate.ENOTFOUND {
-					return fmt.Errorf("route %s: anonymous consumer: %w", r.Name, err)
-				}
-				if c == nil {
-					// Refusing is the safe reading of a dangling anonymous consumer.
-					p.cfg.Logger.Warn("anonymous consumer not found; requests without a key are refused", "route", r.Name, "consumer", ref)
-					unresolved = true
-				} else {
-					rt.anonymous = c
-					anonymous[c.ID] = true
-				}
+		}
+		if r.HMACAuth != nil {
+			if p.cfg.HMAC == nil || p.cfg.Replay == nil {
+				return fmt.Errorf("route %s: hmac_auth, but the proxy has no HMAC credentials to check against", r.Name)
+			}
+			rt.auths = append(rt.auths, hmacauth.New(*r.HMACAuth, p.cfg.HMAC, p.cfg.Replay, p.cfg.Now))
+		}
+		if ref := anonymousOf(r); ref != "" {
+			c, err := p.store.FindConsumer(ctx, ref)
+			if err != nil && keygate.ErrorCode(err) != keygate.ENOTFOUND {
+				return fmt.Errorf("route %s: anonymous consumer: %w", r.Name, err)
+			}
+			if c == nil {
+				// Refusing is the safe reading of a dangling anonymous consumer.
+				p.cfg.Logger.Warn("anonymous consumer not found; requests without a credential are refused", "route", r.Name, "consumer", ref)
+				unresolved = true
+			} else {
+				rt.anonymous = c
+				anonymous[c.ID] = true
 			}
 		}
 		built = append(built, rt)
@@ -209,6 +228,18 @@ func (p *Proxy) Reload(ctx context.Context) error {
 	}
 	p.upstreams = upstreams
 	return nil
+}
+
+// anonymousOf is the consumer a route lets requests without a credential
+// proceed as: key_auth's, or else hmac_auth's.
+func anonymousOf(r *keygate.Route) string {
+	if r.KeyAuth != nil && r.KeyAuth.Anonymous != "" {
+		return r.KeyAuth.Anonymous
+	}
+	if r.HMACAuth != nil {
+		return r.HMACAuth.Anonymous
+	}
+	return ""
 }
 
 func listAll[T any](list func(keygate.Page) ([]T, string, error)) ([]T, error) {
@@ -278,6 +309,9 @@ func (p *Proxy) authenticate(w http.ResponseWriter, r *http.Request, rt *route, 
 	case res.Verdict == auth.Granted:
 	case res.Verdict == auth.Forbidden:
 		writeError(w, r, http.StatusForbidden, res.Message)
+		return false
+	case res.Verdict == auth.TooLarge:
+		writeError(w, r, http.StatusRequestEntityTooLarge, res.Message)
 		return false
 	case rt.anonymous != nil: // Absent or Unauthenticated, as Kong's anonymous
 		res = auth.Result{Verdict: auth.Granted, Consumer: rt.anonymous}

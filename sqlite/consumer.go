@@ -69,33 +69,65 @@ func saveConsumer(ctx context.Context, tx *sql.Tx, c *keygate.Consumer, insert b
 	return nil
 }
 
-// DeleteConsumer deletes the consumer and, by cascade, its keys; every
-// deleted key is reported so that caches indexed by identifier drop it.
+// DeleteConsumer deletes the consumer and, by cascade, its keys and HMAC
+// credentials (whose data keys a trigger deletes: crypto-shredding). Every
+// deleted credential is reported, so that caches indexed by key identifier
+// or HMAC username drop it.
 func (db *DB) DeleteConsumer(ctx context.Context, ref string) error {
-	return db.write(ctx, func(tx *sql.Tx) ([]keygate.Change, error) {
+	shredded := false
+	err := db.write(ctx, func(tx *sql.Tx) ([]keygate.Change, error) {
 		c, err := findConsumer(ctx, tx, ref)
 		if err != nil {
 			return nil, err
 		}
 		changes := []keygate.Change{{Kind: keygate.ConsumerChanged, Op: keygate.Deleted, ID: c.ID}}
-		rows, err := tx.QueryContext(ctx, `SELECT id, identifier FROM api_keys WHERE consumer_id = ? ORDER BY id`, c.ID)
+		keys, err := deletedCredentials(ctx, tx, `SELECT id, identifier FROM api_keys WHERE consumer_id = ? ORDER BY id`, c.ID,
+			func(id, identifier string) keygate.Change {
+				return keygate.Change{Kind: keygate.KeyChanged, Op: keygate.Deleted, ID: id, KeyIdentifier: identifier}
+			})
 		if err != nil {
-			return nil, fmt.Errorf("sqlite: list consumer keys: %w", err)
+			return nil, err
 		}
-		defer rows.Close()
-		for rows.Next() {
-			ch := keygate.Change{Kind: keygate.KeyChanged, Op: keygate.Deleted}
-			if err := rows.Scan(&ch.ID, &ch.KeyIdentifier); err != nil {
-				return nil, fmt.Errorf("sqlite: list consumer keys: %w", err)
-			}
-			changes = append(changes, ch)
-		}
-		if err := rows.Err(); err != nil {
-			return nil, fmt.Errorf("sqlite: list consumer keys: %w", err)
+		creds, err := deletedCredentials(ctx, tx, `SELECT id, username FROM hmac_credentials WHERE consumer_id = ? ORDER BY id`, c.ID,
+			func(id, username string) keygate.Change {
+				return keygate.Change{Kind: keygate.HMACCredentialChanged, Op: keygate.Deleted, ID: id, Username: username}
+			})
+		if err != nil {
+			return nil, err
 		}
 		if _, err := tx.ExecContext(ctx, `DELETE FROM consumers WHERE id = ?`, c.ID); err != nil {
 			return nil, fmt.Errorf("sqlite: delete consumer: %w", err)
 		}
-		return changes, nil
+		shredded = len(creds) > 0
+		return append(append(changes, keys...), creds...), nil
 	})
+	if err != nil {
+		return err
+	}
+	if shredded {
+		db.shred(ctx)
+	}
+	return nil
+}
+
+// deletedCredentials reads the (id, lookup name) pairs query returns for the
+// consumer and turns each into the Deleted change of that credential.
+func deletedCredentials(ctx context.Context, tx *sql.Tx, query, consumerID string, change func(id, name string) keygate.Change) ([]keygate.Change, error) {
+	rows, err := tx.QueryContext(ctx, query, consumerID)
+	if err != nil {
+		return nil, fmt.Errorf("sqlite: list consumer credentials: %w", err)
+	}
+	defer rows.Close()
+	var changes []keygate.Change
+	for rows.Next() {
+		var id, name string
+		if err := rows.Scan(&id, &name); err != nil {
+			return nil, fmt.Errorf("sqlite: list consumer credentials: %w", err)
+		}
+		changes = append(changes, change(id, name))
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("sqlite: list consumer credentials: %w", err)
+	}
+	return changes, nil
 }

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"slices"
@@ -43,6 +44,11 @@ func populated(tb testing.TB) *DB {
 	must(db.AddKeyringVersion(ctx, &keygate.KeyringVersion{Version: 1, Sealed: []byte("sealed kek")}))
 	must(db.PutSecret(ctx, &keygate.Sealed{Kind: "pepper", ID: "apikey", DataKey: keygate.DataKey{Version: 1, Wrapped: []byte{0, 'w'}},
 		Ciphertext: []byte("ciphertext\x00")}))
+	must(db.CreateHMACCredential(ctx, &keygate.HMACCredential{Consumer: keygate.Ref{Name: "acme"}, Username: "acme-signer", Tags: []string{"ci"}},
+		func(id string) (*keygate.Sealed, error) {
+			return &keygate.Sealed{Kind: keygate.SealedHMACSecret, ID: id, DataKey: keygate.DataKey{Version: 1, Wrapped: []byte{1, 'h'}},
+				Ciphertext: []byte("hmac ciphertext\x00\xff")}, nil
+		}))
 	return db
 }
 
@@ -63,8 +69,8 @@ func TestExportRestoreRoundTrip(t *testing.T) {
 		t.Fatal(err)
 	}
 	data := buf.Bytes()
-	if len(calls) != 2*9 || calls[len(calls)-2] != 9 || calls[len(calls)-1] != 9 {
-		t.Errorf("progress calls %v, want 9 rows", calls)
+	if len(calls) != 2*11 || calls[len(calls)-2] != 11 || calls[len(calls)-1] != 11 {
+		t.Errorf("progress calls %v, want 11 rows", calls)
 	}
 
 	path := filepath.Join(t.TempDir(), "restored", "keygate.db")
@@ -79,6 +85,11 @@ func TestExportRestoreRoundTrip(t *testing.T) {
 	k, c, err := restored.LookupKey(t.Context(), "aaaaaaaaaaaa")
 	if err != nil || c.Username != "acme" || !bytes.Equal(k.SecretHash, []byte{0, 1, 2, 0xff}) {
 		t.Errorf("restored key %+v %+v %v", k, c, err)
+	}
+	h, c, err := restored.LookupHMACCredential(t.Context(), "acme-signer")
+	if err != nil || c.Username != "acme" || h.Secret == nil || h.Secret.Version != 1 ||
+		!bytes.Equal(h.Secret.Wrapped, []byte{1, 'h'}) || !bytes.Equal(h.Secret.Ciphertext, []byte("hmac ciphertext\x00\xff")) {
+		t.Errorf("restored hmac credential %+v %+v %v", h, c, err)
 	}
 }
 
@@ -104,14 +115,22 @@ func TestExportCoversTheSchema(t *testing.T) {
 func TestRestoreRefusesAndLeavesNothing(t *testing.T) {
 	data := export(t, populated(t))
 	lines := strings.SplitAfter(string(data), "\n")
+	ms, err := readMigrations(migrations)
+	if err != nil {
+		t.Fatal(err)
+	}
+	schema := fmt.Sprintf(`"schema_version":%d`, ms[len(ms)-1].version)
+	if !strings.Contains(lines[0], schema) {
+		t.Fatalf("header %s does not hold %s", lines[0], schema)
+	}
 	tests := []struct {
 		name, export, want string
 	}{
 		{"empty", "", "not a keygate export"},
 		{"not an export", "hello\n", "not a keygate export"},
-		{"newer schema", strings.Replace(lines[0], `"schema_version":3`, `"schema_version":99`, 1), "newer than this keygate's"},
+		{"newer schema", strings.Replace(lines[0], schema, `"schema_version":99`, 1), "newer than this keygate's"},
 		{"truncated", strings.Join(lines[:5], ""), "without its end marker"},
-		{"a row missing", strings.Join(slices.Delete(slices.Clone(lines), len(lines)-3, len(lines)-2), ""), "holds 8 rows, its header says 9"},
+		{"a row missing", strings.Join(slices.Delete(slices.Clone(lines), len(lines)-3, len(lines)-2), ""), "holds 10 rows, its header says 11"},
 		{"data after the end", string(data) + `{"table":"services"}` + "\n", "data after the end marker"},
 		{"unknown table", strings.Replace(string(data), `"table":"routes"`, `"table":"nope"`, 1), `unknown table "nope"`},
 		{"unknown column", strings.Replace(string(data), `"url":`, `"uri":`, 1), `no column "uri"`},

@@ -2,6 +2,7 @@ package sqlite
 
 import (
 	"bytes"
+	"context"
 	"crypto/rand"
 	"errors"
 	"fmt"
@@ -87,6 +88,62 @@ func TestDestroySecretLeavesNoTrace(t *testing.T) {
 			db = open(t, path, Options{})
 			defer db.Close()
 			if _, err := db.GetSecret(ctx, "pepper", "neighbour-0"); err != nil {
+				t.Error(err)
+			}
+		})
+	}
+}
+
+// TestDeleteHMACCredentialLeavesNoTrace: deleting a credential, by itself
+// or with its consumer, leaves neither its wrapped data key nor its sealed
+// secret in the database file or the -wal file.
+func TestDeleteHMACCredentialLeavesNoTrace(t *testing.T) {
+	tests := []struct {
+		name   string
+		delete func(ctx context.Context, db *DB, c *keygate.HMACCredential) error
+	}{
+		{"delete the credential", func(ctx context.Context, db *DB, c *keygate.HMACCredential) error {
+			return db.DeleteHMACCredential(ctx, c.ID)
+		}},
+		{"delete its consumer", func(ctx context.Context, db *DB, c *keygate.HMACCredential) error {
+			return db.DeleteConsumer(ctx, c.Consumer.ID)
+		}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			ctx := t.Context()
+			path := filepath.Join(t.TempDir(), "keygate.db")
+			db := open(t, path, Options{})
+			defer db.Close()
+			check(t, db.AddKeyringVersion(ctx, &keygate.KeyringVersion{Version: 1, Sealed: []byte("sealed")}))
+			check(t, db.CreateConsumer(ctx, &keygate.Consumer{Username: "alice"}))
+			check(t, db.CreateConsumer(ctx, &keygate.Consumer{Username: "bob"}))
+			seal := func(wrapped, ciphertext []byte) func(string) (*keygate.Sealed, error) {
+				return func(id string) (*keygate.Sealed, error) {
+					return &keygate.Sealed{Kind: keygate.SealedHMACSecret, ID: id,
+						DataKey: keygate.DataKey{Version: 1, Wrapped: wrapped}, Ciphertext: ciphertext}, nil
+				}
+			}
+			// A neighbour keeps the pages in use.
+			check(t, db.CreateHMACCredential(ctx, &keygate.HMACCredential{Consumer: keygate.Ref{Name: "bob"}, Username: "neighbour"},
+				seal([]byte("neighbour wrapped"), []byte("neighbour ciphertext"))))
+			wrapped, ciphertext := random(48), random(64)
+			c := &keygate.HMACCredential{Consumer: keygate.Ref{Name: "alice"}, Username: "target"}
+			check(t, db.CreateHMACCredential(ctx, c, seal(wrapped, ciphertext)))
+			checkpoint(t, db)
+			if !contains(t, path, ciphertext) || !contains(t, path, wrapped) {
+				t.Fatal("the credential is not in the database file after a checkpoint: the scan is broken")
+			}
+
+			check(t, tt.delete(ctx, db, c))
+			secrets := map[string][]byte{"wrapped data key": wrapped, "ciphertext": ciphertext}
+			noTrace(t, "while open", path, secrets)
+			check(t, db.Close())
+			noTrace(t, "after Close", path, secrets)
+
+			db = open(t, path, Options{})
+			defer db.Close()
+			if _, _, err := db.LookupHMACCredential(ctx, "neighbour"); err != nil {
 				t.Error(err)
 			}
 		})

@@ -35,10 +35,13 @@ type Options struct {
 // against another process. Reads use a separate pool that, in WAL mode, runs
 // alongside the writer.
 type DB struct {
-	w, r     *sql.DB
-	lookup   *sql.Stmt // LookupKey is the gateway's hot read; prepare it once
-	now      func() time.Time
-	onChange keygate.ChangeFunc
+	w, r *sql.DB
+	// LookupKey and LookupHMACCredential are the gateway's hot reads;
+	// prepare them once. lookupHMAC is nil at a schema without HMAC
+	// credentials (a restore in progress).
+	lookup, lookupHMAC *sql.Stmt
+	now                func() time.Time
+	onChange           keygate.ChangeFunc
 }
 
 // Open opens (creating it if needed, with mode 0600) the database file at
@@ -96,6 +99,12 @@ func openAt(ctx context.Context, path string, opts Options, schema int) (*DB, er
 		db.Close()
 		return nil, fmt.Errorf("sqlite: prepare: %w", err)
 	}
+	if schema == 0 {
+		if db.lookupHMAC, err = db.r.PrepareContext(ctx, lookupHMACSQL); err != nil {
+			db.Close()
+			return nil, fmt.Errorf("sqlite: prepare: %w", err)
+		}
+	}
 	return db, nil
 }
 
@@ -111,8 +120,10 @@ func dsn(path, extra string) string {
 // the last one and checkpoints the WAL into the main file.
 func (db *DB) Close() error {
 	var errs []error
-	if db.lookup != nil {
-		errs = append(errs, db.lookup.Close())
+	for _, stmt := range []*sql.Stmt{db.lookup, db.lookupHMAC} {
+		if stmt != nil {
+			errs = append(errs, stmt.Close())
+		}
 	}
 	if db.r != nil {
 		errs = append(errs, db.r.Close())

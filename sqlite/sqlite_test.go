@@ -198,6 +198,16 @@ func TestClose(t *testing.T) {
 		{"find", func() error { _, err := db.FindConsumer(ctx, c.ID); return err }},
 		{"list", func() error { _, _, err := db.ListServices(ctx, keygate.Page{}); return err }},
 		{"lookup", func() error { _, _, err := db.LookupKey(ctx, "ident"); return err }},
+		{"lookup hmac credential", func() error { _, _, err := db.LookupHMACCredential(ctx, "signer"); return err }},
+		{"list hmac credentials", func() error {
+			_, _, err := db.ListHMACCredentials(ctx, keygate.HMACCredentialFilter{}, keygate.Page{})
+			return err
+		}},
+		{"create hmac credential", func() error {
+			return db.CreateHMACCredential(ctx, &keygate.HMACCredential{Consumer: keygate.Ref{ID: c.ID}, Username: "signer"},
+				func(string) (*keygate.Sealed, error) { return nil, errors.New("not called") })
+		}},
+		{"delete hmac credential", func() error { return db.DeleteHMACCredential(ctx, c.ID) }},
 		{"create", func() error { return db.CreateConsumer(ctx, &keygate.Consumer{Username: "bob"}) }},
 		{"update", func() error {
 			_, err := db.UpdateConsumer(ctx, c.ID, func(*keygate.Consumer) error { return nil })

@@ -70,6 +70,8 @@ var routes = entity[*keygate.Route]{
 	modify: func(r *keygate.Route) {
 		r.Paths, r.StripPath, r.PreserveHost = []string{"/v2"}, false, true
 		r.KeyAuth = &keygate.KeyAuthConfig{KeyNames: []string{"x-api-key"}, KeyInHeader: true}
+		r.HMACAuth = &keygate.HMACAuthConfig{ClockSkew: 30, EnforceHeaders: []string{"date"},
+			Algorithms: []string{keygate.HMACSHA512}, ValidateRequestBody: true, MaxBodySize: 4096, Realm: "v2"}
 	},
 	times: func(r *keygate.Route) *keygate.Timestamps { return &r.Timestamps },
 }

@@ -14,10 +14,14 @@ import (
 var routeHeader = []string{"ID", "NAME", "SERVICE", "HOSTS", "PATHS", "METHODS", "AUTH", "ACL"}
 
 func routeRow(r *keygate.Route) []string {
-	auth := "-"
+	var kinds []string
 	if r.KeyAuth != nil {
-		auth = "key-auth"
+		kinds = append(kinds, "key-auth")
 	}
+	if r.HMACAuth != nil {
+		kinds = append(kinds, "hmac-auth")
+	}
+	auth := joinOrDash(kinds)
 	acl := "-"
 	if a := r.ACL; a != nil && len(a.Allow) > 0 {
 		acl = "allow:" + strings.Join(a.Allow, ",")
@@ -33,6 +37,8 @@ type routeFlags struct {
 	service string
 	keyAuth bool
 	ka      keygate.KeyAuthConfig
+	hmac    bool
+	ha      keygate.HMACAuthConfig
 	acl     keygate.ACLConfig
 	noACL   bool
 }
@@ -40,6 +46,8 @@ type routeFlags struct {
 var (
 	keyAuthFlags = []string{"key-auth", "key-names", "key-in-header", "key-in-query", "key-in-bearer", "hide-credentials", "anonymous"}
 	aclFlags     = []string{"acl-allow", "acl-deny", "hide-groups-header", "no-acl"}
+	hmacFlags    = []string{"hmac-auth", "hmac-clock-skew", "hmac-enforce-headers", "hmac-algorithms", "hmac-validate-body",
+		"hmac-hide-credentials", "hmac-anonymous", "hmac-realm", "hmac-replay-protection", "hmac-max-body-size"}
 	// routeFields maps the flags of plain fields to their JSON names.
 	routeFields = map[string]string{"name": "name", "host": "hosts", "path": "paths", "method": "methods",
 		"strip-path": "strip_path", "preserve-host": "preserve_host", "tag": "tags"}
@@ -65,8 +73,19 @@ func newRouteFlags(fs *pflag.FlagSet, update bool) *routeFlags {
 	fs.BoolVar(&f.ka.KeyInBearer, "key-in-bearer", d.KeyInBearer, "read the key from Authorization: Bearer")
 	fs.BoolVar(&f.ka.HideCredentials, "hide-credentials", false, "remove the key before proxying")
 	fs.StringVar(&f.ka.Anonymous, "anonymous", "", "consumer that requests without a key proceed as")
-	fs.StringSliceVar(&f.acl.Allow, "acl-allow", nil, "admit only consumers in one of these groups (needs key auth)")
-	fs.StringSliceVar(&f.acl.Deny, "acl-deny", nil, "refuse consumers in any of these groups (needs key auth)")
+	h := keygate.NewHMACAuthConfig()
+	fs.BoolVar(&f.hmac, "hmac-auth", false, "require signed requests (Kong's hmac-auth or RFC 9421, with defaults for the settings not given)")
+	fs.IntVar(&f.ha.ClockSkew, "hmac-clock-skew", h.ClockSkew, "seconds the request's date may be off")
+	fs.StringSliceVar(&f.ha.EnforceHeaders, "hmac-enforce-headers", nil, "headers every signature must cover")
+	fs.StringSliceVar(&f.ha.Algorithms, "hmac-algorithms", h.Algorithms, "accepted algorithms")
+	fs.BoolVar(&f.ha.ValidateRequestBody, "hmac-validate-body", false, "require a body digest that matches the body")
+	fs.BoolVar(&f.ha.HideCredentials, "hmac-hide-credentials", false, "remove the signature headers before proxying")
+	fs.StringVar(&f.ha.Anonymous, "hmac-anonymous", "", "consumer that unsigned requests proceed as")
+	fs.StringVar(&f.ha.Realm, "hmac-realm", "", "realm in WWW-Authenticate")
+	fs.BoolVar(&f.ha.ReplayProtection, "hmac-replay-protection", h.ReplayProtection, "refuse a signature seen before")
+	fs.IntVar(&f.ha.MaxBodySize, "hmac-max-body-size", h.MaxBodySize, "largest body read to check its digest, in bytes")
+	fs.StringSliceVar(&f.acl.Allow, "acl-allow", nil, "admit only consumers in one of these groups (needs key or hmac auth)")
+	fs.StringSliceVar(&f.acl.Deny, "acl-deny", nil, "refuse consumers in any of these groups (needs key or hmac auth)")
 	fs.BoolVar(&f.acl.HideGroupsHeader, "hide-groups-header", false, "don't send the consumer's groups upstream")
 	if update {
 		fs.BoolVar(&f.noACL, "no-acl", false, "remove the route's ACL")
@@ -109,6 +128,34 @@ func (f *routeFlags) keyAuthFrom(fs *pflag.FlagSet, cur *keygate.KeyAuthConfig) 
 	return &ka
 }
 
+// hmacFrom applies the hmac-auth flags given to cur, as keyAuthFrom does.
+func (f *routeFlags) hmacFrom(fs *pflag.FlagSet, cur *keygate.HMACAuthConfig) *keygate.HMACAuthConfig {
+	if fs.Changed("hmac-auth") && !f.hmac {
+		return nil
+	}
+	h := *keygate.NewHMACAuthConfig()
+	if cur != nil {
+		h = *cur
+	}
+	set := map[string]func(){
+		"hmac-clock-skew":        func() { h.ClockSkew = f.ha.ClockSkew },
+		"hmac-enforce-headers":   func() { h.EnforceHeaders = nonNil(f.ha.EnforceHeaders) },
+		"hmac-algorithms":        func() { h.Algorithms = f.ha.Algorithms },
+		"hmac-validate-body":     func() { h.ValidateRequestBody = f.ha.ValidateRequestBody },
+		"hmac-hide-credentials":  func() { h.HideCredentials = f.ha.HideCredentials },
+		"hmac-anonymous":         func() { h.Anonymous = f.ha.Anonymous },
+		"hmac-realm":             func() { h.Realm = f.ha.Realm },
+		"hmac-replay-protection": func() { h.ReplayProtection = f.ha.ReplayProtection },
+		"hmac-max-body-size":     func() { h.MaxBodySize = f.ha.MaxBodySize },
+	}
+	for name, apply := range set {
+		if fs.Changed(name) {
+			apply()
+		}
+	}
+	return &h
+}
+
 // aclFrom applies the ACL flags given to cur, as keyAuthFrom does.
 func (f *routeFlags) aclFrom(fs *pflag.FlagSet, cur *keygate.ACLConfig) *keygate.ACLConfig {
 	if f.noACL {
@@ -145,6 +192,9 @@ func (a *adminCLI) routesCommand() *cobra.Command {
 			r.Hosts, r.Paths, r.Methods, r.Tags = nonNil(r.Hosts), nonNil(r.Paths), nonNil(r.Methods), nonNil(r.Tags)
 			if anyChanged(fs, keyAuthFlags) {
 				r.KeyAuth = cf.keyAuthFrom(fs, nil)
+			}
+			if anyChanged(fs, hmacFlags) {
+				r.HMACAuth = cf.hmacFrom(fs, nil)
 			}
 			if anyChanged(fs, aclFlags) {
 				r.ACL = cf.aclFrom(fs, nil)
@@ -206,7 +256,7 @@ func (a *adminCLI) routesCommand() *cobra.Command {
 			if fs.Changed("service") {
 				patch["service"] = refOf(uf.service)
 			}
-			if anyChanged(fs, keyAuthFlags) || anyChanged(fs, aclFlags) {
+			if anyChanged(fs, keyAuthFlags) || anyChanged(fs, hmacFlags) || anyChanged(fs, aclFlags) {
 				// Nested settings are replaced as a whole: start from the current ones.
 				cur, err := c.Route(cmd.Context(), args[0])
 				if err != nil {
@@ -214,6 +264,9 @@ func (a *adminCLI) routesCommand() *cobra.Command {
 				}
 				if anyChanged(fs, keyAuthFlags) {
 					patch["key_auth"] = uf.keyAuthFrom(fs, cur.KeyAuth)
+				}
+				if anyChanged(fs, hmacFlags) {
+					patch["hmac_auth"] = uf.hmacFrom(fs, cur.HMACAuth)
 				}
 				if anyChanged(fs, aclFlags) {
 					patch["acl"] = uf.aclFrom(fs, cur.ACL)

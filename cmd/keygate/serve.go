@@ -18,6 +18,7 @@ import (
 	"github.com/keygate/keygate"
 	"github.com/keygate/keygate/adminapi"
 	"github.com/keygate/keygate/apikey"
+	"github.com/keygate/keygate/auth/hmacauth"
 	"github.com/keygate/keygate/auth/keyauth"
 	"github.com/keygate/keygate/keyring"
 	"github.com/keygate/keygate/proxy"
@@ -82,6 +83,7 @@ type Main struct {
 	Store    *sqlite.DB
 	Keyring  *keyring.Manager
 	Verifier *keyauth.Verifier
+	HMAC     *hmacauth.Credentials
 	Proxy    *proxy.Proxy
 
 	proxyServer, adminServer, demoServer *http.Server
@@ -150,8 +152,10 @@ func (m *Main) Run(ctx context.Context) (err error) {
 		return fmt.Errorf("pepper: %w", err)
 	}
 	m.Verifier = keyauth.NewVerifier(m.Store, format, hasher, keyauth.Options{Now: m.Now}) // nil: the coarse clock
-	m.Proxy = proxy.New(m.Store, m.Verifier, proxy.Config{TrustedProxies: trusted, Logger: m.Logger})
-	onChange = []keygate.ChangeFunc{m.Verifier.Apply, m.Proxy.Apply}
+	m.HMAC = hmacauth.NewCredentials(m.Store, ring.Open, hmacauth.Options{Now: m.Now})
+	replay := hmacauth.NewReplayCache(hmacauth.ReplayOptions{Now: m.Now})
+	m.Proxy = proxy.New(m.Store, m.Verifier, proxy.Config{TrustedProxies: trusted, Logger: m.Logger, HMAC: m.HMAC, Replay: replay, Now: m.Now})
+	onChange = []keygate.ChangeFunc{m.Verifier.Apply, m.HMAC.Apply, m.Proxy.Apply}
 
 	if err := m.bootstrapAdminToken(ctx); err != nil {
 		return err

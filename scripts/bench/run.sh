@@ -285,16 +285,34 @@ setup_keygate() {
 	out=$("$KEYGATE_BIN" keys create bench --name bench --json) || die "keygate keys create failed: $out"
 	API_KEY=$(printf %s "$out" | sed -n 's/.*"key": *"\([^"]*\)".*/\1/p' | head -n1)
 	[[ -n $API_KEY ]] || die "no key in the answer of keys create: $out"
+	# One signature for the whole run: the clock skew allows a day.
+	kg routes create --name bench-hmac --service bench --path /bench-hmac --strip-path=false --hmac-auth --hmac-clock-skew 86400 --hmac-replay-protection=false
+	local secret
+	out=$("$KEYGATE_BIN" hmac-credentials create bench --username bench-signer --json) || die "keygate hmac-credentials create failed: $out"
+	secret=$(printf %s "$out" | sed -n 's/.*"secret": *"\([^"]*\)".*/\1/p' | head -n1)
+	[[ -n $secret ]] || die "no secret in the answer of hmac-credentials create: $out"
+	HMAC_DATE=$(LC_ALL=C date -u '+%a, %d %b %Y %H:%M:%S GMT')
+	local sig
+	sig=$(printf 'date: %s\nx-bench: 1\nGET /bench-hmac HTTP/1.1' "$HMAC_DATE" | openssl dgst -sha256 -hmac "$secret" -binary | base64)
+	HMAC_AUTH="hmac username=\"bench-signer\", algorithm=\"hmac-sha256\", headers=\"date x-bench request-line\", signature=\"$sig\""
 }
 
 # ---------------------------------------------------------------------- wrk --
-TARGET_NAMES=("upstream (direct)" "nginx proxy" "keygate key-auth")
-TARGET_URLS=("http://127.0.0.1:$UP_PORT/bench" "http://127.0.0.1:$NGX_PORT/bench" "http://127.0.0.1:$KG_PORT/bench")
+TARGET_NAMES=("upstream (direct)" "nginx proxy" "keygate key-auth" "keygate hmac-auth")
+TARGET_URLS=("http://127.0.0.1:$UP_PORT/bench" "http://127.0.0.1:$NGX_PORT/bench" "http://127.0.0.1:$KG_PORT/bench" "http://127.0.0.1:$KG_PORT/bench-hmac")
+NT=${#TARGET_NAMES[@]}
 
-# The same request goes to all three targets (the key header too, so that the
-# bytes sent are identical); only keygate checks it.
+# The same request goes to the first three targets (the key header too, so
+# that the bytes sent are identical); only keygate checks it. The fourth
+# sends a signed request (Kong's scheme, hmac-sha256 over date, x-bench and
+# the request line), the same one each time: the bench route has replay
+# protection off.
 wrk_args() { # wrk_args DURATION URL
-	printf '%s\n' -t "$THREADS" -c "$CONNECTIONS" -d "$1" --timeout 5s --latency -H "apikey: $API_KEY" "$2"
+	printf '%s\n' -t "$THREADS" -c "$CONNECTIONS" -d "$1" --timeout 5s --latency -H "apikey: $API_KEY"
+	if [[ $2 == *bench-hmac ]]; then
+		printf '%s\n' -H "Date: $HMAC_DATE" -H "X-Bench: 1" -H "Authorization: $HMAC_AUTH"
+	fi
+	printf '%s\n' "$2"
 }
 run_wrk() { # run_wrk DURATION URL OUTFILE
 	local args
@@ -389,16 +407,19 @@ UP_PID=$LAST_PID
 start_nginx "$NGX_DIR" "nginx proxy" "${TARGET_URLS[1]}"
 NGX_PID=$LAST_PID
 start_keygate
-PROXY_PIDS=("" "$NGX_PID" "$KG_PID")
+PROXY_PIDS=("" "$NGX_PID" "$KG_PID" "$KG_PID")
 setup_keygate
-# The route is live once the admin API has answered; check all three answer 200 "ok".
-for i in 0 1 2; do
-	code=$(curl -s -o "$TMP/check" -w '%{http_code}' --max-time 2 -H "apikey: $API_KEY" "${TARGET_URLS[i]}") || code=000
+# The routes are live once the admin API has answered; check all targets answer 200 "ok".
+for ((i = 0; i < NT; i++)); do
+	code=$(curl -s -o "$TMP/check" -w '%{http_code}' --max-time 2 -H "apikey: $API_KEY" \
+		-H "Date: $HMAC_DATE" -H "X-Bench: 1" -H "Authorization: $HMAC_AUTH" "${TARGET_URLS[i]}") || code=000
 	[[ $code == 200 && $(cat "$TMP/check") == ok ]] ||
 		die "${TARGET_NAMES[i]} answered $code '$(cat "$TMP/check" 2>/dev/null)', want 200 'ok'"
 done
 code=$(curl -s -o /dev/null -w '%{http_code}' --max-time 2 "${TARGET_URLS[2]}") || code=000
 [[ $code == 401 ]] || die "keygate without a key answered $code, want 401: key-auth is not on"
+code=$(curl -s -o /dev/null -w '%{http_code}' --max-time 2 -H "Date: $HMAC_DATE" "${TARGET_URLS[3]}") || code=000
+[[ $code == 401 ]] || die "keygate without a signature answered $code, want 401: hmac-auth is not on"
 
 echo "keygate benchmark — $(date -u '+%Y-%m-%d %H:%M:%S UTC')"
 echo "machine:  $NCPU CPUs, $CPU_MODEL; $(uname -sr)"
@@ -420,7 +441,8 @@ echo "  nginx:    $SRV_PREFIX$NGINX -p $NGX_DIR -c $NGX_DIR/nginx.conf -e $NGX_D
 echo "            (proxy_pass to the upstream, keepalive 256)"
 echo "  keygate:  KEYGATE_ADMIN_TOKEN=... $SRV_PREFIX${KG_CMD[*]}"
 echo "            route /bench --key-auth -> service http://127.0.0.1:$UP_PORT, consumer bench, one key"
-for i in 0 1 2; do
+echo "            route /bench-hmac --hmac-auth (replay protection off) -> the same service, one HMAC credential"
+for ((i = 0; i < NT; i++)); do
 	printf '  wrk %-18s %s' "${TARGET_NAMES[i]}:" "$(wrk_cmdline "$DURATION" "${TARGET_URLS[i]}")"
 	echo
 done
@@ -453,7 +475,7 @@ measure() {
 declare -a RPS P50 P99 ERR OTHER UPCPU PXCPU
 bad=0 noisy=0
 for ((run = 1; run <= RUNS; run++)); do
-	for i in 0 1 2; do
+	for ((i = 0; i < NT; i++)); do
 		if ((WARMUP_S > 0)); then
 			run_wrk "$WARMUP" "${TARGET_URLS[i]}" "$TMP/warmup.txt" || { cat "$TMP/warmup.txt" >&2; die "warm-up of ${TARGET_NAMES[i]} failed"; }
 		fi
@@ -465,7 +487,7 @@ for ((run = 1; run <= RUNS; run++)); do
 			sleep 5
 			measure "$run" "$i"
 		done
-		k=$((run * 3 + i))
+		k=$((run * NT + i))
 		RPS[k]=$m_rps P50[k]=$m_p50 P99[k]=$m_p99 ERR[k]=$m_err OTHER[k]=$m_other UPCPU[k]=$m_upcpu PXCPU[k]=$m_pxcpu
 		((m_other <= MAX_OTHER)) || noisy=1
 		if ((m_err > 0)); then
@@ -481,31 +503,38 @@ median() { printf '%s\n' "$@" | sort -g | awk '{ v[NR] = $1 } END { if (NR % 2) 
 
 printf '%-4s %-20s %11s %8s %8s %12s %12s %7s %9s\n' run target "requests/s" "p50 ms" "p99 ms" "proxy µs[1]" "upstr. µs[1]" errors "other[2]"
 for ((run = 1; run <= RUNS; run++)); do
-	for i in 0 1 2; do
-		k=$((run * 3 + i))
+	for ((i = 0; i < NT; i++)); do
+		k=$((run * NT + i))
 		printf '%-4s %-20s %11s %8.2f %8.2f %12s %12s %7s %8s%%\n' "$run" "${TARGET_NAMES[i]}" "${RPS[k]}" "${P50[k]}" "${P99[k]}" "${PXCPU[k]}" "${UPCPU[k]}" "${ERR[k]}" "${OTHER[k]}"
 	done
-	printf '%-4s %-20s %11s %8s %8s %12s\n' "$run" "keygate/nginx" "$(ratio "${RPS[run * 3 + 2]}" "${RPS[run * 3 + 1]}")" "" "" \
-		"$(ratio "${PXCPU[run * 3 + 2]}" "${PXCPU[run * 3 + 1]}")"
+	printf '%-4s %-20s %11s %8s %8s %12s\n' "$run" "keygate/nginx" "$(ratio "${RPS[run * NT + 2]}" "${RPS[run * NT + 1]}")" "" "" \
+		"$(ratio "${PXCPU[run * NT + 2]}" "${PXCPU[run * NT + 1]}")"
+	printf '%-4s %-20s %11s %8s %8s %12s\n' "$run" "hmac/key-auth" "$(ratio "${RPS[run * NT + 3]}" "${RPS[run * NT + 2]}")" "" "" \
+		"$(ratio "${PXCPU[run * NT + 3]}" "${PXCPU[run * NT + 2]}")"
 done
-final_ratio=$(ratio "${RPS[5]}" "${RPS[4]}")
+final_ratio=$(ratio "${RPS[NT + 2]}" "${RPS[NT + 1]}")
 if ((RUNS > 1)); then
 	echo
 	printf '%-4s %-20s %11s %8s %8s %12s %12s\n' "" "median of $RUNS runs" "requests/s" "p50 ms" "p99 ms" "proxy µs" "upstr. µs"
 	ratios=()
-	for i in 0 1 2; do
+	for ((i = 0; i < NT; i++)); do
 		r=() a=() b=() c=() d=()
 		for ((run = 1; run <= RUNS; run++)); do
-			k=$((run * 3 + i))
+			k=$((run * NT + i))
 			r+=("${RPS[k]}") a+=("${P50[k]}") b+=("${P99[k]}") c+=("${PXCPU[k]}") d+=("${UPCPU[k]}")
 		done
 		px=-
 		((i > 0)) && px=$(median "${c[@]}")
 		printf '%-4s %-20s %11.0f %8.2f %8.2f %12s %12s\n' "" "${TARGET_NAMES[i]}" "$(median "${r[@]}")" "$(median "${a[@]}")" "$(median "${b[@]}")" "$px" "$(median "${d[@]}")"
 	done
-	for ((run = 1; run <= RUNS; run++)); do ratios+=("$(ratio "${RPS[run * 3 + 2]}" "${RPS[run * 3 + 1]}")"); done
+	hratios=()
+	for ((run = 1; run <= RUNS; run++)); do
+		ratios+=("$(ratio "${RPS[run * NT + 2]}" "${RPS[run * NT + 1]}")")
+		hratios+=("$(ratio "${RPS[run * NT + 3]}" "${RPS[run * NT + 2]}")")
+	done
 	final_ratio=$(median "${ratios[@]}")
 	printf '%-4s %-20s %11s   (median of the per-run ratios)\n' "" "keygate/nginx" "$final_ratio"
+	printf '%-4s %-20s %11s   (median of the per-run ratios)\n' "" "hmac/key-auth" "$(median "${hratios[@]}")"
 fi
 echo
 echo "[1] CPU time (user + system) the proxy under test (nginx or keygate) and the upstream spent per request, in µs."

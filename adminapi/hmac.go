@@ -1,0 +1,98 @@
+package adminapi
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/base64"
+	"net/http"
+
+	"github.com/keygate/keygate"
+)
+
+// createHMACCredential issues an HMAC credential. The secret is sealed by the
+// keyring before it reaches the store and is shown only in this response.
+func (s *Server) createHMACCredential(w http.ResponseWriter, r *http.Request) error {
+	var req keygate.HMACCredentialRequest
+	if err := decodeBody(w, r, &req); err != nil {
+		return err
+	}
+	if err := req.Validate(); err != nil {
+		return err
+	}
+	secret := req.Secret
+	if secret == "" {
+		b := make([]byte, 32)
+		rand.Read(b)
+		secret = base64.RawURLEncoding.EncodeToString(b)
+	}
+	consumer, err := s.Store.FindConsumer(r.Context(), r.PathValue("consumer"))
+	if err != nil {
+		return err
+	}
+	c := &keygate.HMACCredential{Consumer: keygate.Ref{ID: consumer.ID}, Username: req.Username, Tags: orEmpty(req.Tags)}
+	err = s.Store.CreateHMACCredential(r.Context(), c, func(id string) (*keygate.Sealed, error) {
+		return s.Keyring.Ring.Seal(keygate.SealedHMACSecret, id, []byte(secret))
+	})
+	if err != nil {
+		return err
+	}
+	return reply(w, http.StatusCreated, keygate.IssuedHMACCredential{HMACCredential: *c, Secret: secret})
+}
+
+func (s *Server) consumerHMACCredentials(w http.ResponseWriter, r *http.Request) error {
+	c, err := s.Store.FindConsumer(r.Context(), r.PathValue("consumer"))
+	if err != nil {
+		return err
+	}
+	return replyList(w, r, func(ctx context.Context, p keygate.Page) ([]*keygate.HMACCredential, string, error) {
+		return s.Store.ListHMACCredentials(ctx, keygate.HMACCredentialFilter{ConsumerID: c.ID}, p)
+	})
+}
+
+// consumerHMACCredential finds credential {id} of consumer {consumer}; one
+// of another consumer is not found, so a path cannot reach across consumers.
+func (s *Server) consumerHMACCredential(r *http.Request) (*keygate.HMACCredential, error) {
+	c, err := s.Store.FindConsumer(r.Context(), r.PathValue("consumer"))
+	if err != nil {
+		return nil, err
+	}
+	cred, err := s.Store.FindHMACCredential(r.Context(), r.PathValue("id"))
+	if err != nil {
+		return nil, err
+	}
+	if cred.Consumer.ID != c.ID {
+		return nil, keygate.Errorf(keygate.ENOTFOUND, "hmac credential %s not found for consumer %s", r.PathValue("id"), r.PathValue("consumer"))
+	}
+	return cred, nil
+}
+
+func (s *Server) getHMACCredential(w http.ResponseWriter, r *http.Request) error {
+	cred, err := s.consumerHMACCredential(r)
+	if err != nil {
+		return err
+	}
+	return reply(w, http.StatusOK, cred)
+}
+
+func (s *Server) revokeHMACCredential(w http.ResponseWriter, r *http.Request) error {
+	cred, err := s.consumerHMACCredential(r)
+	if err != nil {
+		return err
+	}
+	if cred, err = s.Store.RevokeHMACCredential(r.Context(), cred.ID); err != nil {
+		return err
+	}
+	return reply(w, http.StatusOK, cred)
+}
+
+func (s *Server) deleteHMACCredential(w http.ResponseWriter, r *http.Request) error {
+	cred, err := s.consumerHMACCredential(r)
+	if err != nil {
+		return err
+	}
+	if err := s.Store.DeleteHMACCredential(r.Context(), cred.ID); err != nil {
+		return err
+	}
+	w.WriteHeader(http.StatusNoContent)
+	return nil
+}

@@ -1,0 +1,224 @@
+package hmacauth
+
+import (
+	"context"
+	"errors"
+	"strconv"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/keygate/keygate"
+)
+
+func TestCredentialsCache(t *testing.T) {
+	ctx := context.Background()
+	f := newFixture(t, nil)
+	get := func(username string) (credential, string) {
+		t.Helper()
+		cr, secret, err := f.creds.get(ctx, username, nil)
+		if err != nil {
+			t.Fatalf("get(%q): %v", username, err)
+		}
+		return cr, string(secret)
+	}
+	cr, secret := get(testUser)
+	if !cr.found || secret != testSecret || cr.cred.Username != testUser || cr.consumer.ID != "c1" || cr.cred.Secret != nil {
+		t.Errorf("got %+v %q", cr, secret)
+	}
+	get(testUser)
+	if n := f.store.reads.Load(); n != 1 {
+		t.Errorf("%d reads for two gets", n)
+	}
+
+	// Misses are cached, for MissTTL.
+	for range 3 {
+		if cr, _ := get("nobody"); cr.found {
+			t.Error("nobody found")
+		}
+	}
+	if n := f.store.reads.Load(); n != 2 {
+		t.Errorf("%d reads after three misses", n)
+	}
+	f.clock.Add(time.Minute)
+	get("nobody")
+	if n := f.store.reads.Load(); n != 3 {
+		t.Errorf("%d reads after the miss expired", n)
+	}
+	// Creating the credential drops the cached miss.
+	f.store.add("nobody", "s2", "c2")
+	f.creds.Apply(keygate.Change{Kind: keygate.HMACCredentialChanged, Op: keygate.Created, ID: "id-nobody", Username: "nobody"})
+	if cr, secret := get("nobody"); !cr.found || secret != "s2" {
+		t.Errorf("after creation: %+v %q", cr, secret)
+	}
+
+	// Hits are trusted for HitTTL.
+	f.clock.Add(5 * time.Minute)
+	before := f.store.reads.Load()
+	get(testUser)
+	if n := f.store.reads.Load(); n != before+1 {
+		t.Errorf("no read after HitTTL")
+	}
+
+	// A renamed credential is dropped by id.
+	f.creds.Apply(keygate.Change{Kind: keygate.HMACCredentialChanged, Op: keygate.Updated, ID: "id-" + testUser, Username: "renamed"})
+	if f.creds.Len() != 1 { // nobody only
+		t.Errorf("%d entries after rename", f.creds.Len())
+	}
+	// Unrelated kinds change nothing.
+	f.creds.Apply(keygate.Change{Kind: keygate.KeyChanged, Op: keygate.Deleted, ID: "c2"})
+	f.creds.Apply(keygate.Change{Kind: keygate.ConsumerChanged, Op: keygate.Created, ID: "c2"})
+	if f.creds.Len() != 1 {
+		t.Errorf("%d entries after unrelated changes", f.creds.Len())
+	}
+	f.creds.Apply(keygate.Change{Kind: keygate.ConsumerChanged, Op: keygate.Deleted, ID: "c2"})
+	if f.creds.Len() != 0 {
+		t.Errorf("%d entries after the consumer's deletion", f.creds.Len())
+	}
+}
+
+func TestCredentialsSingleFlight(t *testing.T) {
+	f := newFixture(t, nil)
+	f.store.block = make(chan struct{})
+	var wg sync.WaitGroup
+	errs := make(chan error, 50)
+	for range 50 {
+		wg.Go(func() {
+			cr, secret, err := f.creds.get(context.Background(), testUser, nil)
+			if err == nil && (!cr.found || string(secret) != testSecret) {
+				err = errors.New("wrong credential")
+			}
+			errs <- err
+		})
+	}
+	time.Sleep(50 * time.Millisecond)
+	close(f.store.block)
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	if n := f.store.reads.Load(); n != 1 {
+		t.Errorf("%d store reads for 50 concurrent misses", n)
+	}
+}
+
+// A load that read the store before a revoke must not put the credential
+// back after it.
+func TestCredentialsLoadRacingRevoke(t *testing.T) {
+	f := newFixture(t, nil)
+	read, release := make(chan struct{}), make(chan struct{})
+	var once sync.Once
+	f.store.afterRead = func() {
+		once.Do(func() { // only the first read waits
+			close(read)
+			<-release
+		})
+	}
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		f.creds.get(context.Background(), testUser, nil) // may see the credential: it began first
+	}()
+	<-read
+	f.store.revoke(testUser)
+	f.creds.Apply(keygate.Change{Kind: keygate.HMACCredentialChanged, Op: keygate.Updated, ID: "id-" + testUser, Username: testUser})
+	close(release)
+	<-done
+	cr, _, err := f.creds.get(context.Background(), testUser, nil)
+	if err != nil || cr.found {
+		t.Errorf("after the revoke: %+v %v", cr, err)
+	}
+}
+
+func TestCredentialsBounded(t *testing.T) {
+	f := newFixture(t, nil)
+	f.creds = NewCredentials(f.store, openIdentity, Options{Now: f.clock.Now, CacheSize: 10})
+	for i := range 20 {
+		name := "user" + strconv.Itoa(i)
+		f.store.add(name, "secret-"+name, "c1")
+		if _, _, err := f.creds.get(context.Background(), name, nil); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for i := range 50 {
+		f.creds.get(context.Background(), "missing"+strconv.Itoa(i), nil)
+	}
+	if n := f.creds.Len(); n > 10 {
+		t.Errorf("%d entries, bound 10", n)
+	}
+}
+
+func TestCredentialsSecretWipedOnEviction(t *testing.T) {
+	f := newFixture(t, nil)
+	if _, _, err := f.creds.get(context.Background(), testUser, nil); err != nil {
+		t.Fatal(err)
+	}
+	f.creds.mu.RLock()
+	buf := f.creds.entries[testUser].secret
+	f.creds.mu.RUnlock()
+	if string(buf) != testSecret {
+		t.Fatalf("cached secret %q", buf)
+	}
+	f.creds.Apply(keygate.Change{Kind: keygate.HMACCredentialChanged, Op: keygate.Deleted, ID: "id-" + testUser, Username: testUser})
+	for _, b := range buf {
+		if b != 0 {
+			t.Fatalf("secret not wiped: %q", buf)
+		}
+	}
+}
+
+func TestCredentialsOpenFailure(t *testing.T) {
+	f := newFixture(t, nil)
+	f.creds = NewCredentials(f.store, func(*keygate.Sealed) ([]byte, error) { return nil, errors.New("keyring version retired") },
+		Options{Now: f.clock.Now})
+	_, _, err := f.creds.get(context.Background(), testUser, nil)
+	if keygate.ErrorCode(err) != keygate.EINTERNAL || f.creds.Len() != 0 {
+		t.Errorf("err = %v, %d entries", err, f.creds.Len())
+	}
+}
+
+func TestReplayCache(t *testing.T) {
+	c := &clock{now: testTime}
+	r := NewReplayCache(ReplayOptions{Now: c.Now, MaxEntries: replayShards * 4, SweepInterval: time.Hour})
+	ctx := context.Background()
+	seen := func(key string, until time.Time) bool {
+		t.Helper()
+		s, err := r.Seen(ctx, key, until)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return s
+	}
+	if seen("a", testTime.Add(time.Minute)) || !seen("a", testTime.Add(time.Minute)) {
+		t.Error("a not remembered")
+	}
+	c.Add(time.Minute)
+	if seen("a", testTime.Add(2*time.Minute)) {
+		t.Error("a remembered past its expiry")
+	}
+	// Fill up: past the bound the cache refuses rather than forgets.
+	var full error
+	var accepted []string
+	for i := 0; i < replayShards*8 && full == nil; i++ {
+		key := "k" + strconv.Itoa(i)
+		if _, full = r.Seen(ctx, key, c.Now().Add(time.Minute)); full == nil {
+			accepted = append(accepted, key)
+		}
+	}
+	if !errors.Is(full, ErrReplayCacheFull) {
+		t.Fatalf("no ErrReplayCacheFull: %v", full)
+	}
+	if n := r.Len(); n > replayShards*4 {
+		t.Errorf("%d entries, bound %d", n, replayShards*4)
+	}
+	// Once they expire, a full shard sweeps and takes them again.
+	c.Add(2 * time.Minute)
+	for _, key := range accepted {
+		if seen, err := r.Seen(ctx, key, c.Now().Add(time.Minute)); err != nil || seen {
+			t.Fatalf("after expiry: %v %v", seen, err)
+		}
+	}
+}

@@ -1,0 +1,53 @@
+package hmacauth
+
+import (
+	"strings"
+	"testing"
+
+	"github.com/keygate/keygate"
+	"github.com/keygate/keygate/auth"
+	"github.com/keygate/keygate/httpsig"
+)
+
+// FuzzAuthenticate sends garbled credentials of both schemes, digests and
+// dates: each must end in a verdict with a message, never a panic or an
+// error (the store is up).
+func FuzzAuthenticate(f *testing.F) {
+	date := httpDate(testTime)
+	good := request("POST", "/x", "abc", "Date: "+date, "Digest: "+httpsig.DigestHeader([]byte("abc")))
+	signKong(f, good, "", testUser, testSecret, "hmac-sha256", "date @request-target digest")
+	f.Add(good.Header.Get("Authorization"), "", "", good.Header.Get("Digest"), date, "abc")
+	good = request("POST", "https://example.com/x", "abc", "Content-Digest: sha-256=:ungWv48Bz+pBQUDeXa4iI7ADYaOWF3qctBD/YfIAFa0=:")
+	signRFC9421(f, good, testSecret, []string{"@method", "@authority", "@path", "content-digest"},
+		httpsig.SignatureParams{Created: testTime.Unix(), KeyID: testUser})
+	f.Add("", good.Header.Get("Signature-Input"), good.Header.Get("Signature"), good.Header.Get("Content-Digest"), "", "abc")
+	f.Add(`hmac username="alice123", algorithm="hmac-sha", headers="date  request-line", signature="!!"`, "", "", "SHA-256=", date, "")
+	f.Add("asd", `sig1=("@method";x);created=1`, "sig1=:AA:", "", "wrong date", "")
+	f.Add("", `sig1=("@method" "@authority" "@path");created=1772366400;keyid="alice123";expires=1`, "sig1=:AAAA:", "", "", "x")
+
+	fx := newFixture(f, func(c *keygate.HMACAuthConfig) {
+		c.ValidateRequestBody, c.HideCredentials, c.MaxBodySize, c.EnforceHeaders = true, true, 64, []string{"date"}
+	})
+	f.Fuzz(func(t *testing.T, authorization, sigInput, sig, digest, date, body string) {
+		r := request("POST", "https://example.com/x", body)
+		for name, v := range map[string]string{"Authorization": authorization, "Signature-Input": sigInput,
+			"Signature": sig, "Digest": digest, "Content-Digest": digest, "Date": date} {
+			if v != "" && !strings.ContainsAny(v, "\r\n") {
+				r.Header.Set(name, v)
+			}
+		}
+		res, err := fx.auth.Authenticate(r, keygate.Target{})
+		if err != nil {
+			t.Fatalf("error: %v", err)
+		}
+		switch res.Verdict {
+		case auth.Granted:
+		case auth.Absent, auth.Unauthenticated, auth.TooLarge:
+			if res.Message == "" {
+				t.Fatalf("verdict %d without a message", res.Verdict)
+			}
+		default:
+			t.Fatalf("verdict %d", res.Verdict)
+		}
+	})
+}

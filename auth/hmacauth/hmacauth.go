@@ -1,0 +1,409 @@
+package hmacauth
+
+import (
+	"bytes"
+	"crypto/subtle"
+	"io"
+	"net/http"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/keygate/keygate"
+	"github.com/keygate/keygate/auth"
+	"github.com/keygate/keygate/httpsig"
+)
+
+// Messages as Kong's hmac-auth sends them (kong/plugins/hmac-auth/access.lua).
+const (
+	msgUnauthorized = "Unauthorized"
+	msgNoDate       = "HMAC signature cannot be verified, a valid date or x-date header is required for HMAC Authentication"
+	msgNotValid     = "HMAC signature cannot be verified"
+	msgNotSame      = "HMAC signature does not match"
+)
+
+// Messages for what Kong does not do.
+const (
+	msgReplayed  = "HMAC signature cannot be verified, it has already been used"
+	msgTooLarge  = "Request body too large to verify its digest"
+	msgCreated   = "HMAC signature cannot be verified, a created parameter within the allowed clock skew is required"
+	msgExpired   = "HMAC signature cannot be verified, the signature has expired"
+	msgCoverage  = "HMAC signature cannot be verified, the signature must cover @method, @authority and @path"
+	msgAlgorithm = "HMAC signature cannot be verified, the algorithm must be hmac-sha256"
+	msgNoDigest  = "HMAC signature cannot be verified, the signature must cover content-digest"
+)
+
+// maxUsername bounds the usernames looked up: longer ones cannot exist.
+const maxUsername = 256
+
+// Authenticator is hmac-auth as configured on one route: Kong's scheme,
+// and RFC 9421 signatures on the same credentials.
+type Authenticator struct {
+	cfg       keygate.HMACAuthConfig
+	creds     *Credentials
+	replay    ReplayGuard // nil: replay protection off
+	now       func() time.Time
+	skew      int64 // seconds
+	maxBody   int64
+	algs      [httpsig.HMACSHA512 + 1]bool
+	challenge string
+}
+
+var _ auth.Authenticator = (*Authenticator)(nil)
+
+// New returns hmac-auth for one route; cfg has been validated with the
+// route. replay remembers accepted signatures when cfg.ReplayProtection is
+// on; nil means one in-memory cache for the whole process. now is the
+// clock for dates (nil: time.Now).
+func New(cfg keygate.HMACAuthConfig, creds *Credentials, replay ReplayGuard, now func() time.Time) *Authenticator {
+	if now == nil {
+		now = time.Now
+	}
+	a := &Authenticator{cfg: cfg, creds: creds, now: now, skew: int64(cfg.ClockSkew), maxBody: int64(cfg.MaxBodySize)}
+	if a.skew <= 0 {
+		a.skew = keygate.DefaultClockSkew
+	}
+	if a.maxBody <= 0 {
+		a.maxBody = keygate.DefaultMaxBodySize
+	}
+	if rc, ok := replay.(*ReplayCache); ok && rc == nil {
+		replay = nil // a nil *ReplayCache in the interface is no guard either
+	}
+	if cfg.ReplayProtection {
+		if a.replay = replay; a.replay == nil {
+			a.replay = defaultReplay()
+		}
+	}
+	for _, name := range cfg.Algorithms {
+		if alg, ok := httpsig.ParseAlgorithm(name); ok {
+			a.algs[alg] = true
+		}
+	}
+	a.challenge = "hmac"
+	if cfg.Realm != "" {
+		a.challenge = `hmac realm="` + cfg.Realm + `"`
+	}
+	return a
+}
+
+// Challenge is sent with every 401, as Kong (3.6+) sends it.
+func (a *Authenticator) Challenge() string { return a.challenge }
+
+// where the credentials were found.
+type source uint8
+
+const (
+	fromProxyAuthorization source = iota + 1
+	fromAuthorization
+)
+
+// Authenticate verifies Kong's hmac credentials when the request carries
+// them (Proxy-Authorization first, then Authorization), else an RFC 9421
+// signature when it carries one. A request with neither is Absent — also
+// when it carries another kind's Authorization (Bearer, Basic), so that the
+// route's other credential kinds or its anonymous consumer can take it —
+// with the message Kong would send.
+func (a *Authenticator) Authenticate(r *http.Request, _ keygate.Target) (auth.Result, error) {
+	p, src, parsed := findKong(r)
+	if src == 0 {
+		if len(r.Header["Signature-Input"]) > 0 || len(r.Header["Signature"]) > 0 {
+			return a.authenticateRFC9421(r)
+		}
+		switch {
+		case len(r.Header["Authorization"]) == 0 && len(r.Header["Proxy-Authorization"]) == 0:
+			return absent(msgUnauthorized), nil
+		case a.date(r) == 0:
+			return absent(msgNoDate), nil
+		}
+		return absent(msgNotValid), nil
+	}
+	if a.cfg.HideCredentials {
+		// Hidden whatever the verdict: a bad credential must not reach the
+		// upstream either, for instance through the anonymous consumer.
+		if src == fromProxyAuthorization {
+			r.Header.Del("Proxy-Authorization")
+		} else {
+			r.Header.Del("Authorization")
+		}
+	}
+	date := a.date(r)
+	switch {
+	case date == 0:
+		return denied(msgNoDate), nil
+	case !parsed || !a.validParams(&p):
+		return denied(msgNotValid), nil
+	}
+	alg, _ := httpsig.ParseAlgorithm(p.Algorithm)
+
+	var secretBuf [128]byte
+	cr, secret, err := a.creds.get(r.Context(), p.Username, secretBuf[:0])
+	defer clear(secret)
+	if err != nil {
+		return auth.Result{}, err
+	}
+	if !cr.found {
+		return denied(msgNotValid), nil
+	}
+	var macBuf, sigBuf [64]byte
+	mac, err := httpsig.KongMAC(macBuf[:0], r, alg, secret, p.Headers)
+	if err != nil {
+		return denied(msgNotValid), nil
+	}
+	sig, ok := httpsig.DecodeKongSignature(sigBuf[:0], p.Signature)
+	if !ok || subtle.ConstantTimeCompare(mac, sig) != 1 {
+		return denied(msgNotSame), nil
+	}
+	if a.cfg.ValidateRequestBody {
+		if res, ok := a.checkDigest(r); !ok {
+			return res, nil
+		}
+	}
+	return a.grant(r, cr, mac, date)
+}
+
+// findKong returns the Kong credentials and where they were: the first of
+// Proxy-Authorization and Authorization that Kong can parse; failing that
+// (parsed false), the first that names the hmac scheme.
+func findKong(r *http.Request) (p httpsig.KongParams, src source, parsed bool) {
+	pa, au := headerValue(r, "Proxy-Authorization"), headerValue(r, "Authorization")
+	if p, ok := httpsig.ParseKong(pa); ok {
+		return p, fromProxyAuthorization, true
+	}
+	if p, ok := httpsig.ParseKong(au); ok {
+		return p, fromAuthorization, true
+	}
+	switch {
+	case httpsig.HasKongScheme(pa):
+		return httpsig.KongParams{}, fromProxyAuthorization, false
+	case httpsig.HasKongScheme(au):
+		return httpsig.KongParams{}, fromAuthorization, false
+	}
+	return httpsig.KongParams{}, 0, false
+}
+
+// validParams is Kong's validate_params, plus bounds Kong does not have:
+// the username and signature are present, every enforced header is signed
+// (names compared exactly), the algorithm is one the route accepts.
+func (a *Authenticator) validParams(p *httpsig.KongParams) bool {
+	if p.Username == "" || p.Signature == "" || len(p.Username) > maxUsername ||
+		httpsig.CountKongHeaders(p.Headers) > httpsig.MaxSignedHeaders {
+		return false
+	}
+	for _, h := range a.cfg.EnforceHeaders {
+		if !hasName(p.Headers, h) {
+			return false
+		}
+	}
+	alg, ok := httpsig.ParseAlgorithm(p.Algorithm)
+	return ok && a.algs[alg]
+}
+
+// hasName reports whether the space-separated list names contains name.
+func hasName(names, name string) bool {
+	for {
+		n, rest, more := strings.Cut(names, " ")
+		if n == name {
+			return true
+		}
+		if !more {
+			return false
+		}
+		names = rest
+	}
+}
+
+// date checks X-Date, then Date, as Kong does, and returns the first within
+// the clock skew, in Unix seconds; 0 when neither is.
+func (a *Authenticator) date(r *http.Request) int64 {
+	now := a.now().Unix()
+	for _, name := range [...]string{"X-Date", "Date"} {
+		v := headerValue(r, name)
+		if v == "" {
+			continue
+		}
+		t, err := http.ParseTime(v)
+		if err != nil {
+			continue
+		}
+		if d := now - t.Unix(); d <= a.skew && d >= -a.skew {
+			return t.Unix()
+		}
+	}
+	return 0
+}
+
+// checkDigest is Kong's validate_body, reading at most the route's
+// MaxBodySize: a request without Digest must have no body; with one, it
+// must match the body. The body is put back for the upstream.
+func (a *Authenticator) checkDigest(r *http.Request) (auth.Result, bool) {
+	body, res, ok := a.readBody(r)
+	if !ok {
+		return res, false
+	}
+	v := headerValue(r, "Digest")
+	if v == "" && len(r.Header["Digest"]) == 0 {
+		return denied(msgNotSame), len(body) == 0
+	}
+	ds, err := httpsig.ParseDigest(v)
+	if err != nil || httpsig.CheckDigests(ds, body) != nil {
+		return denied(msgNotSame), false
+	}
+	return auth.Result{}, true
+}
+
+// readBody reads the whole body, bounded by MaxBodySize, and replaces
+// r.Body with the bytes read so that the upstream gets it intact.
+func (a *Authenticator) readBody(r *http.Request) ([]byte, auth.Result, bool) {
+	if r.Body == nil || r.Body == http.NoBody || r.ContentLength == 0 {
+		return nil, auth.Result{}, true
+	}
+	if r.ContentLength > a.maxBody {
+		return nil, auth.Result{Verdict: auth.TooLarge, Message: msgTooLarge}, false
+	}
+	body, err := io.ReadAll(io.LimitReader(r.Body, a.maxBody+1))
+	switch {
+	case int64(len(body)) > a.maxBody:
+		return nil, auth.Result{Verdict: auth.TooLarge, Message: msgTooLarge}, false
+	case err != nil:
+		// The client went away or sent a broken body: nothing to match.
+		return nil, denied(msgNotSame), false
+	}
+	r.Body = io.NopCloser(bytes.NewReader(body))
+	r.GetBody = func() (io.ReadCloser, error) { return io.NopCloser(bytes.NewReader(body)), nil }
+	r.ContentLength = int64(len(body))
+	return body, auth.Result{}, true
+}
+
+// grant records the signature as used, when replay protection is on, until
+// its time (date or created) falls out of the clock skew, after which the
+// time check refuses it anyway.
+func (a *Authenticator) grant(r *http.Request, cr credential, mac []byte, at int64) (auth.Result, error) {
+	if a.replay != nil {
+		seen, err := a.replay.Seen(r.Context(), string(mac), time.Unix(at+a.skew+1, 0))
+		if err != nil {
+			return auth.Result{}, keygate.Unavailable(err, "replay protection unavailable")
+		}
+		if seen {
+			return denied(msgReplayed), nil
+		}
+	}
+	return auth.Result{Verdict: auth.Granted, Consumer: cr.consumer, CredentialID: cr.cred.Username}, nil
+}
+
+// authenticateRFC9421 verifies an RFC 9421 signature made with an HMAC
+// credential: keyid is the username, alg hmac-sha256 (or absent).
+func (a *Authenticator) authenticateRFC9421(r *http.Request) (auth.Result, error) {
+	inputs, sigs := r.Header["Signature-Input"], r.Header["Signature"]
+	if a.cfg.HideCredentials {
+		r.Header.Del("Signature-Input")
+		r.Header.Del("Signature")
+	}
+	ins, err := httpsig.ParseSignatureInput(inputs)
+	if err != nil {
+		return denied(msgNotValid), nil
+	}
+	// The first signature that could be ours; others (made with keys the
+	// gateway does not hold, for the upstream) are left alone.
+	i := slices.IndexFunc(ins, func(in *httpsig.SignatureInput) bool {
+		return in.KeyID != "" && (in.Alg == "" || in.Alg == httpsig.AlgHMACSHA256)
+	})
+	if i < 0 {
+		if slices.ContainsFunc(ins, func(in *httpsig.SignatureInput) bool { return in.KeyID != "" }) {
+			return denied(msgAlgorithm), nil
+		}
+		return denied(msgNotValid), nil
+	}
+	in := ins[i]
+	now := a.now().Unix()
+	switch {
+	case !a.algs[httpsig.HMACSHA256]:
+		return denied(msgAlgorithm), nil
+	case !in.HasCreated || now-in.Created > a.skew || in.Created-now > a.skew:
+		return denied(msgCreated), nil
+	case in.HasExpires && now >= in.Expires:
+		return denied(msgExpired), nil
+	case !in.Covers("@method") || !in.Covers("@authority") ||
+		!(in.Covers("@path") || in.Covers("@target-uri") || in.Covers("@request-target")):
+		return denied(msgCoverage), nil
+	case len(in.KeyID) > maxUsername:
+		return denied(msgNotValid), nil
+	}
+	for _, h := range a.cfg.EnforceHeaders {
+		if !coversEnforced(in, h) {
+			return denied(msgNotValid), nil
+		}
+	}
+	if a.cfg.ValidateRequestBody && !in.Covers("content-digest") &&
+		(len(r.Header["Content-Digest"]) > 0 || !emptyBody(r)) {
+		return denied(msgNoDigest), nil
+	}
+	sig, err := httpsig.ParseSignature(sigs, in.Label)
+	if err != nil {
+		return denied(msgNotValid), nil
+	}
+
+	var secretBuf [128]byte
+	cr, secret, err := a.creds.get(r.Context(), in.KeyID, secretBuf[:0])
+	defer clear(secret)
+	if err != nil {
+		return auth.Result{}, err
+	}
+	if !cr.found {
+		return denied(msgNotValid), nil
+	}
+	mac, err := in.MAC(r, secret)
+	if err != nil {
+		return denied(msgNotValid), nil
+	}
+	if subtle.ConstantTimeCompare(mac, sig) != 1 {
+		return denied(msgNotSame), nil
+	}
+	if a.cfg.ValidateRequestBody {
+		body, res, ok := a.readBody(r)
+		if !ok {
+			return res, nil
+		}
+		if lines := r.Header["Content-Digest"]; len(lines) > 0 {
+			ds, err := httpsig.ParseContentDigest(lines)
+			if err != nil || httpsig.CheckDigests(ds, body) != nil {
+				return denied(msgNotSame), nil
+			}
+		} else if len(body) > 0 {
+			return denied(msgNoDigest), nil
+		}
+	}
+	return a.grant(r, cr, mac, in.Created)
+}
+
+// coversEnforced maps an enforced Kong header onto RFC 9421 components:
+// the pseudo-headers onto the request target, host onto @authority.
+func coversEnforced(in *httpsig.SignatureInput, name string) bool {
+	switch n := strings.ToLower(name); n {
+	case "request-line", "@request-target":
+		return in.Covers("@request-target") || in.Covers("@target-uri") || in.Covers("@path") && in.Covers("@query")
+	case "host":
+		return in.Covers("host") || in.Covers("@authority")
+	default:
+		return in.Covers(strings.ReplaceAll(n, "_", "-"))
+	}
+}
+
+func emptyBody(r *http.Request) bool {
+	return r.Body == nil || r.Body == http.NoBody || r.ContentLength == 0
+}
+
+// headerValue is a header's field lines joined by ", ", as nginx gives
+// them to Kong.
+func headerValue(r *http.Request, name string) string {
+	switch vs := r.Header[name]; len(vs) {
+	case 0:
+		return ""
+	case 1:
+		return vs[0]
+	default:
+		return strings.Join(vs, ", ")
+	}
+}
+
+func absent(msg string) auth.Result { return auth.Result{Verdict: auth.Absent, Message: msg} }
+func denied(msg string) auth.Result { return auth.Result{Verdict: auth.Unauthenticated, Message: msg} }

@@ -1,0 +1,551 @@
+package hmacauth
+
+import (
+	"context"
+	"errors"
+	"io"
+	"net/http"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/keygate/keygate"
+	"github.com/keygate/keygate/auth"
+	"github.com/keygate/keygate/httpsig"
+)
+
+// The cases follow Kong's own tests (spec/03-plugins/19-hmac-auth/
+// 03-access_spec.lua) where they exist.
+func TestKongScheme(t *testing.T) {
+	date := httpDate(testTime)
+	signed := func(alg, headers string, extra ...string) func(t *testing.T) *http.Request {
+		return func(t *testing.T) *http.Request {
+			r := request("GET", "/request?name=foo", "", append([]string{"Date: " + date, "Content-MD5: md5"}, extra...)...)
+			signKong(t, r, "", testUser, testSecret, alg, headers)
+			return r
+		}
+	}
+	withAuth := func(value string, extra ...string) func(t *testing.T) *http.Request {
+		return func(t *testing.T) *http.Request {
+			return request("POST", "/request", "", append([]string{"Authorization: " + value}, extra...)...)
+		}
+	}
+	tests := []struct {
+		name    string
+		edit    func(*keygate.HMACAuthConfig)
+		req     func(t *testing.T) *http.Request
+		verdict auth.Verdict
+		msg     string
+	}{
+		{name: "no credentials", req: func(t *testing.T) *http.Request { return request("POST", "/request", "", "Date: "+date) },
+			verdict: auth.Absent, msg: msgUnauthorized},
+		{name: "another kind's Authorization", req: withAuth("Bearer kg_test_abc", "Date: "+date), verdict: auth.Absent, msg: msgNotValid},
+		{name: "not hmac at all (Kong: asd)", req: withAuth("asd", "Date: "+date), verdict: auth.Absent, msg: msgNotValid},
+		{name: "not hmac, no date", req: withAuth("asd"), verdict: auth.Absent, msg: msgNoDate},
+		{name: "date missing", req: withAuth(`hmac username="alice123", algorithm="hmac-sha256", headers="date", signature="x"`),
+			verdict: auth.Unauthenticated, msg: msgNoDate},
+		{name: "date out of skew", req: withAuth(`hmac username="alice123", algorithm="hmac-sha256", headers="date", signature="x"`,
+			"Date: "+httpDate(testTime.Add(-301*time.Second))), verdict: auth.Unauthenticated, msg: msgNoDate},
+		{name: "x-date malformed", req: withAuth(`hmac username="alice123", algorithm="hmac-sha256", headers="date", signature="x"`,
+			"X-Date: wrong date"), verdict: auth.Unauthenticated, msg: msgNoDate},
+		{name: "only username", req: withAuth("hmac username", "Date: "+date), verdict: auth.Unauthenticated, msg: msgNotValid},
+		{name: "only the digest", req: withAuth("hmac :dXNlcm5hbWU6cGFzc3dvcmQ=", "Date: "+date), verdict: auth.Unauthenticated, msg: msgNotValid},
+		{name: "unquoted parameters", req: withAuth("hmac username=,algorithm,headers,dXNlcm5hbWU6cGFzc3dvcmQ=", "Date: "+date),
+			verdict: auth.Unauthenticated, msg: msgNotValid},
+		{name: "wrong headers field name", req: withAuth(`hmac username="alice123", algorithm="hmac-sha256", wrong_header="date", signature="x"`,
+			"Date: "+date), verdict: auth.Unauthenticated, msg: msgNotValid},
+		{name: "missing comma", req: withAuth(`hmac username="alice123", algorithm="hmac-sha256" headers="date", signature="x"`,
+			"Date: "+date), verdict: auth.Unauthenticated, msg: msgNotValid},
+		{name: "unknown username", req: func(t *testing.T) *http.Request {
+			r := request("GET", "/request", "", "Date: "+date)
+			signKong(t, r, "", "bob", testSecret, "hmac-sha256", "date")
+			return r
+		}, verdict: auth.Unauthenticated, msg: msgNotValid},
+		{name: "over-long username", req: func(t *testing.T) *http.Request {
+			r := request("GET", "/request", "", "Date: "+date)
+			signKong(t, r, "", strings.Repeat("a", maxUsername+1), testSecret, "hmac-sha256", "date")
+			return r
+		}, verdict: auth.Unauthenticated, msg: msgNotValid},
+		{name: "wrong secret", req: func(t *testing.T) *http.Request {
+			r := request("GET", "/request", "", "Date: "+date)
+			signKong(t, r, "", testUser, "wrong", "hmac-sha256", "date")
+			return r
+		}, verdict: auth.Unauthenticated, msg: msgNotSame},
+		{name: "signature not base64", req: withAuth(`hmac username="alice123", algorithm="hmac-sha1", headers="date", signature="not really a base64 encoded value!!!"`,
+			"Date: "+date), verdict: auth.Unauthenticated, msg: msgNotSame},
+		{name: "unknown algorithm", req: withAuth(`hmac username="alice123", algorithm="hmac-sha", headers="date", signature="eA=="`,
+			"Date: "+date), verdict: auth.Unauthenticated, msg: msgNotValid},
+		{name: "algorithm not allowed on the route", edit: func(c *keygate.HMACAuthConfig) { c.Algorithms = []string{"hmac-sha1", "hmac-sha256"} },
+			req: signed("hmac-sha512", "date"), verdict: auth.Unauthenticated, msg: msgNotValid},
+		{name: "enforced header not signed", edit: func(c *keygate.HMACAuthConfig) { c.EnforceHeaders = []string{"date", "request-line"} },
+			req: signed("hmac-sha256", "date content-md5"), verdict: auth.Unauthenticated, msg: msgNotValid},
+		{name: "enforced headers compared exactly", edit: func(c *keygate.HMACAuthConfig) { c.EnforceHeaders = []string{"date"} },
+			req: signed("hmac-sha256", "Date"), verdict: auth.Unauthenticated, msg: msgNotValid},
+		{name: "enforced headers signed", edit: func(c *keygate.HMACAuthConfig) { c.EnforceHeaders = []string{"date", "@request-target"} },
+			req: signed("hmac-sha256", "date content-md5 @request-target"), verdict: auth.Granted},
+		{name: "too many headers", req: withAuth(`hmac username="alice123", algorithm="hmac-sha256", headers="`+
+			strings.TrimSuffix(strings.Repeat("date ", 10000), " ")+`", signature="eA=="`, "Date: "+date), verdict: auth.Unauthenticated, msg: msgNotValid},
+		{name: "hmac-sha1", req: signed("hmac-sha1", "date content-md5 request-line"), verdict: auth.Granted},
+		{name: "hmac-sha256", req: signed("hmac-sha256", "date"), verdict: auth.Granted},
+		{name: "hmac-sha384", req: signed("hmac-sha384", "date content-md5 request-line"), verdict: auth.Granted},
+		{name: "hmac-sha512", req: signed("hmac-sha512", "@request-target date"), verdict: auth.Granted},
+		{name: "date not signed (Kong allows it)", req: signed("hmac-sha256", "content-md5"), verdict: auth.Granted},
+		{name: "x-date", req: func(t *testing.T) *http.Request {
+			r := request("GET", "/request", "", "X-Date: "+date)
+			signKong(t, r, "", testUser, testSecret, "hmac-sha256", "x-date @request-target")
+			return r
+		}, verdict: auth.Granted},
+		{name: "x-date malformed but date correct", req: signed("hmac-sha256", "x-date content-md5", "X-Date: wrong date"), verdict: auth.Granted},
+		{name: "proxy-authorization, junk authorization", req: func(t *testing.T) *http.Request {
+			r := request("GET", "/request", "", "Date: "+date, "Authorization: hello")
+			signKong(t, r, "Proxy-Authorization", testUser, testSecret, "hmac-sha256", "date")
+			return r
+		}, verdict: auth.Granted},
+		{name: "authorization, malformed proxy-authorization", req: func(t *testing.T) *http.Request {
+			r := request("GET", "/request", "", "Date: "+date, "Proxy-Authorization: hmac username")
+			signKong(t, r, "", testUser, testSecret, "hmac-sha256", "date")
+			return r
+		}, verdict: auth.Granted},
+		{name: "tampered path", req: func(t *testing.T) *http.Request {
+			r := request("GET", "/request", "", "Date: "+date)
+			signKong(t, r, "", testUser, testSecret, "hmac-sha256", "date @request-target")
+			r.RequestURI = "/other"
+			return r
+		}, verdict: auth.Unauthenticated, msg: msgNotSame},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			f := newFixture(t, tt.edit)
+			res := f.authenticate(t, tt.req(t))
+			expect(t, res, tt.verdict, tt.msg)
+			if tt.verdict == auth.Granted && (res.CredentialID != testUser || res.Consumer == nil || res.Consumer.ID != "c1") {
+				t.Errorf("granted to %q, %+v", res.CredentialID, res.Consumer)
+			}
+		})
+	}
+}
+
+// Kong's documented example (see httpsig's TestKongDocExamples), through
+// the authenticator.
+func TestKongDocExample(t *testing.T) {
+	f := newFixture(t, nil)
+	f.clock.now = time.Date(2017, 6, 22, 17, 15, 21, 0, time.UTC)
+	r := request("GET", "/requests", "", "Host: hmac.com", "Date: Thu, 22 Jun 2017 17:15:21 GMT",
+		`Authorization: hmac username="alice123", algorithm="hmac-sha256", headers="date request-line", signature="ujWCGHeec9Xd6UD2zlyxiNMCiXnDOWeVFMu5VeRUxtw="`)
+	expect(t, f.authenticate(t, r), auth.Granted, "")
+
+	f.clock.now = time.Date(2017, 6, 22, 21, 12, 36, 0, time.UTC)
+	f2 := newFixture(t, func(c *keygate.HMACAuthConfig) { c.ValidateRequestBody = true })
+	f2.clock.now = f.clock.now
+	r = request("GET", "/requests", "A small body", "Date: Thu, 22 Jun 2017 21:12:36 GMT",
+		"Digest: SHA-256=SBH7QEtqnYUpEcIhDbmStNd1MxtHg2+feBfWc1105MA=",
+		`Authorization: hmac username="alice123", algorithm="hmac-sha256", headers="date request-line digest", signature="gaweQbATuaGmLrUr3HE0DzU1keWGCt3H96M28sSHTG8="`)
+	expect(t, f2.authenticate(t, r), auth.Granted, "")
+}
+
+func TestChallenge(t *testing.T) {
+	if c := newFixture(t, nil).auth.Challenge(); c != "hmac" {
+		t.Errorf("Challenge = %q", c)
+	}
+	if c := newFixture(t, func(c *keygate.HMACAuthConfig) { c.Realm = "partners" }).auth.Challenge(); c != `hmac realm="partners"` {
+		t.Errorf("Challenge = %q", c)
+	}
+}
+
+func TestBodyValidation(t *testing.T) {
+	date := httpDate(testTime)
+	const body = `{"a":"apple","b":"ball"}`
+	post := func(t *testing.T, body, digest string, chunked bool) *http.Request {
+		r := request("POST", "/request", body, "Date: "+date)
+		if digest != "" {
+			r.Header.Set("Digest", digest)
+		}
+		if chunked {
+			r.ContentLength = -1
+		}
+		signKong(t, r, "", testUser, testSecret, "hmac-sha256", "date digest")
+		return r
+	}
+	small := func(c *keygate.HMACAuthConfig) { c.ValidateRequestBody = true; c.MaxBodySize = 16 }
+	tests := []struct {
+		name    string
+		edit    func(*keygate.HMACAuthConfig)
+		req     func(t *testing.T) *http.Request
+		verdict auth.Verdict
+		msg     string
+	}{
+		{name: "digest matches", req: func(t *testing.T) *http.Request { return post(t, body, httpsig.DigestHeader([]byte(body)), false) }, verdict: auth.Granted},
+		{name: "lower-case algorithm", req: func(t *testing.T) *http.Request {
+			return post(t, body, "sha-256="+strings.TrimPrefix(httpsig.DigestHeader([]byte(body)), "SHA-256="), false)
+		}, verdict: auth.Granted},
+		{name: "no digest, no body", req: func(t *testing.T) *http.Request { return post(t, "", "", false) }, verdict: auth.Granted},
+		{name: "digest of the empty body", req: func(t *testing.T) *http.Request { return post(t, "", httpsig.DigestHeader(nil), false) }, verdict: auth.Granted},
+		{name: "no digest, a body", req: func(t *testing.T) *http.Request { return post(t, body, "", false) }, verdict: auth.Unauthenticated, msg: msgNotSame},
+		{name: "body tampered", req: func(t *testing.T) *http.Request {
+			r := post(t, body, httpsig.DigestHeader([]byte(body)), false)
+			r.Body, r.ContentLength = io.NopCloser(strings.NewReader("abc")), 3
+			return r
+		}, verdict: auth.Unauthenticated, msg: msgNotSame},
+		{name: "digest spoofed", req: func(t *testing.T) *http.Request {
+			return post(t, body, httpsig.DigestHeader([]byte(body))+"spoofed", false)
+		},
+			verdict: auth.Unauthenticated, msg: msgNotSame},
+		{name: "md5 only", req: func(t *testing.T) *http.Request { return post(t, body, "MD5=HUXZLQLMuI/KZ5KDcJPcOA==", false) },
+			verdict: auth.Unauthenticated, msg: msgNotSame},
+		{name: "larger than allowed, by Content-Length", edit: small,
+			req: func(t *testing.T) *http.Request { return post(t, body, httpsig.DigestHeader([]byte(body)), false) }, verdict: auth.TooLarge, msg: msgTooLarge},
+		{name: "larger than allowed, chunked", edit: small,
+			req: func(t *testing.T) *http.Request { return post(t, body, httpsig.DigestHeader([]byte(body)), true) }, verdict: auth.TooLarge, msg: msgTooLarge},
+		{name: "bad signature is 401, not 413", edit: small, req: func(t *testing.T) *http.Request {
+			r := post(t, body, httpsig.DigestHeader([]byte(body)), false)
+			r.Header.Set("Digest", "SHA-256=x")
+			return r
+		}, verdict: auth.Unauthenticated, msg: msgNotSame},
+		{name: "not checked when off", edit: func(c *keygate.HMACAuthConfig) { c.ValidateRequestBody = false },
+			req: func(t *testing.T) *http.Request { return post(t, body, "", false) }, verdict: auth.Granted},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			edit := tt.edit
+			if edit == nil {
+				edit = func(c *keygate.HMACAuthConfig) { c.ValidateRequestBody = true }
+			}
+			f := newFixture(t, edit)
+			r := tt.req(t)
+			want, _ := io.ReadAll(r.Body)
+			r.Body = io.NopCloser(strings.NewReader(string(want)))
+			expect(t, f.authenticate(t, r), tt.verdict, tt.msg)
+			if tt.verdict == auth.Granted {
+				// The upstream gets the body intact.
+				got, err := io.ReadAll(r.Body)
+				if err != nil || string(got) != string(want) {
+					t.Errorf("body after verification: %q %v, want %q", got, err, want)
+				}
+				if r.ContentLength >= 0 && r.ContentLength != int64(len(want)) {
+					t.Errorf("ContentLength %d for %d bytes", r.ContentLength, len(want))
+				}
+			}
+		})
+	}
+}
+
+func TestHideCredentials(t *testing.T) {
+	date := httpDate(testTime)
+	hide := func(c *keygate.HMACAuthConfig) { c.HideCredentials = true }
+	f := newFixture(t, hide)
+
+	r := request("GET", "/", "", "Date: "+date)
+	signKong(t, r, "", testUser, testSecret, "hmac-sha256", "date")
+	expect(t, f.authenticate(t, r), auth.Granted, "")
+	if r.Header.Get("Authorization") != "" {
+		t.Error("Authorization kept")
+	}
+
+	r = request("GET", "/2", "", "Date: "+date, "Authorization: Bearer for-the-upstream")
+	signKong(t, r, "Proxy-Authorization", testUser, testSecret, "hmac-sha256", "date @request-target")
+	expect(t, f.authenticate(t, r), auth.Granted, "")
+	if r.Header.Get("Proxy-Authorization") != "" || r.Header.Get("Authorization") != "Bearer for-the-upstream" {
+		t.Errorf("headers after: %v", r.Header)
+	}
+
+	// Refused credentials are hidden too (the anonymous consumer may take
+	// the request on).
+	r = request("GET", "/", "", "Date: "+date, `Authorization: hmac username="x", algorithm="hmac-sha256", headers="date", signature="eA=="`)
+	expect(t, f.authenticate(t, r), auth.Unauthenticated, msgNotValid)
+	if r.Header.Get("Authorization") != "" {
+		t.Error("refused Authorization kept")
+	}
+
+	// Another kind's credential is not ours to remove.
+	r = request("GET", "/", "", "Date: "+date, "Authorization: Bearer kg_test_x")
+	expect(t, f.authenticate(t, r), auth.Absent, msgNotValid)
+	if r.Header.Get("Authorization") == "" {
+		t.Error("a bearer token was removed")
+	}
+
+	r = request("GET", "/", "", "Host: example.com")
+	signRFC9421(t, r, testSecret, []string{"@method", "@authority", "@path"}, httpsig.SignatureParams{Created: testTime.Unix(), KeyID: testUser})
+	expect(t, f.authenticate(t, r), auth.Granted, "")
+	if r.Header.Get("Signature") != "" || r.Header.Get("Signature-Input") != "" {
+		t.Errorf("RFC 9421 headers kept: %v", r.Header)
+	}
+
+	f = newFixture(t, nil)
+	r = request("GET", "/", "", "Date: "+date)
+	signKong(t, r, "", testUser, testSecret, "hmac-sha256", "date")
+	expect(t, f.authenticate(t, r), auth.Granted, "")
+	if r.Header.Get("Authorization") == "" {
+		t.Error("Authorization removed without hide_credentials")
+	}
+}
+
+func TestReplay(t *testing.T) {
+	date := httpDate(testTime)
+	signed := func(t *testing.T, path string) *http.Request {
+		r := request("GET", path, "", "Date: "+date)
+		signKong(t, r, "", testUser, testSecret, "hmac-sha256", "date @request-target")
+		return r
+	}
+	f := newFixture(t, nil)
+	expect(t, f.authenticate(t, signed(t, "/a")), auth.Granted, "")
+	expect(t, f.authenticate(t, signed(t, "/a")), auth.Unauthenticated, msgReplayed)
+	expect(t, f.authenticate(t, signed(t, "/b")), auth.Granted, "") // another signature
+
+	// Re-encoding the signature does not make it new.
+	r := signed(t, "/a")
+	p, _ := httpsig.ParseKong(r.Header.Get("Authorization"))
+	p.Signature = strings.TrimRight(p.Signature, "=")
+	r.Header.Set("Authorization", p.String())
+	expect(t, f.authenticate(t, r), auth.Unauthenticated, msgReplayed)
+
+	// Once the date is out of the skew, the date check refuses it.
+	f.clock.Add(301 * time.Second)
+	expect(t, f.authenticate(t, signed(t, "/a")), auth.Unauthenticated, msgNoDate)
+
+	// A signature is remembered across routes sharing the guard.
+	f = newFixture(t, nil)
+	other := New(*keygate.NewHMACAuthConfig(), f.creds, f.replay, f.clock.Now)
+	expect(t, f.authenticate(t, signed(t, "/a")), auth.Granted, "")
+	res, _ := other.Authenticate(signed(t, "/a"), keygate.Target{})
+	expect(t, res, auth.Unauthenticated, msgReplayed)
+
+	// Off: Kong's behaviour.
+	f = newFixture(t, func(c *keygate.HMACAuthConfig) { c.ReplayProtection = false })
+	expect(t, f.authenticate(t, signed(t, "/a")), auth.Granted, "")
+	expect(t, f.authenticate(t, signed(t, "/a")), auth.Granted, "")
+
+	// RFC 9421 signatures too.
+	f = newFixture(t, nil)
+	for i, want := range []auth.Verdict{auth.Granted, auth.Unauthenticated} {
+		r := request("GET", "/", "", "Host: example.com")
+		signRFC9421(t, r, testSecret, []string{"@method", "@authority", "@path"}, httpsig.SignatureParams{Created: testTime.Unix(), KeyID: testUser})
+		if res := f.authenticate(t, r); res.Verdict != want {
+			t.Errorf("RFC 9421 request %d: %+v", i, res)
+		}
+	}
+}
+
+type failingGuard struct{}
+
+func (failingGuard) Seen(context.Context, string, time.Time) (bool, error) {
+	return false, errors.New("redis: connection refused")
+}
+
+func TestReplayGuardDown(t *testing.T) {
+	f := newFixture(t, nil)
+	a := New(*keygate.NewHMACAuthConfig(), f.creds, failingGuard{}, f.clock.Now)
+	r := request("GET", "/", "", "Date: "+httpDate(testTime))
+	signKong(t, r, "", testUser, testSecret, "hmac-sha256", "date")
+	if _, err := a.Authenticate(r, keygate.Target{}); keygate.ErrorCode(err) != keygate.EUNAVAILABLE {
+		t.Errorf("err = %v, want UNAVAILABLE (503)", err)
+	}
+}
+
+func TestRevokeTakesEffectOnNextRequest(t *testing.T) {
+	f := newFixture(t, nil)
+	f.auth = New(func() keygate.HMACAuthConfig { c := *keygate.NewHMACAuthConfig(); c.ReplayProtection = false; return c }(),
+		f.creds, nil, f.clock.Now)
+	send := func() auth.Result {
+		r := request("GET", "/", "", "Date: "+httpDate(testTime))
+		signKong(t, r, "", testUser, testSecret, "hmac-sha256", "date")
+		return f.authenticate(t, r)
+	}
+	expect(t, send(), auth.Granted, "")
+	expect(t, send(), auth.Granted, "")
+	if n := f.store.reads.Load(); n != 1 {
+		t.Errorf("%d store reads for two requests", n)
+	}
+	f.store.revoke(testUser)
+	expect(t, send(), auth.Granted, "") // cached until the change arrives
+	f.creds.Apply(keygate.Change{Kind: keygate.HMACCredentialChanged, Op: keygate.Updated, ID: "id-" + testUser, Username: testUser})
+	expect(t, send(), auth.Unauthenticated, msgNotValid)
+
+	// A consumer change drops its credentials too.
+	f.store.add(testUser, "new-secret", "c1")
+	expect(t, send(), auth.Unauthenticated, msgNotValid) // the revoked entry is cached
+	f.creds.Apply(keygate.Change{Kind: keygate.ConsumerChanged, Op: keygate.Updated, ID: "c1"})
+	expect(t, send(), auth.Unauthenticated, msgNotSame) // reloaded: new secret
+}
+
+func TestStoreOutageIsAnError(t *testing.T) {
+	f := newFixture(t, nil)
+	f.store.err = errors.New("database is locked")
+	r := request("GET", "/", "", "Date: "+httpDate(testTime))
+	signKong(t, r, "", testUser, testSecret, "hmac-sha256", "date")
+	res, err := f.auth.Authenticate(r, keygate.Target{})
+	if keygate.ErrorCode(err) != keygate.EUNAVAILABLE || res.Verdict != auth.Absent {
+		t.Fatalf("Authenticate = %+v, %v; want an UNAVAILABLE error", res, err)
+	}
+	// Not cached: the next request, after the store is back, succeeds.
+	f.store.err = nil
+	r = request("GET", "/", "", "Date: "+httpDate(testTime))
+	signKong(t, r, "", testUser, testSecret, "hmac-sha256", "date")
+	expect(t, f.authenticate(t, r), auth.Granted, "")
+}
+
+func TestRFC9421(t *testing.T) {
+	now := testTime.Unix()
+	base := []string{"@method", "@authority", "@path", "@query"}
+	const body = `{"hello": "world"}`
+	sign := func(components []string, p httpsig.SignatureParams, body string, extra ...string) func(t *testing.T) *http.Request {
+		return func(t *testing.T) *http.Request {
+			r := request("POST", "https://example.com/foo?param=Value&Pet=dog", body, append([]string{"Date: " + httpDate(testTime)}, extra...)...)
+			if p.KeyID == "" {
+				p.KeyID = testUser
+			}
+			signRFC9421(t, r, testSecret, components, p)
+			return r
+		}
+	}
+	valid := httpsig.SignatureParams{Created: now, Alg: httpsig.AlgHMACSHA256}
+	digest, _ := httpsig.ContentDigestHeader([]byte(body))
+	withBody := func(c *keygate.HMACAuthConfig) { c.ValidateRequestBody = true }
+	tests := []struct {
+		name    string
+		edit    func(*keygate.HMACAuthConfig)
+		req     func(t *testing.T) *http.Request
+		verdict auth.Verdict
+		msg     string
+	}{
+		{name: "valid", req: sign(base, valid, ""), verdict: auth.Granted},
+		{name: "alg absent", req: sign(base, httpsig.SignatureParams{Created: now}, ""), verdict: auth.Granted},
+		{name: "target-uri instead of path", req: sign([]string{"@method", "@authority", "@target-uri"}, valid, ""), verdict: auth.Granted},
+		{name: "request-target instead of path", req: sign([]string{"@request-target", "@method", "@authority"}, valid, ""), verdict: auth.Granted},
+		{name: "with a header", req: sign(append(base, "date"), valid, ""), verdict: auth.Granted},
+		{name: "created in the future, within skew", req: sign(base, httpsig.SignatureParams{Created: now + 299}, ""), verdict: auth.Granted},
+		{name: "created too old", req: sign(base, httpsig.SignatureParams{Created: now - 301}, ""), verdict: auth.Unauthenticated, msg: msgCreated},
+		{name: "created missing", req: func(t *testing.T) *http.Request {
+			r := request("GET", "https://example.com/", "")
+			r.Header.Set("Signature-Input", `sig1=("@method" "@authority" "@path");keyid="alice123"`)
+			r.Header.Set("Signature", `sig1=:AAAA:`)
+			return r
+		}, verdict: auth.Unauthenticated, msg: msgCreated},
+		{name: "expired", req: sign(base, httpsig.SignatureParams{Created: now - 10, Expires: now - 1}, ""), verdict: auth.Unauthenticated, msg: msgExpired},
+		{name: "not yet expired", req: sign(base, httpsig.SignatureParams{Created: now - 10, Expires: now + 1}, ""), verdict: auth.Granted},
+		{name: "@authority not covered", req: sign([]string{"@method", "@path"}, valid, ""), verdict: auth.Unauthenticated, msg: msgCoverage},
+		{name: "path not covered", req: sign([]string{"@method", "@authority", "@query"}, valid, ""), verdict: auth.Unauthenticated, msg: msgCoverage},
+		{name: "another algorithm", req: func(t *testing.T) *http.Request {
+			r := request("GET", "https://example.com/", "")
+			r.Header.Set("Signature-Input", `sig1=("@method" "@authority" "@path");created=`+itoa(now)+`;keyid="alice123";alg="ed25519"`)
+			r.Header.Set("Signature", `sig1=:AAAA:`)
+			return r
+		}, verdict: auth.Unauthenticated, msg: msgAlgorithm},
+		{name: "hmac-sha256 not allowed on the route", edit: func(c *keygate.HMACAuthConfig) { c.Algorithms = []string{"hmac-sha512"} },
+			req: sign(base, valid, ""), verdict: auth.Unauthenticated, msg: msgAlgorithm},
+		{name: "unknown keyid", req: sign(base, httpsig.SignatureParams{Created: now, KeyID: "bob"}, ""), verdict: auth.Unauthenticated, msg: msgNotValid},
+		{name: "no keyid", req: func(t *testing.T) *http.Request {
+			r := request("GET", "https://example.com/", "")
+			r.Header.Set("Signature-Input", `sig1=("@method" "@authority" "@path");created=`+itoa(now))
+			r.Header.Set("Signature", `sig1=:AAAA:`)
+			return r
+		}, verdict: auth.Unauthenticated, msg: msgNotValid},
+		{name: "signature missing", req: func(t *testing.T) *http.Request {
+			r := sign(base, valid, "")(t)
+			r.Header.Del("Signature")
+			return r
+		}, verdict: auth.Unauthenticated, msg: msgNotValid},
+		{name: "garbled Signature-Input", req: func(t *testing.T) *http.Request {
+			r := request("GET", "https://example.com/", "", `Signature-Input: sig1=("@method"`, "Signature: sig1=:AAAA:")
+			return r
+		}, verdict: auth.Unauthenticated, msg: msgNotValid},
+		{name: "signature not base64", req: func(t *testing.T) *http.Request {
+			r := sign(base, valid, "")(t)
+			r.Header.Set("Signature", "sig1=:!!!:")
+			return r
+		}, verdict: auth.Unauthenticated, msg: msgNotValid},
+		{name: "wrong secret", req: func(t *testing.T) *http.Request {
+			r := request("GET", "https://example.com/", "")
+			signRFC9421(t, r, "wrong", base, httpsig.SignatureParams{Created: now, KeyID: testUser})
+			return r
+		}, verdict: auth.Unauthenticated, msg: msgNotSame},
+		{name: "tampered query", req: func(t *testing.T) *http.Request {
+			r := sign(base, valid, "")(t)
+			r.RequestURI = "/foo?param=Value&Pet=cat"
+			return r
+		}, verdict: auth.Unauthenticated, msg: msgNotSame},
+		{name: "covered header absent", req: func(t *testing.T) *http.Request {
+			r := sign(append(base, "date"), valid, "")(t)
+			r.Header.Del("Date")
+			return r
+		}, verdict: auth.Unauthenticated, msg: msgNotValid},
+		{name: "component with parameters", req: func(t *testing.T) *http.Request {
+			r := request("GET", "https://example.com/", "")
+			r.Header.Set("Signature-Input", `sig1=("@method" "@authority" "@path" "date";sf);created=`+itoa(now)+`;keyid="alice123"`)
+			r.Header.Set("Signature", `sig1=:AAAA:`)
+			return r
+		}, verdict: auth.Unauthenticated, msg: msgNotValid},
+		{name: "enforced header covered", edit: func(c *keygate.HMACAuthConfig) { c.EnforceHeaders = []string{"date", "@request-target"} },
+			req: sign(append(base, "date"), valid, ""), verdict: auth.Granted},
+		{name: "enforced header not covered", edit: func(c *keygate.HMACAuthConfig) { c.EnforceHeaders = []string{"date"} },
+			req: sign(base, valid, ""), verdict: auth.Unauthenticated, msg: msgNotValid},
+		{name: "content-digest covered and matching", edit: withBody,
+			req: sign(append(base, "content-digest"), valid, body, "Content-Digest: "+digest), verdict: auth.Granted},
+		{name: "content-digest sha-512", edit: withBody, req: sign(append(base, "content-digest"), valid, body,
+			"Content-Digest: sha-512=:WZDPaVn/7XgHaAy8pmojAkGWoRx2UFChF41A2svX+TaPm+AbwAgBWnrIiYllu7BNNyealdVLvRwEmTHWXvJwew==:"), verdict: auth.Granted},
+		{name: "content-digest not covered", edit: withBody,
+			req: sign(base, valid, body, "Content-Digest: "+digest), verdict: auth.Unauthenticated, msg: msgNoDigest},
+		{name: "body without content-digest", edit: withBody, req: sign(base, valid, body), verdict: auth.Unauthenticated, msg: msgNoDigest},
+		{name: "no body, no content-digest", edit: withBody, req: sign(base, valid, ""), verdict: auth.Granted},
+		{name: "content-digest mismatch", edit: withBody, req: func(t *testing.T) *http.Request {
+			r := sign(append(base, "content-digest"), valid, body, "Content-Digest: "+digest)(t)
+			r.Body, r.ContentLength = io.NopCloser(strings.NewReader(`{"hello": "there"}`)), 18
+			return r
+		}, verdict: auth.Unauthenticated, msg: msgNotSame},
+		{name: "body too large", edit: func(c *keygate.HMACAuthConfig) { c.ValidateRequestBody = true; c.MaxBodySize = 4 },
+			req: sign(append(base, "content-digest"), valid, body, "Content-Digest: "+digest), verdict: auth.TooLarge, msg: msgTooLarge},
+		{name: "Kong credentials win", req: func(t *testing.T) *http.Request {
+			r := sign(base, valid, "")(t)
+			signKong(t, r, "", testUser, "wrong", "hmac-sha256", "date")
+			return r
+		}, verdict: auth.Unauthenticated, msg: msgNotSame},
+		{name: "a second signature for someone else", req: func(t *testing.T) *http.Request {
+			r := sign(base, valid, "")(t)
+			r.Header.Set("Signature-Input", `other=("@method");created=1;keyid="upstream-key";alg="ed25519", `+r.Header.Get("Signature-Input"))
+			r.Header.Set("Signature", `other=:AAAA:, `+r.Header.Get("Signature"))
+			return r
+		}, verdict: auth.Granted},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			f := newFixture(t, tt.edit)
+			res := f.authenticate(t, tt.req(t))
+			expect(t, res, tt.verdict, tt.msg)
+			if tt.verdict == auth.Granted && res.CredentialID != testUser {
+				t.Errorf("CredentialID %q", res.CredentialID)
+			}
+		})
+	}
+}
+
+// RFC 9421's own hmac-sha256 example (Appendix B.2.5) verifies
+// cryptographically (httpsig's tests), but covers neither @method nor the
+// path, so the gateway's policy refuses it.
+func TestRFC9421TestVectorPolicy(t *testing.T) {
+	f := newFixture(t, nil)
+	f.clock.now = time.Unix(1618884473, 0)
+	r := request("POST", "/foo?param=Value&Pet=dog", `{"hello": "world"}`, "Host: example.com",
+		"Date: Tue, 20 Apr 2021 02:07:55 GMT", "Content-Type: application/json",
+		`Signature-Input: sig-b25=("date" "@authority" "content-type");created=1618884473;keyid="test-shared-secret"`,
+		"Signature: sig-b25=:pxcQw6G3AjtMBQjwo8XzkZf/bws5LelbaMk5rGIGtE8=:")
+	expect(t, f.authenticate(t, r), auth.Unauthenticated, msgCoverage)
+}
+
+func itoa(n int64) string { return strconv.FormatInt(n, 10) }
+
+func TestNilReplayGuard(t *testing.T) {
+	f := newFixture(t, nil) // on the real clock, which the process-wide cache uses
+	var none *ReplayCache
+	a := New(*keygate.NewHMACAuthConfig(), f.creds, none, nil)
+	now := time.Now()
+	r := request("GET", "/nil-guard", "", "Date: "+httpDate(now))
+	signKong(t, r, "", testUser, testSecret, "hmac-sha256", "date @request-target")
+	res, err := a.Authenticate(r, keygate.Target{})
+	if err != nil || res.Verdict != auth.Granted {
+		t.Fatalf("%+v %v", res, err)
+	}
+	r = request("GET", "/nil-guard", "", "Date: "+httpDate(now))
+	signKong(t, r, "", testUser, testSecret, "hmac-sha256", "date @request-target")
+	res, _ = a.Authenticate(r, keygate.Target{})
+	expect(t, res, auth.Unauthenticated, msgReplayed) // the process-wide cache
+}

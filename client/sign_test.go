@@ -1,0 +1,244 @@
+package client_test
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/keygate/keygate"
+	"github.com/keygate/keygate/auth"
+	"github.com/keygate/keygate/auth/hmacauth"
+	"github.com/keygate/keygate/client"
+)
+
+// credentialStore serves one HMAC credential from memory, its secret
+// "sealed" as the identity (the tests need the gateway's verifier, not the
+// keyring).
+type credentialStore struct{ username, secret string }
+
+func (s credentialStore) LookupHMACCredential(_ context.Context, username string) (*keygate.HMACCredential, *keygate.Consumer, error) {
+	if username != s.username {
+		return nil, nil, keygate.Errorf(keygate.ENOTFOUND, "HMAC credential not found")
+	}
+	return &keygate.HMACCredential{ID: "h1", Username: username, Status: keygate.KeyActive, Consumer: keygate.Ref{ID: "c1"},
+			Secret: &keygate.Sealed{Ciphertext: []byte(s.secret)}},
+		&keygate.Consumer{ID: "c1", Username: "acme"}, nil
+}
+
+func openSealed(s *keygate.Sealed) ([]byte, error) { return append([]byte(nil), s.Ciphertext...), nil }
+
+// gateway is an upstream behind hmac-auth, as the proxy runs it: it
+// answers 200 with the consumer and the body it got, or the refusal.
+func gateway(tb testing.TB, edit func(*keygate.HMACAuthConfig)) *httptest.Server {
+	tb.Helper()
+	cfg := keygate.NewHMACAuthConfig()
+	cfg.ValidateRequestBody, cfg.HideCredentials = true, true
+	if edit != nil {
+		edit(cfg)
+	}
+	creds := hmacauth.NewCredentials(credentialStore{"acme-signer", "s3cr3t"}, openSealed, hmacauth.Options{})
+	a := hmacauth.New(*cfg, creds, hmacauth.NewReplayCache(hmacauth.ReplayOptions{}), nil)
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		res, err := a.Authenticate(r, keygate.Target{})
+		switch {
+		case err != nil:
+			http.Error(w, "unavailable", http.StatusServiceUnavailable)
+		case res.Verdict == auth.Granted:
+			body, _ := io.ReadAll(r.Body)
+			fmt.Fprintf(w, "consumer=%s credential=%s authorization=%q body=%s", res.Consumer.Username, res.CredentialID,
+				r.Header.Get("Authorization"), body)
+		case res.Verdict == auth.TooLarge:
+			http.Error(w, res.Message, http.StatusRequestEntityTooLarge)
+		default:
+			w.Header().Set("WWW-Authenticate", a.Challenge())
+			http.Error(w, res.Message, http.StatusUnauthorized)
+		}
+	}))
+	tb.Cleanup(srv.Close)
+	return srv
+}
+
+func send(tb testing.TB, hc *http.Client, method, url, body string) (int, string) {
+	tb.Helper()
+	var rd io.Reader
+	if body != "" {
+		rd = strings.NewReader(body)
+	}
+	req, err := http.NewRequest(method, url, rd)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	req.Header.Set("Accept", "application/json")
+	resp, err := hc.Do(req)
+	if err != nil {
+		tb.Fatalf("%s %s: %v", method, url, err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, strings.TrimSpace(string(b))
+}
+
+func TestSignerVerifiedByGateway(t *testing.T) {
+	srv := gateway(t, nil)
+	tests := []struct {
+		name   string
+		scheme client.Scheme
+		opts   []client.SignerOption
+	}{
+		{"kong", client.KongScheme, nil},
+		{"kong hmac-sha1", client.KongScheme, []client.SignerOption{client.WithAlgorithm("hmac-sha1")}},
+		{"kong hmac-sha384", client.KongScheme, []client.SignerOption{client.WithAlgorithm("hmac-sha384")}},
+		{"kong hmac-sha512", client.KongScheme, []client.SignerOption{client.WithAlgorithm("hmac-sha512")}},
+		{"kong, headers", client.KongScheme, []client.SignerOption{client.WithHeaders("Date", "host", "accept", "@request-target", "request-line")}},
+		{"kong, proxy-authorization", client.KongScheme, []client.SignerOption{client.WithProxyAuthorization()}},
+		{"rfc 9421", client.RFC9421, nil},
+		{"rfc 9421, headers, expires", client.RFC9421, []client.SignerOption{client.WithHeaders("Accept"), client.WithExpires(time.Minute)}},
+		{"rfc 9421, sha-512 digest", client.RFC9421, []client.SignerOption{client.WithContentDigestAlgorithms("sha-256", "sha-512")}},
+		{"rfc 9421, label", client.RFC9421, []client.SignerOption{client.WithLabel("keygate")}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			opts := append([]client.SignerOption{client.WithTransport(srv.Client().Transport), client.WithBodyDigest(0)}, tt.opts...)
+			hc := &http.Client{Transport: client.NewSigner("acme-signer", []byte("s3cr3t"), tt.scheme, opts...)}
+			for _, body := range []string{"", `{"amount": 100}`} {
+				for _, method := range []string{"GET", "POST"} {
+					// Twice: the nonce keeps identical requests apart.
+					for range 2 {
+						status, got := send(t, hc, method, srv.URL+"/v1/payments?limit=10&q=a%20b", body)
+						want := `consumer=acme credential=acme-signer authorization="" body=` + body
+						if status != 200 || got != want {
+							t.Fatalf("%s with %q: %d %s", method, body, status, got)
+						}
+					}
+				}
+			}
+		})
+	}
+}
+
+func TestSignerRefused(t *testing.T) {
+	srv := gateway(t, func(c *keygate.HMACAuthConfig) { c.Realm = "payments"; c.EnforceHeaders = []string{"content-md5"} })
+	hc := &http.Client{Transport: client.NewSigner("acme-signer", []byte("s3cr3t"), client.KongScheme,
+		client.WithTransport(srv.Client().Transport))}
+	req, _ := http.NewRequest("GET", srv.URL+"/", nil)
+	resp, err := hc.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != 401 || resp.Header.Get("WWW-Authenticate") != `hmac realm="payments"` {
+		t.Errorf("%d %v", resp.StatusCode, resp.Header)
+	}
+	hc.Transport = client.NewSigner("acme-signer", []byte("wrong"), client.RFC9421, client.WithTransport(srv.Client().Transport))
+	if status, msg := send(t, hc, "GET", srv.URL+"/", ""); status != 401 || msg != "HMAC signature cannot be verified" {
+		t.Errorf("%d %s", status, msg)
+	}
+}
+
+func TestSignerWithoutNonceIsReplayable(t *testing.T) {
+	srv := gateway(t, nil)
+	at := time.Now()
+	hc := &http.Client{Transport: client.NewSigner("acme-signer", []byte("s3cr3t"), client.KongScheme,
+		client.WithTransport(srv.Client().Transport), client.WithoutNonce(), client.WithClock(func() time.Time { return at }))}
+	if status, _ := send(t, hc, "GET", srv.URL+"/", ""); status != 200 {
+		t.Fatalf("first: %d", status)
+	}
+	if status, msg := send(t, hc, "GET", srv.URL+"/", ""); status != 401 || !strings.Contains(msg, "already been used") {
+		t.Errorf("second: %d %s", status, msg)
+	}
+}
+
+// recorder is a transport that keeps what it was asked to send.
+type recorder struct{ got *http.Request }
+
+func (r *recorder) RoundTrip(req *http.Request) (*http.Response, error) {
+	r.got = req
+	return &http.Response{StatusCode: 200, Body: http.NoBody, Request: req}, nil
+}
+
+func TestSignerLeavesTheRequestAlone(t *testing.T) {
+	for _, scheme := range []client.Scheme{client.KongScheme, client.RFC9421} {
+		rec := &recorder{}
+		s := client.NewSigner("acme-signer", []byte("s3cr3t"), scheme, client.WithTransport(rec), client.WithBodyDigest(0))
+		req, _ := http.NewRequest("PUT", "http://api.example.com/x", strings.NewReader("payload"))
+		req.Header.Set("Content-Type", "text/plain")
+		if _, err := s.RoundTrip(req); err != nil {
+			t.Fatal(err)
+		}
+		if len(req.Header) != 1 || req.ContentLength != 7 {
+			t.Errorf("caller's request changed: %v", req.Header)
+		}
+		sent := rec.got
+		if sent == req || sent.Header.Get("Content-Type") != "text/plain" {
+			t.Errorf("sent %v", sent.Header)
+		}
+		// The body is there to send, and again through GetBody (redirects).
+		b, _ := io.ReadAll(sent.Body)
+		rc, err := sent.GetBody()
+		if err != nil {
+			t.Fatal(err)
+		}
+		b2, _ := io.ReadAll(rc)
+		if string(b) != "payload" || string(b2) != "payload" || sent.ContentLength != 7 {
+			t.Errorf("body %q, again %q, length %d", b, b2, sent.ContentLength)
+		}
+		if scheme == client.KongScheme && (sent.Header.Get("Date") == "" || sent.Header.Get("Digest") == "" || sent.Header.Get("X-Nonce") == "" ||
+			!strings.Contains(sent.Header.Get("Authorization"), `headers="date @request-target digest x-nonce"`)) {
+			t.Errorf("kong headers: %v", sent.Header)
+		}
+		if scheme == client.RFC9421 && (!strings.HasPrefix(sent.Header.Get("Signature-Input"),
+			`sig1=("@method" "@authority" "@path" "@query" "content-digest");created=`) || sent.Header.Get("Content-Digest") == "") {
+			t.Errorf("rfc 9421 headers: %v", sent.Header)
+		}
+	}
+}
+
+// closeTracker records that the body was closed.
+type closeTracker struct {
+	io.Reader
+	closed bool
+}
+
+func (c *closeTracker) Close() error { c.closed = true; return nil }
+
+func TestSignerErrors(t *testing.T) {
+	tests := []struct {
+		name string
+		s    *client.Signer
+	}{
+		{"body too large", client.NewSigner("u", []byte("s"), client.KongScheme, client.WithBodyDigest(4), client.WithTransport(&recorder{}))},
+		{"unknown algorithm", client.NewSigner("u", []byte("s"), client.KongScheme, client.WithAlgorithm("md5"), client.WithTransport(&recorder{}))},
+		{"unknown scheme", client.NewSigner("u", []byte("s"), client.Scheme(9), client.WithTransport(&recorder{}))},
+		{"bad label", client.NewSigner("u", []byte("s"), client.RFC9421, client.WithLabel("Bad Label"), client.WithTransport(&recorder{}))},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			body := &closeTracker{Reader: strings.NewReader("more than four bytes")}
+			req, _ := http.NewRequest("POST", "http://api.example.com/", body)
+			if _, err := tt.s.RoundTrip(req); err == nil {
+				t.Error("no error")
+			}
+			if !body.closed {
+				t.Error("body not closed")
+			}
+		})
+	}
+}
+
+func TestSignerDateKept(t *testing.T) {
+	rec := &recorder{}
+	s := client.NewSigner("u", []byte("s"), client.KongScheme, client.WithTransport(rec), client.WithoutNonce())
+	req, _ := http.NewRequest("GET", "http://api.example.com/", nil)
+	req.Header.Set("X-Date", "Mon, 02 Jan 2006 15:04:05 GMT")
+	if _, err := s.RoundTrip(req); err != nil {
+		t.Fatal(err)
+	}
+	if rec.got.Header.Get("Date") != "" || !strings.Contains(rec.got.Header.Get("Authorization"), `headers="x-date @request-target"`) {
+		t.Errorf("%v", rec.got.Header)
+	}
+}

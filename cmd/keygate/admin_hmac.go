@@ -1,0 +1,105 @@
+package main
+
+import (
+	"bufio"
+	"fmt"
+	"strings"
+
+	"github.com/spf13/cobra"
+
+	"github.com/keygate/keygate"
+	"github.com/keygate/keygate/client"
+)
+
+var hmacHeader = []string{"ID", "CONSUMER", "USERNAME", "STATUS", "CREATED"}
+
+func hmacRow(c *keygate.HMACCredential) []string {
+	return []string{c.ID, c.Consumer.String(), c.Username, string(c.Status), c.CreatedAt.Format("2006-01-02 15:04:05Z07:00")}
+}
+
+func (a *adminCLI) hmacCommand() *cobra.Command {
+	cmd := &cobra.Command{Use: "hmac-credentials", Aliases: []string{"hmac"}, Short: "Issue, list, revoke and delete HMAC signing credentials"}
+
+	var req keygate.HMACCredentialRequest
+	var secretStdin bool
+	create := &cobra.Command{
+		Use:   "create CONSUMER --username NAME",
+		Short: "Issue an HMAC credential; the secret is shown once",
+		Args:  cobra.ExactArgs(1),
+		RunE: a.run(func(cmd *cobra.Command, c *client.Client, args []string) error {
+			if secretStdin {
+				line, err := bufio.NewReader(cmd.InOrStdin()).ReadString('\n')
+				if err != nil && line == "" {
+					return fmt.Errorf("--secret-stdin: no secret on standard input")
+				}
+				req.Secret = strings.TrimRight(line, "\r\n")
+			}
+			cred, err := c.CreateHMACCredential(cmd.Context(), args[0], req)
+			if err != nil {
+				return err
+			}
+			if a.json {
+				return a.show(cmd, cred, nil)
+			}
+			out := cmd.OutOrStdout()
+			fmt.Fprintf(out, "HMAC credential %s for consumer %s; its secret:\n\n    %s\n\n", cred.Username, args[0], cred.Secret)
+			fmt.Fprintf(out, "Copy it now: it is stored sealed and will not be shown again.\n\n")
+			return a.show(cmd, cred, hmacHeader, hmacRow(&cred.HMACCredential))
+		}),
+	}
+	create.Flags().StringVar(&req.Username, "username", "", "the credential's public name (globally unique)")
+	create.Flags().BoolVar(&secretStdin, "secret-stdin", false, "read the secret from standard input instead of generating one")
+	create.Flags().StringSliceVar(&req.Tags, "tag", nil, "tag (repeatable)")
+
+	var page keygate.Page
+	var consumer string
+	list := &cobra.Command{
+		Use:   "list [--consumer CONSUMER]",
+		Short: "List HMAC credentials, all or those of one consumer (never their secrets)",
+		Args:  cobra.NoArgs,
+		RunE: a.run(func(cmd *cobra.Command, c *client.Client, _ []string) error {
+			var items []*keygate.HMACCredential
+			var next string
+			var err error
+			if consumer != "" {
+				items, next, err = c.HMACCredentials(cmd.Context(), consumer, page)
+			} else {
+				items, next, err = c.AllHMACCredentials(cmd.Context(), page)
+			}
+			if err != nil {
+				return err
+			}
+			return showList(a, cmd, items, next, hmacHeader, hmacRow)
+		}),
+	}
+	pageFlags(list, &page)
+	list.Flags().StringVar(&consumer, "consumer", "", "only the credentials of this consumer (id or username)")
+
+	one := func(use, short string, do func(cmd *cobra.Command, c *client.Client, consumer, id string) (*keygate.HMACCredential, error)) *cobra.Command {
+		return &cobra.Command{
+			Use: use + " CONSUMER CREDENTIAL-ID", Short: short, Args: cobra.ExactArgs(2),
+			RunE: a.run(func(cmd *cobra.Command, c *client.Client, args []string) error {
+				cred, err := do(cmd, c, args[0], args[1])
+				if err != nil || cred == nil {
+					return err
+				}
+				return a.show(cmd, cred, hmacHeader, hmacRow(cred))
+			}),
+		}
+	}
+	get := one("get", "Show an HMAC credential (never its secret)", func(cmd *cobra.Command, c *client.Client, consumer, id string) (*keygate.HMACCredential, error) {
+		return c.HMACCredential(cmd.Context(), consumer, id)
+	})
+	revoke := one("revoke", "Revoke an HMAC credential at once; its record stays for audit", func(cmd *cobra.Command, c *client.Client, consumer, id string) (*keygate.HMACCredential, error) {
+		return c.RevokeHMACCredential(cmd.Context(), consumer, id)
+	})
+	del := one("delete", "Delete an HMAC credential and destroy its secret for good", func(cmd *cobra.Command, c *client.Client, consumer, id string) (*keygate.HMACCredential, error) {
+		if err := c.DeleteHMACCredential(cmd.Context(), consumer, id); err != nil {
+			return nil, err
+		}
+		a.deleted(cmd, "hmac credential", id)
+		return nil, nil
+	})
+	cmd.AddCommand(create, list, get, revoke, del)
+	return cmd
+}

@@ -1,0 +1,127 @@
+package main
+
+import (
+	"context"
+	"io"
+	"net/http"
+	"strings"
+	"testing"
+
+	"github.com/keygate/keygate"
+	"github.com/keygate/keygate/client"
+)
+
+// Signed requests through the real gateway: Kong's scheme and RFC 9421 with
+// the same credential, replays refused, a revoke applied on the next
+// request, a route that takes a key or a signature, and the upstream told
+// who called.
+func TestGatewayHMACAuth(t *testing.T) {
+	g := startGateway(t)
+	g.service(t, "orders", g.upstream.URL, nil)
+	g.route(t, "signed", "orders", func(r *keygate.Route) {
+		r.HMACAuth = keygate.NewHMACAuthConfig()
+		r.HMACAuth.ValidateRequestBody = true
+		r.HMACAuth.HideCredentials = true
+	})
+	g.route(t, "either", "orders", func(r *keygate.Route) {
+		r.KeyAuth = keygate.NewKeyAuthConfig()
+		r.HMACAuth = keygate.NewHMACAuthConfig()
+	})
+	acme := g.consumer(t, "acme")
+	cred, err := g.admin.CreateHMACCredential(context.Background(), "acme", keygate.HMACCredentialRequest{Username: "acme-signer"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	key := g.key(t, "acme", keygate.KeyRequest{}).Key
+
+	signed := func(scheme client.Scheme, opts ...client.SignerOption) *http.Client {
+		return &http.Client{Transport: client.NewSigner(cred.Username, []byte(cred.Secret), scheme, opts...)}
+	}
+	send := func(t *testing.T, hc *http.Client, method, path, body string) (int, http.Header, string) {
+		t.Helper()
+		var rd io.Reader
+		if body != "" {
+			rd = strings.NewReader(body)
+		}
+		req, _ := http.NewRequest(method, g.main.ProxyURL()+path, rd)
+		resp, err := hc.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		return resp.StatusCode, resp.Header, string(b)
+	}
+
+	for _, tt := range []struct {
+		name   string
+		client *http.Client
+	}{
+		{"Kong scheme", signed(client.KongScheme, client.WithBodyDigest(1<<20))},
+		{"RFC 9421", signed(client.RFC9421, client.WithBodyDigest(1<<20))},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			status, _, body := send(t, tt.client, "POST", "/signed/orders?x=1", `{"qty":2}`)
+			if status != 200 {
+				t.Fatalf("status %d: %s", status, body)
+			}
+			e := decodeEcho(t, []byte(body))
+			h := http.Header(e.Headers)
+			if h.Get("X-Consumer-Id") != acme.ID || h.Get("X-Credential-Identifier") != "acme-signer" {
+				t.Errorf("identity headers %v", h)
+			}
+			for _, name := range []string{"Authorization", "Signature", "Signature-Input"} {
+				if h.Get(name) != "" {
+					t.Errorf("hide_credentials left %s: %q", name, h.Get(name))
+				}
+			}
+		})
+	}
+
+	t.Run("a replayed signature is refused", func(t *testing.T) {
+		req, _ := http.NewRequest("GET", g.main.ProxyURL()+"/signed/orders", nil)
+		signer := client.NewSigner(cred.Username, []byte(cred.Secret), client.KongScheme)
+		if err := signer.Sign(req); err != nil {
+			t.Fatal(err)
+		}
+		for i, want := range []int{200, 401} {
+			resp, err := http.DefaultClient.Do(req.Clone(context.Background()))
+			if err != nil {
+				t.Fatal(err)
+			}
+			resp.Body.Close()
+			if resp.StatusCode != want {
+				t.Fatalf("send %d: status %d, want %d", i+1, resp.StatusCode, want)
+			}
+		}
+	})
+
+	t.Run("unsigned and badly signed requests", func(t *testing.T) {
+		status, h, body := g.call(t, "GET", "/signed/orders", nil)
+		if status != 401 || !strings.HasPrefix(h.Get("WWW-Authenticate"), "hmac") {
+			t.Errorf("unsigned: %d %v %s", status, h, body)
+		}
+		wrong := &http.Client{Transport: client.NewSigner(cred.Username, []byte("not the secret at all, but long enough"), client.KongScheme)}
+		if status, _, body := send(t, wrong, "GET", "/signed/orders", ""); status != 401 || !strings.Contains(body, "HMAC signature does not match") {
+			t.Errorf("wrong secret: %d %s", status, body)
+		}
+	})
+
+	t.Run("a route taking a key or a signature accepts either", func(t *testing.T) {
+		if status, _, body := g.call(t, "GET", "/either", hdr("apikey", key)); status != 200 {
+			t.Errorf("with the key: %d %s", status, body)
+		}
+		if status, _, body := send(t, signed(client.RFC9421), "GET", "/either", ""); status != 200 {
+			t.Errorf("signed: %d %s", status, body)
+		}
+	})
+
+	t.Run("a revoke applies to the next request", func(t *testing.T) {
+		if _, err := g.admin.RevokeHMACCredential(context.Background(), "acme", cred.ID); err != nil {
+			t.Fatal(err)
+		}
+		if status, _, body := send(t, signed(client.KongScheme), "GET", "/signed/orders", ""); status != 401 {
+			t.Errorf("after revoke: %d %s", status, body)
+		}
+	})
+}

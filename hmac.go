@@ -1,0 +1,223 @@
+package keygate
+
+import (
+	"context"
+	"slices"
+	"strings"
+	"time"
+)
+
+// HMACCredential lets a consumer sign requests (Kong's hmac-auth scheme or
+// RFC 9421). Username is its public, globally unique id; the secret is
+// needed to recompute signatures, so it is stored sealed by the keyring,
+// never hashed, and shown only in the response that creates it. A consumer
+// may hold several, so that one can be rotated while another still works.
+type HMACCredential struct {
+	ID        string     `json:"id"`
+	Consumer  Ref        `json:"consumer"`
+	Username  string     `json:"username"`
+	Status    KeyStatus  `json:"status"` // active or revoked
+	Tags      []string   `json:"tags"`
+	CreatedAt time.Time  `json:"created_at"`
+	RevokedAt *time.Time `json:"revoked_at,omitempty"`
+	// Secret is the sealed secret (kind SealedHMACSecret, the credential's
+	// id); the store keeps its data key with the other data keys. Set by
+	// LookupHMACCredential only.
+	Secret *Sealed `json:"-"`
+}
+
+// SealedHMACSecret is the Sealed.Kind of HMAC credential secrets.
+const SealedHMACSecret = "hmac_credential"
+
+// HMACCredentialFilter narrows a list; the zero value lists all.
+type HMACCredentialFilter struct {
+	ConsumerID string
+}
+
+// HMACCredentialStore persists HMAC credentials. Every method is one
+// transaction.
+type HMACCredentialStore interface {
+	// CreateHMACCredential assigns ID, Status (active) and CreatedAt, calls
+	// seal with the new id and stores the credential with the sealed secret
+	// it returns, in one transaction. Consumer may be given by id or
+	// username (ENOTFOUND when absent); a username already taken is ECONFLICT.
+	CreateHMACCredential(ctx context.Context, c *HMACCredential, seal func(id string) (*Sealed, error)) error
+	// FindHMACCredential returns a credential by id, without its secret.
+	FindHMACCredential(ctx context.Context, id string) (*HMACCredential, error)
+	// LookupHMACCredential is the gateway's read: the credential by
+	// username, with its sealed secret, and its consumer.
+	LookupHMACCredential(ctx context.Context, username string) (*HMACCredential, *Consumer, error)
+	// ListHMACCredentials lists credentials in creation order, without secrets.
+	ListHMACCredentials(ctx context.Context, f HMACCredentialFilter, p Page) (creds []*HMACCredential, next string, err error)
+	// RevokeHMACCredential marks a credential revoked (idempotent).
+	RevokeHMACCredential(ctx context.Context, id string) (*HMACCredential, error)
+	// DeleteHMACCredential deletes a credential and its data key, so that
+	// its secret can never be opened again (crypto-shredding).
+	DeleteHMACCredential(ctx context.Context, id string) error
+}
+
+// HMACCredentialRequest is the body of POST /v1/consumers/{c}/hmac-credentials.
+type HMACCredentialRequest struct {
+	Username string   `json:"username"`
+	Secret   string   `json:"secret,omitempty"` // generated when empty
+	Tags     []string `json:"tags,omitempty"`
+}
+
+// Limits of HMACCredentialRequest.
+const (
+	maxHMACUsernameLen = 256
+	MinHMACSecretLen   = 32
+	MaxHMACSecretLen   = 512
+)
+
+// Validate reports the first invalid field. The username is written into
+// Kong's Authorization header as username="…" and used as the RFC 9421
+// keyid (a structured-field string), so it is printable ASCII without
+// spaces, quotes, commas or backslashes: what both carry without escaping.
+// It must not have the form of an id, so that "id or username" lookups are
+// never ambiguous.
+func (r *HMACCredentialRequest) Validate() error {
+	switch u := r.Username; {
+	case u == "":
+		return Errorf(EINVALID, "username: required")
+	case len(u) > maxHMACUsernameLen:
+		return Errorf(EINVALID, "username: longer than %d characters", maxHMACUsernameLen)
+	case hasControl(u):
+		return Errorf(EINVALID, "username: must not contain control characters")
+	case !isToken(u, `",\`):
+		return Errorf(EINVALID, "username: must be printable ASCII without spaces, quotes, commas or backslashes")
+	case LooksLikeID(u):
+		return Errorf(EINVALID, "username: must not have the form of an id")
+	}
+	// Kong takes any secret. We require one long enough to hold the entropy
+	// an HMAC key needs (32 random printable characters carry well over 128
+	// bits), and printable ASCII, so that every client can type and send it
+	// the same way. The messages never echo it.
+	if s := r.Secret; s != "" {
+		if len(s) < MinHMACSecretLen || len(s) > MaxHMACSecretLen {
+			return Errorf(EINVALID, "secret: must be %d to %d characters (or left out, to have one generated)", MinHMACSecretLen, MaxHMACSecretLen)
+		}
+		for i := 0; i < len(s); i++ {
+			if c := s[i]; c < 0x20 || c > 0x7e {
+				return Errorf(EINVALID, "secret: must be printable ASCII")
+			}
+		}
+	}
+	return validateTags(r.Tags)
+}
+
+// isToken reports whether s is printable ASCII other than space and the
+// bytes in except.
+func isToken(s, except string) bool {
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; c <= 0x20 || c >= 0x7f || strings.IndexByte(except, c) >= 0 {
+			return false
+		}
+	}
+	return true
+}
+
+// IssuedHMACCredential is the only response that contains the secret.
+type IssuedHMACCredential struct {
+	HMACCredential
+	Secret string `json:"secret"`
+}
+
+// HMAC signature algorithms, as Kong names them.
+const (
+	HMACSHA1   = "hmac-sha1"
+	HMACSHA256 = "hmac-sha256"
+	HMACSHA384 = "hmac-sha384"
+	HMACSHA512 = "hmac-sha512"
+)
+
+// HMACAuthConfig is a route's HMAC request signing, with Kong's hmac-auth
+// settings and field names, plus replay protection and RFC 9421.
+type HMACAuthConfig struct {
+	// ClockSkew is how far, in seconds, the request's Date or X-Date (or an
+	// RFC 9421 created time) may be from the gateway's clock.
+	ClockSkew int `json:"clock_skew"`
+	// EnforceHeaders must all be among the signed headers.
+	EnforceHeaders []string `json:"enforce_headers"`
+	Algorithms     []string `json:"algorithms"`
+	// ValidateRequestBody requires a Digest (or RFC 9530 Content-Digest)
+	// header that matches the body.
+	ValidateRequestBody bool `json:"validate_request_body"`
+	// HideCredentials removes the signature headers before proxying.
+	HideCredentials bool   `json:"hide_credentials"`
+	Anonymous       string `json:"anonymous,omitempty"`
+	Realm           string `json:"realm,omitempty"`
+	// ReplayProtection refuses a signature seen before within the clock
+	// skew window (not in Kong).
+	ReplayProtection bool `json:"replay_protection"`
+	// MaxBodySize bounds the body read to check its digest, in bytes; a
+	// larger body is refused with 413.
+	MaxBodySize int `json:"max_body_size"`
+}
+
+// Defaults of HMACAuthConfig.
+const (
+	DefaultClockSkew   = 300
+	DefaultMaxBodySize = 1 << 20
+)
+
+// NewHMACAuthConfig returns hmac-auth with Kong's defaults, replay
+// protection on.
+func NewHMACAuthConfig() *HMACAuthConfig {
+	return &HMACAuthConfig{ClockSkew: DefaultClockSkew, EnforceHeaders: []string{},
+		Algorithms:       []string{HMACSHA1, HMACSHA256, HMACSHA384, HMACSHA512},
+		ReplayProtection: true, MaxBodySize: DefaultMaxBodySize}
+}
+
+// UnmarshalJSON fills in the defaults for settings the document leaves out.
+func (c *HMACAuthConfig) UnmarshalJSON(b []byte) error {
+	type plain HMACAuthConfig
+	p := plain(*NewHMACAuthConfig())
+	if err := decodeStrict(b, &p); err != nil {
+		return err
+	}
+	*c = HMACAuthConfig(p)
+	return nil
+}
+
+// AllowsAlgorithm reports whether the route accepts alg.
+func (c *HMACAuthConfig) AllowsAlgorithm(alg string) bool { return slices.Contains(c.Algorithms, alg) }
+
+func (c *HMACAuthConfig) validate() error {
+	if c == nil {
+		return nil
+	}
+	switch {
+	case c.ClockSkew < 1 || c.ClockSkew > 24*60*60:
+		return Errorf(EINVALID, "hmac_auth.clock_skew: must be between 1 and 86400 seconds")
+	case len(c.Algorithms) == 0:
+		return Errorf(EINVALID, "hmac_auth.algorithms: at least one is required")
+	case c.MaxBodySize < 1 || c.MaxBodySize > 64<<20:
+		return Errorf(EINVALID, "hmac_auth.max_body_size: must be between 1 and %d bytes", 64<<20)
+	case len(c.Realm) > maxNameLen || hasControl(c.Realm) || strings.ContainsRune(c.Realm, '"'):
+		return Errorf(EINVALID, "hmac_auth.realm: at most %d characters, no quotes or control characters", maxNameLen)
+	case len(c.Anonymous) > maxNameLen || hasControl(c.Anonymous):
+		return Errorf(EINVALID, "hmac_auth.anonymous: at most %d characters, no control characters", maxNameLen)
+	}
+	for _, a := range c.Algorithms {
+		if !slices.Contains([]string{HMACSHA1, HMACSHA256, HMACSHA384, HMACSHA512}, a) {
+			return Errorf(EINVALID, "hmac_auth.algorithms: %q is not one of hmac-sha1, hmac-sha256, hmac-sha384, hmac-sha512", a)
+		}
+	}
+	return validateList("hmac_auth.enforce_headers", c.EnforceHeaders, validateSignedHeader)
+}
+
+// validateSignedHeader accepts a header name or one of the pseudo-headers
+// request-line and @request-target.
+func validateSignedHeader(name string) string {
+	if name == "" || len(name) > 256 {
+		return "must be 1 to 256 characters"
+	}
+	for i := 0; i < len(name); i++ {
+		c := name[i]
+		if !(c == '-' || c == '@' || c == '_' || '0' <= c && c <= '9' || 'a' <= c && c <= 'z' || 'A' <= c && c <= 'Z') {
+			return "must be a header name"
+		}
+	}
+	return ""
+}

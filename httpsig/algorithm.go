@@ -1,0 +1,69 @@
+package httpsig
+
+import (
+	"crypto/hmac"
+	"crypto/sha1"
+	"crypto/sha256"
+	"crypto/sha512"
+	"hash"
+)
+
+// Algorithm is an HMAC algorithm, named as Kong names it.
+type Algorithm uint8
+
+const (
+	HMACSHA1 Algorithm = iota + 1
+	HMACSHA256
+	HMACSHA384
+	HMACSHA512
+)
+
+var algorithms = [...]struct {
+	name string
+	new  func() hash.Hash
+	size int
+}{
+	HMACSHA1:   {"hmac-sha1", sha1.New, sha1.Size},
+	HMACSHA256: {"hmac-sha256", sha256.New, sha256.Size},
+	HMACSHA384: {"hmac-sha384", sha512.New384, sha512.Size384},
+	HMACSHA512: {"hmac-sha512", sha512.New, sha512.Size},
+}
+
+// ParseAlgorithm returns the algorithm named name: exactly "hmac-sha1",
+// "hmac-sha256", "hmac-sha384" or "hmac-sha512", as Kong compares them.
+func ParseAlgorithm(name string) (Algorithm, bool) {
+	for a := HMACSHA1; a <= HMACSHA512; a++ {
+		if algorithms[a].name == name {
+			return a, true
+		}
+	}
+	return 0, false
+}
+
+// String returns Kong's name of the algorithm.
+func (a Algorithm) String() string {
+	if !a.valid() {
+		return "unknown"
+	}
+	return algorithms[a].name
+}
+
+// Size is the length of the algorithm's MAC in bytes.
+func (a Algorithm) Size() int {
+	if !a.valid() {
+		return 0
+	}
+	return algorithms[a].size
+}
+
+func (a Algorithm) valid() bool { return a >= HMACSHA1 && a <= HMACSHA512 }
+
+// New returns an HMAC keyed with secret. a must be valid.
+func (a Algorithm) New(secret []byte) hash.Hash { return hmac.New(algorithms[a].new, secret) }
+
+// MAC appends HMAC(secret, msg) to dst.
+func (a Algorithm) MAC(dst, secret, msg []byte) []byte {
+	h := a.New(secret)
+	h.Write(msg)
+	return h.Sum(dst)
+}

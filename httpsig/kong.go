@@ -1,0 +1,247 @@
+package httpsig
+
+import (
+	"encoding/base64"
+	"errors"
+	"net/http"
+	"regexp"
+	"strconv"
+	"strings"
+	"sync"
+	"unsafe"
+)
+
+// bufPool holds signing-string buffers, so that a verification allocates
+// none.
+var bufPool = sync.Pool{New: func() any { b := make([]byte, 0, 1024); return &b }}
+
+// KongParams are the fields of Kong's hmac-auth credentials,
+//
+//	hmac username="…", algorithm="…", headers="…", signature="…"
+//
+// sent in Proxy-Authorization or Authorization.
+type KongParams struct {
+	Username  string
+	Algorithm string
+	// Headers names the signed headers in signing order, separated by
+	// single spaces, as sent.
+	Headers string
+	// Signature is the base64 MAC, as sent.
+	Signature string
+}
+
+// kongPattern is the expression Kong's hmac-auth matches the header value
+// against (kong/plugins/hmac-auth/access.lua, retrieve_hmac_fields), with
+// PCRE's \s spelled out. Go's regexp picks the same submatches as PCRE's
+// backtracking (leftmost-first), so quirks carry over: the match may start
+// anywhere in the value, fields must come in this order, and the greedy
+// groups take all they can, so the signature runs to the last quote.
+var kongPattern = regexp.MustCompile(`[\t\n\v\f\r ]*[Hh]mac[\t\n\v\f\r ]*username="(.+)",[\t\n\v\f\r ]*algorithm="(.+)",[\t\n\v\f\r ]*headers="(.+)",[\t\n\v\f\r ]*signature="(.+)"`)
+
+// ParseKong parses an Authorization or Proxy-Authorization value as Kong
+// does; ok is false when Kong would find no username in it. Well-formed
+// values take a fast path; anything else goes through Kong's expression.
+func ParseKong(v string) (p KongParams, ok bool) {
+	if p, ok = parseKongFast(v); ok {
+		return p, true
+	}
+	// Most values that fail the fast path are another scheme's (Bearer,
+	// Basic): literals the expression needs settle those without it.
+	if !strings.Contains(v, `signature="`) || !strings.Contains(v, `username="`) {
+		return KongParams{}, false
+	}
+	m := kongPattern.FindStringSubmatch(v)
+	if m == nil {
+		return KongParams{}, false
+	}
+	return KongParams{Username: m[1], Algorithm: m[2], Headers: m[3], Signature: m[4]}, true
+}
+
+// parseKongFast accepts the common shape — optional whitespace, "hmac" or
+// "Hmac", the four fields in Kong's order with values free of quotes and
+// line feeds, nothing but quote-free text after — for which the
+// expression's submatches are exactly the quoted values: with no other
+// quote in the value, each delimiter can match in one place only.
+// FuzzParseKong checks the two agree.
+func parseKongFast(v string) (KongParams, bool) {
+	s := trimSpaceLeft(v)
+	if len(s) < 4 || (s[0] != 'h' && s[0] != 'H') || s[1:4] != "mac" {
+		return KongParams{}, false
+	}
+	s = trimSpaceLeft(s[4:])
+	var p KongParams
+	var ok bool
+	if p.Username, s, ok = kongField(s, "username"); !ok {
+		return KongParams{}, false
+	}
+	if p.Algorithm, s, ok = kongField(s, "algorithm"); !ok {
+		return KongParams{}, false
+	}
+	if p.Headers, s, ok = kongField(s, "headers"); !ok {
+		return KongParams{}, false
+	}
+	if p.Signature, s, ok = kongValue(s, "signature"); !ok || strings.IndexByte(s, '"') >= 0 {
+		return KongParams{}, false
+	}
+	return p, true
+}
+
+// kongField reads name="value", and the comma and whitespace after it.
+func kongField(s, name string) (value, rest string, ok bool) {
+	if value, s, ok = kongValue(s, name); !ok || s == "" || s[0] != ',' {
+		return "", "", false
+	}
+	return value, trimSpaceLeft(s[1:]), true
+}
+
+func kongValue(s, name string) (value, rest string, ok bool) {
+	if len(s) < len(name)+2 || s[:len(name)] != name || s[len(name)] != '=' || s[len(name)+1] != '"' {
+		return "", "", false
+	}
+	s = s[len(name)+2:]
+	end := strings.IndexByte(s, '"')
+	if end < 1 || strings.IndexByte(s[:end], '\n') >= 0 {
+		return "", "", false
+	}
+	return s[:end], s[end+1:], true
+}
+
+func trimSpaceLeft(s string) string {
+	for s != "" && strings.IndexByte("\t\n\v\f\r ", s[0]) >= 0 {
+		s = s[1:]
+	}
+	return s
+}
+
+// String formats the credentials as Kong's clients send them.
+func (p KongParams) String() string {
+	return `hmac username="` + p.Username + `", algorithm="` + p.Algorithm +
+		`", headers="` + p.Headers + `", signature="` + p.Signature + `"`
+}
+
+// HasKongScheme reports whether v names the hmac scheme (any case, after
+// optional whitespace or a stray quote) even if Kong cannot parse it: such a
+// value is a malformed hmac credential rather than another kind's.
+func HasKongScheme(v string) bool {
+	s := strings.TrimLeft(v, "\t\v\f\r \"")
+	return len(s) >= 4 && strings.EqualFold(s[:4], "hmac") && (len(s) == 4 || s[4] == ' ' || s[4] == '\t')
+}
+
+// Limits on what a signing string may ask for, so that a request cannot
+// make the gateway hash far more than it sent.
+const (
+	MaxSignedHeaders = 64
+	MaxSigningString = 64 << 10
+)
+
+var (
+	ErrTooManyHeaders   = errors.New("httpsig: too many signed headers")
+	ErrSigningStringLen = errors.New("httpsig: signing string too long")
+)
+
+// KongHeaderNames splits a headers field as Kong does (utils.split on " "):
+// at every single space, so that two spaces make an empty name.
+func KongHeaderNames(headers string) []string { return strings.Split(headers, " ") }
+
+// CountKongHeaders returns the number of names in a headers field.
+func CountKongHeaders(headers string) int { return strings.Count(headers, " ") + 1 }
+
+// AppendKongSigningString appends the string Kong signs for r to dst: for
+// each name in headers, in order and joined by "\n",
+//
+//   - request-line: METHOD request-uri HTTP/x.y
+//   - @request-target: "@request-target: " + method in lower case + " " + request-uri
+//   - a header present: name + ": " + value, its field lines joined by ", "
+//     ("; " for Cookie), as nginx 1.23+ joins repeated headers
+//   - a header absent: name + ":"
+//
+// The name is written as listed, in its case. Unlike Kong, the pseudo
+// headers are always derived from the request, never read from a real
+// header of that name, which a man in the middle could add.
+func AppendKongSigningString(dst []byte, r *http.Request, headers string) ([]byte, error) {
+	if CountKongHeaders(headers) > MaxSignedHeaders {
+		return dst, ErrTooManyHeaders
+	}
+	start := len(dst)
+	for i := 0; ; i++ {
+		name, rest, more := strings.Cut(headers, " ")
+		if i > 0 {
+			dst = append(dst, '\n')
+		}
+		switch name {
+		case "request-line":
+			dst = append(dst, r.Method...)
+			dst = append(dst, ' ')
+			dst = append(dst, RequestURI(r)...)
+			dst = append(dst, " HTTP/"...)
+			dst = strconv.AppendInt(dst, int64(r.ProtoMajor), 10)
+			dst = append(dst, '.')
+			dst = strconv.AppendInt(dst, int64(r.ProtoMinor), 10)
+		case "@request-target":
+			dst = append(dst, "@request-target: "...)
+			for j := 0; j < len(r.Method); j++ {
+				c := r.Method[j]
+				if 'A' <= c && c <= 'Z' {
+					c += 'a' - 'A'
+				}
+				dst = append(dst, c)
+			}
+			dst = append(dst, ' ')
+			dst = append(dst, RequestURI(r)...)
+		default:
+			sep := ", "
+			if strings.EqualFold(name, "cookie") {
+				sep = "; "
+			}
+			dst = append(dst, name...)
+			dst = append(dst, ':')
+			n := len(dst)
+			dst = append(dst, ' ')
+			var found bool
+			if dst, found = appendHeader(dst, r, name, sep); !found {
+				dst = dst[:n]
+			}
+		}
+		if len(dst)-start > MaxSigningString {
+			return dst, ErrSigningStringLen
+		}
+		if !more {
+			return dst, nil
+		}
+		headers = rest
+	}
+}
+
+// KongMAC computes the MAC of r's Kong signing string for headers with
+// secret, appended to dst. Signer and verifier both use it.
+func KongMAC(dst []byte, r *http.Request, alg Algorithm, secret []byte, headers string) ([]byte, error) {
+	bp := bufPool.Get().(*[]byte)
+	defer bufPool.Put(bp)
+	s, err := AppendKongSigningString((*bp)[:0], r, headers)
+	*bp = s[:0]
+	if err != nil {
+		return dst, err
+	}
+	return alg.MAC(dst, secret, s), nil
+}
+
+// DecodeKongSignature decodes a signature as nginx's ngx.decode_base64
+// does, which Kong uses: standard alphabet, padding optional, input ends at
+// the first '='. ok is false where nginx fails.
+func DecodeKongSignature(dst []byte, sig string) ([]byte, bool) {
+	if i := strings.IndexByte(sig, '='); i >= 0 {
+		sig = sig[:i]
+	}
+	if len(sig)%4 == 1 || strings.ContainsAny(sig, "\r\n") { // Go's decoder would skip these
+		return dst, false
+	}
+	n := base64.RawStdEncoding.DecodedLen(len(sig))
+	if cap(dst)-len(dst) < n {
+		dst = append(make([]byte, 0, len(dst)+n), dst...)
+	}
+	m, err := base64.RawStdEncoding.Decode(dst[len(dst):len(dst)+n], unsafe.Slice(unsafe.StringData(sig), len(sig)))
+	if err != nil {
+		return dst, false
+	}
+	return dst[:len(dst)+m], true
+}

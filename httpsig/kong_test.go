@@ -1,0 +1,266 @@
+package httpsig
+
+import (
+	"encoding/base64"
+	"errors"
+	"io"
+	"net/http"
+	"strings"
+	"testing"
+)
+
+// Kong's hmac-auth documentation (docs.konghq.com, app/_hub/kong-inc/
+// hmac-auth/overview/_index.md, "HMAC Example") gives two requests signed
+// with the secret "secret". Its text lists headers="date @request-target",
+// but both signatures are of the request-line form (the signing string the
+// same page prints: "date: …\nGET /requests HTTP/1.1"); the page was edited
+// when @request-target came in and the signatures were not. So they verify
+// with headers="date request-line" and, as on Kong, not as printed.
+func TestKongDocExamples(t *testing.T) {
+	const secret = "secret"
+	tests := []struct {
+		name, raw, headers, signature string
+		want                          bool
+	}{
+		{
+			name:      "GET, date request-line",
+			raw:       "GET /requests HTTP/1.1\nHost: hmac.com\nDate: Thu, 22 Jun 2017 17:15:21 GMT\n\n",
+			headers:   "date request-line",
+			signature: "ujWCGHeec9Xd6UD2zlyxiNMCiXnDOWeVFMu5VeRUxtw=",
+			want:      true,
+		},
+		{
+			name:      "as printed, date @request-target",
+			raw:       "GET /requests HTTP/1.1\nHost: hmac.com\nDate: Thu, 22 Jun 2017 17:15:21 GMT\n\n",
+			headers:   "date @request-target",
+			signature: "ujWCGHeec9Xd6UD2zlyxiNMCiXnDOWeVFMu5VeRUxtw=",
+			want:      false,
+		},
+		{
+			// curl -X GET … -d "A small body"
+			name: "body digest, date request-line digest",
+			raw: "GET /requests HTTP/1.1\nHost: hmac.com\nDate: Thu, 22 Jun 2017 21:12:36 GMT\n" +
+				"Digest: SHA-256=SBH7QEtqnYUpEcIhDbmStNd1MxtHg2+feBfWc1105MA=\nContent-Length: 12\n\nA small body",
+			headers:   "date request-line digest",
+			signature: "gaweQbATuaGmLrUr3HE0DzU1keWGCt3H96M28sSHTG8=",
+			want:      true,
+		},
+		{
+			// The @request-target form of the first request, computed by
+			// the documented rule; pinned so that the rule cannot change.
+			name:      "GET, date @request-target",
+			raw:       "GET /requests HTTP/1.1\nHost: hmac.com\nDate: Thu, 22 Jun 2017 17:15:21 GMT\n\n",
+			headers:   "date @request-target",
+			signature: "eBDY0oRfbAEbAw1Qb5bQ9qKFuX7OdrJ1AOoaU9Rwci8=",
+			want:      true,
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			r := received(t, tt.raw)
+			mac, err := KongMAC(nil, r, HMACSHA256, []byte(secret), tt.headers)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got := base64.StdEncoding.EncodeToString(mac) == tt.signature; got != tt.want {
+				t.Errorf("signature %s matches: %v, want %v", base64.StdEncoding.EncodeToString(mac), got, tt.want)
+			}
+		})
+	}
+	r := received(t, tests[2].raw)
+	body, err := io.ReadAll(r.Body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := DigestHeader(body); got != r.Header.Get("Digest") {
+		t.Errorf("DigestHeader = %s, want the documented %s", got, r.Header.Get("Digest"))
+	}
+}
+
+func TestParseKong(t *testing.T) {
+	const sig = "dXNlcm5hbWU6cGFzc3dvcmQ="
+	tests := []struct {
+		name, in string
+		want     KongParams
+		ok       bool
+	}{
+		{"canonical", `hmac username="bob", algorithm="hmac-sha1", headers="date content-md5", signature="` + sig + `"`,
+			KongParams{"bob", "hmac-sha1", "date content-md5", sig}, true},
+		{"no spaces", `hmac username="bob",algorithm="hmac-sha1",headers="date",signature="` + sig + `"`,
+			KongParams{"bob", "hmac-sha1", "date", sig}, true},
+		{"extra spaces", `  hmac   username="bob",  algorithm="hmac-sha1",   headers="date",  signature="` + sig + `"`,
+			KongParams{"bob", "hmac-sha1", "date", sig}, true},
+		{"Hmac", `Hmac username="bob", algorithm="a", headers="h", signature="s"`, KongParams{"bob", "a", "h", "s"}, true},
+		{"HMAC is not Kong's", `HMAC username="bob", algorithm="a", headers="h", signature="s"`, KongParams{}, false},
+		{"leading quote (Kong's own tests send it)", `"hmac username="bob",algorithm="hmac-sha1",headers="date",signature="` + sig + `"`,
+			KongParams{"bob", "hmac-sha1", "date", sig}, true},
+		{"anywhere in the value", `Bearer x hmac username="u", algorithm="a", headers="h", signature="s"`, KongParams{"u", "a", "h", "s"}, true},
+		{"no space after hmac", `hmacusername="u", algorithm="a", headers="h", signature="s"`, KongParams{"u", "a", "h", "s"}, true},
+		{"trailing text", `hmac username="u", algorithm="a", headers="h", signature="s" x`, KongParams{"u", "a", "h", "s"}, true},
+		{"greedy signature", `hmac username="u", algorithm="a", headers="h", signature="s", extra="e"`,
+			KongParams{"u", "a", "h", `s", extra="e`}, true},
+		{"quote in username", `hmac username="u"x", algorithm="a", headers="h", signature="s"`, KongParams{`u"x`, "a", "h", "s"}, true},
+		{"headers with double space", `hmac username="u", algorithm="a", headers="  date", signature="s"`, KongParams{"u", "a", "  date", "s"}, true},
+		{"only username", `hmac username`, KongParams{}, false},
+		{"only digest", `hmac :` + sig, KongParams{}, false},
+		{"unquoted", `hmac username=,algorithm,headers,` + sig, KongParams{}, false},
+		{"empty username", `hmac username="", algorithm="a", headers="h", signature="s"`, KongParams{}, false},
+		{"missing username", `hmac algorithm="a", headers="h", signature="s"`, KongParams{}, false},
+		{"wrong field name", `hmac username="u", algorithm="a", wrong_header="h", signature="s"`, KongParams{}, false},
+		{"wrong order", `hmac username="u", headers="h", algorithm="a", signature="s"`, KongParams{}, false},
+		{"missing comma", `hmac username="u",  algorithm="a" headers="h", signature="s"`, KongParams{}, false},
+		{"not hmac", `Bearer abc`, KongParams{}, false},
+		{"asd", `asd`, KongParams{}, false},
+		{"empty", ``, KongParams{}, false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got, ok := ParseKong(tt.in)
+			if ok != tt.ok || got != tt.want {
+				t.Errorf("ParseKong(%q) = %+v, %v; want %+v, %v", tt.in, got, ok, tt.want, tt.ok)
+			}
+			if ok {
+				// It must be what Kong's expression finds.
+				m := kongPattern.FindStringSubmatch(tt.in)
+				if m == nil || (KongParams{m[1], m[2], m[3], m[4]}) != got {
+					t.Errorf("Kong's expression finds %q", m)
+				}
+			}
+		})
+	}
+	p := KongParams{"alice", "hmac-sha256", "date @request-target", sig}
+	if got, ok := ParseKong(p.String()); !ok || got != p {
+		t.Errorf("round trip of %s: %+v %v", p, got, ok)
+	}
+}
+
+func TestHasKongScheme(t *testing.T) {
+	for in, want := range map[string]bool{
+		"hmac username": true, "HMAC x": true, `"hmac username="`: true, "hmac": true, " hmac\tx": true,
+		"Bearer hmac": false, "hmacx": false, "asd": false, "": false, "Basic abc": false,
+	} {
+		if got := HasKongScheme(in); got != want {
+			t.Errorf("HasKongScheme(%q) = %v", in, got)
+		}
+	}
+}
+
+func TestKongSigningString(t *testing.T) {
+	const date = "Thu, 22 Jun 2017 17:15:21 GMT"
+	get := "GET /request HTTP/1.1\nHost: hmacauth.com\nDate: " + date + "\nContent-MD5: md5\n\n"
+	tests := []struct {
+		name, raw, headers, want string
+		proto                    string
+	}{
+		{name: "Kong's spec: date content-md5 request-line", raw: get, headers: "date content-md5 request-line",
+			want: "date: " + date + "\ncontent-md5: md5\nGET /request HTTP/1.1"},
+		{name: "HTTP/1.0 request line", raw: strings.Replace(get, "HTTP/1.1", "HTTP/1.0", 1), headers: "request-line",
+			want: "GET /request HTTP/1.0"},
+		{name: "HTTP/2 request line", raw: get, proto: "HTTP/2.0", headers: "request-line", want: "GET /request HTTP/2.0"},
+		{name: "query kept", raw: "GET /request/?name=foo&name=bar HTTP/1.1\nHost: h\n\n", headers: "request-line @request-target",
+			want: "GET /request/?name=foo&name=bar HTTP/1.1\n@request-target: get /request/?name=foo&name=bar"},
+		{name: "encoded uri kept as sent", raw: "GET /request/some%20value/?name=foo%20b%C3%A1r HTTP/1.1\nHost: h\n\n", headers: "@request-target",
+			want: "@request-target: get /request/some%20value/?name=foo%20b%C3%A1r"},
+		{name: "@request-target lower-cases the method", raw: "POST /x HTTP/1.1\nHost: h\nContent-Length: 0\n\n", headers: "@request-target",
+			want: "@request-target: post /x"},
+		{name: "absent header", raw: get, headers: "date x-missing", want: "date: " + date + "\nx-missing:"},
+		{name: "empty header", raw: "GET / HTTP/1.1\nHost: h\nX-Empty:\n\n", headers: "x-empty", want: "x-empty: "},
+		{name: "name kept in its case", raw: get, headers: "Date Content-MD5", want: "Date: " + date + "\nContent-MD5: md5"},
+		{name: "underscore stands for dash", raw: get, headers: "content_md5", want: "content_md5: md5"},
+		{name: "repeated header joined", raw: "GET / HTTP/1.1\nHost: h\nX-A: 1\nX-A: 2\n\n", headers: "x-a", want: "x-a: 1, 2"},
+		{name: "repeated cookie joined with ;", raw: "GET / HTTP/1.1\nHost: h\nCookie: a=1\nCookie: b=2\n\n", headers: "cookie", want: "cookie: a=1; b=2"},
+		{name: "host", raw: get, headers: "host", want: "host: hmacauth.com"},
+		{name: "content-length", raw: "POST / HTTP/1.1\nHost: h\nContent-Length: 3\n\nabc", headers: "content-length", want: "content-length: 3"},
+		{name: "transfer-encoding", raw: "POST / HTTP/1.1\nHost: h\nTransfer-Encoding: chunked\n\n0\r\n\r\n", headers: "transfer-encoding", want: "transfer-encoding: chunked"},
+		{name: "double space gives an empty name", raw: get, headers: "date  request-line", want: "date: " + date + "\n:\nGET /request HTTP/1.1"},
+		{name: "leading spaces", raw: get, headers: "  date", want: ":\n:\ndate: " + date},
+		{name: "absolute form", raw: "GET http://h:8080/p?q=1 HTTP/1.1\nHost: h:8080\n\n", headers: "request-line", want: "GET /p?q=1 HTTP/1.1"},
+		{name: "real request-line header is not trusted", raw: "GET /evil HTTP/1.1\nHost: h\nRequest-Line: GET /good HTTP/1.1\n\n",
+			headers: "request-line", want: "GET /evil HTTP/1.1"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			r := received(t, tt.raw)
+			if tt.proto != "" {
+				r.Proto, r.ProtoMajor, r.ProtoMinor = tt.proto, 2, 0
+			}
+			got, err := AppendKongSigningString(nil, r, tt.headers)
+			if err != nil || string(got) != tt.want {
+				t.Errorf("signing string = %q, %v; want %q", got, err, tt.want)
+			}
+		})
+	}
+}
+
+func TestKongSigningStringLimits(t *testing.T) {
+	r := received(t, "GET / HTTP/1.1\nHost: h\nX-Big: "+strings.Repeat("a", 8000)+"\n\n")
+	names := strings.TrimSuffix(strings.Repeat("date ", MaxSignedHeaders), " ")
+	if _, err := AppendKongSigningString(nil, r, names); err != nil {
+		t.Errorf("%d names: %v", MaxSignedHeaders, err)
+	}
+	if _, err := AppendKongSigningString(nil, r, names+" date"); !errors.Is(err, ErrTooManyHeaders) {
+		t.Errorf("%d names: %v, want ErrTooManyHeaders", MaxSignedHeaders+1, err)
+	}
+	if _, err := AppendKongSigningString(nil, r, strings.Repeat("date ", 10000)); !errors.Is(err, ErrTooManyHeaders) {
+		t.Errorf("10000 names: %v", err)
+	}
+	big := strings.TrimSuffix(strings.Repeat("x-big ", 9), " ")
+	if _, err := AppendKongSigningString(nil, r, big); !errors.Is(err, ErrSigningStringLen) {
+		t.Errorf("9 × 8 kB: %v, want ErrSigningStringLen", err)
+	}
+}
+
+// An outgoing request (as the client signer sees it) and the same request
+// received give the same signing string.
+func TestKongSigningStringClientServer(t *testing.T) {
+	out, _ := http.NewRequest("POST", "http://Example.com:8080/a%2Fb/c?x=1&y=%20", strings.NewReader("abc"))
+	out.Header.Set("Date", "Thu, 22 Jun 2017 17:15:21 GMT")
+	out.Header.Add("X-Multi", "1")
+	out.Header.Add("X-Multi", "2")
+	in := received(t, "POST /a%2Fb/c?x=1&y=%20 HTTP/1.1\nHost: Example.com:8080\nDate: Thu, 22 Jun 2017 17:15:21 GMT\n"+
+		"X-Multi: 1\nX-Multi: 2\nContent-Length: 3\n\nabc")
+	const headers = "date host content-length x-multi request-line @request-target"
+	a, err1 := AppendKongSigningString(nil, out, headers)
+	b, err2 := AppendKongSigningString(nil, in, headers)
+	if err1 != nil || err2 != nil || string(a) != string(b) {
+		t.Errorf("client %q (%v)\nserver %q (%v)", a, err1, b, err2)
+	}
+}
+
+func TestDecodeKongSignature(t *testing.T) {
+	tests := []struct {
+		in   string
+		want string
+		ok   bool
+	}{
+		{"YWJj", "abc", true},
+		{"YWI=", "ab", true},
+		{"YWI", "ab", true},       // padding optional
+		{"YWI=junk!", "ab", true}, // nginx stops at the first '='
+		{"YQ", "a", true},
+		{"Y", "", false},
+		{"not really a base64 encoded value!!!", "", false},
+		{"YW\nJj", "", false},
+		{"", "", true},
+	}
+	for _, tt := range tests {
+		got, ok := DecodeKongSignature(nil, tt.in)
+		if ok != tt.ok || ok && string(got) != tt.want {
+			t.Errorf("DecodeKongSignature(%q) = %q, %v", tt.in, got, ok)
+		}
+	}
+}
+
+func TestAlgorithms(t *testing.T) {
+	for _, name := range []string{"hmac-sha1", "hmac-sha256", "hmac-sha384", "hmac-sha512"} {
+		a, ok := ParseAlgorithm(name)
+		if !ok || a.String() != name || len(a.MAC(nil, []byte("k"), []byte("m"))) != a.Size() {
+			t.Errorf("%s: %v %v", name, a, ok)
+		}
+	}
+	for _, name := range []string{"hmac-sha", "HMAC-SHA256", "hmac-sha224", ""} {
+		if _, ok := ParseAlgorithm(name); ok {
+			t.Errorf("%q parsed", name)
+		}
+	}
+}

@@ -1,0 +1,236 @@
+package sqlite
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"strings"
+
+	"github.com/keygate/keygate"
+)
+
+// An HMAC credential's secret is sealed: the row holds the ciphertext, and
+// its data key is in data_keys under (keygate.SealedHMACSecret, the
+// credential's id), where the keyring's rewrap finds it with every other
+// data key. A trigger deletes that data key with the row (see
+// 0004_hmac.sql), whether the credential or its consumer is deleted.
+
+const hmacCols = `h.id, h.consumer_id, h.username, h.status, h.tags, h.created_at, h.revoked_at`
+
+// lookupHMACSQL reads a credential with its sealed secret and its consumer:
+// one round trip on the gateway's cache miss. A credential without a data
+// key could never be verified, so it is not found.
+var lookupHMACSQL = `SELECT ` + hmacCols + `, h.secret, d.version, d.wrapped, ` + prefixed("c.", consumerCols) + `
+	FROM hmac_credentials h
+	JOIN consumers c ON c.id = h.consumer_id
+	JOIN data_keys d ON d.kind = '` + keygate.SealedHMACSecret + `' AND d.id = h.id
+	WHERE h.username = ?`
+
+func hmacDest(c *keygate.HMACCredential) []any {
+	return []any{&c.ID, &c.Consumer.ID, &c.Username, &c.Status, listCol(&c.Tags),
+		timeColumn{&c.CreatedAt}, nullTimeColumn{&c.RevokedAt}}
+}
+
+func scanHMACCredential(row scanner) (*keygate.HMACCredential, error) {
+	c := &keygate.HMACCredential{}
+	if err := row.Scan(hmacDest(c)...); err != nil {
+		return nil, err
+	}
+	return c, nil
+}
+
+func findHMACCredential(ctx context.Context, q querier, id string) (*keygate.HMACCredential, error) {
+	c, err := scanHMACCredential(q.QueryRowContext(ctx, `SELECT `+hmacCols+` FROM hmac_credentials h WHERE h.id = ?`, strings.ToLower(id)))
+	if err != nil {
+		return nil, notFound(err, "hmac credential not found")
+	}
+	return c, nil
+}
+
+func (db *DB) FindHMACCredential(ctx context.Context, id string) (*keygate.HMACCredential, error) {
+	return findHMACCredential(ctx, db.r, id)
+}
+
+func (db *DB) LookupHMACCredential(ctx context.Context, username string) (*keygate.HMACCredential, *keygate.Consumer, error) {
+	h, c := &keygate.HMACCredential{}, &keygate.Consumer{}
+	s := &keygate.Sealed{Kind: keygate.SealedHMACSecret}
+	var cUsername, customID sql.NullString
+	created, updated := timestamps(&c.Timestamps)
+	dest := append(hmacDest(h), &s.Ciphertext, &s.Version, &s.Wrapped,
+		&c.ID, &cUsername, &customID, listCol(&c.Groups), listCol(&c.Tags), created, updated)
+	var row *sql.Row
+	if db.lookupHMAC != nil {
+		row = db.lookupHMAC.QueryRowContext(ctx, username)
+	} else { // a store opened at an older schema, to restore into
+		row = db.r.QueryRowContext(ctx, lookupHMACSQL, username)
+	}
+	if err := row.Scan(dest...); err != nil {
+		return nil, nil, notFound(err, "hmac credential not found")
+	}
+	s.ID = h.ID
+	h.Secret = s
+	c.Username, c.CustomID = cUsername.String, customID.String
+	return h, c, nil
+}
+
+func (db *DB) ListHMACCredentials(ctx context.Context, f keygate.HMACCredentialFilter, p keygate.Page) ([]*keygate.HMACCredential, string, error) {
+	// Ids are UUIDv7, so id order is creation order.
+	return listPage(ctx, db.r, p, `SELECT `+hmacCols+` FROM hmac_credentials h
+		WHERE (?1 = '' OR h.consumer_id = ?1) AND h.id > ?2 ORDER BY h.id LIMIT ?3`,
+		scanHMACCredential, func(c *keygate.HMACCredential) string { return c.ID }, strings.ToLower(f.ConsumerID))
+}
+
+// CreateHMACCredential stores c with the secret seal returns. seal runs
+// inside the write transaction, once the id is known and the consumer and
+// the username have been checked, so that nothing is sealed for a
+// credential that cannot be stored, and nothing is stored when sealing
+// fails. c.Status, c.RevokedAt and c.Secret are the store's: the credential
+// is created active, and its secret is read only by LookupHMACCredential.
+func (db *DB) CreateHMACCredential(ctx context.Context, c *keygate.HMACCredential, seal func(id string) (*keygate.Sealed, error)) error {
+	switch {
+	case c == nil:
+		return keygate.Errorf(keygate.EINVALID, "hmac credential: required")
+	case seal == nil:
+		return keygate.Errorf(keygate.EINVALID, "secret: required")
+	case c.Username == "":
+		return keygate.Errorf(keygate.EINVALID, "username: required")
+	case c.Consumer.IsZero():
+		return keygate.Errorf(keygate.ENOTFOUND, "consumer: no consumer given")
+	}
+	v := *c // written back only once stored
+	err := db.write(ctx, func(tx *sql.Tx) ([]keygate.Change, error) {
+		consumer, err := findConsumer(ctx, tx, c.Consumer.String())
+		if keygate.ErrorCode(err) == keygate.ENOTFOUND {
+			return nil, keygate.Errorf(keygate.ENOTFOUND, "consumer: no consumer %q", c.Consumer.String())
+		} else if err != nil {
+			return nil, err
+		}
+		// The transaction holds the write lock: no one can take the username
+		// before the insert. Checked first, so as not to seal in vain.
+		var taken bool
+		if err := tx.QueryRowContext(ctx, `SELECT EXISTS (SELECT 1 FROM hmac_credentials WHERE username = ?)`,
+			c.Username).Scan(&taken); err != nil {
+			return nil, fmt.Errorf("sqlite: create hmac credential: %w", err)
+		}
+		if taken {
+			return nil, usernameTaken(c.Username)
+		}
+		id, err := newID()
+		if err != nil {
+			return nil, err
+		}
+		sealed, err := seal(id)
+		if err != nil {
+			if _, ok := errors.AsType[*keygate.Error](err); ok {
+				return nil, err
+			}
+			return nil, fmt.Errorf("sqlite: create hmac credential: seal: %w", err)
+		}
+		if err := validSealedSecret(sealed, id); err != nil {
+			return nil, err
+		}
+		if err := requireVersion(ctx, tx, sealed.Version); err != nil {
+			return nil, err
+		}
+		now := db.stamp()
+		v.ID, v.Consumer, v.Status, v.CreatedAt, v.RevokedAt, v.Secret = id, keygate.Ref{ID: consumer.ID}, keygate.KeyActive, now, nil, nil
+		v.Tags = orEmpty(c.Tags)
+		if _, err := tx.ExecContext(ctx, `INSERT INTO data_keys (kind, id, version, wrapped) VALUES (?, ?, ?, ?)`,
+			sealed.Kind, sealed.ID, sealed.Version, sealed.Wrapped); err != nil {
+			return nil, fmt.Errorf("sqlite: create hmac credential: data key: %w", err)
+		}
+		_, err = tx.ExecContext(ctx, `INSERT INTO hmac_credentials (`+strings.ReplaceAll(hmacCols, "h.", "")+`, secret)
+			VALUES (?, ?, ?, ?, ?, ?, ?, ?)`,
+			v.ID, v.Consumer.ID, v.Username, string(v.Status), encodeList(v.Tags), micros(v.CreatedAt), nil, sealed.Ciphertext)
+		switch code, col := constraint(err); {
+		case code == constraintUnique && col == "username":
+			return nil, usernameTaken(c.Username)
+		case err != nil:
+			return nil, fmt.Errorf("sqlite: create hmac credential: %w", err)
+		}
+		return []keygate.Change{{Kind: keygate.HMACCredentialChanged, Op: keygate.Created, ID: id, Username: v.Username}}, nil
+	})
+	if err != nil {
+		return err
+	}
+	*c = v
+	return nil
+}
+
+func usernameTaken(username string) error {
+	return keygate.Errorf(keygate.ECONFLICT, "username: an hmac credential with username %q already exists", username)
+}
+
+// validSealedSecret checks what the caller's seal function returned. A
+// secret sealed for another record would never open for this one (the
+// record is bound into the sealing), which is a bug in the caller rather
+// than a bad request: that is an internal error, logged, not shown.
+func validSealedSecret(s *keygate.Sealed, id string) error {
+	switch {
+	case s == nil:
+		return errors.New("sqlite: create hmac credential: seal returned no secret")
+	case s.Kind != keygate.SealedHMACSecret || s.ID != id:
+		return fmt.Errorf("sqlite: create hmac credential: seal returned a secret sealed for %q/%q, want %q/%q",
+			s.Kind, s.ID, keygate.SealedHMACSecret, id)
+	case s.Version < 1:
+		return keygate.Errorf(keygate.EINVALID, "version: must be at least 1")
+	case len(s.Wrapped) == 0:
+		return keygate.Errorf(keygate.EINVALID, "wrapped: required")
+	case len(s.Ciphertext) == 0:
+		return keygate.Errorf(keygate.EINVALID, "ciphertext: required")
+	}
+	return nil
+}
+
+// RevokeHMACCredential revokes a credential once: revoking it again keeps
+// the first revoked_at, but still reports the change, so that a repeated
+// revoke always makes every cache drop the credential.
+func (db *DB) RevokeHMACCredential(ctx context.Context, id string) (*keygate.HMACCredential, error) {
+	var c *keygate.HMACCredential
+	err := db.write(ctx, func(tx *sql.Tx) ([]keygate.Change, error) {
+		var err error
+		if c, err = findHMACCredential(ctx, tx, id); err != nil {
+			return nil, err
+		}
+		if c.Status != keygate.KeyRevoked {
+			now := db.stamp()
+			c.Status, c.RevokedAt = keygate.KeyRevoked, &now
+			if _, err := tx.ExecContext(ctx, `UPDATE hmac_credentials SET status = ?, revoked_at = ? WHERE id = ?`,
+				string(c.Status), micros(now), c.ID); err != nil {
+				return nil, fmt.Errorf("sqlite: revoke hmac credential: %w", err)
+			}
+		}
+		return []keygate.Change{{Kind: keygate.HMACCredentialChanged, Op: keygate.Updated, ID: c.ID, Username: c.Username}}, nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	return c, nil
+}
+
+// DeleteHMACCredential deletes the credential and, by trigger, its data
+// key, then empties the log so that neither stays in the files (see shred).
+func (db *DB) DeleteHMACCredential(ctx context.Context, id string) error {
+	err := db.write(ctx, func(tx *sql.Tx) ([]keygate.Change, error) {
+		var username string
+		err := tx.QueryRowContext(ctx, `DELETE FROM hmac_credentials WHERE id = ? RETURNING username`, strings.ToLower(id)).Scan(&username)
+		if err != nil {
+			return nil, notFound(err, "hmac credential not found")
+		}
+		return []keygate.Change{{Kind: keygate.HMACCredentialChanged, Op: keygate.Deleted, ID: strings.ToLower(id), Username: username}}, nil
+	})
+	if err != nil {
+		return err
+	}
+	db.shred(ctx)
+	return nil
+}
+
+// orEmpty returns list, or an empty list for nil.
+func orEmpty(list []string) []string {
+	if list == nil {
+		return []string{}
+	}
+	return list
+}
