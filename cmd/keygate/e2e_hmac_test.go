@@ -27,6 +27,10 @@ func TestGatewayHMACAuth(t *testing.T) {
 		r.KeyAuth = keygate.NewKeyAuthConfig()
 		r.HMACAuth = keygate.NewHMACAuthConfig()
 	})
+	g.route(t, "small", "orders", func(r *keygate.Route) {
+		r.HMACAuth = keygate.NewHMACAuthConfig()
+		r.HMACAuth.ValidateRequestBody, r.HMACAuth.MaxBodySize = true, 16
+	})
 	acme := g.consumer(t, "acme")
 	cred, err := g.admin.CreateHMACCredential(context.Background(), "acme", keygate.HMACCredentialRequest{Username: "acme-signer"})
 	if err != nil {
@@ -77,6 +81,13 @@ func TestGatewayHMACAuth(t *testing.T) {
 			}
 		})
 	}
+
+	t.Run("a body over max_body_size is 413", func(t *testing.T) {
+		big := strings.Repeat("x", 100)
+		if status, _, body := send(t, signed(client.KongScheme, client.WithBodyDigest(1<<20)), "POST", "/small", big); status != 413 {
+			t.Errorf("status %d: %s", status, body)
+		}
+	})
 
 	t.Run("a replayed signature is refused", func(t *testing.T) {
 		req, _ := http.NewRequest("GET", g.main.ProxyURL()+"/signed/orders", nil)

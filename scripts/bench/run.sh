@@ -18,6 +18,8 @@
 #   MAX_OTHER=10     a measurement during which other processes used more than this
 #                    percentage of the CPUs is repeated, up to RETRY_NOISY=2 times
 #   KEYGATE_BIN=     use this keygate binary instead of building ./cmd/keygate
+#   REFERENCE=1      also measure scripts/bench/refproxy, a minimal httputil.ReverseProxy
+#                    with a key map (the yardstick the performance goal is stated against)
 #   VERBOSE=0        1: also print the generated nginx configs
 # Everything listens on 127.0.0.1 only; everything started is stopped on exit.
 set -euo pipefail
@@ -32,6 +34,7 @@ GOAL=${GOAL:-0.40}
 MAX_OTHER=${MAX_OTHER:-10}
 RETRY_NOISY=${RETRY_NOISY:-2}
 KEYGATE_BIN=${KEYGATE_BIN:-}
+REFERENCE=${REFERENCE:-1}
 VERBOSE=${VERBOSE:-0}
 
 die() { echo "bench: $*" >&2; exit 1; }
@@ -155,6 +158,7 @@ pick_port UP_PORT
 pick_port NGX_PORT
 pick_port KG_PORT
 pick_port KG_ADMIN_PORT
+pick_port REF_PORT
 
 wait_http() { # wait_http URL NAME [PID]: until URL answers, at most 20 s
 	for _ in $(seq 200); do
@@ -285,6 +289,7 @@ setup_keygate() {
 	out=$("$KEYGATE_BIN" keys create bench --name bench --json) || die "keygate keys create failed: $out"
 	API_KEY=$(printf %s "$out" | sed -n 's/.*"key": *"\([^"]*\)".*/\1/p' | head -n1)
 	[[ -n $API_KEY ]] || die "no key in the answer of keys create: $out"
+	((HMAC_ON)) || return 0
 	# One signature for the whole run: the clock skew allows a day.
 	kg routes create --name bench-hmac --service bench --path /bench-hmac --strip-path=false --hmac-auth --hmac-clock-skew 86400 --hmac-replay-protection=false
 	local secret
@@ -300,6 +305,14 @@ setup_keygate() {
 # ---------------------------------------------------------------------- wrk --
 TARGET_NAMES=("upstream (direct)" "nginx proxy" "keygate key-auth" "keygate hmac-auth")
 TARGET_URLS=("http://127.0.0.1:$UP_PORT/bench" "http://127.0.0.1:$NGX_PORT/bench" "http://127.0.0.1:$KG_PORT/bench" "http://127.0.0.1:$KG_PORT/bench-hmac")
+# keygate builds from before HMAC signing are measured without the fourth target.
+HMAC_ON=1 HMAC_DATE="" HMAC_AUTH=""
+"$KEYGATE_BIN" hmac-credentials --help >/dev/null 2>&1 || HMAC_ON=0
+((HMAC_ON)) || TARGET_NAMES=("${TARGET_NAMES[@]:0:3}") TARGET_URLS=("${TARGET_URLS[@]:0:3}")
+if ((REFERENCE)); then
+	TARGET_NAMES+=("reference proxy") TARGET_URLS+=("http://127.0.0.1:$REF_PORT/bench")
+	(cd "$REPO" && go build -o "$TMP/refproxy" ./scripts/bench/refproxy) || die "go build ./scripts/bench/refproxy failed"
+fi
 NT=${#TARGET_NAMES[@]}
 
 # The same request goes to the first three targets (the key header too, so
@@ -407,8 +420,16 @@ UP_PID=$LAST_PID
 start_nginx "$NGX_DIR" "nginx proxy" "${TARGET_URLS[1]}"
 NGX_PID=$LAST_PID
 start_keygate
-PROXY_PIDS=("" "$NGX_PID" "$KG_PID" "$KG_PID")
+PROXY_PIDS=("" "$NGX_PID" "$KG_PID")
+((HMAC_ON == 0)) || PROXY_PIDS+=("$KG_PID")
 setup_keygate
+if ((REFERENCE)); then
+	("${SRV[@]}" "$TMP/refproxy" -listen "127.0.0.1:$REF_PORT" -upstream "http://127.0.0.1:$UP_PORT" -key "$API_KEY" </dev/null >>"$TMP/refproxy.log" 2>&1) &
+	PIDS+=($!)
+	REF_PID=$!
+	PROXY_PIDS+=("$REF_PID")
+	wait_http "http://127.0.0.1:$REF_PORT/" "reference proxy" "$REF_PID" || true
+fi
 # The routes are live once the admin API has answered; check all targets answer 200 "ok".
 for ((i = 0; i < NT; i++)); do
 	code=$(curl -s -o "$TMP/check" -w '%{http_code}' --max-time 2 -H "apikey: $API_KEY" \
@@ -418,8 +439,10 @@ for ((i = 0; i < NT; i++)); do
 done
 code=$(curl -s -o /dev/null -w '%{http_code}' --max-time 2 "${TARGET_URLS[2]}") || code=000
 [[ $code == 401 ]] || die "keygate without a key answered $code, want 401: key-auth is not on"
-code=$(curl -s -o /dev/null -w '%{http_code}' --max-time 2 -H "Date: $HMAC_DATE" "${TARGET_URLS[3]}") || code=000
-[[ $code == 401 ]] || die "keygate without a signature answered $code, want 401: hmac-auth is not on"
+if ((HMAC_ON)); then
+	code=$(curl -s -o /dev/null -w '%{http_code}' --max-time 2 -H "Date: $HMAC_DATE" "${TARGET_URLS[3]}") || code=000
+	[[ $code == 401 ]] || die "keygate without a signature answered $code, want 401: hmac-auth is not on"
+fi
 
 echo "keygate benchmark — $(date -u '+%Y-%m-%d %H:%M:%S UTC')"
 echo "machine:  $NCPU CPUs, $CPU_MODEL; $(uname -sr)"
@@ -441,7 +464,7 @@ echo "  nginx:    $SRV_PREFIX$NGINX -p $NGX_DIR -c $NGX_DIR/nginx.conf -e $NGX_D
 echo "            (proxy_pass to the upstream, keepalive 256)"
 echo "  keygate:  KEYGATE_ADMIN_TOKEN=... $SRV_PREFIX${KG_CMD[*]}"
 echo "            route /bench --key-auth -> service http://127.0.0.1:$UP_PORT, consumer bench, one key"
-echo "            route /bench-hmac --hmac-auth (replay protection off) -> the same service, one HMAC credential"
+((HMAC_ON == 0)) || echo "            route /bench-hmac --hmac-auth (replay protection off) -> the same service, one HMAC credential"
 for ((i = 0; i < NT; i++)); do
 	printf '  wrk %-18s %s' "${TARGET_NAMES[i]}:" "$(wrk_cmdline "$DURATION" "${TARGET_URLS[i]}")"
 	echo
@@ -509,8 +532,14 @@ for ((run = 1; run <= RUNS; run++)); do
 	done
 	printf '%-4s %-20s %11s %8s %8s %12s\n' "$run" "keygate/nginx" "$(ratio "${RPS[run * NT + 2]}" "${RPS[run * NT + 1]}")" "" "" \
 		"$(ratio "${PXCPU[run * NT + 2]}" "${PXCPU[run * NT + 1]}")"
-	printf '%-4s %-20s %11s %8s %8s %12s\n' "$run" "hmac/key-auth" "$(ratio "${RPS[run * NT + 3]}" "${RPS[run * NT + 2]}")" "" "" \
-		"$(ratio "${PXCPU[run * NT + 3]}" "${PXCPU[run * NT + 2]}")"
+	if ((HMAC_ON)); then
+		printf '%-4s %-20s %11s %8s %8s %12s\n' "$run" "hmac/key-auth" "$(ratio "${RPS[run * NT + 3]}" "${RPS[run * NT + 2]}")" "" "" \
+			"$(ratio "${PXCPU[run * NT + 3]}" "${PXCPU[run * NT + 2]}")"
+	fi
+	if ((REFERENCE)); then
+		printf '%-4s %-20s %11s %8s %8s %12s\n' "$run" "reference/nginx" "$(ratio "${RPS[run * NT + NT - 1]}" "${RPS[run * NT + 1]}")" "" "" \
+			"$(ratio "${PXCPU[run * NT + NT - 1]}" "${PXCPU[run * NT + 1]}")"
+	fi
 done
 final_ratio=$(ratio "${RPS[NT + 2]}" "${RPS[NT + 1]}")
 if ((RUNS > 1)); then
@@ -527,14 +556,20 @@ if ((RUNS > 1)); then
 		((i > 0)) && px=$(median "${c[@]}")
 		printf '%-4s %-20s %11.0f %8.2f %8.2f %12s %12s\n' "" "${TARGET_NAMES[i]}" "$(median "${r[@]}")" "$(median "${a[@]}")" "$(median "${b[@]}")" "$px" "$(median "${d[@]}")"
 	done
-	hratios=()
+	hratios=() rratios=()
 	for ((run = 1; run <= RUNS; run++)); do
 		ratios+=("$(ratio "${RPS[run * NT + 2]}" "${RPS[run * NT + 1]}")")
-		hratios+=("$(ratio "${RPS[run * NT + 3]}" "${RPS[run * NT + 2]}")")
+		if ((HMAC_ON)); then hratios+=("$(ratio "${RPS[run * NT + 3]}" "${RPS[run * NT + 2]}")"); fi
+		if ((REFERENCE)); then rratios+=("$(ratio "${RPS[run * NT + NT - 1]}" "${RPS[run * NT + 1]}")"); fi
 	done
 	final_ratio=$(median "${ratios[@]}")
 	printf '%-4s %-20s %11s   (median of the per-run ratios)\n' "" "keygate/nginx" "$final_ratio"
-	printf '%-4s %-20s %11s   (median of the per-run ratios)\n' "" "hmac/key-auth" "$(median "${hratios[@]}")"
+	if ((HMAC_ON)); then
+		printf '%-4s %-20s %11s   (median of the per-run ratios)\n' "" "hmac/key-auth" "$(median "${hratios[@]}")"
+	fi
+	if ((REFERENCE)); then
+		printf '%-4s %-20s %11s   (median of the per-run ratios)\n' "" "reference/nginx" "$(median "${rratios[@]}")"
+	fi
 fi
 echo
 echo "[1] CPU time (user + system) the proxy under test (nginx or keygate) and the upstream spent per request, in µs."
