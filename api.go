@@ -1,6 +1,9 @@
 package keygate
 
-import "time"
+import (
+	"context"
+	"time"
+)
 
 // Wire types of the admin API that are not stored entities. The server
 // (package adminapi) and the Go client (package client) share them, so the
@@ -48,6 +51,33 @@ type KeyRequest struct {
 type IssuedKey struct {
 	APIKey
 	Key string `json:"key"`
+}
+
+// RotateKeyRequest is the body of POST /v1/keys/{id}/rotate and of the
+// gateway's self-service rotation.
+type RotateKeyRequest struct {
+	// GracePeriod is how many seconds the old key keeps working (default
+	// DefaultGracePeriod, at most MaxGracePeriod).
+	GracePeriod *int `json:"grace_period,omitempty"`
+}
+
+// Grace periods of a rotation, in seconds.
+const (
+	DefaultGracePeriod = 24 * 60 * 60
+	MaxGracePeriod     = 30 * 24 * 60 * 60
+)
+
+// KeyRotation answers a rotation: the successor, shown once, and the old
+// key, whose expires_at is when it stops working.
+type KeyRotation struct {
+	Key      IssuedKey `json:"key"`
+	Previous APIKey    `json:"previous"`
+}
+
+// KeyRotator rotates API keys: the admin API and the gateway's self-service
+// rotation share one.
+type KeyRotator interface {
+	Rotate(ctx context.Context, keyID string, req RotateKeyRequest) (*KeyRotation, error)
 }
 
 // VerifyRequest asks whether Key may be used for a service and/or route

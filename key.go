@@ -35,6 +35,11 @@ type APIKey struct {
 	Tags            []string   `json:"tags"`
 	ExpiresAt       *time.Time `json:"expires_at"`
 	RevokedAt       *time.Time `json:"revoked_at,omitempty"`
+	// RotatedFrom is the key this one replaced; SuccessorID the key that
+	// replaces this one, which then works only until its grace period ends
+	// (ExpiresAt).
+	RotatedFrom string `json:"rotated_from,omitempty"`
+	SuccessorID string `json:"successor_id,omitempty"`
 	Timestamps
 }
 
@@ -121,5 +126,12 @@ type KeyStore interface {
 	// RevokeKey marks a key revoked; revoking a revoked key changes nothing
 	// stored but is still reported (as Updated), so every cache drops the key.
 	RevokeKey(ctx context.Context, id string) (*APIKey, error)
+	// RotateKey stores successor (as CreateKey does, with RotatedFrom set)
+	// as the key that replaces key id, and ends key id's life at graceEnd,
+	// or when it already ends if that is sooner — in one transaction. Key id
+	// must be active, unexpired and without a successor (ECONFLICT
+	// otherwise), so that a key in its grace period cannot start a second
+	// chain. It returns the old key as stored afterwards.
+	RotateKey(ctx context.Context, id string, successor *APIKey, graceEnd time.Time) (*APIKey, error)
 	DeleteKey(ctx context.Context, id string) error
 }

@@ -25,6 +25,9 @@ type Target struct {
 	ServiceID string
 	RouteID   string
 	IP        netip.Addr
+	// Unscoped checks the key's state and network restrictions only: for a
+	// request about the key itself (self-service rotation), not a service.
+	Unscoped bool
 }
 
 // VerifyResult is a verification outcome. Key and Consumer are set whenever

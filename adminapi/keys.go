@@ -116,6 +116,22 @@ func (s *Server) revokeKey(w http.ResponseWriter, r *http.Request) error {
 	return reply(w, http.StatusOK, k)
 }
 
+// rotateKey issues a key's successor; the old key keeps working until the
+// grace period ends, which the response states.
+func (s *Server) rotateKey(w http.ResponseWriter, r *http.Request) error {
+	var req keygate.RotateKeyRequest
+	if r.ContentLength != 0 {
+		if err := decodeBody(w, r, &req); err != nil {
+			return err
+		}
+	}
+	rot, err := s.Rotator.Rotate(r.Context(), r.PathValue("id"), req)
+	if err != nil {
+		return err
+	}
+	return reply(w, http.StatusCreated, rot)
+}
+
 // verifyKey answers, for services that check keys themselves, whether a key
 // may be used. A bad key is a 200 with a code; only a failure to check is an
 // error.

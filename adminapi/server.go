@@ -14,6 +14,7 @@ import (
 	"github.com/keygate/keygate"
 	"github.com/keygate/keygate/apikey"
 	"github.com/keygate/keygate/keyring"
+	"github.com/keygate/keygate/lifecycle"
 )
 
 // Server serves the admin API. All fields but Logger and Now are required.
@@ -23,8 +24,12 @@ type Server struct {
 	Keys     *apikey.Format // generates new keys
 	Hasher   *apikey.Hasher // hashes them for the store
 	Keyring  *keyring.Manager
-	Logger   *slog.Logger // nil: slog.Default()
-	Now      func() time.Time
+	// Rotator rotates keys; nil: one over Store, Keys and Hasher.
+	Rotator keygate.KeyRotator
+	// Events hears about credential changes (webhooks); nil: nobody.
+	Events keygate.Publisher
+	Logger *slog.Logger // nil: slog.Default()
+	Now    func() time.Time
 }
 
 // HashAdminToken returns the stored form of an admin token. Admin tokens are
@@ -37,6 +42,9 @@ func HashAdminToken(token string) []byte {
 
 // Handler returns the admin API's HTTP handler.
 func (s *Server) Handler() http.Handler {
+	if s.Rotator == nil {
+		s.Rotator = &lifecycle.Rotator{Store: s.Store, Keys: s.Keys, Hasher: s.Hasher, Events: s.Events, Now: s.Now}
+	}
 	mux := http.NewServeMux()
 	h := func(pattern string, fn handlerFunc) { mux.Handle(pattern, s.handle(fn)) }
 
@@ -70,6 +78,7 @@ func (s *Server) Handler() http.Handler {
 	}))
 	h("GET /v1/keys/{id}", get("id", s.Store.FindKey))
 	h("POST /v1/keys/{id}/revoke", s.revokeKey)
+	h("POST /v1/keys/{id}/rotate", s.rotateKey)
 	h("DELETE /v1/keys/{id}", remove("id", s.Store.DeleteKey))
 	h("POST /v1/keys/verify", s.verifyKey)
 

@@ -4,6 +4,7 @@ package auth
 
 import (
 	"net/http"
+	"time"
 
 	"github.com/keygate/keygate"
 )
@@ -34,6 +35,11 @@ type Result struct {
 	// CredentialID identifies the credential to the upstream (X-Credential-Identifier).
 	CredentialID string
 	Message      string
+	// Sunset is when the credential stops working (zero: no end), and
+	// DeprecatedAt, when set, when it was replaced by a successor: the
+	// gateway tells callers (Sunset and Deprecation headers).
+	Sunset       time.Time
+	DeprecatedAt time.Time
 }
 
 // Authenticator checks one kind of credential on a request, as configured on

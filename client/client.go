@@ -333,3 +333,9 @@ func (c *Client) DeleteHMACCredential(ctx context.Context, consumer, id string) 
 func (c *Client) AllHMACCredentials(ctx context.Context, p keygate.Page) ([]*keygate.HMACCredential, string, error) {
 	return list[*keygate.HMACCredential](ctx, c, "/v1/hmac-credentials", p)
 }
+
+// RotateKey issues a key's successor (shown once); the old key works until
+// Previous.ExpiresAt. gracePeriod is in seconds; nil takes the default.
+func (c *Client) RotateKey(ctx context.Context, id string, gracePeriod *int) (*keygate.KeyRotation, error) {
+	return call[keygate.KeyRotation](ctx, c, http.MethodPost, at("keys", id)+"/rotate", keygate.RotateKeyRequest{GracePeriod: gracePeriod})
+}

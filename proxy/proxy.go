@@ -68,6 +68,13 @@ type Config struct {
 	Replay hmacauth.ReplayGuard
 	// Now is the clock signatures' dates are checked against (time.Now).
 	Now func() time.Time
+	// Rotator and SelfRotatePath enable self-service key rotation at that
+	// path (see selfRotate); either empty: off.
+	Rotator        keygate.KeyRotator
+	SelfRotatePath string
+	// ExpiryNotice is how long before a key expires responses carry a
+	// Sunset header.
+	ExpiryNotice time.Duration
 }
 
 // Proxy is the gateway's HTTP handler.
@@ -86,6 +93,8 @@ type Proxy struct {
 	// change to such consumers rebuilds the table.
 	anonymous  atomic.Pointer[map[string]bool]
 	unresolved atomic.Bool
+
+	selfRotations rotationLimiter
 }
 
 // New returns a proxy with an empty routing table; call Reload before serving.
@@ -271,6 +280,10 @@ func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		writeError(w, r, http.StatusBadRequest, "Bad request path")
 		return
 	}
+	if reqPath == p.cfg.SelfRotatePath && p.cfg.Rotator != nil {
+		p.selfRotate(w, r, client)
+		return
+	}
 	rt, prefix := p.table.Load().match(r.Host, reqPath, r.Method)
 	if rt == nil {
 		writeError(w, r, http.StatusNotFound, "no Route matched with those values")
@@ -321,6 +334,7 @@ func (p *Proxy) authenticate(w http.ResponseWriter, r *http.Request, rt *route, 
 		writeError(w, r, http.StatusUnauthorized, res.Message)
 		return false
 	}
+	sunsetHeaders(w.Header(), res, p.cfg.Now(), p.cfg.ExpiryNotice)
 	c := res.Consumer
 	if !rt.ACL.Allows(c.Groups) {
 		writeError(w, r, http.StatusForbidden, "You cannot consume this service")

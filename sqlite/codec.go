@@ -145,6 +145,23 @@ func nullString(s string) any {
 	return s
 }
 
+// nullStringColumn reads NULL as "".
+type nullStringColumn struct{ dst *string }
+
+func (c nullStringColumn) Scan(src any) error {
+	switch v := src.(type) {
+	case nil:
+		*c.dst = ""
+	case string:
+		*c.dst = v
+	case []byte:
+		*c.dst = string(v)
+	default:
+		return fmt.Errorf("sqlite: cannot read %T as text", src)
+	}
+	return nil
+}
+
 // SQLite extended result codes for constraint violations.
 const (
 	constraintForeignKey = 787

@@ -5,12 +5,14 @@ import (
 	"database/sql"
 	"fmt"
 	"strings"
+	"time"
 
 	"github.com/keygate/keygate"
 )
 
 const keyCols = `k.id, k.consumer_id, k.identifier, k.prefix, k.start, k.secret_hash, k.name, k.status,
-	k.allowed_services, k.allowed_routes, k.allowed_cidrs, k.tags, k.expires_at, k.revoked_at, k.created_at, k.updated_at`
+	k.allowed_services, k.allowed_routes, k.allowed_cidrs, k.tags, k.expires_at, k.revoked_at, k.created_at, k.updated_at,
+	k.rotated_from, k.successor_id`
 
 // lookupKeySQL reads a key with its consumer: one round trip on the gateway's cache miss.
 var lookupKeySQL = `SELECT ` + keyCols + `, ` + prefixed("c.", consumerCols) + `
@@ -28,7 +30,8 @@ func keyDest(k *keygate.APIKey) []any {
 	created, updated := timestamps(&k.Timestamps)
 	return []any{&k.ID, &k.Consumer.ID, &k.Identifier, &k.Prefix, &k.Start, &k.SecretHash, &k.Name, &k.Status,
 		listCol(&k.AllowedServices), listCol(&k.AllowedRoutes), listCol(&k.AllowedCIDRs), listCol(&k.Tags),
-		nullTimeColumn{&k.ExpiresAt}, nullTimeColumn{&k.RevokedAt}, created, updated}
+		nullTimeColumn{&k.ExpiresAt}, nullTimeColumn{&k.RevokedAt}, created, updated,
+		nullStringColumn{&k.RotatedFrom}, nullStringColumn{&k.SuccessorID}}
 }
 
 func scanKey(row scanner) (*keygate.APIKey, error) {
@@ -71,40 +74,95 @@ func (db *DB) ListKeys(ctx context.Context, f keygate.KeyFilter, p keygate.Page)
 
 // CreateKey stores k; an empty status is stored as active.
 func (db *DB) CreateKey(ctx context.Context, k *keygate.APIKey) error {
-	v := *k // written back only once stored
+	var v *keygate.APIKey // written back only once stored
 	err := db.write(ctx, func(tx *sql.Tx) ([]keygate.Change, error) {
-		id, err := newID()
-		if err != nil {
+		var err error
+		if v, err = db.insertKey(ctx, tx, k); err != nil {
 			return nil, err
 		}
-		now := db.stamp()
-		v.ID, v.CreatedAt, v.UpdatedAt = id, now, now
-		v.Consumer = keygate.Ref{ID: strings.ToLower(k.Consumer.ID)}
-		v.ExpiresAt, v.RevokedAt = normalize(k.ExpiresAt), normalize(k.RevokedAt)
-		if v.Status == "" {
-			v.Status = keygate.KeyActive
-		}
-		v.Normalize()
-		_, err = tx.ExecContext(ctx, `INSERT INTO api_keys (`+strings.ReplaceAll(keyCols, "k.", "")+`)
-			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
-			v.ID, v.Consumer.ID, v.Identifier, v.Prefix, v.Start, v.SecretHash, v.Name, string(v.Status),
-			encodeList(v.AllowedServices), encodeList(v.AllowedRoutes), encodeList(v.AllowedCIDRs), encodeList(v.Tags),
-			nullMicros(v.ExpiresAt), nullMicros(v.RevokedAt), micros(v.CreatedAt), micros(v.UpdatedAt))
-		switch code, col := constraint(err); {
-		case code == constraintForeignKey:
-			return nil, keygate.Errorf(keygate.ENOTFOUND, "consumer: no consumer %q", k.Consumer.ID)
-		case code == constraintUnique && col == "identifier":
-			return nil, keygate.Errorf(keygate.ECONFLICT, "identifier: a key with this identifier already exists")
-		case err != nil:
-			return nil, fmt.Errorf("sqlite: create key: %w", err)
-		}
-		return []keygate.Change{{Kind: keygate.KeyChanged, Op: keygate.Created, ID: id, KeyIdentifier: v.Identifier}}, nil
+		return []keygate.Change{{Kind: keygate.KeyChanged, Op: keygate.Created, ID: v.ID, KeyIdentifier: v.Identifier}}, nil
 	})
 	if err != nil {
 		return err
 	}
-	*k = v
+	*k = *v
 	return nil
+}
+
+// insertKey stores a copy of k with a new id and timestamps.
+func (db *DB) insertKey(ctx context.Context, tx *sql.Tx, k *keygate.APIKey) (*keygate.APIKey, error) {
+	id, err := newID()
+	if err != nil {
+		return nil, err
+	}
+	v := *k
+	now := db.stamp()
+	v.ID, v.CreatedAt, v.UpdatedAt = id, now, now
+	v.Consumer = keygate.Ref{ID: strings.ToLower(k.Consumer.ID)}
+	v.ExpiresAt, v.RevokedAt = normalize(k.ExpiresAt), normalize(k.RevokedAt)
+	if v.Status == "" {
+		v.Status = keygate.KeyActive
+	}
+	v.Normalize()
+	_, err = tx.ExecContext(ctx, `INSERT INTO api_keys (`+strings.ReplaceAll(keyCols, "k.", "")+`)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+		v.ID, v.Consumer.ID, v.Identifier, v.Prefix, v.Start, v.SecretHash, v.Name, string(v.Status),
+		encodeList(v.AllowedServices), encodeList(v.AllowedRoutes), encodeList(v.AllowedCIDRs), encodeList(v.Tags),
+		nullMicros(v.ExpiresAt), nullMicros(v.RevokedAt), micros(v.CreatedAt), micros(v.UpdatedAt),
+		nullString(v.RotatedFrom), nullString(v.SuccessorID))
+	switch code, col := constraint(err); {
+	case code == constraintForeignKey:
+		return nil, keygate.Errorf(keygate.ENOTFOUND, "consumer: no consumer %q", k.Consumer.ID)
+	case code == constraintUnique && col == "identifier":
+		return nil, keygate.Errorf(keygate.ECONFLICT, "identifier: a key with this identifier already exists")
+	case err != nil:
+		return nil, fmt.Errorf("sqlite: create key: %w", err)
+	}
+	return &v, nil
+}
+
+// RotateKey stores successor and shortens the old key's life to graceEnd,
+// in one transaction; see keygate.KeyStore.
+func (db *DB) RotateKey(ctx context.Context, id string, successor *keygate.APIKey, graceEnd time.Time) (*keygate.APIKey, error) {
+	var old, next *keygate.APIKey
+	err := db.write(ctx, func(tx *sql.Tx) ([]keygate.Change, error) {
+		var err error
+		if old, err = findKey(ctx, tx, id); err != nil {
+			return nil, err
+		}
+		now := db.stamp()
+		switch {
+		case old.Status != keygate.KeyActive:
+			return nil, keygate.Errorf(keygate.ECONFLICT, "key: a %s key cannot be rotated", old.Status)
+		case old.Expired(now):
+			return nil, keygate.Errorf(keygate.ECONFLICT, "key: an expired key cannot be rotated")
+		case old.SuccessorID != "":
+			return nil, keygate.Errorf(keygate.ECONFLICT, "key: already rotated to %s, which is the key to rotate now", old.SuccessorID)
+		}
+		s := *successor
+		s.RotatedFrom, s.SuccessorID = old.ID, ""
+		if next, err = db.insertKey(ctx, tx, &s); err != nil {
+			return nil, err
+		}
+		end := graceEnd.UTC().Truncate(time.Microsecond)
+		if old.ExpiresAt != nil && old.ExpiresAt.Before(end) {
+			end = *old.ExpiresAt
+		}
+		old.ExpiresAt, old.SuccessorID, old.UpdatedAt = &end, next.ID, now
+		if _, err := tx.ExecContext(ctx, `UPDATE api_keys SET expires_at = ?, successor_id = ?, updated_at = ? WHERE id = ?`,
+			micros(end), next.ID, micros(now), old.ID); err != nil {
+			return nil, fmt.Errorf("sqlite: rotate key: %w", err)
+		}
+		return []keygate.Change{
+			{Kind: keygate.KeyChanged, Op: keygate.Updated, ID: old.ID, KeyIdentifier: old.Identifier},
+			{Kind: keygate.KeyChanged, Op: keygate.Created, ID: next.ID, KeyIdentifier: next.Identifier},
+		}, nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	*successor = *next
+	return old, nil
 }
 
 // RevokeKey revokes a key once: revoking it again keeps the first

@@ -95,11 +95,13 @@ func openAt(ctx context.Context, path string, opts Options, schema int) (*DB, er
 		db.Close()
 		return nil, err
 	}
-	if db.lookup, err = db.r.PrepareContext(ctx, lookupKeySQL); err != nil {
-		db.Close()
-		return nil, fmt.Errorf("sqlite: prepare: %w", err)
-	}
+	// The gateway's hot reads are prepared against the newest schema only: a
+	// store opened at an older one (by Restore, to load an export) serves none.
 	if schema == 0 {
+		if db.lookup, err = db.r.PrepareContext(ctx, lookupKeySQL); err != nil {
+			db.Close()
+			return nil, fmt.Errorf("sqlite: prepare: %w", err)
+		}
 		if db.lookupHMAC, err = db.r.PrepareContext(ctx, lookupHMACSQL); err != nil {
 			db.Close()
 			return nil, fmt.Errorf("sqlite: prepare: %w", err)

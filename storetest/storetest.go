@@ -43,6 +43,7 @@ func Run(t *testing.T, open func(tb testing.TB, h Harness) keygate.Store) {
 		{"Keys", testKeys},
 		{"KeyErrors", testKeyErrors},
 		{"KeyRevoke", testKeyRevoke},
+		{"KeyRotate", testKeyRotate},
 		{"KeyDelete", testKeyDelete},
 		{"KeyList", testKeyList},
 		{"HMACCredentials", testHMACCredentials},

@@ -77,7 +77,14 @@ func (a *Authenticator) Authenticate(r *http.Request, t keygate.Target) (auth.Re
 	default:
 		return auth.Result{Verdict: auth.Unauthenticated, Message: msgUnauthorized}, nil
 	}
-	return auth.Result{Verdict: auth.Granted, Consumer: res.Consumer, CredentialID: res.Key.ID}, nil
+	granted := auth.Result{Verdict: auth.Granted, Consumer: res.Consumer, CredentialID: res.Key.ID}
+	if res.Key.ExpiresAt != nil {
+		granted.Sunset = *res.Key.ExpiresAt
+	}
+	if res.Key.SuccessorID != "" {
+		granted.DeprecatedAt = res.Key.UpdatedAt // rotated then
+	}
+	return granted, nil
 }
 
 // find returns the first key present, where it was and under which name

@@ -177,8 +177,8 @@ func (e *entry) check(t keygate.Target, now int64) keygate.VerifyCode {
 // is restricted on (no service, no address) is refused.
 func (r *restrictions) check(t keygate.Target) keygate.VerifyCode {
 	switch {
-	case len(r.services) > 0 && !slices.Contains(r.services, t.ServiceID),
-		len(r.routes) > 0 && !slices.Contains(r.routes, t.RouteID):
+	case !t.Unscoped && (len(r.services) > 0 && !slices.Contains(r.services, t.ServiceID) ||
+		len(r.routes) > 0 && !slices.Contains(r.routes, t.RouteID)):
 		return keygate.CodeForbidden
 	case len(r.cidrs) > 0:
 		ip := t.IP.Unmap()

@@ -60,7 +60,32 @@ func (a *adminCLI) keysCommand() *cobra.Command {
 			return nil
 		}),
 	}
-	cmd.AddCommand(get, revoke, del)
+	var grace time.Duration
+	rotate := &cobra.Command{
+		Use:   "rotate KEY-ID [--grace-period 24h]",
+		Short: "Issue a key's successor (shown once); the old key works until the grace period ends",
+		Args:  cobra.ExactArgs(1),
+		RunE: a.run(func(cmd *cobra.Command, c *client.Client, args []string) error {
+			var secs *int
+			if cmd.Flags().Changed("grace-period") {
+				n := int(grace.Round(time.Second) / time.Second)
+				secs = &n
+			}
+			rot, err := c.RotateKey(cmd.Context(), args[0], secs)
+			if err != nil {
+				return err
+			}
+			if a.json {
+				return a.show(cmd, rot, nil)
+			}
+			out := cmd.OutOrStdout()
+			fmt.Fprintf(out, "New API key (replaces %s):\n\n    %s\n\n", args[0], rot.Key.Key)
+			fmt.Fprintf(out, "Copy it now: it will not be shown again. The old key works until %s.\n\n", timeOrDash(rot.Previous.ExpiresAt))
+			return a.show(cmd, rot, keyHeader, keyRow(&rot.Key.APIKey), keyRow(&rot.Previous))
+		}),
+	}
+	rotate.Flags().DurationVar(&grace, "grace-period", 24*time.Hour, "how long the old key keeps working (at most 720h)")
+	cmd.AddCommand(get, revoke, rotate, del)
 	return cmd
 }
 

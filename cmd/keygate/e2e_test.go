@@ -49,6 +49,16 @@ func startGateway(tb testing.TB) *gateway {
 // startGatewayWith starts the gateway with its configuration edited first.
 func startGatewayWith(tb testing.TB, edit func(*Config)) *gateway {
 	tb.Helper()
+	return startGatewayMain(tb, func(m *Main) {
+		if edit != nil {
+			edit(&m.Config)
+		}
+	})
+}
+
+// startGatewayMain starts the gateway with Main edited first (its clock, say).
+func startGatewayMain(tb testing.TB, edit func(*Main)) *gateway {
+	tb.Helper()
 	upstream := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if d, err := time.ParseDuration(r.URL.Query().Get("sleep")); err == nil {
 			time.Sleep(d)
@@ -63,9 +73,7 @@ func startGatewayWith(tb testing.TB, edit func(*Config)) *gateway {
 		},
 		Logger: slog.New(slog.NewTextHandler(io.Discard, nil)),
 	}
-	if edit != nil {
-		edit(&m.Config)
-	}
+	edit(m)
 	if err := m.Run(context.Background()); err != nil {
 		tb.Fatal(err)
 	}

@@ -21,6 +21,7 @@ import (
 	"github.com/keygate/keygate/auth/hmacauth"
 	"github.com/keygate/keygate/auth/keyauth"
 	"github.com/keygate/keygate/keyring"
+	"github.com/keygate/keygate/lifecycle"
 	"github.com/keygate/keygate/proxy"
 	"github.com/keygate/keygate/sqlite"
 )
@@ -154,7 +155,9 @@ func (m *Main) Run(ctx context.Context) (err error) {
 	m.Verifier = keyauth.NewVerifier(m.Store, format, hasher, keyauth.Options{Now: m.Now}) // nil: the coarse clock
 	m.HMAC = hmacauth.NewCredentials(m.Store, ring.Open, hmacauth.Options{Now: m.Now})
 	replay := hmacauth.NewReplayCache(hmacauth.ReplayOptions{Now: m.Now})
-	m.Proxy = proxy.New(m.Store, m.Verifier, proxy.Config{TrustedProxies: trusted, Logger: m.Logger, HMAC: m.HMAC, Replay: replay, Now: m.Now})
+	rotator := &lifecycle.Rotator{Store: m.Store, Keys: format, Hasher: hasher, Now: m.Now}
+	m.Proxy = proxy.New(m.Store, m.Verifier, proxy.Config{TrustedProxies: trusted, Logger: m.Logger, HMAC: m.HMAC, Replay: replay, Now: m.Now,
+		Rotator: rotator, SelfRotatePath: m.Config.SelfRotatePath, ExpiryNotice: m.Config.KeyExpiryNotice})
 	onChange = []keygate.ChangeFunc{m.Verifier.Apply, m.HMAC.Apply, m.Proxy.Apply}
 
 	if err := m.bootstrapAdminToken(ctx); err != nil {
@@ -168,7 +171,7 @@ func (m *Main) Run(ctx context.Context) (err error) {
 	if err := m.Proxy.Reload(ctx); err != nil {
 		return fmt.Errorf("load routes: %w", err)
 	}
-	admin := &adminapi.Server{Store: m.Store, Verifier: m.Verifier, Keys: format, Hasher: hasher, Keyring: m.Keyring, Logger: m.Logger, Now: m.Now}
+	admin := &adminapi.Server{Store: m.Store, Verifier: m.Verifier, Keys: format, Hasher: hasher, Keyring: m.Keyring, Rotator: rotator, Logger: m.Logger, Now: m.Now}
 	if m.adminServer, m.adminAddr, err = m.listen("admin", m.Config.AdminListen, admin.Handler()); err != nil {
 		return err
 	}

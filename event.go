@@ -1,0 +1,41 @@
+package keygate
+
+import (
+	"context"
+	"time"
+)
+
+// Event types: what webhooks subscribe to.
+const (
+	EventKeyCreated        = "key.created"
+	EventKeyExpiring       = "key.expiring"
+	EventKeyRotated        = "key.rotated"
+	EventKeyRevoked        = "key.revoked"
+	EventKeyLeaked         = "key.leaked"
+	EventAccessRequested   = "access.requested"
+	EventAccessApproved    = "access.approved"
+	EventAccessDenied      = "access.denied"
+	EventCredentialExpired = "key.expired"
+)
+
+// EventTypes lists every event type, for validating subscriptions.
+var EventTypes = []string{EventKeyCreated, EventKeyExpiring, EventKeyRotated, EventKeyRevoked, EventKeyLeaked,
+	EventCredentialExpired, EventAccessRequested, EventAccessApproved, EventAccessDenied}
+
+// Event is something that happened to a credential or an access request.
+// Data never holds a secret, with one exception the receiver asked for:
+// none today.
+type Event struct {
+	ID         string         `json:"id"`
+	Type       string         `json:"type"`
+	CreatedAt  time.Time      `json:"created_at"`
+	ConsumerID string         `json:"consumer_id,omitempty"`
+	Data       map[string]any `json:"data"`
+}
+
+// Publisher records an event for delivery to the webhooks subscribed to it.
+// It must be quick and must not wait for any delivery: callers are admin
+// requests and the gateway's request path.
+type Publisher interface {
+	Publish(ctx context.Context, e Event) error
+}
