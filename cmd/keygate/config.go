@@ -27,6 +27,7 @@ type Config struct {
 	LogFormat        string
 	ShutdownTimeout  time.Duration
 	SelfRotatePath   string
+	LeakReportKeys   string
 	KeyExpiryNotice  time.Duration
 	Dev              bool
 
@@ -52,6 +53,7 @@ func (c *Config) addFlags(fs *pflag.FlagSet) {
 	fs.StringVar(&c.LogFormat, "log-format", "text", "text or json")
 	fs.DurationVar(&c.ShutdownTimeout, "shutdown-timeout", 15*time.Second, "how long SIGTERM waits for requests in flight")
 	fs.StringVar(&c.SelfRotatePath, "self-rotate-path", "/.keygate/rotate", "gateway path where a caller rotates its own key (empty: off)")
+	fs.StringVar(&c.LeakReportKeys, "leak-report-keys", "", "JSON file of the public keys signed leak reports are checked with (GitHub's secret scanning format)")
 	fs.DurationVar(&c.KeyExpiryNotice, "key-expiry-notice", 7*24*time.Hour, "how long before a key expires responses carry a Sunset header")
 	fs.BoolVar(&c.Dev, "dev", false, "throwaway data dir, demo upstream, demo key, printed admin token")
 	fs.VisitAll(func(f *pflag.Flag) {

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"crypto/ecdsa"
 	"errors"
 	"fmt"
 	"io"
@@ -171,7 +172,17 @@ func (m *Main) Run(ctx context.Context) (err error) {
 	if err := m.Proxy.Reload(ctx); err != nil {
 		return fmt.Errorf("load routes: %w", err)
 	}
-	admin := &adminapi.Server{Store: m.Store, Verifier: m.Verifier, Keys: format, Hasher: hasher, Keyring: m.Keyring, Rotator: rotator, Logger: m.Logger, Now: m.Now}
+	var leakKeys map[string]*ecdsa.PublicKey
+	if m.Config.LeakReportKeys != "" {
+		data, err := os.ReadFile(m.Config.LeakReportKeys)
+		if err != nil {
+			return fmt.Errorf("--leak-report-keys: %w", err)
+		}
+		if leakKeys, err = adminapi.ParseLeakReportKeys(data); err != nil {
+			return fmt.Errorf("--leak-report-keys: %w", err)
+		}
+	}
+	admin := &adminapi.Server{LeakReportKeys: leakKeys, Store: m.Store, Verifier: m.Verifier, Keys: format, Hasher: hasher, Keyring: m.Keyring, Rotator: rotator, Logger: m.Logger, Now: m.Now}
 	if m.adminServer, m.adminAddr, err = m.listen("admin", m.Config.AdminListen, admin.Handler()); err != nil {
 		return err
 	}
