@@ -12,6 +12,9 @@ type KeyStatus string
 const (
 	KeyActive  KeyStatus = "active"
 	KeyRevoked KeyStatus = "revoked"
+	// KeyArchived: expired or revoked long enough ago that its secret hash
+	// was dropped; the record stays for audit until it is destroyed.
+	KeyArchived KeyStatus = "archived"
 )
 
 // APIKey is the stored record of an API key. The key itself is shown once, at
@@ -52,7 +55,7 @@ func (k *APIKey) Expired(now time.Time) bool {
 // any restriction is looked at.
 func (k *APIKey) State(now time.Time) VerifyCode {
 	switch {
-	case k.Status == KeyRevoked:
+	case k.Status == KeyRevoked, k.Status == KeyArchived && !k.Expired(now):
 		return CodeRevoked
 	case k.Expired(now):
 		return CodeExpired
@@ -134,4 +137,19 @@ type KeyStore interface {
 	// chain. It returns the old key as stored afterwards.
 	RotateKey(ctx context.Context, id string, successor *APIKey, graceEnd time.Time) (*APIKey, error)
 	DeleteKey(ctx context.Context, id string) error
+
+	// The lifecycle jobs. Each claims what it returns with one conditional
+	// write, so nodes running them at once never handle a key twice.
+
+	// NoticeExpiring marks up to limit active keys that expire after now and
+	// no later than before, have no successor and were not noticed yet, and
+	// returns them: the ones to tell their consumers about.
+	NoticeExpiring(ctx context.Context, before time.Time, limit int) ([]*APIKey, error)
+	// ArchiveKeys archives up to limit keys that expired or were revoked no
+	// later than endedBefore: status archived, secret hash dropped. Reported
+	// as Updated.
+	ArchiveKeys(ctx context.Context, endedBefore time.Time, limit int) ([]*APIKey, error)
+	// DestroyKeys deletes up to limit keys archived no later than
+	// archivedBefore, reported as Deleted, and says how many.
+	DestroyKeys(ctx context.Context, archivedBefore time.Time, limit int) (int, error)
 }

@@ -44,6 +44,7 @@ func Run(t *testing.T, open func(tb testing.TB, h Harness) keygate.Store) {
 		{"KeyErrors", testKeyErrors},
 		{"KeyRevoke", testKeyRevoke},
 		{"KeyRotate", testKeyRotate},
+		{"KeyLifecycleJobs", testKeyLifecycleJobs},
 		{"KeyDelete", testKeyDelete},
 		{"KeyList", testKeyList},
 		{"HMACCredentials", testHMACCredentials},

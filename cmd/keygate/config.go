@@ -29,6 +29,8 @@ type Config struct {
 	SelfRotatePath   string
 	LeakReportKeys   string
 	KeyExpiryNotice  time.Duration
+	ArchiveAfter     time.Duration
+	Retention        time.Duration
 	Dev              bool
 
 	// Secrets come from the environment only, never from flags (which other
@@ -55,6 +57,8 @@ func (c *Config) addFlags(fs *pflag.FlagSet) {
 	fs.StringVar(&c.SelfRotatePath, "self-rotate-path", "/.keygate/rotate", "gateway path where a caller rotates its own key (empty: off)")
 	fs.StringVar(&c.LeakReportKeys, "leak-report-keys", "", "JSON file of the public keys signed leak reports are checked with (GitHub's secret scanning format)")
 	fs.DurationVar(&c.KeyExpiryNotice, "key-expiry-notice", 7*24*time.Hour, "how long before a key expires responses carry a Sunset header")
+	fs.DurationVar(&c.ArchiveAfter, "archive-after", 30*24*time.Hour, "archive keys this long after they expired or were revoked: drop the secret hash, keep the record (0: never)")
+	fs.DurationVar(&c.Retention, "retention", 365*24*time.Hour, "destroy archived keys this long after archiving (0: never)")
 	fs.BoolVar(&c.Dev, "dev", false, "throwaway data dir, demo upstream, demo key, printed admin token")
 	fs.VisitAll(func(f *pflag.Flag) {
 		f.Usage += fmt.Sprintf(" (env %s)", envName(f.Name))

@@ -12,6 +12,7 @@ import (
 	"os"
 	"path/filepath"
 	"runtime/debug"
+	"sync"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -91,6 +92,9 @@ type Main struct {
 	proxyServer, adminServer, demoServer *http.Server
 	proxyAddr, adminAddr                 net.Addr
 	cleanup                              []func()
+	background                           sync.WaitGroup
+	backgroundCtx                        context.Context
+	stopBackgroundFn                     func()
 	devUpstream, devKey                  string
 }
 
@@ -189,6 +193,9 @@ func (m *Main) Run(ctx context.Context) (err error) {
 	if m.proxyServer, m.proxyAddr, err = m.listen("proxy", m.Config.ProxyListen, m.Proxy); err != nil {
 		return err
 	}
+	jobs := &lifecycle.Jobs{Store: m.Store, Logger: m.Logger, Now: m.Now, Notice: m.Config.KeyExpiryNotice,
+		ArchiveAfter: m.Config.ArchiveAfter, Retention: m.Config.Retention}
+	m.startBackground(func(ctx context.Context) { jobs.Run(ctx, time.Minute) })
 	m.Logger.Info("keygate started", "proxy", m.ProxyURL(), "admin", m.AdminURL(), "data_dir", m.Config.DataDir)
 	if m.Config.Dev {
 		m.printDevBanner()
@@ -216,6 +223,23 @@ func (m *Main) listen(name, addr string, h http.Handler) (*http.Server, net.Addr
 	return srv, ln.Addr(), nil
 }
 
+// startBackground runs fn in a goroutine until Close.
+func (m *Main) startBackground(fn func(ctx context.Context)) {
+	if m.stopBackgroundFn == nil {
+		ctx, cancel := context.WithCancel(context.Background())
+		m.stopBackgroundFn = func() { cancel(); m.background.Wait() }
+		m.backgroundCtx = ctx
+	}
+	m.background.Go(func() { fn(m.backgroundCtx) })
+}
+
+// stopBackground stops what startBackground started and waits for it.
+func (m *Main) stopBackground() {
+	if m.stopBackgroundFn != nil {
+		m.stopBackgroundFn()
+	}
+}
+
 // ProxyURL and AdminURL are where the listeners ended up (useful with port 0).
 func (m *Main) ProxyURL() string { return "http://" + m.proxyAddr.String() }
 func (m *Main) AdminURL() string { return "http://" + m.adminAddr.String() }
@@ -230,6 +254,7 @@ func (m *Main) Close() error {
 	ctx, cancel := context.WithTimeout(context.Background(), timeout)
 	defer cancel()
 	var errs []error
+	m.stopBackground()
 	for _, srv := range []*http.Server{m.proxyServer, m.adminServer, m.demoServer} {
 		if srv != nil {
 			errs = append(errs, srv.Shutdown(ctx))
