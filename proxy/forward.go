@@ -80,19 +80,20 @@ func (p *Proxy) forward(w http.ResponseWriter, r *http.Request, rt *route) {
 func (p *Proxy) outHeader(r *http.Request, rt *route) http.Header {
 	in := r.Header
 	out := make(http.Header, len(in)+4)
-	copyEndToEnd(out, in)
+	// Only the standard hop-by-hop headers are dropped from requests, not the
+	// ones a caller names in Connection (nginx does the same): the upstream
+	// must receive every header an authenticator checked, such as a header
+	// an HMAC signature covers.
+	for name, values := range in {
+		if !hopByHop[name] {
+			out[name] = values
+		}
+	}
 	if hasToken(in["Te"], "trailers") {
 		out["Te"] = []string{"trailers"}
 	}
 	if _, ok := in["User-Agent"]; !ok {
 		out["User-Agent"] = []string{""} // not Go's default
-	}
-	// The identity headers were set on r by the handler and may have been
-	// named in Connection by the caller: copy them again.
-	for _, name := range protectedHeaders {
-		if v, ok := in[name]; ok {
-			out[name] = v
-		}
 	}
 
 	forwardedFor, proto, host := "", "http", r.Host
@@ -130,8 +131,8 @@ var hopByHop = map[string]bool{"Connection": true, "Proxy-Connection": true, "Ke
 	"Proxy-Authenticate": true, "Proxy-Authorization": true, "Te": true, "Trailer": true,
 	"Transfer-Encoding": true, "Upgrade": true}
 
-// copyEndToEnd copies src's headers into dst, except hop-by-hop ones and
-// those src's Connection header names.
+// copyEndToEnd copies a response's headers into dst, except hop-by-hop ones
+// and those its Connection header names.
 func copyEndToEnd(dst, src http.Header) {
 	connection := src["Connection"]
 	for name, values := range src {

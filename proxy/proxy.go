@@ -8,9 +8,7 @@ import (
 	"net/http"
 	"net/http/httputil"
 	"net/netip"
-	"net/textproto"
 	"path"
-	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -269,8 +267,9 @@ func listAll[T any](list func(keygate.Page) ([]T, string, error)) ([]T, error) {
 
 // ServeHTTP is the request path: route, authenticate, authorise, forward.
 func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	callerID := r.Header.Get(headerRequestID) // kept when well-formed: a signature may cover it
 	scrub(r.Header)
-	setRequestID(r)
+	setRequestID(r, callerID)
 	client := p.clientIP(r)
 	if client.IsValid() {
 		r.Header[headerRealIP] = []string{client.String()}
@@ -417,9 +416,11 @@ func (p *Proxy) trusted(ip netip.Addr) bool {
 	return false
 }
 
-// scrub removes what only the gateway may say: the protected headers, the
-// same names spelled with underscores (which CGI, WSGI and Rack upstreams
-// read as the same variable), and spoofable forwarding headers.
+// scrub removes what only the gateway may say — the protected headers and
+// spoofable forwarding headers — and every header whose name has an
+// underscore, as nginx does by default: CGI, WSGI and Rack upstreams read
+// X_Consumer_ID as X-Consumer-ID, and an unsigned X_Amount beside a signed
+// X-Amount would reach them as the same variable.
 func scrub(h http.Header) {
 	for _, name := range protectedHeaders {
 		delete(h, name)
@@ -429,10 +430,7 @@ func scrub(h http.Header) {
 	}
 	for name := range h {
 		if strings.IndexByte(name, '_') >= 0 {
-			if alias := textproto.CanonicalMIMEHeaderKey(strings.ReplaceAll(name, "_", "-")); slices.Contains(protectedHeaders, alias) ||
-				strings.HasPrefix(alias, "X-Forwarded-") || alias == "Forwarded" {
-				delete(h, name)
-			}
+			delete(h, name)
 		}
 	}
 }

@@ -25,9 +25,9 @@ func newIDPrefix() string {
 
 // setRequestID keeps a well-formed id the caller sent (for tracing across
 // systems) and otherwise assigns a new one.
-func setRequestID(r *http.Request) {
-	if id := r.Header.Get(headerRequestID); keygate.ValidRequestID(id) {
-		r.Header[headerRequestID] = []string{id} // one value, even if several were sent
+func setRequestID(r *http.Request, callerID string) {
+	if keygate.ValidRequestID(callerID) {
+		r.Header[headerRequestID] = []string{callerID} // one value, even if several were sent
 		return
 	}
 	r.Header[headerRequestID] = []string{idPrefix + strconv.FormatUint(idCounter.Add(1), 36)}
