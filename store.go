@@ -13,9 +13,13 @@ type Store interface {
 	ConsumerStore
 	KeyStore
 	HMACCredentialStore
+	WebhookStore
 	AdminTokenStore
+	AuditStore
 	KeyringStore
 	SecretStore
+	AccessRequestStore
+	AccessRuleStore
 	Close() error
 }
 
@@ -62,7 +66,31 @@ const (
 	KeyChanged
 	AdminTokenChanged
 	HMACCredentialChanged
+	// KeyringChanged is for the audit trail only: no cache holds the keyring
+	// store's rows.
+	KeyringChanged
 )
+
+// String names the kind as the audit trail does.
+func (k ChangeKind) String() string {
+	switch k {
+	case ServiceChanged:
+		return "service"
+	case RouteChanged:
+		return "route"
+	case ConsumerChanged:
+		return "consumer"
+	case KeyChanged:
+		return "key"
+	case AdminTokenChanged:
+		return "admin_token"
+	case HMACCredentialChanged:
+		return "hmac_credential"
+	case KeyringChanged:
+		return "keyring"
+	}
+	return "unknown"
+}
 
 // ChangeOp says what happened to the entity.
 type ChangeOp uint8
@@ -73,6 +101,19 @@ const (
 	Deleted
 )
 
+// Verb is the audit trail's verb for c.
+func (c Change) Verb() string {
+	switch {
+	case c.Action != "":
+		return c.Action
+	case c.Op == Created:
+		return "created"
+	case c.Op == Deleted:
+		return "deleted"
+	}
+	return "updated"
+}
+
 // Change tells caches that an entity was created, updated or deleted. Stores
 // emit one after each committed write, so a revoke reaches the gateway's
 // caches before the admin API answers. Op is always set: Created by a
@@ -82,7 +123,10 @@ const (
 type Change struct {
 	Kind ChangeKind
 	Op   ChangeOp
-	ID   string
+	// Action is the verb the audit trail records (revoked, rotated,
+	// archived, ...); empty: created, updated or deleted, after Op.
+	Action string
+	ID     string
 	// KeyIdentifier is set for keys and Username for HMAC credentials, so
 	// that caches indexed by them can drop the entry.
 	KeyIdentifier string

@@ -8,7 +8,6 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
-	"net/url"
 	"reflect"
 	"strconv"
 	"strings"
@@ -193,7 +192,10 @@ func replyList[T any](w http.ResponseWriter, r *http.Request, fetch lister[T]) e
 		l.Data = []T{}
 	}
 	if next != "" {
-		u := r.URL.Path + "?" + url.Values{"offset": {next}, "size": {strconv.Itoa(p.Limit)}}.Encode()
+		q := r.URL.Query() // the next page keeps the filters of this one
+		q.Set("offset", next)
+		q.Set("size", strconv.Itoa(p.Limit))
+		u := r.URL.Path + "?" + q.Encode()
 		l.Next = &u
 	}
 	return reply(w, http.StatusOK, l)

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/keygate/keygate"
+	"github.com/keygate/keygate/apikey"
 )
 
 // maxRefs bounds the services or routes a key can be restricted to, as the
@@ -57,16 +58,28 @@ func (s *Server) createKey(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 
-	key, err := s.Keys.Generate()
+	key, err := s.mintKey(k)
 	if err != nil {
-		return fmt.Errorf("generating key: %w", err)
+		return err
 	}
-	hash := s.Hasher.Hash(key)
-	k.Identifier, k.Prefix, k.Start, k.SecretHash = key.Identifier(), key.Prefix(), key.Start(), hash[:]
 	if err := s.Store.CreateKey(ctx, k); err != nil {
 		return err
 	}
 	return reply(w, http.StatusCreated, keygate.IssuedKey{APIKey: *k, Key: key.Reveal()})
+}
+
+// mintKey generates a new key for k and sets k's identifier, prefix, start
+// and secret hash from it: what issuing a key (createKey, an approved access
+// request) needs besides k's consumer and restrictions. The caller stores k
+// and shows the returned key once.
+func (s *Server) mintKey(k *keygate.APIKey) (apikey.Key, error) {
+	key, err := s.Keys.Generate()
+	if err != nil {
+		return apikey.Key{}, fmt.Errorf("generating key: %w", err)
+	}
+	hash := s.Hasher.Hash(key)
+	k.Identifier, k.Prefix, k.Start, k.SecretHash = key.Identifier(), key.Prefix(), key.Start(), hash[:]
+	return key, nil
 }
 
 // expiry returns the expiry a key request asks for, nil for none.

@@ -97,6 +97,7 @@ func (s *Server) reportLeaks(w http.ResponseWriter, r *http.Request) error {
 		if err := s.verifyLeakSignature(r, body); err != nil {
 			return err
 		}
+		r = r.WithContext(keygate.WithActor(r.Context(), "leak-report:"+r.Header.Get(headerLeakKeyID)))
 	}
 	var reports []LeakReport
 	if err := decode(body, &reports); err != nil {
@@ -140,7 +141,8 @@ func (s *Server) handleLeak(r *http.Request, rep LeakReport) (LeakResult, error)
 		res.Action = "already_revoked"
 		return res, nil
 	}
-	if _, err := s.Store.RevokeKey(r.Context(), stored.ID); err != nil {
+	ctx := keygate.WithReason(r.Context(), "reported as leaked at "+rep.URL)
+	if _, err := s.Store.RevokeKey(ctx, stored.ID); err != nil {
 		return res, err
 	}
 	res.Action = "revoked"

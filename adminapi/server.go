@@ -11,6 +11,8 @@ import (
 	"runtime/debug"
 	"strings"
 	"time"
+	"unicode"
+	"unicode/utf8"
 
 	"github.com/keygate/keygate"
 	"github.com/keygate/keygate/apikey"
@@ -86,6 +88,7 @@ func (s *Server) Handler() http.Handler {
 	h("DELETE /v1/keys/{id}", remove("id", s.Store.DeleteKey))
 	h("POST /v1/keys/verify", s.verifyKey)
 	h("POST /v1/leaks", s.reportLeaks)
+	h("GET /v1/audit", s.listAudit)
 
 	h("POST /v1/consumers/{consumer}/hmac-credentials", s.createHMACCredential)
 	h("GET /v1/consumers/{consumer}/hmac-credentials", s.consumerHMACCredentials)
@@ -96,10 +99,14 @@ func (s *Server) Handler() http.Handler {
 		return s.Store.ListHMACCredentials(ctx, keygate.HMACCredentialFilter{}, p)
 	}))
 
+	s.webhookRoutes(h)
+
 	h("GET /v1/keyring", s.keyringStatus)
 	h("POST /v1/keyring/rotate", s.rotateKeyring)
 	h("POST /v1/keyring/rewrap", s.rewrapKeyring)
 	h("DELETE /v1/keyring/versions/{version}", s.retireKeyringVersion)
+
+	s.accessRoutes(h)
 
 	return s.middleware(mux)
 }
@@ -143,11 +150,21 @@ func (s *Server) middleware(mux *http.ServeMux) http.Handler {
 		// added later, or a path the mux resolves in a way not foreseen, can
 		// never be reached without a token.
 		// A signed leak report proves itself by its signature instead.
-		if !(r.Method == http.MethodGet && r.URL.Path == "/healthz") && !signedLeakReport(r) {
-			if err := s.authenticate(r); err != nil {
+		if !(r.Method == http.MethodGet && r.URL.Path == "/healthz") && !signedLeakReport(r) && !accessPickupWithToken(r) {
+			t, err := s.authenticate(r)
+			if err != nil {
 				s.error(w, r, err)
 				return
 			}
+			r = r.WithContext(keygate.WithActor(r.Context(), "admin:"+t.Name))
+		}
+		// Why an admin did something, for the audit trail.
+		if reason := r.Header.Get(headerAuditReason); reason != "" {
+			if len(reason) > keygate.MaxAuditReason || !utf8.ValidString(reason) || strings.ContainsFunc(reason, unicode.IsControl) {
+				s.error(w, r, keygate.Errorf(keygate.EINVALID, "%s: at most %d characters, no control characters", headerAuditReason, keygate.MaxAuditReason))
+				return
+			}
+			r = r.WithContext(keygate.WithReason(r.Context(), reason))
 		}
 		if h, pattern := mux.Handler(r); pattern == "" {
 			// The mux answers with its own 404 or 405; run it on a throwaway
@@ -185,23 +202,27 @@ func (p *probeWriter) WriteHeader(status int)      { p.status = status }
 // authenticate checks the request's admin token. A store failure is
 // EUNAVAILABLE, never EUNAUTHORIZED: a valid token must not look revoked
 // because the database is down.
-func (s *Server) authenticate(r *http.Request) error {
+func (s *Server) authenticate(r *http.Request) (*keygate.AdminToken, error) {
 	scheme, token, _ := strings.Cut(r.Header.Get("Authorization"), " ")
 	token = strings.TrimSpace(token)
 	if !strings.EqualFold(scheme, "Bearer") || token == "" {
-		return keygate.Errorf(keygate.EUNAUTHORIZED, "an admin token is required (Authorization: Bearer <token>)")
+		return nil, keygate.Errorf(keygate.EUNAUTHORIZED, "an admin token is required (Authorization: Bearer <token>)")
 	}
 	t, err := s.Store.FindAdminToken(r.Context(), HashAdminToken(token))
 	switch {
 	case keygate.ErrorCode(err) == keygate.ENOTFOUND || err == nil && t == nil:
-		return keygate.Errorf(keygate.EUNAUTHORIZED, "invalid admin token")
+		return nil, keygate.Errorf(keygate.EUNAUTHORIZED, "invalid admin token")
 	case err != nil:
-		return keygate.Unavailable(err, "admin token lookup unavailable, try again later")
+		return nil, keygate.Unavailable(err, "admin token lookup unavailable, try again later")
 	case t.Role != keygate.RoleAdmin:
-		return keygate.Errorf(keygate.EFORBIDDEN, "admin token role %q may not use the admin API", t.Role)
+		return nil, keygate.Errorf(keygate.EFORBIDDEN, "admin token role %q may not use the admin API", t.Role)
 	}
-	return nil
+	return t, nil
 }
+
+// headerAuditReason carries why an admin makes a change; the audit trail
+// records it with the change.
+const headerAuditReason = "X-Audit-Reason"
 
 func (s *Server) health(w http.ResponseWriter, r *http.Request) error {
 	if _, err := s.Store.CountAdminTokens(r.Context()); err != nil {

@@ -12,6 +12,7 @@ import (
 	"net/url"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/keygate/keygate"
 	"github.com/keygate/keygate/keyring"
@@ -22,6 +23,9 @@ type Client struct {
 	BaseURL    string
 	Token      string
 	HTTPClient *http.Client // nil: http.DefaultClient
+	// Reason, when set, is sent with every request (X-Audit-Reason) and
+	// recorded in the audit trail with the changes the request makes.
+	Reason string
 }
 
 // New returns a client of the admin API at baseURL (such as
@@ -68,6 +72,9 @@ func (c *Client) do(ctx context.Context, method, path string, in, out any) error
 	}
 	req.Header.Set("Accept", "application/json")
 	req.Header.Set("Authorization", "Bearer "+c.Token)
+	if c.Reason != "" {
+		req.Header.Set("X-Audit-Reason", c.Reason)
+	}
 	hc := c.HTTPClient
 	if hc == nil {
 		hc = http.DefaultClient
@@ -147,7 +154,11 @@ func list[T any](ctx context.Context, c *Client, path string, p keygate.Page) ([
 		q.Set("offset", p.After)
 	}
 	if len(q) > 0 {
-		path += "?" + q.Encode()
+		sep := "?"
+		if strings.Contains(path, "?") {
+			sep = "&" // the caller's filters come first
+		}
+		path += sep + q.Encode()
 	}
 	l, err := call[keygate.List[T]](ctx, c, http.MethodGet, path, nil)
 	if err != nil {
@@ -338,4 +349,22 @@ func (c *Client) AllHMACCredentials(ctx context.Context, p keygate.Page) ([]*key
 // Previous.ExpiresAt. gracePeriod is in seconds; nil takes the default.
 func (c *Client) RotateKey(ctx context.Context, id string, gracePeriod *int) (*keygate.KeyRotation, error) {
 	return call[keygate.KeyRotation](ctx, c, http.MethodPost, at("keys", id)+"/rotate", keygate.RotateKeyRequest{GracePeriod: gracePeriod})
+}
+
+// Audit lists the audit trail, oldest first.
+func (c *Client) Audit(ctx context.Context, f keygate.AuditFilter, p keygate.Page) ([]*keygate.AuditEvent, string, error) {
+	q := url.Values{}
+	for k, v := range map[string]string{"target": f.TargetID, "actor": f.Actor, "action": f.Action} {
+		if v != "" {
+			q.Set(k, v)
+		}
+	}
+	if !f.Since.IsZero() {
+		q.Set("since", f.Since.UTC().Format(time.RFC3339))
+	}
+	path := "/v1/audit"
+	if len(q) > 0 {
+		path += "?" + q.Encode()
+	}
+	return list[*keygate.AuditEvent](ctx, c, path, p)
 }

@@ -9,6 +9,7 @@ import (
 	"io"
 	"net/http"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/keygate/keygate/httpsig"
@@ -32,6 +33,12 @@ const (
 //	hc := &http.Client{Transport: client.NewSigner(username, secret, client.KongScheme)}
 //
 // It does not modify the caller's request: it signs a clone.
+//
+// A Signer signs for one set of hosts: those given WithHosts or, without
+// that option, the host of the first request it signs. A request to any
+// other host — a redirect to another site, say — is refused
+// (ErrHostNotAllowed) rather than sent with a signature someone else could
+// replay to the gateway.
 type Signer struct {
 	username    string
 	secret      []byte
@@ -47,7 +54,14 @@ type Signer struct {
 	digestAlgs  []string
 	proxyHeader bool
 	noNonce     bool
+
+	mu    sync.Mutex
+	hosts map[string]bool // nil until WithHosts or the first request
 }
+
+// ErrHostNotAllowed is returned for a request to a host the Signer does
+// not sign for.
+var ErrHostNotAllowed = errors.New("keygate signer: host not among the hosts the signer signs for")
 
 // SignerOption configures a Signer.
 type SignerOption func(*Signer)
@@ -73,14 +87,16 @@ func WithAlgorithm(name string) SignerOption {
 }
 
 // WithHeaders sets what is signed. With KongScheme, the signed headers in
-// order, replacing the default "date @request-target" ("x-date
+// order, replacing the default "date host @request-target" ("x-date host
 // @request-target" when the request has X-Date and no Date); the
 // pseudo-headers request-line and @request-target may be listed
 // (request-line includes the protocol version, which the transport picks:
-// the signer assumes HTTP/1.1, so prefer @request-target). With RFC9421,
-// header fields covered after @method, @authority, @path and @query. Names
-// are lower-cased. The signer then adds digest or content-digest
-// (WithBodyDigest) and, with KongScheme, x-nonce (see WithoutNonce).
+// the signer assumes HTTP/1.1, so prefer @request-target), and host should
+// be. With RFC9421, header fields covered after @method, @authority, @path
+// and @query. Names are lower-cased. The signer then adds, with KongScheme,
+// the date header when neither date nor x-date is listed (the gateway only
+// trusts a signed one) and x-nonce (see WithoutNonce), and digest or
+// content-digest (WithBodyDigest).
 func WithHeaders(names ...string) SignerOption {
 	return func(s *Signer) {
 		s.headers = nil
@@ -127,6 +143,21 @@ func WithProxyAuthorization() SignerOption { return func(s *Signer) { s.proxyHea
 // seconds), and a gateway with replay protection refuses the second.
 func WithoutNonce() SignerOption { return func(s *Signer) { s.noNonce = true } }
 
+// WithHosts sets the hosts the signer signs for, as host or host:port
+// (compared without case, and without the scheme's default port). Without
+// it, the signer signs for the host of the first request it signs only.
+// A request's URL host and, when set, its Host must both be among them.
+func WithHosts(hosts ...string) SignerOption {
+	return func(s *Signer) {
+		s.hosts = map[string]bool{}
+		for _, h := range hosts {
+			h = strings.ToLower(h)
+			h = strings.TrimSuffix(strings.TrimSuffix(h, ":443"), ":80")
+			s.hosts[h] = true
+		}
+	}
+}
+
 // NonceHeader is the header that carries the Kong scheme's nonce.
 const NonceHeader = "X-Nonce"
 
@@ -156,13 +187,17 @@ func (s *Signer) RoundTrip(req *http.Request) (*http.Response, error) {
 // for KongScheme, Signature-Input and Signature for RFC9421, and with
 // WithBodyDigest reads the body, adds its digest and replaces it with a
 // re-readable copy (GetBody set). It replaces earlier credentials of its
-// scheme.
+// scheme. It refuses a request to a host it does not sign for
+// (ErrHostNotAllowed).
 func (s *Signer) Sign(req *http.Request) error {
 	switch {
 	case s.scheme != KongScheme && s.scheme != RFC9421:
 		return errors.New("keygate signer: unknown scheme")
 	case s.scheme == KongScheme && s.algorithm == 0:
 		return errors.New("keygate signer: unknown algorithm")
+	}
+	if err := s.checkHost(req); err != nil {
+		return err
 	}
 	if s.digest {
 		body, err := s.readBody(req)
@@ -189,13 +224,15 @@ func (s *Signer) signKong(req *http.Request) error {
 	if req.Header.Get("Date") == "" && req.Header.Get("X-Date") == "" {
 		req.Header.Set("Date", s.now().UTC().Format(http.TimeFormat))
 	}
+	date := "date"
+	if req.Header.Get("Date") == "" {
+		date = "x-date"
+	}
 	names := s.headers
 	if names == nil {
-		date := "date"
-		if req.Header.Get("Date") == "" {
-			date = "x-date"
-		}
-		names = []string{date, "@request-target"}
+		names = []string{date, "host", "@request-target"}
+	} else if listed := strings.Join(names, " "); !httpsig.KongSigns(listed, "Date") && !httpsig.KongSigns(listed, "X-Date") {
+		names = append(names[:len(names):len(names)], date)
 	}
 	if s.digest && !contains(names, "digest") {
 		names = append(names[:len(names):len(names)], "digest")
@@ -259,8 +296,48 @@ func (s *Signer) signRFC9421(req *http.Request) error {
 	return nil
 }
 
+// checkHost refuses a request to a host the signer does not sign for; the
+// first request pins the hosts when WithHosts did not set them.
+func (s *Signer) checkHost(req *http.Request) error {
+	if req.URL == nil || req.URL.Host == "" {
+		return errors.New("keygate signer: request without a host")
+	}
+	scheme := strings.ToLower(req.URL.Scheme)
+	dest := hostKey(scheme, req.URL.Host)
+	named := dest // what is signed as host and @authority
+	if req.Host != "" {
+		named = hostKey(scheme, req.Host)
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.hosts == nil {
+		s.hosts = map[string]bool{dest: true, named: true}
+	}
+	if !s.hosts[dest] {
+		return fmt.Errorf("%w: %s", ErrHostNotAllowed, dest)
+	}
+	if !s.hosts[named] {
+		return fmt.Errorf("%w: %s", ErrHostNotAllowed, named)
+	}
+	return nil
+}
+
+// hostKey is host lower-cased, without the default port of scheme.
+func hostKey(scheme, host string) string {
+	host = strings.ToLower(host)
+	switch scheme {
+	case "https":
+		return strings.TrimSuffix(host, ":443")
+	case "http":
+		return strings.TrimSuffix(host, ":80")
+	}
+	return host
+}
+
 // readBody reads req's body, bounded, and replaces it with one that can be
-// read again (GetBody too, for redirects and retries).
+// read again (GetBody too, for redirects and retries). An empty body
+// becomes http.NoBody, so that the transport sends it with Content-Length:
+// 0 (POST, PUT, PATCH) or none, as the signature says, rather than chunked.
 func (s *Signer) readBody(req *http.Request) ([]byte, error) {
 	if req.Body == nil || req.Body == http.NoBody {
 		return nil, nil
@@ -272,6 +349,11 @@ func (s *Signer) readBody(req *http.Request) ([]byte, error) {
 	}
 	if int64(len(body)) > s.maxBody {
 		return nil, fmt.Errorf("keygate signer: body larger than %d bytes", s.maxBody)
+	}
+	if len(body) == 0 {
+		req.Body, req.ContentLength = http.NoBody, 0
+		req.GetBody = func() (io.ReadCloser, error) { return http.NoBody, nil }
+		return nil, nil
 	}
 	req.Body = io.NopCloser(bytes.NewReader(body))
 	req.GetBody = func() (io.ReadCloser, error) { return io.NopCloser(bytes.NewReader(body)), nil }

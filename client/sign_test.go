@@ -1,7 +1,9 @@
 package client_test
 
 import (
+	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -188,7 +190,7 @@ func TestSignerLeavesTheRequestAlone(t *testing.T) {
 			t.Errorf("body %q, again %q, length %d", b, b2, sent.ContentLength)
 		}
 		if scheme == client.KongScheme && (sent.Header.Get("Date") == "" || sent.Header.Get("Digest") == "" || sent.Header.Get("X-Nonce") == "" ||
-			!strings.Contains(sent.Header.Get("Authorization"), `headers="date @request-target digest x-nonce"`)) {
+			!strings.Contains(sent.Header.Get("Authorization"), `headers="date host @request-target digest x-nonce"`)) {
 			t.Errorf("kong headers: %v", sent.Header)
 		}
 		if scheme == client.RFC9421 && (!strings.HasPrefix(sent.Header.Get("Signature-Input"),
@@ -238,7 +240,103 @@ func TestSignerDateKept(t *testing.T) {
 	if _, err := s.RoundTrip(req); err != nil {
 		t.Fatal(err)
 	}
-	if rec.got.Header.Get("Date") != "" || !strings.Contains(rec.got.Header.Get("Authorization"), `headers="x-date @request-target"`) {
+	if rec.got.Header.Get("Date") != "" || !strings.Contains(rec.got.Header.Get("Authorization"), `headers="x-date host @request-target"`) {
 		t.Errorf("%v", rec.got.Header)
+	}
+}
+
+// A signer signs for the host of its first request, or those given
+// WithHosts: a redirect to another host is refused, never signed.
+func TestSignerHosts(t *testing.T) {
+	var leaked []string
+	evil := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		leaked = append(leaked, r.Header.Get("Authorization")+r.Header.Get("Signature"))
+	}))
+	defer evil.Close()
+	up := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		http.Redirect(w, r, evil.URL+"/v1/transfer", http.StatusTemporaryRedirect)
+	}))
+	defer up.Close()
+	for _, scheme := range []client.Scheme{client.KongScheme, client.RFC9421} {
+		hc := &http.Client{Transport: client.NewSigner("alice", []byte("s"), scheme)}
+		_, err := hc.Post(up.URL+"/v1/transfer", "application/json", strings.NewReader(`{}`))
+		if !errors.Is(err, client.ErrHostNotAllowed) {
+			t.Errorf("redirect to another host: %v", err)
+		}
+		// Nor does a later request go there.
+		if _, err := hc.Get(evil.URL + "/"); !errors.Is(err, client.ErrHostNotAllowed) {
+			t.Errorf("request to another host: %v", err)
+		}
+	}
+	if len(leaked) != 0 {
+		t.Errorf("the other host received %q", leaked)
+	}
+
+	rec := &recorder{}
+	s := client.NewSigner("u", []byte("s"), client.KongScheme, client.WithTransport(rec), client.WithHosts("API.example.com", "other.example.com:8443"))
+	for _, tt := range []struct {
+		url, host string
+		ok        bool
+	}{
+		{"https://api.example.com/", "", true},
+		{"https://api.example.com:443/", "", true},
+		{"http://api.example.com/", "", true},
+		{"https://other.example.com:8443/", "", true},
+		{"https://other.example.com/", "", false},
+		{"https://evil.example.com/", "", false},
+		{"https://api.example.com:8443/", "", false},
+		{"https://10.0.0.1/", "api.example.com", false},         // the connection goes elsewhere
+		{"https://api.example.com/", "evil.example.com", false}, // signed for another host
+	} {
+		req, _ := http.NewRequest("GET", tt.url, nil)
+		req.Host = tt.host
+		_, err := s.RoundTrip(req)
+		if (err == nil) != tt.ok || err != nil && !errors.Is(err, client.ErrHostNotAllowed) {
+			t.Errorf("%s (Host %q): %v", tt.url, tt.host, err)
+		}
+	}
+}
+
+// The default Kong headers sign the host, so that a signature cannot be
+// replayed to another host of the gateway.
+func TestSignerSignsHost(t *testing.T) {
+	srv := gateway(t, func(c *keygate.HMACAuthConfig) { c.EnforceHeaders = []string{"host", "@request-target"} })
+	hc := &http.Client{Transport: client.NewSigner("acme-signer", []byte("s3cr3t"), client.KongScheme, client.WithTransport(srv.Client().Transport))}
+	if status, got := send(t, hc, "GET", srv.URL+"/v1/x", ""); status != 200 {
+		t.Errorf("%d %s", status, got)
+	}
+	// Custom headers without a date get one: the gateway trusts only a
+	// signed date.
+	hc.Transport = client.NewSigner("acme-signer", []byte("s3cr3t"), client.KongScheme, client.WithTransport(srv.Client().Transport),
+		client.WithHeaders("host", "@request-target"))
+	if status, got := send(t, hc, "GET", srv.URL+"/v1/x", ""); status != 200 {
+		t.Errorf("custom headers: %d %s", status, got)
+	}
+}
+
+// An empty POST, PUT or PATCH goes out with Content-Length: 0, which the
+// signer signs as the gateway then sees it.
+func TestSignerEmptyBodyContentLength(t *testing.T) {
+	srv := gateway(t, func(c *keygate.HMACAuthConfig) { c.ValidateRequestBody = false })
+	for _, digest := range []bool{false, true} {
+		opts := []client.SignerOption{client.WithTransport(srv.Client().Transport), client.WithHeaders("date", "@request-target", "content-length")}
+		if digest {
+			opts = append(opts, client.WithBodyDigest(0))
+		}
+		hc := &http.Client{Transport: client.NewSigner("acme-signer", []byte("s3cr3t"), client.KongScheme, opts...)}
+		for _, method := range []string{"POST", "PUT", "PATCH", "GET", "DELETE"} {
+			for _, body := range []io.Reader{nil, strings.NewReader(""), bytes.NewReader(nil), strings.NewReader("abc")} {
+				req, _ := http.NewRequest(method, srv.URL+"/x", body)
+				resp, err := hc.Do(req)
+				if err != nil {
+					t.Fatal(err)
+				}
+				b, _ := io.ReadAll(resp.Body)
+				resp.Body.Close()
+				if resp.StatusCode != 200 {
+					t.Errorf("%s, body %T, digest %v: %d %s", method, body, digest, resp.StatusCode, b)
+				}
+			}
+		}
 	}
 }

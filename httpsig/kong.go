@@ -38,10 +38,21 @@ type KongParams struct {
 // groups take all they can, so the signature runs to the last quote.
 var kongPattern = regexp.MustCompile(`[\t\n\v\f\r ]*[Hh]mac[\t\n\v\f\r ]*username="(.+)",[\t\n\v\f\r ]*algorithm="(.+)",[\t\n\v\f\r ]*headers="(.+)",[\t\n\v\f\r ]*signature="(.+)"`)
 
+// MaxKongCredentials bounds the Authorization or Proxy-Authorization value
+// ParseKong reads. Longer ones are malformed — nginx in front of Kong
+// refuses a header line over 8 KiB (large_client_header_buffers) — and are
+// refused before any parsing, so that no value makes Kong's expression run
+// over more than 8 KiB.
+const MaxKongCredentials = 8 << 10
+
 // ParseKong parses an Authorization or Proxy-Authorization value as Kong
-// does; ok is false when Kong would find no username in it. Well-formed
-// values take a fast path; anything else goes through Kong's expression.
+// does; ok is false when Kong would find no username in it, and for values
+// over MaxKongCredentials bytes. Well-formed values take a fast path, one
+// pass over the value; anything else goes through Kong's expression.
 func ParseKong(v string) (p KongParams, ok bool) {
+	if len(v) > MaxKongCredentials {
+		return KongParams{}, false
+	}
 	if p, ok = parseKongFast(v); ok {
 		return p, true
 	}
@@ -145,6 +156,48 @@ func KongHeaderNames(headers string) []string { return strings.Split(headers, " 
 
 // CountKongHeaders returns the number of names in a headers field.
 func CountKongHeaders(headers string) int { return strings.Count(headers, " ") + 1 }
+
+// KongSigns reports whether the headers field signs header, given in its
+// canonical form ("Date", "X-Date", "Digest"): whether one of the names
+// reads that header as AppendKongSigningString reads it (any case, '_' for
+// '-'). The verifier uses it to trust only signed dates and digests.
+func KongSigns(headers, header string) bool {
+	for {
+		name, rest, more := strings.Cut(headers, " ")
+		if sameHeaderName(name, header) {
+			return true
+		}
+		if !more {
+			return false
+		}
+		headers = rest
+	}
+}
+
+func lowerASCII(c byte) byte {
+	if 'A' <= c && c <= 'Z' {
+		return c + 'a' - 'A'
+	}
+	return c
+}
+
+// sameHeaderName reports whether listed, a name in a headers field, reads
+// the header whose canonical name is canonical.
+func sameHeaderName(listed, canonical string) bool {
+	if len(listed) != len(canonical) {
+		return false
+	}
+	for i := 0; i < len(listed); i++ {
+		a, b := listed[i], canonical[i]
+		if a == '_' {
+			a = '-'
+		}
+		if lowerASCII(a) != lowerASCII(b) {
+			return false
+		}
+	}
+	return true
+}
 
 // AppendKongSigningString appends the string Kong signs for r to dst: for
 // each name in headers, in order and joined by "\n",

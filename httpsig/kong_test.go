@@ -1,10 +1,12 @@
 package httpsig
 
 import (
+	"bytes"
 	"encoding/base64"
 	"errors"
 	"io"
 	"net/http"
+	"net/http/httptest"
 	"strings"
 	"testing"
 )
@@ -262,5 +264,138 @@ func TestAlgorithms(t *testing.T) {
 		if _, ok := ParseAlgorithm(name); ok {
 			t.Errorf("%q parsed", name)
 		}
+	}
+}
+
+// Values over MaxKongCredentials are malformed, whatever they hold: Kong's
+// expression never runs over more than 8 KiB. A well-formed value up to
+// the limit takes the fast path.
+func TestParseKongLimit(t *testing.T) {
+	valid := func(n int) string {
+		p := KongParams{"alice", "hmac-sha256", "", "c2ln"}
+		p.Headers = strings.Repeat("x", n-len(p.String()))
+		return p.String()
+	}
+	if v := valid(MaxKongCredentials); len(v) != MaxKongCredentials {
+		t.Fatalf("built %d bytes", len(v))
+	}
+	if _, ok := parseKongFast(valid(MaxKongCredentials)); !ok {
+		t.Error("a well-formed value at the limit misses the fast path")
+	}
+	if _, ok := ParseKong(valid(MaxKongCredentials)); !ok {
+		t.Error("a value at the limit refused")
+	}
+	if _, ok := ParseKong(valid(MaxKongCredentials + 1)); ok {
+		t.Error("a value over the limit parsed")
+	}
+	// The repro's shapes, which send the fast path to the expression.
+	for _, v := range []string{
+		`hmac username="` + strings.Repeat(`",algorithm="`, 60000/13) + `signature="`,
+		strings.Repeat(`hmac username="a", algorithm="b", headers="c", `, 60000/49) + `signature="x`,
+		`hmac username="a", algorithm="b", headers="c", signature="` + strings.Repeat(`"`, 60000),
+	} {
+		if _, ok := ParseKong(v); ok {
+			t.Errorf("%d-byte value parsed", len(v))
+		}
+		if !HasKongScheme(v) {
+			t.Errorf("%d-byte value not recognised as hmac (it must be refused as malformed, not ignored)", len(v))
+		}
+	}
+}
+
+func TestKongSigns(t *testing.T) {
+	tests := []struct {
+		headers, header string
+		want            bool
+	}{
+		{"date @request-target", "Date", true},
+		{"@request-target x-date", "X-Date", true},
+		{"X-DATE", "X-Date", true},
+		{"x_date", "X-Date", true}, // read as X-Date by the signing string
+		{"x-date", "Date", false},
+		{"date", "X-Date", false},
+		{"request-line content-md5", "Date", false},
+		{"dates", "Date", false},
+		{"", "Date", false},
+		{"host  digest", "Digest", true},
+	}
+	for _, tt := range tests {
+		if got := KongSigns(tt.headers, tt.header); got != tt.want {
+			t.Errorf("KongSigns(%q, %q) = %v", tt.headers, tt.header, got)
+		}
+	}
+}
+
+// What a client signs and what the server then receives give the same
+// host and content-length, over a real connection: net/http's transport
+// decides what it writes (Content-Length: 0 for an empty POST, PUT or
+// PATCH, none for GET; the Host from Request.Host or the URL, never from
+// the header map).
+func TestSignedHeadersOverTheWire(t *testing.T) {
+	const headers = "host content-length @request-target"
+	got := make(chan string, 1)
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		s, err := AppendKongSigningString(nil, r, headers)
+		if err != nil {
+			s = []byte(err.Error())
+		}
+		io.Copy(io.Discard, r.Body)
+		got <- string(s)
+	}))
+	defer srv.Close()
+	tests := []struct {
+		name, method string
+		body         func() io.Reader
+		edit         func(*http.Request)
+	}{
+		{name: "POST, nil body", method: "POST"},
+		{name: "POST, empty reader", method: "POST", body: func() io.Reader { return strings.NewReader("") }},
+		{name: "PUT, nil body", method: "PUT"},
+		{name: "PATCH, empty", method: "PATCH", body: func() io.Reader { return bytes.NewReader(nil) }},
+		{name: "GET", method: "GET"},
+		{name: "DELETE", method: "DELETE"},
+		{name: "POST, body", method: "POST", body: func() io.Reader { return strings.NewReader("abc") }},
+		{name: "POST, unknown length (chunked)", method: "POST", body: func() io.Reader { return io.MultiReader(strings.NewReader("abc")) }},
+		{name: "DELETE, identity", method: "DELETE", edit: func(r *http.Request) { r.TransferEncoding = []string{"identity"} }},
+		{name: "Host in the header map is not what is sent", method: "GET", edit: func(r *http.Request) { r.Header.Set("Host", "evil.example") }},
+		{name: "Content-Length in the header map is not what is sent", method: "POST", edit: func(r *http.Request) { r.Header.Set("Content-Length", "7") }},
+		{name: "Request.Host", method: "GET", edit: func(r *http.Request) { r.Host = "api.example.com" }},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var body io.Reader
+			if tt.body != nil {
+				body = tt.body()
+			}
+			out, err := http.NewRequest(tt.method, srv.URL+"/x?y=1", body)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if tt.edit != nil {
+				tt.edit(out)
+			}
+			signed, err := AppendKongSigningString(nil, out, headers)
+			if err != nil {
+				t.Fatal(err)
+			}
+			resp, err := srv.Client().Do(out)
+			if err != nil {
+				t.Fatal(err)
+			}
+			resp.Body.Close()
+			if received := <-got; received != string(signed) {
+				t.Errorf("client signed %q\nserver computes %q", signed, received)
+			}
+		})
+	}
+	// A Host entry in a received request's header map (a handler put it
+	// there) is not the host either.
+	r := received(t, "GET / HTTP/1.1\nHost: api.example.com\n\n")
+	r.Header.Set("Host", "evil.example")
+	if s, _ := AppendKongSigningString(nil, r, "host"); string(s) != "host: api.example.com" {
+		t.Errorf("received: %q", s)
+	}
+	if b, _ := appendComponent(nil, r, "host"); string(b) != "api.example.com" {
+		t.Errorf("RFC 9421 host: %q", b)
 	}
 }

@@ -80,29 +80,40 @@ func appendHeader(dst []byte, r *http.Request, name, sep string) ([]byte, bool) 
 	if !ok {
 		return dst, false
 	}
-	vs := r.Header[string(key)]
-	if len(vs) == 0 {
-		switch string(key) {
-		case "Host":
-			h := r.Host
-			if h == "" {
-				h = r.URL.Host
-			}
-			if h == "" {
-				return dst, false
-			}
-			return append(dst, h...), true
-		case "Content-Length":
-			if r.ContentLength <= 0 || r.RequestURI != "" {
-				return dst, false
-			}
-			return strconv.AppendInt(dst, r.ContentLength, 10), true
-		case "Transfer-Encoding":
-			vs = r.TransferEncoding
+	var vs []string
+	switch string(key) {
+	case "Host":
+		// Always the host the request goes to (or came in for): never a
+		// Host entry in the header map, which net/http does not send and
+		// which a handler before the verifier could have added.
+		h := r.Host
+		if h == "" {
+			h = r.URL.Host
 		}
-		if len(vs) == 0 {
+		if h == "" {
 			return dst, false
 		}
+		return append(dst, h...), true
+	case "Content-Length":
+		if r.RequestURI == "" {
+			// An outgoing request: what the transport will send, whatever
+			// the header map says (net/http ignores it).
+			n, ok := outgoingContentLength(r)
+			if !ok {
+				return dst, false
+			}
+			return strconv.AppendInt(dst, n, 10), true
+		}
+		vs = r.Header["Content-Length"] // received: as sent
+	case "Transfer-Encoding":
+		if vs = r.Header["Transfer-Encoding"]; len(vs) == 0 {
+			vs = r.TransferEncoding
+		}
+	default:
+		vs = r.Header[string(key)]
+	}
+	if len(vs) == 0 {
+		return dst, false
 	}
 	for i, v := range vs {
 		if i > 0 {
@@ -111,6 +122,29 @@ func appendHeader(dst []byte, r *http.Request, name, sep string) ([]byte, bool) 
 		dst = append(dst, strings.Trim(v, " \t")...)
 	}
 	return dst, true
+}
+
+// outgoingContentLength is the Content-Length net/http's transport writes
+// for r, and whether it writes one (transferWriter.shouldSendContentLength
+// with Request.outgoingLength): a known length above zero; zero for POST,
+// PUT and PATCH, with or without a (empty) body; none for other methods
+// without a body, nor for a body of unknown length (sent chunked).
+func outgoingContentLength(r *http.Request) (int64, bool) {
+	if te := r.TransferEncoding; len(te) > 0 && te[0] == "chunked" {
+		return 0, false
+	}
+	switch {
+	case r.Body == nil || r.Body == http.NoBody:
+	case r.ContentLength > 0:
+		return r.ContentLength, true
+	default: // unknown length
+		return 0, false
+	}
+	switch r.Method {
+	case "POST", "PUT", "PATCH":
+		return 0, true
+	}
+	return 0, false
 }
 
 // canonicalKey appends the canonical form of header name to dst, as

@@ -29,6 +29,7 @@ const batch = 500
 
 // RunOnce does all the work due at this moment and reports what it did.
 func (j *Jobs) RunOnce(ctx context.Context) (noticed, archived, destroyed int, err error) {
+	ctx = keygate.WithActor(ctx, "system:lifecycle")
 	now := j.now()
 	if j.Notice > 0 && j.Events != nil {
 		for {

@@ -76,7 +76,9 @@ func (p *Proxy) selfRotate(w http.ResponseWriter, r *http.Request, client netip.
 			return
 		}
 	}
-	rot, err := p.cfg.Rotator.Rotate(r.Context(), res.CredentialID, req)
+	// The caller itself acts, for the audit trail.
+	ctx := keygate.WithReason(keygate.WithActor(r.Context(), "key:"+res.CredentialID), "self-service rotation")
+	rot, err := p.cfg.Rotator.Rotate(ctx, res.CredentialID, req)
 	if err != nil {
 		status := http.StatusServiceUnavailable
 		switch keygate.ErrorCode(err) {

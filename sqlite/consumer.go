@@ -69,8 +69,8 @@ func saveConsumer(ctx context.Context, tx *sql.Tx, c *keygate.Consumer, insert b
 	return nil
 }
 
-// DeleteConsumer deletes the consumer and, by cascade, its keys and HMAC
-// credentials (whose data keys a trigger deletes: crypto-shredding). Every
+// DeleteConsumer deletes the consumer and, by cascade, its keys, HMAC
+// credentials and webhooks (whose data keys triggers delete: crypto-shredding). Every
 // deleted credential is reported, so that caches indexed by key identifier
 // or HMAC username drop it.
 func (db *DB) DeleteConsumer(ctx context.Context, ref string) error {
@@ -95,10 +95,20 @@ func (db *DB) DeleteConsumer(ctx context.Context, ref string) error {
 		if err != nil {
 			return nil, err
 		}
+		// The consumer's webhooks go by cascade too, their secrets' data keys by trigger.
+		var webhooks int
+		if err := tx.QueryRowContext(ctx, `SELECT count(*) FROM webhooks WHERE consumer_id = ?`, c.ID).Scan(&webhooks); err != nil {
+			return nil, fmt.Errorf("sqlite: delete consumer: %w", err)
+		}
+		// So do its access requests, with the sealed keys not picked up yet.
+		pickups, err := waitingPickups(ctx, tx, "consumer_id", c.ID)
+		if err != nil {
+			return nil, err
+		}
 		if _, err := tx.ExecContext(ctx, `DELETE FROM consumers WHERE id = ?`, c.ID); err != nil {
 			return nil, fmt.Errorf("sqlite: delete consumer: %w", err)
 		}
-		shredded = len(creds) > 0
+		shredded = len(creds) > 0 || webhooks > 0 || pickups
 		return append(append(changes, keys...), creds...), nil
 	})
 	if err != nil {

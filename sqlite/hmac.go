@@ -201,7 +201,7 @@ func (db *DB) RevokeHMACCredential(ctx context.Context, id string) (*keygate.HMA
 				return nil, fmt.Errorf("sqlite: revoke hmac credential: %w", err)
 			}
 		}
-		return []keygate.Change{{Kind: keygate.HMACCredentialChanged, Op: keygate.Updated, ID: c.ID, Username: c.Username}}, nil
+		return []keygate.Change{{Kind: keygate.HMACCredentialChanged, Op: keygate.Updated, Action: "revoked", ID: c.ID, Username: c.Username}}, nil
 	})
 	if err != nil {
 		return nil, err

@@ -154,7 +154,7 @@ func (db *DB) RotateKey(ctx context.Context, id string, successor *keygate.APIKe
 			return nil, fmt.Errorf("sqlite: rotate key: %w", err)
 		}
 		return []keygate.Change{
-			{Kind: keygate.KeyChanged, Op: keygate.Updated, ID: old.ID, KeyIdentifier: old.Identifier},
+			{Kind: keygate.KeyChanged, Op: keygate.Updated, Action: "rotated", ID: old.ID, KeyIdentifier: old.Identifier},
 			{Kind: keygate.KeyChanged, Op: keygate.Created, ID: next.ID, KeyIdentifier: next.Identifier},
 		}, nil
 	})
@@ -183,7 +183,7 @@ func (db *DB) RevokeKey(ctx context.Context, id string) (*keygate.APIKey, error)
 				return nil, fmt.Errorf("sqlite: revoke key: %w", err)
 			}
 		}
-		return []keygate.Change{{Kind: keygate.KeyChanged, Op: keygate.Updated, ID: k.ID, KeyIdentifier: k.Identifier}}, nil
+		return []keygate.Change{{Kind: keygate.KeyChanged, Op: keygate.Updated, Action: "revoked", ID: k.ID, KeyIdentifier: k.Identifier}}, nil
 	})
 	if err != nil {
 		return nil, err
@@ -192,12 +192,25 @@ func (db *DB) RevokeKey(ctx context.Context, id string) (*keygate.APIKey, error)
 }
 
 func (db *DB) DeleteKey(ctx context.Context, id string) error {
-	return db.write(ctx, func(tx *sql.Tx) ([]keygate.Change, error) {
+	shredded := false
+	err := db.write(ctx, func(tx *sql.Tx) ([]keygate.Change, error) {
+		// A key not picked up yet takes its sealed copy with it (by trigger).
+		var err error
+		if shredded, err = waitingPickups(ctx, tx, "key_id", strings.ToLower(id)); err != nil {
+			return nil, err
+		}
 		var identifier string
-		err := tx.QueryRowContext(ctx, `DELETE FROM api_keys WHERE id = ? RETURNING identifier`, strings.ToLower(id)).Scan(&identifier)
+		err = tx.QueryRowContext(ctx, `DELETE FROM api_keys WHERE id = ? RETURNING identifier`, strings.ToLower(id)).Scan(&identifier)
 		if err != nil {
 			return nil, notFound(err, "key not found")
 		}
 		return []keygate.Change{{Kind: keygate.KeyChanged, Op: keygate.Deleted, ID: strings.ToLower(id), KeyIdentifier: identifier}}, nil
 	})
+	if err != nil {
+		return err
+	}
+	if shredded {
+		db.shred(ctx)
+	}
+	return nil
 }

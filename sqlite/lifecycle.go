@@ -45,7 +45,7 @@ func (db *DB) ArchiveKeys(ctx context.Context, endedBefore time.Time, limit int)
 			RETURNING `+returningKeyCols, micros(now), micros(endedBefore), limit)
 		changes := make([]keygate.Change, len(keys))
 		for i, k := range keys {
-			changes[i] = keygate.Change{Kind: keygate.KeyChanged, Op: keygate.Updated, ID: k.ID, KeyIdentifier: k.Identifier}
+			changes[i] = keygate.Change{Kind: keygate.KeyChanged, Op: keygate.Updated, Action: "archived", ID: k.ID, KeyIdentifier: k.Identifier}
 		}
 		return changes, err
 	})
@@ -70,7 +70,7 @@ func (db *DB) DestroyKeys(ctx context.Context, archivedBefore time.Time, limit i
 			if err := rows.Scan(&id, &identifier); err != nil {
 				return nil, err
 			}
-			changes = append(changes, keygate.Change{Kind: keygate.KeyChanged, Op: keygate.Deleted, ID: id, KeyIdentifier: identifier})
+			changes = append(changes, keygate.Change{Kind: keygate.KeyChanged, Op: keygate.Deleted, Action: "destroyed", ID: id, KeyIdentifier: identifier})
 		}
 		n = len(changes)
 		return changes, rows.Err()

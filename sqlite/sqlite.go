@@ -171,6 +171,9 @@ func (db *DB) commit(ctx context.Context, fn func(tx *sql.Tx) ([]keygate.Change,
 	if err != nil {
 		return nil, err
 	}
+	if err := db.audit(ctx, tx, changes); err != nil {
+		return nil, err
+	}
 	if err := tx.Commit(); err != nil {
 		return nil, fmt.Errorf("sqlite: commit: %w", err)
 	}

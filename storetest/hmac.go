@@ -260,7 +260,7 @@ func testHMACCredentialRevoke(t *testing.T, s suite) {
 	want := *c
 	want.Status, want.RevokedAt = keygate.KeyRevoked, &first
 	wantEqual(t, revoked, &want)
-	change := keygate.Change{Kind: keygate.HMACCredentialChanged, Op: keygate.Updated, ID: c.ID, Username: "signer"}
+	change := keygate.Change{Kind: keygate.HMACCredentialChanged, Op: keygate.Updated, Action: "revoked", ID: c.ID, Username: "signer"}
 	e.wantChanges(t, change)
 
 	// Revoking again changes nothing stored, but is still reported, so a

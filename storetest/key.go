@@ -110,7 +110,7 @@ func testKeyRevoke(t *testing.T, s suite) {
 	want := *k
 	want.Status, want.RevokedAt, want.UpdatedAt = keygate.KeyRevoked, &first, first
 	wantEqual(t, revoked, &want)
-	change := keygate.Change{Kind: keygate.KeyChanged, Op: keygate.Updated, ID: k.ID, KeyIdentifier: k.Identifier}
+	change := keygate.Change{Kind: keygate.KeyChanged, Op: keygate.Updated, Action: "revoked", ID: k.ID, KeyIdentifier: k.Identifier}
 	e.wantChanges(t, change)
 
 	// Revoking again changes nothing stored, but is still reported, so a

@@ -30,7 +30,7 @@ func testKeyRotate(t *testing.T, s suite) {
 	want.ExpiresAt, want.SuccessorID, want.UpdatedAt = &graceEnd, next.ID, now
 	wantEqual(t, old, &want)
 	e.wantChanges(t,
-		keygate.Change{Kind: keygate.KeyChanged, Op: keygate.Updated, ID: k.ID, KeyIdentifier: k.Identifier},
+		keygate.Change{Kind: keygate.KeyChanged, Op: keygate.Updated, Action: "rotated", ID: k.ID, KeyIdentifier: k.Identifier},
 		keygate.Change{Kind: keygate.KeyChanged, Op: keygate.Created, ID: next.ID, KeyIdentifier: next.Identifier})
 	stored, err := e.store.FindKey(e.ctx, next.ID)
 	check(t, err)

@@ -48,6 +48,7 @@ func BenchmarkHMACVerify(b *testing.B) {
 		reset := func() {
 			for i := range f.replay.shards {
 				clear(f.replay.shards[i].m)
+				clear(f.replay.owners[i].n)
 			}
 		}
 		for _, r := range reqs { // grow the maps

@@ -20,9 +20,12 @@ type Lookup interface {
 type Options struct {
 	// Now is the clock for cache lifetimes (default time.Now).
 	Now func() time.Time
-	// CacheSize bounds the number of cached usernames, found or not
-	// (default 100,000).
+	// CacheSize bounds the number of cached credentials (default 100,000).
 	CacheSize int
+	// MissCacheSize bounds the number of cached unknown usernames (default
+	// 10,000). Misses are kept apart, so that made-up usernames, which
+	// anyone can send, never evict a credential.
+	MissCacheSize int
 	// HitTTL and MissTTL bound how long a credential or a miss is trusted
 	// without invalidation (defaults 5 minutes and 1 minute). Changes made
 	// through the store invalidate at once; the TTLs are a safety net.
@@ -38,9 +41,9 @@ type Options struct {
 // lookup and a compare, a signature check is dominated by hashing, so the
 // cache does not need keyauth's sharded open-addressing table.
 //
-// Secrets are kept in memory only, in buffers the cache owns; a request
-// gets a copy (see secret) and an entry's buffer is zeroed when it leaves
-// the cache.
+// Secrets are kept in memory only, in buffers the cache owns (the one open
+// returned); a request gets a copy, which it zeroes, and an entry's buffer
+// is zeroed when it leaves the cache or does not get in.
 type Credentials struct {
 	store Lookup
 	open  func(*keygate.Sealed) ([]byte, error)
@@ -49,13 +52,14 @@ type Credentials struct {
 	loads singleflight.Group
 
 	mu      sync.RWMutex
-	entries map[string]*entry
+	entries map[string]*entry // usernames found in the store
+	misses  map[string]int64  // usernames not found, to their expiry (unix ns)
 	// gen changes on every invalidation, so that a load which read the
 	// store before it does not put stale data back afterwards.
 	gen uint64
 }
 
-// entry is what the cache knows about one username. cred is nil for a miss.
+// entry is what the cache knows about one credential.
 type entry struct {
 	cred     *keygate.HMACCredential // without its sealed secret
 	consumer *keygate.Consumer
@@ -65,13 +69,17 @@ type entry struct {
 }
 
 // NewCredentials returns a cache reading credentials from store and
-// opening their secrets with open (the keyring's).
+// opening their secrets with open (the keyring's), which must return a
+// buffer of its own: the cache keeps it and zeroes it when done.
 func NewCredentials(store Lookup, open func(*keygate.Sealed) ([]byte, error), opts Options) *Credentials {
 	if opts.Now == nil {
 		opts.Now = time.Now
 	}
 	if opts.CacheSize <= 0 {
 		opts.CacheSize = 100_000
+	}
+	if opts.MissCacheSize <= 0 {
+		opts.MissCacheSize = 10_000
 	}
 	if opts.HitTTL <= 0 {
 		opts.HitTTL = 5 * time.Minute
@@ -82,7 +90,7 @@ func NewCredentials(store Lookup, open func(*keygate.Sealed) ([]byte, error), op
 	if opts.LookupTimeout <= 0 {
 		opts.LookupTimeout = 5 * time.Second
 	}
-	return &Credentials{store: store, open: open, now: opts.Now, opts: opts, entries: map[string]*entry{}}
+	return &Credentials{store: store, open: open, now: opts.Now, opts: opts, entries: map[string]*entry{}, misses: map[string]int64{}}
 }
 
 // credential is what a request learns about a username: found is false for
@@ -103,39 +111,45 @@ func (c *Credentials) get(ctx context.Context, username string, dst []byte) (cre
 	}
 	// A flight is shared only by requests that saw the same generation: one
 	// arriving after an invalidation (a revoke that has returned) must not
-	// get a read that began before it.
-	for attempt := 0; ; attempt++ {
+	// get a read that began before it. The flight fills the cache; each
+	// waiter copies the secret from there, so no opened secret outlives the
+	// flight outside the cache, which zeroes it when the entry goes.
+	for attempt := 0; attempt < 3; attempt++ {
 		_, _, _, gen := c.cached(username, now, nil)
-		v, err, _ := c.loads.Do(username+"\x00"+strconv.FormatUint(gen, 36), func() (any, error) {
-			return c.load(ctx, username, gen, now)
+		_, err, _ := c.loads.Do(username+"\x00"+strconv.FormatUint(gen, 36), func() (any, error) {
+			return nil, c.load(ctx, username, gen, now)
 		})
 		if err != nil {
 			return credential{}, dst, err
 		}
-		// Copy the secret from the cache, which owns the buffers. Should an
-		// invalidation have kept the load out of the cache, load again — but
-		// not forever: a stream of unrelated changes would otherwise starve
-		// this request, which may then use what it read.
 		if cr, dst, ok, _ := c.cached(username, now, dst); ok {
 			return cr, dst, nil
 		}
-		if attempt == 2 {
-			e := v.(*entry)
-			return e.credential(), append(dst, e.secret...), nil
-		}
 	}
+	// Invalidations kept each load out of the cache. Rather than wait on a
+	// stream of unrelated changes, read for this request alone: what it
+	// reads is as fresh as any.
+	e, err := c.read(ctx, username, now)
+	if err != nil || e == nil { // e nil: no such username
+		return credential{}, dst, err
+	}
+	dst = append(dst, e.secret...)
+	e.wipe()
+	return e.credential(), dst, nil
 }
 
-// cached looks username up; ok is false on a miss or an expired entry. gen
-// is the generation to load under.
+// cached looks username up; ok is false when it is not cached or has
+// expired. gen is the generation to load under.
 func (c *Credentials) cached(username string, now int64, dst []byte) (cr credential, out []byte, ok bool, gen uint64) {
 	c.mu.RLock()
 	defer c.mu.RUnlock()
-	e := c.entries[username]
-	if e == nil || now >= e.expires {
-		return credential{}, dst, false, c.gen
+	if e := c.entries[username]; e != nil && now < e.expires {
+		return e.credential(), append(dst, e.secret...), true, c.gen
 	}
-	return e.credential(), append(dst, e.secret...), true, c.gen
+	if exp, hit := c.misses[username]; hit && now < exp {
+		return credential{}, dst, true, c.gen
+	}
+	return credential{}, dst, false, c.gen
 }
 
 func (e *entry) credential() credential {
@@ -143,58 +157,96 @@ func (e *entry) credential() credential {
 }
 
 // load reads username from the store and caches the result unless the
-// cache was invalidated since gen. The entry it returns is the cache's
-// only when stored; otherwise the caller's alone.
-func (c *Credentials) load(ctx context.Context, username string, gen uint64, now int64) (*entry, error) {
+// cache was invalidated since gen.
+func (c *Credentials) load(ctx context.Context, username string, gen uint64, now int64) error {
+	e, err := c.read(ctx, username, now)
+	if err != nil {
+		return err
+	}
+	if e == nil {
+		c.putMiss(username, now+int64(c.opts.MissTTL), gen)
+		return nil
+	}
+	c.put(username, e, gen)
+	return nil
+}
+
+// read reads username from the store and opens its secret into a buffer
+// the returned entry owns (the caller stores or wipes it); nil, nil for no
+// such username.
+func (c *Credentials) read(ctx context.Context, username string, now int64) (*entry, error) {
 	// The read is shared by every waiting request, so it must not end when
 	// the first of them goes away.
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), c.opts.LookupTimeout)
 	defer cancel()
 	cred, consumer, err := c.store.LookupHMACCredential(ctx, username)
-	var e *entry
 	switch {
 	case keygate.ErrorCode(err) == keygate.ENOTFOUND:
-		e = &entry{expires: now + int64(c.opts.MissTTL)}
+		return nil, nil
 	case err != nil:
 		return nil, keygate.Unavailable(err, "HMAC credential store unavailable")
-	default:
-		e = &entry{consumer: consumer, active: cred.Status == keygate.KeyActive, expires: now + int64(c.opts.HitTTL)}
-		stripped := *cred
-		stripped.Secret = nil // the cache keeps the opened secret, not the sealed one
-		e.cred = &stripped
-		if e.active {
-			secret, err := c.open(cred.Secret)
-			if err != nil {
-				return nil, &keygate.Error{Code: keygate.EINTERNAL, Message: "HMAC credential secret cannot be opened", Cause: err}
-			}
-			e.secret = secret
-		}
 	}
-	c.put(username, e, gen)
+	e := &entry{consumer: consumer, active: cred.Status == keygate.KeyActive, expires: now + int64(c.opts.HitTTL)}
+	stripped := *cred
+	stripped.Secret = nil // the cache keeps the opened secret, not the sealed one
+	e.cred = &stripped
+	if e.active {
+		secret, err := c.open(cred.Secret)
+		if err != nil {
+			clear(secret)
+			return nil, &keygate.Error{Code: keygate.EINTERNAL, Message: "HMAC credential secret cannot be opened", Cause: err}
+		}
+		e.secret = secret
+	}
 	return e, nil
 }
 
+// put caches e, which then owns its secret buffer; if the cache was
+// invalidated since gen, e is not cached and its secret is zeroed.
 func (c *Credentials) put(username string, e *entry, gen uint64) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if c.gen != gen {
+		e.wipe()
 		return
 	}
+	delete(c.misses, username)
 	if old := c.entries[username]; old != nil {
 		old.wipe()
 	} else if len(c.entries) >= c.opts.CacheSize {
 		c.evict()
 	}
-	// The cache keeps its own copy, which it may zero; the loaded one is
-	// shared with the flight's waiters.
-	stored := *e
-	stored.secret = append([]byte(nil), e.secret...)
-	c.entries[username] = &stored
+	c.entries[username] = e
 }
 
-// evict drops one entry to make room: an expired one if the first few
+// putMiss caches that username does not exist, unless the cache was
+// invalidated since gen. Misses have their own bound and evict only misses.
+func (c *Credentials) putMiss(username string, expires int64, gen uint64) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.gen != gen {
+		return
+	}
+	if _, ok := c.misses[username]; !ok && len(c.misses) >= c.opts.MissCacheSize {
+		now := c.now().UnixNano()
+		var victim string
+		n := 0
+		for name, exp := range c.misses {
+			victim = name
+			if now >= exp || n == 8 {
+				break
+			}
+			n++
+		}
+		delete(c.misses, victim)
+	}
+	c.misses[username] = expires
+}
+
+// evict drops one credential to make room: an expired one if the first few
 // looked at include one, else any. Map iteration order is random enough
-// that made-up usernames cannot aim at a victim.
+// that no one can aim at a victim; only credentials, which only admins
+// create, compete for this room.
 func (c *Credentials) evict() {
 	now := c.now().UnixNano()
 	var victim string
@@ -217,8 +269,8 @@ func (c *Credentials) remove(username string) {
 	}
 }
 
-// wipe zeroes the secret. Only cache-owned entries are wiped, under the
-// write lock, so no request is reading them.
+// wipe zeroes the secret. Entries in the cache are wiped under the write
+// lock, so no request is reading them; others have one owner.
 func (e *entry) wipe() { clear(e.secret) }
 
 // Apply is the store's change hook: it drops what a change makes stale, so
@@ -231,6 +283,7 @@ func (c *Credentials) Apply(ch keygate.Change) {
 		c.gen++
 		if ch.Username != "" {
 			c.remove(ch.Username)
+			delete(c.misses, ch.Username)
 		}
 		// By id too: an update that renamed the credential reports its new
 		// username, while the cache knows it by the old one.
@@ -258,5 +311,5 @@ func (c *Credentials) Apply(ch keygate.Change) {
 func (c *Credentials) Len() int {
 	c.mu.RLock()
 	defer c.mu.RUnlock()
-	return len(c.entries)
+	return len(c.entries) + len(c.misses)
 }

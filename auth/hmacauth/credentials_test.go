@@ -143,11 +143,111 @@ func TestCredentialsBounded(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
+	if n := f.creds.Len(); n > 10 {
+		t.Errorf("%d entries, bound 10", n)
+	}
+	f.creds = NewCredentials(f.store, openIdentity, Options{Now: f.clock.Now, MissCacheSize: 10})
 	for i := range 50 {
 		f.creds.get(context.Background(), "missing"+strconv.Itoa(i), nil)
 	}
 	if n := f.creds.Len(); n > 10 {
-		t.Errorf("%d entries, bound 10", n)
+		t.Errorf("%d misses, bound 10", n)
+	}
+}
+
+// Made-up usernames, which anyone can send, never push a credential out:
+// misses have their own room.
+func TestCredentialsMissesDoNotEvictHits(t *testing.T) {
+	ctx := context.Background()
+	f := newFixture(t, nil)
+	f.creds = NewCredentials(f.store, openIdentity, Options{Now: f.clock.Now, CacheSize: 10, MissCacheSize: 5})
+	var names []string
+	for i := range 10 {
+		name := "user" + strconv.Itoa(i)
+		names = append(names, name)
+		f.store.add(name, "secret-"+name, "c1")
+		if _, _, err := f.creds.get(ctx, name, nil); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for i := range 1000 {
+		if cr, _, err := f.creds.get(ctx, "made-up-"+strconv.Itoa(i), nil); err != nil || cr.found {
+			t.Fatalf("made-up username: %+v %v", cr, err)
+		}
+	}
+	before := f.store.reads.Load()
+	for _, name := range names {
+		if cr, secret, err := f.creds.get(ctx, name, nil); err != nil || !cr.found || string(secret) != "secret-"+name {
+			t.Fatalf("%s: %+v %q %v", name, cr, secret, err)
+		}
+	}
+	if n := f.store.reads.Load() - before; n != 0 {
+		t.Errorf("%d of 10 credentials evicted by misses", n)
+	}
+	if n := f.creds.Len(); n != 15 {
+		t.Errorf("%d entries, want 10 credentials and 5 misses", n)
+	}
+}
+
+// The opened secret is the cache's own buffer, zeroed when it goes; one
+// that an invalidation keeps out of the cache is zeroed at once. No
+// opened copy is left behind in memory.
+func TestCredentialsOpenedSecretsZeroed(t *testing.T) {
+	ctx := context.Background()
+	f := newFixture(t, nil)
+	var mu sync.Mutex
+	var opened [][]byte
+	open := func(s *keygate.Sealed) ([]byte, error) {
+		b, err := openIdentity(s)
+		mu.Lock()
+		opened = append(opened, b)
+		mu.Unlock()
+		return b, err
+	}
+	zeroed := func(b []byte) bool {
+		for _, c := range b {
+			if c != 0 {
+				return false
+			}
+		}
+		return true
+	}
+	f.creds = NewCredentials(f.store, open, Options{Now: f.clock.Now})
+	if _, _, err := f.creds.get(ctx, testUser, nil); err != nil {
+		t.Fatal(err)
+	}
+	f.creds.mu.RLock()
+	cached := f.creds.entries[testUser].secret
+	f.creds.mu.RUnlock()
+	if len(opened) != 1 || &opened[0][0] != &cached[0] {
+		t.Fatalf("the cache holds a copy of what open returned, which stays in memory")
+	}
+	f.creds.Apply(keygate.Change{Kind: keygate.HMACCredentialChanged, Op: keygate.Updated, ID: "id-" + testUser, Username: testUser})
+	if !zeroed(opened[0]) {
+		t.Error("secret not zeroed when dropped")
+	}
+
+	// Every load raced by an invalidation: nothing is cached, and each
+	// opened secret is zeroed once the request has its copy.
+	opened = nil
+	f.store.afterRead = func() {
+		f.creds.Apply(keygate.Change{Kind: keygate.HMACCredentialChanged, Op: keygate.Updated, ID: "id-other", Username: "other"})
+	}
+	cr, secret, err := f.creds.get(ctx, testUser, nil)
+	if err != nil || !cr.found || string(secret) != testSecret {
+		t.Fatalf("get: %+v %q %v", cr, secret, err)
+	}
+	if len(opened) == 0 {
+		t.Fatal("nothing opened")
+	}
+	for i, b := range opened {
+		if !zeroed(b) {
+			t.Errorf("opened secret %d of %d left in memory: %q", i+1, len(opened), b)
+		}
+	}
+	// The same for a username that does not exist.
+	if cr, _, err := f.creds.get(ctx, "nobody", nil); err != nil || cr.found {
+		t.Errorf("unknown username: %+v %v", cr, err)
 	}
 }
 
@@ -186,7 +286,7 @@ func TestReplayCache(t *testing.T) {
 	ctx := context.Background()
 	seen := func(key string, until time.Time) bool {
 		t.Helper()
-		s, err := r.Seen(ctx, key, until)
+		s, err := r.Seen(ctx, "cred-"+key, key, until)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -204,7 +304,7 @@ func TestReplayCache(t *testing.T) {
 	var accepted []string
 	for i := 0; i < replayShards*8 && full == nil; i++ {
 		key := "k" + strconv.Itoa(i)
-		if _, full = r.Seen(ctx, key, c.Now().Add(time.Minute)); full == nil {
+		if _, full = r.Seen(ctx, "cred-"+key, key, c.Now().Add(time.Minute)); full == nil {
 			accepted = append(accepted, key)
 		}
 	}
@@ -217,7 +317,7 @@ func TestReplayCache(t *testing.T) {
 	// Once they expire, a full shard sweeps and takes them again.
 	c.Add(2 * time.Minute)
 	for _, key := range accepted {
-		if seen, err := r.Seen(ctx, key, c.Now().Add(time.Minute)); err != nil || seen {
+		if seen, err := r.Seen(ctx, "cred-"+key, key, c.Now().Add(time.Minute)); err != nil || seen {
 			t.Fatalf("after expiry: %v %v", seen, err)
 		}
 	}

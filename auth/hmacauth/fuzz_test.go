@@ -18,7 +18,7 @@ func FuzzAuthenticate(f *testing.F) {
 	signKong(f, good, "", testUser, testSecret, "hmac-sha256", "date @request-target digest")
 	f.Add(good.Header.Get("Authorization"), "", "", good.Header.Get("Digest"), date, "abc")
 	good = request("POST", "https://example.com/x", "abc", "Content-Digest: sha-256=:ungWv48Bz+pBQUDeXa4iI7ADYaOWF3qctBD/YfIAFa0=:")
-	signRFC9421(f, good, testSecret, []string{"@method", "@authority", "@path", "content-digest"},
+	signRFC9421(f, good, testSecret, []string{"@method", "@authority", "@path", "@query", "content-digest"},
 		httpsig.SignatureParams{Created: testTime.Unix(), KeyID: testUser})
 	f.Add("", good.Header.Get("Signature-Input"), good.Header.Get("Signature"), good.Header.Get("Content-Digest"), "", "abc")
 	f.Add(`hmac username="alice123", algorithm="hmac-sha", headers="date  request-line", signature="!!"`, "", "", "SHA-256=", date, "")

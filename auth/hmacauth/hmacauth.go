@@ -3,11 +3,14 @@ package hmacauth
 import (
 	"bytes"
 	"crypto/subtle"
+	"errors"
 	"io"
 	"net/http"
 	"slices"
 	"strings"
 	"time"
+
+	"github.com/dunglas/httpsfv"
 
 	"github.com/keygate/keygate"
 	"github.com/keygate/keygate/auth"
@@ -28,10 +31,18 @@ const (
 	msgTooLarge  = "Request body too large to verify its digest"
 	msgCreated   = "HMAC signature cannot be verified, a created parameter within the allowed clock skew is required"
 	msgExpired   = "HMAC signature cannot be verified, the signature has expired"
-	msgCoverage  = "HMAC signature cannot be verified, the signature must cover @method, @authority and @path"
+	msgCoverage  = "HMAC signature cannot be verified, the signature must cover @method, @authority, @path and @query (or @target-uri)"
 	msgAlgorithm = "HMAC signature cannot be verified, the algorithm must be hmac-sha256"
 	msgNoDigest  = "HMAC signature cannot be verified, the signature must cover content-digest"
+	// msgNoDigest's counterpart in Kong's scheme, where Kong itself does
+	// not require the Digest to be signed.
+	msgNoKongDigest = "HMAC signature cannot be verified, the signature must cover digest"
+	msgTooMany      = "HMAC signature cannot be verified, too many signatures in flight for this credential"
 )
+
+// maxClockSkew is the largest clock_skew a route may have (the config's
+// bound).
+const maxClockSkew = 24 * 60 * 60
 
 // maxUsername bounds the usernames looked up: longer ones cannot exist.
 const maxUsername = 256
@@ -63,6 +74,7 @@ func New(cfg keygate.HMACAuthConfig, creds *Credentials, replay ReplayGuard, now
 	if a.skew <= 0 {
 		a.skew = keygate.DefaultClockSkew
 	}
+	a.skew = min(a.skew, maxClockSkew)
 	if a.maxBody <= 0 {
 		a.maxBody = keygate.DefaultMaxBodySize
 	}
@@ -73,6 +85,7 @@ func New(cfg keygate.HMACAuthConfig, creds *Credentials, replay ReplayGuard, now
 		if a.replay = replay; a.replay == nil {
 			a.replay = defaultReplay()
 		}
+		widenReplayWindow(a.skew)
 	}
 	for _, name := range cfg.Algorithms {
 		if alg, ok := httpsig.ParseAlgorithm(name); ok {
@@ -112,7 +125,7 @@ func (a *Authenticator) Authenticate(r *http.Request, _ keygate.Target) (auth.Re
 		switch {
 		case len(r.Header["Authorization"]) == 0 && len(r.Header["Proxy-Authorization"]) == 0:
 			return absent(msgUnauthorized), nil
-		case a.date(r) == 0:
+		case a.anyDate(r) == 0: // Kong's message; the request is not ours anyway
 			return absent(msgNoDate), nil
 		}
 		return absent(msgNotValid), nil
@@ -120,17 +133,19 @@ func (a *Authenticator) Authenticate(r *http.Request, _ keygate.Target) (auth.Re
 	if a.cfg.HideCredentials {
 		// Hidden whatever the verdict: a bad credential must not reach the
 		// upstream either, for instance through the anonymous consumer.
-		if src == fromProxyAuthorization {
-			r.Header.Del("Proxy-Authorization")
-		} else {
-			r.Header.Del("Authorization")
-		}
+		hideKong(r)
 	}
-	date := a.date(r)
+	if !parsed {
+		if a.anyDate(r) == 0 { // Kong checks the date first
+			return denied(msgNoDate), nil
+		}
+		return denied(msgNotValid), nil
+	}
+	date := a.signedDate(r, p.Headers)
 	switch {
 	case date == 0:
 		return denied(msgNoDate), nil
-	case !parsed || !a.validParams(&p):
+	case !a.validParams(&p):
 		return denied(msgNotValid), nil
 	}
 	alg, _ := httpsig.ParseAlgorithm(p.Algorithm)
@@ -153,12 +168,29 @@ func (a *Authenticator) Authenticate(r *http.Request, _ keygate.Target) (auth.Re
 	if !ok || subtle.ConstantTimeCompare(mac, sig) != 1 {
 		return denied(msgNotSame), nil
 	}
-	if a.cfg.ValidateRequestBody {
-		if res, ok := a.checkDigest(r); !ok {
+	// A signed Digest is checked whatever the route says: the signer
+	// vouched for it. validate_request_body further requires one, signed,
+	// for any body.
+	if digestSigned := httpsig.KongSigns(p.Headers, "Digest"); digestSigned || a.cfg.ValidateRequestBody {
+		if res, ok := a.checkDigest(r, digestSigned); !ok {
 			return res, nil
 		}
 	}
 	return a.grant(r, cr, mac, date)
+}
+
+// hideKong removes the hmac credentials (hide_credentials): whichever of
+// Proxy-Authorization and Authorization holds a value in the hmac scheme,
+// so that a copy of the credentials in the other header does not reach the
+// upstream either. Another scheme's Authorization is the upstream's.
+func hideKong(r *http.Request) {
+	for _, name := range [...]string{"Proxy-Authorization", "Authorization"} {
+		if v := headerValue(r, name); v != "" {
+			if _, ok := httpsig.ParseKong(v); ok || httpsig.HasKongScheme(v) {
+				r.Header.Del(name)
+			}
+		}
+	}
 }
 
 // findKong returns the Kong credentials and where they were: the first of
@@ -212,33 +244,64 @@ func hasName(names, name string) bool {
 	}
 }
 
-// date checks X-Date, then Date, as Kong does, and returns the first within
-// the clock skew, in Unix seconds; 0 when neither is.
-func (a *Authenticator) date(r *http.Request) int64 {
-	now := a.now().Unix()
+// signedDate returns the time of the first signed date header within the
+// clock skew, in Unix seconds; 0 when there is none. It checks X-Date, then
+// Date, as Kong does, but only a header the signature covers: an unsigned
+// date proves nothing, and trusting one would let a captured signature be
+// replayed long after its time with a fresh date added.
+//
+// This departs from Kong, which accepts a valid unsigned Date or X-Date:
+// a Kong request that signs neither is refused here. Kong's clients sign
+// date or x-date, as its documentation tells them to.
+func (a *Authenticator) signedDate(r *http.Request, headers string) int64 {
 	for _, name := range [...]string{"X-Date", "Date"} {
-		v := headerValue(r, name)
-		if v == "" {
-			continue
-		}
-		t, err := http.ParseTime(v)
-		if err != nil {
-			continue
-		}
-		if d := now - t.Unix(); d <= a.skew && d >= -a.skew {
-			return t.Unix()
+		if httpsig.KongSigns(headers, name) {
+			if t := a.dateOf(r, name); t != 0 {
+				return t
+			}
 		}
 	}
 	return 0
 }
 
+// anyDate is Kong's date check, signed or not, which only chooses the
+// message of a refusal.
+func (a *Authenticator) anyDate(r *http.Request) int64 {
+	if t := a.dateOf(r, "X-Date"); t != 0 {
+		return t
+	}
+	return a.dateOf(r, "Date")
+}
+
+// dateOf returns the time in header name if it is within the clock skew,
+// in Unix seconds; 0 otherwise.
+func (a *Authenticator) dateOf(r *http.Request, name string) int64 {
+	v := headerValue(r, name)
+	if v == "" {
+		return 0
+	}
+	t, err := http.ParseTime(v)
+	if err != nil {
+		return 0
+	}
+	if d := a.now().Unix() - t.Unix(); d > a.skew || d < -a.skew {
+		return 0
+	}
+	return t.Unix()
+}
+
 // checkDigest is Kong's validate_body, reading at most the route's
 // MaxBodySize: a request without Digest must have no body; with one, it
-// must match the body. The body is put back for the upstream.
-func (a *Authenticator) checkDigest(r *http.Request) (auth.Result, bool) {
+// must match the body. With validate_request_body a body also needs a
+// signed Digest (signed reports whether it is). The body is put back for
+// the upstream.
+func (a *Authenticator) checkDigest(r *http.Request, signed bool) (auth.Result, bool) {
 	body, res, ok := a.readBody(r)
 	if !ok {
 		return res, false
+	}
+	if a.cfg.ValidateRequestBody && len(body) > 0 && !signed {
+		return denied(msgNoKongDigest), false
 	}
 	v := headerValue(r, "Digest")
 	if v == "" && len(r.Header["Digest"]) == 0 {
@@ -275,15 +338,20 @@ func (a *Authenticator) readBody(r *http.Request) ([]byte, auth.Result, bool) {
 }
 
 // grant records the signature as used, when replay protection is on, until
-// its time (date or created) falls out of the clock skew, after which the
-// time check refuses it anyway.
+// its time (the signed date or created) falls out of the clock skew of
+// every route that shares the guard, after which the time check refuses it
+// anyway. A credential with too many signatures remembered is refused
+// (ErrReplayQuota), so that one cannot fill the cache for all.
 func (a *Authenticator) grant(r *http.Request, cr credential, mac []byte, at int64) (auth.Result, error) {
 	if a.replay != nil {
-		seen, err := a.replay.Seen(r.Context(), string(mac), time.Unix(at+a.skew+1, 0))
-		if err != nil {
+		until := time.Unix(at+max(replayWindow.Load(), a.skew)+1, 0)
+		seen, err := a.replay.Seen(r.Context(), cr.cred.Username, string(mac), until)
+		switch {
+		case errors.Is(err, ErrReplayQuota):
+			return denied(msgTooMany), nil
+		case err != nil:
 			return auth.Result{}, keygate.Unavailable(err, "replay protection unavailable")
-		}
-		if seen {
+		case seen:
 			return denied(msgReplayed), nil
 		}
 	}
@@ -294,12 +362,11 @@ func (a *Authenticator) grant(r *http.Request, cr credential, mac []byte, at int
 // credential: keyid is the username, alg hmac-sha256 (or absent).
 func (a *Authenticator) authenticateRFC9421(r *http.Request) (auth.Result, error) {
 	inputs, sigs := r.Header["Signature-Input"], r.Header["Signature"]
-	if a.cfg.HideCredentials {
-		r.Header.Del("Signature-Input")
-		r.Header.Del("Signature")
-	}
 	ins, err := httpsig.ParseSignatureInput(inputs)
 	if err != nil {
+		if a.cfg.HideCredentials {
+			hideRFC9421(r, "")
+		}
 		return denied(msgNotValid), nil
 	}
 	// The first signature that could be ours; others (made with keys the
@@ -314,6 +381,11 @@ func (a *Authenticator) authenticateRFC9421(r *http.Request) (auth.Result, error
 		return denied(msgNotValid), nil
 	}
 	in := ins[i]
+	if a.cfg.HideCredentials {
+		// Whatever the verdict, as with Kong's scheme, but once verified:
+		// the signature may cover the other members of these fields.
+		defer hideRFC9421(r, in.Label)
+	}
 	now := a.now().Unix()
 	switch {
 	case !a.algs[httpsig.HMACSHA256]:
@@ -322,8 +394,7 @@ func (a *Authenticator) authenticateRFC9421(r *http.Request) (auth.Result, error
 		return denied(msgCreated), nil
 	case in.HasExpires && now >= in.Expires:
 		return denied(msgExpired), nil
-	case !in.Covers("@method") || !in.Covers("@authority") ||
-		!(in.Covers("@path") || in.Covers("@target-uri") || in.Covers("@request-target")):
+	case !in.Covers("@method") || !in.Covers("@authority") || !coversTarget(in):
 		return denied(msgCoverage), nil
 	case len(in.KeyID) > maxUsername:
 		return denied(msgNotValid), nil
@@ -333,8 +404,8 @@ func (a *Authenticator) authenticateRFC9421(r *http.Request) (auth.Result, error
 			return denied(msgNotValid), nil
 		}
 	}
-	if a.cfg.ValidateRequestBody && !in.Covers("content-digest") &&
-		(len(r.Header["Content-Digest"]) > 0 || !emptyBody(r)) {
+	digestCovered := in.Covers("content-digest")
+	if a.cfg.ValidateRequestBody && !digestCovered && (len(r.Header["Content-Digest"]) > 0 || r.ContentLength > 0) {
 		return denied(msgNoDigest), nil
 	}
 	sig, err := httpsig.ParseSignature(sigs, in.Label)
@@ -358,13 +429,17 @@ func (a *Authenticator) authenticateRFC9421(r *http.Request) (auth.Result, error
 	if subtle.ConstantTimeCompare(mac, sig) != 1 {
 		return denied(msgNotSame), nil
 	}
-	if a.cfg.ValidateRequestBody {
+	// A covered Content-Digest is checked whatever the route says (the
+	// signer vouched for it); validate_request_body requires one for any
+	// body.
+	if digestCovered || a.cfg.ValidateRequestBody {
 		body, res, ok := a.readBody(r)
 		if !ok {
 			return res, nil
 		}
-		if lines := r.Header["Content-Digest"]; len(lines) > 0 {
-			ds, err := httpsig.ParseContentDigest(lines)
+		if digestCovered {
+			// Covered, so present: MAC fails on an absent component.
+			ds, err := httpsig.ParseContentDigest(r.Header["Content-Digest"])
 			if err != nil || httpsig.CheckDigests(ds, body) != nil {
 				return denied(msgNotSame), nil
 			}
@@ -375,21 +450,50 @@ func (a *Authenticator) authenticateRFC9421(r *http.Request) (auth.Result, error
 	return a.grant(r, cr, mac, in.Created)
 }
 
+// coversTarget reports whether the signature covers the whole request
+// target: @target-uri or @request-target, or @path with @query — @path
+// alone would leave the query free to change.
+func coversTarget(in *httpsig.SignatureInput) bool {
+	return in.Covers("@target-uri") || in.Covers("@request-target") || in.Covers("@path") && in.Covers("@query")
+}
+
+// hideRFC9421 removes the Signature-Input and Signature members labelled
+// label (hide_credentials), leaving other signatures (for the upstream) as
+// they were, re-serialized; a field left empty is removed. With label ""
+// — the fields did not parse, so nothing in them can be verified
+// downstream either — both fields are removed whole.
+func hideRFC9421(r *http.Request, label string) {
+	for _, name := range [...]string{"Signature-Input", "Signature"} {
+		lines := r.Header[name]
+		if len(lines) == 0 {
+			continue
+		}
+		d, err := httpsfv.UnmarshalDictionary(lines)
+		if label == "" || err != nil {
+			r.Header.Del(name)
+			continue
+		}
+		d.Del(label)
+		v, err := httpsfv.Marshal(d)
+		if err != nil || v == "" {
+			r.Header.Del(name)
+			continue
+		}
+		r.Header[name] = []string{v}
+	}
+}
+
 // coversEnforced maps an enforced Kong header onto RFC 9421 components:
 // the pseudo-headers onto the request target, host onto @authority.
 func coversEnforced(in *httpsig.SignatureInput, name string) bool {
 	switch n := strings.ToLower(name); n {
 	case "request-line", "@request-target":
-		return in.Covers("@request-target") || in.Covers("@target-uri") || in.Covers("@path") && in.Covers("@query")
+		return coversTarget(in)
 	case "host":
 		return in.Covers("host") || in.Covers("@authority")
 	default:
 		return in.Covers(strings.ReplaceAll(n, "_", "-"))
 	}
-}
-
-func emptyBody(r *http.Request) bool {
-	return r.Body == nil || r.Body == http.NoBody || r.ContentLength == 0
 }
 
 // headerValue is a header's field lines joined by ", ", as nginx gives

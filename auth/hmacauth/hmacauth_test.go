@@ -90,13 +90,16 @@ func TestKongScheme(t *testing.T) {
 		{name: "hmac-sha256", req: signed("hmac-sha256", "date"), verdict: auth.Granted},
 		{name: "hmac-sha384", req: signed("hmac-sha384", "date content-md5 request-line"), verdict: auth.Granted},
 		{name: "hmac-sha512", req: signed("hmac-sha512", "@request-target date"), verdict: auth.Granted},
-		{name: "date not signed (Kong allows it)", req: signed("hmac-sha256", "content-md5"), verdict: auth.Granted},
+		{name: "date not signed (Kong allows it; refused here)", req: signed("hmac-sha256", "content-md5 @request-target"),
+			verdict: auth.Unauthenticated, msg: msgNoDate},
 		{name: "x-date", req: func(t *testing.T) *http.Request {
 			r := request("GET", "/request", "", "X-Date: "+date)
 			signKong(t, r, "", testUser, testSecret, "hmac-sha256", "x-date @request-target")
 			return r
 		}, verdict: auth.Granted},
-		{name: "x-date malformed but date correct", req: signed("hmac-sha256", "x-date content-md5", "X-Date: wrong date"), verdict: auth.Granted},
+		{name: "x-date malformed but date correct, both signed", req: signed("hmac-sha256", "x-date date content-md5", "X-Date: wrong date"), verdict: auth.Granted},
+		{name: "x-date malformed and signed, date correct but not signed", req: signed("hmac-sha256", "x-date content-md5", "X-Date: wrong date"),
+			verdict: auth.Unauthenticated, msg: msgNoDate},
 		{name: "proxy-authorization, junk authorization", req: func(t *testing.T) *http.Request {
 			r := request("GET", "/request", "", "Date: "+date, "Authorization: hello")
 			signKong(t, r, "Proxy-Authorization", testUser, testSecret, "hmac-sha256", "date")
@@ -203,7 +206,35 @@ func TestBodyValidation(t *testing.T) {
 			return r
 		}, verdict: auth.Unauthenticated, msg: msgNotSame},
 		{name: "not checked when off", edit: func(c *keygate.HMACAuthConfig) { c.ValidateRequestBody = false },
-			req: func(t *testing.T) *http.Request { return post(t, body, "", false) }, verdict: auth.Granted},
+			req: func(t *testing.T) *http.Request {
+				r := request("POST", "/request", body, "Date: "+date, "Digest: SHA-256=x")
+				signKong(t, r, "", testUser, testSecret, "hmac-sha256", "date")
+				return r
+			}, verdict: auth.Granted},
+		// A signed Digest is checked even when the route does not ask for
+		// it: the signer vouched for it.
+		{name: "signed digest checked when off", edit: func(c *keygate.HMACAuthConfig) { c.ValidateRequestBody = false },
+			req: func(t *testing.T) *http.Request {
+				r := post(t, body, httpsig.DigestHeader([]byte(body)), false)
+				r.Body, r.ContentLength = io.NopCloser(strings.NewReader("abc")), 3
+				return r
+			}, verdict: auth.Unauthenticated, msg: msgNotSame},
+		{name: "signed digest checked when off, matching", edit: func(c *keygate.HMACAuthConfig) { c.ValidateRequestBody = false },
+			req: func(t *testing.T) *http.Request { return post(t, body, httpsig.DigestHeader([]byte(body)), false) }, verdict: auth.Granted},
+		{name: "signed digest checked when off, too large", edit: func(c *keygate.HMACAuthConfig) { c.ValidateRequestBody = false; c.MaxBodySize = 16 },
+			req: func(t *testing.T) *http.Request { return post(t, body, httpsig.DigestHeader([]byte(body)), false) }, verdict: auth.TooLarge, msg: msgTooLarge},
+		// With validation on, a body needs a signed Digest: an unsigned one
+		// could have been recomputed for another body.
+		{name: "digest not signed", req: func(t *testing.T) *http.Request {
+			r := request("POST", "/request", `{"amount":1000000}`, "Date: "+date, "Digest: "+httpsig.DigestHeader([]byte(`{"amount":1000000}`)))
+			signKong(t, r, "", testUser, testSecret, "hmac-sha256", "date @request-target")
+			return r
+		}, verdict: auth.Unauthenticated, msg: msgNoKongDigest},
+		{name: "digest not signed, no body", req: func(t *testing.T) *http.Request {
+			r := request("POST", "/request", "", "Date: "+date)
+			signKong(t, r, "", testUser, testSecret, "hmac-sha256", "date @request-target")
+			return r
+		}, verdict: auth.Granted},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -265,7 +296,7 @@ func TestHideCredentials(t *testing.T) {
 	}
 
 	r = request("GET", "/", "", "Host: example.com")
-	signRFC9421(t, r, testSecret, []string{"@method", "@authority", "@path"}, httpsig.SignatureParams{Created: testTime.Unix(), KeyID: testUser})
+	signRFC9421(t, r, testSecret, []string{"@method", "@authority", "@path", "@query"}, httpsig.SignatureParams{Created: testTime.Unix(), KeyID: testUser})
 	expect(t, f.authenticate(t, r), auth.Granted, "")
 	if r.Header.Get("Signature") != "" || r.Header.Get("Signature-Input") != "" {
 		t.Errorf("RFC 9421 headers kept: %v", r.Header)
@@ -319,7 +350,7 @@ func TestReplay(t *testing.T) {
 	f = newFixture(t, nil)
 	for i, want := range []auth.Verdict{auth.Granted, auth.Unauthenticated} {
 		r := request("GET", "/", "", "Host: example.com")
-		signRFC9421(t, r, testSecret, []string{"@method", "@authority", "@path"}, httpsig.SignatureParams{Created: testTime.Unix(), KeyID: testUser})
+		signRFC9421(t, r, testSecret, []string{"@method", "@authority", "@path", "@query"}, httpsig.SignatureParams{Created: testTime.Unix(), KeyID: testUser})
 		if res := f.authenticate(t, r); res.Verdict != want {
 			t.Errorf("RFC 9421 request %d: %+v", i, res)
 		}
@@ -328,7 +359,7 @@ func TestReplay(t *testing.T) {
 
 type failingGuard struct{}
 
-func (failingGuard) Seen(context.Context, string, time.Time) (bool, error) {
+func (failingGuard) Seen(context.Context, string, string, time.Time) (bool, error) {
 	return false, errors.New("redis: connection refused")
 }
 
@@ -548,4 +579,168 @@ func TestNilReplayGuard(t *testing.T) {
 	signKong(t, r, "", testUser, testSecret, "hmac-sha256", "date @request-target")
 	res, _ = a.Authenticate(r, keygate.Target{})
 	expect(t, res, auth.Unauthenticated, msgReplayed) // the process-wide cache
+}
+
+// Only a signed date counts. A captured signature over "date
+// @request-target" replayed after its window with a fresh, unsigned X-Date
+// (or, when x-date is signed, a fresh unsigned Date) is refused.
+func TestUnsignedDateIgnored(t *testing.T) {
+	f := newFixture(t, func(c *keygate.HMACAuthConfig) { c.EnforceHeaders = []string{"date", "@request-target"} })
+	r := request("POST", "/v1/transfer?to=bob&amount=100", "", "Date: "+httpDate(testTime))
+	signKong(t, r, "", testUser, testSecret, "hmac-sha256", "date @request-target")
+	captured := r.Clone(context.Background())
+	expect(t, f.authenticate(t, r), auth.Granted, "")
+	f.clock.Add(time.Hour)
+	r = captured.Clone(context.Background())
+	r.Header.Set("X-Date", httpDate(f.clock.Now()))
+	expect(t, f.authenticate(t, r), auth.Unauthenticated, msgNoDate)
+
+	f = newFixture(t, func(c *keygate.HMACAuthConfig) { c.EnforceHeaders = []string{"x-date"} })
+	r = request("POST", "/v1/transfer", "", "X-Date: "+httpDate(testTime))
+	signKong(t, r, "", testUser, testSecret, "hmac-sha256", "x-date @request-target")
+	captured = r.Clone(context.Background())
+	expect(t, f.authenticate(t, r), auth.Granted, "")
+	f.clock.Add(24 * time.Hour)
+	r = captured.Clone(context.Background())
+	r.Header.Set("Date", httpDate(f.clock.Now()))
+	expect(t, f.authenticate(t, r), auth.Unauthenticated, msgNoDate)
+
+	// Signed with another spelling the signing string reads as the same
+	// header.
+	f = newFixture(t, nil)
+	r = request("GET", "/", "", "X-Date: "+httpDate(testTime))
+	signKong(t, r, "", testUser, testSecret, "hmac-sha256", "X_Date @request-target")
+	expect(t, f.authenticate(t, r), auth.Granted, "")
+}
+
+// Within the window, an unsigned date cannot stretch or shorten the
+// replay entry either: it lasts until the signed date leaves the window.
+func TestReplayEntryUsesSignedDate(t *testing.T) {
+	f := newFixture(t, func(c *keygate.HMACAuthConfig) { c.EnforceHeaders = []string{"date"} })
+	r := request("POST", "/v1/transfer", "", "Date: "+httpDate(testTime))
+	signKong(t, r, "", testUser, testSecret, "hmac-sha256", "date @request-target")
+	ok := 0
+	for range 10 {
+		r2 := r.Clone(context.Background())
+		r2.Header.Set("X-Date", httpDate(f.clock.Now().Add(-300*time.Second)))
+		if f.authenticate(t, r2).Verdict == auth.Granted {
+			ok++
+		}
+		f.clock.Add(2 * time.Second)
+	}
+	if ok != 1 {
+		t.Errorf("one signature accepted %d times in 20 s", ok)
+	}
+}
+
+// Routes sharing the replay guard with different skews: a signature taken
+// on the narrow route is remembered as long as the wide one would take it.
+func TestReplayAcrossRoutesWithDifferentSkews(t *testing.T) {
+	f := newFixture(t, func(c *keygate.HMACAuthConfig) { c.ClockSkew = 10 })
+	wideCfg := *keygate.NewHMACAuthConfig()
+	wideCfg.ClockSkew = 300
+	wide := New(wideCfg, f.creds, f.replay, f.clock.Now)
+	r := request("GET", "/v1/x", "", "Date: "+httpDate(testTime))
+	signKong(t, r, "", testUser, testSecret, "hmac-sha256", "date @request-target")
+	captured := r.Clone(context.Background())
+	expect(t, f.authenticate(t, r), auth.Granted, "")
+	f.clock.Add(60 * time.Second)
+	res, err := wide.Authenticate(captured, keygate.Target{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	expect(t, res, auth.Unauthenticated, msgReplayed)
+}
+
+// RFC 9421: @path without @query leaves the query free to change.
+func TestRFC9421PathNeedsQuery(t *testing.T) {
+	f := newFixture(t, nil)
+	r := request("POST", "http://api.example.com/v1/transfer?amount=1", "")
+	signRFC9421(t, r, testSecret, []string{"@method", "@authority", "@path"}, httpsig.SignatureParams{Created: testTime.Unix(), KeyID: testUser})
+	r2 := request("POST", "http://api.example.com/v1/transfer?amount=1000000", "",
+		"Signature-Input: "+r.Header.Get("Signature-Input"), "Signature: "+r.Header.Get("Signature"))
+	expect(t, f.authenticate(t, r2), auth.Unauthenticated, msgCoverage)
+
+	for _, c := range [][]string{
+		{"@method", "@authority", "@path", "@query"},
+		{"@method", "@authority", "@target-uri"},
+		{"@method", "@authority", "@request-target"},
+		{"@method", "@authority", "@path", "@request-target"},
+	} {
+		r := request("POST", "http://api.example.com/v1/transfer?amount=1", "")
+		signRFC9421(t, r, testSecret, c, httpsig.SignatureParams{Created: testTime.Unix(), KeyID: testUser})
+		expect(t, f.authenticate(t, r), auth.Granted, "")
+	}
+}
+
+// A covered Content-Digest is checked against the body even when the route
+// does not validate bodies.
+func TestRFC9421CoveredDigestChecked(t *testing.T) {
+	const body = `{"hello": "world"}`
+	digest, _ := httpsig.ContentDigestHeader([]byte(body))
+	components := []string{"@method", "@authority", "@path", "@query", "content-digest"}
+	sign := func() *http.Request {
+		r := request("POST", "https://example.com/foo", body, "Content-Digest: "+digest)
+		signRFC9421(t, r, testSecret, components, httpsig.SignatureParams{Created: testTime.Unix(), KeyID: testUser})
+		return r
+	}
+	f := newFixture(t, nil) // validate_request_body off
+	r := sign()
+	r.Body, r.ContentLength = io.NopCloser(strings.NewReader(`{"hello": "there"}`)), 18
+	expect(t, f.authenticate(t, r), auth.Unauthenticated, msgNotSame)
+	expect(t, f.authenticate(t, sign()), auth.Granted, "")
+	f = newFixture(t, func(c *keygate.HMACAuthConfig) { c.MaxBodySize = 4 })
+	expect(t, f.authenticate(t, sign()), auth.TooLarge, msgTooLarge)
+}
+
+// One credential filling the replay cache is refused on its own; the
+// others go on.
+func TestReplayQuotaPerCredential(t *testing.T) {
+	f := newFixture(t, nil)
+	f.store.add("bob", "bob-secret", "c2")
+	f.replay = NewReplayCache(ReplayOptions{Now: f.clock.Now, MaxEntries: 1 << 12, MaxPerCredential: 16})
+	f.auth = New(*keygate.NewHMACAuthConfig(), f.creds, f.replay, f.clock.Now)
+	send := func(user, secret string, i int) auth.Result {
+		r := request("GET", "/"+strconv.Itoa(i), "", "Date: "+httpDate(f.clock.Now()))
+		signKong(t, r, "", user, secret, "hmac-sha256", "date @request-target")
+		return f.authenticate(t, r)
+	}
+	for i := range 16 {
+		expect(t, send(testUser, testSecret, i), auth.Granted, "")
+	}
+	expect(t, send(testUser, testSecret, 16), auth.Unauthenticated, msgTooMany)
+	expect(t, send("bob", "bob-secret", 0), auth.Granted, "")
+	// Once its signatures fall out of the window (and are swept), the
+	// credential has room again.
+	f.clock.Add(time.Duration(replayWindow.Load()+1)*time.Second + 10*time.Second)
+	for i := range 64 { // touch every shard, so that each sweeps
+		send("bob", "bob-secret", 100+i)
+	}
+	expect(t, send(testUser, testSecret, 17), auth.Granted, "")
+}
+
+// hide_credentials removes every hmac credential — a copy in Authorization
+// of what came in Proxy-Authorization too — and, on the RFC 9421 path, the
+// Signature-Input and Signature members it verified, leaving the
+// upstream's.
+func TestHideCredentialsCopies(t *testing.T) {
+	date := httpDate(testTime)
+	f := newFixture(t, func(c *keygate.HMACAuthConfig) { c.HideCredentials = true })
+	r := request("GET", "/", "", "Date: "+date)
+	signKong(t, r, "Proxy-Authorization", testUser, testSecret, "hmac-sha256", "date @request-target")
+	r.Header.Set("Authorization", r.Header.Get("Proxy-Authorization"))
+	expect(t, f.authenticate(t, r), auth.Granted, "")
+	if r.Header.Get("Proxy-Authorization") != "" || r.Header.Get("Authorization") != "" {
+		t.Errorf("headers after: %v", r.Header)
+	}
+
+	r = request("GET", "/", "", "Host: example.com")
+	signRFC9421(t, r, testSecret, []string{"@method", "@authority", "@path", "@query"}, httpsig.SignatureParams{Created: testTime.Unix(), KeyID: testUser})
+	r.Header.Set("Signature-Input", `upstream=("@method");created=1;keyid="upstream-key";alg="ed25519", `+r.Header.Get("Signature-Input"))
+	r.Header.Set("Signature", `upstream=:AAAA:, `+r.Header.Get("Signature"))
+	expect(t, f.authenticate(t, r), auth.Granted, "")
+	if in, sig := r.Header.Get("Signature-Input"), r.Header.Get("Signature"); in != `upstream=("@method");created=1;keyid="upstream-key";alg="ed25519"` ||
+		sig != "upstream=:AAAA:" {
+		t.Errorf("Signature-Input %q, Signature %q", in, sig)
+	}
 }

@@ -24,18 +24,20 @@ const defaultAdminURL = "http://127.0.0.1:8001"
 type adminCLI struct {
 	url, token string
 	json       bool
+	reason     string
 }
 
 // adminCommands returns the commands that work over the admin API.
 func adminCommands() []*cobra.Command {
 	a := &adminCLI{}
-	cmds := []*cobra.Command{a.servicesCommand(), a.routesCommand(), a.consumersCommand(), a.keysCommand(), a.hmacCommand(), a.keyringCommand()}
+	cmds := []*cobra.Command{a.servicesCommand(), a.routesCommand(), a.consumersCommand(), a.keysCommand(), a.hmacCommand(), a.keyringCommand(), a.webhooksCommand(), a.accessCommand(), a.accessRulesCommand(), a.auditCommand()}
 	for _, c := range cmds {
 		f := c.PersistentFlags()
 		f.StringVar(&a.url, "admin-url", "", "admin API URL (env KEYGATE_ADMIN_URL, default "+defaultAdminURL+")")
 		// No default shown from the environment: help output must not print the token.
 		f.StringVar(&a.token, "admin-token", "", "admin token (env KEYGATE_ADMIN_TOKEN, which keeps it out of the process list)")
 		f.BoolVar(&a.json, "json", false, "print the API's JSON instead of a table")
+		f.StringVar(&a.reason, "reason", "", "why: recorded in the audit trail with the changes the command makes")
 	}
 	return cmds
 }
@@ -46,7 +48,9 @@ func (a *adminCLI) client() (*client.Client, error) {
 	if token == "" {
 		return nil, errors.New("no admin token: set KEYGATE_ADMIN_TOKEN or use --admin-token")
 	}
-	return client.New(url, token), nil
+	c := client.New(url, token)
+	c.Reason = a.reason
+	return c, nil
 }
 
 // run adapts an admin command to cobra: it makes the client and prints the

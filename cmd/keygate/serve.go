@@ -26,6 +26,7 @@ import (
 	"github.com/keygate/keygate/lifecycle"
 	"github.com/keygate/keygate/proxy"
 	"github.com/keygate/keygate/sqlite"
+	"github.com/keygate/keygate/webhook"
 )
 
 func newServeCommand() *cobra.Command {
@@ -87,6 +88,7 @@ type Main struct {
 	Keyring  *keyring.Manager
 	Verifier *keyauth.Verifier
 	HMAC     *hmacauth.Credentials
+	Webhooks *webhook.Dispatcher // keygate.Publisher of every event
 	Proxy    *proxy.Proxy
 
 	proxyServer, adminServer, demoServer *http.Server
@@ -160,7 +162,11 @@ func (m *Main) Run(ctx context.Context) (err error) {
 	m.Verifier = keyauth.NewVerifier(m.Store, format, hasher, keyauth.Options{Now: m.Now}) // nil: the coarse clock
 	m.HMAC = hmacauth.NewCredentials(m.Store, ring.Open, hmacauth.Options{Now: m.Now})
 	replay := hmacauth.NewReplayCache(hmacauth.ReplayOptions{Now: m.Now})
-	rotator := &lifecycle.Rotator{Store: m.Store, Keys: format, Hasher: hasher, Now: m.Now}
+	// Events are queued in the store; Run (started below) delivers them.
+	if m.Webhooks, err = webhook.New(m.Store, webhook.Options{Open: ring.Open, Logger: m.Logger, Now: m.Now}); err != nil {
+		return err
+	}
+	rotator := &lifecycle.Rotator{Store: m.Store, Keys: format, Hasher: hasher, Events: m.Webhooks, Now: m.Now}
 	m.Proxy = proxy.New(m.Store, m.Verifier, proxy.Config{TrustedProxies: trusted, Logger: m.Logger, HMAC: m.HMAC, Replay: replay, Now: m.Now,
 		Rotator: rotator, SelfRotatePath: m.Config.SelfRotatePath, ExpiryNotice: m.Config.KeyExpiryNotice})
 	onChange = []keygate.ChangeFunc{m.Verifier.Apply, m.HMAC.Apply, m.Proxy.Apply}
@@ -186,16 +192,17 @@ func (m *Main) Run(ctx context.Context) (err error) {
 			return fmt.Errorf("--leak-report-keys: %w", err)
 		}
 	}
-	admin := &adminapi.Server{LeakReportKeys: leakKeys, Store: m.Store, Verifier: m.Verifier, Keys: format, Hasher: hasher, Keyring: m.Keyring, Rotator: rotator, Logger: m.Logger, Now: m.Now}
+	admin := &adminapi.Server{LeakReportKeys: leakKeys, Store: m.Store, Verifier: m.Verifier, Keys: format, Hasher: hasher, Keyring: m.Keyring, Rotator: rotator, Events: m.Webhooks, Logger: m.Logger, Now: m.Now}
 	if m.adminServer, m.adminAddr, err = m.listen("admin", m.Config.AdminListen, admin.Handler()); err != nil {
 		return err
 	}
 	if m.proxyServer, m.proxyAddr, err = m.listen("proxy", m.Config.ProxyListen, m.Proxy); err != nil {
 		return err
 	}
-	jobs := &lifecycle.Jobs{Store: m.Store, Logger: m.Logger, Now: m.Now, Notice: m.Config.KeyExpiryNotice,
+	jobs := &lifecycle.Jobs{Store: m.Store, Events: m.Webhooks, Logger: m.Logger, Now: m.Now, Notice: m.Config.KeyExpiryNotice,
 		ArchiveAfter: m.Config.ArchiveAfter, Retention: m.Config.Retention}
 	m.startBackground(func(ctx context.Context) { jobs.Run(ctx, time.Minute) })
+	m.startBackground(func(ctx context.Context) { m.Webhooks.Run(ctx) })
 	m.Logger.Info("keygate started", "proxy", m.ProxyURL(), "admin", m.AdminURL(), "data_dir", m.Config.DataDir)
 	if m.Config.Dev {
 		m.printDevBanner()
@@ -255,6 +262,9 @@ func (m *Main) Close() error {
 	defer cancel()
 	var errs []error
 	m.stopBackground()
+	if m.Webhooks != nil {
+		m.Webhooks.Close()
+	}
 	for _, srv := range []*http.Server{m.proxyServer, m.adminServer, m.demoServer} {
 		if srv != nil {
 			errs = append(errs, srv.Shutdown(ctx))

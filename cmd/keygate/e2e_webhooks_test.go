@@ -1,0 +1,114 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/keygate/keygate"
+	"github.com/keygate/keygate/storetest"
+	"github.com/keygate/keygate/webhook"
+)
+
+// received is one delivery as a receiver saw it.
+type received struct {
+	eventType, eventID string
+	body               keygate.Event
+	verified           error
+}
+
+// Webhooks end to end: a key rotation reaches the consumer's webhook,
+// signed; a receiver that fails with a 500 gets the event again after the
+// backoff (the injected clock moves, nothing sleeps for it).
+func TestGatewayWebhooks(t *testing.T) {
+	clock := storetest.NewClock(time.Now())
+	g := startGatewayMain(t, func(m *Main) { m.Now = clock.Now })
+	ctx := context.Background()
+
+	var mu sync.Mutex
+	var got []received
+	var secret string // set before any event is published
+	fail := true
+	recv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		b, _ := io.ReadAll(r.Body)
+		rc := received{eventType: r.Header.Get(webhook.EventTypeHeader), eventID: r.Header.Get(webhook.EventIDHeader),
+			verified: webhook.Verify(secret, r.Header.Get(webhook.SignatureHeader), b, 0, clock.Now())}
+		json.Unmarshal(b, &rc.body)
+		mu.Lock()
+		defer mu.Unlock()
+		got = append(got, rc)
+		if rc.eventType == keygate.EventKeyRotated && fail {
+			fail = false
+			w.WriteHeader(http.StatusInternalServerError)
+		}
+	}))
+	defer recv.Close()
+	seen := func(n int) []received {
+		t.Helper()
+		deadline := time.Now().Add(10 * time.Second)
+		for time.Now().Before(deadline) {
+			mu.Lock()
+			r := append([]received(nil), got...)
+			mu.Unlock()
+			if len(r) >= n {
+				return r
+			}
+			time.Sleep(10 * time.Millisecond)
+		}
+		t.Fatalf("the receiver got fewer than %d deliveries", n)
+		return nil
+	}
+
+	g.consumer(t, "acme")
+	hook, err := g.admin.CreateWebhook(ctx, "acme", keygate.WebhookRequest{URL: recv.URL, Events: []string{keygate.EventKeyRotated}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	secret = hook.Secret
+
+	// A test ping arrives at once, signed.
+	if _, err := g.admin.TestWebhook(ctx, hook.ID); err != nil {
+		t.Fatal(err)
+	}
+	if r := seen(1)[0]; r.eventType != keygate.EventWebhookTest || r.verified != nil {
+		t.Fatalf("ping %+v", r)
+	}
+
+	// A rotation: the first delivery fails with a 500 ...
+	key := g.key(t, "acme", keygate.KeyRequest{})
+	rot, err := g.admin.RotateKey(ctx, key.ID, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	first := seen(2)[1]
+	if first.eventType != keygate.EventKeyRotated || first.verified != nil || first.body.Data["key_id"] != key.ID ||
+		first.body.Data["successor_id"] != rot.Key.ID || first.body.ConsumerID != rot.Key.Consumer.ID {
+		t.Fatalf("rotation event %+v", first)
+	}
+	ds, _, err := g.admin.WebhookDeliveries(ctx, hook.ID, keygate.DeliveryPending, keygate.Page{})
+	if err != nil || len(ds) != 1 || ds[0].LastStatus != 500 || ds[0].Attempts != 1 {
+		t.Fatalf("pending deliveries %+v %v", ds, err)
+	}
+	// ... and is sent again once the backoff has passed on the clock.
+	clock.Advance(time.Minute)
+	retry := seen(3)[2]
+	if retry.eventID != first.eventID || retry.verified != nil {
+		t.Errorf("retry %+v, want the same event %s, signed", retry, first.eventID)
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		ds, _, err = g.admin.WebhookDeliveries(ctx, hook.ID, keygate.DeliveryDelivered, keygate.Page{})
+		if err == nil && len(ds) == 2 || time.Now().After(deadline) {
+			break
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	if len(ds) != 2 || ds[0].Attempts != 2 || ds[0].LastStatus != 200 {
+		t.Errorf("delivered %+v %v", ds, err)
+	}
+}

@@ -1,0 +1,52 @@
+package sqlite
+
+import (
+	"context"
+	"database/sql"
+	"fmt"
+
+	"github.com/keygate/keygate"
+)
+
+// audit records changes in the transaction that made them, with the actor
+// and reason the context carries.
+func (db *DB) audit(ctx context.Context, tx *sql.Tx, changes []keygate.Change) error {
+	if len(changes) == 0 {
+		return nil
+	}
+	actor, reason := keygate.Audit(ctx)
+	if len(reason) > keygate.MaxAuditReason {
+		reason = reason[:keygate.MaxAuditReason]
+	}
+	at := micros(db.stamp())
+	for _, c := range changes {
+		id, err := newID()
+		if err != nil {
+			return err
+		}
+		if _, err := tx.ExecContext(ctx, `INSERT INTO audit_events (id, at, actor, action, target_kind, target_id, reason)
+			VALUES (?, ?, ?, ?, ?, ?, ?)`, id, at, actor, c.Kind.String()+"."+c.Verb(), c.Kind.String(), c.ID, nullString(reason)); err != nil {
+			return fmt.Errorf("sqlite: audit: %w", err)
+		}
+	}
+	return nil
+}
+
+func (db *DB) ListAudit(ctx context.Context, f keygate.AuditFilter, p keygate.Page) ([]*keygate.AuditEvent, string, error) {
+	var since int64
+	if !f.Since.IsZero() {
+		since = micros(f.Since)
+	}
+	return listPage(ctx, db.r, p, `SELECT id, at, actor, action, target_kind, target_id, reason FROM audit_events
+		WHERE (?1 = '' OR target_id = ?1) AND (?2 = '' OR actor = ?2) AND (?3 = '' OR action = ?3) AND at >= ?4
+		AND id > ?5 ORDER BY id LIMIT ?6`,
+		scanAudit, func(e *keygate.AuditEvent) string { return e.ID }, f.TargetID, f.Actor, f.Action, since)
+}
+
+func scanAudit(row scanner) (*keygate.AuditEvent, error) {
+	e := &keygate.AuditEvent{}
+	if err := row.Scan(&e.ID, timeColumn{&e.At}, &e.Actor, &e.Action, &e.TargetKind, &e.TargetID, nullStringColumn{&e.Reason}); err != nil {
+		return nil, err
+	}
+	return e, nil
+}
