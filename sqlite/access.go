@@ -137,22 +137,9 @@ func (db *DB) ApproveAccessRequest(ctx context.Context, id string, d keygate.Acc
 		if issued, err = db.insertKey(ctx, tx, &k); err != nil {
 			return nil, err
 		}
-		sealed, err := seal(r.ID)
+		sealed, err := sealDataKey(ctx, tx, keygate.SealedAccessPickup, r.ID, seal)
 		if err != nil {
-			if _, ok := errors.AsType[*keygate.Error](err); ok {
-				return nil, err
-			}
-			return nil, fmt.Errorf("sqlite: approve access request: seal: %w", err)
-		}
-		if err := validSealed(sealed, keygate.SealedAccessPickup, r.ID); err != nil {
 			return nil, err
-		}
-		if err := requireVersion(ctx, tx, sealed.Version); err != nil {
-			return nil, err
-		}
-		if _, err := tx.ExecContext(ctx, `INSERT INTO data_keys (kind, id, version, wrapped) VALUES (?, ?, ?, ?)`,
-			sealed.Kind, sealed.ID, sealed.Version, sealed.Wrapped); err != nil {
-			return nil, fmt.Errorf("sqlite: approve access request: data key: %w", err)
 		}
 		now := db.stamp()
 		r.Status, r.DecidedBy, r.DecisionReason, r.DecidedAt, r.KeyID = keygate.AccessApproved, d.By, d.Reason, &now, issued.ID
@@ -249,25 +236,6 @@ func (db *DB) PickUpAccessRequest(ctx context.Context, id string, open func(*key
 	}
 	db.shred(ctx)
 	return r, k, nil
-}
-
-// validSealed checks what a caller's seal function returned. A secret sealed
-// for another record would never open for this one: that is a bug in the
-// caller, an internal error, not a bad request.
-func validSealed(s *keygate.Sealed, kind, id string) error {
-	switch {
-	case s == nil:
-		return fmt.Errorf("sqlite: seal returned no secret for %s/%s", kind, id)
-	case s.Kind != kind || s.ID != id:
-		return fmt.Errorf("sqlite: seal returned a secret sealed for %q/%q, want %q/%q", s.Kind, s.ID, kind, id)
-	case s.Version < 1:
-		return keygate.Errorf(keygate.EINVALID, "version: must be at least 1")
-	case len(s.Wrapped) == 0:
-		return keygate.Errorf(keygate.EINVALID, "wrapped: required")
-	case len(s.Ciphertext) == 0:
-		return keygate.Errorf(keygate.EINVALID, "ciphertext: required")
-	}
-	return nil
 }
 
 // Access rules

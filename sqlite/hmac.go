@@ -3,7 +3,6 @@ package sqlite
 import (
 	"context"
 	"database/sql"
-	"errors"
 	"fmt"
 	"strings"
 
@@ -120,26 +119,13 @@ func (db *DB) CreateHMACCredential(ctx context.Context, c *keygate.HMACCredentia
 		if err != nil {
 			return nil, err
 		}
-		sealed, err := seal(id)
+		sealed, err := sealDataKey(ctx, tx, keygate.SealedHMACSecret, id, seal)
 		if err != nil {
-			if _, ok := errors.AsType[*keygate.Error](err); ok {
-				return nil, err
-			}
-			return nil, fmt.Errorf("sqlite: create hmac credential: seal: %w", err)
-		}
-		if err := validSealedSecret(sealed, id); err != nil {
-			return nil, err
-		}
-		if err := requireVersion(ctx, tx, sealed.Version); err != nil {
 			return nil, err
 		}
 		now := db.stamp()
 		v.ID, v.Consumer, v.Status, v.CreatedAt, v.RevokedAt, v.Secret = id, keygate.Ref{ID: consumer.ID}, keygate.KeyActive, now, nil, nil
 		v.Tags = orEmpty(c.Tags)
-		if _, err := tx.ExecContext(ctx, `INSERT INTO data_keys (kind, id, version, wrapped) VALUES (?, ?, ?, ?)`,
-			sealed.Kind, sealed.ID, sealed.Version, sealed.Wrapped); err != nil {
-			return nil, fmt.Errorf("sqlite: create hmac credential: data key: %w", err)
-		}
 		_, err = tx.ExecContext(ctx, `INSERT INTO hmac_credentials (`+strings.ReplaceAll(hmacCols, "h.", "")+`, secret)
 			VALUES (?, ?, ?, ?, ?, ?, ?, ?)`,
 			v.ID, v.Consumer.ID, v.Username, string(v.Status), encodeList(v.Tags), micros(v.CreatedAt), nil, sealed.Ciphertext)
@@ -160,27 +146,6 @@ func (db *DB) CreateHMACCredential(ctx context.Context, c *keygate.HMACCredentia
 
 func usernameTaken(username string) error {
 	return keygate.Errorf(keygate.ECONFLICT, "username: an hmac credential with username %q already exists", username)
-}
-
-// validSealedSecret checks what the caller's seal function returned. A
-// secret sealed for another record would never open for this one (the
-// record is bound into the sealing), which is a bug in the caller rather
-// than a bad request: that is an internal error, logged, not shown.
-func validSealedSecret(s *keygate.Sealed, id string) error {
-	switch {
-	case s == nil:
-		return errors.New("sqlite: create hmac credential: seal returned no secret")
-	case s.Kind != keygate.SealedHMACSecret || s.ID != id:
-		return fmt.Errorf("sqlite: create hmac credential: seal returned a secret sealed for %q/%q, want %q/%q",
-			s.Kind, s.ID, keygate.SealedHMACSecret, id)
-	case s.Version < 1:
-		return keygate.Errorf(keygate.EINVALID, "version: must be at least 1")
-	case len(s.Wrapped) == 0:
-		return keygate.Errorf(keygate.EINVALID, "wrapped: required")
-	case len(s.Ciphertext) == 0:
-		return keygate.Errorf(keygate.EINVALID, "ciphertext: required")
-	}
-	return nil
 }
 
 // RevokeHMACCredential revokes a credential once: revoking it again keeps

@@ -3,6 +3,7 @@ package sqlite
 import (
 	"context"
 	"database/sql"
+	"errors"
 	"fmt"
 	"maps"
 	"slices"
@@ -330,4 +331,43 @@ func (db *DB) shred(ctx context.Context) {
 	ctx = context.WithoutCancel(ctx)
 	var busy, frames, checkpointed int
 	_ = db.w.QueryRowContext(ctx, `PRAGMA wal_checkpoint(TRUNCATE)`).Scan(&busy, &frames, &checkpointed)
+}
+
+// sealDataKey is how a record with a sealed field gets its secret: it calls
+// the caller's seal with the record's id, inside the transaction that stores
+// the record, checks what came back and stores the data key with the other
+// data keys. The caller stores the returned ciphertext with the record.
+//
+// A secret sealed for another record would never open for this one (the
+// record is bound into the sealing): that is a bug in the caller, an
+// internal error, not a bad request. A seal error that says what it is (a
+// KMS that is down: EUNAVAILABLE) keeps its code.
+func sealDataKey(ctx context.Context, tx *sql.Tx, kind, id string, seal func(id string) (*keygate.Sealed, error)) (*keygate.Sealed, error) {
+	s, err := seal(id)
+	if err != nil {
+		if _, ok := errors.AsType[*keygate.Error](err); ok {
+			return nil, err
+		}
+		return nil, fmt.Errorf("sqlite: seal %s %s: %w", kind, id, err)
+	}
+	switch {
+	case s == nil:
+		return nil, fmt.Errorf("sqlite: seal returned no secret for %s/%s", kind, id)
+	case s.Kind != kind || s.ID != id:
+		return nil, fmt.Errorf("sqlite: seal returned a secret sealed for %q/%q, want %q/%q", s.Kind, s.ID, kind, id)
+	case s.Version < 1:
+		return nil, keygate.Errorf(keygate.EINVALID, "version: must be at least 1")
+	case len(s.Wrapped) == 0:
+		return nil, keygate.Errorf(keygate.EINVALID, "wrapped: required")
+	case len(s.Ciphertext) == 0:
+		return nil, keygate.Errorf(keygate.EINVALID, "ciphertext: required")
+	}
+	if err := requireVersion(ctx, tx, s.Version); err != nil {
+		return nil, err
+	}
+	if _, err := tx.ExecContext(ctx, `INSERT INTO data_keys (kind, id, version, wrapped) VALUES (?, ?, ?, ?)`,
+		s.Kind, s.ID, s.Version, s.Wrapped); err != nil {
+		return nil, fmt.Errorf("sqlite: data key of %s %s: %w", kind, id, err)
+	}
+	return s, nil
 }

@@ -5,7 +5,6 @@ import (
 	"crypto/rand"
 	"database/sql"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"slices"
 	"strings"
@@ -91,25 +90,12 @@ func (db *DB) CreateWebhook(ctx context.Context, w *keygate.Webhook, seal func(i
 		if err != nil {
 			return nil, err
 		}
-		sealed, err := seal(id)
+		sealed, err := sealDataKey(ctx, tx, keygate.SealedWebhookSecret, id, seal)
 		if err != nil {
-			if _, ok := errors.AsType[*keygate.Error](err); ok {
-				return nil, err
-			}
-			return nil, fmt.Errorf("sqlite: create webhook: seal: %w", err)
-		}
-		if err := validSealedFor(sealed, keygate.SealedWebhookSecret, id, "create webhook"); err != nil {
-			return nil, err
-		}
-		if err := requireVersion(ctx, tx, sealed.Version); err != nil {
 			return nil, err
 		}
 		now := db.stamp()
 		v.ID, v.CreatedAt, v.UpdatedAt = id, now, now
-		if _, err := tx.ExecContext(ctx, `INSERT INTO data_keys (kind, id, version, wrapped) VALUES (?, ?, ?, ?)`,
-			sealed.Kind, sealed.ID, sealed.Version, sealed.Wrapped); err != nil {
-			return nil, fmt.Errorf("sqlite: create webhook: data key: %w", err)
-		}
 		if _, err := tx.ExecContext(ctx, `INSERT INTO webhooks (id, consumer_id, url, events, enabled, description, secret, created_at, updated_at)
 			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`,
 			v.ID, nullString(v.ConsumerID), v.URL, encodeList(v.Events), v.Enabled, v.Description, sealed.Ciphertext,
@@ -122,25 +108,6 @@ func (db *DB) CreateWebhook(ctx context.Context, w *keygate.Webhook, seal func(i
 		return err
 	}
 	*w = v
-	return nil
-}
-
-// validSealedFor checks what a caller's seal function returned, as
-// validSealedSecret does for HMAC credentials: a secret sealed for another
-// record is a bug in the caller (internal), a missing part a bad request.
-func validSealedFor(s *keygate.Sealed, kind, id, op string) error {
-	switch {
-	case s == nil:
-		return fmt.Errorf("sqlite: %s: seal returned no secret", op)
-	case s.Kind != kind || s.ID != id:
-		return fmt.Errorf("sqlite: %s: seal returned a secret sealed for %q/%q, want %q/%q", op, s.Kind, s.ID, kind, id)
-	case s.Version < 1:
-		return keygate.Errorf(keygate.EINVALID, "version: must be at least 1")
-	case len(s.Wrapped) == 0:
-		return keygate.Errorf(keygate.EINVALID, "wrapped: required")
-	case len(s.Ciphertext) == 0:
-		return keygate.Errorf(keygate.EINVALID, "ciphertext: required")
-	}
 	return nil
 }
 
