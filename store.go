@@ -66,9 +66,6 @@ const (
 	KeyChanged
 	AdminTokenChanged
 	HMACCredentialChanged
-	// KeyringChanged is for the audit trail only: no cache holds the keyring
-	// store's rows.
-	KeyringChanged
 )
 
 // String names the kind as the audit trail does.
@@ -86,8 +83,6 @@ func (k ChangeKind) String() string {
 		return "admin_token"
 	case HMACCredentialChanged:
 		return "hmac_credential"
-	case KeyringChanged:
-		return "keyring"
 	}
 	return "unknown"
 }

@@ -86,7 +86,7 @@ func (db *DB) CreateAccessRequest(ctx context.Context, r *keygate.AccessRequest)
 			v.RequestedBy, v.PickupTokenHash, micros(v.CreatedAt)); err != nil {
 			return nil, fmt.Errorf("sqlite: create access request: %w", err)
 		}
-		return nil, nil
+		return nil, db.record(ctx, tx, "access_request", "created", v.ID)
 	})
 	if err != nil {
 		return err
@@ -148,6 +148,9 @@ func (db *DB) ApproveAccessRequest(ctx context.Context, id string, d keygate.Acc
 			string(r.Status), r.DecidedBy, r.DecisionReason, micros(now), r.KeyID, sealed.Ciphertext, r.ID); err != nil {
 			return nil, fmt.Errorf("sqlite: approve access request: %w", err)
 		}
+		if err := db.record(ctx, tx, "access_request", "approved", r.ID); err != nil {
+			return nil, err
+		}
 		return []keygate.Change{{Kind: keygate.KeyChanged, Op: keygate.Created, ID: issued.ID, KeyIdentifier: issued.Identifier}}, nil
 	})
 	if err != nil {
@@ -173,7 +176,7 @@ func (db *DB) DenyAccessRequest(ctx context.Context, id string, d keygate.Access
 			decided_at = ? WHERE id = ?`, string(r.Status), r.DecidedBy, r.DecisionReason, micros(now), r.ID); err != nil {
 			return nil, fmt.Errorf("sqlite: deny access request: %w", err)
 		}
-		return nil, nil
+		return nil, db.record(ctx, tx, "access_request", "denied", r.ID)
 	})
 	if err != nil {
 		return nil, err
@@ -229,7 +232,7 @@ func (db *DB) PickUpAccessRequest(ctx context.Context, id string, open func(*key
 		if _, err := tx.ExecContext(ctx, `DELETE FROM data_keys WHERE kind = ? AND id = ?`, keygate.SealedAccessPickup, r.ID); err != nil {
 			return nil, fmt.Errorf("sqlite: pick up access request: %w", err)
 		}
-		return nil, nil
+		return nil, db.record(ctx, tx, "access_request", "picked_up", r.ID)
 	})
 	if err != nil {
 		return nil, nil, err
@@ -288,7 +291,10 @@ func (db *DB) CreateAccessRule(ctx context.Context, r *keygate.AccessRule) error
 		v.ID, v.CreatedAt, v.UpdatedAt = id, now, now
 		v.ConsumerGroups, v.Services = slices.Clone(r.ConsumerGroups), slices.Clone(r.Services)
 		v.Normalize()
-		return nil, saveAccessRule(ctx, tx, &v, true)
+		if err := saveAccessRule(ctx, tx, &v, true); err != nil {
+			return nil, err
+		}
+		return nil, db.record(ctx, tx, "access_rule", "created", v.ID)
 	})
 	if err != nil {
 		return err
@@ -313,7 +319,10 @@ func (db *DB) UpdateAccessRule(ctx context.Context, ref string, update func(*key
 		if err := r.Validate(); err != nil {
 			return nil, err
 		}
-		return nil, saveAccessRule(ctx, tx, r, false)
+		if err := saveAccessRule(ctx, tx, r, false); err != nil {
+			return nil, err
+		}
+		return nil, db.record(ctx, tx, "access_rule", "updated", r.ID)
 	})
 	if err != nil {
 		return nil, err
@@ -341,16 +350,12 @@ func saveAccessRule(ctx context.Context, tx *sql.Tx, r *keygate.AccessRule, inse
 func (db *DB) DeleteAccessRule(ctx context.Context, ref string) error {
 	return db.write(ctx, func(tx *sql.Tx) ([]keygate.Change, error) {
 		where, key := byRef(ref, "name")
-		res, err := tx.ExecContext(ctx, `DELETE FROM access_rules WHERE `+where, key)
+		var id string
+		err := tx.QueryRowContext(ctx, `DELETE FROM access_rules WHERE `+where+` RETURNING id`, key).Scan(&id)
 		if err != nil {
-			return nil, fmt.Errorf("sqlite: delete access rule: %w", err)
+			return nil, notFound(err, "access rule %q not found", ref)
 		}
-		if n, err := res.RowsAffected(); err != nil {
-			return nil, fmt.Errorf("sqlite: delete access rule: %w", err)
-		} else if n == 0 {
-			return nil, keygate.Errorf(keygate.ENOTFOUND, "access rule %q not found", ref)
-		}
-		return nil, nil
+		return nil, db.record(ctx, tx, "access_rule", "deleted", id)
 	})
 }
 

@@ -20,14 +20,31 @@ func (db *DB) audit(ctx context.Context, tx *sql.Tx, changes []keygate.Change) e
 	}
 	at := micros(db.stamp())
 	for _, c := range changes {
-		id, err := newID()
-		if err != nil {
+		if err := insertAudit(ctx, tx, at, actor, reason, c.Kind.String(), c.Verb(), c.ID); err != nil {
 			return err
 		}
-		if _, err := tx.ExecContext(ctx, `INSERT INTO audit_events (id, at, actor, action, target_kind, target_id, reason)
-			VALUES (?, ?, ?, ?, ?, ?, ?)`, id, at, actor, c.Kind.String()+"."+c.Verb(), c.Kind.String(), c.ID, nullString(reason)); err != nil {
-			return fmt.Errorf("sqlite: audit: %w", err)
-		}
+	}
+	return nil
+}
+
+// record audits a transition of a record no cache holds (the keyring, access
+// requests and rules), which therefore emits no Change.
+func (db *DB) record(ctx context.Context, tx *sql.Tx, kind, verb, id string) error {
+	actor, reason := keygate.Audit(ctx)
+	if len(reason) > keygate.MaxAuditReason {
+		reason = reason[:keygate.MaxAuditReason]
+	}
+	return insertAudit(ctx, tx, micros(db.stamp()), actor, reason, kind, verb, id)
+}
+
+func insertAudit(ctx context.Context, tx *sql.Tx, at int64, actor, reason, kind, verb, target string) error {
+	id, err := newID()
+	if err != nil {
+		return err
+	}
+	if _, err := tx.ExecContext(ctx, `INSERT INTO audit_events (id, at, actor, action, target_kind, target_id, reason)
+		VALUES (?, ?, ?, ?, ?, ?, ?)`, id, at, actor, kind+"."+verb, kind, target, nullString(reason)); err != nil {
+		return fmt.Errorf("sqlite: audit: %w", err)
 	}
 	return nil
 }

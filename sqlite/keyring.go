@@ -55,8 +55,7 @@ func (db *DB) AddKeyringVersion(ctx context.Context, v *keygate.KeyringVersion) 
 			v.Version, v.Sealed, micros(created)); err != nil {
 			return nil, fmt.Errorf("sqlite: add keyring version: %w", err)
 		}
-		// Audited, but not a Change: no cache holds the keyring's rows.
-		return nil, db.audit(ctx, tx, []keygate.Change{{Kind: keygate.KeyringChanged, Op: keygate.Created, Action: "rotated", ID: strconv.Itoa(v.Version)}})
+		return nil, db.record(ctx, tx, "keyring", "rotated", strconv.Itoa(v.Version))
 	})
 	if err != nil {
 		return err
@@ -95,7 +94,7 @@ func (db *DB) ResealKeyring(ctx context.Context, versions []*keygate.KeyringVers
 				return nil, fmt.Errorf("sqlite: reseal keyring: %w", err)
 			}
 		}
-		return nil, db.audit(ctx, tx, []keygate.Change{{Kind: keygate.KeyringChanged, Op: keygate.Updated, Action: "resealed", ID: "root"}})
+		return nil, db.record(ctx, tx, "keyring", "resealed", "root")
 	})
 	if err != nil {
 		return err
@@ -133,7 +132,7 @@ func (db *DB) DeleteKeyringVersion(ctx context.Context, version int) error {
 		if _, err := tx.ExecContext(ctx, `DELETE FROM keyring WHERE version = ?`, version); err != nil {
 			return nil, fmt.Errorf("sqlite: delete keyring version: %w", err)
 		}
-		return nil, db.audit(ctx, tx, []keygate.Change{{Kind: keygate.KeyringChanged, Op: keygate.Deleted, Action: "retired", ID: strconv.Itoa(version)}})
+		return nil, db.record(ctx, tx, "keyring", "retired", strconv.Itoa(version))
 	})
 	if err != nil {
 		return err

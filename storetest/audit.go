@@ -68,3 +68,27 @@ func testAuditTrail(t *testing.T, s suite) {
 		t.Errorf("after delete: %+v", got)
 	}
 }
+
+// Access requests and the keyring are audited too, though no cache holds
+// them and they emit no Change.
+func testAuditWithoutChanges(t *testing.T, s suite) {
+	e := s.env(t)
+	ctx := keygate.WithActor(e.ctx, "admin:ops")
+	check(t, e.store.AddKeyringVersion(ctx, &keygate.KeyringVersion{Version: 1, Sealed: []byte("sealed")}))
+	r := e.accessRequest(t, e.consumer(t, "alice"))
+	_, err := e.store.DenyAccessRequest(keygate.WithReason(ctx, "not this quarter"), r.ID, keygate.AccessDecision{By: "ops", Reason: "no"})
+	check(t, err)
+	e.wantChanges(t)
+
+	events, _, err := e.store.ListAudit(e.ctx, keygate.AuditFilter{TargetID: r.ID}, keygate.Page{Limit: 10})
+	check(t, err)
+	if len(events) != 2 || events[0].Action != "access_request.created" || events[1].Action != "access_request.denied" ||
+		events[1].Actor != "admin:ops" || events[1].Reason != "not this quarter" {
+		t.Errorf("access request trail %+v", events)
+	}
+	events, _, err = e.store.ListAudit(e.ctx, keygate.AuditFilter{Action: "keyring.rotated"}, keygate.Page{Limit: 10})
+	check(t, err)
+	if len(events) != 1 || events[0].TargetID != "1" || events[0].TargetKind != "keyring" {
+		t.Errorf("keyring trail %+v", events)
+	}
+}

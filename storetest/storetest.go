@@ -46,6 +46,7 @@ func Run(t *testing.T, open func(tb testing.TB, h Harness) keygate.Store) {
 		{"KeyRotate", testKeyRotate},
 		{"KeyLifecycleJobs", testKeyLifecycleJobs},
 		{"AuditTrail", testAuditTrail},
+		{"AuditWithoutChanges", testAuditWithoutChanges},
 		{"KeyDelete", testKeyDelete},
 		{"KeyList", testKeyList},
 		{"HMACCredentials", testHMACCredentials},
