@@ -90,7 +90,14 @@ func TestGatewayWebhooks(t *testing.T) {
 		first.body.Data["successor_id"] != rot.Key.ID || first.body.ConsumerID != rot.Key.Consumer.ID {
 		t.Fatalf("rotation event %+v", first)
 	}
-	ds, _, err := g.admin.WebhookDeliveries(ctx, hook.ID, keygate.DeliveryPending, keygate.Page{})
+	// The receiver answered before the dispatcher records the attempt: wait for the record.
+	var ds []*keygate.WebhookDelivery
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(10 * time.Millisecond) {
+		ds, _, err = g.admin.WebhookDeliveries(ctx, hook.ID, keygate.DeliveryPending, keygate.Page{})
+		if err == nil && len(ds) == 1 && ds[0].LastStatus == 500 || time.Now().After(deadline) {
+			break
+		}
+	}
 	if err != nil || len(ds) != 1 || ds[0].LastStatus != 500 || ds[0].Attempts != 1 {
 		t.Fatalf("pending deliveries %+v %v", ds, err)
 	}
