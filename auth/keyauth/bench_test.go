@@ -85,3 +85,24 @@ func BenchmarkVerify(b *testing.B) {
 		})
 	}
 }
+
+// BenchmarkMainMemoryLatency is the floor under BenchmarkVerify's uniform
+// case with a million keys: each such hit needs at least one line from main
+// memory, and this is what one dependent random read over 256 MiB costs on
+// the machine at hand (a pointer chase; nothing else).
+func BenchmarkMainMemoryLatency(b *testing.B) {
+	const lines = 256 << 20 / 64
+	next := make([]uint32, lines*16) // one uint32 used per 64-byte line
+	perm := rand.Perm(lines)
+	for i := range lines {
+		next[perm[i]*16] = uint32(perm[(i+1)%lines])
+	}
+	b.ResetTimer()
+	p := uint32(0)
+	for range b.N {
+		p = next[p*16]
+	}
+	sink = p
+}
+
+var sink uint32

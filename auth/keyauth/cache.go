@@ -17,11 +17,14 @@ type identifier [apikey.IdentifierLen]byte
 // entry is what the cache knows about one identifier. key is nil for a miss
 // (no such key). get returns a copy; the cache's own storage is slot + ref.
 type entry struct {
-	key          *keygate.APIKey
-	consumer     *keygate.Consumer
-	restrictions *restrictions // nil: none
-	expires      int64         // end of this entry's cache lifetime, unix ns on the verifier's clock
-	keyExpires   int64         // unix ns; 0: never
+	key      *keygate.APIKey
+	consumer *keygate.Consumer
+	// restrictions are the key's restrictions, nil when it has none or when
+	// nets holds all of them.
+	restrictions *restrictions
+	nets         inlineNets
+	expires      int64 // end of this entry's cache lifetime, unix ns on the verifier's clock
+	keyExpires   int64 // unix ns; 0: never
 	revoked      bool
 	// verified says secretSum holds SHA-256 of a secret that a request proved
 	// against the stored HMAC: later requests compare digests instead of
@@ -36,14 +39,63 @@ type restrictions struct {
 	cidrs            []netip.Prefix
 }
 
+// inlineNets holds the commonest restriction — a few IPv4 networks, nothing
+// else — in the cache's own line, so that checking it follows no pointer:
+// with a million keys each pointer is a trip to main memory.
+type inlineNets struct {
+	n    uint8
+	bits [maxInlineNets]uint8
+	addr [maxInlineNets]uint32
+}
+
+const maxInlineNets = 4
+
+// contains reports whether ip is in one of the networks.
+func (in *inlineNets) contains(ip netip.Addr) bool {
+	if !ip.Is4() {
+		return false
+	}
+	a := ip.As4()
+	v := uint32(a[0])<<24 | uint32(a[1])<<16 | uint32(a[2])<<8 | uint32(a[3])
+	for i := range in.n {
+		if bits := in.bits[i]; bits == 0 || v>>(32-bits) == in.addr[i]>>(32-bits) {
+			return true
+		}
+	}
+	return false
+}
+
+// inline returns cidrs as inlineNets, if they fit.
+func inline(cidrs []netip.Prefix) (inlineNets, bool) {
+	var in inlineNets
+	if len(cidrs) > maxInlineNets {
+		return in, false
+	}
+	for _, p := range cidrs {
+		if !p.Addr().Is4() {
+			return in, false
+		}
+		a := p.Masked().Addr().As4()
+		in.addr[in.n] = uint32(a[0])<<24 | uint32(a[1])<<16 | uint32(a[2])<<8 | uint32(a[3])
+		in.bits[in.n] = uint8(p.Bits())
+		in.n++
+	}
+	return in, true
+}
+
 func newEntry(k *keygate.APIKey, c *keygate.Consumer, cidrs []netip.Prefix, expires int64) entry {
 	e := entry{key: k, consumer: c, expires: expires, revoked: k.Status == keygate.KeyRevoked}
 	if k.ExpiresAt != nil {
 		e.keyExpires = unixNano(*k.ExpiresAt)
 	}
-	if len(k.AllowedServices)+len(k.AllowedRoutes)+len(cidrs) > 0 {
-		e.restrictions = &restrictions{k.AllowedServices, k.AllowedRoutes, cidrs}
+	if len(k.AllowedServices)+len(k.AllowedRoutes)+len(cidrs) == 0 {
+		return e
 	}
+	if nets, ok := inline(cidrs); ok && len(k.AllowedServices)+len(k.AllowedRoutes) == 0 {
+		e.nets = nets
+		return e
+	}
+	e.restrictions = &restrictions{k.AllowedServices, k.AllowedRoutes, cidrs}
 	return e
 }
 
@@ -65,11 +117,10 @@ type cache struct {
 
 type shard struct {
 	mu sync.RWMutex
-	// slots and refs are parallel; len is a power of two. Linear probing,
+	// recs: len is a power of two. Linear probing,
 	// no tombstones: deletion shifts the following entries back.
-	slots []slot
-	refs  []ref
-	used  int
+	recs []record
+	used int
 	// gen changes on every invalidation, so that a load which read the store
 	// before the invalidation does not put stale data back afterwards.
 	gen uint64
@@ -88,13 +139,23 @@ type slot struct {
 	secretSum  [sha256.Size]byte
 }
 
-// ref holds what a hit hands to the caller. Kept apart from slot so that
-// slots stay one cache line; read at the same index, so both loads can be
-// in flight at once.
+// ref holds what a hit hands to the caller, and the restrictions: the
+// second cache line of a record.
 type ref struct {
 	key          *keygate.APIKey
 	consumer     *keygate.Consumer
 	restrictions *restrictions
+	nets         inlineNets
+	_            [64 - 3*8 - 24]byte
+}
+
+// record is one table entry: two cache lines, next to each other, so that
+// a lookup touches one page (with a million keys, a TLB miss costs as much
+// as the cache miss) and the CPU's adjacent-line prefetch brings the ref
+// with the slot.
+type record struct {
+	slot slot
+	ref  ref
 }
 
 const minSlots = 16
@@ -104,8 +165,7 @@ func newCache(capacity int) *cache {
 	// well before it holds capacity entries.
 	c := &cache{perShard: max(capacity/shardCount*5/4, minSlots/2)}
 	for i := range c.shards {
-		c.shards[i].slots = make([]slot, minSlots)
-		c.shards[i].refs = make([]ref, minSlots)
+		c.shards[i].recs = make([]record, minSlots)
 	}
 	return c
 }
@@ -124,9 +184,9 @@ func home(h uint64, mask int) int { return int(h/shardCount) & mask }
 
 // find returns the index of id's slot, or -1.
 func (s *shard) find(id *identifier, h uint64) int {
-	mask := len(s.slots) - 1
+	mask := len(s.recs) - 1
 	for i := home(h, mask); ; i = (i + 1) & mask {
-		sl := &s.slots[i]
+		sl := &s.recs[i].slot
 		if !sl.used {
 			return -1
 		}
@@ -144,11 +204,11 @@ func (c *cache) get(id *identifier, now int64) (entry, bool, uint64) {
 	s.mu.RLock()
 	defer s.mu.RUnlock()
 	i := s.find(id, h)
-	if i < 0 || now >= s.slots[i].expires {
+	if i < 0 || now >= s.recs[i].slot.expires {
 		return entry{}, false, s.gen
 	}
-	sl, r := &s.slots[i], &s.refs[i]
-	return entry{key: r.key, consumer: r.consumer, restrictions: r.restrictions, expires: sl.expires,
+	sl, r := &s.recs[i].slot, &s.recs[i].ref
+	return entry{key: r.key, consumer: r.consumer, restrictions: r.restrictions, nets: r.nets, expires: sl.expires,
 		keyExpires: sl.keyExpires, revoked: sl.revoked, verified: sl.verified, secretSum: sl.secretSum}, true, s.gen
 }
 
@@ -164,35 +224,36 @@ func (c *cache) put(id *identifier, e entry, gen uint64) {
 	i := s.find(id, h)
 	if i < 0 {
 		if s.used >= c.perShard {
-			s.evict(home(h, len(s.slots)-1))
-		} else if (s.used+1)*4 > len(s.slots)*3 {
+			s.evict(home(h, len(s.recs)-1))
+		} else if (s.used+1)*4 > len(s.recs)*3 {
 			s.grow()
 		}
 		i = s.free(h)
 		s.used++
 	}
-	s.slots[i] = slot{id: *id, used: true, verified: e.verified, revoked: e.revoked,
-		expires: e.expires, keyExpires: e.keyExpires, secretSum: e.secretSum}
-	s.refs[i] = ref{e.key, e.consumer, e.restrictions}
+	s.recs[i] = record{
+		slot{id: *id, used: true, verified: e.verified, revoked: e.revoked,
+			expires: e.expires, keyExpires: e.keyExpires, secretSum: e.secretSum},
+		ref{key: e.key, consumer: e.consumer, restrictions: e.restrictions, nets: e.nets}}
 }
 
 // free returns the first empty slot on the probe sequence of hash h.
 func (s *shard) free(h uint64) int {
-	mask := len(s.slots) - 1
+	mask := len(s.recs) - 1
 	i := home(h, mask)
-	for s.slots[i].used {
+	for s.recs[i].slot.used {
 		i = (i + 1) & mask
 	}
 	return i
 }
 
 func (s *shard) grow() {
-	slots, refs := s.slots, s.refs
-	s.slots, s.refs = make([]slot, 2*len(slots)), make([]ref, 2*len(refs))
-	for i := range slots {
-		if slots[i].used {
-			j := s.free(hash(&slots[i].id))
-			s.slots[j], s.refs[j] = slots[i], refs[i]
+	recs := s.recs
+	s.recs = make([]record, 2*len(recs))
+	for i := range recs {
+		if recs[i].slot.used {
+			j := s.free(hash(&recs[i].slot.id))
+			s.recs[j] = recs[i]
 		}
 	}
 }
@@ -200,8 +261,8 @@ func (s *shard) grow() {
 // evict makes room in a full shard by dropping the first entry at or after
 // slot i: which one goes hardly matters, and this one is at hand.
 func (s *shard) evict(i int) {
-	mask := len(s.slots) - 1
-	for !s.slots[i].used {
+	mask := len(s.recs) - 1
+	for !s.recs[i].slot.used {
 		i = (i + 1) & mask
 	}
 	s.delete(i)
@@ -210,15 +271,15 @@ func (s *shard) evict(i int) {
 // delete empties used slot i, then moves back the entries after it that
 // would otherwise no longer be found (backward-shift deletion).
 func (s *shard) delete(i int) {
-	mask := len(s.slots) - 1
-	for j := (i + 1) & mask; s.slots[j].used; j = (j + 1) & mask {
+	mask := len(s.recs) - 1
+	for j := (i + 1) & mask; s.recs[j].slot.used; j = (j + 1) & mask {
 		// Move j into the hole at i unless j's home lies cyclically in (i, j].
-		if h := home(hash(&s.slots[j].id), mask); (j-h)&mask >= (j-i)&mask {
-			s.slots[i], s.refs[i] = s.slots[j], s.refs[j]
+		if h := home(hash(&s.recs[j].slot.id), mask); (j-h)&mask >= (j-i)&mask {
+			s.recs[i] = s.recs[j]
 			i = j
 		}
 	}
-	s.slots[i], s.refs[i] = slot{}, ref{}
+	s.recs[i] = record{}
 	s.used--
 }
 
@@ -228,8 +289,8 @@ func (c *cache) markVerified(id *identifier, key *keygate.APIKey, secretSum *[sh
 	h := hash(id)
 	s := c.shard(h)
 	s.mu.Lock()
-	if i := s.find(id, h); i >= 0 && s.refs[i].key == key {
-		s.slots[i].verified, s.slots[i].secretSum = true, *secretSum
+	if i := s.find(id, h); i >= 0 && s.recs[i].ref.key == key {
+		s.recs[i].slot.verified, s.recs[i].slot.secretSum = true, *secretSum
 	}
 	s.mu.Unlock()
 }
@@ -251,8 +312,8 @@ func (c *cache) removeConsumer(consumerID string) {
 	for i := range c.shards {
 		s := &c.shards[i]
 		s.mu.Lock()
-		for j := 0; j < len(s.slots); {
-			if s.slots[j].used && s.refs[j].consumer != nil && s.refs[j].consumer.ID == consumerID {
+		for j := 0; j < len(s.recs); {
+			if s.recs[j].slot.used && s.recs[j].ref.consumer != nil && s.recs[j].ref.consumer.ID == consumerID {
 				s.delete(j) // may shift another entry into j: look at j again
 				continue
 			}

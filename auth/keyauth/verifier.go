@@ -167,10 +167,12 @@ func (e *entry) check(t keygate.Target, now int64) keygate.VerifyCode {
 		return keygate.CodeRevoked
 	case e.keyExpires != 0 && now >= e.keyExpires:
 		return keygate.CodeExpired
-	case e.restrictions == nil:
-		return keygate.CodeValid
+	case e.restrictions != nil:
+		return e.restrictions.check(t)
+	case e.nets.n > 0 && !e.nets.contains(t.IP.Unmap()):
+		return keygate.CodeIPNotAllowed
 	}
-	return e.restrictions.check(t)
+	return keygate.CodeValid
 }
 
 // check fails closed: a restricted key checked without the target field it
