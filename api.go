@@ -33,6 +33,36 @@ type ErrorDetail struct {
 // MaxKeyTTL is the longest lifetime a key can be given by TTL, in seconds (10 years).
 const MaxKeyTTL = 10 * 365 * 24 * 60 * 60
 
+// Expiry resolves a credential request's lifetime at now: a TTL in seconds
+// or an absolute time, never both, in the future and at most MaxKeyTTL
+// seconds away; nil when neither is given (no expiry). The time is UTC.
+func Expiry(now time.Time, ttl *int, expiresAt *time.Time) (*time.Time, error) {
+	var t time.Time
+	switch {
+	case ttl != nil && expiresAt != nil:
+		return nil, Errorf(EINVALID, "ttl: cannot be given together with expires_at")
+	case ttl != nil:
+		if *ttl < 1 || *ttl > MaxKeyTTL {
+			return nil, Errorf(EINVALID, "ttl: must be from 1 to %d seconds", MaxKeyTTL)
+		}
+		t = now.Add(time.Duration(*ttl) * time.Second)
+	case expiresAt != nil:
+		if !expiresAt.After(now) {
+			return nil, Errorf(EINVALID, "expires_at: must be in the future")
+		}
+		// The same bound as ttl; it also keeps expiry within what the
+		// gateway's clock arithmetic (unix nanoseconds, until 2262) can hold.
+		if expiresAt.After(now.Add(MaxKeyTTL * time.Second)) {
+			return nil, Errorf(EINVALID, "expires_at: must be at most %d seconds (10 years) from now", MaxKeyTTL)
+		}
+		t = *expiresAt
+	default:
+		return nil, nil
+	}
+	t = t.UTC()
+	return &t, nil
+}
+
 // KeyRequest asks for a new API key for a consumer. Services and routes are
 // given by id or name. ExpiresAt and TTL (seconds) are alternatives; without
 // either the key does not expire.

@@ -16,11 +16,17 @@ const (
 	EventAccessApproved    = "access.approved"
 	EventAccessDenied      = "access.denied"
 	EventCredentialExpired = "key.expired"
+	// EventHMACCredentialExpiring is key.expiring for HMAC credentials. It
+	// is a type of its own because its data differ (hmac_credential_id and
+	// username, not key_id, name and start) and so does the remedy (a new
+	// credential, not a key rotation): a receiver subscribed to key.expiring
+	// must not get events it cannot act on.
+	EventHMACCredentialExpiring = "hmac_credential.expiring"
 )
 
 // EventTypes lists every event type, for validating subscriptions.
 var EventTypes = []string{EventKeyCreated, EventKeyExpiring, EventKeyRotated, EventKeyRevoked, EventKeyLeaked,
-	EventCredentialExpired, EventAccessRequested, EventAccessApproved, EventAccessDenied}
+	EventCredentialExpired, EventHMACCredentialExpiring, EventAccessRequested, EventAccessApproved, EventAccessDenied}
 
 // Event is something that happened to a credential or an access request.
 // Data never holds a secret, with one exception the receiver asked for:

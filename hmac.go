@@ -12,18 +12,36 @@ import (
 // needed to recompute signatures, so it is stored sealed by the keyring,
 // never hashed, and shown only in the response that creates it. A consumer
 // may hold several, so that one can be rotated while another still works.
+//
+// It follows the API keys' lifecycle: active until it expires (ExpiresAt)
+// or is revoked, then archived — its data key destroyed, so the secret can
+// never be opened again, the record kept for audit — then destroyed.
 type HMACCredential struct {
-	ID        string     `json:"id"`
-	Consumer  Ref        `json:"consumer"`
-	Username  string     `json:"username"`
-	Status    KeyStatus  `json:"status"` // active or revoked
-	Tags      []string   `json:"tags"`
+	ID       string    `json:"id"`
+	Consumer Ref       `json:"consumer"`
+	Username string    `json:"username"`
+	Status   KeyStatus `json:"status"` // active, revoked or archived
+	Tags     []string  `json:"tags"`
+	// ExpiresAt is when the credential stops working; nil: never.
+	ExpiresAt *time.Time `json:"expires_at"`
 	CreatedAt time.Time  `json:"created_at"`
 	RevokedAt *time.Time `json:"revoked_at,omitempty"`
 	// Secret is the sealed secret (kind SealedHMACSecret, the credential's
 	// id); the store keeps its data key with the other data keys. Set by
 	// LookupHMACCredential only.
 	Secret *Sealed `json:"-"`
+}
+
+// Expired reports whether the credential's lifetime is over at now.
+func (c *HMACCredential) Expired(now time.Time) bool {
+	return c.ExpiresAt != nil && !now.Before(*c.ExpiresAt)
+}
+
+// Usable reports whether the credential may sign requests at now: active
+// and not expired. The gateway refuses any other exactly as it refuses an
+// unknown username, as Kong does.
+func (c *HMACCredential) Usable(now time.Time) bool {
+	return c.Status == KeyActive && !c.Expired(now)
 }
 
 // SealedHMACSecret is the Sealed.Kind of HMAC credential secrets.
@@ -38,29 +56,58 @@ type HMACCredentialFilter struct {
 // transaction.
 type HMACCredentialStore interface {
 	// CreateHMACCredential assigns ID, Status (active) and CreatedAt, calls
-	// seal with the new id and stores the credential with the sealed secret
-	// it returns, in one transaction. Consumer may be given by id or
-	// username (ENOTFOUND when absent); a username already taken is ECONFLICT.
+	// seal with the new id and stores the credential (with its ExpiresAt,
+	// if any) with the sealed secret it returns, in one transaction.
+	// Consumer may be given by id or username (ENOTFOUND when absent); a
+	// username already taken is ECONFLICT.
 	CreateHMACCredential(ctx context.Context, c *HMACCredential, seal func(id string) (*Sealed, error)) error
 	// FindHMACCredential returns a credential by id, without its secret.
 	FindHMACCredential(ctx context.Context, id string) (*HMACCredential, error)
 	// LookupHMACCredential is the gateway's read: the credential by
-	// username, with its sealed secret, and its consumer.
+	// username, with its sealed secret, and its consumer. An archived
+	// credential, whose secret can no longer be opened, is not found.
 	LookupHMACCredential(ctx context.Context, username string) (*HMACCredential, *Consumer, error)
 	// ListHMACCredentials lists credentials in creation order, without secrets.
 	ListHMACCredentials(ctx context.Context, f HMACCredentialFilter, p Page) (creds []*HMACCredential, next string, err error)
-	// RevokeHMACCredential marks a credential revoked (idempotent).
+	// RevokeHMACCredential marks an active credential revoked; a revoked or
+	// archived one is left as it is (idempotent). Reported as Updated either
+	// way, so that every cache drops it.
 	RevokeHMACCredential(ctx context.Context, id string) (*HMACCredential, error)
 	// DeleteHMACCredential deletes a credential and its data key, so that
 	// its secret can never be opened again (crypto-shredding).
 	DeleteHMACCredential(ctx context.Context, id string) error
+
+	// The lifecycle jobs, as for API keys (KeyStore.NoticeExpiring and
+	// after). Each claims what it returns with one conditional write, so
+	// nodes running them at once never handle a credential twice. None
+	// returns secrets.
+
+	// NoticeExpiringHMACCredentials marks up to limit active credentials
+	// that expire after now and no later than before and were not noticed
+	// yet, and returns them: the ones to tell their consumers about.
+	NoticeExpiringHMACCredentials(ctx context.Context, before time.Time, limit int) ([]*HMACCredential, error)
+	// ArchiveHMACCredentials archives up to limit credentials that expired
+	// or were revoked no later than endedBefore: status archived, and their
+	// data keys and ciphertexts deleted in the same transaction, so that
+	// their secrets can never be opened again (crypto-shredding), while the
+	// records stay for audit. Reported as Updated (action "archived") with
+	// the username, so that every cache drops them.
+	ArchiveHMACCredentials(ctx context.Context, endedBefore time.Time, limit int) ([]*HMACCredential, error)
+	// DestroyHMACCredentials deletes up to limit credentials archived no
+	// later than archivedBefore, reported as Deleted (action "destroyed"),
+	// and says how many.
+	DestroyHMACCredentials(ctx context.Context, archivedBefore time.Time, limit int) (int, error)
 }
 
 // HMACCredentialRequest is the body of POST /v1/consumers/{c}/hmac-credentials.
+// ExpiresAt and TTL (seconds) are alternatives, as in KeyRequest; without
+// either the credential does not expire.
 type HMACCredentialRequest struct {
-	Username string   `json:"username"`
-	Secret   string   `json:"secret,omitempty"` // generated when empty
-	Tags     []string `json:"tags,omitempty"`
+	Username  string     `json:"username"`
+	Secret    string     `json:"secret,omitempty"` // generated when empty
+	ExpiresAt *time.Time `json:"expires_at,omitempty"`
+	TTL       *int       `json:"ttl,omitempty"` // a pointer, so that an explicit 0 is refused rather than meaning "never"
+	Tags      []string   `json:"tags,omitempty"`
 }
 
 // Limits of HMACCredentialRequest.
@@ -70,7 +117,8 @@ const (
 	MaxHMACSecretLen   = 512
 )
 
-// Validate reports the first invalid field. The username is written into
+// Validate reports the first invalid field; the expiry, which depends on
+// the time, is checked by Expiry. The username is written into
 // Kong's Authorization header as username="…" and used as the RFC 9421
 // keyid (a structured-field string), so it is printable ASCII without
 // spaces, quotes, commas or backslashes: what both carry without escaping.
@@ -104,6 +152,11 @@ func (r *HMACCredentialRequest) Validate() error {
 		}
 	}
 	return validateTags(r.Tags)
+}
+
+// Expiry returns the expiry the request asks for at now, nil for none.
+func (r *HMACCredentialRequest) Expiry(now time.Time) (*time.Time, error) {
+	return Expiry(now, r.TTL, r.ExpiresAt)
 }
 
 // isToken reports whether s is printable ASCII other than space and the

@@ -12,8 +12,9 @@ type KeyStatus string
 const (
 	KeyActive  KeyStatus = "active"
 	KeyRevoked KeyStatus = "revoked"
-	// KeyArchived: expired or revoked long enough ago that its secret hash
-	// was dropped; the record stays for audit until it is destroyed.
+	// KeyArchived: expired or revoked long enough ago that its secret was
+	// dropped (a key's hash; an HMAC credential's data key and ciphertext);
+	// the record stays for audit until it is destroyed.
 	KeyArchived KeyStatus = "archived"
 )
 

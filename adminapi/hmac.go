@@ -13,10 +13,14 @@ import (
 // keyring before it reaches the store and is shown only in this response.
 func (s *Server) createHMACCredential(w http.ResponseWriter, r *http.Request) error {
 	var req keygate.HMACCredentialRequest
-	if err := decodeBody(w, r, &req); err != nil {
+	if err := decodeWithExpiry(w, r, &req); err != nil {
 		return err
 	}
 	if err := req.Validate(); err != nil {
+		return err
+	}
+	expires, err := req.Expiry(s.now())
+	if err != nil {
 		return err
 	}
 	secret := req.Secret
@@ -29,7 +33,7 @@ func (s *Server) createHMACCredential(w http.ResponseWriter, r *http.Request) er
 	if err != nil {
 		return err
 	}
-	c := &keygate.HMACCredential{Consumer: keygate.Ref{ID: consumer.ID}, Username: req.Username, Tags: orEmpty(req.Tags)}
+	c := &keygate.HMACCredential{Consumer: keygate.Ref{ID: consumer.ID}, Username: req.Username, Tags: orEmpty(req.Tags), ExpiresAt: expires}
 	err = s.Store.CreateHMACCredential(r.Context(), c, func(id string) (*keygate.Sealed, error) {
 		return s.Keyring.Ring.Seal(keygate.SealedHMACSecret, id, []byte(secret))
 	})

@@ -2,8 +2,10 @@ package adminapi_test
 
 import (
 	"encoding/json"
+	"fmt"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/keygate/keygate"
 	"github.com/keygate/keygate/adminapi/adminapitest"
@@ -99,4 +101,107 @@ func TestHMACCredentialBadInput(t *testing.T) {
 			}
 		})
 	}
+}
+
+// An HMAC credential may expire, given a ttl or an expires_at as a key is;
+// every read shows when, and its status.
+func TestHMACCredentialExpiry(t *testing.T) {
+	e := adminapitest.New(t)
+	newConsumer(t, e.Client, "alice")
+	ctx := t.Context()
+	const path = "/v1/consumers/alice/hmac-credentials"
+
+	future := adminapitest.Start.Add(48 * time.Hour)
+	limit := adminapitest.Start.Add(keygate.MaxKeyTTL * time.Second)
+	ttl := 3600
+	valid := []struct {
+		name string
+		req  keygate.HMACCredentialRequest
+		want *time.Time
+	}{
+		{"ttl", keygate.HMACCredentialRequest{TTL: &ttl}, new(adminapitest.Start.Add(time.Hour))},
+		{"expires_at", keygate.HMACCredentialRequest{ExpiresAt: &future}, &future},
+		{"expires_at at the limit", keygate.HMACCredentialRequest{ExpiresAt: &limit}, &limit},
+		{"expires_at in another zone, stored in UTC", keygate.HMACCredentialRequest{ExpiresAt: new(future.In(time.FixedZone("UTC+2", 7200)))}, &future},
+		{"neither: never", keygate.HMACCredentialRequest{}, nil},
+	}
+	for i, tt := range valid {
+		t.Run(tt.name, func(t *testing.T) {
+			tt.req.Username = fmt.Sprint("signer-", i)
+			issued, err := e.Client.CreateHMACCredential(ctx, "alice", tt.req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			got, err := e.Client.HMACCredential(ctx, "alice", issued.ID)
+			if err != nil {
+				t.Fatal(err)
+			}
+			for name, c := range map[string]*keygate.HMACCredential{"created": &issued.HMACCredential, "got": got} {
+				if (c.ExpiresAt == nil) != (tt.want == nil) || c.ExpiresAt != nil && (!c.ExpiresAt.Equal(*tt.want) || c.ExpiresAt.Location() != time.UTC) {
+					t.Errorf("%s: expires_at %v, want %v", name, c.ExpiresAt, tt.want)
+				}
+				if c.Status != keygate.KeyActive {
+					t.Errorf("%s: status %s", name, c.Status)
+				}
+			}
+		})
+	}
+	t.Run("lists show expires_at and status, null when it never expires", func(t *testing.T) {
+		r := request(t, e, "GET", path, "", nil)
+		var list keygate.List[map[string]any]
+		if err := json.Unmarshal([]byte(r.body), &list); err != nil || len(list.Data) != len(valid) {
+			t.Fatalf("%d %s", r.status, r.body)
+		}
+		for _, c := range list.Data {
+			exp, ok := c["expires_at"]
+			if !ok || c["status"] != "active" || (exp == nil) != (c["username"] == fmt.Sprint("signer-", len(valid)-1)) {
+				t.Errorf("listed %v", c)
+			}
+		}
+	})
+
+	tests := []struct {
+		name, body, msg string
+	}{
+		{"ttl zero", `{"username":"x","ttl":0}`, "ttl: must be from 1 to 315360000 seconds"},
+		{"ttl negative", `{"username":"x","ttl":-5}`, "ttl: must be from 1"},
+		{"ttl too long", `{"username":"x","ttl":315360001}`, "ttl: must be from 1"},
+		{"ttl not a number", `{"username":"x","ttl":"1h"}`, "ttl: must be an integer"},
+		{"ttl and expires_at", `{"username":"x","ttl":60,"expires_at":"2031-01-01T00:00:00Z"}`, "ttl: cannot be given together with expires_at"},
+		{"expires_at in the past", `{"username":"x","expires_at":"2029-12-31T00:00:00Z"}`, "expires_at: must be in the future"},
+		{"expires_at now", `{"username":"x","expires_at":"2030-01-01T00:00:00Z"}`, "expires_at: must be in the future"},
+		{"expires_at not a time", `{"username":"x","expires_at":"tomorrow"}`, "expires_at: must be an RFC 3339 time"},
+		{"expires_at a number", `{"username":"x","expires_at":5}`, "expires_at: must be an RFC 3339 time"},
+		{"expires_at a second past the limit", `{"username":"x","expires_at":"2039-12-30T00:00:01Z"}`, "expires_at: must be at most 315360000 seconds"},
+		{"expires_at in 9999", `{"username":"x","expires_at":"9999-12-31T23:59:59Z"}`, "expires_at: must be at most"},
+		// The other fields are checked first, and none is stored.
+		{"a bad username with a good ttl", `{"username":"a b","ttl":60}`, "username:"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			r := request(t, e, "POST", path, tt.body, nil)
+			r.wantError(t, 400, keygate.EINVALID, tt.msg)
+			if !strings.HasPrefix(r.err.Message, strings.SplitN(tt.msg, ":", 2)[0]+": ") {
+				t.Errorf("message %q does not name the field first", r.err.Message)
+			}
+		})
+	}
+	if creds, _, err := e.Client.HMACCredentials(ctx, "alice", keygate.Page{}); err != nil || len(creds) != len(valid) {
+		t.Errorf("after the refused requests: %d credentials, %v", len(creds), err)
+	}
+	if counts, err := e.Store.DataKeyCounts(ctx); err != nil || counts[1] != len(valid) {
+		t.Errorf("data keys %v, %v: a refused request sealed a secret", counts, err)
+	}
+
+	t.Run("an expired credential still reads as it was stored", func(t *testing.T) {
+		e.Clock.Advance(2 * time.Hour)
+		creds, _, err := e.Client.HMACCredentials(ctx, "alice", keygate.Page{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		c := creds[0] // ttl: an hour
+		if c.Status != keygate.KeyActive || c.ExpiresAt == nil || !c.Expired(e.Clock.Now()) || c.Usable(e.Clock.Now()) {
+			t.Errorf("expired credential %+v", c)
+		}
+	})
 }

@@ -11,6 +11,7 @@ import (
 	"reflect"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/keygate/keygate"
 )
@@ -104,6 +105,23 @@ func decodeBody(w http.ResponseWriter, r *http.Request, v any) error {
 	body, _, err := readBody(w, r)
 	if err != nil {
 		return err
+	}
+	return decode(body, v)
+}
+
+// decodeWithExpiry decodes a request body that may hold expires_at:
+// encoding/json reports a bad time without naming the field, so it is
+// checked first.
+func decodeWithExpiry(w http.ResponseWriter, r *http.Request, v any) error {
+	body, fields, err := readBody(w, r)
+	if err != nil {
+		return err
+	}
+	if raw, ok := fields["expires_at"]; ok {
+		var t *time.Time
+		if json.Unmarshal(raw, &t) != nil {
+			return keygate.Errorf(keygate.EINVALID, "expires_at: must be an RFC 3339 time such as 2030-01-02T15:04:05Z")
+		}
 	}
 	return decode(body, v)
 }

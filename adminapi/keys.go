@@ -2,7 +2,6 @@ package adminapi
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"net/http"
 	"net/netip"
@@ -18,19 +17,8 @@ const maxRefs = 64
 
 func (s *Server) createKey(w http.ResponseWriter, r *http.Request) error {
 	ctx := r.Context()
-	body, fields, err := readBody(w, r)
-	if err != nil {
-		return err
-	}
-	// encoding/json reports a bad time without naming the field.
-	if raw, ok := fields["expires_at"]; ok {
-		var t *time.Time
-		if json.Unmarshal(raw, &t) != nil {
-			return keygate.Errorf(keygate.EINVALID, "expires_at: must be an RFC 3339 time such as 2030-01-02T15:04:05Z")
-		}
-	}
 	var req keygate.KeyRequest
-	if err := decode(body, &req); err != nil {
+	if err := decodeWithExpiry(w, r, &req); err != nil {
 		return err
 	}
 	c, err := s.Store.FindConsumer(ctx, r.PathValue("consumer"))
@@ -84,31 +72,7 @@ func (s *Server) mintKey(k *keygate.APIKey) (apikey.Key, error) {
 
 // expiry returns the expiry a key request asks for, nil for none.
 func (s *Server) expiry(req keygate.KeyRequest) (*time.Time, error) {
-	now := s.now()
-	var t time.Time
-	switch {
-	case req.TTL != nil && req.ExpiresAt != nil:
-		return nil, keygate.Errorf(keygate.EINVALID, "ttl: cannot be given together with expires_at")
-	case req.TTL != nil:
-		if *req.TTL < 1 || *req.TTL > keygate.MaxKeyTTL {
-			return nil, keygate.Errorf(keygate.EINVALID, "ttl: must be from 1 to %d seconds", keygate.MaxKeyTTL)
-		}
-		t = now.Add(time.Duration(*req.TTL) * time.Second)
-	case req.ExpiresAt != nil:
-		if !req.ExpiresAt.After(now) {
-			return nil, keygate.Errorf(keygate.EINVALID, "expires_at: must be in the future")
-		}
-		// The same bound as ttl; it also keeps expiry within what the
-		// gateway's clock arithmetic (unix nanoseconds, until 2262) can hold.
-		if req.ExpiresAt.After(now.Add(keygate.MaxKeyTTL * time.Second)) {
-			return nil, keygate.Errorf(keygate.EINVALID, "expires_at: must be at most %d seconds (10 years) from now", keygate.MaxKeyTTL)
-		}
-		t = *req.ExpiresAt
-	default:
-		return nil, nil
-	}
-	t = t.UTC()
-	return &t, nil
+	return keygate.Expiry(s.now(), req.TTL, req.ExpiresAt)
 }
 
 func (s *Server) consumerKeys(w http.ResponseWriter, r *http.Request) error {

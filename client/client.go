@@ -318,8 +318,9 @@ func (c *Client) RetireKeyringVersion(ctx context.Context, version int) error {
 	return c.do(ctx, http.MethodDelete, "/v1/keyring/versions/"+strconv.Itoa(version), nil, nil)
 }
 
-// CreateHMACCredential issues an HMAC credential; the result is the only
-// place its secret is ever shown.
+// CreateHMACCredential issues an HMAC credential, which expires if
+// req.TTL or req.ExpiresAt says so; the result is the only place its
+// secret is ever shown.
 func (c *Client) CreateHMACCredential(ctx context.Context, consumer string, req keygate.HMACCredentialRequest) (*keygate.IssuedHMACCredential, error) {
 	return call[keygate.IssuedHMACCredential](ctx, c, http.MethodPost, at("consumers", consumer)+"/hmac-credentials", req)
 }

@@ -8,70 +8,105 @@ import (
 	"github.com/keygate/keygate"
 )
 
-// Jobs are the lifecycle's background work: expiry notices, archival of
-// ended keys and destruction of archived ones. Every step claims its keys
-// with one conditional write, so any number of nodes may run them at once.
+// Store is what the jobs work on: every credential kind with a lifecycle.
+type Store interface {
+	keygate.KeyStore
+	keygate.HMACCredentialStore
+}
+
+// Jobs are the lifecycle's background work, for API keys and HMAC
+// credentials alike: expiry notices, archival of ended credentials and
+// destruction of archived ones. Every step claims its credentials with one
+// conditional write, so any number of nodes may run them at once.
 type Jobs struct {
-	Store  keygate.KeyStore
+	Store  Store
 	Events keygate.Publisher // nil: notices are not sent
 	Logger *slog.Logger
 	Now    func() time.Time // nil: time.Now
-	// Notice is how long before expiry a key.expiring event goes out.
+	// Notice is how long before expiry a key.expiring (or
+	// hmac_credential.expiring) event goes out.
 	Notice time.Duration
-	// ArchiveAfter is how long after it expired or was revoked a key is
-	// archived (its secret hash dropped); Retention how long after that the
-	// record is destroyed. Zero: never.
+	// ArchiveAfter is how long after it expired or was revoked a credential
+	// is archived (a key's secret hash dropped, an HMAC credential's secret
+	// destroyed); Retention how long after that the record is destroyed.
+	// Zero: never.
 	ArchiveAfter, Retention time.Duration
 }
 
 // batch bounds one write, so that a backlog never holds the writer long.
 const batch = 500
 
-// RunOnce does all the work due at this moment and reports what it did.
+// RunOnce does all the work due at this moment and reports what it did,
+// each count over keys and HMAC credentials together. On an error it stops
+// and reports what was done until then.
 func (j *Jobs) RunOnce(ctx context.Context) (noticed, archived, destroyed int, err error) {
 	ctx = keygate.WithActor(ctx, "system:lifecycle")
 	now := j.now()
+	var steps []step
 	if j.Notice > 0 && j.Events != nil {
-		for {
-			keys, err := j.Store.NoticeExpiring(ctx, now.Add(j.Notice), batch)
-			if err != nil {
-				return noticed, archived, destroyed, err
-			}
+		before := now.Add(j.Notice)
+		steps = append(steps, step{&noticed, func() (int, error) {
+			keys, err := j.Store.NoticeExpiring(ctx, before, batch)
 			for _, k := range keys {
-				j.Events.Publish(ctx, keygate.Event{Type: keygate.EventKeyExpiring, CreatedAt: now, ConsumerID: k.Consumer.ID,
+				j.publish(ctx, keygate.Event{Type: keygate.EventKeyExpiring, CreatedAt: now, ConsumerID: k.Consumer.ID,
 					Data: map[string]any{"key_id": k.ID, "name": k.Name, "start": k.Start, "expires_at": k.ExpiresAt}})
 			}
-			noticed += len(keys)
-			if len(keys) < batch {
-				break
+			return len(keys), err
+		}}, step{&noticed, func() (int, error) {
+			creds, err := j.Store.NoticeExpiringHMACCredentials(ctx, before, batch)
+			for _, c := range creds {
+				j.publish(ctx, keygate.Event{Type: keygate.EventHMACCredentialExpiring, CreatedAt: now, ConsumerID: c.Consumer.ID,
+					Data: map[string]any{"hmac_credential_id": c.ID, "username": c.Username, "expires_at": c.ExpiresAt}})
 			}
-		}
+			return len(creds), err
+		}})
 	}
 	if j.ArchiveAfter > 0 {
-		for {
-			keys, err := j.Store.ArchiveKeys(ctx, now.Add(-j.ArchiveAfter), batch)
-			if err != nil {
-				return noticed, archived, destroyed, err
-			}
-			archived += len(keys)
-			if len(keys) < batch {
-				break
-			}
-		}
+		endedBefore := now.Add(-j.ArchiveAfter)
+		steps = append(steps, step{&archived, func() (int, error) {
+			keys, err := j.Store.ArchiveKeys(ctx, endedBefore, batch)
+			return len(keys), err
+		}}, step{&archived, func() (int, error) {
+			creds, err := j.Store.ArchiveHMACCredentials(ctx, endedBefore, batch)
+			return len(creds), err
+		}})
 	}
 	if j.Retention > 0 {
+		archivedBefore := now.Add(-j.Retention)
+		steps = append(steps, step{&destroyed, func() (int, error) {
+			return j.Store.DestroyKeys(ctx, archivedBefore, batch)
+		}}, step{&destroyed, func() (int, error) {
+			return j.Store.DestroyHMACCredentials(ctx, archivedBefore, batch)
+		}})
+	}
+	for _, s := range steps {
+		// Batch after batch, until one is short: the backlog is done.
 		for {
-			n, err := j.Store.DestroyKeys(ctx, now.Add(-j.Retention), batch)
+			n, err := s.run()
+			*s.count += n
 			if err != nil {
 				return noticed, archived, destroyed, err
 			}
-			destroyed += n
 			if n < batch {
 				break
 			}
 		}
 	}
 	return noticed, archived, destroyed, nil
+}
+
+// step is one batch of one job, counted in count.
+type step struct {
+	count *int
+	run   func() (int, error)
+}
+
+// publish sends a notice. The credential is already marked noticed, so a
+// failure loses the notice; it is logged for the operator to act on.
+func (j *Jobs) publish(ctx context.Context, e keygate.Event) {
+	if err := j.Events.Publish(ctx, e); err != nil {
+		j.logger().Error("lifecycle: expiry notice not sent", "type", e.Type, "consumer_id", e.ConsumerID, "error", err)
+	}
 }
 
 // Run runs the jobs every interval until ctx ends. A failed run is logged

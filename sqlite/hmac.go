@@ -15,11 +15,11 @@ import (
 // data key. A trigger deletes that data key with the row (see
 // 0004_hmac.sql), whether the credential or its consumer is deleted.
 
-const hmacCols = `h.id, h.consumer_id, h.username, h.status, h.tags, h.created_at, h.revoked_at`
+const hmacCols = `h.id, h.consumer_id, h.username, h.status, h.tags, h.expires_at, h.created_at, h.revoked_at`
 
 // lookupHMACSQL reads a credential with its sealed secret and its consumer:
 // one round trip on the gateway's cache miss. A credential without a data
-// key could never be verified, so it is not found.
+// key (an archived one) could never be verified, so it is not found.
 var lookupHMACSQL = `SELECT ` + hmacCols + `, h.secret, d.version, d.wrapped, ` + prefixed("c.", consumerCols) + `
 	FROM hmac_credentials h
 	JOIN consumers c ON c.id = h.consumer_id
@@ -28,7 +28,7 @@ var lookupHMACSQL = `SELECT ` + hmacCols + `, h.secret, d.version, d.wrapped, ` 
 
 func hmacDest(c *keygate.HMACCredential) []any {
 	return []any{&c.ID, &c.Consumer.ID, &c.Username, &c.Status, listCol(&c.Tags),
-		timeColumn{&c.CreatedAt}, nullTimeColumn{&c.RevokedAt}}
+		nullTimeColumn{&c.ExpiresAt}, timeColumn{&c.CreatedAt}, nullTimeColumn{&c.RevokedAt}}
 }
 
 func scanHMACCredential(row scanner) (*keygate.HMACCredential, error) {
@@ -86,6 +86,7 @@ func (db *DB) ListHMACCredentials(ctx context.Context, f keygate.HMACCredentialF
 // credential that cannot be stored, and nothing is stored when sealing
 // fails. c.Status, c.RevokedAt and c.Secret are the store's: the credential
 // is created active, and its secret is read only by LookupHMACCredential.
+// c.ExpiresAt is kept as given: the caller checked it (see keygate.Expiry).
 func (db *DB) CreateHMACCredential(ctx context.Context, c *keygate.HMACCredential, seal func(id string) (*keygate.Sealed, error)) error {
 	switch {
 	case c == nil:
@@ -125,10 +126,10 @@ func (db *DB) CreateHMACCredential(ctx context.Context, c *keygate.HMACCredentia
 		}
 		now := db.stamp()
 		v.ID, v.Consumer, v.Status, v.CreatedAt, v.RevokedAt, v.Secret = id, keygate.Ref{ID: consumer.ID}, keygate.KeyActive, now, nil, nil
-		v.Tags = orEmpty(c.Tags)
-		_, err = tx.ExecContext(ctx, `INSERT INTO hmac_credentials (`+strings.ReplaceAll(hmacCols, "h.", "")+`, secret)
-			VALUES (?, ?, ?, ?, ?, ?, ?, ?)`,
-			v.ID, v.Consumer.ID, v.Username, string(v.Status), encodeList(v.Tags), micros(v.CreatedAt), nil, sealed.Ciphertext)
+		v.Tags, v.ExpiresAt = orEmpty(c.Tags), normalize(c.ExpiresAt)
+		_, err = tx.ExecContext(ctx, `INSERT INTO hmac_credentials (`+returningHMACCols+`, secret)
+			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+			v.ID, v.Consumer.ID, v.Username, string(v.Status), encodeList(v.Tags), nullMicros(v.ExpiresAt), micros(v.CreatedAt), nil, sealed.Ciphertext)
 		switch code, col := constraint(err); {
 		case code == constraintUnique && col == "username":
 			return nil, usernameTaken(c.Username)
@@ -148,9 +149,11 @@ func usernameTaken(username string) error {
 	return keygate.Errorf(keygate.ECONFLICT, "username: an hmac credential with username %q already exists", username)
 }
 
-// RevokeHMACCredential revokes a credential once: revoking it again keeps
-// the first revoked_at, but still reports the change, so that a repeated
-// revoke always makes every cache drop the credential.
+// RevokeHMACCredential revokes an active credential: revoking it again
+// keeps the first revoked_at, and an archived one stays archived (its
+// archived_at, which starts its retention period, unchanged), but the
+// change is still reported, so that a repeated revoke always makes every
+// cache drop the credential.
 func (db *DB) RevokeHMACCredential(ctx context.Context, id string) (*keygate.HMACCredential, error) {
 	var c *keygate.HMACCredential
 	err := db.write(ctx, func(tx *sql.Tx) ([]keygate.Change, error) {
@@ -158,7 +161,7 @@ func (db *DB) RevokeHMACCredential(ctx context.Context, id string) (*keygate.HMA
 		if c, err = findHMACCredential(ctx, tx, id); err != nil {
 			return nil, err
 		}
-		if c.Status != keygate.KeyRevoked {
+		if c.Status == keygate.KeyActive {
 			now := db.stamp()
 			c.Status, c.RevokedAt = keygate.KeyRevoked, &now
 			if _, err := tx.ExecContext(ctx, `UPDATE hmac_credentials SET status = ?, revoked_at = ? WHERE id = ?`,

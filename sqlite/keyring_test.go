@@ -11,8 +11,10 @@ import (
 	"path/filepath"
 	"slices"
 	"testing"
+	"time"
 
 	"github.com/keygate/keygate"
+	"github.com/keygate/keygate/storetest"
 )
 
 // TestDestroySecretLeavesNoTrace checks crypto-shredding at the file level:
@@ -143,6 +145,80 @@ func TestDeleteHMACCredentialLeavesNoTrace(t *testing.T) {
 
 			db = open(t, path, Options{})
 			defer db.Close()
+			if _, _, err := db.LookupHMACCredential(ctx, "neighbour"); err != nil {
+				t.Error(err)
+			}
+		})
+	}
+}
+
+// TestArchiveHMACCredentialLeavesNoTrace: archiving a credential, once it
+// expired or was revoked, destroys its secret as deleting it does — neither
+// its wrapped data key nor its sealed secret stays in the database file or
+// the -wal file — while its record stays, archived.
+func TestArchiveHMACCredentialLeavesNoTrace(t *testing.T) {
+	tests := []struct {
+		name string
+		size int // of the ciphertext; past a page it spills to overflow pages
+		end  func(ctx context.Context, db *DB, c *keygate.HMACCredential, clock *storetest.Clock) error
+	}{
+		{"expired", 64, func(_ context.Context, _ *DB, _ *keygate.HMACCredential, clock *storetest.Clock) error {
+			clock.Advance(2 * time.Hour)
+			return nil
+		}},
+		{"revoked", 64, func(ctx context.Context, db *DB, c *keygate.HMACCredential, _ *storetest.Clock) error {
+			_, err := db.RevokeHMACCredential(ctx, c.ID)
+			return err
+		}},
+		{"on overflow pages", 20_000, func(_ context.Context, _ *DB, _ *keygate.HMACCredential, clock *storetest.Clock) error {
+			clock.Advance(2 * time.Hour)
+			return nil
+		}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			ctx := t.Context()
+			clock := storetest.NewClock(time.Date(2030, 1, 1, 0, 0, 0, 0, time.UTC))
+			path := filepath.Join(t.TempDir(), "keygate.db")
+			db := open(t, path, Options{Now: clock.Now})
+			defer db.Close()
+			check(t, db.AddKeyringVersion(ctx, &keygate.KeyringVersion{Version: 1, Sealed: []byte("sealed")}))
+			check(t, db.CreateConsumer(ctx, &keygate.Consumer{Username: "alice"}))
+			seal := func(wrapped, ciphertext []byte) func(string) (*keygate.Sealed, error) {
+				return func(id string) (*keygate.Sealed, error) {
+					return &keygate.Sealed{Kind: keygate.SealedHMACSecret, ID: id,
+						DataKey: keygate.DataKey{Version: 1, Wrapped: wrapped}, Ciphertext: ciphertext}, nil
+				}
+			}
+			// A neighbour keeps the pages in use, and its secret.
+			check(t, db.CreateHMACCredential(ctx, &keygate.HMACCredential{Consumer: keygate.Ref{Name: "alice"}, Username: "neighbour"},
+				seal([]byte("neighbour wrapped"), []byte("neighbour ciphertext"))))
+			wrapped, ciphertext := random(48), random(tt.size)
+			expires := clock.Now().Add(time.Hour)
+			c := &keygate.HMACCredential{Consumer: keygate.Ref{Name: "alice"}, Username: "target", ExpiresAt: &expires}
+			check(t, db.CreateHMACCredential(ctx, c, seal(wrapped, ciphertext)))
+			checkpoint(t, db)
+			if !contains(t, path, ciphertext) || !contains(t, path, wrapped) {
+				t.Fatal("the credential is not in the database file after a checkpoint: the scan is broken")
+			}
+
+			check(t, tt.end(ctx, db, c, clock))
+			archived, err := db.ArchiveHMACCredentials(ctx, clock.Now(), 10)
+			check(t, err)
+			if len(archived) != 1 || archived[0].ID != c.ID {
+				t.Fatalf("archived %+v, want the target", archived)
+			}
+			secrets := map[string][]byte{"wrapped data key": wrapped, "ciphertext": ciphertext}
+			noTrace(t, "while open", path, secrets)
+			check(t, db.Close())
+			noTrace(t, "after Close", path, secrets)
+
+			db = open(t, path, Options{Now: clock.Now})
+			defer db.Close()
+			kept, err := db.FindHMACCredential(ctx, c.ID)
+			if err != nil || kept.Status != keygate.KeyArchived {
+				t.Errorf("the archived record: %+v, %v", kept, err)
+			}
 			if _, _, err := db.LookupHMACCredential(ctx, "neighbour"); err != nil {
 				t.Error(err)
 			}

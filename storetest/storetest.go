@@ -56,6 +56,8 @@ func Run(t *testing.T, open func(tb testing.TB, h Harness) keygate.Store) {
 		{"HMACCredentialList", testHMACCredentialList},
 		{"HMACCredentialConsumerCascade", testHMACCredentialConsumerCascade},
 		{"HMACCredentialRewrap", testHMACCredentialRewrap},
+		{"HMACCredentialLifecycleJobs", testHMACCredentialLifecycleJobs},
+		{"HMACCredentialLifecycleConcurrent", testHMACCredentialLifecycleConcurrent},
 		{"Webhooks", testWebhooks},
 		{"WebhookErrors", testWebhookErrors},
 		{"WebhookUpdate", testWebhookUpdate},

@@ -2,6 +2,7 @@ package hmacauth
 
 import (
 	"context"
+	"math"
 	"strconv"
 	"sync"
 	"time"
@@ -65,7 +66,11 @@ type entry struct {
 	consumer *keygate.Consumer
 	active   bool
 	secret   []byte // opened; nil unless active
-	expires  int64  // unix ns on the cache's clock
+	expires  int64  // unix ns on the cache's clock: when the entry goes stale
+	// ends is when the credential itself stops working (its ExpiresAt),
+	// unix ns; 0: never. Checked on every use, so that a cached credential
+	// is refused from that instant, not when the entry goes stale.
+	ends int64
 }
 
 // NewCredentials returns a cache reading credentials from store and
@@ -94,7 +99,8 @@ func NewCredentials(store Lookup, open func(*keygate.Sealed) ([]byte, error), op
 }
 
 // credential is what a request learns about a username: found is false for
-// no such credential or one that is not active, which are refused alike.
+// no such credential or one that is not active or has expired, which are
+// all refused alike.
 type credential struct {
 	found    bool
 	cred     *keygate.HMACCredential
@@ -133,9 +139,12 @@ func (c *Credentials) get(ctx context.Context, username string, dst []byte) (cre
 	if err != nil || e == nil { // e nil: no such username
 		return credential{}, dst, err
 	}
-	dst = append(dst, e.secret...)
+	cr := e.credential(now)
+	if cr.found {
+		dst = append(dst, e.secret...)
+	}
 	e.wipe()
-	return e.credential(), dst, nil
+	return cr, dst, nil
 }
 
 // cached looks username up; ok is false when it is not cached or has
@@ -144,7 +153,11 @@ func (c *Credentials) cached(username string, now int64, dst []byte) (cr credent
 	c.mu.RLock()
 	defer c.mu.RUnlock()
 	if e := c.entries[username]; e != nil && now < e.expires {
-		return e.credential(), append(dst, e.secret...), true, c.gen
+		cr := e.credential(now)
+		if !cr.found {
+			return cr, dst, true, c.gen // no secret for a credential that cannot be used
+		}
+		return cr, append(dst, e.secret...), true, c.gen
 	}
 	if exp, hit := c.misses[username]; hit && now < exp {
 		return credential{}, dst, true, c.gen
@@ -152,8 +165,9 @@ func (c *Credentials) cached(username string, now int64, dst []byte) (cr credent
 	return credential{}, dst, false, c.gen
 }
 
-func (e *entry) credential() credential {
-	return credential{found: e.active, cred: e.cred, consumer: e.consumer}
+// credential is the entry as a request at now sees it.
+func (e *entry) credential(now int64) credential {
+	return credential{found: e.active && (e.ends == 0 || now < e.ends), cred: e.cred, consumer: e.consumer}
 }
 
 // load reads username from the store and caches the result unless the
@@ -186,7 +200,10 @@ func (c *Credentials) read(ctx context.Context, username string, now int64) (*en
 	case err != nil:
 		return nil, keygate.Unavailable(err, "HMAC credential store unavailable")
 	}
-	e := &entry{consumer: consumer, active: cred.Status == keygate.KeyActive, expires: now + int64(c.opts.HitTTL)}
+	e := &entry{consumer: consumer, expires: now + int64(c.opts.HitTTL), ends: unixNanos(cred.ExpiresAt)}
+	// An expired credential's secret is never opened: it cannot be used
+	// again (expiry is not undone), so it need not be in memory either.
+	e.active = cred.Status == keygate.KeyActive && (e.ends == 0 || now < e.ends)
 	stripped := *cred
 	stripped.Secret = nil // the cache keeps the opened secret, not the sealed one
 	e.cred = &stripped
@@ -200,6 +217,21 @@ func (c *Credentials) read(ctx context.Context, username string, now int64) (*en
 	}
 	return e, nil
 }
+
+// unixNanos returns t in unix nanoseconds, 0 for nil; a time past what
+// they can hold (the year 2262; the admin API refuses expiries that far)
+// is treated as never.
+func unixNanos(t *time.Time) int64 {
+	if t == nil || t.After(maxNanosTime) {
+		return 0
+	}
+	if t.UnixNano() <= 0 {
+		return 1 // long past: expired, but not "never"
+	}
+	return t.UnixNano()
+}
+
+var maxNanosTime = time.Unix(0, math.MaxInt64)
 
 // put caches e, which then owns its secret buffer; if the cache was
 // invalidated since gen, e is not cached and its secret is zeroed.

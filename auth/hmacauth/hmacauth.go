@@ -355,7 +355,11 @@ func (a *Authenticator) grant(r *http.Request, cr credential, mac []byte, at int
 			return denied(msgReplayed), nil
 		}
 	}
-	return auth.Result{Verdict: auth.Granted, Consumer: cr.consumer, CredentialID: cr.cred.Username}, nil
+	res := auth.Result{Verdict: auth.Granted, Consumer: cr.consumer, CredentialID: cr.cred.Username}
+	if cr.cred.ExpiresAt != nil {
+		res.Sunset = *cr.cred.ExpiresAt // the proxy announces it near the end, as for keys
+	}
+	return res, nil
 }
 
 // authenticateRFC9421 verifies an RFC 9421 signature made with an HMAC

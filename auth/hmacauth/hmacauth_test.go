@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -744,5 +745,83 @@ func TestHideCredentialsCopies(t *testing.T) {
 	if in, sig := r.Header.Get("Signature-Input"), r.Header.Get("Signature"); in != `upstream=("@method");created=1;keyid="upstream-key";alg="ed25519"` ||
 		sig != "upstream=:AAAA:" {
 		t.Errorf("Signature-Input %q, Signature %q", in, sig)
+	}
+}
+
+// An expired credential is refused from the instant it expires, exactly as
+// an unknown username is, though its entry is still cached: no change tells
+// the cache of an expiry, so it is checked on every use. A credential read
+// when already expired does not have its secret opened at all.
+func TestExpiredCredentialRefusedWhileCached(t *testing.T) {
+	f := newFixture(t, nil)
+	var opens atomic.Int64
+	f.creds = NewCredentials(f.store, func(s *keygate.Sealed) ([]byte, error) {
+		opens.Add(1)
+		return openIdentity(s)
+	}, Options{Now: f.clock.Now})
+	cfg := *keygate.NewHMACAuthConfig()
+	cfg.ReplayProtection = false
+	f.auth = New(cfg, f.creds, nil, f.clock.Now)
+	expires := testTime.Add(time.Minute)
+	f.store.mu.Lock()
+	f.store.creds[testUser].ExpiresAt = &expires
+	f.store.mu.Unlock()
+
+	schemes := []struct {
+		name string
+		sign func(t *testing.T, user string) *http.Request
+	}{
+		{"Kong", func(t *testing.T, user string) *http.Request {
+			r := request("GET", "/", "", "Date: "+httpDate(f.clock.Now()))
+			signKong(t, r, "", user, testSecret, "hmac-sha256", "date")
+			return r
+		}},
+		{"RFC 9421", func(t *testing.T, user string) *http.Request {
+			r := request("GET", "https://example.com/foo?x=1", "")
+			signRFC9421(t, r, testSecret, []string{"@method", "@authority", "@path", "@query"},
+				httpsig.SignatureParams{Created: f.clock.Now().Unix(), KeyID: user, Alg: httpsig.AlgHMACSHA256})
+			return r
+		}},
+	}
+	for _, s := range schemes {
+		res := f.authenticate(t, s.sign(t, testUser))
+		expect(t, res, auth.Granted, "")
+		if !res.Sunset.Equal(expires) { // for the proxy's Sunset header
+			t.Errorf("%s: granted with Sunset %v, want %v", s.name, res.Sunset, expires)
+		}
+	}
+	f.clock.Add(time.Minute - time.Nanosecond)
+	for _, s := range schemes {
+		expect(t, f.authenticate(t, s.sign(t, testUser)), auth.Granted, "") // still within its lifetime
+	}
+	f.clock.Add(time.Nanosecond) // expires_at: over
+	for _, s := range schemes {
+		t.Run(s.name, func(t *testing.T) {
+			expired := f.authenticate(t, s.sign(t, testUser))
+			unknown := f.authenticate(t, s.sign(t, "nobody"))
+			expect(t, expired, auth.Unauthenticated, msgNotValid)
+			if expired != unknown {
+				t.Errorf("expired %+v, unknown %+v: they must look the same", expired, unknown)
+			}
+		})
+	}
+	if n := f.store.reads.Load(); n != 2 { // the credential once, "nobody" once
+		t.Errorf("%d store reads: the expired credential was not refused from the cache", n)
+	}
+	cr, secret, err := f.creds.get(t.Context(), testUser, nil)
+	if err != nil || cr.found || len(secret) != 0 {
+		t.Errorf("get after expiry: %+v, %d bytes of secret, %v", cr, len(secret), err)
+	}
+
+	// Reloaded (here by a change), it stays refused, and its secret is
+	// no longer opened.
+	before := opens.Load()
+	f.creds.Apply(keygate.Change{Kind: keygate.HMACCredentialChanged, Op: keygate.Updated, ID: "id-" + testUser, Username: testUser})
+	expect(t, f.authenticate(t, schemes[0].sign(t, testUser)), auth.Unauthenticated, msgNotValid)
+	if n := f.store.reads.Load(); n != 3 {
+		t.Errorf("%d store reads, want the reload", n)
+	}
+	if opens.Load() != before {
+		t.Error("the secret of an expired credential was opened")
 	}
 }

@@ -11,10 +11,10 @@ import (
 	"github.com/keygate/keygate/client"
 )
 
-var hmacHeader = []string{"ID", "CONSUMER", "USERNAME", "STATUS", "CREATED"}
+var hmacHeader = []string{"ID", "CONSUMER", "USERNAME", "STATUS", "EXPIRES", "CREATED"}
 
 func hmacRow(c *keygate.HMACCredential) []string {
-	return []string{c.ID, c.Consumer.String(), c.Username, string(c.Status), c.CreatedAt.Format("2006-01-02 15:04:05Z07:00")}
+	return []string{c.ID, c.Consumer.String(), c.Username, string(c.Status), timeOrDash(c.ExpiresAt), c.CreatedAt.Format("2006-01-02 15:04:05Z07:00")}
 }
 
 func (a *adminCLI) hmacCommand() *cobra.Command {
@@ -22,8 +22,9 @@ func (a *adminCLI) hmacCommand() *cobra.Command {
 
 	var req keygate.HMACCredentialRequest
 	var secretStdin bool
+	var expiry expiryFlags
 	create := &cobra.Command{
-		Use:   "create CONSUMER --username NAME",
+		Use:   "create CONSUMER --username NAME [--ttl 720h | --expires-at RFC3339]",
 		Short: "Issue an HMAC credential; the secret is shown once",
 		Args:  cobra.ExactArgs(1),
 		RunE: a.run(func(cmd *cobra.Command, c *client.Client, args []string) error {
@@ -33,6 +34,10 @@ func (a *adminCLI) hmacCommand() *cobra.Command {
 					return fmt.Errorf("--secret-stdin: no secret on standard input")
 				}
 				req.Secret = strings.TrimRight(line, "\r\n")
+			}
+			var err error
+			if req.TTL, req.ExpiresAt, err = expiry.values(cmd); err != nil {
+				return err
 			}
 			cred, err := c.CreateHMACCredential(cmd.Context(), args[0], req)
 			if err != nil {
@@ -50,6 +55,7 @@ func (a *adminCLI) hmacCommand() *cobra.Command {
 	create.Flags().StringVar(&req.Username, "username", "", "the credential's public name (globally unique)")
 	create.Flags().BoolVar(&secretStdin, "secret-stdin", false, "read the secret from standard input instead of generating one")
 	create.Flags().StringSliceVar(&req.Tags, "tag", nil, "tag (repeatable)")
+	expiry.add(create)
 
 	var page keygate.Page
 	var consumer string

@@ -1,10 +1,14 @@
 package main
 
 import (
+	"errors"
+	"regexp"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/keygate/keygate"
+	"github.com/keygate/keygate/adminapi/adminapitest"
 )
 
 func TestCLIHMACCredentials(t *testing.T) {
@@ -51,5 +55,54 @@ func TestCLIHMACCredentials(t *testing.T) {
 	}
 	if route = adminJSON[keygate.Route](t, "routes", "update", "signed", "--hmac-auth=false", "--key-auth"); route.HMACAuth != nil || route.KeyAuth == nil {
 		t.Fatalf("after switching to key-auth %+v %+v", route.HMACAuth, route.KeyAuth)
+	}
+}
+
+func TestCLIHMACCredentialExpiry(t *testing.T) {
+	e := adminEnv(t)
+	admin(t, "consumers", "create", "--username", "alice")
+
+	out := admin(t, "hmac-credentials", "create", "alice", "--username", "alice-ttl", "--ttl", "720h")
+	expires := adminapitest.Start.Add(720 * time.Hour).Format(time.RFC3339)
+	if !strings.Contains(out, "will not be shown again") {
+		t.Fatalf("create:\n%s", out)
+	}
+	wantTable(t, out[strings.Index(out, "ID "):], hmacHeader, []string{"alice-ttl", "active", expires})
+
+	at := adminapitest.Start.Add(48 * time.Hour)
+	cred := adminJSON[keygate.IssuedHMACCredential](t, "hmac-credentials", "create", "alice", "--username", "alice-at",
+		"--expires-at", at.In(time.FixedZone("UTC-5", -5*3600)).Format(time.RFC3339))
+	if cred.ExpiresAt == nil || !cred.ExpiresAt.Equal(at) {
+		t.Errorf("--expires-at: expires_at %v, want %v", cred.ExpiresAt, at)
+	}
+	admin(t, "hmac-credentials", "create", "alice", "--username", "alice-never")
+
+	wantTable(t, admin(t, "hmac-credentials", "list", "--consumer", "alice"), hmacHeader,
+		[]string{"alice-ttl", "active", expires}, []string{"alice-at", "active", at.Format(time.RFC3339)}, []string{"alice-never", "active", "-"})
+	wantTable(t, admin(t, "hmac-credentials", "get", "alice", cred.ID), hmacHeader, []string{"alice-at", at.Format(time.RFC3339)})
+	got := adminJSON[keygate.HMACCredential](t, "hmac-credentials", "get", "alice", cred.ID)
+	if got.Status != keygate.KeyActive || got.ExpiresAt == nil || !got.ExpiresAt.Equal(at) {
+		t.Errorf("get --json: %+v", got)
+	}
+
+	for _, tt := range []struct {
+		name   string
+		args   []string
+		stderr string // a regexp
+	}{
+		{"bad --expires-at", []string{"--expires-at", "tomorrow"}, `^error: --expires-at: must be an RFC 3339 time`},
+		{"both", []string{"--ttl", "1h", "--expires-at", at.Format(time.RFC3339)}, `^error: ttl: cannot be given together with expires_at \(INVALID`},
+		{"ttl of zero", []string{"--ttl", "0s"}, `^error: ttl: must be from 1 to`},
+		{"expires-at in the past", []string{"--expires-at", adminapitest.Start.Add(-time.Hour).Format(time.RFC3339)}, `^error: expires_at: must be in the future`},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			out, stderr, err := runAdmin(t, "", append([]string{"hmac-credentials", "create", "alice", "--username", "refused"}, tt.args...)...)
+			if !errors.Is(err, errReported) || out != "" || !regexp.MustCompile(tt.stderr).MatchString(stderr) {
+				t.Errorf("err %v, stdout %q, stderr %q", err, out, stderr)
+			}
+		})
+	}
+	if n, err := e.Store.DataKeyCounts(t.Context()); err != nil || n[1] != 3 {
+		t.Errorf("data keys %v %v, want the three credentials' only", n, err)
 	}
 }

@@ -91,25 +91,17 @@ func (a *adminCLI) keysCommand() *cobra.Command {
 
 func (a *adminCLI) keysCreateCommand() *cobra.Command {
 	var (
-		req       keygate.KeyRequest
-		ttl       time.Duration
-		expiresAt string
+		req    keygate.KeyRequest
+		expiry expiryFlags
 	)
 	cmd := &cobra.Command{
 		Use:   "create CONSUMER [flags]",
 		Short: "Issue an API key to a consumer; the key is shown once",
 		Args:  cobra.ExactArgs(1),
 		RunE: a.run(func(cmd *cobra.Command, c *client.Client, args []string) error {
-			if cmd.Flags().Changed("ttl") {
-				secs := int(ttl.Round(time.Second) / time.Second)
-				req.TTL = &secs
-			}
-			if expiresAt != "" {
-				t, err := time.Parse(time.RFC3339, expiresAt)
-				if err != nil {
-					return fmt.Errorf("--expires-at: must be an RFC 3339 time such as 2030-01-02T15:04:05Z")
-				}
-				req.ExpiresAt = &t
+			var err error
+			if req.TTL, req.ExpiresAt, err = expiry.values(cmd); err != nil {
+				return err
 			}
 			k, err := c.CreateKey(cmd.Context(), args[0], req)
 			if err != nil {
@@ -126,13 +118,40 @@ func (a *adminCLI) keysCreateCommand() *cobra.Command {
 	}
 	f := cmd.Flags()
 	f.StringVar(&req.Name, "name", "", "name of the key, to tell a consumer's keys apart")
-	f.DurationVar(&ttl, "ttl", 0, "lifetime, such as 720h (whole seconds)")
-	f.StringVar(&expiresAt, "expires-at", "", "expiry as an RFC 3339 time (instead of --ttl)")
+	expiry.add(cmd)
 	f.StringSliceVar(&req.AllowedServices, "service", nil, "service (id or name) the key is limited to (repeatable)")
 	f.StringSliceVar(&req.AllowedRoutes, "route", nil, "route (id or name) the key is limited to (repeatable)")
 	f.StringSliceVar(&req.AllowedCIDRs, "cidr", nil, "network (CIDR or address) the key may be used from (repeatable)")
 	f.StringSliceVar(&req.Tags, "tag", nil, "tag (repeatable)")
 	return cmd
+}
+
+// expiryFlags are a create command's --ttl and --expires-at.
+type expiryFlags struct {
+	ttl       time.Duration
+	expiresAt string
+}
+
+func (e *expiryFlags) add(cmd *cobra.Command) {
+	cmd.Flags().DurationVar(&e.ttl, "ttl", 0, "lifetime, such as 720h (whole seconds)")
+	cmd.Flags().StringVar(&e.expiresAt, "expires-at", "", "expiry as an RFC 3339 time (instead of --ttl)")
+}
+
+// values returns the request's TTL and ExpiresAt; nil for a flag not
+// given. The server checks the rest (both given, in the past, too far).
+func (e *expiryFlags) values(cmd *cobra.Command) (ttl *int, expiresAt *time.Time, err error) {
+	if cmd.Flags().Changed("ttl") {
+		secs := int(e.ttl.Round(time.Second) / time.Second)
+		ttl = &secs
+	}
+	if e.expiresAt != "" {
+		t, err := time.Parse(time.RFC3339, e.expiresAt)
+		if err != nil {
+			return nil, nil, fmt.Errorf("--expires-at: must be an RFC 3339 time such as 2030-01-02T15:04:05Z")
+		}
+		expiresAt = &t
+	}
+	return ttl, expiresAt, nil
 }
 
 func (a *adminCLI) keysListCommand() *cobra.Command {

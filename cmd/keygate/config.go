@@ -56,9 +56,9 @@ func (c *Config) addFlags(fs *pflag.FlagSet) {
 	fs.DurationVar(&c.ShutdownTimeout, "shutdown-timeout", 15*time.Second, "how long SIGTERM waits for requests in flight")
 	fs.StringVar(&c.SelfRotatePath, "self-rotate-path", "/.keygate/rotate", "gateway path where a caller rotates its own key (empty: off)")
 	fs.StringVar(&c.LeakReportKeys, "leak-report-keys", "", "JSON file of the public keys signed leak reports are checked with (GitHub's secret scanning format)")
-	fs.DurationVar(&c.KeyExpiryNotice, "key-expiry-notice", 7*24*time.Hour, "how long before a key expires responses carry a Sunset header")
-	fs.DurationVar(&c.ArchiveAfter, "archive-after", 30*24*time.Hour, "archive keys this long after they expired or were revoked: drop the secret hash, keep the record (0: never)")
-	fs.DurationVar(&c.Retention, "retention", 365*24*time.Hour, "destroy archived keys this long after archiving (0: never)")
+	fs.DurationVar(&c.KeyExpiryNotice, "key-expiry-notice", 7*24*time.Hour, "how long before a key or HMAC credential expires responses carry a Sunset header and an expiring event goes out")
+	fs.DurationVar(&c.ArchiveAfter, "archive-after", 30*24*time.Hour, "archive keys and HMAC credentials this long after they expired or were revoked: destroy the secret (hash or data key), keep the record (0: never)")
+	fs.DurationVar(&c.Retention, "retention", 365*24*time.Hour, "destroy archived keys and HMAC credentials this long after archiving (0: never)")
 	fs.BoolVar(&c.Dev, "dev", false, "throwaway data dir, demo upstream, demo key, printed admin token")
 	fs.VisitAll(func(f *pflag.Flag) {
 		f.Usage += fmt.Sprintf(" (env %s)", envName(f.Name))

@@ -6,9 +6,11 @@ import (
 	"net/http"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/keygate/keygate"
 	"github.com/keygate/keygate/client"
+	"github.com/keygate/keygate/storetest"
 )
 
 // Signed requests through the real gateway: Kong's scheme and RFC 9421 with
@@ -135,4 +137,74 @@ func TestGatewayHMACAuth(t *testing.T) {
 			t.Errorf("after revoke: %d %s", status, body)
 		}
 	})
+}
+
+// An HMAC credential that expires works until its expiry, announcing it
+// (Sunset) once within the notice period, and is refused from that instant
+// as an unknown username is — while the gateway still has it cached (its
+// cache trusts an entry for minutes; the credential lives one).
+func TestGatewayHMACCredentialExpiry(t *testing.T) {
+	clock := storetest.NewClock(time.Now())
+	g := startGatewayMain(t, func(m *Main) {
+		m.Now = clock.Now
+		m.Config.KeyExpiryNotice = 7 * 24 * time.Hour
+	})
+	g.service(t, "orders", g.upstream.URL, nil)
+	g.route(t, "signed", "orders", func(r *keygate.Route) { r.HMACAuth = keygate.NewHMACAuthConfig() })
+	g.consumer(t, "acme")
+	ttl := 60
+	cred, err := g.admin.CreateHMACCredential(context.Background(), "acme", keygate.HMACCredentialRequest{Username: "acme-signer", TTL: &ttl})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := clock.Now().Add(time.Minute).UTC().Truncate(time.Microsecond); cred.ExpiresAt == nil || !cred.ExpiresAt.Equal(want) {
+		t.Fatalf("expires_at %v, want %v", cred.ExpiresAt, want)
+	}
+	send := func(t *testing.T, username, secret string, scheme client.Scheme) (int, http.Header, string) {
+		t.Helper()
+		req, _ := http.NewRequest("GET", g.main.ProxyURL()+"/signed/orders", nil)
+		// Signed on the gateway's clock, so that the date is always fresh.
+		if err := client.NewSigner(username, []byte(secret), scheme, client.WithClock(clock.Now)).Sign(req); err != nil {
+			t.Fatal(err)
+		}
+		resp := do(t, req)
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		return resp.StatusCode, resp.Header, string(b)
+	}
+	schemes := []struct {
+		name   string
+		scheme client.Scheme
+	}{{"Kong scheme", client.KongScheme}, {"RFC 9421", client.RFC9421}}
+
+	for _, s := range schemes {
+		status, h, body := send(t, cred.Username, cred.Secret, s.scheme)
+		if status != 200 {
+			t.Fatalf("%s before expiry: %d %s", s.name, status, body)
+		}
+		if sunset, err := http.ParseTime(h.Get("Sunset")); err != nil || !sunset.Equal(cred.ExpiresAt.Truncate(time.Second)) {
+			t.Errorf("%s: Sunset %q, want %v", s.name, h.Get("Sunset"), cred.ExpiresAt)
+		}
+	}
+
+	clock.Advance(time.Minute)
+	for _, s := range schemes {
+		t.Run(s.name, func(t *testing.T) {
+			status, h, body := send(t, cred.Username, cred.Secret, s.scheme)
+			if status != 401 || !strings.Contains(body, "HMAC signature cannot be verified") {
+				t.Errorf("after expiry: %d %s", status, body)
+			}
+			uStatus, uh, uBody := send(t, "nobody-signs-as-this", cred.Secret, s.scheme)
+			if status != uStatus || h.Get("WWW-Authenticate") != uh.Get("WWW-Authenticate") || decodeMessage(t, []byte(body)) != decodeMessage(t, []byte(uBody)) {
+				t.Errorf("expired: %d %q %s; unknown: %d %q %s; want the same", status, h.Get("WWW-Authenticate"), body, uStatus, uh.Get("WWW-Authenticate"), uBody)
+			}
+		})
+	}
+
+	// The admin API still shows it, active but past its expiry, until the
+	// lifecycle jobs archive it.
+	got, err := g.admin.HMACCredential(context.Background(), "acme", cred.ID)
+	if err != nil || got.Status != keygate.KeyActive || !got.Expired(clock.Now()) {
+		t.Errorf("after expiry: %+v %v", got, err)
+	}
 }
