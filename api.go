@@ -110,6 +110,16 @@ type KeyRotator interface {
 	Rotate(ctx context.Context, keyID string, req RotateKeyRequest) (*KeyRotation, error)
 }
 
+// RotationPickup hands the holder of a key the successor an automatic
+// rotation issued for it and kept for pickup (see RotationPolicy): the
+// gateway's self-service rotation answers with it, once, when the key has a
+// successor already.
+type RotationPickup interface {
+	// PickUp returns the successor of key keyID, shown this once, and the
+	// old key, as Rotate does. ENOTFOUND when none waits for keyID.
+	PickUp(ctx context.Context, keyID string) (*KeyRotation, error)
+}
+
 // VerifyRequest asks whether Key may be used for a service and/or route
 // (id or name) from IP; empty fields are not checked.
 type VerifyRequest struct {

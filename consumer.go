@@ -10,6 +10,12 @@ type Consumer struct {
 	CustomID string   `json:"custom_id,omitempty"`
 	Groups   []string `json:"groups"`
 	Tags     []string `json:"tags"`
+	// RotationPolicy schedules the rotation of the consumer's API keys; nil:
+	// none. PublicKey is the standard base64 of an X25519 public key that
+	// the new keys of automatic rotations are sealed to (see
+	// SealRotatedKey); empty: they are kept for pickup instead.
+	RotationPolicy *RotationPolicy `json:"rotation_policy,omitempty"`
+	PublicKey      string          `json:"public_key,omitempty"`
 	Timestamps
 }
 
@@ -39,7 +45,20 @@ func (c *Consumer) Validate() error {
 	if err := validateList("groups", c.Groups, validateGroup); err != nil {
 		return err
 	}
-	return validateTags(c.Tags)
+	if err := validateTags(c.Tags); err != nil {
+		return err
+	}
+	if c.RotationPolicy != nil {
+		if err := c.RotationPolicy.Validate(); err != nil {
+			return err
+		}
+	}
+	if c.PublicKey != "" {
+		if _, err := ParseRotationPublicKey(c.PublicKey); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // ConsumerStore persists consumers. Every method is one transaction.

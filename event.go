@@ -22,15 +22,20 @@ const (
 	// credential, not a key rotation): a receiver subscribed to key.expiring
 	// must not get events it cannot act on.
 	EventHMACCredentialExpiring = "hmac_credential.expiring"
+	// EventKeyRotationDue goes out once per key, its consumer's rotation
+	// policy's notice ahead of the moment the key is due for rotation.
+	EventKeyRotationDue = "key.rotation_due"
 )
 
 // EventTypes lists every event type, for validating subscriptions.
-var EventTypes = []string{EventKeyCreated, EventKeyExpiring, EventKeyRotated, EventKeyRevoked, EventKeyLeaked,
+var EventTypes = []string{EventKeyCreated, EventKeyExpiring, EventKeyRotationDue, EventKeyRotated, EventKeyRevoked, EventKeyLeaked,
 	EventCredentialExpired, EventHMACCredentialExpiring, EventAccessRequested, EventAccessApproved, EventAccessDenied}
 
 // Event is something that happened to a credential or an access request.
-// Data never holds a secret, with one exception the receiver asked for:
-// none today.
+// Data never holds a secret, with one exception the receiver asked for: the
+// sealed_key of a key.rotated event of an automatic rotation, the new key
+// sealed to the public key the consumer registered, which only the
+// consumer's private key opens (see SealRotatedKey).
 type Event struct {
 	ID         string         `json:"id"`
 	Type       string         `json:"type"`

@@ -137,6 +137,19 @@ type KeyStore interface {
 	// otherwise), so that a key in its grace period cannot start a second
 	// chain. It returns the old key as stored afterwards.
 	RotateKey(ctx context.Context, id string, successor *APIKey, graceEnd time.Time) (*APIKey, error)
+	// RotateKeyForPickup is RotateKey that also keeps the successor's full
+	// key for one pickup by the holder of key id, in the same transaction:
+	// once the rotation is known to apply it calls seal with key id and
+	// stores what seal returns (the full key, sealed as
+	// SealedRotationPickup). The sealed copy goes when it is picked up, and
+	// when either key is revoked, archived or deleted.
+	RotateKeyForPickup(ctx context.Context, id string, successor *APIKey, graceEnd time.Time, seal func(id string) (*Sealed, error)) (*APIKey, error)
+	// PickUpRotatedKey hands the successor kept for key id to open, inside
+	// the transaction; when open succeeds, the sealed copy and its data key
+	// are destroyed (crypto-shredding), so that only one caller ever opens
+	// it. ENOTFOUND when none waits for key id. It returns the old key and
+	// the successor as stored.
+	PickUpRotatedKey(ctx context.Context, id string, open func(*Sealed) error) (old, successor *APIKey, err error)
 	DeleteKey(ctx context.Context, id string) error
 
 	// The lifecycle jobs. Each claims what it returns with one conditional
@@ -146,6 +159,16 @@ type KeyStore interface {
 	// no later than before, have no successor and were not noticed yet, and
 	// returns them: the ones to tell their consumers about.
 	NoticeExpiring(ctx context.Context, before time.Time, limit int) ([]*APIKey, error)
+	// NoticeRotationDue marks up to limit active, unexpired keys without a
+	// successor whose consumer's rotation policy makes them due no later
+	// than its notice after now, and not noticed yet, and returns them: the
+	// ones to send a key.rotation_due for.
+	NoticeRotationDue(ctx context.Context, now time.Time, limit int) ([]*DueRotation, error)
+	// DueRotations returns up to limit active, unexpired keys without a
+	// successor whose consumer's rotation policy is automatic and makes them
+	// due no later than now, the earliest due first. It only reads: the
+	// claim is RotateKey (or RotateKeyForPickup), which rotates a key once.
+	DueRotations(ctx context.Context, now time.Time, limit int) ([]*DueRotation, error)
 	// ArchiveKeys archives up to limit keys that expired or were revoked no
 	// later than endedBefore: status archived, secret hash dropped. Reported
 	// as Updated.

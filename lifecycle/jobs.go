@@ -2,6 +2,7 @@ package lifecycle
 
 import (
 	"context"
+	"errors"
 	"log/slog"
 	"time"
 
@@ -15,9 +16,11 @@ type Store interface {
 }
 
 // Jobs are the lifecycle's background work, for API keys and HMAC
-// credentials alike: expiry notices, archival of ended credentials and
-// destruction of archived ones. Every step claims its credentials with one
-// conditional write, so any number of nodes may run them at once.
+// credentials alike: expiry notices, scheduled rotation (notices and
+// automatic rotations, per the consumers' rotation policies), archival of
+// ended credentials and destruction of archived ones. Every step claims its
+// credentials with one conditional write, so any number of nodes may run
+// them at once.
 type Jobs struct {
 	Store  Store
 	Events keygate.Publisher // nil: notices are not sent
@@ -31,28 +34,43 @@ type Jobs struct {
 	// destroyed); Retention how long after that the record is destroyed.
 	// Zero: never.
 	ArchiveAfter, Retention time.Duration
+	// Rotator rotates the keys automatic rotation policies make due and
+	// hands their new keys over (see Rotator.RotateScheduled). Nil: policies
+	// only send notices.
+	Rotator *Rotator
 }
 
 // batch bounds one write, so that a backlog never holds the writer long.
 const batch = 500
 
-// RunOnce does all the work due at this moment and reports what it did,
-// each count over keys and HMAC credentials together. On an error it stops
-// and reports what was done until then.
-func (j *Jobs) RunOnce(ctx context.Context) (noticed, archived, destroyed int, err error) {
+// Report is what one run of the jobs did, each count over keys and HMAC
+// credentials together.
+type Report struct {
+	Noticed   int // expiry and rotation notices sent
+	Rotated   int // keys rotated by their consumer's policy
+	Archived  int
+	Destroyed int
+}
+
+func (r Report) total() int { return r.Noticed + r.Rotated + r.Archived + r.Destroyed }
+
+// RunOnce does all the work due at this moment and reports what it did.
+// On an error it stops and reports what was done until then.
+func (j *Jobs) RunOnce(ctx context.Context) (Report, error) {
 	ctx = keygate.WithActor(ctx, "system:lifecycle")
 	now := j.now()
+	var r Report
 	var steps []step
 	if j.Notice > 0 && j.Events != nil {
 		before := now.Add(j.Notice)
-		steps = append(steps, step{&noticed, func() (int, error) {
+		steps = append(steps, step{&r.Noticed, func() (int, error) {
 			keys, err := j.Store.NoticeExpiring(ctx, before, batch)
 			for _, k := range keys {
 				j.publish(ctx, keygate.Event{Type: keygate.EventKeyExpiring, CreatedAt: now, ConsumerID: k.Consumer.ID,
 					Data: map[string]any{"key_id": k.ID, "name": k.Name, "start": k.Start, "expires_at": k.ExpiresAt}})
 			}
 			return len(keys), err
-		}}, step{&noticed, func() (int, error) {
+		}}, step{&r.Noticed, func() (int, error) {
 			creds, err := j.Store.NoticeExpiringHMACCredentials(ctx, before, batch)
 			for _, c := range creds {
 				j.publish(ctx, keygate.Event{Type: keygate.EventHMACCredentialExpiring, CreatedAt: now, ConsumerID: c.Consumer.ID,
@@ -61,21 +79,37 @@ func (j *Jobs) RunOnce(ctx context.Context) (noticed, archived, destroyed int, e
 			return len(creds), err
 		}})
 	}
+	// The rotation notice goes before the rotation, in the same run when
+	// the notice period is zero.
+	if j.Events != nil {
+		steps = append(steps, step{&r.Noticed, func() (int, error) {
+			due, err := j.Store.NoticeRotationDue(ctx, now, batch)
+			for _, d := range due {
+				j.publish(ctx, keygate.Event{Type: keygate.EventKeyRotationDue, CreatedAt: now, ConsumerID: d.Key.Consumer.ID,
+					Data: map[string]any{"key_id": d.Key.ID, "due_at": d.DueAt, "auto": d.Consumer.RotationPolicy.Auto}})
+			}
+			return len(due), err
+		}})
+	}
+	if j.Rotator != nil {
+		rotateCtx := keygate.WithReason(ctx, "rotation policy")
+		steps = append(steps, step{&r.Rotated, func() (int, error) { return j.rotateDue(rotateCtx, now) }})
+	}
 	if j.ArchiveAfter > 0 {
 		endedBefore := now.Add(-j.ArchiveAfter)
-		steps = append(steps, step{&archived, func() (int, error) {
+		steps = append(steps, step{&r.Archived, func() (int, error) {
 			keys, err := j.Store.ArchiveKeys(ctx, endedBefore, batch)
 			return len(keys), err
-		}}, step{&archived, func() (int, error) {
+		}}, step{&r.Archived, func() (int, error) {
 			creds, err := j.Store.ArchiveHMACCredentials(ctx, endedBefore, batch)
 			return len(creds), err
 		}})
 	}
 	if j.Retention > 0 {
 		archivedBefore := now.Add(-j.Retention)
-		steps = append(steps, step{&destroyed, func() (int, error) {
+		steps = append(steps, step{&r.Destroyed, func() (int, error) {
 			return j.Store.DestroyKeys(ctx, archivedBefore, batch)
-		}}, step{&destroyed, func() (int, error) {
+		}}, step{&r.Destroyed, func() (int, error) {
 			return j.Store.DestroyHMACCredentials(ctx, archivedBefore, batch)
 		}})
 	}
@@ -85,14 +119,44 @@ func (j *Jobs) RunOnce(ctx context.Context) (noticed, archived, destroyed int, e
 			n, err := s.run()
 			*s.count += n
 			if err != nil {
-				return noticed, archived, destroyed, err
+				return r, err
 			}
 			if n < batch {
 				break
 			}
 		}
 	}
-	return noticed, archived, destroyed, nil
+	return r, nil
+}
+
+// rotateDue rotates one batch of the keys automatic policies make due and
+// says how many it rotated. Only rotations count: a batch with keys another
+// node rotated first, or that cannot be rotated, is short, and what is left
+// waits for the next run.
+func (j *Jobs) rotateDue(ctx context.Context, now time.Time) (int, error) {
+	due, err := j.Store.DueRotations(ctx, now, batch)
+	if err != nil {
+		return 0, err
+	}
+	rotated, undeliverable := 0, 0
+	for _, d := range due {
+		_, _, err := j.Rotator.RotateScheduled(ctx, d)
+		switch {
+		case err == nil:
+			rotated++
+		case keygate.ErrorCode(err) == keygate.ECONFLICT:
+			// Another node rotated it (or it was revoked) since it was read.
+		case errors.Is(err, ErrUndeliverable):
+			undeliverable++
+		default:
+			return rotated, err
+		}
+	}
+	if undeliverable > 0 {
+		j.logger().Warn("lifecycle: keys due for automatic rotation left as they are: their consumers have no public_key and self-service rotation is off",
+			"keys", undeliverable)
+	}
+	return rotated, nil
 }
 
 // step is one batch of one job, counted in count.
@@ -105,7 +169,7 @@ type step struct {
 // failure loses the notice; it is logged for the operator to act on.
 func (j *Jobs) publish(ctx context.Context, e keygate.Event) {
 	if err := j.Events.Publish(ctx, e); err != nil {
-		j.logger().Error("lifecycle: expiry notice not sent", "type", e.Type, "consumer_id", e.ConsumerID, "error", err)
+		j.logger().Error("lifecycle: notice not sent", "type", e.Type, "consumer_id", e.ConsumerID, "error", err)
 	}
 }
 
@@ -115,12 +179,12 @@ func (j *Jobs) Run(ctx context.Context, interval time.Duration) {
 	t := time.NewTicker(interval)
 	defer t.Stop()
 	for {
-		noticed, archived, destroyed, err := j.RunOnce(ctx)
+		r, err := j.RunOnce(ctx)
 		switch {
 		case err != nil && ctx.Err() == nil:
 			j.logger().Error("lifecycle jobs failed; retrying at the next tick", "error", err)
-		case noticed+archived+destroyed > 0:
-			j.logger().Info("lifecycle jobs", "expiry_notices", noticed, "archived", archived, "destroyed", destroyed)
+		case r.total() > 0:
+			j.logger().Info("lifecycle jobs", "notices", r.Noticed, "rotated", r.Rotated, "archived", r.Archived, "destroyed", r.Destroyed)
 		}
 		select {
 		case <-ctx.Done():

@@ -64,10 +64,11 @@ func TestJobsWalkAKeyThroughItsLife(t *testing.T) {
 	}
 	for i, s := range steps {
 		clock.Advance(s.advance)
-		n, a, d, err := jobs.RunOnce(t.Context())
+		r, err := jobs.RunOnce(t.Context())
 		if err != nil {
 			t.Fatal(err)
 		}
+		n, a, d := r.Noticed, r.Archived, r.Destroyed
 		if n != s.noticed || a != s.archived || d != s.destroyed {
 			t.Fatalf("step %d: noticed %d archived %d destroyed %d, want %d %d %d", i, n, a, d, s.noticed, s.archived, s.destroyed)
 		}
@@ -176,10 +177,11 @@ func TestJobsWalkAnHMACCredentialThroughItsLife(t *testing.T) {
 	}
 	for i, s := range steps {
 		clock.Advance(s.advance)
-		n, a, d, err := jobs.RunOnce(t.Context())
+		r, err := jobs.RunOnce(t.Context())
 		if err != nil {
 			t.Fatal(err)
 		}
+		n, a, d := r.Noticed, r.Archived, r.Destroyed
 		if n != s.noticed || a != s.archived || d != s.destroyed {
 			t.Fatalf("step %d (%s): noticed %d archived %d destroyed %d, want %d %d %d", i, s.name, n, a, d, s.noticed, s.archived, s.destroyed)
 		}
@@ -222,11 +224,11 @@ func TestJobsCountKeysAndHMACCredentials(t *testing.T) {
 		want    [3]int // noticed, archived, destroyed
 	}{{0, [3]int{2, 0, 0}}, {11 * day, [3]int{0, 2, 0}}, {2 * day, [3]int{0, 0, 2}}} {
 		clock.Advance(s.advance)
-		n, a, d, err := jobs.RunOnce(t.Context())
+		r, err := jobs.RunOnce(t.Context())
 		if err != nil {
 			t.Fatal(err)
 		}
-		if got := [3]int{n, a, d}; got != s.want {
+		if got := [3]int{r.Noticed, r.Archived, r.Destroyed}; got != s.want {
 			t.Errorf("run %d: noticed, archived, destroyed %v, want %v", i, got, s.want)
 		}
 	}

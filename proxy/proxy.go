@@ -70,6 +70,9 @@ type Config struct {
 	// path (see selfRotate); either empty: off.
 	Rotator        keygate.KeyRotator
 	SelfRotatePath string
+	// Pickup, when set, hands a key that has a successor already the one
+	// an automatic rotation kept for it, once (see selfRotate).
+	Pickup keygate.RotationPickup
 	// ExpiryNotice is how long before a key expires responses carry a
 	// Sunset header.
 	ExpiryNotice time.Duration

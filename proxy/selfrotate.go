@@ -30,6 +30,11 @@ const (
 // Authorization: Bearer), optionally {"grace_period": seconds}. The answer
 // is the admin API's rotation answer: the new key, shown once, and the old
 // key with the time it stops working.
+//
+// A key that has a successor already cannot start a second chain (409),
+// with one exception: when an automatic rotation kept its successor for
+// pickup, the first call gets that successor (201, the same answer), and
+// the kept copy is destroyed; the next call gets the 409.
 func (p *Proxy) selfRotate(w http.ResponseWriter, r *http.Request, client netip.Addr) {
 	if r.Method != http.MethodPost {
 		w.Header().Set("Allow", http.MethodPost)
@@ -79,6 +84,17 @@ func (p *Proxy) selfRotate(w http.ResponseWriter, r *http.Request, client netip.
 	// The caller itself acts, for the audit trail.
 	ctx := keygate.WithReason(keygate.WithActor(r.Context(), "key:"+res.CredentialID), "self-service rotation")
 	rot, err := p.cfg.Rotator.Rotate(ctx, res.CredentialID, req)
+	if keygate.ErrorCode(err) == keygate.ECONFLICT && p.cfg.Pickup != nil {
+		// Rotated already: perhaps by its consumer's policy, for pickup.
+		ctx := keygate.WithReason(keygate.WithActor(r.Context(), "key:"+res.CredentialID), "pickup of a scheduled rotation")
+		switch picked, perr := p.cfg.Pickup.PickUp(ctx, res.CredentialID); keygate.ErrorCode(perr) {
+		case "":
+			rot, err = picked, nil
+		case keygate.ENOTFOUND: // nothing kept: the conflict stands
+		default:
+			err = perr
+		}
+	}
 	if err != nil {
 		status := http.StatusServiceUnavailable
 		switch keygate.ErrorCode(err) {

@@ -8,16 +8,21 @@ import (
 	"github.com/keygate/keygate"
 )
 
-const consumerCols = `id, username, custom_id, groups, tags, created_at, updated_at`
+const consumerCols = `id, username, custom_id, groups, tags, created_at, updated_at, rotation_policy, public_key`
+
+// consumerDest is where a row of consumerCols scans to, for queries that
+// read a consumer along with other columns.
+func consumerDest(c *keygate.Consumer) []any {
+	created, updated := timestamps(&c.Timestamps)
+	return []any{&c.ID, nullStringColumn{&c.Username}, nullStringColumn{&c.CustomID}, listCol(&c.Groups), listCol(&c.Tags),
+		created, updated, jsonColumn[keygate.RotationPolicy]{&c.RotationPolicy}, nullStringColumn{&c.PublicKey}}
+}
 
 func scanConsumer(row scanner) (*keygate.Consumer, error) {
 	c := &keygate.Consumer{}
-	var username, customID sql.NullString
-	created, updated := timestamps(&c.Timestamps)
-	if err := row.Scan(&c.ID, &username, &customID, listCol(&c.Groups), listCol(&c.Tags), created, updated); err != nil {
+	if err := row.Scan(consumerDest(c)...); err != nil {
 		return nil, err
 	}
-	c.Username, c.CustomID = username.String, customID.String
 	return c, nil
 }
 
@@ -49,12 +54,25 @@ func (db *DB) UpdateConsumer(ctx context.Context, ref string, update func(*keyga
 }
 
 func saveConsumer(ctx context.Context, tx *sql.Tx, c *keygate.Consumer, insert bool) error {
-	query := `UPDATE consumers SET username = ?2, custom_id = ?3, groups = ?4, tags = ?5, updated_at = ?7 WHERE id = ?1`
-	if insert {
-		query = `INSERT INTO consumers (` + consumerCols + `) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)`
+	// The lifecycle jobs compute due times from the policy in SQL: one that
+	// is out of bounds (every 0: due at once, again and again) must never
+	// be stored, whoever calls.
+	if c.RotationPolicy != nil {
+		if err := c.RotationPolicy.Validate(); err != nil {
+			return err
+		}
 	}
-	_, err := tx.ExecContext(ctx, query, c.ID, nullString(c.Username), nullString(c.CustomID),
-		encodeList(c.Groups), encodeList(c.Tags), micros(c.CreatedAt), micros(c.UpdatedAt))
+	policy, err := encodeJSON(c.RotationPolicy)
+	if err != nil {
+		return err
+	}
+	query := `UPDATE consumers SET username = ?2, custom_id = ?3, groups = ?4, tags = ?5, updated_at = ?7,
+		rotation_policy = ?8, public_key = ?9 WHERE id = ?1`
+	if insert {
+		query = `INSERT INTO consumers (` + consumerCols + `) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)`
+	}
+	_, err = tx.ExecContext(ctx, query, c.ID, nullString(c.Username), nullString(c.CustomID),
+		encodeList(c.Groups), encodeList(c.Tags), micros(c.CreatedAt), micros(c.UpdatedAt), policy, nullString(c.PublicKey))
 	if code, col := constraint(err); code == constraintUnique {
 		switch col {
 		case "username":
@@ -105,10 +123,19 @@ func (db *DB) DeleteConsumer(ctx context.Context, ref string) error {
 		if err != nil {
 			return nil, err
 		}
+		// And the new keys of its automatic rotations kept for pickup.
+		rotationPickupsBefore, err := rotationPickups(ctx, tx)
+		if err != nil {
+			return nil, err
+		}
 		if _, err := tx.ExecContext(ctx, `DELETE FROM consumers WHERE id = ?`, c.ID); err != nil {
 			return nil, fmt.Errorf("sqlite: delete consumer: %w", err)
 		}
-		shredded = len(creds) > 0 || webhooks > 0 || pickups
+		rotationPickupsAfter, err := rotationPickups(ctx, tx)
+		if err != nil {
+			return nil, err
+		}
+		shredded = len(creds) > 0 || webhooks > 0 || pickups || rotationPickupsAfter < rotationPickupsBefore
 		return append(append(changes, keys...), creds...), nil
 	})
 	if err != nil {

@@ -21,11 +21,12 @@ var _ keygate.Exporter = (*DB)(nil)
 // that a restore satisfies foreign keys as it goes (hmac_credentials needs
 // consumers; like secrets, it comes after the data keys of its ciphertexts;
 // webhook_deliveries need webhooks and webhook_events; access_requests
-// need consumers and come after the data keys of their sealed keys).
+// need consumers and come after the data keys of their sealed keys, as
+// rotation_pickups do, which also need api_keys).
 // A test checks that every table of the schema is listed.
 var exportTables = []string{"services", "routes", "consumers", "api_keys", "admin_tokens", "keyring", "data_keys", "secrets",
 	"hmac_credentials", "webhooks", "webhook_events", "webhook_deliveries", "audit_events",
-	"access_requests", "access_rules"}
+	"access_requests", "access_rules", "rotation_pickups"}
 
 // Export writes the whole store in keygate's export format (see
 // keygate.Exporter) from one read transaction: in WAL mode that is a

@@ -54,10 +54,7 @@ func (db *DB) FindHMACCredential(ctx context.Context, id string) (*keygate.HMACC
 func (db *DB) LookupHMACCredential(ctx context.Context, username string) (*keygate.HMACCredential, *keygate.Consumer, error) {
 	h, c := &keygate.HMACCredential{}, &keygate.Consumer{}
 	s := &keygate.Sealed{Kind: keygate.SealedHMACSecret}
-	var cUsername, customID sql.NullString
-	created, updated := timestamps(&c.Timestamps)
-	dest := append(hmacDest(h), &s.Ciphertext, &s.Version, &s.Wrapped,
-		&c.ID, &cUsername, &customID, listCol(&c.Groups), listCol(&c.Tags), created, updated)
+	dest := append(append(hmacDest(h), &s.Ciphertext, &s.Version, &s.Wrapped), consumerDest(c)...)
 	var row *sql.Row
 	if db.lookupHMAC != nil {
 		row = db.lookupHMAC.QueryRowContext(ctx, username)
@@ -69,7 +66,6 @@ func (db *DB) LookupHMACCredential(ctx context.Context, username string) (*keyga
 	}
 	s.ID = h.ID
 	h.Secret = s
-	c.Username, c.CustomID = cUsername.String, customID.String
 	return h, c, nil
 }
 

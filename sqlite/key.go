@@ -56,13 +56,9 @@ func (db *DB) FindKey(ctx context.Context, id string) (*keygate.APIKey, error) {
 
 func (db *DB) LookupKey(ctx context.Context, identifier string) (*keygate.APIKey, *keygate.Consumer, error) {
 	k, c := &keygate.APIKey{}, &keygate.Consumer{}
-	var username, customID sql.NullString
-	created, updated := timestamps(&c.Timestamps)
-	dest := append(keyDest(k), &c.ID, &username, &customID, listCol(&c.Groups), listCol(&c.Tags), created, updated)
-	if err := db.lookup.QueryRowContext(ctx, identifier).Scan(dest...); err != nil {
+	if err := db.lookup.QueryRowContext(ctx, identifier).Scan(append(keyDest(k), consumerDest(c)...)...); err != nil {
 		return nil, nil, notFound(err, "key not found")
 	}
-	c.Username, c.CustomID = username.String, customID.String
 	return k, c, nil
 }
 
@@ -124,6 +120,22 @@ func (db *DB) insertKey(ctx context.Context, tx *sql.Tx, k *keygate.APIKey) (*ke
 // RotateKey stores successor and shortens the old key's life to graceEnd,
 // in one transaction; see keygate.KeyStore.
 func (db *DB) RotateKey(ctx context.Context, id string, successor *keygate.APIKey, graceEnd time.Time) (*keygate.APIKey, error) {
+	return db.rotateKey(ctx, id, successor, graceEnd, nil)
+}
+
+// RotateKeyForPickup is RotateKey that keeps the successor's full key,
+// sealed, for one pickup by the old key's holder; see keygate.KeyStore.
+func (db *DB) RotateKeyForPickup(ctx context.Context, id string, successor *keygate.APIKey, graceEnd time.Time, seal func(id string) (*keygate.Sealed, error)) (*keygate.APIKey, error) {
+	if seal == nil {
+		return nil, keygate.Errorf(keygate.EINVALID, "seal: required")
+	}
+	return db.rotateKey(ctx, id, successor, graceEnd, seal)
+}
+
+// rotateKey rotates key id and, with seal, keeps the successor for pickup.
+// seal runs once the rotation is known to apply, so that nothing is sealed
+// for a rotation that loses to another node's.
+func (db *DB) rotateKey(ctx context.Context, id string, successor *keygate.APIKey, graceEnd time.Time, seal func(id string) (*keygate.Sealed, error)) (*keygate.APIKey, error) {
 	var old, next *keygate.APIKey
 	err := db.write(ctx, func(tx *sql.Tx) ([]keygate.Change, error) {
 		var err error
@@ -153,6 +165,16 @@ func (db *DB) RotateKey(ctx context.Context, id string, successor *keygate.APIKe
 			micros(end), next.ID, micros(now), old.ID); err != nil {
 			return nil, fmt.Errorf("sqlite: rotate key: %w", err)
 		}
+		if seal != nil {
+			sealed, err := sealDataKey(ctx, tx, keygate.SealedRotationPickup, old.ID, seal)
+			if err != nil {
+				return nil, err
+			}
+			if _, err := tx.ExecContext(ctx, `INSERT INTO rotation_pickups (key_id, successor_id, ciphertext, created_at)
+				VALUES (?, ?, ?, ?)`, old.ID, next.ID, sealed.Ciphertext, micros(now)); err != nil {
+				return nil, fmt.Errorf("sqlite: rotate key: %w", err)
+			}
+		}
 		return []keygate.Change{
 			{Kind: keygate.KeyChanged, Op: keygate.Updated, Action: "rotated", ID: old.ID, KeyIdentifier: old.Identifier},
 			{Kind: keygate.KeyChanged, Op: keygate.Created, ID: next.ID, KeyIdentifier: next.Identifier},
@@ -165,28 +187,92 @@ func (db *DB) RotateKey(ctx context.Context, id string, successor *keygate.APIKe
 	return old, nil
 }
 
+// PickUpRotatedKey opens the kept successor inside the write transaction
+// and destroys it in the same one, then empties the log (see shred), so
+// that the key can be had once and is then gone from the files.
+func (db *DB) PickUpRotatedKey(ctx context.Context, id string, open func(*keygate.Sealed) error) (*keygate.APIKey, *keygate.APIKey, error) {
+	if open == nil {
+		return nil, nil, keygate.Errorf(keygate.EINVALID, "open: required")
+	}
+	var old, next *keygate.APIKey
+	err := db.write(ctx, func(tx *sql.Tx) ([]keygate.Change, error) {
+		s := &keygate.Sealed{Kind: keygate.SealedRotationPickup, ID: strings.ToLower(id)}
+		var successorID string
+		err := tx.QueryRowContext(ctx, `SELECT p.successor_id, d.version, d.wrapped, p.ciphertext FROM rotation_pickups p
+			JOIN data_keys d ON d.kind = ? AND d.id = p.key_id WHERE p.key_id = ?`,
+			keygate.SealedRotationPickup, s.ID).Scan(&successorID, &s.Version, &s.Wrapped, &s.Ciphertext)
+		if err != nil {
+			return nil, notFound(err, "key: no rotated key waits for pickup")
+		}
+		if old, err = findKey(ctx, tx, s.ID); err != nil {
+			return nil, err
+		}
+		if next, err = findKey(ctx, tx, successorID); err != nil {
+			return nil, err
+		}
+		if err := open(s); err != nil {
+			return nil, err
+		}
+		// The trigger deletes the data key with the row (see 0011_rotation_policy.sql).
+		if _, err := tx.ExecContext(ctx, `DELETE FROM rotation_pickups WHERE key_id = ?`, s.ID); err != nil {
+			return nil, fmt.Errorf("sqlite: pick up rotated key: %w", err)
+		}
+		return nil, db.record(ctx, tx, "key", "picked_up", next.ID)
+	})
+	if err != nil {
+		return nil, nil, err
+	}
+	db.shred(ctx)
+	return old, next, nil
+}
+
+// rotationPickups counts the successors kept for pickup. A write that may
+// drop some by trigger (revoking, archiving or deleting keys) compares the
+// count before and after, and empties the log when it fell (see shred).
+func rotationPickups(ctx context.Context, tx *sql.Tx) (int, error) {
+	var n int
+	if err := tx.QueryRowContext(ctx, `SELECT count(*) FROM rotation_pickups`).Scan(&n); err != nil {
+		return 0, fmt.Errorf("sqlite: rotation pickups: %w", err)
+	}
+	return n, nil
+}
+
 // RevokeKey revokes a key once: revoking it again keeps the first
 // revoked_at, but still reports the change, so that a repeated revoke
 // always makes every cache drop the key.
 func (db *DB) RevokeKey(ctx context.Context, id string) (*keygate.APIKey, error) {
 	var k *keygate.APIKey
+	shredded := false
 	err := db.write(ctx, func(tx *sql.Tx) ([]keygate.Change, error) {
 		var err error
 		if k, err = findKey(ctx, tx, id); err != nil {
 			return nil, err
 		}
 		if k.Status != keygate.KeyRevoked {
+			before, err := rotationPickups(ctx, tx)
+			if err != nil {
+				return nil, err
+			}
 			now := db.stamp()
 			k.Status, k.RevokedAt, k.UpdatedAt = keygate.KeyRevoked, &now, now
+			// A successor kept for pickup by or as this key goes by trigger.
 			if _, err := tx.ExecContext(ctx, `UPDATE api_keys SET status = ?, revoked_at = ?, updated_at = ? WHERE id = ?`,
 				string(k.Status), micros(now), micros(now), k.ID); err != nil {
 				return nil, fmt.Errorf("sqlite: revoke key: %w", err)
 			}
+			after, err := rotationPickups(ctx, tx)
+			if err != nil {
+				return nil, err
+			}
+			shredded = after < before
 		}
 		return []keygate.Change{{Kind: keygate.KeyChanged, Op: keygate.Updated, Action: "revoked", ID: k.ID, KeyIdentifier: k.Identifier}}, nil
 	})
 	if err != nil {
 		return nil, err
+	}
+	if shredded {
+		db.shred(ctx)
 	}
 	return k, nil
 }
@@ -194,9 +280,15 @@ func (db *DB) RevokeKey(ctx context.Context, id string) (*keygate.APIKey, error)
 func (db *DB) DeleteKey(ctx context.Context, id string) error {
 	shredded := false
 	err := db.write(ctx, func(tx *sql.Tx) ([]keygate.Change, error) {
-		// A key not picked up yet takes its sealed copy with it (by trigger).
+		// A key not picked up yet takes its sealed copy with it (by
+		// trigger), as does a key with a successor kept for pickup, or one
+		// kept for pickup itself (by cascade).
 		var err error
 		if shredded, err = waitingPickups(ctx, tx, "key_id", strings.ToLower(id)); err != nil {
+			return nil, err
+		}
+		before, err := rotationPickups(ctx, tx)
+		if err != nil {
 			return nil, err
 		}
 		var identifier string
@@ -204,6 +296,11 @@ func (db *DB) DeleteKey(ctx context.Context, id string) error {
 		if err != nil {
 			return nil, notFound(err, "key not found")
 		}
+		after, err := rotationPickups(ctx, tx)
+		if err != nil {
+			return nil, err
+		}
+		shredded = shredded || after < before
 		return []keygate.Change{{Kind: keygate.KeyChanged, Op: keygate.Deleted, ID: strings.ToLower(id), KeyIdentifier: identifier}}, nil
 	})
 	if err != nil {

@@ -36,20 +36,108 @@ func (db *DB) ArchiveKeys(ctx context.Context, endedBefore time.Time, limit int)
 		return nil, keygate.Errorf(keygate.EINVALID, "limit: must be at least 1")
 	}
 	var keys []*keygate.APIKey
+	shredded := false
 	err := db.write(ctx, func(tx *sql.Tx) ([]keygate.Change, error) {
+		// A successor kept for pickup by an archived key goes by trigger.
+		before, err := rotationPickups(ctx, tx)
+		if err != nil {
+			return nil, err
+		}
 		now := db.stamp()
-		var err error
 		keys, err = claimKeys(ctx, tx, `UPDATE api_keys SET status = 'archived', secret_hash = X'', archived_at = ?1, updated_at = ?1
 			WHERE id IN (SELECT id FROM api_keys WHERE status IN ('active', 'revoked')
 				AND (revoked_at <= ?2 OR expires_at <= ?2) LIMIT ?3)
 			RETURNING `+returningKeyCols, micros(now), micros(endedBefore), limit)
+		if err != nil {
+			return nil, err
+		}
+		after, err := rotationPickups(ctx, tx)
+		if err != nil {
+			return nil, err
+		}
+		shredded = after < before
 		changes := make([]keygate.Change, len(keys))
 		for i, k := range keys {
 			changes[i] = keygate.Change{Kind: keygate.KeyChanged, Op: keygate.Updated, Action: "archived", ID: k.ID, KeyIdentifier: k.Identifier}
 		}
-		return changes, err
+		return changes, nil
 	})
-	return keys, err
+	if err != nil {
+		return nil, err
+	}
+	if shredded {
+		db.shred(ctx)
+	}
+	return keys, nil
+}
+
+// Scheduled rotation. A key is due when created_at + the policy's every
+// (seconds; times are microseconds) has come; its notice goes out notice
+// seconds before. Policies are validated before they are stored, so every
+// is at least a day and notice shorter. In the conditions below, k is the
+// key, c its consumer and ?1 the job's now.
+const (
+	// rotatableSQL: an active, unexpired key without a successor, whose consumer has a policy.
+	rotatableSQL = `c.rotation_policy IS NOT NULL AND k.status = 'active' AND k.successor_id IS NULL
+		AND (k.expires_at IS NULL OR k.expires_at > ?1)`
+	rotationDueSQL    = `k.created_at + json_extract(c.rotation_policy, '$.every') * 1000000 <= ?1`
+	rotationNoticeSQL = `k.created_at + (json_extract(c.rotation_policy, '$.every') - json_extract(c.rotation_policy, '$.notice')) * 1000000 <= ?1`
+)
+
+func (db *DB) NoticeRotationDue(ctx context.Context, now time.Time, limit int) ([]*keygate.DueRotation, error) {
+	if limit < 1 {
+		return nil, keygate.Errorf(keygate.EINVALID, "limit: must be at least 1")
+	}
+	var due []*keygate.DueRotation
+	err := db.write(ctx, func(tx *sql.Tx) ([]keygate.Change, error) {
+		keys, err := claimKeys(ctx, tx, `UPDATE api_keys SET rotation_notice_at = ?2
+			WHERE id IN (SELECT k.id FROM api_keys k JOIN consumers c ON c.id = k.consumer_id
+				WHERE `+rotatableSQL+` AND k.rotation_notice_at IS NULL AND `+rotationNoticeSQL+`
+				ORDER BY k.created_at LIMIT ?3)
+			RETURNING `+returningKeyCols, micros(now), micros(db.stamp()), limit)
+		if err != nil {
+			return nil, err
+		}
+		consumers := map[string]*keygate.Consumer{}
+		for _, k := range keys {
+			c, ok := consumers[k.Consumer.ID]
+			if !ok {
+				if c, err = findConsumer(ctx, tx, k.Consumer.ID); err != nil {
+					return nil, err
+				}
+				consumers[k.Consumer.ID] = c
+			}
+			due = append(due, &keygate.DueRotation{Key: k, Consumer: c, DueAt: c.RotationPolicy.DueAt(k.CreatedAt)})
+		}
+		return nil, nil // nothing a cache holds changed
+	})
+	return due, err
+}
+
+func (db *DB) DueRotations(ctx context.Context, now time.Time, limit int) ([]*keygate.DueRotation, error) {
+	if limit < 1 {
+		return nil, keygate.Errorf(keygate.EINVALID, "limit: must be at least 1")
+	}
+	rows, err := db.r.QueryContext(ctx, `SELECT `+keyCols+`, `+prefixed("c.", consumerCols)+`
+		FROM api_keys k JOIN consumers c ON c.id = k.consumer_id
+		WHERE `+rotatableSQL+` AND json_extract(c.rotation_policy, '$.auto') = 1 AND `+rotationDueSQL+`
+		ORDER BY k.created_at LIMIT ?2`, micros(now), limit)
+	if err != nil {
+		return nil, storeError(fmt.Errorf("sqlite: due rotations: %w", err))
+	}
+	defer rows.Close()
+	var due []*keygate.DueRotation
+	for rows.Next() {
+		k, c := &keygate.APIKey{}, &keygate.Consumer{}
+		if err := rows.Scan(append(keyDest(k), consumerDest(c)...)...); err != nil {
+			return nil, storeError(fmt.Errorf("sqlite: due rotations: %w", err))
+		}
+		due = append(due, &keygate.DueRotation{Key: k, Consumer: c, DueAt: c.RotationPolicy.DueAt(k.CreatedAt)})
+	}
+	if err := rows.Err(); err != nil {
+		return nil, storeError(fmt.Errorf("sqlite: due rotations: %w", err))
+	}
+	return due, nil
 }
 
 func (db *DB) DestroyKeys(ctx context.Context, archivedBefore time.Time, limit int) (int, error) {

@@ -2,6 +2,8 @@ package main
 
 import (
 	"cmp"
+	"fmt"
+	"time"
 
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
@@ -107,10 +109,33 @@ func (a *adminCLI) servicesCommand() *cobra.Command {
 	return cmd
 }
 
-var consumerHeader = []string{"ID", "USERNAME", "CUSTOM-ID", "GROUPS", "TAGS"}
+var consumerHeader = []string{"ID", "USERNAME", "CUSTOM-ID", "GROUPS", "TAGS", "ROTATION"}
 
 func consumerRow(c *keygate.Consumer) []string {
-	return []string{c.ID, cmp.Or(c.Username, "-"), cmp.Or(c.CustomID, "-"), joinOrDash(c.Groups), joinOrDash(c.Tags)}
+	return []string{c.ID, cmp.Or(c.Username, "-"), cmp.Or(c.CustomID, "-"), joinOrDash(c.Groups), joinOrDash(c.Tags), rotationSummary(c)}
+}
+
+// rotationSummary is a consumer's rotation policy in a table cell: how
+// often, and for an automatic one how the new key is handed over, such as
+// "30d,auto,sealed".
+func rotationSummary(c *keygate.Consumer) string {
+	p := c.RotationPolicy
+	if p == nil {
+		return "-"
+	}
+	s := (time.Duration(p.Every) * time.Second).String()
+	if p.Every%(24*60*60) == 0 {
+		s = fmt.Sprintf("%dd", p.Every/(24*60*60))
+	}
+	if p.Auto {
+		s += ",auto"
+		if c.PublicKey != "" {
+			s += ",sealed"
+		} else {
+			s += ",pickup"
+		}
+	}
+	return s
 }
 
 func consumerFlags(fs *pflag.FlagSet, c *keygate.Consumer) map[string]string {
@@ -118,19 +143,83 @@ func consumerFlags(fs *pflag.FlagSet, c *keygate.Consumer) map[string]string {
 	fs.StringVar(&c.CustomID, "custom-id", "", "unique id in your own systems")
 	fs.StringSliceVar(&c.Groups, "group", nil, "ACL group (repeatable)")
 	fs.StringSliceVar(&c.Tags, "tag", nil, "tag (repeatable)")
-	return map[string]string{"username": "username", "custom-id": "custom_id", "group": "groups", "tag": "tags"}
+	fs.StringVar(&c.PublicKey, "public-key", "", "base64 X25519 public key the new keys of automatic rotations are sealed to (update: \"\" removes it)")
+	return map[string]string{"username": "username", "custom-id": "custom_id", "group": "groups", "tag": "tags", "public-key": "public_key"}
+}
+
+// rotationFlags are the rotation policy flags of consumers create and update.
+type rotationFlags struct {
+	every, overlap, notice time.Duration
+	auto                   bool
+}
+
+func (r *rotationFlags) add(fs *pflag.FlagSet, update bool) {
+	every := "rotate each key this long after it was issued, such as 720h (at least 24h)"
+	if update {
+		every += "; 0 removes the policy"
+	}
+	fs.DurationVar(&r.every, "rotate-every", 0, every)
+	fs.DurationVar(&r.overlap, "rotate-overlap", 0, "how long the old key keeps working after an automatic rotation (at most 720h)")
+	fs.DurationVar(&r.notice, "rotate-notice", 0, "how long before a key is due a key.rotation_due event goes out")
+	fs.BoolVar(&r.auto, "auto-rotate", false, "rotate keys when due, and hand the new key over: sealed to --public-key in the key.rotated event, or kept for one pickup at the gateway's self-rotate path")
+}
+
+// seconds is a duration flag in the API's whole seconds.
+func seconds(d time.Duration) int { return int(d.Round(time.Second) / time.Second) }
+
+// policy returns the policy the flags give when creating a consumer; nil
+// when no rotation flag is set.
+func (r *rotationFlags) policy(fs *pflag.FlagSet) *keygate.RotationPolicy {
+	if !r.changed(fs) {
+		return nil
+	}
+	return &keygate.RotationPolicy{Every: seconds(r.every), Overlap: seconds(r.overlap), Notice: seconds(r.notice), Auto: r.auto}
+}
+
+// patch returns the rotation_policy of an update's PATCH body: the fields
+// whose flags are set, which the server merges into the stored policy; nil
+// (JSON null, no policy) for --rotate-every 0.
+func (r *rotationFlags) patch(fs *pflag.FlagSet) (policy map[string]any, ok bool) {
+	if !r.changed(fs) {
+		return nil, false
+	}
+	if fs.Changed("rotate-every") && r.every == 0 {
+		return nil, true
+	}
+	policy = map[string]any{}
+	for flag, field := range map[string]string{"rotate-every": "every", "rotate-overlap": "overlap", "rotate-notice": "notice"} {
+		if fs.Changed(flag) {
+			d, _ := fs.GetDuration(flag)
+			policy[field] = seconds(d)
+		}
+	}
+	if fs.Changed("auto-rotate") {
+		policy["auto"] = r.auto
+	}
+	return policy, true
+}
+
+func (r *rotationFlags) changed(fs *pflag.FlagSet) bool {
+	for _, f := range []string{"rotate-every", "rotate-overlap", "rotate-notice", "auto-rotate"} {
+		if fs.Changed(f) {
+			return true
+		}
+	}
+	return false
 }
 
 func (a *adminCLI) consumersCommand() *cobra.Command {
 	cmd := &cobra.Command{Use: "consumers", Aliases: []string{"consumer"}, Short: "Manage consumers (who calls through the gateway)"}
 
 	co := keygate.NewConsumer()
+	var createRotation rotationFlags
 	create := &cobra.Command{
 		Use:   "create --username NAME",
 		Short: "Create a consumer",
 		Args:  cobra.NoArgs,
 		RunE: a.run(func(cmd *cobra.Command, c *client.Client, _ []string) error {
 			co.Groups, co.Tags = nonNil(co.Groups), nonNil(co.Tags)
+			co.RotationPolicy = createRotation.policy(cmd.Flags())
 			out, err := c.CreateConsumer(cmd.Context(), co)
 			if err != nil {
 				return err
@@ -139,6 +228,7 @@ func (a *adminCLI) consumersCommand() *cobra.Command {
 		}),
 	}
 	consumerFlags(create.Flags(), co)
+	createRotation.add(create.Flags(), false)
 
 	var page keygate.Page
 	list := &cobra.Command{
@@ -169,12 +259,19 @@ func (a *adminCLI) consumersCommand() *cobra.Command {
 	}
 
 	var fields map[string]string
+	var updateRotation rotationFlags
 	update := &cobra.Command{
 		Use:   "update CONSUMER [flags]",
 		Short: "Change the given fields of a consumer",
-		Args:  cobra.ExactArgs(1),
+		Long: `Change the given fields of a consumer. Rotation flags change only the
+policy fields they name; --rotate-every 0 removes the policy.`,
+		Args: cobra.ExactArgs(1),
 		RunE: a.run(func(cmd *cobra.Command, c *client.Client, args []string) error {
-			out, err := c.UpdateConsumer(cmd.Context(), args[0], patchFrom(cmd.Flags(), fields))
+			patch := patchFrom(cmd.Flags(), fields)
+			if policy, ok := updateRotation.patch(cmd.Flags()); ok {
+				patch["rotation_policy"] = policy
+			}
+			out, err := c.UpdateConsumer(cmd.Context(), args[0], patch)
 			if err != nil {
 				return err
 			}
@@ -182,6 +279,7 @@ func (a *adminCLI) consumersCommand() *cobra.Command {
 		}),
 	}
 	fields = consumerFlags(update.Flags(), keygate.NewConsumer())
+	updateRotation.add(update.Flags(), true)
 
 	del := &cobra.Command{
 		Use:   "delete CONSUMER",

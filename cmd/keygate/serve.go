@@ -90,6 +90,9 @@ type Main struct {
 	HMAC     *hmacauth.Credentials
 	Webhooks *webhook.Dispatcher // keygate.Publisher of every event
 	Proxy    *proxy.Proxy
+	// Jobs are the lifecycle jobs Run starts every minute; tests call
+	// RunOnce to run them at a moment of their choosing.
+	Jobs *lifecycle.Jobs
 
 	proxyServer, adminServer, demoServer *http.Server
 	proxyAddr, adminAddr                 net.Addr
@@ -166,9 +169,10 @@ func (m *Main) Run(ctx context.Context) (err error) {
 	if m.Webhooks, err = webhook.New(m.Store, webhook.Options{Open: ring.Open, Logger: m.Logger, Now: m.Now}); err != nil {
 		return err
 	}
-	rotator := &lifecycle.Rotator{Store: m.Store, Keys: format, Hasher: hasher, Events: m.Webhooks, Now: m.Now}
+	rotator := &lifecycle.Rotator{Store: m.Store, Keys: format, Hasher: hasher, Events: m.Webhooks, Now: m.Now,
+		Seal: ring.Seal, Open: ring.Open, PickupPath: m.Config.SelfRotatePath}
 	m.Proxy = proxy.New(m.Store, m.Verifier, proxy.Config{TrustedProxies: trusted, Logger: m.Logger, HMAC: m.HMAC, Replay: replay, Now: m.Now,
-		Rotator: rotator, SelfRotatePath: m.Config.SelfRotatePath, ExpiryNotice: m.Config.KeyExpiryNotice})
+		Rotator: rotator, SelfRotatePath: m.Config.SelfRotatePath, Pickup: rotator, ExpiryNotice: m.Config.KeyExpiryNotice})
 	onChange = []keygate.ChangeFunc{m.Verifier.Apply, m.HMAC.Apply, m.Proxy.Apply}
 
 	if err := m.bootstrapAdminToken(ctx); err != nil {
@@ -199,9 +203,9 @@ func (m *Main) Run(ctx context.Context) (err error) {
 	if m.proxyServer, m.proxyAddr, err = m.listen("proxy", m.Config.ProxyListen, m.Proxy); err != nil {
 		return err
 	}
-	jobs := &lifecycle.Jobs{Store: m.Store, Events: m.Webhooks, Logger: m.Logger, Now: m.Now, Notice: m.Config.KeyExpiryNotice,
-		ArchiveAfter: m.Config.ArchiveAfter, Retention: m.Config.Retention}
-	m.startBackground(func(ctx context.Context) { jobs.Run(ctx, time.Minute) })
+	m.Jobs = &lifecycle.Jobs{Store: m.Store, Events: m.Webhooks, Logger: m.Logger, Now: m.Now, Notice: m.Config.KeyExpiryNotice,
+		ArchiveAfter: m.Config.ArchiveAfter, Retention: m.Config.Retention, Rotator: rotator}
+	m.startBackground(func(ctx context.Context) { m.Jobs.Run(ctx, time.Minute) })
 	m.startBackground(func(ctx context.Context) { m.Webhooks.Run(ctx) })
 	m.Logger.Info("keygate started", "proxy", m.ProxyURL(), "admin", m.AdminURL(), "data_dir", m.Config.DataDir)
 	if m.Config.Dev {
