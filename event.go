@@ -7,15 +7,14 @@ import (
 
 // Event types: what webhooks subscribe to.
 const (
-	EventKeyCreated        = "key.created"
-	EventKeyExpiring       = "key.expiring"
-	EventKeyRotated        = "key.rotated"
-	EventKeyRevoked        = "key.revoked"
-	EventKeyLeaked         = "key.leaked"
-	EventAccessRequested   = "access.requested"
-	EventAccessApproved    = "access.approved"
-	EventAccessDenied      = "access.denied"
-	EventCredentialExpired = "key.expired"
+	EventKeyCreated      = "key.created"
+	EventKeyExpiring     = "key.expiring"
+	EventKeyRotated      = "key.rotated"
+	EventKeyRevoked      = "key.revoked"
+	EventKeyLeaked       = "key.leaked"
+	EventAccessRequested = "access.requested"
+	EventAccessApproved  = "access.approved"
+	EventAccessDenied    = "access.denied"
 	// EventHMACCredentialExpiring is key.expiring for HMAC credentials. It
 	// is a type of its own because its data differ (hmac_credential_id and
 	// username, not key_id, name and start) and so does the remedy (a new
@@ -29,7 +28,7 @@ const (
 
 // EventTypes lists every event type, for validating subscriptions.
 var EventTypes = []string{EventKeyCreated, EventKeyExpiring, EventKeyRotationDue, EventKeyRotated, EventKeyRevoked, EventKeyLeaked,
-	EventCredentialExpired, EventHMACCredentialExpiring, EventAccessRequested, EventAccessApproved, EventAccessDenied}
+	EventHMACCredentialExpiring, EventAccessRequested, EventAccessApproved, EventAccessDenied}
 
 // Event is something that happened to a credential or an access request.
 // Data never holds a secret, with one exception the receiver asked for: the

@@ -53,6 +53,7 @@ func (s *Server) createKey(w http.ResponseWriter, r *http.Request) error {
 	if err := s.Store.CreateKey(ctx, k); err != nil {
 		return err
 	}
+	s.publish(ctx, keygate.EventKeyCreated, k.Consumer.ID, map[string]any{"key_id": k.ID, "name": k.Name, "start": k.Start, "expires_at": k.ExpiresAt})
 	return reply(w, http.StatusCreated, keygate.IssuedKey{APIKey: *k, Key: key.Reveal()})
 }
 
@@ -90,7 +91,20 @@ func (s *Server) revokeKey(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
+	actor, reason := keygate.Audit(r.Context())
+	s.publish(r.Context(), keygate.EventKeyRevoked, k.Consumer.ID, map[string]any{"key_id": k.ID, "start": k.Start, "by": actor, "reason": reason})
 	return reply(w, http.StatusOK, k)
+}
+
+// publish tells webhooks about a change that has been stored; a failure to
+// queue the event is logged, never undoes or fails the change.
+func (s *Server) publish(ctx context.Context, typ, consumerID string, data map[string]any) {
+	if s.Events == nil {
+		return
+	}
+	if err := s.Events.Publish(ctx, keygate.Event{Type: typ, CreatedAt: s.now(), ConsumerID: consumerID, Data: data}); err != nil {
+		s.logger().Error("event not queued", "type", typ, "error", err)
+	}
 }
 
 // rotateKey issues a key's successor; the old key keeps working until the

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -267,4 +268,42 @@ func withLastChanged(key string) string {
 		return key[:len(key)-1] + "y"
 	}
 	return key[:len(key)-1] + "x"
+}
+
+type eventLog struct {
+	mu     sync.Mutex
+	events []keygate.Event
+}
+
+func (l *eventLog) Publish(_ context.Context, e keygate.Event) error {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.events = append(l.events, e)
+	return nil
+}
+
+// Creating and revoking a key are events for webhooks; neither carries the key.
+func TestKeyEvents(t *testing.T) {
+	e := adminapitest.New(t)
+	log := &eventLog{}
+	e.Server.Events = log
+	alice := newConsumer(t, e.Client, "alice")
+	k := createKey(t, e, "alice")
+	request(t, e, "POST", "/v1/keys/"+k.ID+"/revoke", "", map[string]string{"X-Audit-Reason": "left the company"})
+
+	if len(log.events) != 2 {
+		t.Fatalf("events %+v", log.events)
+	}
+	created, revoked := log.events[0], log.events[1]
+	if created.Type != keygate.EventKeyCreated || created.ConsumerID != alice.ID || created.Data["key_id"] != k.ID {
+		t.Errorf("created %+v", created)
+	}
+	if revoked.Type != keygate.EventKeyRevoked || revoked.Data["reason"] != "left the company" || revoked.Data["by"] != "admin:test" {
+		t.Errorf("revoked %+v", revoked)
+	}
+	for _, ev := range log.events {
+		if strings.Contains(fmt.Sprint(ev.Data), k.Key[len(k.Start):]) {
+			t.Errorf("%s carries the key", ev.Type)
+		}
+	}
 }
