@@ -2,7 +2,10 @@ package keygate
 
 import (
 	"context"
+	"strings"
 	"time"
+	"unicode"
+	"unicode/utf8"
 )
 
 // AuditEvent records one transition of a stored record: who did what to
@@ -66,3 +69,23 @@ func auditFrom(ctx context.Context) auditContext {
 
 // MaxAuditReason bounds a reason, which callers give freely.
 const MaxAuditReason = 500
+
+// CleanReason makes text fit for the audit trail: control characters (which
+// could forge lines in a terminal or a table) become spaces, and it is cut
+// to MaxAuditReason bytes on a character boundary.
+func CleanReason(s string) string {
+	s = strings.Map(func(r rune) rune {
+		if unicode.IsControl(r) {
+			return ' '
+		}
+		return r
+	}, strings.ToValidUTF8(s, "\uFFFD"))
+	if len(s) <= MaxAuditReason {
+		return s
+	}
+	cut := MaxAuditReason
+	for cut > 0 && !utf8.RuneStart(s[cut]) {
+		cut--
+	}
+	return s[:cut]
+}

@@ -617,3 +617,23 @@ func TestAccessAudit(t *testing.T) {
 		}
 	}
 }
+
+// A pickup with the pickup token acts as that token in the audit trail, and
+// may not give a reason: only an admin says why.
+func TestAccessPickupAudit(t *testing.T) {
+	e := newAccessEnv(t)
+	created := e.request(t, keygate.AccessRequestInput{Consumer: keygate.Ref{Name: "alice"}, Services: []string{"orders"}, Plan: "gold"})
+	id := created.AccessRequest.ID
+	if r := request(t, e.Env, "POST", "/v1/access-requests/"+id+"/approve", "", nil); r.status != 200 {
+		t.Fatalf("approve: %d %s", r.status, r.body)
+	}
+	r := request(t, e.Env, "POST", "/v1/access-requests/"+id+"/pickup", "", map[string]string{
+		"Authorization": "", keygate.PickupTokenHeader: created.PickupToken, "X-Audit-Reason": "approved by the CISO"})
+	if r.status != 200 {
+		t.Fatalf("pickup: %d %s", r.status, r.body)
+	}
+	events, _, err := e.Store.ListAudit(t.Context(), keygate.AuditFilter{Action: "access_request.picked_up"}, keygate.Page{Limit: 10})
+	if err != nil || len(events) != 1 || events[0].Actor != "pickup-token:"+id || events[0].Reason != "" {
+		t.Fatalf("audit %+v %v", events, err)
+	}
+}

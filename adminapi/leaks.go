@@ -42,6 +42,9 @@ type LeakResult struct {
 	Label  string `json:"label"`
 	Action string `json:"action"` // revoked, already_revoked, not_a_key, unknown_key
 	KeyID  string `json:"key_id,omitempty"`
+	// AlsoRevoked are the keys that replaced the leaked one by rotation:
+	// whoever holds a leaked key may have rotated it to a key of their own.
+	AlsoRevoked []string `json:"also_revoked,omitempty"`
 }
 
 // ParseLeakReportKeys reads the public keys leak reports are signed with, in
@@ -137,15 +140,35 @@ func (s *Server) handleLeak(r *http.Request, rep LeakReport) (LeakResult, error)
 		return res, nil
 	}
 	res.Label, res.KeyID = "true_positive", stored.ID
+	ctx := keygate.WithReason(r.Context(), "reported as leaked at "+rep.URL)
 	if stored.Status == keygate.KeyRevoked {
 		res.Action = "already_revoked"
+	} else {
+		if _, err := s.Store.RevokeKey(ctx, stored.ID); err != nil {
+			return res, err
+		}
+		res.Action = "revoked"
+	}
+	// Its successors go too, even when the key itself was revoked before:
+	// they may have been minted with it before that.
+	for next := stored.SuccessorID; next != ""; {
+		k, err := s.Store.FindKey(ctx, next)
+		if keygate.ErrorCode(err) == keygate.ENOTFOUND {
+			break
+		} else if err != nil {
+			return res, err
+		}
+		if k.Status == keygate.KeyActive {
+			if _, err := s.Store.RevokeKey(keygate.WithReason(ctx, "successor of a key reported as leaked"), k.ID); err != nil {
+				return res, err
+			}
+			res.AlsoRevoked = append(res.AlsoRevoked, k.ID)
+		}
+		next = k.SuccessorID
+	}
+	if res.Action == "already_revoked" {
 		return res, nil
 	}
-	ctx := keygate.WithReason(r.Context(), "reported as leaked at "+rep.URL)
-	if _, err := s.Store.RevokeKey(ctx, stored.ID); err != nil {
-		return res, err
-	}
-	res.Action = "revoked"
 	s.logger().Warn("leaked key revoked", "key_id", stored.ID, "consumer_id", stored.Consumer.ID, "url", rep.URL, "source", rep.Source)
 	if s.Events != nil {
 		s.Events.Publish(r.Context(), keygate.Event{Type: keygate.EventKeyLeaked, CreatedAt: s.now(), ConsumerID: stored.Consumer.ID,

@@ -120,3 +120,34 @@ func createKey(tb testing.TB, e *adminapitest.Env, consumer string) *keygate.Iss
 	}
 	return k
 }
+
+// Whoever holds a leaked key may have rotated it to a key of their own: a
+// report revokes the successors too, and the audit trail says why, cleanly.
+func TestLeakRevokesSuccessors(t *testing.T) {
+	e := adminapitest.New(t)
+	newConsumer(t, e.Client, "alice")
+	leaked := createKey(t, e, "alice")
+	rot, err := e.Client.RotateKey(t.Context(), leaked.ID, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	body := fmt.Sprintf(`[{"token":%q,"type":"t","url":"https://x.example/\u001b[2Jfake\nline","source":"s"}]`, leaked.Key)
+	r := request(t, e, "POST", "/v1/leaks", body, nil)
+	var results []adminapi.LeakResult
+	json.Unmarshal([]byte(r.body), &results)
+	if len(results) != 1 || results[0].Action != "revoked" || len(results[0].AlsoRevoked) != 1 || results[0].AlsoRevoked[0] != rot.Key.ID {
+		t.Fatalf("%s", r.body)
+	}
+	if k, _ := e.Client.Key(t.Context(), rot.Key.ID); k.Status != keygate.KeyRevoked {
+		t.Errorf("the successor is %s", k.Status)
+	}
+	events, _, err := e.Store.ListAudit(t.Context(), keygate.AuditFilter{Action: "key.revoked"}, keygate.Page{Limit: 10})
+	if err != nil || len(events) != 2 {
+		t.Fatalf("audit %+v %v", events, err)
+	}
+	for _, ev := range events {
+		if strings.ContainsAny(ev.Reason, "\n\x1b") {
+			t.Errorf("a control character reached the audit trail: %q", ev.Reason)
+		}
+	}
+}

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"path"
 	"runtime/debug"
 	"strings"
 	"time"
@@ -150,16 +151,24 @@ func (s *Server) middleware(mux *http.ServeMux) http.Handler {
 		// added later, or a path the mux resolves in a way not foreseen, can
 		// never be reached without a token.
 		// A signed leak report proves itself by its signature instead.
-		if !(r.Method == http.MethodGet && r.URL.Path == "/healthz") && !signedLeakReport(r) && !accessPickupWithToken(r) {
+		admin := false
+		switch {
+		case r.Method == http.MethodGet && r.URL.Path == "/healthz":
+		case signedLeakReport(r):
+			r = r.WithContext(keygate.WithActor(r.Context(), "leak-report"))
+		case accessPickupWithToken(r):
+			r = r.WithContext(keygate.WithActor(r.Context(), "pickup-token:"+path.Base(path.Dir(r.URL.Path))))
+		default:
 			t, err := s.authenticate(r)
 			if err != nil {
 				s.error(w, r, err)
 				return
 			}
 			r = r.WithContext(keygate.WithActor(r.Context(), "admin:"+t.Name))
+			admin = true
 		}
-		// Why an admin did something, for the audit trail.
-		if reason := r.Header.Get(headerAuditReason); reason != "" {
+		// Why an admin did something, for the audit trail; only an admin says.
+		if reason := r.Header.Get(headerAuditReason); reason != "" && admin {
 			if len(reason) > keygate.MaxAuditReason || !utf8.ValidString(reason) || strings.ContainsFunc(reason, unicode.IsControl) {
 				s.error(w, r, keygate.Errorf(keygate.EINVALID, "%s: at most %d characters, no control characters", headerAuditReason, keygate.MaxAuditReason))
 				return

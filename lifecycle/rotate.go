@@ -160,8 +160,12 @@ func (r *Rotator) PickUp(ctx context.Context, id string) (*keygate.KeyRotation, 
 	var plain []byte
 	old, next, err := r.Store.PickUpRotatedKey(ctx, id, func(s *keygate.Sealed) error {
 		var err error
-		plain, err = r.Open(s)
-		return err
+		if plain, err = r.Open(s); err != nil {
+			// The key is kept but does not open here (a keyring version this
+			// node has not loaded yet): a failure to retry, never "nothing kept".
+			return keygate.Unavailable(err, "the rotated key cannot be opened right now")
+		}
+		return nil
 	})
 	if err != nil {
 		return nil, err

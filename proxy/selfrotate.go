@@ -43,7 +43,10 @@ func (p *Proxy) selfRotate(w http.ResponseWriter, r *http.Request, client netip.
 	}
 	// Scope restrictions (services, routes) do not apply to the key itself;
 	// its state and network restrictions do.
-	authn := keyauth.New(*keygate.NewKeyAuthConfig(), p.verifier)
+	// The key from a header only: a query string ends up in URLs and logs.
+	cfg := keygate.NewKeyAuthConfig()
+	cfg.KeyInQuery = false
+	authn := keyauth.New(*cfg, p.verifier)
 	res, err := authn.Authenticate(r, keygate.Target{IP: client, Unscoped: true})
 	switch {
 	case err != nil:
@@ -96,6 +99,9 @@ func (p *Proxy) selfRotate(w http.ResponseWriter, r *http.Request, client netip.
 		}
 	}
 	if err != nil {
+		// Only rotations that happened count against the limit: a refused one
+		// must not let one key block the rotation of its consumer's others.
+		p.selfRotations.refund(res.Consumer.ID)
 		status := http.StatusServiceUnavailable
 		switch keygate.ErrorCode(err) {
 		case keygate.EINVALID:
@@ -158,6 +164,16 @@ func (l *rotationLimiter) take(consumer string, now time.Time) time.Duration {
 	w.n++
 	l.windows[consumer] = w
 	return 0
+}
+
+// refund takes back one rotation counted for consumer.
+func (l *rotationLimiter) refund(consumer string) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if w, ok := l.windows[consumer]; ok && w.n > 0 {
+		w.n--
+		l.windows[consumer] = w
+	}
 }
 
 // sunsetHeaders tell a caller its credential is going away: Sunset (RFC

@@ -15,9 +15,7 @@ func (db *DB) audit(ctx context.Context, tx *sql.Tx, changes []keygate.Change) e
 		return nil
 	}
 	actor, reason := keygate.Audit(ctx)
-	if len(reason) > keygate.MaxAuditReason {
-		reason = reason[:keygate.MaxAuditReason]
-	}
+	actor, reason = keygate.CleanReason(actor), keygate.CleanReason(reason)
 	at := micros(db.stamp())
 	for _, c := range changes {
 		if err := insertAudit(ctx, tx, at, actor, reason, c.Kind.String(), c.Verb(), c.ID); err != nil {
@@ -31,9 +29,7 @@ func (db *DB) audit(ctx context.Context, tx *sql.Tx, changes []keygate.Change) e
 // requests and rules), which therefore emits no Change.
 func (db *DB) record(ctx context.Context, tx *sql.Tx, kind, verb, id string) error {
 	actor, reason := keygate.Audit(ctx)
-	if len(reason) > keygate.MaxAuditReason {
-		reason = reason[:keygate.MaxAuditReason]
-	}
+	actor, reason = keygate.CleanReason(actor), keygate.CleanReason(reason)
 	return insertAudit(ctx, tx, micros(db.stamp()), actor, reason, kind, verb, id)
 }
 

@@ -2,6 +2,7 @@ package sqlite
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"database/sql"
 	"encoding/base64"
@@ -10,6 +11,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"path/filepath"
 	"strings"
 
 	"github.com/keygate/keygate"
@@ -112,15 +114,30 @@ func exportTable(ctx context.Context, tx *sql.Tx, enc *json.Encoder, table strin
 // schema at the export's version, then migrated to this keygate's; on any
 // failure the new file is removed, so nothing half-restored is left.
 func Restore(ctx context.Context, path string, r io.Reader, opts Options, progress func(done, total int)) (err error) {
-	if _, err := os.Stat(path); err == nil {
-		return keygate.Errorf(keygate.ECONFLICT, "%s already exists: restore only into a new data dir", path)
-	} else if !errors.Is(err, os.ErrNotExist) {
+	// Claim the path at once (O_EXCL): two restores into one data dir
+	// cannot both go ahead.
+	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
 		return fmt.Errorf("sqlite: restore: %w", err)
 	}
-	dec := json.NewDecoder(bufio.NewReaderSize(r, 64<<10))
+	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE|os.O_EXCL, 0o600)
+	if errors.Is(err, os.ErrExist) {
+		return keygate.Errorf(keygate.ECONFLICT, "%s already exists: restore only into a new data dir", path)
+	} else if err != nil {
+		return fmt.Errorf("sqlite: restore: %w", err)
+	}
+	f.Close()
+	defer func() {
+		if err != nil { // nothing half-restored stays
+			for _, suffix := range []string{"", "-wal", "-shm"} {
+				os.Remove(path + suffix)
+			}
+		}
+	}()
+	br := bufio.NewReaderSize(r, 64<<10)
+	dec := json.NewDecoder(br)
 	dec.UseNumber()
 	var head keygate.ExportHeader
-	if err := dec.Decode(&head); err != nil {
+	if err = dec.Decode(&head); err != nil {
 		return keygate.Errorf(keygate.EINVALID, "export: not a keygate export: %v", err)
 	}
 	ms, err := readMigrations(migrations)
@@ -136,19 +153,12 @@ func Restore(ctx context.Context, path string, r io.Reader, opts Options, progre
 		return keygate.Errorf(keygate.EINVALID, "export: schema version %d is newer than this keygate's (%d): restore with a newer keygate", head.SchemaVersion, latest)
 	}
 
-	defer func() {
-		if err != nil {
-			for _, suffix := range []string{"", "-wal", "-shm"} {
-				os.Remove(path + suffix)
-			}
-		}
-	}()
 	db, err := openAt(ctx, path, opts, head.SchemaVersion)
 	if err != nil {
 		return err
 	}
 	err = db.write(ctx, func(tx *sql.Tx) ([]keygate.Change, error) {
-		return nil, importRows(ctx, tx, dec, head.Rows, progress)
+		return nil, importRows(ctx, tx, dec, br, head.Rows, progress)
 	})
 	if cerr := db.Close(); err == nil {
 		err = cerr
@@ -163,7 +173,8 @@ func Restore(ctx context.Context, path string, r io.Reader, opts Options, progre
 	return db.Close()
 }
 
-func importRows(ctx context.Context, tx *sql.Tx, dec *json.Decoder, total int, progress func(done, total int)) error {
+// importRows loads the rows dec reads from br, which it reads to the end.
+func importRows(ctx context.Context, tx *sql.Tx, dec *json.Decoder, br io.Reader, total int, progress func(done, total int)) error {
 	schema := map[string]map[string]string{} // table → column → declared type
 	for _, table := range exportTables {
 		cols, err := columnTypes(ctx, tx, table)
@@ -190,7 +201,13 @@ func importRows(ctx context.Context, tx *sql.Tx, dec *json.Decoder, total int, p
 			if done != total {
 				return keygate.Errorf(keygate.EINVALID, "export: holds %d rows, its header says %d", done, total)
 			}
-			if dec.More() {
+			// Read to the end, so that the source (a sealed backup) checks
+			// everything it holds; only white space may follow the marker.
+			rest, err := io.ReadAll(io.MultiReader(dec.Buffered(), br))
+			if err != nil {
+				return fmt.Errorf("export: after the end marker: %w", err)
+			}
+			if len(bytes.TrimSpace(rest)) > 0 {
 				return keygate.Errorf(keygate.EINVALID, "export: data after the end marker")
 			}
 			return nil

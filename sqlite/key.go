@@ -207,6 +207,9 @@ func (db *DB) PickUpRotatedKey(ctx context.Context, id string, open func(*keygat
 		if old, err = findKey(ctx, tx, s.ID); err != nil {
 			return nil, err
 		}
+		if old.Status != keygate.KeyActive || old.Expired(db.stamp()) {
+			return nil, keygate.Errorf(keygate.ENOTFOUND, "key: no rotated key waits for pickup")
+		}
 		if next, err = findKey(ctx, tx, successorID); err != nil {
 			return nil, err
 		}

@@ -84,7 +84,9 @@ func inline(cidrs []netip.Prefix) (inlineNets, bool) {
 }
 
 func newEntry(k *keygate.APIKey, c *keygate.Consumer, cidrs []netip.Prefix, expires int64) entry {
-	e := entry{key: k, consumer: c, expires: expires, revoked: k.Status == keygate.KeyRevoked}
+	// Anything but active (revoked, archived) is refused as revoked, whatever
+	// else the entry says.
+	e := entry{key: k, consumer: c, expires: expires, revoked: k.Status != keygate.KeyActive}
 	if k.ExpiresAt != nil {
 		e.keyExpires = unixNano(*k.ExpiresAt)
 	}

@@ -105,7 +105,13 @@ func writeBackup(ctx context.Context, db *sqlite.DB, root *keyring.LocalRootKey,
 	if err := tmp.Close(); err != nil {
 		return 0, err
 	}
-	return rows, os.Rename(tmp.Name(), path)
+	// A hard link, unlike a rename, never replaces a file that appeared at
+	// path in the meantime.
+	if err := os.Link(tmp.Name(), path); err != nil {
+		os.Remove(tmp.Name())
+		return 0, err
+	}
+	return rows, os.Remove(tmp.Name())
 }
 
 func newRestoreCommand() *cobra.Command {

@@ -106,6 +106,33 @@ func TestGatewayKeyRotation(t *testing.T) {
 		}
 	})
 
+	t.Run("the key in the query string is not taken, and refusals do not count", func(t *testing.T) {
+		g.consumer(t, "careful")
+		key := g.key(t, "careful", keygate.KeyRequest{})
+		req, _ := http.NewRequest("POST", g.main.ProxyURL()+"/.keygate/rotate?apikey="+key.Key, nil)
+		if resp := do(t, req); resp.StatusCode != 401 {
+			t.Errorf("key in the query: %d, want 401", resp.StatusCode)
+		}
+		req, _ = http.NewRequest("POST", g.main.ProxyURL()+"/.keygate/rotate", strings.NewReader(`{"grace_period": 600}`))
+		req.Header.Set("apikey", key.Key)
+		if resp := do(t, req); resp.StatusCode != 201 {
+			t.Fatalf("rotation: %d", resp.StatusCode)
+		}
+		for range 8 { // the old key is rotated already: 409, which is not counted
+			req, _ := http.NewRequest("POST", g.main.ProxyURL()+"/.keygate/rotate", nil)
+			req.Header.Set("apikey", key.Key)
+			if resp := do(t, req); resp.StatusCode != 409 {
+				t.Fatalf("second rotation: %d, want 409", resp.StatusCode)
+			}
+		}
+		other := g.key(t, "careful", keygate.KeyRequest{})
+		req, _ = http.NewRequest("POST", g.main.ProxyURL()+"/.keygate/rotate", nil)
+		req.Header.Set("apikey", other.Key)
+		if resp := do(t, req); resp.StatusCode != 201 {
+			t.Errorf("refused rotations used up the consumer's limit: %d", resp.StatusCode)
+		}
+	})
+
 	t.Run("self-service rotation is rate-limited per consumer", func(t *testing.T) {
 		g.consumer(t, "busy")
 		key := g.key(t, "busy", keygate.KeyRequest{}).Key
