@@ -1,34 +1,20 @@
 package inmem
 
 import (
+	"context"
 	"hash/maphash"
 	"sync"
 	"time"
+
+	"github.com/keygate/keygate"
 )
-
-// Rate is a limit: Per requests per Period, with up to Burst of them at
-// once. Burst 0 means 1.
-type Rate struct {
-	Per    int
-	Period time.Duration
-	Burst  int
-}
-
-// Decision is the limiter's answer for one request.
-type Decision struct {
-	Allowed bool
-	// Limit is the burst; Remaining how many more requests of cost 1 would
-	// be allowed right now.
-	Limit, Remaining int
-	// RetryAfter is how long until this request would be allowed (0 when
-	// allowed); Reset how long until the subject is back to a full burst.
-	RetryAfter, Reset time.Duration
-}
 
 // Limiter applies rates to subjects (a key id, a consumer id, an address).
 // It keeps one number per subject: the theoretical arrival time (TAT) of
 // GCRA, so that a decision is one map read and one write under a shard's
 // lock. Entries that have fully recovered are dropped as the table grows.
+var _ keygate.RateLimiter = (*Limiter)(nil)
+
 type Limiter struct {
 	now    func() int64 // unix ns
 	seed   maphash.Seed
@@ -61,10 +47,10 @@ func New(now func() time.Time) *Limiter {
 
 // Allow decides one request of the given cost (its weight; at least 1) by
 // subject under rate. A refused request consumes nothing.
-func (l *Limiter) Allow(subject string, rate Rate, cost int) Decision {
+func (l *Limiter) Allow(_ context.Context, subject string, rate keygate.Rate, cost int) (keygate.RateDecision, error) {
 	burst := max(rate.Burst, 1)
 	if rate.Per <= 0 || rate.Period <= 0 {
-		return Decision{Allowed: true, Limit: burst, Remaining: burst}
+		return keygate.RateDecision{Allowed: true, Limit: burst, Remaining: burst}, nil
 	}
 	cost = max(cost, 1)
 	interval := int64(rate.Period) / int64(rate.Per) // emission interval, ns per request
@@ -81,14 +67,14 @@ func (l *Limiter) Allow(subject string, rate Rate, cost int) Decision {
 	if next-now > window {
 		s.mu.Unlock()
 		retry := time.Duration(next - now - window)
-		return Decision{Limit: burst, Remaining: int((window - (tat - now)) / interval), RetryAfter: retry, Reset: time.Duration(tat - now)}
+		return keygate.RateDecision{Limit: burst, Remaining: int((window - (tat - now)) / interval), RetryAfter: retry, Reset: time.Duration(tat - now)}, nil
 	}
 	s.tat[subject] = next
 	if !ok && len(s.tat) >= s.sweepAt {
 		s.sweep(now)
 	}
 	s.mu.Unlock()
-	return Decision{Allowed: true, Limit: burst, Remaining: int((window - (next - now)) / interval), Reset: time.Duration(next - now)}
+	return keygate.RateDecision{Allowed: true, Limit: burst, Remaining: int((window - (next - now)) / interval), Reset: time.Duration(next - now)}, nil
 }
 
 // sweep drops subjects whose TAT has passed: they behave as unseen ones.
