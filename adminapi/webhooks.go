@@ -21,15 +21,8 @@ func (s *Server) webhookRoutes(h func(pattern string, fn handlerFunc)) {
 	h("POST /v1/webhooks/{id}/test", s.testWebhook)
 }
 
-// webhooks returns the store's webhooks.
-func (s *Server) webhooks() (keygate.WebhookStore, error) { return s.Store, nil }
-
 // createWebhook creates a global webhook, or one of {consumer}.
 func (s *Server) createWebhook(w http.ResponseWriter, r *http.Request) error {
-	ws, err := s.webhooks()
-	if err != nil {
-		return err
-	}
 	var req keygate.WebhookRequest
 	if err := decodeBody(w, r, &req); err != nil {
 		return err
@@ -47,7 +40,7 @@ func (s *Server) createWebhook(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	secret := keygate.NewWebhookSecret()
-	err = ws.CreateWebhook(r.Context(), hook, func(id string) (*keygate.Sealed, error) {
+	err := s.Store.CreateWebhook(r.Context(), hook, func(id string) (*keygate.Sealed, error) {
 		return s.Keyring.Ring.Seal(keygate.SealedWebhookSecret, id, []byte(secret))
 	})
 	if err != nil {
@@ -59,10 +52,6 @@ func (s *Server) createWebhook(w http.ResponseWriter, r *http.Request) error {
 // listWebhooks lists every webhook, or with ?consumer= (id or username)
 // those of one consumer.
 func (s *Server) listWebhooks(w http.ResponseWriter, r *http.Request) error {
-	ws, err := s.webhooks()
-	if err != nil {
-		return err
-	}
 	var f keygate.WebhookFilter
 	if ref := r.URL.Query().Get("consumer"); ref != "" {
 		c, err := s.Store.FindConsumer(r.Context(), ref)
@@ -72,16 +61,12 @@ func (s *Server) listWebhooks(w http.ResponseWriter, r *http.Request) error {
 		f.ConsumerID = c.ID
 	}
 	return replyList(w, r, func(ctx context.Context, p keygate.Page) ([]*keygate.Webhook, string, error) {
-		return ws.ListWebhooks(ctx, f, p)
+		return s.Store.ListWebhooks(ctx, f, p)
 	})
 }
 
 func (s *Server) getWebhook(w http.ResponseWriter, r *http.Request) error {
-	ws, err := s.webhooks()
-	if err != nil {
-		return err
-	}
-	hook, err := ws.FindWebhook(r.Context(), r.PathValue("id"))
+	hook, err := s.Store.FindWebhook(r.Context(), r.PathValue("id"))
 	if err != nil {
 		return err
 	}
@@ -92,15 +77,11 @@ func (s *Server) getWebhook(w http.ResponseWriter, r *http.Request) error {
 // applied inside the store's transaction, so a concurrent change is never
 // lost. Neither the consumer nor the secret can be changed.
 func (s *Server) updateWebhook(w http.ResponseWriter, r *http.Request) error {
-	ws, err := s.webhooks()
-	if err != nil {
-		return err
-	}
 	var patch keygate.WebhookPatch
 	if err := decodeBody(w, r, &patch); err != nil {
 		return err
 	}
-	hook, err := ws.UpdateWebhook(r.Context(), r.PathValue("id"), patch.Apply)
+	hook, err := s.Store.UpdateWebhook(r.Context(), r.PathValue("id"), patch.Apply)
 	if err != nil {
 		return err
 	}
@@ -108,11 +89,7 @@ func (s *Server) updateWebhook(w http.ResponseWriter, r *http.Request) error {
 }
 
 func (s *Server) deleteWebhook(w http.ResponseWriter, r *http.Request) error {
-	ws, err := s.webhooks()
-	if err != nil {
-		return err
-	}
-	if err := ws.DeleteWebhook(r.Context(), r.PathValue("id")); err != nil {
+	if err := s.Store.DeleteWebhook(r.Context(), r.PathValue("id")); err != nil {
 		return err
 	}
 	w.WriteHeader(http.StatusNoContent)
@@ -122,17 +99,13 @@ func (s *Server) deleteWebhook(w http.ResponseWriter, r *http.Request) error {
 // webhookDeliveries lists a webhook's deliveries, newest first;
 // ?status=pending|delivered|failed narrows them.
 func (s *Server) webhookDeliveries(w http.ResponseWriter, r *http.Request) error {
-	ws, err := s.webhooks()
-	if err != nil {
-		return err
-	}
-	hook, err := ws.FindWebhook(r.Context(), r.PathValue("id"))
+	hook, err := s.Store.FindWebhook(r.Context(), r.PathValue("id"))
 	if err != nil {
 		return err
 	}
 	f := keygate.WebhookDeliveryFilter{WebhookID: hook.ID, Status: keygate.DeliveryStatus(r.URL.Query().Get("status"))}
 	return replyList(w, r, func(ctx context.Context, p keygate.Page) ([]*keygate.WebhookDelivery, string, error) {
-		return ws.ListWebhookDeliveries(ctx, f, p)
+		return s.Store.ListWebhookDeliveries(ctx, f, p)
 	})
 }
 
@@ -140,17 +113,13 @@ func (s *Server) webhookDeliveries(w http.ResponseWriter, r *http.Request) error
 // is disabled, and answers 202 with the delivery: GET .../deliveries shows
 // how it went.
 func (s *Server) testWebhook(w http.ResponseWriter, r *http.Request) error {
-	ws, err := s.webhooks()
-	if err != nil {
-		return err
-	}
-	hook, err := ws.FindWebhook(r.Context(), r.PathValue("id"))
+	hook, err := s.Store.FindWebhook(r.Context(), r.PathValue("id"))
 	if err != nil {
 		return err
 	}
 	e := &keygate.Event{Type: keygate.EventWebhookTest, ConsumerID: hook.ConsumerID,
 		Data: map[string]any{"webhook_id": hook.ID, "message": "a test ping from keygate"}}
-	d, err := ws.EnqueueWebhookEvent(r.Context(), hook.ID, e)
+	d, err := s.Store.EnqueueWebhookEvent(r.Context(), hook.ID, e)
 	if err != nil {
 		return err
 	}

@@ -43,10 +43,7 @@ func (p *Proxy) selfRotate(w http.ResponseWriter, r *http.Request, client netip.
 	}
 	// Scope restrictions (services, routes) do not apply to the key itself;
 	// its state and network restrictions do.
-	// The key from a header only: a query string ends up in URLs and logs.
-	cfg := keygate.NewKeyAuthConfig()
-	cfg.KeyInQuery = false
-	authn := keyauth.New(*cfg, p.verifier)
+	authn := p.selfAuth
 	res, err := authn.Authenticate(r, keygate.Target{IP: client, Unscoped: true})
 	switch {
 	case err != nil:
@@ -126,6 +123,14 @@ func (p *Proxy) selfRotate(w http.ResponseWriter, r *http.Request, client netip.
 	h.Set(headerRequestID, requestIDOf(r))
 	w.WriteHeader(http.StatusCreated)
 	json.NewEncoder(w).Encode(rot)
+}
+
+// selfRotateAuth reads the caller's key for self-service rotation: from a
+// header only, as a query string ends up in URLs and logs.
+func selfRotateAuth(v keygate.KeyVerifier) *keyauth.Authenticator {
+	cfg := keygate.NewKeyAuthConfig()
+	cfg.KeyInQuery = false
+	return keyauth.New(*cfg, v)
 }
 
 // rotationLimiter counts self-service rotations per consumer in fixed

@@ -22,7 +22,7 @@ func (db *DB) NoticeExpiring(ctx context.Context, before time.Time, limit int) (
 	err := db.write(ctx, func(tx *sql.Tx) ([]keygate.Change, error) {
 		now := db.stamp()
 		var err error
-		keys, err = claimKeys(ctx, tx, `UPDATE api_keys SET expiry_notice_at = ?1
+		keys, err = claim(ctx, tx, scanKey, `UPDATE api_keys SET expiry_notice_at = ?1
 			WHERE id IN (SELECT id FROM api_keys WHERE status = 'active' AND successor_id IS NULL
 				AND expiry_notice_at IS NULL AND expires_at > ?1 AND expires_at <= ?2 ORDER BY expires_at LIMIT ?3)
 			RETURNING `+returningKeyCols, micros(now), micros(before), limit)
@@ -44,7 +44,7 @@ func (db *DB) ArchiveKeys(ctx context.Context, endedBefore time.Time, limit int)
 			return nil, err
 		}
 		now := db.stamp()
-		keys, err = claimKeys(ctx, tx, `UPDATE api_keys SET status = 'archived', secret_hash = X'', archived_at = ?1, updated_at = ?1
+		keys, err = claim(ctx, tx, scanKey, `UPDATE api_keys SET status = 'archived', secret_hash = X'', archived_at = ?1, updated_at = ?1
 			WHERE id IN (SELECT id FROM api_keys WHERE status IN ('active', 'revoked')
 				AND (revoked_at <= ?2 OR expires_at <= ?2) LIMIT ?3)
 			RETURNING `+returningKeyCols, micros(now), micros(endedBefore), limit)
@@ -90,7 +90,7 @@ func (db *DB) NoticeRotationDue(ctx context.Context, now time.Time, limit int) (
 	}
 	var due []*keygate.DueRotation
 	err := db.write(ctx, func(tx *sql.Tx) ([]keygate.Change, error) {
-		keys, err := claimKeys(ctx, tx, `UPDATE api_keys SET rotation_notice_at = ?2
+		keys, err := claim(ctx, tx, scanKey, `UPDATE api_keys SET rotation_notice_at = ?2
 			WHERE id IN (SELECT k.id FROM api_keys k JOIN consumers c ON c.id = k.consumer_id
 				WHERE `+rotatableSQL+` AND k.rotation_notice_at IS NULL AND `+rotationNoticeSQL+`
 				ORDER BY k.created_at LIMIT ?3)
@@ -144,47 +144,55 @@ func (db *DB) DestroyKeys(ctx context.Context, archivedBefore time.Time, limit i
 	if limit < 1 {
 		return 0, keygate.Errorf(keygate.EINVALID, "limit: must be at least 1")
 	}
-	n := 0
-	err := db.write(ctx, func(tx *sql.Tx) ([]keygate.Change, error) {
-		rows, err := tx.QueryContext(ctx, `DELETE FROM api_keys WHERE id IN (SELECT id FROM api_keys
-			WHERE status = 'archived' AND archived_at <= ? LIMIT ?) RETURNING id, identifier`, micros(archivedBefore), limit)
-		if err != nil {
-			return nil, fmt.Errorf("sqlite: destroy keys: %w", err)
-		}
-		defer rows.Close()
-		var changes []keygate.Change
-		for rows.Next() {
-			var id, identifier string
-			if err := rows.Scan(&id, &identifier); err != nil {
-				return nil, err
-			}
-			changes = append(changes, keygate.Change{Kind: keygate.KeyChanged, Op: keygate.Deleted, Action: "destroyed", ID: id, KeyIdentifier: identifier})
-		}
-		n = len(changes)
-		return changes, rows.Err()
+	return db.destroyArchived(ctx, "api_keys", "identifier", archivedBefore, limit, func(id, identifier string) keygate.Change {
+		return keygate.Change{Kind: keygate.KeyChanged, Op: keygate.Deleted, Action: "destroyed", ID: id, KeyIdentifier: identifier}
 	})
-	return n, err
+}
+
+// destroyArchived deletes up to limit rows of table archived no later than
+// archivedBefore, reporting each with the change change makes of its id
+// and its column lookup (what caches index it by), and empties the log.
+func (db *DB) destroyArchived(ctx context.Context, table, lookup string, archivedBefore time.Time, limit int,
+	change func(id, lookup string) keygate.Change) (int, error) {
+	var changes []keygate.Change
+	err := db.write(ctx, func(tx *sql.Tx) ([]keygate.Change, error) {
+		var err error
+		changes, err = claim(ctx, tx, func(row scanner) (keygate.Change, error) {
+			var id, key string
+			err := row.Scan(&id, &key)
+			return change(id, key), err
+		}, `DELETE FROM `+table+` WHERE id IN (SELECT id FROM `+table+`
+			WHERE status = 'archived' AND archived_at <= ? LIMIT ?) RETURNING id, `+lookup, micros(archivedBefore), limit)
+		return changes, err
+	})
+	if err != nil {
+		return 0, err
+	}
+	if len(changes) > 0 {
+		db.shred(ctx) // no trace of what was destroyed in the files
+	}
+	return len(changes), nil
 }
 
 // returningKeyCols are keyCols for a RETURNING clause, which takes no alias.
 var returningKeyCols = strings.ReplaceAll(keyCols, "k.", "")
 
-// claimKeys runs an UPDATE ... RETURNING returningKeyCols.
-func claimKeys(ctx context.Context, tx *sql.Tx, query string, args ...any) ([]*keygate.APIKey, error) {
+// claim runs an UPDATE or DELETE ... RETURNING the columns scan reads.
+func claim[T any](ctx context.Context, tx *sql.Tx, scan func(scanner) (T, error), query string, args ...any) ([]T, error) {
 	rows, err := tx.QueryContext(ctx, query, args...)
 	if err != nil {
 		return nil, fmt.Errorf("sqlite: lifecycle: %w", err)
 	}
 	defer rows.Close()
-	var keys []*keygate.APIKey
+	var out []T
 	for rows.Next() {
-		k, err := scanKey(rows)
+		v, err := scan(rows)
 		if err != nil {
 			return nil, err
 		}
-		keys = append(keys, k)
+		out = append(out, v)
 	}
-	return keys, rows.Err()
+	return out, rows.Err()
 }
 
 // The same jobs for HMAC credentials. A credential's secret is sealed
@@ -201,7 +209,7 @@ func (db *DB) NoticeExpiringHMACCredentials(ctx context.Context, before time.Tim
 	err := db.write(ctx, func(tx *sql.Tx) ([]keygate.Change, error) {
 		now := db.stamp()
 		var err error
-		creds, err = claimHMACCredentials(ctx, tx, `UPDATE hmac_credentials SET expiry_notice_at = ?1
+		creds, err = claim(ctx, tx, scanHMACCredential, `UPDATE hmac_credentials SET expiry_notice_at = ?1
 			WHERE id IN (SELECT id FROM hmac_credentials WHERE status = 'active'
 				AND expiry_notice_at IS NULL AND expires_at > ?1 AND expires_at <= ?2 ORDER BY expires_at LIMIT ?3)
 			RETURNING `+returningHMACCols, micros(now), micros(before), limit)
@@ -218,7 +226,7 @@ func (db *DB) ArchiveHMACCredentials(ctx context.Context, endedBefore time.Time,
 	err := db.write(ctx, func(tx *sql.Tx) ([]keygate.Change, error) {
 		now := db.stamp()
 		var err error
-		creds, err = claimHMACCredentials(ctx, tx, `UPDATE hmac_credentials SET status = 'archived', secret = X'', archived_at = ?1
+		creds, err = claim(ctx, tx, scanHMACCredential, `UPDATE hmac_credentials SET status = 'archived', secret = X'', archived_at = ?1
 			WHERE id IN (SELECT id FROM hmac_credentials WHERE status IN ('active', 'revoked')
 				AND (revoked_at <= ?2 OR expires_at <= ?2) LIMIT ?3)
 			RETURNING `+returningHMACCols, micros(now), micros(endedBefore), limit)
@@ -244,51 +252,10 @@ func (db *DB) DestroyHMACCredentials(ctx context.Context, archivedBefore time.Ti
 	if limit < 1 {
 		return 0, keygate.Errorf(keygate.EINVALID, "limit: must be at least 1")
 	}
-	n := 0
-	err := db.write(ctx, func(tx *sql.Tx) ([]keygate.Change, error) {
-		rows, err := tx.QueryContext(ctx, `DELETE FROM hmac_credentials WHERE id IN (SELECT id FROM hmac_credentials
-			WHERE status = 'archived' AND archived_at <= ? LIMIT ?) RETURNING id, username`, micros(archivedBefore), limit)
-		if err != nil {
-			return nil, fmt.Errorf("sqlite: destroy hmac credentials: %w", err)
-		}
-		defer rows.Close()
-		var changes []keygate.Change
-		for rows.Next() {
-			var id, username string
-			if err := rows.Scan(&id, &username); err != nil {
-				return nil, err
-			}
-			changes = append(changes, keygate.Change{Kind: keygate.HMACCredentialChanged, Op: keygate.Deleted, Action: "destroyed", ID: id, Username: username})
-		}
-		n = len(changes)
-		return changes, rows.Err()
+	return db.destroyArchived(ctx, "hmac_credentials", "username", archivedBefore, limit, func(id, username string) keygate.Change {
+		return keygate.Change{Kind: keygate.HMACCredentialChanged, Op: keygate.Deleted, Action: "destroyed", ID: id, Username: username}
 	})
-	if err != nil {
-		return 0, err
-	}
-	if n > 0 {
-		db.shred(ctx)
-	}
-	return n, nil
 }
 
 // returningHMACCols are hmacCols for a RETURNING clause, which takes no alias.
 var returningHMACCols = strings.ReplaceAll(hmacCols, "h.", "")
-
-// claimHMACCredentials runs an UPDATE ... RETURNING returningHMACCols.
-func claimHMACCredentials(ctx context.Context, tx *sql.Tx, query string, args ...any) ([]*keygate.HMACCredential, error) {
-	rows, err := tx.QueryContext(ctx, query, args...)
-	if err != nil {
-		return nil, fmt.Errorf("sqlite: lifecycle: %w", err)
-	}
-	defer rows.Close()
-	var creds []*keygate.HMACCredential
-	for rows.Next() {
-		c, err := scanHMACCredential(rows)
-		if err != nil {
-			return nil, err
-		}
-		creds = append(creds, c)
-	}
-	return creds, rows.Err()
-}
