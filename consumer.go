@@ -16,6 +16,9 @@ type Consumer struct {
 	// SealRotatedKey); empty: they are kept for pickup instead.
 	RotationPolicy *RotationPolicy `json:"rotation_policy,omitempty"`
 	PublicKey      string          `json:"public_key,omitempty"`
+	// Plan is the usage plan the consumer's requests are limited by; nil:
+	// none. Stores keep its id.
+	Plan *Ref `json:"plan"`
 	Timestamps
 }
 

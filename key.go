@@ -44,6 +44,9 @@ type APIKey struct {
 	// (ExpiresAt).
 	RotatedFrom string `json:"rotated_from,omitempty"`
 	SuccessorID string `json:"successor_id,omitempty"`
+	// Plan, when set, is the usage plan this key is limited by instead of
+	// its consumer's. Stores keep its id.
+	Plan *Ref `json:"plan"`
 	Timestamps
 }
 

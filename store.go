@@ -20,6 +20,8 @@ type Store interface {
 	SecretStore
 	AccessRequestStore
 	AccessRuleStore
+	PlanStore
+	UsageStore
 	Close() error
 }
 
@@ -66,6 +68,7 @@ const (
 	KeyChanged
 	AdminTokenChanged
 	HMACCredentialChanged
+	PlanChanged
 )
 
 // String names the kind as the audit trail does.
@@ -83,6 +86,8 @@ func (k ChangeKind) String() string {
 		return "admin_token"
 	case HMACCredentialChanged:
 		return "hmac_credential"
+	case PlanChanged:
+		return "plan"
 	}
 	return "unknown"
 }
