@@ -74,6 +74,9 @@ type KeyRequest struct {
 	AllowedRoutes   []string   `json:"allowed_routes,omitempty"`
 	AllowedCIDRs    []string   `json:"allowed_cidrs,omitempty"`
 	Tags            []string   `json:"tags,omitempty"`
+	// Plan is the usage plan the key is limited by instead of its
+	// consumer's (id or name).
+	Plan *Ref `json:"plan,omitempty"`
 }
 
 // IssuedKey is the answer to a KeyRequest: the stored key and, in Key, the

@@ -233,7 +233,9 @@ func create[T validator](newT func() T, store func(context.Context, T) error) ha
 			return err
 		}
 		if err := store(r.Context(), v); err != nil {
-			return err
+			// The URL names a collection, so whatever the store could not
+			// find (a consumer's plan, a plan's route) the body named.
+			return refInBody(err)
 		}
 		return reply(w, http.StatusCreated, v)
 	}
@@ -256,23 +258,61 @@ func get[T any](param string, find func(context.Context, string) (T, error)) han
 // update decodes the patch onto the stored value inside the store's
 // transaction, so a concurrent change is never lost, then validates.
 func update[T validator](param string, store func(context.Context, string, func(T) error) (T, error)) handlerFunc {
+	return updateWith(param, store, nil)
+}
+
+// updateWith is update with prepare, if set, readying the stored value for
+// the patch. References in the body (a consumer's plan, a plan's routes)
+// are resolved by the store in its transaction: once the entity at the URL
+// was found, one the store cannot find is the body's fault (400), not a
+// missing resource (404).
+func updateWith[T validator](param string, store func(context.Context, string, func(T) error) (T, error), prepare func(T, map[string]json.RawMessage)) handlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) error {
 		body, fields, err := readBody(w, r)
 		if err != nil {
 			return err
 		}
+		found := false
 		v, err := store(r.Context(), r.PathValue(param), func(v T) error {
+			found = true
 			clearNulls(v, fields)
+			if prepare != nil {
+				prepare(v, fields)
+			}
 			if err := decode(body, v); err != nil {
 				return err
 			}
 			return v.Validate()
 		})
+		if err != nil && found {
+			return refInBody(err)
+		}
 		if err != nil {
 			return err
 		}
 		return reply(w, http.StatusOK, v)
 	}
+}
+
+// refInBody reports a reference in a request body that the store could not
+// find (its message names the field: "plan: no plan ...") as the body's
+// fault (400), not as a missing resource at the URL (404).
+func refInBody(err error) error {
+	if keygate.ErrorCode(err) != keygate.ENOTFOUND {
+		return err
+	}
+	return keygate.Errorf(keygate.EINVALID, "%s", keygate.ErrorMessage(err))
+}
+
+// hasField reports whether a body sets field, matched as encoding/json
+// matches it: case-insensitively.
+func hasField(fields map[string]json.RawMessage, field string) bool {
+	for k := range fields {
+		if strings.EqualFold(k, field) {
+			return true
+		}
+	}
+	return false
 }
 
 // clearNulls zeroes each field of the struct v points to that the patch

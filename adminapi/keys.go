@@ -39,6 +39,10 @@ func (s *Server) createKey(w http.ResponseWriter, r *http.Request) error {
 	if k.ExpiresAt, err = s.expiry(req); err != nil {
 		return err
 	}
+	// The key's own plan, overriding its consumer's; none: the consumer's.
+	if k.Plan, err = s.resolvePlan(ctx, req.Plan); err != nil {
+		return err
+	}
 	if k.AllowedServices, err = resolveAll(ctx, "allowed_services", "service", req.AllowedServices, s.serviceID); err != nil {
 		return err
 	}

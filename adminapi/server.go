@@ -108,6 +108,7 @@ func (s *Server) Handler() http.Handler {
 	h("DELETE /v1/keyring/versions/{version}", s.retireKeyringVersion)
 
 	s.accessRoutes(h)
+	s.planRoutes(h)
 
 	return s.middleware(mux)
 }

@@ -28,13 +28,19 @@ const (
 )
 
 // Result is an authenticator's answer. Message is for the client on every
-// verdict but Granted and never contains the credential.
+// verdict but Granted and never contains the credential. Consumer is set on
+// Granted, and on Forbidden when the credential was found (for metering).
 type Result struct {
 	Verdict  Verdict
 	Consumer *keygate.Consumer
 	// CredentialID identifies the credential to the upstream (X-Credential-Identifier).
 	CredentialID string
-	Message      string
+	// CredentialRecord is the stored credential's id (a key's, an HMAC
+	// credential's): what limits and usage are counted by.
+	CredentialRecord string
+	// PlanID is the usage plan the request is limited by ("" for none).
+	PlanID  string
+	Message string
 	// Sunset is when the credential stops working (zero: no end), and
 	// DeprecatedAt, when set, when it was replaced by a successor: the
 	// gateway tells callers (Sunset and Deprecation headers).

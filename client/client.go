@@ -254,6 +254,65 @@ func (c *Client) DeleteConsumer(ctx context.Context, ref string) error {
 	return c.do(ctx, http.MethodDelete, at("consumers", ref), nil, nil)
 }
 
+// Plans
+
+func (c *Client) CreatePlan(ctx context.Context, p *keygate.Plan) (*keygate.Plan, error) {
+	return create[keygate.Plan](ctx, c, "/v1/plans", p)
+}
+
+func (c *Client) Plan(ctx context.Context, ref string) (*keygate.Plan, error) {
+	return call[keygate.Plan](ctx, c, http.MethodGet, at("plans", ref), nil)
+}
+
+func (c *Client) Plans(ctx context.Context, p keygate.Page) ([]*keygate.Plan, string, error) {
+	return list[*keygate.Plan](ctx, c, "/v1/plans", p)
+}
+
+func (c *Client) UpdatePlan(ctx context.Context, ref string, patch map[string]any) (*keygate.Plan, error) {
+	return call[keygate.Plan](ctx, c, http.MethodPatch, at("plans", ref), patch)
+}
+
+// DeletePlan deletes a plan; one assigned to a consumer or a key is refused.
+func (c *Client) DeletePlan(ctx context.Context, ref string) error {
+	return c.do(ctx, http.MethodDelete, at("plans", ref), nil, nil)
+}
+
+// Usage
+
+// UsageQuery selects usage: consumer (id or username), key (id) and route
+// (id or name) narrow it; From and To bound it; Granularity is minute, hour,
+// day or month. Zero fields take the server's defaults.
+type UsageQuery struct {
+	Consumer, Key, Route string
+	From, To             time.Time
+	Granularity          keygate.Granularity
+}
+
+// UsageReport is the answer of GET /v1/usage.
+type UsageReport struct {
+	Data        []keygate.UsageRow  `json:"data"`
+	From        time.Time           `json:"from"`
+	To          time.Time           `json:"to"`
+	Granularity keygate.Granularity `json:"granularity"`
+}
+
+// Usage sums what credentials did per bucket, consumer, credential and route.
+func (c *Client) Usage(ctx context.Context, q UsageQuery) (*UsageReport, error) {
+	v := url.Values{}
+	for name, value := range map[string]string{"consumer": q.Consumer, "key": q.Key, "route": q.Route, "granularity": string(q.Granularity)} {
+		if value != "" {
+			v.Set(name, value)
+		}
+	}
+	if !q.From.IsZero() {
+		v.Set("from", q.From.UTC().Format(time.RFC3339))
+	}
+	if !q.To.IsZero() {
+		v.Set("to", q.To.UTC().Format(time.RFC3339))
+	}
+	return call[UsageReport](ctx, c, http.MethodGet, "/v1/usage?"+v.Encode(), nil)
+}
+
 // Keys
 
 // CreateKey issues a key to consumer (id or username). The result's Key is

@@ -183,7 +183,7 @@ func (r *Rotator) successor(old *keygate.APIKey, now time.Time) (*keygate.APIKey
 	next := &keygate.APIKey{
 		Consumer: old.Consumer, Name: old.Name, Status: keygate.KeyActive,
 		AllowedServices: old.AllowedServices, AllowedRoutes: old.AllowedRoutes, AllowedCIDRs: old.AllowedCIDRs, Tags: old.Tags,
-		Identifier: key.Identifier(), Prefix: key.Prefix(), Start: key.Start(), SecretHash: hash[:],
+		Identifier: key.Identifier(), Prefix: key.Prefix(), Start: key.Start(), SecretHash: hash[:], Plan: old.Plan,
 	}
 	if old.ExpiresAt != nil {
 		end := now.Add(old.ExpiresAt.Sub(old.CreatedAt)).UTC()

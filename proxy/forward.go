@@ -8,7 +8,10 @@ import (
 	"strings"
 )
 
-// forward sends r to the route's service and streams the answer back.
+// forward sends r to the route's service and streams the answer back. It
+// reports the body bytes it sent, and an error when the answer broke off
+// after its headers were written: the caller must then abort the
+// connection.
 //
 // It does for a plain request what httputil.ReverseProxy does, minus the
 // per-request work keygate does not need: ReverseProxy deep-copies the
@@ -17,7 +20,7 @@ import (
 // together about a fifth of the gateway's CPU per proxied request. Requests
 // that switch protocols (WebSocket) still go through ReverseProxy, which
 // knows how to splice the two connections.
-func (p *Proxy) forward(w http.ResponseWriter, r *http.Request, rt *route) {
+func (p *Proxy) forward(w http.ResponseWriter, r *http.Request, rt *route) (sent int64, err error) {
 	u := rt.upstream
 	out := r.WithContext(r.Context()) // a shallow copy; what differs is replaced below
 	out.URL = &url.URL{Scheme: u.target.Scheme, Host: u.target.Host, Path: r.URL.Path, RawPath: r.URL.RawPath,
@@ -41,7 +44,7 @@ func (p *Proxy) forward(w http.ResponseWriter, r *http.Request, rt *route) {
 	res, err := u.transport.RoundTrip(out)
 	if err != nil {
 		p.upstreamFailed(w, r, err)
-		return
+		return 0, nil
 	}
 	defer res.Body.Close()
 
@@ -58,13 +61,12 @@ func (p *Proxy) forward(w http.ResponseWriter, r *http.Request, rt *route) {
 	}
 	w.WriteHeader(res.StatusCode)
 
-	if err := copyBody(w, res); err != nil {
+	sent, err = copyBody(w, res)
+	if err != nil {
 		if r.Context().Err() != nil {
-			return // the caller went away
+			return sent, nil // the caller went away
 		}
-		// Headers are out; aborting the connection is the only way left to
-		// tell the caller the body is incomplete.
-		panic(http.ErrAbortHandler)
+		return sent, err
 	}
 	res.Body.Close() // fills res.Trailer
 	if len(res.Trailer) > 0 {
@@ -72,6 +74,7 @@ func (p *Proxy) forward(w http.ResponseWriter, r *http.Request, rt *route) {
 			h[http.TrailerPrefix+name] = values
 		}
 	}
+	return sent, nil
 }
 
 // outHeader is the header the upstream receives: the caller's end-to-end
@@ -145,7 +148,8 @@ func copyEndToEnd(dst, src http.Header) {
 
 // copyBody streams the response, flushing each piece at once when the
 // length is unknown (server-sent events, long polls), as ReverseProxy does.
-func copyBody(w http.ResponseWriter, res *http.Response) error {
+// It reports the bytes it wrote.
+func copyBody(w http.ResponseWriter, res *http.Response) (written int64, err error) {
 	buf := buffers.Get()
 	defer buffers.Put(buf)
 	stream := res.ContentLength < 0 || strings.HasPrefix(res.Header.Get("Content-Type"), "text/event-stream")
@@ -153,20 +157,22 @@ func copyBody(w http.ResponseWriter, res *http.Response) error {
 	for {
 		n, rerr := res.Body.Read(buf)
 		if n > 0 {
-			if _, err := w.Write(buf[:n]); err != nil {
-				return err
+			m, err := w.Write(buf[:n])
+			written += int64(m)
+			if err != nil {
+				return written, err
 			}
 			if stream {
 				if err := rc.Flush(); err != nil && !errors.Is(err, http.ErrNotSupported) {
-					return err
+					return written, err
 				}
 			}
 		}
 		switch {
 		case rerr == io.EOF:
-			return nil
+			return written, nil
 		case rerr != nil:
-			return rerr
+			return written, rerr
 		}
 	}
 }

@@ -22,7 +22,7 @@ func FuzzRequestPath(f *testing.F) {
 		{Route: &keygate.Route{Name: "files", Paths: []string{"/files/"}, StripPath: true}, upstream: svc},
 		{Route: &keygate.Route{Name: "all", StripPath: false}, upstream: svc},
 	}
-	tab := newTable(routes)
+	tab := newTable(routes, nil)
 	f.Fuzz(func(t *testing.T, raw string) {
 		u, err := url.Parse(raw)
 		if err != nil {

@@ -18,6 +18,7 @@ import (
 	"github.com/keygate/keygate/auth"
 	"github.com/keygate/keygate/auth/hmacauth"
 	"github.com/keygate/keygate/auth/keyauth"
+	"github.com/keygate/keygate/meter"
 )
 
 // Headers the upstream receives about the caller. Callers' own copies are
@@ -51,6 +52,7 @@ type Store interface {
 	ListServices(ctx context.Context, p keygate.Page) ([]*keygate.Service, string, error)
 	ListRoutes(ctx context.Context, f keygate.RouteFilter, p keygate.Page) ([]*keygate.Route, string, error)
 	FindConsumer(ctx context.Context, ref string) (*keygate.Consumer, error)
+	ListPlans(ctx context.Context, p keygate.Page) ([]*keygate.Plan, string, error)
 }
 
 // Config is the proxy's own configuration.
@@ -76,6 +78,15 @@ type Config struct {
 	// ExpiryNotice is how long before a key expires responses carry a
 	// Sunset header.
 	ExpiryNotice time.Duration
+	// Limiter enforces usage plans; nil: plans are not enforced.
+	// RateLimitFailOpen serves requests unlimited when it cannot decide
+	// (Redis down); otherwise they are refused with 503. Either way the
+	// failure is logged and counted in Metrics.
+	Limiter           keygate.RateLimiter
+	RateLimitFailOpen bool
+	Metrics           Metrics
+	// Meter, when set, counts every request on a route.
+	Meter *meter.Meter
 }
 
 // Proxy is the gateway's HTTP handler.
@@ -97,6 +108,9 @@ type Proxy struct {
 
 	selfRotations rotationLimiter
 	selfAuth      *keyauth.Authenticator
+
+	metrics         Metrics
+	limiterFailures failureLog
 }
 
 // New returns a proxy with an empty routing table; call Reload before serving.
@@ -107,8 +121,12 @@ func New(store Store, verifier keygate.KeyVerifier, cfg Config) *Proxy {
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}
-	p := &Proxy{store: store, verifier: verifier, cfg: cfg, upstreams: map[string]*upstream{}, selfAuth: selfRotateAuth(verifier)}
-	p.table.Store(newTable(nil))
+	p := &Proxy{store: store, verifier: verifier, cfg: cfg, upstreams: map[string]*upstream{}, selfAuth: selfRotateAuth(verifier),
+		metrics: cfg.Metrics}
+	if p.metrics == nil {
+		p.metrics = nopMetrics{}
+	}
+	p.table.Store(newTable(nil, nil))
 	p.anonymous.Store(&map[string]bool{})
 	return p
 }
@@ -116,12 +134,13 @@ func New(store Store, verifier keygate.KeyVerifier, cfg Config) *Proxy {
 // reloadTimeout bounds one rebuild, which runs on the admin writer's goroutine.
 const reloadTimeout = 10 * time.Second
 
-// Apply is the store's change hook: route, service and anonymous-consumer
-// changes rebuild the routing table before the admin API answers. A rebuild
+// Apply is the store's change hook: route, service, plan and
+// anonymous-consumer changes rebuild the routing table before the admin API
+// answers. A rebuild
 // that fails keeps the previous table and is retried until one succeeds.
 func (p *Proxy) Apply(c keygate.Change) {
 	switch c.Kind {
-	case keygate.ServiceChanged, keygate.RouteChanged:
+	case keygate.ServiceChanged, keygate.RouteChanged, keygate.PlanChanged:
 	case keygate.ConsumerChanged:
 		if !(*p.anonymous.Load())[c.ID] && !p.unresolved.Load() {
 			return
@@ -181,6 +200,14 @@ func (p *Proxy) Reload(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("list routes: %w", err)
 	}
+	storedPlans, err := listAll(func(pg keygate.Page) ([]*keygate.Plan, string, error) { return p.store.ListPlans(ctx, pg) })
+	if err != nil {
+		return fmt.Errorf("list plans: %w", err)
+	}
+	plans := make(map[string]*plan, len(storedPlans))
+	for _, sp := range storedPlans {
+		plans[sp.ID] = compilePlan(sp)
+	}
 	upstreams := make(map[string]*upstream, len(services))
 	for _, s := range services {
 		if old := p.upstreams[s.ID]; old != nil && old.service.UpdatedAt.Equal(s.UpdatedAt) {
@@ -229,7 +256,7 @@ func (p *Proxy) Reload(ctx context.Context) error {
 		}
 		built = append(built, rt)
 	}
-	p.table.Store(newTable(built))
+	p.table.Store(newTable(built, plans))
 	p.anonymous.Store(&anonymous)
 	p.unresolved.Store(unresolved)
 	for id, u := range p.upstreams {
@@ -292,20 +319,51 @@ func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		writeError(w, r, http.StatusNotFound, "no Route matched with those values")
 		return
 	}
-	if len(rt.auths) > 0 && !p.authenticate(w, r, rt, client) {
+	var who auth.Result // the zero Result on an open route
+	if len(rt.auths) > 0 {
+		var ok bool
+		if who, ok = p.authenticate(w, r, rt, client); !ok {
+			return
+		}
+	}
+	if who.PlanID != "" && p.cfg.Limiter != nil && !p.limit(w, r, rt, &who, client) {
+		p.count(r, rt, &who, true, 0)
 		return
 	}
 	upstreamPath(r, rt, reqPath, prefix)
 	if isUpgrade(r) {
 		rt.proxy.ServeHTTP(w, r)
+		p.count(r, rt, &who, false, 0)
 		return
 	}
-	p.forward(w, r, rt)
+	sent, err := p.forward(w, r, rt)
+	p.count(r, rt, &who, false, sent)
+	if err != nil {
+		// Headers are out; aborting the connection is the only way left to
+		// tell the caller the body is incomplete.
+		panic(http.ErrAbortHandler)
+	}
+}
+
+// count tells the meter about a request on rt: refused by the gateway
+// once it knew the caller, or forwarded with sent bytes of answer.
+func (p *Proxy) count(r *http.Request, rt *route, who *auth.Result, refused bool, sent int64) {
+	if p.cfg.Meter == nil {
+		return
+	}
+	req := meter.Request{At: p.cfg.Now(), CredentialID: who.CredentialRecord, RouteID: rt.ID, Rejected: refused, BytesOut: sent}
+	if who.Consumer != nil {
+		req.ConsumerID = who.Consumer.ID
+	}
+	if !refused && r.ContentLength > 0 {
+		req.BytesIn = r.ContentLength
+	}
+	p.cfg.Meter.Count(&req)
 }
 
 // authenticate runs the route's credential kinds; the first one present
 // decides. It writes the refusal itself and reports whether to go on.
-func (p *Proxy) authenticate(w http.ResponseWriter, r *http.Request, rt *route, client netip.Addr) bool {
+func (p *Proxy) authenticate(w http.ResponseWriter, r *http.Request, rt *route, client netip.Addr) (auth.Result, bool) {
 	t := keygate.Target{ServiceID: rt.upstream.service.ID, RouteID: rt.ID, IP: client}
 	var res auth.Result
 	var by auth.Authenticator
@@ -315,7 +373,7 @@ func (p *Proxy) authenticate(w http.ResponseWriter, r *http.Request, rt *route, 
 		if err != nil {
 			p.cfg.Logger.Error("authentication failed", "request_id", requestIDOf(r), "route", rt.Name, "error", err)
 			writeError(w, r, http.StatusServiceUnavailable, "Service temporarily unavailable")
-			return false
+			return res, false
 		}
 		if by = a; res.Verdict != auth.Absent {
 			break
@@ -325,17 +383,20 @@ func (p *Proxy) authenticate(w http.ResponseWriter, r *http.Request, rt *route, 
 	case res.Verdict == auth.Granted:
 	case res.Verdict == auth.Forbidden:
 		writeError(w, r, http.StatusForbidden, res.Message)
-		return false
+		if res.CredentialRecord != "" {
+			p.count(r, rt, &res, true, 0)
+		}
+		return res, false
 	case res.Verdict == auth.TooLarge:
 		writeError(w, r, http.StatusRequestEntityTooLarge, res.Message)
-		return false
+		return res, false
 	case rt.anonymous != nil: // Absent or Unauthenticated, as Kong's anonymous
-		res = auth.Result{Verdict: auth.Granted, Consumer: rt.anonymous}
+		res = auth.Result{Verdict: auth.Granted, Consumer: rt.anonymous, PlanID: keygate.PlanOf(nil, rt.anonymous)}
 		r.Header.Set(headerAnonymous, "true")
 	default:
 		w.Header().Set("WWW-Authenticate", by.Challenge())
 		writeError(w, r, http.StatusUnauthorized, res.Message)
-		return false
+		return res, false
 	}
 	if !res.Sunset.IsZero() || !res.DeprecatedAt.IsZero() { // most keys never end: no clock read for them
 		sunsetHeaders(w.Header(), res, p.cfg.Now(), p.cfg.ExpiryNotice)
@@ -343,10 +404,11 @@ func (p *Proxy) authenticate(w http.ResponseWriter, r *http.Request, rt *route, 
 	c := res.Consumer
 	if !rt.ACL.Allows(c.Groups) {
 		writeError(w, r, http.StatusForbidden, "You cannot consume this service")
-		return false
+		p.count(r, rt, &res, true, 0)
+		return res, false
 	}
 	setIdentity(r.Header, c, res.CredentialID, rt.ACL == nil || !rt.ACL.HideGroupsHeader)
-	return true
+	return res, true
 }
 
 // rewrite prepares a protocol switch (WebSocket) for ReverseProxy, which

@@ -31,6 +31,7 @@ type matcher struct {
 // Routes naming hosts win over wildcard hosts, which win over routes without
 // hosts; within a group the longest path wins, then a route naming methods.
 type table struct {
+	plans    map[string]*plan // by id
 	exact    map[string]*group
 	wildcard []wildcardGroup // longest suffix first
 	anyHost  *group
@@ -87,8 +88,8 @@ func firstSegment(path string) string {
 
 func newGroup() *group { return &group{bySegment: map[string][]matcher{}} }
 
-func newTable(routes []*route) *table {
-	t := &table{exact: map[string]*group{}, anyHost: newGroup()}
+func newTable(routes []*route, plans map[string]*plan) *table {
+	t := &table{plans: plans, exact: map[string]*group{}, anyHost: newGroup()}
 	wild := map[string]*group{}
 	for _, r := range routes {
 		for _, m := range matchersOf(r) {

@@ -24,7 +24,7 @@ func TestTableMatch(t *testing.T) {
 		testRoute("wildcard", []string{"*.example.com"}, nil, nil),
 		testRoute("deep-wildcard", []string{"*.eu.example.com"}, nil, nil),
 	}
-	tab := newTable(routes)
+	tab := newTable(routes, nil)
 	tests := []struct {
 		name, host, path, method string
 		want, prefix             string
@@ -56,7 +56,7 @@ func TestTableMatch(t *testing.T) {
 			}
 		})
 	}
-	if r, _ := newTable(routes[1:2]).match("gw", "/elsewhere", "GET"); r != nil {
+	if r, _ := newTable(routes[1:2], nil).match("gw", "/elsewhere", "GET"); r != nil {
 		t.Fatalf("matched %s, want no route", r.Name)
 	}
 }
@@ -146,7 +146,7 @@ func BenchmarkMatch(b *testing.B) {
 			testRoute(fmt.Sprintf("p%d", i), nil, []string{fmt.Sprintf("/svc%d", i), fmt.Sprintf("/svc%d/v2", i)}, nil),
 			testRoute(fmt.Sprintf("h%d", i), []string{fmt.Sprintf("api%d.example.com", i)}, []string{"/"}, []string{"GET"}))
 	}
-	tab := newTable(routes)
+	tab := newTable(routes, nil)
 	b.ReportAllocs()
 	for i := 0; i < b.N; i++ {
 		if r, _ := tab.match("gw.example.com:8000", "/svc42/v2/orders/7", "GET"); r == nil {

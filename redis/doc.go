@@ -1,3 +1,4 @@
-// Package redis enforces rate limits shared by every node of a cluster, in
-// Redis: GCRA in one Lua script, so a decision is one round trip and atomic.
+// Package redis enforces usage plans' limits for a whole cluster in Redis:
+// GCRA and calendar quotas in one Lua script on Redis's own clock, so that a
+// decision is one atomic round trip and every node counts on one timeline.
 package redis

@@ -1,13 +1,13 @@
 package redis
 
 import (
+	"bytes"
 	"context"
 	"crypto/rand"
-	"math"
+	"fmt"
 	"net"
 	"os"
-	"sync"
-	"sync/atomic"
+	"strings"
 	"testing"
 	"time"
 
@@ -17,8 +17,175 @@ import (
 )
 
 // testClient connects to KEYGATE_TEST_REDIS_URL, or skips; the test's keys
-// get a prefix of their own and are deleted when it ends.
-func testClient(tb testing.TB) (goredis.UniversalClient, string) {
+// get a prefix of their own and are deleted when it ends, as other
+// packages' tests share the Redis.
+func testClient(tb testing.TB) (*goredis.Client, string) {
+	tb.Helper()
+	c := newClient(tb)
+	prefix := "keygate-test:" + rand.Text() + ":"
+	tb.Cleanup(func() {
+		ctx := context.Background()
+		iter := c.Scan(ctx, 0, prefix+"*", 1000).Iterator()
+		for iter.Next(ctx) {
+			c.Del(ctx, iter.Val())
+		}
+		if err := iter.Err(); err != nil {
+			tb.Errorf("deleting the test's keys: %v", err)
+		}
+		c.Close()
+	})
+	return c, prefix
+}
+
+func TestSemantics(t *testing.T) {
+	c, prefix := testClient(t)
+	l := New(c, prefix)
+	redisNow := func(tb testing.TB) time.Time {
+		tb.Helper()
+		now, err := c.Time(tb.Context()).Result()
+		if err != nil {
+			tb.Fatal(err)
+		}
+		return now
+	}
+	runSemantics(t, func(t *testing.T) harness {
+		// A case takes about a second: it must not straddle the end of a
+		// minute (nor so of an hour, a day, a month), on Redis's clock.
+		now := redisNow(t)
+		if _, end := keygate.Minute.Window(now); end.Sub(now) < 3*time.Second {
+			time.Sleep(end.Sub(now) + 50*time.Millisecond)
+		}
+		return harness{
+			limiter: l,
+			advance: func(_ testing.TB, d time.Duration) { time.Sleep(d) },
+			now:     redisNow,
+			// What passes on Redis's clock between the steps' round trips;
+			// the cases leave 100 ms of room around every refill.
+			tolerance: 80 * time.Millisecond,
+		}
+	})
+}
+
+// The cases are the same for both limiters.
+func TestSemanticsFileIsShared(t *testing.T) {
+	ours, err := os.ReadFile("semantics_test.go")
+	if err != nil {
+		t.Fatal(err)
+	}
+	theirs, err := os.ReadFile("../inmem/semantics_test.go")
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, ours, _ = bytes.Cut(ours, []byte("\n"))
+	_, theirs, _ = bytes.Cut(theirs, []byte("\n"))
+	if !bytes.Equal(ours, theirs) {
+		t.Error("semantics_test.go differs from ../inmem/semantics_test.go beyond the package clause: copy one over the other")
+	}
+}
+
+// window_end, the Lua that finds calendar windows, agrees with
+// keygate.Period.Window on every day from 1970 to 2200 (its first and last
+// second, and one in between) and around every month's end.
+func TestLuaWindowEnd(t *testing.T) {
+	c, _ := testClient(t)
+	script := goredis.NewScript(windowEndLua + `
+local r = {}
+for i = 1, #ARGV do
+  local s = tonumber(ARGV[i])
+  for p = 1, 4 do r[4 * (i - 1) + p] = window_end(p, s) end
+end
+return r
+`)
+	var instants []time.Time
+	for day := time.Date(1970, 1, 1, 0, 0, 0, 0, time.UTC); day.Year() < 2200; day = day.AddDate(0, 0, 1) {
+		instants = append(instants, day, day.Add(13*time.Hour+37*time.Minute+11*time.Second), day.Add(24*time.Hour-time.Second))
+	}
+	for len(instants) > 0 {
+		batch := instants[:min(len(instants), 10_000)]
+		instants = instants[len(batch):]
+		args := make([]any, len(batch))
+		for i, at := range batch {
+			args[i] = at.Unix()
+		}
+		ends, err := script.Run(t.Context(), c, nil, args...).Int64Slice()
+		if err != nil {
+			t.Fatal(err)
+		}
+		for i, at := range batch {
+			for p := keygate.Minute; p <= keygate.Month; p++ {
+				if _, end := p.Window(at); ends[4*i+int(p)-1] != end.Unix() {
+					t.Fatalf("the %s of %v ends at %v, want %v", p, at, time.Unix(ends[4*i+int(p)-1], 0).UTC(), end)
+				}
+			}
+		}
+	}
+}
+
+// Every key a decision touches starts with the prefix, shares the
+// subject's hash tag (one Redis Cluster slot), and expires: the rate's once
+// the burst has refilled, a quota's shortly after its window ends.
+func TestKeys(t *testing.T) {
+	c, prefix := testClient(t)
+	ctx := t.Context()
+	lim := &keygate.Limits{Rate: keygate.Rate{Interval: time.Hour, Burst: 5}, RateOnRoute: true,
+		Quotas: [4]keygate.Quota{minute: {Limit: 10, OnRoute: true}, day: {Limit: 10}, month: {Limit: 10}}}
+	for i, id := range []string{"plain", "", "}", "{", "{a}", "a}b{c}", "x:y", "ключ"} {
+		p := fmt.Sprintf("%s%d:", prefix, i)
+		l := New(c, p)
+		for _, route := range []string{"r1", "r}2", ""} {
+			if d, err := l.Allow(ctx, keygate.Subject{ID: id, Route: route}, lim, 2); err != nil || !d.Allowed {
+				t.Fatalf("id %q, route %q: %+v, %v", id, route, d, err)
+			}
+		}
+		now := c.Time(ctx).Val()
+		keys, err := c.Keys(ctx, p+"*").Result()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(keys) != 3+3+1+1 { // a rate and a minute per route, the day and the month shared
+			t.Errorf("id %q: %d keys %q", id, len(keys), keys)
+		}
+		for _, k := range keys {
+			if tag := hashTag(k); tag != hashTag(New(c, p).subjectKey(id)) || tag == k {
+				t.Errorf("id %q: key %q has hash tag %q", id, k, tag)
+			}
+			ttl := c.PTTL(ctx, k).Val()
+			var want time.Duration
+			switch {
+			case strings.Contains(k, "}:rate"):
+				want = 2 * time.Hour // cost 2, once per hour
+			case strings.Contains(k, "}:minute"):
+				_, end := keygate.Minute.Window(now)
+				want = end.Sub(now) + time.Second
+			case strings.HasSuffix(k, "}:day"):
+				_, end := keygate.Day.Window(now)
+				want = end.Sub(now) + time.Second
+			case strings.HasSuffix(k, "}:month"):
+				_, end := keygate.Month.Window(now)
+				want = end.Sub(now) + time.Second
+			default:
+				t.Errorf("unexpected key %q", k)
+			}
+			if ttl < want-2*time.Second || ttl > want+2*time.Second {
+				t.Errorf("key %q expires in %v, want %v", k, ttl, want)
+			}
+		}
+	}
+}
+
+// hashTag is what Redis Cluster hashes of key: the part between the first
+// "{" and the first "}" after it, if not empty, else all of it.
+func hashTag(key string) string {
+	if i := strings.IndexByte(key, '{'); i >= 0 {
+		if j := strings.IndexByte(key[i+1:], '}'); j > 0 {
+			return key[i+1 : i+1+j]
+		}
+	}
+	return key
+}
+
+// newClient connects to KEYGATE_TEST_REDIS_URL, or skips.
+func newClient(tb testing.TB) *goredis.Client {
 	tb.Helper()
 	url := os.Getenv("KEYGATE_TEST_REDIS_URL")
 	if url == "" {
@@ -28,81 +195,22 @@ func testClient(tb testing.TB) (goredis.UniversalClient, string) {
 	if err != nil {
 		tb.Fatal(err)
 	}
-	c := goredis.NewClient(opts)
-	prefix := "keygate-test:" + rand.Text() + ":"
-	tb.Cleanup(func() {
-		ctx := context.Background()
-		iter := c.Scan(ctx, 0, prefix+"*", 1000).Iterator()
-		for iter.Next(ctx) {
-			c.Del(ctx, iter.Val())
-		}
-		c.Close()
-	})
-	return c, prefix
+	return goredis.NewClient(opts)
 }
 
-func TestRedisLimiterDecisions(t *testing.T) {
-	c, prefix := testClient(t)
-	l := New(c, prefix)
-	ctx := t.Context()
-	rate := keygate.Rate{Per: 1, Period: time.Hour, Burst: 3} // nothing recovers during the test
-	for i, want := range []int{2, 1, 0} {
-		d, err := l.Allow(ctx, "k", rate, 1)
-		if err != nil || !d.Allowed || d.Remaining != want || d.Limit != 3 {
-			t.Fatalf("request %d: %+v %v", i, d, err)
-		}
-	}
-	for range 5 { // refusals consume nothing
-		d, err := l.Allow(ctx, "k", rate, 1)
-		if err != nil || d.Allowed || d.RetryAfter < 59*time.Minute || d.RetryAfter > time.Hour {
-			t.Fatalf("over the burst: %+v %v", d, err)
-		}
-	}
-	if d, _ := l.Allow(ctx, "other", rate, 3); !d.Allowed || d.Remaining != 0 {
-		t.Errorf("another subject with cost 3: %+v", d)
-	}
-	if ttl := c.PTTL(ctx, prefix+"rl:k").Val(); ttl <= 0 || ttl > 3*time.Hour+time.Second {
-		t.Errorf("the key lives %v: it should expire once the subject has recovered", ttl)
-	}
-}
-
-// Three gateways sharing one Redis, hammering one key limited to 100/s with
-// a burst of 10, are allowed what the limit allows, within 1%.
-func TestRedisLimiterIsExactAcrossNodes(t *testing.T) {
-	c, prefix := testClient(t)
-	rate := keygate.Rate{Per: 100, Period: time.Second, Burst: 10}
-	var nodes []*Limiter
+// Three gateways, each with its own connection, sharing one Redis and
+// hammering one subject limited to 100/s with a burst of 10 for 10 s, are
+// allowed 1010, within 1%.
+func TestAccuracyAcrossNodes(t *testing.T) {
+	t.Parallel()
+	_, prefix := testClient(t)
+	var nodes []keygate.RateLimiter
 	for range 3 {
-		opts := *c.(*goredis.Client).Options()
-		node := goredis.NewClient(&opts)
+		node := newClient(t)
 		t.Cleanup(func() { node.Close() })
 		nodes = append(nodes, New(node, prefix))
 	}
-	const duration = 3 * time.Second
-	var allowed atomic.Int64
-	var wg sync.WaitGroup
-	start := time.Now()
-	for i := range 12 {
-		wg.Go(func() {
-			l := nodes[i%len(nodes)]
-			for time.Since(start) < duration {
-				d, err := l.Allow(context.Background(), "shared", rate, 1)
-				if err != nil {
-					t.Error(err)
-					return
-				}
-				if d.Allowed {
-					allowed.Add(1)
-				}
-			}
-		})
-	}
-	wg.Wait()
-	elapsed := time.Since(start).Seconds()
-	want := float64(rate.Burst) + 100*elapsed
-	if got := float64(allowed.Load()); math.Abs(got-want) > 0.01*want+2 {
-		t.Errorf("allowed %v in %.2fs, want %.0f ± 1%%", got, elapsed, want)
-	}
+	checkAccuracy(t, nodes, 12, 0)
 }
 
 // An unreachable Redis is a failure to decide, never a refusal.
@@ -115,8 +223,42 @@ func TestRedisDownIsUnavailable(t *testing.T) {
 	ln.Close()
 	c := goredis.NewClient(&goredis.Options{Addr: addr, DialTimeout: 200 * time.Millisecond, MaxRetries: -1})
 	defer c.Close()
-	d, err := New(c, "x:").Allow(t.Context(), "k", keygate.Rate{Per: 1, Period: time.Second}, 1)
+	lim := &keygate.Limits{Rate: keygate.PerSecond(1, 1)}
+	d, err := New(c, "x:").Allow(t.Context(), keygate.Subject{ID: "k"}, lim, 1)
 	if keygate.ErrorCode(err) != keygate.EUNAVAILABLE || d.Allowed {
 		t.Fatalf("decision %+v, error %v: want EUNAVAILABLE", d, err)
 	}
+	// No limits need no Redis.
+	if d, err := New(c, "x:").Allow(t.Context(), keygate.Subject{ID: "k"}, &keygate.Limits{}, 1); err != nil || !d.Allowed {
+		t.Fatalf("no limits: %+v, %v", d, err)
+	}
+}
+
+func BenchmarkAllow(b *testing.B) {
+	c, prefix := testClient(b)
+	l := New(c, prefix)
+	lim := &keygate.Limits{Rate: keygate.Rate{Interval: time.Microsecond, Burst: 1 << 30},
+		Quotas: [4]keygate.Quota{minute: {Limit: 1 << 50}}}
+	b.Run("rate+quota", func(b *testing.B) {
+		b.ReportAllocs()
+		s := keygate.Subject{ID: "bench", Route: "r"}
+		for b.Loop() {
+			if _, err := l.Allow(b.Context(), s, lim, 1); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+	b.Run("rate+quota/parallel", func(b *testing.B) {
+		b.ReportAllocs()
+		b.SetParallelism(8) // requests in flight, as a gateway has
+		b.RunParallel(func(pb *testing.PB) {
+			s := keygate.Subject{ID: "bench-" + rand.Text(), Route: "r"}
+			for pb.Next() {
+				if _, err := l.Allow(context.Background(), s, lim, 1); err != nil {
+					b.Error(err)
+					return
+				}
+			}
+		})
+	})
 }

@@ -167,6 +167,9 @@ const (
 	constraintForeignKey = 787
 	constraintUnique     = 2067
 	constraintPrimaryKey = 1555
+	// A delete that breaks a foreign key fails with this code (the check
+	// runs at the statement's end), reported as constraintForeignKey.
+	constraintTrigger = 1811
 )
 
 // constraint returns the code of a constraint violation and, for unique
@@ -190,6 +193,10 @@ func constraint(err error) (code int, column string) {
 		return e.Code(), ""
 	case constraintForeignKey:
 		return e.Code(), ""
+	case constraintTrigger:
+		if strings.Contains(e.Error(), "FOREIGN KEY constraint failed") {
+			return constraintForeignKey, ""
+		}
 	}
 	return 0, ""
 }
@@ -210,4 +217,29 @@ func byRef(ref, nameCol string) (where string, arg string) {
 		return "id = ?", strings.ToLower(ref) // ids are stored in canonical lower case
 	}
 	return nameCol + " = ?", ref
+}
+
+// refColumn scans a nullable id column into a Ref holding the id, left nil
+// on NULL.
+type refColumn struct{ dst **keygate.Ref }
+
+func (c refColumn) Scan(src any) error {
+	var id string
+	if err := (nullStringColumn{&id}).Scan(src); err != nil {
+		return err
+	}
+	if id == "" {
+		*c.dst = nil
+		return nil
+	}
+	*c.dst = &keygate.Ref{ID: id}
+	return nil
+}
+
+// nullRef is the stored id of an optional, resolved Ref.
+func nullRef(r *keygate.Ref) any {
+	if r == nil {
+		return nil
+	}
+	return nullString(r.ID)
 }

@@ -8,14 +8,15 @@ import (
 	"github.com/keygate/keygate"
 )
 
-const consumerCols = `id, username, custom_id, groups, tags, created_at, updated_at, rotation_policy, public_key`
+const consumerCols = `id, username, custom_id, groups, tags, created_at, updated_at, rotation_policy, public_key, plan_id`
 
 // consumerDest is where a row of consumerCols scans to, for queries that
 // read a consumer along with other columns.
 func consumerDest(c *keygate.Consumer) []any {
 	created, updated := timestamps(&c.Timestamps)
 	return []any{&c.ID, nullStringColumn{&c.Username}, nullStringColumn{&c.CustomID}, listCol(&c.Groups), listCol(&c.Tags),
-		created, updated, jsonColumn[keygate.RotationPolicy]{&c.RotationPolicy}, nullStringColumn{&c.PublicKey}}
+		created, updated, jsonColumn[keygate.RotationPolicy]{&c.RotationPolicy}, nullStringColumn{&c.PublicKey},
+		refColumn{&c.Plan}}
 }
 
 func scanConsumer(row scanner) (*keygate.Consumer, error) {
@@ -66,13 +67,18 @@ func saveConsumer(ctx context.Context, tx *sql.Tx, c *keygate.Consumer, insert b
 	if err != nil {
 		return err
 	}
+	// A new Ref: c may share the caller's, which a failed save must not change.
+	if c.Plan, err = resolvePlan(ctx, tx, c.Plan); err != nil {
+		return err
+	}
 	query := `UPDATE consumers SET username = ?2, custom_id = ?3, groups = ?4, tags = ?5, updated_at = ?7,
-		rotation_policy = ?8, public_key = ?9 WHERE id = ?1`
+		rotation_policy = ?8, public_key = ?9, plan_id = ?10 WHERE id = ?1`
 	if insert {
-		query = `INSERT INTO consumers (` + consumerCols + `) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)`
+		query = `INSERT INTO consumers (` + consumerCols + `) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)`
 	}
 	_, err = tx.ExecContext(ctx, query, c.ID, nullString(c.Username), nullString(c.CustomID),
-		encodeList(c.Groups), encodeList(c.Tags), micros(c.CreatedAt), micros(c.UpdatedAt), policy, nullString(c.PublicKey))
+		encodeList(c.Groups), encodeList(c.Tags), micros(c.CreatedAt), micros(c.UpdatedAt), policy, nullString(c.PublicKey),
+		nullRef(c.Plan))
 	if code, col := constraint(err); code == constraintUnique {
 		switch col {
 		case "username":

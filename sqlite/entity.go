@@ -7,8 +7,8 @@ import (
 	"github.com/keygate/keygate"
 )
 
-// entity describes how one kind of named entity (service, route, consumer) is
-// found and saved, so that creating and updating are written once.
+// entity describes how one kind of named entity (service, route, consumer,
+// plan) is found and saved, so that creating and updating are written once.
 type entity[T any] struct {
 	kind keygate.ChangeKind
 	find func(ctx context.Context, q querier, ref string) (*T, error)
@@ -24,6 +24,8 @@ var (
 		func(r *keygate.Route) (*string, *keygate.Timestamps) { return &r.ID, &r.Timestamps }}
 	consumers = entity[keygate.Consumer]{keygate.ConsumerChanged, findConsumer, saveConsumer,
 		func(c *keygate.Consumer) (*string, *keygate.Timestamps) { return &c.ID, &c.Timestamps }}
+	plans = entity[keygate.Plan]{keygate.PlanChanged, findPlan, savePlan,
+		func(p *keygate.Plan) (*string, *keygate.Timestamps) { return &p.ID, &p.Timestamps }}
 )
 
 // normalizeLists lets the entity make its nil lists empty, so that the value

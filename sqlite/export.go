@@ -24,11 +24,13 @@ var _ keygate.Exporter = (*DB)(nil)
 // consumers; like secrets, it comes after the data keys of its ciphertexts;
 // webhook_deliveries need webhooks and webhook_events; access_requests
 // need consumers and come after the data keys of their sealed keys, as
-// rotation_pickups do, which also need api_keys).
+// rotation_pickups do, which also need api_keys; consumers and api_keys
+// need plans, and plan_routes need plans and routes). Usage counts have no
+// foreign keys; they are billing history, so a backup carries them too.
 // A test checks that every table of the schema is listed.
-var exportTables = []string{"services", "routes", "consumers", "api_keys", "admin_tokens", "keyring", "data_keys", "secrets",
-	"hmac_credentials", "webhooks", "webhook_events", "webhook_deliveries", "audit_events",
-	"access_requests", "access_rules", "rotation_pickups"}
+var exportTables = []string{"services", "routes", "plans", "plan_routes", "consumers", "api_keys", "admin_tokens", "keyring",
+	"data_keys", "secrets", "hmac_credentials", "webhooks", "webhook_events", "webhook_deliveries", "audit_events",
+	"access_requests", "access_rules", "rotation_pickups", "usage"}
 
 // Export writes the whole store in keygate's export format (see
 // keygate.Exporter) from one read transaction: in WAL mode that is a
@@ -273,10 +275,13 @@ func columnValue(typ string, v any) (any, error) {
 	case nil:
 		return nil, nil
 	case json.Number:
-		if typ != "INTEGER" {
-			return nil, fmt.Errorf("a number in a %s column", typ)
+		switch typ {
+		case "INTEGER":
+			return v.Int64()
+		case "REAL": // a plan's rate: Go writes a float64 in the fewest digits that read back the same
+			return v.Float64()
 		}
-		return v.Int64()
+		return nil, fmt.Errorf("a number in a %s column", typ)
 	case string:
 		switch typ {
 		case "BLOB":

@@ -10,6 +10,7 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/keygate/keygate"
 )
@@ -33,13 +34,25 @@ func populated(tb testing.TB) *DB {
 	r.Name, r.Service, r.Paths = "orders", keygate.Ref{ID: s.ID}, []string{"/orders"}
 	r.KeyAuth = keygate.NewKeyAuthConfig()
 	must(db.CreateRoute(ctx, r))
+	// Rates without a short decimal form: the export must keep every bit.
+	p := keygate.NewPlan()
+	p.Name, p.Rate, p.Burst, p.Quotas = "gold", 100.0/3, 40, keygate.Quotas{Day: 1000}
+	routeRate := 0.1
+	p.Routes = []keygate.PlanRoute{{Route: keygate.Ref{Name: "orders"}, Cost: 3, Rate: &routeRate, Quotas: &keygate.Quotas{Month: 5}}}
+	must(db.CreatePlan(ctx, p))
 	c := keygate.NewConsumer()
-	c.Username, c.Groups = "acme", []string{"partners"}
+	c.Username, c.Groups, c.Plan = "acme", []string{"partners"}, &keygate.Ref{Name: "gold"}
 	must(db.CreateConsumer(ctx, c))
 	for _, id := range []string{"aaaaaaaaaaaa", "bbbbbbbbbbbb"} {
-		must(db.CreateKey(ctx, &keygate.APIKey{Consumer: keygate.Ref{ID: c.ID}, Prefix: "kg_test", Start: "kg_test_" + id[:4],
-			Identifier: id, SecretHash: []byte{0, 1, 2, 0xff}, Status: keygate.KeyActive, AllowedCIDRs: []string{"10.0.0.0/8"}}))
+		k := &keygate.APIKey{Consumer: keygate.Ref{ID: c.ID}, Prefix: "kg_test", Start: "kg_test_" + id[:4],
+			Identifier: id, SecretHash: []byte{0, 1, 2, 0xff}, Status: keygate.KeyActive, AllowedCIDRs: []string{"10.0.0.0/8"}}
+		if id[0] == 'a' {
+			k.Plan = &keygate.Ref{ID: p.ID}
+		}
+		must(db.CreateKey(ctx, k))
 	}
+	must(db.AddUsage(ctx, []keygate.UsageRecord{{Minute: time.Date(2031, 1, 2, 3, 4, 0, 0, time.UTC), ConsumerID: c.ID,
+		CredentialID: "some-key", RouteID: r.ID, Allowed: 5, Rejected: 1, BytesIn: 1 << 40, BytesOut: 7}}))
 	must(db.CreateAdminToken(ctx, &keygate.AdminToken{Name: "ops", Hash: []byte{9, 9, 9}, Role: keygate.RoleAdmin}))
 	must(db.AddKeyringVersion(ctx, &keygate.KeyringVersion{Version: 1, Sealed: []byte("sealed kek")}))
 	must(db.PutSecret(ctx, &keygate.Sealed{Kind: "pepper", ID: "apikey", DataKey: keygate.DataKey{Version: 1, Wrapped: []byte{0, 'w'}},
@@ -70,8 +83,8 @@ func TestExportRestoreRoundTrip(t *testing.T) {
 	}
 	data := buf.Bytes()
 	rows := bytes.Count(data, []byte("\n")) - 2 // less the header and the end marker
-	if rows < 11 || len(calls) != 2*rows || calls[len(calls)-2] != rows || calls[len(calls)-1] != rows {
-		t.Errorf("progress calls %v, want %d rows (the 11 populated ones and their audit trail)", calls, rows)
+	if rows < 15 || len(calls) != 2*rows || calls[len(calls)-2] != rows || calls[len(calls)-1] != rows {
+		t.Errorf("progress calls %v, want %d rows (the 15 populated ones and their audit trail)", calls, rows)
 	}
 
 	path := filepath.Join(t.TempDir(), "restored", "keygate.db")
@@ -84,8 +97,18 @@ func TestExportRestoreRoundTrip(t *testing.T) {
 		t.Errorf("the restored store exports differently:\n%s\nwant\n%s", again, data)
 	}
 	k, c, err := restored.LookupKey(t.Context(), "aaaaaaaaaaaa")
-	if err != nil || c.Username != "acme" || !bytes.Equal(k.SecretHash, []byte{0, 1, 2, 0xff}) {
+	if err != nil || c.Username != "acme" || !bytes.Equal(k.SecretHash, []byte{0, 1, 2, 0xff}) || k.Plan == nil || c.Plan == nil {
 		t.Errorf("restored key %+v %+v %v", k, c, err)
+	}
+	for _, db := range []*DB{db, restored} {
+		p, err := db.FindPlan(t.Context(), "gold")
+		if err != nil || p.Rate != 100.0/3 || len(p.Routes) != 1 || *p.Routes[0].Rate != 0.1 || *k.Plan != (keygate.Ref{ID: p.ID}) {
+			t.Errorf("restored plan %+v, %v", p, err)
+		}
+		rows, err := db.Usage(t.Context(), keygate.UsageQuery{Granularity: keygate.ByMonth})
+		if err != nil || len(rows) != 1 || rows[0].BytesIn != 1<<40 {
+			t.Errorf("restored usage %+v, %v", rows, err)
+		}
 	}
 	h, c, err := restored.LookupHMACCredential(t.Context(), "acme-signer")
 	if err != nil || c.Username != "acme" || h.Secret == nil || h.Secret.Version != 1 ||

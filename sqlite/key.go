@@ -12,7 +12,7 @@ import (
 
 const keyCols = `k.id, k.consumer_id, k.identifier, k.prefix, k.start, k.secret_hash, k.name, k.status,
 	k.allowed_services, k.allowed_routes, k.allowed_cidrs, k.tags, k.expires_at, k.revoked_at, k.created_at, k.updated_at,
-	k.rotated_from, k.successor_id`
+	k.rotated_from, k.successor_id, k.plan_id`
 
 // lookupKeySQL reads a key with its consumer: one round trip on the gateway's cache miss.
 var lookupKeySQL = `SELECT ` + keyCols + `, ` + prefixed("c.", consumerCols) + `
@@ -31,7 +31,7 @@ func keyDest(k *keygate.APIKey) []any {
 	return []any{&k.ID, &k.Consumer.ID, &k.Identifier, &k.Prefix, &k.Start, &k.SecretHash, &k.Name, &k.Status,
 		listCol(&k.AllowedServices), listCol(&k.AllowedRoutes), listCol(&k.AllowedCIDRs), listCol(&k.Tags),
 		nullTimeColumn{&k.ExpiresAt}, nullTimeColumn{&k.RevokedAt}, created, updated,
-		nullStringColumn{&k.RotatedFrom}, nullStringColumn{&k.SuccessorID}}
+		nullStringColumn{&k.RotatedFrom}, nullStringColumn{&k.SuccessorID}, refColumn{&k.Plan}}
 }
 
 func scanKey(row scanner) (*keygate.APIKey, error) {
@@ -100,12 +100,17 @@ func (db *DB) insertKey(ctx context.Context, tx *sql.Tx, k *keygate.APIKey) (*ke
 		v.Status = keygate.KeyActive
 	}
 	v.Normalize()
+	// Resolved before the insert, so that the foreign key that can fail is
+	// the consumer's. A new Ref: k's is the caller's.
+	if v.Plan, err = resolvePlan(ctx, tx, k.Plan); err != nil {
+		return nil, err
+	}
 	_, err = tx.ExecContext(ctx, `INSERT INTO api_keys (`+strings.ReplaceAll(keyCols, "k.", "")+`)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
 		v.ID, v.Consumer.ID, v.Identifier, v.Prefix, v.Start, v.SecretHash, v.Name, string(v.Status),
 		encodeList(v.AllowedServices), encodeList(v.AllowedRoutes), encodeList(v.AllowedCIDRs), encodeList(v.Tags),
 		nullMicros(v.ExpiresAt), nullMicros(v.RevokedAt), micros(v.CreatedAt), micros(v.UpdatedAt),
-		nullString(v.RotatedFrom), nullString(v.SuccessorID))
+		nullString(v.RotatedFrom), nullString(v.SuccessorID), nullRef(v.Plan))
 	switch code, col := constraint(err); {
 	case code == constraintForeignKey:
 		return nil, keygate.Errorf(keygate.ENOTFOUND, "consumer: no consumer %q", k.Consumer.ID)

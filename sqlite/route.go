@@ -98,7 +98,21 @@ func (db *DB) DeleteRoute(ctx context.Context, ref string) error {
 		if err != nil {
 			return nil, err
 		}
-		if _, err := tx.ExecContext(ctx, `DELETE FROM routes WHERE id = ?`, r.ID); err != nil {
+		// A plan's adjustment for the route would go with it unseen: the
+		// plan must drop it first. Checked here for a message that says
+		// why; the foreign key would refuse the delete anyway.
+		var n int
+		if err := tx.QueryRowContext(ctx, `SELECT count(*) FROM plan_routes WHERE route_id = ?`, r.ID).Scan(&n); err != nil {
+			return nil, fmt.Errorf("sqlite: count plans: %w", err)
+		}
+		if n > 0 {
+			return nil, keygate.Errorf(keygate.ECONFLICT, "route %q is adjusted by %d plan(s): remove it from their routes first", ref, n)
+		}
+		_, err = tx.ExecContext(ctx, `DELETE FROM routes WHERE id = ?`, r.ID)
+		if code, _ := constraint(err); code == constraintForeignKey {
+			return nil, keygate.Errorf(keygate.ECONFLICT, "route %q is adjusted by a plan: remove it from the plan's routes first", ref)
+		}
+		if err != nil {
 			return nil, fmt.Errorf("sqlite: delete route: %w", err)
 		}
 		return []keygate.Change{{Kind: keygate.RouteChanged, Op: keygate.Deleted, ID: r.ID}}, nil

@@ -49,6 +49,8 @@ func testEmptyLists(t *testing.T, s suite) {
 	check(t, e.store.CreateRoute(e.ctx, r))
 	k := &keygate.APIKey{Consumer: keygate.Ref{ID: c.ID}, Identifier: "bare", SecretHash: []byte{1}, Status: keygate.KeyActive}
 	check(t, e.store.CreateKey(e.ctx, k))
+	plan := &keygate.Plan{Name: "bare"}
+	check(t, e.store.CreatePlan(e.ctx, plan))
 
 	gotSvc, err := e.store.FindService(e.ctx, svc.ID)
 	check(t, err)
@@ -57,6 +59,8 @@ func testEmptyLists(t *testing.T, s suite) {
 	gotConsumer, err := e.store.FindConsumer(e.ctx, c.ID)
 	check(t, err)
 	gotKey, err := e.store.FindKey(e.ctx, k.ID)
+	check(t, err)
+	gotPlan, err := e.store.FindPlan(e.ctx, plan.ID)
 	check(t, err)
 
 	// Updates that set every list to nil.
@@ -72,6 +76,8 @@ func testEmptyLists(t *testing.T, s suite) {
 		return nil
 	})
 	check(t, err)
+	updPlan, err := e.store.UpdatePlan(e.ctx, plan.ID, func(p *keygate.Plan) error { p.Tags, p.Routes = nil, nil; return nil })
+	check(t, err)
 
 	tests := []struct {
 		name  string
@@ -81,17 +87,18 @@ func testEmptyLists(t *testing.T, s suite) {
 			"service tags": gotSvc.Tags, "route hosts": gotRoute.Hosts, "route paths": gotRoute.Paths,
 			"route tags": gotRoute.Tags, "consumer groups": gotConsumer.Groups, "consumer tags": gotConsumer.Tags,
 			"key allowed_services": gotKey.AllowedServices, "key allowed_routes": gotKey.AllowedRoutes,
-			"key allowed_cidrs": gotKey.AllowedCIDRs, "key tags": gotKey.Tags,
+			"key allowed_cidrs": gotKey.AllowedCIDRs, "key tags": gotKey.Tags, "plan tags": gotPlan.Tags,
 		}},
 		{"handed back by create", map[string][]string{
 			"service tags": svc.Tags, "route hosts": r.Hosts, "route paths": r.Paths, "route tags": r.Tags,
 			"consumer groups": c.Groups, "consumer tags": c.Tags,
 			"key allowed_services": k.AllowedServices, "key allowed_routes": k.AllowedRoutes,
-			"key allowed_cidrs": k.AllowedCIDRs, "key tags": k.Tags,
+			"key allowed_cidrs": k.AllowedCIDRs, "key tags": k.Tags, "plan tags": plan.Tags,
 		}},
 		{"handed back by update", map[string][]string{
 			"service tags": updSvc.Tags, "route hosts": updRoute.Hosts, "route paths": updRoute.Paths,
 			"route tags": updRoute.Tags, "consumer groups": updConsumer.Groups, "consumer tags": updConsumer.Tags,
+			"plan tags": updPlan.Tags,
 		}},
 	}
 	for _, tt := range tests {
@@ -102,5 +109,11 @@ func testEmptyLists(t *testing.T, s suite) {
 				}
 			}
 		})
+	}
+	for name, routes := range map[string][]keygate.PlanRoute{"found": gotPlan.Routes, "handed back by create": plan.Routes,
+		"handed back by update": updPlan.Routes} {
+		if routes == nil || len(routes) != 0 {
+			t.Errorf("%s: plan routes = %#v, want []keygate.PlanRoute{}", name, routes)
+		}
 	}
 }

@@ -71,13 +71,14 @@ func (a *Authenticator) Authenticate(r *http.Request, t keygate.Target) (auth.Re
 	switch res.Code {
 	case keygate.CodeValid:
 	case keygate.CodeForbidden:
-		return auth.Result{Verdict: auth.Forbidden, Message: msgForbidden}, nil
+		return auth.Result{Verdict: auth.Forbidden, Message: msgForbidden, Consumer: res.Consumer, CredentialRecord: res.Key.ID}, nil
 	case keygate.CodeIPNotAllowed:
-		return auth.Result{Verdict: auth.Forbidden, Message: msgIPNotAllowed}, nil
+		return auth.Result{Verdict: auth.Forbidden, Message: msgIPNotAllowed, Consumer: res.Consumer, CredentialRecord: res.Key.ID}, nil
 	default:
 		return auth.Result{Verdict: auth.Unauthenticated, Message: msgUnauthorized}, nil
 	}
-	granted := auth.Result{Verdict: auth.Granted, Consumer: res.Consumer, CredentialID: res.Key.ID}
+	granted := auth.Result{Verdict: auth.Granted, Consumer: res.Consumer, CredentialID: res.Key.ID,
+		CredentialRecord: res.Key.ID, PlanID: keygate.PlanOf(res.Key, res.Consumer)}
 	if res.Key.ExpiresAt != nil {
 		granted.Sunset = *res.Key.ExpiresAt
 	}

@@ -14,10 +14,10 @@ import (
 	"github.com/keygate/keygate/client"
 )
 
-var keyHeader = []string{"ID", "CONSUMER", "NAME", "START", "STATUS", "EXPIRES"}
+var keyHeader = []string{"ID", "CONSUMER", "NAME", "START", "STATUS", "EXPIRES", "PLAN"}
 
 func keyRow(k *keygate.APIKey) []string {
-	return []string{k.ID, k.Consumer.String(), cmp.Or(k.Name, "-"), k.Start + "…", string(k.Status), timeOrDash(k.ExpiresAt)}
+	return []string{k.ID, k.Consumer.String(), cmp.Or(k.Name, "-"), k.Start + "…", string(k.Status), timeOrDash(k.ExpiresAt), planCell(k.Plan)}
 }
 
 func (a *adminCLI) keysCommand() *cobra.Command {
@@ -93,6 +93,7 @@ func (a *adminCLI) keysCreateCommand() *cobra.Command {
 	var (
 		req    keygate.KeyRequest
 		expiry expiryFlags
+		plan   string
 	)
 	cmd := &cobra.Command{
 		Use:   "create CONSUMER [flags]",
@@ -103,6 +104,7 @@ func (a *adminCLI) keysCreateCommand() *cobra.Command {
 			if req.TTL, req.ExpiresAt, err = expiry.values(cmd); err != nil {
 				return err
 			}
+			req.Plan = planFlagRef(plan)
 			k, err := c.CreateKey(cmd.Context(), args[0], req)
 			if err != nil {
 				return err
@@ -123,6 +125,7 @@ func (a *adminCLI) keysCreateCommand() *cobra.Command {
 	f.StringSliceVar(&req.AllowedRoutes, "route", nil, "route (id or name) the key is limited to (repeatable)")
 	f.StringSliceVar(&req.AllowedCIDRs, "cidr", nil, "network (CIDR or address) the key may be used from (repeatable)")
 	f.StringSliceVar(&req.Tags, "tag", nil, "tag (repeatable)")
+	planFlag(f, &plan, "usage plan (id or name) for this key, instead of its consumer's")
 	return cmd
 }
 

@@ -109,10 +109,10 @@ func (a *adminCLI) servicesCommand() *cobra.Command {
 	return cmd
 }
 
-var consumerHeader = []string{"ID", "USERNAME", "CUSTOM-ID", "GROUPS", "TAGS", "ROTATION"}
+var consumerHeader = []string{"ID", "USERNAME", "CUSTOM-ID", "GROUPS", "TAGS", "ROTATION", "PLAN"}
 
 func consumerRow(c *keygate.Consumer) []string {
-	return []string{c.ID, cmp.Or(c.Username, "-"), cmp.Or(c.CustomID, "-"), joinOrDash(c.Groups), joinOrDash(c.Tags), rotationSummary(c)}
+	return []string{c.ID, cmp.Or(c.Username, "-"), cmp.Or(c.CustomID, "-"), joinOrDash(c.Groups), joinOrDash(c.Tags), rotationSummary(c), planCell(c.Plan)}
 }
 
 // rotationSummary is a consumer's rotation policy in a table cell: how
@@ -213,6 +213,7 @@ func (a *adminCLI) consumersCommand() *cobra.Command {
 
 	co := keygate.NewConsumer()
 	var createRotation rotationFlags
+	var createPlan string
 	create := &cobra.Command{
 		Use:   "create --username NAME",
 		Short: "Create a consumer",
@@ -220,6 +221,7 @@ func (a *adminCLI) consumersCommand() *cobra.Command {
 		RunE: a.run(func(cmd *cobra.Command, c *client.Client, _ []string) error {
 			co.Groups, co.Tags = nonNil(co.Groups), nonNil(co.Tags)
 			co.RotationPolicy = createRotation.policy(cmd.Flags())
+			co.Plan = planFlagRef(createPlan)
 			out, err := c.CreateConsumer(cmd.Context(), co)
 			if err != nil {
 				return err
@@ -229,6 +231,7 @@ func (a *adminCLI) consumersCommand() *cobra.Command {
 	}
 	consumerFlags(create.Flags(), co)
 	createRotation.add(create.Flags(), false)
+	planFlag(create.Flags(), &createPlan, "usage plan (id or name) that limits the consumer's requests")
 
 	var page keygate.Page
 	list := &cobra.Command{
@@ -260,16 +263,21 @@ func (a *adminCLI) consumersCommand() *cobra.Command {
 
 	var fields map[string]string
 	var updateRotation rotationFlags
+	var updatePlan string
 	update := &cobra.Command{
 		Use:   "update CONSUMER [flags]",
 		Short: "Change the given fields of a consumer",
 		Long: `Change the given fields of a consumer. Rotation flags change only the
-policy fields they name; --rotate-every 0 removes the policy.`,
+policy fields they name; --rotate-every 0 removes the policy. --plan ""
+removes the consumer's usage plan.`,
 		Args: cobra.ExactArgs(1),
 		RunE: a.run(func(cmd *cobra.Command, c *client.Client, args []string) error {
 			patch := patchFrom(cmd.Flags(), fields)
 			if policy, ok := updateRotation.patch(cmd.Flags()); ok {
 				patch["rotation_policy"] = policy
+			}
+			if cmd.Flags().Changed("plan") {
+				patch["plan"] = planFlagPatch(updatePlan)
 			}
 			out, err := c.UpdateConsumer(cmd.Context(), args[0], patch)
 			if err != nil {
@@ -280,6 +288,7 @@ policy fields they name; --rotate-every 0 removes the policy.`,
 	}
 	fields = consumerFlags(update.Flags(), keygate.NewConsumer())
 	updateRotation.add(update.Flags(), true)
+	planFlag(update.Flags(), &updatePlan, `usage plan (id or name) that limits the consumer's requests; "" removes it`)
 
 	del := &cobra.Command{
 		Use:   "delete CONSUMER",

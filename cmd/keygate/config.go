@@ -33,6 +33,15 @@ type Config struct {
 	Retention        time.Duration
 	Dev              bool
 
+	// Usage plans: where limits are counted, what to do when that store is
+	// unreachable, and how often usage counts are written.
+	RedisURL           string
+	RedisPrefix        string
+	RedisTimeout       time.Duration
+	RateLimitPolicy    string
+	RateLimitOnFailure string
+	UsageFlushInterval time.Duration
+
 	// Secrets come from the environment only, never from flags (which other
 	// users can read from the process list) or the config file.
 	RootKey    string // KEYGATE_ROOT_KEY, base64; or --root-key-file
@@ -59,6 +68,12 @@ func (c *Config) addFlags(fs *pflag.FlagSet) {
 	fs.DurationVar(&c.KeyExpiryNotice, "key-expiry-notice", 7*24*time.Hour, "how long before a key or HMAC credential expires responses carry a Sunset header and an expiring event goes out")
 	fs.DurationVar(&c.ArchiveAfter, "archive-after", 30*24*time.Hour, "archive keys and HMAC credentials this long after they expired or were revoked: destroy the secret (hash or data key), keep the record (0: never)")
 	fs.DurationVar(&c.Retention, "retention", 365*24*time.Hour, "destroy archived keys and HMAC credentials this long after archiving (0: never)")
+	fs.StringVar(&c.RedisURL, "redis-url", "", "Redis shared by every node for rate limits and quotas (redis://[:password@]host:port/db; put a password in the environment, not on the command line)")
+	fs.StringVar(&c.RedisPrefix, "redis-prefix", "keygate:", "prefix of every Redis key keygate writes, so that several installs can share one Redis")
+	fs.DurationVar(&c.RedisTimeout, "redis-timeout", 250*time.Millisecond, "how long a request waits for Redis before the limiter counts as unreachable")
+	fs.StringVar(&c.RateLimitPolicy, "rate-limit-policy", "", "where usage plan limits are counted: local (this node's memory) or redis (shared by every node); default: redis when --redis-url is set, else local")
+	fs.StringVar(&c.RateLimitOnFailure, "rate-limit-on-failure", "open", "when the limiter cannot decide (Redis unreachable): open serves requests unlimited, closed refuses them with 503; never 401, always logged and counted in /metrics")
+	fs.DurationVar(&c.UsageFlushInterval, "usage-flush-interval", 10*time.Second, "how often usage counts (per credential, route and minute) are written to the store (0: no usage metering)")
 	fs.BoolVar(&c.Dev, "dev", false, "throwaway data dir, demo upstream, demo key, printed admin token")
 	fs.VisitAll(func(f *pflag.Flag) {
 		f.Usage += fmt.Sprintf(" (env %s)", envName(f.Name))

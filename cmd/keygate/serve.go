@@ -15,6 +15,7 @@ import (
 	"sync"
 	"time"
 
+	goredis "github.com/redis/go-redis/v9"
 	"github.com/spf13/cobra"
 
 	"github.com/keygate/keygate"
@@ -22,9 +23,13 @@ import (
 	"github.com/keygate/keygate/apikey"
 	"github.com/keygate/keygate/auth/hmacauth"
 	"github.com/keygate/keygate/auth/keyauth"
+	"github.com/keygate/keygate/inmem"
 	"github.com/keygate/keygate/keyring"
 	"github.com/keygate/keygate/lifecycle"
+	"github.com/keygate/keygate/meter"
+	"github.com/keygate/keygate/metrics"
 	"github.com/keygate/keygate/proxy"
+	"github.com/keygate/keygate/redis"
 	"github.com/keygate/keygate/sqlite"
 	"github.com/keygate/keygate/webhook"
 )
@@ -90,6 +95,11 @@ type Main struct {
 	HMAC     *hmacauth.Credentials
 	Webhooks *webhook.Dispatcher // keygate.Publisher of every event
 	Proxy    *proxy.Proxy
+	// Limiter enforces usage plans; Meter counts usage; Metrics is served
+	// at /metrics on the admin listener.
+	Limiter keygate.RateLimiter
+	Meter   *meter.Meter
+	Metrics *metrics.Metrics
 	// Jobs are the lifecycle jobs Run starts every minute; tests call
 	// RunOnce to run them at a moment of their choosing.
 	Jobs *lifecycle.Jobs
@@ -171,8 +181,17 @@ func (m *Main) Run(ctx context.Context) (err error) {
 	}
 	rotator := &lifecycle.Rotator{Store: m.Store, Keys: format, Hasher: hasher, Events: m.Webhooks, Now: m.Now,
 		Seal: ring.Seal, Open: ring.Open, PickupPath: m.Config.SelfRotatePath}
+	m.Metrics = metrics.New()
+	failOpen, err := m.openLimiter(ctx)
+	if err != nil {
+		return err
+	}
+	if m.Config.UsageFlushInterval > 0 {
+		m.Meter = meter.New(m.Store, meter.Options{FlushInterval: m.Config.UsageFlushInterval, Logger: m.Logger, Metrics: m.Metrics})
+	}
 	m.Proxy = proxy.New(m.Store, m.Verifier, proxy.Config{TrustedProxies: trusted, Logger: m.Logger, HMAC: m.HMAC, Replay: replay, Now: m.Now,
-		Rotator: rotator, SelfRotatePath: m.Config.SelfRotatePath, Pickup: rotator, ExpiryNotice: m.Config.KeyExpiryNotice})
+		Rotator: rotator, SelfRotatePath: m.Config.SelfRotatePath, Pickup: rotator, ExpiryNotice: m.Config.KeyExpiryNotice,
+		Limiter: m.Limiter, RateLimitFailOpen: failOpen, Metrics: m.Metrics, Meter: m.Meter})
 	onChange = []keygate.ChangeFunc{m.Verifier.Apply, m.HMAC.Apply, m.Proxy.Apply}
 
 	if err := m.bootstrapAdminToken(ctx); err != nil {
@@ -197,7 +216,10 @@ func (m *Main) Run(ctx context.Context) (err error) {
 		}
 	}
 	admin := &adminapi.Server{LeakReportKeys: leakKeys, Store: m.Store, Verifier: m.Verifier, Keys: format, Hasher: hasher, Keyring: m.Keyring, Rotator: rotator, Events: m.Webhooks, Logger: m.Logger, Now: m.Now}
-	if m.adminServer, m.adminAddr, err = m.listen("admin", m.Config.AdminListen, admin.Handler()); err != nil {
+	adminMux := http.NewServeMux()
+	adminMux.Handle("GET /metrics", m.Metrics.Handler()) // counts only, no identities: open like Kong's status API
+	adminMux.Handle("/", admin.Handler())
+	if m.adminServer, m.adminAddr, err = m.listen("admin", m.Config.AdminListen, adminMux); err != nil {
 		return err
 	}
 	if m.proxyServer, m.proxyAddr, err = m.listen("proxy", m.Config.ProxyListen, m.Proxy); err != nil {
@@ -207,6 +229,9 @@ func (m *Main) Run(ctx context.Context) (err error) {
 		ArchiveAfter: m.Config.ArchiveAfter, Retention: m.Config.Retention, Rotator: rotator}
 	m.startBackground(func(ctx context.Context) { m.Jobs.Run(ctx, time.Minute) })
 	m.startBackground(func(ctx context.Context) { m.Webhooks.Run(ctx) })
+	if m.Meter != nil {
+		m.startBackground(m.Meter.Run)
+	}
 	m.Logger.Info("keygate started", "proxy", m.ProxyURL(), "admin", m.AdminURL(), "data_dir", m.Config.DataDir)
 	if m.Config.Dev {
 		m.printDevBanner()
@@ -276,6 +301,13 @@ func (m *Main) Close() error {
 	}
 	if m.Proxy != nil {
 		m.Proxy.Close() // after the listeners: requests in flight have finished
+	}
+	if m.Meter != nil {
+		// Every request has been counted now; the counts get a moment of
+		// their own to reach the store, whatever the listeners took.
+		flushCtx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		errs = append(errs, m.Meter.Close(flushCtx))
+		cancel()
 	}
 	if m.Store != nil {
 		errs = append(errs, m.Store.Close())
@@ -348,4 +380,55 @@ func newLogger(level, format string) (*slog.Logger, error) {
 		return slog.New(slog.NewJSONHandler(os.Stderr, opts)), nil
 	}
 	return nil, fmt.Errorf("--log-format: %q is not text or json", format)
+}
+
+// openLimiter sets up where usage plan limits are counted, after
+// --rate-limit-policy, and reports whether to fail open.
+func (m *Main) openLimiter(ctx context.Context) (failOpen bool, err error) {
+	switch m.Config.RateLimitOnFailure {
+	case "open", "": // Kong's default: an outage of the limiter is not an outage of the API
+		failOpen = true
+	case "closed":
+	default:
+		return false, fmt.Errorf("--rate-limit-on-failure: %q is not open or closed", m.Config.RateLimitOnFailure)
+	}
+	policy := m.Config.RateLimitPolicy
+	if policy == "" {
+		policy = "local"
+		if m.Config.RedisURL != "" {
+			policy = "redis"
+		}
+	}
+	switch policy {
+	case "local":
+		m.Limiter = inmem.New(m.Now)
+		return failOpen, nil
+	case "redis":
+	default:
+		return false, fmt.Errorf("--rate-limit-policy: %q is not local or redis", policy)
+	}
+	if m.Config.RedisURL == "" {
+		return false, errors.New("--rate-limit-policy redis needs --redis-url")
+	}
+	opts, err := goredis.ParseURL(m.Config.RedisURL)
+	if err != nil {
+		return false, errors.New("--redis-url: not a redis:// or rediss:// URL") // the URL may hold a password: not echoed
+	}
+	timeout := m.Config.RedisTimeout
+	if timeout <= 0 {
+		timeout = 250 * time.Millisecond
+	}
+	opts.DialTimeout, opts.ReadTimeout, opts.WriteTimeout = timeout, timeout, timeout
+	opts.ContextTimeoutEnabled = true
+	client := goredis.NewClient(opts)
+	m.cleanup = append(m.cleanup, func() { client.Close() })
+	pingCtx, cancel := context.WithTimeout(ctx, 2*time.Second)
+	defer cancel()
+	if err := client.Ping(pingCtx).Err(); err != nil {
+		// Not fatal: Redis may come up after keygate, and until it does
+		// requests on plans fail open or closed as configured.
+		m.Logger.Warn("Redis unreachable; usage plan limits fail "+m.Config.RateLimitOnFailure+" until it answers", "error", err)
+	}
+	m.Limiter = redis.New(client, m.Config.RedisPrefix)
+	return failOpen, nil
 }

@@ -1,0 +1,10 @@
+package adminapi
+
+import "testing"
+
+// SetMaxUsageRows lowers the rows one usage answer may hold until the test ends.
+func SetMaxUsageRows(tb testing.TB, n int) {
+	old := maxUsageRows
+	maxUsageRows = n
+	tb.Cleanup(func() { maxUsageRows = old })
+}

@@ -1,0 +1,203 @@
+package main
+
+import (
+	"context"
+	"net/http"
+	"strconv"
+	"testing"
+	"time"
+
+	"github.com/keygate/keygate"
+	"github.com/keygate/keygate/client"
+	"github.com/keygate/keygate/storetest"
+)
+
+func (g *gateway) plan(tb testing.TB, p *keygate.Plan) *keygate.Plan {
+	tb.Helper()
+	p, err := g.admin.CreatePlan(context.Background(), p)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return p
+}
+
+func planRef(name string) *keygate.Ref { return &keygate.Ref{Name: name} }
+
+// wantHeaders checks response headers; a value of "" means absent.
+func wantHeaders(tb testing.TB, h http.Header, kv ...string) {
+	tb.Helper()
+	for i := 0; i < len(kv); i += 2 {
+		if got := h.Get(kv[i]); got != kv[i+1] {
+			tb.Errorf("%s = %q, want %q", kv[i], got, kv[i+1])
+		}
+	}
+}
+
+func TestGatewayEnforcesUsagePlans(t *testing.T) {
+	clock := storetest.NewClock(time.Date(2026, 11, 23, 10, 0, 0, 0, time.UTC))
+	g := startGatewayMain(t, func(m *Main) { m.Now = clock.Now })
+	ctx := context.Background()
+	g.service(t, "s", g.upstream.URL, nil)
+	g.route(t, "r", "s", func(r *keygate.Route) { r.KeyAuth = keygate.NewKeyAuthConfig() })
+	g.route(t, "costly", "s", func(r *keygate.Route) { r.KeyAuth = keygate.NewKeyAuthConfig() })
+
+	basic := keygate.NewPlan()
+	basic.Name, basic.Rate, basic.Burst, basic.Quotas = "basic", 1, 3, keygate.Quotas{Minute: 5}
+	g.plan(t, basic)
+	alice := keygate.NewConsumer()
+	alice.Username, alice.Plan = "alice", planRef("basic")
+	if _, err := g.admin.CreateConsumer(ctx, alice); err != nil {
+		t.Fatal(err)
+	}
+	k := g.key(t, "alice", keygate.KeyRequest{})
+	call := func() (int, http.Header, []byte) { return g.call(t, "GET", "/r", hdr("apikey", k.Key)) }
+
+	t.Run("a burst is allowed, with the limits in headers", func(t *testing.T) {
+		status, h, body := call()
+		if status != http.StatusOK {
+			t.Fatalf("status = %d: %s", status, body)
+		}
+		wantHeaders(t, h, "X-RateLimit-Limit-Second", "3", "X-RateLimit-Remaining-Second", "2",
+			"X-RateLimit-Limit-Minute", "5", "X-RateLimit-Remaining-Minute", "4",
+			"RateLimit-Limit", "3", "RateLimit-Remaining", "2", "RateLimit-Reset", "1", "Retry-After", "")
+		for range 2 {
+			if status, _, body := call(); status != http.StatusOK {
+				t.Fatalf("status = %d: %s", status, body)
+			}
+		}
+	})
+	t.Run("beyond the burst: 429, and refusals consume nothing", func(t *testing.T) {
+		for range 10 {
+			status, h, body := call()
+			if status != http.StatusTooManyRequests || decodeMessage(t, body) != "API rate limit exceeded" {
+				t.Fatalf("status = %d, body %s; want 429 API rate limit exceeded", status, body)
+			}
+			wantHeaders(t, h, "Retry-After", "1", "X-RateLimit-Remaining-Second", "0", "X-RateLimit-Remaining-Minute", "2",
+				"RateLimit-Remaining", "0")
+		}
+		clock.Advance(2 * time.Second) // two requests' worth of rate
+		for i := range 2 {
+			status, h, body := call()
+			if status != http.StatusOK {
+				t.Fatalf("request %d after 2 s: status = %d: %s", i, status, body)
+			}
+			wantHeaders(t, h, "X-RateLimit-Remaining-Minute", strconv.Itoa(1-i))
+		}
+	})
+	t.Run("the minute's quota ends at the minute, whatever the rate allows", func(t *testing.T) {
+		clock.Advance(time.Second) // 3 s into the minute; the rate would allow one
+		status, h, _ := call()
+		if status != http.StatusTooManyRequests {
+			t.Fatalf("status = %d, want 429", status)
+		}
+		wantHeaders(t, h, "Retry-After", "57", "X-RateLimit-Remaining-Minute", "0",
+			"RateLimit-Limit", "5", "RateLimit-Remaining", "0", "RateLimit-Reset", "57")
+		clock.Advance(57 * time.Second)
+		if status, h, _ := call(); status != http.StatusOK || h.Get("X-RateLimit-Remaining-Minute") != "4" {
+			t.Fatalf("next minute: status = %d, remaining %q; want 200 and 4", status, h.Get("X-RateLimit-Remaining-Minute"))
+		}
+	})
+	t.Run("a key's own plan overrides its consumer's", func(t *testing.T) {
+		gold := keygate.NewPlan()
+		gold.Name, gold.Rate = "gold", 1000
+		g.plan(t, gold)
+		k2 := g.key(t, "alice", keygate.KeyRequest{Plan: planRef("gold")})
+		for range 20 {
+			status, h, _ := g.call(t, "GET", "/r", hdr("apikey", k2.Key))
+			if status != http.StatusOK || h.Get("X-RateLimit-Limit-Second") != "1000" {
+				t.Fatalf("status = %d, limit %q; want 200 under gold's 1000", status, h.Get("X-RateLimit-Limit-Second"))
+			}
+		}
+	})
+	t.Run("a route's cost and limits of its own", func(t *testing.T) {
+		metered := keygate.NewPlan()
+		metered.Name, metered.Quotas = "metered", keygate.Quotas{Hour: 10}
+		rate := 1.0
+		metered.Routes = []keygate.PlanRoute{{Route: keygate.Ref{Name: "costly"}, Cost: 4, Rate: &rate, Burst: 8}}
+		g.plan(t, metered)
+		bob := keygate.NewConsumer()
+		bob.Username, bob.Plan = "bob", planRef("metered")
+		if _, err := g.admin.CreateConsumer(ctx, bob); err != nil {
+			t.Fatal(err)
+		}
+		kb := g.key(t, "bob", keygate.KeyRequest{})
+		costly := func() (int, http.Header) {
+			status, h, _ := g.call(t, "GET", "/costly", hdr("apikey", kb.Key))
+			return status, h
+		}
+		plain := func() (int, http.Header) {
+			status, h, _ := g.call(t, "GET", "/r", hdr("apikey", kb.Key))
+			return status, h
+		}
+		_, h := costly()
+		wantHeaders(t, h, "X-RateLimit-Remaining-Hour", "6", "X-RateLimit-Limit-Second", "8", "X-RateLimit-Remaining-Second", "4")
+		_, h = plain() // the plan's quota is shared with the other routes; its rate is not
+		wantHeaders(t, h, "X-RateLimit-Remaining-Hour", "5", "X-RateLimit-Limit-Second", "")
+		_, h = costly()
+		wantHeaders(t, h, "X-RateLimit-Remaining-Hour", "1", "X-RateLimit-Remaining-Second", "0")
+		if status, _ := costly(); status != http.StatusTooManyRequests {
+			t.Fatalf("cost 4 with 1 left: status = %d, want 429", status)
+		}
+		if status, h := plain(); status != http.StatusOK || h.Get("X-RateLimit-Remaining-Hour") != "0" {
+			t.Fatalf("cost 1 with 1 left: status = %d, remaining %q; want 200 and 0", status, h.Get("X-RateLimit-Remaining-Hour"))
+		}
+	})
+	t.Run("limit_by consumer: a consumer's keys share the limits", func(t *testing.T) {
+		shared := keygate.NewPlan()
+		shared.Name, shared.Quotas, shared.LimitBy = "shared", keygate.Quotas{Day: 3}, keygate.LimitByConsumer
+		g.plan(t, shared)
+		carol := keygate.NewConsumer()
+		carol.Username, carol.Plan = "carol", planRef("shared")
+		if _, err := g.admin.CreateConsumer(ctx, carol); err != nil {
+			t.Fatal(err)
+		}
+		k1, k2 := g.key(t, "carol", keygate.KeyRequest{}), g.key(t, "carol", keygate.KeyRequest{})
+		var statuses []int
+		for _, key := range []string{k1.Key, k2.Key, k1.Key, k2.Key} {
+			status, _, _ := g.call(t, "GET", "/r", hdr("apikey", key))
+			statuses = append(statuses, status)
+		}
+		if statuses[2] != http.StatusOK || statuses[3] != http.StatusTooManyRequests {
+			t.Fatalf("statuses %v, want the 4th refused", statuses)
+		}
+	})
+	t.Run("taking the plan away lifts the limits at once", func(t *testing.T) {
+		if _, err := g.admin.UpdateConsumer(ctx, "carol", map[string]any{"plan": nil}); err != nil {
+			t.Fatal(err)
+		}
+		k3 := g.key(t, "carol", keygate.KeyRequest{})
+		status, h, _ := g.call(t, "GET", "/r", hdr("apikey", k3.Key))
+		if status != http.StatusOK || h.Get("RateLimit-Limit") != "" {
+			t.Fatalf("status = %d, RateLimit-Limit %q; want 200 without limits", status, h.Get("RateLimit-Limit"))
+		}
+	})
+	t.Run("changing a plan applies on the next request", func(t *testing.T) {
+		if _, err := g.admin.UpdatePlan(ctx, "basic", map[string]any{"quotas": map[string]any{"minute": 50}}); err != nil {
+			t.Fatal(err)
+		}
+		clock.Advance(10 * time.Second)
+		if _, h, _ := call(); h.Get("X-RateLimit-Limit-Minute") != "50" {
+			t.Fatalf("X-RateLimit-Limit-Minute = %q, want 50", h.Get("X-RateLimit-Limit-Minute"))
+		}
+	})
+	t.Run("usage counts what was served and refused", func(t *testing.T) {
+		if err := g.main.Meter.Flush(ctx); err != nil {
+			t.Fatal(err)
+		}
+		report, err := g.admin.Usage(ctx, client.UsageQuery{Consumer: "alice", From: clock.Now().Add(-time.Hour), To: clock.Now().Add(time.Minute),
+			Granularity: keygate.ByHour})
+		if err != nil {
+			t.Fatal(err)
+		}
+		var allowed, rejected int64
+		for _, row := range report.Data {
+			if row.CredentialID == k.ID {
+				allowed, rejected = allowed+row.Allowed, rejected+row.Rejected
+			}
+		}
+		// 3 + 2 + 1 + 1 served, 10 + 1 refused.
+		if allowed != 7 || rejected != 11 {
+			t.Fatalf("usage of alice's key: %d allowed, %d rejected; want 7 and 11 (%+v)", allowed, rejected, report.Data)
+		}
+	})
+}

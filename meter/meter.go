@@ -1,0 +1,219 @@
+package meter
+
+import (
+	"context"
+	"hash/maphash"
+	"log/slog"
+	"sync"
+	"time"
+
+	"github.com/keygate/keygate"
+)
+
+// Store is where counts go: AddUsage adds them to what is stored.
+type Store interface {
+	AddUsage(ctx context.Context, records []keygate.UsageRecord) error
+}
+
+// Metrics learns what the meter writes and what it could not.
+type Metrics interface {
+	UsageFlushed(records int)
+	UsageFlushFailed()
+	UsageDropped(records int)
+}
+
+// Request is one request to count.
+type Request struct {
+	At           time.Time
+	ConsumerID   string
+	CredentialID string
+	RouteID      string
+	Rejected     bool
+	BytesIn      int64
+	BytesOut     int64
+}
+
+// Options tune a meter; zero values take the defaults.
+type Options struct {
+	// FlushInterval is how often counts are written (10 s).
+	FlushInterval time.Duration
+	// BatchSize is how many records one write holds at most (1000).
+	BatchSize int
+	// MaxPending is how many records are kept while the store refuses
+	// writes (1,000,000); beyond it the oldest are dropped, logged and
+	// counted, so an outage cannot exhaust memory.
+	MaxPending int
+	Logger     *slog.Logger
+	Metrics    Metrics
+}
+
+// Meter counts requests. Count is safe for concurrent use and never waits
+// for the store; Run writes the counts, and Close writes what is left.
+type Meter struct {
+	store Store
+	opts  Options
+	seed  maphash.Seed
+
+	shards [shardCount]shard
+
+	flushing sync.Mutex
+	pending  []keygate.UsageRecord // counts a failed write keeps for the next; guarded by flushing
+}
+
+const shardCount = 32
+
+type shard struct {
+	mu     sync.Mutex
+	counts map[bucket]*counts
+	_      [48]byte // keep neighbouring shards' locks on separate cache lines
+}
+
+type bucket struct {
+	minute                        int64 // unix seconds of the minute's start
+	consumer, credential, routeID string
+}
+
+type counts struct{ allowed, rejected, bytesIn, bytesOut int64 }
+
+// New returns a meter that writes to store.
+func New(store Store, opts Options) *Meter {
+	if opts.FlushInterval <= 0 {
+		opts.FlushInterval = 10 * time.Second
+	}
+	if opts.BatchSize <= 0 {
+		opts.BatchSize = 1000
+	}
+	if opts.MaxPending <= 0 {
+		opts.MaxPending = 1_000_000
+	}
+	if opts.Logger == nil {
+		opts.Logger = slog.Default()
+	}
+	if opts.Metrics == nil {
+		opts.Metrics = nopMetrics{}
+	}
+	m := &Meter{store: store, opts: opts, seed: maphash.MakeSeed()}
+	for i := range m.shards {
+		m.shards[i].counts = map[bucket]*counts{}
+	}
+	return m
+}
+
+// Count adds one request.
+func (m *Meter) Count(r *Request) {
+	b := bucket{minute: r.At.Truncate(time.Minute).Unix(), consumer: r.ConsumerID, credential: r.CredentialID, routeID: r.RouteID}
+	h := r.RouteID
+	if r.CredentialID != "" {
+		h = r.CredentialID
+	}
+	s := &m.shards[maphash.String(m.seed, h)%shardCount]
+	s.mu.Lock()
+	c := s.counts[b]
+	if c == nil {
+		c = &counts{}
+		s.counts[b] = c
+	}
+	if r.Rejected {
+		c.rejected++
+	} else {
+		c.allowed++
+	}
+	c.bytesIn += r.BytesIn
+	c.bytesOut += r.BytesOut
+	s.mu.Unlock()
+}
+
+// Run writes the counts every FlushInterval until ctx ends. Call Close
+// afterwards to write what is left.
+func (m *Meter) Run(ctx context.Context) {
+	t := time.NewTicker(m.opts.FlushInterval)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+			wctx, cancel := context.WithTimeout(ctx, m.opts.FlushInterval)
+			if err := m.Flush(wctx); err != nil {
+				m.opts.Logger.Error("usage counts not written; kept for the next attempt", "error", err)
+			}
+			cancel()
+		}
+	}
+}
+
+// Flush writes every count taken so far. Counts it could not write are
+// kept for the next Flush, so a store outage loses nothing it can hold.
+func (m *Meter) Flush(ctx context.Context) error {
+	m.flushing.Lock()
+	defer m.flushing.Unlock()
+	records := m.pending
+	m.pending = nil
+	for i := range m.shards {
+		s := &m.shards[i]
+		s.mu.Lock()
+		taken := s.counts
+		if len(taken) == 0 {
+			s.mu.Unlock()
+			continue
+		}
+		s.counts = make(map[bucket]*counts, len(taken))
+		s.mu.Unlock()
+		for b, c := range taken {
+			records = append(records, keygate.UsageRecord{Minute: time.Unix(b.minute, 0).UTC(), ConsumerID: b.consumer,
+				CredentialID: b.credential, RouteID: b.routeID, Allowed: c.allowed, Rejected: c.rejected,
+				BytesIn: c.bytesIn, BytesOut: c.bytesOut})
+		}
+	}
+	for len(records) > 0 {
+		n := min(len(records), m.opts.BatchSize)
+		if err := m.store.AddUsage(ctx, records[:n]); err != nil {
+			m.opts.Metrics.UsageFlushFailed()
+			m.keep(records)
+			return err
+		}
+		m.opts.Metrics.UsageFlushed(n)
+		records = records[n:]
+	}
+	return nil
+}
+
+// keep holds records for the next Flush, dropping the oldest beyond
+// MaxPending.
+func (m *Meter) keep(records []keygate.UsageRecord) {
+	if over := len(records) - m.opts.MaxPending; over > 0 {
+		m.opts.Logger.Error("usage counts dropped: the store has refused writes for too long", "records", over)
+		m.opts.Metrics.UsageDropped(over)
+		records = records[over:]
+	}
+	m.pending = append([]keygate.UsageRecord(nil), records...)
+}
+
+// Close writes what is left, retrying until ctx ends. Call it after the
+// proxy has stopped taking requests, so that every request is counted.
+func (m *Meter) Close(ctx context.Context) error {
+	for {
+		err := m.Flush(ctx)
+		if err == nil {
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			m.flushing.Lock()
+			lost := 0
+			for _, r := range m.pending {
+				lost += int(r.Allowed + r.Rejected)
+			}
+			m.flushing.Unlock()
+			m.opts.Logger.Error("usage counts lost at shutdown: the store refused them", "requests", lost, "error", err)
+			return err
+		case <-time.After(200 * time.Millisecond):
+		}
+	}
+}
+
+type nopMetrics struct{}
+
+func (nopMetrics) UsageFlushed(int)  {}
+func (nopMetrics) UsageFlushFailed() {}
+func (nopMetrics) UsageDropped(int)  {}

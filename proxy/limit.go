@@ -1,0 +1,184 @@
+package proxy
+
+import (
+	"net/http"
+	"net/netip"
+	"strconv"
+	"sync/atomic"
+	"time"
+
+	"github.com/keygate/keygate"
+	"github.com/keygate/keygate/auth"
+)
+
+// plan is a usage plan compiled for the request path: the limits and cost
+// of each route it adjusts, and those of every other route.
+type plan struct {
+	id      string
+	limitBy keygate.LimitBy
+	limits  keygate.Limits
+	cost    int
+	routes  map[string]*planRoute // by route id
+}
+
+type planRoute struct {
+	limits keygate.Limits
+	cost   int
+}
+
+func compilePlan(p *keygate.Plan) *plan {
+	cp := &plan{id: p.ID, limitBy: p.LimitBy, routes: make(map[string]*planRoute, len(p.Routes))}
+	cp.limits, cp.cost = p.Limits("") // no route has an empty id: the plan's own limits
+	for _, r := range p.Routes {
+		pr := &planRoute{}
+		pr.limits, pr.cost = p.Limits(r.Route.ID)
+		cp.routes[r.Route.ID] = pr
+	}
+	return cp
+}
+
+func (p *plan) forRoute(routeID string) (*keygate.Limits, int) {
+	if r := p.routes[routeID]; r != nil {
+		return &r.limits, r.cost
+	}
+	return &p.limits, p.cost
+}
+
+// subject is whose counters a request of who on rt goes to, after the
+// plan's limit_by. IDs are random and unique across kinds, so a key's id
+// cannot collide with a consumer's, nor with an address.
+func (p *plan) subject(who *auth.Result, rt *route, client netip.Addr) keygate.Subject {
+	s := keygate.Subject{Route: rt.ID}
+	switch p.limitBy {
+	case keygate.LimitByConsumer:
+		s.ID = who.Consumer.ID
+	case keygate.LimitByIP:
+		s.ID = "ip:" + client.String()
+	case keygate.LimitByRoute:
+		s.ID = "plan:" + p.id + ":" + rt.ID
+	default:
+		if s.ID = who.CredentialRecord; s.ID == "" {
+			s.ID = who.Consumer.ID // an anonymous consumer has no credential
+		}
+	}
+	return s
+}
+
+// limit applies the usage plan of who to the request. It writes the refusal
+// itself (429, or 503 when the limiter cannot decide and the operator chose
+// to fail closed) and reports whether to go on. Allowed and refused
+// answers carry the limits' state in RateLimit-* and X-RateLimit-* headers.
+func (p *Proxy) limit(w http.ResponseWriter, r *http.Request, rt *route, who *auth.Result, client netip.Addr) bool {
+	pl := p.table.Load().plans[who.PlanID]
+	if pl == nil {
+		return true // assigned plans cannot be deleted; this one is being created or reloaded
+	}
+	limits, cost := pl.forRoute(rt.ID)
+	if limits.IsZero() {
+		return true
+	}
+	d, err := p.cfg.Limiter.Allow(r.Context(), pl.subject(who, rt, client), limits, cost)
+	if err != nil {
+		p.metrics.RateLimitFailed(p.cfg.RateLimitFailOpen)
+		p.limiterFailures.report(p, r, err)
+		if p.cfg.RateLimitFailOpen {
+			return true
+		}
+		writeError(w, r, http.StatusServiceUnavailable, "Rate limiting is unavailable; try again later")
+		return false
+	}
+	p.metrics.RateLimited(d.Allowed)
+	rateLimitHeaders(w.Header(), &d)
+	if !d.Allowed {
+		w.Header()["Retry-After"] = []string{strconv.FormatInt(ceilSeconds(d.RetryAfter), 10)}
+		writeError(w, r, http.StatusTooManyRequests, "API rate limit exceeded")
+		return false
+	}
+	return true
+}
+
+// Header names, canonical, per period (index Period-1) and for the rate.
+var (
+	headerLimitSecond     = "X-Ratelimit-Limit-Second"
+	headerRemainingSecond = "X-Ratelimit-Remaining-Second"
+	headerLimitPeriod     [keygate.PeriodCount]string
+	headerRemainingPeriod [keygate.PeriodCount]string
+)
+
+func init() {
+	for i := range keygate.PeriodCount {
+		title := keygate.Period(i + 1).Title()
+		headerLimitPeriod[i] = http.CanonicalHeaderKey("X-RateLimit-Limit-" + title)
+		headerRemainingPeriod[i] = http.CanonicalHeaderKey("X-RateLimit-Remaining-" + title)
+	}
+}
+
+// rateLimitHeaders writes each configured limit as Kong does
+// (X-RateLimit-Limit-Minute, X-RateLimit-Remaining-Minute; the rate as
+// -Second, its limit being the burst), and the one closest to refusing —
+// the fewest remaining, the longest to reset on a tie — as RateLimit-Limit,
+// RateLimit-Remaining and RateLimit-Reset (seconds), after the IETF draft.
+func rateLimitHeaders(h http.Header, d *keygate.LimitDecision) {
+	var closest *keygate.LimitState
+	if d.Rate.Limit > 0 {
+		h[headerLimitSecond] = []string{strconv.FormatInt(d.Rate.Limit, 10)}
+		h[headerRemainingSecond] = []string{strconv.FormatInt(d.Rate.Remaining, 10)}
+		closest = &d.Rate
+	}
+	for i := range d.Quotas {
+		q := &d.Quotas[i]
+		if q.Limit == 0 {
+			continue
+		}
+		h[headerLimitPeriod[i]] = []string{strconv.FormatInt(q.Limit, 10)}
+		h[headerRemainingPeriod[i]] = []string{strconv.FormatInt(q.Remaining, 10)}
+		if closest == nil || q.Remaining < closest.Remaining || q.Remaining == closest.Remaining && q.Reset > closest.Reset {
+			closest = q
+		}
+	}
+	if closest == nil {
+		return
+	}
+	h["Ratelimit-Limit"] = []string{strconv.FormatInt(closest.Limit, 10)}
+	h["Ratelimit-Remaining"] = []string{strconv.FormatInt(closest.Remaining, 10)}
+	h["Ratelimit-Reset"] = []string{strconv.FormatInt(ceilSeconds(closest.Reset), 10)}
+}
+
+// ceilSeconds rounds up, so that a client waiting that long is not early.
+func ceilSeconds(d time.Duration) int64 {
+	return int64((d + time.Second - 1) / time.Second)
+}
+
+// failureLog logs a limiter failure at most once a second, with the
+// number of failures since the last line, so that an outage under load
+// does not flood the log.
+type failureLog struct {
+	last       atomic.Int64 // unix ns of the last line
+	suppressed atomic.Int64
+}
+
+func (f *failureLog) report(p *Proxy, r *http.Request, err error) {
+	now := time.Now().UnixNano()
+	last := f.last.Load()
+	if now-last < int64(time.Second) || !f.last.CompareAndSwap(last, now) {
+		f.suppressed.Add(1)
+		return
+	}
+	action := "refusing requests with 503 (fail closed)"
+	if p.cfg.RateLimitFailOpen {
+		action = "serving requests unlimited (fail open)"
+	}
+	p.cfg.Logger.Error("rate limiter unavailable; "+action, "request_id", requestIDOf(r),
+		"failures_since_last_report", f.suppressed.Swap(0), "error", err)
+}
+
+// Metrics learns the proxy's rate-limit decisions.
+type Metrics interface {
+	RateLimited(allowed bool)
+	RateLimitFailed(failOpen bool)
+}
+
+type nopMetrics struct{}
+
+func (nopMetrics) RateLimited(bool)     {}
+func (nopMetrics) RateLimitFailed(bool) {}

@@ -1,0 +1,142 @@
+package sqlite
+
+import (
+	"context"
+	"database/sql"
+	"fmt"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/keygate/keygate"
+)
+
+// defaultUsageLimit is the most rows Usage returns when the query sets no
+// Limit: a month by the minute for a handful of keys, years by the day.
+const defaultUsageLimit = 10_000
+
+// AddUsage adds the records' counts in one transaction: an upsert per
+// record. Usage is not audited and emits no Change: no cache holds it, and
+// the gateway writes it all the time.
+func (db *DB) AddUsage(ctx context.Context, records []keygate.UsageRecord) error {
+	if len(records) == 0 {
+		return nil
+	}
+	for i, r := range records {
+		field := "records[" + strconv.Itoa(i) + "]"
+		if r.Minute.IsZero() {
+			return keygate.Errorf(keygate.EINVALID, "%s.minute: required", field)
+		}
+		for _, c := range []struct {
+			name string
+			n    int64
+		}{{"allowed", r.Allowed}, {"rejected", r.Rejected}, {"bytes_in", r.BytesIn}, {"bytes_out", r.BytesOut}} {
+			if c.n < 0 {
+				return keygate.Errorf(keygate.EINVALID, "%s.%s: must not be negative", field, c.name)
+			}
+		}
+	}
+	return db.write(ctx, func(tx *sql.Tx) ([]keygate.Change, error) {
+		stmt, err := tx.PrepareContext(ctx, `INSERT INTO usage (minute, consumer_id, credential_id, route_id,
+			allowed, rejected, bytes_in, bytes_out) VALUES (?, ?, ?, ?, ?, ?, ?, ?)
+			ON CONFLICT (minute, consumer_id, credential_id, route_id) DO UPDATE SET
+			allowed = allowed + excluded.allowed, rejected = rejected + excluded.rejected,
+			bytes_in = bytes_in + excluded.bytes_in, bytes_out = bytes_out + excluded.bytes_out`)
+		if err != nil {
+			return nil, fmt.Errorf("sqlite: add usage: %w", err)
+		}
+		defer stmt.Close()
+		for _, r := range records {
+			if _, err := stmt.ExecContext(ctx, r.Minute.UTC().Truncate(time.Minute).Unix(), r.ConsumerID, r.CredentialID,
+				r.RouteID, r.Allowed, r.Rejected, r.BytesIn, r.BytesOut); err != nil {
+				return nil, fmt.Errorf("sqlite: add usage: %w", err)
+			}
+		}
+		return nil, nil
+	})
+}
+
+// usageBuckets are the SQL expressions of the start (unix seconds) of the
+// bucket that holds the minute column, per granularity. The modulo is
+// floored, so that minutes before 1970 fall in the right bucket too.
+var usageBuckets = map[keygate.Granularity]string{
+	keygate.ByMinute: `minute`,
+	keygate.ByHour:   `minute - ((minute % 3600) + 3600) % 3600`,
+	keygate.ByDay:    `minute - ((minute % 86400) + 86400) % 86400`,
+	keygate.ByMonth:  `CAST(strftime('%s', minute, 'unixepoch', 'start of month') AS INTEGER)`,
+}
+
+func (db *DB) Usage(ctx context.Context, q keygate.UsageQuery) ([]keygate.UsageRow, error) {
+	bucket, ok := usageBuckets[q.Granularity]
+	if !ok {
+		return nil, keygate.Errorf(keygate.EINVALID, "granularity: must be one of minute, hour, day, month")
+	}
+	limit := q.Limit
+	switch {
+	case limit < 0:
+		return nil, keygate.Errorf(keygate.EINVALID, "limit: must not be negative")
+	case limit == 0:
+		limit = defaultUsageLimit
+	}
+	if !q.From.IsZero() && !q.To.IsZero() && q.To.Before(q.From) {
+		return nil, keygate.Errorf(keygate.EINVALID, "to: must not be before from")
+	}
+	// Only the conditions that apply, so that the planner can pick the
+	// index of the id that is set.
+	var where []string
+	var args []any
+	if !q.From.IsZero() {
+		where, args = append(where, `minute >= ?`), append(args, ceilUnix(q.From))
+	}
+	if !q.To.IsZero() {
+		where, args = append(where, `minute < ?`), append(args, ceilUnix(q.To))
+	}
+	for _, f := range []struct{ col, id string }{
+		{"consumer_id", q.ConsumerID}, {"credential_id", q.CredentialID}, {"route_id", q.RouteID},
+	} {
+		if f.id != "" {
+			where, args = append(where, f.col+` = ?`), append(args, f.id)
+		}
+	}
+	cond := ""
+	if len(where) > 0 {
+		cond = `WHERE ` + strings.Join(where, ` AND `)
+	}
+	rows, err := db.r.QueryContext(ctx, `SELECT `+bucket+` AS start, consumer_id, credential_id, route_id,
+		sum(allowed), sum(rejected), sum(bytes_in), sum(bytes_out)
+		FROM usage `+cond+`
+		GROUP BY start, consumer_id, credential_id, route_id
+		ORDER BY start, consumer_id, credential_id, route_id LIMIT ?`, append(args, limit+1)...)
+	if err != nil {
+		return nil, storeError(fmt.Errorf("sqlite: usage: %w", err))
+	}
+	defer rows.Close()
+	out := []keygate.UsageRow{}
+	for rows.Next() {
+		if len(out) == limit {
+			return nil, keygate.Errorf(keygate.EINVALID,
+				"usage: more than %d rows match: narrow the time range, filter by consumer, credential or route, or use a coarser granularity", limit)
+		}
+		var r keygate.UsageRow
+		var start int64
+		if err := rows.Scan(&start, &r.ConsumerID, &r.CredentialID, &r.RouteID, &r.Allowed, &r.Rejected, &r.BytesIn, &r.BytesOut); err != nil {
+			return nil, storeError(fmt.Errorf("sqlite: usage: %w", err))
+		}
+		r.Start = time.Unix(start, 0).UTC()
+		out = append(out, r)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, storeError(fmt.Errorf("sqlite: usage: %w", err))
+	}
+	return out, nil
+}
+
+// ceilUnix is t in unix seconds, rounded up: a minute (whole seconds) is at
+// or after t exactly when it is at or after ceilUnix(t).
+func ceilUnix(t time.Time) int64 {
+	s := t.Unix()
+	if t.Nanosecond() > 0 {
+		s++
+	}
+	return s
+}
