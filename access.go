@@ -33,7 +33,10 @@ type AccessRequest struct {
 	Consumer Ref      `json:"consumer"`
 	Services []string `json:"services"` // ids
 	Routes   []string `json:"routes"`   // ids
-	// Plan is free text for now; auto-approval rules match it exactly.
+	// Plan is what the request is for; auto-approval rules match it
+	// exactly. When, at approval, it is the name of a usage plan, the
+	// issued key gets that plan (APIKey.Plan); otherwise it is only a
+	// label and the key is limited by its consumer's plan, if any.
 	Plan   string       `json:"plan"`
 	Reason string       `json:"reason"`
 	Status AccessStatus `json:"status"`
@@ -194,8 +197,10 @@ type AccessRequestStore interface {
 	// request's consumer and its services and routes as the key's
 	// restrictions, calls seal with the request's id and keeps what it
 	// returns (the full key, sealed as SealedAccessPickup) for one pickup,
-	// and records the decision and the key's id. Of concurrent decisions
-	// exactly one wins. key is written back as stored.
+	// and records the decision and the key's id. When key has no plan and
+	// the request's Plan is the name of a usage plan, the key gets that
+	// plan. Of concurrent decisions exactly one wins. key is written back
+	// as stored.
 	ApproveAccessRequest(ctx context.Context, id string, d AccessDecision, key *APIKey, seal func(id string) (*Sealed, error)) (*AccessRequest, error)
 	// DenyAccessRequest denies a pending request (ECONFLICT for any other).
 	DenyAccessRequest(ctx context.Context, id string, d AccessDecision) (*AccessRequest, error)
@@ -212,6 +217,8 @@ type AccessRequestStore interface {
 // AccessRule approves matching access requests at once: a request for Plan
 // by a consumer in any of ConsumerGroups, for services that are all in
 // Services (when Services is not empty; a route counts as its service).
+// Plan is matched as text; when it names a usage plan, the keys the rule's
+// approvals issue get that plan (see AccessRequest.Plan).
 type AccessRule struct {
 	ID             string   `json:"id"`
 	Name           string   `json:"name"`

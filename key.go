@@ -1,8 +1,10 @@
 package keygate
 
 import (
+	"bytes"
 	"context"
 	"net/netip"
+	"slices"
 	"time"
 )
 
@@ -44,6 +46,11 @@ type APIKey struct {
 	// (ExpiresAt).
 	RotatedFrom string `json:"rotated_from,omitempty"`
 	SuccessorID string `json:"successor_id,omitempty"`
+	// Lineage is the id of the first key of this key's rotation chain: its
+	// own id for a key that replaced none, its predecessor's lineage for a
+	// successor. Limits counted per key count per lineage, so that rotating
+	// a key does not reset them. The store sets it; it is read-only.
+	Lineage string `json:"lineage_id"`
 	// Plan, when set, is the usage plan this key is limited by instead of
 	// its consumer's. Stores keep its id.
 	Plan *Ref `json:"plan"`
@@ -86,6 +93,57 @@ func (k *APIKey) ValidateRestrictions() error {
 	return validateTags(k.Tags)
 }
 
+// KeyFixedField returns the JSON name of the first field that differs
+// between before and after other than the ones UpdateKey may change (name,
+// tags and plan), or "" when only those differ. Nil and empty lists are
+// the same list.
+func KeyFixedField(before, after *APIKey) string {
+	switch {
+	case after.ID != before.ID:
+		return "id"
+	case after.Consumer != before.Consumer:
+		return "consumer"
+	case after.Prefix != before.Prefix:
+		return "prefix"
+	case after.Start != before.Start:
+		return "start"
+	case after.Identifier != before.Identifier:
+		return "identifier"
+	case !bytes.Equal(after.SecretHash, before.SecretHash):
+		return "secret_hash"
+	case after.Status != before.Status:
+		return "status"
+	case !slices.Equal(after.AllowedServices, before.AllowedServices):
+		return "allowed_services"
+	case !slices.Equal(after.AllowedRoutes, before.AllowedRoutes):
+		return "allowed_routes"
+	case !slices.Equal(after.AllowedCIDRs, before.AllowedCIDRs):
+		return "allowed_cidrs"
+	case !sameTime(after.ExpiresAt, before.ExpiresAt):
+		return "expires_at"
+	case !sameTime(after.RevokedAt, before.RevokedAt):
+		return "revoked_at"
+	case after.RotatedFrom != before.RotatedFrom:
+		return "rotated_from"
+	case after.SuccessorID != before.SuccessorID:
+		return "successor_id"
+	case after.Lineage != before.Lineage:
+		return "lineage_id"
+	case !after.CreatedAt.Equal(before.CreatedAt):
+		return "created_at"
+	case !after.UpdatedAt.Equal(before.UpdatedAt):
+		return "updated_at"
+	}
+	return ""
+}
+
+func sameTime(a, b *time.Time) bool {
+	if a == nil || b == nil {
+		return a == b
+	}
+	return a.Equal(*b)
+}
+
 // ParseCIDRs parses an allowlist of networks; a bare address is a one-address
 // network. IPv4-mapped IPv6 networks (::ffff:10.0.0.0/104) become the IPv4
 // networks they stand for (10.0.0.0/8): client addresses are unmapped before
@@ -122,23 +180,36 @@ type KeyFilter struct {
 
 // KeyStore persists API keys. Every method is one transaction.
 type KeyStore interface {
-	// CreateKey assigns ID and timestamps and stores k; k.Consumer.ID must be
-	// an existing consumer (ENOTFOUND otherwise).
+	// CreateKey assigns ID, Lineage and timestamps and stores k;
+	// k.Consumer.ID must be an existing consumer (ENOTFOUND otherwise). A
+	// key with RotatedFrom set takes that key's Lineage; that key must
+	// exist (ENOTFOUND naming rotated_from) and be the same consumer's
+	// (EINVALID), so that no key can join another consumer's limits.
 	CreateKey(ctx context.Context, k *APIKey) error
 	FindKey(ctx context.Context, id string) (*APIKey, error)
 	ListKeys(ctx context.Context, f KeyFilter, p Page) (keys []*APIKey, next string, err error)
 	// LookupKey finds a key and its consumer by the key's identifier: the
 	// gateway's read on a cache miss.
 	LookupKey(ctx context.Context, identifier string) (*APIKey, *Consumer, error)
+	// UpdateKey applies update to the stored key and saves it, in one
+	// transaction. Only Name, Tags and Plan may change: restrictions and
+	// lifetime are what a key was issued with (rotate it for others), so a
+	// change to any other field is refused, EINVALID naming that field, and
+	// nothing is written. The plan is given by id or name and stored as its
+	// id (ENOTFOUND naming plan when there is none); nil or empty: none.
+	// Reported as Updated, with the key's identifier, so that every cache
+	// drops the key.
+	UpdateKey(ctx context.Context, id string, update func(*APIKey) error) (*APIKey, error)
 	// RevokeKey marks a key revoked; revoking a revoked key changes nothing
 	// stored but is still reported (as Updated), so every cache drops the key.
 	RevokeKey(ctx context.Context, id string) (*APIKey, error)
-	// RotateKey stores successor (as CreateKey does, with RotatedFrom set)
-	// as the key that replaces key id, and ends key id's life at graceEnd,
-	// or when it already ends if that is sooner — in one transaction. Key id
-	// must be active, unexpired and without a successor (ECONFLICT
-	// otherwise), so that a key in its grace period cannot start a second
-	// chain. It returns the old key as stored afterwards.
+	// RotateKey stores successor (as CreateKey does, with RotatedFrom set,
+	// so that it inherits key id's Lineage) as the key that replaces key
+	// id, and ends key id's life at graceEnd, or when it already ends if
+	// that is sooner — in one transaction. Key id must be active, unexpired
+	// and without a successor (ECONFLICT otherwise), so that a key in its
+	// grace period cannot start a second chain. It returns the old key as
+	// stored afterwards.
 	RotateKey(ctx context.Context, id string, successor *APIKey, graceEnd time.Time) (*APIKey, error)
 	// RotateKeyForPickup is RotateKey that also keeps the successor's full
 	// key for one pickup by the holder of key id, in the same transaction:

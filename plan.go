@@ -205,8 +205,11 @@ func (p *Plan) Limits(routeID string) (l Limits, cost int) {
 }
 
 // PlanStore persists plans. Every method is one transaction. Names are
-// unique. A plan assigned to a consumer or a key cannot be deleted
-// (ECONFLICT).
+// unique. A plan assigned to a consumer or to a key that can still be used
+// cannot be deleted (ECONFLICT, saying how many of each use it). Keys that
+// can no longer be used (revoked, archived, or expired at the store's now)
+// do not hold a plan back: DeletePlan takes the plan off them, reported as
+// Updated, and deletes it in the same transaction.
 type PlanStore interface {
 	CreatePlan(ctx context.Context, p *Plan) error
 	// FindPlan looks a plan up by id or by name.

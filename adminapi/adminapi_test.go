@@ -370,7 +370,7 @@ func TestUnroutedShape(t *testing.T) {
 		{"unknown path", "GET", "/nope", 404, keygate.ENOTFOUND, ""},
 		{"unknown v1 path", "GET", "/v1/nope", 404, keygate.ENOTFOUND, ""},
 		{"wrong method on collection", "DELETE", "/v1/services", 405, "METHOD_NOT_ALLOWED", "GET, HEAD, POST"},
-		{"wrong method on entity", "POST", "/v1/keys/abc", 405, "METHOD_NOT_ALLOWED", "DELETE, GET, HEAD"},
+		{"wrong method on entity", "POST", "/v1/keys/abc", 405, "METHOD_NOT_ALLOWED", "DELETE, GET, HEAD, PATCH"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

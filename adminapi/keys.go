@@ -3,8 +3,12 @@ package adminapi
 import (
 	"context"
 	"fmt"
+	"maps"
 	"net/http"
 	"net/netip"
+	"reflect"
+	"slices"
+	"strings"
 	"time"
 
 	"github.com/keygate/keygate"
@@ -97,6 +101,77 @@ func (s *Server) revokeKey(w http.ResponseWriter, r *http.Request) error {
 	}
 	actor, reason := keygate.Audit(r.Context())
 	s.publish(r.Context(), keygate.EventKeyRevoked, k.Consumer.ID, map[string]any{"key_id": k.ID, "start": k.Start, "by": actor, "reason": reason})
+	return reply(w, http.StatusOK, k)
+}
+
+// keyPatchFields are what PATCH /v1/keys/{id} may set. A key's other fields
+// are what it was issued with: a key with other restrictions or another
+// lifetime is a new key (rotate it).
+var keyPatchFields = []string{"name", "tags", "plan"}
+
+// keyFields are the JSON names of APIKey's fields, so that a patch that
+// names one it may not set is told so, rather than that it is unknown.
+var keyFields = func() map[string]bool {
+	fields := map[string]bool{}
+	t := reflect.TypeFor[keygate.APIKey]()
+	for i := range t.NumField() {
+		if name, _, _ := strings.Cut(t.Field(i).Tag.Get("json"), ","); name != "" && name != "-" {
+			fields[name] = true
+		}
+	}
+	return fields
+}()
+
+// updateKey changes a key's name, tags and plan (null: none, the
+// consumer's). The store applies the patch in its transaction and resolves
+// the plan there; it refuses any other change, as this does first, with a
+// message naming the field.
+func (s *Server) updateKey(w http.ResponseWriter, r *http.Request) error {
+	body, fields, err := readBody(w, r)
+	if err != nil {
+		return err
+	}
+	for _, f := range slices.Sorted(maps.Keys(fields)) {
+		switch {
+		case slices.ContainsFunc(keyPatchFields, func(p string) bool { return strings.EqualFold(p, f) }):
+		case keyFields[strings.ToLower(f)]:
+			return keygate.Errorf(keygate.EINVALID, "%s: cannot be changed; a key's name, tags and plan can (rotate the key for other restrictions or another lifetime)",
+				strings.ToLower(f))
+		default:
+			return keygate.Errorf(keygate.EINVALID, "unknown field %q", f)
+		}
+	}
+	var patch struct {
+		Name *string      `json:"name"`
+		Tags []string     `json:"tags"`
+		Plan *keygate.Ref `json:"plan"`
+	}
+	if err := decode(body, &patch); err != nil {
+		return err
+	}
+	found := false
+	k, err := s.Store.UpdateKey(r.Context(), r.PathValue("id"), func(k *keygate.APIKey) error {
+		found = true
+		if hasField(fields, "name") { // null: no name
+			k.Name = ""
+			if patch.Name != nil {
+				k.Name = *patch.Name
+			}
+		}
+		if hasField(fields, "tags") { // null: none
+			k.Tags = orEmpty(patch.Tags)
+		}
+		if hasField(fields, "plan") { // null: none, the consumer's
+			k.Plan = patch.Plan
+		}
+		return nil
+	})
+	if err != nil && found {
+		return refInBody(err) // a plan the store could not find is the body's
+	}
+	if err != nil {
+		return err
+	}
 	return reply(w, http.StatusOK, k)
 }
 

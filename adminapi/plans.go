@@ -22,7 +22,8 @@ func (s *Server) planRoutes(h func(pattern string, fn handlerFunc)) {
 			p.Routes = nil
 		}
 	}))
-	// A plan assigned to a consumer or a key is ECONFLICT, which says so.
+	// A plan assigned to a consumer or a live key is ECONFLICT, which says
+	// so; ended keys lose it with the plan.
 	h("DELETE /v1/plans/{plan}", remove("plan", s.Store.DeletePlan))
 	h("GET /v1/usage", s.usage)
 }

@@ -84,6 +84,7 @@ func (s *Server) Handler() http.Handler {
 		return s.Store.ListKeys(ctx, keygate.KeyFilter{}, p)
 	}))
 	h("GET /v1/keys/{id}", get("id", s.Store.FindKey))
+	h("PATCH /v1/keys/{id}", s.updateKey)
 	h("POST /v1/keys/{id}/revoke", s.revokeKey)
 	h("POST /v1/keys/{id}/rotate", s.rotateKey)
 	h("DELETE /v1/keys/{id}", remove("id", s.Store.DeleteKey))

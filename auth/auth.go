@@ -36,8 +36,11 @@ type Result struct {
 	// CredentialID identifies the credential to the upstream (X-Credential-Identifier).
 	CredentialID string
 	// CredentialRecord is the stored credential's id (a key's, an HMAC
-	// credential's): what limits and usage are counted by.
+	// credential's): what usage is counted by. Lineage is what per-credential
+	// limits are counted by: for a key, the first key of its rotation chain,
+	// so that rotating does not reset them; otherwise CredentialRecord.
 	CredentialRecord string
+	Lineage          string
 	// PlanID is the usage plan the request is limited by ("" for none).
 	PlanID  string
 	Message string

@@ -272,7 +272,8 @@ func (c *Client) UpdatePlan(ctx context.Context, ref string, patch map[string]an
 	return call[keygate.Plan](ctx, c, http.MethodPatch, at("plans", ref), patch)
 }
 
-// DeletePlan deletes a plan; one assigned to a consumer or a key is refused.
+// DeletePlan deletes a plan; one assigned to a consumer or a live key is
+// refused.
 func (c *Client) DeletePlan(ctx context.Context, ref string) error {
 	return c.do(ctx, http.MethodDelete, at("plans", ref), nil, nil)
 }
@@ -333,6 +334,13 @@ func (c *Client) ConsumerKeys(ctx context.Context, consumer string, p keygate.Pa
 
 func (c *Client) Key(ctx context.Context, id string) (*keygate.APIKey, error) {
 	return call[keygate.APIKey](ctx, c, http.MethodGet, at("keys", id), nil)
+}
+
+// UpdateKey changes a key's name, tags or plan, the fields patch sets (a
+// plan by id or name; nil removes the key's own plan, leaving its
+// consumer's). A key's other fields cannot be changed: rotate it instead.
+func (c *Client) UpdateKey(ctx context.Context, id string, patch map[string]any) (*keygate.APIKey, error) {
+	return call[keygate.APIKey](ctx, c, http.MethodPatch, at("keys", id), patch)
 }
 
 // RevokeKey revokes a key; revoking a revoked key changes nothing.

@@ -9,18 +9,21 @@ import (
 	"github.com/keygate/keygate"
 )
 
-// Store is what the jobs work on: every credential kind with a lifecycle.
+// Store is what the jobs work on: every credential kind with a lifecycle,
+// and the usage history they prune.
 type Store interface {
 	keygate.KeyStore
 	keygate.HMACCredentialStore
+	keygate.UsageStore
 }
 
 // Jobs are the lifecycle's background work, for API keys and HMAC
 // credentials alike: expiry notices, scheduled rotation (notices and
 // automatic rotations, per the consumers' rotation policies), archival of
-// ended credentials and destruction of archived ones. Every step claims its
-// credentials with one conditional write, so any number of nodes may run
-// them at once.
+// ended credentials and destruction of archived ones; and the pruning of
+// old usage. Every step claims its credentials with one conditional write,
+// and pruning deletes what is older than a cutoff (deleting it twice
+// deletes nothing more), so any number of nodes may run them at once.
 type Jobs struct {
 	Store  Store
 	Events keygate.Publisher // nil: notices are not sent
@@ -38,6 +41,9 @@ type Jobs struct {
 	// hands their new keys over (see Rotator.RotateScheduled). Nil: policies
 	// only send notices.
 	Rotator *Rotator
+	// UsageRetention is how long usage counts are kept: those of minutes
+	// longer ago are deleted. Zero: kept forever.
+	UsageRetention time.Duration
 }
 
 // batch bounds one write, so that a backlog never holds the writer long.
@@ -50,9 +56,14 @@ type Report struct {
 	Rotated   int // keys rotated by their consumer's policy
 	Archived  int
 	Destroyed int
+	// UsagePruned is how many usage rows (one per minute, consumer,
+	// credential and route) were deleted.
+	UsagePruned int64
 }
 
-func (r Report) total() int { return r.Noticed + r.Rotated + r.Archived + r.Destroyed }
+func (r Report) total() int64 {
+	return int64(r.Noticed+r.Rotated+r.Archived+r.Destroyed) + r.UsagePruned
+}
 
 // RunOnce does all the work due at this moment and reports what it did.
 // On an error it stops and reports what was done until then.
@@ -126,6 +137,14 @@ func (j *Jobs) RunOnce(ctx context.Context) (Report, error) {
 			}
 		}
 	}
+	// PruneUsage works through its backlog in batches of its own.
+	if j.UsageRetention > 0 {
+		n, err := j.Store.PruneUsage(ctx, now.Add(-j.UsageRetention))
+		r.UsagePruned += n
+		if err != nil {
+			return r, err
+		}
+	}
 	return r, nil
 }
 
@@ -184,7 +203,8 @@ func (j *Jobs) Run(ctx context.Context, interval time.Duration) {
 		case err != nil && ctx.Err() == nil:
 			j.logger().Error("lifecycle jobs failed; retrying at the next tick", "error", err)
 		case r.total() > 0:
-			j.logger().Info("lifecycle jobs", "notices", r.Noticed, "rotated", r.Rotated, "archived", r.Archived, "destroyed", r.Destroyed)
+			j.logger().Info("lifecycle jobs", "notices", r.Noticed, "rotated", r.Rotated, "archived", r.Archived, "destroyed", r.Destroyed,
+				"usage_pruned", r.UsagePruned)
 		}
 		select {
 		case <-ctx.Done():

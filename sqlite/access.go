@@ -134,6 +134,11 @@ func (db *DB) ApproveAccessRequest(ctx context.Context, id string, d keygate.Acc
 		k.Consumer = keygate.Ref{ID: r.Consumer.ID}
 		k.AllowedServices, k.AllowedRoutes = slices.Clone(r.Services), slices.Clone(r.Routes)
 		k.RotatedFrom, k.SuccessorID = "", ""
+		if k.Plan == nil || k.Plan.IsZero() {
+			if k.Plan, err = requestedPlan(ctx, tx, r.Plan); err != nil {
+				return nil, err
+			}
+		}
 		if issued, err = db.insertKey(ctx, tx, &k); err != nil {
 			return nil, err
 		}
@@ -158,6 +163,23 @@ func (db *DB) ApproveAccessRequest(ctx context.Context, id string, d keygate.Acc
 	}
 	*key = *issued
 	return r, nil
+}
+
+// requestedPlan returns the usage plan an access request's plan names, by
+// name: nil when it names none, and is then only a label.
+func requestedPlan(ctx context.Context, tx *sql.Tx, name string) (*keygate.Ref, error) {
+	if name == "" {
+		return nil, nil
+	}
+	var id string
+	err := tx.QueryRowContext(ctx, `SELECT id FROM plans WHERE name = ?`, name).Scan(&id)
+	switch {
+	case errors.Is(err, sql.ErrNoRows):
+		return nil, nil
+	case err != nil:
+		return nil, fmt.Errorf("sqlite: approve access request: %w", err)
+	}
+	return &keygate.Ref{ID: id}, nil
 }
 
 func (db *DB) DenyAccessRequest(ctx context.Context, id string, d keygate.AccessDecision) (*keygate.AccessRequest, error) {

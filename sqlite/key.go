@@ -3,7 +3,9 @@ package sqlite
 import (
 	"context"
 	"database/sql"
+	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 
@@ -12,7 +14,7 @@ import (
 
 const keyCols = `k.id, k.consumer_id, k.identifier, k.prefix, k.start, k.secret_hash, k.name, k.status,
 	k.allowed_services, k.allowed_routes, k.allowed_cidrs, k.tags, k.expires_at, k.revoked_at, k.created_at, k.updated_at,
-	k.rotated_from, k.successor_id, k.plan_id`
+	k.rotated_from, k.successor_id, k.plan_id, k.lineage_id`
 
 // lookupKeySQL reads a key with its consumer: one round trip on the gateway's cache miss.
 var lookupKeySQL = `SELECT ` + keyCols + `, ` + prefixed("c.", consumerCols) + `
@@ -31,7 +33,7 @@ func keyDest(k *keygate.APIKey) []any {
 	return []any{&k.ID, &k.Consumer.ID, &k.Identifier, &k.Prefix, &k.Start, &k.SecretHash, &k.Name, &k.Status,
 		listCol(&k.AllowedServices), listCol(&k.AllowedRoutes), listCol(&k.AllowedCIDRs), listCol(&k.Tags),
 		nullTimeColumn{&k.ExpiresAt}, nullTimeColumn{&k.RevokedAt}, created, updated,
-		nullStringColumn{&k.RotatedFrom}, nullStringColumn{&k.SuccessorID}, refColumn{&k.Plan}}
+		nullStringColumn{&k.RotatedFrom}, nullStringColumn{&k.SuccessorID}, refColumn{&k.Plan}, &k.Lineage}
 }
 
 func scanKey(row scanner) (*keygate.APIKey, error) {
@@ -85,7 +87,7 @@ func (db *DB) CreateKey(ctx context.Context, k *keygate.APIKey) error {
 	return nil
 }
 
-// insertKey stores a copy of k with a new id and timestamps.
+// insertKey stores a copy of k with a new id, lineage and timestamps.
 func (db *DB) insertKey(ctx context.Context, tx *sql.Tx, k *keygate.APIKey) (*keygate.APIKey, error) {
 	id, err := newID()
 	if err != nil {
@@ -95,6 +97,9 @@ func (db *DB) insertKey(ctx context.Context, tx *sql.Tx, k *keygate.APIKey) (*ke
 	now := db.stamp()
 	v.ID, v.CreatedAt, v.UpdatedAt = id, now, now
 	v.Consumer = keygate.Ref{ID: strings.ToLower(k.Consumer.ID)}
+	if v.Lineage, err = lineage(ctx, tx, &v); err != nil {
+		return nil, err
+	}
 	v.ExpiresAt, v.RevokedAt = normalize(k.ExpiresAt), normalize(k.RevokedAt)
 	if v.Status == "" {
 		v.Status = keygate.KeyActive
@@ -106,11 +111,11 @@ func (db *DB) insertKey(ctx context.Context, tx *sql.Tx, k *keygate.APIKey) (*ke
 		return nil, err
 	}
 	_, err = tx.ExecContext(ctx, `INSERT INTO api_keys (`+strings.ReplaceAll(keyCols, "k.", "")+`)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
 		v.ID, v.Consumer.ID, v.Identifier, v.Prefix, v.Start, v.SecretHash, v.Name, string(v.Status),
 		encodeList(v.AllowedServices), encodeList(v.AllowedRoutes), encodeList(v.AllowedCIDRs), encodeList(v.Tags),
 		nullMicros(v.ExpiresAt), nullMicros(v.RevokedAt), micros(v.CreatedAt), micros(v.UpdatedAt),
-		nullString(v.RotatedFrom), nullString(v.SuccessorID), nullRef(v.Plan))
+		nullString(v.RotatedFrom), nullString(v.SuccessorID), nullRef(v.Plan), v.Lineage)
 	switch code, col := constraint(err); {
 	case code == constraintForeignKey:
 		return nil, keygate.Errorf(keygate.ENOTFOUND, "consumer: no consumer %q", k.Consumer.ID)
@@ -120,6 +125,84 @@ func (db *DB) insertKey(ctx context.Context, tx *sql.Tx, k *keygate.APIKey) (*ke
 		return nil, fmt.Errorf("sqlite: create key: %w", err)
 	}
 	return &v, nil
+}
+
+// lineage returns the lineage of key k about to be inserted (its id set):
+// its own id, or, for a successor, its predecessor's lineage. The
+// predecessor must be the same consumer's, so that no key can be made to
+// share another consumer's limits.
+func lineage(ctx context.Context, tx *sql.Tx, k *keygate.APIKey) (string, error) {
+	if k.RotatedFrom == "" {
+		return k.ID, nil
+	}
+	var lineage, consumer string
+	err := tx.QueryRowContext(ctx, `SELECT lineage_id, consumer_id FROM api_keys WHERE id = ?`,
+		strings.ToLower(k.RotatedFrom)).Scan(&lineage, &consumer)
+	switch {
+	case errors.Is(err, sql.ErrNoRows):
+		return "", keygate.Errorf(keygate.ENOTFOUND, "rotated_from: no key %q", k.RotatedFrom)
+	case err != nil:
+		return "", fmt.Errorf("sqlite: key lineage: %w", err)
+	case consumer != k.Consumer.ID:
+		return "", keygate.Errorf(keygate.EINVALID, "rotated_from: key %q is another consumer's", k.RotatedFrom)
+	}
+	return lineage, nil
+}
+
+// UpdateKey lets update change a key's name, tags and plan; see
+// keygate.KeyStore. update works on a copy, compared with the stored key
+// afterwards, so that a change to any other field is refused rather than
+// silently lost.
+func (db *DB) UpdateKey(ctx context.Context, id string, update func(*keygate.APIKey) error) (*keygate.APIKey, error) {
+	if update == nil {
+		return nil, keygate.Errorf(keygate.EINVALID, "update: required")
+	}
+	var v *keygate.APIKey
+	err := db.write(ctx, func(tx *sql.Tx) ([]keygate.Change, error) {
+		stored, err := findKey(ctx, tx, id)
+		if err != nil {
+			return nil, err
+		}
+		v = cloneKey(stored)
+		if err := update(v); err != nil {
+			return nil, err
+		}
+		if field := keygate.KeyFixedField(stored, v); field != "" {
+			return nil, keygate.Errorf(keygate.EINVALID, "%s: cannot be changed; a key's name, tags and plan can", field)
+		}
+		v.Normalize()
+		if err := v.ValidateRestrictions(); err != nil {
+			return nil, err
+		}
+		// A new Ref: v's may be the caller's.
+		if v.Plan, err = resolvePlan(ctx, tx, v.Plan); err != nil {
+			return nil, err
+		}
+		v.UpdatedAt = db.stamp()
+		if _, err := tx.ExecContext(ctx, `UPDATE api_keys SET name = ?, tags = ?, plan_id = ?, updated_at = ? WHERE id = ?`,
+			v.Name, encodeList(v.Tags), nullRef(v.Plan), micros(v.UpdatedAt), v.ID); err != nil {
+			return nil, fmt.Errorf("sqlite: update key: %w", err)
+		}
+		return []keygate.Change{{Kind: keygate.KeyChanged, Op: keygate.Updated, ID: v.ID, KeyIdentifier: v.Identifier}}, nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	return v, nil
+}
+
+// cloneKey copies k deeply: lists, times, hash and plan.
+func cloneKey(k *keygate.APIKey) *keygate.APIKey {
+	c := *k
+	c.SecretHash = slices.Clone(k.SecretHash)
+	c.AllowedServices, c.AllowedRoutes = slices.Clone(k.AllowedServices), slices.Clone(k.AllowedRoutes)
+	c.AllowedCIDRs, c.Tags = slices.Clone(k.AllowedCIDRs), slices.Clone(k.Tags)
+	c.ExpiresAt, c.RevokedAt = normalize(k.ExpiresAt), normalize(k.RevokedAt)
+	if k.Plan != nil {
+		p := *k.Plan
+		c.Plan = &p
+	}
+	return &c
 }
 
 // RotateKey stores successor and shortens the old key's life to graceEnd,

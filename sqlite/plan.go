@@ -180,8 +180,11 @@ func savePlan(ctx context.Context, tx *sql.Tx, p *keygate.Plan, insert bool) err
 	return nil
 }
 
-// DeletePlan deletes a plan no consumer or key is assigned; one that is in
-// use is ECONFLICT, with how many of each use it.
+// DeletePlan deletes a plan no consumer and no live key is assigned; one
+// that is in use is ECONFLICT, with how many of each use it. Ended keys
+// (revoked, archived, expired) lose the plan in the same transaction, so
+// that they never hold it back and are never left without it when the
+// delete is refused.
 func (db *DB) DeletePlan(ctx context.Context, ref string) error {
 	return db.write(ctx, func(tx *sql.Tx) ([]keygate.Change, error) {
 		p, err := findPlan(ctx, tx, ref)
@@ -190,13 +193,24 @@ func (db *DB) DeletePlan(ctx context.Context, ref string) error {
 		}
 		// Checked here for a message that says why; the foreign keys would
 		// refuse the delete anyway.
+		now := micros(db.stamp())
 		var nConsumers, nKeys int
 		if err := tx.QueryRowContext(ctx, `SELECT (SELECT count(*) FROM consumers WHERE plan_id = ?1),
-			(SELECT count(*) FROM api_keys WHERE plan_id = ?1)`, p.ID).Scan(&nConsumers, &nKeys); err != nil {
+			(SELECT count(*) FROM api_keys WHERE plan_id = ?1 AND NOT (`+keyEndedSQL+`))`, p.ID, now).Scan(&nConsumers, &nKeys); err != nil {
 			return nil, fmt.Errorf("sqlite: delete plan: %w", err)
 		}
 		if nConsumers+nKeys > 0 {
 			return nil, planInUse(ref, nConsumers, nKeys)
+		}
+		// The keys left are ended: caches hold them too (a revoked key is
+		// cached as revoked), so each is reported.
+		changes, err := claim(ctx, tx, func(row scanner) (keygate.Change, error) {
+			c := keygate.Change{Kind: keygate.KeyChanged, Op: keygate.Updated}
+			return c, row.Scan(&c.ID, &c.KeyIdentifier)
+		}, `UPDATE api_keys SET plan_id = NULL, updated_at = ?2 WHERE plan_id = ?1 AND (`+keyEndedSQL+`)
+			RETURNING id, identifier`, p.ID, now)
+		if err != nil {
+			return nil, err
 		}
 		_, err = tx.ExecContext(ctx, `DELETE FROM plans WHERE id = ?`, p.ID)
 		if code, _ := constraint(err); code == constraintForeignKey {
@@ -205,15 +219,19 @@ func (db *DB) DeletePlan(ctx context.Context, ref string) error {
 		if err != nil {
 			return nil, fmt.Errorf("sqlite: delete plan: %w", err)
 		}
-		return []keygate.Change{{Kind: keygate.PlanChanged, Op: keygate.Deleted, ID: p.ID}}, nil
+		return append(changes, keygate.Change{Kind: keygate.PlanChanged, Op: keygate.Deleted, ID: p.ID}), nil
 	})
 }
+
+// keyEndedSQL is true for a key of api_keys that can no longer be used at
+// ?2 (unix microseconds): revoked, archived or expired (keygate.APIKey.State).
+const keyEndedSQL = `status IN ('revoked', 'archived') OR (expires_at IS NOT NULL AND expires_at <= ?2)`
 
 func planInUse(ref string, consumers, keys int) error {
 	if consumers+keys == 0 { // only the foreign key knows
 		return keygate.Errorf(keygate.ECONFLICT, "plan %q is in use: assign its consumers and keys another plan first", ref)
 	}
-	return keygate.Errorf(keygate.ECONFLICT, "plan %q is in use by %d consumer(s) and %d key(s): assign them another plan, or none, first",
+	return keygate.Errorf(keygate.ECONFLICT, "plan %q is in use by %d consumer(s) and %d live key(s): assign them another plan, or none, first (revoked and expired keys do not count)",
 		ref, consumers, keys)
 }
 

@@ -140,3 +140,38 @@ func ceilUnix(t time.Time) int64 {
 	}
 	return s
 }
+
+// usagePruneBatch is how many usage rows one PruneUsage transaction deletes: a
+// few milliseconds of the writer, so that the gateway's usage writes and
+// admin changes queue behind it only briefly.
+const usagePruneBatch = 5000
+
+// PruneUsage deletes usage rows of minutes before before, usagePruneBatch rows
+// per transaction, until none is left; see keygate.UsageStore. The rows are
+// found through the primary key, which starts with the minute. Like
+// AddUsage it emits no change and is not audited.
+func (db *DB) PruneUsage(ctx context.Context, before time.Time) (int64, error) {
+	cutoff := ceilUnix(before) // a minute is before before exactly when it is before cutoff
+	var deleted int64
+	for {
+		if err := ctx.Err(); err != nil {
+			return deleted, storeError(err)
+		}
+		var n int64
+		err := db.write(ctx, func(tx *sql.Tx) ([]keygate.Change, error) {
+			res, err := tx.ExecContext(ctx, `DELETE FROM usage WHERE rowid IN
+				(SELECT rowid FROM usage WHERE minute < ? LIMIT ?)`, cutoff, usagePruneBatch)
+			if err != nil {
+				return nil, fmt.Errorf("sqlite: prune usage: %w", err)
+			}
+			n, err = res.RowsAffected()
+			return nil, err
+		})
+		if err != nil {
+			return deleted, err // the batches before it stay deleted
+		}
+		if deleted += n; n < usagePruneBatch {
+			return deleted, nil
+		}
+	}
+}

@@ -356,7 +356,7 @@ func (a *Authenticator) grant(r *http.Request, cr credential, mac []byte, at int
 		}
 	}
 	res := auth.Result{Verdict: auth.Granted, Consumer: cr.consumer, CredentialID: cr.cred.Username,
-		CredentialRecord: cr.cred.ID, PlanID: keygate.PlanOf(nil, cr.consumer)}
+		CredentialRecord: cr.cred.ID, Lineage: cr.cred.ID, PlanID: keygate.PlanOf(nil, cr.consumer)}
 	if cr.cred.ExpiresAt != nil {
 		res.Sunset = *cr.cred.ExpiresAt // the proxy announces it near the end, as for keys
 	}

@@ -78,7 +78,7 @@ func (a *Authenticator) Authenticate(r *http.Request, t keygate.Target) (auth.Re
 		return auth.Result{Verdict: auth.Unauthenticated, Message: msgUnauthorized}, nil
 	}
 	granted := auth.Result{Verdict: auth.Granted, Consumer: res.Consumer, CredentialID: res.Key.ID,
-		CredentialRecord: res.Key.ID, PlanID: keygate.PlanOf(res.Key, res.Consumer)}
+		CredentialRecord: res.Key.ID, Lineage: res.Key.Lineage, PlanID: keygate.PlanOf(res.Key, res.Consumer)}
 	if res.Key.ExpiresAt != nil {
 		granted.Sunset = *res.Key.ExpiresAt
 	}

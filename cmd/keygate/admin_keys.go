@@ -85,7 +85,41 @@ func (a *adminCLI) keysCommand() *cobra.Command {
 		}),
 	}
 	rotate.Flags().DurationVar(&grace, "grace-period", 24*time.Hour, "how long the old key keeps working (at most 720h)")
-	cmd.AddCommand(get, revoke, rotate, del)
+	cmd.AddCommand(get, a.keysUpdateCommand(), revoke, rotate, del)
+	return cmd
+}
+
+func (a *adminCLI) keysUpdateCommand() *cobra.Command {
+	var plan string
+	var fields map[string]string
+	cmd := &cobra.Command{
+		Use:   "update KEY-ID [--name NAME] [--tag TAG ...] [--plan PLAN]",
+		Short: "Change a key's name, tags or usage plan",
+		Long: `Change the given fields of a key: its name, its tags (--tag replaces them
+all; --tag "" removes them) and its usage plan (--plan "" removes the key's
+own plan, so that its consumer's applies). A key's restrictions and lifetime
+cannot be changed: rotate it for a key with others.`,
+		Args: cobra.ExactArgs(1),
+		RunE: a.run(func(cmd *cobra.Command, c *client.Client, args []string) error {
+			patch := patchFrom(cmd.Flags(), fields)
+			if cmd.Flags().Changed("plan") {
+				patch["plan"] = planFlagPatch(plan)
+			}
+			if len(patch) == 0 {
+				return fmt.Errorf("nothing to change: give --name, --tag or --plan")
+			}
+			k, err := c.UpdateKey(cmd.Context(), args[0], patch)
+			if err != nil {
+				return err
+			}
+			return a.show(cmd, k, keyHeader, keyRow(k))
+		}),
+	}
+	f := cmd.Flags()
+	f.String("name", "", `name of the key; "" removes it`)
+	f.StringSlice("tag", nil, "tag (repeatable); replaces the key's tags")
+	fields = map[string]string{"name": "name", "tag": "tags"}
+	planFlag(f, &plan, `usage plan (id or name) for this key, instead of its consumer's; "" removes it`)
 	return cmd
 }
 

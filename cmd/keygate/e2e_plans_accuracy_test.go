@@ -275,7 +275,11 @@ func TestPlanWhenRedisIsDown(t *testing.T) {
 
 			cable.cut()
 			for range 3 {
+				start := time.Now()
 				status, h, body := call()
+				if took := time.Since(start); took > time.Second {
+					t.Errorf("Redis down: an answer took %v; the limiter should give up after --redis-timeout", took)
+				}
 				switch {
 				case mode == "open" && status != http.StatusOK:
 					t.Fatalf("Redis down, fail open: status = %d, want 200: %s", status, body)

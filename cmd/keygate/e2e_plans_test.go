@@ -161,6 +161,30 @@ func TestGatewayEnforcesUsagePlans(t *testing.T) {
 			t.Fatalf("statuses %v, want the 4th refused", statuses)
 		}
 	})
+	t.Run("rotating a key does not reset its limits", func(t *testing.T) {
+		daily := keygate.NewPlan()
+		daily.Name, daily.Quotas = "daily", keygate.Quotas{Day: 3}
+		g.plan(t, daily)
+		old := g.key(t, "alice", keygate.KeyRequest{Plan: planRef("daily")})
+		for range 2 {
+			if status, _, _ := g.call(t, "GET", "/r", hdr("apikey", old.Key)); status != http.StatusOK {
+				t.Fatalf("status = %d, want 200", status)
+			}
+		}
+		rotation, err := g.admin.RotateKey(ctx, old.ID, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		next := rotation.Key.Key
+		if status, h, _ := g.call(t, "GET", "/r", hdr("apikey", next)); status != http.StatusOK || h.Get("X-RateLimit-Remaining-Day") != "0" {
+			t.Fatalf("successor: status = %d, remaining %q; want 200 and 0 (the predecessor's count)", status, h.Get("X-RateLimit-Remaining-Day"))
+		}
+		for _, key := range []string{next, old.Key} {
+			if status, _, _ := g.call(t, "GET", "/r", hdr("apikey", key)); status != http.StatusTooManyRequests {
+				t.Fatalf("status = %d, want 429: the chain's quota is spent", status)
+			}
+		}
+	})
 	t.Run("taking the plan away lifts the limits at once", func(t *testing.T) {
 		if _, err := g.admin.UpdateConsumer(ctx, "carol", map[string]any{"plan": nil}); err != nil {
 			t.Fatal(err)

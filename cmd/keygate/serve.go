@@ -226,7 +226,7 @@ func (m *Main) Run(ctx context.Context) (err error) {
 		return err
 	}
 	m.Jobs = &lifecycle.Jobs{Store: m.Store, Events: m.Webhooks, Logger: m.Logger, Now: m.Now, Notice: m.Config.KeyExpiryNotice,
-		ArchiveAfter: m.Config.ArchiveAfter, Retention: m.Config.Retention, Rotator: rotator}
+		ArchiveAfter: m.Config.ArchiveAfter, Retention: m.Config.Retention, Rotator: rotator, UsageRetention: m.Config.UsageRetention}
 	m.startBackground(func(ctx context.Context) { m.Jobs.Run(ctx, time.Minute) })
 	m.startBackground(func(ctx context.Context) { m.Webhooks.Run(ctx) })
 	if m.Meter != nil {
@@ -420,6 +420,8 @@ func (m *Main) openLimiter(ctx context.Context) (failOpen bool, err error) {
 	}
 	opts.DialTimeout, opts.ReadTimeout, opts.WriteTimeout = timeout, timeout, timeout
 	opts.ContextTimeoutEnabled = true
+	// A request waits for the decision: one attempt, no retries with backoff.
+	opts.MaxRetries = -1
 	client := goredis.NewClient(opts)
 	m.cleanup = append(m.cleanup, func() { client.Close() })
 	pingCtx, cancel := context.WithTimeout(ctx, 2*time.Second)

@@ -3,7 +3,9 @@
 #   (a) the upstream directly
 #   (b) nginx as a plain reverse proxy (upstream keepalive) to that upstream
 #   (c) keygate with key-auth on a route to that upstream
-# and print requests/s, p99 latency and the ratio c/b.
+# and print requests/s, p99 latency and the ratio c/b; then keygate with
+# HMAC signatures and with key-auth under a usage plan (rate and quota
+# checked on every request), each against (c).
 #
 # Usage: scripts/bench/run.sh            (see docs/benchmarks.md)
 # Environment:
@@ -301,6 +303,18 @@ setup_keygate() {
 	sig=$(printf 'date: %s\nx-bench: 1\nGET /bench-hmac HTTP/1.1' "$HMAC_DATE" | openssl dgst -sha256 -hmac "$secret" -binary | base64)
 	HMAC_AUTH="hmac username=\"bench-signer\", algorithm=\"hmac-sha256\", headers=\"date x-bench request-line\", signature=\"$sig\""
 }
+# A key under a usage plan whose limits are never reached, so that every
+# request pays for the check (GCRA and a monthly quota, in memory) and none
+# is refused.
+setup_plan() {
+	((PLAN_ON)) || return 0
+	kg routes create --name bench-plan --service bench --path /bench-plan --strip-path=false --key-auth
+	kg plans create --name bench --rate 1000000 --burst 1000000 --quota-month 1000000000000
+	local out
+	out=$("$KEYGATE_BIN" keys create bench --name bench-plan --plan bench --json) || die "keygate keys create --plan failed: $out"
+	PLAN_KEY=$(printf %s "$out" | sed -n 's/.*"key": *"\([^"]*\)".*/\1/p' | head -n1)
+	[[ -n $PLAN_KEY ]] || die "no key in the answer of keys create: $out"
+}
 
 # ---------------------------------------------------------------------- wrk --
 TARGET_NAMES=("upstream (direct)" "nginx proxy" "keygate key-auth" "keygate hmac-auth")
@@ -309,6 +323,14 @@ TARGET_URLS=("http://127.0.0.1:$UP_PORT/bench" "http://127.0.0.1:$NGX_PORT/bench
 HMAC_ON=1 HMAC_DATE="" HMAC_AUTH=""
 "$KEYGATE_BIN" hmac-credentials --help >/dev/null 2>&1 || HMAC_ON=0
 ((HMAC_ON)) || TARGET_NAMES=("${TARGET_NAMES[@]:0:3}") TARGET_URLS=("${TARGET_URLS[@]:0:3}")
+HMAC_I=3
+# keygate builds from before usage plans are measured without the plan target.
+PLAN_ON=1 PLAN_KEY=""
+"$KEYGATE_BIN" plans --help >/dev/null 2>&1 || PLAN_ON=0
+if ((PLAN_ON)); then
+	PLAN_I=${#TARGET_NAMES[@]}
+	TARGET_NAMES+=("keygate key+plan") TARGET_URLS+=("http://127.0.0.1:$KG_PORT/bench-plan")
+fi
 if ((REFERENCE)); then
 	TARGET_NAMES+=("reference proxy") TARGET_URLS+=("http://127.0.0.1:$REF_PORT/bench")
 	(cd "$REPO" && go build -o "$TMP/refproxy" ./scripts/bench/refproxy) || die "go build ./scripts/bench/refproxy failed"
@@ -320,8 +342,11 @@ NT=${#TARGET_NAMES[@]}
 # sends a signed request (Kong's scheme, hmac-sha256 over date, x-bench and
 # the request line), the same one each time: the bench route has replay
 # protection off.
+key_for() { # key_for URL: the key a target's requests carry
+	if [[ $1 == *bench-plan ]]; then echo "$PLAN_KEY"; else echo "$API_KEY"; fi
+}
 wrk_args() { # wrk_args DURATION URL
-	printf '%s\n' -t "$THREADS" -c "$CONNECTIONS" -d "$1" --timeout 5s --latency -H "apikey: $API_KEY"
+	printf '%s\n' -t "$THREADS" -c "$CONNECTIONS" -d "$1" --timeout 5s --latency -H "apikey: $(key_for "$2")"
 	if [[ $2 == *bench-hmac ]]; then
 		printf '%s\n' -H "Date: $HMAC_DATE" -H "X-Bench: 1" -H "Authorization: $HMAC_AUTH"
 	fi
@@ -422,7 +447,9 @@ NGX_PID=$LAST_PID
 start_keygate
 PROXY_PIDS=("" "$NGX_PID" "$KG_PID")
 ((HMAC_ON == 0)) || PROXY_PIDS+=("$KG_PID")
+((PLAN_ON == 0)) || PROXY_PIDS+=("$KG_PID")
 setup_keygate
+setup_plan
 if ((REFERENCE)); then
 	("${SRV[@]}" "$TMP/refproxy" -listen "127.0.0.1:$REF_PORT" -upstream "http://127.0.0.1:$UP_PORT" -key "$API_KEY" </dev/null >>"$TMP/refproxy.log" 2>&1) &
 	PIDS+=($!)
@@ -432,7 +459,7 @@ if ((REFERENCE)); then
 fi
 # The routes are live once the admin API has answered; check all targets answer 200 "ok".
 for ((i = 0; i < NT; i++)); do
-	code=$(curl -s -o "$TMP/check" -w '%{http_code}' --max-time 2 -H "apikey: $API_KEY" \
+	code=$(curl -s -o "$TMP/check" -w '%{http_code}' --max-time 2 -H "apikey: $(key_for "${TARGET_URLS[i]}")" \
 		-H "Date: $HMAC_DATE" -H "X-Bench: 1" -H "Authorization: $HMAC_AUTH" "${TARGET_URLS[i]}") || code=000
 	[[ $code == 200 && $(cat "$TMP/check") == ok ]] ||
 		die "${TARGET_NAMES[i]} answered $code '$(cat "$TMP/check" 2>/dev/null)', want 200 'ok'"
@@ -465,6 +492,7 @@ echo "            (proxy_pass to the upstream, keepalive 256)"
 echo "  keygate:  KEYGATE_ADMIN_TOKEN=... $SRV_PREFIX${KG_CMD[*]}"
 echo "            route /bench --key-auth -> service http://127.0.0.1:$UP_PORT, consumer bench, one key"
 ((HMAC_ON == 0)) || echo "            route /bench-hmac --hmac-auth (replay protection off) -> the same service, one HMAC credential"
+((PLAN_ON == 0)) || echo "            route /bench-plan --key-auth -> the same service, a key on plan bench (--rate 1000000 --quota-month 10^12: checked, never reached)"
 for ((i = 0; i < NT; i++)); do
 	printf '  wrk %-18s %s' "${TARGET_NAMES[i]}:" "$(wrk_cmdline "$DURATION" "${TARGET_URLS[i]}")"
 	echo
@@ -533,8 +561,12 @@ for ((run = 1; run <= RUNS; run++)); do
 	printf '%-4s %-20s %11s %8s %8s %12s\n' "$run" "keygate/nginx" "$(ratio "${RPS[run * NT + 2]}" "${RPS[run * NT + 1]}")" "" "" \
 		"$(ratio "${PXCPU[run * NT + 2]}" "${PXCPU[run * NT + 1]}")"
 	if ((HMAC_ON)); then
-		printf '%-4s %-20s %11s %8s %8s %12s\n' "$run" "hmac/key-auth" "$(ratio "${RPS[run * NT + 3]}" "${RPS[run * NT + 2]}")" "" "" \
-			"$(ratio "${PXCPU[run * NT + 3]}" "${PXCPU[run * NT + 2]}")"
+		printf '%-4s %-20s %11s %8s %8s %12s\n' "$run" "hmac/key-auth" "$(ratio "${RPS[run * NT + HMAC_I]}" "${RPS[run * NT + 2]}")" "" "" \
+			"$(ratio "${PXCPU[run * NT + HMAC_I]}" "${PXCPU[run * NT + 2]}")"
+	fi
+	if ((PLAN_ON)); then
+		printf '%-4s %-20s %11s %8s %8s %12s\n' "$run" "plan/key-auth" "$(ratio "${RPS[run * NT + PLAN_I]}" "${RPS[run * NT + 2]}")" "" "" \
+			"$(ratio "${PXCPU[run * NT + PLAN_I]}" "${PXCPU[run * NT + 2]}")"
 	fi
 	if ((REFERENCE)); then
 		printf '%-4s %-20s %11s %8s %8s %12s\n' "$run" "reference/nginx" "$(ratio "${RPS[run * NT + NT - 1]}" "${RPS[run * NT + 1]}")" "" "" \
@@ -556,16 +588,20 @@ if ((RUNS > 1)); then
 		((i > 0)) && px=$(median "${c[@]}")
 		printf '%-4s %-20s %11.0f %8.2f %8.2f %12s %12s\n' "" "${TARGET_NAMES[i]}" "$(median "${r[@]}")" "$(median "${a[@]}")" "$(median "${b[@]}")" "$px" "$(median "${d[@]}")"
 	done
-	hratios=() rratios=()
+	hratios=() rratios=() pratios=()
 	for ((run = 1; run <= RUNS; run++)); do
 		ratios+=("$(ratio "${RPS[run * NT + 2]}" "${RPS[run * NT + 1]}")")
-		if ((HMAC_ON)); then hratios+=("$(ratio "${RPS[run * NT + 3]}" "${RPS[run * NT + 2]}")"); fi
+		if ((HMAC_ON)); then hratios+=("$(ratio "${RPS[run * NT + HMAC_I]}" "${RPS[run * NT + 2]}")"); fi
+		if ((PLAN_ON)); then pratios+=("$(ratio "${RPS[run * NT + PLAN_I]}" "${RPS[run * NT + 2]}")"); fi
 		if ((REFERENCE)); then rratios+=("$(ratio "${RPS[run * NT + NT - 1]}" "${RPS[run * NT + 1]}")"); fi
 	done
 	final_ratio=$(median "${ratios[@]}")
 	printf '%-4s %-20s %11s   (median of the per-run ratios)\n' "" "keygate/nginx" "$final_ratio"
 	if ((HMAC_ON)); then
 		printf '%-4s %-20s %11s   (median of the per-run ratios)\n' "" "hmac/key-auth" "$(median "${hratios[@]}")"
+	fi
+	if ((PLAN_ON)); then
+		printf '%-4s %-20s %11s   (median of the per-run ratios)\n' "" "plan/key-auth" "$(median "${pratios[@]}")"
 	fi
 	if ((REFERENCE)); then
 		printf '%-4s %-20s %11s   (median of the per-run ratios)\n' "" "reference/nginx" "$(median "${rratios[@]}")"
