@@ -14,11 +14,12 @@ import (
 // plan is a usage plan compiled for the request path: the limits and cost
 // of each route it adjusts, and those of every other route.
 type plan struct {
-	id      string
-	limitBy keygate.LimitBy
-	limits  keygate.Limits
-	cost    int
-	routes  map[string]*planRoute // by route id
+	id          string
+	limitBy     keygate.LimitBy
+	hideHeaders bool
+	limits      keygate.Limits
+	cost        int
+	routes      map[string]*planRoute // by route id
 }
 
 type planRoute struct {
@@ -27,7 +28,7 @@ type planRoute struct {
 }
 
 func compilePlan(p *keygate.Plan) *plan {
-	cp := &plan{id: p.ID, limitBy: p.LimitBy, routes: make(map[string]*planRoute, len(p.Routes))}
+	cp := &plan{id: p.ID, limitBy: p.LimitBy, hideHeaders: p.HideClientHeaders, routes: make(map[string]*planRoute, len(p.Routes))}
 	cp.limits, cp.cost = p.Limits("") // no route has an empty id: the plan's own limits
 	for _, r := range p.Routes {
 		pr := &planRoute{}
@@ -90,7 +91,9 @@ func (p *Proxy) limit(w http.ResponseWriter, r *http.Request, rt *route, who *au
 		return false
 	}
 	p.metrics.RateLimited(d.Allowed)
-	rateLimitHeaders(w.Header(), &d)
+	if !pl.hideHeaders {
+		rateLimitHeaders(w.Header(), &d)
+	}
 	if !d.Allowed {
 		w.Header()["Retry-After"] = []string{strconv.FormatInt(ceilSeconds(d.RetryAfter), 10)}
 		writeError(w, r, http.StatusTooManyRequests, "API rate limit exceeded")
