@@ -263,3 +263,57 @@ func TestPlanAssignment(t *testing.T) {
 		}
 	})
 }
+
+// hide_client_headers is set on create and by PATCH; null means false, as
+// leaving it out of a create does; a PATCH without it keeps it.
+func TestPlanHideClientHeaders(t *testing.T) {
+	e := adminapitest.New(t)
+	for _, tt := range []struct {
+		name, body string
+		want       bool
+	}{
+		{"create with true", `{"name":"hidden","hide_client_headers":true}`, true},
+		{"create with false", `{"name":"shown","hide_client_headers":false}`, false},
+		{"create with null", `{"name":"null","hide_client_headers":null}`, false},
+		{"create without it", `{"name":"plain"}`, false},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			p := newPlan(t, e, tt.body)
+			if p.HideClientHeaders != tt.want {
+				t.Errorf("created hide_client_headers %v, want %v", p.HideClientHeaders, tt.want)
+			}
+			if got := decodeAs[keygate.Plan](t, request(t, e, "GET", "/v1/plans/"+p.ID, "", nil), 200); got.HideClientHeaders != tt.want {
+				t.Errorf("stored hide_client_headers %v, want %v", got.HideClientHeaders, tt.want)
+			}
+		})
+	}
+
+	// In order, on one plan.
+	for _, tt := range []struct {
+		name, body string
+		want       bool
+	}{
+		{"true", `{"hide_client_headers":true}`, true},
+		{"another field keeps it", `{"rate":5}`, true},
+		{"false", `{"hide_client_headers":false}`, false},
+		{"true again", `{"hide_client_headers":true}`, true},
+		{"null clears", `{"hide_client_headers":null}`, false},
+	} {
+		t.Run("patch "+tt.name, func(t *testing.T) {
+			got := decodeAs[keygate.Plan](t, request(t, e, "PATCH", "/v1/plans/plain", tt.body, nil), 200)
+			if got.HideClientHeaders != tt.want {
+				t.Errorf("patched hide_client_headers %v, want %v", got.HideClientHeaders, tt.want)
+			}
+			if stored := decodeAs[keygate.Plan](t, request(t, e, "GET", "/v1/plans/plain", "", nil), 200); stored.HideClientHeaders != tt.want {
+				t.Errorf("stored hide_client_headers %v, want %v", stored.HideClientHeaders, tt.want)
+			}
+		})
+	}
+
+	t.Run("not a boolean", func(t *testing.T) {
+		request(t, e, "POST", "/v1/plans", `{"name":"p","hide_client_headers":"yes"}`, nil).
+			wantError(t, 400, keygate.EINVALID, "hide_client_headers: must be a boolean")
+		request(t, e, "PATCH", "/v1/plans/plain", `{"hide_client_headers":1}`, nil).
+			wantError(t, 400, keygate.EINVALID, "hide_client_headers: must be a boolean")
+	})
+}

@@ -37,6 +37,7 @@ func populated(tb testing.TB) *DB {
 	// Rates without a short decimal form: the export must keep every bit.
 	p := keygate.NewPlan()
 	p.Name, p.Rate, p.Burst, p.Quotas = "gold", 100.0/3, 40, keygate.Quotas{Day: 1000}
+	p.HideClientHeaders = true
 	routeRate := 0.1
 	p.Routes = []keygate.PlanRoute{{Route: keygate.Ref{Name: "orders"}, Cost: 3, Rate: &routeRate, Quotas: &keygate.Quotas{Month: 5}}}
 	must(db.CreatePlan(ctx, p))
@@ -102,7 +103,8 @@ func TestExportRestoreRoundTrip(t *testing.T) {
 	}
 	for _, db := range []*DB{db, restored} {
 		p, err := db.FindPlan(t.Context(), "gold")
-		if err != nil || p.Rate != 100.0/3 || len(p.Routes) != 1 || *p.Routes[0].Rate != 0.1 || *k.Plan != (keygate.Ref{ID: p.ID}) {
+		if err != nil || p.Rate != 100.0/3 || len(p.Routes) != 1 || *p.Routes[0].Rate != 0.1 || *k.Plan != (keygate.Ref{ID: p.ID}) ||
+			!p.HideClientHeaders {
 			t.Errorf("restored plan %+v, %v", p, err)
 		}
 		rows, err := db.Usage(t.Context(), keygate.UsageQuery{Granularity: keygate.ByMonth})
@@ -211,5 +213,30 @@ func TestRestoreMigratesAnOlderExport(t *testing.T) {
 	}
 	if _, err := db.KeyringVersions(t.Context()); err != nil && !errors.Is(err, context.Canceled) {
 		t.Errorf("keyring table missing after migration: %v", err)
+	}
+}
+
+// A backup taken before plans had hide_client_headers restores with the
+// headers shown, as the plans of the database it came from were.
+func TestRestorePlanWithoutHideClientHeaders(t *testing.T) {
+	old := `{"keygate_export":1,"schema_version":13,"rows":1}
+{"table":"plans","values":{"id":"p1","name":"gold","description":"","rate":2.5,"burst":0,"quota_minute":0,"quota_hour":0,"quota_day":100,"quota_month":0,"limit_by":"key","tags":"[]","created_at":1,"updated_at":1}}
+{"end":true}
+`
+	path := filepath.Join(t.TempDir(), "keygate.db")
+	if err := Restore(t.Context(), path, strings.NewReader(old), Options{}, nil); err != nil {
+		t.Fatal(err)
+	}
+	db := open(t, path, Options{})
+	defer db.Close()
+	p, err := db.FindPlan(t.Context(), "gold")
+	if err != nil || p.ID != "p1" || p.Rate != 2.5 || p.Quotas.Day != 100 || p.HideClientHeaders {
+		t.Fatalf("plan %+v, %v", p, err)
+	}
+	if _, err := db.UpdatePlan(t.Context(), "gold", func(p *keygate.Plan) error { p.HideClientHeaders = true; return nil }); err != nil {
+		t.Fatal(err)
+	}
+	if p, err := db.FindPlan(t.Context(), "gold"); err != nil || !p.HideClientHeaders {
+		t.Errorf("plan %+v, %v after setting hide_client_headers", p, err)
 	}
 }

@@ -27,6 +27,7 @@ var plans = entity[*keygate.Plan]{
 		p.Description, p.Rate, p.Burst = "changed", 0.25, 1
 		p.Quotas = keygate.Quotas{Hour: 5000, Month: 1_000_000}
 		p.LimitBy, p.Tags = keygate.LimitByKey, []string{"moved"}
+		p.HideClientHeaders = !p.HideClientHeaders
 	},
 	times: func(p *keygate.Plan) *keygate.Timestamps { return &p.Timestamps },
 }
@@ -68,6 +69,56 @@ func clonePlanRoutes(routes []keygate.PlanRoute) []keygate.PlanRoute {
 func (e *env) planCount(tb testing.TB) int {
 	tb.Helper()
 	return len(walk(tb, pages(e, plans), 100, plans.idOf))
+}
+
+// HideClientHeaders is kept as given on create and update, and read back
+// the same by find and list; a plan created without it shows the headers.
+func testPlanHideClientHeaders(t *testing.T, s suite) {
+	e := s.env(t)
+	shown, hidden := newPlan("shown"), newPlan("hidden")
+	hidden.HideClientHeaders = true
+	e.plan(t, shown)
+	e.plan(t, hidden)
+	read := func(t *testing.T, want *keygate.Plan) {
+		t.Helper()
+		for _, ref := range []string{want.ID, want.Name} {
+			got, err := e.store.FindPlan(e.ctx, ref)
+			check(t, err)
+			wantEqual(t, got, want)
+		}
+		list, _, err := e.store.ListPlans(e.ctx, keygate.Page{Limit: 100})
+		check(t, err)
+		i := slices.IndexFunc(list, func(p *keygate.Plan) bool { return p.ID == want.ID })
+		if i < 0 {
+			t.Fatalf("plan %s not listed", want.Name)
+		}
+		wantEqual(t, list[i], want)
+	}
+	t.Run("create", func(t *testing.T) {
+		if shown.HideClientHeaders || !hidden.HideClientHeaders {
+			t.Fatalf("created shown %v, hidden %v", shown.HideClientHeaders, hidden.HideClientHeaders)
+		}
+		read(t, shown)
+		read(t, hidden)
+	})
+	for _, tt := range []struct {
+		name string
+		plan *keygate.Plan
+		to   bool
+	}{
+		{"update turns it on", shown, true},
+		{"update turns it off", hidden, false},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			updated, err := e.store.UpdatePlan(e.ctx, tt.plan.ID, func(p *keygate.Plan) error { p.HideClientHeaders = tt.to; return nil })
+			check(t, err)
+			if updated.HideClientHeaders != tt.to {
+				t.Errorf("updated plan has HideClientHeaders %v, want %v", updated.HideClientHeaders, tt.to)
+			}
+			e.wantChanges(t, keygate.Change{Kind: keygate.PlanChanged, Op: keygate.Updated, ID: tt.plan.ID})
+			read(t, updated)
+		})
+	}
 }
 
 func testPlanValidation(t *testing.T, s suite) {

@@ -101,6 +101,7 @@ func Run(t *testing.T, open func(tb testing.TB, h Harness) keygate.Store) {
 		{"AccessApprovePlan", testAccessApprovePlan},
 		{"Plans", func(t *testing.T, s suite) { testEntity(t, s, plans) }},
 		{"PlanValidation", testPlanValidation},
+		{"PlanHideClientHeaders", testPlanHideClientHeaders},
 		{"PlanRoutes", testPlanRoutes},
 		{"PlanInUse", testPlanInUse},
 		{"PlanDeleteEndedKeys", testPlanDeleteEndedKeys},

@@ -12,7 +12,7 @@ import (
 	"github.com/keygate/keygate/client"
 )
 
-var planHeader = []string{"ID", "NAME", "RATE", "BURST", "QUOTAS", "LIMIT-BY", "ROUTES"}
+var planHeader = []string{"ID", "NAME", "RATE", "BURST", "QUOTAS", "LIMIT-BY", "HIDE-HEADERS", "ROUTES"}
 
 func planRow(p *keygate.Plan) []string {
 	rate, burst := "-", "-"
@@ -26,7 +26,7 @@ func planRow(p *keygate.Plan) []string {
 	if len(p.Routes) > 0 {
 		routes = strconv.Itoa(len(p.Routes))
 	}
-	return []string{p.ID, p.Name, rate, burst, quotaSummary(p.Quotas), string(p.LimitBy), routes}
+	return []string{p.ID, p.Name, rate, burst, quotaSummary(p.Quotas), string(p.LimitBy), strconv.FormatBool(p.HideClientHeaders), routes}
 }
 
 // quotaSummary is a plan's quotas in a table cell, such as "hour:1000,month:50000".
@@ -47,7 +47,7 @@ type planFlags struct {
 	burst                      int
 	quotas                     [keygate.PeriodCount]int64
 	routeCosts, tags           []string
-	clearRoutes                bool
+	clearRoutes, hideHeaders   bool
 }
 
 func newPlanFlags(fs *pflag.FlagSet, update bool) *planFlags {
@@ -60,6 +60,7 @@ func newPlanFlags(fs *pflag.FlagSet, update bool) *planFlags {
 		fs.Int64Var(&f.quotas[p-1], "quota-"+p.String(), 0, fmt.Sprintf("requests (weighed by cost) per calendar %s, UTC (0: none)", p))
 	}
 	fs.StringVar(&f.limitBy, "limit-by", "", "whose requests share the limits: key (default), consumer, ip or route")
+	fs.BoolVar(&f.hideHeaders, "hide-client-headers", false, "leave the RateLimit-* and X-RateLimit-* headers out of responses (a refusal keeps Retry-After)")
 	what := "what one request to ROUTE (id or name) counts against the limits (repeatable)"
 	if update {
 		what += "; other routes' entries are kept"
@@ -71,12 +72,13 @@ func newPlanFlags(fs *pflag.FlagSet, update bool) *planFlags {
 }
 
 // planFields maps the flags of plain fields to their JSON names, for patchFrom.
-var planFields = map[string]string{"name": "name", "description": "description", "burst": "burst", "limit-by": "limit_by", "tag": "tags"}
+var planFields = map[string]string{"name": "name", "description": "description", "burst": "burst", "limit-by": "limit_by",
+	"hide-client-headers": "hide_client_headers", "tag": "tags"}
 
 // plan is the plan the flags of plans create describe.
 func (f *planFlags) plan() *keygate.Plan {
 	p := &keygate.Plan{Name: f.name, Description: f.description, Rate: f.rate, Burst: f.burst,
-		LimitBy: keygate.LimitBy(f.limitBy), Tags: nonNil(f.tags)}
+		LimitBy: keygate.LimitBy(f.limitBy), HideClientHeaders: f.hideHeaders, Tags: nonNil(f.tags)}
 	p.Quotas = keygate.Quotas{Minute: f.quotas[0], Hour: f.quotas[1], Day: f.quotas[2], Month: f.quotas[3]}
 	return p
 }
@@ -214,7 +216,8 @@ func (a *adminCLI) plansCommand() *cobra.Command {
 		Short: "Change the given fields of a usage plan",
 		Long: `Change the given fields of a usage plan. A --quota-* flag changes that
 quota only (0 removes it); --route-cost sets one route's cost and keeps the
-other routes' entries unless --clear-routes is given.`,
+other routes' entries unless --clear-routes is given;
+--hide-client-headers=false shows the rate limit headers again.`,
 		Args: cobra.ExactArgs(1),
 		RunE: a.run(func(cmd *cobra.Command, c *client.Client, args []string) error {
 			fs := cmd.Flags()

@@ -16,8 +16,8 @@ func TestCLIPlans(t *testing.T) {
 	admin(t, "routes", "create", "--name", "search", "--service", "orders", "--path", "/search")
 
 	out := admin(t, "plans", "create", "--name", "partner", "--description", "for partners", "--rate", "2.5", "--burst", "10",
-		"--quota-day", "1000", "--quota-month", "20000", "--route-cost", "reports=10", "--tag", "b2b")
-	wantTable(t, out, planHeader, []string{"partner", "2.5/s", "10", "day:1000,month:20000", "key", "1"})
+		"--quota-day", "1000", "--quota-month", "20000", "--route-cost", "reports=10", "--tag", "b2b", "--hide-client-headers")
+	wantTable(t, out, planHeader, []string{"partner", "2.5/s", "10", "day:1000,month:20000", "key", "true", "1"})
 	p, err := e.Client.Plan(ctx, "partner")
 	if err != nil {
 		t.Fatal(err)
@@ -27,11 +27,15 @@ func TestCLIPlans(t *testing.T) {
 		t.Fatal(err)
 	}
 	if p.Description != "for partners" || p.Rate != 2.5 || p.Burst != 10 || p.Quotas != (keygate.Quotas{Day: 1000, Month: 20000}) ||
-		len(p.Routes) != 1 || p.Routes[0].Route.ID != reports.ID || p.Routes[0].Cost != 10 || p.Tags[0] != "b2b" {
+		len(p.Routes) != 1 || p.Routes[0].Route.ID != reports.ID || p.Routes[0].Cost != 10 || p.Tags[0] != "b2b" || !p.HideClientHeaders {
 		t.Fatalf("created %+v", p)
 	}
 	admin(t, "plans", "create", "--name", "free", "--quota-minute", "10", "--limit-by", "consumer")
-	wantTable(t, admin(t, "plans", "list"), planHeader, []string{"partner"}, []string{"free", "-", "minute:10", "consumer"})
+	wantTable(t, admin(t, "plans", "list"), planHeader, []string{"partner", "true"}, []string{"free", "-", "minute:10", "consumer", "false"})
+	wantTable(t, admin(t, "plans", "get", "partner"), planHeader, []string{"partner", "key", "true", "1"})
+	if got := adminJSON[keygate.Plan](t, "plans", "get", "free"); got.HideClientHeaders {
+		t.Errorf("created without --hide-client-headers: %+v", got)
+	}
 
 	page := adminJSON[keygate.List[*keygate.Plan]](t, "plans", "list", "--size", "1")
 	if len(page.Data) != 1 || page.Offset == "" {
@@ -53,7 +57,16 @@ func TestCLIPlans(t *testing.T) {
 		check func(*keygate.Plan) bool
 	}{
 		{"one quota keeps the others", []string{"--quota-hour", "100"}, func(p *keygate.Plan) bool {
-			return p.Quotas == keygate.Quotas{Hour: 100, Day: 1000, Month: 20000} && p.Rate == 2.5 && p.Burst == 10
+			return p.Quotas == keygate.Quotas{Hour: 100, Day: 1000, Month: 20000} && p.Rate == 2.5 && p.Burst == 10 && p.HideClientHeaders
+		}},
+		{"--hide-client-headers=false shows the headers", []string{"--hide-client-headers=false"}, func(p *keygate.Plan) bool {
+			return !p.HideClientHeaders && p.Quotas.Hour == 100
+		}},
+		{"other flags leave the headers shown", []string{"--burst", "12"}, func(p *keygate.Plan) bool {
+			return !p.HideClientHeaders && p.Burst == 12
+		}},
+		{"--hide-client-headers hides them", []string{"--hide-client-headers"}, func(p *keygate.Plan) bool {
+			return p.HideClientHeaders && p.Burst == 12
 		}},
 		{"a quota of 0 removes it", []string{"--quota-day", "0"}, func(p *keygate.Plan) bool {
 			return p.Quotas == keygate.Quotas{Hour: 100, Month: 20000}

@@ -204,6 +204,22 @@ func TestGatewayEnforcesUsagePlans(t *testing.T) {
 			t.Fatalf("X-RateLimit-Limit-Minute = %q, want 50", h.Get("X-RateLimit-Limit-Minute"))
 		}
 	})
+	t.Run("hide_client_headers leaves the headers out but keeps Retry-After", func(t *testing.T) {
+		quiet := keygate.NewPlan()
+		quiet.Name, quiet.Quotas, quiet.HideClientHeaders = "quiet", keygate.Quotas{Hour: 1}, true
+		g.plan(t, quiet)
+		kq := g.key(t, "alice", keygate.KeyRequest{Plan: planRef("quiet")})
+		status, h, _ := g.call(t, "GET", "/r", hdr("apikey", kq.Key))
+		if status != http.StatusOK {
+			t.Fatalf("status = %d, want 200", status)
+		}
+		wantHeaders(t, h, "RateLimit-Limit", "", "X-RateLimit-Limit-Hour", "")
+		status, h, _ = g.call(t, "GET", "/r", hdr("apikey", kq.Key))
+		if status != http.StatusTooManyRequests || h.Get("Retry-After") == "" {
+			t.Fatalf("status = %d, Retry-After %q; want 429 with Retry-After", status, h.Get("Retry-After"))
+		}
+		wantHeaders(t, h, "RateLimit-Remaining", "", "X-RateLimit-Remaining-Hour", "")
+	})
 	t.Run("usage counts what was served and refused", func(t *testing.T) {
 		if err := g.main.Meter.Flush(ctx); err != nil {
 			t.Fatal(err)
