@@ -11,7 +11,11 @@ import (
 	"time"
 
 	"github.com/keygate/keygate"
+	"github.com/keygate/keygate/ratelimittest"
 )
+
+// Indexes of Limits.Quotas and LimitDecision.Quotas.
+const minute, hour, day, month = 0, 1, 2, 3
 
 // clock is a settable clock for the limiter.
 type clock struct{ ns atomic.Int64 }
@@ -33,14 +37,14 @@ func allow(l *Limiter, s keygate.Subject, lim *keygate.Limits, cost int) keygate
 }
 
 func TestSemantics(t *testing.T) {
-	runSemantics(t, func(t *testing.T) harness {
+	ratelimittest.RunSemantics(t, func(t *testing.T) ratelimittest.Harness {
 		// Inside every calendar window, so that only advance moves time.
 		l, c := newTestLimiter(time.Date(2030, 1, 15, 10, 20, 30, 500_000_000, time.UTC))
-		return harness{
-			limiter:   l,
-			advance:   func(_ testing.TB, d time.Duration) { c.advance(d) },
-			now:       func(testing.TB) time.Time { return c.now() },
-			tolerance: 0,
+		return ratelimittest.Harness{
+			Limiter:   l,
+			Advance:   func(_ testing.TB, d time.Duration) { c.advance(d) },
+			Now:       func(testing.TB) time.Time { return c.now() },
+			Tolerance: 0,
 		}
 	})
 }
@@ -178,7 +182,7 @@ func TestAccuracy(t *testing.T) {
 	t.Parallel()
 	// The pause leaves CPU to other packages' tests; each goroutine still
 	// asks hundreds of times more often than the limit allows.
-	checkAccuracy(t, []keygate.RateLimiter{New(nil)}, 4, 100*time.Microsecond)
+	ratelimittest.CheckAccuracy(t, []keygate.RateLimiter{New(nil)}, 4, 100*time.Microsecond)
 }
 
 // A decision for a known subject allocates nothing.

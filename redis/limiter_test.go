@@ -1,7 +1,6 @@
 package redis
 
 import (
-	"bytes"
 	"context"
 	"crypto/rand"
 	"fmt"
@@ -14,7 +13,11 @@ import (
 	goredis "github.com/redis/go-redis/v9"
 
 	"github.com/keygate/keygate"
+	"github.com/keygate/keygate/ratelimittest"
 )
+
+// Indexes of Limits.Quotas and LimitDecision.Quotas.
+const minute, hour, day, month = 0, 1, 2, 3
 
 // testClient connects to KEYGATE_TEST_REDIS_URL, or skips; the test's keys
 // get a prefix of their own and are deleted when it ends, as other
@@ -48,39 +51,22 @@ func TestSemantics(t *testing.T) {
 		}
 		return now
 	}
-	runSemantics(t, func(t *testing.T) harness {
+	ratelimittest.RunSemantics(t, func(t *testing.T) ratelimittest.Harness {
 		// A case takes about a second: it must not straddle the end of a
 		// minute (nor so of an hour, a day, a month), on Redis's clock.
 		now := redisNow(t)
 		if _, end := keygate.Minute.Window(now); end.Sub(now) < 3*time.Second {
 			time.Sleep(end.Sub(now) + 50*time.Millisecond)
 		}
-		return harness{
-			limiter: l,
-			advance: func(_ testing.TB, d time.Duration) { time.Sleep(d) },
-			now:     redisNow,
+		return ratelimittest.Harness{
+			Limiter: l,
+			Advance: func(_ testing.TB, d time.Duration) { time.Sleep(d) },
+			Now:     redisNow,
 			// What passes on Redis's clock between the steps' round trips;
 			// the cases leave 100 ms of room around every refill.
-			tolerance: 80 * time.Millisecond,
+			Tolerance: 80 * time.Millisecond,
 		}
 	})
-}
-
-// The cases are the same for both limiters.
-func TestSemanticsFileIsShared(t *testing.T) {
-	ours, err := os.ReadFile("semantics_test.go")
-	if err != nil {
-		t.Fatal(err)
-	}
-	theirs, err := os.ReadFile("../inmem/semantics_test.go")
-	if err != nil {
-		t.Fatal(err)
-	}
-	_, ours, _ = bytes.Cut(ours, []byte("\n"))
-	_, theirs, _ = bytes.Cut(theirs, []byte("\n"))
-	if !bytes.Equal(ours, theirs) {
-		t.Error("semantics_test.go differs from ../inmem/semantics_test.go beyond the package clause: copy one over the other")
-	}
 }
 
 // window_end, the Lua that finds calendar windows, agrees with
@@ -210,7 +196,7 @@ func TestAccuracyAcrossNodes(t *testing.T) {
 		t.Cleanup(func() { node.Close() })
 		nodes = append(nodes, New(node, prefix))
 	}
-	checkAccuracy(t, nodes, 12, 0)
+	ratelimittest.CheckAccuracy(t, nodes, 12, 0)
 }
 
 // An unreachable Redis is a failure to decide, never a refusal.

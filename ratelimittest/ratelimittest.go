@@ -1,10 +1,7 @@
-package redis
-
-// This file is the behaviour every keygate.RateLimiter shares. It is kept
-// byte for byte the same in inmem and redis, but for the package clause
-// (redis's TestSemanticsFileIsShared checks): a package of its own for
-// tests only is not wanted, and each package runs the cases against its
-// limiter with runSemantics.
+// Package ratelimittest is the behaviour every keygate.RateLimiter shares:
+// the in-memory limiter (package inmem) and the Redis one (package redis)
+// each run it against their limiter, as the stores run storetest.
+package ratelimittest
 
 import (
 	"context"
@@ -16,17 +13,17 @@ import (
 	"github.com/keygate/keygate"
 )
 
-// harness is what the cases need of a limiter under test.
-type harness struct {
-	limiter keygate.RateLimiter
+// Harness is what the cases need of a limiter under test.
+type Harness struct {
+	Limiter keygate.RateLimiter
 	// advance moves the limiter's time on by d (an injected clock, or a
 	// real sleep).
-	advance func(tb testing.TB, d time.Duration)
+	Advance func(tb testing.TB, d time.Duration)
 	// now is the limiter's time, for where calendar windows end.
-	now func(tb testing.TB) time.Time
+	Now func(tb testing.TB) time.Time
 	// tolerance is how far a reported duration may be from the wanted one:
 	// 0 on an injected clock; with real time, what passes between steps.
-	tolerance time.Duration
+	Tolerance time.Duration
 }
 
 // Indexes of Limits.Quotas and LimitDecision.Quotas.
@@ -180,14 +177,15 @@ func semanticsCases() []semanticsCase {
 
 // runSemantics runs every case on a harness of its own, each with a
 // subject of its own.
-func runSemantics(t *testing.T, newHarness func(t *testing.T) harness) {
+// RunSemantics runs every case against a fresh harness of newHarness.
+func RunSemantics(t *testing.T, newHarness func(t *testing.T) Harness) {
 	for _, c := range semanticsCases() {
 		t.Run(c.name, func(t *testing.T) {
 			h := newHarness(t)
 			subject := "semantics " + c.name
 			for i, st := range c.steps {
 				if st.advance > 0 {
-					h.advance(t, st.advance)
+					h.Advance(t, st.advance)
 				}
 				lim := &c.limits
 				if st.limits != nil {
@@ -197,8 +195,8 @@ func runSemantics(t *testing.T, newHarness func(t *testing.T) harness) {
 				if cost == 0 {
 					cost = 1
 				}
-				now := h.now(t)
-				d, err := h.limiter.Allow(t.Context(), keygate.Subject{ID: subject, Route: st.route}, lim, cost)
+				now := h.Now(t)
+				d, err := h.Limiter.Allow(t.Context(), keygate.Subject{ID: subject, Route: st.route}, lim, cost)
 				if err != nil {
 					t.Fatalf("step %d: %v", i, err)
 				}
@@ -208,9 +206,9 @@ func runSemantics(t *testing.T, newHarness func(t *testing.T) harness) {
 	}
 }
 
-func checkDecision(t *testing.T, i int, h harness, now time.Time, lim *keygate.Limits, st semanticsStep, d keygate.LimitDecision) {
+func checkDecision(t *testing.T, i int, h Harness, now time.Time, lim *keygate.Limits, st semanticsStep, d keygate.LimitDecision) {
 	t.Helper()
-	near := func(got, want time.Duration) bool { return got >= want-h.tolerance && got <= want+h.tolerance }
+	near := func(got, want time.Duration) bool { return got >= want-h.Tolerance && got <= want+h.Tolerance }
 	untilEnd := func(p keygate.Period) time.Duration { _, end := p.Window(now); return end.Sub(now) }
 	fail := func(format string, args ...any) {
 		t.Helper()
@@ -247,11 +245,11 @@ func checkDecision(t *testing.T, i int, h harness, now time.Time, lim *keygate.L
 	}
 }
 
-// checkAccuracy has goroutines ask limiters in turn, as fast as they can
+// CheckAccuracy has goroutines ask limiters in turn, as fast as they can
 // (with pause between a goroutine's requests), for 10 s whether one subject
 // limited to 100/s with a burst of 10 may pass. What passes must be within
 // 1% of the 100 × 10 + 10 the limit allows.
-func checkAccuracy(t *testing.T, limiters []keygate.RateLimiter, goroutines int, pause time.Duration) {
+func CheckAccuracy(t *testing.T, limiters []keygate.RateLimiter, goroutines int, pause time.Duration) {
 	const duration = 10 * time.Second
 	lim := &keygate.Limits{Rate: keygate.PerSecond(100, 10)}
 	subject := keygate.Subject{ID: "accuracy", Route: "r"}
