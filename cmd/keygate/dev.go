@@ -97,12 +97,19 @@ func (m *Main) seedDev(ctx context.Context, format *apikey.Format, hasher *apike
 	guarded := keygate.NewRoute()
 	guarded.Name, guarded.Service, guarded.Paths = "demo", keygate.Ref{ID: svc.ID}, []string{"/demo"}
 	guarded.KeyAuth = keygate.NewKeyAuthConfig()
+	// A usage plan, so that the demo answers show the rate-limit headers.
+	plan := keygate.NewPlan()
+	plan.Name, plan.Description, plan.Rate, plan.Burst, plan.Quotas = "demo", "dev mode's demo plan", 5, 10, keygate.Quotas{Minute: 100}
 	consumer := keygate.NewConsumer()
 	consumer.Username, consumer.Groups = "demo", []string{"demo"}
 	for _, create := range []func() error{
 		func() error { return m.Store.CreateRoute(ctx, open) },
 		func() error { return m.Store.CreateRoute(ctx, guarded) },
-		func() error { return m.Store.CreateConsumer(ctx, consumer) },
+		func() error { return m.Store.CreatePlan(ctx, plan) },
+		func() error {
+			consumer.Plan = &keygate.Ref{ID: plan.ID}
+			return m.Store.CreateConsumer(ctx, consumer)
+		},
 	} {
 		if err := create(); err != nil {
 			return fmt.Errorf("dev seed: %w", err)
@@ -139,7 +146,7 @@ keygate is running in dev mode (data in %s)
   proxy:        %s
   admin API:    %s
   admin token:  %s
-  demo key:     %s   (consumer "demo"; shown once)
+  demo key:     %s   (consumer "demo" on plan "demo": 5/s, 100 a minute; shown once)
 
 Try it:
   curl -i %s/demo/hello -H 'apikey: %s'

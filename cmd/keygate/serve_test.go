@@ -269,7 +269,7 @@ func TestDevModePrintsWorkingCurl(t *testing.T) {
 	if key == nil {
 		t.Fatalf("banner has no curl with a key:\n%s", out.String())
 	}
-	get := func(header string) int {
+	get := func(header string) (int, http.Header) {
 		req, _ := http.NewRequest("GET", m.ProxyURL()+"/demo/hello", nil)
 		if header != "" {
 			req.Header.Set("apikey", header)
@@ -279,12 +279,12 @@ func TestDevModePrintsWorkingCurl(t *testing.T) {
 			t.Fatal(err)
 		}
 		resp.Body.Close()
-		return resp.StatusCode
+		return resp.StatusCode, resp.Header
 	}
-	if status := get(key[1]); status != 200 {
-		t.Fatalf("the printed curl got %d, want 200", status)
+	if status, h := get(key[1]); status != 200 || h.Get("X-RateLimit-Limit-Minute") != "100" {
+		t.Fatalf("the printed curl got %d, X-RateLimit-Limit-Minute %q; want 200 under the demo plan's 100", status, h.Get("X-RateLimit-Limit-Minute"))
 	}
-	if status := get(""); status != 401 {
+	if status, _ := get(""); status != 401 {
 		t.Fatalf("without the key: %d, want 401", status)
 	}
 	if err := m.Close(); err != nil {
