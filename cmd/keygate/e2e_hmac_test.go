@@ -208,3 +208,57 @@ func TestGatewayHMACCredentialExpiry(t *testing.T) {
 		t.Errorf("after expiry: %+v %v", got, err)
 	}
 }
+
+// A signed request accepted by one node is a replay on every other: the
+// nodes remember signatures in the Redis they share.
+func TestSignatureReplayedOnAnotherNodeIsRefused(t *testing.T) {
+	url, prefix := testRedis(t)
+	shared := func(m *Main) { m.Config.RedisURL, m.Config.RedisPrefix = url, prefix }
+	a := startGatewayMain(t, shared)
+	a.service(t, "s", a.upstream.URL, nil)
+	a.route(t, "signed", "s", func(r *keygate.Route) { r.HMACAuth = keygate.NewHMACAuthConfig() })
+	a.consumer(t, "acme")
+	cred, err := a.admin.CreateHMACCredential(context.Background(), "acme", keygate.HMACCredentialRequest{Username: "acme-signer"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	b := startGatewayMain(t, func(m *Main) {
+		shared(m)
+		m.Config.DataDir = a.main.Config.DataDir
+	})
+
+	// Sign one request for node a, and keep exactly what was sent.
+	var sent *http.Request
+	record := roundTripFunc(func(r *http.Request) (*http.Response, error) {
+		sent = r.Clone(r.Context())
+		return http.DefaultTransport.RoundTrip(r)
+	})
+	hc := &http.Client{Transport: client.NewSigner(cred.Username, []byte(cred.Secret), client.KongScheme, client.WithTransport(record))}
+	resp, err := hc.Get(a.main.ProxyURL() + "/signed/orders")
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("signed request on node a: %d", resp.StatusCode)
+	}
+
+	for name, node := range map[string]*gateway{"a": a, "b": b} {
+		replay, _ := http.NewRequest("GET", node.main.ProxyURL()+"/signed/orders", nil)
+		replay.Header = sent.Header.Clone()
+		replay.Host = sent.Host // as signed
+		resp, err := http.DefaultClient.Do(replay)
+		if err != nil {
+			t.Fatal(err)
+		}
+		body, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusUnauthorized || !strings.Contains(string(body), "already been used") {
+			t.Fatalf("the same signature again on node %s: %d %s; want 401 for a replay", name, resp.StatusCode, body)
+		}
+	}
+}
+
+type roundTripFunc func(*http.Request) (*http.Response, error)
+
+func (f roundTripFunc) RoundTrip(r *http.Request) (*http.Response, error) { return f(r) }

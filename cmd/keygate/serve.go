@@ -98,6 +98,7 @@ type Main struct {
 	// Limiter enforces usage plans; Meter counts usage; Metrics is served
 	// at /metrics on the admin listener.
 	Limiter keygate.RateLimiter
+	Replay  hmacauth.ReplayGuard // HMAC signatures seen: in memory, or in Redis with --redis-url
 	Meter   *meter.Meter
 	Metrics *metrics.Metrics
 	// Jobs are the lifecycle jobs Run starts every minute; tests call
@@ -174,7 +175,6 @@ func (m *Main) Run(ctx context.Context) (err error) {
 	}
 	m.Verifier = keyauth.NewVerifier(m.Store, format, hasher, keyauth.Options{Now: m.Now}) // nil: the coarse clock
 	m.HMAC = hmacauth.NewCredentials(m.Store, ring.Open, hmacauth.Options{Now: m.Now})
-	replay := hmacauth.NewReplayCache(hmacauth.ReplayOptions{Now: m.Now})
 	// Events are queued in the store; Run (started below) delivers them.
 	if m.Webhooks, err = webhook.New(m.Store, webhook.Options{Open: ring.Open, Logger: m.Logger, Now: m.Now}); err != nil {
 		return err
@@ -186,10 +186,13 @@ func (m *Main) Run(ctx context.Context) (err error) {
 	if err != nil {
 		return err
 	}
+	if m.Replay == nil {
+		m.Replay = hmacauth.NewReplayCache(hmacauth.ReplayOptions{Now: m.Now})
+	}
 	if m.Config.UsageFlushInterval > 0 {
 		m.Meter = meter.New(m.Store, meter.Options{FlushInterval: m.Config.UsageFlushInterval, Logger: m.Logger, Metrics: m.Metrics})
 	}
-	m.Proxy = proxy.New(m.Store, m.Verifier, proxy.Config{TrustedProxies: trusted, Logger: m.Logger, HMAC: m.HMAC, Replay: replay, Now: m.Now,
+	m.Proxy = proxy.New(m.Store, m.Verifier, proxy.Config{TrustedProxies: trusted, Logger: m.Logger, HMAC: m.HMAC, Replay: m.Replay, Now: m.Now,
 		Rotator: rotator, SelfRotatePath: m.Config.SelfRotatePath, Pickup: rotator, ExpiryNotice: m.Config.KeyExpiryNotice,
 		Limiter: m.Limiter, RateLimitFailOpen: failOpen, Metrics: m.Metrics, Meter: m.Meter})
 	onChange = []keygate.ChangeFunc{m.Verifier.Apply, m.HMAC.Apply, m.Proxy.Apply}
@@ -383,7 +386,9 @@ func newLogger(level, format string) (*slog.Logger, error) {
 }
 
 // openLimiter sets up where usage plan limits are counted, after
-// --rate-limit-policy, and reports whether to fail open.
+// --rate-limit-policy, and reports whether to fail open. With --redis-url,
+// HMAC signatures already seen are remembered in Redis too, so that a
+// signature accepted by one node is a replay on every node.
 func (m *Main) openLimiter(ctx context.Context) (failOpen bool, err error) {
 	switch m.Config.RateLimitOnFailure {
 	case "open", "": // Kong's default: an outage of the limiter is not an outage of the API
@@ -399,20 +404,34 @@ func (m *Main) openLimiter(ctx context.Context) (failOpen bool, err error) {
 			policy = "redis"
 		}
 	}
-	switch policy {
-	case "local":
-		m.Limiter = inmem.New(m.Now)
-		return failOpen, nil
-	case "redis":
-	default:
+	if policy != "local" && policy != "redis" {
 		return false, fmt.Errorf("--rate-limit-policy: %q is not local or redis", policy)
 	}
-	if m.Config.RedisURL == "" {
+	if policy == "redis" && m.Config.RedisURL == "" {
 		return false, errors.New("--rate-limit-policy redis needs --redis-url")
 	}
+	m.Limiter = inmem.New(m.Now)
+	if m.Config.RedisURL == "" {
+		return failOpen, nil
+	}
+	client, err := m.openRedis(ctx)
+	if err != nil {
+		return false, err
+	}
+	if policy == "redis" {
+		m.Limiter = redis.New(client, m.Config.RedisPrefix)
+	}
+	m.Replay = redis.NewReplayGuard(client, m.Config.RedisPrefix, 0, m.Now)
+	return failOpen, nil
+}
+
+// openRedis connects to --redis-url. An unreachable Redis is not fatal: it
+// may come up after keygate, and until it does, requests on plans fail open
+// or closed as configured and signed requests fail (503).
+func (m *Main) openRedis(ctx context.Context) (*goredis.Client, error) {
 	opts, err := goredis.ParseURL(m.Config.RedisURL)
 	if err != nil {
-		return false, errors.New("--redis-url: not a redis:// or rediss:// URL") // the URL may hold a password: not echoed
+		return nil, errors.New("--redis-url: not a redis:// or rediss:// URL") // the URL may hold a password: not echoed
 	}
 	timeout := m.Config.RedisTimeout
 	if timeout <= 0 {
@@ -420,17 +439,14 @@ func (m *Main) openLimiter(ctx context.Context) (failOpen bool, err error) {
 	}
 	opts.DialTimeout, opts.ReadTimeout, opts.WriteTimeout = timeout, timeout, timeout
 	opts.ContextTimeoutEnabled = true
-	// A request waits for the decision: one attempt, no retries with backoff.
+	// A request waits for the answer: one attempt, no retries with backoff.
 	opts.MaxRetries = -1
 	client := goredis.NewClient(opts)
 	m.cleanup = append(m.cleanup, func() { client.Close() })
 	pingCtx, cancel := context.WithTimeout(ctx, 2*time.Second)
 	defer cancel()
 	if err := client.Ping(pingCtx).Err(); err != nil {
-		// Not fatal: Redis may come up after keygate, and until it does
-		// requests on plans fail open or closed as configured.
-		m.Logger.Warn("Redis unreachable; usage plan limits fail "+m.Config.RateLimitOnFailure+" until it answers", "error", err)
+		m.Logger.Warn("Redis unreachable; usage plan limits fail "+m.Config.RateLimitOnFailure+" and signed requests fail until it answers", "error", err)
 	}
-	m.Limiter = redis.New(client, m.Config.RedisPrefix)
-	return failOpen, nil
+	return client, nil
 }
