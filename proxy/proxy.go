@@ -151,6 +151,10 @@ func (p *Proxy) Apply(c keygate.Change) {
 	p.reloadOrRetry(time.Second)
 }
 
+// Resync rebuilds the routing table, for when changes may have been missed
+// (another node's, while the channel that carries them was down).
+func (p *Proxy) Resync() { p.reloadOrRetry(time.Second) }
+
 func (p *Proxy) reloadOrRetry(backoff time.Duration) {
 	ctx, cancel := context.WithTimeout(context.Background(), reloadTimeout)
 	defer cancel()

@@ -339,6 +339,18 @@ func (c *Credentials) Apply(ch keygate.Change) {
 	}
 }
 
+// Flush drops every cached credential and miss: for when changes may have
+// been missed (another node's, while the channel that carries them was down).
+func (c *Credentials) Flush() {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.gen++
+	for name := range c.entries {
+		c.remove(name)
+	}
+	clear(c.misses)
+}
+
 // Len returns the number of cached usernames, found or not.
 func (c *Credentials) Len() int {
 	c.mu.RLock()

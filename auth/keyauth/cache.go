@@ -326,6 +326,17 @@ func (c *cache) removeConsumer(consumerID string) {
 	}
 }
 
+// clear drops every entry.
+func (c *cache) clear() {
+	for i := range c.shards {
+		s := &c.shards[i]
+		s.mu.Lock()
+		s.recs, s.used = make([]record, minSlots), 0
+		s.gen++
+		s.mu.Unlock()
+	}
+}
+
 // len counts the cached entries.
 func (c *cache) len() int {
 	n := 0

@@ -105,6 +105,10 @@ func (v *Verifier) Apply(c keygate.Change) {
 	}
 }
 
+// Flush drops every cached key and miss: for when changes may have been
+// missed (another node's, while the channel that carries them was down).
+func (v *Verifier) Flush() { v.cache.clear() }
+
 // entry returns the cached entry for id, loading it from the store on a miss.
 // Concurrent misses for one identifier share one store read — but only
 // requests that saw the same cache generation: one arriving after an

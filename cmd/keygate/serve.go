@@ -112,6 +112,8 @@ type Main struct {
 	backgroundCtx                        context.Context
 	stopBackgroundFn                     func()
 	devUpstream, devKey                  string
+	redis                                *goredis.Client // nil without --redis-url
+	changes                              *redis.ChangeBus
 }
 
 // Run opens the store, wires the parts and starts serving; it returns once
@@ -195,7 +197,14 @@ func (m *Main) Run(ctx context.Context) (err error) {
 	m.Proxy = proxy.New(m.Store, m.Verifier, proxy.Config{TrustedProxies: trusted, Logger: m.Logger, HMAC: m.HMAC, Replay: m.Replay, Now: m.Now,
 		Rotator: rotator, SelfRotatePath: m.Config.SelfRotatePath, Pickup: rotator, ExpiryNotice: m.Config.KeyExpiryNotice,
 		Limiter: m.Limiter, RateLimitFailOpen: failOpen, Metrics: m.Metrics, Meter: m.Meter})
-	onChange = []keygate.ChangeFunc{m.Verifier.Apply, m.HMAC.Apply, m.Proxy.Apply}
+	caches := []keygate.ChangeFunc{m.Verifier.Apply, m.HMAC.Apply, m.Proxy.Apply}
+	onChange = append([]keygate.ChangeFunc{}, caches...)
+	if m.redis != nil {
+		// The other nodes' changes reach these caches through Redis, and
+		// this node's reach theirs.
+		m.changes = redis.NewChangeBus(m.redis, m.Config.RedisPrefix, m.Logger)
+		onChange = append(onChange, m.changes.Publish)
+	}
 
 	if err := m.bootstrapAdminToken(ctx); err != nil {
 		return err
@@ -232,6 +241,19 @@ func (m *Main) Run(ctx context.Context) (err error) {
 		ArchiveAfter: m.Config.ArchiveAfter, Retention: m.Config.Retention, Rotator: rotator, UsageRetention: m.Config.UsageRetention}
 	m.startBackground(func(ctx context.Context) { m.Jobs.Run(ctx, time.Minute) })
 	m.startBackground(func(ctx context.Context) { m.Webhooks.Run(ctx) })
+	if m.changes != nil {
+		m.startBackground(func(ctx context.Context) {
+			m.changes.Run(ctx, func(c keygate.Change) {
+				for _, apply := range caches {
+					apply(c)
+				}
+			}, func() {
+				m.Verifier.Flush()
+				m.HMAC.Flush()
+				m.Proxy.Resync()
+			})
+		})
+	}
 	if m.Meter != nil {
 		m.startBackground(m.Meter.Run)
 	}
@@ -418,6 +440,7 @@ func (m *Main) openLimiter(ctx context.Context) (failOpen bool, err error) {
 	if err != nil {
 		return false, err
 	}
+	m.redis = client
 	if policy == "redis" {
 		m.Limiter = redis.New(client, m.Config.RedisPrefix)
 	}

@@ -1,0 +1,145 @@
+package main
+
+import (
+	"context"
+	"net/http"
+	"slices"
+	"testing"
+	"time"
+
+	"github.com/keygate/keygate"
+)
+
+// cluster starts three gateways on one store and one Redis; each may be
+// edited first (b's Redis URL, say). The store is a SQLite file they share,
+// until the PostgreSQL store lands; what is tested here is that changes
+// made on one node reach the others' caches.
+func cluster(tb testing.TB, edit ...func(*Main)) []*gateway {
+	tb.Helper()
+	url, prefix := testRedis(tb)
+	var nodes []*gateway
+	for i := range 3 {
+		nodes = append(nodes, startGatewayMain(tb, func(m *Main) {
+			m.Config.RedisURL, m.Config.RedisPrefix = url, prefix
+			if i > 0 {
+				m.Config.DataDir = nodes[0].main.Config.DataDir
+			}
+			if i < len(edit) && edit[i] != nil {
+				edit[i](m)
+			}
+		}))
+	}
+	return nodes
+}
+
+// within polls call until it returns want, and reports how long it took.
+func within(tb testing.TB, bound time.Duration, what string, want int, call func() int) time.Duration {
+	tb.Helper()
+	start := time.Now()
+	for {
+		got := call()
+		if got == want {
+			return time.Since(start)
+		}
+		if time.Since(start) > bound {
+			tb.Fatalf("%s: still %d after %v, want %d", what, got, bound, want)
+		}
+		time.Sleep(2 * time.Millisecond)
+	}
+}
+
+func TestClusterNodesHonourEachOthersChanges(t *testing.T) {
+	nodes := cluster(t)
+	a, b, c := nodes[0], nodes[1], nodes[2]
+	ctx := context.Background()
+	a.service(t, "s", a.upstream.URL, nil)
+	a.route(t, "r", "s", func(r *keygate.Route) { r.KeyAuth = keygate.NewKeyAuthConfig() })
+	a.consumer(t, "acme")
+	status := func(g *gateway, path, key string) func() int {
+		return func() int {
+			s, _, _ := g.call(t, "GET", path, hdr("apikey", key))
+			return s
+		}
+	}
+
+	t.Run("a route created on one node serves on the others", func(t *testing.T) {
+		k := a.key(t, "acme", keygate.KeyRequest{})
+		for _, n := range nodes {
+			within(t, time.Second, "route r", http.StatusOK, status(n, "/r", k.Key))
+		}
+	})
+
+	t.Run("issued on a, used on b, revoked on c: refused everywhere within a second", func(t *testing.T) {
+		var took []time.Duration
+		for range 20 {
+			k := a.key(t, "acme", keygate.KeyRequest{})
+			for _, n := range nodes { // every node caches the key as valid
+				if s := status(n, "/r", k.Key)(); s != http.StatusOK {
+					t.Fatalf("new key: %d", s)
+				}
+			}
+			revoked := time.Now()
+			if _, err := c.admin.RevokeKey(ctx, k.ID); err != nil {
+				t.Fatal(err)
+			}
+			for _, n := range []*gateway{a, b} {
+				within(t, time.Second, "revoked key", http.StatusUnauthorized, status(n, "/r", k.Key))
+				took = append(took, time.Since(revoked))
+			}
+		}
+		slices.Sort(took)
+		t.Logf("revocation reached the other nodes in p50 %v, p99 %v, max %v (%d samples)",
+			took[len(took)/2], took[len(took)*99/100], took[len(took)-1], len(took))
+		if p99 := took[len(took)*99/100]; p99 > 500*time.Millisecond {
+			t.Errorf("p99 propagation %v, want < 500 ms", p99)
+		}
+	})
+
+	t.Run("a plan changed on one node applies on the others", func(t *testing.T) {
+		p := keygate.NewPlan()
+		p.Name, p.Quotas = "shared", keygate.Quotas{Day: 1000}
+		a.plan(t, p)
+		k := a.key(t, "acme", keygate.KeyRequest{Plan: planRef("shared")})
+		if _, err := c.admin.UpdatePlan(ctx, "shared", map[string]any{"quotas": map[string]any{"day": 5}}); err != nil {
+			t.Fatal(err)
+		}
+		within(t, time.Second, "plan on b", 5, func() int {
+			_, h, _ := b.call(t, "GET", "/r", hdr("apikey", k.Key))
+			n := 0
+			if v := h.Get("X-RateLimit-Limit-Day"); v == "5" {
+				n = 5
+			}
+			return n
+		})
+	})
+}
+
+// A node that lost its connection to Redis missed what was published
+// meanwhile: when it reconnects it drops its caches, so a key revoked
+// while it was away is refused.
+func TestClusterNodeResyncsAfterLosingRedis(t *testing.T) {
+	url, _ := testRedis(t)
+	cable := newRedisCable(t, url)
+	nodes := cluster(t, nil, func(m *Main) { m.Config.RedisURL = cable.url(url); m.Config.RedisTimeout = 100 * time.Millisecond })
+	a, b := nodes[0], nodes[1]
+	a.service(t, "s", a.upstream.URL, nil)
+	a.route(t, "r", "s", func(r *keygate.Route) { r.KeyAuth = keygate.NewKeyAuthConfig() })
+	a.consumer(t, "acme")
+	k := a.key(t, "acme", keygate.KeyRequest{})
+	call := func() int {
+		s, _, _ := b.call(t, "GET", "/r", hdr("apikey", k.Key))
+		return s
+	}
+	within(t, time.Second, "b before", http.StatusOK, call)
+
+	cable.cut()
+	if _, err := a.admin.RevokeKey(context.Background(), k.ID); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(300 * time.Millisecond)
+	if s := call(); s != http.StatusOK {
+		t.Fatalf("b without Redis already refuses (%d): the test shows nothing", s)
+	}
+	cable.connect(t, cable.addr)
+	within(t, 5*time.Second, "b after reconnecting", http.StatusUnauthorized, call)
+}
