@@ -159,9 +159,7 @@ func Restore(ctx context.Context, path string, r io.Reader, opts Options, progre
 	if err != nil {
 		return err
 	}
-	err = db.write(ctx, func(tx *sql.Tx) ([]keygate.Change, error) {
-		return nil, importRows(ctx, tx, dec, br, head.Rows, progress)
-	})
+	err = db.load(ctx, func(tx *sql.Tx) error { return importRows(ctx, tx, dec, br, head.Rows, progress) })
 	if cerr := db.Close(); err == nil {
 		err = cerr
 	}
@@ -173,6 +171,19 @@ func Restore(ctx context.Context, path string, r io.Reader, opts Options, progre
 		return err
 	}
 	return db.Close()
+}
+
+// load runs fn in one write transaction, which it commits when fn succeeds.
+func (db *DB) load(ctx context.Context, fn func(tx *sql.Tx) error) error {
+	tx, err := db.w.BeginTx(ctx, nil)
+	if err != nil {
+		return storeError(fmt.Errorf("sqlite: begin: %w", err))
+	}
+	defer tx.Rollback()
+	if err := fn(tx); err != nil {
+		return storeError(err)
+	}
+	return storeError(tx.Commit())
 }
 
 // importRows loads the rows dec reads from br, which it reads to the end.

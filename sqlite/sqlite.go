@@ -12,8 +12,8 @@ import (
 	"strings"
 	"time"
 
-	"github.com/google/uuid"
 	"github.com/keygate/keygate"
+	"github.com/keygate/keygate/internal/sqlstore"
 	"modernc.org/sqlite" // also registers the "sqlite" driver
 )
 
@@ -27,7 +27,8 @@ type Options struct {
 	OnChange keygate.ChangeFunc
 }
 
-// DB is a keygate.Store on one SQLite file.
+// DB is a keygate.Store on one SQLite file: the shared SQL store
+// (sqlstore) on this file, plus what only SQLite does (Export, Restore).
 //
 // Writes go through a single connection, so they queue in database/sql
 // instead of failing with SQLITE_BUSY, and BEGIN IMMEDIATE takes the write
@@ -35,23 +36,47 @@ type Options struct {
 // against another process. Reads use a separate pool that, in WAL mode, runs
 // alongside the writer.
 type DB struct {
+	*sqlstore.DB
 	w, r *sql.DB
-	// LookupKey and LookupHMACCredential are the gateway's hot reads;
-	// prepare them once. lookupHMAC is nil at a schema without HMAC
-	// credentials (a restore in progress).
-	lookup, lookupHMAC *sql.Stmt
-	now                func() time.Time
-	onChange           keygate.ChangeFunc
+	now  func() time.Time
+}
+
+// dialect is SQLite's SQL. Write transactions need no options: the writer's
+// connection begins them IMMEDIATE (_txlock).
+var dialect = &sqlstore.Dialect{
+	Name:          "sqlite",
+	ReadTxOptions: &sql.TxOptions{ReadOnly: true}, // in WAL mode, one snapshot
+	Classify:      classify,
+	JSONNumber:    func(col, key string) string { return `json_extract(` + col + `, '$.` + key + `')` },
+	JSONTrue:      func(col, key string) string { return `json_extract(` + col + `, '$.` + key + `') = 1` },
+	JSONListHas: func(col, param string) string {
+		return `EXISTS (SELECT 1 FROM json_each(` + col + `) WHERE json_each.value = ` + param + `)`
+	},
+	MonthStart: func(col string) string {
+		return `CAST(strftime('%s', ` + col + `, 'unixepoch', 'start of month') AS INTEGER)`
+	},
+	EmptyBlob: `X''`,
 }
 
 // Open opens (creating it if needed, with mode 0600) the database file at
 // path and brings its schema up to date.
 func Open(ctx context.Context, path string, opts Options) (*DB, error) {
-	return openAt(ctx, path, opts, 0)
+	db, err := openAt(ctx, path, opts, 0)
+	if err != nil {
+		return nil, err
+	}
+	db.DB, err = sqlstore.New(ctx, sqlstore.Config{Writer: db.w, Reader: db.r, Dialect: dialect,
+		Now: db.now, OnChange: opts.OnChange, Shred: db.shred})
+	if err != nil {
+		db.Close()
+		return nil, err
+	}
+	return db, nil
 }
 
 // openAt opens the database with its schema brought up to version schema (0:
-// the newest).
+// the newest), without the store on it: Restore loads an export at the
+// export's version.
 func openAt(ctx context.Context, path string, opts Options, schema int) (*DB, error) {
 	if path == "" {
 		return nil, errors.New("sqlite: empty database path")
@@ -70,7 +95,7 @@ func openAt(ctx context.Context, path string, opts Options, schema int) (*DB, er
 	}
 	f.Close()
 
-	db := &DB{now: opts.Now, onChange: opts.OnChange}
+	db := &DB{now: opts.Now}
 	if db.now == nil {
 		db.now = time.Now
 	}
@@ -95,18 +120,6 @@ func openAt(ctx context.Context, path string, opts Options, schema int) (*DB, er
 		db.Close()
 		return nil, err
 	}
-	// The gateway's hot reads are prepared against the newest schema only: a
-	// store opened at an older one (by Restore, to load an export) serves none.
-	if schema == 0 {
-		if db.lookup, err = db.r.PrepareContext(ctx, lookupKeySQL); err != nil {
-			db.Close()
-			return nil, fmt.Errorf("sqlite: prepare: %w", err)
-		}
-		if db.lookupHMAC, err = db.r.PrepareContext(ctx, lookupHMACSQL); err != nil {
-			db.Close()
-			return nil, fmt.Errorf("sqlite: prepare: %w", err)
-		}
-	}
 	return db, nil
 }
 
@@ -122,10 +135,8 @@ func dsn(path, extra string) string {
 // the last one and checkpoints the WAL into the main file.
 func (db *DB) Close() error {
 	var errs []error
-	for _, stmt := range []*sql.Stmt{db.lookup, db.lookupHMAC} {
-		if stmt != nil {
-			errs = append(errs, stmt.Close())
-		}
+	if db.DB != nil {
+		errs = append(errs, db.DB.Close())
 	}
 	if db.r != nil {
 		errs = append(errs, db.r.Close())
@@ -136,141 +147,73 @@ func (db *DB) Close() error {
 	return errors.Join(errs...)
 }
 
-// querier is what read helpers need; *sql.DB and *sql.Tx both have it.
-type querier interface {
-	QueryContext(ctx context.Context, query string, args ...any) (*sql.Rows, error)
-	QueryRowContext(ctx context.Context, query string, args ...any) *sql.Row
-}
-
-// write runs fn in one write transaction and, only once it has committed,
-// reports the changes fn returns: caches must never drop an entry for a
-// write that did not happen, nor keep one for a write that did.
+// shred empties the write-ahead log after a commit that removed key material
+// (a destroyed data key, keyring versions sealed by a retired root key).
+// secure_delete zeroes the deleted rows in the database pages, but earlier
+// commits left whole images of those pages, old rows included, in the -wal
+// file, and an ordinary checkpoint copies pages into the database without
+// wiping the log: the file is reused from its start, and frames past the
+// point reached stay readable. A TRUNCATE checkpoint copies the zeroed pages
+// in and cuts the log to zero bytes.
 //
-// Its error is fn's as is, or, when the database cannot be used, EUNAVAILABLE
-// (see storeError).
-func (db *DB) write(ctx context.Context, fn func(tx *sql.Tx) ([]keygate.Change, error)) error {
-	changes, err := db.commit(ctx, fn)
-	if err != nil {
-		return storeError(err)
-	}
-	if db.onChange != nil {
-		for _, c := range changes {
-			db.onChange(c)
-		}
-	}
-	return nil
+// It runs after the commit (sqlstore.Config.Shred), so its failure cannot
+// undo the write, and is not reported: the write did happen. If a reader on
+// an older snapshot outlasts busy_timeout, the log is emptied by the next
+// shredding write or by Close, whose checkpoint deletes the -wal file.
+func (db *DB) shred(ctx context.Context) {
+	var busy, frames, checkpointed int
+	_ = db.w.QueryRowContext(ctx, `PRAGMA wal_checkpoint(TRUNCATE)`).Scan(&busy, &frames, &checkpointed)
 }
 
-func (db *DB) commit(ctx context.Context, fn func(tx *sql.Tx) ([]keygate.Change, error)) ([]keygate.Change, error) {
-	tx, err := db.w.BeginTx(ctx, nil)
-	if err != nil {
-		return nil, fmt.Errorf("sqlite: begin: %w", err)
-	}
-	defer tx.Rollback()
-	changes, err := fn(tx)
-	if err != nil {
-		return nil, err
-	}
-	if err := db.audit(ctx, tx, changes); err != nil {
-		return nil, err
-	}
-	if err := tx.Commit(); err != nil {
-		return nil, fmt.Errorf("sqlite: commit: %w", err)
-	}
-	return changes, nil
-}
-
-// SQLite primary result codes that mean the database cannot be used right
-// now, rather than that the request is wrong.
+// SQLite result codes: primary ones that mean the database cannot be used
+// right now, rather than that the request is wrong, and the extended ones
+// of constraint violations.
 const (
 	sqliteBusy     = 5  // locked by another connection beyond busy_timeout
 	sqliteLocked   = 6  // a table lock within this process
 	sqliteIOErr    = 10 // the disk failed
 	sqliteFull     = 13 // the disk is full
 	sqliteCantOpen = 14 // the file cannot be opened
+
+	constraintForeignKey = 787
+	constraintUnique     = 2067
+	constraintPrimaryKey = 1555
+	// A delete that breaks a foreign key fails with this code (the check
+	// runs at the statement's end), reported as a foreign key violation.
+	constraintTrigger = 1811
 )
 
-// storeError maps a failure that means the database is unavailable (closed,
-// locked past busy_timeout, out of disk, failing I/O, too slow for the
-// request's deadline) to EUNAVAILABLE, which clients see as 503 and may
-// retry; any other error is returned as it is. The read and write helpers
-// pass every error through it, so this is the one place that decides.
-func storeError(err error) error {
-	if err == nil {
-		return nil
+// classify says what a driver error means (see sqlstore.Class).
+func classify(err error) sqlstore.Class {
+	e, ok := errors.AsType[*sqlite.Error](err)
+	if !ok {
+		return sqlstore.Class{}
 	}
-	if _, ok := errors.AsType[*keygate.Error](err); ok {
-		return err // already says what it is
-	}
-	if unavailable(err) {
-		return keygate.Unavailable(err, "store unavailable")
-	}
-	return err
-}
-
-func unavailable(err error) bool {
-	if errors.Is(err, sql.ErrConnDone) || errors.Is(err, context.DeadlineExceeded) {
-		return true
-	}
-	if e, ok := errors.AsType[*sqlite.Error](err); ok {
-		switch e.Code() & 0xff { // the primary code of an extended one
-		case sqliteBusy, sqliteLocked, sqliteIOErr, sqliteFull, sqliteCantOpen:
-			return true
+	switch e.Code() {
+	case constraintUnique, constraintPrimaryKey:
+		// "... UNIQUE constraint failed: services.name (2067)"
+		c := sqlstore.Class{Constraint: sqlstore.Unique}
+		msg := e.Error()
+		if i := strings.LastIndex(msg, "failed: "); i >= 0 {
+			col := msg[i+len("failed: "):]
+			col, _, _ = strings.Cut(col, " ")
+			_, c.Column, _ = strings.Cut(col, ".")
 		}
-		return false
-	}
-	// database/sql does not export these errors, only their text.
-	msg := err.Error()
-	return strings.Contains(msg, "sql: database is closed") || strings.Contains(msg, "sql: statement is closed")
-}
-
-// stamp returns the current time as stored: UTC, to the microsecond.
-func (db *DB) stamp() time.Time { return db.now().UTC().Truncate(time.Microsecond) }
-
-func newID() (string, error) {
-	id, err := uuid.NewV7()
-	if err != nil {
-		return "", fmt.Errorf("sqlite: new id: %w", err)
-	}
-	return id.String(), nil
-}
-
-// pageSize returns the clamped page size of p.
-func pageSize(p keygate.Page) int {
-	switch {
-	case p.Limit == 0:
-		return keygate.DefaultPageSize
-	case p.Limit < 1:
-		return 1
-	case p.Limit > keygate.MaxPageSize:
-		return keygate.MaxPageSize
-	}
-	return p.Limit
-}
-
-// listPage runs a keyset-paginated query whose last two parameters are the
-// cursor and the limit, and returns at most n items and the next cursor.
-func listPage[T any](ctx context.Context, q querier, p keygate.Page, query string, scan func(scanner) (T, error), id func(T) string, args ...any) ([]T, string, error) {
-	n := pageSize(p)
-	rows, err := q.QueryContext(ctx, query, append(args, p.After, n+1)...)
-	if err != nil {
-		return nil, "", storeError(fmt.Errorf("sqlite: list: %w", err))
-	}
-	defer rows.Close()
-	items := make([]T, 0, min(n, 64))
-	for rows.Next() {
-		v, err := scan(rows)
-		if err != nil {
-			return nil, "", storeError(fmt.Errorf("sqlite: list: %w", err))
+		return c
+	case constraintForeignKey:
+		return sqlstore.Class{Constraint: sqlstore.ForeignKey}
+	case constraintTrigger:
+		if strings.Contains(e.Error(), "FOREIGN KEY constraint failed") {
+			return sqlstore.Class{Constraint: sqlstore.ForeignKey}
 		}
-		items = append(items, v)
+		return sqlstore.Class{}
 	}
-	if err := rows.Err(); err != nil {
-		return nil, "", storeError(fmt.Errorf("sqlite: list: %w", err))
+	switch e.Code() & 0xff { // the primary code of an extended one
+	case sqliteBusy, sqliteLocked, sqliteIOErr, sqliteFull, sqliteCantOpen:
+		return sqlstore.Class{Unavailable: true}
 	}
-	if len(items) <= n {
-		return items, "", nil
-	}
-	items = items[:n]
-	return items, id(items[n-1]), nil
+	return sqlstore.Class{}
 }
+
+// storeError is the store's error for err (see sqlstore.Dialect.StoreError).
+func storeError(err error) error { return dialect.StoreError(err) }

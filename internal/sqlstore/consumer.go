@@ -1,8 +1,7 @@
-package sqlite
+package sqlstore
 
 import (
 	"context"
-	"database/sql"
 	"fmt"
 
 	"github.com/keygate/keygate"
@@ -54,7 +53,7 @@ func (db *DB) UpdateConsumer(ctx context.Context, ref string, update func(*keyga
 	return consumers.update(ctx, db, ref, update)
 }
 
-func saveConsumer(ctx context.Context, tx *sql.Tx, c *keygate.Consumer, insert bool) error {
+func saveConsumer(ctx context.Context, tx *Tx, c *keygate.Consumer, insert bool) error {
 	// The lifecycle jobs compute due times from the policy in SQL: one that
 	// is out of bounds (every 0: due at once, again and again) must never
 	// be stored, whoever calls.
@@ -79,7 +78,7 @@ func saveConsumer(ctx context.Context, tx *sql.Tx, c *keygate.Consumer, insert b
 	_, err = tx.ExecContext(ctx, query, c.ID, nullString(c.Username), nullString(c.CustomID),
 		encodeList(c.Groups), encodeList(c.Tags), micros(c.CreatedAt), micros(c.UpdatedAt), policy, nullString(c.PublicKey),
 		nullRef(c.Plan))
-	if code, col := constraint(err); code == constraintUnique {
+	if code, col := constraint(err); code == Unique {
 		switch col {
 		case "username":
 			return keygate.Errorf(keygate.ECONFLICT, "username: a consumer with username %q already exists", c.Username)
@@ -88,7 +87,7 @@ func saveConsumer(ctx context.Context, tx *sql.Tx, c *keygate.Consumer, insert b
 		}
 	}
 	if err != nil {
-		return fmt.Errorf("sqlite: save consumer: %w", err)
+		return fmt.Errorf("store: save consumer: %w", err)
 	}
 	return nil
 }
@@ -99,7 +98,7 @@ func saveConsumer(ctx context.Context, tx *sql.Tx, c *keygate.Consumer, insert b
 // or HMAC username drop it.
 func (db *DB) DeleteConsumer(ctx context.Context, ref string) error {
 	shredded := false
-	err := db.write(ctx, func(tx *sql.Tx) ([]keygate.Change, error) {
+	err := db.write(ctx, func(tx *Tx) ([]keygate.Change, error) {
 		c, err := findConsumer(ctx, tx, ref)
 		if err != nil {
 			return nil, err
@@ -122,7 +121,7 @@ func (db *DB) DeleteConsumer(ctx context.Context, ref string) error {
 		// The consumer's webhooks go by cascade too, their secrets' data keys by trigger.
 		var webhooks int
 		if err := tx.QueryRowContext(ctx, `SELECT count(*) FROM webhooks WHERE consumer_id = ?`, c.ID).Scan(&webhooks); err != nil {
-			return nil, fmt.Errorf("sqlite: delete consumer: %w", err)
+			return nil, fmt.Errorf("store: delete consumer: %w", err)
 		}
 		// So do its access requests, with the sealed keys not picked up yet.
 		pickups, err := waitingPickups(ctx, tx, "consumer_id", c.ID)
@@ -135,7 +134,7 @@ func (db *DB) DeleteConsumer(ctx context.Context, ref string) error {
 			return nil, err
 		}
 		if _, err := tx.ExecContext(ctx, `DELETE FROM consumers WHERE id = ?`, c.ID); err != nil {
-			return nil, fmt.Errorf("sqlite: delete consumer: %w", err)
+			return nil, fmt.Errorf("store: delete consumer: %w", err)
 		}
 		rotationPickupsAfter, err := rotationPickups(ctx, tx)
 		if err != nil {
@@ -155,22 +154,22 @@ func (db *DB) DeleteConsumer(ctx context.Context, ref string) error {
 
 // deletedCredentials reads the (id, lookup name) pairs query returns for the
 // consumer and turns each into the Deleted change of that credential.
-func deletedCredentials(ctx context.Context, tx *sql.Tx, query, consumerID string, change func(id, name string) keygate.Change) ([]keygate.Change, error) {
+func deletedCredentials(ctx context.Context, tx *Tx, query, consumerID string, change func(id, name string) keygate.Change) ([]keygate.Change, error) {
 	rows, err := tx.QueryContext(ctx, query, consumerID)
 	if err != nil {
-		return nil, fmt.Errorf("sqlite: list consumer credentials: %w", err)
+		return nil, fmt.Errorf("store: list consumer credentials: %w", err)
 	}
 	defer rows.Close()
 	var changes []keygate.Change
 	for rows.Next() {
 		var id, name string
 		if err := rows.Scan(&id, &name); err != nil {
-			return nil, fmt.Errorf("sqlite: list consumer credentials: %w", err)
+			return nil, fmt.Errorf("store: list consumer credentials: %w", err)
 		}
 		changes = append(changes, change(id, name))
 	}
 	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("sqlite: list consumer credentials: %w", err)
+		return nil, fmt.Errorf("store: list consumer credentials: %w", err)
 	}
 	return changes, nil
 }

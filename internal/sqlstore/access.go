@@ -1,4 +1,4 @@
-package sqlite
+package sqlstore
 
 import (
 	"context"
@@ -64,7 +64,7 @@ func (db *DB) CreateAccessRequest(ctx context.Context, r *keygate.AccessRequest)
 		return err
 	}
 	v := *r // written back only once stored
-	err := db.write(ctx, func(tx *sql.Tx) ([]keygate.Change, error) {
+	err := db.write(ctx, func(tx *Tx) ([]keygate.Change, error) {
 		consumer, err := findConsumer(ctx, tx, r.Consumer.String())
 		if keygate.ErrorCode(err) == keygate.ENOTFOUND {
 			return nil, keygate.Errorf(keygate.ENOTFOUND, "consumer: no consumer %q", r.Consumer.String())
@@ -84,7 +84,7 @@ func (db *DB) CreateAccessRequest(ctx context.Context, r *keygate.AccessRequest)
 			requested_by, pickup_token_hash, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
 			v.ID, v.Consumer.ID, encodeList(v.Services), encodeList(v.Routes), v.Plan, v.Reason, string(v.Status),
 			v.RequestedBy, v.PickupTokenHash, micros(v.CreatedAt)); err != nil {
-			return nil, fmt.Errorf("sqlite: create access request: %w", err)
+			return nil, fmt.Errorf("store: create access request: %w", err)
 		}
 		return nil, db.record(ctx, tx, "access_request", "created", v.ID)
 	})
@@ -98,7 +98,7 @@ func (db *DB) CreateAccessRequest(ctx context.Context, r *keygate.AccessRequest)
 // pendingAccessRequest reads request id for a decision: ENOTFOUND when
 // absent, ECONFLICT when it is decided already. The write transaction holds
 // the lock, so of two decisions the second always sees the first.
-func pendingAccessRequest(ctx context.Context, tx *sql.Tx, id string) (*keygate.AccessRequest, error) {
+func pendingAccessRequest(ctx context.Context, tx *Tx, id string) (*keygate.AccessRequest, error) {
 	r, err := findAccessRequest(ctx, tx, id)
 	if err != nil {
 		return nil, err
@@ -125,7 +125,7 @@ func (db *DB) ApproveAccessRequest(ctx context.Context, id string, d keygate.Acc
 	}
 	var r *keygate.AccessRequest
 	var issued *keygate.APIKey
-	err := db.write(ctx, func(tx *sql.Tx) ([]keygate.Change, error) {
+	err := db.write(ctx, func(tx *Tx) ([]keygate.Change, error) {
 		var err error
 		if r, err = pendingAccessRequest(ctx, tx, id); err != nil {
 			return nil, err
@@ -151,7 +151,7 @@ func (db *DB) ApproveAccessRequest(ctx context.Context, id string, d keygate.Acc
 		if _, err := tx.ExecContext(ctx, `UPDATE access_requests SET status = ?, decided_by = ?, decision_reason = ?,
 			decided_at = ?, key_id = ?, pickup = ? WHERE id = ?`,
 			string(r.Status), r.DecidedBy, r.DecisionReason, micros(now), r.KeyID, sealed.Ciphertext, r.ID); err != nil {
-			return nil, fmt.Errorf("sqlite: approve access request: %w", err)
+			return nil, fmt.Errorf("store: approve access request: %w", err)
 		}
 		if err := db.record(ctx, tx, "access_request", "approved", r.ID); err != nil {
 			return nil, err
@@ -167,7 +167,7 @@ func (db *DB) ApproveAccessRequest(ctx context.Context, id string, d keygate.Acc
 
 // requestedPlan returns the usage plan an access request's plan names, by
 // name: nil when it names none, and is then only a label.
-func requestedPlan(ctx context.Context, tx *sql.Tx, name string) (*keygate.Ref, error) {
+func requestedPlan(ctx context.Context, tx *Tx, name string) (*keygate.Ref, error) {
 	if name == "" {
 		return nil, nil
 	}
@@ -177,7 +177,7 @@ func requestedPlan(ctx context.Context, tx *sql.Tx, name string) (*keygate.Ref, 
 	case errors.Is(err, sql.ErrNoRows):
 		return nil, nil
 	case err != nil:
-		return nil, fmt.Errorf("sqlite: approve access request: %w", err)
+		return nil, fmt.Errorf("store: approve access request: %w", err)
 	}
 	return &keygate.Ref{ID: id}, nil
 }
@@ -187,7 +187,7 @@ func (db *DB) DenyAccessRequest(ctx context.Context, id string, d keygate.Access
 		return nil, err
 	}
 	var r *keygate.AccessRequest
-	err := db.write(ctx, func(tx *sql.Tx) ([]keygate.Change, error) {
+	err := db.write(ctx, func(tx *Tx) ([]keygate.Change, error) {
 		var err error
 		if r, err = pendingAccessRequest(ctx, tx, id); err != nil {
 			return nil, err
@@ -196,7 +196,7 @@ func (db *DB) DenyAccessRequest(ctx context.Context, id string, d keygate.Access
 		r.Status, r.DecidedBy, r.DecisionReason, r.DecidedAt = keygate.AccessDenied, d.By, d.Reason, &now
 		if _, err := tx.ExecContext(ctx, `UPDATE access_requests SET status = ?, decided_by = ?, decision_reason = ?,
 			decided_at = ? WHERE id = ?`, string(r.Status), r.DecidedBy, r.DecisionReason, micros(now), r.ID); err != nil {
-			return nil, fmt.Errorf("sqlite: deny access request: %w", err)
+			return nil, fmt.Errorf("store: deny access request: %w", err)
 		}
 		return nil, db.record(ctx, tx, "access_request", "denied", r.ID)
 	})
@@ -215,7 +215,7 @@ func (db *DB) PickUpAccessRequest(ctx context.Context, id string, open func(*key
 	}
 	var r *keygate.AccessRequest
 	var k *keygate.APIKey
-	err := db.write(ctx, func(tx *sql.Tx) ([]keygate.Change, error) {
+	err := db.write(ctx, func(tx *Tx) ([]keygate.Change, error) {
 		var err error
 		if r, err = findAccessRequest(ctx, tx, id); err != nil {
 			return nil, err
@@ -235,7 +235,7 @@ func (db *DB) PickUpAccessRequest(ctx context.Context, id string, open func(*key
 		if errors.Is(err, sql.ErrNoRows) {
 			return nil, keygate.Errorf(keygate.ECONFLICT, "access request: the issued key %s was deleted before it was picked up", r.KeyID)
 		} else if err != nil {
-			return nil, fmt.Errorf("sqlite: pick up access request: %w", err)
+			return nil, fmt.Errorf("store: pick up access request: %w", err)
 		}
 		if k, err = findKey(ctx, tx, r.KeyID); keygate.ErrorCode(err) == keygate.ENOTFOUND {
 			return nil, keygate.Errorf(keygate.ECONFLICT, "access request: the issued key %s was deleted before it was picked up", r.KeyID)
@@ -249,10 +249,10 @@ func (db *DB) PickUpAccessRequest(ctx context.Context, id string, open func(*key
 		r.Status, r.PickedUpAt = keygate.AccessPickedUp, &now
 		if _, err := tx.ExecContext(ctx, `UPDATE access_requests SET status = ?, picked_up_at = ?, pickup = NULL WHERE id = ?`,
 			string(r.Status), micros(now), r.ID); err != nil {
-			return nil, fmt.Errorf("sqlite: pick up access request: %w", err)
+			return nil, fmt.Errorf("store: pick up access request: %w", err)
 		}
 		if _, err := tx.ExecContext(ctx, `DELETE FROM data_keys WHERE kind = ? AND id = ?`, keygate.SealedAccessPickup, r.ID); err != nil {
-			return nil, fmt.Errorf("sqlite: pick up access request: %w", err)
+			return nil, fmt.Errorf("store: pick up access request: %w", err)
 		}
 		return nil, db.record(ctx, tx, "access_request", "picked_up", r.ID)
 	})
@@ -304,7 +304,7 @@ func (db *DB) CreateAccessRule(ctx context.Context, r *keygate.AccessRule) error
 		return err
 	}
 	v := *r // written back only once stored
-	err := db.write(ctx, func(tx *sql.Tx) ([]keygate.Change, error) {
+	err := db.write(ctx, func(tx *Tx) ([]keygate.Change, error) {
 		id, err := newID()
 		if err != nil {
 			return nil, err
@@ -327,7 +327,7 @@ func (db *DB) CreateAccessRule(ctx context.Context, r *keygate.AccessRule) error
 
 func (db *DB) UpdateAccessRule(ctx context.Context, ref string, update func(*keygate.AccessRule) error) (*keygate.AccessRule, error) {
 	var r *keygate.AccessRule
-	err := db.write(ctx, func(tx *sql.Tx) ([]keygate.Change, error) {
+	err := db.write(ctx, func(tx *Tx) ([]keygate.Change, error) {
 		var err error
 		if r, err = findAccessRule(ctx, tx, ref); err != nil {
 			return nil, err
@@ -352,7 +352,7 @@ func (db *DB) UpdateAccessRule(ctx context.Context, ref string, update func(*key
 	return r, nil
 }
 
-func saveAccessRule(ctx context.Context, tx *sql.Tx, r *keygate.AccessRule, insert bool) error {
+func saveAccessRule(ctx context.Context, tx *Tx, r *keygate.AccessRule, insert bool) error {
 	query := `UPDATE access_rules SET name = ?2, plan = ?3, consumer_groups = ?4, services = ?5, enabled = ?6,
 		updated_at = ?8 WHERE id = ?1`
 	if insert {
@@ -360,17 +360,17 @@ func saveAccessRule(ctx context.Context, tx *sql.Tx, r *keygate.AccessRule, inse
 	}
 	_, err := tx.ExecContext(ctx, query, r.ID, r.Name, r.Plan, encodeList(r.ConsumerGroups), encodeList(r.Services),
 		r.Enabled, micros(r.CreatedAt), micros(r.UpdatedAt))
-	if code, col := constraint(err); code == constraintUnique && col == "name" {
+	if code, col := constraint(err); code == Unique && col == "name" {
 		return keygate.Errorf(keygate.ECONFLICT, "name: an access rule named %q already exists", r.Name)
 	}
 	if err != nil {
-		return fmt.Errorf("sqlite: save access rule: %w", err)
+		return fmt.Errorf("store: save access rule: %w", err)
 	}
 	return nil
 }
 
 func (db *DB) DeleteAccessRule(ctx context.Context, ref string) error {
-	return db.write(ctx, func(tx *sql.Tx) ([]keygate.Change, error) {
+	return db.write(ctx, func(tx *Tx) ([]keygate.Change, error) {
 		where, key := byRef(ref, "name")
 		var id string
 		err := tx.QueryRowContext(ctx, `DELETE FROM access_rules WHERE `+where+` RETURNING id`, key).Scan(&id)
@@ -384,14 +384,14 @@ func (db *DB) DeleteAccessRule(ctx context.Context, ref string) error {
 // waitingPickups reports whether access requests whose column (consumer_id
 // or key_id) is value hold a sealed key not picked up yet: deleting the
 // consumer or the key shreds it, and the log must then be emptied.
-func waitingPickups(ctx context.Context, tx *sql.Tx, column, value string) (bool, error) {
+func waitingPickups(ctx context.Context, tx *Tx, column, value string) (bool, error) {
 	if column != "consumer_id" && column != "key_id" {
-		return false, fmt.Errorf("sqlite: waiting pickups: unexpected column %q", column)
+		return false, fmt.Errorf("store: waiting pickups: unexpected column %q", column)
 	}
 	var found bool
 	if err := tx.QueryRowContext(ctx, `SELECT EXISTS (SELECT 1 FROM access_requests WHERE `+column+` = ? AND pickup IS NOT NULL)`,
 		value).Scan(&found); err != nil {
-		return false, fmt.Errorf("sqlite: waiting pickups: %w", err)
+		return false, fmt.Errorf("store: waiting pickups: %w", err)
 	}
 	return found, nil
 }

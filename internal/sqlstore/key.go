@@ -1,4 +1,4 @@
-package sqlite
+package sqlstore
 
 import (
 	"context"
@@ -73,7 +73,7 @@ func (db *DB) ListKeys(ctx context.Context, f keygate.KeyFilter, p keygate.Page)
 // CreateKey stores k; an empty status is stored as active.
 func (db *DB) CreateKey(ctx context.Context, k *keygate.APIKey) error {
 	var v *keygate.APIKey // written back only once stored
-	err := db.write(ctx, func(tx *sql.Tx) ([]keygate.Change, error) {
+	err := db.write(ctx, func(tx *Tx) ([]keygate.Change, error) {
 		var err error
 		if v, err = db.insertKey(ctx, tx, k); err != nil {
 			return nil, err
@@ -88,7 +88,7 @@ func (db *DB) CreateKey(ctx context.Context, k *keygate.APIKey) error {
 }
 
 // insertKey stores a copy of k with a new id, lineage and timestamps.
-func (db *DB) insertKey(ctx context.Context, tx *sql.Tx, k *keygate.APIKey) (*keygate.APIKey, error) {
+func (db *DB) insertKey(ctx context.Context, tx *Tx, k *keygate.APIKey) (*keygate.APIKey, error) {
 	id, err := newID()
 	if err != nil {
 		return nil, err
@@ -117,12 +117,12 @@ func (db *DB) insertKey(ctx context.Context, tx *sql.Tx, k *keygate.APIKey) (*ke
 		nullMicros(v.ExpiresAt), nullMicros(v.RevokedAt), micros(v.CreatedAt), micros(v.UpdatedAt),
 		nullString(v.RotatedFrom), nullString(v.SuccessorID), nullRef(v.Plan), v.Lineage)
 	switch code, col := constraint(err); {
-	case code == constraintForeignKey:
+	case code == ForeignKey:
 		return nil, keygate.Errorf(keygate.ENOTFOUND, "consumer: no consumer %q", k.Consumer.ID)
-	case code == constraintUnique && col == "identifier":
+	case code == Unique && col == "identifier":
 		return nil, keygate.Errorf(keygate.ECONFLICT, "identifier: a key with this identifier already exists")
 	case err != nil:
-		return nil, fmt.Errorf("sqlite: create key: %w", err)
+		return nil, fmt.Errorf("store: create key: %w", err)
 	}
 	return &v, nil
 }
@@ -131,7 +131,7 @@ func (db *DB) insertKey(ctx context.Context, tx *sql.Tx, k *keygate.APIKey) (*ke
 // its own id, or, for a successor, its predecessor's lineage. The
 // predecessor must be the same consumer's, so that no key can be made to
 // share another consumer's limits.
-func lineage(ctx context.Context, tx *sql.Tx, k *keygate.APIKey) (string, error) {
+func lineage(ctx context.Context, tx *Tx, k *keygate.APIKey) (string, error) {
 	if k.RotatedFrom == "" {
 		return k.ID, nil
 	}
@@ -142,7 +142,7 @@ func lineage(ctx context.Context, tx *sql.Tx, k *keygate.APIKey) (string, error)
 	case errors.Is(err, sql.ErrNoRows):
 		return "", keygate.Errorf(keygate.ENOTFOUND, "rotated_from: no key %q", k.RotatedFrom)
 	case err != nil:
-		return "", fmt.Errorf("sqlite: key lineage: %w", err)
+		return "", fmt.Errorf("store: key lineage: %w", err)
 	case consumer != k.Consumer.ID:
 		return "", keygate.Errorf(keygate.EINVALID, "rotated_from: key %q is another consumer's", k.RotatedFrom)
 	}
@@ -158,7 +158,7 @@ func (db *DB) UpdateKey(ctx context.Context, id string, update func(*keygate.API
 		return nil, keygate.Errorf(keygate.EINVALID, "update: required")
 	}
 	var v *keygate.APIKey
-	err := db.write(ctx, func(tx *sql.Tx) ([]keygate.Change, error) {
+	err := db.write(ctx, func(tx *Tx) ([]keygate.Change, error) {
 		stored, err := findKey(ctx, tx, id)
 		if err != nil {
 			return nil, err
@@ -181,7 +181,7 @@ func (db *DB) UpdateKey(ctx context.Context, id string, update func(*keygate.API
 		v.UpdatedAt = db.stamp()
 		if _, err := tx.ExecContext(ctx, `UPDATE api_keys SET name = ?, tags = ?, plan_id = ?, updated_at = ? WHERE id = ?`,
 			v.Name, encodeList(v.Tags), nullRef(v.Plan), micros(v.UpdatedAt), v.ID); err != nil {
-			return nil, fmt.Errorf("sqlite: update key: %w", err)
+			return nil, fmt.Errorf("store: update key: %w", err)
 		}
 		return []keygate.Change{{Kind: keygate.KeyChanged, Op: keygate.Updated, ID: v.ID, KeyIdentifier: v.Identifier}}, nil
 	})
@@ -225,7 +225,7 @@ func (db *DB) RotateKeyForPickup(ctx context.Context, id string, successor *keyg
 // for a rotation that loses to another node's.
 func (db *DB) rotateKey(ctx context.Context, id string, successor *keygate.APIKey, graceEnd time.Time, seal func(id string) (*keygate.Sealed, error)) (*keygate.APIKey, error) {
 	var old, next *keygate.APIKey
-	err := db.write(ctx, func(tx *sql.Tx) ([]keygate.Change, error) {
+	err := db.write(ctx, func(tx *Tx) ([]keygate.Change, error) {
 		var err error
 		if old, err = findKey(ctx, tx, id); err != nil {
 			return nil, err
@@ -251,7 +251,7 @@ func (db *DB) rotateKey(ctx context.Context, id string, successor *keygate.APIKe
 		old.ExpiresAt, old.SuccessorID, old.UpdatedAt = &end, next.ID, now
 		if _, err := tx.ExecContext(ctx, `UPDATE api_keys SET expires_at = ?, successor_id = ?, updated_at = ? WHERE id = ?`,
 			micros(end), next.ID, micros(now), old.ID); err != nil {
-			return nil, fmt.Errorf("sqlite: rotate key: %w", err)
+			return nil, fmt.Errorf("store: rotate key: %w", err)
 		}
 		if seal != nil {
 			sealed, err := sealDataKey(ctx, tx, keygate.SealedRotationPickup, old.ID, seal)
@@ -260,7 +260,7 @@ func (db *DB) rotateKey(ctx context.Context, id string, successor *keygate.APIKe
 			}
 			if _, err := tx.ExecContext(ctx, `INSERT INTO rotation_pickups (key_id, successor_id, ciphertext, created_at)
 				VALUES (?, ?, ?, ?)`, old.ID, next.ID, sealed.Ciphertext, micros(now)); err != nil {
-				return nil, fmt.Errorf("sqlite: rotate key: %w", err)
+				return nil, fmt.Errorf("store: rotate key: %w", err)
 			}
 		}
 		return []keygate.Change{
@@ -283,7 +283,7 @@ func (db *DB) PickUpRotatedKey(ctx context.Context, id string, open func(*keygat
 		return nil, nil, keygate.Errorf(keygate.EINVALID, "open: required")
 	}
 	var old, next *keygate.APIKey
-	err := db.write(ctx, func(tx *sql.Tx) ([]keygate.Change, error) {
+	err := db.write(ctx, func(tx *Tx) ([]keygate.Change, error) {
 		s := &keygate.Sealed{Kind: keygate.SealedRotationPickup, ID: strings.ToLower(id)}
 		var successorID string
 		err := tx.QueryRowContext(ctx, `SELECT p.successor_id, d.version, d.wrapped, p.ciphertext FROM rotation_pickups p
@@ -306,7 +306,7 @@ func (db *DB) PickUpRotatedKey(ctx context.Context, id string, open func(*keygat
 		}
 		// The trigger deletes the data key with the row (see 0011_rotation_policy.sql).
 		if _, err := tx.ExecContext(ctx, `DELETE FROM rotation_pickups WHERE key_id = ?`, s.ID); err != nil {
-			return nil, fmt.Errorf("sqlite: pick up rotated key: %w", err)
+			return nil, fmt.Errorf("store: pick up rotated key: %w", err)
 		}
 		return nil, db.record(ctx, tx, "key", "picked_up", next.ID)
 	})
@@ -320,10 +320,10 @@ func (db *DB) PickUpRotatedKey(ctx context.Context, id string, open func(*keygat
 // rotationPickups counts the successors kept for pickup. A write that may
 // drop some by trigger (revoking, archiving or deleting keys) compares the
 // count before and after, and empties the log when it fell (see shred).
-func rotationPickups(ctx context.Context, tx *sql.Tx) (int, error) {
+func rotationPickups(ctx context.Context, tx *Tx) (int, error) {
 	var n int
 	if err := tx.QueryRowContext(ctx, `SELECT count(*) FROM rotation_pickups`).Scan(&n); err != nil {
-		return 0, fmt.Errorf("sqlite: rotation pickups: %w", err)
+		return 0, fmt.Errorf("store: rotation pickups: %w", err)
 	}
 	return n, nil
 }
@@ -334,7 +334,7 @@ func rotationPickups(ctx context.Context, tx *sql.Tx) (int, error) {
 func (db *DB) RevokeKey(ctx context.Context, id string) (*keygate.APIKey, error) {
 	var k *keygate.APIKey
 	shredded := false
-	err := db.write(ctx, func(tx *sql.Tx) ([]keygate.Change, error) {
+	err := db.write(ctx, func(tx *Tx) ([]keygate.Change, error) {
 		var err error
 		if k, err = findKey(ctx, tx, id); err != nil {
 			return nil, err
@@ -349,7 +349,7 @@ func (db *DB) RevokeKey(ctx context.Context, id string) (*keygate.APIKey, error)
 			// A successor kept for pickup by or as this key goes by trigger.
 			if _, err := tx.ExecContext(ctx, `UPDATE api_keys SET status = ?, revoked_at = ?, updated_at = ? WHERE id = ?`,
 				string(k.Status), micros(now), micros(now), k.ID); err != nil {
-				return nil, fmt.Errorf("sqlite: revoke key: %w", err)
+				return nil, fmt.Errorf("store: revoke key: %w", err)
 			}
 			after, err := rotationPickups(ctx, tx)
 			if err != nil {
@@ -370,7 +370,7 @@ func (db *DB) RevokeKey(ctx context.Context, id string) (*keygate.APIKey, error)
 
 func (db *DB) DeleteKey(ctx context.Context, id string) error {
 	shredded := false
-	err := db.write(ctx, func(tx *sql.Tx) ([]keygate.Change, error) {
+	err := db.write(ctx, func(tx *Tx) ([]keygate.Change, error) {
 		// A key not picked up yet takes its sealed copy with it (by
 		// trigger), as does a key with a successor kept for pickup, or one
 		// kept for pickup itself (by cascade).

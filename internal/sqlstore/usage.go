@@ -1,8 +1,7 @@
-package sqlite
+package sqlstore
 
 import (
 	"context"
-	"database/sql"
 	"fmt"
 	"strconv"
 	"strings"
@@ -36,38 +35,28 @@ func (db *DB) AddUsage(ctx context.Context, records []keygate.UsageRecord) error
 			}
 		}
 	}
-	return db.write(ctx, func(tx *sql.Tx) ([]keygate.Change, error) {
+	return db.write(ctx, func(tx *Tx) ([]keygate.Change, error) {
 		stmt, err := tx.PrepareContext(ctx, `INSERT INTO usage (minute, consumer_id, credential_id, route_id,
 			allowed, rejected, bytes_in, bytes_out) VALUES (?, ?, ?, ?, ?, ?, ?, ?)
 			ON CONFLICT (minute, consumer_id, credential_id, route_id) DO UPDATE SET
-			allowed = allowed + excluded.allowed, rejected = rejected + excluded.rejected,
-			bytes_in = bytes_in + excluded.bytes_in, bytes_out = bytes_out + excluded.bytes_out`)
+			allowed = usage.allowed + excluded.allowed, rejected = usage.rejected + excluded.rejected,
+			bytes_in = usage.bytes_in + excluded.bytes_in, bytes_out = usage.bytes_out + excluded.bytes_out`)
 		if err != nil {
-			return nil, fmt.Errorf("sqlite: add usage: %w", err)
+			return nil, fmt.Errorf("store: add usage: %w", err)
 		}
 		defer stmt.Close()
 		for _, r := range records {
 			if _, err := stmt.ExecContext(ctx, r.Minute.UTC().Truncate(time.Minute).Unix(), r.ConsumerID, r.CredentialID,
 				r.RouteID, r.Allowed, r.Rejected, r.BytesIn, r.BytesOut); err != nil {
-				return nil, fmt.Errorf("sqlite: add usage: %w", err)
+				return nil, fmt.Errorf("store: add usage: %w", err)
 			}
 		}
 		return nil, nil
 	})
 }
 
-// usageBuckets are the SQL expressions of the start (unix seconds) of the
-// bucket that holds the minute column, per granularity. The modulo is
-// floored, so that minutes before 1970 fall in the right bucket too.
-var usageBuckets = map[keygate.Granularity]string{
-	keygate.ByMinute: `minute`,
-	keygate.ByHour:   `minute - ((minute % 3600) + 3600) % 3600`,
-	keygate.ByDay:    `minute - ((minute % 86400) + 86400) % 86400`,
-	keygate.ByMonth:  `CAST(strftime('%s', minute, 'unixepoch', 'start of month') AS INTEGER)`,
-}
-
 func (db *DB) Usage(ctx context.Context, q keygate.UsageQuery) ([]keygate.UsageRow, error) {
-	bucket, ok := usageBuckets[q.Granularity]
+	bucket, ok := db.usageBuckets[q.Granularity]
 	if !ok {
 		return nil, keygate.Errorf(keygate.EINVALID, "granularity: must be one of minute, hour, day, month")
 	}
@@ -103,12 +92,12 @@ func (db *DB) Usage(ctx context.Context, q keygate.UsageQuery) ([]keygate.UsageR
 		cond = `WHERE ` + strings.Join(where, ` AND `)
 	}
 	rows, err := db.r.QueryContext(ctx, `SELECT `+bucket+` AS start, consumer_id, credential_id, route_id,
-		sum(allowed), sum(rejected), sum(bytes_in), sum(bytes_out)
+		CAST(sum(allowed) AS BIGINT), CAST(sum(rejected) AS BIGINT), CAST(sum(bytes_in) AS BIGINT), CAST(sum(bytes_out) AS BIGINT)
 		FROM usage `+cond+`
 		GROUP BY start, consumer_id, credential_id, route_id
 		ORDER BY start, consumer_id, credential_id, route_id LIMIT ?`, append(args, limit+1)...)
 	if err != nil {
-		return nil, storeError(fmt.Errorf("sqlite: usage: %w", err))
+		return nil, storeError(fmt.Errorf("store: usage: %w", err))
 	}
 	defer rows.Close()
 	out := []keygate.UsageRow{}
@@ -120,13 +109,13 @@ func (db *DB) Usage(ctx context.Context, q keygate.UsageQuery) ([]keygate.UsageR
 		var r keygate.UsageRow
 		var start int64
 		if err := rows.Scan(&start, &r.ConsumerID, &r.CredentialID, &r.RouteID, &r.Allowed, &r.Rejected, &r.BytesIn, &r.BytesOut); err != nil {
-			return nil, storeError(fmt.Errorf("sqlite: usage: %w", err))
+			return nil, storeError(fmt.Errorf("store: usage: %w", err))
 		}
 		r.Start = time.Unix(start, 0).UTC()
 		out = append(out, r)
 	}
 	if err := rows.Err(); err != nil {
-		return nil, storeError(fmt.Errorf("sqlite: usage: %w", err))
+		return nil, storeError(fmt.Errorf("store: usage: %w", err))
 	}
 	return out, nil
 }
@@ -158,11 +147,11 @@ func (db *DB) PruneUsage(ctx context.Context, before time.Time) (int64, error) {
 			return deleted, storeError(err)
 		}
 		var n int64
-		err := db.write(ctx, func(tx *sql.Tx) ([]keygate.Change, error) {
-			res, err := tx.ExecContext(ctx, `DELETE FROM usage WHERE rowid IN
-				(SELECT rowid FROM usage WHERE minute < ? LIMIT ?)`, cutoff, usagePruneBatch)
+		err := db.write(ctx, func(tx *Tx) ([]keygate.Change, error) {
+			res, err := tx.ExecContext(ctx, `DELETE FROM usage WHERE (minute, consumer_id, credential_id, route_id) IN
+				(SELECT minute, consumer_id, credential_id, route_id FROM usage WHERE minute < ? LIMIT ?)`, cutoff, usagePruneBatch)
 			if err != nil {
-				return nil, fmt.Errorf("sqlite: prune usage: %w", err)
+				return nil, fmt.Errorf("store: prune usage: %w", err)
 			}
 			n, err = res.RowsAffected()
 			return nil, err

@@ -1,8 +1,7 @@
-package sqlite
+package sqlstore
 
 import (
 	"context"
-	"database/sql"
 	"fmt"
 
 	"github.com/keygate/keygate"
@@ -10,7 +9,7 @@ import (
 
 // audit records changes in the transaction that made them, with the actor
 // and reason the context carries.
-func (db *DB) audit(ctx context.Context, tx *sql.Tx, changes []keygate.Change) error {
+func (db *DB) audit(ctx context.Context, tx *Tx, changes []keygate.Change) error {
 	if len(changes) == 0 {
 		return nil
 	}
@@ -27,20 +26,20 @@ func (db *DB) audit(ctx context.Context, tx *sql.Tx, changes []keygate.Change) e
 
 // record audits a transition of a record no cache holds (the keyring, access
 // requests and rules), which therefore emits no Change.
-func (db *DB) record(ctx context.Context, tx *sql.Tx, kind, verb, id string) error {
+func (db *DB) record(ctx context.Context, tx *Tx, kind, verb, id string) error {
 	actor, reason := keygate.Audit(ctx)
 	actor, reason = keygate.CleanReason(actor), keygate.CleanReason(reason)
 	return insertAudit(ctx, tx, micros(db.stamp()), actor, reason, kind, verb, id)
 }
 
-func insertAudit(ctx context.Context, tx *sql.Tx, at int64, actor, reason, kind, verb, target string) error {
+func insertAudit(ctx context.Context, tx *Tx, at int64, actor, reason, kind, verb, target string) error {
 	id, err := newID()
 	if err != nil {
 		return err
 	}
 	if _, err := tx.ExecContext(ctx, `INSERT INTO audit_events (id, at, actor, action, target_kind, target_id, reason)
 		VALUES (?, ?, ?, ?, ?, ?, ?)`, id, at, actor, kind+"."+verb, kind, target, nullString(reason)); err != nil {
-		return fmt.Errorf("sqlite: audit: %w", err)
+		return fmt.Errorf("store: audit: %w", err)
 	}
 	return nil
 }

@@ -1,4 +1,4 @@
-package sqlite
+package sqlstore
 
 import (
 	"database/sql"
@@ -9,10 +9,9 @@ import (
 	"time"
 
 	"github.com/keygate/keygate"
-	"modernc.org/sqlite"
 )
 
-// scanner is a *sql.Row or *sql.Rows.
+// scanner is a *Row or *Rows.
 type scanner interface{ Scan(dest ...any) error }
 
 // encodeList stores a list as a JSON array; nil becomes [] so that readers
@@ -56,7 +55,7 @@ func encodeJSON[T any](v *T) (any, error) {
 	}
 	b, err := json.Marshal(v)
 	if err != nil {
-		return nil, fmt.Errorf("sqlite: encode: %w", err)
+		return nil, fmt.Errorf("store: encode: %w", err)
 	}
 	return string(b), nil
 }
@@ -157,48 +156,17 @@ func (c nullStringColumn) Scan(src any) error {
 	case []byte:
 		*c.dst = string(v)
 	default:
-		return fmt.Errorf("sqlite: cannot read %T as text", src)
+		return fmt.Errorf("store: cannot read %T as text", src)
 	}
 	return nil
 }
 
-// SQLite extended result codes for constraint violations.
-const (
-	constraintForeignKey = 787
-	constraintUnique     = 2067
-	constraintPrimaryKey = 1555
-	// A delete that breaks a foreign key fails with this code (the check
-	// runs at the statement's end), reported as constraintForeignKey.
-	constraintTrigger = 1811
-)
-
-// constraint returns the code of a constraint violation and, for unique
-// ones, the column it is about ("" when err is something else). The column
-// only picks which field an error message names.
-func constraint(err error) (code int, column string) {
-	var e *sqlite.Error
-	if !errors.As(err, &e) {
-		return 0, ""
-	}
-	switch e.Code() {
-	case constraintUnique, constraintPrimaryKey:
-		// "... UNIQUE constraint failed: services.name (2067)"
-		msg := e.Error()
-		if i := strings.LastIndex(msg, "failed: "); i >= 0 {
-			col := msg[i+len("failed: "):]
-			col, _, _ = strings.Cut(col, " ")
-			_, col, _ = strings.Cut(col, ".")
-			return e.Code(), col
-		}
-		return e.Code(), ""
-	case constraintForeignKey:
-		return e.Code(), ""
-	case constraintTrigger:
-		if strings.Contains(e.Error(), "FOREIGN KEY constraint failed") {
-			return constraintForeignKey, ""
-		}
-	}
-	return 0, ""
+// constraint returns the kind of a constraint violation and, for unique
+// ones, the column it is about when known (NoConstraint when err is
+// something else). The column only picks which field an error message names.
+func constraint(err error) (Constraint, string) {
+	c := classOf(err)
+	return c.Constraint, c.Column
 }
 
 // notFound is the error of a read of one row: sql.ErrNoRows becomes the
@@ -207,7 +175,7 @@ func notFound(err error, format string, args ...any) error {
 	if errors.Is(err, sql.ErrNoRows) {
 		return keygate.Errorf(keygate.ENOTFOUND, format, args...)
 	}
-	return storeError(fmt.Errorf("sqlite: %w", err))
+	return storeError(fmt.Errorf("store: %w", err))
 }
 
 // byRef returns the condition and argument that find an entity by id when

@@ -1,8 +1,7 @@
-package sqlite
+package sqlstore
 
 import (
 	"context"
-	"database/sql"
 
 	"github.com/keygate/keygate"
 )
@@ -12,7 +11,7 @@ import (
 type entity[T any] struct {
 	kind keygate.ChangeKind
 	find func(ctx context.Context, q querier, ref string) (*T, error)
-	save func(ctx context.Context, tx *sql.Tx, v *T, insert bool) error
+	save func(ctx context.Context, tx *Tx, v *T, insert bool) error
 	// meta returns the fields the store owns: the id and the timestamps.
 	meta func(v *T) (id *string, ts *keygate.Timestamps)
 }
@@ -40,7 +39,7 @@ func normalizeLists[T any](v *T) {
 // once stored, so a failed create leaves the caller's value untouched.
 func (e entity[T]) create(ctx context.Context, db *DB, v *T) error {
 	stored := *v
-	err := db.write(ctx, func(tx *sql.Tx) ([]keygate.Change, error) {
+	err := db.write(ctx, func(tx *Tx) ([]keygate.Change, error) {
 		id, err := newID()
 		if err != nil {
 			return nil, err
@@ -65,7 +64,7 @@ func (e entity[T]) create(ctx context.Context, db *DB, v *T) error {
 // fn cannot change the id or the creation time.
 func (e entity[T]) update(ctx context.Context, db *DB, ref string, fn func(*T) error) (*T, error) {
 	var v *T
-	err := db.write(ctx, func(tx *sql.Tx) ([]keygate.Change, error) {
+	err := db.write(ctx, func(tx *Tx) ([]keygate.Change, error) {
 		var err error
 		if v, err = e.find(ctx, tx, ref); err != nil {
 			return nil, err

@@ -1,8 +1,7 @@
-package sqlite
+package sqlstore
 
 import (
 	"context"
-	"database/sql"
 	"errors"
 	"fmt"
 	"maps"
@@ -19,19 +18,19 @@ import (
 func (db *DB) KeyringVersions(ctx context.Context) ([]*keygate.KeyringVersion, error) {
 	rows, err := db.r.QueryContext(ctx, `SELECT version, sealed, created_at FROM keyring ORDER BY version`)
 	if err != nil {
-		return nil, storeError(fmt.Errorf("sqlite: keyring versions: %w", err))
+		return nil, storeError(fmt.Errorf("store: keyring versions: %w", err))
 	}
 	defer rows.Close()
 	vs := []*keygate.KeyringVersion{}
 	for rows.Next() {
 		v := &keygate.KeyringVersion{}
 		if err := rows.Scan(&v.Version, &v.Sealed, timeColumn{&v.CreatedAt}); err != nil {
-			return nil, storeError(fmt.Errorf("sqlite: keyring versions: %w", err))
+			return nil, storeError(fmt.Errorf("store: keyring versions: %w", err))
 		}
 		vs = append(vs, v)
 	}
 	if err := rows.Err(); err != nil {
-		return nil, storeError(fmt.Errorf("sqlite: keyring versions: %w", err))
+		return nil, storeError(fmt.Errorf("store: keyring versions: %w", err))
 	}
 	return vs, nil
 }
@@ -41,7 +40,7 @@ func (db *DB) AddKeyringVersion(ctx context.Context, v *keygate.KeyringVersion) 
 		return err
 	}
 	var created time.Time
-	err := db.write(ctx, func(tx *sql.Tx) ([]keygate.Change, error) {
+	err := db.write(ctx, func(tx *Tx) ([]keygate.Change, error) {
 		created = db.stamp()
 		newest, err := newestVersion(ctx, tx)
 		if err != nil {
@@ -53,7 +52,7 @@ func (db *DB) AddKeyringVersion(ctx context.Context, v *keygate.KeyringVersion) 
 		}
 		if _, err := tx.ExecContext(ctx, `INSERT INTO keyring (version, sealed, created_at) VALUES (?, ?, ?)`,
 			v.Version, v.Sealed, micros(created)); err != nil {
-			return nil, fmt.Errorf("sqlite: add keyring version: %w", err)
+			return nil, fmt.Errorf("store: add keyring version: %w", err)
 		}
 		return nil, db.record(ctx, tx, "keyring", "rotated", strconv.Itoa(v.Version))
 	})
@@ -75,7 +74,7 @@ func (db *DB) ResealKeyring(ctx context.Context, versions []*keygate.KeyringVers
 		}
 		given[v.Version] = v.Sealed
 	}
-	err := db.write(ctx, func(tx *sql.Tx) ([]keygate.Change, error) {
+	err := db.write(ctx, func(tx *Tx) ([]keygate.Change, error) {
 		stored, err := storedVersions(ctx, tx)
 		if err != nil {
 			return nil, err
@@ -86,12 +85,12 @@ func (db *DB) ResealKeyring(ctx context.Context, versions []*keygate.KeyringVers
 		}
 		stmt, err := tx.PrepareContext(ctx, `UPDATE keyring SET sealed = ? WHERE version = ?`)
 		if err != nil {
-			return nil, fmt.Errorf("sqlite: reseal keyring: %w", err)
+			return nil, fmt.Errorf("store: reseal keyring: %w", err)
 		}
 		defer stmt.Close()
 		for _, version := range stored {
 			if _, err := stmt.ExecContext(ctx, given[version], version); err != nil {
-				return nil, fmt.Errorf("sqlite: reseal keyring: %w", err)
+				return nil, fmt.Errorf("store: reseal keyring: %w", err)
 			}
 		}
 		return nil, db.record(ctx, tx, "keyring", "resealed", "root")
@@ -109,12 +108,12 @@ func (db *DB) DeleteKeyringVersion(ctx context.Context, version int) error {
 	if version < 1 {
 		return keygate.Errorf(keygate.EINVALID, "version: must be at least 1")
 	}
-	err := db.write(ctx, func(tx *sql.Tx) ([]keygate.Change, error) {
+	err := db.write(ctx, func(tx *Tx) ([]keygate.Change, error) {
 		var exists bool
 		var uses int
 		if err := tx.QueryRowContext(ctx, `SELECT EXISTS (SELECT 1 FROM keyring WHERE version = ?),
 			(SELECT count(*) FROM data_keys WHERE version = ?)`, version, version).Scan(&exists, &uses); err != nil {
-			return nil, fmt.Errorf("sqlite: delete keyring version: %w", err)
+			return nil, fmt.Errorf("store: delete keyring version: %w", err)
 		}
 		if !exists {
 			return nil, keygate.Errorf(keygate.ENOTFOUND, "keyring version %d not found", version)
@@ -130,7 +129,7 @@ func (db *DB) DeleteKeyringVersion(ctx context.Context, version int) error {
 			return nil, keygate.Errorf(keygate.ECONFLICT, "version: keyring version %d still wraps %d data keys; rewrap them first", version, uses)
 		}
 		if _, err := tx.ExecContext(ctx, `DELETE FROM keyring WHERE version = ?`, version); err != nil {
-			return nil, fmt.Errorf("sqlite: delete keyring version: %w", err)
+			return nil, fmt.Errorf("store: delete keyring version: %w", err)
 		}
 		return nil, db.record(ctx, tx, "keyring", "retired", strconv.Itoa(version))
 	})
@@ -144,19 +143,19 @@ func (db *DB) DeleteKeyringVersion(ctx context.Context, version int) error {
 func (db *DB) DataKeyCounts(ctx context.Context) (map[int]int, error) {
 	rows, err := db.r.QueryContext(ctx, `SELECT version, count(*) FROM data_keys GROUP BY version`)
 	if err != nil {
-		return nil, storeError(fmt.Errorf("sqlite: data key counts: %w", err))
+		return nil, storeError(fmt.Errorf("store: data key counts: %w", err))
 	}
 	defer rows.Close()
 	counts := map[int]int{}
 	for rows.Next() {
 		var version, n int
 		if err := rows.Scan(&version, &n); err != nil {
-			return nil, storeError(fmt.Errorf("sqlite: data key counts: %w", err))
+			return nil, storeError(fmt.Errorf("store: data key counts: %w", err))
 		}
 		counts[version] = n
 	}
 	if err := rows.Err(); err != nil {
-		return nil, storeError(fmt.Errorf("sqlite: data key counts: %w", err))
+		return nil, storeError(fmt.Errorf("store: data key counts: %w", err))
 	}
 	return counts, nil
 }
@@ -171,19 +170,19 @@ func (db *DB) SealedBefore(ctx context.Context, version, limit int) ([]*keygate.
 	rows, err := db.r.QueryContext(ctx, `SELECT kind, id, version, wrapped FROM data_keys
 		WHERE version < ? ORDER BY kind, id LIMIT ?`, version, limit)
 	if err != nil {
-		return nil, storeError(fmt.Errorf("sqlite: sealed before: %w", err))
+		return nil, storeError(fmt.Errorf("store: sealed before: %w", err))
 	}
 	defer rows.Close()
 	out := []*keygate.Sealed{}
 	for rows.Next() {
 		s := &keygate.Sealed{}
 		if err := rows.Scan(&s.Kind, &s.ID, &s.Version, &s.Wrapped); err != nil {
-			return nil, storeError(fmt.Errorf("sqlite: sealed before: %w", err))
+			return nil, storeError(fmt.Errorf("store: sealed before: %w", err))
 		}
 		out = append(out, s)
 	}
 	if err := rows.Err(); err != nil {
-		return nil, storeError(fmt.Errorf("sqlite: sealed before: %w", err))
+		return nil, storeError(fmt.Errorf("store: sealed before: %w", err))
 	}
 	return out, nil
 }
@@ -211,16 +210,16 @@ func (db *DB) RewrapDataKeys(ctx context.Context, rewraps []keygate.Rewrap) (int
 		return 0, nil
 	}
 	var applied int
-	err := db.write(ctx, func(tx *sql.Tx) ([]keygate.Change, error) {
+	err := db.write(ctx, func(tx *Tx) ([]keygate.Change, error) {
 		for _, version := range slices.Sorted(maps.Keys(targets)) {
 			if err := requireVersion(ctx, tx, version); err != nil {
 				return nil, err
 			}
 		}
 		stmt, err := tx.PrepareContext(ctx, `UPDATE data_keys SET version = ?, wrapped = ?
-			WHERE kind = ? AND id = ? AND version = ? AND (? IS NULL OR wrapped = ?)`)
+			WHERE kind = ? AND id = ? AND version = ? AND wrapped = coalesce(?, wrapped)`)
 		if err != nil {
-			return nil, fmt.Errorf("sqlite: rewrap data keys: %w", err)
+			return nil, fmt.Errorf("store: rewrap data keys: %w", err)
 		}
 		defer stmt.Close()
 		for _, r := range rewraps {
@@ -228,13 +227,13 @@ func (db *DB) RewrapDataKeys(ctx context.Context, rewraps []keygate.Rewrap) (int
 			if len(r.FromWrapped) > 0 {
 				from = r.FromWrapped
 			}
-			res, err := stmt.ExecContext(ctx, r.To.Version, r.To.Wrapped, r.Kind, r.ID, r.FromVersion, from, from)
+			res, err := stmt.ExecContext(ctx, r.To.Version, r.To.Wrapped, r.Kind, r.ID, r.FromVersion, from)
 			if err != nil {
-				return nil, fmt.Errorf("sqlite: rewrap data keys: %w", err)
+				return nil, fmt.Errorf("store: rewrap data keys: %w", err)
 			}
 			n, err := res.RowsAffected()
 			if err != nil {
-				return nil, fmt.Errorf("sqlite: rewrap data keys: %w", err)
+				return nil, fmt.Errorf("store: rewrap data keys: %w", err)
 			}
 			applied += int(n)
 		}
@@ -269,30 +268,30 @@ func validRecord(kind, id string) error {
 }
 
 // newestVersion returns the newest keyring version, 0 when there is none.
-func newestVersion(ctx context.Context, tx *sql.Tx) (int, error) {
+func newestVersion(ctx context.Context, tx *Tx) (int, error) {
 	var newest int
 	if err := tx.QueryRowContext(ctx, `SELECT coalesce(max(version), 0) FROM keyring`).Scan(&newest); err != nil {
-		return 0, fmt.Errorf("sqlite: newest keyring version: %w", err)
+		return 0, fmt.Errorf("store: newest keyring version: %w", err)
 	}
 	return newest, nil
 }
 
-func storedVersions(ctx context.Context, tx *sql.Tx) ([]int, error) {
+func storedVersions(ctx context.Context, tx *Tx) ([]int, error) {
 	rows, err := tx.QueryContext(ctx, `SELECT version FROM keyring ORDER BY version`)
 	if err != nil {
-		return nil, fmt.Errorf("sqlite: keyring versions: %w", err)
+		return nil, fmt.Errorf("store: keyring versions: %w", err)
 	}
 	defer rows.Close()
 	vs := []int{}
 	for rows.Next() {
 		var v int
 		if err := rows.Scan(&v); err != nil {
-			return nil, fmt.Errorf("sqlite: keyring versions: %w", err)
+			return nil, fmt.Errorf("store: keyring versions: %w", err)
 		}
 		vs = append(vs, v)
 	}
 	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("sqlite: keyring versions: %w", err)
+		return nil, fmt.Errorf("store: keyring versions: %w", err)
 	}
 	return vs, nil
 }
@@ -301,35 +300,15 @@ func storedVersions(ctx context.Context, tx *sql.Tx) ([]int, error) {
 // does not hold: it could never be unwrapped. The foreign key would refuse it
 // too, but only with a constraint error, and not for a rewrap that no longer
 // applies.
-func requireVersion(ctx context.Context, tx *sql.Tx, version int) error {
+func requireVersion(ctx context.Context, tx *Tx, version int) error {
 	var exists bool
 	if err := tx.QueryRowContext(ctx, `SELECT EXISTS (SELECT 1 FROM keyring WHERE version = ?)`, version).Scan(&exists); err != nil {
-		return fmt.Errorf("sqlite: keyring version: %w", err)
+		return fmt.Errorf("store: keyring version: %w", err)
 	}
 	if !exists {
 		return keygate.Errorf(keygate.ECONFLICT, "version: keyring version %d does not exist; the keyring changed since it was read", version)
 	}
 	return nil
-}
-
-// shred empties the write-ahead log after a commit that removed key material
-// (a destroyed data key, keyring versions sealed by a retired root key).
-// secure_delete zeroes the deleted rows in the database pages, but earlier
-// commits left whole images of those pages, old rows included, in the -wal
-// file, and an ordinary checkpoint copies pages into the database without
-// wiping the log: the file is reused from its start, and frames past the
-// point reached stay readable. A TRUNCATE checkpoint copies the zeroed pages
-// in and cuts the log to zero bytes.
-//
-// It runs after the commit, so its failure cannot undo the write, and is not
-// reported: the write did happen. If a reader on an older snapshot outlasts
-// busy_timeout, the log is emptied by the next shredding write or by Close,
-// whose checkpoint deletes the -wal file.
-func (db *DB) shred(ctx context.Context) {
-	// A caller that gives up right after the commit must not skip it.
-	ctx = context.WithoutCancel(ctx)
-	var busy, frames, checkpointed int
-	_ = db.w.QueryRowContext(ctx, `PRAGMA wal_checkpoint(TRUNCATE)`).Scan(&busy, &frames, &checkpointed)
 }
 
 // sealDataKey is how a record with a sealed field gets its secret: it calls
@@ -341,19 +320,19 @@ func (db *DB) shred(ctx context.Context) {
 // record is bound into the sealing): that is a bug in the caller, an
 // internal error, not a bad request. A seal error that says what it is (a
 // KMS that is down: EUNAVAILABLE) keeps its code.
-func sealDataKey(ctx context.Context, tx *sql.Tx, kind, id string, seal func(id string) (*keygate.Sealed, error)) (*keygate.Sealed, error) {
+func sealDataKey(ctx context.Context, tx *Tx, kind, id string, seal func(id string) (*keygate.Sealed, error)) (*keygate.Sealed, error) {
 	s, err := seal(id)
 	if err != nil {
 		if _, ok := errors.AsType[*keygate.Error](err); ok {
 			return nil, err
 		}
-		return nil, fmt.Errorf("sqlite: seal %s %s: %w", kind, id, err)
+		return nil, fmt.Errorf("store: seal %s %s: %w", kind, id, err)
 	}
 	switch {
 	case s == nil:
-		return nil, fmt.Errorf("sqlite: seal returned no secret for %s/%s", kind, id)
+		return nil, fmt.Errorf("store: seal returned no secret for %s/%s", kind, id)
 	case s.Kind != kind || s.ID != id:
-		return nil, fmt.Errorf("sqlite: seal returned a secret sealed for %q/%q, want %q/%q", s.Kind, s.ID, kind, id)
+		return nil, fmt.Errorf("store: seal returned a secret sealed for %q/%q, want %q/%q", s.Kind, s.ID, kind, id)
 	case s.Version < 1:
 		return nil, keygate.Errorf(keygate.EINVALID, "version: must be at least 1")
 	case len(s.Wrapped) == 0:
@@ -366,7 +345,7 @@ func sealDataKey(ctx context.Context, tx *sql.Tx, kind, id string, seal func(id 
 	}
 	if _, err := tx.ExecContext(ctx, `INSERT INTO data_keys (kind, id, version, wrapped) VALUES (?, ?, ?, ?)`,
 		s.Kind, s.ID, s.Version, s.Wrapped); err != nil {
-		return nil, fmt.Errorf("sqlite: data key of %s %s: %w", kind, id, err)
+		return nil, fmt.Errorf("store: data key of %s %s: %w", kind, id, err)
 	}
 	return s, nil
 }

@@ -1,8 +1,7 @@
-package sqlite
+package sqlstore
 
 import (
 	"context"
-	"database/sql"
 	"fmt"
 	"strings"
 
@@ -55,7 +54,7 @@ func (db *DB) LookupHMACCredential(ctx context.Context, username string) (*keyga
 	h, c := &keygate.HMACCredential{}, &keygate.Consumer{}
 	s := &keygate.Sealed{Kind: keygate.SealedHMACSecret}
 	dest := append(append(hmacDest(h), &s.Ciphertext, &s.Version, &s.Wrapped), consumerDest(c)...)
-	var row *sql.Row
+	var row *Row
 	if db.lookupHMAC != nil {
 		row = db.lookupHMAC.QueryRowContext(ctx, username)
 	} else { // a store opened at an older schema, to restore into
@@ -95,7 +94,7 @@ func (db *DB) CreateHMACCredential(ctx context.Context, c *keygate.HMACCredentia
 		return keygate.Errorf(keygate.ENOTFOUND, "consumer: no consumer given")
 	}
 	v := *c // written back only once stored
-	err := db.write(ctx, func(tx *sql.Tx) ([]keygate.Change, error) {
+	err := db.write(ctx, func(tx *Tx) ([]keygate.Change, error) {
 		consumer, err := findConsumer(ctx, tx, c.Consumer.String())
 		if keygate.ErrorCode(err) == keygate.ENOTFOUND {
 			return nil, keygate.Errorf(keygate.ENOTFOUND, "consumer: no consumer %q", c.Consumer.String())
@@ -107,7 +106,7 @@ func (db *DB) CreateHMACCredential(ctx context.Context, c *keygate.HMACCredentia
 		var taken bool
 		if err := tx.QueryRowContext(ctx, `SELECT EXISTS (SELECT 1 FROM hmac_credentials WHERE username = ?)`,
 			c.Username).Scan(&taken); err != nil {
-			return nil, fmt.Errorf("sqlite: create hmac credential: %w", err)
+			return nil, fmt.Errorf("store: create hmac credential: %w", err)
 		}
 		if taken {
 			return nil, usernameTaken(c.Username)
@@ -127,10 +126,10 @@ func (db *DB) CreateHMACCredential(ctx context.Context, c *keygate.HMACCredentia
 			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`,
 			v.ID, v.Consumer.ID, v.Username, string(v.Status), encodeList(v.Tags), nullMicros(v.ExpiresAt), micros(v.CreatedAt), nil, sealed.Ciphertext)
 		switch code, col := constraint(err); {
-		case code == constraintUnique && col == "username":
+		case code == Unique && col == "username":
 			return nil, usernameTaken(c.Username)
 		case err != nil:
-			return nil, fmt.Errorf("sqlite: create hmac credential: %w", err)
+			return nil, fmt.Errorf("store: create hmac credential: %w", err)
 		}
 		return []keygate.Change{{Kind: keygate.HMACCredentialChanged, Op: keygate.Created, ID: id, Username: v.Username}}, nil
 	})
@@ -152,7 +151,7 @@ func usernameTaken(username string) error {
 // cache drop the credential.
 func (db *DB) RevokeHMACCredential(ctx context.Context, id string) (*keygate.HMACCredential, error) {
 	var c *keygate.HMACCredential
-	err := db.write(ctx, func(tx *sql.Tx) ([]keygate.Change, error) {
+	err := db.write(ctx, func(tx *Tx) ([]keygate.Change, error) {
 		var err error
 		if c, err = findHMACCredential(ctx, tx, id); err != nil {
 			return nil, err
@@ -162,7 +161,7 @@ func (db *DB) RevokeHMACCredential(ctx context.Context, id string) (*keygate.HMA
 			c.Status, c.RevokedAt = keygate.KeyRevoked, &now
 			if _, err := tx.ExecContext(ctx, `UPDATE hmac_credentials SET status = ?, revoked_at = ? WHERE id = ?`,
 				string(c.Status), micros(now), c.ID); err != nil {
-				return nil, fmt.Errorf("sqlite: revoke hmac credential: %w", err)
+				return nil, fmt.Errorf("store: revoke hmac credential: %w", err)
 			}
 		}
 		return []keygate.Change{{Kind: keygate.HMACCredentialChanged, Op: keygate.Updated, Action: "revoked", ID: c.ID, Username: c.Username}}, nil
@@ -176,7 +175,7 @@ func (db *DB) RevokeHMACCredential(ctx context.Context, id string) (*keygate.HMA
 // DeleteHMACCredential deletes the credential and, by trigger, its data
 // key, then empties the log so that neither stays in the files (see shred).
 func (db *DB) DeleteHMACCredential(ctx context.Context, id string) error {
-	err := db.write(ctx, func(tx *sql.Tx) ([]keygate.Change, error) {
+	err := db.write(ctx, func(tx *Tx) ([]keygate.Change, error) {
 		var username string
 		err := tx.QueryRowContext(ctx, `DELETE FROM hmac_credentials WHERE id = ? RETURNING username`, strings.ToLower(id)).Scan(&username)
 		if err != nil {

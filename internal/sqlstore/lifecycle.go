@@ -1,8 +1,7 @@
-package sqlite
+package sqlstore
 
 import (
 	"context"
-	"database/sql"
 	"fmt"
 	"strings"
 	"time"
@@ -19,7 +18,7 @@ func (db *DB) NoticeExpiring(ctx context.Context, before time.Time, limit int) (
 		return nil, keygate.Errorf(keygate.EINVALID, "limit: must be at least 1")
 	}
 	var keys []*keygate.APIKey
-	err := db.write(ctx, func(tx *sql.Tx) ([]keygate.Change, error) {
+	err := db.write(ctx, func(tx *Tx) ([]keygate.Change, error) {
 		now := db.stamp()
 		var err error
 		keys, err = claim(ctx, tx, scanKey, `UPDATE api_keys SET expiry_notice_at = ?1
@@ -37,14 +36,14 @@ func (db *DB) ArchiveKeys(ctx context.Context, endedBefore time.Time, limit int)
 	}
 	var keys []*keygate.APIKey
 	shredded := false
-	err := db.write(ctx, func(tx *sql.Tx) ([]keygate.Change, error) {
+	err := db.write(ctx, func(tx *Tx) ([]keygate.Change, error) {
 		// A successor kept for pickup by an archived key goes by trigger.
 		before, err := rotationPickups(ctx, tx)
 		if err != nil {
 			return nil, err
 		}
 		now := db.stamp()
-		keys, err = claim(ctx, tx, scanKey, `UPDATE api_keys SET status = 'archived', secret_hash = X'', archived_at = ?1, updated_at = ?1
+		keys, err = claim(ctx, tx, scanKey, `UPDATE api_keys SET status = 'archived', secret_hash = `+db.d.EmptyBlob+`, archived_at = ?1, updated_at = ?1
 			WHERE id IN (SELECT id FROM api_keys WHERE status IN ('active', 'revoked')
 				AND (revoked_at <= ?2 OR expires_at <= ?2) LIMIT ?3)
 			RETURNING `+returningKeyCols, micros(now), micros(endedBefore), limit)
@@ -80,8 +79,6 @@ const (
 	// rotatableSQL: an active, unexpired key without a successor, whose consumer has a policy.
 	rotatableSQL = `c.rotation_policy IS NOT NULL AND k.status = 'active' AND k.successor_id IS NULL
 		AND (k.expires_at IS NULL OR k.expires_at > ?1)`
-	rotationDueSQL    = `k.created_at + json_extract(c.rotation_policy, '$.every') * 1000000 <= ?1`
-	rotationNoticeSQL = `k.created_at + (json_extract(c.rotation_policy, '$.every') - json_extract(c.rotation_policy, '$.notice')) * 1000000 <= ?1`
 )
 
 func (db *DB) NoticeRotationDue(ctx context.Context, now time.Time, limit int) ([]*keygate.DueRotation, error) {
@@ -89,10 +86,10 @@ func (db *DB) NoticeRotationDue(ctx context.Context, now time.Time, limit int) (
 		return nil, keygate.Errorf(keygate.EINVALID, "limit: must be at least 1")
 	}
 	var due []*keygate.DueRotation
-	err := db.write(ctx, func(tx *sql.Tx) ([]keygate.Change, error) {
+	err := db.write(ctx, func(tx *Tx) ([]keygate.Change, error) {
 		keys, err := claim(ctx, tx, scanKey, `UPDATE api_keys SET rotation_notice_at = ?2
 			WHERE id IN (SELECT k.id FROM api_keys k JOIN consumers c ON c.id = k.consumer_id
-				WHERE `+rotatableSQL+` AND k.rotation_notice_at IS NULL AND `+rotationNoticeSQL+`
+				WHERE `+rotatableSQL+` AND k.rotation_notice_at IS NULL AND `+db.rotationNoticeSQL+`
 				ORDER BY k.created_at LIMIT ?3)
 			RETURNING `+returningKeyCols, micros(now), micros(db.stamp()), limit)
 		if err != nil {
@@ -120,22 +117,22 @@ func (db *DB) DueRotations(ctx context.Context, now time.Time, limit int) ([]*ke
 	}
 	rows, err := db.r.QueryContext(ctx, `SELECT `+keyCols+`, `+prefixed("c.", consumerCols)+`
 		FROM api_keys k JOIN consumers c ON c.id = k.consumer_id
-		WHERE `+rotatableSQL+` AND json_extract(c.rotation_policy, '$.auto') = 1 AND `+rotationDueSQL+`
+		WHERE `+rotatableSQL+` AND `+db.autoRotateSQL+` AND `+db.rotationDueSQL+`
 		ORDER BY k.created_at LIMIT ?2`, micros(now), limit)
 	if err != nil {
-		return nil, storeError(fmt.Errorf("sqlite: due rotations: %w", err))
+		return nil, storeError(fmt.Errorf("store: due rotations: %w", err))
 	}
 	defer rows.Close()
 	var due []*keygate.DueRotation
 	for rows.Next() {
 		k, c := &keygate.APIKey{}, &keygate.Consumer{}
 		if err := rows.Scan(append(keyDest(k), consumerDest(c)...)...); err != nil {
-			return nil, storeError(fmt.Errorf("sqlite: due rotations: %w", err))
+			return nil, storeError(fmt.Errorf("store: due rotations: %w", err))
 		}
 		due = append(due, &keygate.DueRotation{Key: k, Consumer: c, DueAt: c.RotationPolicy.DueAt(k.CreatedAt)})
 	}
 	if err := rows.Err(); err != nil {
-		return nil, storeError(fmt.Errorf("sqlite: due rotations: %w", err))
+		return nil, storeError(fmt.Errorf("store: due rotations: %w", err))
 	}
 	return due, nil
 }
@@ -155,7 +152,7 @@ func (db *DB) DestroyKeys(ctx context.Context, archivedBefore time.Time, limit i
 func (db *DB) destroyArchived(ctx context.Context, table, lookup string, archivedBefore time.Time, limit int,
 	change func(id, lookup string) keygate.Change) (int, error) {
 	var changes []keygate.Change
-	err := db.write(ctx, func(tx *sql.Tx) ([]keygate.Change, error) {
+	err := db.write(ctx, func(tx *Tx) ([]keygate.Change, error) {
 		var err error
 		changes, err = claim(ctx, tx, func(row scanner) (keygate.Change, error) {
 			var id, key string
@@ -178,10 +175,10 @@ func (db *DB) destroyArchived(ctx context.Context, table, lookup string, archive
 var returningKeyCols = strings.ReplaceAll(keyCols, "k.", "")
 
 // claim runs an UPDATE or DELETE ... RETURNING the columns scan reads.
-func claim[T any](ctx context.Context, tx *sql.Tx, scan func(scanner) (T, error), query string, args ...any) ([]T, error) {
+func claim[T any](ctx context.Context, tx *Tx, scan func(scanner) (T, error), query string, args ...any) ([]T, error) {
 	rows, err := tx.QueryContext(ctx, query, args...)
 	if err != nil {
-		return nil, fmt.Errorf("sqlite: lifecycle: %w", err)
+		return nil, fmt.Errorf("store: lifecycle: %w", err)
 	}
 	defer rows.Close()
 	var out []T
@@ -206,7 +203,7 @@ func (db *DB) NoticeExpiringHMACCredentials(ctx context.Context, before time.Tim
 		return nil, keygate.Errorf(keygate.EINVALID, "limit: must be at least 1")
 	}
 	var creds []*keygate.HMACCredential
-	err := db.write(ctx, func(tx *sql.Tx) ([]keygate.Change, error) {
+	err := db.write(ctx, func(tx *Tx) ([]keygate.Change, error) {
 		now := db.stamp()
 		var err error
 		creds, err = claim(ctx, tx, scanHMACCredential, `UPDATE hmac_credentials SET expiry_notice_at = ?1
@@ -223,10 +220,10 @@ func (db *DB) ArchiveHMACCredentials(ctx context.Context, endedBefore time.Time,
 		return nil, keygate.Errorf(keygate.EINVALID, "limit: must be at least 1")
 	}
 	var creds []*keygate.HMACCredential
-	err := db.write(ctx, func(tx *sql.Tx) ([]keygate.Change, error) {
+	err := db.write(ctx, func(tx *Tx) ([]keygate.Change, error) {
 		now := db.stamp()
 		var err error
-		creds, err = claim(ctx, tx, scanHMACCredential, `UPDATE hmac_credentials SET status = 'archived', secret = X'', archived_at = ?1
+		creds, err = claim(ctx, tx, scanHMACCredential, `UPDATE hmac_credentials SET status = 'archived', secret = `+db.d.EmptyBlob+`, archived_at = ?1
 			WHERE id IN (SELECT id FROM hmac_credentials WHERE status IN ('active', 'revoked')
 				AND (revoked_at <= ?2 OR expires_at <= ?2) LIMIT ?3)
 			RETURNING `+returningHMACCols, micros(now), micros(endedBefore), limit)

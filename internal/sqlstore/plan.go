@@ -1,4 +1,4 @@
-package sqlite
+package sqlstore
 
 import (
 	"context"
@@ -43,7 +43,7 @@ func planRoutes(ctx context.Context, q querier, plans []*keygate.Plan) error {
 	rows, err := q.QueryContext(ctx, `SELECT `+planRouteCols+` FROM plan_routes WHERE plan_id BETWEEN ? AND ?
 		ORDER BY plan_id, position`, plans[0].ID, plans[len(plans)-1].ID)
 	if err != nil {
-		return fmt.Errorf("sqlite: plan routes: %w", err)
+		return fmt.Errorf("store: plan routes: %w", err)
 	}
 	defer rows.Close()
 	for rows.Next() {
@@ -52,14 +52,14 @@ func planRoutes(ctx context.Context, q querier, plans []*keygate.Plan) error {
 		var r keygate.PlanRoute
 		if err := rows.Scan(&planID, &position, &r.Route.ID, &r.Cost, &r.Rate, &r.Burst,
 			jsonColumn[keygate.Quotas]{&r.Quotas}); err != nil {
-			return fmt.Errorf("sqlite: plan routes: %w", err)
+			return fmt.Errorf("store: plan routes: %w", err)
 		}
 		if p := byID[planID]; p != nil {
 			p.Routes = append(p.Routes, r)
 		}
 	}
 	if err := rows.Err(); err != nil {
-		return fmt.Errorf("sqlite: plan routes: %w", err)
+		return fmt.Errorf("store: plan routes: %w", err)
 	}
 	return nil
 }
@@ -78,19 +78,19 @@ func findPlan(ctx context.Context, q querier, ref string) (*keygate.Plan, error)
 	return p, nil
 }
 
-// read runs fn in one read-only transaction: in WAL mode, one snapshot.
-func (db *DB) read(ctx context.Context, fn func(tx *sql.Tx) error) error {
-	tx, err := db.r.BeginTx(ctx, &sql.TxOptions{ReadOnly: true})
+// read runs fn in one read-only transaction, on one snapshot.
+func (db *DB) read(ctx context.Context, fn func(tx *Tx) error) error {
+	tx, err := db.r.db.BeginTx(ctx, db.d.ReadTxOptions)
 	if err != nil {
-		return storeError(fmt.Errorf("sqlite: begin: %w", err))
+		return storeError(fmt.Errorf("%s: begin: %w", db.d.Name, db.d.wrap(err)))
 	}
 	defer tx.Rollback()
-	return storeError(fn(tx))
+	return storeError(fn(&Tx{tx, db.d}))
 }
 
 func (db *DB) FindPlan(ctx context.Context, ref string) (*keygate.Plan, error) {
 	var p *keygate.Plan
-	err := db.read(ctx, func(tx *sql.Tx) error {
+	err := db.read(ctx, func(tx *Tx) error {
 		var err error
 		p, err = findPlan(ctx, tx, ref)
 		return err
@@ -104,7 +104,7 @@ func (db *DB) FindPlan(ctx context.Context, ref string) (*keygate.Plan, error) {
 func (db *DB) ListPlans(ctx context.Context, pg keygate.Page) ([]*keygate.Plan, string, error) {
 	var page []*keygate.Plan
 	var next string
-	err := db.read(ctx, func(tx *sql.Tx) error {
+	err := db.read(ctx, func(tx *Tx) error {
 		var err error
 		page, next, err = listPage(ctx, tx, pg, `SELECT `+planCols+` FROM plans WHERE id > ? ORDER BY id LIMIT ?`,
 			scanPlan, func(p *keygate.Plan) string { return p.ID })
@@ -129,7 +129,7 @@ func (db *DB) UpdatePlan(ctx context.Context, ref string, update func(*keygate.P
 
 // savePlan validates p, resolves its route references to ids and stores
 // it with its route adjustments, replacing those stored before.
-func savePlan(ctx context.Context, tx *sql.Tx, p *keygate.Plan, insert bool) error {
+func savePlan(ctx context.Context, tx *Tx, p *keygate.Plan, insert bool) error {
 	if err := p.Validate(); err != nil {
 		return err
 	}
@@ -157,15 +157,15 @@ func savePlan(ctx context.Context, tx *sql.Tx, p *keygate.Plan, insert bool) err
 	_, err := tx.ExecContext(ctx, query, p.ID, p.Name, p.Description, p.Rate, p.Burst, p.Quotas.Minute, p.Quotas.Hour,
 		p.Quotas.Day, p.Quotas.Month, string(p.LimitBy), encodeList(p.Tags), micros(p.CreatedAt), micros(p.UpdatedAt),
 		p.HideClientHeaders)
-	if code, col := constraint(err); code == constraintUnique && col == "name" {
+	if code, col := constraint(err); code == Unique && col == "name" {
 		return keygate.Errorf(keygate.ECONFLICT, "name: a plan named %q already exists", p.Name)
 	}
 	if err != nil {
-		return fmt.Errorf("sqlite: save plan: %w", err)
+		return fmt.Errorf("store: save plan: %w", err)
 	}
 	if !insert {
 		if _, err := tx.ExecContext(ctx, `DELETE FROM plan_routes WHERE plan_id = ?`, p.ID); err != nil {
-			return fmt.Errorf("sqlite: save plan: %w", err)
+			return fmt.Errorf("store: save plan: %w", err)
 		}
 	}
 	for i, r := range p.Routes {
@@ -175,7 +175,7 @@ func savePlan(ctx context.Context, tx *sql.Tx, p *keygate.Plan, insert bool) err
 		}
 		if _, err := tx.ExecContext(ctx, `INSERT INTO plan_routes (`+planRouteCols+`) VALUES (?, ?, ?, ?, ?, ?, ?)`,
 			p.ID, i, r.Route.ID, r.Cost, r.Rate, r.Burst, quotas); err != nil {
-			return fmt.Errorf("sqlite: save plan: %w", err)
+			return fmt.Errorf("store: save plan: %w", err)
 		}
 	}
 	return nil
@@ -187,7 +187,7 @@ func savePlan(ctx context.Context, tx *sql.Tx, p *keygate.Plan, insert bool) err
 // that they never hold it back and are never left without it when the
 // delete is refused.
 func (db *DB) DeletePlan(ctx context.Context, ref string) error {
-	return db.write(ctx, func(tx *sql.Tx) ([]keygate.Change, error) {
+	return db.write(ctx, func(tx *Tx) ([]keygate.Change, error) {
 		p, err := findPlan(ctx, tx, ref)
 		if err != nil {
 			return nil, err
@@ -198,7 +198,7 @@ func (db *DB) DeletePlan(ctx context.Context, ref string) error {
 		var nConsumers, nKeys int
 		if err := tx.QueryRowContext(ctx, `SELECT (SELECT count(*) FROM consumers WHERE plan_id = ?1),
 			(SELECT count(*) FROM api_keys WHERE plan_id = ?1 AND NOT (`+keyEndedSQL+`))`, p.ID, now).Scan(&nConsumers, &nKeys); err != nil {
-			return nil, fmt.Errorf("sqlite: delete plan: %w", err)
+			return nil, fmt.Errorf("store: delete plan: %w", err)
 		}
 		if nConsumers+nKeys > 0 {
 			return nil, planInUse(ref, nConsumers, nKeys)
@@ -214,11 +214,11 @@ func (db *DB) DeletePlan(ctx context.Context, ref string) error {
 			return nil, err
 		}
 		_, err = tx.ExecContext(ctx, `DELETE FROM plans WHERE id = ?`, p.ID)
-		if code, _ := constraint(err); code == constraintForeignKey {
+		if code, _ := constraint(err); code == ForeignKey {
 			return nil, planInUse(ref, nConsumers, nKeys)
 		}
 		if err != nil {
-			return nil, fmt.Errorf("sqlite: delete plan: %w", err)
+			return nil, fmt.Errorf("store: delete plan: %w", err)
 		}
 		return append(changes, keygate.Change{Kind: keygate.PlanChanged, Op: keygate.Deleted, ID: p.ID}), nil
 	})
@@ -248,7 +248,7 @@ func resolve(ctx context.Context, q querier, table, nameCol, what, field string,
 	if errors.Is(err, sql.ErrNoRows) {
 		return "", keygate.Errorf(keygate.ENOTFOUND, "%s: no %s %q", field, what, ref.String())
 	} else if err != nil {
-		return "", fmt.Errorf("sqlite: resolve %s: %w", field, err)
+		return "", fmt.Errorf("store: resolve %s: %w", field, err)
 	}
 	return id, nil
 }

@@ -1,4 +1,4 @@
-package sqlite
+package sqlstore
 
 import (
 	"context"
@@ -76,7 +76,7 @@ func (db *DB) CreateWebhook(ctx context.Context, w *keygate.Webhook, seal func(i
 	if err := v.Validate(); err != nil {
 		return err
 	}
-	err := db.write(ctx, func(tx *sql.Tx) ([]keygate.Change, error) {
+	err := db.write(ctx, func(tx *Tx) ([]keygate.Change, error) {
 		if v.ConsumerID != "" {
 			c, err := findConsumer(ctx, tx, v.ConsumerID)
 			if keygate.ErrorCode(err) == keygate.ENOTFOUND {
@@ -100,7 +100,7 @@ func (db *DB) CreateWebhook(ctx context.Context, w *keygate.Webhook, seal func(i
 			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`,
 			v.ID, nullString(v.ConsumerID), v.URL, encodeList(v.Events), v.Enabled, v.Description, sealed.Ciphertext,
 			micros(v.CreatedAt), micros(v.UpdatedAt)); err != nil {
-			return nil, fmt.Errorf("sqlite: create webhook: %w", err)
+			return nil, fmt.Errorf("store: create webhook: %w", err)
 		}
 		return nil, nil
 	})
@@ -113,7 +113,7 @@ func (db *DB) CreateWebhook(ctx context.Context, w *keygate.Webhook, seal func(i
 
 func (db *DB) UpdateWebhook(ctx context.Context, id string, update func(*keygate.Webhook) error) (*keygate.Webhook, error) {
 	var out *keygate.Webhook
-	err := db.write(ctx, func(tx *sql.Tx) ([]keygate.Change, error) {
+	err := db.write(ctx, func(tx *Tx) ([]keygate.Change, error) {
 		stored, err := findWebhook(ctx, tx, id)
 		if err != nil {
 			return nil, err
@@ -130,7 +130,7 @@ func (db *DB) UpdateWebhook(ctx context.Context, id string, update func(*keygate
 		v.ID, v.ConsumerID, v.CreatedAt, v.UpdatedAt = stored.ID, stored.ConsumerID, stored.CreatedAt, db.stamp()
 		if _, err := tx.ExecContext(ctx, `UPDATE webhooks SET url = ?, events = ?, enabled = ?, description = ?, updated_at = ? WHERE id = ?`,
 			v.URL, encodeList(v.Events), v.Enabled, v.Description, micros(v.UpdatedAt), v.ID); err != nil {
-			return nil, fmt.Errorf("sqlite: update webhook: %w", err)
+			return nil, fmt.Errorf("store: update webhook: %w", err)
 		}
 		out = &v
 		return nil, nil
@@ -145,13 +145,13 @@ func (db *DB) UpdateWebhook(ctx context.Context, id string, update func(*keygate
 // deliveries and its data key, then empties the log (see shred). Events left
 // without deliveries go at the next PruneWebhookDeliveries.
 func (db *DB) DeleteWebhook(ctx context.Context, id string) error {
-	err := db.write(ctx, func(tx *sql.Tx) ([]keygate.Change, error) {
+	err := db.write(ctx, func(tx *Tx) ([]keygate.Change, error) {
 		res, err := tx.ExecContext(ctx, `DELETE FROM webhooks WHERE id = ?`, strings.ToLower(id))
 		if err != nil {
-			return nil, fmt.Errorf("sqlite: delete webhook: %w", err)
+			return nil, fmt.Errorf("store: delete webhook: %w", err)
 		}
 		if n, err := res.RowsAffected(); err != nil {
-			return nil, fmt.Errorf("sqlite: delete webhook: %w", err)
+			return nil, fmt.Errorf("store: delete webhook: %w", err)
 		} else if n == 0 {
 			return nil, keygate.Errorf(keygate.ENOTFOUND, "webhook %q not found", id)
 		}
@@ -204,11 +204,6 @@ func (db *DB) prepareEvent(e *keygate.Event, allowTest bool) ([]byte, error) {
 	return payload, nil
 }
 
-// matchingWebhooks is the condition on webhooks w that an event of type ?2
-// about consumer ?1 goes to.
-const matchingWebhooks = `w.enabled AND (w.consumer_id IS NULL OR w.consumer_id = ?1)
-	AND EXISTS (SELECT 1 FROM json_each(w.events) WHERE json_each.value = ?2)`
-
 func (db *DB) EnqueueEvent(ctx context.Context, e *keygate.Event) (int, error) {
 	payload, err := db.prepareEvent(e, false)
 	if err != nil {
@@ -219,31 +214,31 @@ func (db *DB) EnqueueEvent(ctx context.Context, e *keygate.Event) (int, error) {
 	// queueing for the write lock. A webhook created just after this read
 	// misses the event as if it had been created after the event.
 	var matched bool
-	if err := db.r.QueryRowContext(ctx, `SELECT EXISTS (SELECT 1 FROM webhooks w WHERE `+matchingWebhooks+`)`,
+	if err := db.r.QueryRowContext(ctx, `SELECT EXISTS (SELECT 1 FROM webhooks w WHERE `+db.matchingWebhooks+`)`,
 		consumer, e.Type).Scan(&matched); err != nil {
-		return 0, storeError(fmt.Errorf("sqlite: enqueue event: %w", err))
+		return 0, storeError(fmt.Errorf("store: enqueue event: %w", err))
 	}
 	if !matched {
 		return 0, nil
 	}
 	var queued int
-	err = db.write(ctx, func(tx *sql.Tx) ([]keygate.Change, error) {
-		rows, err := tx.QueryContext(ctx, `SELECT w.id FROM webhooks w WHERE `+matchingWebhooks+` ORDER BY w.id`, consumer, e.Type)
+	err = db.write(ctx, func(tx *Tx) ([]keygate.Change, error) {
+		rows, err := tx.QueryContext(ctx, `SELECT w.id FROM webhooks w WHERE `+db.matchingWebhooks+` ORDER BY w.id`, consumer, e.Type)
 		if err != nil {
-			return nil, fmt.Errorf("sqlite: enqueue event: %w", err)
+			return nil, fmt.Errorf("store: enqueue event: %w", err)
 		}
 		var webhooks []string
 		for rows.Next() {
 			var id string
 			if err := rows.Scan(&id); err != nil {
 				rows.Close()
-				return nil, fmt.Errorf("sqlite: enqueue event: %w", err)
+				return nil, fmt.Errorf("store: enqueue event: %w", err)
 			}
 			webhooks = append(webhooks, id)
 		}
 		rows.Close()
 		if err := rows.Err(); err != nil {
-			return nil, fmt.Errorf("sqlite: enqueue event: %w", err)
+			return nil, fmt.Errorf("store: enqueue event: %w", err)
 		}
 		if len(webhooks) == 0 {
 			return nil, nil
@@ -272,7 +267,7 @@ func (db *DB) EnqueueWebhookEvent(ctx context.Context, id string, e *keygate.Eve
 		return nil, err
 	}
 	var d *keygate.WebhookDelivery
-	err = db.write(ctx, func(tx *sql.Tx) ([]keygate.Change, error) {
+	err = db.write(ctx, func(tx *Tx) ([]keygate.Change, error) {
 		w, err := findWebhook(ctx, tx, id)
 		if err != nil {
 			return nil, err
@@ -297,29 +292,29 @@ func (db *DB) EnqueueWebhookEvent(ctx context.Context, id string, e *keygate.Eve
 
 // insertEvent stores an event unless one with its id is stored already, and
 // reports whether it did.
-func insertEvent(ctx context.Context, tx *sql.Tx, e *keygate.Event, payload []byte) (bool, error) {
+func insertEvent(ctx context.Context, tx *Tx, e *keygate.Event, payload []byte) (bool, error) {
 	res, err := tx.ExecContext(ctx, `INSERT INTO webhook_events (id, type, consumer_id, payload, created_at)
 		VALUES (?, ?, ?, ?, ?) ON CONFLICT (id) DO NOTHING`,
 		e.ID, e.Type, nullString(strings.ToLower(e.ConsumerID)), string(payload), micros(e.CreatedAt))
 	if err != nil {
-		return false, fmt.Errorf("sqlite: store event: %w", err)
+		return false, fmt.Errorf("store: store event: %w", err)
 	}
 	n, err := res.RowsAffected()
 	if err != nil {
-		return false, fmt.Errorf("sqlite: store event: %w", err)
+		return false, fmt.Errorf("store: store event: %w", err)
 	}
 	return n == 1, nil
 }
 
 // insertDelivery queues a delivery due at now and returns its id.
-func insertDelivery(ctx context.Context, tx *sql.Tx, webhookID, eventID string, now time.Time) (string, error) {
+func insertDelivery(ctx context.Context, tx *Tx, webhookID, eventID string, now time.Time) (string, error) {
 	id, err := newID()
 	if err != nil {
 		return "", err
 	}
 	if _, err := tx.ExecContext(ctx, `INSERT INTO webhook_deliveries (id, webhook_id, event_id, status, attempts, next_attempt_at, created_at, updated_at)
 		VALUES (?, ?, ?, ?, 0, ?, ?, ?)`, id, webhookID, eventID, string(keygate.DeliveryPending), micros(now), micros(now), micros(now)); err != nil {
-		return "", fmt.Errorf("sqlite: queue delivery: %w", err)
+		return "", fmt.Errorf("store: queue delivery: %w", err)
 	}
 	return id, nil
 }
@@ -410,7 +405,7 @@ func (db *DB) ClaimDeliveries(ctx context.Context, now time.Time, limit int, lea
 	var due bool
 	if err := db.r.QueryRowContext(ctx, `SELECT EXISTS (SELECT 1 FROM webhook_deliveries
 		WHERE status = 'pending' AND next_attempt_at <= ?)`, micros(now)).Scan(&due); err != nil {
-		return nil, storeError(fmt.Errorf("sqlite: claim deliveries: %w", err))
+		return nil, storeError(fmt.Errorf("store: claim deliveries: %w", err))
 	}
 	if !due {
 		return []*keygate.ClaimedDelivery{}, nil
@@ -418,7 +413,7 @@ func (db *DB) ClaimDeliveries(ctx context.Context, now time.Time, limit int, lea
 	token := rand.Text()
 	until := now.Add(lease)
 	claimed := []*keygate.ClaimedDelivery{}
-	err := db.write(ctx, func(tx *sql.Tx) ([]keygate.Change, error) {
+	err := db.write(ctx, func(tx *Tx) ([]keygate.Change, error) {
 		claimed = claimed[:0]
 		// A webhook's in-flight deliveries are its live leases; rank numbers
 		// its due ones, so that it gets no more than its free places.
@@ -440,20 +435,20 @@ func (db *DB) ClaimDeliveries(ctx context.Context, now time.Time, limit int, lea
 			RETURNING id`,
 			token, micros(until), micros(db.stamp()), micros(now), keygate.EventWebhookTest, limit, keygate.MaxLeasedPerWebhook)
 		if err != nil {
-			return nil, fmt.Errorf("sqlite: claim deliveries: %w", err)
+			return nil, fmt.Errorf("store: claim deliveries: %w", err)
 		}
 		var ids []any
 		for rows.Next() {
 			var id string
 			if err := rows.Scan(&id); err != nil {
 				rows.Close()
-				return nil, fmt.Errorf("sqlite: claim deliveries: %w", err)
+				return nil, fmt.Errorf("store: claim deliveries: %w", err)
 			}
 			ids = append(ids, id)
 		}
 		rows.Close()
 		if err := rows.Err(); err != nil {
-			return nil, fmt.Errorf("sqlite: claim deliveries: %w", err)
+			return nil, fmt.Errorf("store: claim deliveries: %w", err)
 		}
 		if len(ids) == 0 {
 			return nil, nil
@@ -463,7 +458,7 @@ func (db *DB) ClaimDeliveries(ctx context.Context, now time.Time, limit int, lea
 			JOIN data_keys k ON k.kind = '`+keygate.SealedWebhookSecret+`' AND k.id = w.id
 			WHERE d.id IN (?`+strings.Repeat(", ?", len(ids)-1)+`) ORDER BY d.next_attempt_at, d.id`, ids...)
 		if err != nil {
-			return nil, fmt.Errorf("sqlite: claim deliveries: %w", err)
+			return nil, fmt.Errorf("store: claim deliveries: %w", err)
 		}
 		defer rows.Close()
 		for rows.Next() {
@@ -472,7 +467,7 @@ func (db *DB) ClaimDeliveries(ctx context.Context, now time.Time, limit int, lea
 			var lastError sql.NullString
 			dest := append(deliveryDest(&c.WebhookDelivery, &lastStatus, &lastError), &c.URL, &c.Secret.Ciphertext, &c.Secret.Version, &c.Secret.Wrapped)
 			if err := rows.Scan(dest...); err != nil {
-				return nil, fmt.Errorf("sqlite: claim deliveries: %w", err)
+				return nil, fmt.Errorf("store: claim deliveries: %w", err)
 			}
 			c.LastStatus, c.LastError = int(lastStatus.Int64), lastError.String
 			c.Secret.ID = c.WebhookID
@@ -500,7 +495,7 @@ func (db *DB) RecordAttempt(ctx context.Context, id string, a keygate.WebhookAtt
 	if msg := keygate.TruncateDeliveryError(strings.ToValidUTF8(a.Error, "?")); msg != "" && !a.Delivered {
 		lastError = msg
 	}
-	return db.write(ctx, func(tx *sql.Tx) ([]keygate.Change, error) {
+	return db.write(ctx, func(tx *Tx) ([]keygate.Change, error) {
 		now := db.stamp()
 		status, next, delivered := keygate.DeliveryFailed, any(nil), any(nil)
 		switch {
@@ -514,10 +509,10 @@ func (db *DB) RecordAttempt(ctx context.Context, id string, a keygate.WebhookAtt
 			WHERE id = ? AND lease = ? AND status = 'pending'`,
 			string(status), next, lastStatus, lastError, delivered, micros(now), strings.ToLower(id), a.Lease)
 		if err != nil {
-			return nil, fmt.Errorf("sqlite: record attempt: %w", err)
+			return nil, fmt.Errorf("store: record attempt: %w", err)
 		}
 		if n, err := res.RowsAffected(); err != nil {
-			return nil, fmt.Errorf("sqlite: record attempt: %w", err)
+			return nil, fmt.Errorf("store: record attempt: %w", err)
 		} else if n == 1 {
 			return nil, nil
 		}
@@ -538,11 +533,11 @@ func (db *DB) PruneWebhookDeliveries(ctx context.Context, before time.Time) (int
 	total := 0
 	for {
 		var n int64
-		err := db.write(ctx, func(tx *sql.Tx) ([]keygate.Change, error) {
+		err := db.write(ctx, func(tx *Tx) ([]keygate.Change, error) {
 			res, err := tx.ExecContext(ctx, `DELETE FROM webhook_deliveries WHERE id IN (
 				SELECT id FROM webhook_deliveries WHERE created_at < ? LIMIT ?)`, cutoff, pruneBatch)
 			if err != nil {
-				return nil, fmt.Errorf("sqlite: prune deliveries: %w", err)
+				return nil, fmt.Errorf("store: prune deliveries: %w", err)
 			}
 			n, err = res.RowsAffected()
 			return nil, err
@@ -557,12 +552,12 @@ func (db *DB) PruneWebhookDeliveries(ctx context.Context, before time.Time) (int
 	}
 	for {
 		var n int64
-		err := db.write(ctx, func(tx *sql.Tx) ([]keygate.Change, error) {
+		err := db.write(ctx, func(tx *Tx) ([]keygate.Change, error) {
 			res, err := tx.ExecContext(ctx, `DELETE FROM webhook_events WHERE id IN (
 				SELECT e.id FROM webhook_events e WHERE e.created_at < ?
 				AND NOT EXISTS (SELECT 1 FROM webhook_deliveries d WHERE d.event_id = e.id) LIMIT ?)`, cutoff, pruneBatch)
 			if err != nil {
-				return nil, fmt.Errorf("sqlite: prune events: %w", err)
+				return nil, fmt.Errorf("store: prune events: %w", err)
 			}
 			n, err = res.RowsAffected()
 			return nil, err

@@ -1,8 +1,7 @@
-package sqlite
+package sqlstore
 
 import (
 	"context"
-	"database/sql"
 	"fmt"
 
 	"github.com/keygate/keygate"
@@ -25,19 +24,19 @@ func (db *DB) PutSecret(ctx context.Context, s *keygate.Sealed) error {
 	case len(s.Ciphertext) == 0:
 		return keygate.Errorf(keygate.EINVALID, "ciphertext: required")
 	}
-	return db.write(ctx, func(tx *sql.Tx) ([]keygate.Change, error) {
+	return db.write(ctx, func(tx *Tx) ([]keygate.Change, error) {
 		if err := requireVersion(ctx, tx, s.Version); err != nil {
 			return nil, err
 		}
 		if _, err := tx.ExecContext(ctx, `INSERT INTO data_keys (kind, id, version, wrapped) VALUES (?, ?, ?, ?)
 			ON CONFLICT (kind, id) DO UPDATE SET version = excluded.version, wrapped = excluded.wrapped`,
 			s.Kind, s.ID, s.Version, s.Wrapped); err != nil {
-			return nil, fmt.Errorf("sqlite: put secret: %w", err)
+			return nil, fmt.Errorf("store: put secret: %w", err)
 		}
 		if _, err := tx.ExecContext(ctx, `INSERT INTO secrets (kind, id, ciphertext) VALUES (?, ?, ?)
 			ON CONFLICT (kind, id) DO UPDATE SET ciphertext = excluded.ciphertext`,
 			s.Kind, s.ID, s.Ciphertext); err != nil {
-			return nil, fmt.Errorf("sqlite: put secret: %w", err)
+			return nil, fmt.Errorf("store: put secret: %w", err)
 		}
 		return nil, nil
 	})
@@ -65,18 +64,18 @@ func (db *DB) DestroySecret(ctx context.Context, kind, id string) error {
 	if err := validRecord(kind, id); err != nil {
 		return err
 	}
-	err := db.write(ctx, func(tx *sql.Tx) ([]keygate.Change, error) {
+	err := db.write(ctx, func(tx *Tx) ([]keygate.Change, error) {
 		res, err := tx.ExecContext(ctx, `DELETE FROM secrets WHERE kind = ? AND id = ?`, kind, id)
 		if err != nil {
-			return nil, fmt.Errorf("sqlite: destroy secret: %w", err)
+			return nil, fmt.Errorf("store: destroy secret: %w", err)
 		}
 		if n, err := res.RowsAffected(); err != nil {
-			return nil, fmt.Errorf("sqlite: destroy secret: %w", err)
+			return nil, fmt.Errorf("store: destroy secret: %w", err)
 		} else if n == 0 {
 			return nil, keygate.Errorf(keygate.ENOTFOUND, "secret %s/%s not found", kind, id)
 		}
 		if _, err := tx.ExecContext(ctx, `DELETE FROM data_keys WHERE kind = ? AND id = ?`, kind, id); err != nil {
-			return nil, fmt.Errorf("sqlite: destroy secret: %w", err)
+			return nil, fmt.Errorf("store: destroy secret: %w", err)
 		}
 		return nil, nil
 	})

@@ -1,4 +1,4 @@
-package sqlite
+package sqlstore
 
 import (
 	"context"
@@ -49,7 +49,7 @@ func (db *DB) UpdateRoute(ctx context.Context, ref string, update func(*keygate.
 	return routes.update(ctx, db, ref, update)
 }
 
-func saveRoute(ctx context.Context, tx *sql.Tx, r *keygate.Route, insert bool) error {
+func saveRoute(ctx context.Context, tx *Tx, r *keygate.Route, insert bool) error {
 	if r.Service.IsZero() {
 		return keygate.Errorf(keygate.EINVALID, "service: required")
 	}
@@ -59,7 +59,7 @@ func saveRoute(ctx context.Context, tx *sql.Tx, r *keygate.Route, insert bool) e
 	if errors.Is(err, sql.ErrNoRows) {
 		return keygate.Errorf(keygate.ENOTFOUND, "service: no service %q", r.Service.String())
 	} else if err != nil {
-		return fmt.Errorf("sqlite: resolve service: %w", err)
+		return fmt.Errorf("store: resolve service: %w", err)
 	}
 	r.Service = keygate.Ref{ID: serviceID}
 
@@ -83,17 +83,17 @@ func saveRoute(ctx context.Context, tx *sql.Tx, r *keygate.Route, insert bool) e
 	_, err = tx.ExecContext(ctx, query, r.ID, r.Name, serviceID, encodeList(r.Hosts), encodeList(r.Paths),
 		encodeList(r.Methods), r.StripPath, r.PreserveHost, keyAuth, hmacAuth, acl, encodeList(r.Tags),
 		micros(r.CreatedAt), micros(r.UpdatedAt))
-	if code, col := constraint(err); code == constraintUnique && col == "name" {
+	if code, col := constraint(err); code == Unique && col == "name" {
 		return keygate.Errorf(keygate.ECONFLICT, "name: a route named %q already exists", r.Name)
 	}
 	if err != nil {
-		return fmt.Errorf("sqlite: save route: %w", err)
+		return fmt.Errorf("store: save route: %w", err)
 	}
 	return nil
 }
 
 func (db *DB) DeleteRoute(ctx context.Context, ref string) error {
-	return db.write(ctx, func(tx *sql.Tx) ([]keygate.Change, error) {
+	return db.write(ctx, func(tx *Tx) ([]keygate.Change, error) {
 		r, err := findRoute(ctx, tx, ref)
 		if err != nil {
 			return nil, err
@@ -103,17 +103,17 @@ func (db *DB) DeleteRoute(ctx context.Context, ref string) error {
 		// why; the foreign key would refuse the delete anyway.
 		var n int
 		if err := tx.QueryRowContext(ctx, `SELECT count(*) FROM plan_routes WHERE route_id = ?`, r.ID).Scan(&n); err != nil {
-			return nil, fmt.Errorf("sqlite: count plans: %w", err)
+			return nil, fmt.Errorf("store: count plans: %w", err)
 		}
 		if n > 0 {
 			return nil, keygate.Errorf(keygate.ECONFLICT, "route %q is adjusted by %d plan(s): remove it from their routes first", ref, n)
 		}
 		_, err = tx.ExecContext(ctx, `DELETE FROM routes WHERE id = ?`, r.ID)
-		if code, _ := constraint(err); code == constraintForeignKey {
+		if code, _ := constraint(err); code == ForeignKey {
 			return nil, keygate.Errorf(keygate.ECONFLICT, "route %q is adjusted by a plan: remove it from the plan's routes first", ref)
 		}
 		if err != nil {
-			return nil, fmt.Errorf("sqlite: delete route: %w", err)
+			return nil, fmt.Errorf("store: delete route: %w", err)
 		}
 		return []keygate.Change{{Kind: keygate.RouteChanged, Op: keygate.Deleted, ID: r.ID}}, nil
 	})

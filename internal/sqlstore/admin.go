@@ -1,4 +1,4 @@
-package sqlite
+package sqlstore
 
 import (
 	"bytes"
@@ -23,7 +23,7 @@ func scanAdminToken(row scanner) (*keygate.AdminToken, error) {
 
 func (db *DB) CreateAdminToken(ctx context.Context, t *keygate.AdminToken) error {
 	var stored *keygate.AdminToken
-	err := db.write(ctx, func(tx *sql.Tx) ([]keygate.Change, error) {
+	err := db.write(ctx, func(tx *Tx) ([]keygate.Change, error) {
 		var err error
 		stored, err = insertAdminToken(ctx, db, tx, t)
 		if err != nil {
@@ -39,7 +39,7 @@ func (db *DB) CreateAdminToken(ctx context.Context, t *keygate.AdminToken) error
 }
 
 // insertAdminToken stores a copy of t with a new id and creation time.
-func insertAdminToken(ctx context.Context, db *DB, tx *sql.Tx, t *keygate.AdminToken) (*keygate.AdminToken, error) {
+func insertAdminToken(ctx context.Context, db *DB, tx *Tx, t *keygate.AdminToken) (*keygate.AdminToken, error) {
 	id, err := newID()
 	if err != nil {
 		return nil, err
@@ -49,12 +49,12 @@ func insertAdminToken(ctx context.Context, db *DB, tx *sql.Tx, t *keygate.AdminT
 	_, err = tx.ExecContext(ctx, `INSERT INTO admin_tokens (`+adminTokenCols+`) VALUES (?, ?, ?, ?, ?)`,
 		v.ID, v.Name, v.Hash, v.Role, micros(v.CreatedAt))
 	switch code, col := constraint(err); {
-	case code == constraintUnique && col == "token_hash":
+	case code == Unique && col == "token_hash":
 		return nil, keygate.Errorf(keygate.ECONFLICT, "hash: an admin token with this hash already exists")
-	case code == constraintUnique && col == "name":
+	case code == Unique && col == "name":
 		return nil, keygate.Errorf(keygate.ECONFLICT, "name: an admin token named %q already exists", v.Name)
 	case err != nil:
-		return nil, fmt.Errorf("sqlite: create admin token: %w", err)
+		return nil, fmt.Errorf("store: create admin token: %w", err)
 	}
 	return &v, nil
 }
@@ -66,33 +66,33 @@ func (db *DB) PutAdminToken(ctx context.Context, t *keygate.AdminToken) error {
 		return keygate.Errorf(keygate.EINVALID, "name: required")
 	}
 	var stored *keygate.AdminToken
-	err := db.write(ctx, func(tx *sql.Tx) ([]keygate.Change, error) {
+	err := db.write(ctx, func(tx *Tx) ([]keygate.Change, error) {
 		cur, err := scanAdminToken(tx.QueryRowContext(ctx, `SELECT `+adminTokenCols+` FROM admin_tokens WHERE name = ?`, t.Name))
 		switch {
 		case err == nil && bytes.Equal(cur.Hash, t.Hash) && cur.Role == t.Role:
 			stored = cur // already in place: keep its id, so a restart changes nothing
 			return nil, nil
 		case err != nil && !errors.Is(err, sql.ErrNoRows):
-			return nil, fmt.Errorf("sqlite: find admin token: %w", err)
+			return nil, fmt.Errorf("store: find admin token: %w", err)
 		}
 		rows, err := tx.QueryContext(ctx, `DELETE FROM admin_tokens WHERE name = ? OR token_hash = ? RETURNING id`, t.Name, t.Hash)
 		if err != nil {
-			return nil, fmt.Errorf("sqlite: replace admin token: %w", err)
+			return nil, fmt.Errorf("store: replace admin token: %w", err)
 		}
 		var changes []keygate.Change
 		for rows.Next() {
 			c := keygate.Change{Kind: keygate.AdminTokenChanged, Op: keygate.Deleted}
 			if err := rows.Scan(&c.ID); err != nil {
 				rows.Close()
-				return nil, fmt.Errorf("sqlite: replace admin token: %w", err)
+				return nil, fmt.Errorf("store: replace admin token: %w", err)
 			}
 			changes = append(changes, c)
 		}
 		if err := rows.Close(); err != nil {
-			return nil, fmt.Errorf("sqlite: replace admin token: %w", err)
+			return nil, fmt.Errorf("store: replace admin token: %w", err)
 		}
 		if err := rows.Err(); err != nil {
-			return nil, fmt.Errorf("sqlite: replace admin token: %w", err)
+			return nil, fmt.Errorf("store: replace admin token: %w", err)
 		}
 		if stored, err = insertAdminToken(ctx, db, tx, t); err != nil {
 			return nil, err
@@ -120,7 +120,7 @@ func (db *DB) ListAdminTokens(ctx context.Context, p keygate.Page) ([]*keygate.A
 }
 
 func (db *DB) DeleteAdminToken(ctx context.Context, id string) error {
-	return db.write(ctx, func(tx *sql.Tx) ([]keygate.Change, error) {
+	return db.write(ctx, func(tx *Tx) ([]keygate.Change, error) {
 		var deleted string
 		err := tx.QueryRowContext(ctx, `DELETE FROM admin_tokens WHERE id = ? RETURNING id`, strings.ToLower(id)).Scan(&deleted)
 		if err != nil {
@@ -133,7 +133,7 @@ func (db *DB) DeleteAdminToken(ctx context.Context, id string) error {
 func (db *DB) CountAdminTokens(ctx context.Context) (int, error) {
 	var n int
 	if err := db.r.QueryRowContext(ctx, `SELECT count(*) FROM admin_tokens`).Scan(&n); err != nil {
-		return 0, storeError(fmt.Errorf("sqlite: count admin tokens: %w", err))
+		return 0, storeError(fmt.Errorf("store: count admin tokens: %w", err))
 	}
 	return n, nil
 }

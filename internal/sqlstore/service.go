@@ -1,8 +1,7 @@
-package sqlite
+package sqlstore
 
 import (
 	"context"
-	"database/sql"
 	"fmt"
 
 	"github.com/keygate/keygate"
@@ -47,7 +46,7 @@ func (db *DB) UpdateService(ctx context.Context, ref string, update func(*keygat
 	return services.update(ctx, db, ref, update)
 }
 
-func saveService(ctx context.Context, tx *sql.Tx, s *keygate.Service, insert bool) error {
+func saveService(ctx context.Context, tx *Tx, s *keygate.Service, insert bool) error {
 	query := `UPDATE services SET name = ?2, url = ?3, connect_timeout = ?4, read_timeout = ?5,
 		write_timeout = ?6, tags = ?7, updated_at = ?9 WHERE id = ?1`
 	if insert {
@@ -55,17 +54,17 @@ func saveService(ctx context.Context, tx *sql.Tx, s *keygate.Service, insert boo
 	}
 	_, err := tx.ExecContext(ctx, query, s.ID, s.Name, s.URL, s.ConnectTimeout, s.ReadTimeout, s.WriteTimeout,
 		encodeList(s.Tags), micros(s.CreatedAt), micros(s.UpdatedAt))
-	if code, col := constraint(err); code == constraintUnique && col == "name" {
+	if code, col := constraint(err); code == Unique && col == "name" {
 		return keygate.Errorf(keygate.ECONFLICT, "name: a service named %q already exists", s.Name)
 	}
 	if err != nil {
-		return fmt.Errorf("sqlite: save service: %w", err)
+		return fmt.Errorf("store: save service: %w", err)
 	}
 	return nil
 }
 
 func (db *DB) DeleteService(ctx context.Context, ref string) error {
-	return db.write(ctx, func(tx *sql.Tx) ([]keygate.Change, error) {
+	return db.write(ctx, func(tx *Tx) ([]keygate.Change, error) {
 		s, err := findService(ctx, tx, ref)
 		if err != nil {
 			return nil, err
@@ -74,13 +73,13 @@ func (db *DB) DeleteService(ctx context.Context, ref string) error {
 		// refuse the delete anyway.
 		var n int
 		if err := tx.QueryRowContext(ctx, `SELECT count(*) FROM routes WHERE service_id = ?`, s.ID).Scan(&n); err != nil {
-			return nil, fmt.Errorf("sqlite: count routes: %w", err)
+			return nil, fmt.Errorf("store: count routes: %w", err)
 		}
 		if n > 0 {
 			return nil, keygate.Errorf(keygate.ECONFLICT, "service %q is used by %d route(s)", ref, n)
 		}
 		if _, err := tx.ExecContext(ctx, `DELETE FROM services WHERE id = ?`, s.ID); err != nil {
-			return nil, fmt.Errorf("sqlite: delete service: %w", err)
+			return nil, fmt.Errorf("store: delete service: %w", err)
 		}
 		return []keygate.Change{{Kind: keygate.ServiceChanged, Op: keygate.Deleted, ID: s.ID}}, nil
 	})
