@@ -146,7 +146,7 @@ func Restore(ctx context.Context, path string, r io.Reader, opts Options, progre
 	if err != nil {
 		return err
 	}
-	switch latest := ms[len(ms)-1].version; {
+	switch latest := ms[len(ms)-1].Version; {
 	case head.Format != keygate.ExportFormat:
 		return keygate.Errorf(keygate.EINVALID, "export: format %d, this keygate reads %d", head.Format, keygate.ExportFormat)
 	case head.SchemaVersion < 1:

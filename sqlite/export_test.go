@@ -145,7 +145,7 @@ func TestRestoreRefusesAndLeavesNothing(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	schema := fmt.Sprintf(`"schema_version":%d`, ms[len(ms)-1].version)
+	schema := fmt.Sprintf(`"schema_version":%d`, ms[len(ms)-1].Version)
 	if !strings.Contains(lines[0], schema) {
 		t.Fatalf("header %s does not hold %s", lines[0], schema)
 	}

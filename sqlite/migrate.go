@@ -5,11 +5,8 @@ import (
 	"database/sql"
 	"embed"
 	"fmt"
+	"github.com/keygate/keygate/internal/sqlstore"
 	"io/fs"
-	"path"
-	"slices"
-	"strconv"
-	"strings"
 	"time"
 )
 
@@ -19,10 +16,9 @@ import (
 //go:embed migrations/*.sql
 var migrations embed.FS
 
-type migration struct {
-	version int
-	name    string
-}
+type migration = sqlstore.Migration
+
+var readMigrations = sqlstore.ReadMigrations
 
 // migrate applies every migration in fsys that db has not recorded yet, up
 // to version upTo (0: all of them).
@@ -40,44 +36,18 @@ func migrate(ctx context.Context, db *sql.DB, fsys fs.FS, now func() time.Time, 
 		return fmt.Errorf("sqlite: migrate: %w", err)
 	}
 	// An older binary must not write to a schema it does not know.
-	if latest := ms[len(ms)-1].version; current > latest {
+	if latest := ms[len(ms)-1].Version; current > latest {
 		return fmt.Errorf("sqlite: database schema version %d is newer than this keygate's (%d)", current, latest)
 	}
 	for _, m := range ms {
-		if upTo > 0 && m.version > upTo {
+		if upTo > 0 && m.Version > upTo {
 			break
 		}
 		if err := applyMigration(ctx, db, fsys, m, now); err != nil {
-			return fmt.Errorf("sqlite: migration %s: %w", m.name, err)
+			return fmt.Errorf("sqlite: migration %s: %w", m.Name, err)
 		}
 	}
 	return nil
-}
-
-func readMigrations(fsys fs.FS) ([]migration, error) {
-	names, err := fs.Glob(fsys, "migrations/*.sql")
-	if err != nil {
-		return nil, fmt.Errorf("sqlite: migrations: %w", err)
-	}
-	var ms []migration
-	for _, name := range names {
-		num, _, _ := strings.Cut(path.Base(name), "_")
-		v, err := strconv.Atoi(num)
-		if err != nil || v < 1 {
-			return nil, fmt.Errorf("sqlite: migration %s: name must start with a version number", name)
-		}
-		ms = append(ms, migration{version: v, name: name})
-	}
-	if len(ms) == 0 {
-		return nil, fmt.Errorf("sqlite: no migrations")
-	}
-	slices.SortFunc(ms, func(a, b migration) int { return a.version - b.version })
-	for i := 1; i < len(ms); i++ {
-		if ms[i].version == ms[i-1].version {
-			return nil, fmt.Errorf("sqlite: migrations %s and %s have the same version", ms[i-1].name, ms[i].name)
-		}
-	}
-	return ms, nil
 }
 
 // applyMigration applies m in its own transaction unless it already is. The
@@ -90,13 +60,13 @@ func applyMigration(ctx context.Context, db *sql.DB, fsys fs.FS, m migration, no
 	}
 	defer tx.Rollback()
 	var applied bool
-	if err := tx.QueryRowContext(ctx, `SELECT EXISTS (SELECT 1 FROM schema_migrations WHERE version = ?)`, m.version).Scan(&applied); err != nil {
+	if err := tx.QueryRowContext(ctx, `SELECT EXISTS (SELECT 1 FROM schema_migrations WHERE version = ?)`, m.Version).Scan(&applied); err != nil {
 		return err
 	}
 	if applied {
 		return nil
 	}
-	script, err := fs.ReadFile(fsys, m.name)
+	script, err := fs.ReadFile(fsys, m.Name)
 	if err != nil {
 		return err
 	}
@@ -104,7 +74,7 @@ func applyMigration(ctx context.Context, db *sql.DB, fsys fs.FS, m migration, no
 		return err
 	}
 	if _, err := tx.ExecContext(ctx, `INSERT INTO schema_migrations (version, applied_at) VALUES (?, ?)`,
-		m.version, now().UnixMicro()); err != nil {
+		m.Version, now().UnixMicro()); err != nil {
 		return err
 	}
 	return tx.Commit()

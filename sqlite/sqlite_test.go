@@ -56,7 +56,7 @@ func TestMigrations(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	latest := embedded[len(embedded)-1].version
+	latest := embedded[len(embedded)-1].Version
 
 	t.Run("opening twice applies each migration once", func(t *testing.T) {
 		for range 2 {
@@ -75,11 +75,11 @@ func TestMigrations(t *testing.T) {
 			Data: []byte("CREATE TABLE widgets (id TEXT PRIMARY KEY);\nCREATE INDEX widgets_id ON widgets(id);"),
 		}}
 		for _, m := range embedded {
-			b, err := fs.ReadFile(migrations, m.name)
+			b, err := fs.ReadFile(migrations, m.Name)
 			if err != nil {
 				t.Fatal(err)
 			}
-			newer[m.name] = &fstest.MapFile{Data: b}
+			newer[m.Name] = &fstest.MapFile{Data: b}
 		}
 		if err := migrate(t.Context(), db.w, newer, db.now, 0); err != nil {
 			t.Fatal(err)

@@ -231,7 +231,7 @@ func (db *DB) PickUpAccessRequest(ctx context.Context, id string, open func(*key
 		s := &keygate.Sealed{Kind: keygate.SealedAccessPickup, ID: r.ID}
 		err = tx.QueryRowContext(ctx, `SELECT d.version, d.wrapped, a.pickup FROM access_requests a
 			JOIN data_keys d ON d.kind = ? AND d.id = a.id
-			WHERE a.id = ? AND a.pickup IS NOT NULL`, keygate.SealedAccessPickup, r.ID).Scan(&s.Version, &s.Wrapped, &s.Ciphertext)
+			WHERE a.id = ? AND a.pickup IS NOT NULL`+db.d.ForUpdate, keygate.SealedAccessPickup, r.ID).Scan(&s.Version, &s.Wrapped, &s.Ciphertext)
 		if errors.Is(err, sql.ErrNoRows) {
 			return nil, keygate.Errorf(keygate.ECONFLICT, "access request: the issued key %s was deleted before it was picked up", r.KeyID)
 		} else if err != nil {
@@ -354,7 +354,7 @@ func (db *DB) UpdateAccessRule(ctx context.Context, ref string, update func(*key
 
 func saveAccessRule(ctx context.Context, tx *Tx, r *keygate.AccessRule, insert bool) error {
 	query := `UPDATE access_rules SET name = ?2, plan = ?3, consumer_groups = ?4, services = ?5, enabled = ?6,
-		updated_at = ?8 WHERE id = ?1`
+		updated_at = ?8 WHERE id = ?1 AND created_at = ?7`
 	if insert {
 		query = `INSERT INTO access_rules (` + accessRuleCols + `) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)`
 	}

@@ -71,7 +71,7 @@ func saveConsumer(ctx context.Context, tx *Tx, c *keygate.Consumer, insert bool)
 		return err
 	}
 	query := `UPDATE consumers SET username = ?2, custom_id = ?3, groups = ?4, tags = ?5, updated_at = ?7,
-		rotation_policy = ?8, public_key = ?9, plan_id = ?10 WHERE id = ?1`
+		rotation_policy = ?8, public_key = ?9, plan_id = ?10 WHERE id = ?1 AND created_at = ?6`
 	if insert {
 		query = `INSERT INTO consumers (` + consumerCols + `) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)`
 	}
@@ -99,6 +99,7 @@ func saveConsumer(ctx context.Context, tx *Tx, c *keygate.Consumer, insert bool)
 func (db *DB) DeleteConsumer(ctx context.Context, ref string) error {
 	shredded := false
 	err := db.write(ctx, func(tx *Tx) ([]keygate.Change, error) {
+		shredded = false // a transaction run again decides again
 		c, err := findConsumer(ctx, tx, ref)
 		if err != nil {
 			return nil, err

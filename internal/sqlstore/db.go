@@ -115,6 +115,12 @@ func (db *DB) shred(ctx context.Context) {
 //
 // Its error is fn's as is, or, when the database cannot be used, EUNAVAILABLE
 // (see storeError).
+//
+// fn may run more than once: a transaction that loses to a concurrent one
+// is run again (see commit). So fn sets, never accumulates into, the
+// variables it shares with its caller, and the callbacks it calls (seal,
+// update) may run again; one that must not (open) comes after a read with
+// Dialect.ForUpdate.
 func (db *DB) write(ctx context.Context, fn func(tx *Tx) ([]keygate.Change, error)) error {
 	changes, err := db.commit(ctx, fn)
 	if err != nil {
@@ -135,7 +141,7 @@ const maxAttempts = 20
 func (db *DB) commit(ctx context.Context, fn func(tx *Tx) ([]keygate.Change, error)) ([]keygate.Change, error) {
 	for attempt := 1; ; attempt++ {
 		changes, err := db.commitOnce(ctx, fn)
-		if err == nil || !classOf(err).Retry || attempt == maxAttempts {
+		if err == nil || !retry(err, attempt) {
 			return changes, err
 		}
 		// A short, random pause, growing with the attempts, so that the
@@ -147,6 +153,18 @@ func (db *DB) commit(ctx context.Context, fn func(tx *Tx) ([]keygate.Change, err
 		case <-time.After(pause):
 		}
 	}
+}
+
+// retry says whether a write transaction that failed with err on its
+// attempt-th run may be run again. A unique violation that the store did
+// not turn into a domain error (ECONFLICT) is one that its reads did not
+// foresee: under PostgreSQL's SERIALIZABLE, two transactions that insert
+// the same key without having read it collide that way, not with a
+// serialization failure. Run again, the loser sees the winner's row; a
+// violation that is no race fails the same way a second time.
+func retry(err error, attempt int) bool {
+	c := classOf(err)
+	return c.Retry && attempt < maxAttempts || c.Constraint == Unique && attempt < 2
 }
 
 func (db *DB) commitOnce(ctx context.Context, fn func(tx *Tx) ([]keygate.Change, error)) ([]keygate.Change, error) {

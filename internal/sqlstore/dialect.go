@@ -36,6 +36,12 @@ type Dialect struct {
 	// MonthStart is the unix second of the start of the UTC month holding
 	// the unix second col, as an integer.
 	MonthStart func(col string) string
+	// ForUpdate ends a SELECT whose rows the transaction goes on to change
+	// after a step that must not run twice (opening a secret kept for one
+	// pickup): "" where write transactions never overlap (SQLite), " FOR
+	// UPDATE" on PostgreSQL, so that the loser of a race waits there and
+	// fails before the step, rather than at its commit after it.
+	ForUpdate string
 	// EmptyBlob is the literal of an empty byte string.
 	EmptyBlob string
 

@@ -287,7 +287,7 @@ func (db *DB) PickUpRotatedKey(ctx context.Context, id string, open func(*keygat
 		s := &keygate.Sealed{Kind: keygate.SealedRotationPickup, ID: strings.ToLower(id)}
 		var successorID string
 		err := tx.QueryRowContext(ctx, `SELECT p.successor_id, d.version, d.wrapped, p.ciphertext FROM rotation_pickups p
-			JOIN data_keys d ON d.kind = ? AND d.id = p.key_id WHERE p.key_id = ?`,
+			JOIN data_keys d ON d.kind = ? AND d.id = p.key_id WHERE p.key_id = ?`+db.d.ForUpdate,
 			keygate.SealedRotationPickup, s.ID).Scan(&successorID, &s.Version, &s.Wrapped, &s.Ciphertext)
 		if err != nil {
 			return nil, notFound(err, "key: no rotated key waits for pickup")
@@ -335,6 +335,7 @@ func (db *DB) RevokeKey(ctx context.Context, id string) (*keygate.APIKey, error)
 	var k *keygate.APIKey
 	shredded := false
 	err := db.write(ctx, func(tx *Tx) ([]keygate.Change, error) {
+		shredded = false // a transaction run again decides again
 		var err error
 		if k, err = findKey(ctx, tx, id); err != nil {
 			return nil, err

@@ -211,6 +211,7 @@ func (db *DB) RewrapDataKeys(ctx context.Context, rewraps []keygate.Rewrap) (int
 	}
 	var applied int
 	err := db.write(ctx, func(tx *Tx) ([]keygate.Change, error) {
+		applied = 0 // a transaction run again counts again
 		for _, version := range slices.Sorted(maps.Keys(targets)) {
 			if err := requireVersion(ctx, tx, version); err != nil {
 				return nil, err

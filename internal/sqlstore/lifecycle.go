@@ -87,6 +87,7 @@ func (db *DB) NoticeRotationDue(ctx context.Context, now time.Time, limit int) (
 	}
 	var due []*keygate.DueRotation
 	err := db.write(ctx, func(tx *Tx) ([]keygate.Change, error) {
+		due = nil // a transaction run again claims again
 		keys, err := claim(ctx, tx, scanKey, `UPDATE api_keys SET rotation_notice_at = ?2
 			WHERE id IN (SELECT k.id FROM api_keys k JOIN consumers c ON c.id = k.consumer_id
 				WHERE `+rotatableSQL+` AND k.rotation_notice_at IS NULL AND `+db.rotationNoticeSQL+`

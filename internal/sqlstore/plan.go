@@ -150,7 +150,7 @@ func savePlan(ctx context.Context, tx *Tx, p *keygate.Plan, insert bool) error {
 	}
 
 	query := `UPDATE plans SET name = ?2, description = ?3, rate = ?4, burst = ?5, quota_minute = ?6, quota_hour = ?7,
-		quota_day = ?8, quota_month = ?9, limit_by = ?10, tags = ?11, updated_at = ?13, hide_client_headers = ?14 WHERE id = ?1`
+		quota_day = ?8, quota_month = ?9, limit_by = ?10, tags = ?11, updated_at = ?13, hide_client_headers = ?14 WHERE id = ?1 AND created_at = ?12`
 	if insert {
 		query = `INSERT INTO plans (` + planCols + `) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)`
 	}

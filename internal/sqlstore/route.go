@@ -76,7 +76,7 @@ func saveRoute(ctx context.Context, tx *Tx, r *keygate.Route, insert bool) error
 		return err
 	}
 	query := `UPDATE routes SET name = ?2, service_id = ?3, hosts = ?4, paths = ?5, methods = ?6, strip_path = ?7,
-		preserve_host = ?8, key_auth = ?9, hmac_auth = ?10, acl = ?11, tags = ?12, updated_at = ?14 WHERE id = ?1`
+		preserve_host = ?8, key_auth = ?9, hmac_auth = ?10, acl = ?11, tags = ?12, updated_at = ?14 WHERE id = ?1 AND created_at = ?13`
 	if insert {
 		query = `INSERT INTO routes (` + routeCols + `) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)`
 	}

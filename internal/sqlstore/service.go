@@ -48,7 +48,7 @@ func (db *DB) UpdateService(ctx context.Context, ref string, update func(*keygat
 
 func saveService(ctx context.Context, tx *Tx, s *keygate.Service, insert bool) error {
 	query := `UPDATE services SET name = ?2, url = ?3, connect_timeout = ?4, read_timeout = ?5,
-		write_timeout = ?6, tags = ?7, updated_at = ?9 WHERE id = ?1`
+		write_timeout = ?6, tags = ?7, updated_at = ?9 WHERE id = ?1 AND created_at = ?8`
 	if insert {
 		query = `INSERT INTO services (` + serviceCols + `) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)`
 	}

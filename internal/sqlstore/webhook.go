@@ -223,6 +223,7 @@ func (db *DB) EnqueueEvent(ctx context.Context, e *keygate.Event) (int, error) {
 	}
 	var queued int
 	err = db.write(ctx, func(tx *Tx) ([]keygate.Change, error) {
+		queued = 0 // a transaction run again queues again
 		rows, err := tx.QueryContext(ctx, `SELECT w.id FROM webhooks w WHERE `+db.matchingWebhooks+` ORDER BY w.id`, consumer, e.Type)
 		if err != nil {
 			return nil, fmt.Errorf("store: enqueue event: %w", err)
