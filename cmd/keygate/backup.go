@@ -33,6 +33,11 @@ cannot be restored. Run it on the machine that holds the data dir.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			cfg.loadLocal(cmd)
+			if cfg.usesPostgres() {
+				// Not yet: a PostgreSQL store has no Export. Refused before
+				// anything is opened or written.
+				return errors.New("backup: not available for a PostgreSQL store yet; back it up with PostgreSQL's own tools (pg_dump), with the root key kept apart")
+			}
 			if out == "" {
 				return errors.New("--out: required")
 			}
@@ -40,11 +45,15 @@ cannot be restored. Run it on the machine that holds the data dir.`,
 			if err != nil {
 				return err
 			}
-			db, err := openExisting(cmd.Context(), cfg.DataDir)
+			store, err := cfg.openStore(cmd.Context(), nil, nil, true)
 			if err != nil {
 				return err
 			}
-			defer db.Close()
+			defer store.Close()
+			db, ok := store.(backupSource)
+			if !ok {
+				return errors.New("backup: this store cannot be backed up")
+			}
 			bar := newProgressBar(cmd.ErrOrStderr(), "backup", "rows", quiet)
 			rows, err := writeBackup(cmd.Context(), db, root, out, bar.update)
 			bar.done()
@@ -65,7 +74,13 @@ cannot be restored. Run it on the machine that holds the data dir.`,
 // renames it into place once complete, so that path is either a whole
 // backup or absent. The root key must open the store's keyring: a backup
 // that this root key could not restore is refused up front.
-func writeBackup(ctx context.Context, db *sqlite.DB, root *keyring.LocalRootKey, path string, progress func(done, total int)) (rows int, err error) {
+// backupSource is a store that can be backed up.
+type backupSource interface {
+	keygate.KeyringStore
+	keygate.Exporter
+}
+
+func writeBackup(ctx context.Context, db backupSource, root *keyring.LocalRootKey, path string, progress func(done, total int)) (rows int, err error) {
 	if _, err := os.Stat(path); err == nil {
 		return 0, fmt.Errorf("%s already exists; refusing to overwrite it", path)
 	}
@@ -127,6 +142,9 @@ left behind.`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			cfg.loadLocal(cmd)
+			if cfg.Store != "" {
+				return errors.New("restore: only into a SQLite data dir (--data-dir) for now, not into --store " + redactURL(cfg.Store))
+			}
 			root, err := cfg.loadRootKey()
 			if err != nil {
 				return err

@@ -17,6 +17,8 @@ import (
 type Config struct {
 	ConfigFile       string
 	DataDir          string
+	Store            string
+	StoreSchema      string
 	RootKeyFile      string
 	ProxyListen      string
 	AdminListen      string
@@ -55,6 +57,8 @@ const envPrefix = "KEYGATE_"
 func (c *Config) addFlags(fs *pflag.FlagSet) {
 	fs.StringVar(&c.ConfigFile, "config", "", "YAML file with settings (keys are the flag names with _ for -)")
 	fs.StringVar(&c.DataDir, "data-dir", "./data", "directory for the SQLite database")
+	fs.StringVar(&c.Store, "store", "", storeFlagHelp)
+	fs.StringVar(&c.StoreSchema, "store-schema", "", "PostgreSQL schema of keygate's tables, created when missing (default: the first of the URL's search_path, usually public)")
 	fs.StringVar(&c.RootKeyFile, "root-key-file", "", "file holding the root key (mode 0600; make one with: keygate root-key generate); or set KEYGATE_ROOT_KEY")
 	fs.StringVar(&c.ProxyListen, "proxy-listen", "0.0.0.0:8000", "address of the gateway (proxy) listener")
 	fs.StringVar(&c.AdminListen, "admin-listen", "127.0.0.1:8001", "address of the admin API listener")

@@ -5,13 +5,11 @@ import (
 	"errors"
 	"fmt"
 	"os"
-	"path/filepath"
 
 	"github.com/spf13/cobra"
 
 	"github.com/keygate/keygate"
 	"github.com/keygate/keygate/keyring"
-	"github.com/keygate/keygate/sqlite"
 )
 
 // errNoRootKey says how to provide the root key; keygate will not start
@@ -46,11 +44,14 @@ func (c *Config) loadRootKey() (*keyring.LocalRootKey, error) {
 func rootKeyFlags(cmd *cobra.Command, c *Config) {
 	cmd.Flags().StringVar(&c.DataDir, "data-dir", "./data", "keygate's data dir (env KEYGATE_DATA_DIR)")
 	cmd.Flags().StringVar(&c.RootKeyFile, "root-key-file", "", "file holding the root key (env KEYGATE_ROOT_KEY_FILE; or set KEYGATE_ROOT_KEY)")
+	cmd.Flags().StringVar(&c.Store, "store", "", storeFlagHelp+" (env KEYGATE_STORE)")
+	cmd.Flags().StringVar(&c.StoreSchema, "store-schema", "", "PostgreSQL schema of keygate's tables (env KEYGATE_STORE_SCHEMA)")
 }
 
 // loadLocal fills unset flags from the environment, as serve does.
 func (c *Config) loadLocal(cmd *cobra.Command) {
-	for flag, dst := range map[string]*string{"data-dir": &c.DataDir, "root-key-file": &c.RootKeyFile} {
+	for flag, dst := range map[string]*string{"data-dir": &c.DataDir, "root-key-file": &c.RootKeyFile,
+		"store": &c.Store, "store-schema": &c.StoreSchema} {
 		if v, ok := os.LookupEnv(envName(flag)); ok && !cmd.Flags().Changed(flag) {
 			*dst = v
 		}
@@ -121,7 +122,7 @@ not exist, a new root key is generated into it.`,
 			if newRoot.Fingerprint() == oldRoot.Fingerprint() {
 				return errors.New("the new root key is the old one")
 			}
-			db, err := openExisting(cmd.Context(), cfg.DataDir)
+			db, err := cfg.openStore(cmd.Context(), nil, nil, true)
 			if err != nil {
 				return err
 			}
@@ -169,13 +170,4 @@ func readOrCreateRootKey(path string) ([]byte, error) {
 		err = keyring.WriteRootKeyFile(path, key)
 	}
 	return key, err
-}
-
-// openExisting opens the data dir's database, refusing to create one.
-func openExisting(ctx context.Context, dataDir string) (*sqlite.DB, error) {
-	path := filepath.Join(dataDir, dbFile)
-	if _, err := os.Stat(path); err != nil {
-		return nil, fmt.Errorf("no keygate database in %s: %w", dataDir, err)
-	}
-	return sqlite.Open(ctx, path, sqlite.Options{})
 }

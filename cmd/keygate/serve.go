@@ -10,7 +10,6 @@ import (
 	"net"
 	"net/http"
 	"os"
-	"path/filepath"
 	"runtime/debug"
 	"sync"
 	"time"
@@ -30,7 +29,6 @@ import (
 	"github.com/keygate/keygate/metrics"
 	"github.com/keygate/keygate/proxy"
 	"github.com/keygate/keygate/redis"
-	"github.com/keygate/keygate/sqlite"
 	"github.com/keygate/keygate/webhook"
 )
 
@@ -89,7 +87,7 @@ type Main struct {
 	// wants.
 	Now func() time.Time
 
-	Store    *sqlite.DB
+	Store    keygate.Store // SQLite or PostgreSQL (--store)
 	Keyring  *keyring.Manager
 	Verifier *keyauth.Verifier
 	HMAC     *hmacauth.Credentials
@@ -140,6 +138,9 @@ func (m *Main) Run(ctx context.Context) (err error) {
 	if err != nil {
 		return errors.New(keygate.ErrorMessage(err))
 	}
+	if err := m.Config.validateStore(); err != nil {
+		return err
+	}
 	if err := os.MkdirAll(m.Config.DataDir, 0o700); err != nil {
 		return fmt.Errorf("data dir: %w", err)
 	}
@@ -151,14 +152,11 @@ func (m *Main) Run(ctx context.Context) (err error) {
 	// The store tells the caches about every committed change; the hook is set
 	// before anything is written, so none is missed.
 	var onChange []keygate.ChangeFunc
-	m.Store, err = sqlite.Open(ctx, filepath.Join(m.Config.DataDir, dbFile), sqlite.Options{
-		Now: m.Now, // nil: time.Now
-		OnChange: func(c keygate.Change) {
-			for _, f := range onChange {
-				f(c)
-			}
-		},
-	})
+	m.Store, err = m.Config.openStore(ctx, m.Now /* nil: time.Now */, func(c keygate.Change) {
+		for _, f := range onChange {
+			f(c)
+		}
+	}, false)
 	if err != nil {
 		return fmt.Errorf("open store: %w", err)
 	}
@@ -342,9 +340,6 @@ func (m *Main) Close() error {
 	}
 	return errors.Join(errs...)
 }
-
-// dbFile is the name of the SQLite database in the data dir.
-const dbFile = "keygate.db"
 
 // minAdminTokenLen keeps guessable admin tokens out.
 const minAdminTokenLen = 20
