@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"net/http"
+	"os"
 	"slices"
 	"testing"
 	"time"
@@ -11,16 +12,22 @@ import (
 )
 
 // cluster starts three gateways on one store and one Redis; each may be
-// edited first (b's Redis URL, say). The store is a SQLite file they share,
-// until the PostgreSQL store lands; what is tested here is that changes
-// made on one node reach the others' caches.
+// edited first (b's Redis URL, say). The store is PostgreSQL, as in a real
+// cluster, when KEYGATE_TEST_POSTGRES_URL is set, else a SQLite file they
+// share; what is tested here is that changes made on one node reach the
+// others' caches.
 func cluster(tb testing.TB, edit ...func(*Main)) []*gateway {
 	tb.Helper()
 	url, prefix := testRedis(tb)
+	var pgURL, pgSchema string
+	if os.Getenv("KEYGATE_TEST_POSTGRES_URL") != "" {
+		pgURL, pgSchema = postgresStore(tb)
+	}
 	var nodes []*gateway
 	for i := range 3 {
 		nodes = append(nodes, startGatewayMain(tb, func(m *Main) {
 			m.Config.RedisURL, m.Config.RedisPrefix = url, prefix
+			m.Config.Store, m.Config.StoreSchema = pgURL, pgSchema
 			if i > 0 {
 				m.Config.DataDir = nodes[0].main.Config.DataDir
 			}
