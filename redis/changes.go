@@ -5,6 +5,7 @@ import (
 	"crypto/rand"
 	"encoding/json"
 	"log/slog"
+	"sync"
 	"time"
 
 	goredis "github.com/redis/go-redis/v9"
@@ -27,6 +28,10 @@ type ChangeBus struct {
 	node    string
 	logger  *slog.Logger
 	out     chan keygate.Change
+	// subscribed is closed once the first subscription is established and
+	// its resync done.
+	subscribed     chan struct{}
+	subscribedOnce sync.Once
 }
 
 // busMessage is one change on the channel, with the node that made it.
@@ -41,8 +46,12 @@ func NewChangeBus(client goredis.UniversalClient, prefix string, logger *slog.Lo
 		logger = slog.Default()
 	}
 	return &ChangeBus{client: client, channel: prefix + "changes", node: rand.Text(), logger: logger,
-		out: make(chan keygate.Change, 4096)}
+		out: make(chan keygate.Change, 4096), subscribed: make(chan struct{})}
 }
+
+// Subscribed is closed once Run has subscribed the first time (and
+// resynced): from then on, other nodes' changes reach this one.
+func (b *ChangeBus) Subscribed() <-chan struct{} { return b.subscribed }
 
 // Publish queues c for the other nodes. It is a store change hook: it never
 // waits for Redis, and when the queue is full (Redis has been away for a
@@ -86,6 +95,7 @@ func (b *ChangeBus) Run(ctx context.Context, apply func(keygate.Change), resync 
 		case *goredis.Subscription:
 			if m.Kind == "subscribe" {
 				resync()
+				b.subscribedOnce.Do(func() { close(b.subscribed) })
 			}
 		case *goredis.Message:
 			var bm busMessage

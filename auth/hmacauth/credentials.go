@@ -2,9 +2,11 @@ package hmacauth
 
 import (
 	"context"
+	"errors"
 	"math"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"golang.org/x/sync/singleflight"
@@ -33,6 +35,12 @@ type Options struct {
 	HitTTL, MissTTL time.Duration
 	// LookupTimeout bounds one store read on a miss (default 5 seconds).
 	LookupTimeout time.Duration
+	// StaleWindow is how long past its cache lifetime a credential is still
+	// trusted while the store cannot be read (0: not at all); RetryAfter how
+	// long after a failed read requests fail (or are served stale) at once
+	// instead of waiting for the store again (default 1 second). As for
+	// API keys (keyauth.Options).
+	StaleWindow, RetryAfter time.Duration
 }
 
 // Credentials caches HMAC credentials by username with their opened
@@ -58,6 +66,9 @@ type Credentials struct {
 	// gen changes on every invalidation, so that a load which read the
 	// store before it does not put stale data back afterwards.
 	gen uint64
+	// storeDownUntil is when to try the store again after a read failed
+	// (unix ns).
+	storeDownUntil atomic.Int64
 }
 
 // entry is what the cache knows about one credential.
@@ -95,6 +106,9 @@ func NewCredentials(store Lookup, open func(*keygate.Sealed) ([]byte, error), op
 	if opts.LookupTimeout <= 0 {
 		opts.LookupTimeout = 5 * time.Second
 	}
+	if opts.RetryAfter <= 0 {
+		opts.RetryAfter = time.Second
+	}
 	return &Credentials{store: store, open: open, now: opts.Now, opts: opts, entries: map[string]*entry{}, misses: map[string]int64{}}
 }
 
@@ -115,6 +129,9 @@ func (c *Credentials) get(ctx context.Context, username string, dst []byte) (cre
 	if cr, dst, ok, _ := c.cached(username, now, dst); ok {
 		return cr, dst, nil
 	}
+	if now < c.storeDownUntil.Load() {
+		return c.stale(username, now, dst, errStoreDown)
+	}
 	// A flight is shared only by requests that saw the same generation: one
 	// arriving after an invalidation (a revoke that has returned) must not
 	// get a read that began before it. The flight fills the cache; each
@@ -125,6 +142,10 @@ func (c *Credentials) get(ctx context.Context, username string, dst []byte) (cre
 		_, err, _ := c.loads.Do(username+"\x00"+strconv.FormatUint(gen, 36), func() (any, error) {
 			return nil, c.load(ctx, username, gen, now)
 		})
+		if keygate.ErrorCode(err) == keygate.EUNAVAILABLE {
+			c.storeDownUntil.Store(now + int64(c.opts.RetryAfter))
+			return c.stale(username, now, dst, err)
+		}
 		if err != nil {
 			return credential{}, dst, err
 		}
@@ -144,6 +165,28 @@ func (c *Credentials) get(ctx context.Context, username string, dst []byte) (cre
 		dst = append(dst, e.secret...)
 	}
 	e.wipe()
+	return cr, dst, nil
+}
+
+var errStoreDown = keygate.Unavailable(errors.New("a store read failed moments ago"), "HMAC credential store unavailable")
+
+// stale serves a credential cached less than StaleWindow past its lifetime
+// while the store cannot be read; otherwise it returns err. Misses are not
+// served stale: a credential created since may be what is asked for.
+func (c *Credentials) stale(username string, now int64, dst []byte, err error) (credential, []byte, error) {
+	if c.opts.StaleWindow <= 0 {
+		return credential{}, dst, err
+	}
+	c.mu.RLock()
+	defer c.mu.RUnlock()
+	e := c.entries[username]
+	if e == nil || now >= e.expires+int64(c.opts.StaleWindow) {
+		return credential{}, dst, err
+	}
+	cr := e.credential(now)
+	if cr.found {
+		dst = append(dst, e.secret...)
+	}
 	return cr, dst, nil
 }
 

@@ -77,6 +77,42 @@ func TestCredentialsCache(t *testing.T) {
 	}
 }
 
+// While the store cannot be read, a cached credential keeps working for the
+// stale window past its cache lifetime; an uncached one fails (an error,
+// 503), and the store is not asked again for a moment.
+func TestCredentialsServedStaleWhileTheStoreIsDown(t *testing.T) {
+	ctx := context.Background()
+	f := newFixture(t, nil)
+	f.store.add("other", "s2", "c1")
+	f.creds = NewCredentials(f.store, openIdentity, Options{Now: f.clock.Now, HitTTL: time.Minute, StaleWindow: 10 * time.Minute})
+	if _, _, err := f.creds.get(ctx, testUser, nil); err != nil {
+		t.Fatal(err)
+	}
+	f.store.mu.Lock()
+	f.store.err = errors.New("store down")
+	f.store.mu.Unlock()
+	f.clock.Add(5 * time.Minute)
+
+	cr, secret, err := f.creds.get(ctx, testUser, nil)
+	if err != nil || !cr.found || string(secret) != testSecret {
+		t.Fatalf("cached credential while the store is down: %+v %v; want it served stale", cr, err)
+	}
+	if _, _, err := f.creds.get(ctx, "other", nil); keygate.ErrorCode(err) != keygate.EUNAVAILABLE {
+		t.Fatalf("uncached credential: %v; want EUNAVAILABLE", err)
+	}
+	reads := f.store.reads.Load()
+	for range 3 {
+		f.creds.get(ctx, "other", nil)
+	}
+	if got := f.store.reads.Load(); got != reads {
+		t.Errorf("%d store reads right after one failed; want none for RetryAfter", got-reads)
+	}
+	f.clock.Add(6 * time.Minute)
+	if _, _, err := f.creds.get(ctx, testUser, nil); keygate.ErrorCode(err) != keygate.EUNAVAILABLE {
+		t.Fatalf("past the stale window: %v; want EUNAVAILABLE", err)
+	}
+}
+
 func TestCredentialsSingleFlight(t *testing.T) {
 	f := newFixture(t, nil)
 	f.store.block = make(chan struct{})

@@ -409,8 +409,10 @@ func TestStoreOutageIsAnError(t *testing.T) {
 	if keygate.ErrorCode(err) != keygate.EUNAVAILABLE || res.Verdict != auth.Absent {
 		t.Fatalf("Authenticate = %+v, %v; want an UNAVAILABLE error", res, err)
 	}
-	// Not cached: the next request, after the store is back, succeeds.
+	// Not cached: a request after the store is back, and after the
+	// moment the verifier waits before asking it again, succeeds.
 	f.store.err = nil
+	f.clock.Add(time.Second)
 	r = request("GET", "/", "", "Date: "+httpDate(testTime))
 	signKong(t, r, "", testUser, testSecret, "hmac-sha256", "date")
 	expect(t, f.authenticate(t, r), auth.Granted, "")

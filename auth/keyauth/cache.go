@@ -214,6 +214,16 @@ func (c *cache) get(id *identifier, now int64) (entry, bool, uint64) {
 		keyExpires: sl.keyExpires, revoked: sl.revoked, verified: sl.verified, secretSum: sl.secretSum}, true, s.gen
 }
 
+// getStale returns the entry for id if its lifetime ended less than window
+// ago (or has not ended).
+func (c *cache) getStale(id *identifier, now, window int64) (entry, bool) {
+	if window <= 0 {
+		return entry{}, false
+	}
+	e, ok, _ := c.get(id, now-window)
+	return e, ok
+}
+
 // put stores e unless the shard was invalidated since gen was read.
 func (c *cache) put(id *identifier, e entry, gen uint64) {
 	h := hash(id)

@@ -4,9 +4,11 @@ import (
 	"context"
 	"crypto/sha256"
 	"crypto/subtle"
+	"errors"
 	"math"
 	"slices"
 	"strconv"
+	"sync/atomic"
 	"time"
 	"unsafe"
 
@@ -34,6 +36,15 @@ type Options struct {
 	HitTTL, MissTTL time.Duration
 	// LookupTimeout bounds one store read on a miss (default 5 seconds).
 	LookupTimeout time.Duration
+	// StaleWindow is how long past its cache lifetime an entry is still
+	// trusted while the store cannot be read (0: not at all), so that a
+	// store outage does not stop the keys in use. Changes still invalidate
+	// at once; a key not cached fails (503) rather than being refused.
+	StaleWindow time.Duration
+	// RetryAfter is how long, after a store read failed, requests that
+	// miss the cache fail (or are served stale) at once instead of waiting
+	// for the store again (default 1 second).
+	RetryAfter time.Duration
 }
 
 // Verifier checks API keys: format and checksum first, then the cache, then
@@ -46,6 +57,9 @@ type Verifier struct {
 	opts   Options
 	cache  *cache
 	loads  singleflight.Group
+	// storeDownUntil is when to try the store again after a read failed
+	// (unix ns on the verifier's clock).
+	storeDownUntil atomic.Int64
 }
 
 var _ keygate.KeyVerifier = (*Verifier)(nil)
@@ -67,6 +81,9 @@ func NewVerifier(store KeyLookup, format *apikey.Format, hasher *apikey.Hasher, 
 	}
 	if opts.LookupTimeout <= 0 {
 		opts.LookupTimeout = 5 * time.Second
+	}
+	if opts.RetryAfter <= 0 {
+		opts.RetryAfter = time.Second
 	}
 	return &Verifier{now: now, store: store, format: format, hasher: hasher, opts: opts, cache: newCache(opts.CacheSize)}
 }
@@ -119,6 +136,9 @@ func (v *Verifier) entry(ctx context.Context, id *identifier, now int64) (entry,
 	if ok {
 		return e, nil
 	}
+	if now < v.storeDownUntil.Load() {
+		return v.stale(id, now, errStoreDown)
+	}
 	loaded, err, _ := v.loads.Do(string(id[:])+strconv.FormatUint(gen, 36), func() (any, error) {
 		if e, ok, g := v.cache.get(id, now); ok && g == gen {
 			return e, nil // a flight that just ended filled it
@@ -143,10 +163,27 @@ func (v *Verifier) entry(ctx context.Context, id *identifier, now int64) (entry,
 		v.cache.put(id, e, gen)
 		return e, nil
 	})
+	if keygate.ErrorCode(err) == keygate.EUNAVAILABLE {
+		v.storeDownUntil.Store(now + int64(v.opts.RetryAfter))
+		return v.stale(id, now, err)
+	}
 	if err != nil {
 		return entry{}, err
 	}
 	return loaded.(entry), nil
+}
+
+var errStoreDown = keygate.Unavailable(errors.New("a store read failed moments ago"), "key store unavailable")
+
+// stale serves the entry for id past its lifetime, within StaleWindow,
+// while the store cannot be read; otherwise it returns err.
+func (v *Verifier) stale(id *identifier, now int64, err error) (entry, error) {
+	// A miss is not served stale: a key created since may be what is asked
+	// for, and the store cannot tell.
+	if e, ok := v.cache.getStale(id, now, int64(v.opts.StaleWindow)); ok && e.key != nil {
+		return e, nil
+	}
+	return entry{}, err
 }
 
 // secretMatches compares the digest of the presented secret with the verified

@@ -181,6 +181,51 @@ func TestVerifyStoreDownIsAnErrorNotADenial(t *testing.T) {
 	}
 }
 
+// While the store cannot be read, the keys in use keep working for the
+// stale window past their cache lifetime; keys not cached, and cached
+// misses, fail (503) rather than being refused; and the store is not asked
+// again for a moment after a read failed.
+func TestVerifyServesStaleWhileTheStoreIsDown(t *testing.T) {
+	f := newFixture(t)
+	v := keyauth.NewVerifier(f.lookups, f.format, f.hasher, keyauth.Options{Now: f.clock.Now,
+		HitTTL: time.Minute, StaleWindow: 10 * time.Minute, RetryAfter: time.Second})
+	cached, _ := f.issue(t, nil)
+	uncached, _ := f.issue(t, nil)
+	revoked, revokedKey := f.issue(t, nil)
+	ctx := context.Background()
+	for _, k := range []string{cached, revoked} {
+		if res, err := v.VerifyKey(ctx, k, keygate.Target{}); err != nil || !res.Valid() {
+			t.Fatalf("before the outage: %v %v", res.Code, err)
+		}
+	}
+	if _, err := f.store.RevokeKey(ctx, revokedKey.ID); err != nil {
+		t.Fatal(err)
+	}
+	v.Apply(keygate.Change{Kind: keygate.KeyChanged, Op: keygate.Updated, ID: revokedKey.ID, KeyIdentifier: revokedKey.Identifier})
+	f.store.Close()
+	f.clock.Add(5 * time.Minute) // past the cache lifetime, within the stale window
+
+	if res, err := v.VerifyKey(ctx, cached, keygate.Target{}); err != nil || !res.Valid() {
+		t.Fatalf("a cached key while the store is down: %v %v; want it served stale", res.Code, err)
+	}
+	for name, k := range map[string]string{"a key never cached": uncached, "a key revoked before the outage": revoked} {
+		if res, err := v.VerifyKey(ctx, k, keygate.Target{}); keygate.ErrorCode(err) != keygate.EUNAVAILABLE {
+			t.Errorf("%s: %v %v; want EUNAVAILABLE (503), not a verdict", name, res.Code, err)
+		}
+	}
+	reads := f.lookups.reads.Load()
+	for range 5 {
+		v.VerifyKey(ctx, uncached, keygate.Target{})
+	}
+	if got := f.lookups.reads.Load(); got != reads {
+		t.Errorf("%d store reads right after one failed; want none for RetryAfter", got-reads)
+	}
+	f.clock.Add(6 * time.Minute) // past the stale window
+	if _, err := v.VerifyKey(ctx, cached, keygate.Target{}); keygate.ErrorCode(err) != keygate.EUNAVAILABLE {
+		t.Fatalf("past the stale window: %v; want EUNAVAILABLE", err)
+	}
+}
+
 // TestVerifyConcurrently runs verifications against revokes and consumer
 // edits; run it with -race.
 func TestVerifyConcurrently(t *testing.T) {

@@ -44,6 +44,7 @@ type Config struct {
 	RateLimitOnFailure string
 	UsageFlushInterval time.Duration
 	UsageRetention     time.Duration
+	StaleCacheWindow   time.Duration
 
 	// Secrets come from the environment only, never from flags (which other
 	// users can read from the process list) or the config file.
@@ -79,6 +80,7 @@ func (c *Config) addFlags(fs *pflag.FlagSet) {
 	fs.StringVar(&c.RateLimitPolicy, "rate-limit-policy", "", "where usage plan limits are counted: local (this node's memory) or redis (shared by every node); default: redis when --redis-url is set, else local")
 	fs.StringVar(&c.RateLimitOnFailure, "rate-limit-on-failure", "open", "when the limiter cannot decide (Redis unreachable): open serves requests unlimited, closed refuses them with 503; never 401, always logged and counted in /metrics")
 	fs.DurationVar(&c.UsageFlushInterval, "usage-flush-interval", 10*time.Second, "how often usage counts (per credential, route and minute) are written to the store (0: no usage metering)")
+	fs.DurationVar(&c.StaleCacheWindow, "stale-cache-window", 10*time.Minute, "while the store cannot be read, keys and HMAC credentials the gateway has cached keep working this long past their 5-minute cache lifetime; others get 503 (0: none)")
 	fs.DurationVar(&c.UsageRetention, "usage-retention", 400*24*time.Hour, "delete usage counts older than this (0: keep them forever)")
 	fs.BoolVar(&c.Dev, "dev", false, "throwaway data dir, demo upstream, demo key, printed admin token")
 	fs.VisitAll(func(f *pflag.Flag) {

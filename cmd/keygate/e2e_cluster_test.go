@@ -126,8 +126,8 @@ func TestClusterNodesHonourEachOthersChanges(t *testing.T) {
 // while it was away is refused.
 func TestClusterNodeResyncsAfterLosingRedis(t *testing.T) {
 	url, _ := testRedis(t)
-	cable := newRedisCable(t, url)
-	nodes := cluster(t, nil, func(m *Main) { m.Config.RedisURL = cable.url(url); m.Config.RedisTimeout = 100 * time.Millisecond })
+	cable, cabled := redisCable(t, url)
+	nodes := cluster(t, nil, func(m *Main) { m.Config.RedisURL = cabled; m.Config.RedisTimeout = 100 * time.Millisecond })
 	a, b := nodes[0], nodes[1]
 	a.service(t, "s", a.upstream.URL, nil)
 	a.route(t, "r", "s", func(r *keygate.Route) { r.KeyAuth = keygate.NewKeyAuthConfig() })
@@ -137,6 +137,7 @@ func TestClusterNodeResyncsAfterLosingRedis(t *testing.T) {
 		s, _, _ := b.call(t, "GET", "/r", hdr("apikey", k.Key))
 		return s
 	}
+	<-b.main.changes.Subscribed() // b's first resync is behind it
 	within(t, time.Second, "b before", http.StatusOK, call)
 
 	cable.cut()

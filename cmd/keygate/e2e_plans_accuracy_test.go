@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -87,19 +88,29 @@ func warmUp(tb testing.TB, urls []string, key string) {
 // hammer sends requests with key from clients goroutines, spread over the
 // gateways at urls, for d, and counts the answers by status.
 func hammer(tb testing.TB, urls []string, key string, clients int, d time.Duration) map[int]int {
+	counts, _ := hammerTimed(tb, urls, key, clients, d)
+	return counts
+}
+
+// hammerTimed is hammer that also returns when each request was sent
+// (unix ns, in order).
+func hammerTimed(tb testing.TB, urls []string, key string, clients int, d time.Duration) (map[int]int, []int64) {
 	tb.Helper()
 	transport := &http.Transport{MaxIdleConnsPerHost: clients}
 	defer transport.CloseIdleConnections()
 	hc := &http.Client{Transport: transport, Timeout: 5 * time.Second}
 	var mu sync.Mutex
 	counts := map[int]int{}
+	var sent []int64
 	var next atomic.Uint64
 	deadline := time.Now().Add(d)
 	var wg sync.WaitGroup
 	for range clients {
 		wg.Go(func() {
 			local := map[int]int{}
+			var times []int64
 			for time.Now().Before(deadline) {
+				times = append(times, time.Now().UnixNano())
 				req, _ := http.NewRequest("GET", urls[next.Add(1)%uint64(len(urls))]+"/r", nil)
 				req.Header.Set("apikey", key)
 				resp, err := hc.Do(req)
@@ -115,11 +126,13 @@ func hammer(tb testing.TB, urls []string, key string, clients int, d time.Durati
 			for s, n := range local {
 				counts[s] += n
 			}
+			sent = append(sent, times...)
 			mu.Unlock()
 		})
 	}
 	wg.Wait()
-	return counts
+	slices.Sort(sent)
+	return counts, sent
 }
 
 // The accuracy test: 100 requests per second for 10 s, as many
@@ -138,12 +151,24 @@ func accuracyPlan() *keygate.Plan {
 	return p
 }
 
-func wantAccurate(tb testing.TB, counts map[int]int) {
+// wantAccurate checks that what was served is within 1% of what the limit
+// allows the requests as they were sent: the burst, plus the rate over the
+// run, less what a pause between two requests longer than the burst's
+// refill let go to waste (GCRA holds at most a burst). A machine too busy
+// to keep the clients sending makes such pauses; they are not the
+// limiter's error, so they are measured and logged rather than failed.
+func wantAccurate(tb testing.TB, counts map[int]int, sent []int64) {
 	tb.Helper()
-	want := float64(accuracyBurst + accuracyRate*accuracyDuration/time.Second)
+	const rate, burst = float64(accuracyRate), float64(accuracyBurst)
+	span := float64(sent[len(sent)-1]-sent[0]) / 1e9
+	var wasted float64
+	for i := 1; i < len(sent); i++ {
+		wasted += max(0, float64(sent[i]-sent[i-1])/1e9*rate-burst)
+	}
+	want := burst + rate*span - wasted
 	served := float64(counts[http.StatusOK])
-	tb.Logf("served %d of %d requests (%.2f%% of the %v allowed); statuses %v", counts[http.StatusOK],
-		total(counts), 100*served/want, want, counts)
+	tb.Logf("served %d of %d requests: %.2f%% of the %.1f the limit allows them (%.0f over %.2f s, less %.1f wasted in pauses of the clients); statuses %v",
+		counts[http.StatusOK], total(counts), 100*served/want, want, burst+rate*span, span, wasted, counts)
 	if served < 0.99*want || served > 1.01*want {
 		tb.Errorf("served %v requests, want %v ± 1%%", served, want)
 	}
@@ -172,7 +197,8 @@ func TestPlanAccuracyOnOneNode(t *testing.T) {
 	t.Parallel()
 	g, key := planGateway(t, accuracyPlan(), nil)
 	warmUp(t, []string{g.main.ProxyURL()}, key)
-	wantAccurate(t, hammer(t, []string{g.main.ProxyURL()}, key, accuracyClients, accuracyDuration))
+	counts, sent := hammerTimed(t, []string{g.main.ProxyURL()}, key, accuracyClients, accuracyDuration)
+	wantAccurate(t, counts, sent)
 }
 
 func TestPlanAccuracyOnThreeNodesSharingRedis(t *testing.T) {
@@ -197,13 +223,14 @@ func TestPlanAccuracyOnThreeNodesSharingRedis(t *testing.T) {
 		urls = append(urls, n.main.ProxyURL())
 	}
 	warmUp(t, urls, key)
-	wantAccurate(t, hammer(t, urls, key, accuracyClients, accuracyDuration))
+	counts, sent := hammerTimed(t, urls, key, accuracyClients, accuracyDuration)
+	wantAccurate(t, counts, sent)
 }
 
-// redisCable is a TCP forwarder in front of the test Redis that the test
-// can cut and reconnect, to stop Redis for keygate without stopping the
-// server other tests use.
-type redisCable struct {
+// tcpCable is a TCP forwarder to a server (the test Redis, the test
+// PostgreSQL) that a test can cut and reconnect, to take the server away
+// from keygate without stopping it for the other tests.
+type tcpCable struct {
 	target string
 	addr   string
 	mu     sync.Mutex
@@ -211,26 +238,27 @@ type redisCable struct {
 	conns  map[net.Conn]bool
 }
 
-func newRedisCable(tb testing.TB, redisURL string) *redisCable {
+func newCable(tb testing.TB, target string) *tcpCable {
 	tb.Helper()
-	opts, err := goredis.ParseURL(redisURL)
-	if err != nil {
-		tb.Fatal(err)
-	}
-	c := &redisCable{target: opts.Addr, conns: map[net.Conn]bool{}}
+	c := &tcpCable{target: target, conns: map[net.Conn]bool{}}
 	c.connect(tb, "127.0.0.1:0")
 	tb.Cleanup(c.cut)
 	return c
 }
 
-// url is the Redis URL keygate is given: the cable's address, the test
-// Redis's database.
-func (c *redisCable) url(redisURL string) string {
-	opts, _ := goredis.ParseURL(redisURL)
-	return fmt.Sprintf("redis://%s/%d", c.addr, opts.DB)
+// redisCable is a cable to the Redis at redisURL, and the URL of the same
+// database through it.
+func redisCable(tb testing.TB, redisURL string) (*tcpCable, string) {
+	tb.Helper()
+	opts, err := goredis.ParseURL(redisURL)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	c := newCable(tb, opts.Addr)
+	return c, fmt.Sprintf("redis://%s/%d", c.addr, opts.DB)
 }
 
-func (c *redisCable) connect(tb testing.TB, addr string) {
+func (c *tcpCable) connect(tb testing.TB, addr string) {
 	tb.Helper()
 	ln, err := net.Listen("tcp", addr)
 	if err != nil {
@@ -260,7 +288,7 @@ func (c *redisCable) connect(tb testing.TB, addr string) {
 }
 
 // cut closes the listener and every connection through it.
-func (c *redisCable) cut() {
+func (c *tcpCable) cut() {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if c.ln != nil {
@@ -279,9 +307,9 @@ func TestPlanWhenRedisIsDown(t *testing.T) {
 	tight.Name, tight.Rate, tight.Burst = "tight", 0.01, 2 // two requests, then one per 100 s
 	for _, mode := range []string{"open", "closed"} {
 		t.Run("fail "+mode, func(t *testing.T) {
-			cable := newRedisCable(t, url)
+			cable, cabled := redisCable(t, url)
 			g, key := planGateway(t, tight, func(m *Main) {
-				m.Config.RedisURL, m.Config.RedisPrefix = cable.url(url), prefix+mode+":"
+				m.Config.RedisURL, m.Config.RedisPrefix = cabled, prefix+mode+":"
 				m.Config.RateLimitOnFailure = mode
 				m.Config.RedisTimeout = 100 * time.Millisecond
 			})

@@ -3,18 +3,24 @@ package main
 import (
 	"context"
 	"crypto/rand"
+	"errors"
 	"io"
 	"log/slog"
+	"net"
 	"net/http"
 	"os"
+	"strconv"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/stdlib"
 
 	"github.com/keygate/keygate"
+	"github.com/keygate/keygate/client"
 	"github.com/keygate/keygate/postgres"
+	"github.com/keygate/keygate/storetest"
 )
 
 // postgresStore returns the PostgreSQL URL of KEYGATE_TEST_POSTGRES_URL and
@@ -131,5 +137,63 @@ func TestRedactURL(t *testing.T) {
 				t.Errorf("redactURL(%q) = %q, want %q", tt.in, got, tt.want)
 			}
 		})
+	}
+}
+
+// PostgreSQL unreachable: the gateway keeps verifying the keys it has
+// cached, past their cache lifetime, for the stale window, and answers 503
+// — never 401 — for keys it cannot check; admin writes fail with 503. When
+// PostgreSQL is back, everything resumes without a restart.
+func TestPostgresOutage(t *testing.T) {
+	url, schema := postgresStore(t)
+	cfg, err := pgx.ParseConfig(url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cable := newCable(t, net.JoinHostPort(cfg.Host, strconv.Itoa(int(cfg.Port))))
+	cabled := strings.Replace(url, net.JoinHostPort(cfg.Host, strconv.Itoa(int(cfg.Port))), cable.addr, 1)
+	if cabled == url {
+		t.Skipf("cannot put a cable into %s", url)
+	}
+	clock := storetest.NewClock(time.Now())
+	g := startGatewayMain(t, func(m *Main) {
+		m.Now = clock.Now
+		m.Config.Store, m.Config.StoreSchema = cabled, schema
+		m.Config.StaleCacheWindow = 10 * time.Minute
+	})
+	ctx := context.Background()
+	g.service(t, "s", g.upstream.URL, nil)
+	g.route(t, "r", "s", func(r *keygate.Route) { r.KeyAuth = keygate.NewKeyAuthConfig() })
+	g.consumer(t, "alice")
+	cached, uncached := g.key(t, "alice", keygate.KeyRequest{}), g.key(t, "alice", keygate.KeyRequest{})
+	call := func(key string) int {
+		s, _, _ := g.call(t, "GET", "/r", hdr("apikey", key))
+		return s
+	}
+	if s := call(cached.Key); s != http.StatusOK {
+		t.Fatalf("before the outage: %d", s)
+	}
+
+	cable.cut()
+	clock.Advance(7 * time.Minute) // past the 5-minute cache lifetime, within the stale window
+	if s := call(cached.Key); s != http.StatusOK {
+		t.Errorf("a cached key during the outage: %d, want 200 (served stale)", s)
+	}
+	if s := call(uncached.Key); s != http.StatusServiceUnavailable {
+		t.Errorf("a key never cached during the outage: %d, want 503", s)
+	}
+	_, err = g.admin.CreateConsumer(ctx, &keygate.Consumer{Username: "bob", Groups: []string{}, Tags: []string{}})
+	var apiErr *client.Error
+	if !errors.As(err, &apiErr) || apiErr.Status != http.StatusServiceUnavailable {
+		t.Errorf("an admin write during the outage: %v, want 503", err)
+	}
+
+	cable.connect(t, cable.addr)
+	within(t, 10*time.Second, "the key never cached, after the outage", http.StatusOK, func() int {
+		clock.Advance(time.Second) // past the moment the verifier waits before asking the store again
+		return call(uncached.Key)
+	})
+	if _, err := g.admin.CreateConsumer(ctx, &keygate.Consumer{Username: "bob", Groups: []string{}, Tags: []string{}}); err != nil {
+		t.Errorf("an admin write after the outage: %v", err)
 	}
 }
