@@ -5,6 +5,8 @@ package ratelimittest
 
 import (
 	"context"
+	"fmt"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -248,18 +250,32 @@ func checkDecision(t *testing.T, i int, h Harness, now time.Time, lim *keygate.L
 // CheckAccuracy has goroutines ask limiters in turn, as fast as they can
 // (with pause between a goroutine's requests), for 10 s whether one subject
 // limited to 100/s with a burst of 10 may pass. What passes must be within
-// 1% of the 100 × 10 + 10 the limit allows.
+// 1% of what the limit allows the requests as they were asked: the burst
+// plus 100 a second, less what a pause between two requests longer than
+// the burst's refill let go to waste (GCRA holds at most a burst). A
+// machine too busy to keep the goroutines asking makes such pauses; they
+// are not the limiter's error, so they are measured and logged.
 func CheckAccuracy(t *testing.T, limiters []keygate.RateLimiter, goroutines int, pause time.Duration) {
 	const duration = 10 * time.Second
-	lim := &keygate.Limits{Rate: keygate.PerSecond(100, 10)}
+	const rate, burst = 100.0, 10.0
+	lim := &keygate.Limits{Rate: keygate.PerSecond(rate, int(burst))}
 	subject := keygate.Subject{ID: "accuracy", Route: "r"}
 	var allowed atomic.Int64
+	var mu sync.Mutex
+	var asked []int64
 	var wg sync.WaitGroup
 	start := time.Now()
 	for g := range goroutines {
 		wg.Go(func() {
 			l := limiters[g%len(limiters)]
+			var times []int64
+			defer func() {
+				mu.Lock()
+				asked = append(asked, times...)
+				mu.Unlock()
+			}()
 			for time.Since(start) < duration {
+				times = append(times, time.Now().UnixNano())
 				d, err := l.Allow(context.Background(), subject, lim, 1)
 				if err != nil {
 					t.Error(err)
@@ -275,10 +291,19 @@ func CheckAccuracy(t *testing.T, limiters []keygate.RateLimiter, goroutines int,
 		})
 	}
 	wg.Wait()
-	const want = 100*10 + 10
-	if got := allowed.Load(); got < want*99/100 || got > want*101/100 {
-		t.Errorf("allowed %d in %v, want %d ± 1%%", got, time.Since(start).Round(time.Millisecond), want)
+	slices.Sort(asked)
+	span := float64(asked[len(asked)-1]-asked[0]) / 1e9
+	var wasted float64
+	for i := 1; i < len(asked); i++ {
+		wasted += max(0, float64(asked[i]-asked[i-1])/1e9*rate-burst)
+	}
+	want := burst + rate*span - wasted
+	got := float64(allowed.Load())
+	msg := fmt.Sprintf("allowed %v of %d asked: %.2f%% of the %.1f the limit allows them (%.0f over %.2f s, less %.1f wasted in pauses)",
+		got, len(asked), 100*got/want, want, burst+rate*span, span, wasted)
+	if got < want*0.99 || got > want*1.01 {
+		t.Error(msg)
 	} else {
-		t.Logf("allowed %d in %v (want %d ± 1%%)", got, time.Since(start).Round(time.Millisecond), want)
+		t.Log(msg)
 	}
 }
