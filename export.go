@@ -27,6 +27,16 @@ type ExportHeader struct {
 	Format        int `json:"keygate_export"`
 	SchemaVersion int `json:"schema_version"`
 	Rows          int `json:"rows"`
+	// Tables are the tables the export holds, in the order it holds them,
+	// with the rows of each as counted in the snapshot; a reader checks
+	// them. Absent from exports written before it was added.
+	Tables []ExportTable `json:"tables,omitempty"`
+}
+
+// ExportTable is one table of an export and its number of rows.
+type ExportTable struct {
+	Name string `json:"name"`
+	Rows int    `json:"rows"`
 }
 
 // ExportRow is one row of one table, or, with End, the end of the export.

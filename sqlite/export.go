@@ -12,6 +12,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 
 	"github.com/keygate/keygate"
@@ -46,12 +47,19 @@ func (db *DB) Export(ctx context.Context, w io.Writer, progress func(done, total
 	if err := tx.QueryRowContext(ctx, `SELECT coalesce(max(version), 0) FROM schema_migrations`).Scan(&head.SchemaVersion); err != nil {
 		return storeError(fmt.Errorf("sqlite: export: %w", err))
 	}
+	// The tables come from a list, in an order that restores satisfy
+	// foreign keys in, but the schema says which tables there are: one it
+	// has and the list lacks would be silently left out.
+	if err := checkExportTables(ctx, tx); err != nil {
+		return err
+	}
 	for _, table := range exportTables {
 		var n int
 		if err := tx.QueryRowContext(ctx, `SELECT count(*) FROM `+table).Scan(&n); err != nil {
 			return storeError(fmt.Errorf("sqlite: export %s: %w", table, err))
 		}
 		head.Rows += n
+		head.Tables = append(head.Tables, keygate.ExportTable{Name: table, Rows: n})
 	}
 	bw := bufio.NewWriterSize(w, 64<<10)
 	enc := json.NewEncoder(bw)
@@ -76,6 +84,39 @@ func (db *DB) Export(ctx context.Context, w io.Writer, progress func(done, total
 		return err
 	}
 	return bw.Flush()
+}
+
+// checkExportTables checks that exportTables are the schema's tables.
+func checkExportTables(ctx context.Context, tx *sql.Tx) error {
+	rows, err := tx.QueryContext(ctx, `SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%' AND name != 'schema_migrations'`)
+	if err != nil {
+		return storeError(fmt.Errorf("sqlite: export: %w", err))
+	}
+	defer rows.Close()
+	var missing []string
+	seen := map[string]bool{}
+	for rows.Next() {
+		var name string
+		if err := rows.Scan(&name); err != nil {
+			return storeError(fmt.Errorf("sqlite: export: %w", err))
+		}
+		seen[name] = true
+		if !slices.Contains(exportTables, name) {
+			missing = append(missing, name)
+		}
+	}
+	if err := rows.Err(); err != nil {
+		return storeError(fmt.Errorf("sqlite: export: %w", err))
+	}
+	for _, table := range exportTables {
+		if !seen[table] {
+			return fmt.Errorf("sqlite: export: the database has no table %s: is it a keygate database?", table)
+		}
+	}
+	if len(missing) > 0 {
+		return fmt.Errorf("sqlite: export: this keygate does not know the database's table(s) %s: export it with the keygate that made them", strings.Join(missing, ", "))
+	}
+	return nil
 }
 
 func exportTable(ctx context.Context, tx *sql.Tx, enc *json.Encoder, table string, row func()) error {
