@@ -22,6 +22,7 @@ type Store interface {
 	AccessRuleStore
 	PlanStore
 	UsageStore
+	LeaseStore
 	Close() error
 }
 

@@ -20,6 +20,7 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/stdlib"
 	"github.com/keygate/keygate"
+	"github.com/keygate/keygate/internal/sqlstore"
 )
 
 // LoadedTable is what Load did with one table.
@@ -263,7 +264,8 @@ func tableColumns(ctx context.Context, tx pgx.Tx) (map[string][]column, error) {
 	return schema, storeError(rows.Err())
 }
 
-// sameTables checks that the export's tables are the schema's.
+// sameTables checks that the export's tables are the schema's, but those an
+// export leaves out (sqlstore.NotExported).
 func sameTables(export []keygate.ExportTable, schema map[string][]column) error {
 	var onlyExport, onlyHere []string
 	in := map[string]bool{}
@@ -274,7 +276,7 @@ func sameTables(export []keygate.ExportTable, schema map[string][]column) error 
 		}
 	}
 	for name := range schema {
-		if !in[name] {
+		if !in[name] && !slices.Contains(sqlstore.NotExported, name) {
 			onlyHere = append(onlyHere, name)
 		}
 	}

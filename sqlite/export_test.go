@@ -121,8 +121,8 @@ func TestExportRestoreRoundTrip(t *testing.T) {
 	}
 }
 
-// A backup must carry every table: one added by a later migration and not
-// listed would be silently lost.
+// A backup must carry every table, but those it leaves out on purpose: one
+// added by a later migration and not listed would be silently lost.
 func TestExportCoversTheSchema(t *testing.T) {
 	db := open(t, filepath.Join(t.TempDir(), "keygate.db"), Options{})
 	defer db.Close()
@@ -134,7 +134,7 @@ func TestExportCoversTheSchema(t *testing.T) {
 	for rows.Next() {
 		var name string
 		rows.Scan(&name)
-		if !slices.Contains(exportTables, name) {
+		if !slices.Contains(exportTables, name) && !slices.Contains(notExported, name) {
 			t.Errorf("table %s is not in exportTables", name)
 		}
 	}

@@ -115,6 +115,8 @@ func Run(t *testing.T, open func(tb testing.TB, h Harness) keygate.Store) {
 		{"UsageSums", testUsageSums},
 		{"UsageLimit", testUsageLimit},
 		{"UsagePrune", testUsagePrune},
+		{"Leases", testLeases},
+		{"LeaseConcurrent", testLeaseConcurrent},
 		{"PageClamping", testPageClamping},
 		{"EmptyLists", testEmptyLists},
 		{"ConcurrentCreates", testConcurrentCreates},

@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -16,6 +17,7 @@ import (
 
 	"github.com/keygate/keygate"
 	"github.com/keygate/keygate/client"
+	"github.com/keygate/keygate/internal/sqlstore"
 	"github.com/keygate/keygate/keyring"
 	"github.com/keygate/keygate/postgres"
 	"github.com/keygate/keygate/sqlite"
@@ -139,6 +141,9 @@ func TestMigrateSQLiteToPostgres(t *testing.T) {
 		t.Errorf("PostgreSQL has %d tables, SQLite %d", len(after), len(before))
 	}
 	for table, n := range before {
+		if slices.Contains(sqlstore.NotExported, table) {
+			continue // not copied: who holds a lease starts afresh
+		}
 		if after[table] != n {
 			t.Errorf("%s: %d rows in SQLite, %d in PostgreSQL", table, n, after[table])
 		}
