@@ -35,6 +35,13 @@ type Config struct {
 	Retention        time.Duration
 	Dev              bool
 
+	// Role is what this node runs: gateway, admin or both (see roleFlagHelp).
+	Role string
+	// JobLeaseTTL is how long the background jobs' lease outlives its last
+	// renewal: within about this long after the node running them dies,
+	// another takes them over.
+	JobLeaseTTL time.Duration
+
 	// Usage plans: where limits are counted, what to do when that store is
 	// unreachable, and how often usage counts are written.
 	RedisURL           string
@@ -82,6 +89,8 @@ func (c *Config) addFlags(fs *pflag.FlagSet) {
 	fs.DurationVar(&c.UsageFlushInterval, "usage-flush-interval", 10*time.Second, "how often usage counts (per credential, route and minute) are written to the store (0: no usage metering)")
 	fs.DurationVar(&c.StaleCacheWindow, "stale-cache-window", 10*time.Minute, "while the store cannot be read, keys and HMAC credentials the gateway has cached keep working this long past their 5-minute cache lifetime; others get 503 (0: none)")
 	fs.DurationVar(&c.UsageRetention, "usage-retention", 400*24*time.Hour, "delete usage counts older than this (0: keep them forever)")
+	fs.StringVar(&c.Role, "role", roleBoth, roleFlagHelp)
+	fs.DurationVar(&c.JobLeaseTTL, "job-lease-ttl", 30*time.Second, "the background jobs run on one admin node at a time, under a lease in the store renewed every third of this; when that node dies, another takes them over within about this long")
 	fs.BoolVar(&c.Dev, "dev", false, "throwaway data dir, demo upstream, demo key, printed admin token")
 	fs.VisitAll(func(f *pflag.Flag) {
 		f.Usage += fmt.Sprintf(" (env %s)", envName(f.Name))
@@ -158,3 +167,36 @@ func yamlValue(v any) string {
 	}
 	return fmt.Sprint(v)
 }
+
+// The roles of a node (--role).
+const (
+	roleGateway = "gateway"
+	roleAdmin   = "admin"
+	roleBoth    = "both"
+)
+
+const roleFlagHelp = "what this node runs: gateway (the proxy listener only), admin (the admin API and UI, the background jobs and webhook deliveries; no proxy listener) or both"
+
+// validateRole checks --role (and --job-lease-ttl, which only an admin
+// node uses) before anything starts.
+func (c *Config) validateRole() error {
+	switch c.Role {
+	case "":
+		c.Role = roleBoth
+	case roleGateway, roleAdmin, roleBoth:
+	default:
+		return fmt.Errorf("--role: %q is not gateway, admin or both", c.Role)
+	}
+	if c.Dev && c.Role != roleBoth {
+		return fmt.Errorf("--role: --dev runs a whole keygate on one node: use --role both (or leave it out)")
+	}
+	if c.JobLeaseTTL < 0 || c.JobLeaseTTL > 0 && c.JobLeaseTTL < 3*time.Millisecond {
+		return fmt.Errorf("--job-lease-ttl: must be at least 3ms (0: the default, 30s)")
+	}
+	return nil
+}
+
+// gateway and admin say whether this node runs the proxy listener, and the
+// admin API with the background work.
+func (c *Config) gateway() bool { return c.Role != roleAdmin }
+func (c *Config) admin() bool   { return c.Role != roleGateway }

@@ -24,6 +24,7 @@ import (
 	"github.com/keygate/keygate/auth/keyauth"
 	"github.com/keygate/keygate/inmem"
 	"github.com/keygate/keygate/keyring"
+	"github.com/keygate/keygate/lease"
 	"github.com/keygate/keygate/lifecycle"
 	"github.com/keygate/keygate/meter"
 	"github.com/keygate/keygate/metrics"
@@ -38,6 +39,10 @@ func newServeCommand() *cobra.Command {
 		Use:   "serve",
 		Short: "Run the gateway and the admin API",
 		Long: `Run the gateway (proxy listener) and the admin API (admin listener).
+
+In a cluster, --role splits them: gateway nodes run the proxy listener only,
+admin nodes the admin API, the background jobs (on one admin node at a time,
+under a lease in the store) and webhook deliveries.
 
 Every flag can also be set with the KEYGATE_* environment variable shown next
 to it, or in the YAML file given with --config (command line > environment >
@@ -99,9 +104,15 @@ type Main struct {
 	Replay  hmacauth.ReplayGuard // HMAC signatures seen: in memory, or in Redis with --redis-url
 	Meter   *meter.Meter
 	Metrics *metrics.Metrics
-	// Jobs are the lifecycle jobs Run starts every minute; tests call
-	// RunOnce to run them at a moment of their choosing.
+	// Jobs are the lifecycle jobs Run starts every minute, on an admin node
+	// holding JobLease; tests call RunOnce to run them at a moment of their
+	// choosing.
 	Jobs *lifecycle.Jobs
+	// Holder names this node in the leases it takes (host and a random
+	// part); JobLease is the lease the jobs run under (nil on a gateway
+	// node).
+	Holder   string
+	JobLease *lease.Runner
 
 	proxyServer, adminServer, demoServer *http.Server
 	proxyAddr, adminAddr                 net.Addr
@@ -115,7 +126,7 @@ type Main struct {
 }
 
 // Run opens the store, wires the parts and starts serving; it returns once
-// both listeners accept connections.
+// the listeners of the node's role accept connections.
 func (m *Main) Run(ctx context.Context) (err error) {
 	if m.Out == nil {
 		m.Out = io.Discard
@@ -124,6 +135,9 @@ func (m *Main) Run(ctx context.Context) (err error) {
 		if m.Logger, err = newLogger(m.Config.LogLevel, m.Config.LogFormat); err != nil {
 			return err
 		}
+	}
+	if err := m.Config.validateRole(); err != nil {
+		return err
 	}
 	if m.Config.Dev {
 		if err := m.prepareDev(); err != nil {
@@ -204,8 +218,12 @@ func (m *Main) Run(ctx context.Context) (err error) {
 		onChange = append(onChange, m.changes.Publish)
 	}
 
-	if err := m.bootstrapAdminToken(ctx); err != nil {
-		return err
+	// Admin tokens are the admin API's: a gateway node neither takes
+	// KEYGATE_ADMIN_TOKEN nor makes and prints one.
+	if m.Config.admin() {
+		if err := m.bootstrapAdminToken(ctx); err != nil {
+			return err
+		}
 	}
 	if m.Config.Dev {
 		if err := m.seedDev(ctx, format, hasher); err != nil {
@@ -215,30 +233,35 @@ func (m *Main) Run(ctx context.Context) (err error) {
 	if err := m.Proxy.Reload(ctx); err != nil {
 		return fmt.Errorf("load routes: %w", err)
 	}
-	var leakKeys map[string]*ecdsa.PublicKey
-	if m.Config.LeakReportKeys != "" {
-		data, err := os.ReadFile(m.Config.LeakReportKeys)
-		if err != nil {
-			return fmt.Errorf("--leak-report-keys: %w", err)
-		}
-		if leakKeys, err = adminapi.ParseLeakReportKeys(data); err != nil {
-			return fmt.Errorf("--leak-report-keys: %w", err)
+	if m.Config.admin() {
+		if err := m.serveAdmin(format, hasher, rotator); err != nil {
+			return err
 		}
 	}
-	admin := &adminapi.Server{LeakReportKeys: leakKeys, Store: m.Store, Verifier: m.Verifier, Keys: format, Hasher: hasher, Keyring: m.Keyring, Rotator: rotator, Events: m.Webhooks, Logger: m.Logger, Now: m.Now}
-	adminMux := http.NewServeMux()
-	adminMux.Handle("GET /metrics", m.Metrics.Handler()) // counts only, no identities: open like Kong's status API
-	adminMux.Handle("/", admin.Handler())
-	if m.adminServer, m.adminAddr, err = m.listen("admin", m.Config.AdminListen, adminMux); err != nil {
-		return err
+	if m.Config.gateway() {
+		if m.proxyServer, m.proxyAddr, err = m.listen("proxy", m.Config.ProxyListen, m.Proxy); err != nil {
+			return err
+		}
 	}
-	if m.proxyServer, m.proxyAddr, err = m.listen("proxy", m.Config.ProxyListen, m.Proxy); err != nil {
-		return err
-	}
+	m.Holder = lease.NewHolder()
 	m.Jobs = &lifecycle.Jobs{Store: m.Store, Events: m.Webhooks, Logger: m.Logger, Now: m.Now, Notice: m.Config.KeyExpiryNotice,
 		ArchiveAfter: m.Config.ArchiveAfter, Retention: m.Config.Retention, Rotator: rotator, UsageRetention: m.Config.UsageRetention}
-	m.startBackground(func(ctx context.Context) { m.Jobs.Run(ctx, time.Minute) })
-	m.startBackground(func(ctx context.Context) { m.Webhooks.Run(ctx) })
+	if m.Config.admin() {
+		// The jobs are safe on several nodes at once; the lease only saves
+		// doing them N times over. Webhook deliveries need no lease of
+		// their own: the store leases each delivery to one dispatcher, so
+		// every admin node sends its share, and sends the events queued
+		// through its own admin API at once.
+		ttl := m.Config.JobLeaseTTL
+		if ttl == 0 {
+			ttl = 30 * time.Second
+		}
+		m.JobLease = &lease.Runner{Store: m.Store, Name: jobsLease, Holder: m.Holder, TTL: ttl, Logger: m.Logger}
+		m.startBackground(func(ctx context.Context) {
+			m.JobLease.Run(ctx, func(ctx context.Context) { m.Jobs.Run(ctx, time.Minute) })
+		})
+		m.startBackground(func(ctx context.Context) { m.Webhooks.Run(ctx) })
+	}
 	if m.changes != nil {
 		m.startBackground(func(ctx context.Context) {
 			m.changes.Run(ctx, func(c keygate.Change) {
@@ -255,7 +278,7 @@ func (m *Main) Run(ctx context.Context) (err error) {
 	if m.Meter != nil {
 		m.startBackground(m.Meter.Run)
 	}
-	m.Logger.Info("keygate started", "proxy", m.ProxyURL(), "admin", m.AdminURL(), "data_dir", m.Config.DataDir)
+	m.Logger.Info("keygate started", "role", m.Config.Role, "proxy", m.ProxyURL(), "admin", m.AdminURL(), "node", m.Holder, "data_dir", m.Config.DataDir)
 	if m.Config.Dev {
 		m.printDevBanner()
 	}
@@ -299,9 +322,41 @@ func (m *Main) stopBackground() {
 	}
 }
 
-// ProxyURL and AdminURL are where the listeners ended up (useful with port 0).
-func (m *Main) ProxyURL() string { return "http://" + m.proxyAddr.String() }
-func (m *Main) AdminURL() string { return "http://" + m.adminAddr.String() }
+// jobsLease is the name of the lease the lifecycle jobs run under.
+const jobsLease = "lifecycle-jobs"
+
+// serveAdmin starts the admin listener: the admin API and UI, and /metrics.
+func (m *Main) serveAdmin(format *apikey.Format, hasher *apikey.Hasher, rotator *lifecycle.Rotator) error {
+	var leakKeys map[string]*ecdsa.PublicKey
+	if m.Config.LeakReportKeys != "" {
+		data, err := os.ReadFile(m.Config.LeakReportKeys)
+		if err != nil {
+			return fmt.Errorf("--leak-report-keys: %w", err)
+		}
+		if leakKeys, err = adminapi.ParseLeakReportKeys(data); err != nil {
+			return fmt.Errorf("--leak-report-keys: %w", err)
+		}
+	}
+	admin := &adminapi.Server{LeakReportKeys: leakKeys, Store: m.Store, Verifier: m.Verifier, Keys: format, Hasher: hasher, Keyring: m.Keyring, Rotator: rotator, Events: m.Webhooks, Logger: m.Logger, Now: m.Now}
+	adminMux := http.NewServeMux()
+	adminMux.Handle("GET /metrics", m.Metrics.Handler()) // counts only, no identities: open like Kong's status API
+	adminMux.Handle("/", admin.Handler())
+	var err error
+	m.adminServer, m.adminAddr, err = m.listen("admin", m.Config.AdminListen, adminMux)
+	return err
+}
+
+// ProxyURL and AdminURL are where the listeners ended up (useful with port
+// 0); "" for a listener this node's role does not run.
+func (m *Main) ProxyURL() string { return listenerURL(m.proxyAddr) }
+func (m *Main) AdminURL() string { return listenerURL(m.adminAddr) }
+
+func listenerURL(addr net.Addr) string {
+	if addr == nil {
+		return ""
+	}
+	return "http://" + addr.String()
+}
 
 // Close stops accepting, lets requests in flight finish (up to the shutdown
 // timeout), closes the proxy and then the store.
