@@ -23,6 +23,7 @@ type Store interface {
 	PlanStore
 	UsageStore
 	LeaseStore
+	ChangeLog
 	Close() error
 }
 
@@ -93,6 +94,17 @@ func (k ChangeKind) String() string {
 	return "unknown"
 }
 
+// ParseChangeKind is the kind String names; 0 for a name it does not know
+// (one a newer keygate wrote), which no cache acts on.
+func ParseChangeKind(s string) ChangeKind {
+	for k := ServiceChanged; k <= PlanChanged; k++ {
+		if k.String() == s {
+			return k
+		}
+	}
+	return 0
+}
+
 // ChangeOp says what happened to the entity.
 type ChangeOp uint8
 
@@ -101,6 +113,29 @@ const (
 	Updated
 	Deleted
 )
+
+// String names the op: created, updated or deleted.
+func (o ChangeOp) String() string {
+	switch o {
+	case Created:
+		return "created"
+	case Updated:
+		return "updated"
+	case Deleted:
+		return "deleted"
+	}
+	return "unknown"
+}
+
+// ParseChangeOp is the op String names; 0 for a name it does not know.
+func ParseChangeOp(s string) ChangeOp {
+	for o := Created; o <= Deleted; o++ {
+		if o.String() == s {
+			return o
+		}
+	}
+	return 0
+}
 
 // Verb is the audit trail's verb for c.
 func (c Change) Verb() string {
@@ -137,3 +172,31 @@ type Change struct {
 // ChangeFunc receives changes, synchronously after the commit, on the writer's
 // goroutine. It may read the store (to rebuild a routing table) but must not write.
 type ChangeFunc func(Change)
+
+// SequencedChange is a Change as the change log holds it: numbered as it
+// was logged, and when (the writer's clock).
+type SequencedChange struct {
+	Seq int64
+	At  time.Time
+	Change
+}
+
+// ChangeLog is the durable record of every Change the store emits, written
+// in the transaction that made it, so that every node of a cluster can
+// read what it may have missed on a faster, lossy channel (Redis pub/sub).
+//
+// Sequence numbers grow and are never reused, but are not gapless (a
+// transaction that rolled back used one up), and on PostgreSQL a lower
+// number may become visible after a higher one (its transaction committed
+// later): a reader must not take "after the highest I saw" as "everything
+// before it is seen". See changelog.Reconciler.
+type ChangeLog interface {
+	// ChangesSince returns at most limit logged changes with a sequence
+	// number above after, in sequence order.
+	ChangesSince(ctx context.Context, after int64, limit int) ([]SequencedChange, error)
+	// LatestChange is the highest sequence number logged so far (0: none).
+	LatestChange(ctx context.Context) (int64, error)
+	// PruneChanges deletes the changes logged before before and says how
+	// many. Any number of nodes may prune at once.
+	PruneChanges(ctx context.Context, before time.Time) (int64, error)
+}

@@ -121,6 +121,9 @@ func Run(t *testing.T, open func(tb testing.TB, h Harness) keygate.Store) {
 		{"EmptyLists", testEmptyLists},
 		{"ConcurrentCreates", testConcurrentCreates},
 		{"ChangesSeeCommittedState", testChangesSeeCommittedState},
+		{"ChangeLogComplete", testChangeLogComplete},
+		{"ChangeLogConcurrent", testChangeLogConcurrent},
+		{"ChangeLogPrune", testChangeLogPrune},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) { tt.run(t, s) })

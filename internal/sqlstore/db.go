@@ -181,6 +181,11 @@ func (db *DB) commitOnce(ctx context.Context, fn func(tx *Tx) ([]keygate.Change,
 	if err := db.audit(ctx, tx, changes); err != nil {
 		return nil, err
 	}
+	// Last before the commit: on PostgreSQL the log's sequence number is
+	// taken here, so the time it is held uncommitted is as short as can be.
+	if err := db.logChanges(ctx, tx, changes); err != nil {
+		return nil, err
+	}
 	if err := sqlTx.Commit(); err != nil {
 		return nil, fmt.Errorf("%s: commit: %w", db.d.Name, db.d.wrap(err))
 	}

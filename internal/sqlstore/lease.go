@@ -11,9 +11,10 @@ import (
 var _ keygate.LeaseStore = (*DB)(nil)
 
 // NotExported are the schema's tables an export leaves out and a load does
-// not expect: leases say who is doing what right now, which a restored or
-// migrated install starts afresh.
-var NotExported = []string{"leases"}
+// not expect: leases say who is doing what right now, and the change log
+// tells running nodes what to drop from their caches, both of which a
+// restored or migrated install starts afresh.
+var NotExported = []string{"leases", "changes"}
 
 // AcquireLease implements keygate.LeaseStore: one upsert whose update only
 // happens when the lease is holder's or has expired, so of two nodes racing
