@@ -15,6 +15,7 @@ type Store interface {
 	keygate.KeyStore
 	keygate.HMACCredentialStore
 	keygate.UsageStore
+	keygate.ChangeLog
 }
 
 // Jobs are the lifecycle's background work, for API keys and HMAC
@@ -44,6 +45,9 @@ type Jobs struct {
 	// UsageRetention is how long usage counts are kept: those of minutes
 	// longer ago are deleted. Zero: kept forever.
 	UsageRetention time.Duration
+	// ChangeRetention is how long the change log keeps a change: long
+	// enough for every node's reconciler to have read it. Zero: kept forever.
+	ChangeRetention time.Duration
 }
 
 // batch bounds one write, so that a backlog never holds the writer long.
@@ -59,6 +63,8 @@ type Report struct {
 	// UsagePruned is how many usage rows (one per minute, consumer,
 	// credential and route) were deleted.
 	UsagePruned int64
+	// ChangesPruned is how many changes were deleted from the change log.
+	ChangesPruned int64
 }
 
 func (r Report) total() int64 {
@@ -141,6 +147,13 @@ func (j *Jobs) RunOnce(ctx context.Context) (Report, error) {
 	if j.UsageRetention > 0 {
 		n, err := j.Store.PruneUsage(ctx, now.Add(-j.UsageRetention))
 		r.UsagePruned += n
+		if err != nil {
+			return r, err
+		}
+	}
+	if j.ChangeRetention > 0 {
+		n, err := j.Store.PruneChanges(ctx, now.Add(-j.ChangeRetention))
+		r.ChangesPruned += n
 		if err != nil {
 			return r, err
 		}

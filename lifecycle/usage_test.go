@@ -65,3 +65,27 @@ func TestJobsPruneUsage(t *testing.T) {
 		t.Errorf("a day later: pruned %d, %d rows left, %v; want 1 and 3", r.UsagePruned, count(), err)
 	}
 }
+
+// The change log keeps a change for the retention; without one, forever.
+func TestJobsPruneChanges(t *testing.T) {
+	clock := storetest.NewClock(time.Date(2031, 6, 1, 12, 0, 0, 0, time.UTC))
+	db, _ := newStore(t, clock) // its consumer is an early change
+	clock.Advance(2 * time.Hour)
+	if err := db.CreateService(t.Context(), &keygate.Service{Name: "recent", URL: "http://recent.internal"}); err != nil {
+		t.Fatal(err)
+	}
+	before, err := db.ChangesSince(t.Context(), 0, 100)
+	if err != nil || len(before) < 2 {
+		t.Fatalf("change log %v, %v", before, err)
+	}
+	if r, err := (&lifecycle.Jobs{Store: db, Now: clock.Now}).RunOnce(t.Context()); err != nil || r.ChangesPruned != 0 {
+		t.Fatalf("without a retention: pruned %d, %v", r.ChangesPruned, err)
+	}
+	r, err := (&lifecycle.Jobs{Store: db, Now: clock.Now, ChangeRetention: time.Hour}).RunOnce(t.Context())
+	if err != nil || r.ChangesPruned != int64(len(before)-1) {
+		t.Fatalf("pruned %d, %v; want %d", r.ChangesPruned, err, len(before)-1)
+	}
+	if left, err := db.ChangesSince(t.Context(), 0, 100); err != nil || len(left) != 1 || left[0].ID != before[len(before)-1].ID {
+		t.Errorf("left %v, %v; want the recent change", left, err)
+	}
+}

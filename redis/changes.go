@@ -20,8 +20,9 @@ import (
 //
 // Pub/sub delivers at most once: a change published while a node was not
 // subscribed is lost to it. So each time a node (re)subscribes it resyncs
-// (drops its caches whole), and the caches' TTLs bound what a change lost
-// any other way can cost.
+// (drops its caches whole); the store's change log, which each node reads
+// every --reconcile-interval (package changelog), brings it any change lost
+// another way, and the caches' TTLs bound the rest.
 type ChangeBus struct {
 	client  goredis.UniversalClient
 	channel string

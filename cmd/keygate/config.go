@@ -53,6 +53,10 @@ type Config struct {
 	UsageRetention     time.Duration
 	StaleCacheWindow   time.Duration
 
+	// ReconcileInterval is how often each node reads the store's change
+	// log for changes it has not applied (0: never).
+	ReconcileInterval time.Duration
+
 	// Secrets come from the environment only, never from flags (which other
 	// users can read from the process list) or the config file.
 	RootKey    string // KEYGATE_ROOT_KEY, base64; or --root-key-file
@@ -91,6 +95,7 @@ func (c *Config) addFlags(fs *pflag.FlagSet) {
 	fs.DurationVar(&c.UsageRetention, "usage-retention", 400*24*time.Hour, "delete usage counts older than this (0: keep them forever)")
 	fs.StringVar(&c.Role, "role", roleBoth, roleFlagHelp)
 	fs.DurationVar(&c.JobLeaseTTL, "job-lease-ttl", 30*time.Second, "the background jobs run on one admin node at a time, under a lease in the store renewed every third of this; when that node dies, another takes them over within about this long")
+	fs.DurationVar(&c.ReconcileInterval, "reconcile-interval", time.Second, "how often this node reads the store's change log and applies the changes other nodes made (a revoke, say) that it has not applied yet: the bound on propagation without Redis, and when a Redis message is lost (0: off)")
 	fs.BoolVar(&c.Dev, "dev", false, "throwaway data dir, demo upstream, demo key, printed admin token")
 	fs.VisitAll(func(f *pflag.Flag) {
 		f.Usage += fmt.Sprintf(" (env %s)", envName(f.Name))

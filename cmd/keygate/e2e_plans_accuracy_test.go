@@ -279,6 +279,12 @@ func (c *tcpCable) connect(tb testing.TB, addr string) {
 				continue
 			}
 			c.mu.Lock()
+			if c.ln != ln { // cut while this connection was being set up: it must not outlive the cut
+				c.mu.Unlock()
+				in.Close()
+				out.Close()
+				return
+			}
 			c.conns[in], c.conns[out] = true, true
 			c.mu.Unlock()
 			go func() { io.Copy(out, in); out.Close() }()

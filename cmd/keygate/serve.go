@@ -22,6 +22,7 @@ import (
 	"github.com/keygate/keygate/apikey"
 	"github.com/keygate/keygate/auth/hmacauth"
 	"github.com/keygate/keygate/auth/keyauth"
+	"github.com/keygate/keygate/changelog"
 	"github.com/keygate/keygate/inmem"
 	"github.com/keygate/keygate/keyring"
 	"github.com/keygate/keygate/lease"
@@ -113,6 +114,9 @@ type Main struct {
 	// node).
 	Holder   string
 	JobLease *lease.Runner
+	// Reconciler applies the store's change log to the caches every
+	// --reconcile-interval; nil when that is 0.
+	Reconciler *changelog.Reconciler
 
 	proxyServer, adminServer, demoServer *http.Server
 	proxyAddr, adminAddr                 net.Addr
@@ -210,7 +214,20 @@ func (m *Main) Run(ctx context.Context) (err error) {
 		Rotator: rotator, SelfRotatePath: m.Config.SelfRotatePath, Pickup: rotator, ExpiryNotice: m.Config.KeyExpiryNotice,
 		Limiter: m.Limiter, RateLimitFailOpen: failOpen, Metrics: m.Metrics, Meter: m.Meter})
 	caches := []keygate.ChangeFunc{m.Verifier.Apply, m.HMAC.Apply, m.Proxy.Apply}
+	applyToCaches := func(c keygate.Change) {
+		for _, apply := range caches {
+			apply(c)
+		}
+	}
 	onChange = append([]keygate.ChangeFunc{}, caches...)
+	if m.Config.ReconcileInterval > 0 {
+		// Set at the latest change before the caches hold anything: what
+		// came before is in the store they read.
+		m.Reconciler = &changelog.Reconciler{Log: m.Store, Apply: applyToCaches, Interval: m.Config.ReconcileInterval, Logger: m.Logger}
+		if err := m.Reconciler.Start(ctx); err != nil {
+			return fmt.Errorf("change log: %w", err)
+		}
+	}
 	if m.redis != nil {
 		// The other nodes' changes reach these caches through Redis, and
 		// this node's reach theirs.
@@ -245,7 +262,8 @@ func (m *Main) Run(ctx context.Context) (err error) {
 	}
 	m.Holder = lease.NewHolder()
 	m.Jobs = &lifecycle.Jobs{Store: m.Store, Events: m.Webhooks, Logger: m.Logger, Now: m.Now, Notice: m.Config.KeyExpiryNotice,
-		ArchiveAfter: m.Config.ArchiveAfter, Retention: m.Config.Retention, Rotator: rotator, UsageRetention: m.Config.UsageRetention}
+		ArchiveAfter: m.Config.ArchiveAfter, Retention: m.Config.Retention, Rotator: rotator, UsageRetention: m.Config.UsageRetention,
+		ChangeRetention: changeRetention(m.Config.ReconcileInterval)}
 	if m.Config.admin() {
 		// The jobs are safe on several nodes at once; the lease only saves
 		// doing them N times over. Webhook deliveries need no lease of
@@ -262,13 +280,12 @@ func (m *Main) Run(ctx context.Context) (err error) {
 		})
 		m.startBackground(func(ctx context.Context) { m.Webhooks.Run(ctx) })
 	}
+	if m.Reconciler != nil {
+		m.startBackground(m.Reconciler.Run)
+	}
 	if m.changes != nil {
 		m.startBackground(func(ctx context.Context) {
-			m.changes.Run(ctx, func(c keygate.Change) {
-				for _, apply := range caches {
-					apply(c)
-				}
-			}, func() {
+			m.changes.Run(ctx, applyToCaches, func() {
 				m.Verifier.Flush()
 				m.HMAC.Flush()
 				m.Proxy.Resync()
@@ -394,6 +411,14 @@ func (m *Main) Close() error {
 		f()
 	}
 	return errors.Join(errs...)
+}
+
+// changeRetention is how long the change log keeps a change: an hour, far
+// more than any node needs to read it, or more with a reconcile interval
+// that long. The lifecycle jobs prune it (on the admin node holding their
+// lease), whether or not that node runs the reconciler.
+func changeRetention(interval time.Duration) time.Duration {
+	return max(time.Hour, 10*interval)
 }
 
 // minAdminTokenLen keeps guessable admin tokens out.
