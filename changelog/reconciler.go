@@ -108,15 +108,23 @@ func (r *Reconciler) Run(ctx context.Context) {
 	}
 	t := time.NewTicker(interval)
 	defer t.Stop()
+	failing := false // logged once per outage, not every interval
 	for {
 		select {
 		case <-ctx.Done():
 			return
 		case <-t.C:
 		}
-		if _, err := r.Reconcile(ctx); err != nil && ctx.Err() == nil {
-			r.logger().Warn("change log: read failed; retrying", "error", err)
+		_, err := r.Reconcile(ctx)
+		switch {
+		case ctx.Err() != nil:
+			return
+		case err != nil && !failing:
+			r.logger().Warn("change log: read failed; retrying every interval", "interval", interval, "error", err)
+		case err == nil && failing:
+			r.logger().Info("change log: read again")
 		}
+		failing = err != nil
 	}
 }
 
