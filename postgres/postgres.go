@@ -171,8 +171,28 @@ func migrate(ctx context.Context, db *sql.DB, fsys fs.FS, schema string, now fun
 	if latest := ms[len(ms)-1].Version; current > latest {
 		return fmt.Errorf("postgres: database schema version %d is newer than this keygate's (%d)", current, latest)
 	}
+	// Every migration not recorded yet, not only those above the newest
+	// recorded: migrations written in parallel may land out of their
+	// numbers' order (0016 before 0015), as SQLite's migrate allows too.
+	applied := map[int]bool{}
+	rows, err := conn.QueryContext(ctx, `SELECT version FROM schema_migrations`)
+	if err != nil {
+		return storeError(fmt.Errorf("postgres: migrate: %w", err))
+	}
+	for rows.Next() {
+		var v int
+		if err := rows.Scan(&v); err != nil {
+			rows.Close()
+			return storeError(fmt.Errorf("postgres: migrate: %w", err))
+		}
+		applied[v] = true
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return storeError(fmt.Errorf("postgres: migrate: %w", err))
+	}
 	for _, m := range ms {
-		if m.Version <= current {
+		if applied[m.Version] {
 			continue
 		}
 		if err := applyMigration(ctx, conn, fsys, m, now); err != nil {

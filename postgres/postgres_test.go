@@ -143,6 +143,26 @@ func TestNewerSchema(t *testing.T) {
 	}
 }
 
+// TestMigrationLandedLate: a migration numbered below the newest applied one
+// (written in parallel, landed later) is applied all the same.
+func TestMigrationLandedLate(t *testing.T) {
+	schema := testSchema(t)
+	db := open(t, schema, Options{})
+	// As a schema migrated by a keygate that had 0016 but not yet 0015.
+	if _, err := db.db.Exec(`DROP TABLE changes; DELETE FROM schema_migrations WHERE version = 15`); err != nil {
+		t.Fatal(err)
+	}
+	db.Close()
+	db = open(t, schema, Options{})
+	defer db.Close()
+	if err := db.CreateService(t.Context(), &keygate.Service{Name: "s", URL: "http://s.internal"}); err != nil {
+		t.Fatal(err)
+	}
+	if n, err := db.LatestChange(t.Context()); err != nil || n != 1 {
+		t.Errorf("LatestChange = %d, %v; want the change log back, with one change", n, err)
+	}
+}
+
 // TestUnavailable: a server that cannot be reached is EUNAVAILABLE.
 func TestUnavailable(t *testing.T) {
 	db := open(t, testSchema(t), Options{})
