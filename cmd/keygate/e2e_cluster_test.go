@@ -5,6 +5,7 @@ import (
 	"net/http"
 	"os"
 	"slices"
+	"strconv"
 	"testing"
 	"time"
 
@@ -118,6 +119,42 @@ func TestClusterNodesHonourEachOthersChanges(t *testing.T) {
 			}
 			return n
 		})
+	})
+}
+
+// Config changes reload every node's routing table without dropping the
+// requests in flight: they finish on the table they started with.
+func TestClusterReloadKeepsRequestsInFlight(t *testing.T) {
+	nodes := cluster(t)
+	a, b := nodes[0], nodes[1]
+	a.service(t, "s", a.upstream.URL, nil)
+	a.route(t, "slow", "s", nil)
+	within(t, time.Second, "route on b", http.StatusOK, func() int {
+		s, _, _ := b.call(t, "GET", "/slow", nil)
+		return s
+	})
+	done := make(chan int, 10)
+	for range 10 {
+		go func() {
+			s, _, _ := b.call(t, "GET", "/slow?sleep=400ms", nil)
+			done <- s
+		}()
+	}
+	time.Sleep(100 * time.Millisecond) // the requests are in flight on b
+	for i := range 5 {                  // and the routing table changes under them, five times
+		a.route(t, "extra"+strconv.Itoa(i), "s", nil)
+	}
+	if _, err := a.admin.UpdateRoute(context.Background(), "slow", map[string]any{"paths": []string{"/slow", "/slower"}}); err != nil {
+		t.Fatal(err)
+	}
+	for range 10 {
+		if s := <-done; s != http.StatusOK {
+			t.Fatalf("a request in flight during the reloads got %d, want 200", s)
+		}
+	}
+	within(t, time.Second, "the changed route on b", http.StatusOK, func() int {
+		s, _, _ := b.call(t, "GET", "/slower", nil)
+		return s
 	})
 }
 
