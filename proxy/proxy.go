@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"io"
 	"log/slog"
 	"net/http"
 	"net/http/httputil"
@@ -72,6 +73,11 @@ type Config struct {
 	// path (see selfRotate); either empty: off.
 	Rotator        keygate.KeyRotator
 	SelfRotatePath string
+	// HealthPath, when set, answers GET and HEAD with 200 on the proxy
+	// listener itself, for load balancers' checks of nodes that have no
+	// admin listener (--role gateway). It says the node serves; a store
+	// outage does not fail it, as cached credentials keep working.
+	HealthPath string
 	// Pickup, when set, hands a key that has a successor already the one
 	// an automatic rotation kept for it, once (see selfRotate).
 	Pickup keygate.RotationPickup
@@ -312,6 +318,12 @@ func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	reqPath := cleanPath(r.URL.Path)
 	if hasDotSegment(reqPath) {
 		writeError(w, r, http.StatusBadRequest, "Bad request path")
+		return
+	}
+	if reqPath == p.cfg.HealthPath && (r.Method == http.MethodGet || r.Method == http.MethodHead) {
+		w.Header().Set("Content-Type", "application/json; charset=utf-8")
+		w.Header().Set("Cache-Control", "no-store")
+		io.WriteString(w, `{"status":"ok"}`+"\n")
 		return
 	}
 	if reqPath == p.cfg.SelfRotatePath && p.cfg.Rotator != nil {

@@ -29,6 +29,7 @@ type Config struct {
 	LogFormat        string
 	ShutdownTimeout  time.Duration
 	SelfRotatePath   string
+	HealthPath       string
 	LeakReportKeys   string
 	KeyExpiryNotice  time.Duration
 	ArchiveAfter     time.Duration
@@ -81,6 +82,7 @@ func (c *Config) addFlags(fs *pflag.FlagSet) {
 	fs.StringVar(&c.LogFormat, "log-format", "text", "text or json")
 	fs.DurationVar(&c.ShutdownTimeout, "shutdown-timeout", 15*time.Second, "how long SIGTERM waits for requests in flight")
 	fs.StringVar(&c.SelfRotatePath, "self-rotate-path", "/.keygate/rotate", "gateway path where a caller rotates its own key (empty: off)")
+	fs.StringVar(&c.HealthPath, "health-path", "/.keygate/health", "gateway path that answers 200 while the node serves, for load balancers' health checks (empty: off)")
 	fs.StringVar(&c.LeakReportKeys, "leak-report-keys", "", "JSON file of the public keys signed leak reports are checked with (GitHub's secret scanning format)")
 	fs.DurationVar(&c.KeyExpiryNotice, "key-expiry-notice", 7*24*time.Hour, "how long before a key or HMAC credential expires responses carry a Sunset header and an expiring event goes out")
 	fs.DurationVar(&c.ArchiveAfter, "archive-after", 30*24*time.Hour, "archive keys and HMAC credentials this long after they expired or were revoked: destroy the secret (hash or data key), keep the record (0: never)")

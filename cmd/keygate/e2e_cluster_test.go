@@ -141,7 +141,7 @@ func TestClusterReloadKeepsRequestsInFlight(t *testing.T) {
 		}()
 	}
 	time.Sleep(100 * time.Millisecond) // the requests are in flight on b
-	for i := range 5 {                  // and the routing table changes under them, five times
+	for i := range 5 {                 // and the routing table changes under them, five times
 		a.route(t, "extra"+strconv.Itoa(i), "s", nil)
 	}
 	if _, err := a.admin.UpdateRoute(context.Background(), "slow", map[string]any{"paths": []string{"/slow", "/slower"}}); err != nil {

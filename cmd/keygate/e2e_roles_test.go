@@ -64,6 +64,7 @@ func TestRoles(t *testing.T) {
 	noAdmin := unusedAddr(t)
 	gw := startGatewayWith(t, func(c *Config) {
 		c.Role, c.AdminListen, c.DataDir = roleGateway, noAdmin, admin.main.Config.DataDir
+		c.HealthPath = "/.keygate/health"
 	})
 	if gw.main.AdminURL() != "" || gw.main.ProxyURL() == "" {
 		t.Errorf("gateway node: ProxyURL %q, AdminURL %q; want only a proxy URL", gw.main.ProxyURL(), gw.main.AdminURL())
@@ -77,6 +78,10 @@ func TestRoles(t *testing.T) {
 	}
 	if status, _, _ := gw.call(t, "GET", "/orders/items", nil); status != http.StatusUnauthorized {
 		t.Errorf("gateway node without a key: %d, want 401", status)
+	}
+	// With no admin listener, load balancers check the proxy listener.
+	if status, _, body := gw.call(t, "GET", "/.keygate/health", nil); status != http.StatusOK || !strings.Contains(string(body), `"ok"`) {
+		t.Errorf("gateway node's health path: %d %s, want 200 ok", status, body)
 	}
 }
 

@@ -211,7 +211,7 @@ func (m *Main) Run(ctx context.Context) (err error) {
 		m.Meter = meter.New(m.Store, meter.Options{FlushInterval: m.Config.UsageFlushInterval, Logger: m.Logger, Metrics: m.Metrics})
 	}
 	m.Proxy = proxy.New(m.Store, m.Verifier, proxy.Config{TrustedProxies: trusted, Logger: m.Logger, HMAC: m.HMAC, Replay: m.Replay, Now: m.Now,
-		Rotator: rotator, SelfRotatePath: m.Config.SelfRotatePath, Pickup: rotator, ExpiryNotice: m.Config.KeyExpiryNotice,
+		Rotator: rotator, SelfRotatePath: m.Config.SelfRotatePath, HealthPath: m.Config.HealthPath, Pickup: rotator, ExpiryNotice: m.Config.KeyExpiryNotice,
 		Limiter: m.Limiter, RateLimitFailOpen: failOpen, Metrics: m.Metrics, Meter: m.Meter})
 	caches := []keygate.ChangeFunc{m.Verifier.Apply, m.HMAC.Apply, m.Proxy.Apply}
 	applyToCaches := func(c keygate.Change) {
