@@ -292,12 +292,7 @@ func CheckAccuracy(t *testing.T, limiters []keygate.RateLimiter, goroutines int,
 	}
 	wg.Wait()
 	slices.Sort(asked)
-	span := float64(asked[len(asked)-1]-asked[0]) / 1e9
-	var wasted float64
-	for i := 1; i < len(asked); i++ {
-		wasted += max(0, float64(asked[i]-asked[i-1])/1e9*rate-burst)
-	}
-	want := burst + rate*span - wasted
+	want, span, wasted := Allowance(asked, rate, burst)
 	got := float64(allowed.Load())
 	msg := fmt.Sprintf("allowed %v of %d asked: %.2f%% of the %.1f the limit allows them (%.0f over %.2f s, less %.1f wasted in pauses)",
 		got, len(asked), 100*got/want, want, burst+rate*span, span, wasted)
@@ -306,4 +301,21 @@ func CheckAccuracy(t *testing.T, limiters []keygate.RateLimiter, goroutines int,
 	} else {
 		t.Log(msg)
 	}
+}
+
+// Allowance is what a GCRA limit of rate per second with burst allows
+// requests asked at the sorted times (unix ns): the burst, plus the rate
+// over the span from the first to the last, less what the pauses between
+// two requests longer than the burst's refill let go to waste (the limit
+// holds at most a burst). A busy machine that keeps clients from asking
+// makes such pauses; they are not the limiter's error.
+func Allowance(asked []int64, rate, burst float64) (want, span, wasted float64) {
+	if len(asked) == 0 {
+		return burst, 0, 0
+	}
+	span = float64(asked[len(asked)-1]-asked[0]) / 1e9
+	for i := 1; i < len(asked); i++ {
+		wasted += max(0, float64(asked[i]-asked[i-1])/1e9*rate-burst)
+	}
+	return burst + rate*span - wasted, span, wasted
 }

@@ -221,8 +221,12 @@ func (l *Limiter) Allow(ctx context.Context, s keygate.Subject, lim *keygate.Lim
 // key), and the key stays unambiguous whatever braces or colons the ID
 // holds (Redis ends the tag at the first "}", wherever that is; it is
 // the same for all of a subject's keys).
-func (l *Limiter) subjectKey(id string) string {
-	return l.prefix + "{" + strconv.Itoa(len(id)) + ":" + id + "}:"
+func (l *Limiter) subjectKey(id string) string { return hashTagged(l.prefix, id) }
+
+// hashTagged is prefix and id as a Redis Cluster hash tag, then ":": the
+// start of every key about id, so that one script's keys share a slot.
+func hashTagged(prefix, id string) string {
+	return prefix + "{" + strconv.Itoa(len(id)) + ":" + id + "}:"
 }
 
 // limitKey names one limit's counter: shared by the subject's routes, or

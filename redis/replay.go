@@ -3,7 +3,6 @@ package redis
 import (
 	"context"
 	"fmt"
-	"strconv"
 	"time"
 
 	goredis "github.com/redis/go-redis/v9"
@@ -71,7 +70,7 @@ func NewReplayGuard(client goredis.UniversalClient, prefix string, maxPerCredent
 // replay.
 func (g *ReplayGuard) Seen(ctx context.Context, credential, key string, until time.Time) (bool, error) {
 	ttl := max(until.Sub(g.now()).Milliseconds(), 1)
-	k := g.prefix + "{" + strconv.Itoa(len(credential)) + ":" + credential + "}:replay"
+	k := hashTagged(g.prefix, credential) + "replay"
 	res, err := replayScript.Run(ctx, g.client, []string{k}, key, ttl, g.maxPerCredential).Int64()
 	if err != nil {
 		return false, keygate.Unavailable(err, "replay guard unavailable")

@@ -19,6 +19,7 @@ import (
 	goredis "github.com/redis/go-redis/v9"
 
 	"github.com/keygate/keygate"
+	"github.com/keygate/keygate/ratelimittest"
 	"github.com/keygate/keygate/sqlite"
 )
 
@@ -160,12 +161,7 @@ func accuracyPlan() *keygate.Plan {
 func wantAccurate(tb testing.TB, counts map[int]int, sent []int64) {
 	tb.Helper()
 	const rate, burst = float64(accuracyRate), float64(accuracyBurst)
-	span := float64(sent[len(sent)-1]-sent[0]) / 1e9
-	var wasted float64
-	for i := 1; i < len(sent); i++ {
-		wasted += max(0, float64(sent[i]-sent[i-1])/1e9*rate-burst)
-	}
-	want := burst + rate*span - wasted
+	want, span, wasted := ratelimittest.Allowance(sent, rate, burst)
 	served := float64(counts[http.StatusOK])
 	tb.Logf("served %d of %d requests: %.2f%% of the %.1f the limit allows them (%.0f over %.2f s, less %.1f wasted in pauses of the clients); statuses %v",
 		counts[http.StatusOK], total(counts), 100*served/want, want, burst+rate*span, span, wasted, counts)
