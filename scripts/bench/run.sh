@@ -22,6 +22,10 @@
 #   KEYGATE_BIN=     use this keygate binary instead of building ./cmd/keygate
 #   REFERENCE=1      also measure scripts/bench/refproxy, a minimal httputil.ReverseProxy
 #                    with a key map (the yardstick the performance goal is stated against)
+#   FASTREF=0        1: also measure scripts/bench/fastref, the same proxy on fasthttp
+#                    (server + HostClient), a yardstick for what leaving net/http would gain
+#   FASTREF_HEADERS=0  N (1-7) with FASTREF=1: also measure a second fastref adding N of
+#                    keygate's rate-limit headers to every answer (the per-header cost)
 #   VERBOSE=0        1: also print the generated nginx configs
 # Everything listens on 127.0.0.1 only; everything started is stopped on exit.
 set -euo pipefail
@@ -37,6 +41,8 @@ MAX_OTHER=${MAX_OTHER:-10}
 RETRY_NOISY=${RETRY_NOISY:-2}
 KEYGATE_BIN=${KEYGATE_BIN:-}
 REFERENCE=${REFERENCE:-1}
+FASTREF=${FASTREF:-0}
+FASTREF_HEADERS=${FASTREF_HEADERS:-0}
 VERBOSE=${VERBOSE:-0}
 
 die() { echo "bench: $*" >&2; exit 1; }
@@ -65,6 +71,8 @@ DURATION_S=$(to_seconds "$DURATION")
 WARMUP_S=$(to_seconds "$WARMUP")
 ((DURATION_S > 0)) || die "DURATION must be more than 0"
 [[ $PIN == split || $PIN == none || $PIN == wrk ]] || die "PIN must be split, none or wrk (got '$PIN')"
+[[ $FASTREF_HEADERS =~ ^[0-7]$ ]] || die "FASTREF_HEADERS must be 0 to 7 (got '$FASTREF_HEADERS')"
+((FASTREF_HEADERS == 0 || FASTREF)) || die "FASTREF_HEADERS needs FASTREF=1"
 
 # -------------------------------------------------------------------- tools --
 need_apt=()
@@ -161,6 +169,8 @@ pick_port NGX_PORT
 pick_port KG_PORT
 pick_port KG_ADMIN_PORT
 pick_port REF_PORT
+pick_port FAST_PORT
+pick_port FASTH_PORT
 
 wait_http() { # wait_http URL NAME [PID]: until URL answers, at most 20 s
 	for _ in $(seq 200); do
@@ -332,8 +342,21 @@ if ((PLAN_ON)); then
 	TARGET_NAMES+=("keygate key+plan") TARGET_URLS+=("http://127.0.0.1:$KG_PORT/bench-plan")
 fi
 if ((REFERENCE)); then
+	REF_I=${#TARGET_NAMES[@]}
 	TARGET_NAMES+=("reference proxy") TARGET_URLS+=("http://127.0.0.1:$REF_PORT/bench")
 	(cd "$REPO" && go build -o "$TMP/refproxy" ./scripts/bench/refproxy) || die "go build ./scripts/bench/refproxy failed"
+fi
+# fastref is a Go module of its own (fasthttp stays out of keygate's go.mod):
+# built from its directory, not with ./scripts/bench/fastref from the root.
+if ((FASTREF)); then
+	FAST_I=${#TARGET_NAMES[@]}
+	TARGET_NAMES+=("fasthttp reference") TARGET_URLS+=("http://127.0.0.1:$FAST_PORT/bench")
+	if ((FASTREF_HEADERS)); then
+		FASTH_I=${#TARGET_NAMES[@]}
+		TARGET_NAMES+=("fasthttp +$FASTREF_HEADERS headers") TARGET_URLS+=("http://127.0.0.1:$FASTH_PORT/bench")
+	fi
+	(cd "$REPO/scripts/bench/fastref" && go build -o "$TMP/fastref" .) || die "go build in scripts/bench/fastref failed"
+	FASTHTTP_VERSION=$(cd "$REPO/scripts/bench/fastref" && go list -m -f '{{.Version}}' github.com/valyala/fasthttp 2>/dev/null || echo "?")
 fi
 NT=${#TARGET_NAMES[@]}
 
@@ -457,6 +480,17 @@ if ((REFERENCE)); then
 	PROXY_PIDS+=("$REF_PID")
 	wait_http "http://127.0.0.1:$REF_PORT/" "reference proxy" "$REF_PID" || true
 fi
+start_fastref() { # start_fastref PORT HEADERS NAME: sets FAST_PID
+	(exec "${SRV[@]}" "$TMP/fastref" -listen "127.0.0.1:$1" -upstream "http://127.0.0.1:$UP_PORT" -key "$API_KEY" -headers "$2" </dev/null >>"$TMP/fastref.log" 2>&1) &
+	PIDS+=($!)
+	FAST_PID=$!
+	PROXY_PIDS+=("$FAST_PID")
+	wait_http "http://127.0.0.1:$1/" "$3" "$FAST_PID" || { cat "$TMP/fastref.log" >&2; die "$3 did not start"; }
+}
+if ((FASTREF)); then
+	start_fastref "$FAST_PORT" 0 "fasthttp reference"
+	((FASTREF_HEADERS == 0)) || start_fastref "$FASTH_PORT" "$FASTREF_HEADERS" "fasthttp +$FASTREF_HEADERS headers"
+fi
 # The routes are live once the admin API has answered; check all targets answer 200 "ok".
 for ((i = 0; i < NT; i++)); do
 	code=$(curl -s -o "$TMP/check" -w '%{http_code}' --max-time 2 -H "apikey: $(key_for "${TARGET_URLS[i]}")" \
@@ -469,6 +503,12 @@ code=$(curl -s -o /dev/null -w '%{http_code}' --max-time 2 "${TARGET_URLS[2]}") 
 if ((HMAC_ON)); then
 	code=$(curl -s -o /dev/null -w '%{http_code}' --max-time 2 -H "Date: $HMAC_DATE" "${TARGET_URLS[3]}") || code=000
 	[[ $code == 401 ]] || die "keygate without a signature answered $code, want 401: hmac-auth is not on"
+fi
+if ((FASTREF)); then
+	for i in "$FAST_I" ${FASTH_I:+"$FASTH_I"}; do
+		code=$(curl -s -o /dev/null -w '%{http_code}' --max-time 2 "${TARGET_URLS[i]}") || code=000
+		[[ $code == 401 ]] || die "${TARGET_NAMES[i]} without a key answered $code, want 401"
+	done
 fi
 
 echo "keygate benchmark — $(date -u '+%Y-%m-%d %H:%M:%S UTC')"
@@ -493,6 +533,11 @@ echo "  keygate:  KEYGATE_ADMIN_TOKEN=... $SRV_PREFIX${KG_CMD[*]}"
 echo "            route /bench --key-auth -> service http://127.0.0.1:$UP_PORT, consumer bench, one key"
 ((HMAC_ON == 0)) || echo "            route /bench-hmac --hmac-auth (replay protection off) -> the same service, one HMAC credential"
 ((PLAN_ON == 0)) || echo "            route /bench-plan --key-auth -> the same service, a key on plan bench (--rate 1000000 --quota-month 10^12: checked, never reached)"
+if ((FASTREF)); then
+	echo "  fastref:  $SRV_PREFIX$TMP/fastref -listen 127.0.0.1:$FAST_PORT -upstream http://127.0.0.1:$UP_PORT -key ... -headers 0"
+	((FASTREF_HEADERS == 0)) || echo "            and the same on 127.0.0.1:$FASTH_PORT with -headers $FASTREF_HEADERS"
+	echo "            (scripts/bench/fastref, fasthttp $FASTHTTP_VERSION: a yardstick, not keygate)"
+fi
 for ((i = 0; i < NT; i++)); do
 	printf '  wrk %-18s %s' "${TARGET_NAMES[i]}:" "$(wrk_cmdline "$DURATION" "${TARGET_URLS[i]}")"
 	echo
@@ -569,8 +614,16 @@ for ((run = 1; run <= RUNS; run++)); do
 			"$(ratio "${PXCPU[run * NT + PLAN_I]}" "${PXCPU[run * NT + 2]}")"
 	fi
 	if ((REFERENCE)); then
-		printf '%-4s %-20s %11s %8s %8s %12s\n' "$run" "reference/nginx" "$(ratio "${RPS[run * NT + NT - 1]}" "${RPS[run * NT + 1]}")" "" "" \
-			"$(ratio "${PXCPU[run * NT + NT - 1]}" "${PXCPU[run * NT + 1]}")"
+		printf '%-4s %-20s %11s %8s %8s %12s\n' "$run" "reference/nginx" "$(ratio "${RPS[run * NT + REF_I]}" "${RPS[run * NT + 1]}")" "" "" \
+			"$(ratio "${PXCPU[run * NT + REF_I]}" "${PXCPU[run * NT + 1]}")"
+	fi
+	if ((FASTREF)); then
+		printf '%-4s %-20s %11s %8s %8s %12s\n' "$run" "fasthttp/nginx" "$(ratio "${RPS[run * NT + FAST_I]}" "${RPS[run * NT + 1]}")" "" "" \
+			"$(ratio "${PXCPU[run * NT + FAST_I]}" "${PXCPU[run * NT + 1]}")"
+	fi
+	if ((FASTREF_HEADERS)); then
+		printf '%-4s %-20s %11s %8s %8s %12s\n' "$run" "fasthttp hdrs/plain" "$(ratio "${RPS[run * NT + FASTH_I]}" "${RPS[run * NT + FAST_I]}")" "" "" \
+			"$(ratio "${PXCPU[run * NT + FASTH_I]}" "${PXCPU[run * NT + FAST_I]}")"
 	fi
 done
 final_ratio=$(ratio "${RPS[NT + 2]}" "${RPS[NT + 1]}")
@@ -588,12 +641,14 @@ if ((RUNS > 1)); then
 		((i > 0)) && px=$(median "${c[@]}")
 		printf '%-4s %-20s %11.0f %8.2f %8.2f %12s %12s\n' "" "${TARGET_NAMES[i]}" "$(median "${r[@]}")" "$(median "${a[@]}")" "$(median "${b[@]}")" "$px" "$(median "${d[@]}")"
 	done
-	hratios=() rratios=() pratios=()
+	hratios=() rratios=() pratios=() fratios=() fhratios=()
 	for ((run = 1; run <= RUNS; run++)); do
 		ratios+=("$(ratio "${RPS[run * NT + 2]}" "${RPS[run * NT + 1]}")")
 		if ((HMAC_ON)); then hratios+=("$(ratio "${RPS[run * NT + HMAC_I]}" "${RPS[run * NT + 2]}")"); fi
 		if ((PLAN_ON)); then pratios+=("$(ratio "${RPS[run * NT + PLAN_I]}" "${RPS[run * NT + 2]}")"); fi
-		if ((REFERENCE)); then rratios+=("$(ratio "${RPS[run * NT + NT - 1]}" "${RPS[run * NT + 1]}")"); fi
+		if ((REFERENCE)); then rratios+=("$(ratio "${RPS[run * NT + REF_I]}" "${RPS[run * NT + 1]}")"); fi
+		if ((FASTREF)); then fratios+=("$(ratio "${RPS[run * NT + FAST_I]}" "${RPS[run * NT + 1]}")"); fi
+		if ((FASTREF_HEADERS)); then fhratios+=("$(ratio "${RPS[run * NT + FASTH_I]}" "${RPS[run * NT + FAST_I]}")"); fi
 	done
 	final_ratio=$(median "${ratios[@]}")
 	printf '%-4s %-20s %11s   (median of the per-run ratios)\n' "" "keygate/nginx" "$final_ratio"
@@ -606,9 +661,15 @@ if ((RUNS > 1)); then
 	if ((REFERENCE)); then
 		printf '%-4s %-20s %11s   (median of the per-run ratios)\n' "" "reference/nginx" "$(median "${rratios[@]}")"
 	fi
+	if ((FASTREF)); then
+		printf '%-4s %-20s %11s   (median of the per-run ratios)\n' "" "fasthttp/nginx" "$(median "${fratios[@]}")"
+	fi
+	if ((FASTREF_HEADERS)); then
+		printf '%-4s %-20s %11s   (median of the per-run ratios)\n' "" "fasthttp hdrs/plain" "$(median "${fhratios[@]}")"
+	fi
 fi
 echo
-echo "[1] CPU time (user + system) the proxy under test (nginx or keygate) and the upstream spent per request, in µs."
+echo "[1] CPU time (user + system) the proxy under test (nginx, keygate or a reference proxy) and the upstream spent per request, in µs."
 echo "[2] share of the machine's CPU used by other processes (not wrk, nginx or keygate) during the measurement."
 if ((noisy)); then
 	echo "WARNING: other processes used more than $MAX_OTHER% of the CPUs during a measurement: those numbers are low and noisy;"
