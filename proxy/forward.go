@@ -1,11 +1,14 @@
 package proxy
 
 import (
+	"bytes"
 	"errors"
 	"io"
 	"net/http"
 	"net/url"
 	"strings"
+
+	"github.com/valyala/fasthttp"
 )
 
 // forward sends r to the route's service and streams the answer back. It
@@ -13,14 +16,80 @@ import (
 // after its headers were written: the caller must then abort the
 // connection.
 //
-// It does for a plain request what httputil.ReverseProxy does, minus the
-// per-request work keygate does not need: ReverseProxy deep-copies the
-// request, grows the copied header map by the X-Forwarded headers it then
-// adds, and installs an httptrace hook per request to relay 1xx answers —
-// together about a fifth of the gateway's CPU per proxied request. Requests
-// that switch protocols (WebSocket) still go through ReverseProxy, which
-// knows how to splice the two connections.
+// A replayable request (most API reads) goes through fasthttp's client, on
+// the handler's goroutine: http.Transport hands every request to a writer
+// and a reader goroutine per connection and builds a header map per answer,
+// a third of the gateway's instructions per request (docs/benchmarks.md).
+// HTTP/1.1 to upstreams, as nginx and Kong speak. Other requests go through
+// http.Transport (forwardOverTransport); protocol switches (WebSocket)
+// through ReverseProxy (see ServeHTTP).
 func (p *Proxy) forward(w http.ResponseWriter, r *http.Request, rt *route) (sent int64, err error) {
+	if !replayable(r) {
+		return p.forwardOverTransport(w, r, rt)
+	}
+	u := rt.upstream
+	req, res := fasthttp.AcquireRequest(), fasthttp.AcquireResponse()
+	defer fasthttp.ReleaseRequest(req)
+	defer fasthttp.ReleaseResponse(res)
+	p.writeOutRequest(req, r, rt)
+
+	if err := u.client.Do(req, res); err != nil {
+		p.upstreamFailed(w, r, err)
+		return 0, nil
+	}
+	defer res.CloseBodyStream()
+
+	h := w.Header()
+	copyEndToEndFrom(h, &res.Header)
+	h[headerRequestID] = []string{requestIDOf(r)}
+	trailers := res.Header.PeekTrailerKeys()
+	if len(trailers) > 0 {
+		// The Trailer header is hop-by-hop; announce the upstream's again.
+		names := make([]string, len(trailers))
+		for i, name := range trailers {
+			names[i] = string(name)
+		}
+		h["Trailer"] = []string{strings.Join(names, ", ")}
+	}
+	w.WriteHeader(res.StatusCode())
+
+	if body := res.BodyStream(); body != nil {
+		sent, err = copyBody(w, body, res.Header.ContentLength() < 0 || bytes.HasPrefix(res.Header.ContentType(), eventStream))
+	} else { // read whole with the headers
+		n, werr := w.Write(res.Body())
+		sent, err = int64(n), werr
+	}
+	if err != nil {
+		if r.Context().Err() != nil {
+			return sent, nil // the caller went away
+		}
+		return sent, err
+	}
+	for _, name := range trailers { // read with the end of the body
+		if v := res.Header.PeekBytes(name); v != nil {
+			h[http.TrailerPrefix+string(name)] = []string{string(v)}
+		}
+	}
+	return sent, nil
+}
+
+// replayable reports a request that may be sent twice — an idempotent
+// method without a body — which forward's client sends again when the
+// kept-alive connection it picked turns out closed by the upstream. Other
+// requests go through http.Transport, whose reader notices such a closed
+// connection as soon as it happens, before the request is written.
+func replayable(r *http.Request) bool {
+	switch r.Method {
+	case http.MethodGet, http.MethodHead, http.MethodOptions, http.MethodDelete, http.MethodPut, http.MethodTrace:
+		return r.ContentLength == 0 && r.Trailer == nil
+	}
+	return false
+}
+
+var eventStream = []byte("text/event-stream")
+
+// forwardOverTransport is forward for requests that are not replayable.
+func (p *Proxy) forwardOverTransport(w http.ResponseWriter, r *http.Request, rt *route) (sent int64, err error) {
 	u := rt.upstream
 	out := r.WithContext(r.Context()) // a shallow copy; what differs is replaced below
 	out.URL = &url.URL{Scheme: u.target.Scheme, Host: u.target.Host, Path: r.URL.Path, RawPath: r.URL.RawPath,
@@ -39,7 +108,7 @@ func (p *Proxy) forward(w http.ResponseWriter, r *http.Request, rt *route) (sent
 		// not reach it.
 		out.Body = noClose{r.Body}
 	}
-	out.Header = p.outHeader(r, rt)
+	out.Header = p.outHeader(r)
 
 	res, err := u.transport.RoundTrip(out)
 	if err != nil {
@@ -61,7 +130,7 @@ func (p *Proxy) forward(w http.ResponseWriter, r *http.Request, rt *route) (sent
 	}
 	w.WriteHeader(res.StatusCode)
 
-	sent, err = copyBody(w, res)
+	sent, err = copyBody(w, res.Body, res.ContentLength < 0 || strings.HasPrefix(res.Header.Get("Content-Type"), "text/event-stream"))
 	if err != nil {
 		if r.Context().Err() != nil {
 			return sent, nil // the caller went away
@@ -77,26 +146,56 @@ func (p *Proxy) forward(w http.ResponseWriter, r *http.Request, rt *route) (sent
 	return sent, nil
 }
 
-// outHeader is the header the upstream receives: the caller's end-to-end
-// headers, with the gateway's identity and forwarding headers. Values are
-// shared with the incoming request, which nothing modifies afterwards.
-func (p *Proxy) outHeader(r *http.Request, rt *route) http.Header {
+// writeOutRequest writes what the upstream receives into req: the request
+// line, the caller's end-to-end headers, and the gateway's identity and
+// forwarding headers.
+func (p *Proxy) writeOutRequest(req *fasthttp.Request, r *http.Request, rt *route) {
+	req.Header.DisableNormalizing() // names are canonical already, values as the caller sent them
+	req.Header.SetMethod(r.Method)
+	uri := r.URL.EscapedPath()
+	if q := cleanQuery(r.URL.RawQuery); q != "" {
+		uri += "?" + q
+	}
+	req.Header.SetRequestURI(uri)
+	req.UseHostHeader = true
+	if rt.PreserveHost {
+		req.Header.SetHost(r.Host)
+	} else {
+		req.Header.SetHost(rt.upstream.target.Host)
+	}
+
+	p.outHeaders(r, req.Header.Add)
+}
+
+// outHeader is outHeaders as a map, for ReverseProxy. Values are shared
+// with the incoming request, which nothing modifies afterwards.
+func (p *Proxy) outHeader(r *http.Request) http.Header {
+	out := make(http.Header, len(r.Header)+4)
+	p.outHeaders(r, func(name, value string) { out[name] = append(out[name], value) })
+	return out
+}
+
+// outHeaders passes add each header the upstream receives: the caller's
+// end-to-end headers, with the gateway's forwarding headers.
+func (p *Proxy) outHeaders(r *http.Request, add func(name, value string)) {
 	in := r.Header
-	out := make(http.Header, len(in)+4)
 	// Only the standard hop-by-hop headers are dropped from requests, not the
 	// ones a caller names in Connection (nginx does the same): the upstream
 	// must receive every header an authenticator checked, such as a header
 	// an HMAC signature covers.
 	for name, values := range in {
-		if !hopByHop[name] {
-			out[name] = values
+		if hopByHop[name] || forwarding[name] {
+			continue
+		}
+		for _, v := range values {
+			add(name, v)
 		}
 	}
 	if hasToken(in["Te"], "trailers") {
-		out["Te"] = []string{"trailers"}
+		add("Te", "trailers")
 	}
 	if _, ok := in["User-Agent"]; !ok {
-		out["User-Agent"] = []string{""} // not Go's default
+		add("User-Agent", "") // none, as the caller sent none
 	}
 
 	forwardedFor, proto, host := "", "http", r.Host
@@ -119,14 +218,15 @@ func (p *Proxy) outHeader(r *http.Request, rt *route) http.Header {
 			host = v
 		}
 	}
-	delete(out, "X-Forwarded-For")
 	if forwardedFor != "" {
-		out["X-Forwarded-For"] = []string{forwardedFor}
+		add("X-Forwarded-For", forwardedFor)
 	}
-	out["X-Forwarded-Proto"] = []string{proto}
-	out["X-Forwarded-Host"] = []string{host}
-	return out
+	add("X-Forwarded-Proto", proto)
+	add("X-Forwarded-Host", host)
 }
+
+// forwarding are the headers outHeaders writes itself.
+var forwarding = map[string]bool{"X-Forwarded-For": true, "X-Forwarded-Proto": true, "X-Forwarded-Host": true}
 
 // hopByHop are the headers of one connection (RFC 9110, section 7.6.1),
 // with the obsolete ones proxies still see.
@@ -146,16 +246,27 @@ func copyEndToEnd(dst, src http.Header) {
 	}
 }
 
-// copyBody streams the response, flushing each piece at once when the
-// length is unknown (server-sent events, long polls), as ReverseProxy does.
-// It reports the bytes it wrote.
-func copyBody(w http.ResponseWriter, res *http.Response) (written int64, err error) {
+// copyEndToEndFrom is copyEndToEnd for fasthttp's answers.
+func copyEndToEndFrom(dst http.Header, src *fasthttp.ResponseHeader) {
+	connection := string(src.Peek("Connection"))
+	for k, v := range src.All() {
+		name := http.CanonicalHeaderKey(string(k))
+		if hopByHop[name] || connection != "" && hasToken([]string{connection}, name) {
+			continue
+		}
+		dst[name] = append(dst[name], string(v))
+	}
+}
+
+// copyBody streams an answer's body, flushing each piece at once when
+// stream is set (length unknown, server-sent events, long polls), as
+// ReverseProxy does. It reports the bytes it wrote.
+func copyBody(w http.ResponseWriter, body io.Reader, stream bool) (written int64, err error) {
 	buf := buffers.Get()
 	defer buffers.Put(buf)
-	stream := res.ContentLength < 0 || strings.HasPrefix(res.Header.Get("Content-Type"), "text/event-stream")
 	rc := http.NewResponseController(w)
 	for {
-		n, rerr := res.Body.Read(buf)
+		n, rerr := body.Read(buf)
 		if n > 0 {
 			m, err := w.Write(buf[:n])
 			written += int64(m)

@@ -427,13 +427,13 @@ func (p *Proxy) authenticate(w http.ResponseWriter, r *http.Request, rt *route, 
 	return res, true
 }
 
-// rewrite prepares a protocol switch (WebSocket) for ReverseProxy, which
-// has kept only the Upgrade and Connection headers of the hop-by-hop ones.
+// rewrite prepares a protocol switch (WebSocket) for ReverseProxy, which has kept only the Upgrade and Connection
+// headers of the hop-by-hop ones.
 func (p *Proxy) rewrite(pr *httputil.ProxyRequest, rt *route) {
 	pr.Out.URL.Scheme = rt.upstream.target.Scheme
 	pr.Out.URL.Host = rt.upstream.target.Host
 	upgrade := pr.Out.Header["Upgrade"]
-	pr.Out.Header = p.outHeader(pr.In, rt)
+	pr.Out.Header = p.outHeader(pr.In)
 	if upgrade != nil {
 		pr.Out.Header["Connection"] = []string{"Upgrade"}
 		pr.Out.Header["Upgrade"] = upgrade

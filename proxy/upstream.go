@@ -3,7 +3,9 @@ package proxy
 import (
 	"context"
 	"errors"
+	"io"
 	"log/slog"
+	"math"
 	"net"
 	"net/http"
 	"net/http/httputil"
@@ -12,14 +14,16 @@ import (
 	"time"
 
 	"github.com/keygate/keygate"
+	"github.com/valyala/fasthttp"
 )
 
-// upstream forwards to one service. It owns the service's connection pool, so
-// it is kept across reloads for as long as the service does not change.
+// upstream forwards to one service. It owns the service's connection pools,
+// so it is kept across reloads for as long as the service does not change.
 type upstream struct {
 	service   *keygate.Service
 	target    *url.URL
-	transport *http.Transport
+	client    *fasthttp.HostClient // replayable requests (forward)
+	transport *http.Transport      // the others, and protocol switches
 }
 
 // bufferPool lends the 32 KiB copy buffers ReverseProxy would otherwise
@@ -51,7 +55,60 @@ func newUpstream(s *keygate.Service, logger *slog.Logger) (*upstream, error) {
 		DisableCompression: true,
 		ForceAttemptHTTP2:  true,
 	}
-	return &upstream{service: s, target: target, transport: transport}, nil
+	dialer := &net.Dialer{Timeout: keygate.Duration(s.ConnectTimeout), KeepAlive: 30 * time.Second}
+	readTimeout, writeTimeout := keygate.Duration(s.ReadTimeout), keygate.Duration(s.WriteTimeout)
+	client := &fasthttp.HostClient{
+		Addr:  target.Host, // the client adds the scheme's default port
+		IsTLS: target.Scheme == "https",
+		// Kong's read_timeout and write_timeout: the longest wait between
+		// two successive reads or writes, so that a long stream (server-sent
+		// events) lives on while it moves.
+		Dial: func(addr string) (net.Conn, error) {
+			conn, err := dialer.Dial("tcp", addr)
+			if err != nil {
+				return nil, err
+			}
+			return &idleTimeoutConn{Conn: conn, read: readTimeout, write: writeTimeout}, nil
+		},
+		MaxConns:                 math.MaxInt32, // no cap, as http.Transport's default
+		MaxIdleConnDuration:      90 * time.Second,
+		NoDefaultUserAgentHeader: true,
+		// Header names and paths go out as the caller sent them.
+		DisableHeaderNamesNormalizing: true,
+		DisablePathNormalizing:        true,
+		StreamResponseBody:            true,
+		// One retry, only on a kept-alive connection the upstream had closed.
+		MaxIdemponentCallAttempts: 2,
+		RetryIfErr:                retryOnStaleConnection,
+	}
+	return &upstream{service: s, target: target, client: client, transport: transport}, nil
+}
+
+// retryOnStaleConnection allows the one retry when a request went out on an
+// idle connection the upstream had closed meanwhile. Only replayable
+// requests use this client (see forward). A timeout is never retried.
+func retryOnStaleConnection(_ *fasthttp.Request, _ int, err error) (resetTimeout, retry bool) {
+	return false, errors.Is(err, io.EOF) || errors.Is(err, fasthttp.ErrConnectionClosed)
+}
+
+// idleTimeoutConn fails a read or a write that waits longer than its timeout.
+type idleTimeoutConn struct {
+	net.Conn
+	read, write time.Duration
+}
+
+func (c *idleTimeoutConn) Read(b []byte) (int, error) {
+	if c.read > 0 {
+		c.Conn.SetReadDeadline(time.Now().Add(c.read))
+	}
+	return c.Conn.Read(b)
+}
+
+func (c *idleTimeoutConn) Write(b []byte) (int, error) {
+	if c.write > 0 {
+		c.Conn.SetWriteDeadline(time.Now().Add(c.write))
+	}
+	return c.Conn.Write(b)
 }
 
 // reverseProxy forwards one route's requests over the service's connections.
@@ -69,7 +126,10 @@ func (u *upstream) reverseProxy(rewrite func(*httputil.ProxyRequest), failed fun
 	}
 }
 
-func (u *upstream) close() { u.transport.CloseIdleConnections() }
+func (u *upstream) close() {
+	u.client.CloseIdleConnections()
+	u.transport.CloseIdleConnections()
+}
 
 // Kong's messages for upstream failures.
 const (
@@ -85,7 +145,8 @@ func (p *Proxy) upstreamFailed(w http.ResponseWriter, r *http.Request, err error
 	}
 	status, msg := http.StatusBadGateway, msgBadGateway
 	var ne net.Error
-	if errors.Is(err, context.DeadlineExceeded) || errors.As(err, &ne) && ne.Timeout() {
+	if errors.Is(err, fasthttp.ErrTimeout) || errors.Is(err, fasthttp.ErrDialTimeout) ||
+		errors.Is(err, context.DeadlineExceeded) || errors.As(err, &ne) && ne.Timeout() {
 		status, msg = http.StatusGatewayTimeout, msgGatewayTimeout
 	}
 	p.cfg.Logger.Warn("upstream failed", "request_id", requestIDOf(r), "status", status, "error", err)

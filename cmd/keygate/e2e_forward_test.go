@@ -165,3 +165,68 @@ func readAll(tb testing.TB, resp *http.Response) string {
 	}
 	return string(b)
 }
+
+// Reads (idempotent requests without a body) go through the gateway's own
+// upstream client; these are the behaviours it must keep.
+func TestGatewayForwardsReads(t *testing.T) {
+	upstream := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		switch r.URL.Path {
+		case "/drip": // a chunk every 50 ms for 400 ms
+			for i := range 8 {
+				fmt.Fprintf(w, "%d", i)
+				w.(http.Flusher).Flush()
+				time.Sleep(50 * time.Millisecond)
+			}
+		case "/stall": // silent for 600 ms in the middle of the body
+			io.WriteString(w, "first")
+			w.(http.Flusher).Flush()
+			time.Sleep(600 * time.Millisecond)
+			io.WriteString(w, "second")
+		default:
+			w.Header().Set("X-Method", r.Method)
+			io.WriteString(w, "ok")
+		}
+	}))
+	// The upstream closes a kept-alive connection after 50 ms idle, as
+	// Node.js or gunicorn do after a few seconds.
+	upstream.Config.IdleTimeout = 50 * time.Millisecond
+	upstream.Start()
+	defer upstream.Close()
+	g := startGateway(t)
+	g.service(t, "svc", upstream.URL, func(s *keygate.Service) { s.ReadTimeout = 200 })
+	g.route(t, "r", "svc", func(r *keygate.Route) { r.StripPath = true })
+
+	t.Run("a connection the upstream closed while idle is replaced", func(t *testing.T) {
+		for i := range 4 {
+			status, _, body := g.call(t, "GET", "/r/ok", nil)
+			if status != 200 || string(body) != "ok" {
+				t.Fatalf("request %d: %d %s", i, status, body)
+			}
+			time.Sleep(120 * time.Millisecond)
+		}
+	})
+	t.Run("HEAD", func(t *testing.T) {
+		req, _ := http.NewRequest("HEAD", g.main.ProxyURL()+"/r/ok", nil)
+		resp := do(t, req)
+		if body := readAll(t, resp); resp.StatusCode != 200 || body != "" || resp.ContentLength != 2 || resp.Header.Get("X-Method") != "HEAD" {
+			t.Errorf("HEAD: %d, body %q, length %d, %v", resp.StatusCode, body, resp.ContentLength, resp.Header)
+		}
+	})
+	t.Run("read_timeout bounds each wait, not the whole answer", func(t *testing.T) {
+		status, _, body := g.call(t, "GET", "/r/drip", nil)
+		if status != 200 || string(body) != "01234567" {
+			t.Errorf("a stream that keeps moving: %d %q", status, body)
+		}
+	})
+	t.Run("an upstream silent longer than read_timeout mid-body is cut", func(t *testing.T) {
+		resp, err := http.Get(g.main.ProxyURL() + "/r/stall")
+		if err == nil {
+			var body []byte
+			body, err = io.ReadAll(resp.Body)
+			resp.Body.Close()
+			if err == nil {
+				t.Errorf("read %q as a complete answer", body)
+			}
+		}
+	})
+}
