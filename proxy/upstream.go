@@ -40,36 +40,22 @@ func newUpstream(s *keygate.Service, logger *slog.Logger) (*upstream, error) {
 	if err != nil {
 		return nil, err
 	}
-	transport := &http.Transport{
-		// No Proxy: the gateway must not be rerouted by HTTP_PROXY in its environment.
-		DialContext: (&net.Dialer{Timeout: keygate.Duration(s.ConnectTimeout), KeepAlive: 30 * time.Second}).DialContext,
-		// Keep-alive matters most for throughput: the default of 2 idle
-		// connections per host makes most requests open a new one under load.
-		MaxIdleConns:          4096,
-		MaxIdleConnsPerHost:   1024,
-		IdleConnTimeout:       90 * time.Second,
-		TLSHandshakeTimeout:   keygate.Duration(s.ConnectTimeout),
-		ResponseHeaderTimeout: keygate.Duration(s.ReadTimeout),
-		ExpectContinueTimeout: time.Second,
-		// Pass bodies through as the upstream encoded them.
-		DisableCompression: true,
-		ForceAttemptHTTP2:  true,
-	}
+	// Kong's read_timeout and write_timeout: the longest wait between two
+	// successive reads or writes, so that a long stream (server-sent events)
+	// lives on while it moves.
 	dialer := &net.Dialer{Timeout: keygate.Duration(s.ConnectTimeout), KeepAlive: 30 * time.Second}
 	readTimeout, writeTimeout := keygate.Duration(s.ReadTimeout), keygate.Duration(s.WriteTimeout)
+	dial := func(ctx context.Context, network, addr string) (net.Conn, error) {
+		conn, err := dialer.DialContext(ctx, network, addr)
+		if err != nil {
+			return nil, err
+		}
+		return &idleTimeoutConn{Conn: conn, read: readTimeout, write: writeTimeout}, nil
+	}
 	client := &fasthttp.HostClient{
-		Addr:  target.Host, // the client adds the scheme's default port
-		IsTLS: target.Scheme == "https",
-		// Kong's read_timeout and write_timeout: the longest wait between
-		// two successive reads or writes, so that a long stream (server-sent
-		// events) lives on while it moves.
-		Dial: func(addr string) (net.Conn, error) {
-			conn, err := dialer.Dial("tcp", addr)
-			if err != nil {
-				return nil, err
-			}
-			return &idleTimeoutConn{Conn: conn, read: readTimeout, write: writeTimeout}, nil
-		},
+		Addr:                     target.Host, // the client adds the scheme's default port
+		IsTLS:                    target.Scheme == "https",
+		Dial:                     func(addr string) (net.Conn, error) { return dial(context.Background(), "tcp", addr) },
 		MaxConns:                 math.MaxInt32, // no cap, as http.Transport's default
 		MaxIdleConnDuration:      90 * time.Second,
 		NoDefaultUserAgentHeader: true,
@@ -80,6 +66,20 @@ func newUpstream(s *keygate.Service, logger *slog.Logger) (*upstream, error) {
 		// One retry, only on a kept-alive connection the upstream had closed.
 		MaxIdemponentCallAttempts: 2,
 		RetryIfErr:                retryOnStaleConnection,
+	}
+	transport := &http.Transport{
+		// No Proxy: the gateway must not be rerouted by HTTP_PROXY in its environment.
+		DialContext: dial,
+		// Keep-alive matters most for throughput: the default of 2 idle
+		// connections per host makes most requests open a new one under load.
+		MaxIdleConns:          4096,
+		MaxIdleConnsPerHost:   1024,
+		IdleConnTimeout:       90 * time.Second,
+		TLSHandshakeTimeout:   keygate.Duration(s.ConnectTimeout),
+		ExpectContinueTimeout: time.Second,
+		// Pass bodies through as the upstream encoded them.
+		DisableCompression: true,
+		ForceAttemptHTTP2:  true,
 	}
 	return &upstream{service: s, target: target, client: client, transport: transport}, nil
 }

@@ -167,8 +167,9 @@ func readAll(tb testing.TB, resp *http.Response) string {
 }
 
 // Reads (idempotent requests without a body) go through the gateway's own
-// upstream client; these are the behaviours it must keep.
-func TestGatewayForwardsReads(t *testing.T) {
+// upstream client, other requests through http.Transport; these are the
+// behaviours both must have.
+func TestGatewayUpstreamExchanges(t *testing.T) {
 	upstream := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		switch r.URL.Path {
 		case "/drip": // a chunk every 50 ms for 400 ms
@@ -212,21 +213,35 @@ func TestGatewayForwardsReads(t *testing.T) {
 			t.Errorf("HEAD: %d, body %q, length %d, %v", resp.StatusCode, body, resp.ContentLength, resp.Header)
 		}
 	})
-	t.Run("read_timeout bounds each wait, not the whole answer", func(t *testing.T) {
-		status, _, body := g.call(t, "GET", "/r/drip", nil)
-		if status != 200 || string(body) != "01234567" {
-			t.Errorf("a stream that keeps moving: %d %q", status, body)
-		}
-	})
-	t.Run("an upstream silent longer than read_timeout mid-body is cut", func(t *testing.T) {
-		resp, err := http.Get(g.main.ProxyURL() + "/r/stall")
-		if err == nil {
-			var body []byte
-			body, err = io.ReadAll(resp.Body)
-			resp.Body.Close()
-			if err == nil {
-				t.Errorf("read %q as a complete answer", body)
+	// Both ways to the upstream: a read through the gateway's own client, a
+	// write (a body) through http.Transport.
+	for _, method := range []string{"GET", "POST"} {
+		send := func(path string) (*http.Response, error) {
+			req, _ := http.NewRequest(method, g.main.ProxyURL()+path, nil)
+			if method == "POST" {
+				req.Body, req.ContentLength = io.NopCloser(strings.NewReader("x")), 1
 			}
+			return http.DefaultClient.Do(req)
 		}
-	})
+		t.Run(method+": read_timeout bounds each wait, not the whole answer", func(t *testing.T) {
+			resp, err := send("/r/drip")
+			if err != nil {
+				t.Fatal(err)
+			}
+			if body := readAll(t, resp); resp.StatusCode != 200 || body != "01234567" {
+				t.Errorf("a stream that keeps moving: %d %q", resp.StatusCode, body)
+			}
+		})
+		t.Run(method+": an upstream silent longer than read_timeout mid-body is cut", func(t *testing.T) {
+			resp, err := send("/r/stall")
+			if err == nil {
+				var body []byte
+				body, err = io.ReadAll(resp.Body)
+				resp.Body.Close()
+				if err == nil {
+					t.Errorf("read %q as a complete answer", body)
+				}
+			}
+		})
+	}
 }
