@@ -121,7 +121,9 @@ func TestRoleRefused(t *testing.T) {
 // takes them over within the bound.
 func TestJobLeaseMovesOnPostgres(t *testing.T) {
 	url, schema := postgresStore(t)
-	const ttl = 300 * time.Millisecond
+	// Each renewal may take a third of the TTL: long enough for PostgreSQL on
+	// a loaded CI machine, short enough for a quick takeover.
+	const ttl = 900 * time.Millisecond
 	node := func(role string) *gateway {
 		return startGatewayWith(t, func(c *Config) {
 			c.Store, c.StoreSchema, c.Role, c.JobLeaseTTL = url, schema, role, ttl
@@ -141,8 +143,8 @@ func TestJobLeaseMovesOnPostgres(t *testing.T) {
 		return n, holder
 	}
 	within(t, 5*time.Second, "nodes holding the jobs' lease", 1, func() int { n, _ := holders(); return n })
-	// Exactly one, renewal after renewal.
-	for end := time.Now().Add(3 * ttl); time.Now().Before(end); time.Sleep(5 * time.Millisecond) {
+	// Exactly one, renewal after renewal (three of them).
+	for end := time.Now().Add(ttl); time.Now().Before(end); time.Sleep(5 * time.Millisecond) {
 		if n, _ := holders(); n != 1 {
 			t.Fatalf("%d nodes hold the jobs' lease, want 1", n)
 		}

@@ -37,22 +37,9 @@ log() { echo "instructions: $*" >&2; }
 
 REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
 
-need_apt=()
-command -v nginx >/dev/null 2>&1 || [[ -x /usr/sbin/nginx ]] || need_apt+=(nginx)
-command -v wrk >/dev/null 2>&1 || need_apt+=(wrk)
-command -v curl >/dev/null 2>&1 || need_apt+=(curl)
-command -v valgrind >/dev/null 2>&1 || need_apt+=(valgrind)
-command -v openssl >/dev/null 2>&1 || need_apt+=(openssl)
-if ((${#need_apt[@]})); then
-	if [[ $(id -u) -eq 0 ]] && command -v apt-get >/dev/null 2>&1; then
-		log "installing ${need_apt[*]} with apt-get"
-		export DEBIAN_FRONTEND=noninteractive
-		apt-get update -qq
-		apt-get install -y -qq "${need_apt[@]}" >/dev/null
-	else
-		die "missing ${need_apt[*]}; install them (e.g. sudo apt-get install -y ${need_apt[*]}) and run again"
-	fi
-fi
+# shellcheck source=tools.sh
+source "$REPO/scripts/bench/tools.sh"
+need_tools nginx wrk curl valgrind openssl
 PATH=$PATH:/usr/sbin
 
 TMP=$(mktemp -d "${TMPDIR:-/tmp}/keygate-instructions.XXXXXX")

@@ -75,20 +75,9 @@ WARMUP_S=$(to_seconds "$WARMUP")
 ((FASTREF_HEADERS == 0 || FASTREF)) || die "FASTREF_HEADERS needs FASTREF=1"
 
 # -------------------------------------------------------------------- tools --
-need_apt=()
-command -v nginx >/dev/null 2>&1 || [[ -x /usr/sbin/nginx ]] || need_apt+=(nginx)
-command -v wrk >/dev/null 2>&1 || need_apt+=(wrk)
-command -v curl >/dev/null 2>&1 || need_apt+=(curl)
-if ((${#need_apt[@]})); then
-	if [[ $(id -u) -eq 0 ]] && command -v apt-get >/dev/null 2>&1; then
-		log "installing ${need_apt[*]} with apt-get"
-		export DEBIAN_FRONTEND=noninteractive
-		apt-get update -qq
-		apt-get install -y -qq "${need_apt[@]}" >/dev/null
-	else
-		die "missing ${need_apt[*]}; install them (e.g. sudo apt-get install -y ${need_apt[*]}) and run again"
-	fi
-fi
+# shellcheck source=tools.sh
+source "$REPO/scripts/bench/tools.sh"
+need_tools nginx wrk curl
 PATH=$PATH:/usr/sbin
 NGINX=$(command -v nginx)
 WRK=$(command -v wrk)
@@ -595,6 +584,13 @@ done
 
 # ------------------------------------------------------------------- table --
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (b > 0) printf "%.2f", a / b; else print "n/a" }'; }
+# ratio_line RUN NAME I J: the per-run line of target I against target J,
+# requests/s and CPU per request.
+ratio_line() {
+	local k=$(($1 * NT))
+	printf '%-4s %-20s %11s %8s %8s %12s\n' "$1" "$2" "$(ratio "${RPS[k + $3]}" "${RPS[k + $4]}")" "" "" \
+		"$(ratio "${PXCPU[k + $3]}" "${PXCPU[k + $4]}")"
+}
 median() { printf '%s\n' "$@" | sort -g | awk '{ v[NR] = $1 } END { if (NR % 2) print v[(NR + 1) / 2]; else print (v[NR / 2] + v[NR / 2 + 1]) / 2 }'; }
 
 printf '%-4s %-20s %11s %8s %8s %12s %12s %7s %9s\n' run target "requests/s" "p50 ms" "p99 ms" "proxy µs[1]" "upstr. µs[1]" errors "other[2]"
@@ -603,27 +599,21 @@ for ((run = 1; run <= RUNS; run++)); do
 		k=$((run * NT + i))
 		printf '%-4s %-20s %11s %8.2f %8.2f %12s %12s %7s %8s%%\n' "$run" "${TARGET_NAMES[i]}" "${RPS[k]}" "${P50[k]}" "${P99[k]}" "${PXCPU[k]}" "${UPCPU[k]}" "${ERR[k]}" "${OTHER[k]}"
 	done
-	printf '%-4s %-20s %11s %8s %8s %12s\n' "$run" "keygate/nginx" "$(ratio "${RPS[run * NT + 2]}" "${RPS[run * NT + 1]}")" "" "" \
-		"$(ratio "${PXCPU[run * NT + 2]}" "${PXCPU[run * NT + 1]}")"
+	ratio_line "$run" "keygate/nginx" 2 1
 	if ((HMAC_ON)); then
-		printf '%-4s %-20s %11s %8s %8s %12s\n' "$run" "hmac/key-auth" "$(ratio "${RPS[run * NT + HMAC_I]}" "${RPS[run * NT + 2]}")" "" "" \
-			"$(ratio "${PXCPU[run * NT + HMAC_I]}" "${PXCPU[run * NT + 2]}")"
+		ratio_line "$run" "hmac/key-auth" HMAC_I 2
 	fi
 	if ((PLAN_ON)); then
-		printf '%-4s %-20s %11s %8s %8s %12s\n' "$run" "plan/key-auth" "$(ratio "${RPS[run * NT + PLAN_I]}" "${RPS[run * NT + 2]}")" "" "" \
-			"$(ratio "${PXCPU[run * NT + PLAN_I]}" "${PXCPU[run * NT + 2]}")"
+		ratio_line "$run" "plan/key-auth" PLAN_I 2
 	fi
 	if ((REFERENCE)); then
-		printf '%-4s %-20s %11s %8s %8s %12s\n' "$run" "reference/nginx" "$(ratio "${RPS[run * NT + REF_I]}" "${RPS[run * NT + 1]}")" "" "" \
-			"$(ratio "${PXCPU[run * NT + REF_I]}" "${PXCPU[run * NT + 1]}")"
+		ratio_line "$run" "reference/nginx" REF_I 1
 	fi
 	if ((FASTREF)); then
-		printf '%-4s %-20s %11s %8s %8s %12s\n' "$run" "fasthttp/nginx" "$(ratio "${RPS[run * NT + FAST_I]}" "${RPS[run * NT + 1]}")" "" "" \
-			"$(ratio "${PXCPU[run * NT + FAST_I]}" "${PXCPU[run * NT + 1]}")"
+		ratio_line "$run" "fasthttp/nginx" FAST_I 1
 	fi
 	if ((FASTREF_HEADERS)); then
-		printf '%-4s %-20s %11s %8s %8s %12s\n' "$run" "fasthttp hdrs/plain" "$(ratio "${RPS[run * NT + FASTH_I]}" "${RPS[run * NT + FAST_I]}")" "" "" \
-			"$(ratio "${PXCPU[run * NT + FASTH_I]}" "${PXCPU[run * NT + FAST_I]}")"
+		ratio_line "$run" "fasthttp hdrs/plain" FASTH_I FAST_I
 	fi
 done
 final_ratio=$(ratio "${RPS[NT + 2]}" "${RPS[NT + 1]}")
