@@ -32,6 +32,7 @@ func (p *Proxy) forward(w http.ResponseWriter, r *http.Request, rt *route) (sent
 	defer fasthttp.ReleaseRequest(req)
 	defer fasthttp.ReleaseResponse(res)
 	p.writeOutRequest(req, r, rt)
+	res.Header.SetNoDefaultContentType(true) // an answer without one stays without
 
 	if err := u.client.Do(req, res); err != nil {
 		p.upstreamFailed(w, r, err)

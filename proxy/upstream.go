@@ -53,11 +53,14 @@ func newUpstream(s *keygate.Service, logger *slog.Logger) (*upstream, error) {
 		return &idleTimeoutConn{Conn: conn, read: readTimeout, write: writeTimeout}, nil
 	}
 	client := &fasthttp.HostClient{
-		Addr:                     target.Host, // the client adds the scheme's default port
-		IsTLS:                    target.Scheme == "https",
-		Dial:                     func(addr string) (net.Conn, error) { return dial(context.Background(), "tcp", addr) },
-		MaxConns:                 math.MaxInt32, // no cap, as http.Transport's default
-		MaxIdleConnDuration:      90 * time.Second,
+		Addr:                target.Host, // the client adds the scheme's default port
+		IsTLS:               target.Scheme == "https",
+		Dial:                func(addr string) (net.Conn, error) { return dial(context.Background(), "tcp", addr) },
+		MaxConns:            math.MaxInt32, // no cap, as http.Transport's default
+		MaxIdleConnDuration: 90 * time.Second,
+		// Room for an answer's headers (long cookies, security policies):
+		// nginx allows 4–8 KiB by default, Kong 160 KiB.
+		ReadBufferSize:           64 << 10,
 		NoDefaultUserAgentHeader: true,
 		// Header names and paths go out as the caller sent them.
 		DisableHeaderNamesNormalizing: true,

@@ -183,6 +183,13 @@ func TestGatewayUpstreamExchanges(t *testing.T) {
 			w.(http.Flusher).Flush()
 			time.Sleep(600 * time.Millisecond)
 			io.WriteString(w, "second")
+		case "/bare": // no Content-Type, two cookies; and what the upstream saw
+			w.Header()["Content-Type"] = nil
+			w.Header().Add("Set-Cookie", "a=1")
+			w.Header().Add("Set-Cookie", "b=2")
+			w.Header().Set("X-Saw", fmt.Sprintf("%q %q", r.Header.Values("User-Agent"), r.Host))
+			w.Header().Set("X-Big", strings.Repeat("b", 40000)) // a long policy or cookie
+			w.WriteHeader(http.StatusNoContent)
 		default:
 			w.Header().Set("X-Method", r.Method)
 			io.WriteString(w, "ok")
@@ -204,6 +211,17 @@ func TestGatewayUpstreamExchanges(t *testing.T) {
 				t.Fatalf("request %d: %d %s", i, status, body)
 			}
 			time.Sleep(120 * time.Millisecond)
+		}
+	})
+	t.Run("headers as the upstream sent them, nothing added", func(t *testing.T) {
+		req, _ := http.NewRequest("GET", g.main.ProxyURL()+"/r/bare", nil)
+		req.Header.Set("User-Agent", "") // none: the gateway must not add one
+		resp := do(t, req)
+		readAll(t, resp)
+		upstreamHost := strings.TrimPrefix(upstream.URL, "http://")
+		if resp.StatusCode != 204 || resp.Header["Content-Type"] != nil || len(resp.Header["Set-Cookie"]) != 2 ||
+			resp.Header.Get("X-Saw") != fmt.Sprintf("[] %q", upstreamHost) || len(resp.Header.Get("X-Big")) != 40000 {
+			t.Errorf("%d %v", resp.StatusCode, resp.Header)
 		}
 	})
 	t.Run("HEAD", func(t *testing.T) {
