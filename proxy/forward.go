@@ -20,9 +20,11 @@ import (
 // the handler's goroutine: http.Transport hands every request to a writer
 // and a reader goroutine per connection and builds a header map per answer,
 // a third of the gateway's instructions per request (docs/benchmarks.md).
-// HTTP/1.1 to upstreams, as nginx and Kong speak. Other requests go through
-// http.Transport (forwardOverTransport); protocol switches (WebSocket)
-// through ReverseProxy (see ServeHTTP).
+// HTTP/1.1 to upstreams, as nginx and Kong speak. fasthttp's client takes no
+// context: a caller who leaves before the answer's headers does not cancel
+// the exchange, which ends with the answer or read_timeout. Other requests
+// go through http.Transport (forwardOverTransport); protocol switches
+// (WebSocket) through ReverseProxy (see ServeHTTP).
 func (p *Proxy) forward(w http.ResponseWriter, r *http.Request, rt *route) (sent int64, err error) {
 	if !replayable(r) {
 		return p.forwardOverTransport(w, r, rt)
