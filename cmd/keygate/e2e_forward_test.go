@@ -232,14 +232,16 @@ func TestGatewayUpstreamExchanges(t *testing.T) {
 		}
 	})
 	// Both ways to the upstream: a read through the gateway's own client, a
-	// write (a body) through http.Transport.
+	// write (a body) through http.Transport. Each request on a connection of
+	// its own, so that none meets one the gateway closed after a cut answer.
+	client := &http.Client{Transport: &http.Transport{DisableKeepAlives: true}}
 	for _, method := range []string{"GET", "POST"} {
 		send := func(path string) (*http.Response, error) {
 			req, _ := http.NewRequest(method, g.main.ProxyURL()+path, nil)
 			if method == "POST" {
 				req.Body, req.ContentLength = io.NopCloser(strings.NewReader("x")), 1
 			}
-			return http.DefaultClient.Do(req)
+			return client.Do(req)
 		}
 		t.Run(method+": read_timeout bounds each wait, not the whole answer", func(t *testing.T) {
 			resp, err := send("/r/drip")

@@ -88,22 +88,7 @@ command -v taskset >/dev/null 2>&1 || { [[ $PIN == none ]] || die "taskset (util
 TMP=$(mktemp -d "${TMPDIR:-/tmp}/keygate-bench.XXXXXX")
 chmod 755 "$TMP" # nginx workers may run as another user when started as root
 PIDS=()
-cleanup() {
-	local pid i
-	for ((i = ${#PIDS[@]} - 1; i >= 0; i--)); do
-		pid=${PIDS[i]}
-		kill -TERM "$pid" 2>/dev/null || true
-	done
-	for pid in "${PIDS[@]}"; do
-		for _ in $(seq 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
-		kill -KILL "$pid" 2>/dev/null || true
-		wait "$pid" 2>/dev/null || true
-	done
-	rm -rf "$TMP"
-}
-trap cleanup EXIT
-trap 'exit 130' INT
-trap 'exit 143' TERM
+stop_on_exit
 
 # ------------------------------------------------------------------ pinning --
 NCPU=$(nproc)
