@@ -144,9 +144,12 @@ func (db *DB) commit(ctx context.Context, fn func(tx *Tx) ([]keygate.Change, err
 		if err == nil || !retry(err, attempt) {
 			return changes, err
 		}
-		// A short, random pause, growing with the attempts, so that the
-		// transactions that collided do not collide again at once.
-		pause := time.Duration(rand.Int64N(int64(attempt)*int64(2*time.Millisecond))) + time.Millisecond
+		// A random pause under a ceiling that doubles with the attempts (2 ms
+		// to 128 ms: exponential backoff with full jitter), so that the
+		// transactions that collided spread out, however many there are and
+		// however slow the server is: about a second in all before giving up.
+		ceiling := time.Millisecond << min(attempt, 7)
+		pause := time.Millisecond + rand.N(ceiling)
 		select {
 		case <-ctx.Done():
 			return nil, ctx.Err()
