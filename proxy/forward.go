@@ -170,8 +170,9 @@ func (p *Proxy) writeOutRequest(req *fasthttp.Request, r *http.Request, rt *rout
 	p.outHeaders(r, req.Header.Add)
 }
 
-// outHeader is outHeaders as a map, for ReverseProxy. Values are shared
-// with the incoming request, which nothing modifies afterwards.
+// outHeader is outHeaders as a map, for http.Transport and ReverseProxy.
+// Values are shared with the incoming request, which nothing modifies
+// afterwards.
 func (p *Proxy) outHeader(r *http.Request) http.Header {
 	out := make(http.Header, len(r.Header)+4)
 	p.outHeaders(r, func(name, value string) { out[name] = append(out[name], value) })
