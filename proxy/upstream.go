@@ -53,7 +53,7 @@ func newUpstream(s *keygate.Service, logger *slog.Logger) (*upstream, error) {
 		return &idleTimeoutConn{Conn: conn, read: readTimeout, write: writeTimeout}, nil
 	}
 	client := &fasthttp.HostClient{
-		Addr:                target.Host, // the client adds the scheme's default port
+		Addr:                hostPort(target), // dialed as it is: with the port
 		IsTLS:               target.Scheme == "https",
 		Dial:                func(addr string) (net.Conn, error) { return dial(context.Background(), "tcp", addr) },
 		MaxConns:            math.MaxInt32, // no cap, as http.Transport's default
@@ -85,6 +85,19 @@ func newUpstream(s *keygate.Service, logger *slog.Logger) (*upstream, error) {
 		ForceAttemptHTTP2:  true,
 	}
 	return &upstream{service: s, target: target, client: client, transport: transport}, nil
+}
+
+// hostPort is the address of target, with its scheme's port when the URL
+// names none.
+func hostPort(target *url.URL) string {
+	port := target.Port()
+	if port == "" {
+		port = "80"
+		if target.Scheme == "https" {
+			port = "443"
+		}
+	}
+	return net.JoinHostPort(target.Hostname(), port)
 }
 
 // retryOnStaleConnection allows the one retry when a request went out on an
