@@ -2,8 +2,6 @@ package changelog_test
 
 import (
 	"context"
-	"crypto/rand"
-	"os"
 	"slices"
 	"testing"
 
@@ -13,6 +11,7 @@ import (
 	"github.com/keygate/keygate"
 	"github.com/keygate/keygate/changelog"
 	"github.com/keygate/keygate/postgres"
+	"github.com/keygate/keygate/postgres/pgtest"
 )
 
 // TestOutOfOrderCommitOnPostgres makes PostgreSQL show a higher sequence
@@ -20,21 +19,14 @@ import (
 // checks that the Reconciler applies both, where "after the highest number
 // seen" would have skipped the lower one for good.
 func TestOutOfOrderCommitOnPostgres(t *testing.T) {
-	url := os.Getenv("KEYGATE_TEST_POSTGRES_URL")
-	if url == "" {
-		t.Skip("KEYGATE_TEST_POSTGRES_URL not set")
-	}
-	schema := "keygate_changelog_" + rand.Text()[:12]
+	url, schema := pgtest.Schema(t, "keygate_changelog_")
 	cfg, err := pgx.ParseConfig(url)
 	if err != nil {
 		t.Fatal(err)
 	}
 	cfg.RuntimeParams["search_path"] = pgx.Identifier{schema}.Sanitize()
 	raw := stdlib.OpenDB(*cfg)
-	t.Cleanup(func() {
-		raw.Exec(`DROP SCHEMA IF EXISTS ` + pgx.Identifier{schema}.Sanitize() + ` CASCADE`)
-		raw.Close()
-	})
+	t.Cleanup(func() { raw.Close() })
 	ctx := t.Context()
 	store, err := postgres.Open(ctx, url, postgres.Options{Schema: schema})
 	if err != nil {

@@ -2,47 +2,19 @@ package postgres
 
 import (
 	"context"
-	"crypto/rand"
-	"os"
 	"sync"
 	"testing"
 
-	"github.com/jackc/pgx/v5"
-	"github.com/jackc/pgx/v5/stdlib"
 	"github.com/keygate/keygate"
+	"github.com/keygate/keygate/postgres/pgtest"
 	"github.com/keygate/keygate/storetest"
 )
 
-// testURL is the server the tests use, from KEYGATE_TEST_POSTGRES_URL;
-// without it they are skipped.
-func testURL(tb testing.TB) string {
-	tb.Helper()
-	url := os.Getenv("KEYGATE_TEST_POSTGRES_URL")
-	if url == "" {
-		tb.Skip("KEYGATE_TEST_POSTGRES_URL not set: set it to a PostgreSQL database to run the postgres tests (e.g. postgres://postgres@127.0.0.1:5432/test?sslmode=disable)")
-	}
-	return url
-}
+func testURL(tb testing.TB) string { return pgtest.URL(tb) }
 
-// testSchema returns a new schema name, dropped (with everything in it)
-// when the test ends, so that tests running in parallel, in this package
-// and others, never meet.
+// testSchema returns a new schema name, dropped when the test ends.
 func testSchema(tb testing.TB) string {
-	tb.Helper()
-	url := testURL(tb)
-	schema := "keygate_test_" + rand.Text()[:12]
-	tb.Cleanup(func() {
-		cfg, err := pgx.ParseConfig(url)
-		if err != nil {
-			tb.Error(err)
-			return
-		}
-		db := stdlib.OpenDB(*cfg)
-		defer db.Close()
-		if _, err := db.Exec(`DROP SCHEMA IF EXISTS ` + pgx.Identifier{schema}.Sanitize() + ` CASCADE`); err != nil {
-			tb.Errorf("drop schema %s: %v", schema, err)
-		}
-	})
+	_, schema := pgtest.Schema(tb, "keygate_test_")
 	return schema
 }
 

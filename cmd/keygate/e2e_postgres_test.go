@@ -2,24 +2,22 @@ package main
 
 import (
 	"context"
-	"crypto/rand"
 	"errors"
 	"io"
 	"log/slog"
 	"net"
 	"net/http"
-	"os"
 	"strconv"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/jackc/pgx/v5"
-	"github.com/jackc/pgx/v5/stdlib"
 
 	"github.com/keygate/keygate"
 	"github.com/keygate/keygate/client"
 	"github.com/keygate/keygate/postgres"
+	"github.com/keygate/keygate/postgres/pgtest"
 	"github.com/keygate/keygate/storetest"
 )
 
@@ -28,24 +26,7 @@ import (
 // test is skipped.
 func postgresStore(tb testing.TB) (url, schema string) {
 	tb.Helper()
-	url = os.Getenv("KEYGATE_TEST_POSTGRES_URL")
-	if url == "" {
-		tb.Skip("KEYGATE_TEST_POSTGRES_URL not set: set it to a PostgreSQL database to run keygate on PostgreSQL end to end")
-	}
-	schema = "keygate_e2e_" + rand.Text()[:12]
-	tb.Cleanup(func() {
-		cfg, err := pgx.ParseConfig(url)
-		if err != nil {
-			tb.Error(err)
-			return
-		}
-		db := stdlib.OpenDB(*cfg)
-		defer db.Close()
-		if _, err := db.Exec(`DROP SCHEMA IF EXISTS ` + pgx.Identifier{schema}.Sanitize() + ` CASCADE`); err != nil {
-			tb.Errorf("drop schema %s: %v", schema, err)
-		}
-	})
-	return url, schema
+	return pgtest.Schema(tb, "keygate_e2e_")
 }
 
 // TestPostgresGateway runs two keygate nodes on one PostgreSQL store: a key
