@@ -62,6 +62,9 @@ func newUpstream(s *keygate.Service, logger *slog.Logger) (*upstream, error) {
 		// nginx allows 4–8 KiB by default, Kong 160 KiB.
 		ReadBufferSize:           64 << 10,
 		NoDefaultUserAgentHeader: true,
+		// Errors name what failed, not the headers it failed on: those carry
+		// credentials (an API key unless hidden, cookies) into the log.
+		SecureErrorLogMessage: true,
 		// Header names and paths go out as the caller sent them.
 		DisableHeaderNamesNormalizing: true,
 		DisablePathNormalizing:        true,

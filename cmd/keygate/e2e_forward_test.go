@@ -2,12 +2,15 @@ package main
 
 import (
 	"bufio"
+	"bytes"
 	"fmt"
 	"io"
+	"log/slog"
 	"net"
 	"net/http"
 	"net/http/httptest"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -263,5 +266,61 @@ func TestGatewayUpstreamExchanges(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// lockedBuffer collects log output written from several goroutines.
+type lockedBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *lockedBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *lockedBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
+}
+
+// An upstream's broken answer is a 502 whose log line names the failure,
+// not the headers it failed on: those can carry credentials.
+func TestGatewayLogsNoUpstreamHeaders(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	go func() {
+		for {
+			conn, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			go func() {
+				defer conn.Close()
+				bufio.NewReader(conn).ReadString('\n')
+				io.WriteString(conn, "HTTP/1.1 200 OK\r\nSet-Cookie: session=upstream-secret\r\nthis is no header\r\n\r\n")
+			}()
+		}
+	}()
+	logs := &lockedBuffer{}
+	g := startGatewayMain(t, func(m *Main) { m.Logger = slog.New(slog.NewTextHandler(logs, nil)) })
+	g.service(t, "broken", "http://"+ln.Addr().String(), nil)
+	g.route(t, "broken", "broken", nil)
+	req, _ := http.NewRequest("GET", g.main.ProxyURL()+"/broken", nil)
+	req.Header.Set("X-Caller-Token", "caller-secret")
+	resp := do(t, req)
+	readAll(t, resp)
+	if resp.StatusCode != http.StatusBadGateway {
+		t.Fatalf("status %d, want 502", resp.StatusCode)
+	}
+	if out := logs.String(); !strings.Contains(out, "upstream failed") ||
+		strings.Contains(out, "upstream-secret") || strings.Contains(out, "caller-secret") {
+		t.Errorf("log:\n%s", out)
 	}
 }
