@@ -3,10 +3,11 @@
 package auth
 
 import (
-	"net/http"
+	"context"
 	"time"
 
 	"github.com/keygate/keygate"
+	"github.com/valyala/fasthttp"
 )
 
 // Verdict is what an authenticator concluded about one request.
@@ -55,8 +56,14 @@ type Result struct {
 // one route. It returns an error only for a technical failure (a store
 // outage), never for a bad credential, so that denied and failed stay apart.
 // On Granted it may remove the credential from r (hide_credentials).
+//
+// r is the request as the gateway's listener received it (fasthttp, with
+// StreamRequestBody: a body arrives as r.BodyStream()). Its request URI is
+// the raw one the caller sent; an authenticator that reads the body puts
+// what it read back with r.SetBody, so that the upstream gets it intact.
+// ctx bounds store lookups.
 type Authenticator interface {
-	Authenticate(r *http.Request, t keygate.Target) (Result, error)
+	Authenticate(ctx context.Context, r *fasthttp.Request, t keygate.Target) (Result, error)
 	// Challenge is the WWW-Authenticate value sent with a 401.
 	Challenge() string
 }
