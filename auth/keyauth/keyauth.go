@@ -1,13 +1,15 @@
 package keyauth
 
 import (
-	"net/http"
+	"bytes"
+	"context"
 	"net/textproto"
 	"net/url"
 	"strings"
 
 	"github.com/keygate/keygate"
 	"github.com/keygate/keygate/auth"
+	"github.com/valyala/fasthttp"
 )
 
 // Messages as Kong's key-auth sends them.
@@ -51,7 +53,7 @@ const (
 
 // Authenticate looks for a key under each configured name (header, then
 // query), then in "Authorization: Bearer", and verifies the first one found.
-func (a *Authenticator) Authenticate(r *http.Request, t keygate.Target) (auth.Result, error) {
+func (a *Authenticator) Authenticate(ctx context.Context, r *fasthttp.Request, t keygate.Target) (auth.Result, error) {
 	key, src, name, dup := a.find(r)
 	if a.cfg.HideCredentials && src != 0 {
 		// Hidden whatever the verdict: a bad key must not reach the upstream
@@ -64,7 +66,7 @@ func (a *Authenticator) Authenticate(r *http.Request, t keygate.Target) (auth.Re
 	case key == "":
 		return auth.Result{Verdict: auth.Absent, Message: msgNoKey}, nil
 	}
-	res, err := a.verifier.VerifyKey(r.Context(), key, t)
+	res, err := a.verifier.VerifyKey(ctx, key, t)
 	if err != nil {
 		return auth.Result{}, err
 	}
@@ -91,17 +93,18 @@ func (a *Authenticator) Authenticate(r *http.Request, t keygate.Target) (auth.Re
 // find returns the first key present, where it was and under which name
 // (canonical header form).
 // dup reports a name given more than once, which Kong refuses rather than guess.
-func (a *Authenticator) find(r *http.Request) (key string, src source, name string, dup bool) {
+func (a *Authenticator) find(r *fasthttp.Request) (key string, src source, name string, dup bool) {
 	var query url.Values
+	rawQuery := rawQueryOf(r)
 	for i, n := range a.cfg.KeyNames {
 		if a.cfg.KeyInHeader {
-			if vs := r.Header[a.headers[i]]; len(vs) > 0 {
-				return vs[0], fromHeader, a.headers[i], len(vs) > 1
+			if vs := r.Header.PeekAll(a.headers[i]); len(vs) > 0 {
+				return string(vs[0]), fromHeader, a.headers[i], len(vs) > 1
 			}
 		}
-		if a.cfg.KeyInQuery && r.URL.RawQuery != "" && strings.Contains(r.URL.RawQuery, n) {
+		if a.cfg.KeyInQuery && len(rawQuery) > 0 && bytes.Contains(rawQuery, []byte(n)) {
 			if query == nil {
-				query = r.URL.Query()
+				query, _ = url.ParseQuery(string(rawQuery))
 			}
 			if vs := query[n]; len(vs) > 0 {
 				return vs[0], fromQuery, a.headers[i], len(vs) > 1
@@ -109,32 +112,51 @@ func (a *Authenticator) find(r *http.Request) (key string, src source, name stri
 		}
 	}
 	if a.cfg.KeyInBearer {
-		if vs := r.Header["Authorization"]; len(vs) > 0 {
-			scheme, token, ok := strings.Cut(vs[0], " ")
-			if ok && strings.EqualFold(scheme, "Bearer") {
-				return strings.TrimSpace(token), fromBearer, "Authorization", len(vs) > 1
+		if vs := r.Header.PeekAll("Authorization"); len(vs) > 0 {
+			scheme, token, ok := bytes.Cut(vs[0], []byte(" "))
+			if ok && strings.EqualFold(string(scheme), "Bearer") {
+				return string(bytes.TrimSpace(token)), fromBearer, "Authorization", len(vs) > 1
 			}
 		}
 	}
 	return "", 0, "", false
 }
 
+// rawQueryOf is the query of r's request URI as the caller sent it: all
+// after the first "?", as net/http reads it.
+func rawQueryOf(r *fasthttp.Request) []byte {
+	uri := r.Header.RequestURI()
+	if i := bytes.IndexByte(uri, '?'); i >= 0 {
+		return uri[i+1:]
+	}
+	return nil
+}
+
 // hide removes the key: for a key name both the header and the query
 // parameter of that name, as Kong does; for a bearer token the Authorization header.
-func (a *Authenticator) hide(r *http.Request, src source, name string) {
+func (a *Authenticator) hide(r *fasthttp.Request, src source, name string) {
 	if src == fromBearer {
-		r.Header.Del("Authorization")
+		name = "Authorization"
+	}
+	auth.RemoveHeaders(&r.Header, func(n []byte) bool { return string(n) == name })
+	if src == fromBearer {
 		return
 	}
-	r.Header.Del(name)
-	if !a.cfg.KeyInQuery || r.URL.RawQuery == "" {
+	rawQuery := rawQueryOf(r)
+	if !a.cfg.KeyInQuery || len(rawQuery) == 0 {
 		return
 	}
-	q := r.URL.Query()
+	q, _ := url.ParseQuery(string(rawQuery))
 	for n := range q {
 		if textproto.CanonicalMIMEHeaderKey(n) == name {
 			q.Del(n)
 		}
 	}
-	r.URL.RawQuery = q.Encode()
+	uri := r.Header.RequestURI()
+	withoutQuery := string(uri[:len(uri)-len(rawQuery)-1])
+	if encoded := q.Encode(); encoded != "" {
+		r.Header.SetRequestURI(withoutQuery + "?" + encoded)
+	} else {
+		r.Header.SetRequestURI(withoutQuery)
+	}
 }
