@@ -2,294 +2,462 @@ package proxy
 
 import (
 	"bytes"
-	"errors"
 	"io"
+	"net"
 	"net/http"
 	"net/url"
 	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
 
+	"github.com/keygate/keygate/auth"
+	"github.com/keygate/keygate/meter"
 	"github.com/valyala/fasthttp"
 )
 
-// forward sends r to the route's service and streams the answer back. It
-// reports the body bytes it sent, and an error when the answer broke off
-// after its headers were written: the caller must then abort the
-// connection.
+// forward sends x's request to its route's service and hands the answer to
+// the listener, which streams it to the caller after Serve returns.
 //
 // A replayable request (most API reads) goes through fasthttp's client, on
-// the handler's goroutine: http.Transport hands every request to a writer
-// and a reader goroutine per connection and builds a header map per answer,
-// a third of the gateway's instructions per request (docs/benchmarks.md).
-// HTTP/1.1 to upstreams, as nginx and Kong speak. fasthttp's client takes no
-// context: a caller who leaves before the answer's headers does not cancel
-// the exchange, which ends with the answer or read_timeout. Other requests
-// go through http.Transport (forwardOverTransport); protocol switches
-// (WebSocket) through ReverseProxy (see ServeHTTP).
-func (p *Proxy) forward(w http.ResponseWriter, r *http.Request, rt *route) (sent int64, err error) {
-	if !replayable(r) {
-		return p.forwardOverTransport(w, r, rt)
+// the handler's goroutine and as the request itself, rewritten in place:
+// http.Transport hands every request to a writer and a reader goroutine per
+// connection and builds a header map per answer, a third of the gateway's
+// instructions per request (docs/benchmarks.md). HTTP/1.1 to upstreams, as
+// nginx and Kong speak. Other requests go through http.Transport
+// (forwardOverTransport), protocol switches (WebSocket) too (upgrade).
+func (p *Proxy) forward(x *exchange) {
+	req := &x.ctx.Request
+	switch {
+	case isUpgrade(&req.Header):
+		p.upgrade(x)
+		return
+	case !replayable(req):
+		p.forwardOverTransport(x)
+		return
 	}
-	u := rt.upstream
-	req, res := fasthttp.AcquireRequest(), fasthttp.AcquireResponse()
-	defer fasthttp.ReleaseRequest(req)
-	defer fasthttp.ReleaseResponse(res)
-	p.writeOutRequest(req, r, rt)
+	u := x.route.upstream
+	fwd := p.forwarding(x)
+	dropHopByHop(&req.Header)
+	fwd.addTo(func(name, value string) { req.Header.Set(name, value) })
+	uri := upstreamPath(x)
+	if q := cleanQuery(rawQuery(req)); q != "" {
+		uri.RawQuery = q
+	}
+	req.SetRequestURI(uri.RequestURI())
+	if !req.Header.IsHTTP11() {
+		req.Header.SetProtocol("HTTP/1.1") // whatever the caller spoke: the upstream connection is kept alive
+	}
+	req.UseHostHeader = true
+	if !x.route.PreserveHost {
+		req.Header.SetHost(u.target.Host)
+	}
+
+	res := fasthttp.AcquireResponse()
 	res.Header.SetNoDefaultContentType(true) // an answer without one stays without
-
 	if err := u.client.Do(req, res); err != nil {
-		p.upstreamFailed(w, r, err)
-		return 0, nil
+		fasthttp.ReleaseResponse(res)
+		p.upstreamFailed(x, err)
+		return
 	}
-	defer res.CloseBodyStream()
-
-	h := w.Header()
-	copyEndToEndFrom(h, &res.Header)
-	h[headerRequestID] = []string{requestIDOf(r)}
-	trailers := res.Header.PeekTrailerKeys()
-	if len(trailers) > 0 {
-		// The Trailer header is hop-by-hop; announce the upstream's again.
-		names := make([]string, len(trailers))
-		for i, name := range trailers {
-			names[i] = string(name)
-		}
-		h["Trailer"] = []string{strings.Join(names, ", ")}
-	}
-	w.WriteHeader(res.StatusCode())
-
-	if body := res.BodyStream(); body != nil {
-		sent, err = copyBody(w, body, res.Header.ContentLength() < 0 || bytes.HasPrefix(res.Header.ContentType(), eventStream))
-	} else { // read whole with the headers
-		n, werr := w.Write(res.Body())
-		sent, err = int64(n), werr
-	}
-	if err != nil {
-		if r.Context().Err() != nil {
-			return sent, nil // the caller went away
-		}
-		return sent, err
-	}
-	for _, name := range trailers { // read with the end of the body
-		if v := res.Header.PeekBytes(name); v != nil {
-			h[http.TrailerPrefix+string(name)] = []string{string(v)}
+	out := &x.ctx.Response
+	out.SetStatusCode(res.StatusCode())
+	connection := res.Header.Peek("Connection")
+	for name, value := range res.Header.All() {
+		if !framing(name) && !hopByHop(name) && !hasTokenBytes(connection, name) {
+			out.Header.AddBytesKV(name, value)
 		}
 	}
-	return sent, nil
+	p.gatewayHeaders(x)
+	if n := res.Header.ContentLength(); x.ctx.IsHead() && n >= 0 {
+		out.Header.SetContentLength(n) // no body: the length it would have
+	}
+	stream := res.BodyStream()
+	if stream == nil { // no body, or read whole with the headers
+		out.SetBody(res.Body())
+		p.count(x, false, int64(len(res.Body())))
+		fasthttp.ReleaseResponse(res)
+		return
+	}
+	r := p.newRelay(x, stream)
+	r.fast = res
+	out.SetBodyStream(r, streamSize(res.Header.ContentLength(), res.Header.ContentType()))
 }
+
+// streamSize is the size to announce for an answer's body: its length, or
+// -1 (chunked, each piece flushed as it comes) when the length is unknown or
+// the body is a stream of events, which must reach the caller as they come.
+func streamSize(contentLength int, contentType []byte) int {
+	if contentLength < 0 || bytes.HasPrefix(contentType, eventStream) {
+		return -1
+	}
+	return contentLength
+}
+
+var eventStream = []byte("text/event-stream")
 
 // replayable reports a request that may be sent twice — an idempotent
 // method without a body — which forward's client sends again when the
 // kept-alive connection it picked turns out closed by the upstream. Other
 // requests go through http.Transport, whose reader notices such a closed
 // connection as soon as it happens, before the request is written.
-func replayable(r *http.Request) bool {
-	switch r.Method {
+func replayable(r *fasthttp.Request) bool {
+	switch string(r.Header.Method()) {
 	case http.MethodGet, http.MethodHead, http.MethodOptions, http.MethodDelete, http.MethodPut, http.MethodTrace:
-		return r.ContentLength == 0 && r.Trailer == nil
+		return r.Header.ContentLength() == 0 && !r.IsBodyStream() && len(r.Body()) == 0
 	}
 	return false
 }
 
-var eventStream = []byte("text/event-stream")
-
 // forwardOverTransport is forward for requests that are not replayable.
-func (p *Proxy) forwardOverTransport(w http.ResponseWriter, r *http.Request, rt *route) (sent int64, err error) {
-	u := rt.upstream
-	out := r.WithContext(r.Context()) // a shallow copy; what differs is replaced below
-	out.URL = &url.URL{Scheme: u.target.Scheme, Host: u.target.Host, Path: r.URL.Path, RawPath: r.URL.RawPath,
-		RawQuery: cleanQuery(r.URL.RawQuery)}
-	out.RequestURI, out.Close = "", false
-	out.Proto, out.ProtoMajor, out.ProtoMinor = "HTTP/1.1", 1, 1
-	out.Form, out.PostForm, out.MultipartForm = nil, nil, nil
-	if !rt.PreserveHost {
+func (p *Proxy) forwardOverTransport(x *exchange) {
+	body := newRequestBody(x.ctx)
+	out := p.transportRequest(x, body, false)
+	res, err := x.route.upstream.transport.RoundTrip(out)
+	if err != nil {
+		body.finish()
+		p.upstreamFailed(x, err)
+		return
+	}
+	p.answerFromTransport(x, res, body)
+}
+
+// transportRequest is x's request as http.Transport sends it; body is nil
+// for a protocol switch.
+func (p *Proxy) transportRequest(x *exchange, body *requestBody, upgrade bool) *http.Request {
+	in := &x.ctx.Request
+	u := x.route.upstream
+	target := upstreamPath(x)
+	target.Scheme, target.Host, target.RawQuery = u.target.Scheme, u.target.Host, cleanQuery(rawQuery(in))
+	out := &http.Request{Method: string(in.Header.Method()), URL: &target, Proto: "HTTP/1.1", ProtoMajor: 1, ProtoMinor: 1,
+		Header: make(http.Header, 16), Host: string(in.Header.Host())}
+	if !x.route.PreserveHost {
 		out.Host = ""
 	}
-	if r.ContentLength == 0 {
-		out.Body = nil // lets the transport retry on a stale idle connection
-	} else if r.Body != nil {
-		// The transport closes the body when it gives up; closing the
-		// server's body then could hang (Expect: 100-continue), so it must
-		// not reach it.
-		out.Body = noClose{r.Body}
-	}
-	out.Header = p.outHeader(r)
-
-	res, err := u.transport.RoundTrip(out)
-	if err != nil {
-		p.upstreamFailed(w, r, err)
-		return 0, nil
-	}
-	defer res.Body.Close()
-
-	h := w.Header()
-	copyEndToEnd(h, res.Header)
-	h[headerRequestID] = []string{requestIDOf(r)}
-	if len(res.Trailer) > 0 {
-		// The transport drops the Trailer header; announce them again.
-		names := make([]string, 0, len(res.Trailer))
-		for name := range res.Trailer {
-			names = append(names, name)
-		}
-		h["Trailer"] = []string{strings.Join(names, ", ")}
-	}
-	w.WriteHeader(res.StatusCode)
-
-	sent, err = copyBody(w, res.Body, res.ContentLength < 0 || strings.HasPrefix(res.Header.Get("Content-Type"), "text/event-stream"))
-	if err != nil {
-		if r.Context().Err() != nil {
-			return sent, nil // the caller went away
-		}
-		return sent, err
-	}
-	res.Body.Close() // fills res.Trailer
-	if len(res.Trailer) > 0 {
-		for name, values := range res.Trailer {
-			h[http.TrailerPrefix+name] = values
+	fwd := p.forwarding(x)
+	te := hasTokenBytes(in.Header.Peek("Te"), []byte("trailers"))
+	for name, value := range in.Header.All() {
+		switch {
+		case framing(name), string(name) == fasthttp.HeaderHost, forwardingHeader(name):
+		case hopByHop(name):
+			if upgrade && string(name) == "Upgrade" {
+				out.Header.Add("Upgrade", string(value))
+			}
+		default:
+			k := string(name)
+			out.Header[k] = append(out.Header[k], string(value))
 		}
 	}
-	return sent, nil
-}
-
-// writeOutRequest writes what the upstream receives into req: the request
-// line, the caller's end-to-end headers, and the gateway's identity and
-// forwarding headers.
-func (p *Proxy) writeOutRequest(req *fasthttp.Request, r *http.Request, rt *route) {
-	req.Header.DisableNormalizing() // names are canonical already, values as the caller sent them
-	req.Header.SetMethod(r.Method)
-	uri := r.URL.EscapedPath()
-	if q := cleanQuery(r.URL.RawQuery); q != "" {
-		uri += "?" + q
+	if te {
+		out.Header["Te"] = []string{"trailers"}
 	}
-	req.Header.SetRequestURI(uri)
-	req.UseHostHeader = true
-	if rt.PreserveHost {
-		req.Header.SetHost(r.Host)
-	} else {
-		req.Header.SetHost(rt.upstream.target.Host)
+	if upgrade {
+		out.Header["Connection"] = []string{"Upgrade"}
 	}
-
-	p.outHeaders(r, req.Header.Add)
-}
-
-// outHeader is outHeaders as a map, for http.Transport and ReverseProxy.
-// Values are shared with the incoming request, which nothing modifies
-// afterwards.
-func (p *Proxy) outHeader(r *http.Request) http.Header {
-	out := make(http.Header, len(r.Header)+4)
-	p.outHeaders(r, func(name, value string) { out[name] = append(out[name], value) })
+	if _, ok := out.Header["User-Agent"]; !ok {
+		out.Header["User-Agent"] = []string{""} // none, as the caller sent none
+	}
+	fwd.addTo(func(name, value string) { out.Header[name] = []string{value} })
+	if body != nil {
+		if n := body.length(); n != 0 {
+			out.Body, out.ContentLength = body, n
+		}
+	}
 	return out
 }
 
-// outHeaders passes add each header the upstream receives: the caller's
-// end-to-end headers, with the gateway's forwarding headers.
-func (p *Proxy) outHeaders(r *http.Request, add func(name, value string)) {
-	in := r.Header
-	// Only the standard hop-by-hop headers are dropped from requests, not the
-	// ones a caller names in Connection (nginx does the same): the upstream
-	// must receive every header an authenticator checked, such as a header
-	// an HMAC signature covers.
-	for name, values := range in {
-		if hopByHop[name] || forwarding[name] {
+// answerFromTransport hands http.Transport's answer to the listener; body
+// is the request body the transport may still be reading, or nil.
+func (p *Proxy) answerFromTransport(x *exchange, res *http.Response, body *requestBody) {
+	out := &x.ctx.Response
+	out.SetStatusCode(res.StatusCode)
+	connection := []byte(strings.Join(res.Header["Connection"], ","))
+	for name, values := range res.Header {
+		if framing([]byte(name)) || hopByHop([]byte(name)) || hasTokenBytes(connection, []byte(name)) {
 			continue
 		}
 		for _, v := range values {
-			add(name, v)
+			out.Header.Add(name, v)
 		}
 	}
-	if hasToken(in["Te"], "trailers") {
-		add("Te", "trailers")
+	for name := range res.Trailer { // the transport drops the Trailer header; announce them again
+		out.Header.Add("Trailer", name)
 	}
-	if _, ok := in["User-Agent"]; !ok {
-		add("User-Agent", "") // none, as the caller sent none
-	}
-
-	forwardedFor, proto, host := "", "http", r.Host
-	if r.TLS != nil {
-		proto = "https"
-	}
-	if peer := peerIP(r); peer.IsValid() {
-		forwardedFor = peer.String()
-	}
-	if p.peerTrusted(r) {
-		// Behind a trusted load balancer the chain it sent is kept, as the
-		// client address the restrictions were checked against is in it.
-		if prior := in["X-Forwarded-For"]; len(prior) > 0 {
-			forwardedFor = strings.Join(prior, ", ") + ", " + forwardedFor
+	p.gatewayHeaders(x)
+	if x.ctx.IsHead() {
+		if res.ContentLength >= 0 {
+			out.Header.SetContentLength(int(res.ContentLength))
 		}
-		if v := in.Get("X-Forwarded-Proto"); v != "" {
-			proto = v
+		res.Body.Close()
+		if body != nil {
+			body.finish()
 		}
-		if v := in.Get("X-Forwarded-Host"); v != "" {
-			host = v
-		}
+		p.count(x, false, 0)
+		return
 	}
-	if forwardedFor != "" {
-		add("X-Forwarded-For", forwardedFor)
+	r := p.newRelay(x, res.Body)
+	r.std, r.requestBody = res, body
+	size := int(res.ContentLength)
+	if int64(size) != res.ContentLength {
+		size = -1
 	}
-	add("X-Forwarded-Proto", proto)
-	add("X-Forwarded-Host", host)
+	out.SetBodyStream(r, streamSize(size, []byte(res.Header.Get("Content-Type"))))
 }
 
-// forwarding are the headers outHeaders writes itself.
-var forwarding = map[string]bool{"X-Forwarded-For": true, "X-Forwarded-Proto": true, "X-Forwarded-Host": true}
-
-// hopByHop are the headers of one connection (RFC 9110, section 7.6.1),
-// with the obsolete ones proxies still see.
-var hopByHop = map[string]bool{"Connection": true, "Proxy-Connection": true, "Keep-Alive": true,
-	"Proxy-Authenticate": true, "Proxy-Authorization": true, "Te": true, "Trailer": true,
-	"Transfer-Encoding": true, "Upgrade": true}
-
-// copyEndToEnd copies a response's headers into dst, except hop-by-hop ones
-// and those its Connection header names.
-func copyEndToEnd(dst, src http.Header) {
-	connection := src["Connection"]
-	for name, values := range src {
-		if hopByHop[name] || len(connection) > 0 && hasToken(connection, name) {
-			continue
-		}
-		dst[name] = values
+// upgrade forwards a request to switch protocols (WebSocket) and, when the
+// service agrees, splices the two connections together.
+func (p *Proxy) upgrade(x *exchange) {
+	out := p.transportRequest(x, nil, true)
+	res, err := x.route.upstream.transport.RoundTrip(out)
+	if err != nil {
+		p.upstreamFailed(x, err)
+		return
 	}
-}
-
-// copyEndToEndFrom is copyEndToEnd for fasthttp's answers.
-func copyEndToEndFrom(dst http.Header, src *fasthttp.ResponseHeader) {
-	connection := string(src.Peek("Connection"))
-	for k, v := range src.All() {
-		name := http.CanonicalHeaderKey(string(k))
-		if hopByHop[name] || connection != "" && hasToken([]string{connection}, name) {
-			continue
-		}
-		dst[name] = append(dst[name], string(v))
+	upstream, ok := res.Body.(io.ReadWriteCloser)
+	if res.StatusCode != http.StatusSwitchingProtocols || !ok {
+		p.answerFromTransport(x, res, nil)
+		return
 	}
-}
-
-// copyBody streams an answer's body, flushing each piece at once when
-// stream is set (length unknown, server-sent events, long polls), as
-// ReverseProxy does. It reports the bytes it wrote.
-func copyBody(w http.ResponseWriter, body io.Reader, stream bool) (written int64, err error) {
-	buf := buffers.Get()
-	defer buffers.Put(buf)
-	rc := http.NewResponseController(w)
-	for {
-		n, rerr := body.Read(buf)
-		if n > 0 {
-			m, err := w.Write(buf[:n])
-			written += int64(m)
-			if err != nil {
-				return written, err
-			}
-			if stream {
-				if err := rc.Flush(); err != nil && !errors.Is(err, http.ErrNotSupported) {
-					return written, err
-				}
+	h := &x.ctx.Response.Header
+	x.ctx.Response.SetStatusCode(http.StatusSwitchingProtocols)
+	for name, values := range res.Header {
+		if !hopByHop([]byte(name)) {
+			for _, v := range values {
+				h.Add(name, v)
 			}
 		}
-		switch {
-		case rerr == io.EOF:
-			return written, nil
-		case rerr != nil:
-			return written, rerr
+	}
+	h.Set("Connection", "Upgrade")
+	h.Set("Upgrade", res.Header.Get("Upgrade"))
+	p.gatewayHeaders(x)
+	p.count(x, false, 0)
+	x.ctx.Hijack(func(caller net.Conn) {
+		defer upstream.Close()
+		done := make(chan struct{}, 2)
+		go func() { io.Copy(upstream, caller); done <- struct{}{} }()
+		go func() { io.Copy(caller, upstream); done <- struct{}{} }()
+		<-done // either side ending ends both
+	})
+}
+
+// forwarded are the X-Forwarded-* values the upstream receives.
+type forwarded struct{ forFor, proto, host string }
+
+// forwarding computes x's X-Forwarded-* values, before the caller's own
+// are dropped: behind a trusted load balancer the chain it sent is kept,
+// as the client address the restrictions were checked against is in it.
+func (p *Proxy) forwarding(x *exchange) forwarded {
+	in := &x.ctx.Request.Header
+	f := forwarded{proto: "http", host: string(in.Host())}
+	if x.ctx.IsTLS() {
+		f.proto = "https"
+	}
+	if peer := peerIP(x.ctx); peer.IsValid() {
+		f.forFor = peer.String()
+	}
+	if p.peerTrusted(x.ctx) {
+		if prior := in.PeekAll("X-Forwarded-For"); len(prior) > 0 {
+			parts := make([]string, 0, len(prior)+1)
+			for _, v := range prior {
+				parts = append(parts, string(v))
+			}
+			f.forFor = strings.Join(append(parts, f.forFor), ", ")
+		}
+		if v := in.Peek("X-Forwarded-Proto"); len(v) > 0 {
+			f.proto = string(v)
+		}
+		if v := in.Peek("X-Forwarded-Host"); len(v) > 0 {
+			f.host = string(v)
 		}
 	}
+	return f
+}
+
+func (f *forwarded) addTo(set func(name, value string)) {
+	if f.forFor != "" {
+		set("X-Forwarded-For", f.forFor)
+	}
+	set("X-Forwarded-Proto", f.proto)
+	set("X-Forwarded-Host", f.host)
+}
+
+// dropHopByHop removes the standard hop-by-hop headers and the caller's
+// X-Forwarded-* from a request about to be forwarded, keeping "Te:
+// trailers". Only the standard ones go, not those a caller names in
+// Connection (nginx does the same): the upstream must receive every header
+// an authenticator checked, such as a header an HMAC signature covers.
+func dropHopByHop(h *fasthttp.RequestHeader) {
+	te := hasTokenBytes(h.Peek("Te"), []byte("trailers"))
+	auth.RemoveHeaders(h, func(name []byte) bool { return hopByHop(name) || forwardingHeader(name) })
+	if te {
+		h.Set("Te", "trailers")
+	}
+}
+
+// hopByHop reports the headers of one connection (RFC 9110, section
+// 7.6.1), with the obsolete ones proxies still see. Names are canonical.
+func hopByHop(name []byte) bool {
+	switch string(name) {
+	case "Connection", "Proxy-Connection", "Keep-Alive", "Proxy-Authenticate", "Proxy-Authorization",
+		"Te", "Trailer", "Transfer-Encoding", "Upgrade":
+		return true
+	}
+	return false
+}
+
+// forwardingHeader reports the headers forwarding writes itself.
+func forwardingHeader(name []byte) bool {
+	switch string(name) {
+	case "X-Forwarded-For", "X-Forwarded-Proto", "X-Forwarded-Host":
+		return true
+	}
+	return false
+}
+
+// framing reports the headers that frame a body, which the listener
+// writes for the body it sends.
+func framing(name []byte) bool {
+	switch string(name) {
+	case fasthttp.HeaderContentLength, fasthttp.HeaderTransferEncoding:
+		return true
+	}
+	return false
+}
+
+// relay streams an upstream answer's body to the caller. The listener
+// reads it after Serve returned and closes it when done, whatever
+// happened: then the upstream answer is released, the request body handed
+// back, and the exchange counted with the bytes that passed.
+type relay struct {
+	meter       *meter.Meter  // nil: not metered
+	count       meter.Request // the exchange, for the meter
+	body        io.Reader
+	sent        int64
+	caller      *fasthttp.ResponseHeader // for the trailers
+	fast        *fasthttp.Response       // fasthttp's client's answer, or nil
+	std         *http.Response           // http.Transport's, or nil
+	requestBody *requestBody             // what the transport may still be reading, or nil
+}
+
+var relays = sync.Pool{New: func() any { return new(relay) }}
+
+func (p *Proxy) newRelay(x *exchange, body io.Reader) *relay {
+	r := relays.Get().(*relay)
+	*r = relay{meter: p.cfg.Meter, body: body, caller: &x.ctx.Response.Header}
+	if r.meter != nil {
+		r.count = p.meterRequest(x)
+	}
+	return r
+}
+
+func (r *relay) Read(b []byte) (int, error) {
+	n, err := r.body.Read(b)
+	r.sent += int64(n)
+	if err == io.EOF {
+		r.copyTrailers()
+	}
+	return n, err
+}
+
+// copyTrailers passes the upstream's trailers on; they arrive with the end
+// of its body.
+func (r *relay) copyTrailers() {
+	switch {
+	case r.fast != nil:
+		for _, name := range r.fast.Header.PeekTrailerKeys() {
+			if v := r.fast.Header.PeekBytes(name); v != nil {
+				r.caller.SetBytesKV(name, v)
+			}
+		}
+	case r.std != nil:
+		for name, values := range r.std.Trailer {
+			for _, v := range values {
+				r.caller.Add(name, v)
+			}
+		}
+	}
+}
+
+func (r *relay) Close() error {
+	switch {
+	case r.fast != nil:
+		r.fast.CloseBodyStream()
+		fasthttp.ReleaseResponse(r.fast)
+	case r.std != nil:
+		r.std.Body.Close()
+	}
+	if r.requestBody != nil {
+		r.requestBody.finish()
+	}
+	if r.meter != nil {
+		r.count.BytesOut = r.sent
+		r.meter.Count(&r.count)
+	}
+	*r = relay{}
+	relays.Put(r)
+	return nil
+}
+
+// requestBody is the caller's request body as http.Transport reads it, on
+// a goroutine of its own that may outlive the exchange: finish cuts it off,
+// so that it never touches the listener's connection once the listener
+// reads from it again.
+type requestBody struct {
+	ctx    *fasthttp.RequestCtx
+	mu     sync.Mutex
+	body   io.Reader   // nil once finished
+	remain int64       // -1: unknown (chunked)
+	eof    atomic.Bool // read to its end
+}
+
+// clientBodyTimeout bounds each wait for more of a request body, as
+// nginx's client_body_timeout: a caller that stops sending is cut off.
+const clientBodyTimeout = 60 * time.Second
+
+func newRequestBody(ctx *fasthttp.RequestCtx) *requestBody {
+	b := &requestBody{ctx: ctx, remain: int64(ctx.Request.Header.ContentLength())}
+	switch {
+	case ctx.Request.IsBodyStream():
+		b.body = ctx.Request.BodyStream()
+	default: // read whole already (an authenticator checked it)
+		body := ctx.Request.Body()
+		b.body, b.remain = bytes.NewReader(body), int64(len(body))
+	}
+	return b
+}
+
+// length is the body's length for the transport: -1 unknown, 0 none.
+func (b *requestBody) length() int64 {
+	if b.remain < 0 {
+		return -1
+	}
+	return b.remain
+}
+
+func (b *requestBody) Read(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.body == nil {
+		return 0, io.ErrUnexpectedEOF
+	}
+	b.ctx.SetReadDeadline(time.Now().Add(clientBodyTimeout))
+	n, err := b.body.Read(p)
+	if err == io.EOF {
+		b.eof.Store(true)
+	}
+	return n, err
+}
+
+// Close is the transport's; the listener owns the stream.
+func (b *requestBody) Close() error { return nil }
+
+func (b *requestBody) finish() {
+	if !b.eof.Load() {
+		b.ctx.SetReadDeadline(time.Now()) // a read in progress on the transport's goroutine returns now
+	}
+	b.mu.Lock()
+	b.body = nil
+	b.mu.Unlock()
 }
 
 // cleanQuery drops query parameters that upstreams may split differently
@@ -317,24 +485,19 @@ func isHex(c byte) bool {
 	return '0' <= c && c <= '9' || 'a' <= c && c <= 'f' || 'A' <= c && c <= 'F'
 }
 
-// noClose hides Close from the transport.
-type noClose struct{ io.Reader }
-
-func (noClose) Close() error { return nil }
-
 // isUpgrade reports a request to switch protocols.
-func isUpgrade(r *http.Request) bool {
-	return r.Header["Upgrade"] != nil && hasToken(r.Header["Connection"], "Upgrade")
+func isUpgrade(h *fasthttp.RequestHeader) bool {
+	return len(h.Peek("Upgrade")) > 0 && hasTokenBytes(h.Peek("Connection"), []byte("Upgrade"))
 }
 
-// hasToken reports whether a comma-separated header list holds token, in
-// any case.
-func hasToken(values []string, token string) bool {
-	for _, v := range values {
-		for part := range strings.SplitSeq(v, ",") {
-			if strings.EqualFold(strings.TrimSpace(part), token) {
-				return true
-			}
+// hasTokenBytes reports whether a comma-separated header list holds token,
+// in any case.
+func hasTokenBytes(list, token []byte) bool {
+	for len(list) > 0 {
+		var part []byte
+		part, list, _ = bytes.Cut(list, []byte(","))
+		if bytes.EqualFold(bytes.TrimSpace(part), token) {
+			return true
 		}
 	}
 	return false

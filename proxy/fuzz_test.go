@@ -1,7 +1,6 @@
 package proxy
 
 import (
-	"net/http"
 	"net/url"
 	"strings"
 	"testing"
@@ -24,27 +23,28 @@ func FuzzRequestPath(f *testing.F) {
 	}
 	tab := newTable(routes, nil)
 	f.Fuzz(func(t *testing.T, raw string) {
-		u, err := url.Parse(raw)
-		if err != nil {
+		target, ok := parseTarget([]byte(raw))
+		if !ok {
 			return
 		}
-		clean := cleanPath(u.Path)
+		if u, err := url.ParseRequestURI(raw); err != nil || u.Path != target.path || u.RawPath != target.rawPath || u.Host != target.host {
+			t.Fatalf("parseTarget(%q) = %+v, not as net/http reads it (%v)", raw, target, err)
+		}
+		clean := cleanPath(target.path)
 		if !strings.HasPrefix(clean, "/") {
-			t.Fatalf("cleanPath(%q) = %q, not absolute", u.Path, clean)
+			t.Fatalf("cleanPath(%q) = %q, not absolute", target.path, clean)
 		}
 		for _, seg := range strings.Split(clean, "/") {
 			if seg == ".." || seg == "." {
-				t.Fatalf("cleanPath(%q) = %q keeps a dot segment", u.Path, clean)
+				t.Fatalf("cleanPath(%q) = %q keeps a dot segment", target.path, clean)
 			}
 		}
-		rt, prefix := tab.match("h", clean, "GET")
-		if rt == nil {
+		x := &exchange{target: target, path: clean}
+		if x.route, x.prefix = tab.match("h", clean, "GET"); x.route == nil {
 			t.Fatalf("no route for %q although one matches everything", clean)
 		}
-		r := &http.Request{URL: u}
-		upstreamPath(r, rt, clean, prefix)
-		if !strings.HasPrefix(r.URL.Path, "/base") {
-			t.Fatalf("upstream path %q escapes the service path", r.URL.Path)
+		if u := upstreamPath(x); !strings.HasPrefix(u.Path, "/base") {
+			t.Fatalf("upstream path %q escapes the service path", u.Path)
 		}
 	})
 }

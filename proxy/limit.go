@@ -1,7 +1,7 @@
 package proxy
 
 import (
-	"net/http"
+	"context"
 	"net/netip"
 	"strconv"
 	"sync/atomic"
@@ -9,6 +9,7 @@ import (
 
 	"github.com/keygate/keygate"
 	"github.com/keygate/keygate/auth"
+	"github.com/valyala/fasthttp"
 )
 
 // plan is a usage plan compiled for the request path: the limits and cost
@@ -67,54 +68,57 @@ func (p *plan) subject(who *auth.Result, rt *route, client netip.Addr) keygate.S
 	return s
 }
 
-// limit applies the usage plan of who to the request. It writes the refusal
-// itself (429, or 503 when the limiter cannot decide and the operator chose
-// to fail closed) and reports whether to go on. Allowed and refused
-// answers carry the limits' state in RateLimit-* and X-RateLimit-* headers.
-func (p *Proxy) limit(w http.ResponseWriter, r *http.Request, rt *route, who *auth.Result, client netip.Addr) bool {
-	pl := p.table.Load().plans[who.PlanID]
+// limit applies the usage plan of x's caller. It writes the refusal itself
+// (429, or 503 when the limiter cannot decide and the operator chose to
+// fail closed) and reports whether to go on. Allowed and refused answers
+// carry the limits' state in RateLimit-* and X-RateLimit-* headers.
+func (p *Proxy) limit(x *exchange) bool {
+	pl := p.table.Load().plans[x.who.PlanID]
 	if pl == nil {
 		return true // assigned plans cannot be deleted; this one is being created or reloaded
 	}
-	limits, cost := pl.forRoute(rt.ID)
+	limits, cost := pl.forRoute(x.route.ID)
 	if limits.IsZero() {
 		return true
 	}
-	d, err := p.cfg.Limiter.Allow(r.Context(), pl.subject(who, rt, client), limits, cost)
+	d, err := p.cfg.Limiter.Allow(context.Background(), pl.subject(&x.who, x.route, x.client), limits, cost)
 	if err != nil {
 		p.metrics.RateLimitFailed(p.cfg.RateLimitFailOpen)
-		p.limiterFailures.report(p, r, err)
+		p.limiterFailures.report(p, x.id, err)
 		if p.cfg.RateLimitFailOpen {
 			return true
 		}
-		writeError(w, r, http.StatusServiceUnavailable, "Rate limiting is unavailable; try again later")
+		p.writeError(x, fasthttp.StatusServiceUnavailable, "Rate limiting is unavailable; try again later")
 		return false
 	}
 	p.metrics.RateLimited(d.Allowed)
-	if !pl.hideHeaders {
-		rateLimitHeaders(w.Header(), &d)
-	}
+	x.limits, x.showLimits = d, !pl.hideHeaders
 	if !d.Allowed {
-		w.Header()["Retry-After"] = []string{strconv.FormatInt(ceilSeconds(d.RetryAfter), 10)}
-		writeError(w, r, http.StatusTooManyRequests, "API rate limit exceeded")
+		var b [20]byte
+		x.ctx.Response.Header.SetBytesV("Retry-After", strconv.AppendInt(b[:0], ceilSeconds(d.RetryAfter), 10))
+		p.writeError(x, fasthttp.StatusTooManyRequests, "API rate limit exceeded")
 		return false
 	}
 	return true
 }
 
-// Header names, canonical, per period (index Period-1) and for the rate.
+// Header names as Kong spells them (sent canonical, X-Ratelimit-…), per period (index Period-1) and for
+// the rate.
 var (
-	headerLimitSecond     = "X-Ratelimit-Limit-Second"
-	headerRemainingSecond = "X-Ratelimit-Remaining-Second"
-	headerLimitPeriod     [keygate.PeriodCount]string
-	headerRemainingPeriod [keygate.PeriodCount]string
+	headerLimitSecond     = []byte("X-RateLimit-Limit-Second")
+	headerRemainingSecond = []byte("X-RateLimit-Remaining-Second")
+	headerLimitPeriod     [keygate.PeriodCount][]byte
+	headerRemainingPeriod [keygate.PeriodCount][]byte
+	headerLimit           = []byte("RateLimit-Limit")
+	headerRemaining       = []byte("RateLimit-Remaining")
+	headerReset           = []byte("RateLimit-Reset")
 )
 
 func init() {
 	for i := range keygate.PeriodCount {
 		title := keygate.Period(i + 1).Title()
-		headerLimitPeriod[i] = http.CanonicalHeaderKey("X-RateLimit-Limit-" + title)
-		headerRemainingPeriod[i] = http.CanonicalHeaderKey("X-RateLimit-Remaining-" + title)
+		headerLimitPeriod[i] = []byte("X-RateLimit-Limit-" + title)
+		headerRemainingPeriod[i] = []byte("X-RateLimit-Remaining-" + title)
 	}
 }
 
@@ -123,22 +127,17 @@ func init() {
 // -Second, its limit being the burst), and the one closest to refusing —
 // the fewest remaining, the longest to reset on a tie — as RateLimit-Limit,
 // RateLimit-Remaining and RateLimit-Reset (seconds), after the IETF draft.
-// The values are formatted into one string and share one slice: two
-// allocations for up to thirteen headers, on every request under a plan.
-func rateLimitHeaders(h http.Header, d *keygate.LimitDecision) {
-	var names [2*keygate.PeriodCount + 5]string
-	var ends [len(names)]int
-	var digits [len(names) * 20]byte
-	n, b := 0, digits[:0]
-	add := func(name string, v int64) {
-		b = strconv.AppendInt(b, v, 10)
-		names[n], ends[n] = name, len(b)
-		n++
+// They replace any the upstream sent: these are the gateway's limits.
+func rateLimitHeaders(h *fasthttp.ResponseHeader, d *keygate.LimitDecision) {
+	var digits [20]byte
+	set := func(name []byte, v int64) {
+		h.SetBytesKV(name, strconv.AppendInt(digits[:0], v, 10)) // names canonical, as the upstream's were made
+
 	}
 	var closest *keygate.LimitState
 	if d.Rate.Limit > 0 {
-		add(headerLimitSecond, d.Rate.Limit)
-		add(headerRemainingSecond, d.Rate.Remaining)
+		set(headerLimitSecond, d.Rate.Limit)
+		set(headerRemainingSecond, d.Rate.Remaining)
 		closest = &d.Rate
 	}
 	for i := range d.Quotas {
@@ -146,8 +145,8 @@ func rateLimitHeaders(h http.Header, d *keygate.LimitDecision) {
 		if q.Limit == 0 {
 			continue
 		}
-		add(headerLimitPeriod[i], q.Limit)
-		add(headerRemainingPeriod[i], q.Remaining)
+		set(headerLimitPeriod[i], q.Limit)
+		set(headerRemainingPeriod[i], q.Remaining)
 		if closest == nil || q.Remaining < closest.Remaining || q.Remaining == closest.Remaining && q.Reset > closest.Reset {
 			closest = q
 		}
@@ -155,15 +154,9 @@ func rateLimitHeaders(h http.Header, d *keygate.LimitDecision) {
 	if closest == nil {
 		return
 	}
-	add("Ratelimit-Limit", closest.Limit)
-	add("Ratelimit-Remaining", closest.Remaining)
-	add("Ratelimit-Reset", ceilSeconds(closest.Reset))
-	all, values := string(b), make([]string, n)
-	for i, start := 0, 0; i < n; i++ {
-		values[i] = all[start:ends[i]]
-		h[names[i]] = values[i : i+1 : i+1]
-		start = ends[i]
-	}
+	set(headerLimit, closest.Limit)
+	set(headerRemaining, closest.Remaining)
+	set(headerReset, ceilSeconds(closest.Reset))
 }
 
 // ceilSeconds rounds up, so that a client waiting that long is not early.
@@ -179,7 +172,7 @@ type failureLog struct {
 	suppressed atomic.Int64
 }
 
-func (f *failureLog) report(p *Proxy, r *http.Request, err error) {
+func (f *failureLog) report(p *Proxy, requestID string, err error) {
 	now := time.Now().UnixNano()
 	last := f.last.Load()
 	if now-last < int64(time.Second) || !f.last.CompareAndSwap(last, now) {
@@ -190,7 +183,7 @@ func (f *failureLog) report(p *Proxy, r *http.Request, err error) {
 	if p.cfg.RateLimitFailOpen {
 		action = "serving requests unlimited (fail open)"
 	}
-	p.cfg.Logger.Error("rate limiter unavailable; "+action, "request_id", requestIDOf(r),
+	p.cfg.Logger.Error("rate limiter unavailable; "+action, "request_id", requestID,
 		"failures_since_last_report", f.suppressed.Swap(0), "error", err)
 }
 

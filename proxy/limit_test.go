@@ -1,11 +1,11 @@
 package proxy
 
 import (
-	"net/http"
 	"testing"
 	"time"
 
 	"github.com/keygate/keygate"
+	"github.com/valyala/fasthttp"
 )
 
 func TestRateLimitHeadersNameTheClosestLimit(t *testing.T) {
@@ -31,13 +31,14 @@ func TestRateLimitHeadersNameTheClosestLimit(t *testing.T) {
 				"RateLimit-Limit": "100000", "RateLimit-Remaining": "0", "RateLimit-Reset": "172800"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			h := http.Header{}
-			rateLimitHeaders(h, &tc.d)
-			if len(h) != len(tc.want) {
-				t.Errorf("headers %v, want %v", h, tc.want)
+			var h fasthttp.ResponseHeader
+			h.SetNoDefaultContentType(true)
+			rateLimitHeaders(&h, &tc.d)
+			if h.Len() != len(tc.want) {
+				t.Errorf("headers %q, want %v", h.Header(), tc.want)
 			}
 			for name, want := range tc.want {
-				if got := h.Values(name); len(got) != 1 || got[0] != want {
+				if got := h.PeekAll(name); len(got) != 1 || string(got[0]) != want {
 					t.Errorf("%s = %q, want %q", name, got, want)
 				}
 			}
@@ -48,9 +49,9 @@ func TestRateLimitHeadersNameTheClosestLimit(t *testing.T) {
 func BenchmarkRateLimitHeaders(b *testing.B) {
 	d := keygate.LimitDecision{Allowed: true, Rate: keygate.LimitState{Limit: 1000000, Remaining: 999999, Reset: time.Microsecond},
 		Quotas: [4]keygate.LimitState{3: {Limit: 1000000000000, Remaining: 999999999, Reset: 300 * time.Hour}}}
-	h := http.Header{}
+	var h fasthttp.ResponseHeader
 	b.ReportAllocs()
 	for b.Loop() {
-		rateLimitHeaders(h, &d)
+		rateLimitHeaders(&h, &d)
 	}
 }

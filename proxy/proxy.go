@@ -1,15 +1,16 @@
 package proxy
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
-	"io"
 	"log/slog"
-	"net/http"
-	"net/http/httputil"
+	"net"
 	"net/netip"
+	"net/url"
 	"path"
+	"runtime/debug"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -20,6 +21,7 @@ import (
 	"github.com/keygate/keygate/auth/hmacauth"
 	"github.com/keygate/keygate/auth/keyauth"
 	"github.com/keygate/keygate/meter"
+	"github.com/valyala/fasthttp"
 )
 
 // Headers the upstream receives about the caller. Callers' own copies are
@@ -34,18 +36,11 @@ const (
 	headerRequestID        = "X-Request-Id"
 )
 
-// protectedHeaders are set only by the gateway. The caller's copies are
-// removed, and the gateway's are copied onto the outgoing request after
-// ReverseProxy dropped the hop-by-hop headers, so that a caller cannot strip
-// them either by naming them in its Connection header.
-var protectedHeaders = []string{headerConsumerID, headerConsumerUsername, headerConsumerCustomID, headerCredential,
-	headerConsumerGroups, headerAnonymous, headerRequestID, headerRealIP}
-
-// spoofableHeaders claim things about the client that only a proxy should
-// say; the caller's copies are dropped (X-Forwarded-For/Host/Proto are
-// rewritten by ReverseProxy).
-var spoofableHeaders = []string{"X-Forwarded-Port", "X-Forwarded-Path", "X-Forwarded-Prefix", "Forwarded"}
-
+// The headers above, X-Real-Ip and X-Forwarded-* are set only by the
+// gateway: scrub removes the caller's copies (the gateway rewrites
+// X-Forwarded-For/Proto/Host), and a caller cannot strip the gateway's by
+// naming them in its Connection header either, as only the standard
+// hop-by-hop headers are dropped (see dropHopByHop).
 const headerRealIP = "X-Real-Ip"
 
 // Store is what the proxy reads to build its routing table.
@@ -95,7 +90,7 @@ type Config struct {
 	Meter *meter.Meter
 }
 
-// Proxy is the gateway's HTTP handler.
+// Proxy is the gateway's request handler (Serve).
 type Proxy struct {
 	store    Store
 	verifier keygate.KeyVerifier
@@ -238,7 +233,6 @@ func (p *Proxy) Reload(ctx context.Context) error {
 			continue // its service was deleted in between; the next reload settles it
 		}
 		rt := &route{Route: r, upstream: u}
-		rt.proxy = u.reverseProxy(func(pr *httputil.ProxyRequest) { p.rewrite(pr, rt) }, p.upstreamFailed, p.cfg.Logger)
 		// The kinds a route accepts, in a fixed order; the first one present
 		// on a request decides.
 		if r.KeyAuth != nil {
@@ -306,90 +300,131 @@ func listAll[T any](list func(keygate.Page) ([]T, string, error)) ([]T, error) {
 	}
 }
 
-// ServeHTTP is the request path: route, authenticate, authorise, forward.
-func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	callerID := r.Header.Get(headerRequestID) // kept when well-formed: a signature may cover it
-	scrub(r.Header)
-	setRequestID(r, callerID)
-	client := p.clientIP(r)
-	if client.IsValid() {
-		r.Header[headerRealIP] = []string{client.String()}
-	}
-	reqPath := cleanPath(r.URL.Path)
-	if hasDotSegment(reqPath) {
-		writeError(w, r, http.StatusBadRequest, "Bad request path")
-		return
-	}
-	if reqPath == p.cfg.HealthPath && (r.Method == http.MethodGet || r.Method == http.MethodHead) {
-		w.Header().Set("Content-Type", "application/json; charset=utf-8")
-		w.Header().Set("Cache-Control", "no-store")
-		io.WriteString(w, `{"status":"ok"}`+"\n")
-		return
-	}
-	if reqPath == p.cfg.SelfRotatePath && p.cfg.Rotator != nil {
-		p.selfRotate(w, r, client)
-		return
-	}
-	rt, prefix := p.table.Load().match(r.Host, reqPath, r.Method)
-	if rt == nil {
-		writeError(w, r, http.StatusNotFound, "no Route matched with those values")
-		return
-	}
-	var who auth.Result // the zero Result on an open route
-	if len(rt.auths) > 0 {
-		var ok bool
-		if who, ok = p.authenticate(w, r, rt, client); !ok {
-			return
-		}
-	}
-	if who.PlanID != "" && p.cfg.Limiter != nil && !p.limit(w, r, rt, &who, client) {
-		p.count(r, rt, &who, true, 0)
-		return
-	}
-	upstreamPath(r, rt, reqPath, prefix)
-	if isUpgrade(r) {
-		rt.proxy.ServeHTTP(w, r)
-		p.count(r, rt, &who, false, 0)
-		return
-	}
-	sent, err := p.forward(w, r, rt)
-	p.count(r, rt, &who, false, sent)
-	if err != nil {
-		// Headers are out; aborting the connection is the only way left to
-		// tell the caller the body is incomplete.
-		panic(http.ErrAbortHandler)
-	}
+// exchange is one request on its way through the gateway: what the
+// request path learned about it, for the answer and the meter.
+type exchange struct {
+	ctx    *fasthttp.RequestCtx
+	id     string // request id
+	client netip.Addr
+	target requestTarget
+	path   string // target.path cleaned: what routes match
+	route  *route
+	prefix string // the route's path prefix that matched
+	who    auth.Result
+	// limits is the usage plan's state after this request, shown to the
+	// caller when showLimits is set.
+	limits     keygate.LimitDecision
+	showLimits bool
 }
 
-// count tells the meter about a request on rt: refused by the gateway
-// once it knew the caller, or forwarded with sent bytes of answer.
-func (p *Proxy) count(r *http.Request, rt *route, who *auth.Result, refused bool, sent int64) {
+// Serve is the request path: route, authenticate, authorise, limit,
+// forward. It is the proxy listener's fasthttp.RequestHandler.
+func (p *Proxy) Serve(ctx *fasthttp.RequestCtx) {
+	x := exchange{ctx: ctx}
+	defer p.recoverPanic(&x)
+	req := &ctx.Request
+	x.id = requestID(req.Header.Peek(headerRequestID)) // a well-formed caller's id is kept: a signature may cover it
+	scrub(&req.Header)
+	req.Header.Set(headerRequestID, x.id)
+	x.client = p.clientIP(ctx)
+	if x.client.IsValid() {
+		var buf [64]byte
+		req.Header.SetBytesV(headerRealIP, x.client.AppendTo(buf[:0]))
+	}
+	var ok bool
+	if x.target, ok = parseTarget(req.Header.RequestURI()); !ok {
+		p.writeError(&x, fasthttp.StatusBadRequest, "Bad request path")
+		return
+	}
+	x.path = cleanPath(x.target.path)
+	if hasDotSegment(x.path) {
+		p.writeError(&x, fasthttp.StatusBadRequest, "Bad request path")
+		return
+	}
+	method := string(req.Header.Method())
+	if x.path == p.cfg.HealthPath && (method == fasthttp.MethodGet || method == fasthttp.MethodHead) {
+		ctx.Response.Header.SetContentType("application/json; charset=utf-8")
+		ctx.Response.Header.Set("Cache-Control", "no-store")
+		ctx.Response.SetBodyString(`{"status":"ok"}` + "\n")
+		return
+	}
+	if x.path == p.cfg.SelfRotatePath && p.cfg.Rotator != nil {
+		p.selfRotate(&x, method)
+		return
+	}
+	if x.target.host != "" {
+		// An absolute-form target names the host; a proxy must ignore the
+		// Host header then (RFC 9112, section 3.2.2).
+		req.Header.SetHost(x.target.host)
+	}
+	if x.route, x.prefix = p.table.Load().match(string(req.Header.Host()), x.path, method); x.route == nil {
+		p.writeError(&x, fasthttp.StatusNotFound, "no Route matched with those values")
+		return
+	}
+	if len(x.route.auths) > 0 && !p.authenticate(&x) {
+		return
+	}
+	if x.who.PlanID != "" && p.cfg.Limiter != nil && !p.limit(&x) {
+		p.count(&x, true, 0)
+		return
+	}
+	p.forward(&x)
+}
+
+// recoverPanic turns a panic on the request path into a 500 for the caller
+// and a log line for the operator, as net/http's server would, instead of
+// the end of the process: fasthttp's server does not recover.
+func (p *Proxy) recoverPanic(x *exchange) {
+	v := recover()
+	if v == nil {
+		return
+	}
+	p.cfg.Logger.Error("panic on the request path", "request_id", x.id, "panic", v, "stack", string(debug.Stack()))
+	x.ctx.Response.Reset()
+	x.ctx.SetConnectionClose()
+	p.writeError(x, fasthttp.StatusInternalServerError, "An unexpected error occurred")
+}
+
+// count tells the meter about a request on x's route: refused by the
+// gateway once it knew the caller, or forwarded with sent bytes of answer.
+func (p *Proxy) count(x *exchange, refused bool, sent int64) {
 	if p.cfg.Meter == nil {
 		return
 	}
-	req := meter.Request{At: p.cfg.Now(), CredentialID: who.CredentialRecord, RouteID: rt.ID, Rejected: refused, BytesOut: sent}
-	if who.Consumer != nil {
-		req.ConsumerID = who.Consumer.ID
-	}
-	if !refused && r.ContentLength > 0 {
-		req.BytesIn = r.ContentLength
+	req := p.meterRequest(x)
+	req.Rejected, req.BytesOut = refused, sent
+	if refused {
+		req.BytesIn = 0
 	}
 	p.cfg.Meter.Count(&req)
 }
 
+// meterRequest is what the meter is told about x, less the answer.
+func (p *Proxy) meterRequest(x *exchange) meter.Request {
+	req := meter.Request{At: p.cfg.Now(), CredentialID: x.who.CredentialRecord, RouteID: x.route.ID}
+	if x.who.Consumer != nil {
+		req.ConsumerID = x.who.Consumer.ID
+	}
+	if n := x.ctx.Request.Header.ContentLength(); n > 0 {
+		req.BytesIn = int64(n)
+	}
+	return req
+}
+
 // authenticate runs the route's credential kinds; the first one present
 // decides. It writes the refusal itself and reports whether to go on.
-func (p *Proxy) authenticate(w http.ResponseWriter, r *http.Request, rt *route, client netip.Addr) (auth.Result, bool) {
-	t := keygate.Target{ServiceID: rt.upstream.service.ID, RouteID: rt.ID, IP: client}
+func (p *Proxy) authenticate(x *exchange) bool {
+	rt := x.route
+	t := keygate.Target{ServiceID: rt.upstream.service.ID, RouteID: rt.ID, IP: x.client}
 	var res auth.Result
 	var by auth.Authenticator
 	for _, a := range rt.auths {
 		var err error
-		res, err = a.Authenticate(r, t)
+		res, err = a.Authenticate(context.Background(), &x.ctx.Request, t)
 		if err != nil {
-			p.cfg.Logger.Error("authentication failed", "request_id", requestIDOf(r), "route", rt.Name, "error", err)
-			writeError(w, r, http.StatusServiceUnavailable, "Service temporarily unavailable")
-			return res, false
+			p.cfg.Logger.Error("authentication failed", "request_id", x.id, "route", rt.Name, "error", err)
+			p.writeError(x, fasthttp.StatusServiceUnavailable, "Service temporarily unavailable")
+			return false
 		}
 		if by = a; res.Verdict != auth.Absent {
 			break
@@ -398,94 +433,93 @@ func (p *Proxy) authenticate(w http.ResponseWriter, r *http.Request, rt *route, 
 	switch {
 	case res.Verdict == auth.Granted:
 	case res.Verdict == auth.Forbidden:
-		writeError(w, r, http.StatusForbidden, res.Message)
+		p.writeError(x, fasthttp.StatusForbidden, res.Message)
 		if res.CredentialRecord != "" {
-			p.count(r, rt, &res, true, 0)
+			x.who = res
+			p.count(x, true, 0)
 		}
-		return res, false
+		return false
 	case res.Verdict == auth.TooLarge:
-		writeError(w, r, http.StatusRequestEntityTooLarge, res.Message)
-		return res, false
+		p.writeError(x, fasthttp.StatusRequestEntityTooLarge, res.Message)
+		return false
 	case rt.anonymous != nil: // Absent or Unauthenticated, as Kong's anonymous
 		res = auth.Result{Verdict: auth.Granted, Consumer: rt.anonymous, PlanID: keygate.PlanOf(nil, rt.anonymous)}
-		r.Header.Set(headerAnonymous, "true")
+		x.ctx.Request.Header.Set(headerAnonymous, "true")
 	default:
-		w.Header().Set("WWW-Authenticate", by.Challenge())
-		writeError(w, r, http.StatusUnauthorized, res.Message)
-		return res, false
+		x.ctx.Response.Header.Set("WWW-Authenticate", by.Challenge())
+		p.writeError(x, fasthttp.StatusUnauthorized, res.Message)
+		return false
 	}
-	if !res.Sunset.IsZero() || !res.DeprecatedAt.IsZero() { // most keys never end: no clock read for them
-		sunsetHeaders(w.Header(), res, p.cfg.Now(), p.cfg.ExpiryNotice)
-	}
+	x.who = res
 	c := res.Consumer
 	if !rt.ACL.Allows(c.Groups) {
-		writeError(w, r, http.StatusForbidden, "You cannot consume this service")
-		p.count(r, rt, &res, true, 0)
-		return res, false
+		p.writeError(x, fasthttp.StatusForbidden, "You cannot consume this service")
+		p.count(x, true, 0)
+		return false
 	}
-	setIdentity(r.Header, c, res.CredentialID, rt.ACL == nil || !rt.ACL.HideGroupsHeader)
-	return res, true
+	setIdentity(&x.ctx.Request.Header, c, res.CredentialID, rt.ACL == nil || !rt.ACL.HideGroupsHeader)
+	return true
 }
 
-// rewrite prepares a protocol switch (WebSocket) for ReverseProxy, which has kept only the Upgrade and Connection
-// headers of the hop-by-hop ones.
-func (p *Proxy) rewrite(pr *httputil.ProxyRequest, rt *route) {
-	pr.Out.URL.Scheme = rt.upstream.target.Scheme
-	pr.Out.URL.Host = rt.upstream.target.Host
-	upgrade := pr.Out.Header["Upgrade"]
-	pr.Out.Header = p.outHeader(pr.In)
-	if upgrade != nil {
-		pr.Out.Header["Connection"] = []string{"Upgrade"}
-		pr.Out.Header["Upgrade"] = upgrade
+// gatewayHeaders writes what the gateway tells the caller on every answer,
+// over any the upstream sent under the same names: the request id, the
+// usage plan's state, and the end of the credential's life.
+func (p *Proxy) gatewayHeaders(x *exchange) {
+	h := &x.ctx.Response.Header
+	h.Set(headerRequestID, x.id)
+	if x.showLimits {
+		rateLimitHeaders(h, &x.limits)
 	}
-	if !rt.PreserveHost {
-		pr.Out.Host = ""
+	if !x.who.Sunset.IsZero() || !x.who.DeprecatedAt.IsZero() { // most keys never end: no clock read for them
+		sunsetHeaders(h, &x.who, p.cfg.Now(), p.cfg.ExpiryNotice)
 	}
 }
 
-func setIdentity(h http.Header, c *keygate.Consumer, credentialID string, groups bool) {
-	h[headerConsumerID] = []string{c.ID}
+func setIdentity(h *fasthttp.RequestHeader, c *keygate.Consumer, credentialID string, groups bool) {
+	h.Set(headerConsumerID, c.ID)
 	if c.Username != "" {
-		h[headerConsumerUsername] = []string{c.Username}
+		h.Set(headerConsumerUsername, c.Username)
 	}
 	if c.CustomID != "" {
-		h[headerConsumerCustomID] = []string{c.CustomID}
+		h.Set(headerConsumerCustomID, c.CustomID)
 	}
 	if credentialID != "" {
-		h[headerCredential] = []string{credentialID}
+		h.Set(headerCredential, credentialID)
 	}
 	if groups && len(c.Groups) > 0 {
-		h[headerConsumerGroups] = []string{strings.Join(c.Groups, ", ")}
+		h.Set(headerConsumerGroups, strings.Join(c.Groups, ", "))
 	}
 }
 
-func peerIP(r *http.Request) netip.Addr {
-	ap, err := netip.ParseAddrPort(r.RemoteAddr)
-	if err != nil {
-		return netip.Addr{}
+func peerIP(ctx *fasthttp.RequestCtx) netip.Addr {
+	if a, ok := ctx.RemoteAddr().(*net.TCPAddr); ok {
+		return a.AddrPort().Addr().Unmap()
 	}
-	return ap.Addr().Unmap()
+	return netip.Addr{}
 }
 
-func (p *Proxy) peerTrusted(r *http.Request) bool {
-	return len(p.cfg.TrustedProxies) > 0 && p.trusted(peerIP(r))
+func (p *Proxy) peerTrusted(ctx *fasthttp.RequestCtx) bool {
+	return len(p.cfg.TrustedProxies) > 0 && p.trusted(peerIP(ctx))
 }
 
 // clientIP is the peer address, or with trusted proxies in front, the
 // rightmost X-Forwarded-For address that is not one of them.
-func (p *Proxy) clientIP(r *http.Request) netip.Addr {
-	ip := peerIP(r)
+func (p *Proxy) clientIP(ctx *fasthttp.RequestCtx) netip.Addr {
+	ip := peerIP(ctx)
 	if !ip.IsValid() || !p.trusted(ip) {
 		return ip
 	}
-	hops := strings.Split(strings.Join(r.Header.Values("X-Forwarded-For"), ","), ",")
-	for i := len(hops) - 1; i >= 0; i-- {
-		hop, err := netip.ParseAddr(strings.TrimSpace(hops[i]))
-		if err != nil {
-			return ip
-		}
-		if ip = hop.Unmap(); !p.trusted(ip) {
-			return ip
+	lines := ctx.Request.Header.PeekAll("X-Forwarded-For")
+	for i := len(lines) - 1; i >= 0; i-- {
+		hops := strings.Split(string(lines[i]), ",")
+		for j := len(hops) - 1; j >= 0; j-- {
+			hop, err := netip.ParseAddr(strings.TrimSpace(hops[j]))
+			if err != nil {
+				return ip
+			}
+			if ip = hop.Unmap(); !p.trusted(ip) {
+				return ip
+			}
 		}
 	}
 	return ip
@@ -505,18 +539,72 @@ func (p *Proxy) trusted(ip netip.Addr) bool {
 // underscore, as nginx does by default: CGI, WSGI and Rack upstreams read
 // X_Consumer_ID as X-Consumer-ID, and an unsigned X_Amount beside a signed
 // X-Amount would reach them as the same variable.
-func scrub(h http.Header) {
-	for _, name := range protectedHeaders {
-		delete(h, name)
+func scrub(h *fasthttp.RequestHeader) {
+	auth.RemoveHeaders(h, scrubbed)
+}
+
+func scrubbed(name []byte) bool {
+	switch string(name) {
+	case headerConsumerID, headerConsumerUsername, headerConsumerCustomID, headerCredential,
+		headerConsumerGroups, headerAnonymous, headerRequestID, headerRealIP,
+		"X-Forwarded-Port", "X-Forwarded-Path", "X-Forwarded-Prefix", "Forwarded":
+		return true
 	}
-	for _, name := range spoofableHeaders {
-		delete(h, name)
+	return bytes.IndexByte(name, '_') >= 0
+}
+
+// requestTarget is a request URI read as net/http reads it
+// (url.ParseRequestURI): the path decoded, the query as sent.
+type requestTarget struct {
+	host    string // from an absolute-form URI ("http://host/path"), else ""
+	path    string // decoded
+	rawPath string // as sent, when that differs from the decoded path's default encoding; else ""
+}
+
+// parseTarget reads a request URI. Most are plain paths, read without
+// url's allocations; anything with escapes, an absolute form or an odd byte
+// goes through url.ParseRequestURI, whose refusals are 400s.
+func parseTarget(uri []byte) (requestTarget, bool) {
+	end := bytes.IndexByte(uri, '?')
+	if end < 0 {
+		end = len(uri)
 	}
-	for name := range h {
-		if strings.IndexByte(name, '_') >= 0 {
-			delete(h, name)
+	if plainPath(uri[:end]) {
+		return requestTarget{path: string(uri[:end])}, true
+	}
+	u, err := url.ParseRequestURI(string(uri))
+	if err != nil {
+		return requestTarget{}, false
+	}
+	t := requestTarget{host: u.Host, path: u.Path, rawPath: u.RawPath}
+	return t, true
+}
+
+// plainPath reports an origin-form path that needs no decoding: only
+// bytes that url.PathEscape leaves as they are, and "/".
+func plainPath(p []byte) bool {
+	if len(p) == 0 || p[0] != '/' {
+		return false
+	}
+	for _, c := range p {
+		switch {
+		case 'a' <= c && c <= 'z', 'A' <= c && c <= 'Z', '0' <= c && c <= '9':
+		case strings.IndexByte("/-._~!$&'()*+,;=:@", c) >= 0:
+		default:
+			return false
 		}
 	}
+	return true
+}
+
+// rawQuery is the query of the request URI as it is now (hide_credentials
+// may have removed a key from it): all after the first "?".
+func rawQuery(r *fasthttp.Request) string {
+	uri := r.Header.RequestURI()
+	if i := bytes.IndexByte(uri, '?'); i >= 0 {
+		return string(uri[i+1:])
+	}
+	return ""
 }
 
 // hasDotSegment reports a "." or ".." segment that survived cleaning because
@@ -550,29 +638,30 @@ func cleanPath(p string) string {
 	return clean
 }
 
-// upstreamPath sets the path the upstream sees: the service's path joined
+// upstreamPath is the path the upstream sees: the service's path joined
 // with the request path, less the matched prefix when the route strips it.
-func upstreamPath(r *http.Request, rt *route, reqPath, prefix string) {
-	rest, rawRest := reqPath, ""
-	if reqPath == r.URL.Path && r.URL.RawPath != "" {
-		rawRest = r.URL.RawPath // keep the caller's encoding (%2F) when nothing was cleaned
+// The caller's own encoding (%2F) is kept when cleaning changed nothing.
+func upstreamPath(x *exchange) url.URL {
+	rt := x.route
+	rest, rawRest := x.path, ""
+	if x.path == x.target.path && x.target.rawPath != "" {
+		rawRest = x.target.rawPath
 	}
-	if rt.StripPath && prefix != "" {
-		rest = strings.TrimPrefix(rest, prefix)
+	if rt.StripPath && x.prefix != "" {
+		rest = strings.TrimPrefix(rest, x.prefix)
 		if rawRest != "" {
-			if raw, ok := strings.CutPrefix(rawRest, prefix); ok {
+			if raw, ok := strings.CutPrefix(rawRest, x.prefix); ok {
 				rawRest = raw
 			} else {
 				rawRest = ""
 			}
 		}
 	}
-	base := rt.upstream.target.Path
-	r.URL.Path = joinPath(base, rest)
-	r.URL.RawPath = ""
+	u := url.URL{Path: joinPath(rt.upstream.target.Path, rest)}
 	if rawRest != "" {
-		r.URL.RawPath = joinPath(rt.upstream.target.EscapedPath(), rawRest)
+		u.RawPath = joinPath(rt.upstream.target.EscapedPath(), rawRest)
 	}
+	return u
 }
 
 func joinPath(base, rest string) string {
@@ -591,13 +680,14 @@ func joinPath(base, rest string) string {
 }
 
 // writeError answers in Kong's shape: {"message": ..., "request_id": ...}.
-func writeError(w http.ResponseWriter, r *http.Request, status int, message string) {
-	h := w.Header()
-	h.Set("Content-Type", "application/json; charset=utf-8")
-	h.Set(headerRequestID, requestIDOf(r))
-	w.WriteHeader(status)
-	json.NewEncoder(w).Encode(struct {
+func (p *Proxy) writeError(x *exchange, status int, message string) {
+	res := &x.ctx.Response
+	res.SetStatusCode(status)
+	res.Header.SetContentType("application/json; charset=utf-8")
+	p.gatewayHeaders(x)
+	body, _ := json.Marshal(struct {
 		Message   string `json:"message"`
 		RequestID string `json:"request_id"`
-	}{message, requestIDOf(r)})
+	}{message, x.id})
+	res.SetBodyRaw(append(body, '\n'))
 }

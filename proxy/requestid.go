@@ -3,7 +3,6 @@ package proxy
 import (
 	"crypto/rand"
 	"encoding/hex"
-	"net/http"
 	"strconv"
 	"sync/atomic"
 
@@ -23,14 +22,12 @@ func newIDPrefix() string {
 	return hex.EncodeToString(b[:]) + "-"
 }
 
-// setRequestID keeps a well-formed id the caller sent (for tracing across
+// requestID keeps a well-formed id the caller sent (for tracing across
 // systems) and otherwise assigns a new one.
-func setRequestID(r *http.Request, callerID string) {
-	if keygate.ValidRequestID(callerID) {
-		r.Header[headerRequestID] = []string{callerID} // one value, even if several were sent
-		return
+func requestID(callerID []byte) string {
+	if len(callerID) > 0 && keygate.ValidRequestID(string(callerID)) {
+		return string(callerID)
 	}
-	r.Header[headerRequestID] = []string{idPrefix + strconv.FormatUint(idCounter.Add(1), 36)}
+	var b [64]byte
+	return string(strconv.AppendUint(append(b[:0], idPrefix...), idCounter.Add(1), 36))
 }
-
-func requestIDOf(r *http.Request) string { return r.Header.Get(headerRequestID) }

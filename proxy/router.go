@@ -2,7 +2,6 @@ package proxy
 
 import (
 	"net"
-	"net/http/httputil"
 	"slices"
 	"sort"
 	"strings"
@@ -15,7 +14,6 @@ import (
 type route struct {
 	*keygate.Route
 	upstream  *upstream
-	proxy     *httputil.ReverseProxy
 	auths     []auth.Authenticator
 	anonymous *keygate.Consumer // nil: requests without a credential are refused
 }

@@ -2,10 +2,11 @@ package proxy
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
+	"errors"
 	"io"
 	"net/http"
-	"net/netip"
 	"strconv"
 	"sync"
 	"time"
@@ -13,6 +14,7 @@ import (
 	"github.com/keygate/keygate"
 	"github.com/keygate/keygate/auth"
 	"github.com/keygate/keygate/auth/keyauth"
+	"github.com/valyala/fasthttp"
 )
 
 // DefaultSelfRotatePath is where callers rotate their own key.
@@ -35,58 +37,58 @@ const (
 // with one exception: when an automatic rotation kept its successor for
 // pickup, the first call gets that successor (201, the same answer), and
 // the kept copy is destroyed; the next call gets the 409.
-func (p *Proxy) selfRotate(w http.ResponseWriter, r *http.Request, client netip.Addr) {
-	if r.Method != http.MethodPost {
-		w.Header().Set("Allow", http.MethodPost)
-		writeError(w, r, http.StatusMethodNotAllowed, "Use POST to rotate your key")
+func (p *Proxy) selfRotate(x *exchange, method string) {
+	if method != fasthttp.MethodPost {
+		x.ctx.Response.Header.Set("Allow", fasthttp.MethodPost)
+		p.writeError(x, fasthttp.StatusMethodNotAllowed, "Use POST to rotate your key")
 		return
 	}
 	// Scope restrictions (services, routes) do not apply to the key itself;
 	// its state and network restrictions do.
 	authn := p.selfAuth
-	res, err := authn.Authenticate(r, keygate.Target{IP: client, Unscoped: true})
+	res, err := authn.Authenticate(context.Background(), &x.ctx.Request, keygate.Target{IP: x.client, Unscoped: true})
 	switch {
 	case err != nil:
-		p.cfg.Logger.Error("self-service rotation: key check failed", "request_id", requestIDOf(r), "error", err)
-		writeError(w, r, http.StatusServiceUnavailable, "Service temporarily unavailable")
+		p.cfg.Logger.Error("self-service rotation: key check failed", "request_id", x.id, "error", err)
+		p.writeError(x, fasthttp.StatusServiceUnavailable, "Service temporarily unavailable")
 		return
 	case res.Verdict == auth.Forbidden:
-		writeError(w, r, http.StatusForbidden, res.Message)
+		p.writeError(x, fasthttp.StatusForbidden, res.Message)
 		return
 	case res.Verdict != auth.Granted:
-		w.Header().Set("WWW-Authenticate", authn.Challenge())
-		writeError(w, r, http.StatusUnauthorized, res.Message)
+		x.ctx.Response.Header.Set("WWW-Authenticate", authn.Challenge())
+		p.writeError(x, fasthttp.StatusUnauthorized, res.Message)
 		return
 	}
 	if wait := p.selfRotations.take(res.Consumer.ID, p.cfg.Now()); wait > 0 {
-		w.Header().Set("Retry-After", strconv.Itoa(int(wait.Seconds()+1)))
-		writeError(w, r, http.StatusTooManyRequests, "Too many key rotations; try again later")
+		x.ctx.Response.Header.Set("Retry-After", strconv.Itoa(int(wait.Seconds()+1)))
+		p.writeError(x, fasthttp.StatusTooManyRequests, "Too many key rotations; try again later")
 		return
 	}
 	var req keygate.RotateKeyRequest
-	body, err := io.ReadAll(io.LimitReader(r.Body, 4<<10+1))
-	if err != nil {
-		writeError(w, r, http.StatusBadRequest, "Could not read the request body")
+	body, err := readBody(&x.ctx.Request, 4<<10)
+	switch {
+	case errors.Is(err, errBodyTooLarge):
+		p.writeError(x, fasthttp.StatusRequestEntityTooLarge, "Request body too large")
 		return
-	}
-	if len(body) > 4<<10 {
-		writeError(w, r, http.StatusRequestEntityTooLarge, "Request body too large")
+	case err != nil:
+		p.writeError(x, fasthttp.StatusBadRequest, "Could not read the request body")
 		return
 	}
 	if len(body) > 0 {
 		dec := json.NewDecoder(bytes.NewReader(body))
 		dec.DisallowUnknownFields()
 		if err := dec.Decode(&req); err != nil {
-			writeError(w, r, http.StatusBadRequest, "Body must be {\"grace_period\": seconds}")
+			p.writeError(x, fasthttp.StatusBadRequest, "Body must be {\"grace_period\": seconds}")
 			return
 		}
 	}
 	// The caller itself acts, for the audit trail.
-	ctx := keygate.WithReason(keygate.WithActor(r.Context(), "key:"+res.CredentialID), "self-service rotation")
+	ctx := keygate.WithReason(keygate.WithActor(context.Background(), "key:"+res.CredentialID), "self-service rotation")
 	rot, err := p.cfg.Rotator.Rotate(ctx, res.CredentialID, req)
 	if keygate.ErrorCode(err) == keygate.ECONFLICT && p.cfg.Pickup != nil {
 		// Rotated already: perhaps by its consumer's policy, for pickup.
-		ctx := keygate.WithReason(keygate.WithActor(r.Context(), "key:"+res.CredentialID), "pickup of a scheduled rotation")
+		ctx := keygate.WithReason(keygate.WithActor(context.Background(), "key:"+res.CredentialID), "pickup of a scheduled rotation")
 		switch picked, perr := p.cfg.Pickup.PickUp(ctx, res.CredentialID); keygate.ErrorCode(perr) {
 		case "":
 			rot, err = picked, nil
@@ -99,30 +101,57 @@ func (p *Proxy) selfRotate(w http.ResponseWriter, r *http.Request, client netip.
 		// Only rotations that happened count against the limit: a refused one
 		// must not let one key block the rotation of its consumer's others.
 		p.selfRotations.refund(res.Consumer.ID)
-		status := http.StatusServiceUnavailable
+		status := fasthttp.StatusServiceUnavailable
 		switch keygate.ErrorCode(err) {
 		case keygate.EINVALID:
-			status = http.StatusBadRequest
+			status = fasthttp.StatusBadRequest
 		case keygate.ECONFLICT:
-			status = http.StatusConflict
+			status = fasthttp.StatusConflict
 		case keygate.ENOTFOUND:
-			status = http.StatusUnauthorized // deleted in between
+			status = fasthttp.StatusUnauthorized // deleted in between
 		default:
-			p.cfg.Logger.Error("self-service rotation failed", "request_id", requestIDOf(r), "error", err)
+			p.cfg.Logger.Error("self-service rotation failed", "request_id", x.id, "error", err)
 		}
 		msg := keygate.ErrorMessage(err)
-		if status == http.StatusServiceUnavailable {
+		if status == fasthttp.StatusServiceUnavailable {
 			msg = "Service temporarily unavailable"
 		}
-		writeError(w, r, status, msg)
+		p.writeError(x, status, msg)
 		return
 	}
-	h := w.Header()
-	h.Set("Content-Type", "application/json; charset=utf-8")
-	h.Set("Cache-Control", "no-store") // the answer holds a key
-	h.Set(headerRequestID, requestIDOf(r))
-	w.WriteHeader(http.StatusCreated)
-	json.NewEncoder(w).Encode(rot)
+	answer, err := json.Marshal(rot)
+	if err != nil {
+		panic(err) // a rotation always encodes
+	}
+	out := &x.ctx.Response
+	out.SetStatusCode(fasthttp.StatusCreated)
+	out.Header.SetContentType("application/json; charset=utf-8")
+	out.Header.Set("Cache-Control", "no-store") // the answer holds a key
+	out.Header.Set(headerRequestID, x.id)
+	out.SetBodyRaw(append(answer, '\n'))
+}
+
+var errBodyTooLarge = errors.New("request body too large")
+
+// readBody reads r's body whole, up to max bytes.
+func readBody(r *fasthttp.Request, max int64) ([]byte, error) {
+	if n := r.Header.ContentLength(); n > int(max) {
+		return nil, errBodyTooLarge
+	}
+	if !r.IsBodyStream() {
+		if body := r.Body(); int64(len(body)) <= max {
+			return body, nil
+		}
+		return nil, errBodyTooLarge
+	}
+	body, err := io.ReadAll(io.LimitReader(r.BodyStream(), max+1))
+	if err != nil {
+		return nil, err
+	}
+	if int64(len(body)) > max {
+		return nil, errBodyTooLarge
+	}
+	return body, nil
 }
 
 // selfRotateAuth reads the caller's key for self-service rotation: from a
@@ -185,7 +214,7 @@ func (l *rotationLimiter) refund(consumer string) {
 // 8594) with the time it stops working, while it is in a rotation's grace
 // period or within notice of its expiry, and Deprecation (RFC 9745) with
 // the time it was replaced.
-func sunsetHeaders(h http.Header, res auth.Result, now time.Time, notice time.Duration) {
+func sunsetHeaders(h *fasthttp.ResponseHeader, res *auth.Result, now time.Time, notice time.Duration) {
 	if !res.DeprecatedAt.IsZero() {
 		h.Set("Deprecation", "@"+strconv.FormatInt(res.DeprecatedAt.Unix(), 10))
 	}

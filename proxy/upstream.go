@@ -8,9 +8,7 @@ import (
 	"math"
 	"net"
 	"net/http"
-	"net/http/httputil"
 	"net/url"
-	"sync"
 	"time"
 
 	"github.com/keygate/keygate"
@@ -25,15 +23,6 @@ type upstream struct {
 	client    *fasthttp.HostClient // replayable requests (forward)
 	transport *http.Transport      // the others, and protocol switches
 }
-
-// bufferPool lends the 32 KiB copy buffers ReverseProxy would otherwise
-// allocate for every request.
-type bufferPool struct{ sync.Pool }
-
-func (p *bufferPool) Get() []byte  { return *p.Pool.Get().(*[]byte) }
-func (p *bufferPool) Put(b []byte) { p.Pool.Put(&b) }
-
-var buffers = &bufferPool{sync.Pool{New: func() any { b := make([]byte, 32<<10); return &b }}}
 
 func newUpstream(s *keygate.Service, logger *slog.Logger) (*upstream, error) {
 	target, err := keygate.ParseUpstreamURL(s.URL)
@@ -130,21 +119,6 @@ func (c *idleTimeoutConn) Write(b []byte) (int, error) {
 	return c.Conn.Write(b)
 }
 
-// reverseProxy forwards one route's requests over the service's connections.
-func (u *upstream) reverseProxy(rewrite func(*httputil.ProxyRequest), failed func(http.ResponseWriter, *http.Request, error), logger *slog.Logger) *httputil.ReverseProxy {
-	return &httputil.ReverseProxy{
-		Rewrite:      rewrite,
-		Transport:    u.transport,
-		BufferPool:   buffers,
-		ErrorHandler: failed,
-		ErrorLog:     slog.NewLogLogger(logger.Handler(), slog.LevelWarn),
-		ModifyResponse: func(resp *http.Response) error {
-			resp.Header.Set(headerRequestID, requestIDOf(resp.Request))
-			return nil
-		},
-	}
-}
-
 func (u *upstream) close() {
 	u.client.CloseIdleConnections()
 	u.transport.CloseIdleConnections()
@@ -158,16 +132,13 @@ const (
 
 // upstreamFailed answers for an upstream that could not be reached or did
 // not answer in time.
-func (p *Proxy) upstreamFailed(w http.ResponseWriter, r *http.Request, err error) {
-	if errors.Is(r.Context().Err(), context.Canceled) {
-		return // the caller went away; there is nobody to answer
-	}
-	status, msg := http.StatusBadGateway, msgBadGateway
+func (p *Proxy) upstreamFailed(x *exchange, err error) {
+	status, msg := fasthttp.StatusBadGateway, msgBadGateway
 	var ne net.Error
 	if errors.Is(err, fasthttp.ErrTimeout) || errors.Is(err, fasthttp.ErrDialTimeout) ||
 		errors.Is(err, context.DeadlineExceeded) || errors.As(err, &ne) && ne.Timeout() {
-		status, msg = http.StatusGatewayTimeout, msgGatewayTimeout
+		status, msg = fasthttp.StatusGatewayTimeout, msgGatewayTimeout
 	}
-	p.cfg.Logger.Warn("upstream failed", "request_id", requestIDOf(r), "status", status, "error", err)
-	writeError(w, r, status, msg)
+	p.cfg.Logger.Warn("upstream failed", "request_id", x.id, "status", status, "error", err)
+	p.writeError(x, status, msg)
 }

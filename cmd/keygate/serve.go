@@ -32,6 +32,7 @@ import (
 	"github.com/keygate/keygate/proxy"
 	"github.com/keygate/keygate/redis"
 	"github.com/keygate/keygate/webhook"
+	"github.com/valyala/fasthttp"
 )
 
 func newServeCommand() *cobra.Command {
@@ -118,15 +119,16 @@ type Main struct {
 	// --reconcile-interval; nil when that is 0.
 	Reconciler *changelog.Reconciler
 
-	proxyServer, adminServer, demoServer *http.Server
-	proxyAddr, adminAddr                 net.Addr
-	cleanup                              []func()
-	background                           sync.WaitGroup
-	backgroundCtx                        context.Context
-	stopBackgroundFn                     func()
-	devUpstream, devKey                  string
-	redis                                *goredis.Client // nil without --redis-url
-	changes                              *redis.ChangeBus
+	proxyServer             *fasthttp.Server
+	adminServer, demoServer *http.Server
+	proxyAddr, adminAddr    net.Addr
+	cleanup                 []func()
+	background              sync.WaitGroup
+	backgroundCtx           context.Context
+	stopBackgroundFn        func()
+	devUpstream, devKey     string
+	redis                   *goredis.Client // nil without --redis-url
+	changes                 *redis.ChangeBus
 }
 
 // Run opens the store, wires the parts and starts serving; it returns once
@@ -256,7 +258,7 @@ func (m *Main) Run(ctx context.Context) (err error) {
 		}
 	}
 	if m.Config.gateway() {
-		if m.proxyServer, m.proxyAddr, err = m.listen("proxy", m.Config.ProxyListen, m.Proxy); err != nil {
+		if err := m.serveProxy(); err != nil {
 			return err
 		}
 	}
@@ -320,6 +322,21 @@ func (m *Main) listen(name, addr string, h http.Handler) (*http.Server, net.Addr
 		}
 	}()
 	return srv, ln.Addr(), nil
+}
+
+// serveProxy starts the proxy listener.
+func (m *Main) serveProxy() error {
+	ln, err := net.Listen("tcp", m.Config.ProxyListen)
+	if err != nil {
+		return fmt.Errorf("proxy listener: %w", err)
+	}
+	m.proxyServer, m.proxyAddr = proxy.NewServer(m.Proxy, m.Logger), ln.Addr()
+	go func() {
+		if err := m.proxyServer.Serve(ln); err != nil {
+			m.Logger.Error("proxy listener stopped", "error", err)
+		}
+	}()
+	return nil
 }
 
 // startBackground runs fn in a goroutine until Close.
@@ -389,7 +406,10 @@ func (m *Main) Close() error {
 	if m.Webhooks != nil {
 		m.Webhooks.Close()
 	}
-	for _, srv := range []*http.Server{m.proxyServer, m.adminServer, m.demoServer} {
+	if m.proxyServer != nil {
+		errs = append(errs, m.proxyServer.ShutdownWithContext(ctx))
+	}
+	for _, srv := range []*http.Server{m.adminServer, m.demoServer} {
 		if srv != nil {
 			errs = append(errs, srv.Shutdown(ctx))
 		}

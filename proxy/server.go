@@ -1,0 +1,50 @@
+package proxy
+
+import (
+	"fmt"
+	"log/slog"
+	"time"
+
+	"github.com/valyala/fasthttp"
+)
+
+// MaxHeaderBytes bounds a request's line and headers together; a larger
+// one is refused with 431. nginx (and so Kong) allows 4 lines of 8 KiB.
+const MaxHeaderBytes = 32 << 10
+
+// NewServer returns the proxy listener's HTTP/1.1 server, serving p.
+//
+// It is fasthttp's rather than net/http's: net/http copies, sorts and
+// writes every answer's header map, which made seven rate-limit headers
+// cost 15% of the gateway's instructions per request. The listener speaks
+// plain HTTP/1.1, as net/http's does without TLS.
+func NewServer(p *Proxy, logger *slog.Logger) *fasthttp.Server {
+	return &fasthttp.Server{
+		Handler: p.Serve,
+		// Bodies stream to the upstream as they arrive, whatever their size;
+		// an authenticator that checks one reads it whole (up to its limit).
+		StreamRequestBody:            true,
+		DisablePreParseMultipartForm: true,
+		ReadBufferSize:               MaxHeaderBytes,
+		// Headers and the answer's form are the upstream's: no Server,
+		// no default Content-Type.
+		NoDefaultServerHeader: true,
+		NoDefaultContentType:  true,
+		// The time to send a request's line and headers, and the time a
+		// kept-alive connection may wait for its next request. A body may
+		// take longer: each wait for more of it is bounded instead
+		// (clientBodyTimeout).
+		ReadTimeout: 10 * time.Second,
+		IdleTimeout: 2 * time.Minute,
+		// On shutdown, kept-alive callers learn of it with their next answer.
+		CloseOnShutdown:       true,
+		SecureErrorLogMessage: true, // a malformed request's headers (keys, cookies) stay out of the log
+		Logger:                logAdapter{logger},
+	}
+}
+
+type logAdapter struct{ *slog.Logger }
+
+func (l logAdapter) Printf(format string, args ...any) {
+	l.Warn("proxy listener: " + fmt.Sprintf(format, args...))
+}
