@@ -244,7 +244,7 @@ func (s *Signer) signKong(req *http.Request) error {
 		}
 	}
 	headers := strings.Join(names, " ")
-	mac, err := httpsig.KongMAC(nil, req, s.algorithm, s.secret, headers)
+	mac, err := httpsig.KongMAC(nil, httpsig.HTTPRequest(req), s.algorithm, s.secret, headers)
 	if err != nil {
 		return fmt.Errorf("keygate signer: %w", err)
 	}
@@ -279,7 +279,7 @@ func (s *Signer) signRFC9421(req *http.Request) error {
 	if err != nil {
 		return fmt.Errorf("keygate signer: %w", err)
 	}
-	mac, err := in.MAC(req, s.secret)
+	mac, err := in.MAC(httpsig.HTTPRequest(req), s.secret)
 	if err != nil {
 		return fmt.Errorf("keygate signer: %w", err)
 	}

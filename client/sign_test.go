@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -16,6 +17,7 @@ import (
 	"github.com/keygate/keygate/auth"
 	"github.com/keygate/keygate/auth/hmacauth"
 	"github.com/keygate/keygate/client"
+	"github.com/valyala/fasthttp"
 )
 
 // credentialStore serves one HMAC credential from memory, its secret
@@ -34,9 +36,10 @@ func (s credentialStore) LookupHMACCredential(_ context.Context, username string
 
 func openSealed(s *keygate.Sealed) ([]byte, error) { return append([]byte(nil), s.Ciphertext...), nil }
 
-// gateway is an upstream behind hmac-auth, as the proxy runs it: it
-// answers 200 with the consumer and the body it got, or the refusal.
-func gateway(tb testing.TB, edit func(*keygate.HMACAuthConfig)) *httptest.Server {
+// gateway is an upstream behind hmac-auth, as the proxy runs it (a
+// fasthttp server, bodies streamed): it answers 200 with the consumer and
+// the body it got, or the refusal.
+func gateway(tb testing.TB, edit func(*keygate.HMACAuthConfig)) *signedGateway {
 	tb.Helper()
 	cfg := keygate.NewHMACAuthConfig()
 	cfg.ValidateRequestBody, cfg.HideCredentials = true, true
@@ -45,24 +48,41 @@ func gateway(tb testing.TB, edit func(*keygate.HMACAuthConfig)) *httptest.Server
 	}
 	creds := hmacauth.NewCredentials(credentialStore{"acme-signer", "s3cr3t"}, openSealed, hmacauth.Options{})
 	a := hmacauth.New(*cfg, creds, hmacauth.NewReplayCache(hmacauth.ReplayOptions{}), nil)
-	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		res, err := a.Authenticate(r, keygate.Target{})
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		tb.Fatal(err)
+	}
+	srv := &fasthttp.Server{StreamRequestBody: true, DisablePreParseMultipartForm: true, Handler: func(ctx *fasthttp.RequestCtx) {
+		res, err := a.Authenticate(context.Background(), &ctx.Request, keygate.Target{})
 		switch {
 		case err != nil:
-			http.Error(w, "unavailable", http.StatusServiceUnavailable)
+			ctx.Error("unavailable", fasthttp.StatusServiceUnavailable)
 		case res.Verdict == auth.Granted:
-			body, _ := io.ReadAll(r.Body)
-			fmt.Fprintf(w, "consumer=%s credential=%s authorization=%q body=%s", res.Consumer.Username, res.CredentialID,
-				r.Header.Get("Authorization"), body)
+			var body []byte
+			if ctx.Request.IsBodyStream() {
+				body, _ = io.ReadAll(ctx.Request.BodyStream())
+			} else {
+				body = ctx.Request.Body()
+			}
+			fmt.Fprintf(ctx, "consumer=%s credential=%s authorization=%q body=%s", res.Consumer.Username, res.CredentialID,
+				ctx.Request.Header.Peek("Authorization"), body)
 		case res.Verdict == auth.TooLarge:
-			http.Error(w, res.Message, http.StatusRequestEntityTooLarge)
+			ctx.Error(res.Message, fasthttp.StatusRequestEntityTooLarge)
 		default:
-			w.Header().Set("WWW-Authenticate", a.Challenge())
-			http.Error(w, res.Message, http.StatusUnauthorized)
+			ctx.Error(res.Message, fasthttp.StatusUnauthorized) // resets the response: the challenge after
+			ctx.Response.Header.Set("WWW-Authenticate", a.Challenge())
 		}
-	}))
-	tb.Cleanup(srv.Close)
-	return srv
+	}}
+	go srv.Serve(ln)
+	tb.Cleanup(func() { srv.Shutdown() })
+	return &signedGateway{URL: "http://" + ln.Addr().String()}
+}
+
+type signedGateway struct{ URL string }
+
+// Client is a client of the gateway's own, as httptest.Server's.
+func (g *signedGateway) Client() *http.Client {
+	return &http.Client{Transport: &http.Transport{}}
 }
 
 func send(tb testing.TB, hc *http.Client, method, url, body string) (int, string) {

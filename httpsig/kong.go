@@ -3,7 +3,6 @@ package httpsig
 import (
 	"encoding/base64"
 	"errors"
-	"net/http"
 	"regexp"
 	"strconv"
 	"strings"
@@ -199,7 +198,7 @@ func sameHeaderName(listed, canonical string) bool {
 	return true
 }
 
-// AppendKongSigningString appends the string Kong signs for r to dst: for
+// AppendKongSigningString appends the string Kong signs for m to dst: for
 // each name in headers, in order and joined by "\n",
 //
 //   - request-line: METHOD request-uri HTTP/x.y
@@ -211,7 +210,7 @@ func sameHeaderName(listed, canonical string) bool {
 // The name is written as listed, in its case. Unlike Kong, the pseudo
 // headers are always derived from the request, never read from a real
 // header of that name, which a man in the middle could add.
-func AppendKongSigningString(dst []byte, r *http.Request, headers string) ([]byte, error) {
+func AppendKongSigningString(dst []byte, m Message, headers string) ([]byte, error) {
 	if CountKongHeaders(headers) > MaxSignedHeaders {
 		return dst, ErrTooManyHeaders
 	}
@@ -223,24 +222,26 @@ func AppendKongSigningString(dst []byte, r *http.Request, headers string) ([]byt
 		}
 		switch name {
 		case "request-line":
-			dst = append(dst, r.Method...)
+			major, minor := m.Proto()
+			dst = append(dst, m.Method()...)
 			dst = append(dst, ' ')
-			dst = append(dst, RequestURI(r)...)
+			dst = append(dst, m.RequestURI()...)
 			dst = append(dst, " HTTP/"...)
-			dst = strconv.AppendInt(dst, int64(r.ProtoMajor), 10)
+			dst = strconv.AppendInt(dst, int64(major), 10)
 			dst = append(dst, '.')
-			dst = strconv.AppendInt(dst, int64(r.ProtoMinor), 10)
+			dst = strconv.AppendInt(dst, int64(minor), 10)
 		case "@request-target":
 			dst = append(dst, "@request-target: "...)
-			for j := 0; j < len(r.Method); j++ {
-				c := r.Method[j]
+			method := m.Method()
+			for j := 0; j < len(method); j++ {
+				c := method[j]
 				if 'A' <= c && c <= 'Z' {
 					c += 'a' - 'A'
 				}
 				dst = append(dst, c)
 			}
 			dst = append(dst, ' ')
-			dst = append(dst, RequestURI(r)...)
+			dst = append(dst, m.RequestURI()...)
 		default:
 			sep := ", "
 			if strings.EqualFold(name, "cookie") {
@@ -251,7 +252,7 @@ func AppendKongSigningString(dst []byte, r *http.Request, headers string) ([]byt
 			n := len(dst)
 			dst = append(dst, ' ')
 			var found bool
-			if dst, found = appendHeader(dst, r, name, sep); !found {
+			if dst, found = appendHeader(dst, m, name, sep); !found {
 				dst = dst[:n]
 			}
 		}
@@ -265,12 +266,12 @@ func AppendKongSigningString(dst []byte, r *http.Request, headers string) ([]byt
 	}
 }
 
-// KongMAC computes the MAC of r's Kong signing string for headers with
+// KongMAC computes the MAC of m's Kong signing string for headers with
 // secret, appended to dst. Signer and verifier both use it.
-func KongMAC(dst []byte, r *http.Request, alg Algorithm, secret []byte, headers string) ([]byte, error) {
+func KongMAC(dst []byte, m Message, alg Algorithm, secret []byte, headers string) ([]byte, error) {
 	bp := bufPool.Get().(*[]byte)
 	defer bufPool.Put(bp)
-	s, err := AppendKongSigningString((*bp)[:0], r, headers)
+	s, err := AppendKongSigningString((*bp)[:0], m, headers)
 	*bp = s[:0]
 	if err != nil {
 		return dst, err

@@ -60,7 +60,7 @@ func TestKongDocExamples(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			r := received(t, tt.raw)
-			mac, err := KongMAC(nil, r, HMACSHA256, []byte(secret), tt.headers)
+			mac, err := KongMAC(nil, HTTPRequest(r), HMACSHA256, []byte(secret), tt.headers)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -186,7 +186,7 @@ func TestKongSigningString(t *testing.T) {
 			if tt.proto != "" {
 				r.Proto, r.ProtoMajor, r.ProtoMinor = tt.proto, 2, 0
 			}
-			got, err := AppendKongSigningString(nil, r, tt.headers)
+			got, err := AppendKongSigningString(nil, HTTPRequest(r), tt.headers)
 			if err != nil || string(got) != tt.want {
 				t.Errorf("signing string = %q, %v; want %q", got, err, tt.want)
 			}
@@ -197,17 +197,17 @@ func TestKongSigningString(t *testing.T) {
 func TestKongSigningStringLimits(t *testing.T) {
 	r := received(t, "GET / HTTP/1.1\nHost: h\nX-Big: "+strings.Repeat("a", 8000)+"\n\n")
 	names := strings.TrimSuffix(strings.Repeat("date ", MaxSignedHeaders), " ")
-	if _, err := AppendKongSigningString(nil, r, names); err != nil {
+	if _, err := AppendKongSigningString(nil, HTTPRequest(r), names); err != nil {
 		t.Errorf("%d names: %v", MaxSignedHeaders, err)
 	}
-	if _, err := AppendKongSigningString(nil, r, names+" date"); !errors.Is(err, ErrTooManyHeaders) {
+	if _, err := AppendKongSigningString(nil, HTTPRequest(r), names+" date"); !errors.Is(err, ErrTooManyHeaders) {
 		t.Errorf("%d names: %v, want ErrTooManyHeaders", MaxSignedHeaders+1, err)
 	}
-	if _, err := AppendKongSigningString(nil, r, strings.Repeat("date ", 10000)); !errors.Is(err, ErrTooManyHeaders) {
+	if _, err := AppendKongSigningString(nil, HTTPRequest(r), strings.Repeat("date ", 10000)); !errors.Is(err, ErrTooManyHeaders) {
 		t.Errorf("10000 names: %v", err)
 	}
 	big := strings.TrimSuffix(strings.Repeat("x-big ", 9), " ")
-	if _, err := AppendKongSigningString(nil, r, big); !errors.Is(err, ErrSigningStringLen) {
+	if _, err := AppendKongSigningString(nil, HTTPRequest(r), big); !errors.Is(err, ErrSigningStringLen) {
 		t.Errorf("9 × 8 kB: %v, want ErrSigningStringLen", err)
 	}
 }
@@ -222,8 +222,8 @@ func TestKongSigningStringClientServer(t *testing.T) {
 	in := received(t, "POST /a%2Fb/c?x=1&y=%20 HTTP/1.1\nHost: Example.com:8080\nDate: Thu, 22 Jun 2017 17:15:21 GMT\n"+
 		"X-Multi: 1\nX-Multi: 2\nContent-Length: 3\n\nabc")
 	const headers = "date host content-length x-multi request-line @request-target"
-	a, err1 := AppendKongSigningString(nil, out, headers)
-	b, err2 := AppendKongSigningString(nil, in, headers)
+	a, err1 := AppendKongSigningString(nil, HTTPRequest(out), headers)
+	b, err2 := AppendKongSigningString(nil, HTTPRequest(in), headers)
 	if err1 != nil || err2 != nil || string(a) != string(b) {
 		t.Errorf("client %q (%v)\nserver %q (%v)", a, err1, b, err2)
 	}
@@ -335,7 +335,7 @@ func TestSignedHeadersOverTheWire(t *testing.T) {
 	const headers = "host content-length @request-target"
 	got := make(chan string, 1)
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		s, err := AppendKongSigningString(nil, r, headers)
+		s, err := AppendKongSigningString(nil, HTTPRequest(r), headers)
 		if err != nil {
 			s = []byte(err.Error())
 		}
@@ -374,7 +374,7 @@ func TestSignedHeadersOverTheWire(t *testing.T) {
 			if tt.edit != nil {
 				tt.edit(out)
 			}
-			signed, err := AppendKongSigningString(nil, out, headers)
+			signed, err := AppendKongSigningString(nil, HTTPRequest(out), headers)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -392,10 +392,10 @@ func TestSignedHeadersOverTheWire(t *testing.T) {
 	// there) is not the host either.
 	r := received(t, "GET / HTTP/1.1\nHost: api.example.com\n\n")
 	r.Header.Set("Host", "evil.example")
-	if s, _ := AppendKongSigningString(nil, r, "host"); string(s) != "host: api.example.com" {
+	if s, _ := AppendKongSigningString(nil, HTTPRequest(r), "host"); string(s) != "host: api.example.com" {
 		t.Errorf("received: %q", s)
 	}
-	if b, _ := appendComponent(nil, r, "host"); string(b) != "api.example.com" {
+	if b, _ := appendComponent(nil, HTTPRequest(r), "host"); string(b) != "api.example.com" {
 		t.Errorf("RFC 9421 host: %q", b)
 	}
 }

@@ -5,7 +5,6 @@ import (
 	"crypto/sha256"
 	"errors"
 	"fmt"
-	"net/http"
 	"strings"
 
 	"github.com/dunglas/httpsfv"
@@ -245,9 +244,9 @@ func checkComponentName(name string) error {
 	return nil
 }
 
-// SignatureBase is the RFC 9421 signature base of r for in: a line
+// SignatureBase is the RFC 9421 signature base of m for in: a line
 // `"name": value` per covered component, then the "@signature-params" line.
-func SignatureBase(r *http.Request, in *SignatureInput) ([]byte, error) {
+func SignatureBase(m Message, in *SignatureInput) ([]byte, error) {
 	if len(in.Components) > MaxComponents {
 		return nil, ErrSignatureInput
 	}
@@ -268,7 +267,7 @@ func SignatureBase(r *http.Request, in *SignatureInput) ([]byte, error) {
 		b = append(b, '"')
 		b = append(b, c...)
 		b = append(b, `": `...)
-		if b, err = appendComponent(b, r, c); err != nil {
+		if b, err = appendComponent(b, m, c); err != nil {
 			return nil, err
 		}
 		b = append(b, '\n')
@@ -280,18 +279,18 @@ func SignatureBase(r *http.Request, in *SignatureInput) ([]byte, error) {
 	return append(b, params...), nil
 }
 
-func appendComponent(b []byte, r *http.Request, name string) ([]byte, error) {
-	target := RequestURI(r)
+func appendComponent(b []byte, m Message, name string) ([]byte, error) {
+	target := m.RequestURI()
 	path, query, hasQuery := strings.Cut(target, "?")
 	switch name {
 	case "@method":
-		return append(b, r.Method...), nil
+		return append(b, m.Method()...), nil
 	case "@target-uri":
-		return append(append(append(append(b, Scheme(r)...), "://"...), Authority(r)...), target...), nil
+		return append(append(append(append(b, m.Scheme()...), "://"...), Authority(m)...), target...), nil
 	case "@authority":
-		return append(b, Authority(r)...), nil
+		return append(b, Authority(m)...), nil
 	case "@scheme":
-		return append(b, Scheme(r)...), nil
+		return append(b, m.Scheme()...), nil
 	case "@request-target":
 		return append(b, target...), nil
 	case "@path":
@@ -307,21 +306,21 @@ func appendComponent(b []byte, r *http.Request, name string) ([]byte, error) {
 		return b, nil
 	}
 	n := len(b)
-	b, found := appendHeader(b, r, name, ", ")
+	b, found := appendHeader(b, m, name, ", ")
 	if !found {
 		return b[:n], ErrMissingComponent
 	}
 	return b, nil
 }
 
-// MAC computes the signature of r under in with secret; signer and
+// MAC computes the signature of m under in with secret; signer and
 // verifier both use it. Only hmac-sha256 is supported, named by alg or
 // implied when alg is absent.
-func (in *SignatureInput) MAC(r *http.Request, secret []byte) ([]byte, error) {
+func (in *SignatureInput) MAC(m Message, secret []byte) ([]byte, error) {
 	if in.Alg != "" && in.Alg != AlgHMACSHA256 {
 		return nil, ErrAlgorithm
 	}
-	base, err := SignatureBase(r, in)
+	base, err := SignatureBase(m, in)
 	if err != nil {
 		return nil, err
 	}

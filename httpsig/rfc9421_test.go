@@ -47,7 +47,7 @@ func TestRFC9421HMACTestVector(t *testing.T) {
 		in.HasExpires || in.Alg != "" || strings.Join(in.Components, " ") != "date @authority content-type" {
 		t.Errorf("parsed %+v", in)
 	}
-	got, err := SignatureBase(r, in)
+	got, err := SignatureBase(HTTPRequest(r), in)
 	if err != nil || string(got) != base {
 		t.Errorf("signature base:\n%s\n(%v), want\n%s", got, err, base)
 	}
@@ -55,7 +55,7 @@ func TestRFC9421HMACTestVector(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	mac, err := in.MAC(r, secret)
+	mac, err := in.MAC(HTTPRequest(r), secret)
 	if err != nil || string(mac) != string(want) {
 		t.Errorf("MAC = %x (%v), want %x", mac, err, want)
 	}
@@ -69,7 +69,7 @@ func TestRFC9421HMACTestVector(t *testing.T) {
 	if h, err := out.Header(); err != nil || h != input {
 		t.Errorf("Signature-Input = %s (%v)", h, err)
 	}
-	mac, _ = out.MAC(r, secret)
+	mac, _ = out.MAC(HTTPRequest(r), secret)
 	if h, err := SignatureHeader("sig-b25", mac); err != nil || h != sig {
 		t.Errorf("Signature = %s (%v)", h, err)
 	}
@@ -93,7 +93,7 @@ func TestRFC9421Ed25519Base(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	base, err := SignatureBase(received(t, testRequest), ins[0])
+	base, err := SignatureBase(HTTPRequest(received(t, testRequest)), ins[0])
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -133,7 +133,7 @@ func TestDerivedComponents(t *testing.T) {
 			if tt.tls {
 				r.TLS = fakeTLS()
 			}
-			got, err := appendComponent(nil, r, tt.component)
+			got, err := appendComponent(nil, HTTPRequest(r), tt.component)
 			if err != nil || string(got) != tt.want {
 				t.Errorf("%s = %q (%v), want %q", tt.component, got, err, tt.want)
 			}
@@ -158,7 +158,7 @@ func TestSignatureBaseErrors(t *testing.T) {
 	for _, tt := range tests {
 		ins, err := ParseSignatureInput([]string{tt.input})
 		if err == nil {
-			_, err = SignatureBase(r, ins[0])
+			_, err = SignatureBase(HTTPRequest(r), ins[0])
 		}
 		if !errors.Is(err, tt.want) {
 			t.Errorf("%s: %v, want %v", tt.input, err, tt.want)
@@ -186,11 +186,11 @@ func TestParseSignatureInputErrors(t *testing.T) {
 	if p, _ := ins[0].Params(); p != `("@method");created=1;expires=2;nonce="n";tag="t";alg="hmac-sha256";keyid="k";other` {
 		t.Errorf("params %s", p)
 	}
-	if _, err := ins[0].MAC(received(t, testRequest), []byte("k")); err != nil {
+	if _, err := ins[0].MAC(HTTPRequest(received(t, testRequest)), []byte("k")); err != nil {
 		t.Error(err)
 	}
 	ins[0].Alg = "ed25519"
-	if _, err := ins[0].MAC(received(t, testRequest), []byte("k")); !errors.Is(err, ErrAlgorithm) {
+	if _, err := ins[0].MAC(HTTPRequest(received(t, testRequest)), []byte("k")); !errors.Is(err, ErrAlgorithm) {
 		t.Errorf("alg ed25519: %v", err)
 	}
 }
@@ -223,8 +223,8 @@ func TestSignatureBaseClientServer(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	a, err1 := SignatureBase(out, sig)
-	b, err2 := SignatureBase(in, sig)
+	a, err1 := SignatureBase(HTTPRequest(out), sig)
+	b, err2 := SignatureBase(HTTPRequest(in), sig)
 	if err1 != nil || err2 != nil || string(a) != string(b) {
 		t.Errorf("client\n%s (%v)\nserver\n%s (%v)", a, err1, b, err2)
 	}

@@ -104,9 +104,17 @@ var eventStream = []byte("text/event-stream")
 func replayable(r *fasthttp.Request) bool {
 	switch string(r.Header.Method()) {
 	case http.MethodGet, http.MethodHead, http.MethodOptions, http.MethodDelete, http.MethodPut, http.MethodTrace:
-		return r.Header.ContentLength() == 0 && !r.IsBodyStream() && len(r.Body()) == 0
+		return !hasBody(r)
 	}
 	return false
+}
+
+// hasBody reports a request with a body: of a length (Content-Length, also
+// once an authenticator read it whole) or chunked. fasthttp reads -2 when
+// a request has neither header.
+func hasBody(r *fasthttp.Request) bool {
+	n := r.Header.ContentLength()
+	return n > 0 || n == -1
 }
 
 // forwardOverTransport is forward for requests that are not replayable.
@@ -417,6 +425,8 @@ const clientBodyTimeout = 60 * time.Second
 func newRequestBody(ctx *fasthttp.RequestCtx) *requestBody {
 	b := &requestBody{ctx: ctx, remain: int64(ctx.Request.Header.ContentLength())}
 	switch {
+	case !hasBody(&ctx.Request):
+		b.body, b.remain = bytes.NewReader(nil), 0
 	case ctx.Request.IsBodyStream():
 		b.body = ctx.Request.BodyStream()
 	default: // read whole already (an authenticator checked it)

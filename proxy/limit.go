@@ -2,6 +2,7 @@ package proxy
 
 import (
 	"context"
+	"net/http"
 	"net/netip"
 	"strconv"
 	"sync/atomic"
@@ -102,23 +103,23 @@ func (p *Proxy) limit(x *exchange) bool {
 	return true
 }
 
-// Header names as Kong spells them (sent canonical, X-Ratelimit-…), per period (index Period-1) and for
+// Header names, canonical (Kong spells them X-RateLimit-…), per period (index Period-1) and for
 // the rate.
 var (
-	headerLimitSecond     = []byte("X-RateLimit-Limit-Second")
-	headerRemainingSecond = []byte("X-RateLimit-Remaining-Second")
+	headerLimitSecond     = []byte("X-Ratelimit-Limit-Second")
+	headerRemainingSecond = []byte("X-Ratelimit-Remaining-Second")
 	headerLimitPeriod     [keygate.PeriodCount][]byte
 	headerRemainingPeriod [keygate.PeriodCount][]byte
-	headerLimit           = []byte("RateLimit-Limit")
-	headerRemaining       = []byte("RateLimit-Remaining")
-	headerReset           = []byte("RateLimit-Reset")
+	headerLimit           = []byte("Ratelimit-Limit")
+	headerRemaining       = []byte("Ratelimit-Remaining")
+	headerReset           = []byte("Ratelimit-Reset")
 )
 
 func init() {
 	for i := range keygate.PeriodCount {
 		title := keygate.Period(i + 1).Title()
-		headerLimitPeriod[i] = []byte("X-RateLimit-Limit-" + title)
-		headerRemainingPeriod[i] = []byte("X-RateLimit-Remaining-" + title)
+		headerLimitPeriod[i] = []byte(http.CanonicalHeaderKey("X-RateLimit-Limit-" + title))
+		headerRemainingPeriod[i] = []byte(http.CanonicalHeaderKey("X-RateLimit-Remaining-" + title))
 	}
 }
 
@@ -131,7 +132,7 @@ func init() {
 func rateLimitHeaders(h *fasthttp.ResponseHeader, d *keygate.LimitDecision) {
 	var digits [20]byte
 	set := func(name []byte, v int64) {
-		h.SetBytesKV(name, strconv.AppendInt(digits[:0], v, 10)) // names canonical, as the upstream's were made
+		h.SetCanonical(name, strconv.AppendInt(digits[:0], v, 10))
 
 	}
 	var closest *keygate.LimitState

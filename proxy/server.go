@@ -18,9 +18,11 @@ const MaxHeaderBytes = 32 << 10
 // writes every answer's header map, which made seven rate-limit headers
 // cost 15% of the gateway's instructions per request. The listener speaks
 // plain HTTP/1.1, as net/http's does without TLS.
-func NewServer(p *Proxy, logger *slog.Logger) *fasthttp.Server {
+func NewServer(p *Proxy, logger *slog.Logger) *fasthttp.Server { return newServer(p.Serve, logger) }
+
+func newServer(handler fasthttp.RequestHandler, logger *slog.Logger) *fasthttp.Server {
 	return &fasthttp.Server{
-		Handler: p.Serve,
+		Handler: handler,
 		// Bodies stream to the upstream as they arrive, whatever their size;
 		// an authenticator that checks one reads it whole (up to its limit).
 		StreamRequestBody:            true,

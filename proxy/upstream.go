@@ -54,10 +54,10 @@ func newUpstream(s *keygate.Service, logger *slog.Logger) (*upstream, error) {
 		// Errors name what failed, not the headers it failed on: those carry
 		// credentials (an API key unless hidden, cookies) into the log.
 		SecureErrorLogMessage: true,
-		// Header names and paths go out as the caller sent them.
-		DisableHeaderNamesNormalizing: true,
-		DisablePathNormalizing:        true,
-		StreamResponseBody:            true,
+		// Paths go out as the gateway wrote them. Header names of answers
+		// are read canonical, as the request path compares them.
+		DisablePathNormalizing: true,
+		StreamResponseBody:     true,
 		// One retry, only on a kept-alive connection the upstream had closed.
 		MaxIdemponentCallAttempts: 2,
 		RetryIfErr:                retryOnStaleConnection,

@@ -1,6 +1,7 @@
 package hmacauth
 
 import (
+	"context"
 	"net/http"
 	"strconv"
 	"testing"
@@ -8,6 +9,7 @@ import (
 	"github.com/keygate/keygate"
 	"github.com/keygate/keygate/auth"
 	"github.com/keygate/keygate/httpsig"
+	"github.com/valyala/fasthttp"
 )
 
 // BenchmarkHMACVerify measures a Kong-scheme verification with a cache hit
@@ -31,10 +33,11 @@ func BenchmarkHMACVerify(b *testing.B) {
 		if res := f.authenticate(b, r); res.Verdict != auth.Granted { // warm the cache
 			b.Fatalf("warm-up: %+v", res)
 		}
+		fr := received(b, r)
 		b.ReportAllocs()
 		b.ResetTimer()
 		for b.Loop() {
-			if res, err := f.auth.Authenticate(r, keygate.Target{}); err != nil || res.Verdict != auth.Granted {
+			if res, err := f.auth.Authenticate(context.Background(), fr, keygate.Target{}); err != nil || res.Verdict != auth.Granted {
 				b.Fatalf("verify: %+v %v", res, err)
 			}
 		}
@@ -51,7 +54,9 @@ func BenchmarkHMACVerify(b *testing.B) {
 				clear(f.replay.owners[i].n)
 			}
 		}
-		for _, r := range reqs { // grow the maps
+		frs := make([]*fasthttp.Request, len(reqs))
+		for i, r := range reqs { // grow the maps
+			frs[i] = received(b, r)
 			f.authenticate(b, r)
 		}
 		reset()
@@ -65,7 +70,7 @@ func BenchmarkHMACVerify(b *testing.B) {
 				b.StartTimer()
 				i = 0
 			}
-			if res, err := f.auth.Authenticate(reqs[i], keygate.Target{}); err != nil || res.Verdict != auth.Granted {
+			if res, err := f.auth.Authenticate(context.Background(), frs[i], keygate.Target{}); err != nil || res.Verdict != auth.Granted {
 				b.Fatalf("verify: %+v %v", res, err)
 			}
 			i++
@@ -83,10 +88,11 @@ func BenchmarkHMACVerifyRFC9421(b *testing.B) {
 	if res := f.authenticate(b, r); res.Verdict != auth.Granted {
 		b.Fatalf("warm-up: %+v", res)
 	}
+	fr := received(b, r)
 	b.ReportAllocs()
 	b.ResetTimer()
 	for b.Loop() {
-		if res, err := f.auth.Authenticate(r, keygate.Target{}); err != nil || res.Verdict != auth.Granted {
+		if res, err := f.auth.Authenticate(context.Background(), fr, keygate.Target{}); err != nil || res.Verdict != auth.Granted {
 			b.Fatalf("verify: %+v %v", res, err)
 		}
 	}

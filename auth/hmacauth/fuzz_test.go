@@ -36,7 +36,7 @@ func FuzzAuthenticate(f *testing.F) {
 				r.Header.Set(name, v)
 			}
 		}
-		res, err := fx.auth.Authenticate(r, keygate.Target{})
+		res, err := authenticate(t, fx.auth, r)
 		if err != nil {
 			t.Fatalf("error: %v", err)
 		}

@@ -2,6 +2,7 @@ package hmacauth
 
 import (
 	"bytes"
+	"context"
 	"crypto/subtle"
 	"errors"
 	"io"
@@ -15,6 +16,7 @@ import (
 	"github.com/keygate/keygate"
 	"github.com/keygate/keygate/auth"
 	"github.com/keygate/keygate/httpsig"
+	"github.com/valyala/fasthttp"
 )
 
 // Messages as Kong's hmac-auth sends them (kong/plugins/hmac-auth/access.lua).
@@ -116,14 +118,14 @@ const (
 // when it carries another kind's Authorization (Bearer, Basic), so that the
 // route's other credential kinds or its anonymous consumer can take it —
 // with the message Kong would send.
-func (a *Authenticator) Authenticate(r *http.Request, _ keygate.Target) (auth.Result, error) {
+func (a *Authenticator) Authenticate(ctx context.Context, r *fasthttp.Request, _ keygate.Target) (auth.Result, error) {
 	p, src, parsed := findKong(r)
 	if src == 0 {
-		if len(r.Header["Signature-Input"]) > 0 || len(r.Header["Signature"]) > 0 {
-			return a.authenticateRFC9421(r)
+		if has(r, "Signature-Input") || has(r, "Signature") {
+			return a.authenticateRFC9421(ctx, r)
 		}
 		switch {
-		case len(r.Header["Authorization"]) == 0 && len(r.Header["Proxy-Authorization"]) == 0:
+		case !has(r, "Authorization") && !has(r, "Proxy-Authorization"):
 			return absent(msgUnauthorized), nil
 		case a.anyDate(r) == 0: // Kong's message; the request is not ours anyway
 			return absent(msgNoDate), nil
@@ -151,7 +153,7 @@ func (a *Authenticator) Authenticate(r *http.Request, _ keygate.Target) (auth.Re
 	alg, _ := httpsig.ParseAlgorithm(p.Algorithm)
 
 	var secretBuf [128]byte
-	cr, secret, err := a.creds.get(r.Context(), p.Username, secretBuf[:0])
+	cr, secret, err := a.creds.get(ctx, p.Username, secretBuf[:0])
 	defer clear(secret)
 	if err != nil {
 		return auth.Result{}, err
@@ -160,7 +162,7 @@ func (a *Authenticator) Authenticate(r *http.Request, _ keygate.Target) (auth.Re
 		return denied(msgNotValid), nil
 	}
 	var macBuf, sigBuf [64]byte
-	mac, err := httpsig.KongMAC(macBuf[:0], r, alg, secret, p.Headers)
+	mac, err := httpsig.KongMAC(macBuf[:0], message{r}, alg, secret, p.Headers)
 	if err != nil {
 		return denied(msgNotValid), nil
 	}
@@ -176,18 +178,18 @@ func (a *Authenticator) Authenticate(r *http.Request, _ keygate.Target) (auth.Re
 			return res, nil
 		}
 	}
-	return a.grant(r, cr, mac, date)
+	return a.grant(ctx, cr, mac, date)
 }
 
 // hideKong removes the hmac credentials (hide_credentials): whichever of
 // Proxy-Authorization and Authorization holds a value in the hmac scheme,
 // so that a copy of the credentials in the other header does not reach the
 // upstream either. Another scheme's Authorization is the upstream's.
-func hideKong(r *http.Request) {
+func hideKong(r *fasthttp.Request) {
 	for _, name := range [...]string{"Proxy-Authorization", "Authorization"} {
 		if v := headerValue(r, name); v != "" {
 			if _, ok := httpsig.ParseKong(v); ok || httpsig.HasKongScheme(v) {
-				r.Header.Del(name)
+				removeHeader(r, name)
 			}
 		}
 	}
@@ -196,7 +198,7 @@ func hideKong(r *http.Request) {
 // findKong returns the Kong credentials and where they were: the first of
 // Proxy-Authorization and Authorization that Kong can parse; failing that
 // (parsed false), the first that names the hmac scheme.
-func findKong(r *http.Request) (p httpsig.KongParams, src source, parsed bool) {
+func findKong(r *fasthttp.Request) (p httpsig.KongParams, src source, parsed bool) {
 	pa, au := headerValue(r, "Proxy-Authorization"), headerValue(r, "Authorization")
 	if p, ok := httpsig.ParseKong(pa); ok {
 		return p, fromProxyAuthorization, true
@@ -253,7 +255,7 @@ func hasName(names, name string) bool {
 // This departs from Kong, which accepts a valid unsigned Date or X-Date:
 // a Kong request that signs neither is refused here. Kong's clients sign
 // date or x-date, as its documentation tells them to.
-func (a *Authenticator) signedDate(r *http.Request, headers string) int64 {
+func (a *Authenticator) signedDate(r *fasthttp.Request, headers string) int64 {
 	for _, name := range [...]string{"X-Date", "Date"} {
 		if httpsig.KongSigns(headers, name) {
 			if t := a.dateOf(r, name); t != 0 {
@@ -266,7 +268,7 @@ func (a *Authenticator) signedDate(r *http.Request, headers string) int64 {
 
 // anyDate is Kong's date check, signed or not, which only chooses the
 // message of a refusal.
-func (a *Authenticator) anyDate(r *http.Request) int64 {
+func (a *Authenticator) anyDate(r *fasthttp.Request) int64 {
 	if t := a.dateOf(r, "X-Date"); t != 0 {
 		return t
 	}
@@ -275,7 +277,7 @@ func (a *Authenticator) anyDate(r *http.Request) int64 {
 
 // dateOf returns the time in header name if it is within the clock skew,
 // in Unix seconds; 0 otherwise.
-func (a *Authenticator) dateOf(r *http.Request, name string) int64 {
+func (a *Authenticator) dateOf(r *fasthttp.Request, name string) int64 {
 	v := headerValue(r, name)
 	if v == "" {
 		return 0
@@ -295,7 +297,7 @@ func (a *Authenticator) dateOf(r *http.Request, name string) int64 {
 // must match the body. With validate_request_body a body also needs a
 // signed Digest (signed reports whether it is). The body is put back for
 // the upstream.
-func (a *Authenticator) checkDigest(r *http.Request, signed bool) (auth.Result, bool) {
+func (a *Authenticator) checkDigest(r *fasthttp.Request, signed bool) (auth.Result, bool) {
 	body, res, ok := a.readBody(r)
 	if !ok {
 		return res, false
@@ -304,7 +306,7 @@ func (a *Authenticator) checkDigest(r *http.Request, signed bool) (auth.Result, 
 		return denied(msgNoKongDigest), false
 	}
 	v := headerValue(r, "Digest")
-	if v == "" && len(r.Header["Digest"]) == 0 {
+	if v == "" && !has(r, "Digest") {
 		return denied(msgNotSame), len(body) == 0
 	}
 	ds, err := httpsig.ParseDigest(v)
@@ -314,16 +316,23 @@ func (a *Authenticator) checkDigest(r *http.Request, signed bool) (auth.Result, 
 	return auth.Result{}, true
 }
 
-// readBody reads the whole body, bounded by MaxBodySize, and replaces
-// r.Body with the bytes read so that the upstream gets it intact.
-func (a *Authenticator) readBody(r *http.Request) ([]byte, auth.Result, bool) {
-	if r.Body == nil || r.Body == http.NoBody || r.ContentLength == 0 {
+// readBody reads the whole body, bounded by MaxBodySize, and puts the
+// bytes read back into r (with their length, also for a body that came
+// chunked) so that the upstream gets it intact.
+func (a *Authenticator) readBody(r *fasthttp.Request) ([]byte, auth.Result, bool) {
+	n := int64(r.Header.ContentLength())
+	switch {
+	case n == 0 || n < -1: // -2: neither Content-Length nor chunked
 		return nil, auth.Result{}, true
-	}
-	if r.ContentLength > a.maxBody {
+	case n > a.maxBody:
+		return nil, auth.Result{Verdict: auth.TooLarge, Message: msgTooLarge}, false
+	case !r.IsBodyStream(): // read whole already
+		if body := r.Body(); int64(len(body)) <= a.maxBody {
+			return body, auth.Result{}, true
+		}
 		return nil, auth.Result{Verdict: auth.TooLarge, Message: msgTooLarge}, false
 	}
-	body, err := io.ReadAll(io.LimitReader(r.Body, a.maxBody+1))
+	body, err := io.ReadAll(io.LimitReader(r.BodyStream(), a.maxBody+1))
 	switch {
 	case int64(len(body)) > a.maxBody:
 		return nil, auth.Result{Verdict: auth.TooLarge, Message: msgTooLarge}, false
@@ -331,9 +340,8 @@ func (a *Authenticator) readBody(r *http.Request) ([]byte, auth.Result, bool) {
 		// The client went away or sent a broken body: nothing to match.
 		return nil, denied(msgNotSame), false
 	}
-	r.Body = io.NopCloser(bytes.NewReader(body))
-	r.GetBody = func() (io.ReadCloser, error) { return io.NopCloser(bytes.NewReader(body)), nil }
-	r.ContentLength = int64(len(body))
+	r.SetBodyRaw(body)
+	r.Header.SetContentLength(len(body))
 	return body, auth.Result{}, true
 }
 
@@ -342,10 +350,10 @@ func (a *Authenticator) readBody(r *http.Request) ([]byte, auth.Result, bool) {
 // every route that shares the guard, after which the time check refuses it
 // anyway. A credential with too many signatures remembered is refused
 // (ErrReplayQuota), so that one cannot fill the cache for all.
-func (a *Authenticator) grant(r *http.Request, cr credential, mac []byte, at int64) (auth.Result, error) {
+func (a *Authenticator) grant(ctx context.Context, cr credential, mac []byte, at int64) (auth.Result, error) {
 	if a.replay != nil {
 		until := time.Unix(at+max(replayWindow.Load(), a.skew)+1, 0)
-		seen, err := a.replay.Seen(r.Context(), cr.cred.Username, string(mac), until)
+		seen, err := a.replay.Seen(ctx, cr.cred.Username, string(mac), until)
 		switch {
 		case errors.Is(err, ErrReplayQuota):
 			return denied(msgTooMany), nil
@@ -365,8 +373,8 @@ func (a *Authenticator) grant(r *http.Request, cr credential, mac []byte, at int
 
 // authenticateRFC9421 verifies an RFC 9421 signature made with an HMAC
 // credential: keyid is the username, alg hmac-sha256 (or absent).
-func (a *Authenticator) authenticateRFC9421(r *http.Request) (auth.Result, error) {
-	inputs, sigs := r.Header["Signature-Input"], r.Header["Signature"]
+func (a *Authenticator) authenticateRFC9421(ctx context.Context, r *fasthttp.Request) (auth.Result, error) {
+	inputs, sigs := headerLines(r, "Signature-Input"), headerLines(r, "Signature")
 	ins, err := httpsig.ParseSignatureInput(inputs)
 	if err != nil {
 		if a.cfg.HideCredentials {
@@ -410,7 +418,7 @@ func (a *Authenticator) authenticateRFC9421(r *http.Request) (auth.Result, error
 		}
 	}
 	digestCovered := in.Covers("content-digest")
-	if a.cfg.ValidateRequestBody && !digestCovered && (len(r.Header["Content-Digest"]) > 0 || r.ContentLength > 0) {
+	if a.cfg.ValidateRequestBody && !digestCovered && (has(r, "Content-Digest") || r.Header.ContentLength() > 0 || r.Header.ContentLength() == -1) {
 		return denied(msgNoDigest), nil
 	}
 	sig, err := httpsig.ParseSignature(sigs, in.Label)
@@ -419,7 +427,7 @@ func (a *Authenticator) authenticateRFC9421(r *http.Request) (auth.Result, error
 	}
 
 	var secretBuf [128]byte
-	cr, secret, err := a.creds.get(r.Context(), in.KeyID, secretBuf[:0])
+	cr, secret, err := a.creds.get(ctx, in.KeyID, secretBuf[:0])
 	defer clear(secret)
 	if err != nil {
 		return auth.Result{}, err
@@ -427,7 +435,7 @@ func (a *Authenticator) authenticateRFC9421(r *http.Request) (auth.Result, error
 	if !cr.found {
 		return denied(msgNotValid), nil
 	}
-	mac, err := in.MAC(r, secret)
+	mac, err := in.MAC(message{r}, secret)
 	if err != nil {
 		return denied(msgNotValid), nil
 	}
@@ -444,7 +452,7 @@ func (a *Authenticator) authenticateRFC9421(r *http.Request) (auth.Result, error
 		}
 		if digestCovered {
 			// Covered, so present: MAC fails on an absent component.
-			ds, err := httpsig.ParseContentDigest(r.Header["Content-Digest"])
+			ds, err := httpsig.ParseContentDigest(headerLines(r, "Content-Digest"))
 			if err != nil || httpsig.CheckDigests(ds, body) != nil {
 				return denied(msgNotSame), nil
 			}
@@ -452,7 +460,7 @@ func (a *Authenticator) authenticateRFC9421(r *http.Request) (auth.Result, error
 			return denied(msgNoDigest), nil
 		}
 	}
-	return a.grant(r, cr, mac, in.Created)
+	return a.grant(ctx, cr, mac, in.Created)
 }
 
 // coversTarget reports whether the signature covers the whole request
@@ -467,24 +475,21 @@ func coversTarget(in *httpsig.SignatureInput) bool {
 // they were, re-serialized; a field left empty is removed. With label ""
 // — the fields did not parse, so nothing in them can be verified
 // downstream either — both fields are removed whole.
-func hideRFC9421(r *http.Request, label string) {
+func hideRFC9421(r *fasthttp.Request, label string) {
 	for _, name := range [...]string{"Signature-Input", "Signature"} {
-		lines := r.Header[name]
+		lines := headerLines(r, name)
 		if len(lines) == 0 {
 			continue
 		}
 		d, err := httpsfv.UnmarshalDictionary(lines)
+		removeHeader(r, name)
 		if label == "" || err != nil {
-			r.Header.Del(name)
 			continue
 		}
 		d.Del(label)
-		v, err := httpsfv.Marshal(d)
-		if err != nil || v == "" {
-			r.Header.Del(name)
-			continue
+		if v, err := httpsfv.Marshal(d); err == nil && v != "" {
+			r.Header.Set(name, v)
 		}
-		r.Header[name] = []string{v}
 	}
 }
 
@@ -502,16 +507,36 @@ func coversEnforced(in *httpsig.SignatureInput, name string) bool {
 }
 
 // headerValue is a header's field lines joined by ", ", as nginx gives
-// them to Kong.
-func headerValue(r *http.Request, name string) string {
-	switch vs := r.Header[name]; len(vs) {
+// them to Kong. name is canonical, as the request's are.
+func headerValue(r *fasthttp.Request, name string) string {
+	switch vs := r.Header.PeekAll(name); len(vs) {
 	case 0:
 		return ""
 	case 1:
-		return vs[0]
+		return string(vs[0])
 	default:
-		return strings.Join(vs, ", ")
+		return string(bytes.Join(vs, []byte(", ")))
 	}
+}
+
+// headerLines are a header's field lines, in order.
+func headerLines(r *fasthttp.Request, name string) []string {
+	vs := r.Header.PeekAll(name)
+	if len(vs) == 0 {
+		return nil
+	}
+	lines := make([]string, len(vs))
+	for i, v := range vs {
+		lines[i] = string(v)
+	}
+	return lines
+}
+
+func has(r *fasthttp.Request, name string) bool { return len(r.Header.PeekAll(name)) > 0 }
+
+// removeHeader removes every line of header name, keeping the others in order.
+func removeHeader(r *fasthttp.Request, name string) {
+	auth.RemoveHeaders(&r.Header, func(n []byte) bool { return string(n) == name })
 }
 
 func absent(msg string) auth.Result { return auth.Result{Verdict: auth.Absent, Message: msg} }

@@ -339,7 +339,7 @@ func TestReplay(t *testing.T) {
 	f = newFixture(t, nil)
 	other := New(*keygate.NewHMACAuthConfig(), f.creds, f.replay, f.clock.Now)
 	expect(t, f.authenticate(t, signed(t, "/a")), auth.Granted, "")
-	res, _ := other.Authenticate(signed(t, "/a"), keygate.Target{})
+	res, _ := authenticate(t, other, signed(t, "/a"))
 	expect(t, res, auth.Unauthenticated, msgReplayed)
 
 	// Off: Kong's behaviour.
@@ -369,7 +369,7 @@ func TestReplayGuardDown(t *testing.T) {
 	a := New(*keygate.NewHMACAuthConfig(), f.creds, failingGuard{}, f.clock.Now)
 	r := request("GET", "/", "", "Date: "+httpDate(testTime))
 	signKong(t, r, "", testUser, testSecret, "hmac-sha256", "date")
-	if _, err := a.Authenticate(r, keygate.Target{}); keygate.ErrorCode(err) != keygate.EUNAVAILABLE {
+	if _, err := authenticate(t, a, r); keygate.ErrorCode(err) != keygate.EUNAVAILABLE {
 		t.Errorf("err = %v, want UNAVAILABLE (503)", err)
 	}
 }
@@ -405,7 +405,7 @@ func TestStoreOutageIsAnError(t *testing.T) {
 	f.store.err = errors.New("database is locked")
 	r := request("GET", "/", "", "Date: "+httpDate(testTime))
 	signKong(t, r, "", testUser, testSecret, "hmac-sha256", "date")
-	res, err := f.auth.Authenticate(r, keygate.Target{})
+	res, err := authenticate(t, f.auth, r)
 	if keygate.ErrorCode(err) != keygate.EUNAVAILABLE || res.Verdict != auth.Absent {
 		t.Fatalf("Authenticate = %+v, %v; want an UNAVAILABLE error", res, err)
 	}
@@ -576,13 +576,13 @@ func TestNilReplayGuard(t *testing.T) {
 	path := "/nil-guard/" + itoa(now.UnixNano())
 	r := request("GET", path, "", "Date: "+httpDate(now))
 	signKong(t, r, "", testUser, testSecret, "hmac-sha256", "date @request-target")
-	res, err := a.Authenticate(r, keygate.Target{})
+	res, err := authenticate(t, a, r)
 	if err != nil || res.Verdict != auth.Granted {
 		t.Fatalf("%+v %v", res, err)
 	}
 	r = request("GET", path, "", "Date: "+httpDate(now))
 	signKong(t, r, "", testUser, testSecret, "hmac-sha256", "date @request-target")
-	res, _ = a.Authenticate(r, keygate.Target{})
+	res, _ = authenticate(t, a, r)
 	expect(t, res, auth.Unauthenticated, msgReplayed) // the process-wide cache
 }
 
@@ -650,7 +650,7 @@ func TestReplayAcrossRoutesWithDifferentSkews(t *testing.T) {
 	captured := r.Clone(context.Background())
 	expect(t, f.authenticate(t, r), auth.Granted, "")
 	f.clock.Add(60 * time.Second)
-	res, err := wide.Authenticate(captured, keygate.Target{})
+	res, err := authenticate(t, wide, captured)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -305,7 +305,7 @@ TARGET_NAMES=("upstream (direct)" "nginx proxy" "keygate key-auth" "keygate hmac
 TARGET_URLS=("http://127.0.0.1:$UP_PORT/bench" "http://127.0.0.1:$NGX_PORT/bench" "http://127.0.0.1:$KG_PORT/bench" "http://127.0.0.1:$KG_PORT/bench-hmac")
 # keygate builds from before HMAC signing are measured without the fourth target.
 HMAC_ON=1 HMAC_DATE="" HMAC_AUTH=""
-"$KEYGATE_BIN" hmac-credentials --help >/dev/null 2>&1 || HMAC_ON=0
+[[ ${HMAC:-1} == 1 ]] && "$KEYGATE_BIN" hmac-credentials --help >/dev/null 2>&1 || HMAC_ON=0
 ((HMAC_ON)) || TARGET_NAMES=("${TARGET_NAMES[@]:0:3}") TARGET_URLS=("${TARGET_URLS[@]:0:3}")
 HMAC_I=3
 # keygate builds from before usage plans are measured without the plan target.

@@ -6,22 +6,31 @@ import (
 	"strings"
 )
 
-// The accessors here read a request the same way whether it is one a
-// client is about to send (URL absolute, RequestURI empty) or one a server
-// received (RequestURI as sent, Host moved out of the header map), so that
-// a signer and a verifier looking at the same message compute the same
-// bytes.
+// Message is the request a signature covers: one a client is about to
+// send, or one a server received. Signer and verifier read the same
+// message through it, so that they compute the same bytes. Strings it
+// returns may share the message's memory: use them before it changes.
+type Message interface {
+	Method() string
+	// RequestURI is the request target as on the wire: path and query,
+	// undecoded; see OriginForm.
+	RequestURI() string
+	Proto() (major, minor int)
+	// Scheme is lower-case: https when sent or received over TLS.
+	Scheme() string
+	// Host is the host the request goes to, or came in for.
+	Host() string
+	// AppendHeader appends the field lines of the header named name
+	// (canonical form, not Host) to dst, each without surrounding blanks and
+	// joined by sep, and reports whether the message has that header.
+	AppendHeader(dst []byte, name, sep string) ([]byte, bool)
+}
 
-// RequestURI is the request target in origin form, as it is on the wire:
-// path and query, undecoded. A received request in absolute form (sent
-// through a forward proxy) is reduced to its path and query, which is what
-// the proxy forwards and what nginx's $request_uri holds.
-func RequestURI(r *http.Request) string {
-	u := r.RequestURI
-	if u == "" { // an outgoing request: what the transport will write
-		return r.URL.RequestURI()
-	}
-	if u[0] == '/' || u == "*" {
+// OriginForm reduces a request target to its origin form, as a proxy
+// forwards it and as nginx's $request_uri holds it: a target in absolute
+// form (sent through a forward proxy) to its path and query.
+func OriginForm(u string) string {
+	if u == "" || u[0] == '/' || u == "*" {
 		return u
 	}
 	if i := strings.Index(u, "://"); i > 0 {
@@ -37,27 +46,11 @@ func RequestURI(r *http.Request) string {
 	return u // authority form (CONNECT)
 }
 
-// Scheme is the request's scheme, lower-case: the URL's for an outgoing
-// request, https for one received over TLS, http otherwise.
-func Scheme(r *http.Request) string {
-	if s := r.URL.Scheme; s != "" {
-		return strings.ToLower(s)
-	}
-	if r.TLS != nil {
-		return "https"
-	}
-	return "http"
-}
-
 // Authority is the target's host and port, normalised as RFC 9110, section
 // 4.2.3 asks: lower-case, without the scheme's default port.
-func Authority(r *http.Request) string {
-	h := r.Host
-	if h == "" {
-		h = r.URL.Host
-	}
-	h = strings.ToLower(h)
-	switch Scheme(r) {
+func Authority(m Message) string {
+	h := strings.ToLower(m.Host())
+	switch m.Scheme() {
 	case "https":
 		h = strings.TrimSuffix(h, ":443")
 	case "http":
@@ -71,29 +64,67 @@ const maxHeaderName = 256
 
 // appendHeader appends the value of header name (any case; '_' stands for
 // '-', as in nginx's $http_ variables) to dst, field lines joined by sep,
-// and reports whether the request has that header at all. Host,
-// Content-Length and Transfer-Encoding, which net/http keeps outside the
-// header map, are read from where it keeps them.
-func appendHeader(dst []byte, r *http.Request, name, sep string) ([]byte, bool) {
+// and reports whether the message has that header at all. Host is always
+// the host the request goes to (or came in for).
+func appendHeader(dst []byte, m Message, name, sep string) ([]byte, bool) {
 	var buf [maxHeaderName]byte
 	key, ok := canonicalKey(buf[:0], name)
 	if !ok {
 		return dst, false
 	}
-	var vs []string
-	switch string(key) {
-	case "Host":
-		// Always the host the request goes to (or came in for): never a
-		// Host entry in the header map, which net/http does not send and
-		// which a handler before the verifier could have added.
-		h := r.Host
-		if h == "" {
-			h = r.URL.Host
-		}
+	if string(key) == "Host" {
+		h := m.Host()
 		if h == "" {
 			return dst, false
 		}
 		return append(dst, h...), true
+	}
+	return m.AppendHeader(dst, string(key), sep)
+}
+
+// HTTPRequest is r as a Message: a request a client is about to send (URL
+// absolute, RequestURI empty) or one a net/http server received
+// (RequestURI as sent, Host moved out of the header map).
+func HTTPRequest(r *http.Request) Message { return httpMessage{r} }
+
+type httpMessage struct{ r *http.Request }
+
+func (m httpMessage) Method() string { return m.r.Method }
+
+func (m httpMessage) RequestURI() string {
+	if m.r.RequestURI == "" { // an outgoing request: what the transport will write
+		return m.r.URL.RequestURI()
+	}
+	return OriginForm(m.r.RequestURI)
+}
+
+func (m httpMessage) Proto() (int, int) { return m.r.ProtoMajor, m.r.ProtoMinor }
+
+func (m httpMessage) Scheme() string {
+	if s := m.r.URL.Scheme; s != "" {
+		return strings.ToLower(s)
+	}
+	if m.r.TLS != nil {
+		return "https"
+	}
+	return "http"
+}
+
+// Host never reads a Host entry in the header map, which net/http does
+// not send and which a handler before the verifier could have added.
+func (m httpMessage) Host() string {
+	if m.r.Host != "" {
+		return m.r.Host
+	}
+	return m.r.URL.Host
+}
+
+// AppendHeader reads Content-Length and Transfer-Encoding, which net/http
+// keeps outside the header map, from where it keeps them.
+func (m httpMessage) AppendHeader(dst []byte, name, sep string) ([]byte, bool) {
+	r := m.r
+	var vs []string
+	switch name {
 	case "Content-Length":
 		if r.RequestURI == "" {
 			// An outgoing request: what the transport will send, whatever
@@ -110,7 +141,7 @@ func appendHeader(dst []byte, r *http.Request, name, sep string) ([]byte, bool) 
 			vs = r.TransferEncoding
 		}
 	default:
-		vs = r.Header[string(key)]
+		vs = r.Header[name]
 	}
 	if len(vs) == 0 {
 		return dst, false
@@ -148,8 +179,8 @@ func outgoingContentLength(r *http.Request) (int64, bool) {
 }
 
 // canonicalKey appends the canonical form of header name to dst, as
-// net/http stores received headers; ok is false for a name no received
-// header can have.
+// net/http and fasthttp store received headers; ok is false for a name no
+// received header can have.
 func canonicalKey(dst []byte, name string) ([]byte, bool) {
 	if name == "" || len(name) > maxHeaderName {
 		return dst, false

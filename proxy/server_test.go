@@ -1,0 +1,65 @@
+package proxy
+
+import (
+	"bufio"
+	"fmt"
+	"io"
+	"log/slog"
+	"strings"
+	"testing"
+
+	"github.com/valyala/fasthttp"
+	"github.com/valyala/fasthttp/fasthttputil"
+)
+
+// serveOne sends raw to a listener configured as the proxy's and returns
+// what handler saw, read from the request as the listener received it.
+func serveOne[T any](t *testing.T, raw string, handler func(*fasthttp.RequestCtx) T) T {
+	t.Helper()
+	ln := fasthttputil.NewInmemoryListener()
+	defer ln.Close()
+	seen := make(chan T, 1)
+	srv := newServer(func(ctx *fasthttp.RequestCtx) { seen <- handler(ctx) }, slog.New(slog.DiscardHandler))
+	go srv.Serve(ln)
+	defer srv.Shutdown()
+	conn, err := ln.Dial()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	if _, err := io.WriteString(conn, raw); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := bufio.NewReader(conn).ReadString('\n'); err != nil {
+		t.Fatal(err)
+	}
+	return <-seen
+}
+
+// Requests without a body go through fasthttp's client, which may send
+// them twice; the others through http.Transport.
+func TestReplayableRequests(t *testing.T) {
+	for _, tc := range []struct {
+		request string
+		want    bool
+	}{
+		{"GET /x HTTP/1.1\r\nHost: h\r\n\r\n", true},
+		{"GET /x HTTP/1.0\r\n\r\n", true},
+		{"HEAD /x HTTP/1.1\r\nHost: h\r\n\r\n", true},
+		{"DELETE /x HTTP/1.1\r\nHost: h\r\nContent-Length: 0\r\n\r\n", true},
+		{"PUT /x HTTP/1.1\r\nHost: h\r\n\r\n", true},
+		{"PUT /x HTTP/1.1\r\nHost: h\r\nContent-Length: 2\r\n\r\nhi", false},
+		{"PUT /x HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\n\r\n2\r\nhi\r\n0\r\n\r\n", false},
+		{"GET /x HTTP/1.1\r\nHost: h\r\nContent-Length: 2\r\n\r\nhi", false},
+		{"POST /x HTTP/1.1\r\nHost: h\r\n\r\n", false},
+		{"POST /x HTTP/1.1\r\nHost: h\r\nContent-Length: 0\r\n\r\n", false},
+		{"PATCH /x HTTP/1.1\r\nHost: h\r\n\r\n", false},
+	} {
+		line, _, _ := strings.Cut(tc.request, "\r\n")
+		t.Run(fmt.Sprintf("%s %q", line, tc.request[len(line):]), func(t *testing.T) {
+			if got := serveOne(t, tc.request, func(ctx *fasthttp.RequestCtx) bool { return replayable(&ctx.Request) }); got != tc.want {
+				t.Errorf("replayable = %v, want %v", got, tc.want)
+			}
+		})
+	}
+}
