@@ -68,6 +68,9 @@ func (p *Proxy) forward(x *exchange) {
 			out.Header.AddBytesKV(name, value)
 		}
 	}
+	for _, name := range res.Header.PeekTrailerKeys() { // Trailer is hop-by-hop; announce the upstream's again
+		out.Header.AddTrailerBytes(name)
+	}
 	p.gatewayHeaders(x)
 	if n := res.Header.ContentLength(); x.ctx.IsHead() && n >= 0 {
 		out.Header.SetContentLength(n) // no body: the length it would have
