@@ -425,6 +425,29 @@ type requestBody struct {
 // nginx's client_body_timeout: a caller that stops sending is cut off.
 const clientBodyTimeout = 60 * time.Second
 
+// timedBody is a request body each read of which waits at most timeout,
+// whoever reads it: an authenticator checking a digest, or the transport
+// sending it on.
+type timedBody struct {
+	ctx     *fasthttp.RequestCtx
+	body    io.Reader
+	timeout time.Duration
+}
+
+// limitBodyWaits makes each wait for more of the request's body end after
+// timeout; the listener's read timeout covers the headers only. A body the
+// listener has read whole already needs no waits.
+func limitBodyWaits(ctx *fasthttp.RequestCtx, timeout time.Duration) {
+	if req := &ctx.Request; req.IsBodyStream() {
+		req.SetBodyStream(&timedBody{ctx, req.BodyStream(), timeout}, req.Header.ContentLength())
+	}
+}
+
+func (b *timedBody) Read(p []byte) (int, error) {
+	b.ctx.SetReadDeadline(time.Now().Add(b.timeout))
+	return b.body.Read(p)
+}
+
 func newRequestBody(ctx *fasthttp.RequestCtx) *requestBody {
 	b := &requestBody{ctx: ctx, remain: int64(ctx.Request.Header.ContentLength())}
 	switch {
@@ -453,7 +476,6 @@ func (b *requestBody) Read(p []byte) (int, error) {
 	if b.body == nil {
 		return 0, io.ErrUnexpectedEOF
 	}
-	b.ctx.SetReadDeadline(time.Now().Add(clientBodyTimeout))
 	n, err := b.body.Read(p)
 	if err == io.EOF {
 		b.eof.Store(true)
@@ -465,10 +487,15 @@ func (b *requestBody) Read(p []byte) (int, error) {
 func (b *requestBody) Close() error { return nil }
 
 func (b *requestBody) finish() {
-	if !b.eof.Load() {
-		b.ctx.SetReadDeadline(time.Now()) // a read in progress on the transport's goroutine returns now
+	// A read in progress on the transport's goroutine returns once the
+	// deadline has passed; it is set again until the read lets go, since the
+	// read may have just set its own.
+	for !b.mu.TryLock() {
+		if !b.eof.Load() {
+			b.ctx.SetReadDeadline(time.Now())
+		}
+		time.Sleep(time.Millisecond)
 	}
-	b.mu.Lock()
 	b.body = nil
 	b.mu.Unlock()
 }

@@ -332,6 +332,7 @@ func (p *Proxy) Serve(ctx *fasthttp.RequestCtx) {
 	x.id = requestID(req.Header.Peek(headerRequestID)) // a well-formed caller's id is kept: a signature may cover it
 	scrub(&req.Header)
 	req.Header.Set(headerRequestID, x.id)
+	limitBodyWaits(ctx, clientBodyTimeout)
 	x.client = p.clientIP(ctx)
 	if x.client.IsValid() {
 		var buf [64]byte

@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/valyala/fasthttp"
 	"github.com/valyala/fasthttp/fasthttputil"
@@ -61,5 +62,40 @@ func TestReplayableRequests(t *testing.T) {
 				t.Errorf("replayable = %v, want %v", got, tc.want)
 			}
 		})
+	}
+}
+
+// A caller that stops sending its body is cut off once a wait for more of
+// it exceeds the body timeout, however long the whole body may take.
+func TestStalledRequestBody(t *testing.T) {
+	const timeout = 100 * time.Millisecond
+	read := func(raw string) (body string, err error, waited time.Duration) {
+		type result struct {
+			body   string
+			err    error
+			waited time.Duration
+		}
+		r := serveOne(t, raw, func(ctx *fasthttp.RequestCtx) result {
+			limitBodyWaits(ctx, timeout)
+			if !ctx.Request.IsBodyStream() {
+				return result{body: string(ctx.Request.Body())}
+			}
+			start := time.Now()
+			b, err := io.ReadAll(ctx.Request.BodyStream())
+			return result{string(b), err, time.Since(start)}
+		})
+		return r.body, r.err, r.waited
+	}
+
+	if body, err, _ := read("PUT /x HTTP/1.1\r\nHost: h\r\nContent-Length: 2\r\n\r\nhi"); err != nil || body != "hi" {
+		t.Errorf("whole body: %q, %v; want %q", body, err, "hi")
+	}
+	// The listener reads the first 8 KiB itself, within its read timeout.
+	_, err, waited := read("PUT /x HTTP/1.1\r\nHost: h\r\nContent-Length: 20000\r\n\r\n" + strings.Repeat("x", 9000))
+	if err == nil {
+		t.Error("stalled body read without error")
+	}
+	if waited < timeout || waited > 20*timeout {
+		t.Errorf("stalled body gave up after %v, want about %v", waited, timeout)
 	}
 }

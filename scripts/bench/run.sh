@@ -22,6 +22,7 @@
 #   KEYGATE_BIN=     use this keygate binary instead of building ./cmd/keygate
 #   REFERENCE=1      also measure scripts/bench/refproxy, a minimal httputil.ReverseProxy
 #                    with a key map (the yardstick the performance goal is stated against)
+#   HMAC=1           0: leave the hmac-auth target out (keygate key-auth and key+plan only)
 #   FASTREF=0        1: also measure scripts/bench/fastref, the same proxy on fasthttp
 #                    (server + HostClient), a yardstick for what leaving net/http would gain
 #   FASTREF_HEADERS=0  N (1-7) with FASTREF=1: also measure a second fastref adding N of
