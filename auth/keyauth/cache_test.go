@@ -3,6 +3,7 @@ package keyauth
 import (
 	"math/rand/v2"
 	"testing"
+	"unsafe"
 
 	"github.com/keygate/keygate"
 )
@@ -106,5 +107,16 @@ func TestCachePutAfterInvalidationIsDropped(t *testing.T) {
 	c.put(&id, entry{expires: 1}, gen)
 	if _, ok, _ := c.get(&id, 0); ok {
 		t.Fatal("a load that raced an invalidation put stale data back")
+	}
+}
+
+// A record is two whole cache lines, and shards do not share lines, so that
+// a lookup reads two lines and one shard's lock does not slow its neighbours.
+func TestCacheLayout(t *testing.T) {
+	if size := unsafe.Sizeof(record{}); size != 128 {
+		t.Errorf("record is %d bytes, want 128", size)
+	}
+	if size := unsafe.Sizeof(shard{}); size%64 != 0 {
+		t.Errorf("shard is %d bytes, want a multiple of 64", size)
 	}
 }

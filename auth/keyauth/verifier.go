@@ -96,12 +96,14 @@ func (v *Verifier) VerifyKey(ctx context.Context, raw string, t keygate.Target) 
 	}
 	var id identifier
 	copy(id[:], k.Identifier())
+	v.cache.prefetch(&id) // with many keys its record comes from main memory while the secret is hashed
+	sum := sha256.Sum256(unsafe.Slice(unsafe.StringData(k.Secret()), len(k.Secret())))
 	now := v.now()
 	e, err := v.entry(ctx, &id, now)
 	if err != nil {
 		return keygate.VerifyResult{}, err
 	}
-	if e.key == nil || !v.secretMatches(&id, &e, k) {
+	if e.key == nil || !v.secretMatches(&id, &e, k, &sum) {
 		return keygate.VerifyResult{Code: keygate.CodeNotFound}, nil
 	}
 	return keygate.VerifyResult{Code: e.check(t, now), Key: e.key, Consumer: e.consumer}, nil
@@ -186,18 +188,17 @@ func (v *Verifier) stale(id *identifier, now int64, err error) (entry, error) {
 	return entry{}, err
 }
 
-// secretMatches compares the digest of the presented secret with the verified
-// one in constant time, or, before any request has proved it, the HMAC with
-// the stored hash.
-func (v *Verifier) secretMatches(id *identifier, e *entry, k apikey.Key) bool {
-	sum := sha256.Sum256(unsafe.Slice(unsafe.StringData(k.Secret()), len(k.Secret())))
+// secretMatches compares sum, the digest of the presented secret, with the
+// verified one in constant time, or, before any request has proved it, the
+// HMAC with the stored hash.
+func (v *Verifier) secretMatches(id *identifier, e *entry, k apikey.Key, sum *[sha256.Size]byte) bool {
 	if e.verified {
 		return subtle.ConstantTimeCompare(sum[:], e.secretSum[:]) == 1
 	}
 	if !v.hasher.Verify(k, e.key.SecretHash) {
 		return false
 	}
-	v.cache.markVerified(id, e.key, &sum)
+	v.cache.markVerified(id, e.key, sum)
 	return true
 }
 
