@@ -688,13 +688,16 @@ func joinPath(base, rest string) string {
 
 // writeError answers in Kong's shape: {"message": ..., "request_id": ...}.
 func (p *Proxy) writeError(x *exchange, status int, message string) {
-	res := &x.ctx.Response
+	p.gatewayHeaders(x)
+	writeErrorBody(&x.ctx.Response, status, message, x.id)
+}
+
+func writeErrorBody(res *fasthttp.Response, status int, message, requestID string) {
 	res.SetStatusCode(status)
 	res.Header.SetContentType("application/json; charset=utf-8")
-	p.gatewayHeaders(x)
 	body, _ := json.Marshal(struct {
 		Message   string `json:"message"`
 		RequestID string `json:"request_id"`
-	}{message, x.id})
+	}{message, requestID})
 	res.SetBodyRaw(append(body, '\n'))
 }

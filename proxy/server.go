@@ -1,6 +1,7 @@
 package proxy
 
 import (
+	"errors"
 	"fmt"
 	"log/slog"
 	"time"
@@ -42,7 +43,26 @@ func newServer(handler fasthttp.RequestHandler, logger *slog.Logger) *fasthttp.S
 		CloseOnShutdown:       true,
 		SecureErrorLogMessage: true, // a malformed request's headers (keys, cookies) stay out of the log
 		Logger:                logAdapter{logger},
+		ErrorHandler:          refuseUnread,
 	}
+}
+
+// refuseUnread answers a request the listener could not read, in the
+// gateway's error shape: too large (431), too slow (408), or malformed (400).
+func refuseUnread(ctx *fasthttp.RequestCtx, err error) {
+	status, message := fasthttp.StatusBadRequest, "Malformed request"
+	var small *fasthttp.ErrSmallBuffer
+	var timeout interface{ Timeout() bool }
+	switch {
+	case errors.As(err, &small):
+		status, message = fasthttp.StatusRequestHeaderFieldsTooLarge, "Request line and headers too large"
+	case errors.As(err, &timeout) && timeout.Timeout():
+		status, message = fasthttp.StatusRequestTimeout, "Request not received in time"
+	}
+	id := requestID(nil)
+	ctx.Response.Reset()
+	ctx.Response.Header.Set(headerRequestID, id)
+	writeErrorBody(&ctx.Response, status, message, id)
 }
 
 type logAdapter struct{ *slog.Logger }

@@ -2,9 +2,11 @@ package proxy
 
 import (
 	"bufio"
+	"encoding/json"
 	"fmt"
 	"io"
 	"log/slog"
+	"net/http"
 	"strings"
 	"testing"
 	"time"
@@ -97,5 +99,50 @@ func TestStalledRequestBody(t *testing.T) {
 	}
 	if waited < timeout || waited > 20*timeout {
 		t.Errorf("stalled body gave up after %v, want about %v", waited, timeout)
+	}
+}
+
+// A request the listener cannot read is answered in the gateway's error
+// shape, with the status naming what was wrong.
+func TestUnreadableRequests(t *testing.T) {
+	for _, tc := range []struct {
+		name, request string
+		status        int
+		message       string
+	}{
+		{"headers over 32 KiB", "GET /x HTTP/1.1\r\nHost: h\r\nX-Big: " + strings.Repeat("b", MaxHeaderBytes) + "\r\n\r\n", 431, "Request line and headers too large"},
+		{"a request line without a version", "GET /x\r\nHost: h\r\n\r\n", 400, "Malformed request"},
+		{"a bad Content-Length", "POST /x HTTP/1.1\r\nHost: h\r\nContent-Length: x\r\n\r\n", 400, "Malformed request"},
+		{"headers that never end", "GET /x HTTP/1.1\r\nHost: h\r\n", 408, "Request not received in time"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			ln := fasthttputil.NewInmemoryListener()
+			defer ln.Close()
+			srv := newServer(func(ctx *fasthttp.RequestCtx) { t.Error("handler called") }, slog.New(slog.DiscardHandler))
+			srv.ReadTimeout = 100 * time.Millisecond
+			go srv.Serve(ln)
+			defer srv.Shutdown()
+			conn, err := ln.Dial()
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer conn.Close()
+			go io.WriteString(conn, tc.request)
+			res, err := http.ReadResponse(bufio.NewReader(conn), nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			var body struct {
+				Message   string
+				RequestID string `json:"request_id"`
+			}
+			if err := json.NewDecoder(res.Body).Decode(&body); err != nil {
+				t.Fatalf("body: %v", err)
+			}
+			if res.StatusCode != tc.status || body.Message != tc.message || body.RequestID == "" ||
+				res.Header.Get("X-Request-Id") != body.RequestID || res.Header.Get("Content-Type") != "application/json; charset=utf-8" {
+				t.Errorf("got %d %+v %v, want %d %q", res.StatusCode, body, res.Header, tc.status, tc.message)
+			}
+		})
 	}
 }

@@ -32,6 +32,9 @@ func TestGatewayForwardsLikeAProxy(t *testing.T) {
 			w.Header().Set("X-End-To-End", "kept")
 			fmt.Fprintf(w, "%s|%s|%q|%q|%q|%q|%q", r.Method, body, r.URL.RawQuery, r.Header.Values("User-Agent"),
 				r.Header.Values("X-Caller-Hop"), r.Header.Values("Proxy-Authorization"), r.Header.Values("X-End-To-End"))
+		case "/count":
+			n, err := io.Copy(io.Discard, r.Body)
+			fmt.Fprint(w, n, err)
 		case "/trailer":
 			w.Header().Set("Trailer", "X-Checksum")
 			io.WriteString(w, "body")
@@ -95,6 +98,16 @@ func TestGatewayForwardsLikeAProxy(t *testing.T) {
 		req.ContentLength = -1
 		if body := readAll(t, do(t, req)); !strings.HasPrefix(body, "PUT|part1-part2|") {
 			t.Errorf("upstream saw %s", body)
+		}
+	})
+	t.Run("a body larger than any buffer streams through", func(t *testing.T) {
+		const size = 9 << 20
+		for _, length := range []int64{size, -1} { // sized, chunked
+			req, _ := http.NewRequest("POST", g.main.ProxyURL()+"/r/count", io.LimitReader(zeros{}, size))
+			req.ContentLength = length
+			if body := readAll(t, do(t, req)); body != fmt.Sprint(size, nil) {
+				t.Errorf("Content-Length %d: upstream read %s, want %d bytes", length, body, size)
+			}
 		}
 	})
 	t.Run("trailers", func(t *testing.T) {
@@ -323,4 +336,12 @@ func TestGatewayLogsNoUpstreamHeaders(t *testing.T) {
 		strings.Contains(out, "upstream-secret") || strings.Contains(out, "caller-secret") {
 		t.Errorf("log:\n%s", out)
 	}
+}
+
+// zeros is an endless body.
+type zeros struct{}
+
+func (zeros) Read(p []byte) (int, error) {
+	clear(p)
+	return len(p), nil
 }
