@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"io"
 	"net"
 	"net/http"
 	"os"
@@ -71,13 +72,17 @@ func echo(w http.ResponseWriter, r *http.Request) {
 			headers[name] = strings.Join(values, ", ")
 		}
 	}
+	// Read the body whole, so that a caller's upload is answered after it
+	// was sent rather than cut off.
+	size, _ := io.Copy(io.Discard, r.Body)
 	w.Header().Set("Content-Type", "application/json")
 	json.NewEncoder(w).Encode(map[string]any{
-		"service": "keygate demo upstream",
-		"method":  r.Method,
-		"path":    r.URL.Path,
-		"query":   r.URL.RawQuery,
-		"headers": headers,
+		"service":    "keygate demo upstream",
+		"method":     r.Method,
+		"path":       r.URL.Path,
+		"query":      r.URL.RawQuery,
+		"headers":    headers,
+		"body_bytes": size,
 	})
 }
 

@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"io"
 	"log/slog"
@@ -287,6 +288,18 @@ func TestDevModePrintsWorkingCurl(t *testing.T) {
 	if status, _ := get(""); status != 401 {
 		t.Fatalf("without the key: %d, want 401", status)
 	}
+	// The demo reads an upload whole, so that trying a POST shows it arrived.
+	resp, err := http.Post(m.ProxyURL()+"/public/upload", "application/octet-stream", io.LimitReader(zeros{}, 2<<20))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var echo struct {
+		BodyBytes int `json:"body_bytes"`
+	}
+	if err := json.NewDecoder(resp.Body).Decode(&echo); err != nil || resp.StatusCode != 200 || echo.BodyBytes != 2<<20 {
+		t.Fatalf("upload through the open route: %d, %+v, %v", resp.StatusCode, echo, err)
+	}
+	resp.Body.Close()
 	if err := m.Close(); err != nil {
 		t.Fatal(err)
 	}
