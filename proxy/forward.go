@@ -48,6 +48,7 @@ func (p *Proxy) forward(x *exchange) {
 	if !req.Header.IsHTTP11() {
 		req.Header.SetProtocol("HTTP/1.1") // whatever the caller spoke: the upstream connection is kept alive
 	}
+	req.URI().SetScheme(u.target.Scheme) // the client refuses a request whose scheme is not its own
 	req.UseHostHeader = true
 	if !x.route.PreserveHost {
 		req.Header.SetHost(u.target.Host)

@@ -3,6 +3,7 @@ package proxy
 import (
 	"bytes"
 	"context"
+	"crypto/x509"
 	"encoding/json"
 	"fmt"
 	"log/slog"
@@ -56,7 +57,10 @@ type Config struct {
 	// TrustedProxies are the networks whose X-Forwarded-For is believed when
 	// finding the client address (for CIDR restrictions). Empty: none.
 	TrustedProxies []netip.Prefix
-	Logger         *slog.Logger
+	// UpstreamRoots are the certificate authorities https services are
+	// checked against; nil: the system's.
+	UpstreamRoots *x509.CertPool
+	Logger        *slog.Logger
 	// HMAC holds the HMAC credentials routes with hmac_auth check
 	// signatures against, and Replay the signatures already seen. A route
 	// with hmac_auth is refused (503) without them.
@@ -219,7 +223,7 @@ func (p *Proxy) Reload(ctx context.Context) error {
 			upstreams[s.ID] = old // keep its warm connections
 			continue
 		}
-		u, err := newUpstream(s, p.cfg.Logger)
+		u, err := newUpstream(s, p.cfg.UpstreamRoots, p.cfg.Logger)
 		if err != nil {
 			return fmt.Errorf("service %s: %w", s.Name, err)
 		}

@@ -2,6 +2,8 @@ package proxy
 
 import (
 	"context"
+	"crypto/tls"
+	"crypto/x509"
 	"errors"
 	"io"
 	"log/slog"
@@ -24,7 +26,7 @@ type upstream struct {
 	transport *http.Transport      // the others, and protocol switches
 }
 
-func newUpstream(s *keygate.Service, logger *slog.Logger) (*upstream, error) {
+func newUpstream(s *keygate.Service, roots *x509.CertPool, logger *slog.Logger) (*upstream, error) {
 	target, err := keygate.ParseUpstreamURL(s.URL)
 	if err != nil {
 		return nil, err
@@ -44,6 +46,7 @@ func newUpstream(s *keygate.Service, logger *slog.Logger) (*upstream, error) {
 	client := &fasthttp.HostClient{
 		Addr:                hostPort(target), // dialed as it is: with the port
 		IsTLS:               target.Scheme == "https",
+		TLSConfig:           &tls.Config{RootCAs: roots, MinVersion: tls.VersionTLS12},
 		Dial:                func(addr string) (net.Conn, error) { return dial(context.Background(), "tcp", addr) },
 		MaxConns:            math.MaxInt32, // no cap, as http.Transport's default
 		MaxIdleConnDuration: 90 * time.Second,
@@ -64,7 +67,8 @@ func newUpstream(s *keygate.Service, logger *slog.Logger) (*upstream, error) {
 	}
 	transport := &http.Transport{
 		// No Proxy: the gateway must not be rerouted by HTTP_PROXY in its environment.
-		DialContext: dial,
+		DialContext:     dial,
+		TLSClientConfig: &tls.Config{RootCAs: roots, MinVersion: tls.VersionTLS12},
 		// Keep-alive matters most for throughput: the default of 2 idle
 		// connections per host makes most requests open a new one under load.
 		MaxIdleConns:          4096,

@@ -20,7 +20,7 @@ func TestUpstreamAddressHasItsPort(t *testing.T) {
 	} {
 		s := keygate.NewService()
 		s.URL = url
-		u, err := newUpstream(s, slog.New(slog.NewTextHandler(io.Discard, nil)))
+		u, err := newUpstream(s, nil, slog.New(slog.NewTextHandler(io.Discard, nil)))
 		if err != nil {
 			t.Fatalf("%s: %v", url, err)
 		}

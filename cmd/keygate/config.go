@@ -25,6 +25,7 @@ type Config struct {
 	KeyPrefix        string
 	AcceptedPrefixes []string
 	TrustedProxies   []string
+	UpstreamCAFile   string
 	LogLevel         string
 	LogFormat        string
 	ShutdownTimeout  time.Duration
@@ -78,6 +79,7 @@ func (c *Config) addFlags(fs *pflag.FlagSet) {
 	fs.StringVar(&c.KeyPrefix, "key-prefix", "kg_live", "prefix of newly issued API keys (letters, digits, _)")
 	fs.StringSliceVar(&c.AcceptedPrefixes, "accepted-key-prefixes", nil, "older key prefixes that stay valid (comma-separated)")
 	fs.StringSliceVar(&c.TrustedProxies, "trusted-proxies", nil, "CIDRs of load balancers whose X-Forwarded-For is believed")
+	fs.StringVar(&c.UpstreamCAFile, "upstream-ca-file", "", "PEM file of the certificate authorities that https services' certificates are checked against (default: the system's)")
 	fs.StringVar(&c.LogLevel, "log-level", "info", "debug, info, warn or error")
 	fs.StringVar(&c.LogFormat, "log-format", "text", "text or json")
 	fs.DurationVar(&c.ShutdownTimeout, "shutdown-timeout", 15*time.Second, "how long SIGTERM waits for requests in flight")

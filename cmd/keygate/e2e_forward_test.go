@@ -3,12 +3,15 @@ package main
 import (
 	"bufio"
 	"bytes"
+	"encoding/pem"
 	"fmt"
 	"io"
 	"log/slog"
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"os"
+	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
@@ -344,4 +347,60 @@ type zeros struct{}
 func (zeros) Read(p []byte) (int, error) {
 	clear(p)
 	return len(p), nil
+}
+
+// An https service is reached over TLS, checked against --upstream-ca-file,
+// whichever client carries the request (reads: fasthttp's; bodies: net/http's).
+func TestGatewayHTTPSService(t *testing.T) {
+	upstream := httptest.NewTLSServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		body, _ := io.ReadAll(r.Body)
+		fmt.Fprintf(w, "%s %s %s tls=%v", r.Method, r.URL.Path, body, r.TLS != nil)
+	}))
+	defer upstream.Close()
+	caFile := filepath.Join(t.TempDir(), "ca.pem")
+	if err := os.WriteFile(caFile, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: upstream.Certificate().Raw}), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	g := startGatewayMain(t, func(m *Main) { m.Config.UpstreamCAFile = caFile })
+	g.service(t, "tls", upstream.URL, nil)
+	g.route(t, "tls", "tls", func(r *keygate.Route) { r.StripPath = true })
+	for _, tc := range []struct{ method, body, want string }{
+		{"GET", "", "GET /x  tls=true"},
+		{"DELETE", "", "DELETE /x  tls=true"},
+		{"POST", "payload", "POST /x payload tls=true"},
+	} {
+		req, _ := http.NewRequest(tc.method, g.main.ProxyURL()+"/tls/x", strings.NewReader(tc.body))
+		resp := do(t, req)
+		if body := readAll(t, resp); resp.StatusCode != 200 || body != tc.want {
+			t.Errorf("%s: %d %q, want 200 %q", tc.method, resp.StatusCode, body, tc.want)
+		}
+	}
+
+	// Without the CA the service's certificate is not trusted: 502, whichever the client.
+	g = startGateway(t)
+	g.service(t, "tls", upstream.URL, nil)
+	g.route(t, "tls", "tls", func(r *keygate.Route) { r.StripPath = true })
+	for _, method := range []string{"GET", "POST"} {
+		req, _ := http.NewRequest(method, g.main.ProxyURL()+"/tls/x", strings.NewReader("payload"))
+		if resp := do(t, req); resp.StatusCode != 502 {
+			t.Errorf("%s to an untrusted service: %d, want 502", method, resp.StatusCode)
+		}
+	}
+}
+
+func TestUpstreamCAFileMustHoldCertificates(t *testing.T) {
+	bad := filepath.Join(t.TempDir(), "ca.pem")
+	os.WriteFile(bad, []byte("not a certificate"), 0o600)
+	m := &Main{
+		Config: Config{DataDir: t.TempDir(), ProxyListen: "127.0.0.1:0", AdminListen: "127.0.0.1:0", KeyPrefix: "kg_test",
+			AdminToken: testAdminToken, RootKey: testRootKey, UpstreamCAFile: bad},
+		Logger: slog.New(slog.DiscardHandler),
+	}
+	err := m.Run(t.Context())
+	if err == nil {
+		m.Close()
+	}
+	if err == nil || !strings.Contains(err.Error(), "--upstream-ca-file") || !strings.Contains(err.Error(), "no PEM certificate") {
+		t.Fatalf("err = %v, want one naming --upstream-ca-file", err)
+	}
 }

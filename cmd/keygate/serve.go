@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"crypto/ecdsa"
+	"crypto/x509"
 	"errors"
 	"fmt"
 	"io"
@@ -158,6 +159,10 @@ func (m *Main) Run(ctx context.Context) (err error) {
 	if err != nil {
 		return errors.New(keygate.ErrorMessage(err))
 	}
+	upstreamRoots, err := loadCertPool(m.Config.UpstreamCAFile)
+	if err != nil {
+		return fmt.Errorf("--upstream-ca-file: %w", err)
+	}
 	if err := m.Config.validateStore(); err != nil {
 		return err
 	}
@@ -212,7 +217,7 @@ func (m *Main) Run(ctx context.Context) (err error) {
 	if m.Config.UsageFlushInterval > 0 {
 		m.Meter = meter.New(m.Store, meter.Options{FlushInterval: m.Config.UsageFlushInterval, Logger: m.Logger, Metrics: m.Metrics})
 	}
-	m.Proxy = proxy.New(m.Store, m.Verifier, proxy.Config{TrustedProxies: trusted, Logger: m.Logger, HMAC: m.HMAC, Replay: m.Replay, Now: m.Now,
+	m.Proxy = proxy.New(m.Store, m.Verifier, proxy.Config{TrustedProxies: trusted, UpstreamRoots: upstreamRoots, Logger: m.Logger, HMAC: m.HMAC, Replay: m.Replay, Now: m.Now,
 		Rotator: rotator, SelfRotatePath: m.Config.SelfRotatePath, HealthPath: m.Config.HealthPath, Pickup: rotator, ExpiryNotice: m.Config.KeyExpiryNotice,
 		Limiter: m.Limiter, RateLimitFailOpen: failOpen, Metrics: m.Metrics, Meter: m.Meter})
 	caches := []keygate.ChangeFunc{m.Verifier.Apply, m.HMAC.Apply, m.Proxy.Apply}
@@ -567,4 +572,21 @@ func (m *Main) openRedis(ctx context.Context) (*goredis.Client, error) {
 		m.Logger.Warn("Redis unreachable; usage plan limits fail "+m.Config.RateLimitOnFailure+" and signed requests fail until it answers", "error", err)
 	}
 	return client, nil
+}
+
+// loadCertPool reads the PEM certificates in file; no file: nil, the
+// system's roots.
+func loadCertPool(file string) (*x509.CertPool, error) {
+	if file == "" {
+		return nil, nil
+	}
+	pem, err := os.ReadFile(file)
+	if err != nil {
+		return nil, err
+	}
+	pool := x509.NewCertPool()
+	if !pool.AppendCertsFromPEM(pem) {
+		return nil, fmt.Errorf("%s holds no PEM certificate", file)
+	}
+	return pool, nil
 }
