@@ -3,7 +3,9 @@ package proxy
 import (
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
+	"net"
 	"time"
 
 	"github.com/valyala/fasthttp"
@@ -68,5 +70,24 @@ func refuseUnread(ctx *fasthttp.RequestCtx, err error) {
 type logAdapter struct{ *slog.Logger }
 
 func (l logAdapter) Printf(format string, args ...any) {
+	for i, arg := range args {
+		if err, ok := arg.(error); ok {
+			args[i] = describeConnError(err)
+		}
+	}
 	l.Warn("proxy listener: " + fmt.Sprintf(format, args...))
+}
+
+// describeConnError says why a connection could not be served without
+// quoting the request: fasthttp's parse errors quote the header value or
+// URI they stumbled on, which may be an API key or a cookie. Only errors
+// known to quote nothing are logged as they are.
+func describeConnError(err error) string {
+	var small *fasthttp.ErrSmallBuffer
+	var netErr net.Error
+	switch {
+	case errors.As(err, &small), errors.As(err, &netErr), errors.Is(err, io.EOF), errors.Is(err, io.ErrUnexpectedEOF):
+		return err.Error()
+	}
+	return "malformed request (not quoted: it may carry credentials)"
 }

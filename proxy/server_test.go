@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"net/http"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -146,3 +147,47 @@ func TestUnreadableRequests(t *testing.T) {
 		})
 	}
 }
+
+// The listener's log says why a request could not be read without quoting
+// it: what fasthttp stumbles on may be a key or a cookie.
+func TestListenerLogQuotesNoRequest(t *testing.T) {
+	for _, raw := range []string{
+		"GET /x HTTP/1.1\r\nHost: h\r\nAuthorization: Bearer kg_live_SECRETSECRET\x01\r\n\r\n",
+		"GET /x HTTP/1.1\r\nHost: h\r\nApikey: kg_live_SECRETSECRET\x7f\r\n\r\n",
+		"GET /x HTTP/1.1\r\nHost: h\r\nCookie: session=SECRETSECRET\x00\r\n\r\n",
+		"GET /x?apikey=SECRETSECRET\x01 HTTP/1.1\r\nHost: h\r\n\r\n",
+		"GET /x HTTP/1.1\r\nHost: h\r\nAuthorization: Bearer SECRETSECRET\r\nTransfer-Encoding: gzip\r\n\r\n",
+	} {
+		var logs strings.Builder
+		var mu sync.Mutex
+		logger := slog.New(slog.NewTextHandler(writerFunc(func(p []byte) (int, error) {
+			mu.Lock()
+			defer mu.Unlock()
+			return logs.Write(p)
+		}), nil))
+		ln := fasthttputil.NewInmemoryListener()
+		srv := newServer(func(ctx *fasthttp.RequestCtx) { t.Error("handler called") }, logger)
+		go srv.Serve(ln)
+		conn, err := ln.Dial()
+		if err != nil {
+			t.Fatal(err)
+		}
+		go io.WriteString(conn, raw)
+		if res, err := http.ReadResponse(bufio.NewReader(conn), nil); err != nil || res.StatusCode != 400 {
+			t.Errorf("%q: %v %v, want 400", raw, res, err)
+		}
+		conn.Close()
+		srv.Shutdown() // waits for the connection, and so for its log line
+		ln.Close()
+		mu.Lock()
+		log := logs.String()
+		mu.Unlock()
+		if !strings.Contains(log, "malformed request") || strings.Contains(log, "SECRETSECRET") {
+			t.Errorf("%q logged %s", raw, log)
+		}
+	}
+}
+
+type writerFunc func([]byte) (int, error)
+
+func (f writerFunc) Write(p []byte) (int, error) { return f(p) }
