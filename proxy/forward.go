@@ -527,8 +527,13 @@ func isHex(c byte) bool {
 }
 
 // isUpgrade reports a request to switch protocols.
+// Only an HTTP/1.1 caller that keeps its connection open can switch (an
+// HTTP/1.0 one's Upgrade is ignored, RFC 9110 section 7.8): the listener
+// hands over no connection it is about to close, and the upstream's would
+// be left open.
 func isUpgrade(h *fasthttp.RequestHeader) bool {
-	return len(h.Peek("Upgrade")) > 0 && hasTokenBytes(h.Peek("Connection"), []byte("Upgrade"))
+	return len(h.Peek("Upgrade")) > 0 && hasTokenBytes(h.Peek("Connection"), []byte("Upgrade")) &&
+		h.IsHTTP11() && !h.ConnectionClose()
 }
 
 // hasTokenBytes reports whether a comma-separated header list holds token,

@@ -164,6 +164,29 @@ func TestGatewayForwardsLikeAProxy(t *testing.T) {
 			t.Fatalf("echo %q, %v", got, err)
 		}
 	})
+	// The listener closes these connections after the answer, so it could
+	// not hand them over: the request goes on as an ordinary one.
+	for _, request := range []string{
+		"GET /r/ws HTTP/1.0\r\nConnection: Upgrade\r\nUpgrade: echo\r\n\r\n",
+		"GET /r/ws HTTP/1.1\r\nHost: gateway\r\nConnection: Upgrade, close\r\nUpgrade: echo\r\n\r\n",
+	} {
+		t.Run(fmt.Sprintf("no switch for %q", request), func(t *testing.T) {
+			conn, err := net.Dial("tcp", strings.TrimPrefix(g.main.ProxyURL(), "http://"))
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer conn.Close()
+			conn.SetDeadline(time.Now().Add(5 * time.Second))
+			io.WriteString(conn, request)
+			resp, err := http.ReadResponse(bufio.NewReader(conn), nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if body := readAll(t, resp); resp.StatusCode != 400 || !strings.Contains(body, "bad upgrade") {
+				t.Errorf("%d %q, want the upstream's 400 to a request without Upgrade", resp.StatusCode, body)
+			}
+		})
+	}
 }
 
 func do(tb testing.TB, req *http.Request) *http.Response {
