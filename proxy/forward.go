@@ -70,7 +70,9 @@ func (p *Proxy) forward(x *exchange) {
 		}
 	}
 	for _, name := range res.Header.PeekTrailerKeys() { // Trailer is hop-by-hop; announce the upstream's again
-		out.Header.AddTrailerBytes(name)
+		if passesAsTrailer(name) {
+			out.Header.AddTrailerBytes(name)
+		}
 	}
 	p.gatewayHeaders(x)
 	if n := res.Header.ContentLength(); x.ctx.IsHead() && n >= 0 {
@@ -193,7 +195,9 @@ func (p *Proxy) answerFromTransport(x *exchange, res *http.Response, body *reque
 		}
 	}
 	for name := range res.Trailer { // the transport drops the Trailer header; announce them again
-		out.Header.Add("Trailer", name)
+		if passesAsTrailer([]byte(name)) {
+			out.Header.Add("Trailer", name)
+		}
 	}
 	p.gatewayHeaders(x)
 	if x.ctx.IsHead() {
@@ -377,18 +381,38 @@ func (r *relay) copyTrailers() {
 	switch {
 	case r.fast != nil:
 		for _, name := range r.fast.Header.PeekTrailerKeys() {
-			if v := r.fast.Header.PeekBytes(name); v != nil {
+			if v := r.fast.Header.PeekBytes(name); v != nil && passesAsTrailer(name) {
 				r.caller.SetBytesKV(name, v)
 			}
 		}
 	case r.std != nil:
 		for name, values := range r.std.Trailer {
+			if !passesAsTrailer([]byte(name)) {
+				continue
+			}
 			for _, v := range values {
 				r.caller.Add(name, v)
 			}
 		}
 	}
 }
+
+// passesAsTrailer reports whether the upstream's trailer name may reach the
+// caller: not one the gateway sets on the answer (a trailer would replace
+// the gateway's value), nor one that frames or routes the message.
+func passesAsTrailer(name []byte) bool {
+	for _, own := range gatewayHeaderNames {
+		if len(name) >= len(own) && bytes.EqualFold(name[:len(own)], own) && (own[len(own)-1] == '-' || len(name) == len(own)) {
+			return false
+		}
+	}
+	return !framing(name) && !hopByHop(name)
+}
+
+// gatewayHeaderNames are the answer headers the gateway sets; a name ending
+// in "-" stands for every name it begins.
+var gatewayHeaderNames = [][]byte{[]byte(headerRequestID), []byte("X-Ratelimit-"), []byte("Ratelimit-"), []byte("Sunset"),
+	[]byte("Deprecation"), []byte("Retry-After")}
 
 func (r *relay) Close() error {
 	switch {

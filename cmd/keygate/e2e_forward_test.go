@@ -39,9 +39,10 @@ func TestGatewayForwardsLikeAProxy(t *testing.T) {
 			n, err := io.Copy(io.Discard, r.Body)
 			fmt.Fprint(w, n, err)
 		case "/trailer":
-			w.Header().Set("Trailer", "X-Checksum")
+			w.Header().Set("Trailer", "X-Checksum, X-Request-Id")
 			io.WriteString(w, "body")
 			w.Header().Set("X-Checksum", "abc123")
+			w.Header().Set("X-Request-Id", "upstream-chosen") // the gateway's own header: not passed on
 		case "/stream":
 			w.Header().Set("Content-Type", "text/event-stream")
 			io.WriteString(w, "data: one\n\n")
@@ -114,10 +115,19 @@ func TestGatewayForwardsLikeAProxy(t *testing.T) {
 		}
 	})
 	t.Run("trailers", func(t *testing.T) {
-		req, _ := http.NewRequest("GET", g.main.ProxyURL()+"/r/trailer", nil)
-		resp := do(t, req)
-		if body := readAll(t, resp); body != "body" || resp.Trailer.Get("X-Checksum") != "abc123" {
-			t.Errorf("body %q, trailer %v", body, resp.Trailer)
+		for _, method := range []string{"GET", "POST"} { // fasthttp's client, http.Transport
+			var body io.Reader
+			if method == "POST" {
+				body = strings.NewReader("x")
+			}
+			req, _ := http.NewRequest(method, g.main.ProxyURL()+"/r/trailer", body)
+			resp := do(t, req)
+			if body := readAll(t, resp); body != "body" || resp.Trailer.Get("X-Checksum") != "abc123" {
+				t.Errorf("%s: body %q, trailer %v", method, body, resp.Trailer)
+			}
+			if id := resp.Header.Get("X-Request-Id"); id == "" || resp.Trailer.Get("X-Request-Id") != "" {
+				t.Errorf("%s: X-Request-Id %q, trailers %v: the gateway's id must stay a header", method, id, resp.Trailer)
+			}
 		}
 	})
 	t.Run("a stream is flushed as it comes", func(t *testing.T) {
