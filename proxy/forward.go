@@ -2,6 +2,7 @@ package proxy
 
 import (
 	"bytes"
+	"fmt"
 	"io"
 	"net"
 	"net/http"
@@ -87,8 +88,36 @@ func (p *Proxy) forward(x *exchange) {
 	}
 	r := p.newRelay(x, stream)
 	r.fast = res
-	out.SetBodyStream(r, streamSize(res.Header.ContentLength(), res.Header.ContentType()))
+	p.answerWithStream(x, r, res.Header.ContentLength(), res.Header.ContentType())
 }
+
+// answerWithStream hands the upstream's body to the listener, which streams
+// it to the caller. An HTTP/1.0 caller cannot read chunks (RFC 9112 section
+// 6.1 forbids sending it any), and fasthttp's server sends every stream of
+// unknown length chunked: for such a caller a body of unknown length is read
+// whole first, up to maxUnchunkedBody, and sent with its length.
+func (p *Proxy) answerWithStream(x *exchange, r *relay, contentLength int, contentType []byte) {
+	out := &x.ctx.Response
+	if !x.http10 || contentLength >= 0 {
+		out.SetBodyStream(r, streamSize(contentLength, contentType))
+		return
+	}
+	body, err := io.ReadAll(io.LimitReader(r, maxUnchunkedBody+1))
+	if err == nil && len(body) > maxUnchunkedBody {
+		err = fmt.Errorf("an answer of unknown length is over %d bytes, too long to buffer for an HTTP/1.0 caller", maxUnchunkedBody)
+	}
+	r.Close()
+	if err != nil {
+		out.Reset()
+		p.upstreamFailed(x, err)
+		return
+	}
+	out.SetBody(body)
+}
+
+// maxUnchunkedBody bounds what an HTTP/1.0 caller's answer of unknown
+// length may hold.
+const maxUnchunkedBody = 16 << 20
 
 // streamSize is the size to announce for an answer's body: its length, or
 // -1 (chunked, each piece flushed as it comes) when the length is unknown or
@@ -217,7 +246,7 @@ func (p *Proxy) answerFromTransport(x *exchange, res *http.Response, body *reque
 	if int64(size) != res.ContentLength {
 		size = -1
 	}
-	out.SetBodyStream(r, streamSize(size, []byte(res.Header.Get("Content-Type"))))
+	p.answerWithStream(x, r, size, []byte(res.Header.Get("Content-Type")))
 }
 
 // upgrade forwards a request to switch protocols (WebSocket) and, when the

@@ -319,14 +319,17 @@ type exchange struct {
 	// caller when showLimits is set.
 	limits     keygate.LimitDecision
 	showLimits bool
+	// http10 is whether the caller spoke HTTP/1.0: the request forwarded,
+	// rewritten in place, speaks HTTP/1.1 whatever the caller did.
+	http10 bool
 }
 
 // Serve is the request path: route, authenticate, authorise, limit,
 // forward. It is the proxy listener's fasthttp.RequestHandler.
 func (p *Proxy) Serve(ctx *fasthttp.RequestCtx) {
-	x := exchange{ctx: ctx}
-	defer p.recoverPanic(&x)
 	req := &ctx.Request
+	x := exchange{ctx: ctx, http10: !req.Header.IsHTTP11()}
+	defer p.recoverPanic(&x)
 	// The listener made the request's header names canonical; every name
 	// the request path looks up or writes is canonical too, so fasthttp
 	// need not make each one so again (a tenth of its work per request).

@@ -35,6 +35,10 @@ func TestGatewayForwardsLikeAProxy(t *testing.T) {
 			w.Header().Set("X-End-To-End", "kept")
 			fmt.Fprintf(w, "%s|%s|%q|%q|%q|%q|%q", r.Method, body, r.URL.RawQuery, r.Header.Values("User-Agent"),
 				r.Header.Values("X-Caller-Hop"), r.Header.Values("Proxy-Authorization"), r.Header.Values("X-End-To-End"))
+		case "/unknown-length":
+			io.WriteString(w, "part1-")
+			w.(http.Flusher).Flush() // no Content-Length: chunked to an HTTP/1.1 gateway
+			io.WriteString(w, "part2")
 		case "/count":
 			n, err := io.Copy(io.Discard, r.Body)
 			fmt.Fprint(w, n, err)
@@ -111,6 +115,27 @@ func TestGatewayForwardsLikeAProxy(t *testing.T) {
 			req.ContentLength = length
 			if body := readAll(t, do(t, req)); body != fmt.Sprint(size, nil) {
 				t.Errorf("Content-Length %d: upstream read %s, want %d bytes", length, body, size)
+			}
+		}
+	})
+	t.Run("an HTTP/1.0 caller gets no chunks", func(t *testing.T) {
+		for _, request := range []string{ // fasthttp's client, http.Transport
+			"GET /r/unknown-length HTTP/1.0\r\n\r\n",
+			"POST /r/unknown-length HTTP/1.0\r\nContent-Length: 2\r\n\r\nhi",
+		} {
+			conn, err := net.Dial("tcp", strings.TrimPrefix(g.main.ProxyURL(), "http://"))
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer conn.Close()
+			conn.SetDeadline(time.Now().Add(5 * time.Second))
+			io.WriteString(conn, request)
+			resp, err := http.ReadResponse(bufio.NewReader(conn), nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if body := readAll(t, resp); body != "part1-part2" || resp.TransferEncoding != nil || resp.ContentLength != 11 {
+				t.Errorf("%q: %q, Transfer-Encoding %v, Content-Length %d; want the body with its length", request, body, resp.TransferEncoding, resp.ContentLength)
 			}
 		}
 	})
