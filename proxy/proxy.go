@@ -564,7 +564,20 @@ func scrubbed(name []byte) bool {
 		"X-Forwarded-Port", "X-Forwarded-Path", "X-Forwarded-Prefix", "Forwarded":
 		return true
 	}
-	return bytes.IndexByte(name, '_') >= 0
+	return !plainHeaderName(name)
+}
+
+// plainHeaderName reports a name of letters, digits and "-" only. As nginx
+// (ignore_invalid_headers) does, others are dropped: an "_" that an
+// upstream's framework reads as "-" (X_Consumer_Id), a space or a dot that
+// a lenient parser may cut the name at.
+func plainHeaderName(name []byte) bool {
+	for _, c := range name {
+		if !('a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' || c == '-') {
+			return false
+		}
+	}
+	return true
 }
 
 // requestTarget is a request URI read as net/http reads it

@@ -133,6 +133,8 @@ func TestScrub(t *testing.T) {
 		{"Forwarded", "for=1.2.3.4"},
 		{"X-Real-IP", "1.2.3.4"},
 		{"X_amount", "an unsigned twin of a signed X-Amount"},
+		{"X-Consumer-Id x", "cut at the space by a lenient parser"},
+		{"X-Consumer-Id.", "forged"},
 		{"Accept", "second"},
 		{"X-Amount", "kept"},
 		{"X-Forwarded-For", "10.0.0.2"},
