@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net"
 	"net/http"
 	"strings"
 	"sync"
@@ -20,17 +21,8 @@ import (
 // what handler saw, read from the request as the listener received it.
 func serveOne[T any](t *testing.T, raw string, handler func(*fasthttp.RequestCtx) T) T {
 	t.Helper()
-	ln := fasthttputil.NewInmemoryListener()
-	defer ln.Close()
 	seen := make(chan T, 1)
-	srv := newServer(func(ctx *fasthttp.RequestCtx) { seen <- handler(ctx) }, slog.New(slog.DiscardHandler))
-	go srv.Serve(ln)
-	defer srv.Shutdown()
-	conn, err := ln.Dial()
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Close()
+	conn := dialServer(t, newServer(func(ctx *fasthttp.RequestCtx) { seen <- handler(ctx) }, slog.New(slog.DiscardHandler)))
 	if _, err := io.WriteString(conn, raw); err != nil {
 		t.Fatal(err)
 	}
@@ -38,6 +30,24 @@ func serveOne[T any](t *testing.T, raw string, handler func(*fasthttp.RequestCtx
 		t.Fatal(err)
 	}
 	return <-seen
+}
+
+// dialServer serves srv on an in-memory listener, stopped when the test
+// ends, and connects to it.
+func dialServer(t *testing.T, srv *fasthttp.Server) net.Conn {
+	t.Helper()
+	ln := fasthttputil.NewInmemoryListener()
+	go srv.Serve(ln)
+	conn, err := ln.Dial()
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		conn.Close()
+		srv.Shutdown()
+		ln.Close()
+	})
+	return conn
 }
 
 // Requests without a body go through fasthttp's client, which may send
@@ -117,17 +127,9 @@ func TestUnreadableRequests(t *testing.T) {
 		{"headers that never end", "GET /x HTTP/1.1\r\nHost: h\r\n", 408, "Request not received in time"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			ln := fasthttputil.NewInmemoryListener()
-			defer ln.Close()
 			srv := newServer(func(ctx *fasthttp.RequestCtx) { t.Error("handler called") }, slog.New(slog.DiscardHandler))
 			srv.ReadTimeout = 100 * time.Millisecond
-			go srv.Serve(ln)
-			defer srv.Shutdown()
-			conn, err := ln.Dial()
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer conn.Close()
+			conn := dialServer(t, srv)
 			go io.WriteString(conn, tc.request)
 			res, err := http.ReadResponse(bufio.NewReader(conn), nil)
 			if err != nil {

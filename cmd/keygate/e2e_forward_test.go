@@ -123,17 +123,7 @@ func TestGatewayForwardsLikeAProxy(t *testing.T) {
 			"GET /r/unknown-length HTTP/1.0\r\n\r\n",
 			"POST /r/unknown-length HTTP/1.0\r\nContent-Length: 2\r\n\r\nhi",
 		} {
-			conn, err := net.Dial("tcp", strings.TrimPrefix(g.main.ProxyURL(), "http://"))
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer conn.Close()
-			conn.SetDeadline(time.Now().Add(5 * time.Second))
-			io.WriteString(conn, request)
-			resp, err := http.ReadResponse(bufio.NewReader(conn), nil)
-			if err != nil {
-				t.Fatal(err)
-			}
+			resp := g.rawRequest(t, request)
 			if body := readAll(t, resp); body != "part1-part2" || resp.TransferEncoding != nil || resp.ContentLength != 11 {
 				t.Errorf("%q: %q, Transfer-Encoding %v, Content-Length %d; want the body with its length", request, body, resp.TransferEncoding, resp.ContentLength)
 			}
@@ -206,22 +196,30 @@ func TestGatewayForwardsLikeAProxy(t *testing.T) {
 		"GET /r/ws HTTP/1.1\r\nHost: gateway\r\nConnection: Upgrade, close\r\nUpgrade: echo\r\n\r\n",
 	} {
 		t.Run(fmt.Sprintf("no switch for %q", request), func(t *testing.T) {
-			conn, err := net.Dial("tcp", strings.TrimPrefix(g.main.ProxyURL(), "http://"))
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer conn.Close()
-			conn.SetDeadline(time.Now().Add(5 * time.Second))
-			io.WriteString(conn, request)
-			resp, err := http.ReadResponse(bufio.NewReader(conn), nil)
-			if err != nil {
-				t.Fatal(err)
-			}
+			resp := g.rawRequest(t, request)
 			if body := readAll(t, resp); resp.StatusCode != 400 || !strings.Contains(body, "bad upgrade") {
 				t.Errorf("%d %q, want the upstream's 400 to a request without Upgrade", resp.StatusCode, body)
 			}
 		})
 	}
+}
+
+// rawRequest sends request, as written, over a new connection to the proxy
+// listener and reads the answer.
+func (g *gateway) rawRequest(t *testing.T, request string) *http.Response {
+	t.Helper()
+	conn, err := net.Dial("tcp", strings.TrimPrefix(g.main.ProxyURL(), "http://"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { conn.Close() })
+	conn.SetDeadline(time.Now().Add(5 * time.Second))
+	io.WriteString(conn, request)
+	resp, err := http.ReadResponse(bufio.NewReader(conn), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return resp
 }
 
 func do(tb testing.TB, req *http.Request) *http.Response {
