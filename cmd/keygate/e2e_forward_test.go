@@ -460,3 +460,49 @@ func TestUpstreamCAFileMustHoldCertificates(t *testing.T) {
 		t.Fatalf("err = %v, want one naming --upstream-ca-file", err)
 	}
 }
+
+// An upstream may answer before it has read the request body (a refusal, say)
+// while the caller is still sending it: the caller gets the answer, and the
+// body's reader on the transport's side lets go of the caller's connection.
+func TestGatewayUpstreamAnswersBeforeTheBody(t *testing.T) {
+	upstream := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		r.Body.Read(make([]byte, 1))
+		http.Error(w, "refused early", http.StatusForbidden)
+	}))
+	defer upstream.Close()
+	g := startGateway(t)
+	g.service(t, "early", upstream.URL, nil)
+	g.route(t, "early", "early", nil)
+	answered := 0
+	for i := range 50 {
+		pr, pw := io.Pipe()
+		go func() {
+			chunk := bytes.Repeat([]byte("x"), 64<<10)
+			for range 64 { // 4 MiB, in pieces, until the gateway stops reading
+				if _, err := pw.Write(chunk); err != nil {
+					return
+				}
+			}
+			pw.Close()
+		}()
+		req, _ := http.NewRequest("POST", g.main.ProxyURL()+"/early", pr)
+		req.ContentLength = 4 << 20
+		resp, err := http.DefaultClient.Do(req)
+		pr.CloseWithError(io.ErrClosedPipe)
+		if err != nil { // the gateway may close the connection while the body is still coming
+			continue
+		}
+		if body := readAll(t, resp); resp.StatusCode != 403 || !strings.Contains(body, "refused early") {
+			t.Fatalf("request %d: %d %q, want the upstream's 403", i, resp.StatusCode, body)
+		}
+		answered++
+	}
+	if answered == 0 {
+		t.Fatal("no caller got the upstream's answer")
+	}
+	t.Logf("%d of 50 callers got the answer before the connection closed", answered)
+	// The listener still serves.
+	if status, _, _ := g.call(t, "GET", "/early", nil); status != 403 {
+		t.Fatalf("afterwards: %d", status)
+	}
+}
