@@ -98,8 +98,12 @@ func (p *Proxy) forward(x *exchange) {
 // whole first, up to maxUnchunkedBody, and sent with its length.
 func (p *Proxy) answerWithStream(x *exchange, r *relay, contentLength int, contentType []byte) {
 	out := &x.ctx.Response
-	if !x.http10 || contentLength >= 0 {
+	switch {
+	case !x.http10:
 		out.SetBodyStream(r, streamSize(contentLength, contentType))
+		return
+	case contentLength >= 0: // even for a stream of events: its length is what frames it
+		out.SetBodyStream(r, contentLength)
 		return
 	}
 	body, err := io.ReadAll(io.LimitReader(r, maxUnchunkedBody+1))

@@ -36,6 +36,10 @@ func TestGatewayForwardsLikeAProxy(t *testing.T) {
 			fmt.Fprintf(w, "%s|%s|%q|%q|%q|%q|%q", r.Method, body, r.URL.RawQuery, r.Header.Values("User-Agent"),
 				r.Header.Values("X-Caller-Hop"), r.Header.Values("Proxy-Authorization"), r.Header.Values("X-End-To-End"))
 		case "/unknown-length":
+			if r.URL.RawQuery == "events" {
+				w.Header().Set("Content-Type", "text/event-stream")
+				w.Header().Set("Content-Length", "11")
+			}
 			io.WriteString(w, "part1-")
 			w.(http.Flusher).Flush() // no Content-Length: chunked to an HTTP/1.1 gateway
 			io.WriteString(w, "part2")
@@ -122,6 +126,7 @@ func TestGatewayForwardsLikeAProxy(t *testing.T) {
 		for _, request := range []string{ // fasthttp's client, http.Transport
 			"GET /r/unknown-length HTTP/1.0\r\n\r\n",
 			"POST /r/unknown-length HTTP/1.0\r\nContent-Length: 2\r\n\r\nhi",
+			"GET /r/unknown-length?events HTTP/1.0\r\n\r\n", // a stream of events of known length
 		} {
 			resp := g.rawRequest(t, request)
 			if body := readAll(t, resp); body != "part1-part2" || resp.TransferEncoding != nil || resp.ContentLength != 11 {
