@@ -434,18 +434,22 @@ func (r *relay) copyTrailers() {
 // caller: not one the gateway sets on the answer (a trailer would replace
 // the gateway's value), nor one that frames or routes the message.
 func passesAsTrailer(name []byte) bool {
-	for _, own := range gatewayHeaderNames {
-		if len(name) >= len(own) && bytes.EqualFold(name[:len(own)], own) && (own[len(own)-1] == '-' || len(name) == len(own)) {
+	for _, own := range gatewayAnswerHeaders {
+		if bytes.EqualFold(name, own) {
+			return false
+		}
+	}
+	for _, prefix := range [][]byte{headerRateLimitPrefix, headerXRateLimitPrefix} {
+		if len(name) >= len(prefix) && bytes.EqualFold(name[:len(prefix)], prefix) {
 			return false
 		}
 	}
 	return !framing(name) && !hopByHop(name)
 }
 
-// gatewayHeaderNames are the answer headers the gateway sets; a name ending
-// in "-" stands for every name it begins.
-var gatewayHeaderNames = [][]byte{[]byte(headerRequestID), []byte("X-Ratelimit-"), []byte("Ratelimit-"), []byte("Sunset"),
-	[]byte("Deprecation"), []byte("Retry-After")}
+// gatewayAnswerHeaders are the headers gatewayHeaders sets on an answer
+// besides the rate-limit ones.
+var gatewayAnswerHeaders = [][]byte{[]byte(headerRequestID), []byte(headerSunset), []byte(headerDeprecation)}
 
 func (r *relay) Close() error {
 	switch {

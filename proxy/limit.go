@@ -113,6 +113,9 @@ var (
 	headerLimit           = []byte("Ratelimit-Limit")
 	headerRemaining       = []byte("Ratelimit-Remaining")
 	headerReset           = []byte("Ratelimit-Reset")
+	// Every rate-limit header's name begins with one of these.
+	headerXRateLimitPrefix = []byte("X-Ratelimit-")
+	headerRateLimitPrefix  = []byte("Ratelimit-")
 )
 
 func init() {

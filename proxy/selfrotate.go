@@ -214,11 +214,16 @@ func (l *rotationLimiter) refund(consumer string) {
 // 8594) with the time it stops working, while it is in a rotation's grace
 // period or within notice of its expiry, and Deprecation (RFC 9745) with
 // the time it was replaced.
+const (
+	headerDeprecation = "Deprecation"
+	headerSunset      = "Sunset"
+)
+
 func sunsetHeaders(h *fasthttp.ResponseHeader, res *auth.Result, now time.Time, notice time.Duration) {
 	if !res.DeprecatedAt.IsZero() {
-		h.Set("Deprecation", "@"+strconv.FormatInt(res.DeprecatedAt.Unix(), 10))
+		h.Set(headerDeprecation, "@"+strconv.FormatInt(res.DeprecatedAt.Unix(), 10))
 	}
 	if !res.Sunset.IsZero() && (!res.DeprecatedAt.IsZero() || res.Sunset.Sub(now) <= notice) {
-		h.Set("Sunset", res.Sunset.UTC().Format(http.TimeFormat))
+		h.Set(headerSunset, res.Sunset.UTC().Format(http.TimeFormat))
 	}
 }
