@@ -125,13 +125,17 @@ const (
 // It must not have the form of an id, so that "id or username" lookups are
 // never ambiguous.
 func (r *HMACCredentialRequest) Validate() error {
-	switch u := r.Username; {
+	u := r.Username
+	switch {
 	case u == "":
 		return Errorf(EINVALID, "username: required")
 	case len(u) > maxHMACUsernameLen:
 		return Errorf(EINVALID, "username: longer than %d characters", maxHMACUsernameLen)
-	case hasControl(u):
-		return Errorf(EINVALID, "username: must not contain control characters")
+	}
+	if err := checkText("username", u); err != nil {
+		return err
+	}
+	switch {
 	case !isToken(u, `",\`):
 		return Errorf(EINVALID, "username: must be printable ASCII without spaces, quotes, commas or backslashes")
 	case LooksLikeID(u):
@@ -247,10 +251,16 @@ func (c *HMACAuthConfig) validate() error {
 		return Errorf(EINVALID, "hmac_auth.algorithms: at least one is required")
 	case c.MaxBodySize < 1 || c.MaxBodySize > 64<<20:
 		return Errorf(EINVALID, "hmac_auth.max_body_size: must be between 1 and %d bytes", 64<<20)
-	case len(c.Realm) > maxNameLen || hasControl(c.Realm) || strings.ContainsRune(c.Realm, '"'):
-		return Errorf(EINVALID, "hmac_auth.realm: at most %d characters, no quotes or control characters", maxNameLen)
-	case len(c.Anonymous) > maxNameLen || hasControl(c.Anonymous):
-		return Errorf(EINVALID, "hmac_auth.anonymous: at most %d characters, no control characters", maxNameLen)
+	case len(c.Realm) > maxNameLen || strings.ContainsRune(c.Realm, '"'):
+		return Errorf(EINVALID, "hmac_auth.realm: at most %d characters, no quotes", maxNameLen)
+	case len(c.Anonymous) > maxNameLen:
+		return Errorf(EINVALID, "hmac_auth.anonymous: at most %d characters", maxNameLen)
+	}
+	if err := checkText("hmac_auth.realm", c.Realm); err != nil {
+		return err
+	}
+	if err := checkText("hmac_auth.anonymous", c.Anonymous); err != nil {
+		return err
 	}
 	for _, a := range c.Algorithms {
 		if !slices.Contains([]string{HMACSHA1, HMACSHA256, HMACSHA384, HMACSHA512}, a) {
