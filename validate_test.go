@@ -344,6 +344,16 @@ func TestHMACCredentialRequest(t *testing.T) {
 		{"secret with a tab", func(r *keygate.HMACCredentialRequest) { r.Secret = strings.Repeat("x", 40) + "\t" }, "secret"},
 		{"secret with NUL", func(r *keygate.HMACCredentialRequest) { r.Secret = "\x00" + strings.Repeat("x", 40) }, "secret"},
 		{"non-ASCII secret", func(r *keygate.HMACCredentialRequest) { r.Secret = strings.Repeat("ü", 20) }, "secret"},
+		{"imported 6-character secret, as Kong's docs use", func(r *keygate.HMACCredentialRequest) { r.Import, r.Secret = true, "s3cr3t" }, ""},
+		{"imported 1-character secret", func(r *keygate.HMACCredentialRequest) { r.Import, r.Secret = true, "x" }, ""},
+		{"imported 512-character secret", func(r *keygate.HMACCredentialRequest) { r.Import, r.Secret = true, strings.Repeat("x", 512) }, ""},
+		{"imported without a secret", func(r *keygate.HMACCredentialRequest) { r.Import, r.Secret = true, "" }, "secret"},
+		{"imported 513-character secret", func(r *keygate.HMACCredentialRequest) { r.Import, r.Secret = true, strings.Repeat("x", 513) }, "secret"},
+		{"imported secret with a tab", func(r *keygate.HMACCredentialRequest) { r.Import, r.Secret = true, "se\tcret" }, "secret"},
+		{"imported non-ASCII secret", func(r *keygate.HMACCredentialRequest) { r.Import, r.Secret = true, "geheimnisß" }, "secret"},
+		{"imported, with a bad username still", func(r *keygate.HMACCredentialRequest) { r.Import, r.Secret, r.Username = true, "secret", "a b" }, "username"},
+		{"imported, with a bad tag still", func(r *keygate.HMACCredentialRequest) { r.Import, r.Secret, r.Tags = true, "secret", []string{""} }, "tags[0]"},
+		{"6-character secret not imported", func(r *keygate.HMACCredentialRequest) { r.Secret = "s3cr3t" }, "secret"},
 		{"tag with a comma", func(r *keygate.HMACCredentialRequest) { r.Tags = []string{"a,b"} }, "tags[0]"},
 		{"empty tag", func(r *keygate.HMACCredentialRequest) { r.Tags = []string{"ok", ""} }, "tags[1]"},
 		{"too many tags", func(r *keygate.HMACCredentialRequest) { r.Tags = make([]string, 65) }, "tags"},
@@ -356,6 +366,32 @@ func TestHMACCredentialRequest(t *testing.T) {
 			wantInvalid(t, err, tt.field)
 			if r.Secret != "" && strings.Contains(keygate.ErrorMessage(err), r.Secret) {
 				t.Errorf("message %q echoes the secret", keygate.ErrorMessage(err))
+			}
+		})
+	}
+}
+
+// TestHMACCredentialRequestWeak: only an imported secret shorter than a
+// chosen one may be makes a weak credential.
+func TestHMACCredentialRequestWeak(t *testing.T) {
+	tests := []struct {
+		name    string
+		import_ bool
+		secret  string
+		weak    bool
+	}{
+		{"imported short secret", true, "secret", true},
+		{"imported 31 characters", true, strings.Repeat("x", 31), true},
+		{"imported 32 characters", true, strings.Repeat("x", 32), false},
+		{"chosen 32 characters", false, strings.Repeat("x", 32), false},
+		{"generated", false, "", false},
+		{"short, not imported (refused by Validate)", false, "secret", false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			r := keygate.HMACCredentialRequest{Username: "u", Secret: tt.secret, Import: tt.import_}
+			if got := r.Weak(); got != tt.weak {
+				t.Errorf("Weak() = %v, want %v", got, tt.weak)
 			}
 		})
 	}
