@@ -116,7 +116,7 @@ func validateRef(ref string) string {
 	if ref == "" || len(ref) > maxNameLen {
 		return "must be an id or a name"
 	}
-	return ""
+	return textProblem(ref)
 }
 
 func validatePlan(field, plan string, required bool) error {
@@ -125,9 +125,11 @@ func validatePlan(field, plan string, required bool) error {
 		return Errorf(EINVALID, "%s: required", field)
 	case len(plan) > maxPlanLen:
 		return Errorf(EINVALID, "%s: longer than %d characters", field, maxPlanLen)
-	case hasControl(plan) || !utf8.ValidString(plan):
-		return Errorf(EINVALID, "%s: must be UTF-8 without control characters", field)
-	case strings.TrimSpace(plan) != plan:
+	}
+	if err := checkText(field, plan); err != nil {
+		return err
+	}
+	if strings.TrimSpace(plan) != plan {
 		return Errorf(EINVALID, "%s: must not start or end with spaces", field)
 	}
 	return nil
@@ -152,10 +154,8 @@ func validateText(field, s string, maxLen int) error {
 	switch {
 	case len(s) > maxLen:
 		return Errorf(EINVALID, "%s: longer than %d characters", field, maxLen)
-	case hasControl(s) || !utf8.ValidString(s):
-		return Errorf(EINVALID, "%s: must be UTF-8 without control characters", field)
 	}
-	return nil
+	return checkText(field, s)
 }
 
 // AccessDecision is who decides an access request, and why.

@@ -42,8 +42,8 @@ func (c *Consumer) Validate() error {
 	if len(c.CustomID) > maxNameLen {
 		return Errorf(EINVALID, "custom_id: longer than %d characters", maxNameLen)
 	}
-	if hasControl(c.CustomID) {
-		return Errorf(EINVALID, "custom_id: must not contain control characters")
+	if err := checkText("custom_id", c.CustomID); err != nil {
+		return err
 	}
 	if err := validateList("groups", c.Groups, validateGroup); err != nil {
 		return err

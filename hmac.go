@@ -26,6 +26,10 @@ type HMACCredential struct {
 	ExpiresAt *time.Time `json:"expires_at"`
 	CreatedAt time.Time  `json:"created_at"`
 	RevokedAt *time.Time `json:"revoked_at,omitempty"`
+	// Weak marks a credential imported with a secret shorter than
+	// MinHMACSecretLen (see HMACCredentialRequest.Import): it works, but
+	// should be replaced by one with a new secret. Set by its creator.
+	Weak bool `json:"weak"`
 	// Secret is the sealed secret (kind SealedHMACSecret, the credential's
 	// id); the store keeps its data key with the other data keys. Set by
 	// LookupHMACCredential only.
@@ -50,6 +54,8 @@ const SealedHMACSecret = "hmac_credential"
 // HMACCredentialFilter narrows a list; the zero value lists all.
 type HMACCredentialFilter struct {
 	ConsumerID string
+	// Weak, if set, lists only credentials whose Weak is *Weak.
+	Weak *bool
 }
 
 // HMACCredentialStore persists HMAC credentials. Every method is one
@@ -108,6 +114,16 @@ type HMACCredentialRequest struct {
 	ExpiresAt *time.Time `json:"expires_at,omitempty"`
 	TTL       *int       `json:"ttl,omitempty"` // a pointer, so that an explicit 0 is refused rather than meaning "never"
 	Tags      []string   `json:"tags,omitempty"`
+	// Import says Secret is an existing one (from Kong, which takes any),
+	// to be kept rather than refused when shorter than MinHMACSecretLen:
+	// the credential is then Weak. Secret is required.
+	Import bool `json:"import,omitempty"`
+}
+
+// Weak reports whether the credential r creates is weak: an imported
+// secret shorter than a chosen one may be.
+func (r *HMACCredentialRequest) Weak() bool {
+	return r.Import && len(r.Secret) < MinHMACSecretLen
 }
 
 // Limits of HMACCredentialRequest.
@@ -125,13 +141,17 @@ const (
 // It must not have the form of an id, so that "id or username" lookups are
 // never ambiguous.
 func (r *HMACCredentialRequest) Validate() error {
-	switch u := r.Username; {
+	u := r.Username
+	switch {
 	case u == "":
 		return Errorf(EINVALID, "username: required")
 	case len(u) > maxHMACUsernameLen:
 		return Errorf(EINVALID, "username: longer than %d characters", maxHMACUsernameLen)
-	case hasControl(u):
-		return Errorf(EINVALID, "username: must not contain control characters")
+	}
+	if err := checkText("username", u); err != nil {
+		return err
+	}
+	switch {
 	case !isToken(u, `",\`):
 		return Errorf(EINVALID, "username: must be printable ASCII without spaces, quotes, commas or backslashes")
 	case LooksLikeID(u):
@@ -140,11 +160,20 @@ func (r *HMACCredentialRequest) Validate() error {
 	// Kong takes any secret. We require one long enough to hold the entropy
 	// an HMAC key needs (32 random printable characters carry well over 128
 	// bits), and printable ASCII, so that every client can type and send it
-	// the same way. The messages never echo it.
+	// the same way. An imported secret is already in its signers' hands:
+	// refusing it would break them, so any length from 1 is kept (and the
+	// credential marked weak); only empty is not: Kong generates a secret
+	// when none is given, so no Kong credential has an empty one.
+	// The messages never echo it.
+	switch s := r.Secret; {
+	case r.Import && s == "":
+		return Errorf(EINVALID, "secret: required to import (the existing secret, 1 to %d characters)", MaxHMACSecretLen)
+	case r.Import && len(s) > MaxHMACSecretLen:
+		return Errorf(EINVALID, "secret: must be 1 to %d characters to import", MaxHMACSecretLen)
+	case !r.Import && s != "" && (len(s) < MinHMACSecretLen || len(s) > MaxHMACSecretLen):
+		return Errorf(EINVALID, "secret: must be %d to %d characters (or left out, to have one generated)", MinHMACSecretLen, MaxHMACSecretLen)
+	}
 	if s := r.Secret; s != "" {
-		if len(s) < MinHMACSecretLen || len(s) > MaxHMACSecretLen {
-			return Errorf(EINVALID, "secret: must be %d to %d characters (or left out, to have one generated)", MinHMACSecretLen, MaxHMACSecretLen)
-		}
 		for i := 0; i < len(s); i++ {
 			if c := s[i]; c < 0x20 || c > 0x7e {
 				return Errorf(EINVALID, "secret: must be printable ASCII")
@@ -247,10 +276,16 @@ func (c *HMACAuthConfig) validate() error {
 		return Errorf(EINVALID, "hmac_auth.algorithms: at least one is required")
 	case c.MaxBodySize < 1 || c.MaxBodySize > 64<<20:
 		return Errorf(EINVALID, "hmac_auth.max_body_size: must be between 1 and %d bytes", 64<<20)
-	case len(c.Realm) > maxNameLen || hasControl(c.Realm) || strings.ContainsRune(c.Realm, '"'):
-		return Errorf(EINVALID, "hmac_auth.realm: at most %d characters, no quotes or control characters", maxNameLen)
-	case len(c.Anonymous) > maxNameLen || hasControl(c.Anonymous):
-		return Errorf(EINVALID, "hmac_auth.anonymous: at most %d characters, no control characters", maxNameLen)
+	case len(c.Realm) > maxNameLen || strings.ContainsRune(c.Realm, '"'):
+		return Errorf(EINVALID, "hmac_auth.realm: at most %d characters, no quotes", maxNameLen)
+	case len(c.Anonymous) > maxNameLen:
+		return Errorf(EINVALID, "hmac_auth.anonymous: at most %d characters", maxNameLen)
+	}
+	if err := checkText("hmac_auth.realm", c.Realm); err != nil {
+		return err
+	}
+	if err := checkText("hmac_auth.anonymous", c.Anonymous); err != nil {
+		return err
 	}
 	for _, a := range c.Algorithms {
 		if !slices.Contains([]string{HMACSHA1, HMACSHA256, HMACSHA384, HMACSHA512}, a) {

@@ -158,10 +158,7 @@ func (c *KeyAuthConfig) validate() error {
 	if len(c.Anonymous) > maxNameLen {
 		return Errorf(EINVALID, "key_auth.anonymous: longer than %d characters", maxNameLen)
 	}
-	if hasControl(c.Anonymous) {
-		return Errorf(EINVALID, "key_auth.anonymous: must not contain control characters")
-	}
-	return nil
+	return checkText("key_auth.anonymous", c.Anonymous)
 }
 
 func (a *ACLConfig) validate() error {

@@ -3,6 +3,8 @@ package keygate
 import (
 	"fmt"
 	"strings"
+	"unicode"
+	"unicode/utf8"
 )
 
 const maxNameLen = 128
@@ -17,6 +19,13 @@ func validateName(field, name string, required bool) error {
 		return nil
 	case len(name) > maxNameLen:
 		return Errorf(EINVALID, "%s: longer than %d characters", field, maxNameLen)
+	}
+	// Before the character set, which refuses these too, so that the
+	// message says which character and where.
+	if err := checkText(field, name); err != nil {
+		return err
+	}
+	switch {
 	case strings.Trim(name, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789.-_~") != "":
 		return Errorf(EINVALID, "%s: may contain only letters, digits, '.', '-', '_' and '~'", field)
 	case strings.Trim(name, ".") == "":
@@ -57,8 +66,45 @@ func validateLabel(s string) string {
 	switch {
 	case s == "" || len(s) > maxNameLen || strings.ContainsAny(s, ", "):
 		return fmt.Sprintf("must be 1-%d characters without spaces or commas", maxNameLen)
-	case hasControl(s):
-		return "must not contain control characters"
+	}
+	return textProblem(s)
+}
+
+// checkText applies textProblem to field.
+func checkText(field, s string) error {
+	if problem := textProblem(s); problem != "" {
+		return Errorf(EINVALID, "%s: %s", field, problem)
+	}
+	return nil
+}
+
+// textProblem is the one rule for every identity field and name an admin
+// gives (usernames, custom_id, groups, tags, names): valid UTF-8 without
+// Unicode control (Cc: C0, DEL, C1 such as U+0085 NEL), format (Cf: bidi
+// overrides, zero-width characters, BOM) or line and paragraph separator
+// (Zl, Zp) characters. They reach upstreams as header values and admins
+// as text on a screen: a C1 or separator can end a line in a lenient
+// parser or log, a bidi override or zero-width character makes one name
+// look like another. It returns why s is refused, naming the character
+// and its byte offset but never echoing s, or "" when s is fine. Other
+// non-ASCII text (Zoë, 東京) is fine.
+func textProblem(s string) string {
+	for i := 0; i < len(s); {
+		if c := s[i]; c < utf8.RuneSelf { // ASCII: the common case, without decoding
+			if c < 0x20 || c == 0x7f {
+				return fmt.Sprintf("must not contain control or format characters (%U at byte %d)", rune(c), i)
+			}
+			i++
+			continue
+		}
+		r, n := utf8.DecodeRuneInString(s[i:])
+		switch {
+		case r == utf8.RuneError && n == 1:
+			return fmt.Sprintf("must be valid UTF-8 (invalid byte at %d)", i)
+		case unicode.In(r, unicode.Cc, unicode.Cf, unicode.Zl, unicode.Zp):
+			return fmt.Sprintf("must not contain control or format characters (%U at byte %d)", r, i)
+		}
+		i += n
 	}
 	return ""
 }

@@ -99,6 +99,92 @@ func TestControlCharacters(t *testing.T) {
 	})
 }
 
+// TestIdentityTextFields checks that every identity field and name refuses
+// the characters of textProblem beyond ASCII controls — C1 controls, line
+// and paragraph separators, bidi overrides, zero-width characters, a BOM —
+// and invalid UTF-8, naming the field and the character, while non-ASCII
+// text such as Zoë or 東京 stays valid where non-ASCII was valid before.
+func TestIdentityTextFields(t *testing.T) {
+	rule := func() *keygate.AccessRule {
+		return &keygate.AccessRule{Name: "partners", Plan: "gold", ConsumerGroups: []string{"partners"}, Services: []string{"orders"}}
+	}
+	request := func() *keygate.AccessRequestInput {
+		return &keygate.AccessRequestInput{Consumer: keygate.Ref{Name: "acme"}, Services: []string{"orders"}, Plan: "gold"}
+	}
+	withHMAC := func(edit func(*keygate.HMACAuthConfig)) error {
+		r := validRoute()
+		r.HMACAuth = keygate.NewHMACAuthConfig()
+		edit(r.HMACAuth)
+		return r.Validate()
+	}
+	fields := []struct {
+		name     string
+		validate func(v string) error // v is a valid value with the character in it
+		field    string
+	}{
+		{"consumer username", func(v string) error { c := validConsumer(); c.Username = v; return c.Validate() }, "username"},
+		{"consumer custom_id", func(v string) error { c := validConsumer(); c.CustomID = v; return c.Validate() }, "custom_id"},
+		{"consumer group", func(v string) error { c := validConsumer(); c.Groups = []string{"gold", v}; return c.Validate() }, "groups[1]"},
+		{"consumer tag", func(v string) error { c := validConsumer(); c.Tags = []string{v}; return c.Validate() }, "tags[0]"},
+		{"service name", func(v string) error { s := validService(); s.Name = v; return s.Validate() }, "name"},
+		{"service tag", func(v string) error { s := validService(); s.Tags = []string{v}; return s.Validate() }, "tags[0]"},
+		{"route name", func(v string) error { r := validRoute(); r.Name = v; return r.Validate() }, "name"},
+		{"route tag", func(v string) error { r := validRoute(); r.Tags = []string{v}; return r.Validate() }, "tags[0]"},
+		{"route acl group", func(v string) error { r := validRoute(); r.ACL.Allow = []string{v}; return r.Validate() }, "acl.allow[0]"},
+		{"route key_auth anonymous", func(v string) error { r := validRoute(); r.KeyAuth.Anonymous = v; return r.Validate() }, "key_auth.anonymous"},
+		{"route hmac_auth anonymous", func(v string) error { return withHMAC(func(h *keygate.HMACAuthConfig) { h.Anonymous = v }) }, "hmac_auth.anonymous"},
+		{"route hmac_auth realm", func(v string) error { return withHMAC(func(h *keygate.HMACAuthConfig) { h.Realm = v }) }, "hmac_auth.realm"},
+		{"plan name", func(v string) error { p := keygate.NewPlan(); p.Name = v; return p.Validate() }, "name"},
+		{"plan tag", func(v string) error {
+			p := keygate.NewPlan()
+			p.Name, p.Tags = "gold", []string{v}
+			return p.Validate()
+		}, "tags[0]"},
+		{"key name", func(v string) error { k := &keygate.APIKey{Name: v}; return k.ValidateRestrictions() }, "name"},
+		{"key tag", func(v string) error { k := &keygate.APIKey{Tags: []string{v}}; return k.ValidateRestrictions() }, "tags[0]"},
+		{"hmac credential username", func(v string) error { r := validHMACRequest(); r.Username = v; return r.Validate() }, "username"},
+		{"hmac credential tag", func(v string) error { r := validHMACRequest(); r.Tags = []string{v}; return r.Validate() }, "tags[0]"},
+		{"access rule name", func(v string) error { r := rule(); r.Name = v; return r.Validate() }, "name"},
+		{"access rule plan", func(v string) error { r := rule(); r.Plan = v; return r.Validate() }, "plan"},
+		{"access rule group", func(v string) error { r := rule(); r.ConsumerGroups = []string{v}; return r.Validate() }, "consumer_groups[0]"},
+		{"access rule service", func(v string) error { r := rule(); r.Services = []string{v}; return r.Validate() }, "services[0]"},
+		{"access request plan", func(v string) error { r := request(); r.Plan = v; return r.Validate() }, "plan"},
+		{"access request route", func(v string) error { r := request(); r.Routes = []string{v}; return r.Validate() }, "routes[0]"},
+		{"access decision by", func(v string) error { return keygate.AccessDecision{By: v}.Validate() }, "decided_by"},
+	}
+	for _, bad := range []struct{ name, char, says string }{
+		{"C1 NEL", "\u0085", "U+0085"},
+		{"C1 CSI", "\u009b", "U+009B"},
+		{"line separator", "\u2028", "U+2028"},
+		{"paragraph separator", "\u2029", "U+2029"},
+		{"bidi override", "\u202e", "U+202E"},
+		{"zero-width space", "\u200b", "U+200B"},
+		{"byte order mark", "\ufeff", "U+FEFF"},
+		{"invalid UTF-8", "\xff", "UTF-8"},
+	} {
+		for _, f := range fields {
+			t.Run(f.name+" with "+bad.name, func(t *testing.T) {
+				err := f.validate("acme" + bad.char + "x")
+				wantInvalid(t, err, f.field)
+				if msg := keygate.ErrorMessage(err); !strings.Contains(msg, bad.says) {
+					t.Errorf("message %q does not say %s", msg, bad.says)
+				}
+			})
+		}
+	}
+	// Fields that took non-ASCII text before still do; names keep Kong's
+	// ASCII set.
+	for _, v := range []string{"Zoë", "東京"} {
+		for _, f := range fields {
+			switch f.field {
+			case "custom_id", "groups[1]", "tags[0]", "acl.allow[0]", "key_auth.anonymous", "hmac_auth.anonymous", "hmac_auth.realm",
+				"plan", "consumer_groups[0]", "services[0]", "routes[0]", "decided_by":
+				t.Run(f.name+" with "+v, func(t *testing.T) { wantInvalid(t, f.validate(v), "") })
+			}
+		}
+	}
+}
+
 func TestServiceURLPort(t *testing.T) {
 	tests := []struct {
 		name, url, field string
@@ -258,6 +344,16 @@ func TestHMACCredentialRequest(t *testing.T) {
 		{"secret with a tab", func(r *keygate.HMACCredentialRequest) { r.Secret = strings.Repeat("x", 40) + "\t" }, "secret"},
 		{"secret with NUL", func(r *keygate.HMACCredentialRequest) { r.Secret = "\x00" + strings.Repeat("x", 40) }, "secret"},
 		{"non-ASCII secret", func(r *keygate.HMACCredentialRequest) { r.Secret = strings.Repeat("ü", 20) }, "secret"},
+		{"imported 6-character secret, as Kong's docs use", func(r *keygate.HMACCredentialRequest) { r.Import, r.Secret = true, "s3cr3t" }, ""},
+		{"imported 1-character secret", func(r *keygate.HMACCredentialRequest) { r.Import, r.Secret = true, "x" }, ""},
+		{"imported 512-character secret", func(r *keygate.HMACCredentialRequest) { r.Import, r.Secret = true, strings.Repeat("x", 512) }, ""},
+		{"imported without a secret", func(r *keygate.HMACCredentialRequest) { r.Import, r.Secret = true, "" }, "secret"},
+		{"imported 513-character secret", func(r *keygate.HMACCredentialRequest) { r.Import, r.Secret = true, strings.Repeat("x", 513) }, "secret"},
+		{"imported secret with a tab", func(r *keygate.HMACCredentialRequest) { r.Import, r.Secret = true, "se\tcret" }, "secret"},
+		{"imported non-ASCII secret", func(r *keygate.HMACCredentialRequest) { r.Import, r.Secret = true, "geheimnisß" }, "secret"},
+		{"imported, with a bad username still", func(r *keygate.HMACCredentialRequest) { r.Import, r.Secret, r.Username = true, "secret", "a b" }, "username"},
+		{"imported, with a bad tag still", func(r *keygate.HMACCredentialRequest) { r.Import, r.Secret, r.Tags = true, "secret", []string{""} }, "tags[0]"},
+		{"6-character secret not imported", func(r *keygate.HMACCredentialRequest) { r.Secret = "s3cr3t" }, "secret"},
 		{"tag with a comma", func(r *keygate.HMACCredentialRequest) { r.Tags = []string{"a,b"} }, "tags[0]"},
 		{"empty tag", func(r *keygate.HMACCredentialRequest) { r.Tags = []string{"ok", ""} }, "tags[1]"},
 		{"too many tags", func(r *keygate.HMACCredentialRequest) { r.Tags = make([]string, 65) }, "tags"},
@@ -270,6 +366,32 @@ func TestHMACCredentialRequest(t *testing.T) {
 			wantInvalid(t, err, tt.field)
 			if r.Secret != "" && strings.Contains(keygate.ErrorMessage(err), r.Secret) {
 				t.Errorf("message %q echoes the secret", keygate.ErrorMessage(err))
+			}
+		})
+	}
+}
+
+// TestHMACCredentialRequestWeak: only an imported secret shorter than a
+// chosen one may be makes a weak credential.
+func TestHMACCredentialRequestWeak(t *testing.T) {
+	tests := []struct {
+		name    string
+		import_ bool
+		secret  string
+		weak    bool
+	}{
+		{"imported short secret", true, "secret", true},
+		{"imported 31 characters", true, strings.Repeat("x", 31), true},
+		{"imported 32 characters", true, strings.Repeat("x", 32), false},
+		{"chosen 32 characters", false, strings.Repeat("x", 32), false},
+		{"generated", false, "", false},
+		{"short, not imported (refused by Validate)", false, "secret", false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			r := keygate.HMACCredentialRequest{Username: "u", Secret: tt.secret, Import: tt.import_}
+			if got := r.Weak(); got != tt.weak {
+				t.Errorf("Weak() = %v, want %v", got, tt.weak)
 			}
 		})
 	}

@@ -5,6 +5,7 @@ import (
 	"crypto/rand"
 	"encoding/base64"
 	"net/http"
+	"strconv"
 
 	"github.com/keygate/keygate"
 )
@@ -33,7 +34,8 @@ func (s *Server) createHMACCredential(w http.ResponseWriter, r *http.Request) er
 	if err != nil {
 		return err
 	}
-	c := &keygate.HMACCredential{Consumer: keygate.Ref{ID: consumer.ID}, Username: req.Username, Tags: orEmpty(req.Tags), ExpiresAt: expires}
+	c := &keygate.HMACCredential{Consumer: keygate.Ref{ID: consumer.ID}, Username: req.Username, Tags: orEmpty(req.Tags), ExpiresAt: expires,
+		Weak: req.Weak()}
 	err = s.Store.CreateHMACCredential(r.Context(), c, func(id string) (*keygate.Sealed, error) {
 		return s.Keyring.Ring.Seal(keygate.SealedHMACSecret, id, []byte(secret))
 	})
@@ -44,13 +46,42 @@ func (s *Server) createHMACCredential(w http.ResponseWriter, r *http.Request) er
 }
 
 func (s *Server) consumerHMACCredentials(w http.ResponseWriter, r *http.Request) error {
+	f, err := hmacFilter(r)
+	if err != nil {
+		return err
+	}
 	c, err := s.Store.FindConsumer(r.Context(), r.PathValue("consumer"))
 	if err != nil {
 		return err
 	}
+	f.ConsumerID = c.ID
 	return replyList(w, r, func(ctx context.Context, p keygate.Page) ([]*keygate.HMACCredential, string, error) {
-		return s.Store.ListHMACCredentials(ctx, keygate.HMACCredentialFilter{ConsumerID: c.ID}, p)
+		return s.Store.ListHMACCredentials(ctx, f, p)
 	})
+}
+
+func (s *Server) allHMACCredentials(w http.ResponseWriter, r *http.Request) error {
+	f, err := hmacFilter(r)
+	if err != nil {
+		return err
+	}
+	return replyList(w, r, func(ctx context.Context, p keygate.Page) ([]*keygate.HMACCredential, string, error) {
+		return s.Store.ListHMACCredentials(ctx, f, p)
+	})
+}
+
+// hmacFilter reads ?weak=true|false: only the weak credentials (imported
+// with a short secret), or only the others.
+func hmacFilter(r *http.Request) (keygate.HMACCredentialFilter, error) {
+	var f keygate.HMACCredentialFilter
+	if q := r.URL.Query(); q.Has("weak") {
+		weak, err := strconv.ParseBool(q.Get("weak"))
+		if err != nil {
+			return f, keygate.Errorf(keygate.EINVALID, "weak: must be true or false")
+		}
+		f.Weak = &weak
+	}
+	return f, nil
 }
 
 // consumerHMACCredential finds credential {id} of consumer {consumer}; one

@@ -205,3 +205,107 @@ func TestHMACCredentialExpiry(t *testing.T) {
 		}
 	})
 }
+
+// A secret imported from Kong ("import": true) may be shorter than a chosen
+// one: it is kept, shown once, sealed and never logged like any other, and
+// the credential is weak for every read and for ?weak=true. Without import
+// the short secret is refused as before; an import needs a secret.
+func TestHMACCredentialImport(t *testing.T) {
+	e := adminapitest.New(t)
+	newConsumer(t, e.Client, "alice")
+	newConsumer(t, e.Client, "bob")
+	const short = "kong-S3cr"
+	long := strings.Repeat("L", 40)
+	create := func(consumer, body string) keygate.IssuedHMACCredential {
+		t.Helper()
+		r := request(t, e, "POST", "/v1/consumers/"+consumer+"/hmac-credentials", body, nil)
+		if r.status != 201 {
+			t.Fatalf("%s: %d %s", body, r.status, r.body)
+		}
+		var c keygate.IssuedHMACCredential
+		json.Unmarshal([]byte(r.body), &c)
+		return c
+	}
+	weak := create("alice", `{"username":"kong-alice","secret":"`+short+`","import":true}`)
+	if !weak.Weak || weak.Secret != short {
+		t.Fatalf("imported short secret: weak %v, secret shown %v", weak.Weak, weak.Secret == short)
+	}
+	importedLong := create("alice", `{"username":"kong-alice-2","secret":"`+long+`","import":true}`)
+	chosen := create("bob", `{"username":"bob-1","secret":"`+long+`"}`)
+	generated := create("bob", `{"username":"bob-2"}`)
+	create("bob", `{"username":"kong-bob","secret":"x","import":true}`)
+	for _, c := range []keygate.IssuedHMACCredential{importedLong, chosen, generated} {
+		if c.Weak {
+			t.Errorf("%s is weak", c.Username)
+		}
+	}
+
+	cred, _, err := e.Store.LookupHMACCredential(t.Context(), "kong-alice")
+	if err != nil || !cred.Weak {
+		t.Fatalf("lookup %+v %v", cred, err)
+	}
+	if plain, err := e.Keyring.Ring.Open(cred.Secret); err != nil || string(plain) != short {
+		t.Fatalf("sealed secret opens to %q, %v", plain, err)
+	}
+	if got := must[*keygate.HMACCredential](t)(e.Client.HMACCredential(t.Context(), "alice", weak.ID)); !got.Weak {
+		t.Errorf("get: %+v", got)
+	}
+
+	lists := []struct {
+		name, path string
+		want       []string
+	}{
+		{"weak", "/v1/hmac-credentials?weak=true", []string{"kong-alice", "kong-bob"}},
+		{"not weak", "/v1/hmac-credentials?weak=false", []string{"kong-alice-2", "bob-1", "bob-2"}},
+		{"all", "/v1/hmac-credentials", []string{"kong-alice", "kong-alice-2", "bob-1", "bob-2", "kong-bob"}},
+		{"a consumer's weak", "/v1/consumers/bob/hmac-credentials?weak=1", []string{"kong-bob"}},
+		{"paged, the filter kept", "/v1/hmac-credentials?weak=true&size=1", []string{"kong-alice"}},
+	}
+	for _, tt := range lists {
+		t.Run(tt.name, func(t *testing.T) {
+			r := request(t, e, "GET", tt.path, "", nil)
+			var l keygate.List[*keygate.HMACCredential]
+			if err := json.Unmarshal([]byte(r.body), &l); r.status != 200 || err != nil {
+				t.Fatalf("%d %s", r.status, r.body)
+			}
+			var got []string
+			for _, c := range l.Data {
+				got = append(got, c.Username)
+			}
+			if strings.Join(got, " ") != strings.Join(tt.want, " ") {
+				t.Errorf("got %v, want %v", got, tt.want)
+			}
+			if strings.Contains(r.body, short) || strings.Contains(r.body, `"secret"`) {
+				t.Errorf("a list shows a secret: %s", r.body)
+			}
+			if l.Next != nil && !strings.Contains(*l.Next, "weak=true") {
+				t.Errorf("next page %s drops the filter", *l.Next)
+			}
+		})
+	}
+	if strings.Contains(e.Logs.String(), short) {
+		t.Error("the imported secret is logged")
+	}
+
+	bad := []struct{ name, path, body, field string }{
+		{"short secret not imported", "/v1/consumers/alice/hmac-credentials", `{"username":"x1","secret":"` + short + `"}`, "secret: must be 32 to 512"},
+		{"import without a secret", "/v1/consumers/alice/hmac-credentials", `{"username":"x2","import":true}`, "secret: required to import"},
+		{"import with an empty secret", "/v1/consumers/alice/hmac-credentials", `{"username":"x3","secret":"","import":true}`, "secret: required to import"},
+		{"import with a control character", "/v1/consumers/alice/hmac-credentials", `{"username":"x4","secret":"a\tb","import":true}`, "secret: must be printable ASCII"},
+		{"import with a taken username", "/v1/consumers/bob/hmac-credentials", `{"username":"kong-alice","secret":"y","import":true}`, "username"},
+		{"import not a boolean", "/v1/consumers/alice/hmac-credentials", `{"username":"x5","secret":"y","import":"yes"}`, "import: must be"},
+		{"weak filter not a boolean", "/v1/hmac-credentials?weak=maybe", "", "weak: must be true or false"},
+	}
+	for _, tt := range bad {
+		t.Run(tt.name, func(t *testing.T) {
+			method := "POST"
+			if tt.body == "" {
+				method = "GET"
+			}
+			r := request(t, e, method, tt.path, tt.body, nil)
+			if r.status/100 != 4 || !strings.Contains(r.err.Message, tt.field) {
+				t.Errorf("%d %s, want 4xx naming %q", r.status, r.body, tt.field)
+			}
+		})
+	}
+}

@@ -137,7 +137,7 @@ func TestCreateKey(t *testing.T) {
 		{"expires_at in 9999", "alice", `{"expires_at":"9999-12-31T23:59:59Z"}`, 400, "expires_at: must be at most"},
 		{"cidr mapped and too wide", "alice", `{"allowed_cidrs":["::ffff:0:0/95"]}`, 400, "allowed_cidrs[0]: an IPv4-mapped network"},
 		{"name with a control character", "alice", `{"name":"ci\u0007"}`, 400, "name:"},
-		{"tag with a control character", "alice", `{"tags":["ci\u007f"]}`, 400, "tags[0]: must not contain control characters"},
+		{"tag with a control character", "alice", `{"tags":["ci\u007f"]}`, 400, "tags[0]: must not contain control or format characters (U+007F at byte 2)"},
 		{"unknown service", "alice", `{"allowed_services":["orders","nope"]}`, 400, `allowed_services[1]: no service "nope"`},
 		{"unknown route", "alice", `{"allowed_routes":["nope"]}`, 400, `allowed_routes[0]: no route "nope"`},
 		{"empty service ref", "alice", `{"allowed_services":[""]}`, 400, "allowed_services[0]: must be the id or name of a service"},

@@ -97,9 +97,7 @@ func (s *Server) Handler() http.Handler {
 	h("GET /v1/consumers/{consumer}/hmac-credentials/{id}", s.getHMACCredential)
 	h("POST /v1/consumers/{consumer}/hmac-credentials/{id}/revoke", s.revokeHMACCredential)
 	h("DELETE /v1/consumers/{consumer}/hmac-credentials/{id}", s.deleteHMACCredential)
-	h("GET /v1/hmac-credentials", list(func(ctx context.Context, p keygate.Page) ([]*keygate.HMACCredential, string, error) {
-		return s.Store.ListHMACCredentials(ctx, keygate.HMACCredentialFilter{}, p)
-	}))
+	h("GET /v1/hmac-credentials", s.allHMACCredentials)
 
 	s.webhookRoutes(h)
 

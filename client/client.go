@@ -413,6 +413,21 @@ func (c *Client) AllHMACCredentials(ctx context.Context, p keygate.Page) ([]*key
 	return list[*keygate.HMACCredential](ctx, c, "/v1/hmac-credentials", p)
 }
 
+// ListHMACCredentials lists the HMAC credentials f selects: those of
+// f.ConsumerID (an id or a username) if set, else every consumer's, and
+// only the weak ones (imported with a short secret) or only the others if
+// f.Weak is set.
+func (c *Client) ListHMACCredentials(ctx context.Context, f keygate.HMACCredentialFilter, p keygate.Page) ([]*keygate.HMACCredential, string, error) {
+	path := "/v1/hmac-credentials"
+	if f.ConsumerID != "" {
+		path = at("consumers", f.ConsumerID) + "/hmac-credentials"
+	}
+	if f.Weak != nil {
+		path += "?weak=" + strconv.FormatBool(*f.Weak)
+	}
+	return list[*keygate.HMACCredential](ctx, c, path, p)
+}
+
 // RotateKey issues a key's successor (shown once); the old key works until
 // Previous.ExpiresAt. gracePeriod is in seconds; nil takes the default.
 func (c *Client) RotateKey(ctx context.Context, id string, gracePeriod *int) (*keygate.KeyRotation, error) {

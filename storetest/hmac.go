@@ -323,19 +323,30 @@ func testHMACCredentialList(t *testing.T, s suite) {
 	e := s.env(t)
 	e.addVersions(t, 1)
 	alice, bob := e.consumer(t, "alice"), e.consumer(t, "bob")
-	var all, ofAlice []string
+	var all, ofAlice, weak, strong, weakOfAlice []string
 	for i := range 7 {
 		c := alice
 		if i%3 == 1 {
 			c = bob
 		}
 		// Usernames in the reverse of creation order: the list is not by username.
-		cred := e.hmacCredential(t, c, fmt.Sprintf("signer-%02d", 10-i))
+		cred := newHMACCredential(keygate.Ref{ID: c.ID}, fmt.Sprintf("signer-%02d", 10-i))
+		cred.Weak = i%2 == 0
+		check(t, e.store.CreateHMACCredential(e.ctx, cred, sealHMAC(1, nil)))
 		all = append(all, cred.ID)
 		if c == alice {
 			ofAlice = append(ofAlice, cred.ID)
 		}
+		if cred.Weak {
+			weak = append(weak, cred.ID)
+			if c == alice {
+				weakOfAlice = append(weakOfAlice, cred.ID)
+			}
+		} else {
+			strong = append(strong, cred.ID)
+		}
 	}
+	yes, no := true, false
 	tests := []struct {
 		name   string
 		filter keygate.HMACCredentialFilter
@@ -344,6 +355,9 @@ func testHMACCredentialList(t *testing.T, s suite) {
 		{"all", keygate.HMACCredentialFilter{}, all},
 		{"one consumer's", keygate.HMACCredentialFilter{ConsumerID: alice.ID}, ofAlice},
 		{"unknown consumer's", keygate.HMACCredentialFilter{ConsumerID: missingID}, nil},
+		{"weak", keygate.HMACCredentialFilter{Weak: &yes}, weak},
+		{"not weak", keygate.HMACCredentialFilter{Weak: &no}, strong},
+		{"one consumer's weak", keygate.HMACCredentialFilter{ConsumerID: alice.ID, Weak: &yes}, weakOfAlice},
 	}
 	for _, tt := range tests {
 		for _, limit := range []int{1, 2, 3, 100} {
@@ -353,6 +367,55 @@ func testHMACCredentialList(t *testing.T, s suite) {
 				}
 			})
 		}
+	}
+}
+
+// testHMACCredentialWeak: a credential created weak (an imported short
+// secret) is weak for every read, the gateway's lookup, the lifecycle jobs
+// and after a revoke; one created otherwise is not.
+func testHMACCredentialWeak(t *testing.T, s suite) {
+	e := s.env(t)
+	e.addVersions(t, 1)
+	ctx := keygate.WithActor(e.ctx, "system:lifecycle")
+	alice := e.consumer(t, "alice")
+	for _, weak := range []bool{true, false} {
+		t.Run(fmt.Sprintf("weak %v", weak), func(t *testing.T) {
+			at := e.now().Add(time.Hour)
+			c := newHMACCredential(keygate.Ref{ID: alice.ID}, fmt.Sprintf("imported-%v", weak))
+			c.Weak, c.ExpiresAt = weak, &at
+			check(t, e.store.CreateHMACCredential(e.ctx, c, sealHMAC(1, nil)))
+			e.changes.take()
+			if c.Weak != weak {
+				t.Errorf("created: weak %v, want %v", c.Weak, weak)
+			}
+			found, err := e.store.FindHMACCredential(e.ctx, c.ID)
+			check(t, err)
+			looked, _, err := e.store.LookupHMACCredential(e.ctx, c.Username)
+			check(t, err)
+			listed, _, err := e.store.ListHMACCredentials(e.ctx, keygate.HMACCredentialFilter{ConsumerID: alice.ID}, keygate.Page{Limit: 100})
+			check(t, err)
+			noticed, err := e.store.NoticeExpiringHMACCredentials(ctx, at, 100)
+			check(t, err)
+			revoked, err := e.store.RevokeHMACCredential(e.ctx, c.ID)
+			check(t, err)
+			e.clock.Advance(time.Minute)
+			archived, err := e.store.ArchiveHMACCredentials(ctx, e.now(), 100)
+			check(t, err)
+			e.changes.take()
+			reads := map[string]*keygate.HMACCredential{"find": found, "lookup": looked, "revoke": revoked}
+			for name, got := range map[string][]*keygate.HMACCredential{"list": listed, "notice": noticed, "archive": archived} {
+				for _, cred := range got {
+					if cred.ID == c.ID {
+						reads[name] = cred
+					}
+				}
+			}
+			for _, name := range []string{"find", "lookup", "list", "notice", "revoke", "archive"} {
+				if got := reads[name]; got == nil || got.Weak != weak {
+					t.Errorf("%s: %+v, want weak %v", name, got, weak)
+				}
+			}
+		})
 	}
 }
 

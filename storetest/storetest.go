@@ -61,6 +61,7 @@ func Run(t *testing.T, open func(tb testing.TB, h Harness) keygate.Store) {
 		{"HMACCredentialRevoke", testHMACCredentialRevoke},
 		{"HMACCredentialDelete", testHMACCredentialDelete},
 		{"HMACCredentialList", testHMACCredentialList},
+		{"HMACCredentialWeak", testHMACCredentialWeak},
 		{"HMACCredentialConsumerCascade", testHMACCredentialConsumerCascade},
 		{"HMACCredentialRewrap", testHMACCredentialRewrap},
 		{"HMACCredentialLifecycleJobs", testHMACCredentialLifecycleJobs},

@@ -11,10 +11,14 @@ import (
 	"github.com/keygate/keygate/client"
 )
 
-var hmacHeader = []string{"ID", "CONSUMER", "USERNAME", "STATUS", "EXPIRES", "CREATED"}
+var hmacHeader = []string{"ID", "CONSUMER", "USERNAME", "STATUS", "WEAK", "EXPIRES", "CREATED"}
 
 func hmacRow(c *keygate.HMACCredential) []string {
-	return []string{c.ID, c.Consumer.String(), c.Username, string(c.Status), timeOrDash(c.ExpiresAt), c.CreatedAt.Format("2006-01-02 15:04:05Z07:00")}
+	weak := "no"
+	if c.Weak {
+		weak = "yes"
+	}
+	return []string{c.ID, c.Consumer.String(), c.Username, string(c.Status), weak, timeOrDash(c.ExpiresAt), c.CreatedAt.Format("2006-01-02 15:04:05Z07:00")}
 }
 
 func (a *adminCLI) hmacCommand() *cobra.Command {
@@ -24,10 +28,15 @@ func (a *adminCLI) hmacCommand() *cobra.Command {
 	var secretStdin bool
 	var expiry expiryFlags
 	create := &cobra.Command{
-		Use:   "create CONSUMER --username NAME [--ttl 720h | --expires-at RFC3339]",
+		Use:   "create CONSUMER --username NAME [--secret-stdin [--import]] [--ttl 720h | --expires-at RFC3339]",
 		Short: "Issue an HMAC credential; the secret is shown once",
 		Args:  cobra.ExactArgs(1),
 		RunE: a.run(func(cmd *cobra.Command, c *client.Client, args []string) error {
+			// The existing secret comes from standard input only, never from
+			// the command line, where ps and shell histories would keep it.
+			if req.Import && !secretStdin {
+				return fmt.Errorf("--import: needs --secret-stdin, to read the existing secret")
+			}
 			if secretStdin {
 				line, err := bufio.NewReader(cmd.InOrStdin()).ReadString('\n')
 				if err != nil && line == "" {
@@ -49,29 +58,31 @@ func (a *adminCLI) hmacCommand() *cobra.Command {
 			out := cmd.OutOrStdout()
 			fmt.Fprintf(out, "HMAC credential %s for consumer %s; its secret:\n\n    %s\n\n", cred.Username, args[0], cred.Secret)
 			fmt.Fprintf(out, "Copy it now: it is stored sealed and will not be shown again.\n\n")
+			if cred.Weak {
+				fmt.Fprintf(out, "It is shorter than %d characters: the credential is marked weak; replace it with a new one when its signers can.\n\n", keygate.MinHMACSecretLen)
+			}
 			return a.show(cmd, cred, hmacHeader, hmacRow(&cred.HMACCredential))
 		}),
 	}
 	create.Flags().StringVar(&req.Username, "username", "", "the credential's public name (globally unique)")
 	create.Flags().BoolVar(&secretStdin, "secret-stdin", false, "read the secret from standard input instead of generating one")
+	create.Flags().BoolVar(&req.Import, "import", false, "keep an existing secret (e.g. from Kong) even if shorter than "+fmt.Sprint(keygate.MinHMACSecretLen)+" characters; such a credential is marked weak")
 	create.Flags().StringSliceVar(&req.Tags, "tag", nil, "tag (repeatable)")
 	expiry.add(create)
 
 	var page keygate.Page
 	var consumer string
+	var weak bool
 	list := &cobra.Command{
-		Use:   "list [--consumer CONSUMER]",
+		Use:   "list [--consumer CONSUMER] [--weak]",
 		Short: "List HMAC credentials, all or those of one consumer (never their secrets)",
 		Args:  cobra.NoArgs,
 		RunE: a.run(func(cmd *cobra.Command, c *client.Client, _ []string) error {
-			var items []*keygate.HMACCredential
-			var next string
-			var err error
-			if consumer != "" {
-				items, next, err = c.HMACCredentials(cmd.Context(), consumer, page)
-			} else {
-				items, next, err = c.AllHMACCredentials(cmd.Context(), page)
+			f := keygate.HMACCredentialFilter{ConsumerID: consumer}
+			if cmd.Flags().Changed("weak") {
+				f.Weak = &weak
 			}
+			items, next, err := c.ListHMACCredentials(cmd.Context(), f, page)
 			if err != nil {
 				return err
 			}
@@ -80,6 +91,7 @@ func (a *adminCLI) hmacCommand() *cobra.Command {
 	}
 	pageFlags(list, &page)
 	list.Flags().StringVar(&consumer, "consumer", "", "only the credentials of this consumer (id or username)")
+	list.Flags().BoolVar(&weak, "weak", false, "only the weak credentials (imported with a short secret); --weak=false: only the others")
 
 	one := func(use, short string, do func(cmd *cobra.Command, c *client.Client, consumer, id string) (*keygate.HMACCredential, error)) *cobra.Command {
 		return &cobra.Command{

@@ -106,3 +106,44 @@ func TestCLIHMACCredentialExpiry(t *testing.T) {
 		t.Errorf("data keys %v %v, want the three credentials' only", n, err)
 	}
 }
+
+// keygate hmac-credentials create --import keeps an existing short secret
+// read from standard input and marks the credential weak; list --weak shows
+// only such credentials. Without --import the short secret is refused, and
+// --import without --secret-stdin is refused before any request.
+func TestCLIHMACCredentialImport(t *testing.T) {
+	adminEnv(t)
+	admin(t, "consumers", "create", "--username", "alice")
+	admin(t, "consumers", "create", "--username", "bob")
+	const short = "kong-S3cr"
+
+	out, errOut, err := runAdmin(t, short+"\n", "hmac-credentials", "create", "alice", "--username", "kong-alice", "--secret-stdin", "--import")
+	if err != nil || !strings.Contains(out, short) || !strings.Contains(out, "marked weak") {
+		t.Fatalf("create --import: %v %s\n%s", err, errOut, out)
+	}
+	wantTable(t, out[strings.Index(out, "ID "):], hmacHeader, []string{"kong-alice", "active", "yes"})
+	cred := adminJSON[keygate.IssuedHMACCredential](t, "hmac-credentials", "create", "bob", "--username", "bob-new")
+	if cred.Weak {
+		t.Errorf("a generated secret's credential is weak: %+v", cred.HMACCredential)
+	}
+	if _, errOut, err := runAdmin(t, "x\n", "hmac-credentials", "create", "bob", "--username", "kong-bob", "--secret-stdin", "--import", "--json"); err != nil {
+		t.Fatalf("create --import --json: %v %s", err, errOut)
+	}
+
+	_, errOut, err = runAdmin(t, short+"\n", "hmac-credentials", "create", "alice", "--username", "not-imported", "--secret-stdin")
+	if err == nil || !strings.Contains(errOut, "secret: must be 32 to 512") || strings.Contains(errOut, short) {
+		t.Errorf("a short secret without --import: %v %s", err, errOut)
+	}
+	_, errOut, err = runAdmin(t, "", "hmac-credentials", "create", "alice", "--username", "no-stdin", "--import")
+	if err == nil || !strings.Contains(errOut, "--import: needs --secret-stdin") {
+		t.Errorf("--import without --secret-stdin: %v %s", err, errOut)
+	}
+
+	wantTable(t, admin(t, "hmac-credentials", "list", "--weak"), hmacHeader, []string{"kong-alice", "yes"}, []string{"kong-bob", "yes"})
+	wantTable(t, admin(t, "hmac-credentials", "list", "--weak", "--consumer", "bob"), hmacHeader, []string{"kong-bob", "yes"})
+	wantTable(t, admin(t, "hmac-credentials", "list", "--weak=false"), hmacHeader, []string{"bob-new", "no"})
+	wantTable(t, admin(t, "hmac-credentials", "list"), hmacHeader, []string{"kong-alice"}, []string{"bob-new"}, []string{"kong-bob"})
+	if out := admin(t, "hmac-credentials", "list", "--weak", "--json"); strings.Contains(out, short) || !strings.Contains(out, `"weak": true`) {
+		t.Errorf("list --weak --json:\n%s", out)
+	}
+}

@@ -14,7 +14,7 @@ import (
 // data key. A trigger deletes that data key with the row (see
 // 0004_hmac.sql), whether the credential or its consumer is deleted.
 
-const hmacCols = `h.id, h.consumer_id, h.username, h.status, h.tags, h.expires_at, h.created_at, h.revoked_at`
+const hmacCols = `h.id, h.consumer_id, h.username, h.status, h.tags, h.expires_at, h.created_at, h.revoked_at, h.weak`
 
 // lookupHMACSQL reads a credential with its sealed secret and its consumer:
 // one round trip on the gateway's cache miss. A credential without a data
@@ -27,7 +27,7 @@ var lookupHMACSQL = `SELECT ` + hmacCols + `, h.secret, d.version, d.wrapped, ` 
 
 func hmacDest(c *keygate.HMACCredential) []any {
 	return []any{&c.ID, &c.Consumer.ID, &c.Username, &c.Status, listCol(&c.Tags),
-		nullTimeColumn{&c.ExpiresAt}, timeColumn{&c.CreatedAt}, nullTimeColumn{&c.RevokedAt}}
+		nullTimeColumn{&c.ExpiresAt}, timeColumn{&c.CreatedAt}, nullTimeColumn{&c.RevokedAt}, &c.Weak}
 }
 
 func scanHMACCredential(row scanner) (*keygate.HMACCredential, error) {
@@ -70,9 +70,18 @@ func (db *DB) LookupHMACCredential(ctx context.Context, username string) (*keyga
 
 func (db *DB) ListHMACCredentials(ctx context.Context, f keygate.HMACCredentialFilter, p keygate.Page) ([]*keygate.HMACCredential, string, error) {
 	// Ids are UUIDv7, so id order is creation order.
+	// weak: 0 any, 1 only weak, 2 only the others; a number, which both
+	// engines compare without a type for the parameter.
+	weak := 0
+	if f.Weak != nil {
+		weak = 2
+		if *f.Weak {
+			weak = 1
+		}
+	}
 	return listPage(ctx, db.r, p, `SELECT `+hmacCols+` FROM hmac_credentials h
-		WHERE (?1 = '' OR h.consumer_id = ?1) AND h.id > ?2 ORDER BY h.id LIMIT ?3`,
-		scanHMACCredential, func(c *keygate.HMACCredential) string { return c.ID }, strings.ToLower(f.ConsumerID))
+		WHERE (?1 = '' OR h.consumer_id = ?1) AND (?2 = 0 OR h.weak = (?2 = 1)) AND h.id > ?3 ORDER BY h.id LIMIT ?4`,
+		scanHMACCredential, func(c *keygate.HMACCredential) string { return c.ID }, strings.ToLower(f.ConsumerID), weak)
 }
 
 // CreateHMACCredential stores c with the secret seal returns. seal runs
@@ -123,8 +132,8 @@ func (db *DB) CreateHMACCredential(ctx context.Context, c *keygate.HMACCredentia
 		v.ID, v.Consumer, v.Status, v.CreatedAt, v.RevokedAt, v.Secret = id, keygate.Ref{ID: consumer.ID}, keygate.KeyActive, now, nil, nil
 		v.Tags, v.ExpiresAt = orEmpty(c.Tags), normalize(c.ExpiresAt)
 		_, err = tx.ExecContext(ctx, `INSERT INTO hmac_credentials (`+returningHMACCols+`, secret)
-			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`,
-			v.ID, v.Consumer.ID, v.Username, string(v.Status), encodeList(v.Tags), nullMicros(v.ExpiresAt), micros(v.CreatedAt), nil, sealed.Ciphertext)
+			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+			v.ID, v.Consumer.ID, v.Username, string(v.Status), encodeList(v.Tags), nullMicros(v.ExpiresAt), micros(v.CreatedAt), nil, v.Weak, sealed.Ciphertext)
 		switch code, col := constraint(err); {
 		case code == Unique && col == "username":
 			return nil, usernameTaken(c.Username)
