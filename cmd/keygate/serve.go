@@ -98,9 +98,12 @@ type Main struct {
 	Store    keygate.Store // SQLite or PostgreSQL (--store)
 	Keyring  *keyring.Manager
 	Verifier *keyauth.Verifier
-	HMAC     *hmacauth.Credentials
-	Webhooks *webhook.Dispatcher // keygate.Publisher of every event
-	Proxy    *proxy.Proxy
+	// KeyFilter holds every issued key identifier (built in the background
+	// at start, kept current by the changes the verifier gets).
+	KeyFilter *keyauth.Filter
+	HMAC      *hmacauth.Credentials
+	Webhooks  *webhook.Dispatcher // keygate.Publisher of every event
+	Proxy     *proxy.Proxy
 	// Limiter enforces usage plans; Meter counts usage; Metrics is served
 	// at /metrics on the admin listener.
 	Limiter keygate.RateLimiter
@@ -198,7 +201,15 @@ func (m *Main) Run(ctx context.Context) (err error) {
 	if err != nil {
 		return fmt.Errorf("pepper: %w", err)
 	}
-	m.Verifier = keyauth.NewVerifier(m.Store, format, hasher, keyauth.Options{Now: m.Now, StaleWindow: m.Config.StaleCacheWindow}) // Now nil: the coarse clock
+	if m.Config.UnknownKeyReads < 0 {
+		return errors.New("--unknown-key-reads: must be 0 or more")
+	}
+	unknownReads := m.Config.UnknownKeyReads
+	if unknownReads == 0 {
+		unknownReads = -1 // none (0 is the default to the filter)
+	}
+	m.KeyFilter = keyauth.NewFilter(m.Store, keyauth.FilterOptions{UnknownReads: unknownReads, Logger: m.Logger})
+	m.Verifier = keyauth.NewVerifier(m.Store, format, hasher, keyauth.Options{Now: m.Now, StaleWindow: m.Config.StaleCacheWindow, Filter: m.KeyFilter}) // Now nil: the coarse clock
 	m.HMAC = hmacauth.NewCredentials(m.Store, ring.Open, hmacauth.Options{Now: m.Now, StaleWindow: m.Config.StaleCacheWindow})
 	// Events are queued in the store; Run (started below) delivers them.
 	if m.Webhooks, err = webhook.New(m.Store, webhook.Options{Open: ring.Open, Logger: m.Logger, Now: m.Now}); err != nil {
@@ -287,6 +298,9 @@ func (m *Main) Run(ctx context.Context) (err error) {
 		})
 		m.startBackground(func(ctx context.Context) { m.Webhooks.Run(ctx) })
 	}
+	// Built after the change hooks are in place, so that a key created
+	// while the store is listed is added either way.
+	m.startBackground(m.KeyFilter.Run)
 	if m.Reconciler != nil {
 		m.startBackground(m.Reconciler.Run)
 	}
