@@ -6,6 +6,7 @@ import (
 	"math/rand/v2"
 	"net/netip"
 	"path/filepath"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -249,23 +250,18 @@ func (l *listed) ListKeyIdentifiers(_ context.Context, after string, limit int) 
 	}
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	var out []string
-	for _, id := range l.ids {
-		if id > after && len(out) < limit {
-			out = append(out, id)
-		}
+	i, found := slices.BinarySearch(l.ids, after)
+	if found {
+		i++
 	}
-	return out, nil
+	return slices.Clone(l.ids[i:min(i+limit, len(l.ids))]), nil
 }
 
 func (l *listed) add(id string) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	i := 0
-	for i < len(l.ids) && l.ids[i] < id {
-		i++
-	}
-	l.ids = append(l.ids[:i], append([]string{id}, l.ids[i:]...)...)
+	i, _ := slices.BinarySearch(l.ids, id)
+	l.ids = slices.Insert(l.ids, i, id)
 }
 
 // TestFilterNeverForgets adds identifiers (as issued: stored, then
