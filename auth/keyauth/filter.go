@@ -69,7 +69,7 @@ type Filter struct {
 	building sync.Mutex // one build at a time
 	rebuild  chan struct{}
 
-	rejected, unknownReads atomic.Int64
+	admitted, rejected, unknownReads atomic.Int64
 }
 
 const recentShards = 64
@@ -283,7 +283,11 @@ const (
 // check is the verifier's hook: what to do about id, not cached, asked for
 // from ip at now (unix ns).
 func (f *Filter) check(id *identifier, ip netip.Addr, now int64) filterVerdict {
-	if f == nil || f.contains(maphash.Bytes(f.seed, id[:])) {
+	if f == nil {
+		return filterKnown
+	}
+	if f.contains(maphash.Bytes(f.seed, id[:])) {
+		f.admitted.Add(1)
 		return filterKnown
 	}
 	if f.budget.take(ip, now) {
@@ -306,9 +310,12 @@ type FilterStats struct {
 	// were added since (exactly), Bytes the build's size.
 	Keys, Recent int
 	Bytes        int
-	// UnknownReads counts the store reads let through for identifiers the
-	// filter did not know; Rejected the requests refused without one.
-	UnknownReads, Rejected int64
+	// Admitted counts the identifiers not cached that the filter admitted
+	// (each then read from the store, once for concurrent requests): keys
+	// issued, and the false positives among the others. UnknownReads counts
+	// the store reads let through for identifiers the filter did not know;
+	// Rejected the requests refused without one.
+	Admitted, UnknownReads, Rejected int64
 }
 
 // Stats returns the filter's counts.
@@ -316,7 +323,8 @@ func (f *Filter) Stats() FilterStats {
 	if f == nil {
 		return FilterStats{}
 	}
-	st := FilterStats{Recent: int(f.nRecent.Load()), UnknownReads: f.unknownReads.Load(), Rejected: f.rejected.Load()}
+	st := FilterStats{Recent: int(f.nRecent.Load()), UnknownReads: f.unknownReads.Load(), Rejected: f.rejected.Load(),
+		Admitted: f.admitted.Load()}
 	if b := f.built.Load(); b != nil {
 		st.Built, st.Keys = true, b.keys
 		if b.fuse != nil {

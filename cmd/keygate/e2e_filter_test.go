@@ -2,6 +2,8 @@ package main
 
 import (
 	"net/http"
+	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -71,6 +73,10 @@ func TestClusterKeyFilter(t *testing.T) {
 		}
 		if rejected := after.Rejected - before.Rejected; rejected+reads < 290 {
 			t.Errorf("%d refused without a read, %d read, of 300", rejected, reads)
+		}
+		metrics := scrape(t, b.main.AdminURL()+"/metrics")
+		if want := "keygate_key_filter_rejected_total " + strconv.FormatInt(after.Rejected, 10); !strings.Contains(metrics, want) {
+			t.Errorf("/metrics lacks %s:\n%s", want, grepLines(metrics, "keygate_key_filter"))
 		}
 	})
 }
