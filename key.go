@@ -173,6 +173,10 @@ func ParseCIDRs(field string, cidrs []string) ([]netip.Prefix, error) {
 	return out, nil
 }
 
+// MaxIdentifierPage bounds one page of ListKeyIdentifiers: identifiers are
+// short, so pages are larger than the admin API's.
+const MaxIdentifierPage = 10_000
+
 // KeyFilter narrows ListKeys; zero fields match everything.
 type KeyFilter struct {
 	ConsumerID string
@@ -191,6 +195,12 @@ type KeyStore interface {
 	// LookupKey finds a key and its consumer by the key's identifier: the
 	// gateway's read on a cache miss.
 	LookupKey(ctx context.Context, identifier string) (*APIKey, *Consumer, error)
+	// ListKeyIdentifiers returns up to limit identifiers of stored keys
+	// (whatever their status) above after, in ascending order: the listing
+	// the gateway builds its filter of issued identifiers from, lean enough
+	// to read a million of. limit is capped at MaxIdentifierPage; below 1 it
+	// is 1.
+	ListKeyIdentifiers(ctx context.Context, after string, limit int) ([]string, error)
 	// UpdateKey applies update to the stored key and saves it, in one
 	// transaction. Only Name, Tags and Plan may change: restrictions and
 	// lifetime are what a key was issued with (rotate it for others), so a

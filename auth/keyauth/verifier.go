@@ -6,6 +6,7 @@ import (
 	"crypto/subtle"
 	"errors"
 	"math"
+	"net/netip"
 	"slices"
 	"strconv"
 	"sync/atomic"
@@ -45,6 +46,10 @@ type Options struct {
 	// miss the cache fail (or are served stale) at once instead of waiting
 	// for the store again (default 1 second).
 	RetryAfter time.Duration
+	// Filter, when set, holds every issued identifier: a key whose
+	// identifier it does not know is NOT_FOUND without a store read (but
+	// for its small budget of reads) and leaves no miss in the cache.
+	Filter *Filter
 }
 
 // Verifier checks API keys: format and checksum first, then the cache, then
@@ -99,7 +104,7 @@ func (v *Verifier) VerifyKey(ctx context.Context, raw string, t keygate.Target) 
 	v.cache.prefetch(&id) // with many keys its record comes from main memory while the secret is hashed
 	sum := sha256.Sum256(unsafe.Slice(unsafe.StringData(k.Secret()), len(k.Secret())))
 	now := v.now()
-	e, err := v.entry(ctx, &id, now)
+	e, err := v.entry(ctx, &id, t.IP, now)
 	if err != nil {
 		return keygate.VerifyResult{}, err
 	}
@@ -118,6 +123,7 @@ func (v *Verifier) Apply(c keygate.Change) {
 			copy(id[:], c.KeyIdentifier)
 			v.cache.remove(&id)
 		}
+		v.opts.Filter.Apply(c)
 	case c.Kind == keygate.ConsumerChanged && c.Op != keygate.Created:
 		// A new consumer has no keys yet, so nothing cached can be stale.
 		v.cache.removeConsumer(c.ID)
@@ -126,17 +132,24 @@ func (v *Verifier) Apply(c keygate.Change) {
 
 // Flush drops every cached key and miss: for when changes may have been
 // missed (another node's, while the channel that carries them was down).
-func (v *Verifier) Flush() { v.cache.clear() }
+func (v *Verifier) Flush() {
+	v.cache.clear()
+	v.opts.Filter.Resync()
+}
 
 // entry returns the cached entry for id, loading it from the store on a miss.
 // Concurrent misses for one identifier share one store read — but only
 // requests that saw the same cache generation: one arriving after an
 // invalidation (a revoke that has returned) must not get a read that began
 // before it.
-func (v *Verifier) entry(ctx context.Context, id *identifier, now int64) (entry, error) {
+func (v *Verifier) entry(ctx context.Context, id *identifier, ip netip.Addr, now int64) (entry, error) {
 	e, ok, gen := v.cache.get(id, now)
 	if ok {
 		return e, nil
+	}
+	verdict := v.opts.Filter.check(id, ip, now)
+	if verdict == filterRejected {
+		return entry{}, nil // never issued (or not known here yet): NOT_FOUND, nothing cached
 	}
 	if now < v.storeDownUntil.Load() {
 		return v.stale(id, now, errStoreDown)
@@ -151,6 +164,8 @@ func (v *Verifier) entry(ctx context.Context, id *identifier, now int64) (entry,
 		defer cancel()
 		key, consumer, err := v.store.LookupKey(ctx, string(id[:]))
 		switch {
+		case keygate.ErrorCode(err) == keygate.ENOTFOUND && verdict == filterRead:
+			return entry{}, nil // a miss the filter foresaw is not cached: a flood would fill the cache
 		case keygate.ErrorCode(err) == keygate.ENOTFOUND:
 			e = entry{expires: now + int64(v.opts.MissTTL)}
 		case err != nil:
@@ -161,6 +176,9 @@ func (v *Verifier) entry(ctx context.Context, id *identifier, now int64) (entry,
 				return nil, err
 			}
 			e = newEntry(key, consumer, cidrs, now+int64(v.opts.HitTTL))
+			if verdict == filterRead {
+				v.opts.Filter.found(id) // created elsewhere, its change not here yet
+			}
 		}
 		v.cache.put(id, e, gen)
 		return e, nil

@@ -54,6 +54,9 @@ type Config struct {
 	UsageFlushInterval time.Duration
 	UsageRetention     time.Duration
 	StaleCacheWindow   time.Duration
+	// UnknownKeyReads is how many store reads per second a node makes for
+	// key identifiers its filter of issued ones does not know (0: none).
+	UnknownKeyReads int
 
 	// ReconcileInterval is how often each node reads the store's change
 	// log for changes it has not applied (0: never).
@@ -99,6 +102,7 @@ func (c *Config) addFlags(fs *pflag.FlagSet) {
 	fs.DurationVar(&c.UsageRetention, "usage-retention", 400*24*time.Hour, "delete usage counts older than this (0: keep them forever)")
 	fs.StringVar(&c.Role, "role", roleBoth, roleFlagHelp)
 	fs.DurationVar(&c.JobLeaseTTL, "job-lease-ttl", 30*time.Second, "the background jobs run on one admin node at a time, under a lease in the store renewed every third of this; when that node dies, another takes them over within about this long")
+	fs.IntVar(&c.UnknownKeyReads, "unknown-key-reads", 100, "store reads per second this node makes for API keys whose identifier its filter of issued identifiers does not know: keys created on another node moments ago, before the change reaches this one (shared between client addresses, a tenth each at most; past it such a key is refused as unknown; 0: none)")
 	fs.DurationVar(&c.ReconcileInterval, "reconcile-interval", time.Second, "how often this node reads the store's change log and applies the changes other nodes made (a revoke, say) that it has not applied yet: the bound on propagation without Redis, and when a Redis message is lost (0: off)")
 	fs.BoolVar(&c.Dev, "dev", false, "throwaway data dir, demo upstream, demo key, printed admin token")
 	fs.VisitAll(func(f *pflag.Flag) {

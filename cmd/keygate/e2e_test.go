@@ -70,7 +70,7 @@ func startGatewayMain(tb testing.TB, edit func(*Main)) *gateway {
 		Config: Config{
 			DataDir: tb.TempDir(), ProxyListen: "127.0.0.1:0", AdminListen: "127.0.0.1:0",
 			KeyPrefix: "kg_test", AdminToken: testAdminToken, ShutdownTimeout: 5 * time.Second, RootKey: testRootKey,
-			UsageFlushInterval: time.Minute,
+			UsageFlushInterval: time.Minute, UnknownKeyReads: 100, // as the flag's default
 		},
 		Logger: slog.New(slog.NewTextHandler(io.Discard, nil)),
 	}

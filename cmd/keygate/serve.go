@@ -15,6 +15,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
 	goredis "github.com/redis/go-redis/v9"
 	"github.com/spf13/cobra"
 
@@ -98,9 +99,12 @@ type Main struct {
 	Store    keygate.Store // SQLite or PostgreSQL (--store)
 	Keyring  *keyring.Manager
 	Verifier *keyauth.Verifier
-	HMAC     *hmacauth.Credentials
-	Webhooks *webhook.Dispatcher // keygate.Publisher of every event
-	Proxy    *proxy.Proxy
+	// KeyFilter holds every issued key identifier (built in the background
+	// at start, kept current by the changes the verifier gets).
+	KeyFilter *keyauth.Filter
+	HMAC      *hmacauth.Credentials
+	Webhooks  *webhook.Dispatcher // keygate.Publisher of every event
+	Proxy     *proxy.Proxy
 	// Limiter enforces usage plans; Meter counts usage; Metrics is served
 	// at /metrics on the admin listener.
 	Limiter keygate.RateLimiter
@@ -198,7 +202,15 @@ func (m *Main) Run(ctx context.Context) (err error) {
 	if err != nil {
 		return fmt.Errorf("pepper: %w", err)
 	}
-	m.Verifier = keyauth.NewVerifier(m.Store, format, hasher, keyauth.Options{Now: m.Now, StaleWindow: m.Config.StaleCacheWindow}) // Now nil: the coarse clock
+	if m.Config.UnknownKeyReads < 0 {
+		return errors.New("--unknown-key-reads: must be 0 or more")
+	}
+	unknownReads := m.Config.UnknownKeyReads
+	if unknownReads == 0 {
+		unknownReads = -1 // none (0 is the default to the filter)
+	}
+	m.KeyFilter = keyauth.NewFilter(m.Store, keyauth.FilterOptions{UnknownReads: unknownReads, Logger: m.Logger})
+	m.Verifier = keyauth.NewVerifier(m.Store, format, hasher, keyauth.Options{Now: m.Now, StaleWindow: m.Config.StaleCacheWindow, Filter: m.KeyFilter}) // Now nil: the coarse clock
 	m.HMAC = hmacauth.NewCredentials(m.Store, ring.Open, hmacauth.Options{Now: m.Now, StaleWindow: m.Config.StaleCacheWindow})
 	// Events are queued in the store; Run (started below) delivers them.
 	if m.Webhooks, err = webhook.New(m.Store, webhook.Options{Open: ring.Open, Logger: m.Logger, Now: m.Now}); err != nil {
@@ -207,6 +219,7 @@ func (m *Main) Run(ctx context.Context) (err error) {
 	rotator := &lifecycle.Rotator{Store: m.Store, Keys: format, Hasher: hasher, Events: m.Webhooks, Now: m.Now,
 		Seal: ring.Seal, Open: ring.Open, PickupPath: m.Config.SelfRotatePath}
 	m.Metrics = metrics.New()
+	registerFilterMetrics(m.Metrics.Registry(), m.KeyFilter)
 	failOpen, err := m.openLimiter(ctx)
 	if err != nil {
 		return err
@@ -287,6 +300,9 @@ func (m *Main) Run(ctx context.Context) (err error) {
 		})
 		m.startBackground(func(ctx context.Context) { m.Webhooks.Run(ctx) })
 	}
+	// Built after the change hooks are in place, so that a key created
+	// while the store is listed is added either way.
+	m.startBackground(m.KeyFilter.Run)
 	if m.Reconciler != nil {
 		m.startBackground(m.Reconciler.Run)
 	}
@@ -589,4 +605,29 @@ func loadCertPool(file string) (*x509.CertPool, error) {
 		return nil, fmt.Errorf("%s holds no PEM certificate", file)
 	}
 	return pool, nil
+}
+
+// registerFilterMetrics exports the filter of issued key identifiers'
+// counts, read when scraped.
+func registerFilterMetrics(reg *prometheus.Registry, f *keyauth.Filter) {
+	stat := func(v func(keyauth.FilterStats) int64) func() float64 {
+		return func() float64 { return float64(v(f.Stats())) }
+	}
+	reg.MustRegister(
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "keygate_key_filter_identifiers",
+			Help: "Key identifiers in the filter of issued identifiers (its last build and those added since)."},
+			stat(func(s keyauth.FilterStats) int64 { return int64(s.Keys + s.Recent) })),
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "keygate_key_filter_bytes",
+			Help: "Size of the filter's last build in bytes."},
+			stat(func(s keyauth.FilterStats) int64 { return int64(s.Bytes) })),
+		prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "keygate_key_filter_admitted_total",
+			Help: "Key identifiers not cached that the filter admitted, each then read from the store: keys issued, and its false positives (about 0.4% of the others)."},
+			stat(func(s keyauth.FilterStats) int64 { return s.Admitted })),
+		prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "keygate_key_filter_unknown_reads_total",
+			Help: "Store reads for key identifiers the filter did not know, within --unknown-key-reads."},
+			stat(func(s keyauth.FilterStats) int64 { return s.UnknownReads })),
+		prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "keygate_key_filter_rejected_total",
+			Help: "Requests with a key identifier the filter did not know, refused (401) without a store read."},
+			stat(func(s keyauth.FilterStats) int64 { return s.Rejected })),
+	)
 }

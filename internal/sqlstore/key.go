@@ -70,6 +70,28 @@ func (db *DB) ListKeys(ctx context.Context, f keygate.KeyFilter, p keygate.Page)
 		scanKey, func(k *keygate.APIKey) string { return k.ID }, f.ConsumerID)
 }
 
+// ListKeyIdentifiers reads the unique index on identifier only.
+func (db *DB) ListKeyIdentifiers(ctx context.Context, after string, limit int) ([]string, error) {
+	limit = min(max(limit, 1), keygate.MaxIdentifierPage)
+	rows, err := db.r.QueryContext(ctx, `SELECT identifier FROM api_keys WHERE identifier > ? ORDER BY identifier LIMIT ?`, after, limit)
+	if err != nil {
+		return nil, storeError(fmt.Errorf("store: list key identifiers: %w", err))
+	}
+	defer rows.Close()
+	ids := make([]string, 0, min(limit, 1024))
+	for rows.Next() {
+		var id string
+		if err := rows.Scan(&id); err != nil {
+			return nil, storeError(fmt.Errorf("store: list key identifiers: %w", err))
+		}
+		ids = append(ids, id)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, storeError(fmt.Errorf("store: list key identifiers: %w", err))
+	}
+	return ids, nil
+}
+
 // CreateKey stores k; an empty status is stored as active.
 func (db *DB) CreateKey(ctx context.Context, k *keygate.APIKey) error {
 	var v *keygate.APIKey // written back only once stored
