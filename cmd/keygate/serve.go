@@ -146,6 +146,9 @@ func (m *Main) Run(ctx context.Context) (err error) {
 	if err := m.Config.validateRole(); err != nil {
 		return err
 	}
+	if err := m.Config.validateCaches(); err != nil {
+		return err
+	}
 	if m.Config.Dev {
 		if err := m.prepareDev(); err != nil {
 			return err
@@ -198,7 +201,8 @@ func (m *Main) Run(ctx context.Context) (err error) {
 	if err != nil {
 		return fmt.Errorf("pepper: %w", err)
 	}
-	m.Verifier = keyauth.NewVerifier(m.Store, format, hasher, keyauth.Options{Now: m.Now, StaleWindow: m.Config.StaleCacheWindow}) // Now nil: the coarse clock
+	m.Verifier = keyauth.NewVerifier(m.Store, format, hasher, keyauth.Options{Now: m.Now, StaleWindow: m.Config.StaleCacheWindow, // Now nil: the coarse clock
+		CacheSize: m.Config.KeyCacheSize})
 	m.HMAC = hmacauth.NewCredentials(m.Store, ring.Open, hmacauth.Options{Now: m.Now, StaleWindow: m.Config.StaleCacheWindow})
 	// Events are queued in the store; Run (started below) delivers them.
 	if m.Webhooks, err = webhook.New(m.Store, webhook.Options{Open: ring.Open, Logger: m.Logger, Now: m.Now}); err != nil {
@@ -207,6 +211,7 @@ func (m *Main) Run(ctx context.Context) (err error) {
 	rotator := &lifecycle.Rotator{Store: m.Store, Keys: format, Hasher: hasher, Events: m.Webhooks, Now: m.Now,
 		Seal: ring.Seal, Open: ring.Open, PickupPath: m.Config.SelfRotatePath}
 	m.Metrics = metrics.New()
+	m.Metrics.KeyCache(func() metrics.KeyCacheStats { return metrics.KeyCacheStats(m.Verifier.CacheStats()) })
 	failOpen, err := m.openLimiter(ctx)
 	if err != nil {
 		return err
