@@ -3,6 +3,7 @@ package keygate
 import (
 	"context"
 	"net/netip"
+	"time"
 )
 
 // VerifyCode is the outcome of checking a credential; part of the API.
@@ -34,8 +35,50 @@ type Target struct {
 // the key was found, whatever the code; they are shared, read-only values.
 type VerifyResult struct {
 	Code     VerifyCode
-	Key      *APIKey
+	Key      *VerifiedKey
 	Consumer *Consumer
+}
+
+// VerifiedKey is what a request and the verify API need of a verified API
+// key, and no more: a node caches it for every key in use (a million of
+// them, a few hundred bytes each), where the whole APIKey would take kilobytes.
+type VerifiedKey struct {
+	ID string
+	// Lineage is the key's rotation chain (APIKey.Lineage).
+	Lineage string
+	// PlanID is the key's own usage plan; "" when its consumer's applies.
+	PlanID    string
+	Status    KeyStatus
+	ExpiresAt time.Time // zero: never
+	// Successor is set once the key was rotated: it then works only until
+	// ExpiresAt, and callers are told it is deprecated.
+	Successor *Successor
+	// Restrictions are the key's; nil when it has none.
+	Restrictions *KeyRestrictions
+}
+
+// Successor is the key that replaced a rotated one, and when it did.
+type Successor struct {
+	ID string
+	At time.Time
+}
+
+// KeyRestrictions are an API key's allowed services, routes and networks,
+// as stored; an empty list allows everything.
+type KeyRestrictions struct {
+	Services, Routes, CIDRs []string
+}
+
+// Plan is the id of the usage plan the key's requests are limited by: the
+// key's own, else its consumer's; "" for none.
+func (k *VerifiedKey) Plan(c *Consumer) string {
+	if k != nil && k.PlanID != "" {
+		return k.PlanID
+	}
+	if c != nil && c.Plan != nil {
+		return c.Plan.ID
+	}
+	return ""
 }
 
 // Valid reports whether the credential may be used.

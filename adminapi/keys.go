@@ -240,8 +240,13 @@ func (s *Server) verifyKey(w http.ResponseWriter, r *http.Request) error {
 	}
 	resp := keygate.VerifyResponse{Valid: res.Valid(), Code: res.Code}
 	if k := res.Key; k != nil {
-		resp.KeyID, resp.Status, resp.ExpiresAt = k.ID, k.Status, k.ExpiresAt
-		resp.AllowedServices, resp.AllowedRoutes, resp.AllowedCIDRs = k.AllowedServices, k.AllowedRoutes, k.AllowedCIDRs
+		resp.KeyID, resp.Status = k.ID, k.Status
+		if t := k.ExpiresAt; !t.IsZero() {
+			resp.ExpiresAt = &t
+		}
+		if r := k.Restrictions; r != nil {
+			resp.AllowedServices, resp.AllowedRoutes, resp.AllowedCIDRs = r.Services, r.Routes, r.CIDRs
+		}
 	}
 	if c := res.Consumer; c != nil {
 		resp.Consumer = &keygate.VerifiedCaller{ID: c.ID, Username: c.Username, CustomID: c.CustomID, Groups: orEmpty(c.Groups)}

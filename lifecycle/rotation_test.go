@@ -193,11 +193,11 @@ func TestJobsRotateOnScheduleSealed(t *testing.T) {
 	}
 
 	res := e.verify(t, newKey)
-	if !res.Valid() || res.Key.ID != successorID || res.Key.RotatedFrom != e.key.ID || res.Key.Name != "ci" {
+	if !res.Valid() || res.Key.ID != successorID || res.Key.Lineage != e.key.Lineage {
 		t.Fatalf("the new key: %s %+v", res.Code, res.Key)
 	}
 	old := e.verify(t, e.full)
-	if !old.Valid() || old.Key.SuccessorID != successorID || !old.Key.ExpiresAt.Equal(e.clock.Now().Add(7*day)) {
+	if !old.Valid() || old.Key.Successor == nil || old.Key.Successor.ID != successorID || !old.Key.ExpiresAt.Equal(e.clock.Now().Add(7*day)) {
 		t.Fatalf("the old key during the overlap: %s %+v", old.Code, old.Key)
 	}
 	// Delivered by event: nothing is kept for pickup.
@@ -298,7 +298,7 @@ func TestJobsLeaveUndeliverableRotations(t *testing.T) {
 	if r := e.run(t); r != (lifecycle.Report{Noticed: 1}) {
 		t.Fatalf("%+v, want the notice only", r)
 	}
-	if res := e.verify(t, e.full); !res.Valid() || res.Key.SuccessorID != "" {
+	if res := e.verify(t, e.full); !res.Valid() || res.Key.Successor != nil {
 		t.Errorf("the key: %s %+v", res.Code, res.Key)
 	}
 }

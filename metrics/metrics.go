@@ -79,3 +79,51 @@ func (m *Metrics) RateLimitFailed(failOpen bool) {
 func (m *Metrics) UsageFlushed(records int) { m.usageFlushed.Add(float64(records)) }
 func (m *Metrics) UsageFlushFailed()        { m.usageFlushFailures.Inc() }
 func (m *Metrics) UsageDropped(records int) { m.usageDropped.Add(float64(records)) }
+
+// KeyCacheStats are the API key cache's counts since the node started, and
+// what it holds now. Hits are lookups the cache answered: with a key, or
+// with a cached miss (no key has that identifier); Misses went to the store.
+// Evictions were dropped to make room.
+type KeyCacheStats struct {
+	Hits, MissHits, Misses   uint64
+	Evictions, MissEvictions uint64
+	Keys, CachedMisses       int
+}
+
+// KeyCache exposes the API key cache's counts, read from stats at every
+// scrape: the cache counts on its own (per shard, off the hit's shared
+// lines), so a hit pays for no Prometheus counter.
+func (m *Metrics) KeyCache(stats func() KeyCacheStats) {
+	m.registry.MustRegister(keyCacheCollector{stats})
+}
+
+var (
+	keyCacheHits = prometheus.NewDesc("keygate_key_cache_hits_total",
+		"API key lookups the cache answered, by what it held: a key, or the absence of one (a cached miss).", []string{"entry"}, nil)
+	keyCacheMisses = prometheus.NewDesc("keygate_key_cache_misses_total",
+		"API key lookups the cache could not answer, read from the store.", nil, nil)
+	keyCacheEvictions = prometheus.NewDesc("keygate_key_cache_evictions_total",
+		"Cache entries dropped to make room (--key-cache-size), by kind: keys, or absences of one.", []string{"entry"}, nil)
+	keyCacheEntries = prometheus.NewDesc("keygate_key_cache_entries",
+		"Entries in the API key cache, by kind: keys, or absences of one.", []string{"entry"}, nil)
+)
+
+type keyCacheCollector struct{ stats func() KeyCacheStats }
+
+func (c keyCacheCollector) Describe(ch chan<- *prometheus.Desc) {
+	ch <- keyCacheHits
+	ch <- keyCacheMisses
+	ch <- keyCacheEvictions
+	ch <- keyCacheEntries
+}
+
+func (c keyCacheCollector) Collect(ch chan<- prometheus.Metric) {
+	s := c.stats()
+	ch <- prometheus.MustNewConstMetric(keyCacheHits, prometheus.CounterValue, float64(s.Hits), "key")
+	ch <- prometheus.MustNewConstMetric(keyCacheHits, prometheus.CounterValue, float64(s.MissHits), "absent")
+	ch <- prometheus.MustNewConstMetric(keyCacheMisses, prometheus.CounterValue, float64(s.Misses))
+	ch <- prometheus.MustNewConstMetric(keyCacheEvictions, prometheus.CounterValue, float64(s.Evictions), "key")
+	ch <- prometheus.MustNewConstMetric(keyCacheEvictions, prometheus.CounterValue, float64(s.MissEvictions), "absent")
+	ch <- prometheus.MustNewConstMetric(keyCacheEntries, prometheus.GaugeValue, float64(s.Keys), "key")
+	ch <- prometheus.MustNewConstMetric(keyCacheEntries, prometheus.GaugeValue, float64(s.CachedMisses), "absent")
+}

@@ -37,3 +37,26 @@ func TestCountersAreExposed(t *testing.T) {
 		}
 	}
 }
+
+func TestKeyCacheCountsAreExposed(t *testing.T) {
+	m := New()
+	m.KeyCache(func() KeyCacheStats {
+		return KeyCacheStats{Hits: 10, MissHits: 4, Misses: 3, Evictions: 2, MissEvictions: 5, Keys: 7, CachedMisses: 1}
+	})
+	rec := httptest.NewRecorder()
+	m.Handler().ServeHTTP(rec, httptest.NewRequest("GET", "/metrics", nil))
+	body, _ := io.ReadAll(rec.Body)
+	for _, want := range []string{
+		`keygate_key_cache_hits_total{entry="key"} 10`,
+		`keygate_key_cache_hits_total{entry="absent"} 4`,
+		`keygate_key_cache_misses_total 3`,
+		`keygate_key_cache_evictions_total{entry="key"} 2`,
+		`keygate_key_cache_evictions_total{entry="absent"} 5`,
+		`keygate_key_cache_entries{entry="key"} 7`,
+		`keygate_key_cache_entries{entry="absent"} 1`,
+	} {
+		if !strings.Contains(string(body), want) {
+			t.Errorf("/metrics lacks %q", want)
+		}
+	}
+}

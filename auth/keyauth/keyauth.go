@@ -80,12 +80,10 @@ func (a *Authenticator) Authenticate(ctx context.Context, r *fasthttp.Request, t
 		return auth.Result{Verdict: auth.Unauthenticated, Message: msgUnauthorized}, nil
 	}
 	granted := auth.Result{Verdict: auth.Granted, Consumer: res.Consumer, CredentialID: res.Key.ID,
-		CredentialRecord: res.Key.ID, Lineage: res.Key.Lineage, PlanID: keygate.PlanOf(res.Key, res.Consumer)}
-	if res.Key.ExpiresAt != nil {
-		granted.Sunset = *res.Key.ExpiresAt
-	}
-	if res.Key.SuccessorID != "" {
-		granted.DeprecatedAt = res.Key.UpdatedAt // rotated then
+		CredentialRecord: res.Key.ID, Lineage: res.Key.Lineage, PlanID: res.Key.Plan(res.Consumer)}
+	granted.Sunset = res.Key.ExpiresAt
+	if res.Key.Successor != nil {
+		granted.DeprecatedAt = res.Key.Successor.At
 	}
 	return granted, nil
 }

@@ -17,7 +17,7 @@ type keysSeen []string
 
 func (k *keysSeen) VerifyKey(_ context.Context, key string, _ keygate.Target) (keygate.VerifyResult, error) {
 	*k = append(*k, key)
-	return keygate.VerifyResult{Code: keygate.CodeValid, Key: &keygate.APIKey{ID: "k1"}, Consumer: &keygate.Consumer{ID: "c1"}}, nil
+	return keygate.VerifyResult{Code: keygate.CodeValid, Key: &keygate.VerifiedKey{ID: "k1"}, Consumer: &keygate.Consumer{ID: "c1"}}, nil
 }
 
 func receivedRequest(t *testing.T, raw string) *fasthttp.Request {

@@ -29,8 +29,13 @@ type Options struct {
 	// Now is the clock for expiry and cache lifetimes; by default a clock
 	// with millisecond resolution that is cheap to read.
 	Now func() time.Time
-	// CacheSize bounds the number of cached identifiers (default 1,000,000).
+	// CacheSize bounds the number of cached keys (default 1,000,000); when
+	// full, the keys least recently used go first (CLOCK).
 	CacheSize int
+	// MissCacheSize bounds the number of cached identifiers that have no key
+	// (default CacheSize/10, at least 1,000), apart from the keys, so that a
+	// flood of made-up identifiers cannot push keys out.
+	MissCacheSize int
 	// HitTTL and MissTTL bound how long a found key or a miss is trusted
 	// without invalidation (defaults 5 minutes and 1 minute). Changes made
 	// through the store invalidate at once; the TTLs are a safety net.
@@ -62,6 +67,8 @@ type Verifier struct {
 	opts   Options
 	cache  *cache
 	loads  singleflight.Group
+	// consumers are shared by the cached keys of each consumer.
+	consumers interner
 	// storeDownUntil is when to try the store again after a read failed
 	// (unix ns on the verifier's clock).
 	storeDownUntil atomic.Int64
@@ -78,6 +85,9 @@ func NewVerifier(store KeyLookup, format *apikey.Format, hasher *apikey.Hasher, 
 	if opts.CacheSize <= 0 {
 		opts.CacheSize = 1_000_000
 	}
+	if opts.MissCacheSize <= 0 {
+		opts.MissCacheSize = max(opts.CacheSize/10, 1000)
+	}
 	if opts.HitTTL <= 0 {
 		opts.HitTTL = 5 * time.Minute
 	}
@@ -90,7 +100,7 @@ func NewVerifier(store KeyLookup, format *apikey.Format, hasher *apikey.Hasher, 
 	if opts.RetryAfter <= 0 {
 		opts.RetryAfter = time.Second
 	}
-	return &Verifier{now: now, store: store, format: format, hasher: hasher, opts: opts, cache: newCache(opts.CacheSize)}
+	return &Verifier{now: now, store: store, format: format, hasher: hasher, opts: opts, cache: newCache(opts.CacheSize, opts.MissCacheSize)}
 }
 
 // VerifyKey checks raw against t. On a cache hit it does no I/O and no allocation.
@@ -127,6 +137,7 @@ func (v *Verifier) Apply(c keygate.Change) {
 	case c.Kind == keygate.ConsumerChanged && c.Op != keygate.Created:
 		// A new consumer has no keys yet, so nothing cached can be stale.
 		v.cache.removeConsumer(c.ID)
+		v.consumers.forget(c.ID)
 	}
 }
 
@@ -136,6 +147,9 @@ func (v *Verifier) Flush() {
 	v.cache.clear()
 	v.opts.Filter.Resync()
 }
+
+// CacheStats returns the key cache's counters, for metrics.
+func (v *Verifier) CacheStats() CacheStats { return v.cache.stats() }
 
 // entry returns the cached entry for id, loading it from the store on a miss.
 // Concurrent misses for one identifier share one store read — but only
@@ -155,7 +169,7 @@ func (v *Verifier) entry(ctx context.Context, id *identifier, ip netip.Addr, now
 		return v.stale(id, now, errStoreDown)
 	}
 	loaded, err, _ := v.loads.Do(string(id[:])+strconv.FormatUint(gen, 36), func() (any, error) {
-		if e, ok, g := v.cache.get(id, now); ok && g == gen {
+		if e, ok, g := v.cache.peek(id, now); ok && g == gen {
 			return e, nil // a flight that just ended filled it
 		}
 		// The read is shared by every waiting request, so it must not end
@@ -166,7 +180,9 @@ func (v *Verifier) entry(ctx context.Context, id *identifier, ip netip.Addr, now
 		switch {
 		case keygate.ErrorCode(err) == keygate.ENOTFOUND && verdict == filterRead:
 			return entry{}, nil // a miss the filter foresaw is not cached: a flood would fill the cache
-		case keygate.ErrorCode(err) == keygate.ENOTFOUND:
+		// A stored hash of the wrong size matches no secret: the key is as
+		// good as missing.
+		case keygate.ErrorCode(err) == keygate.ENOTFOUND, err == nil && len(key.SecretHash) != sha256.Size:
 			e = entry{expires: now + int64(v.opts.MissTTL)}
 		case err != nil:
 			return nil, keygate.Unavailable(err, "key store unavailable")
@@ -175,7 +191,7 @@ func (v *Verifier) entry(ctx context.Context, id *identifier, ip netip.Addr, now
 			if err != nil {
 				return nil, err
 			}
-			e = newEntry(key, consumer, cidrs, now+int64(v.opts.HitTTL))
+			e = newEntry(key, v.consumers.intern(consumer), cidrs, now+int64(v.opts.HitTTL))
 			if verdict == filterRead {
 				v.opts.Filter.found(id) // created elsewhere, its change not here yet
 			}
@@ -208,12 +224,12 @@ func (v *Verifier) stale(id *identifier, now int64, err error) (entry, error) {
 
 // secretMatches compares sum, the digest of the presented secret, with the
 // verified one in constant time, or, before any request has proved it, the
-// HMAC with the stored hash.
+// HMAC with the stored hash (which secretSum holds until then).
 func (v *Verifier) secretMatches(id *identifier, e *entry, k apikey.Key, sum *[sha256.Size]byte) bool {
 	if e.verified {
 		return subtle.ConstantTimeCompare(sum[:], e.secretSum[:]) == 1
 	}
-	if !v.hasher.Verify(k, e.key.SecretHash) {
+	if !v.hasher.Verify(k, e.secretSum[:]) {
 		return false
 	}
 	v.cache.markVerified(id, e.key, sum)
@@ -227,10 +243,12 @@ func (e *entry) check(t keygate.Target, now int64) keygate.VerifyCode {
 		return keygate.CodeRevoked
 	case e.keyExpires != 0 && now >= e.keyExpires:
 		return keygate.CodeExpired
+	case e.nets.n > 0:
+		if !e.nets.contains(t.IP.Unmap()) {
+			return keygate.CodeIPNotAllowed
+		}
 	case e.restrictions != nil:
 		return e.restrictions.check(t)
-	case e.nets.n > 0 && !e.nets.contains(t.IP.Unmap()):
-		return keygate.CodeIPNotAllowed
 	}
 	return keygate.CodeValid
 }
@@ -239,8 +257,8 @@ func (e *entry) check(t keygate.Target, now int64) keygate.VerifyCode {
 // is restricted on (no service, no address) is refused.
 func (r *restrictions) check(t keygate.Target) keygate.VerifyCode {
 	switch {
-	case !t.Unscoped && (len(r.services) > 0 && !slices.Contains(r.services, t.ServiceID) ||
-		len(r.routes) > 0 && !slices.Contains(r.routes, t.RouteID)):
+	case !t.Unscoped && (len(r.Services) > 0 && !slices.Contains(r.Services, t.ServiceID) ||
+		len(r.Routes) > 0 && !slices.Contains(r.Routes, t.RouteID)):
 		return keygate.CodeForbidden
 	case len(r.cidrs) > 0:
 		ip := t.IP.Unmap()

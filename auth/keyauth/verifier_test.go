@@ -322,3 +322,64 @@ func TestVerifyAfterRevokeDoesNotJoinAReadFromBefore(t *testing.T) {
 		t.Fatalf("the early read put a stale entry back: %s", res.Code)
 	}
 }
+
+// TestVerifyMissFloodKeepsKeys floods the verifier with made-up identifiers
+// (well-formed, never issued): they are cached as misses in a bound of their
+// own, and the keys in use stay cached.
+func TestVerifyMissFloodKeepsKeys(t *testing.T) {
+	f := newFixture(t)
+	v := keyauth.NewVerifier(f.lookups, f.format, f.hasher, keyauth.Options{Now: f.clock.Now, CacheSize: 1000, MissCacheSize: 100})
+	keys := make([]string, 50)
+	for i := range keys {
+		keys[i], _ = f.issue(t, nil)
+	}
+	verifyAll := func() {
+		t.Helper()
+		for _, k := range keys {
+			if res, err := v.VerifyKey(context.Background(), k, keygate.Target{}); err != nil || !res.Valid() {
+				t.Fatalf("verify: %s %v", res.Code, err)
+			}
+		}
+	}
+	verifyAll()
+	for range 3000 {
+		k, _ := f.format.Generate()
+		if res, err := v.VerifyKey(context.Background(), k.Reveal(), keygate.Target{}); err != nil || res.Code != keygate.CodeNotFound {
+			t.Fatalf("made-up key: %s %v", res.Code, err)
+		}
+	}
+	reads := f.lookups.reads.Load()
+	verifyAll()
+	if n := f.lookups.reads.Load() - reads; n != 0 {
+		t.Errorf("%d keys read from the store again after a flood of made-up identifiers", n)
+	}
+	st := v.CacheStats()
+	if st.Keys != len(keys) || st.CachedMisses > 100+256 || st.Evictions != 0 || st.MissEvictions < 2000 {
+		t.Errorf("stats %+v: want %d keys, at most about 100 misses, misses evicted and no key", st, len(keys))
+	}
+	if st.Hits != uint64(len(keys)) || st.Misses != uint64(len(keys)+3000) {
+		t.Errorf("stats %+v: want %d hits and %d misses", st, len(keys), len(keys)+3000)
+	}
+}
+
+// TestVerifySharesConsumers: the cached keys of one consumer share one copy
+// of it, and a change to it reaches them all.
+func TestVerifySharesConsumers(t *testing.T) {
+	f := newFixture(t)
+	k1, _ := f.issue(t, nil)
+	k2, _ := f.issue(t, nil)
+	r1, r2 := f.verify(t, k1, keygate.Target{}), f.verify(t, k2, keygate.Target{})
+	if r1.Consumer != r2.Consumer {
+		t.Fatal("two keys of one consumer hold two copies of it")
+	}
+	if _, err := f.store.UpdateConsumer(context.Background(), f.consumer.ID, func(c *keygate.Consumer) error {
+		c.Groups = []string{"partners"}
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	r1, r2 = f.verify(t, k1, keygate.Target{}), f.verify(t, k2, keygate.Target{})
+	if r1.Consumer != r2.Consumer || len(r1.Consumer.Groups) != 1 || r1.Consumer.Groups[0] != "partners" {
+		t.Fatalf("after the change: %+v and %+v", r1.Consumer, r2.Consumer)
+	}
+}

@@ -57,6 +57,9 @@ type Config struct {
 	// UnknownKeyReads is how many store reads per second a node makes for
 	// key identifiers its filter of issued ones does not know (0: none).
 	UnknownKeyReads int
+	// KeyCacheSize bounds the API keys each node keeps verified in memory
+	// (0: the default).
+	KeyCacheSize int
 
 	// ReconcileInterval is how often each node reads the store's change
 	// log for changes it has not applied (0: never).
@@ -99,6 +102,7 @@ func (c *Config) addFlags(fs *pflag.FlagSet) {
 	fs.StringVar(&c.RateLimitOnFailure, "rate-limit-on-failure", "open", "when the limiter cannot decide (Redis unreachable): open serves requests unlimited, closed refuses them with 503; never 401, always logged and counted in /metrics")
 	fs.DurationVar(&c.UsageFlushInterval, "usage-flush-interval", 10*time.Second, "how often usage counts (per credential, route and minute) are written to the store (0: no usage metering)")
 	fs.DurationVar(&c.StaleCacheWindow, "stale-cache-window", 10*time.Minute, "while the store cannot be read, keys and HMAC credentials the gateway has cached keep working this long past their 5-minute cache lifetime; others get 503 (0: none)")
+	fs.IntVar(&c.KeyCacheSize, "key-cache-size", 1_000_000, "most API keys a node keeps verified in memory (about 450 bytes each); when full, those least recently used go first. Identifiers with no key are cached apart, a tenth as many, so that made-up ones cannot push keys out")
 	fs.DurationVar(&c.UsageRetention, "usage-retention", 400*24*time.Hour, "delete usage counts older than this (0: keep them forever)")
 	fs.StringVar(&c.Role, "role", roleBoth, roleFlagHelp)
 	fs.DurationVar(&c.JobLeaseTTL, "job-lease-ttl", 30*time.Second, "the background jobs run on one admin node at a time, under a lease in the store renewed every third of this; when that node dies, another takes them over within about this long")
@@ -205,6 +209,14 @@ func (c *Config) validateRole() error {
 	}
 	if c.JobLeaseTTL < 0 || c.JobLeaseTTL > 0 && c.JobLeaseTTL < 3*time.Millisecond {
 		return fmt.Errorf("--job-lease-ttl: must be at least 3ms (0: the default, 30s)")
+	}
+	return nil
+}
+
+// validateCaches checks the cache sizes before anything starts.
+func (c *Config) validateCaches() error {
+	if c.KeyCacheSize < 0 {
+		return fmt.Errorf("--key-cache-size: must not be negative (0: the default, 1000000)")
 	}
 	return nil
 }

@@ -150,6 +150,9 @@ func (m *Main) Run(ctx context.Context) (err error) {
 	if err := m.Config.validateRole(); err != nil {
 		return err
 	}
+	if err := m.Config.validateCaches(); err != nil {
+		return err
+	}
 	if m.Config.Dev {
 		if err := m.prepareDev(); err != nil {
 			return err
@@ -210,7 +213,8 @@ func (m *Main) Run(ctx context.Context) (err error) {
 		unknownReads = -1 // none (0 is the default to the filter)
 	}
 	m.KeyFilter = keyauth.NewFilter(m.Store, keyauth.FilterOptions{UnknownReads: unknownReads, Logger: m.Logger})
-	m.Verifier = keyauth.NewVerifier(m.Store, format, hasher, keyauth.Options{Now: m.Now, StaleWindow: m.Config.StaleCacheWindow, Filter: m.KeyFilter}) // Now nil: the coarse clock
+	m.Verifier = keyauth.NewVerifier(m.Store, format, hasher, keyauth.Options{Now: m.Now, StaleWindow: m.Config.StaleCacheWindow, // Now nil: the coarse clock
+		CacheSize: m.Config.KeyCacheSize, Filter: m.KeyFilter})
 	m.HMAC = hmacauth.NewCredentials(m.Store, ring.Open, hmacauth.Options{Now: m.Now, StaleWindow: m.Config.StaleCacheWindow})
 	// Events are queued in the store; Run (started below) delivers them.
 	if m.Webhooks, err = webhook.New(m.Store, webhook.Options{Open: ring.Open, Logger: m.Logger, Now: m.Now}); err != nil {
@@ -220,6 +224,7 @@ func (m *Main) Run(ctx context.Context) (err error) {
 		Seal: ring.Seal, Open: ring.Open, PickupPath: m.Config.SelfRotatePath}
 	m.Metrics = metrics.New()
 	registerFilterMetrics(m.Metrics.Registry(), m.KeyFilter)
+	m.Metrics.KeyCache(func() metrics.KeyCacheStats { return metrics.KeyCacheStats(m.Verifier.CacheStats()) })
 	failOpen, err := m.openLimiter(ctx)
 	if err != nil {
 		return err
