@@ -12,6 +12,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/keygate/keygate"
 	"github.com/keygate/keygate/sqlite"
@@ -231,6 +232,42 @@ func TestApplyConcurrently(t *testing.T) {
 	close(done)
 	background.Wait()
 	wantSameRouting(t, p, store)
+}
+
+// blockingLists holds the first rebuild's first read until release is
+// closed, and counts the rebuilds (one ListServices each).
+type blockingLists struct {
+	*listCounter
+	rebuilds atomic.Int64
+	release  chan struct{}
+}
+
+func (s *blockingLists) ListServices(ctx context.Context, p keygate.Page) ([]*keygate.Service, string, error) {
+	if s.rebuilds.Add(1) == 1 {
+		<-s.release
+	}
+	return s.listCounter.ListServices(ctx, p)
+}
+
+// TestReloadsShareOneRebuild asks for 20 rebuilds while one runs: they
+// are served by a single one more, not 20.
+func TestReloadsShareOneRebuild(t *testing.T) {
+	_, counter := newStoreProxy(t)
+	store := &blockingLists{listCounter: counter, release: make(chan struct{})}
+	p := New(store, nil, Config{Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
+	defer p.Close()
+	var wg sync.WaitGroup
+	for range 21 {
+		wg.Go(func() { check(t, p.Reload(context.Background())) })
+	}
+	for p.requested.Load() < 21 {
+		time.Sleep(time.Millisecond)
+	}
+	close(store.release)
+	wg.Wait()
+	if n := store.rebuilds.Load(); n != 2 {
+		t.Errorf("21 reloads asked for at once rebuilt the table %d times, want 2 (the one running, and one for the others)", n)
+	}
 }
 
 // wantSameRouting checks that p routes every request the store's routes
