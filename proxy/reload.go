@@ -227,7 +227,7 @@ func (p *Proxy) patchRoute(ctx context.Context, id string) error {
 		return err
 	}
 	old := p.routes[id]
-	if r != nil && old != nil && reflect.DeepEqual(r, old.Route) {
+	if r == nil && old == nil || r != nil && old != nil && reflect.DeepEqual(r, old.Route) {
 		return nil // already in (this node's own change, replayed from the change log)
 	}
 	var added []*route

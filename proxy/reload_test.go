@@ -167,6 +167,34 @@ func TestApplyPatchesTable(t *testing.T) {
 	}
 }
 
+// TestReplayedChangeKeepsTable applies a change again, as the change log
+// replays this node's own: the table is not copied again.
+func TestReplayedChangeKeepsTable(t *testing.T) {
+	ctx := context.Background()
+	p, store := newStoreProxy(t)
+	s := keygate.NewService()
+	s.Name, s.URL = "orders", "http://orders.internal"
+	check(t, store.CreateService(ctx, s))
+	r := keygate.NewRoute()
+	r.Name, r.Service, r.Paths = "orders", keygate.Ref{Name: "orders"}, []string{"/orders"}
+	check(t, store.CreateRoute(ctx, r))
+	gone := keygate.NewRoute()
+	gone.Name, gone.Service = "gone", keygate.Ref{Name: "orders"}
+	check(t, store.CreateRoute(ctx, gone))
+	check(t, store.DeleteRoute(ctx, gone.ID))
+	for _, c := range []keygate.Change{
+		{Kind: keygate.RouteChanged, Op: keygate.Created, ID: r.ID},
+		{Kind: keygate.RouteChanged, Op: keygate.Deleted, ID: gone.ID},
+		{Kind: keygate.ServiceChanged, Op: keygate.Created, ID: s.ID},
+	} {
+		before := p.table.Load()
+		p.Apply(c)
+		if p.table.Load() != before {
+			t.Errorf("%s %s %s replayed: the table was replaced", c.Kind, c.Op, c.ID)
+		}
+	}
+}
+
 // TestApplyConcurrently has writers create, move and delete routes at
 // once while the same changes are applied again (as the change log
 // replays them) and requests are matched: each route is routed as soon as
