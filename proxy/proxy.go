@@ -5,7 +5,6 @@ import (
 	"context"
 	"crypto/x509"
 	"encoding/json"
-	"fmt"
 	"log/slog"
 	"net"
 	"net/netip"
@@ -44,12 +43,16 @@ const (
 // hop-by-hop headers are dropped (see dropHopByHop).
 const headerRealIP = "X-Real-Ip"
 
-// Store is what the proxy reads to build its routing table.
+// Store is what the proxy reads to build its routing table, whole (the
+// lists) or one change at a time (the finds).
 type Store interface {
 	ListServices(ctx context.Context, p keygate.Page) ([]*keygate.Service, string, error)
 	ListRoutes(ctx context.Context, f keygate.RouteFilter, p keygate.Page) ([]*keygate.Route, string, error)
-	FindConsumer(ctx context.Context, ref string) (*keygate.Consumer, error)
 	ListPlans(ctx context.Context, p keygate.Page) ([]*keygate.Plan, string, error)
+	FindService(ctx context.Context, ref string) (*keygate.Service, error)
+	FindRoute(ctx context.Context, ref string) (*keygate.Route, error)
+	FindPlan(ctx context.Context, ref string) (*keygate.Plan, error)
+	FindConsumer(ctx context.Context, ref string) (*keygate.Consumer, error)
 }
 
 // Config is the proxy's own configuration.
@@ -100,14 +103,27 @@ type Proxy struct {
 	verifier keygate.KeyVerifier
 	cfg      Config
 
-	table     atomic.Pointer[table]
-	reloading sync.Mutex           // one rebuild at a time, so the newest state wins
-	upstreams map[string]*upstream // by service id; guarded by reloading
-	retry     *time.Timer          // pending retry of a failed reload; guarded by reloading
-	closed    bool                 // guarded by reloading
+	table atomic.Pointer[table]
+	// reloading lets one rebuild or patch of the table run at a time, so
+	// the newest state wins; it guards what the table was built from.
+	reloading sync.Mutex
+	upstreams map[string]*upstream // by service id
+	routes    map[string]*route    // by route id: the table's routes
+	plans     map[string]*plan     // by plan id: the table's plans
+	// anonymousRoutes counts the routes using each consumer id as
+	// anonymous, and unresolvedRoutes those naming one not found.
+	anonymousRoutes  map[string]int
+	unresolvedRoutes int
+	retry            *time.Timer // pending retry of a failed reload
+	closed           bool
+	// Rebuilds asked for (requested) and the number of them the last
+	// rebuild covers (built, guarded by reloading), so that a burst of
+	// asks is served by one rebuild (see Reload).
+	requested atomic.Uint64
+	built     uint64
 	// anonymous holds the consumer ids routes use as anonymous, and
 	// unresolved whether a route names one that does not exist (yet): a
-	// change to such consumers rebuilds the table.
+	// change to such consumers patches the table.
 	anonymous  atomic.Pointer[map[string]bool]
 	unresolved atomic.Bool
 
@@ -126,182 +142,14 @@ func New(store Store, verifier keygate.KeyVerifier, cfg Config) *Proxy {
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}
-	p := &Proxy{store: store, verifier: verifier, cfg: cfg, upstreams: map[string]*upstream{}, selfAuth: selfRotateAuth(verifier),
-		metrics: cfg.Metrics}
+	p := &Proxy{store: store, verifier: verifier, cfg: cfg, upstreams: map[string]*upstream{}, routes: map[string]*route{},
+		plans: map[string]*plan{}, anonymousRoutes: map[string]int{}, selfAuth: selfRotateAuth(verifier), metrics: cfg.Metrics}
 	if p.metrics == nil {
 		p.metrics = nopMetrics{}
 	}
 	p.table.Store(newTable(nil, nil))
 	p.anonymous.Store(&map[string]bool{})
 	return p
-}
-
-// reloadTimeout bounds one rebuild, which runs on the admin writer's goroutine.
-const reloadTimeout = 10 * time.Second
-
-// Apply is the store's change hook: route, service, plan and
-// anonymous-consumer changes rebuild the routing table before the admin API
-// answers. A rebuild
-// that fails keeps the previous table and is retried until one succeeds.
-func (p *Proxy) Apply(c keygate.Change) {
-	switch c.Kind {
-	case keygate.ServiceChanged, keygate.RouteChanged, keygate.PlanChanged:
-	case keygate.ConsumerChanged:
-		if !(*p.anonymous.Load())[c.ID] && !p.unresolved.Load() {
-			return
-		}
-	default:
-		return
-	}
-	p.reloadOrRetry(time.Second)
-}
-
-// Resync rebuilds the routing table, for when changes may have been missed
-// (another node's, while the channel that carries them was down).
-func (p *Proxy) Resync() { p.reloadOrRetry(time.Second) }
-
-func (p *Proxy) reloadOrRetry(backoff time.Duration) {
-	ctx, cancel := context.WithTimeout(context.Background(), reloadTimeout)
-	defer cancel()
-	err := p.Reload(ctx)
-	if err == nil {
-		return
-	}
-	p.reloading.Lock()
-	defer p.reloading.Unlock()
-	if p.closed || p.retry != nil {
-		return
-	}
-	p.cfg.Logger.Error("routing table reload failed; serving the previous one until a retry succeeds", "retry_in", backoff, "error", err)
-	p.retry = time.AfterFunc(backoff, func() {
-		p.reloading.Lock()
-		p.retry = nil
-		p.reloading.Unlock()
-		p.reloadOrRetry(min(2*backoff, 30*time.Second))
-	})
-}
-
-// Close stops reload retries and closes idle upstream connections.
-func (p *Proxy) Close() {
-	p.reloading.Lock()
-	defer p.reloading.Unlock()
-	p.closed = true
-	if p.retry != nil {
-		p.retry.Stop()
-		p.retry = nil
-	}
-	for _, u := range p.upstreams {
-		u.close()
-	}
-}
-
-// Reload rebuilds the routing table from the store.
-func (p *Proxy) Reload(ctx context.Context) error {
-	p.reloading.Lock()
-	defer p.reloading.Unlock()
-	services, err := listAll(func(pg keygate.Page) ([]*keygate.Service, string, error) { return p.store.ListServices(ctx, pg) })
-	if err != nil {
-		return fmt.Errorf("list services: %w", err)
-	}
-	routes, err := listAll(func(pg keygate.Page) ([]*keygate.Route, string, error) {
-		return p.store.ListRoutes(ctx, keygate.RouteFilter{}, pg)
-	})
-	if err != nil {
-		return fmt.Errorf("list routes: %w", err)
-	}
-	storedPlans, err := listAll(func(pg keygate.Page) ([]*keygate.Plan, string, error) { return p.store.ListPlans(ctx, pg) })
-	if err != nil {
-		return fmt.Errorf("list plans: %w", err)
-	}
-	plans := make(map[string]*plan, len(storedPlans))
-	for _, sp := range storedPlans {
-		plans[sp.ID] = compilePlan(sp)
-	}
-	upstreams := make(map[string]*upstream, len(services))
-	for _, s := range services {
-		if old := p.upstreams[s.ID]; old != nil && old.service.UpdatedAt.Equal(s.UpdatedAt) {
-			upstreams[s.ID] = old // keep its warm connections
-			continue
-		}
-		u, err := newUpstream(s, p.cfg.UpstreamRoots, p.cfg.Logger)
-		if err != nil {
-			return fmt.Errorf("service %s: %w", s.Name, err)
-		}
-		upstreams[s.ID] = u
-	}
-	built := make([]*route, 0, len(routes))
-	anonymous, unresolved := map[string]bool{}, false
-	for _, r := range routes {
-		u := upstreams[r.Service.ID]
-		if u == nil {
-			continue // its service was deleted in between; the next reload settles it
-		}
-		rt := &route{Route: r, upstream: u}
-		// The kinds a route accepts, in a fixed order; the first one present
-		// on a request decides.
-		if r.KeyAuth != nil {
-			rt.auths = append(rt.auths, keyauth.New(*r.KeyAuth, p.verifier))
-		}
-		if r.HMACAuth != nil {
-			if p.cfg.HMAC == nil || p.cfg.Replay == nil {
-				return fmt.Errorf("route %s: hmac_auth, but the proxy has no HMAC credentials to check against", r.Name)
-			}
-			rt.auths = append(rt.auths, hmacauth.New(*r.HMACAuth, p.cfg.HMAC, p.cfg.Replay, p.cfg.Now))
-		}
-		if ref := anonymousOf(r); ref != "" {
-			c, err := p.store.FindConsumer(ctx, ref)
-			if err != nil && keygate.ErrorCode(err) != keygate.ENOTFOUND {
-				return fmt.Errorf("route %s: anonymous consumer: %w", r.Name, err)
-			}
-			if c == nil {
-				// Refusing is the safe reading of a dangling anonymous consumer.
-				p.cfg.Logger.Warn("anonymous consumer not found; requests without a credential are refused", "route", r.Name, "consumer", ref)
-				unresolved = true
-			} else {
-				rt.anonymous = c
-				anonymous[c.ID] = true
-			}
-		}
-		built = append(built, rt)
-	}
-	p.table.Store(newTable(built, plans))
-	p.anonymous.Store(&anonymous)
-	p.unresolved.Store(unresolved)
-	for id, u := range p.upstreams {
-		if upstreams[id] != u {
-			u.close()
-		}
-	}
-	p.upstreams = upstreams
-	return nil
-}
-
-// anonymousOf is the consumer a route lets requests without a credential
-// proceed as: key_auth's, or else hmac_auth's.
-func anonymousOf(r *keygate.Route) string {
-	if r.KeyAuth != nil && r.KeyAuth.Anonymous != "" {
-		return r.KeyAuth.Anonymous
-	}
-	if r.HMACAuth != nil {
-		return r.HMACAuth.Anonymous
-	}
-	return ""
-}
-
-func listAll[T any](list func(keygate.Page) ([]T, string, error)) ([]T, error) {
-	var all []T
-	page := keygate.Page{Limit: keygate.MaxPageSize}
-	for {
-		items, next, err := list(page)
-		if err != nil {
-			return nil, err
-		}
-		all = append(all, items...)
-		if next == "" {
-			return all, nil
-		}
-		page.After = next
-	}
 }
 
 // exchange is one request on its way through the gateway: what the

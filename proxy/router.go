@@ -1,6 +1,7 @@
 package proxy
 
 import (
+	"maps"
 	"net"
 	"slices"
 	"sort"
@@ -16,6 +17,8 @@ type route struct {
 	upstream  *upstream
 	auths     []auth.Authenticator
 	anonymous *keygate.Consumer // nil: requests without a credential are refused
+	// unresolved: the route names an anonymous consumer that was not found.
+	unresolved bool
 }
 
 // matcher is one (path, methods) alternative of a route.
@@ -48,21 +51,6 @@ type group struct {
 	root      []matcher // paths "" and "/": they match any first segment
 }
 
-func (g *group) add(m matcher) {
-	if seg := firstSegment(m.path); seg != "" {
-		g.bySegment[seg] = append(g.bySegment[seg], m)
-	} else {
-		g.root = append(g.root, m)
-	}
-}
-
-func (g *group) sort() {
-	for _, ms := range g.bySegment {
-		sortMatchers(ms)
-	}
-	sortMatchers(g.root)
-}
-
 // match tries the path's own bucket first: its prefixes are all longer
 // than the root ones.
 func (g *group) match(path, method string) (*route, string) {
@@ -87,36 +75,163 @@ func firstSegment(path string) string {
 func newGroup() *group { return &group{bySegment: map[string][]matcher{}} }
 
 func newTable(routes []*route, plans map[string]*plan) *table {
-	t := &table{plans: plans, exact: map[string]*group{}, anyHost: newGroup()}
-	wild := map[string]*group{}
-	for _, r := range routes {
-		for _, m := range matchersOf(r) {
-			if len(r.Hosts) == 0 {
-				t.anyHost.add(m)
+	return (&table{exact: map[string]*group{}, anyHost: newGroup()}).with(nil, routes, plans)
+}
+
+// where says which group of a table a host puts a route in.
+type where struct {
+	groups int    // anyHost, exact or wildcard
+	key    string // the host, or a wildcard's suffix
+}
+
+const (
+	anyHost = iota
+	exact
+	wildcard
+)
+
+func wheres(r *route) []where {
+	if len(r.Hosts) == 0 {
+		return []where{{anyHost, ""}}
+	}
+	ws := make([]where, len(r.Hosts))
+	for i, h := range r.Hosts {
+		ws[i] = where{exact, h}
+		if suffix, ok := strings.CutPrefix(h, "*"); ok {
+			ws[i] = where{wildcard, suffix}
+		}
+	}
+	return ws
+}
+
+// with returns a table holding t's routes but gone, and added, and plans.
+// t is not changed: only the groups and buckets that gone and added touch
+// are copied, so a change to one route costs about the size of its buckets
+// and a copy of two maps' entries, not a rebuild of every route, and requests
+// keep matching on t until the new table is swapped in. gone holds the
+// *route values t was built with.
+func (t *table) with(gone, added []*route, plans map[string]*plan) *table {
+	nt := &table{plans: plans, exact: t.exact, wildcard: t.wildcard, anyHost: t.anyHost}
+	// The buckets to redo, by group; "" is the group's root bucket.
+	touched := map[where]map[string][]matcher{}
+	touch := func(r *route, add bool) {
+		for _, w := range wheres(r) {
+			if touched[w] == nil {
+				touched[w] = map[string][]matcher{}
 			}
-			for _, h := range r.Hosts {
-				groups, key := t.exact, h
-				if suffix, ok := strings.CutPrefix(h, "*"); ok {
-					groups, key = wild, suffix
+			for _, m := range matchersOf(r) {
+				seg := firstSegment(m.path)
+				if add {
+					touched[w][seg] = append(touched[w][seg], m)
+				} else if _, ok := touched[w][seg]; !ok {
+					touched[w][seg] = nil
 				}
-				if groups[key] == nil {
-					groups[key] = newGroup()
-				}
-				groups[key].add(m)
 			}
 		}
 	}
-	for _, g := range t.exact {
-		g.sort()
+	removed := make(map[*route]bool, len(gone))
+	for _, r := range gone {
+		removed[r] = true
+		touch(r, false)
 	}
-	for suffix, g := range wild {
-		g.sort()
-		t.wildcard = append(t.wildcard, wildcardGroup{suffix, g})
+	for _, r := range added {
+		touch(r, true)
 	}
-	sort.Slice(t.wildcard, func(i, j int) bool { return len(t.wildcard[i].suffix) > len(t.wildcard[j].suffix) })
-	t.anyHost.sort()
-	return t
+	if len(touched) == 0 {
+		return nt
+	}
+	wild := map[string]*group{}
+	for _, w := range t.wildcard {
+		wild[w.suffix] = w.group
+	}
+	cloned := map[int]bool{}
+	for w, buckets := range touched {
+		var old *group
+		switch w.groups {
+		case anyHost:
+			old = t.anyHost
+		case exact:
+			old = t.exact[w.key]
+		case wildcard:
+			old = wild[w.key]
+		}
+		g := newGroup()
+		if old != nil {
+			g = &group{bySegment: maps.Clone(old.bySegment), root: old.root}
+		}
+		for seg, added := range buckets {
+			var was []matcher
+			if old != nil {
+				was = old.bucket(seg)
+			}
+			ms := make([]matcher, 0, len(was)+len(added))
+			for _, m := range was {
+				if !removed[m.route] {
+					ms = append(ms, m)
+				}
+			}
+			ms = append(ms, added...)
+			sortMatchers(ms)
+			g.setBucket(seg, ms)
+		}
+		if g.empty() && w.groups != anyHost {
+			g = nil
+		}
+		switch w.groups {
+		case anyHost:
+			nt.anyHost = g
+		case exact:
+			if !cloned[exact] {
+				nt.exact, cloned[exact] = maps.Clone(t.exact), true
+			}
+			if g == nil {
+				delete(nt.exact, w.key)
+			} else {
+				nt.exact[w.key] = g
+			}
+		case wildcard:
+			cloned[wildcard] = true
+			if g == nil {
+				delete(wild, w.key)
+			} else {
+				wild[w.key] = g
+			}
+		}
+	}
+	if cloned[wildcard] {
+		nt.wildcard = make([]wildcardGroup, 0, len(wild))
+		for suffix, g := range wild {
+			nt.wildcard = append(nt.wildcard, wildcardGroup{suffix, g})
+		}
+		// Longest suffix first; equal lengths in a fixed order, so that
+		// matching does not depend on a map's.
+		sort.Slice(nt.wildcard, func(i, j int) bool {
+			a, b := nt.wildcard[i].suffix, nt.wildcard[j].suffix
+			return len(a) > len(b) || len(a) == len(b) && a < b
+		})
+	}
+	return nt
 }
+
+func (g *group) bucket(seg string) []matcher {
+	if seg == "" {
+		return g.root
+	}
+	return g.bySegment[seg]
+}
+
+func (g *group) setBucket(seg string, ms []matcher) {
+	switch {
+	case seg == "":
+		g.root = ms
+	case len(ms) == 0:
+		delete(g.bySegment, seg)
+	default:
+		g.bySegment[seg] = ms
+	}
+}
+
+func (g *group) empty() bool { return len(g.root) == 0 && len(g.bySegment) == 0 }
 
 func matchersOf(r *route) []matcher {
 	paths := r.Paths
@@ -130,12 +245,18 @@ func matchersOf(r *route) []matcher {
 	return ms
 }
 
+// sortMatchers puts the longest path first, then a route naming methods;
+// ties go by route id (and a route's own paths keep their order), so that
+// a table patched route by route matches as one built whole.
 func sortMatchers(ms []matcher) {
-	sort.SliceStable(ms, func(i, j int) bool {
-		if len(ms[i].path) != len(ms[j].path) {
-			return len(ms[i].path) > len(ms[j].path)
+	slices.SortStableFunc(ms, func(a, b matcher) int {
+		if len(a.path) != len(b.path) {
+			return len(b.path) - len(a.path)
 		}
-		return len(ms[i].methods) > len(ms[j].methods)
+		if len(a.methods) != len(b.methods) {
+			return len(b.methods) - len(a.methods)
+		}
+		return strings.Compare(a.route.ID, b.route.ID)
 	})
 }
 

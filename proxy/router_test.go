@@ -169,3 +169,29 @@ func BenchmarkMatch(b *testing.B) {
 		}
 	}
 }
+
+// BenchmarkTableWith patches one route into a table of 10,000 (each on a
+// path of its own, the worst case for the copy of the bucket index),
+// against building the table whole, which a change used to cost.
+func BenchmarkTableWith(b *testing.B) {
+	routes := make([]*route, 10000)
+	for i := range routes {
+		routes[i] = testRoute(fmt.Sprintf("r%d", i), nil, []string{fmt.Sprintf("/r%d", i)}, nil)
+		routes[i].ID = fmt.Sprintf("id%05d", i)
+	}
+	tab := newTable(routes, nil)
+	b.Run("patch", func(b *testing.B) {
+		b.ReportAllocs()
+		for i := 0; b.Loop(); i++ {
+			moved := testRoute("moved", nil, []string{fmt.Sprintf("/r%d", i%len(routes))}, []string{"GET"})
+			moved.ID = routes[i%len(routes)].ID
+			tab.with(routes[i%len(routes):i%len(routes)+1], []*route{moved}, nil)
+		}
+	})
+	b.Run("rebuild", func(b *testing.B) {
+		b.ReportAllocs()
+		for b.Loop() {
+			newTable(routes, nil)
+		}
+	})
+}
