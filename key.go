@@ -173,6 +173,12 @@ func ParseCIDRs(field string, cidrs []string) ([]netip.Prefix, error) {
 	return out, nil
 }
 
+// KeyWithConsumer is a key with its consumer, as the gateway's cache holds them.
+type KeyWithConsumer struct {
+	Key      *APIKey
+	Consumer *Consumer
+}
+
 // KeyFilter narrows ListKeys; zero fields match everything.
 type KeyFilter struct {
 	ConsumerID string
@@ -191,6 +197,11 @@ type KeyStore interface {
 	// LookupKey finds a key and its consumer by the key's identifier: the
 	// gateway's read on a cache miss.
 	LookupKey(ctx context.Context, identifier string) (*APIKey, *Consumer, error)
+	// RecentlyUsedKeys returns up to limit keys, each with its consumer as
+	// LookupKey reads them, that have usage recorded in the minute of since
+	// or later, in id order after the key id after ("": from the first):
+	// what a restarting gateway preloads into its cache, a batch at a time.
+	RecentlyUsedKeys(ctx context.Context, since time.Time, after string, limit int) ([]KeyWithConsumer, error)
 	// UpdateKey applies update to the stored key and saves it, in one
 	// transaction. Only Name, Tags and Plan may change: restrictions and
 	// lifetime are what a key was issued with (rotate it for others), so a

@@ -56,6 +56,7 @@ func Run(t *testing.T, open func(tb testing.TB, h Harness) keygate.Store) {
 		{"AuditWithoutChanges", testAuditWithoutChanges},
 		{"KeyDelete", testKeyDelete},
 		{"KeyList", testKeyList},
+		{"RecentlyUsedKeys", testRecentlyUsedKeys},
 		{"HMACCredentials", testHMACCredentials},
 		{"HMACCredentialErrors", testHMACCredentialErrors},
 		{"HMACCredentialRevoke", testHMACCredentialRevoke},

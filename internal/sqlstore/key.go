@@ -64,6 +64,38 @@ func (db *DB) LookupKey(ctx context.Context, identifier string) (*keygate.APIKey
 	return k, c, nil
 }
 
+// recentlyUsedKeysSQL walks the keys in id order and keeps those with a
+// usage row since ?2, found through the index on (credential_id, minute):
+// one probe per key, however much usage there is, and no sort.
+var recentlyUsedKeysSQL = `SELECT ` + keyCols + `, ` + prefixed("c.", consumerCols) + `
+	FROM api_keys k JOIN consumers c ON c.id = k.consumer_id
+	WHERE k.id > ?1 AND EXISTS (SELECT 1 FROM usage u WHERE u.credential_id = k.id AND u.minute >= ?2)
+	ORDER BY k.id LIMIT ?3`
+
+// RecentlyUsedKeys reads one batch of the keys used since since; see keygate.KeyStore.
+func (db *DB) RecentlyUsedKeys(ctx context.Context, since time.Time, after string, limit int) ([]keygate.KeyWithConsumer, error) {
+	if limit < 1 {
+		return nil, keygate.Errorf(keygate.EINVALID, "limit: must be at least 1")
+	}
+	rows, err := db.r.QueryContext(ctx, recentlyUsedKeysSQL, strings.ToLower(after), since.UTC().Truncate(time.Minute).Unix(), limit)
+	if err != nil {
+		return nil, storeError(fmt.Errorf("store: recently used keys: %w", err))
+	}
+	defer rows.Close()
+	var out []keygate.KeyWithConsumer
+	for rows.Next() {
+		k, c := &keygate.APIKey{}, &keygate.Consumer{}
+		if err := rows.Scan(append(keyDest(k), consumerDest(c)...)...); err != nil {
+			return nil, storeError(fmt.Errorf("store: recently used keys: %w", err))
+		}
+		out = append(out, keygate.KeyWithConsumer{Key: k, Consumer: c})
+	}
+	if err := rows.Err(); err != nil {
+		return nil, storeError(fmt.Errorf("store: recently used keys: %w", err))
+	}
+	return out, nil
+}
+
 func (db *DB) ListKeys(ctx context.Context, f keygate.KeyFilter, p keygate.Page) ([]*keygate.APIKey, string, error) {
 	return listPage(ctx, db.r, p, `SELECT `+keyCols+` FROM api_keys k
 		WHERE (?1 = '' OR k.consumer_id = ?1) AND k.id > ?2 ORDER BY k.id LIMIT ?3`,
