@@ -49,6 +49,8 @@ func TestWarmRestart(t *testing.T) {
 	g := startGatewayMain(t, func(m *Main) {
 		m.Config.DataDir, m.Config.WarmWindow, m.Config.ReadyPath = dir, time.Hour, "/.keygate/ready"
 		m.Config.HealthPath = "/.keygate/health"
+		// No usage metering: its last flush would wait for the store closed below.
+		m.Config.UsageFlushInterval = 0
 		m.WarmFrom = held
 	})
 	// The store is open once Run has returned; the warm-up waits for release.
