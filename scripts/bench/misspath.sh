@@ -139,11 +139,25 @@ echo "build:    ${KEYGATE_BIN:-$(cd "$REPO" && git describe --always --dirty)}"
 if [[ -n $STORE ]]; then echo "store:    PostgreSQL $STORE schema $SCHEMA; $KEYS keys of one consumer"; else echo "store:    SQLite; $KEYS keys of one consumer"; fi
 echo "keygate:  ${KG_CMD[*]}"
 echo "load:     keyload run -url $URL -c $CONNECTIONS -d $DURATION (-keys cached.txt -cycle | -keys keys.txt -skip N)"
+# ticks PID: user+system clock ticks the process has used.
+ticks() { sed 's/^.*) //' "/proc/$1/stat" | awk '{ print $12 + $13 }'; }
+# measure LABEL KEYLOAD-ARGS...: one keyload run, with keygate's CPU per request (µs)
+# appended: on a machine shared with other work, requests/s follow the others' load,
+# CPU per request much less so.
+measure() {
+	local label=$1 t0 t1 line n
+	shift
+	t0=$(ticks "$KG_PID")
+	line=$("$TMP/keyload" run -url "$URL" -c "$CONNECTIONS" -d "$DURATION" -label "$label" "$@")
+	t1=$(ticks "$KG_PID")
+	n=$(printf %s "$line" | awk '{ for (i = 1; i < NF; i++) if ($i == "requests") { print $(i + 1); exit } }')
+	echo "$line  keygate CPU/request $(awk -v t=$((t1 - t0)) -v n="$n" -v hz="$(getconf CLK_TCK)" 'BEGIN { printf "%.0f", t * 1e6 / hz / n }') µs"
+}
 skip=1 # the first key was tried above
 "$TMP/keyload" run -url "$URL" -keys "$TMP/cached.txt" -cycle -c "$CONNECTIONS" -d 2s -label warm-up >/dev/null
 for ((run = 1; run <= RUNS; run++)); do
-	"$TMP/keyload" run -url "$URL" -keys "$TMP/cached.txt" -cycle -c "$CONNECTIONS" -d "$DURATION" -label "run $run cached (1 key)"
-	line=$("$TMP/keyload" run -url "$URL" -keys "$TMP/keys.txt" -skip "$skip" -c "$CONNECTIONS" -d "$DURATION" -label "run $run miss (new keys)")
+	measure "run $run cached (1 key)" -keys "$TMP/cached.txt" -cycle
+	line=$(measure "run $run miss (new keys)" -keys "$TMP/keys.txt" -skip "$skip")
 	echo "$line"
 	used=$(printf %s "$line" | sed -n 's/.*keys used \([0-9]*\).*/\1/p')
 	skip=$((skip + used))

@@ -103,9 +103,9 @@ node_cmd() { # node_cmd N WARM: the serve command of node N
 	echo "$TMP/keygate" serve --data-dir "$TMP/data$1" --root-key-file "$TMP/root.key" "${STORE_ARGS[@]}" \
 		--proxy-listen "127.0.0.1:${PORT[$1]}" --admin-listen "127.0.0.1:${ADMIN[$1]}" --log-level info --warm-window "$2"
 }
-start_node() { # start_node N WARM
+start_node() { # start_node N WARM [LOG]
 	# shellcheck disable=SC2046
-	(exec $(node_cmd "$1" "$2") </dev/null >>"$TMP/node$1.log" 2>&1) &
+	(exec $(node_cmd "$1" "$2") </dev/null >>"${3:-$TMP/node$1.log}" 2>&1) &
 	PID[$1]=$!
 	PIDS+=($!)
 	wait_http "http://127.0.0.1:${ADMIN[$1]}/healthz" || { cat "$TMP/node$1.log" >&2; die "node $1 did not start"; }
@@ -149,11 +149,12 @@ log "restarting node $R"
 t0=$(date +%s.%N)
 kill -TERM "${PID[R]}"
 wait "${PID[R]}" 2>/dev/null || true
-start_node "$R" "$WARM_WINDOW"
+: >"$TMP/restarted.log"
+start_node "$R" "$WARM_WINDOW" "$TMP/restarted.log"
 for _ in $(seq 600); do
 	[[ $(curl -s -o /dev/null -w '%{http_code}' "http://127.0.0.1:${PORT[R]}/.keygate/ready") == 200 ]] && break
 	sleep 0.05
 done
-log "node $R ready $(awk -v a="$t0" -v b="$(date +%s.%N)" 'BEGIN { printf "%.1f", b - a }') s after the stop; $(grep -o 'key cache warmed.*' "$TMP/node$R.log" | tail -n1)"
+log "node $R ready $(awk -v a="$t0" -v b="$(date +%s.%N)" 'BEGIN { printf "%.1f", b - a }') s after the stop; $(grep -o 'key cache warmed.*' "$TMP/restarted.log" | tail -n1)"
 wait "$LOAD" || die "keyload failed"
 cat "$TMP/load.txt"
