@@ -202,6 +202,10 @@ type KeyStore interface {
 	// or later, in id order after the key id after ("": from the first):
 	// what a restarting gateway preloads into its cache, a batch at a time.
 	RecentlyUsedKeys(ctx context.Context, since time.Time, after string, limit int) ([]KeyWithConsumer, error)
+	// LookupKeys is LookupKey for several identifiers in one read: the keys
+	// found, each with its consumer, in no particular order; identifiers
+	// without a key are left out.
+	LookupKeys(ctx context.Context, identifiers []string) ([]KeyWithConsumer, error)
 	// UpdateKey applies update to the stored key and saves it, in one
 	// transaction. Only Name, Tags and Plan may change: restrictions and
 	// lifetime are what a key was issued with (rotate it for others), so a

@@ -105,3 +105,51 @@ func testRecentlyUsedKeys(t *testing.T, s suite) {
 	})
 	e.wantChanges(t)
 }
+
+// testLookupKeys: one read for several identifiers finds what LookupKey
+// finds for each, and leaves the unknown ones out.
+func testLookupKeys(t *testing.T, s suite) {
+	e := s.env(t)
+	alice, bob := e.consumer(t, "alice"), e.consumer(t, "bob")
+	a, b, c := e.key(t, alice, "identalice1"), e.key(t, bob, "identbob001"), e.key(t, alice, "identalice2")
+	tests := []struct {
+		name        string
+		identifiers []string
+		want        []*keygate.APIKey
+	}{
+		{"none", nil, nil},
+		{"one", []string{a.Identifier}, []*keygate.APIKey{a}},
+		{"several, two consumers", []string{a.Identifier, b.Identifier, c.Identifier}, []*keygate.APIKey{a, b, c}},
+		{"unknown ones left out", []string{"nosuchident", b.Identifier, "otherunknown"}, []*keygate.APIKey{b}},
+		{"only unknown", []string{"nosuchident"}, nil},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got, err := e.store.LookupKeys(e.ctx, tt.identifiers)
+			check(t, err)
+			if len(got) != len(tt.want) {
+				t.Fatalf("%d keys, want %d", len(got), len(tt.want))
+			}
+			byID := map[string]keygate.KeyWithConsumer{}
+			for _, kc := range got {
+				byID[kc.Key.Identifier] = kc
+			}
+			for _, w := range tt.want {
+				kc, ok := byID[w.Identifier]
+				if !ok {
+					t.Errorf("%s: missing", w.Identifier)
+					continue
+				}
+				looked, consumer, err := e.store.LookupKey(e.ctx, w.Identifier)
+				check(t, err)
+				wantEqual(t, kc.Key, looked)
+				wantEqual(t, kc.Consumer, consumer)
+			}
+		})
+	}
+	t.Run("too many", func(t *testing.T) {
+		_, err := e.store.LookupKeys(e.ctx, make([]string, 257))
+		wantError(t, err, keygate.EINVALID, "identifiers")
+	})
+	e.wantChanges(t)
+}

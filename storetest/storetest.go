@@ -57,6 +57,7 @@ func Run(t *testing.T, open func(tb testing.TB, h Harness) keygate.Store) {
 		{"KeyDelete", testKeyDelete},
 		{"KeyList", testKeyList},
 		{"RecentlyUsedKeys", testRecentlyUsedKeys},
+		{"LookupKeys", testLookupKeys},
 		{"HMACCredentials", testHMACCredentials},
 		{"HMACCredentialErrors", testHMACCredentialErrors},
 		{"HMACCredentialRevoke", testHMACCredentialRevoke},

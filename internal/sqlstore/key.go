@@ -64,6 +64,43 @@ func (db *DB) LookupKey(ctx context.Context, identifier string) (*keygate.APIKey
 	return k, c, nil
 }
 
+// maxLookupKeys bounds the identifiers of one LookupKeys read (and so its
+// placeholders).
+const maxLookupKeys = 256
+
+// LookupKeys reads the keys of several identifiers in one query; see keygate.KeyStore.
+func (db *DB) LookupKeys(ctx context.Context, identifiers []string) ([]keygate.KeyWithConsumer, error) {
+	if len(identifiers) > maxLookupKeys {
+		return nil, keygate.Errorf(keygate.EINVALID, "identifiers: at most %d", maxLookupKeys)
+	}
+	if len(identifiers) == 0 {
+		return nil, nil
+	}
+	args := make([]any, len(identifiers))
+	for i, id := range identifiers {
+		args[i] = id
+	}
+	rows, err := db.r.QueryContext(ctx, `SELECT `+keyCols+`, `+prefixed("c.", consumerCols)+`
+		FROM api_keys k JOIN consumers c ON c.id = k.consumer_id
+		WHERE k.identifier IN (?`+strings.Repeat(", ?", len(identifiers)-1)+`)`, args...)
+	if err != nil {
+		return nil, storeError(fmt.Errorf("store: lookup keys: %w", err))
+	}
+	defer rows.Close()
+	out := make([]keygate.KeyWithConsumer, 0, len(identifiers))
+	for rows.Next() {
+		k, c := &keygate.APIKey{}, &keygate.Consumer{}
+		if err := rows.Scan(append(keyDest(k), consumerDest(c)...)...); err != nil {
+			return nil, storeError(fmt.Errorf("store: lookup keys: %w", err))
+		}
+		out = append(out, keygate.KeyWithConsumer{Key: k, Consumer: c})
+	}
+	if err := rows.Err(); err != nil {
+		return nil, storeError(fmt.Errorf("store: lookup keys: %w", err))
+	}
+	return out, nil
+}
+
 // recentlyUsedKeysSQL walks the keys in id order and keeps those with a
 // usage row since ?2, found through the index on (credential_id, minute):
 // one probe per key, however much usage there is, and no sort. A scalar
