@@ -177,6 +177,12 @@ func ParseCIDRs(field string, cidrs []string) ([]netip.Prefix, error) {
 // short, so pages are larger than the admin API's.
 const MaxIdentifierPage = 10_000
 
+// KeyWithConsumer is a key with its consumer, as the gateway's cache holds them.
+type KeyWithConsumer struct {
+	Key      *APIKey
+	Consumer *Consumer
+}
+
 // KeyFilter narrows ListKeys; zero fields match everything.
 type KeyFilter struct {
 	ConsumerID string
@@ -201,6 +207,16 @@ type KeyStore interface {
 	// to read a million of. limit is capped at MaxIdentifierPage; below 1 it
 	// is 1.
 	ListKeyIdentifiers(ctx context.Context, after string, limit int) ([]string, error)
+
+	// RecentlyUsedKeys returns up to limit keys, each with its consumer as
+	// LookupKey reads them, that have usage recorded in the minute of since
+	// or later, in id order after the key id after ("": from the first):
+	// what a restarting gateway preloads into its cache, a batch at a time.
+	RecentlyUsedKeys(ctx context.Context, since time.Time, after string, limit int) ([]KeyWithConsumer, error)
+	// LookupKeys is LookupKey for several identifiers in one read: the keys
+	// found, each with its consumer, in no particular order; identifiers
+	// without a key are left out.
+	LookupKeys(ctx context.Context, identifiers []string) ([]KeyWithConsumer, error)
 	// UpdateKey applies update to the stored key and saves it, in one
 	// transaction. Only Name, Tags and Plan may change: restrictions and
 	// lifetime are what a key was issued with (rotate it for others), so a

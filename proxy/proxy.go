@@ -80,6 +80,12 @@ type Config struct {
 	// admin listener (--role gateway). It says the node serves; a store
 	// outage does not fail it, as cached credentials keep working.
 	HealthPath string
+	// ReadyPath, when set, answers GET and HEAD with 200 once Ready says so
+	// (or Ready is nil) and 503 before: a node that restarted serves while
+	// it warms its caches, and tells load balancers when to send it its
+	// share.
+	ReadyPath string
+	Ready     func() bool
 	// Pickup, when set, hands a key that has a successor already the one
 	// an automatic rotation kept for it, once (see selfRotate).
 	Pickup keygate.RotationPickup
@@ -208,6 +214,17 @@ func (p *Proxy) Serve(ctx *fasthttp.RequestCtx) {
 		ctx.Response.Header.SetContentType("application/json; charset=utf-8")
 		ctx.Response.Header.Set("Cache-Control", "no-store")
 		ctx.Response.SetBodyString(`{"status":"ok"}` + "\n")
+		return
+	}
+	if x.path == p.cfg.ReadyPath && (method == fasthttp.MethodGet || method == fasthttp.MethodHead) {
+		ctx.Response.Header.SetContentType("application/json; charset=utf-8")
+		ctx.Response.Header.Set("Cache-Control", "no-store")
+		if p.cfg.Ready != nil && !p.cfg.Ready() {
+			ctx.Response.SetStatusCode(fasthttp.StatusServiceUnavailable)
+			ctx.Response.SetBodyString(`{"status":"starting"}` + "\n")
+			return
+		}
+		ctx.Response.SetBodyString(`{"status":"ready"}` + "\n")
 		return
 	}
 	if x.path == p.cfg.SelfRotatePath && p.cfg.Rotator != nil {

@@ -424,3 +424,35 @@ func BenchmarkLookupKey(b *testing.B) {
 		i++
 	}
 }
+
+// TestReaderPragmas: every reader connection maps the file (see
+// readerMmapSize) and cannot write.
+func TestReaderPragmas(t *testing.T) {
+	db := open(t, filepath.Join(t.TempDir(), "keygate.db"), Options{})
+	defer db.Close()
+	db.r.SetMaxIdleConns(2)
+	ctx := t.Context()
+	// Two connections at once, so that both are checked, not one twice.
+	conns := make([]*sql.Conn, 2)
+	for i := range conns {
+		c, err := db.r.Conn(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer c.Close()
+		conns[i] = c
+	}
+	for i, c := range conns {
+		var mmap int64
+		var queryOnly int
+		if err := c.QueryRowContext(ctx, `PRAGMA mmap_size`).Scan(&mmap); err != nil {
+			t.Fatal(err)
+		}
+		if err := c.QueryRowContext(ctx, `PRAGMA query_only`).Scan(&queryOnly); err != nil {
+			t.Fatal(err)
+		}
+		if mmap != readerMmapSize || queryOnly != 1 {
+			t.Errorf("reader %d: mmap_size %d, query_only %d; want %d and 1", i, mmap, queryOnly, readerMmapSize)
+		}
+	}
+}

@@ -57,6 +57,8 @@ func Run(t *testing.T, open func(tb testing.TB, h Harness) keygate.Store) {
 		{"KeyDelete", testKeyDelete},
 		{"KeyList", testKeyList},
 		{"KeyIdentifiers", testKeyIdentifiers},
+		{"RecentlyUsedKeys", testRecentlyUsedKeys},
+		{"LookupKeys", testLookupKeys},
 		{"HMACCredentials", testHMACCredentials},
 		{"HMACCredentialErrors", testHMACCredentialErrors},
 		{"HMACCredentialRevoke", testHMACCredentialRevoke},

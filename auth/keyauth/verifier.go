@@ -72,6 +72,9 @@ type Verifier struct {
 	// storeDownUntil is when to try the store again after a read failed
 	// (unix ns on the verifier's clock).
 	storeDownUntil atomic.Int64
+	// invalidations counts Apply and Flush calls, so that Preload can tell
+	// whether one came while it read the store.
+	invalidations atomic.Uint64
 }
 
 var _ keygate.KeyVerifier = (*Verifier)(nil)
@@ -126,6 +129,7 @@ func (v *Verifier) VerifyKey(ctx context.Context, raw string, t keygate.Target) 
 
 // Apply is the store's change hook: it drops what a change makes stale.
 func (v *Verifier) Apply(c keygate.Change) {
+	v.invalidations.Add(1) // before the removal: see Preload
 	switch {
 	case c.Kind == keygate.KeyChanged:
 		var id identifier
@@ -144,12 +148,53 @@ func (v *Verifier) Apply(c keygate.Change) {
 // Flush drops every cached key and miss: for when changes may have been
 // missed (another node's, while the channel that carries them was down).
 func (v *Verifier) Flush() {
+	v.invalidations.Add(1)
 	v.cache.clear()
 	v.opts.Filter.Resync()
 }
 
 // CacheStats returns the key cache's counters, for metrics.
 func (v *Verifier) CacheStats() CacheStats { return v.cache.stats() }
+
+// Preload caches the keys that read returns, each exactly as a miss on it
+// would have (found), unless the cache holds it already, and returns how
+// many it cached. A store change applied while read ran may have been
+// missed by it, so then the batch is read again (up to three times, then
+// left to the miss path); entries cached since are never replaced.
+func (v *Verifier) Preload(ctx context.Context, read func(context.Context) ([]keygate.KeyWithConsumer, error)) (int, error) {
+	n := 0
+	for range 3 {
+		before := v.invalidations.Load()
+		batch, err := read(ctx)
+		if err != nil {
+			return n, err
+		}
+		for _, kc := range batch {
+			var id identifier
+			if len(kc.Key.Identifier) != len(id) {
+				continue // not a key this verifier could be asked for
+			}
+			copy(id[:], kc.Key.Identifier)
+			now := v.now()
+			if _, ok, gen := v.cache.peek(&id, now); !ok {
+				e, err := v.found(kc.Key, kc.Consumer, now)
+				if err != nil {
+					continue // the miss path fails on it the same way
+				}
+				// An invalidation after this check bumps gen, so put refuses.
+				if v.invalidations.Load() != before {
+					break
+				}
+				v.cache.put(&id, e, gen)
+				n++
+			}
+		}
+		if v.invalidations.Load() == before {
+			return n, nil
+		}
+	}
+	return n, nil
+}
 
 // entry returns the cached entry for id, loading it from the store on a miss.
 // Concurrent misses for one identifier share one store read — but only
@@ -187,11 +232,9 @@ func (v *Verifier) entry(ctx context.Context, id *identifier, ip netip.Addr, now
 		case err != nil:
 			return nil, keygate.Unavailable(err, "key store unavailable")
 		default:
-			cidrs, err := keygate.ParseCIDRs("allowed_cidrs", key.AllowedCIDRs)
-			if err != nil {
+			if e, err = v.found(key, consumer, now); err != nil {
 				return nil, err
 			}
-			e = newEntry(key, v.consumers.intern(consumer), cidrs, now+int64(v.opts.HitTTL))
 			if verdict == filterRead {
 				v.opts.Filter.found(id) // created elsewhere, its change not here yet
 			}
@@ -207,6 +250,16 @@ func (v *Verifier) entry(ctx context.Context, id *identifier, ip netip.Addr, now
 		return entry{}, err
 	}
 	return loaded.(entry), nil
+}
+
+// found is the entry for a key read from the store at now: what a miss
+// caches, and Preload too.
+func (v *Verifier) found(key *keygate.APIKey, consumer *keygate.Consumer, now int64) (entry, error) {
+	cidrs, err := keygate.ParseCIDRs("allowed_cidrs", key.AllowedCIDRs)
+	if err != nil {
+		return entry{}, err
+	}
+	return newEntry(key, v.consumers.intern(consumer), cidrs, now+int64(v.opts.HitTTL)), nil
 }
 
 var errStoreDown = keygate.Unavailable(errors.New("a store read failed moments ago"), "key store unavailable")

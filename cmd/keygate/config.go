@@ -31,6 +31,7 @@ type Config struct {
 	ShutdownTimeout  time.Duration
 	SelfRotatePath   string
 	HealthPath       string
+	ReadyPath        string
 	LeakReportKeys   string
 	KeyExpiryNotice  time.Duration
 	ArchiveAfter     time.Duration
@@ -60,6 +61,9 @@ type Config struct {
 	// KeyCacheSize bounds the API keys each node keeps verified in memory
 	// (0: the default).
 	KeyCacheSize int
+	// WarmWindow: on start, the API keys used this long back are loaded
+	// into the cache before the node reports ready (0: none).
+	WarmWindow time.Duration
 
 	// ReconcileInterval is how often each node reads the store's change
 	// log for changes it has not applied (0: never).
@@ -91,6 +95,7 @@ func (c *Config) addFlags(fs *pflag.FlagSet) {
 	fs.DurationVar(&c.ShutdownTimeout, "shutdown-timeout", 15*time.Second, "how long SIGTERM waits for requests in flight")
 	fs.StringVar(&c.SelfRotatePath, "self-rotate-path", "/.keygate/rotate", "gateway path where a caller rotates its own key (empty: off)")
 	fs.StringVar(&c.HealthPath, "health-path", "/.keygate/health", "gateway path that answers 200 while the node serves, for load balancers' health checks (empty: off)")
+	fs.StringVar(&c.ReadyPath, "ready-path", "/.keygate/ready", "gateway path that answers 200 once the node is ready (its key cache warmed, see --warm-window) and 503 before, for load balancers' readiness checks; the admin listener answers the same at /readyz (empty: off)")
 	fs.StringVar(&c.LeakReportKeys, "leak-report-keys", "", "JSON file of the public keys signed leak reports are checked with (GitHub's secret scanning format)")
 	fs.DurationVar(&c.KeyExpiryNotice, "key-expiry-notice", 7*24*time.Hour, "how long before a key or HMAC credential expires responses carry a Sunset header and an expiring event goes out")
 	fs.DurationVar(&c.ArchiveAfter, "archive-after", 30*24*time.Hour, "archive keys and HMAC credentials this long after they expired or were revoked: destroy the secret (hash or data key), keep the record (0: never)")
@@ -103,6 +108,7 @@ func (c *Config) addFlags(fs *pflag.FlagSet) {
 	fs.DurationVar(&c.UsageFlushInterval, "usage-flush-interval", 10*time.Second, "how often usage counts (per credential, route and minute) are written to the store (0: no usage metering)")
 	fs.DurationVar(&c.StaleCacheWindow, "stale-cache-window", 10*time.Minute, "while the store cannot be read, keys and HMAC credentials the gateway has cached keep working this long past their 5-minute cache lifetime; others get 503 (0: none)")
 	fs.IntVar(&c.KeyCacheSize, "key-cache-size", 1_000_000, "most API keys a node keeps verified in memory (about 450 bytes each); when full, those least recently used go first. Identifiers with no key are cached apart, a tenth as many, so that made-up ones cannot push keys out")
+	fs.DurationVar(&c.WarmWindow, "warm-window", time.Hour, "on start, load the API keys that have usage recorded in this window into the key cache (in batches, up to its bound) before the node reports ready at --ready-path and /readyz; the listeners serve meanwhile (0: ready at once)")
 	fs.DurationVar(&c.UsageRetention, "usage-retention", 400*24*time.Hour, "delete usage counts older than this (0: keep them forever)")
 	fs.StringVar(&c.Role, "role", roleBoth, roleFlagHelp)
 	fs.DurationVar(&c.JobLeaseTTL, "job-lease-ttl", 30*time.Second, "the background jobs run on one admin node at a time, under a lease in the store renewed every third of this; when that node dies, another takes them over within about this long")
