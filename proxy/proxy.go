@@ -596,8 +596,15 @@ func parseTarget(uri []byte) (requestTarget, bool) {
 	if end < 0 {
 		end = len(uri)
 	}
-	if plainPath(uri[:end]) {
-		return requestTarget{path: string(uri[:end])}, true
+	if plainPath(uri[:end]) && !hasCTL(uri[end:]) {
+		t := requestTarget{path: string(uri[:end])}
+		if bytes.ContainsAny(uri[:end], pathEscaped) {
+			// Sub-delimiters url.PathEscape would encode: the path as sent
+			// is kept, or the upstream would get "%21" for "!", which
+			// RFC 3986 (section 2.2) says is not the same URI.
+			t.rawPath = t.path
+		}
+		return t, true
 	}
 	u, err := url.ParseRequestURI(string(uri))
 	if err != nil {
@@ -607,8 +614,23 @@ func parseTarget(uri []byte) (requestTarget, bool) {
 	return t, true
 }
 
-// plainPath reports an origin-form path that needs no decoding: only
-// bytes that url.PathEscape leaves as they are, and "/".
+// hasCTL reports a control byte, which no part of a URI may hold (RFC
+// 3986, section 2) and url.ParseRequestURI refuses: in the query too, which
+// the gateway passes on.
+func hasCTL(b []byte) bool {
+	for _, c := range b {
+		if c < ' ' || c == 0x7f {
+			return true
+		}
+	}
+	return false
+}
+
+// pathEscaped are the bytes plainPath accepts that url.PathEscape encodes.
+const pathEscaped = "!'()*"
+
+// plainPath reports an origin-form path that needs no decoding: unreserved
+// bytes, sub-delimiters, ":", "@" and "/".
 func plainPath(p []byte) bool {
 	if len(p) == 0 || p[0] != '/' {
 		return false
