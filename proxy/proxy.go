@@ -351,7 +351,7 @@ func (p *Proxy) Serve(ctx *fasthttp.RequestCtx) {
 		return
 	}
 	x.path = cleanPath(x.target.path)
-	if hasDotSegment(x.path) {
+	if badPath(x.path) {
 		p.writeError(&x, fasthttp.StatusBadRequest, "Bad request path")
 		return
 	}
@@ -654,6 +654,14 @@ func rawQuery(r *fasthttp.Request) string {
 		return string(uri[i+1:])
 	}
 	return ""
+}
+
+// badPath reports a cleaned path the gateway refuses: one with a disguised
+// dot segment, or with a NUL (sent as %00), where C upstreams and file
+// systems see the path end (nginx refuses it too) — also encoded once more
+// (sent as %2500), for upstreams that decode twice, as hasDotSegment does.
+func badPath(p string) bool {
+	return strings.IndexByte(p, 0) >= 0 || strings.Contains(p, "%00") || hasDotSegment(p)
 }
 
 // hasDotSegment reports a "." or ".." segment that survived cleaning because

@@ -122,7 +122,7 @@ func TestCleanPath(t *testing.T) {
 	}
 }
 
-func TestHasDotSegment(t *testing.T) {
+func TestBadPath(t *testing.T) {
 	tests := []struct {
 		path string
 		want bool
@@ -137,10 +137,15 @@ func TestHasDotSegment(t *testing.T) {
 		{"/public/%2E./partner", true},
 		{"/public\\..\\partner", true},
 		{"/a\\b", false},
+		{"/a\x00b", true},
+		{"/a/b\x00", true},
+		{"/a%00b", true}, // sent as "%2500"
+		{"/a%001", true},
+		{"/a%0a", false},
 	}
 	for _, tt := range tests {
-		if got := hasDotSegment(tt.path); got != tt.want {
-			t.Errorf("hasDotSegment(%q) = %v, want %v", tt.path, got, tt.want)
+		if got := badPath(tt.path); got != tt.want {
+			t.Errorf("badPath(%q) = %v, want %v", tt.path, got, tt.want)
 		}
 	}
 }
