@@ -162,7 +162,12 @@ func (p *Proxy) forwardOverTransport(x *exchange) {
 	out := p.transportRequest(x, body, false)
 	res, err := x.route.upstream.transport.RoundTrip(out)
 	if err != nil {
+		callerErr := body.callerError() // before finish, whose cut-off fails a read in progress
 		body.finish()
+		if callerErr != nil {
+			p.callerBodyFailed(x, callerErr)
+			return
+		}
 		p.upstreamFailed(x, err)
 		return
 	}
@@ -481,6 +486,10 @@ type requestBody struct {
 	body   io.Reader   // nil once finished
 	remain int64       // -1: unknown (chunked)
 	eof    atomic.Bool // read to its end
+	// failed is why reading the caller's body failed (bad chunk framing,
+	// too slow, gone), for telling the caller's failure from the
+	// upstream's when the transport gives up: both reach it as one error.
+	failed atomic.Pointer[error]
 }
 
 // clientBodyTimeout bounds each wait for more of a request body, as
@@ -539,10 +548,21 @@ func (b *requestBody) Read(p []byte) (int, error) {
 		return 0, io.ErrUnexpectedEOF
 	}
 	n, err := b.body.Read(p)
-	if err == io.EOF {
+	switch {
+	case err == io.EOF:
 		b.eof.Store(true)
+	case err != nil:
+		b.failed.CompareAndSwap(nil, &err)
 	}
 	return n, err
+}
+
+// callerError is why the caller's body could not be read, or nil.
+func (b *requestBody) callerError() error {
+	if err := b.failed.Load(); err != nil {
+		return *err
+	}
+	return nil
 }
 
 // Close is the transport's; the listener owns the stream.
