@@ -3,6 +3,9 @@ package proxy
 import (
 	"io"
 	"log/slog"
+	"net"
+	"net/netip"
+	"strings"
 	"testing"
 	"time"
 
@@ -44,6 +47,44 @@ func TestCallerBodyFailure(t *testing.T) {
 			})
 			if got.status != tc.status || got.close != (tc.status != 0) {
 				t.Errorf("got %+v, want status %d", got, tc.status)
+			}
+		})
+	}
+}
+
+// The client is the rightmost X-Forwarded-For hop that is not a trusted
+// proxy, behind a trusted peer only; an unreadable hop, or more trusted
+// ones than any real chain has, ends the walk there.
+func TestClientIP(t *testing.T) {
+	p := New(nil, nil, Config{TrustedProxies: []netip.Prefix{netip.MustParsePrefix("10.0.0.0/8"), netip.MustParsePrefix("::1/128")}})
+	for _, tc := range []struct {
+		name, peer string
+		xff        []string
+		want       string
+	}{
+		{"untrusted peer", "203.0.113.1", []string{"198.51.100.1"}, "203.0.113.1"},
+		{"trusted peer without a header", "10.0.0.1", nil, "10.0.0.1"},
+		{"rightmost untrusted hop", "10.0.0.1", []string{"198.51.100.7, 198.51.100.1 ,10.0.0.2"}, "198.51.100.1"},
+		{"over several lines", "10.0.0.1", []string{"198.51.100.7", "10.0.0.3,  10.0.0.2"}, "198.51.100.7"},
+		{"IPv4 in IPv6", "::1", []string{"::ffff:198.51.100.7"}, "198.51.100.7"},
+		{"an unreadable hop", "10.0.0.1", []string{"198.51.100.7, nonsense, 10.0.0.2"}, "10.0.0.2"},
+		{"an empty hop", "10.0.0.1", []string{"198.51.100.7,,10.0.0.2"}, "10.0.0.2"},
+		{"an empty header", "10.0.0.1", []string{""}, "10.0.0.1"},
+		{"all hops trusted", "10.0.0.1", []string{"10.0.0.9, 10.0.0.8"}, "10.0.0.9"},
+		{"more trusted hops than any chain", "10.0.0.1",
+			[]string{"198.51.100.7," + strings.Repeat("::1,", maxTrustedHops-1) + "10.0.0.5"}, "::1"},
+		{"as many trusted hops as allowed", "10.0.0.1",
+			[]string{"198.51.100.7," + strings.Repeat("::1,", maxTrustedHops-2) + "10.0.0.5"}, "198.51.100.7"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			var req fasthttp.Request
+			for _, v := range tc.xff {
+				req.Header.Add("X-Forwarded-For", v)
+			}
+			var ctx fasthttp.RequestCtx
+			ctx.Init(&req, net.TCPAddrFromAddrPort(netip.AddrPortFrom(netip.MustParseAddr(tc.peer), 1)), nil)
+			if got := p.clientIP(&ctx); got.String() != tc.want {
+				t.Errorf("clientIP = %v, want %s", got, tc.want)
 			}
 		})
 	}

@@ -517,27 +517,43 @@ func (p *Proxy) peerTrusted(ctx *fasthttp.RequestCtx) bool {
 }
 
 // clientIP is the peer address, or with trusted proxies in front, the
-// rightmost X-Forwarded-For address that is not one of them.
+// rightmost X-Forwarded-For address that is not one of them. The walk
+// from the right stops at the first untrusted or unreadable hop, and after
+// maxTrustedHops trusted ones: only a trusted proxy can put a trusted hop
+// to the right of the client's own, and no real chain is that long, so a
+// long header costs the gateway a few hops, not one parse a byte (issue 22).
 func (p *Proxy) clientIP(ctx *fasthttp.RequestCtx) netip.Addr {
 	ip := peerIP(ctx)
 	if !ip.IsValid() || !p.trusted(ip) {
 		return ip
 	}
 	lines := ctx.Request.Header.PeekAll("X-Forwarded-For")
+	hops := 0
 	for i := len(lines) - 1; i >= 0; i-- {
-		hops := strings.Split(string(lines[i]), ",")
-		for j := len(hops) - 1; j >= 0; j-- {
-			hop, err := netip.ParseAddr(strings.TrimSpace(hops[j]))
+		line := lines[i]
+		for {
+			if hops++; hops > maxTrustedHops {
+				return ip
+			}
+			j := bytes.LastIndexByte(line, ',')
+			hop, err := netip.ParseAddr(string(bytes.TrimSpace(line[j+1:])))
 			if err != nil {
 				return ip
 			}
 			if ip = hop.Unmap(); !p.trusted(ip) {
 				return ip
 			}
+			if j < 0 {
+				break
+			}
+			line = line[:j]
 		}
 	}
 	return ip
 }
+
+// maxTrustedHops bounds the trusted proxies clientIP walks through.
+const maxTrustedHops = 32
 
 func (p *Proxy) trusted(ip netip.Addr) bool {
 	for _, n := range p.cfg.TrustedProxies {
@@ -588,62 +604,116 @@ type requestTarget struct {
 	rawPath string // as sent, when that differs from the decoded path's default encoding; else ""
 }
 
-// parseTarget reads a request URI. Most are plain paths, read without
-// url's allocations; anything with escapes, an absolute form or an odd byte
-// goes through url.ParseRequestURI, whose refusals are 400s.
+// parseTarget reads a request URI as url.ParseRequestURI does (its
+// refusals are 400s). An origin-form target ("/path?query"), nearly every
+// one, is read in one pass without url's copies, linear with a small
+// constant in what the caller sent (issue 22); others go through url.
 func parseTarget(uri []byte) (requestTarget, bool) {
+	if len(uri) == 0 || uri[0] != '/' {
+		u, err := url.ParseRequestURI(string(uri))
+		if err != nil {
+			return requestTarget{}, false
+		}
+		return requestTarget{host: u.Host, path: u.Path, rawPath: u.RawPath}, true
+	}
 	end := bytes.IndexByte(uri, '?')
 	if end < 0 {
 		end = len(uri)
 	}
-	if plainPath(uri[:end]) && !hasCTL(uri[end:]) {
-		t := requestTarget{path: string(uri[:end])}
-		if bytes.ContainsAny(uri[:end], pathEscaped) {
-			// Sub-delimiters url.PathEscape would encode: the path as sent
-			// is kept, or the upstream would get "%21" for "!", which
-			// RFC 3986 (section 2.2) says is not the same URI.
+	raw := uri[:end]
+	if hasCTL(uri[end:]) {
+		return requestTarget{}, false
+	}
+	// asSent: the path as sent is what url.URL would write for the decoded
+	// path, so rawPath stays empty. Otherwise it is kept: "!" forwarded as
+	// "%21" would be another URI (RFC 3986, section 2.2).
+	asSent, escaped := true, false
+	for _, c := range raw {
+		switch pathByte[c] {
+		case pathCTL:
+			return requestTarget{}, false
+		case pathOther:
+			asSent = false
+		case pathPercent:
+			escaped = true
+		}
+	}
+	if !escaped {
+		t := requestTarget{path: string(raw)}
+		if !asSent {
 			t.rawPath = t.path
 		}
 		return t, true
 	}
-	u, err := url.ParseRequestURI(string(uri))
-	if err != nil {
-		return requestTarget{}, false
+	decoded := make([]byte, 0, len(raw))
+	for i := 0; i < len(raw); i++ {
+		c := raw[i]
+		if c == '%' {
+			if i+2 >= len(raw) || !isHex(raw[i+1]) || !isHex(raw[i+2]) {
+				return requestTarget{}, false
+			}
+			c = unhex(raw[i+1])<<4 | unhex(raw[i+2])
+			// As sent only if url.URL would write this escape the same:
+			// a byte it escapes, in upper-case hex.
+			asSent = asSent && pathByte[c] != pathSafe && raw[i+1] == upperHex[c>>4] && raw[i+2] == upperHex[c&15]
+			i += 2
+		}
+		decoded = append(decoded, c)
 	}
-	t := requestTarget{host: u.Host, path: u.Path, rawPath: u.RawPath}
+	t := requestTarget{path: string(decoded)}
+	if !asSent {
+		t.rawPath = string(raw)
+	}
 	return t, true
 }
 
-// hasCTL reports a control byte, which no part of a URI may hold (RFC
-// 3986, section 2) and url.ParseRequestURI refuses: in the query too, which
-// the gateway passes on.
+// How parseTarget reads a byte of a path: as url.URL writes it (pathSafe),
+// escaped (pathOther), an escape ("%"), or refused (a control byte, which
+// no part of a URI may hold: RFC 3986, section 2).
+const (
+	pathSafe = iota
+	pathOther
+	pathPercent
+	pathCTL
+)
+
+var pathByte = func() (t [256]uint8) {
+	for c := range 256 {
+		switch {
+		case c < ' ' || c == 0x7f:
+			t[c] = pathCTL
+		case c == '%':
+			t[c] = pathPercent
+		case 'a' <= c && c <= 'z', 'A' <= c && c <= 'Z', '0' <= c && c <= '9', strings.IndexByte("-_.~$&+,/:;=@", byte(c)) >= 0:
+			t[c] = pathSafe // what url.PathEscape leaves as it is, and "/"
+		default:
+			t[c] = pathOther
+		}
+	}
+	return t
+}()
+
+const upperHex = "0123456789ABCDEF"
+
+func unhex(c byte) byte {
+	switch {
+	case c <= '9':
+		return c - '0'
+	case c >= 'a':
+		return c - 'a' + 10
+	}
+	return c - 'A' + 10
+}
+
+// hasCTL reports a control byte, which no part of a URI may hold and
+// url.ParseRequestURI refuses: in the query too, which the gateway passes on.
 func hasCTL(b []byte) bool {
 	for _, c := range b {
-		if c < ' ' || c == 0x7f {
+		if pathByte[c] == pathCTL {
 			return true
 		}
 	}
 	return false
-}
-
-// pathEscaped are the bytes plainPath accepts that url.PathEscape encodes.
-const pathEscaped = "!'()*"
-
-// plainPath reports an origin-form path that needs no decoding: unreserved
-// bytes, sub-delimiters, ":", "@" and "/".
-func plainPath(p []byte) bool {
-	if len(p) == 0 || p[0] != '/' {
-		return false
-	}
-	for _, c := range p {
-		switch {
-		case 'a' <= c && c <= 'z', 'A' <= c && c <= 'Z', '0' <= c && c <= '9':
-		case strings.IndexByte("/-._~!$&'()*+,;=:@", c) >= 0:
-		default:
-			return false
-		}
-	}
-	return true
 }
 
 // rawQuery is the query of the request URI as it is now (hide_credentials
@@ -672,14 +742,46 @@ func hasDotSegment(p string) bool {
 	if !strings.ContainsAny(p, ";%\\") {
 		return false
 	}
-	for _, seg := range strings.FieldsFunc(p, func(c rune) bool { return c == '/' || c == '\\' }) {
-		seg, _, _ = strings.Cut(seg, ";")
-		seg = strings.ReplaceAll(strings.ReplaceAll(seg, "%2e", "."), "%2E", ".")
-		if seg == "." || seg == ".." {
-			return true
+	// One pass, no copies: issue 22 wants this linear with a small constant.
+	start, end := 0, -1 // the segment's first byte, and its first ";" (-1: none yet)
+	for i := 0; i <= len(p); i++ {
+		c := byte('/') // the end of p ends the last segment
+		if i < len(p) {
+			c = p[i]
+		}
+		switch c {
+		case ';':
+			if end < 0 {
+				end = i
+			}
+		case '/', '\\':
+			if end < 0 {
+				end = i
+			}
+			if isDotSegment(p[start:end]) {
+				return true
+			}
+			start, end = i+1, -1
 		}
 	}
 	return false
+}
+
+// isDotSegment reports "." or "..", each dot possibly sent as "%2e".
+func isDotSegment(seg string) bool {
+	dots := 0
+	for len(seg) > 0 && dots < 3 {
+		switch {
+		case seg[0] == '.':
+			seg = seg[1:]
+		case len(seg) >= 3 && seg[0] == '%' && seg[1] == '2' && seg[2]|0x20 == 'e':
+			seg = seg[3:]
+		default:
+			return false
+		}
+		dots++
+	}
+	return len(seg) == 0 && (dots == 1 || dots == 2)
 }
 
 // cleanPath resolves "." and ".." before matching, so that "/public/../partner"
@@ -687,6 +789,9 @@ func hasDotSegment(p string) bool {
 func cleanPath(p string) string {
 	if !strings.HasPrefix(p, "/") {
 		p = "/" + p // "*" (OPTIONS *) and other non-origin forms
+	}
+	if !strings.Contains(p, "//") && !strings.Contains(p, "/.") {
+		return p // clean already: most paths, found faster than path.Clean would
 	}
 	clean := path.Clean(p)
 	if strings.HasSuffix(p, "/") && clean != "/" {
