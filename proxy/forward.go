@@ -6,7 +6,6 @@ import (
 	"io"
 	"net"
 	"net/http"
-	"net/url"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -583,7 +582,8 @@ func (b *requestBody) finish() {
 }
 
 // cleanQuery drops query parameters that upstreams may split differently
-// from the gateway (";" separators, bad escapes), as ReverseProxy does.
+// from the gateway (";" separators, bad escapes), as ReverseProxy does,
+// though keeping the others as sent and in their order.
 func cleanQuery(q string) string {
 	for i := 0; i < len(q); i++ {
 		switch q[i] {
@@ -598,10 +598,41 @@ func cleanQuery(q string) string {
 	return q
 }
 
+// reencode keeps of q the parameters url.ParseQuery reads: not empty,
+// without a ";", with good escapes; none when there are more than it
+// reads. ParseQuery's map and Encode's sort are not linear in the query,
+// which any request on a route without authentication reaches (issue 22).
 func reencode(q string) string {
-	values, _ := url.ParseQuery(q)
-	return values.Encode()
+	if strings.Count(q, "&")+1 > maxQueryParams {
+		return ""
+	}
+	out := make([]byte, 0, len(q))
+	start, good := 0, true
+	for i := 0; i <= len(q); i++ {
+		c := byte('&') // the end of q ends the last parameter
+		if i < len(q) {
+			c = q[i]
+		}
+		switch c {
+		case ';':
+			good = false
+		case '%':
+			good = good && i+2 < len(q) && isHex(q[i+1]) && isHex(q[i+2])
+		case '&':
+			if good && i > start {
+				if len(out) > 0 {
+					out = append(out, '&')
+				}
+				out = append(out, q[start:i]...)
+			}
+			start, good = i+1, true
+		}
+	}
+	return string(out)
 }
+
+// maxQueryParams is url.ParseQuery's limit: over it, it reads none.
+const maxQueryParams = 10000
 
 func isHex(c byte) bool {
 	return '0' <= c && c <= '9' || 'a' <= c && c <= 'f' || 'A' <= c && c <= 'F'

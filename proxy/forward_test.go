@@ -89,3 +89,19 @@ func TestClientIP(t *testing.T) {
 		})
 	}
 }
+
+// cleanQuery drops what upstreams may split otherwise and keeps the rest
+// as sent, in its order: a signature over the query still holds.
+func TestCleanQuery(t *testing.T) {
+	for _, tc := range []struct{ query, want string }{
+		{"b=2&a=1", "b=2&a=1"},
+		{"a=1;b=2&c=3", "c=3"},
+		{"b=2&a=%zz&a=1", "b=2&a=1"},
+		{"z=%41+b&&y=1;&x=%4", "z=%41+b"},
+		{"a=1" + strings.Repeat("&", maxQueryParams) + ";", ""},
+	} {
+		if got := cleanQuery(tc.query); got != tc.want {
+			t.Errorf("cleanQuery(%.40q) = %.40q, want %q", tc.query, got, tc.want)
+		}
+	}
+}

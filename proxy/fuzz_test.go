@@ -5,6 +5,7 @@ import (
 	"net/netip"
 	"net/url"
 	"path"
+	"reflect"
 	"strings"
 	"testing"
 
@@ -103,6 +104,22 @@ func FuzzClientIP(f *testing.F) {
 		}
 		if got != want {
 			t.Fatalf("clientIP(%q, %q) = %v, want %v", xff, second, got, want)
+		}
+	})
+}
+
+// FuzzCleanQuery: what cleanQuery passes on reads, for url.ParseQuery,
+// as the query it was given, without an error (nothing to split otherwise).
+func FuzzCleanQuery(f *testing.F) {
+	for _, seed := range []string{"a=1;b=2&c=3", "a=%zz&b=1", "b=2&a=1&b=1", "&&x", "a%2", "k=v+w%20"} {
+		f.Add(seed)
+	}
+	f.Fuzz(func(t *testing.T, q string) {
+		clean := cleanQuery(q)
+		want, _ := url.ParseQuery(q)
+		got, err := url.ParseQuery(clean)
+		if err != nil || !reflect.DeepEqual(got, want) {
+			t.Fatalf("cleanQuery(%q) = %q: reads %v (%v), want %v", q, clean, got, err, want)
 		}
 	})
 }
