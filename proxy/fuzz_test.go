@@ -39,6 +39,9 @@ func FuzzRequestPath(f *testing.F) {
 		if want := referenceCleanPath(target.path); clean != want {
 			t.Fatalf("cleanPath(%q) = %q, path.Clean makes it %q", target.path, clean, want)
 		}
+		if got, want := hasDotSegment(clean), referenceHasDotSegment(clean); got != want {
+			t.Fatalf("hasDotSegment(%q) = %v, want %v", clean, got, want)
+		}
 		if !strings.HasPrefix(clean, "/") {
 			t.Fatalf("cleanPath(%q) = %q, not absolute", target.path, clean)
 		}
@@ -122,4 +125,17 @@ func FuzzCleanQuery(f *testing.F) {
 			t.Fatalf("cleanQuery(%q) = %q: reads %v (%v), want %v", q, clean, got, err, want)
 		}
 	})
+}
+
+// referenceHasDotSegment is hasDotSegment written plainly: split into
+// segments, cut each at ";", undo "%2e".
+func referenceHasDotSegment(p string) bool {
+	for _, seg := range strings.FieldsFunc(p, func(c rune) bool { return c == '/' || c == '\\' }) {
+		seg, _, _ = strings.Cut(seg, ";")
+		seg = strings.ReplaceAll(strings.ReplaceAll(seg, "%2e", "."), "%2E", ".")
+		if seg == "." || seg == ".." {
+			return true
+		}
+	}
+	return false
 }

@@ -627,25 +627,22 @@ func parseTarget(uri []byte) (requestTarget, bool) {
 	// asSent: the path as sent is what url.URL would write for the decoded
 	// path, so rawPath stays empty. Otherwise it is kept: "!" forwarded as
 	// "%21" would be another URI (RFC 3986, section 2.2).
-	asSent, escaped := true, false
+	var kinds uint8 // the kinds of byte seen, or-ed: no branch a byte
 	for _, c := range raw {
-		switch pathByte[c] {
-		case pathCTL:
-			return requestTarget{}, false
-		case pathOther:
-			asSent = false
-		case pathPercent:
-			escaped = true
-		}
+		kinds |= pathByte[c]
 	}
-	if !escaped {
+	if kinds&pathCTL != 0 {
+		return requestTarget{}, false
+	}
+	asSent := kinds&pathOther == 0
+	if kinds&pathPercent == 0 {
 		t := requestTarget{path: string(raw)}
 		if !asSent {
 			t.rawPath = t.path
 		}
 		return t, true
 	}
-	decoded := make([]byte, 0, len(raw))
+	decoded, n := make([]byte, len(raw)), 0
 	for i := 0; i < len(raw); i++ {
 		c := raw[i]
 		if c == '%' {
@@ -653,28 +650,30 @@ func parseTarget(uri []byte) (requestTarget, bool) {
 				return requestTarget{}, false
 			}
 			c = unhex(raw[i+1])<<4 | unhex(raw[i+2])
-			// As sent only if url.URL would write this escape the same:
-			// a byte it escapes, in upper-case hex.
+			// As sent only if url.URL would write this escape the same: a
+			// byte it escapes, in upper-case hex.
 			asSent = asSent && pathByte[c] != pathSafe && raw[i+1] == upperHex[c>>4] && raw[i+2] == upperHex[c&15]
 			i += 2
 		}
-		decoded = append(decoded, c)
+		decoded[n] = c
+		n++
 	}
+	decoded = decoded[:n]
 	t := requestTarget{path: string(decoded)}
 	if !asSent {
-		t.rawPath = string(raw)
+		t.rawPath = string(uri[:end])
 	}
 	return t, true
 }
 
 // How parseTarget reads a byte of a path: as url.URL writes it (pathSafe),
 // escaped (pathOther), an escape ("%"), or refused (a control byte, which
-// no part of a URI may hold: RFC 3986, section 2).
+// no part of a URI may hold: RFC 3986, section 2). Bits, to be or-ed.
 const (
-	pathSafe = iota
-	pathOther
-	pathPercent
-	pathCTL
+	pathSafe    = 0
+	pathOther   = 1
+	pathPercent = 2
+	pathCTL     = 4
 )
 
 var pathByte = func() (t [256]uint8) {
@@ -742,46 +741,33 @@ func hasDotSegment(p string) bool {
 	if !strings.ContainsAny(p, ";%\\") {
 		return false
 	}
-	// One pass, no copies: issue 22 wants this linear with a small constant.
-	start, end := 0, -1 // the segment's first byte, and its first ";" (-1: none yet)
-	for i := 0; i <= len(p); i++ {
-		c := byte('/') // the end of p ends the last segment
-		if i < len(p) {
-			c = p[i]
+	// One pass, no copies (issue 22): only a segment that starts with a
+	// dot, plain or escaped, is looked at further.
+	for i := 0; i < len(p); i++ {
+		if c := p[i]; c != '.' && c != '%' || i > 0 && p[i-1] != '/' && p[i-1] != '\\' {
+			continue
 		}
-		switch c {
-		case ';':
-			if end < 0 {
-				end = i
-			}
-		case '/', '\\':
-			if end < 0 {
-				end = i
-			}
-			if isDotSegment(p[start:end]) {
-				return true
-			}
-			start, end = i+1, -1
+		if dotSegmentAt(p[i:]) {
+			return true
 		}
 	}
 	return false
 }
 
-// isDotSegment reports "." or "..", each dot possibly sent as "%2e".
-func isDotSegment(seg string) bool {
+// dotSegmentAt reports whether s starts with the segment "." or "..", each
+// dot possibly sent as "%2e", ended by "/", "\\", a ";" parameter or s's end.
+func dotSegmentAt(s string) bool {
 	dots := 0
-	for len(seg) > 0 && dots < 3 {
-		switch {
-		case seg[0] == '.':
-			seg = seg[1:]
-		case len(seg) >= 3 && seg[0] == '%' && seg[1] == '2' && seg[2]|0x20 == 'e':
-			seg = seg[3:]
-		default:
-			return false
+	for ; dots < 3; dots++ {
+		if len(s) > 0 && s[0] == '.' {
+			s = s[1:]
+		} else if len(s) >= 3 && s[0] == '%' && s[1] == '2' && s[2]|0x20 == 'e' {
+			s = s[3:]
+		} else {
+			break
 		}
-		dots++
 	}
-	return len(seg) == 0 && (dots == 1 || dots == 2)
+	return (dots == 1 || dots == 2) && (len(s) == 0 || s[0] == '/' || s[0] == '\\' || s[0] == ';')
 }
 
 // cleanPath resolves "." and ".." before matching, so that "/public/../partner"
