@@ -6,7 +6,6 @@ import (
 	"io"
 	"net"
 	"net/http"
-	"net/url"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -162,7 +161,12 @@ func (p *Proxy) forwardOverTransport(x *exchange) {
 	out := p.transportRequest(x, body, false)
 	res, err := x.route.upstream.transport.RoundTrip(out)
 	if err != nil {
+		callerErr := body.callerError() // before finish, whose cut-off fails a read in progress
 		body.finish()
+		if callerErr != nil {
+			p.callerBodyFailed(x, callerErr)
+			return
+		}
 		p.upstreamFailed(x, err)
 		return
 	}
@@ -481,6 +485,10 @@ type requestBody struct {
 	body   io.Reader   // nil once finished
 	remain int64       // -1: unknown (chunked)
 	eof    atomic.Bool // read to its end
+	// failed is why reading the caller's body failed (bad chunk framing,
+	// too slow, gone), for telling the caller's failure from the
+	// upstream's when the transport gives up: both reach it as one error.
+	failed atomic.Pointer[error]
 }
 
 // clientBodyTimeout bounds each wait for more of a request body, as
@@ -539,10 +547,21 @@ func (b *requestBody) Read(p []byte) (int, error) {
 		return 0, io.ErrUnexpectedEOF
 	}
 	n, err := b.body.Read(p)
-	if err == io.EOF {
+	switch {
+	case err == io.EOF:
 		b.eof.Store(true)
+	case err != nil:
+		b.failed.CompareAndSwap(nil, &err)
 	}
 	return n, err
+}
+
+// callerError is why the caller's body could not be read, or nil.
+func (b *requestBody) callerError() error {
+	if err := b.failed.Load(); err != nil {
+		return *err
+	}
+	return nil
 }
 
 // Close is the transport's; the listener owns the stream.
@@ -563,7 +582,8 @@ func (b *requestBody) finish() {
 }
 
 // cleanQuery drops query parameters that upstreams may split differently
-// from the gateway (";" separators, bad escapes), as ReverseProxy does.
+// from the gateway (";" separators, bad escapes), as ReverseProxy does,
+// though keeping the others as sent and in their order.
 func cleanQuery(q string) string {
 	for i := 0; i < len(q); i++ {
 		switch q[i] {
@@ -578,10 +598,41 @@ func cleanQuery(q string) string {
 	return q
 }
 
+// reencode keeps of q the parameters url.ParseQuery reads: not empty,
+// without a ";", with good escapes; none when there are more than it
+// reads. ParseQuery's map and Encode's sort are not linear in the query,
+// which any request on a route without authentication reaches (issue 22).
 func reencode(q string) string {
-	values, _ := url.ParseQuery(q)
-	return values.Encode()
+	if strings.Count(q, "&")+1 > maxQueryParams {
+		return ""
+	}
+	out := make([]byte, 0, len(q))
+	start, good := 0, true
+	for i := 0; i <= len(q); i++ {
+		c := byte('&') // the end of q ends the last parameter
+		if i < len(q) {
+			c = q[i]
+		}
+		switch c {
+		case ';':
+			good = false
+		case '%':
+			good = good && i+2 < len(q) && isHex(q[i+1]) && isHex(q[i+2])
+		case '&':
+			if good && i > start {
+				if len(out) > 0 {
+					out = append(out, '&')
+				}
+				out = append(out, q[start:i]...)
+			}
+			start, good = i+1, true
+		}
+	}
+	return string(out)
 }
+
+// maxQueryParams is url.ParseQuery's limit: over it, it reads none.
+const maxQueryParams = 10000
 
 func isHex(c byte) bool {
 	return '0' <= c && c <= '9' || 'a' <= c && c <= 'f' || 'A' <= c && c <= 'F'

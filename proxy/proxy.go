@@ -205,7 +205,7 @@ func (p *Proxy) Serve(ctx *fasthttp.RequestCtx) {
 		return
 	}
 	x.path = cleanPath(x.target.path)
-	if hasDotSegment(x.path) {
+	if badPath(x.path) {
 		p.writeError(&x, fasthttp.StatusBadRequest, "Bad request path")
 		return
 	}
@@ -382,27 +382,43 @@ func (p *Proxy) peerTrusted(ctx *fasthttp.RequestCtx) bool {
 }
 
 // clientIP is the peer address, or with trusted proxies in front, the
-// rightmost X-Forwarded-For address that is not one of them.
+// rightmost X-Forwarded-For address that is not one of them. The walk
+// from the right stops at the first untrusted or unreadable hop, and after
+// maxTrustedHops trusted ones: only a trusted proxy can put a trusted hop
+// to the right of the client's own, and no real chain is that long, so a
+// long header costs the gateway a few hops, not one parse a byte (issue 22).
 func (p *Proxy) clientIP(ctx *fasthttp.RequestCtx) netip.Addr {
 	ip := peerIP(ctx)
 	if !ip.IsValid() || !p.trusted(ip) {
 		return ip
 	}
 	lines := ctx.Request.Header.PeekAll("X-Forwarded-For")
+	hops := 0
 	for i := len(lines) - 1; i >= 0; i-- {
-		hops := strings.Split(string(lines[i]), ",")
-		for j := len(hops) - 1; j >= 0; j-- {
-			hop, err := netip.ParseAddr(strings.TrimSpace(hops[j]))
+		line := lines[i]
+		for {
+			if hops++; hops > maxTrustedHops {
+				return ip
+			}
+			j := bytes.LastIndexByte(line, ',')
+			hop, err := netip.ParseAddr(string(bytes.TrimSpace(line[j+1:])))
 			if err != nil {
 				return ip
 			}
 			if ip = hop.Unmap(); !p.trusted(ip) {
 				return ip
 			}
+			if j < 0 {
+				break
+			}
+			line = line[:j]
 		}
 	}
 	return ip
 }
+
+// maxTrustedHops bounds the trusted proxies clientIP walks through.
+const maxTrustedHops = 32
 
 func (p *Proxy) trusted(ip netip.Addr) bool {
 	for _, n := range p.cfg.TrustedProxies {
@@ -453,40 +469,115 @@ type requestTarget struct {
 	rawPath string // as sent, when that differs from the decoded path's default encoding; else ""
 }
 
-// parseTarget reads a request URI. Most are plain paths, read without
-// url's allocations; anything with escapes, an absolute form or an odd byte
-// goes through url.ParseRequestURI, whose refusals are 400s.
+// parseTarget reads a request URI as url.ParseRequestURI does (its
+// refusals are 400s). An origin-form target ("/path?query"), nearly every
+// one, is read in one pass without url's copies, linear with a small
+// constant in what the caller sent (issue 22); others go through url.
 func parseTarget(uri []byte) (requestTarget, bool) {
+	if len(uri) == 0 || uri[0] != '/' {
+		u, err := url.ParseRequestURI(string(uri))
+		if err != nil {
+			return requestTarget{}, false
+		}
+		return requestTarget{host: u.Host, path: u.Path, rawPath: u.RawPath}, true
+	}
 	end := bytes.IndexByte(uri, '?')
 	if end < 0 {
 		end = len(uri)
 	}
-	if plainPath(uri[:end]) {
-		return requestTarget{path: string(uri[:end])}, true
-	}
-	u, err := url.ParseRequestURI(string(uri))
-	if err != nil {
+	raw := uri[:end]
+	if hasCTL(uri[end:]) {
 		return requestTarget{}, false
 	}
-	t := requestTarget{host: u.Host, path: u.Path, rawPath: u.RawPath}
+	// asSent: the path as sent is what url.URL would write for the decoded
+	// path, so rawPath stays empty. Otherwise it is kept: "!" forwarded as
+	// "%21" would be another URI (RFC 3986, section 2.2).
+	var kinds uint8 // the kinds of byte seen, or-ed: no branch a byte
+	for _, c := range raw {
+		kinds |= pathByte[c]
+	}
+	if kinds&pathCTL != 0 {
+		return requestTarget{}, false
+	}
+	asSent := kinds&pathOther == 0
+	if kinds&pathPercent == 0 {
+		t := requestTarget{path: string(raw)}
+		if !asSent {
+			t.rawPath = t.path
+		}
+		return t, true
+	}
+	decoded, n := make([]byte, len(raw)), 0
+	for i := 0; i < len(raw); i++ {
+		c := raw[i]
+		if c == '%' {
+			if i+2 >= len(raw) || !isHex(raw[i+1]) || !isHex(raw[i+2]) {
+				return requestTarget{}, false
+			}
+			c = unhex(raw[i+1])<<4 | unhex(raw[i+2])
+			// As sent only if url.URL would write this escape the same: a
+			// byte it escapes, in upper-case hex.
+			asSent = asSent && pathByte[c] != pathSafe && raw[i+1] == upperHex[c>>4] && raw[i+2] == upperHex[c&15]
+			i += 2
+		}
+		decoded[n] = c
+		n++
+	}
+	decoded = decoded[:n]
+	t := requestTarget{path: string(decoded)}
+	if !asSent {
+		t.rawPath = string(uri[:end])
+	}
 	return t, true
 }
 
-// plainPath reports an origin-form path that needs no decoding: only
-// bytes that url.PathEscape leaves as they are, and "/".
-func plainPath(p []byte) bool {
-	if len(p) == 0 || p[0] != '/' {
-		return false
-	}
-	for _, c := range p {
+// How parseTarget reads a byte of a path: as url.URL writes it (pathSafe),
+// escaped (pathOther), an escape ("%"), or refused (a control byte, which
+// no part of a URI may hold: RFC 3986, section 2). Bits, to be or-ed.
+const (
+	pathSafe    = 0
+	pathOther   = 1
+	pathPercent = 2
+	pathCTL     = 4
+)
+
+var pathByte = func() (t [256]uint8) {
+	for c := range 256 {
 		switch {
-		case 'a' <= c && c <= 'z', 'A' <= c && c <= 'Z', '0' <= c && c <= '9':
-		case strings.IndexByte("/-._~!$&'()*+,;=:@", c) >= 0:
+		case c < ' ' || c == 0x7f:
+			t[c] = pathCTL
+		case c == '%':
+			t[c] = pathPercent
+		case 'a' <= c && c <= 'z', 'A' <= c && c <= 'Z', '0' <= c && c <= '9', strings.IndexByte("-_.~$&+,/:;=@", byte(c)) >= 0:
+			t[c] = pathSafe // what url.PathEscape leaves as it is, and "/"
 		default:
-			return false
+			t[c] = pathOther
 		}
 	}
-	return true
+	return t
+}()
+
+const upperHex = "0123456789ABCDEF"
+
+func unhex(c byte) byte {
+	switch {
+	case c <= '9':
+		return c - '0'
+	case c >= 'a':
+		return c - 'a' + 10
+	}
+	return c - 'A' + 10
+}
+
+// hasCTL reports a control byte, which no part of a URI may hold and
+// url.ParseRequestURI refuses: in the query too, which the gateway passes on.
+func hasCTL(b []byte) bool {
+	for _, c := range b {
+		if pathByte[c] == pathCTL {
+			return true
+		}
+	}
+	return false
 }
 
 // rawQuery is the query of the request URI as it is now (hide_credentials
@@ -499,6 +590,14 @@ func rawQuery(r *fasthttp.Request) string {
 	return ""
 }
 
+// badPath reports a cleaned path the gateway refuses: one with a disguised
+// dot segment, or with a NUL (sent as %00), where C upstreams and file
+// systems see the path end (nginx refuses it too) — also encoded once more
+// (sent as %2500), for upstreams that decode twice, as hasDotSegment does.
+func badPath(p string) bool {
+	return strings.IndexByte(p, 0) >= 0 || strings.Contains(p, "%00") || hasDotSegment(p)
+}
+
 // hasDotSegment reports a "." or ".." segment that survived cleaning because
 // it is disguised: with a ";" parameter ("..;"), encoded once more ("%2e%2e"),
 // or between backslashes. Java servlet containers, IIS and servers that
@@ -507,14 +606,33 @@ func hasDotSegment(p string) bool {
 	if !strings.ContainsAny(p, ";%\\") {
 		return false
 	}
-	for _, seg := range strings.FieldsFunc(p, func(c rune) bool { return c == '/' || c == '\\' }) {
-		seg, _, _ = strings.Cut(seg, ";")
-		seg = strings.ReplaceAll(strings.ReplaceAll(seg, "%2e", "."), "%2E", ".")
-		if seg == "." || seg == ".." {
+	// One pass, no copies (issue 22): only a segment that starts with a
+	// dot, plain or escaped, is looked at further.
+	for i := 0; i < len(p); i++ {
+		if c := p[i]; c != '.' && c != '%' || i > 0 && p[i-1] != '/' && p[i-1] != '\\' {
+			continue
+		}
+		if dotSegmentAt(p[i:]) {
 			return true
 		}
 	}
 	return false
+}
+
+// dotSegmentAt reports whether s starts with the segment "." or "..", each
+// dot possibly sent as "%2e", ended by "/", "\\", a ";" parameter or s's end.
+func dotSegmentAt(s string) bool {
+	dots := 0
+	for ; dots < 3; dots++ {
+		if len(s) > 0 && s[0] == '.' {
+			s = s[1:]
+		} else if len(s) >= 3 && s[0] == '%' && s[1] == '2' && s[2]|0x20 == 'e' {
+			s = s[3:]
+		} else {
+			break
+		}
+	}
+	return (dots == 1 || dots == 2) && (len(s) == 0 || s[0] == '/' || s[0] == '\\' || s[0] == ';')
 }
 
 // cleanPath resolves "." and ".." before matching, so that "/public/../partner"
@@ -523,11 +641,26 @@ func cleanPath(p string) string {
 	if !strings.HasPrefix(p, "/") {
 		p = "/" + p // "*" (OPTIONS *) and other non-origin forms
 	}
+	if isClean(p) {
+		return p // most paths, found faster than path.Clean would
+	}
 	clean := path.Clean(p)
 	if strings.HasSuffix(p, "/") && clean != "/" {
 		clean += "/"
 	}
 	return clean
+}
+
+// isClean reports a path without "//" or "/.", which path.Clean leaves
+// as it is (bar a final "/"). One loop: strings.Contains calls a search
+// per "/" for each of them.
+func isClean(p string) bool {
+	for i := 0; i+1 < len(p); i++ {
+		if p[i] == '/' && (p[i+1] == '/' || p[i+1] == '.') {
+			return false
+		}
+	}
+	return true
 }
 
 // upstreamPath is the path the upstream sees: the service's path joined

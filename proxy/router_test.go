@@ -80,6 +80,31 @@ func TestJoinPath(t *testing.T) {
 	}
 }
 
+// parseTarget reads a request target as net/http does, and keeps a path's
+// sub-delimiters as sent: "!" forwarded as "%21" would be another URI.
+func TestParseTarget(t *testing.T) {
+	for _, tc := range []struct {
+		name, uri     string
+		path, rawPath string
+		ok            bool
+	}{
+		{"plain", "/a/b?x=1", "/a/b", "", true},
+		{"sub-delimiters url.PathEscape leaves", "/a$&+,;=:@b", "/a$&+,;=:@b", "", true},
+		{"sub-delimiters url.PathEscape encodes", "/a!b'(c)*", "/a!b'(c)*", "/a!b'(c)*", true},
+		{"escaped", "/a%2Fb", "/a/b", "/a%2Fb", true},
+		{"absolute form", "http://h/a", "/a", "", true},
+		{"a control byte in the query", "/?\x00", "", "", false},
+		{"a control byte in the path", "/a\x7f", "", "", false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			got, ok := parseTarget([]byte(tc.uri))
+			if ok != tc.ok || got.path != tc.path || got.rawPath != tc.rawPath {
+				t.Errorf("parseTarget(%q) = %+v, %v; want path %q rawPath %q, %v", tc.uri, got, ok, tc.path, tc.rawPath, tc.ok)
+			}
+		})
+	}
+}
+
 func TestCleanPath(t *testing.T) {
 	tests := []struct{ in, want string }{
 		{"", "/"},
@@ -97,7 +122,7 @@ func TestCleanPath(t *testing.T) {
 	}
 }
 
-func TestHasDotSegment(t *testing.T) {
+func TestBadPath(t *testing.T) {
 	tests := []struct {
 		path string
 		want bool
@@ -112,10 +137,15 @@ func TestHasDotSegment(t *testing.T) {
 		{"/public/%2E./partner", true},
 		{"/public\\..\\partner", true},
 		{"/a\\b", false},
+		{"/a\x00b", true},
+		{"/a/b\x00", true},
+		{"/a%00b", true}, // sent as "%2500"
+		{"/a%001", true},
+		{"/a%0a", false},
 	}
 	for _, tt := range tests {
-		if got := hasDotSegment(tt.path); got != tt.want {
-			t.Errorf("hasDotSegment(%q) = %v, want %v", tt.path, got, tt.want)
+		if got := badPath(tt.path); got != tt.want {
+			t.Errorf("badPath(%q) = %v, want %v", tt.path, got, tt.want)
 		}
 	}
 }

@@ -1,11 +1,13 @@
 package proxy
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
 	"io"
 	"log/slog"
 	"net"
+	"strings"
 	"time"
 
 	"github.com/valyala/fasthttp"
@@ -25,7 +27,7 @@ func NewServer(p *Proxy, logger *slog.Logger) *fasthttp.Server { return newServe
 
 func newServer(handler fasthttp.RequestHandler, logger *slog.Logger) *fasthttp.Server {
 	return &fasthttp.Server{
-		Handler: handler,
+		Handler: refuseBadFraming(handler),
 		// Bodies stream to the upstream as they arrive, whatever their size;
 		// an authenticator that checks one reads it whole (up to its limit).
 		StreamRequestBody:            true,
@@ -65,6 +67,59 @@ func refuseUnread(ctx *fasthttp.RequestCtx, err error) {
 	ctx.Response.Reset()
 	ctx.Response.Header.Set(headerRequestID, id)
 	writeErrorBody(&ctx.Response, status, message, id)
+}
+
+// refuseBadFraming answers 400, and closes the connection, for a request
+// whose framing fasthttp accepts but other HTTP/1.1 parsers may read
+// otherwise, before handler sees it (nginx refuses both the same way):
+//   - both Content-Length and Transfer-Encoding (RFC 9112, section 6.3):
+//     a front proxy that believes the length would find the rest of the
+//     body a request of its own, which the gateway never checked;
+//   - a header folded over lines (obs-fold, RFC 9112 section 5.2):
+//     fasthttp joins "X-Foo: a\r\n X-Consumer-Id: forged" into X-Foo, a
+//     parser that does not would read an identity header the gateway
+//     never scrubbed.
+func refuseBadFraming(handler fasthttp.RequestHandler) fasthttp.RequestHandler {
+	return func(ctx *fasthttp.RequestCtx) {
+		if message := badFraming(&ctx.Request.Header); message != "" {
+			ctx.SetConnectionClose()
+			id := requestID(nil)
+			ctx.Response.Header.Set(headerRequestID, id)
+			writeErrorBody(&ctx.Response, fasthttp.StatusBadRequest, message, id)
+			return
+		}
+		handler(ctx)
+	}
+}
+
+// badFraming says what is wrong with h's framing, or "". It reads the
+// header block as received: fasthttp keeps one length and joins folds.
+func badFraming(h *fasthttp.RequestHeader) string {
+	raw := h.RawHeaders()
+	// fasthttp closes the connection after any request with both headers:
+	// only then can both be there.
+	if h.ConnectionClose() && hasHeaderLine(raw, "content-length") && hasHeaderLine(raw, "transfer-encoding") {
+		return "Request has both Content-Length and Transfer-Encoding"
+	}
+	// A line that starts with a space or a tab continues the one before;
+	// fasthttp refuses it on the first line, and ends lines at a bare LF.
+	if bytes.Contains(raw, []byte("\n ")) || bytes.Contains(raw, []byte("\n\t")) {
+		return "Request header folded over several lines (obs-fold)"
+	}
+	return ""
+}
+
+// hasHeaderLine reports a line of the header block raw named name
+// (lower-case), however the caller spelled it.
+func hasHeaderLine(raw []byte, name string) bool {
+	for len(raw) > 0 {
+		var line []byte
+		line, raw, _ = bytes.Cut(raw, []byte("\n"))
+		if len(line) > len(name) && line[len(name)] == ':' && strings.EqualFold(string(line[:len(name)]), name) {
+			return true
+		}
+	}
+	return false
 }
 
 type logAdapter struct{ *slog.Logger }

@@ -150,6 +150,54 @@ func TestUnreadableRequests(t *testing.T) {
 	}
 }
 
+// A request whose framing other parsers may read otherwise is refused
+// before any handler sees it, and its connection closed: what follows it
+// on the connection cannot be told apart from its body.
+func TestAmbiguousFraming(t *testing.T) {
+	for _, tc := range []struct{ name, request, message string }{
+		{"Content-Length then Transfer-Encoding",
+			"POST /x HTTP/1.1\r\nHost: h\r\nContent-Length: 4\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n",
+			"Request has both Content-Length and Transfer-Encoding"},
+		{"Transfer-Encoding then Content-Length",
+			"POST /x HTTP/1.1\r\nHost: h\r\ntransfer-encoding: chunked\r\ncontent-length: 4\r\n\r\n0\r\n\r\n",
+			"Request has both Content-Length and Transfer-Encoding"},
+		{"Content-Length and Transfer-Encoding: identity",
+			"POST /x HTTP/1.1\r\nHost: h\r\nContent-Length: 4\r\nTransfer-Encoding: identity\r\n\r\nabcd",
+			"Request has both Content-Length and Transfer-Encoding"},
+		{"a header folded with a space",
+			"GET /x HTTP/1.1\r\nHost: h\r\nX-Foo: a\r\n X-Consumer-Id: forged\r\n\r\n",
+			"Request header folded over several lines (obs-fold)"},
+		{"a header folded with a tab after a bare LF",
+			"GET /x HTTP/1.1\r\nHost: h\r\nX-Foo: a\n\tb\r\n\r\n",
+			"Request header folded over several lines (obs-fold)"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			srv := newServer(func(ctx *fasthttp.RequestCtx) { t.Error("handler called") }, slog.New(slog.DiscardHandler))
+			conn := dialServer(t, srv)
+			go io.WriteString(conn, tc.request)
+			res, err := http.ReadResponse(bufio.NewReader(conn), nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			var body struct{ Message string }
+			json.NewDecoder(res.Body).Decode(&body)
+			if res.StatusCode != 400 || body.Message != tc.message || !res.Close {
+				t.Errorf("got %d %q close=%v, want 400 %q and the connection closed", res.StatusCode, body.Message, res.Close, tc.message)
+			}
+		})
+	}
+	// Neither header alone, nor a value with spaces, is refused.
+	for _, raw := range []string{
+		"POST /x HTTP/1.1\r\nHost: h\r\nContent-Length: 2\r\nConnection: close\r\n\r\nhi",
+		"POST /x HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\n2\r\nhi\r\n0\r\n\r\n",
+		"GET /x HTTP/1.1\r\nHost: h\r\nX-Foo: a  b\t c\r\nX-Content-Length: 3\r\n\r\n",
+	} {
+		if got := serveOne(t, raw, func(ctx *fasthttp.RequestCtx) string { return badFraming(&ctx.Request.Header) }); got != "" {
+			t.Errorf("%q refused: %s", raw, got)
+		}
+	}
+}
+
 // The listener's log says why a request could not be read without quoting
 // it: what fasthttp stumbles on may be a key or a cookie.
 func TestListenerLogQuotesNoRequest(t *testing.T) {

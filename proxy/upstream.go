@@ -134,6 +134,20 @@ const (
 	msgGatewayTimeout = "The upstream server is timing out"
 )
 
+// callerBodyFailed answers for a request whose body the gateway could not
+// read while sending it on: the caller's fault, not the upstream's. The
+// rest of the connection cannot be read as requests any more.
+func (p *Proxy) callerBodyFailed(x *exchange, err error) {
+	status, msg := fasthttp.StatusBadRequest, "Malformed request body"
+	var timeout interface{ Timeout() bool }
+	if errors.As(err, &timeout) && timeout.Timeout() {
+		status, msg = fasthttp.StatusRequestTimeout, "Request body not received in time"
+	}
+	p.cfg.Logger.Info("request body unreadable", "request_id", x.id, "status", status, "error", describeConnError(err))
+	x.ctx.SetConnectionClose()
+	p.writeError(x, status, msg)
+}
+
 // upstreamFailed answers for an upstream that could not be reached or did
 // not answer in time.
 func (p *Proxy) upstreamFailed(x *exchange, err error) {

@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"net/textproto"
-	"net/url"
 	"strings"
 
 	"github.com/keygate/keygate"
@@ -92,7 +91,6 @@ func (a *Authenticator) Authenticate(ctx context.Context, r *fasthttp.Request, t
 // (canonical header form).
 // dup reports a name given more than once, which Kong refuses rather than guess.
 func (a *Authenticator) find(r *fasthttp.Request) (key string, src source, name string, dup bool) {
-	var query url.Values
 	rawQuery := rawQueryOf(r)
 	for i, n := range a.cfg.KeyNames {
 		if a.cfg.KeyInHeader {
@@ -101,11 +99,8 @@ func (a *Authenticator) find(r *fasthttp.Request) (key string, src source, name 
 			}
 		}
 		if a.cfg.KeyInQuery && len(rawQuery) > 0 && bytes.Contains(rawQuery, []byte(n)) {
-			if query == nil {
-				query, _ = url.ParseQuery(string(rawQuery))
-			}
-			if vs := query[n]; len(vs) > 0 {
-				return vs[0], fromQuery, a.headers[i], len(vs) > 1
+			if v, count := queryValue(rawQuery, n); count > 0 {
+				return v, fromQuery, a.headers[i], count > 1
 			}
 		}
 	}
@@ -144,17 +139,12 @@ func (a *Authenticator) hide(r *fasthttp.Request, src source, name string) {
 	if !a.cfg.KeyInQuery || len(rawQuery) == 0 {
 		return
 	}
-	q, _ := url.ParseQuery(string(rawQuery))
-	for n := range q {
-		if textproto.CanonicalMIMEHeaderKey(n) == name {
-			q.Del(n)
-		}
-	}
+	// The other parameters stay as the caller sent them, in their order.
+	rest := withoutQueryParam(rawQuery, name)
 	uri := r.Header.RequestURI()
-	withoutQuery := string(uri[:len(uri)-len(rawQuery)-1])
-	if encoded := q.Encode(); encoded != "" {
-		r.Header.SetRequestURI(withoutQuery + "?" + encoded)
-	} else {
-		r.Header.SetRequestURI(withoutQuery)
+	kept := append([]byte(nil), uri[:len(uri)-len(rawQuery)-1]...)
+	if len(rest) > 0 {
+		kept = append(append(kept, '?'), rest...)
 	}
+	r.Header.SetRequestURIBytes(kept)
 }
