@@ -7,6 +7,7 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"regexp"
 	"strings"
 	"testing"
 )
@@ -76,6 +77,46 @@ func TestKongDocExamples(t *testing.T) {
 	}
 	if got := DigestHeader(body); got != r.Header.Get("Digest") {
 		t.Errorf("DigestHeader = %s, want the documented %s", got, r.Header.Get("Digest"))
+	}
+}
+
+// kongPattern is the expression Kong's hmac-auth matches the header value
+// against (kong/plugins/hmac-auth/access.lua, retrieve_hmac_fields), with
+// PCRE's \s spelled out. Go's regexp picks the same submatches as PCRE's
+// backtracking (leftmost-first), so it is the oracle ParseKong is checked
+// against: the match may start anywhere in the value, fields must come in
+// this order, and the greedy groups take all they can on their line.
+var kongPattern = regexp.MustCompile(`[\t\n\v\f\r ]*[Hh]mac[\t\n\v\f\r ]*username="(.+)",[\t\n\v\f\r ]*algorithm="(.+)",[\t\n\v\f\r ]*headers="(.+)",[\t\n\v\f\r ]*signature="(.+)"`)
+
+// parseKongGreedy finds what Kong's expression finds on values the fast
+// path leaves to it: repeated fields, quotes and delimiters in values,
+// line feeds inside and between fields, several "hmac".
+func TestParseKongGreedy(t *testing.T) {
+	for _, v := range []string{
+		`hmac username="u", algorithm="a", headers="h", signature="s"`,
+		`hmac username="u", algorithm="a", headers="h", signature="s", extra="e"`,
+		`hmac username="a", algorithm="b", headers="c", hmac username="a", algorithm="b", headers="c", signature="x"`,
+		`hmac username="",algorithm="",algorithm="",algorithm="",headers="",signature="",signature=""`,
+		`hmac username="u",algorithm="a",headers="h",signature="s"` + "\n" + `",algorithm="a",headers="h",signature="s"`,
+		`hmac username="u",` + "\n" + `algorithm="a",` + "\n\t" + `headers="h", ` + "\r\n" + `signature="s"`,
+		`hmac username="u` + "\n" + `", algorithm="a", headers="h", signature="s"`,
+		`hmac username="u", algorithm="a", headers="h", signature="s` + "\n" + `"`,
+		`hmac username="u", algorithm="a", headers="h", signature=""`,
+		`hmac username="u", algorithm="a", headers="h", signature="""`,
+		`xhmac hmac username="u", algorithm="a", headers="h", signature="s"`,
+		`hmac username="u", algorithm="a"` + "\n" + `hmac username="v", algorithm="b", headers="h", signature="s"`,
+		`Hmac username="",algorithm="",algorithm="x", headers="", headers="y",signature="z"",signature=""`,
+		`hmac username=""",algorithm=""",headers=""",signature="""`,
+		`"hmac username="u", algorithm="a", headers="h", signature="` + strings.Repeat(`"`, 50),
+		strings.Repeat(`hmac username="a", algorithm="b", headers="c", `, 5) + `signature="x`,
+		`hmac username="` + strings.Repeat(`",algorithm="`, 20) + `signature="`,
+		`hmac username="` + strings.Repeat(`",algorithm="",headers="",signature="`, 7) + `"`,
+	} {
+		m := kongPattern.FindStringSubmatch(v)
+		p, ok := parseKongGreedy(v)
+		if ok != (m != nil) || ok && (KongParams{m[1], m[2], m[3], m[4]}) != p {
+			t.Errorf("parseKongGreedy(%q) = %+v, %v; Kong's expression: %q", v, p, ok, m)
+		}
 	}
 }
 
