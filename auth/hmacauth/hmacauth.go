@@ -11,8 +11,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/dunglas/httpsfv"
-
 	"github.com/keygate/keygate"
 	"github.com/keygate/keygate/auth"
 	"github.com/keygate/keygate/httpsig"
@@ -278,18 +276,32 @@ func (a *Authenticator) anyDate(r *fasthttp.Request) int64 {
 // dateOf returns the time in header name if it is within the clock skew,
 // in Unix seconds; 0 otherwise.
 func (a *Authenticator) dateOf(r *fasthttp.Request, name string) int64 {
-	v := headerValue(r, name)
-	if v == "" {
+	t, ok := parseHTTPDate(headerValue(r, name))
+	if !ok {
 		return 0
+	}
+	if d := a.now().Unix() - t; d > a.skew || d < -a.skew {
+		return 0
+	}
+	return t
+}
+
+// maxHTTPDate bounds the date values parsed: the longest HTTP date (RFC
+// 850's, "Wednesday, 09-Nov-94 08:49:37 GMT") has 33 bytes; 64 leaves
+// room for fractional seconds, which Go's parser takes. A longer value
+// would cost http.ParseTime a quoted copy of it per layout tried.
+const maxHTTPDate = 64
+
+// parseHTTPDate parses an HTTP date (http.ParseTime) to Unix seconds.
+func parseHTTPDate(v string) (int64, bool) {
+	if v == "" || len(v) > maxHTTPDate {
+		return 0, false
 	}
 	t, err := http.ParseTime(v)
 	if err != nil {
-		return 0
+		return 0, false
 	}
-	if d := a.now().Unix() - t.Unix(); d > a.skew || d < -a.skew {
-		return 0
-	}
-	return t.Unix()
+	return t.Unix(), true
 }
 
 // checkDigest is Kong's validate_body, reading at most the route's
@@ -472,22 +484,18 @@ func coversTarget(in *httpsig.SignatureInput) bool {
 
 // hideRFC9421 removes the Signature-Input and Signature members labelled
 // label (hide_credentials), leaving other signatures (for the upstream) as
-// they were, re-serialized; a field left empty is removed. With label ""
-// — the fields did not parse, so nothing in them can be verified
-// downstream either — both fields are removed whole.
+// they were sent; a field left empty is removed. With label "" — the
+// fields did not parse, so nothing in them can be verified downstream
+// either — both fields are removed whole.
 func hideRFC9421(r *fasthttp.Request, label string) {
 	for _, name := range [...]string{"Signature-Input", "Signature"} {
 		lines := headerLines(r, name)
 		if len(lines) == 0 {
 			continue
 		}
-		d, err := httpsfv.UnmarshalDictionary(lines)
+		v, ok := httpsig.RemoveSignature(lines, label)
 		removeHeader(r, name)
-		if label == "" || err != nil {
-			continue
-		}
-		d.Del(label)
-		if v, err := httpsfv.Marshal(d); err == nil && v != "" {
+		if label != "" && ok && v != "" {
 			r.Header.Set(name, v)
 		}
 	}
