@@ -31,7 +31,7 @@ const (
 	msgTooLarge  = "Request body too large to verify its digest"
 	msgCreated   = "HMAC signature cannot be verified, a created parameter within the allowed clock skew is required"
 	msgExpired   = "HMAC signature cannot be verified, the signature has expired"
-	msgCoverage  = "HMAC signature cannot be verified, the signature must cover @method, @authority, @path and @query (or @target-uri)"
+	msgCoverage  = "HMAC signature cannot be verified, the signature must cover @method, @authority, @path and, when the request has a query, @query (or @target-uri)"
 	msgAlgorithm = "HMAC signature cannot be verified, the algorithm must be hmac-sha256"
 	msgNoDigest  = "HMAC signature cannot be verified, the signature must cover content-digest"
 	// msgNoDigest's counterpart in Kong's scheme, where Kong itself does
@@ -419,13 +419,13 @@ func (a *Authenticator) authenticateRFC9421(ctx context.Context, r *fasthttp.Req
 		return denied(msgCreated), nil
 	case in.HasExpires && now >= in.Expires:
 		return denied(msgExpired), nil
-	case !in.Covers("@method") || !in.Covers("@authority") || !coversTarget(in):
+	case !in.Covers("@method") || !in.Covers("@authority") || !coversTarget(in, r):
 		return denied(msgCoverage), nil
 	case len(in.KeyID) > maxUsername:
 		return denied(msgNotValid), nil
 	}
 	for _, h := range a.cfg.EnforceHeaders {
-		if !coversEnforced(in, h) {
+		if !coversEnforced(in, r, h) {
 			return denied(msgNotValid), nil
 		}
 	}
@@ -476,10 +476,22 @@ func (a *Authenticator) authenticateRFC9421(ctx context.Context, r *fasthttp.Req
 }
 
 // coversTarget reports whether the signature covers the whole request
-// target: @target-uri or @request-target, or @path with @query — @path
-// alone would leave the query free to change.
-func coversTarget(in *httpsig.SignatureInput) bool {
-	return in.Covers("@target-uri") || in.Covers("@request-target") || in.Covers("@path") && in.Covers("@query")
+// target: @target-uri or @request-target, or @path, with @query when the
+// request has one. Clients (the npm http-message-signatures, most
+// libraries' defaults) sign @path alone for a request without a query;
+// such a signature cannot be moved to a request with a query, which must
+// cover @query — not even an empty one ("/p?"), so that no query can be
+// added to what was signed.
+func coversTarget(in *httpsig.SignatureInput, r *fasthttp.Request) bool {
+	if in.Covers("@target-uri") || in.Covers("@request-target") {
+		return true
+	}
+	return in.Covers("@path") && (in.Covers("@query") || !hasQuery(r))
+}
+
+// hasQuery reports whether the request target has a query, empty or not.
+func hasQuery(r *fasthttp.Request) bool {
+	return strings.IndexByte(message{r}.RequestURI(), '?') >= 0
 }
 
 // hideRFC9421 removes the Signature-Input and Signature members labelled
@@ -503,10 +515,10 @@ func hideRFC9421(r *fasthttp.Request, label string) {
 
 // coversEnforced maps an enforced Kong header onto RFC 9421 components:
 // the pseudo-headers onto the request target, host onto @authority.
-func coversEnforced(in *httpsig.SignatureInput, name string) bool {
+func coversEnforced(in *httpsig.SignatureInput, r *fasthttp.Request, name string) bool {
 	switch n := strings.ToLower(name); n {
 	case "request-line", "@request-target":
-		return coversTarget(in)
+		return coversTarget(in, r)
 	case "host":
 		return in.Covers("host") || in.Covers("@authority")
 	default:
