@@ -9,9 +9,14 @@ import (
 	"unsafe"
 )
 
-// bufPool holds signing-string buffers, so that a verification allocates
-// none.
-var bufPool = sync.Pool{New: func() any { b := make([]byte, 0, 1024); return &b }}
+// scratch is a signing string's buffer and room for a header name, pooled
+// so that a verification allocates neither.
+type scratch struct {
+	buf []byte
+	key [maxHeaderName]byte
+}
+
+var scratchPool = sync.Pool{New: func() any { return &scratch{buf: make([]byte, 0, 1024)} }}
 
 // KongParams are the fields of Kong's hmac-auth credentials,
 //
@@ -344,6 +349,13 @@ func sameHeaderName(listed, canonical string) bool {
 // headers are always derived from the request, never read from a real
 // header of that name, which a man in the middle could add.
 func AppendKongSigningString(dst []byte, m Message, headers string) ([]byte, error) {
+	var key [maxHeaderName]byte
+	return appendKongSigningString(dst, m, headers, &key)
+}
+
+// appendKongSigningString is AppendKongSigningString with room for header
+// names in key.
+func appendKongSigningString(dst []byte, m Message, headers string, key *[maxHeaderName]byte) ([]byte, error) {
 	if CountKongHeaders(headers) > MaxSignedHeaders {
 		return dst, ErrTooManyHeaders
 	}
@@ -385,7 +397,7 @@ func AppendKongSigningString(dst []byte, m Message, headers string) ([]byte, err
 			n := len(dst)
 			dst = append(dst, ' ')
 			var found bool
-			if dst, found = appendHeader(dst, m, name, sep); !found {
+			if dst, found = appendHeader(dst, m, name, sep, key); !found {
 				dst = dst[:n]
 			}
 		}
@@ -402,10 +414,10 @@ func AppendKongSigningString(dst []byte, m Message, headers string) ([]byte, err
 // KongMAC computes the MAC of m's Kong signing string for headers with
 // secret, appended to dst. Signer and verifier both use it.
 func KongMAC(dst []byte, m Message, alg Algorithm, secret []byte, headers string) ([]byte, error) {
-	bp := bufPool.Get().(*[]byte)
-	defer bufPool.Put(bp)
-	s, err := AppendKongSigningString((*bp)[:0], m, headers)
-	*bp = s[:0]
+	sc := scratchPool.Get().(*scratch)
+	defer scratchPool.Put(sc)
+	s, err := appendKongSigningString(sc.buf[:0], m, headers, &sc.key)
+	sc.buf = s[:0]
 	if err != nil {
 		return dst, err
 	}

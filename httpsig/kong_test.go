@@ -436,7 +436,31 @@ func TestSignedHeadersOverTheWire(t *testing.T) {
 	if s, _ := AppendKongSigningString(nil, HTTPRequest(r), "host"); string(s) != "host: api.example.com" {
 		t.Errorf("received: %q", s)
 	}
-	if b, _ := appendComponent(nil, HTTPRequest(r), "host"); string(b) != "api.example.com" {
+	if b, _ := appendComponent(nil, HTTPRequest(r), "host", new([maxHeaderName]byte)); string(b) != "api.example.com" {
 		t.Errorf("RFC 9421 host: %q", b)
+	}
+}
+
+// Algorithm.MAC is crypto/hmac's HMAC, for keys shorter than, as long as
+// and longer than each algorithm's block, and the pooled state it leaves
+// behind holds nothing of the key.
+func TestMACIsHMAC(t *testing.T) {
+	for a := HMACSHA1; a <= HMACSHA512; a++ {
+		for _, n := range []int{0, 1, 32, 64, 65, 128, 129, 300} {
+			key := bytes.Repeat([]byte{byte(n + 7)}, n)
+			for _, msg := range []string{"", "abc", strings.Repeat("m", 200)} {
+				h := a.New(key)
+				h.Write([]byte(msg))
+				want := h.Sum([]byte("prefix"))
+				if got := a.MAC([]byte("prefix"), key, []byte(msg)); !bytes.Equal(got, want) {
+					t.Fatalf("%s, %d-byte key, %q: %x, crypto/hmac %x", a, n, msg, got, want)
+				}
+			}
+		}
+		st := macPools[a].Get().(*macState)
+		if st.pad != [128]byte{} || st.sum != [64]byte{} {
+			t.Errorf("%s: pads or inner sum left in the pool", a)
+		}
+		macPools[a].Put(st)
 	}
 }

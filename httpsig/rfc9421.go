@@ -1,8 +1,6 @@
 package httpsig
 
 import (
-	"crypto/hmac"
-	"crypto/sha256"
 	"errors"
 	"fmt"
 	"strconv"
@@ -146,8 +144,10 @@ func ParseSignatureInput(lines []string) ([]*SignatureInput, error) {
 		return nil, ErrSignatureInput
 	}
 	ins := make([]*SignatureInput, len(ms))
+	all := make([]SignatureInput, len(ms))
 	for i, m := range ms {
-		in := &SignatureInput{Label: m.key}
+		in := &all[i]
+		in.Label = m.key
 		if err := in.parse(m); err != nil {
 			return nil, err
 		}
@@ -312,7 +312,8 @@ func (it sfItem) canonical() bool {
 	case '"', 't':
 		return true
 	case 'i':
-		return it.raw == strconv.FormatInt(it.n, 10)
+		var b [24]byte
+		return it.raw == string(strconv.AppendInt(b[:0], it.n, 10))
 	case '?':
 		return it.n == 0 // true is serialized without a value
 	}
@@ -421,6 +422,13 @@ func checkComponentName(name string) error {
 // SignatureBase is the RFC 9421 signature base of m for in: a line
 // `"name": value` per covered component, then the "@signature-params" line.
 func SignatureBase(m Message, in *SignatureInput) ([]byte, error) {
+	var key [maxHeaderName]byte
+	return appendSignatureBase(nil, m, in, &key)
+}
+
+// appendSignatureBase appends the signature base to b, with room for
+// header names in key.
+func appendSignatureBase(b []byte, m Message, in *SignatureInput, key *[maxHeaderName]byte) ([]byte, error) {
 	if len(in.Components) > MaxComponents {
 		return nil, ErrSignatureInput
 	}
@@ -428,7 +436,6 @@ func SignatureBase(m Message, in *SignatureInput) ([]byte, error) {
 	if err != nil {
 		return nil, ErrSignatureInput
 	}
-	var b []byte
 	for i, c := range in.Components {
 		if err := checkComponentName(c); err != nil {
 			return nil, err
@@ -441,7 +448,7 @@ func SignatureBase(m Message, in *SignatureInput) ([]byte, error) {
 		b = append(b, '"')
 		b = append(b, c...)
 		b = append(b, `": `...)
-		if b, err = appendComponent(b, m, c); err != nil {
+		if b, err = appendComponent(b, m, c, key); err != nil {
 			return nil, err
 		}
 		b = append(b, '\n')
@@ -453,7 +460,7 @@ func SignatureBase(m Message, in *SignatureInput) ([]byte, error) {
 	return append(b, params...), nil
 }
 
-func appendComponent(b []byte, m Message, name string) ([]byte, error) {
+func appendComponent(b []byte, m Message, name string, key *[maxHeaderName]byte) ([]byte, error) {
 	target := m.RequestURI()
 	path, query, hasQuery := strings.Cut(target, "?")
 	switch name {
@@ -480,7 +487,7 @@ func appendComponent(b []byte, m Message, name string) ([]byte, error) {
 		return b, nil
 	}
 	n := len(b)
-	b, found := appendHeader(b, m, name, ", ")
+	b, found := appendHeader(b, m, name, ", ", key)
 	if !found {
 		return b[:n], ErrMissingComponent
 	}
@@ -491,14 +498,23 @@ func appendComponent(b []byte, m Message, name string) ([]byte, error) {
 // verifier both use it. Only hmac-sha256 is supported, named by alg or
 // implied when alg is absent.
 func (in *SignatureInput) MAC(m Message, secret []byte) ([]byte, error) {
+	return in.AppendMAC(nil, m, secret)
+}
+
+// AppendMAC is MAC, appending the signature to dst; the signature base is
+// built in a pooled buffer.
+func (in *SignatureInput) AppendMAC(dst []byte, m Message, secret []byte) ([]byte, error) {
 	if in.Alg != "" && in.Alg != AlgHMACSHA256 {
-		return nil, ErrAlgorithm
+		return dst, ErrAlgorithm
 	}
-	base, err := SignatureBase(m, in)
+	sc := scratchPool.Get().(*scratch)
+	defer scratchPool.Put(sc)
+	base, err := appendSignatureBase(sc.buf[:0], m, in, &sc.key)
+	if base != nil {
+		sc.buf = base[:0]
+	}
 	if err != nil {
-		return nil, err
+		return dst, err
 	}
-	h := hmac.New(sha256.New, secret)
-	h.Write(base)
-	return h.Sum(nil), nil
+	return HMACSHA256.MAC(dst, secret, base), nil
 }

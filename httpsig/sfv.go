@@ -4,6 +4,7 @@ import (
 	"encoding/base64"
 	"strings"
 	"unicode/utf8"
+	"unsafe"
 )
 
 // A structured-field (RFC 9651) dictionary scanner for the fields this
@@ -347,7 +348,7 @@ func decodeBinary(dst []byte, it sfItem) ([]byte, bool) {
 	if cap(dst)-len(dst) < n {
 		dst = append(make([]byte, 0, len(dst)+n), dst...)
 	}
-	m, err := base64.StdEncoding.Decode(dst[len(dst):len(dst)+n], []byte(b64))
+	m, err := base64.StdEncoding.Decode(dst[len(dst):len(dst)+n], unsafe.Slice(unsafe.StringData(b64), len(b64)))
 	if err != nil {
 		return dst, false
 	}

@@ -132,8 +132,9 @@ func (a *Authenticator) Authenticate(ctx context.Context, r *fasthttp.Request, _
 	}
 	if a.cfg.HideCredentials {
 		// Hidden whatever the verdict: a bad credential must not reach the
-		// upstream either, for instance through the anonymous consumer.
-		hideKong(r)
+		// upstream either, for instance through the anonymous consumer. On
+		// the way out, as p views the header's memory.
+		defer hideKong(r)
 	}
 	if !parsed {
 		if a.anyDate(r) == 0 { // Kong checks the date first
@@ -161,6 +162,8 @@ func (a *Authenticator) Authenticate(ctx context.Context, r *fasthttp.Request, _
 	}
 	var macBuf, sigBuf [64]byte
 	mac, err := httpsig.KongMAC(macBuf[:0], message{r}, alg, secret, p.Headers)
+	// p, the username included, views the request's memory: get copies
+	// what it keeps.
 	if err != nil {
 		return denied(msgNotValid), nil
 	}
@@ -386,7 +389,8 @@ func (a *Authenticator) grant(ctx context.Context, cr credential, mac []byte, at
 // authenticateRFC9421 verifies an RFC 9421 signature made with an HMAC
 // credential: keyid is the username, alg hmac-sha256 (or absent).
 func (a *Authenticator) authenticateRFC9421(ctx context.Context, r *fasthttp.Request) (auth.Result, error) {
-	inputs, sigs := headerLines(r, "Signature-Input"), headerLines(r, "Signature")
+	var inputBuf, sigLineBuf [4]string
+	inputs, sigs := headerLines(inputBuf[:0], r, "Signature-Input"), headerLines(sigLineBuf[:0], r, "Signature")
 	ins, err := httpsig.ParseSignatureInput(inputs)
 	if err != nil {
 		if a.cfg.HideCredentials {
@@ -409,7 +413,7 @@ func (a *Authenticator) authenticateRFC9421(ctx context.Context, r *fasthttp.Req
 	if a.cfg.HideCredentials {
 		// Whatever the verdict, as with Kong's scheme, but once verified:
 		// the signature may cover the other members of these fields.
-		defer hideRFC9421(r, in.Label)
+		defer hideRFC9421(r, strings.Clone(in.Label)) // a view of a field it changes
 	}
 	now := a.now().Unix()
 	switch {
@@ -433,7 +437,8 @@ func (a *Authenticator) authenticateRFC9421(ctx context.Context, r *fasthttp.Req
 	if a.cfg.ValidateRequestBody && !digestCovered && (has(r, "Content-Digest") || r.Header.ContentLength() > 0 || r.Header.ContentLength() == -1) {
 		return denied(msgNoDigest), nil
 	}
-	sig, err := httpsig.ParseSignature(sigs, in.Label)
+	var sigBuf, macBuf [64]byte
+	sig, err := httpsig.AppendSignature(sigBuf[:0], sigs, in.Label)
 	if err != nil {
 		return denied(msgNotValid), nil
 	}
@@ -447,7 +452,7 @@ func (a *Authenticator) authenticateRFC9421(ctx context.Context, r *fasthttp.Req
 	if !cr.found {
 		return denied(msgNotValid), nil
 	}
-	mac, err := in.MAC(message{r}, secret)
+	mac, err := in.AppendMAC(macBuf[:0], message{r}, secret)
 	if err != nil {
 		return denied(msgNotValid), nil
 	}
@@ -464,7 +469,8 @@ func (a *Authenticator) authenticateRFC9421(ctx context.Context, r *fasthttp.Req
 		}
 		if digestCovered {
 			// Covered, so present: MAC fails on an absent component.
-			ds, err := httpsig.ParseContentDigest(headerLines(r, "Content-Digest"))
+			var lineBuf [4]string
+			ds, err := httpsig.ParseContentDigest(headerLines(lineBuf[:0], r, "Content-Digest"))
 			if err != nil || httpsig.CheckDigests(ds, body) != nil {
 				return denied(msgNotSame), nil
 			}
@@ -501,7 +507,7 @@ func hasQuery(r *fasthttp.Request) bool {
 // either — both fields are removed whole.
 func hideRFC9421(r *fasthttp.Request, label string) {
 	for _, name := range [...]string{"Signature-Input", "Signature"} {
-		lines := headerLines(r, name)
+		lines := headerLines(nil, r, name)
 		if len(lines) == 0 {
 			continue
 		}
@@ -527,29 +533,26 @@ func coversEnforced(in *httpsig.SignatureInput, r *fasthttp.Request, name string
 }
 
 // headerValue is a header's field lines joined by ", ", as nginx gives
-// them to Kong. name is canonical, as the request's are.
+// them to Kong. name is canonical, as the request's are. A single line is
+// a view of the request's memory (str), valid until its headers change.
 func headerValue(r *fasthttp.Request, name string) string {
 	switch vs := r.Header.PeekAll(name); len(vs) {
 	case 0:
 		return ""
 	case 1:
-		return string(vs[0])
+		return str(vs[0])
 	default:
 		return string(bytes.Join(vs, []byte(", ")))
 	}
 }
 
-// headerLines are a header's field lines, in order.
-func headerLines(r *fasthttp.Request, name string) []string {
-	vs := r.Header.PeekAll(name)
-	if len(vs) == 0 {
-		return nil
+// headerLines appends a header's field lines, in order, to dst, as views
+// of the request's memory (str), valid until its headers change.
+func headerLines(dst []string, r *fasthttp.Request, name string) []string {
+	for _, v := range r.Header.PeekAll(name) {
+		dst = append(dst, str(v))
 	}
-	lines := make([]string, len(vs))
-	for i, v := range vs {
-		lines[i] = string(v)
-	}
-	return lines
+	return dst
 }
 
 func has(r *fasthttp.Request, name string) bool { return len(r.Header.PeekAll(name)) > 0 }
