@@ -69,15 +69,21 @@ func (a Algorithm) MAC(dst, secret, msg []byte) []byte {
 	st := macPools[a].Get().(*macState)
 	defer macPools[a].Put(st)
 	h, bs := st.h, st.h.BlockSize()
-	key := secret
-	if len(key) > bs {
-		h.Reset()
-		h.Write(key)
-		key = h.Sum(st.sum[:0])
-	}
 	defer clear(st.pad[:])
 	defer clear(st.sum[:]) // both hold what the secret gives
 	pad := st.pad[:bs]
+	key := secret
+	if len(key) > bs {
+		// Hashed through pad, so that the caller's buffer is never handed
+		// to the hash (an interface), which would move it to the heap.
+		h.Reset()
+		for k := key; len(k) > 0; {
+			n := copy(pad, k)
+			h.Write(pad[:n])
+			k = k[n:]
+		}
+		key = h.Sum(st.sum[:0])
+	}
 	clear(pad)
 	copy(pad, key)
 	for i := range pad {

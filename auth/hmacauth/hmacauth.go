@@ -368,7 +368,13 @@ func (a *Authenticator) readBody(r *fasthttp.Request) ([]byte, auth.Result, bool
 func (a *Authenticator) grant(ctx context.Context, cr credential, mac []byte, at int64) (auth.Result, error) {
 	if a.replay != nil {
 		until := time.Unix(at+max(replayWindow.Load(), a.skew)+1, 0)
-		seen, err := a.replay.Seen(ctx, cr.cred.Username, string(mac), until)
+		var seen bool
+		var err error
+		if rc, ok := a.replay.(*ReplayCache); ok {
+			seen, err = rc.seen(cr.cred.Username, mac, until)
+		} else {
+			seen, err = a.replay.Seen(ctx, cr.cred.Username, string(mac), until)
+		}
 		switch {
 		case errors.Is(err, ErrReplayQuota):
 			return denied(msgTooMany), nil
