@@ -461,6 +461,14 @@ func appendSignatureBase(b []byte, m Message, in *SignatureInput, key *[maxHeade
 }
 
 func appendComponent(b []byte, m Message, name string, key *[maxHeaderName]byte) ([]byte, error) {
+	if name == "" || name[0] != '@' {
+		n := len(b)
+		b, found := appendHeader(b, m, name, ", ", key)
+		if !found {
+			return b[:n], ErrMissingComponent
+		}
+		return b, nil
+	}
 	target := m.RequestURI()
 	path, query, hasQuery := strings.Cut(target, "?")
 	switch name {
@@ -486,12 +494,7 @@ func appendComponent(b []byte, m Message, name string, key *[maxHeaderName]byte)
 		}
 		return b, nil
 	}
-	n := len(b)
-	b, found := appendHeader(b, m, name, ", ", key)
-	if !found {
-		return b[:n], ErrMissingComponent
-	}
-	return b, nil
+	return b, ErrUnsupportedComponent
 }
 
 // MAC computes the signature of m under in with secret; signer and

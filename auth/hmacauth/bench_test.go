@@ -7,6 +7,7 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/keygate/keygate"
 	"github.com/keygate/keygate/auth"
@@ -87,6 +88,34 @@ func reportCPU(b *testing.B, untimed ...*int64) func() {
 		}
 		b.ReportMetric(float64(cpu)/float64(b.N), "cpu-ns/op")
 		runtime.UnlockOSThread()
+	}
+}
+
+// parseIMFFixdate agrees with http.ParseTime wherever it answers.
+func TestParseIMFFixdate(t *testing.T) {
+	check := func(v string) {
+		t.Helper()
+		got, ok := parseIMFFixdate(v)
+		want, err := http.ParseTime(v)
+		if ok && (err != nil || got != want.Unix()) {
+			t.Errorf("%q: %d; http.ParseTime %v %v", v, got, want, err)
+		}
+	}
+	for _, v := range []string{
+		"Sun, 01 Mar 2026 12:00:00 GMT", "Sun, 29 Feb 2024 23:59:59 GMT", "Sun, 29 Feb 2026 00:00:00 GMT",
+		"Sun, 31 Apr 2026 00:00:00 GMT", "Sun, 00 Apr 2026 00:00:00 GMT", "Xyz, 01 Mar 2026 12:00:00 GMT",
+		"Sun, 01 Mar 2026 24:00:00 GMT", "Sun, 01 Mar 2026 12:60:00 GMT", "Sun, 01 Mar 2026 12:00:60 GMT",
+		"Sun, 01 Abc 2026 12:00:00 GMT", "Sun, 01 arJ 2026 12:00:00 GMT", "Sun, 01 Mar 0000 12:00:00 GMT",
+		"Sun, 1a Mar 2026 12:00:00 GMT", "Sun, 01 Mar 2026 12:00:00 UTC", "Sunday, 01-Mar-26 12:00:00 GMT",
+		"Sun Mar  1 12:00:00 2026", "n, S", "Sun,  1 Mar 2026 12:00:00 GMT", "Sun, 01 Mar 2026 12:00:00 GMT ", "n T, 01 Mar 2026 12:00:00 GMT",
+	} {
+		check(v)
+	}
+	for d := time.Date(1999, 12, 25, 0, 0, 0, 0, time.UTC); d.Year() < 2030; d = d.Add(37*time.Hour + 61*time.Second) {
+		v := d.Format(http.TimeFormat)
+		if got, ok := parseIMFFixdate(v); !ok || got != d.Unix() {
+			t.Fatalf("%q: %d %v, want %d", v, got, ok, d.Unix())
+		}
 	}
 }
 

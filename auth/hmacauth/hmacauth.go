@@ -300,11 +300,58 @@ func parseHTTPDate(v string) (int64, bool) {
 	if v == "" || len(v) > maxHTTPDate {
 		return 0, false
 	}
+	if t, ok := parseIMFFixdate(v); ok {
+		return t, true
+	}
 	t, err := http.ParseTime(v)
 	if err != nil {
 		return 0, false
 	}
 	return t.Unix(), true
+}
+
+// parseIMFFixdate reads the date format every client sends ("Sun, 06 Nov
+// 1994 08:49:37 GMT") in a fraction of http.ParseTime's time; ok is false
+// for anything else (other formats, out-of-range fields), which
+// http.ParseTime then decides (TestParseIMFFixdate).
+func parseIMFFixdate(v string) (int64, bool) {
+	if len(v) != 29 || v[3] != ',' || v[4] != ' ' || v[7] != ' ' || v[11] != ' ' || v[16] != ' ' ||
+		v[19] != ':' || v[22] != ':' || v[25:] != " GMT" {
+		return 0, false
+	}
+	if wd := strings.Index(weekdays, v[:3]); wd < 0 || wd%4 != 0 {
+		return 0, false
+	}
+	month := strings.Index(months, v[8:11])
+	day, ok1 := digits(v[5:7])
+	year, ok2 := digits(v[12:16])
+	hour, ok3 := digits(v[17:19])
+	minute, ok4 := digits(v[20:22])
+	sec, ok5 := digits(v[23:25])
+	if month < 0 || month%3 != 0 || !ok1 || !ok2 || !ok3 || !ok4 || !ok5 || hour > 23 || minute > 59 || sec > 59 || day < 1 {
+		return 0, false
+	}
+	t := time.Date(year, time.Month(month/3+1), day, hour, minute, sec, 0, time.UTC)
+	if t.Day() != day { // past the month's end: http.ParseTime refuses it
+		return 0, false
+	}
+	return t.Unix(), true
+}
+
+const (
+	weekdays = "Mon Tue Wed Thu Fri Sat Sun"
+	months   = "JanFebMarAprMayJunJulAugSepOctNovDec"
+)
+
+func digits(s string) (int, bool) {
+	n := 0
+	for i := 0; i < len(s); i++ {
+		if s[i] < '0' || s[i] > '9' {
+			return 0, false
+		}
+		n = n*10 + int(s[i]-'0')
+	}
+	return n, true
 }
 
 // checkDigest is Kong's validate_body, reading at most the route's
