@@ -219,14 +219,6 @@ func (in *SignatureInput) parse(m sfMember) error {
 	np := 0
 	canonical := true
 	if !p.params(func(pr sfParam) bool {
-		switch pr.item.kind {
-		case '"', 't', 'i', '?':
-		default:
-			// Decimals, byte sequences, dates and display strings: no
-			// RFC 9421 parameter is one, and they would need httpsfv
-			// here to be serialized.
-			return false
-		}
 		i := 0
 		for i < np && params[i].key != pr.key {
 			i++
@@ -240,6 +232,19 @@ func (in *SignatureInput) parse(m sfMember) error {
 			canonical = false // a repeated key serializes once
 		}
 		params[i] = pr
+		return true
+	}) || !p.eof() {
+		return ErrSignatureInput
+	}
+	for _, pr := range params[:np] {
+		switch pr.item.kind {
+		case '"', 't', 'i', '?':
+		default:
+			// Decimals, byte sequences, dates and display strings: no
+			// RFC 9421 parameter is one, and they would need httpsfv
+			// here to be serialized.
+			return ErrSignatureInput
+		}
 		if !pr.item.canonical() {
 			canonical = false
 		}
@@ -259,9 +264,9 @@ func (in *SignatureInput) parse(m sfMember) error {
 			in.Tag, ok = pr.item.stringOr()
 		default: // signed as sent, otherwise ignored
 		}
-		return ok
-	}) || !p.eof() {
-		return ErrSignatureInput
+		if !ok {
+			return ErrSignatureInput
+		}
 	}
 	if list := m.value[1:]; canonical && innerListCanonical(list) {
 		in.params = list // the usual case: as sent
