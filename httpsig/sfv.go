@@ -92,6 +92,26 @@ func (d *sfDict) next() (m sfMember, ok bool) {
 	return m, true
 }
 
+// Character classes, looked up rather than tested one by one: the scanner
+// spends its time in these loops.
+const (
+	sfKey   = 1 << iota // lcalpha, digit, _ - . *
+	sfToken             // tchar, : /
+)
+
+var sfClass = func() (t [256]uint8) {
+	for c := 0; c < 256; c++ {
+		b := byte(c)
+		if isSFLCAlpha(b) || isSFDigit(b) || strings.IndexByte("_-.*", b) >= 0 {
+			t[c] |= sfKey
+		}
+		if isTokenChar(b) || b == ':' || b == '/' {
+			t[c] |= sfToken
+		}
+	}
+	return t
+}()
+
 // sfScanner reads structured-field text from off on.
 type sfScanner struct {
 	s   string
@@ -108,7 +128,7 @@ func isSFDigit(c byte) bool           { return '0' <= c && c <= '9' }
 func isSFKeyChar(c byte) bool {
 	return isSFLCAlpha(c) || isSFDigit(c) || c == '_' || c == '-' || c == '.' || c == '*'
 }
-func isSFTokenChar(c byte) bool        { return isTokenChar(c) || c == ':' || c == '/' }
+func isSFTokenChar(c byte) bool        { return sfClass[c]&sfToken != 0 }
 func (p *sfScanner) rest() string      { return p.s[p.off:] }
 func (p *sfScanner) span(i int) string { return p.s[i:p.off] }
 
@@ -181,19 +201,19 @@ func (p *sfScanner) innerList(item func(sfItem) bool) bool {
 			p.off++
 			return true
 		}
-		it, ok := p.bareItem()
+		start := p.off
+		kind, n, ok := p.scanBareItem()
 		if !ok {
 			return false
 		}
-		it.paramsAt = p.off
-		if !p.params(nil) {
+		end := p.off
+		if p.off < len(p.s) && p.s[p.off] == ';' && !p.params(nil) {
 			return false
 		}
-		it.hasParams = p.off > it.paramsAt
 		if p.eof() || p.s[p.off] != ')' && p.s[p.off] != ' ' {
 			return false
 		}
-		if item != nil && !item(it) {
+		if item != nil && !item(sfItem{kind: kind, raw: p.s[start:end], n: n, paramsAt: end, hasParams: p.off > end}) {
 			return false
 		}
 	}
@@ -211,39 +231,43 @@ type sfItem struct {
 }
 
 func (p *sfScanner) bareItem() (sfItem, bool) {
-	if p.eof() {
-		return sfItem{}, false
-	}
 	start := p.off
-	var it sfItem
-	ok := false
+	kind, n, ok := p.scanBareItem()
+	return sfItem{kind: kind, raw: p.s[start:p.off], n: n}, ok
+}
+
+// scanBareItem reads a bare item, returning its kind and, for an integer,
+// a date or a boolean, its value.
+func (p *sfScanner) scanBareItem() (kind byte, n int64, ok bool) {
+	if p.eof() {
+		return 0, 0, false
+	}
 	switch c := p.s[p.off]; {
 	case c == '"':
-		it.kind, ok = '"', p.str()
+		return '"', 0, p.str()
 	case c == '?':
-		it.kind = '?'
 		if p.off+1 < len(p.s) && (p.s[p.off+1] == '0' || p.s[p.off+1] == '1') {
-			it.n, ok = int64(p.s[p.off+1]-'0'), true
+			n = int64(p.s[p.off+1] - '0')
 			p.off += 2
+			return '?', n, true
 		}
+		return '?', 0, false
 	case c == '*' || isSFAlpha(c):
-		it.kind, ok = 't', true
 		for p.off++; p.off < len(p.s) && isSFTokenChar(p.s[p.off]); p.off++ {
 		}
+		return 't', 0, true
 	case c == ':':
-		it.kind, ok = ':', p.binary()
+		return ':', 0, p.binary()
 	case c == '-' || isSFDigit(c):
-		it.kind, it.n, ok = p.number()
+		return p.number()
 	case c == '@':
 		p.off++
-		var kind byte
-		kind, it.n, ok = p.number()
-		it.kind, ok = '@', ok && kind == 'i'
+		kind, n, ok = p.number()
+		return '@', n, ok && kind == 'i'
 	case c == '%':
-		it.kind, ok = '%', p.displayString()
+		return '%', 0, p.displayString()
 	}
-	it.raw = p.span(start)
-	return it, ok
+	return 0, 0, false
 }
 
 // str reads a string: printable ASCII, with \" and \\ the only escapes.
