@@ -130,8 +130,12 @@ func (in *SignatureInput) Header() (string, error) {
 }
 
 // maxSignatureParams bounds the parameters of one signature: RFC 9421
-// defines six.
+// defines six. Repeats count too, up to twice as many.
 const maxSignatureParams = 32
+
+// maxDictMembers bounds the members of a dictionary read, repeats
+// included.
+const maxDictMembers = 64
 
 // ParseSignatureInput parses Signature-Input field lines: a dictionary of
 // at most MaxSignatures signatures, each an inner list of at most
@@ -161,8 +165,14 @@ func ParseSignatureInput(lines []string) ([]*SignatureInput, error) {
 // place (RFC 9651, section 4.2.2).
 func dictMembers(dst []sfMember, field string, malformed error) ([]sfMember, error) {
 	d := newSFDict(field)
+	n := 0
 next:
 	for m, ok := d.next(); ok; m, ok = d.next() {
+		// Repeats count too: no client sends more than a few members,
+		// and thousands of tiny ones cost more than one long one.
+		if n++; n > maxDictMembers {
+			return nil, malformed
+		}
 		for i := range dst {
 			if dst[i].key == m.key {
 				dst[i] = m
@@ -216,9 +226,12 @@ func (in *SignatureInput) parse(m sfMember) error {
 	// Parameters in first-seen order, each with its last value, as RFC
 	// 9651 section 4.2.3.2 keeps them.
 	var params [maxSignatureParams]sfParam
-	np := 0
+	np, total := 0, 0
 	canonical := true
 	if !p.params(func(pr sfParam) bool {
+		if total++; total > 2*maxSignatureParams {
+			return false
+		}
 		i := 0
 		for i < np && params[i].key != pr.key {
 			i++
