@@ -86,7 +86,7 @@ var kongScratchPool = sync.Pool{New: func() any { return new(kongScratch) }}
 // matches, or for the signature at the last quote of its line. One sweep
 // from the right records, at each position after a quote (only there does
 // a group start), where each group would end; the groups are then read
-// off left to right.
+// off left to right. Only positions after `="` are recorded and read.
 func parseKongGreedy(v string) (KongParams, bool) {
 	t := kongScratchPool.Get().(*kongScratch)
 	defer kongScratchPool.Put(t)
@@ -104,6 +104,9 @@ func parseKongGreedy(v string) (KongParams, bool) {
 			continue
 		}
 		switch { // what follows x+1: what follows x, less x+1 itself
+		case x == 0 || v[x-1] != '=':
+			// No group starts after this quote (only after `name="`):
+			// nothing to record.
 		case last != x+1:
 			t[x+1] = cur
 		case x+1 < len(v) && v[x+1] == '"':
