@@ -93,7 +93,8 @@ func WithAlgorithm(name string) SignerOption {
 // (request-line includes the protocol version, which the transport picks:
 // the signer assumes HTTP/1.1, so prefer @request-target), and host should
 // be. With RFC9421, header fields covered after @method, @authority, @path
-// and @query. Names are lower-cased. The signer then adds, with KongScheme,
+// and @query (always signed, though the gateway asks for @query only when
+// the request has a query). Names are lower-cased. The signer then adds, with KongScheme,
 // the date header when neither date nor x-date is listed (the gateway only
 // trusts a signed one) and x-nonce (see WithoutNonce), and digest or
 // content-digest (WithBodyDigest).

@@ -3,16 +3,20 @@ package httpsig
 import (
 	"encoding/base64"
 	"errors"
-	"regexp"
 	"strconv"
 	"strings"
 	"sync"
 	"unsafe"
 )
 
-// bufPool holds signing-string buffers, so that a verification allocates
-// none.
-var bufPool = sync.Pool{New: func() any { b := make([]byte, 0, 1024); return &b }}
+// scratch is a signing string's buffer and room for a header name, pooled
+// so that a verification allocates neither.
+type scratch struct {
+	buf []byte
+	key [maxHeaderName]byte
+}
+
+var scratchPool = sync.Pool{New: func() any { return &scratch{buf: make([]byte, 0, 1024)} }}
 
 // KongParams are the fields of Kong's hmac-auth credentials,
 //
@@ -29,25 +33,24 @@ type KongParams struct {
 	Signature string
 }
 
-// kongPattern is the expression Kong's hmac-auth matches the header value
-// against (kong/plugins/hmac-auth/access.lua, retrieve_hmac_fields), with
-// PCRE's \s spelled out. Go's regexp picks the same submatches as PCRE's
-// backtracking (leftmost-first), so quirks carry over: the match may start
-// anywhere in the value, fields must come in this order, and the greedy
-// groups take all they can, so the signature runs to the last quote.
-var kongPattern = regexp.MustCompile(`[\t\n\v\f\r ]*[Hh]mac[\t\n\v\f\r ]*username="(.+)",[\t\n\v\f\r ]*algorithm="(.+)",[\t\n\v\f\r ]*headers="(.+)",[\t\n\v\f\r ]*signature="(.+)"`)
-
 // MaxKongCredentials bounds the Authorization or Proxy-Authorization value
 // ParseKong reads. Longer ones are malformed — nginx in front of Kong
 // refuses a header line over 8 KiB (large_client_header_buffers) — and are
-// refused before any parsing, so that no value makes Kong's expression run
-// over more than 8 KiB.
+// refused before any parsing.
 const MaxKongCredentials = 8 << 10
 
 // ParseKong parses an Authorization or Proxy-Authorization value as Kong
-// does; ok is false when Kong would find no username in it, and for values
-// over MaxKongCredentials bytes. Well-formed values take a fast path, one
-// pass over the value; anything else goes through Kong's expression.
+// does, with the expression of kong/plugins/hmac-auth/access.lua
+// (retrieve_hmac_fields):
+//
+//	\s*[Hh]mac\s*username="(.+)",\s*algorithm="(.+)",\s*headers="(.+)",\s*signature="(.+)"
+//
+// ok is false when Kong would find no username in it, and for values over
+// MaxKongCredentials bytes. Well-formed values take a fast path; anything
+// else goes through parseKongGreedy, which finds the expression's
+// submatches in linear time (a regexp engine, backtracking or not, spends
+// a millisecond on some 8 KiB values, and this runs before
+// authentication).
 func ParseKong(v string) (p KongParams, ok bool) {
 	if len(v) > MaxKongCredentials {
 		return KongParams{}, false
@@ -56,16 +59,154 @@ func ParseKong(v string) (p KongParams, ok bool) {
 		return p, true
 	}
 	// Most values that fail the fast path are another scheme's (Bearer,
-	// Basic): literals the expression needs settle those without it.
+	// Basic): literals the expression needs settle those at once.
 	if !strings.Contains(v, `signature="`) || !strings.Contains(v, `username="`) {
 		return KongParams{}, false
 	}
-	m := kongPattern.FindStringSubmatch(v)
-	if m == nil {
-		return KongParams{}, false
-	}
-	return KongParams{Username: m[1], Algorithm: m[2], Headers: m[3], Signature: m[4]}, true
+	return parseKongGreedy(v)
 }
+
+// kongAfter is what follows a position q, on q's line (from q+1 to the
+// next line feed, which no group may hold): the last quote, and the last
+// start of each delimiter after which the rest of the expression matches;
+// 0 for none (no group ends at 0).
+type kongAfter struct{ quote, signature, headers, algorithm int16 }
+
+// kongScratch is parseKongGreedy's table, one entry per position; pooled,
+// as it is too large for every request's stack.
+type kongScratch [MaxKongCredentials + 1]kongAfter
+
+var kongScratchPool = sync.Pool{New: func() any { return new(kongScratch) }}
+
+// parseKongGreedy finds the submatches Kong's expression (leftmost-first,
+// greedy, '.' any byte but a line feed) gives v, in time linear in len(v).
+// The match starts at the first "hmac" whose rest matches. Each greedy
+// group takes the longest text, on one line, after which the rest still
+// matches: it ends at the last delimiter of its line from which the rest
+// matches, or for the signature at the last quote of its line. One sweep
+// from the right records, at each position after a quote (only there does
+// a group start), where each group would end; the groups are then read
+// off left to right. Only positions after `="` are recorded and read.
+func parseKongGreedy(v string) (KongParams, bool) {
+	t := kongScratchPool.Get().(*kongScratch)
+	defer kongScratchPool.Put(t)
+	// cur is what follows the last byte swept, on its line; prev what
+	// followed it before that byte, if it was a quote.
+	var cur, prev kongAfter
+	last := len(v) // the last quote or line feed swept
+	for x := len(v) - 1; x >= 0; x-- {
+		switch v[x] {
+		case '\n':
+			cur, last = kongAfter{}, x
+			continue
+		case '"':
+		default:
+			continue
+		}
+		switch { // what follows x+1: what follows x, less x+1 itself
+		case x == 0 || v[x-1] != '=':
+			// No group starts after this quote (only after `name="`):
+			// nothing to record.
+		case last != x+1:
+			t[x+1] = cur
+		case x+1 < len(v) && v[x+1] == '"':
+			t[x+1] = prev
+		default: // the end, or a line feed, which no group holds
+			t[x+1] = kongAfter{}
+		}
+		prev = cur
+		if cur.quote == 0 {
+			cur.quote = int16(x)
+		}
+		switch k, e := kongDelimiterAt(v, x); k {
+		case 's':
+			if cur.signature == 0 && t[e].quote != 0 {
+				cur.signature = int16(x)
+			}
+		case 'h':
+			if cur.headers == 0 && t[e].signature != 0 {
+				cur.headers = int16(x)
+			}
+		case 'a':
+			if cur.algorithm == 0 && t[e].headers != 0 {
+				cur.algorithm = int16(x)
+			}
+		}
+		last = x
+	}
+	for h := 0; ; h++ {
+		i := strings.Index(v[h:], "mac")
+		if i < 0 {
+			return KongParams{}, false
+		}
+		h += i
+		if h == 0 || v[h-1] != 'h' && v[h-1] != 'H' {
+			continue
+		}
+		s := trimSpaceLeft(v[h+3:])
+		if !strings.HasPrefix(s, `username="`) {
+			continue
+		}
+		u := len(v) - len(s) + len(`username="`)
+		x := int(t[u].algorithm)
+		if x == 0 {
+			continue
+		}
+		var p KongParams
+		p.Username = v[u:x]
+		a := kongDelimiter(v, x, "algorithm")
+		x = int(t[a].headers)
+		p.Algorithm = v[a:x]
+		b := kongDelimiter(v, x, "headers")
+		x = int(t[b].signature)
+		p.Headers = v[b:x]
+		c := kongDelimiter(v, x, "signature")
+		p.Signature = v[c:t[c].quote]
+		return p, true
+	}
+}
+
+// kongDelimiterAt reads the delimiter `",\s*name="` whose quote is at x:
+// it returns the first letter of name (signature, headers, algorithm) and
+// where the text after it begins, or 0.
+func kongDelimiterAt(v string, x int) (byte, int) {
+	if x+1 >= len(v) || v[x+1] != ',' {
+		return 0, 0
+	}
+	i := x + 2
+	for i < len(v) && isKongSpace(v[i]) {
+		i++
+	}
+	if i == len(v) {
+		return 0, 0
+	}
+	var name string
+	switch v[i] {
+	case 's':
+		name = `signature="`
+	case 'h':
+		name = `headers="`
+	case 'a':
+		name = `algorithm="`
+	default:
+		return 0, 0
+	}
+	if !strings.HasPrefix(v[i:], name) {
+		return 0, 0
+	}
+	return v[i], i + len(name)
+}
+
+// kongDelimiter is where the text after the delimiter named name whose
+// quote is at x begins, or 0.
+func kongDelimiter(v string, x int, name string) int {
+	if k, e := kongDelimiterAt(v, x); k == name[0] {
+		return e
+	}
+	return 0
+}
+
+func isKongSpace(c byte) bool { return c == ' ' || '\t' <= c && c <= '\r' } // \s: \t \n \v \f \r and space
 
 // parseKongFast accepts the common shape — optional whitespace, "hmac" or
 // "Hmac", the four fields in Kong's order with values free of quotes and
@@ -117,7 +258,7 @@ func kongValue(s, name string) (value, rest string, ok bool) {
 }
 
 func trimSpaceLeft(s string) string {
-	for s != "" && strings.IndexByte("\t\n\v\f\r ", s[0]) >= 0 {
+	for s != "" && isKongSpace(s[0]) {
 		s = s[1:]
 	}
 	return s
@@ -211,6 +352,13 @@ func sameHeaderName(listed, canonical string) bool {
 // headers are always derived from the request, never read from a real
 // header of that name, which a man in the middle could add.
 func AppendKongSigningString(dst []byte, m Message, headers string) ([]byte, error) {
+	var key [maxHeaderName]byte
+	return appendKongSigningString(dst, m, headers, &key)
+}
+
+// appendKongSigningString is AppendKongSigningString with room for header
+// names in key.
+func appendKongSigningString(dst []byte, m Message, headers string, key *[maxHeaderName]byte) ([]byte, error) {
 	if CountKongHeaders(headers) > MaxSignedHeaders {
 		return dst, ErrTooManyHeaders
 	}
@@ -252,7 +400,7 @@ func AppendKongSigningString(dst []byte, m Message, headers string) ([]byte, err
 			n := len(dst)
 			dst = append(dst, ' ')
 			var found bool
-			if dst, found = appendHeader(dst, m, name, sep); !found {
+			if dst, found = appendHeader(dst, m, name, sep, key); !found {
 				dst = dst[:n]
 			}
 		}
@@ -269,10 +417,10 @@ func AppendKongSigningString(dst []byte, m Message, headers string) ([]byte, err
 // KongMAC computes the MAC of m's Kong signing string for headers with
 // secret, appended to dst. Signer and verifier both use it.
 func KongMAC(dst []byte, m Message, alg Algorithm, secret []byte, headers string) ([]byte, error) {
-	bp := bufPool.Get().(*[]byte)
-	defer bufPool.Put(bp)
-	s, err := AppendKongSigningString((*bp)[:0], m, headers)
-	*bp = s[:0]
+	sc := scratchPool.Get().(*scratch)
+	defer scratchPool.Put(sc)
+	s, err := appendKongSigningString(sc.buf[:0], m, headers, &sc.key)
+	sc.buf = s[:0]
 	if err != nil {
 		return dst, err
 	}

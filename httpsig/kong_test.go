@@ -7,6 +7,7 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"regexp"
 	"strings"
 	"testing"
 )
@@ -76,6 +77,46 @@ func TestKongDocExamples(t *testing.T) {
 	}
 	if got := DigestHeader(body); got != r.Header.Get("Digest") {
 		t.Errorf("DigestHeader = %s, want the documented %s", got, r.Header.Get("Digest"))
+	}
+}
+
+// kongPattern is the expression Kong's hmac-auth matches the header value
+// against (kong/plugins/hmac-auth/access.lua, retrieve_hmac_fields), with
+// PCRE's \s spelled out. Go's regexp picks the same submatches as PCRE's
+// backtracking (leftmost-first), so it is the oracle ParseKong is checked
+// against: the match may start anywhere in the value, fields must come in
+// this order, and the greedy groups take all they can on their line.
+var kongPattern = regexp.MustCompile(`[\t\n\v\f\r ]*[Hh]mac[\t\n\v\f\r ]*username="(.+)",[\t\n\v\f\r ]*algorithm="(.+)",[\t\n\v\f\r ]*headers="(.+)",[\t\n\v\f\r ]*signature="(.+)"`)
+
+// parseKongGreedy finds what Kong's expression finds on values the fast
+// path leaves to it: repeated fields, quotes and delimiters in values,
+// line feeds inside and between fields, several "hmac".
+func TestParseKongGreedy(t *testing.T) {
+	for _, v := range []string{
+		`hmac username="u", algorithm="a", headers="h", signature="s"`,
+		`hmac username="u", algorithm="a", headers="h", signature="s", extra="e"`,
+		`hmac username="a", algorithm="b", headers="c", hmac username="a", algorithm="b", headers="c", signature="x"`,
+		`hmac username="",algorithm="",algorithm="",algorithm="",headers="",signature="",signature=""`,
+		`hmac username="u",algorithm="a",headers="h",signature="s"` + "\n" + `",algorithm="a",headers="h",signature="s"`,
+		`hmac username="u",` + "\n" + `algorithm="a",` + "\n\t" + `headers="h", ` + "\r\n" + `signature="s"`,
+		`hmac username="u` + "\n" + `", algorithm="a", headers="h", signature="s"`,
+		`hmac username="u", algorithm="a", headers="h", signature="s` + "\n" + `"`,
+		`hmac username="u", algorithm="a", headers="h", signature=""`,
+		`hmac username="u", algorithm="a", headers="h", signature="""`,
+		`xhmac hmac username="u", algorithm="a", headers="h", signature="s"`,
+		`hmac username="u", algorithm="a"` + "\n" + `hmac username="v", algorithm="b", headers="h", signature="s"`,
+		`Hmac username="",algorithm="",algorithm="x", headers="", headers="y",signature="z"",signature=""`,
+		`hmac username=""",algorithm=""",headers=""",signature="""`,
+		`"hmac username="u", algorithm="a", headers="h", signature="` + strings.Repeat(`"`, 50),
+		strings.Repeat(`hmac username="a", algorithm="b", headers="c", `, 5) + `signature="x`,
+		`hmac username="` + strings.Repeat(`",algorithm="`, 20) + `signature="`,
+		`hmac username="` + strings.Repeat(`",algorithm="",headers="",signature="`, 7) + `"`,
+	} {
+		m := kongPattern.FindStringSubmatch(v)
+		p, ok := parseKongGreedy(v)
+		if ok != (m != nil) || ok && (KongParams{m[1], m[2], m[3], m[4]}) != p {
+			t.Errorf("parseKongGreedy(%q) = %+v, %v; Kong's expression: %q", v, p, ok, m)
+		}
 	}
 }
 
@@ -395,7 +436,31 @@ func TestSignedHeadersOverTheWire(t *testing.T) {
 	if s, _ := AppendKongSigningString(nil, HTTPRequest(r), "host"); string(s) != "host: api.example.com" {
 		t.Errorf("received: %q", s)
 	}
-	if b, _ := appendComponent(nil, HTTPRequest(r), "host"); string(b) != "api.example.com" {
+	if b, _ := appendComponent(nil, HTTPRequest(r), "host", new([maxHeaderName]byte)); string(b) != "api.example.com" {
 		t.Errorf("RFC 9421 host: %q", b)
+	}
+}
+
+// Algorithm.MAC is crypto/hmac's HMAC, for keys shorter than, as long as
+// and longer than each algorithm's block, and the pooled state it leaves
+// behind holds nothing of the key.
+func TestMACIsHMAC(t *testing.T) {
+	for a := HMACSHA1; a <= HMACSHA512; a++ {
+		for _, n := range []int{0, 1, 32, 64, 65, 128, 129, 300} {
+			key := bytes.Repeat([]byte{byte(n + 7)}, n)
+			for _, msg := range []string{"", "abc", strings.Repeat("m", 200)} {
+				h := a.New(key)
+				h.Write([]byte(msg))
+				want := h.Sum([]byte("prefix"))
+				if got := a.MAC([]byte("prefix"), key, []byte(msg)); !bytes.Equal(got, want) {
+					t.Fatalf("%s, %d-byte key, %q: %x, crypto/hmac %x", a, n, msg, got, want)
+				}
+			}
+		}
+		st := macPools[a].Get().(*macState)
+		if st.pad != [128]byte{} || st.sum != [64]byte{} {
+			t.Errorf("%s: pads or inner sum left in the pool", a)
+		}
+		macPools[a].Put(st)
 	}
 }

@@ -4,6 +4,7 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
+	"unsafe"
 )
 
 // Message is the request a signature covers: one a client is about to
@@ -22,7 +23,8 @@ type Message interface {
 	Host() string
 	// AppendHeader appends the field lines of the header named name
 	// (canonical form, not Host) to dst, each without surrounding blanks and
-	// joined by sep, and reports whether the message has that header.
+	// joined by sep, and reports whether the message has that header. name
+	// may be a view of memory reused after the call: it must not be kept.
 	AppendHeader(dst []byte, name, sep string) ([]byte, bool)
 }
 
@@ -66,8 +68,9 @@ const maxHeaderName = 256
 // '-', as in nginx's $http_ variables) to dst, field lines joined by sep,
 // and reports whether the message has that header at all. Host is always
 // the host the request goes to (or came in for).
-func appendHeader(dst []byte, m Message, name, sep string) ([]byte, bool) {
-	var buf [maxHeaderName]byte
+// The canonical name is written in buf, whose memory (pooled or the
+// caller's) may be handed to m without a copy.
+func appendHeader(dst []byte, m Message, name, sep string, buf *[maxHeaderName]byte) ([]byte, bool) {
 	key, ok := canonicalKey(buf[:0], name)
 	if !ok {
 		return dst, false
@@ -79,7 +82,7 @@ func appendHeader(dst []byte, m Message, name, sep string) ([]byte, bool) {
 		}
 		return append(dst, h...), true
 	}
-	return m.AppendHeader(dst, string(key), sep)
+	return m.AppendHeader(dst, unsafe.String(&key[0], len(key)), sep)
 }
 
 // HTTPRequest is r as a Message: a request a client is about to send (URL

@@ -1,10 +1,9 @@
 package httpsig
 
 import (
-	"crypto/hmac"
-	"crypto/sha256"
 	"errors"
 	"fmt"
+	"strconv"
 	"strings"
 
 	"github.com/dunglas/httpsfv"
@@ -46,7 +45,7 @@ type SignatureInput struct {
 	HasCreated, HasExpires bool
 	KeyID, Alg, Nonce, Tag string
 
-	list httpsfv.InnerList // what @signature-params serializes
+	params string // @signature-params: the inner list, serialized
 }
 
 // SignatureParams are the parameters of a new signature.
@@ -67,31 +66,36 @@ func NewSignatureInput(label string, components []string, p SignatureParams) (*S
 	}
 	in := &SignatureInput{Label: label, Components: components, Created: p.Created, HasCreated: true,
 		Expires: p.Expires, HasExpires: p.Expires != 0, KeyID: p.KeyID, Alg: p.Alg, Nonce: p.Nonce}
-	in.list.Params = httpsfv.NewParams()
+	var list httpsfv.InnerList
+	list.Params = httpsfv.NewParams()
 	for _, c := range components {
 		if err := checkComponentName(c); err != nil {
 			return nil, err
 		}
-		in.list.Items = append(in.list.Items, httpsfv.NewItem(c))
+		list.Items = append(list.Items, httpsfv.NewItem(c))
 	}
-	in.list.Params.Add("created", p.Created)
+	list.Params.Add("created", p.Created)
 	if p.Expires != 0 {
-		in.list.Params.Add("expires", p.Expires)
+		list.Params.Add("expires", p.Expires)
 	}
-	in.list.Params.Add("keyid", p.KeyID)
+	list.Params.Add("keyid", p.KeyID)
 	if p.Alg != "" {
-		in.list.Params.Add("alg", p.Alg)
+		list.Params.Add("alg", p.Alg)
 	}
 	if p.Nonce != "" {
-		in.list.Params.Add("nonce", p.Nonce)
+		list.Params.Add("nonce", p.Nonce)
 	}
-	if _, err := in.Params(); err != nil {
+	var err error
+	if in.params, err = httpsfv.Marshal(list); err != nil {
 		return nil, fmt.Errorf("httpsig: %w", err)
 	}
 	return in, nil
 }
 
 func checkLabel(label string) error {
+	if label == "" {
+		return fmt.Errorf("httpsig: invalid label %q", label)
+	}
 	if _, err := httpsfv.Marshal(dictOf(label, httpsfv.NewItem(true))); err != nil {
 		return fmt.Errorf("httpsig: invalid label %q", label)
 	}
@@ -107,79 +111,255 @@ func dictOf(label string, m httpsfv.Member) *httpsfv.Dictionary {
 // Params is the serialization of the covered components and parameters,
 // the value of "@signature-params" and of the Signature-Input member.
 func (in *SignatureInput) Params() (string, error) {
-	return httpsfv.Marshal(in.list)
+	if in.params == "" {
+		return "", ErrSignatureInput
+	}
+	return in.params, nil
 }
 
 // Header is the Signature-Input member for this signature: label=params.
 func (in *SignatureInput) Header() (string, error) {
-	return httpsfv.Marshal(dictOf(in.Label, in.list))
+	if err := checkLabel(in.Label); err != nil {
+		return "", err
+	}
+	params, err := in.Params()
+	if err != nil {
+		return "", err
+	}
+	return in.Label + "=" + params, nil
 }
 
-// ParseSignatureInput parses Signature-Input field lines.
+// maxSignatureParams bounds the parameters of one signature: RFC 9421
+// defines six. Repeats count too, up to twice as many.
+const maxSignatureParams = 32
+
+// maxDictMembers bounds the members of a dictionary read, repeats
+// included.
+const maxDictMembers = 64
+
+// ParseSignatureInput parses Signature-Input field lines: a dictionary of
+// at most MaxSignatures signatures, each an inner list of at most
+// MaxComponents component names without parameters, and at most 32
+// parameters.
 func ParseSignatureInput(lines []string) ([]*SignatureInput, error) {
-	d, err := httpsfv.UnmarshalDictionary(lines)
-	if err != nil || len(d.Names()) == 0 || len(d.Names()) > MaxSignatures {
+	var members [MaxSignatures]sfMember
+	ms, err := dictMembers(members[:0], joinLines(lines), ErrSignatureInput)
+	if err != nil || len(ms) == 0 {
 		return nil, ErrSignatureInput
 	}
-	ins := make([]*SignatureInput, 0, len(d.Names()))
-	for _, label := range d.Names() {
-		m, _ := d.Get(label)
-		list, ok := m.(httpsfv.InnerList)
-		if !ok || len(list.Items) > MaxComponents {
-			return nil, ErrSignatureInput
-		}
-		in := &SignatureInput{Label: label, list: list}
-		for _, item := range list.Items {
-			name, ok := item.Value.(string)
-			if !ok {
-				return nil, ErrSignatureInput
-			}
-			if item.Params != nil && len(item.Params.Names()) > 0 {
-				// ;sf, ;key, ;bs, ;req, ;tr, ;name: not supported, so
-				// not verifiable.
-				return nil, ErrUnsupportedComponent
-			}
-			in.Components = append(in.Components, name)
-		}
-		if err := in.readParams(); err != nil {
+	ins := make([]*SignatureInput, len(ms))
+	all := make([]SignatureInput, len(ms))
+	for i, m := range ms {
+		in := &all[i]
+		in.Label = m.key
+		if err := in.parse(m); err != nil {
 			return nil, err
 		}
-		ins = append(ins, in)
+		ins[i] = in
 	}
 	return ins, nil
 }
 
-func (in *SignatureInput) readParams() error {
-	p := in.list.Params
-	if p == nil {
+// dictMembers appends the members of field to dst, which has room for as
+// many as may be; a later member with the key of an earlier one takes its
+// place (RFC 9651, section 4.2.2).
+func dictMembers(dst []sfMember, field string, malformed error) ([]sfMember, error) {
+	d := newSFDict(field)
+	n := 0
+next:
+	for m, ok := d.next(); ok; m, ok = d.next() {
+		// Repeats count too: no client sends more than a few members,
+		// and thousands of tiny ones cost more than one long one.
+		if n++; n > maxDictMembers {
+			return nil, malformed
+		}
+		for i := range dst {
+			if dst[i].key == m.key {
+				dst[i] = m
+				continue next
+			}
+		}
+		if len(dst) == cap(dst) {
+			return nil, malformed
+		}
+		dst = append(dst, m)
+	}
+	if d.bad {
+		return nil, malformed
+	}
+	return dst, nil
+}
+
+// parse reads one Signature-Input member. @signature-params is its value
+// as sent when that is already serialized as RFC 9651 would (the usual
+// case, which costs nothing), else re-serialized.
+func (in *SignatureInput) parse(m sfMember) error {
+	p := sfScanner{s: m.value}
+	if !p.peek('=') {
 		return ErrSignatureInput
 	}
-	for _, name := range p.Names() {
-		v, _ := p.Get(name)
-		var ok bool
-		switch name {
-		case "created":
-			in.Created, ok = v.(int64)
-			in.HasCreated = true
-		case "expires":
-			in.Expires, ok = v.(int64)
-			in.HasExpires = true
-		case "keyid":
-			in.KeyID, ok = v.(string)
-		case "alg":
-			in.Alg, ok = v.(string)
-		case "nonce":
-			in.Nonce, ok = v.(string)
-		case "tag":
-			in.Tag, ok = v.(string)
+	p.off++
+	var comps [MaxComponents]string
+	n := 0
+	var unsupported bool
+	// Components are strings without parameters; at most MaxComponents.
+	if !p.innerList(func(it sfItem) bool {
+		if it.kind != '"' || n == MaxComponents {
+			return false
+		}
+		if it.hasParams {
+			// ;sf, ;key, ;bs, ;req, ;tr, ;name: not supported, so not
+			// verifiable.
+			unsupported = true
+			return false
+		}
+		comps[n] = it.stringValue()
+		n++
+		return true
+	}) {
+		if unsupported {
+			return ErrUnsupportedComponent
+		}
+		return ErrSignatureInput
+	}
+	in.Components = append([]string(nil), comps[:n]...)
+	// Parameters in first-seen order, each with its last value, as RFC
+	// 9651 section 4.2.3.2 keeps them.
+	var params [maxSignatureParams]sfParam
+	np, total := 0, 0
+	canonical := true
+	if !p.params(func(pr sfParam) bool {
+		if total++; total > 2*maxSignatureParams {
+			return false
+		}
+		i := 0
+		for i < np && params[i].key != pr.key {
+			i++
+		}
+		if i == np {
+			if np == maxSignatureParams {
+				return false
+			}
+			np++
+		} else {
+			canonical = false // a repeated key serializes once
+		}
+		params[i] = pr
+		return true
+	}) || !p.eof() {
+		return ErrSignatureInput
+	}
+	for _, pr := range params[:np] {
+		switch pr.item.kind {
+		case '"', 't', 'i', '?':
 		default:
-			ok = true // signed as sent, otherwise ignored
+			// Decimals, byte sequences, dates and display strings: no
+			// RFC 9421 parameter is one, and they would need httpsfv
+			// here to be serialized.
+			return ErrSignatureInput
+		}
+		if !pr.item.canonical() {
+			canonical = false
+		}
+		ok := true
+		switch pr.key {
+		case "created":
+			in.Created, ok, in.HasCreated = pr.item.n, pr.item.kind == 'i', true
+		case "expires":
+			in.Expires, ok, in.HasExpires = pr.item.n, pr.item.kind == 'i', true
+		case "keyid":
+			in.KeyID, ok = pr.item.stringOr()
+		case "alg":
+			in.Alg, ok = pr.item.stringOr()
+		case "nonce":
+			in.Nonce, ok = pr.item.stringOr()
+		case "tag":
+			in.Tag, ok = pr.item.stringOr()
+		default: // signed as sent, otherwise ignored
 		}
 		if !ok {
 			return ErrSignatureInput
 		}
 	}
+	if list := m.value[1:]; canonical && innerListCanonical(list) {
+		in.params = list // the usual case: as sent
+		return nil
+	}
+	// Spaces, leading zeros, a repeated parameter, a ?1 spelled out:
+	// serialized as RFC 9651 section 4.1.1.1 does.
+	b := make([]byte, 0, len(m.value))
+	b = append(b, '(')
+	for i, c := range comps[:n] {
+		if i > 0 {
+			b = append(b, ' ')
+		}
+		b = strconv.AppendQuote(b, c) // printable ASCII: escapes only " and \
+	}
+	b = append(b, ')')
+	for _, pr := range params[:np] {
+		b = append(b, ';')
+		b = append(b, pr.key...)
+		switch it := pr.item; {
+		case it.kind == '?' && it.n == 1:
+		case it.kind == '?':
+			b = append(b, "=?0"...)
+		case it.kind == 'i':
+			b = append(b, '=')
+			b = strconv.AppendInt(b, it.n, 10)
+		default: // strings and tokens are as sent
+			b = append(b, '=')
+			b = append(b, it.raw...)
+		}
+	}
+	in.params = string(b)
 	return nil
+}
+
+// stringOr is a string item's text; ok is false for another type.
+func (it sfItem) stringOr() (string, bool) {
+	if it.kind != '"' {
+		return "", false
+	}
+	return it.stringValue(), true
+}
+
+// canonical reports whether the item as sent is as RFC 9651 serializes it
+// as a parameter value, for the types this package serializes itself.
+func (it sfItem) canonical() bool {
+	switch it.kind {
+	case '"', 't':
+		return true
+	case 'i':
+		var b [24]byte
+		return it.raw == string(strconv.AppendInt(b[:0], it.n, 10))
+	case '?':
+		return it.n == 0 // true is serialized without a value
+	}
+	return false
+}
+
+// innerListCanonical reports whether an inner list of strings, with its
+// parameters, has as sent single spaces between items and no space
+// elsewhere (outside strings).
+func innerListCanonical(s string) bool {
+	inList := true
+	for i := 1; i < len(s); i++ {
+		switch s[i] {
+		case '"':
+			for i++; s[i] != '"'; i++ {
+				if s[i] == '\\' {
+					i++
+				}
+			}
+		case ')':
+			inList = false
+		case ' ':
+			if !inList || s[i-1] != '"' || s[i+1] != '"' {
+				return false
+			}
+		}
+	}
+	return true
 }
 
 // Covers reports whether the signature covers component name.
@@ -195,23 +375,36 @@ func (in *SignatureInput) Covers(name string) bool {
 // ParseSignature returns the signature labelled label from Signature field
 // lines.
 func ParseSignature(lines []string, label string) ([]byte, error) {
-	d, err := httpsfv.UnmarshalDictionary(lines)
-	if err != nil || len(d.Names()) > MaxSignatures {
-		return nil, ErrSignatureField
+	return AppendSignature(nil, lines, label)
+}
+
+// AppendSignature appends the signature labelled label from Signature
+// field lines to dst.
+func AppendSignature(dst []byte, lines []string, label string) ([]byte, error) {
+	var members [MaxSignatures]sfMember
+	ms, err := dictMembers(members[:0], joinLines(lines), ErrSignatureField)
+	if err != nil {
+		return dst, err
 	}
-	m, ok := d.Get(label)
-	if !ok {
-		return nil, ErrNoSignature
+	for _, m := range ms {
+		if m.key != label {
+			continue
+		}
+		p := sfScanner{s: m.value}
+		if !p.peek('=') {
+			return dst, ErrSignatureField
+		}
+		p.off++
+		it, ok := p.bareItem()
+		if !ok || it.kind != ':' {
+			return dst, ErrSignatureField
+		}
+		if dst, ok = decodeBinary(dst, it); !ok {
+			return dst, ErrSignatureField
+		}
+		return dst, nil
 	}
-	item, ok := m.(httpsfv.Item)
-	if !ok {
-		return nil, ErrSignatureField
-	}
-	sig, ok := item.Value.([]byte)
-	if !ok {
-		return nil, ErrSignatureField
-	}
-	return sig, nil
+	return dst, ErrNoSignature
 }
 
 // SignatureHeader is the Signature member for sig: label=:base64:.
@@ -247,6 +440,13 @@ func checkComponentName(name string) error {
 // SignatureBase is the RFC 9421 signature base of m for in: a line
 // `"name": value` per covered component, then the "@signature-params" line.
 func SignatureBase(m Message, in *SignatureInput) ([]byte, error) {
+	var key [maxHeaderName]byte
+	return appendSignatureBase(nil, m, in, &key)
+}
+
+// appendSignatureBase appends the signature base to b, with room for
+// header names in key.
+func appendSignatureBase(b []byte, m Message, in *SignatureInput, key *[maxHeaderName]byte) ([]byte, error) {
 	if len(in.Components) > MaxComponents {
 		return nil, ErrSignatureInput
 	}
@@ -254,7 +454,6 @@ func SignatureBase(m Message, in *SignatureInput) ([]byte, error) {
 	if err != nil {
 		return nil, ErrSignatureInput
 	}
-	var b []byte
 	for i, c := range in.Components {
 		if err := checkComponentName(c); err != nil {
 			return nil, err
@@ -267,7 +466,7 @@ func SignatureBase(m Message, in *SignatureInput) ([]byte, error) {
 		b = append(b, '"')
 		b = append(b, c...)
 		b = append(b, `": `...)
-		if b, err = appendComponent(b, m, c); err != nil {
+		if b, err = appendComponent(b, m, c, key); err != nil {
 			return nil, err
 		}
 		b = append(b, '\n')
@@ -279,7 +478,15 @@ func SignatureBase(m Message, in *SignatureInput) ([]byte, error) {
 	return append(b, params...), nil
 }
 
-func appendComponent(b []byte, m Message, name string) ([]byte, error) {
+func appendComponent(b []byte, m Message, name string, key *[maxHeaderName]byte) ([]byte, error) {
+	if name == "" || name[0] != '@' {
+		n := len(b)
+		b, found := appendHeader(b, m, name, ", ", key)
+		if !found {
+			return b[:n], ErrMissingComponent
+		}
+		return b, nil
+	}
 	target := m.RequestURI()
 	path, query, hasQuery := strings.Cut(target, "?")
 	switch name {
@@ -305,26 +512,30 @@ func appendComponent(b []byte, m Message, name string) ([]byte, error) {
 		}
 		return b, nil
 	}
-	n := len(b)
-	b, found := appendHeader(b, m, name, ", ")
-	if !found {
-		return b[:n], ErrMissingComponent
-	}
-	return b, nil
+	return b, ErrUnsupportedComponent
 }
 
 // MAC computes the signature of m under in with secret; signer and
 // verifier both use it. Only hmac-sha256 is supported, named by alg or
 // implied when alg is absent.
 func (in *SignatureInput) MAC(m Message, secret []byte) ([]byte, error) {
+	return in.AppendMAC(nil, m, secret)
+}
+
+// AppendMAC is MAC, appending the signature to dst; the signature base is
+// built in a pooled buffer.
+func (in *SignatureInput) AppendMAC(dst []byte, m Message, secret []byte) ([]byte, error) {
 	if in.Alg != "" && in.Alg != AlgHMACSHA256 {
-		return nil, ErrAlgorithm
+		return dst, ErrAlgorithm
 	}
-	base, err := SignatureBase(m, in)
+	sc := scratchPool.Get().(*scratch)
+	defer scratchPool.Put(sc)
+	base, err := appendSignatureBase(sc.buf[:0], m, in, &sc.key)
+	if base != nil {
+		sc.buf = base[:0]
+	}
 	if err != nil {
-		return nil, err
+		return dst, err
 	}
-	h := hmac.New(sha256.New, secret)
-	h.Write(base)
-	return h.Sum(nil), nil
+	return HMACSHA256.MAC(dst, secret, base), nil
 }

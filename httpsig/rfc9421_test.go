@@ -133,7 +133,7 @@ func TestDerivedComponents(t *testing.T) {
 			if tt.tls {
 				r.TLS = fakeTLS()
 			}
-			got, err := appendComponent(nil, HTTPRequest(r), tt.component)
+			got, err := appendComponent(nil, HTTPRequest(r), tt.component, new([maxHeaderName]byte))
 			if err != nil || string(got) != tt.want {
 				t.Errorf("%s = %q (%v), want %q", tt.component, got, err, tt.want)
 			}

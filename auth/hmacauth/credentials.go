@@ -5,6 +5,7 @@ import (
 	"errors"
 	"math"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -129,6 +130,9 @@ func (c *Credentials) get(ctx context.Context, username string, dst []byte) (cre
 	if cr, dst, ok, _ := c.cached(username, now, dst); ok {
 		return cr, dst, nil
 	}
+	// Past the cache, username may be kept (misses, flights): the caller's
+	// may view a request's memory.
+	username = strings.Clone(username)
 	if now < c.storeDownUntil.Load() {
 		return c.stale(username, now, dst, errStoreDown)
 	}

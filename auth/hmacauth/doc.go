@@ -13,7 +13,9 @@
 //     checked against the body even without validate_request_body; with it,
 //     a request with a body must sign one.
 //   - An RFC 9421 signature must cover @method, @authority and the whole
-//     target: @target-uri, @request-target, or @path with @query.
+//     target: @target-uri, @request-target, or @path with @query — @path
+//     alone for a request without a query, as most clients sign it, so
+//     that no query can be added to a request signed without one.
 //   - Each accepted signature is remembered until its signed time leaves
 //     the widest clock_skew of any route, and each credential has a
 //     bounded share of that memory.

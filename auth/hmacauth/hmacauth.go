@@ -11,8 +11,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/dunglas/httpsfv"
-
 	"github.com/keygate/keygate"
 	"github.com/keygate/keygate/auth"
 	"github.com/keygate/keygate/httpsig"
@@ -33,7 +31,7 @@ const (
 	msgTooLarge  = "Request body too large to verify its digest"
 	msgCreated   = "HMAC signature cannot be verified, a created parameter within the allowed clock skew is required"
 	msgExpired   = "HMAC signature cannot be verified, the signature has expired"
-	msgCoverage  = "HMAC signature cannot be verified, the signature must cover @method, @authority, @path and @query (or @target-uri)"
+	msgCoverage  = "HMAC signature cannot be verified, the signature must cover @method, @authority, @path and, when the request has a query, @query (or @target-uri)"
 	msgAlgorithm = "HMAC signature cannot be verified, the algorithm must be hmac-sha256"
 	msgNoDigest  = "HMAC signature cannot be verified, the signature must cover content-digest"
 	// msgNoDigest's counterpart in Kong's scheme, where Kong itself does
@@ -134,8 +132,9 @@ func (a *Authenticator) Authenticate(ctx context.Context, r *fasthttp.Request, _
 	}
 	if a.cfg.HideCredentials {
 		// Hidden whatever the verdict: a bad credential must not reach the
-		// upstream either, for instance through the anonymous consumer.
-		hideKong(r)
+		// upstream either, for instance through the anonymous consumer. On
+		// the way out, as p views the header's memory.
+		defer hideKong(r)
 	}
 	if !parsed {
 		if a.anyDate(r) == 0 { // Kong checks the date first
@@ -163,6 +162,8 @@ func (a *Authenticator) Authenticate(ctx context.Context, r *fasthttp.Request, _
 	}
 	var macBuf, sigBuf [64]byte
 	mac, err := httpsig.KongMAC(macBuf[:0], message{r}, alg, secret, p.Headers)
+	// p, the username included, views the request's memory: get copies
+	// what it keeps.
 	if err != nil {
 		return denied(msgNotValid), nil
 	}
@@ -278,18 +279,79 @@ func (a *Authenticator) anyDate(r *fasthttp.Request) int64 {
 // dateOf returns the time in header name if it is within the clock skew,
 // in Unix seconds; 0 otherwise.
 func (a *Authenticator) dateOf(r *fasthttp.Request, name string) int64 {
-	v := headerValue(r, name)
-	if v == "" {
+	t, ok := parseHTTPDate(headerValue(r, name))
+	if !ok {
 		return 0
+	}
+	if d := a.now().Unix() - t; d > a.skew || d < -a.skew {
+		return 0
+	}
+	return t
+}
+
+// maxHTTPDate bounds the date values parsed: the longest HTTP date (RFC
+// 850's, "Wednesday, 09-Nov-94 08:49:37 GMT") has 33 bytes; 64 leaves
+// room for fractional seconds, which Go's parser takes. A longer value
+// would cost http.ParseTime a quoted copy of it per layout tried.
+const maxHTTPDate = 64
+
+// parseHTTPDate parses an HTTP date (http.ParseTime) to Unix seconds.
+func parseHTTPDate(v string) (int64, bool) {
+	if v == "" || len(v) > maxHTTPDate {
+		return 0, false
+	}
+	if t, ok := parseIMFFixdate(v); ok {
+		return t, true
 	}
 	t, err := http.ParseTime(v)
 	if err != nil {
-		return 0
+		return 0, false
 	}
-	if d := a.now().Unix() - t.Unix(); d > a.skew || d < -a.skew {
-		return 0
+	return t.Unix(), true
+}
+
+// parseIMFFixdate reads the date format every client sends ("Sun, 06 Nov
+// 1994 08:49:37 GMT") in a fraction of http.ParseTime's time; ok is false
+// for anything else (other formats, out-of-range fields), which
+// http.ParseTime then decides (TestParseIMFFixdate).
+func parseIMFFixdate(v string) (int64, bool) {
+	if len(v) != 29 || v[3] != ',' || v[4] != ' ' || v[7] != ' ' || v[11] != ' ' || v[16] != ' ' ||
+		v[19] != ':' || v[22] != ':' || v[25:] != " GMT" {
+		return 0, false
 	}
-	return t.Unix()
+	if wd := strings.Index(weekdays, v[:3]); wd < 0 || wd%4 != 0 {
+		return 0, false
+	}
+	month := strings.Index(months, v[8:11])
+	day, ok1 := digits(v[5:7])
+	year, ok2 := digits(v[12:16])
+	hour, ok3 := digits(v[17:19])
+	minute, ok4 := digits(v[20:22])
+	sec, ok5 := digits(v[23:25])
+	if month < 0 || month%3 != 0 || !ok1 || !ok2 || !ok3 || !ok4 || !ok5 || hour > 23 || minute > 59 || sec > 59 || day < 1 {
+		return 0, false
+	}
+	t := time.Date(year, time.Month(month/3+1), day, hour, minute, sec, 0, time.UTC)
+	if t.Day() != day { // past the month's end: http.ParseTime refuses it
+		return 0, false
+	}
+	return t.Unix(), true
+}
+
+const (
+	weekdays = "Mon Tue Wed Thu Fri Sat Sun"
+	months   = "JanFebMarAprMayJunJulAugSepOctNovDec"
+)
+
+func digits(s string) (int, bool) {
+	n := 0
+	for i := 0; i < len(s); i++ {
+		if s[i] < '0' || s[i] > '9' {
+			return 0, false
+		}
+		n = n*10 + int(s[i]-'0')
+	}
+	return n, true
 }
 
 // checkDigest is Kong's validate_body, reading at most the route's
@@ -353,7 +415,13 @@ func (a *Authenticator) readBody(r *fasthttp.Request) ([]byte, auth.Result, bool
 func (a *Authenticator) grant(ctx context.Context, cr credential, mac []byte, at int64) (auth.Result, error) {
 	if a.replay != nil {
 		until := time.Unix(at+max(replayWindow.Load(), a.skew)+1, 0)
-		seen, err := a.replay.Seen(ctx, cr.cred.Username, string(mac), until)
+		var seen bool
+		var err error
+		if rc, ok := a.replay.(*ReplayCache); ok {
+			seen, err = rc.seen(cr.cred.Username, mac, until)
+		} else {
+			seen, err = a.replay.Seen(ctx, cr.cred.Username, string(mac), until)
+		}
 		switch {
 		case errors.Is(err, ErrReplayQuota):
 			return denied(msgTooMany), nil
@@ -374,7 +442,8 @@ func (a *Authenticator) grant(ctx context.Context, cr credential, mac []byte, at
 // authenticateRFC9421 verifies an RFC 9421 signature made with an HMAC
 // credential: keyid is the username, alg hmac-sha256 (or absent).
 func (a *Authenticator) authenticateRFC9421(ctx context.Context, r *fasthttp.Request) (auth.Result, error) {
-	inputs, sigs := headerLines(r, "Signature-Input"), headerLines(r, "Signature")
+	var inputBuf, sigLineBuf [4]string
+	inputs, sigs := headerLines(inputBuf[:0], r, "Signature-Input"), headerLines(sigLineBuf[:0], r, "Signature")
 	ins, err := httpsig.ParseSignatureInput(inputs)
 	if err != nil {
 		if a.cfg.HideCredentials {
@@ -397,7 +466,7 @@ func (a *Authenticator) authenticateRFC9421(ctx context.Context, r *fasthttp.Req
 	if a.cfg.HideCredentials {
 		// Whatever the verdict, as with Kong's scheme, but once verified:
 		// the signature may cover the other members of these fields.
-		defer hideRFC9421(r, in.Label)
+		defer hideRFC9421(r, strings.Clone(in.Label)) // a view of a field it changes
 	}
 	now := a.now().Unix()
 	switch {
@@ -407,13 +476,13 @@ func (a *Authenticator) authenticateRFC9421(ctx context.Context, r *fasthttp.Req
 		return denied(msgCreated), nil
 	case in.HasExpires && now >= in.Expires:
 		return denied(msgExpired), nil
-	case !in.Covers("@method") || !in.Covers("@authority") || !coversTarget(in):
+	case !in.Covers("@method") || !in.Covers("@authority") || !coversTarget(in, r):
 		return denied(msgCoverage), nil
 	case len(in.KeyID) > maxUsername:
 		return denied(msgNotValid), nil
 	}
 	for _, h := range a.cfg.EnforceHeaders {
-		if !coversEnforced(in, h) {
+		if !coversEnforced(in, r, h) {
 			return denied(msgNotValid), nil
 		}
 	}
@@ -421,7 +490,8 @@ func (a *Authenticator) authenticateRFC9421(ctx context.Context, r *fasthttp.Req
 	if a.cfg.ValidateRequestBody && !digestCovered && (has(r, "Content-Digest") || r.Header.ContentLength() > 0 || r.Header.ContentLength() == -1) {
 		return denied(msgNoDigest), nil
 	}
-	sig, err := httpsig.ParseSignature(sigs, in.Label)
+	var sigBuf, macBuf [64]byte
+	sig, err := httpsig.AppendSignature(sigBuf[:0], sigs, in.Label)
 	if err != nil {
 		return denied(msgNotValid), nil
 	}
@@ -435,7 +505,7 @@ func (a *Authenticator) authenticateRFC9421(ctx context.Context, r *fasthttp.Req
 	if !cr.found {
 		return denied(msgNotValid), nil
 	}
-	mac, err := in.MAC(message{r}, secret)
+	mac, err := in.AppendMAC(macBuf[:0], message{r}, secret)
 	if err != nil {
 		return denied(msgNotValid), nil
 	}
@@ -452,7 +522,8 @@ func (a *Authenticator) authenticateRFC9421(ctx context.Context, r *fasthttp.Req
 		}
 		if digestCovered {
 			// Covered, so present: MAC fails on an absent component.
-			ds, err := httpsig.ParseContentDigest(headerLines(r, "Content-Digest"))
+			var lineBuf [4]string
+			ds, err := httpsig.ParseContentDigest(headerLines(lineBuf[:0], r, "Content-Digest"))
 			if err != nil || httpsig.CheckDigests(ds, body) != nil {
 				return denied(msgNotSame), nil
 			}
@@ -464,30 +535,38 @@ func (a *Authenticator) authenticateRFC9421(ctx context.Context, r *fasthttp.Req
 }
 
 // coversTarget reports whether the signature covers the whole request
-// target: @target-uri or @request-target, or @path with @query — @path
-// alone would leave the query free to change.
-func coversTarget(in *httpsig.SignatureInput) bool {
-	return in.Covers("@target-uri") || in.Covers("@request-target") || in.Covers("@path") && in.Covers("@query")
+// target: @target-uri or @request-target, or @path, with @query when the
+// request has one. Clients (the npm http-message-signatures, most
+// libraries' defaults) sign @path alone for a request without a query;
+// such a signature cannot be moved to a request with a query, which must
+// cover @query — not even an empty one ("/p?"), so that no query can be
+// added to what was signed.
+func coversTarget(in *httpsig.SignatureInput, r *fasthttp.Request) bool {
+	if in.Covers("@target-uri") || in.Covers("@request-target") {
+		return true
+	}
+	return in.Covers("@path") && (in.Covers("@query") || !hasQuery(r))
+}
+
+// hasQuery reports whether the request target has a query, empty or not.
+func hasQuery(r *fasthttp.Request) bool {
+	return strings.IndexByte(message{r}.RequestURI(), '?') >= 0
 }
 
 // hideRFC9421 removes the Signature-Input and Signature members labelled
 // label (hide_credentials), leaving other signatures (for the upstream) as
-// they were, re-serialized; a field left empty is removed. With label ""
-// — the fields did not parse, so nothing in them can be verified
-// downstream either — both fields are removed whole.
+// they were sent; a field left empty is removed. With label "" — the
+// fields did not parse, so nothing in them can be verified downstream
+// either — both fields are removed whole.
 func hideRFC9421(r *fasthttp.Request, label string) {
 	for _, name := range [...]string{"Signature-Input", "Signature"} {
-		lines := headerLines(r, name)
+		lines := headerLines(nil, r, name)
 		if len(lines) == 0 {
 			continue
 		}
-		d, err := httpsfv.UnmarshalDictionary(lines)
+		v, ok := httpsig.RemoveSignature(lines, label)
 		removeHeader(r, name)
-		if label == "" || err != nil {
-			continue
-		}
-		d.Del(label)
-		if v, err := httpsfv.Marshal(d); err == nil && v != "" {
+		if label != "" && ok && v != "" {
 			r.Header.Set(name, v)
 		}
 	}
@@ -495,10 +574,10 @@ func hideRFC9421(r *fasthttp.Request, label string) {
 
 // coversEnforced maps an enforced Kong header onto RFC 9421 components:
 // the pseudo-headers onto the request target, host onto @authority.
-func coversEnforced(in *httpsig.SignatureInput, name string) bool {
+func coversEnforced(in *httpsig.SignatureInput, r *fasthttp.Request, name string) bool {
 	switch n := strings.ToLower(name); n {
 	case "request-line", "@request-target":
-		return coversTarget(in)
+		return coversTarget(in, r)
 	case "host":
 		return in.Covers("host") || in.Covers("@authority")
 	default:
@@ -507,29 +586,26 @@ func coversEnforced(in *httpsig.SignatureInput, name string) bool {
 }
 
 // headerValue is a header's field lines joined by ", ", as nginx gives
-// them to Kong. name is canonical, as the request's are.
+// them to Kong. name is canonical, as the request's are. A single line is
+// a view of the request's memory (str), valid until its headers change.
 func headerValue(r *fasthttp.Request, name string) string {
 	switch vs := r.Header.PeekAll(name); len(vs) {
 	case 0:
 		return ""
 	case 1:
-		return string(vs[0])
+		return str(vs[0])
 	default:
 		return string(bytes.Join(vs, []byte(", ")))
 	}
 }
 
-// headerLines are a header's field lines, in order.
-func headerLines(r *fasthttp.Request, name string) []string {
-	vs := r.Header.PeekAll(name)
-	if len(vs) == 0 {
-		return nil
+// headerLines appends a header's field lines, in order, to dst, as views
+// of the request's memory (str), valid until its headers change.
+func headerLines(dst []string, r *fasthttp.Request, name string) []string {
+	for _, v := range r.Header.PeekAll(name) {
+		dst = append(dst, str(v))
 	}
-	lines := make([]string, len(vs))
-	for i, v := range vs {
-		lines[i] = string(v)
-	}
-	return lines
+	return dst
 }
 
 func has(r *fasthttp.Request, name string) bool { return len(r.Header.PeekAll(name)) > 0 }

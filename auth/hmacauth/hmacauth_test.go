@@ -678,6 +678,41 @@ func TestRFC9421PathNeedsQuery(t *testing.T) {
 	}
 }
 
+// @query is required only of a request with a query (as most clients,
+// among them the npm http-message-signatures, sign ("@method" "@authority"
+// "@path") for a request without one), and no query can be added to a
+// request whose signature did not cover it, not even an empty one.
+func TestRFC9421QueryCoverage(t *testing.T) {
+	withQuery := []string{"@method", "@authority", "@path", "@query"}
+	without := []string{"@method", "@authority", "@path"}
+	for _, tc := range []struct {
+		name       string
+		signed     string   // the target signed
+		components []string // covered
+		sent       string   // the target sent with that signature
+		verdict    auth.Verdict
+		msg        string
+	}{
+		{"no query, @query not covered", "/v1/orders", without, "/v1/orders", auth.Granted, ""},
+		{"no query, @query covered", "/v1/orders", withQuery, "/v1/orders", auth.Granted, ""},
+		{"a query, @query covered", "/v1/orders?limit=10", withQuery, "/v1/orders?limit=10", auth.Granted, ""},
+		{"a query, @query not covered", "/v1/orders?limit=10", without, "/v1/orders?limit=10", auth.Unauthenticated, msgCoverage},
+		{"a query added to a signature without @query", "/v1/orders", without, "/v1/orders?limit=1000", auth.Unauthenticated, msgCoverage},
+		{"an empty query added", "/v1/orders", without, "/v1/orders?", auth.Unauthenticated, msgCoverage},
+		{"a query added to a signature with @query", "/v1/orders", withQuery, "/v1/orders?limit=1000", auth.Unauthenticated, msgNotSame},
+		{"the query changed", "/v1/orders?limit=10", withQuery, "/v1/orders?limit=1000", auth.Unauthenticated, msgNotSame},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			f := newFixture(t, nil)
+			r := request("GET", "http://api.example.com"+tc.signed, "")
+			signRFC9421(t, r, testSecret, tc.components, httpsig.SignatureParams{Created: testTime.Unix(), KeyID: testUser})
+			sent := request("GET", "http://api.example.com"+tc.sent, "",
+				"Signature-Input: "+r.Header.Get("Signature-Input"), "Signature: "+r.Header.Get("Signature"))
+			expect(t, f.authenticate(t, sent), tc.verdict, tc.msg)
+		})
+	}
+}
+
 // A covered Content-Digest is checked against the body even when the route
 // does not validate bodies.
 func TestRFC9421CoveredDigestChecked(t *testing.T) {

@@ -7,6 +7,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+	"unsafe"
 )
 
 // ReplayGuard remembers accepted signatures so that each is accepted once.
@@ -127,7 +128,13 @@ func NewReplayCache(opts ReplayOptions) *ReplayCache {
 // seeds, so that no one can aim collisions at a shard or at another's
 // signature.
 func (c *ReplayCache) Seen(_ context.Context, credential, key string, until time.Time) (bool, error) {
-	h := [2]uint64{maphash.String(c.seeds[0], key), maphash.String(c.seeds[1], key)}
+	return c.seen(credential, unsafe.Slice(unsafe.StringData(key), len(key)), until)
+}
+
+// seen is Seen for a key in bytes, which the verifier calls directly: a
+// MAC passed as a string through the interface costs a copy on the heap.
+func (c *ReplayCache) seen(credential string, key []byte, until time.Time) (bool, error) {
+	h := [2]uint64{maphash.Bytes(c.seeds[0], key), maphash.Bytes(c.seeds[1], key)}
 	owner := maphash.String(c.seeds[2], credential)
 	s := &c.shards[h[0]%replayShards]
 	now := c.now().UnixNano()
