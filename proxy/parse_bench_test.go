@@ -6,8 +6,8 @@ import (
 	"net/netip"
 	"strings"
 	"testing"
-	"time"
 
+	"github.com/keygate/keygate/internal/cpubench"
 	"github.com/valyala/fasthttp"
 )
 
@@ -21,48 +21,6 @@ const worstLen = 8 << 10
 // fill repeats unit up to about n bytes, after prefix.
 func fill(prefix, unit string, n int) string {
 	return prefix + strings.Repeat(unit, (n-len(prefix))/len(unit))
-}
-
-// perByte reports ns/byte for inputs of n bytes, of wall time and of the
-// process's CPU time (cpu-ns/op, cpu-ns/byte), and byte-loops: cpu-ns/byte
-// over that of the plainest loop over n bytes, timed right after, which
-// says what the constant is on a machine busy with other work, where
-// both are slower alike. Call it before the benchmark's loop and the func
-// it returns after; run with -cpu 1, or idle GC workers count as CPU time.
-func perByte(b *testing.B, n int) func() {
-	start := cpuTime()
-	return func() {
-		ops := float64(b.N)
-		wall := float64(b.Elapsed().Nanoseconds()) / ops / float64(n)
-		b.ReportMetric(wall, "ns/byte")
-		if cpu := cpuTime() - start; start > 0 {
-			perByte := float64(cpu.Nanoseconds()) / ops / float64(n)
-			b.ReportMetric(float64(cpu.Nanoseconds())/ops, "cpu-ns/op")
-			b.ReportMetric(perByte, "cpu-ns/byte")
-			b.ReportMetric(perByte/byteLoop(n), "byte-loops")
-		}
-	}
-}
-
-var loopSink int
-
-// byteLoop is the CPU ns/byte of counting one byte value in n bytes.
-func byteLoop(n int) float64 {
-	buf := make([]byte, n)
-	for i := range buf {
-		buf[i] = byte(i)
-	}
-	start, cpu, rounds := time.Now(), cpuTime(), 0
-	for ; time.Since(start) < 100*time.Millisecond; rounds++ {
-		count := 0
-		for _, c := range buf {
-			if c == '&' {
-				count++
-			}
-		}
-		loopSink += count
-	}
-	return float64((cpuTime() - cpu).Nanoseconds()) / float64(rounds) / float64(n)
 }
 
 // BenchmarkRequestTarget is what Serve does with a request target before
@@ -83,7 +41,7 @@ func BenchmarkRequestTarget(b *testing.B) {
 		b.Run(bc.name, func(b *testing.B) {
 			uri := []byte(bc.uri)
 			b.ReportAllocs()
-			done := perByte(b, len(uri))
+			done := cpubench.PerByte(b, len(uri))
 			for b.Loop() {
 				t, ok := parseTarget(uri)
 				if ok {
@@ -114,7 +72,7 @@ func BenchmarkClientIP(b *testing.B) {
 			req.Header.Set("X-Forwarded-For", bc.xff)
 			ctx.Init(&req, &net.TCPAddr{IP: net.IPv4(10, 1, 2, 3), Port: 1}, nil)
 			b.ReportAllocs()
-			done := perByte(b, len(bc.xff))
+			done := cpubench.PerByte(b, len(bc.xff))
 			for b.Loop() {
 				p.clientIP(&ctx)
 			}
@@ -139,7 +97,7 @@ func BenchmarkCleanQuery(b *testing.B) {
 	} {
 		b.Run(bc.name, func(b *testing.B) {
 			b.ReportAllocs()
-			done := perByte(b, len(bc.query))
+			done := cpubench.PerByte(b, len(bc.query))
 			for b.Loop() {
 				cleanQuery(bc.query)
 			}

@@ -12,8 +12,8 @@ import (
 	"github.com/keygate/keygate"
 	"github.com/keygate/keygate/auth"
 	"github.com/keygate/keygate/httpsig"
+	"github.com/keygate/keygate/internal/cpubench"
 	"github.com/valyala/fasthttp"
-	"golang.org/x/sys/unix"
 )
 
 // BenchmarkParseDate: a usual Date, and 8 KiB values: a date followed by
@@ -23,17 +23,12 @@ import (
 func BenchmarkParseDate(b *testing.B) {
 	for _, bc := range dateShapes() {
 		b.Run(bc.name, func(b *testing.B) {
-			runtime.LockOSThread()
-			defer runtime.UnlockOSThread()
 			b.ReportAllocs()
-			start := threadCPU(b)
+			done := cpubench.PerByte(b, len(bc.v))
 			for b.Loop() {
 				parseHTTPDate(bc.v)
 			}
-			cpu := float64(threadCPU(b)-start) / float64(b.N)
-			b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N)/float64(len(bc.v)), "ns/byte")
-			b.ReportMetric(cpu, "cpu-ns/op")
-			b.ReportMetric(cpu/float64(len(bc.v)), "cpu-ns/byte")
+			done()
 		})
 	}
 }
@@ -60,34 +55,17 @@ func TestParseDateCPUBudget(t *testing.T) {
 	runtime.LockOSThread()
 	defer runtime.UnlockOSThread()
 	for _, s := range dateShapes() {
-		best := int64(1 << 62)
+		best := time.Duration(1 << 62)
 		for range 5 {
-			start := threadCPU(t)
+			start := cpubench.Thread()
 			for range 20 {
 				parseHTTPDate(s.v)
 			}
-			best = min(best, (threadCPU(t)-start)/20)
+			best = min(best, (cpubench.Thread()-start)/20)
 		}
-		if best > 20_000 {
-			t.Errorf("parseHTTPDate(%s, %d bytes): %d ns of CPU", s.name, len(s.v), best)
+		if best > 20*time.Microsecond {
+			t.Errorf("parseHTTPDate(%s, %d bytes): %v of CPU", s.name, len(s.v), best)
 		}
-	}
-}
-
-// reportCPU locks the benchmark to its thread and returns what reports
-// cpu-ns/op at the end: the CPU time the thread ran per iteration, less
-// the time noted in untimed (work outside the timer), which a machine
-// shared with other work does not inflate as it does the wall time.
-func reportCPU(b *testing.B, untimed ...*int64) func() {
-	runtime.LockOSThread()
-	start := threadCPU(b)
-	return func() {
-		cpu := threadCPU(b) - start
-		for _, u := range untimed {
-			cpu -= *u
-		}
-		b.ReportMetric(float64(cpu)/float64(b.N), "cpu-ns/op")
-		runtime.UnlockOSThread()
 	}
 }
 
@@ -119,14 +97,6 @@ func TestParseIMFFixdate(t *testing.T) {
 	}
 }
 
-func threadCPU(tb testing.TB) int64 {
-	var ts unix.Timespec
-	if err := unix.ClockGettime(unix.CLOCK_THREAD_CPUTIME_ID, &ts); err != nil {
-		tb.Fatal(err)
-	}
-	return ts.Nano()
-}
-
 // BenchmarkHMACVerify measures a Kong-scheme verification with a cache hit
 // for the credential: parse the Authorization value, check the date, copy
 // the secret out of the cache, build the signing string of three headers,
@@ -151,7 +121,7 @@ func BenchmarkHMACVerify(b *testing.B) {
 			b.Fatalf("warm-up: %+v", res)
 		}
 		fr := received(b, r)
-		defer reportCPU(b)()
+		defer cpubench.PerOp(b)()
 		b.ReportAllocs()
 		b.ResetTimer()
 		for b.Loop() {
@@ -183,17 +153,17 @@ func BenchmarkHMACVerify(b *testing.B) {
 				f.authenticate(b, r)
 			}
 			reset()
-			var resetCPU int64
-			defer reportCPU(b, &resetCPU)()
+			var resetCPU time.Duration
+			defer cpubench.PerOp(b, &resetCPU)()
 			b.ReportAllocs()
 			b.ResetTimer()
 			i := 0
 			for b.Loop() {
 				if i == len(reqs) {
 					b.StopTimer()
-					start := threadCPU(b)
+					start := cpubench.Thread()
 					reset()
-					resetCPU += threadCPU(b) - start
+					resetCPU += cpubench.Thread() - start
 					b.StartTimer()
 					i = 0
 				}
@@ -217,7 +187,7 @@ func BenchmarkHMACVerifyRFC9421(b *testing.B) {
 		b.Fatalf("warm-up: %+v", res)
 	}
 	fr := received(b, r)
-	defer reportCPU(b)()
+	defer cpubench.PerOp(b)()
 	b.ReportAllocs()
 	b.ResetTimer()
 	for b.Loop() {

@@ -6,10 +6,10 @@ import (
 	"net/url"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/keygate/keygate"
 	"github.com/keygate/keygate/apikey"
+	"github.com/keygate/keygate/internal/cpubench"
 	"github.com/valyala/fasthttp"
 )
 
@@ -126,7 +126,7 @@ func BenchmarkFindKey(b *testing.B) {
 			}
 			n := len(bc.target) + len(bc.header)
 			b.ReportAllocs()
-			done := perByte(b, n)
+			done := cpubench.PerByte(b, n)
 			for b.Loop() {
 				key, _, _, _ := a.find(&req)
 				format.Parse(key)
@@ -149,53 +149,11 @@ func BenchmarkHideQueryKey(b *testing.B) {
 		b.Run(bc.name, func(b *testing.B) {
 			q := []byte(bc.query)
 			b.ReportAllocs()
-			done := perByte(b, len(q))
+			done := cpubench.PerByte(b, len(q))
 			for b.Loop() {
 				withoutQueryParam(q, "Apikey")
 			}
 			done()
 		})
 	}
-}
-
-// perByte reports ns/byte for inputs of n bytes, of wall time and of the
-// process's CPU time (cpu-ns/op, cpu-ns/byte), and byte-loops: cpu-ns/byte
-// over that of the plainest loop over n bytes, timed right after, which
-// says what the constant is on a machine busy with other work, where
-// both are slower alike. Call it before the benchmark's loop and the func
-// it returns after; run with -cpu 1, or idle GC workers count as CPU time.
-func perByte(b *testing.B, n int) func() {
-	start := cpuTime()
-	return func() {
-		ops := float64(b.N)
-		wall := float64(b.Elapsed().Nanoseconds()) / ops / float64(n)
-		b.ReportMetric(wall, "ns/byte")
-		if cpu := cpuTime() - start; start > 0 {
-			perByte := float64(cpu.Nanoseconds()) / ops / float64(n)
-			b.ReportMetric(float64(cpu.Nanoseconds())/ops, "cpu-ns/op")
-			b.ReportMetric(perByte, "cpu-ns/byte")
-			b.ReportMetric(perByte/byteLoop(n), "byte-loops")
-		}
-	}
-}
-
-var loopSink int
-
-// byteLoop is the CPU ns/byte of counting one byte value in n bytes.
-func byteLoop(n int) float64 {
-	buf := make([]byte, n)
-	for i := range buf {
-		buf[i] = byte(i)
-	}
-	start, cpu, rounds := time.Now(), cpuTime(), 0
-	for ; time.Since(start) < 100*time.Millisecond; rounds++ {
-		count := 0
-		for _, c := range buf {
-			if c == '&' {
-				count++
-			}
-		}
-		loopSink += count
-	}
-	return float64((cpuTime() - cpu).Nanoseconds()) / float64(rounds) / float64(n)
 }
