@@ -47,7 +47,6 @@ case $DURATION in *m) DURATION_S=$((DURATION_S * 60)) ;; *h) DURATION_S=$((DURAT
 source "$REPO/scripts/bench/tools.sh"
 need_tools nginx wrk curl
 PATH=$PATH:/usr/sbin
-NGINX=$(command -v nginx)
 WRK=$(command -v wrk)
 
 TMP=$(mktemp -d "${TMPDIR:-/tmp}/keygate-flood.XXXXXX")
@@ -55,58 +54,12 @@ chmod 755 "$TMP"
 PIDS=()
 stop_on_exit
 
-# Ports below the ephemeral range, free on 127.0.0.1.
-read -r EPHEMERAL_LOW _ </proc/sys/net/ipv4/ip_local_port_range 2>/dev/null || EPHEMERAL_LOW=32768
-TAKEN=" "
-pick_port() {
-	local p
-	for _ in $(seq 200); do
-		p=$((10000 + (RANDOM * 32768 + RANDOM) % (EPHEMERAL_LOW - 10001)))
-		if [[ $TAKEN != *" $p "* ]] && ! (exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null; then
-			TAKEN+="$p "
-			printf -v "$1" %s "$p"
-			return
-		fi
-	done
-	die "found no free port on 127.0.0.1"
-}
-wait_http() { # wait_http URL NAME [PID]: until URL answers, at most 20 s
-	for _ in $(seq 200); do
-		curl -s -o /dev/null --max-time 1 "$1" && return 0
-		if [[ -n ${3:-} ]] && ! kill -0 "$3" 2>/dev/null; then break; fi
-		sleep 0.1
-	done
-	return 1
-}
 pick_port UP_PORT
 pick_port KG_PORT
 pick_port KG_ADMIN_PORT
 
 # ----------------------------------------------------------------- upstream --
-mkdir -p "$TMP/upstream"
-cat >"$TMP/upstream/nginx.conf" <<CONF
-daemon off;
-worker_processes 1;
-pid $TMP/upstream/nginx.pid;
-error_log $TMP/upstream/error.log warn;
-events { worker_connections 4096; }
-http {
-    access_log off;
-    client_body_temp_path $TMP/upstream/client_body;
-    proxy_temp_path $TMP/upstream/proxy;
-    fastcgi_temp_path $TMP/upstream/fastcgi;
-    uwsgi_temp_path $TMP/upstream/uwsgi;
-    scgi_temp_path $TMP/upstream/scgi;
-    keepalive_requests 1000000;
-    server {
-        listen 127.0.0.1:$UP_PORT;
-        location / { default_type text/plain; return 200 "ok\n"; }
-    }
-}
-CONF
-(exec "$NGINX" -p "$TMP/upstream" -c "$TMP/upstream/nginx.conf" -e "$TMP/upstream/error.log" </dev/null >/dev/null 2>&1) &
-PIDS+=($!)
-wait_http "http://127.0.0.1:$UP_PORT/" upstream $! || die "the upstream (nginx) did not start"
+start_upstream "$TMP/upstream" "$UP_PORT"
 
 # ------------------------------------------------------------------ keygate --
 if [[ -z $KEYGATE_BIN ]]; then
@@ -126,7 +79,7 @@ export KEYGATE_ADMIN_URL=http://127.0.0.1:$KG_ADMIN_PORT
 (exec "$KEYGATE_BIN" serve --data-dir "$TMP/data" --proxy-listen "127.0.0.1:$KG_PORT" --admin-listen "127.0.0.1:$KG_ADMIN_PORT" \
 	--root-key-file "$TMP/root.key" --log-level warn $KEYGATE_ARGS </dev/null >>"$TMP/keygate.log" 2>&1) &
 PIDS+=($!)
-wait_http "$KEYGATE_ADMIN_URL/healthz" keygate $! || { cat "$TMP/keygate.log" >&2; die "keygate did not start"; }
+wait_http "$KEYGATE_ADMIN_URL/healthz" $! || { cat "$TMP/keygate.log" >&2; die "keygate did not start"; }
 
 kg() { "$KEYGATE_BIN" "$@" >>"$TMP/setup.log" 2>&1 || { cat "$TMP/setup.log" >&2; die "keygate $1 $2 failed"; }; }
 kg services create --name bench --url "http://127.0.0.1:$UP_PORT"

@@ -47,59 +47,12 @@ chmod 755 "$TMP"
 PIDS=()
 stop_on_exit
 
-# Free ports below the ephemeral range, as run.sh picks them.
-read -r EPHEMERAL_LOW _ </proc/sys/net/ipv4/ip_local_port_range 2>/dev/null || EPHEMERAL_LOW=32768
-TAKEN=" "
-pick_port() {
-	local p
-	for _ in $(seq 200); do
-		p=$((10000 + (RANDOM * 32768 + RANDOM) % (EPHEMERAL_LOW - 10000)))
-		if [[ $TAKEN != *" $p "* ]] && ! (exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null; then
-			TAKEN+="$p "
-			printf -v "$1" %s "$p"
-			return
-		fi
-	done
-	die "found no free port on 127.0.0.1"
-}
 pick_port UP_PORT
 pick_port KG_PORT
 pick_port KG_ADMIN_PORT
 
-wait_http() { # wait_http URL PID: until URL answers, at most 60 s (callgrind starts slowly)
-	for _ in $(seq 300); do
-		curl -s -o /dev/null --max-time 2 "$1" && return 0
-		kill -0 "$2" 2>/dev/null || return 1
-		sleep 0.2
-	done
-	return 1
-}
 
-# The upstream: nginx answering a fixed 3-byte body, as in run.sh.
-mkdir -p "$TMP/upstream"
-cat >"$TMP/upstream/nginx.conf" <<EOF
-daemon off;
-worker_processes 1;
-pid $TMP/upstream/nginx.pid;
-error_log $TMP/upstream/error.log warn;
-events { worker_connections 1024; }
-http {
-    access_log off;
-    client_body_temp_path $TMP/upstream/client_body;
-    proxy_temp_path $TMP/upstream/proxy;
-    fastcgi_temp_path $TMP/upstream/fastcgi;
-    uwsgi_temp_path $TMP/upstream/uwsgi;
-    scgi_temp_path $TMP/upstream/scgi;
-    keepalive_requests 1000000;
-    server {
-        listen 127.0.0.1:$UP_PORT;
-        location / { default_type text/plain; return 200 "ok\n"; }
-    }
-}
-EOF
-(exec nginx -p "$TMP/upstream" -c "$TMP/upstream/nginx.conf" -e "$TMP/upstream/error.log" </dev/null >/dev/null 2>&1) &
-PIDS+=($!)
-wait_http "http://127.0.0.1:$UP_PORT/" $! || die "the upstream nginx did not start"
+start_upstream "$TMP/upstream" "$UP_PORT"
 
 if [[ -z $KEYGATE_BIN ]]; then
 	log "building keygate"
@@ -123,7 +76,8 @@ export KEYGATE_ADMIN_URL=http://127.0.0.1:$KG_ADMIN_PORT
 	</dev/null >"$TMP/keygate.log" 2>&1) &
 PIDS+=($!)
 KG_PID=$!
-wait_http "$KEYGATE_ADMIN_URL/healthz" "$KG_PID" || { tail -20 "$TMP/keygate.log" >&2; die "keygate did not start under callgrind"; }
+# callgrind starts slowly: a minute at most
+wait_http "$KEYGATE_ADMIN_URL/healthz" "$KG_PID" 60 || { tail -20 "$TMP/keygate.log" >&2; die "keygate did not start under callgrind"; }
 
 kg() { "$KEYGATE_BIN" "$@" >>"$TMP/setup.log" 2>&1 || { cat "$TMP/setup.log" >&2; die "keygate $1 $2 failed"; }; }
 key_of() { sed -n 's/.*"key": *"\([^"]*\)".*/\1/p' | head -n1; }

@@ -58,9 +58,9 @@ cleanup() {
 }
 trap cleanup EXIT
 
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
-UP_PORT=$(free_port) KG_PORT=$(free_port) KG_ADMIN_PORT=$(free_port)
-wait_http() { for _ in $(seq 300); do curl -s -o /dev/null --max-time 1 "$1" && return 0; sleep 0.1; done; return 1; }
+pick_port UP_PORT
+pick_port KG_PORT
+pick_port KG_ADMIN_PORT
 
 log "building keyload${KEYGATE_BIN:+ (keygate: $KEYGATE_BIN)}"
 (cd "$REPO" && go build -o "$TMP/keyload" ./scripts/bench/keyload) || die "build failed"
@@ -70,24 +70,7 @@ else
 	(cd "$REPO" && go build -o "$TMP/keygate" ./cmd/keygate) || die "build failed"
 fi
 
-mkdir -p "$TMP/up"
-cat >"$TMP/up/nginx.conf" <<EOF
-daemon off;
-worker_processes 1;
-pid $TMP/up/nginx.pid;
-error_log $TMP/up/error.log warn;
-events { worker_connections 4096; }
-http {
-    access_log off;
-    client_body_temp_path $TMP/up/cb; proxy_temp_path $TMP/up/p; fastcgi_temp_path $TMP/up/f;
-    uwsgi_temp_path $TMP/up/u; scgi_temp_path $TMP/up/s;
-    keepalive_requests 1000000;
-    server { listen 127.0.0.1:$UP_PORT; location / { default_type text/plain; return 200 "ok\n"; } }
-}
-EOF
-(exec nginx -p "$TMP/up" -c "$TMP/up/nginx.conf" -e "$TMP/up/error.log" </dev/null >/dev/null 2>&1) &
-PIDS+=($!)
-wait_http "http://127.0.0.1:$UP_PORT/" || die "upstream did not start"
+start_upstream "$TMP/up" "$UP_PORT"
 
 [[ -s $TMP/root.key ]] || "$TMP/keygate" root-key generate --out "$TMP/root.key" >/dev/null
 [[ -s $TMP/admin.token ]] || echo "bench_$(head -c 24 /dev/urandom | od -An -tx1 | tr -d ' \n')" >"$TMP/admin.token"

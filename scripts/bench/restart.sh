@@ -55,8 +55,6 @@ cleanup() {
 }
 trap cleanup EXIT
 
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
-wait_http() { for _ in $(seq 600); do curl -s -o /dev/null --max-time 1 "$1" && return 0; sleep 0.1; done; return 1; }
 
 (cd "$REPO" && go build -o "$TMP/keyload" ./scripts/bench/keyload) || die "build failed"
 if [[ -n ${KEYGATE_BIN:-} ]]; then
@@ -65,25 +63,8 @@ else
 	(cd "$REPO" && go build -o "$TMP/keygate" ./cmd/keygate) || die "build failed"
 fi
 
-UP_PORT=$(free_port)
-mkdir -p "$TMP/up"
-cat >"$TMP/up/nginx.conf" <<EOF
-daemon off;
-worker_processes 1;
-pid $TMP/up/nginx.pid;
-error_log $TMP/up/error.log warn;
-events { worker_connections 4096; }
-http {
-    access_log off;
-    client_body_temp_path $TMP/up/cb; proxy_temp_path $TMP/up/p; fastcgi_temp_path $TMP/up/f;
-    uwsgi_temp_path $TMP/up/u; scgi_temp_path $TMP/up/s;
-    keepalive_requests 1000000;
-    server { listen 127.0.0.1:$UP_PORT; location / { default_type text/plain; return 200 "ok\n"; } }
-}
-EOF
-(exec nginx -p "$TMP/up" -c "$TMP/up/nginx.conf" -e "$TMP/up/error.log" </dev/null >/dev/null 2>&1) &
-PIDS+=($!)
-wait_http "http://127.0.0.1:$UP_PORT/" || die "upstream did not start"
+pick_port UP_PORT
+start_upstream "$TMP/up" "$UP_PORT"
 
 [[ -s $TMP/root.key ]] || "$TMP/keygate" root-key generate --out "$TMP/root.key" >/dev/null
 [[ -s $TMP/admin.token ]] || echo "bench_$(head -c 24 /dev/urandom | od -An -tx1 | tr -d ' \n')" >"$TMP/admin.token"
@@ -98,7 +79,7 @@ if [[ -n $STORE ]]; then
 	SEED_ARGS=(-store "$STORE" -store-schema "$SCHEMA")
 fi
 declare -a PORT ADMIN PID
-for ((n = 0; n < NODES; n++)); do PORT[n]=$(free_port) ADMIN[n]=$(free_port); done
+for ((n = 0; n < NODES; n++)); do pick_port "PORT[n]"; pick_port "ADMIN[n]"; done
 node_cmd() { # node_cmd N WARM: the serve command of node N
 	echo "$TMP/keygate" serve --data-dir "$TMP/data$1" --root-key-file "$TMP/root.key" "${STORE_ARGS[@]}" \
 		--proxy-listen "127.0.0.1:${PORT[$1]}" --admin-listen "127.0.0.1:${ADMIN[$1]}" --log-level info --warm-window "$2"
@@ -108,7 +89,7 @@ start_node() { # start_node N WARM [LOG]
 	(exec $(node_cmd "$1" "$2") </dev/null >>"${3:-$TMP/node$1.log}" 2>&1) &
 	PID[$1]=$!
 	PIDS+=($!)
-	wait_http "http://127.0.0.1:${ADMIN[$1]}/healthz" || { cat "$TMP/node$1.log" >&2; die "node $1 did not start"; }
+	wait_http "http://127.0.0.1:${ADMIN[$1]}/healthz" "" 60 || { cat "$TMP/node$1.log" >&2; die "node $1 did not start"; }
 }
 for ((n = 0; n < NODES; n++)); do start_node "$n" 0; done
 export KEYGATE_ADMIN_URL=http://127.0.0.1:${ADMIN[0]}

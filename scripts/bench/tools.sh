@@ -41,3 +41,61 @@ stop_all() {
 	done
 	rm -rf "$TMP"
 }
+
+# pick_port VAR: sets VAR to a free port on 127.0.0.1 below the ephemeral
+# range (so that no outgoing connection takes it meanwhile), not picked
+# before in this run.
+pick_port() {
+	local p low
+	read -r low _ </proc/sys/net/ipv4/ip_local_port_range 2>/dev/null || low=32768
+	for _ in $(seq 200); do
+		p=$((10000 + (RANDOM * 32768 + RANDOM) % (low - 10000)))
+		if [[ ${PICKED_PORTS:- } != *" $p "* ]] && ! (exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null; then
+			PICKED_PORTS="${PICKED_PORTS:- }$p "
+			printf -v "$1" %s "$p"
+			return
+		fi
+	done
+	die "found no free port on 127.0.0.1"
+}
+
+# wait_http URL [PID] [SECONDS]: until URL answers (at most SECONDS, 30 by
+# default); fails at once when PID, the process that should answer, exits.
+wait_http() {
+	local tries=$((${3:-30} * 10))
+	for _ in $(seq "$tries"); do
+		curl -s -o /dev/null --max-time 1 "$1" && return 0
+		if [[ -n ${2:-} ]] && ! kill -0 "$2" 2>/dev/null; then return 1; fi
+		sleep 0.1
+	done
+	return 1
+}
+
+# start_upstream DIR PORT: nginx on 127.0.0.1:PORT answering every request
+# with 200 "ok\n", its files in DIR, its pid added to PIDS.
+start_upstream() {
+	mkdir -p "$1"
+	cat >"$1/nginx.conf" <<CONF
+daemon off;
+worker_processes 1;
+pid $1/nginx.pid;
+error_log $1/error.log warn;
+events { worker_connections 4096; }
+http {
+    access_log off;
+    client_body_temp_path $1/client_body;
+    proxy_temp_path $1/proxy;
+    fastcgi_temp_path $1/fastcgi;
+    uwsgi_temp_path $1/uwsgi;
+    scgi_temp_path $1/scgi;
+    keepalive_requests 1000000;
+    server {
+        listen 127.0.0.1:$2;
+        location / { default_type text/plain; return 200 "ok\n"; }
+    }
+}
+CONF
+	(exec "$(PATH=$PATH:/usr/sbin command -v nginx)" -p "$1" -c "$1/nginx.conf" -e "$1/error.log" </dev/null >/dev/null 2>&1) &
+	PIDS+=($!)
+	wait_http "http://127.0.0.1:$2/" $! || die "the upstream (nginx) did not start"
+}
