@@ -63,12 +63,7 @@ pick_port KG_PORT
 pick_port KG_ADMIN_PORT
 
 log "building keyload${KEYGATE_BIN:+ (keygate: $KEYGATE_BIN)}"
-(cd "$REPO" && go build -o "$TMP/keyload" ./scripts/bench/keyload) || die "build failed"
-if [[ -n ${KEYGATE_BIN:-} ]]; then
-	cp "$KEYGATE_BIN" "$TMP/keygate"
-else
-	(cd "$REPO" && go build -o "$TMP/keygate" ./cmd/keygate) || die "build failed"
-fi
+build_keygate "$TMP" ./scripts/bench/keyload
 
 start_upstream "$TMP/up" "$UP_PORT"
 

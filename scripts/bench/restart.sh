@@ -56,12 +56,7 @@ cleanup() {
 trap cleanup EXIT
 
 
-(cd "$REPO" && go build -o "$TMP/keyload" ./scripts/bench/keyload) || die "build failed"
-if [[ -n ${KEYGATE_BIN:-} ]]; then
-	cp "$KEYGATE_BIN" "$TMP/keygate"
-else
-	(cd "$REPO" && go build -o "$TMP/keygate" ./cmd/keygate) || die "build failed"
-fi
+build_keygate "$TMP" ./scripts/bench/keyload
 
 pick_port UP_PORT
 start_upstream "$TMP/up" "$UP_PORT"

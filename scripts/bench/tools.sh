@@ -99,3 +99,19 @@ CONF
 	PIDS+=($!)
 	wait_http "http://127.0.0.1:$2/" $! || die "the upstream (nginx) did not start"
 }
+
+# build_keygate DIR [PACKAGE...]: DIR/keygate, copied from KEYGATE_BIN when
+# that is set or built from REPO, and each PACKAGE (./scripts/bench/keyload)
+# built into DIR under its last name.
+build_keygate() {
+	local dir=$1 pkg
+	shift
+	for pkg in "$@"; do
+		(cd "$REPO" && go build -o "$dir/${pkg##*/}" "$pkg") || die "building $pkg failed"
+	done
+	if [[ -n ${KEYGATE_BIN:-} ]]; then
+		cp "$KEYGATE_BIN" "$dir/keygate"
+	else
+		(cd "$REPO" && go build -o "$dir/keygate" ./cmd/keygate) || die "building keygate failed"
+	fi
+}
