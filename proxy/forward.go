@@ -502,6 +502,9 @@ type timedBody struct {
 	ctx     *fasthttp.RequestCtx
 	body    io.Reader
 	timeout time.Duration
+	// failed is why a read failed (bad chunk framing, too slow, gone): the
+	// caller's fault, whichever reader met it.
+	failed atomic.Pointer[error]
 }
 
 // limitBodyWaits makes each wait for more of the request's body end after
@@ -509,13 +512,32 @@ type timedBody struct {
 // listener has read whole already needs no waits.
 func limitBodyWaits(ctx *fasthttp.RequestCtx, timeout time.Duration) {
 	if req := &ctx.Request; req.IsBodyStream() {
-		req.SetBodyStream(&timedBody{ctx, req.BodyStream(), timeout}, req.Header.ContentLength())
+		req.SetBodyStream(&timedBody{ctx: ctx, body: req.BodyStream(), timeout: timeout}, req.Header.ContentLength())
 	}
 }
 
 func (b *timedBody) Read(p []byte) (int, error) {
 	b.ctx.SetReadDeadline(time.Now().Add(b.timeout))
-	return b.body.Read(p)
+	n, err := b.body.Read(p)
+	if err != nil && err != io.EOF {
+		b.failed.CompareAndSwap(nil, &err)
+	}
+	return n, err
+}
+
+// bodyFailure is why reading r's body from the caller failed, or nil: an
+// authenticator that reads a body to check its digest refuses a broken
+// one as it would a forged one, but the caller is told what it did wrong.
+func bodyFailure(r *fasthttp.Request) error {
+	if !r.IsBodyStream() {
+		return nil
+	}
+	if b, ok := r.BodyStream().(*timedBody); ok {
+		if err := b.failed.Load(); err != nil {
+			return *err
+		}
+	}
+	return nil
 }
 
 func newRequestBody(ctx *fasthttp.RequestCtx) *requestBody {

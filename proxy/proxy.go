@@ -309,6 +309,10 @@ func (p *Proxy) authenticate(x *exchange) bool {
 			break
 		}
 	}
+	if err := bodyFailure(&x.ctx.Request); err != nil {
+		p.callerBodyFailed(x, err) // 400 or 408, not the 401 of a body that does not match
+		return false
+	}
 	switch {
 	case res.Verdict == auth.Granted:
 	case res.Verdict == auth.Forbidden:

@@ -2,7 +2,12 @@ package main
 
 import (
 	"bufio"
+	"context"
+	"crypto/hmac"
+	"crypto/sha256"
+	"encoding/base64"
 	"errors"
+	"fmt"
 	"io"
 	"net"
 	"net/http"
@@ -11,6 +16,8 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/keygate/keygate"
 )
 
 // How the proxy listener frames what a caller sends (RFC 9112): requests
@@ -114,4 +121,47 @@ func (g *gateway) rawExchange(t *testing.T, request string, wait time.Duration) 
 	_, err = br.ReadByte()
 	var ne net.Error
 	return res, !(errors.As(err, &ne) && ne.Timeout())
+}
+
+// A broken chunked body on a route that checks the body's digest is the
+// caller's fault too: 400 with the connection closed, as on any route, not
+// the 401 of a body that does not match its signed digest.
+func TestGatewayBrokenBodyOnASignedRoute(t *testing.T) {
+	g := startGateway(t)
+	g.service(t, "s", g.upstream.URL, nil)
+	g.route(t, "signed", "s", func(r *keygate.Route) { r.HMACAuth = keygate.NewHMACAuthConfig() })
+	g.consumer(t, "acme")
+	secret := strings.Repeat("s", 32)
+	if _, err := g.admin.CreateHMACCredential(context.Background(), "acme", keygate.HMACCredentialRequest{Username: "acme-signer", Secret: secret}); err != nil {
+		t.Fatal(err)
+	}
+	signed := func(body string) string {
+		date := time.Now().UTC().Format(http.TimeFormat)
+		digest := "SHA-256=" + base64.StdEncoding.EncodeToString(sha256.New().Sum(nil))
+		mac := hmac.New(sha256.New, []byte(secret))
+		fmt.Fprintf(mac, "date: %s\nPOST /signed/x HTTP/1.1\ndigest: %s", date, digest)
+		return "POST /signed/x HTTP/1.1\r\nHost: h\r\nDate: " + date + "\r\nDigest: " + digest +
+			"\r\nAuthorization: hmac username=\"acme-signer\", algorithm=\"hmac-sha256\", headers=\"date request-line digest\", signature=\"" +
+			base64.StdEncoding.EncodeToString(mac.Sum(nil)) + "\"\r\nTransfer-Encoding: chunked\r\n\r\n" + body
+	}
+	for _, tc := range []struct {
+		name, body string
+		status     int
+		closes     bool
+	}{
+		{"an empty body, well formed", "0\r\n\r\n", 200, false},
+		{"a bad chunk size", "zz\r\nhello\r\n0\r\n\r\n", 400, true},
+		{"chunk lines ending in LF only", "5\nhello\n0\n\n", 400, true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			wait := 300 * time.Millisecond
+			if tc.closes {
+				wait = 5 * time.Second
+			}
+			res, closed := g.rawExchange(t, signed(tc.body), wait)
+			if res.StatusCode != tc.status || closed != tc.closes {
+				t.Errorf("status %d, closed %v; want %d, %v: %s", res.StatusCode, closed, tc.status, tc.closes, readAll(t, res))
+			}
+		})
+	}
 }
