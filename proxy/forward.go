@@ -485,10 +485,6 @@ type requestBody struct {
 	body   io.Reader   // nil once finished
 	remain int64       // -1: unknown (chunked)
 	eof    atomic.Bool // read to its end
-	// failed is why reading the caller's body failed (bad chunk framing,
-	// too slow, gone), for telling the caller's failure from the
-	// upstream's when the transport gives up: both reach it as one error.
-	failed atomic.Pointer[error]
 }
 
 // clientBodyTimeout bounds each wait for more of a request body, as
@@ -569,22 +565,16 @@ func (b *requestBody) Read(p []byte) (int, error) {
 		return 0, io.ErrUnexpectedEOF
 	}
 	n, err := b.body.Read(p)
-	switch {
-	case err == io.EOF:
+	if err == io.EOF {
 		b.eof.Store(true)
-	case err != nil:
-		b.failed.CompareAndSwap(nil, &err)
 	}
 	return n, err
 }
 
-// callerError is why the caller's body could not be read, or nil.
-func (b *requestBody) callerError() error {
-	if err := b.failed.Load(); err != nil {
-		return *err
-	}
-	return nil
-}
+// callerError is why the caller's body could not be read, or nil: for
+// telling the caller's failure from the upstream's when the transport gives
+// up, as both reach it as one error.
+func (b *requestBody) callerError() error { return bodyFailure(&b.ctx.Request) }
 
 // Close is the transport's; the listener owns the stream.
 func (b *requestBody) Close() error { return nil }
