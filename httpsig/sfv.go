@@ -192,25 +192,36 @@ func (p *sfScanner) innerList(item func(sfItem) bool) bool {
 		return false
 	}
 	p.off++
+	s := p.s // locals, which stay in registers: this loop runs per item
 	for {
-		p.skipSP()
-		if p.eof() {
+		start := p.off
+		for start < len(s) && s[start] == ' ' {
+			start++
+		}
+		p.off = start
+		if start == len(s) {
 			return false
 		}
-		if p.s[p.off] == ')' {
+		var kind byte
+		var n int64
+		var ok bool
+		switch c := s[start]; {
+		case c == ')':
 			p.off++
 			return true
+		case c-'0' <= 9: // integers and decimals, the cheapest items to send
+			kind, n, ok = p.number()
+		default:
+			kind, n, ok = p.scanBareItem()
 		}
-		start := p.off
-		kind, n, ok := p.scanBareItem()
 		if !ok {
 			return false
 		}
 		end := p.off
-		if p.off < len(p.s) && p.s[p.off] == ';' && !p.params(nil) {
+		if end >= len(s) {
 			return false
 		}
-		if p.eof() || p.s[p.off] != ')' && p.s[p.off] != ' ' {
+		if c := s[end]; c != ' ' && c != ')' && (c != ';' || !p.params(nil) || p.eof() || s[p.off] != ')' && s[p.off] != ' ') {
 			return false
 		}
 		if item != nil && !item(sfItem{kind: kind, raw: p.s[start:end], n: n, paramsAt: end, hasParams: p.off > end}) {
@@ -242,30 +253,34 @@ func (p *sfScanner) scanBareItem() (kind byte, n int64, ok bool) {
 	if p.eof() {
 		return 0, 0, false
 	}
-	switch c := p.s[p.off]; {
-	case c == '"':
+	// A switch on the byte's value, which compiles to a table or a binary
+	// search rather than a test per case.
+	switch c := p.s[p.off]; c {
+	case '-', '0', '1', '2', '3', '4', '5', '6', '7', '8', '9':
+		return p.number()
+	case '"':
 		return '"', 0, p.str()
-	case c == '?':
+	case '?':
 		if p.off+1 < len(p.s) && (p.s[p.off+1] == '0' || p.s[p.off+1] == '1') {
 			n = int64(p.s[p.off+1] - '0')
 			p.off += 2
 			return '?', n, true
 		}
 		return '?', 0, false
-	case c == '*' || isSFAlpha(c):
-		for p.off++; p.off < len(p.s) && isSFTokenChar(p.s[p.off]); p.off++ {
-		}
-		return 't', 0, true
-	case c == ':':
+	case ':':
 		return ':', 0, p.binary()
-	case c == '-' || isSFDigit(c):
-		return p.number()
-	case c == '@':
+	case '@':
 		p.off++
 		kind, n, ok = p.number()
 		return '@', n, ok && kind == 'i'
-	case c == '%':
+	case '%':
 		return '%', 0, p.displayString()
+	default:
+		if c == '*' || isSFAlpha(c) {
+			for p.off++; p.off < len(p.s) && isSFTokenChar(p.s[p.off]); p.off++ {
+			}
+			return 't', 0, true
+		}
 	}
 	return 0, 0, false
 }
@@ -290,42 +305,39 @@ func (p *sfScanner) str() bool {
 }
 
 // number reads an integer (at most 15 digits) or a decimal (at most 12
-// digits, a point and at most 3 digits), as httpsfv does.
+// digits, a point and at most 3 digits), as httpsfv does. The digits are
+// read in one loop that also sums them: an inner list of small integers
+// is the costliest field to skip.
 func (p *sfScanner) number() (kind byte, n int64, ok bool) {
-	neg := p.peek('-')
+	s, i := p.s, p.off
+	neg := i < len(s) && s[i] == '-'
 	if neg {
-		p.off++
+		i++
 	}
-	if p.eof() || !isSFDigit(p.s[p.off]) {
+	start := i
+	for ; i < len(s) && i-start <= 15; i++ {
+		d := s[i] - '0'
+		if d > 9 {
+			break
+		}
+		n = n*10 + int64(d) // at most 16 digits: no overflow
+	}
+	p.off = i
+	digits := i - start
+	if digits == 0 || digits > 15 {
 		return 0, 0, false
 	}
-	start, point := p.off, -1
-	for p.off++; p.off < len(p.s); {
-		c := p.s[p.off]
-		if isSFDigit(c) {
-			p.off++
-			if size := p.off - start; point < 0 && size > 15 || size > 16 {
-				return 0, 0, false
-			}
-			continue
+	if i < len(s) && s[i] == '.' {
+		if digits > 12 {
+			return 0, 0, false
 		}
-		if point < 0 && c == '.' {
-			if p.off-start > 12 {
-				return 0, 0, false
-			}
-			point = p.off
-			p.off++
-			continue
+		i++
+		frac := i
+		for ; i < len(s) && i-frac <= 3 && isSFDigit(s[i]); i++ {
 		}
-		break
-	}
-	if point >= 0 {
-		frac := p.off - point - 1
+		p.off = i
+		frac = i - frac
 		return 'd', 0, frac >= 1 && frac <= 3
-	}
-	// At most 15 digits: no overflow.
-	for i := start; i < p.off; i++ {
-		n = n*10 + int64(p.s[i]-'0')
 	}
 	if neg {
 		n = -n
