@@ -3,7 +3,6 @@ package httpsig
 import (
 	"encoding/base64"
 	"strings"
-	"unicode/utf8"
 	"unsafe"
 )
 
@@ -392,47 +391,80 @@ func decodeBinary(dst []byte, it sfItem) ([]byte, bool) {
 }
 
 // displayString reads %"…": visible ASCII and space, lower-case %xx
-// escapes, decoding to UTF-8.
+// escapes, decoding to UTF-8. The decoded bytes are checked as they come,
+// the range each continuation byte may take (as utf8.Valid has it) kept
+// between escapes, rather than by utf8.Valid on each character.
 func (p *sfScanner) displayString() bool {
 	if !strings.HasPrefix(p.rest(), `%"`) {
 		return false
 	}
-	var pending [utf8.UTFMax]byte
-	np := 0
-	for p.off += 2; p.off < len(p.s); {
-		c := p.s[p.off]
-		p.off++
+	s := p.s
+	need := 0                        // continuation bytes the character still needs
+	lo, hi := byte(0x80), byte(0xbf) // the range of the next one
+	for i := p.off + 2; i < len(s); {
+		c := s[i]
+		i++
 		switch {
 		case c == '%':
-			if len(p.s)-p.off < 2 {
+			if len(s)-i < 2 {
 				return false
 			}
-			hi, ok1 := unhexLower(p.s[p.off])
-			lo, ok2 := unhexLower(p.s[p.off+1])
-			if !ok1 || !ok2 {
+			h, l := sfUnhex[s[i]], sfUnhex[s[i+1]]
+			if h|l > 0xf {
 				return false
 			}
-			p.off += 2
-			pending[np] = hi<<4 | lo
-			np++
-			if utf8.FullRune(pending[:np]) {
-				if !utf8.Valid(pending[:np]) {
+			i += 2
+			b := h<<4 | l
+			if need > 0 {
+				if b < lo || hi < b {
 					return false
 				}
-				np = 0
+				need, lo, hi = need-1, 0x80, 0xbf
+				continue
+			}
+			switch {
+			case b < 0x80:
+			case 0xc2 <= b && b <= 0xdf:
+				need = 1
+			case b == 0xe0:
+				need, lo = 2, 0xa0
+			case b == 0xed: // not a surrogate
+				need, hi = 2, 0x9f
+			case 0xe1 <= b && b <= 0xef:
+				need = 2
+			case b == 0xf0:
+				need, lo = 3, 0x90
+			case b == 0xf4: // not past U+10FFFF
+				need, hi = 3, 0x8f
+			case 0xf1 <= b && b <= 0xf3:
+				need = 3
+			default:
+				return false
 			}
 		case c == '"':
-			return np == 0
+			p.off = i
+			return need == 0
 		case c < 0x20 || c >= 0x7f:
 			return false
 		default:
-			if np > 0 { // an ASCII byte inside an escaped sequence
+			if need > 0 { // an ASCII byte inside an escaped sequence
 				return false
 			}
 		}
 	}
 	return false
 }
+
+// sfUnhex is a lower-case hex digit's value, 0xff for any other byte.
+var sfUnhex = func() (t [256]byte) {
+	for c := range t {
+		t[c] = 0xff
+		if v, ok := unhexLower(byte(c)); ok {
+			t[c] = v
+		}
+	}
+	return t
+}()
 
 func unhexLower(c byte) (byte, bool) {
 	switch {
