@@ -86,7 +86,8 @@ var kongScratchPool = sync.Pool{New: func() any { return new(kongScratch) }}
 // matches, or for the signature at the last quote of its line. One sweep
 // from the right records, at each position after a quote (only there does
 // a group start), where each group would end; the groups are then read
-// off left to right. Only positions after `="` are recorded and read.
+// off left to right, from the leftmost username the sweep found. Only
+// positions after `="` are recorded and read.
 func parseKongGreedy(v string) (KongParams, bool) {
 	t := kongScratchPool.Get().(*kongScratch)
 	defer kongScratchPool.Put(t)
@@ -94,76 +95,83 @@ func parseKongGreedy(v string) (KongParams, bool) {
 	// followed it before that byte, if it was a quote.
 	var cur, prev kongAfter
 	last := len(v) // the last quote or line feed swept
+	// u is the leftmost start of a username's text, after
+	// `[Hh]mac\s*username="`, from which the rest matches: found in the
+	// sweep, so that no second pass looks for "mac".
+	u := 0
 	for x := len(v) - 1; x >= 0; x-- {
-		switch v[x] {
-		case '\n':
-			cur, last = kongAfter{}, x
-			continue
-		case '"':
-		default:
+		if c := v[x]; c != '"' {
+			if c == '\n' {
+				cur, last = kongAfter{}, x
+			}
 			continue
 		}
-		switch { // what follows x+1: what follows x, less x+1 itself
-		case x == 0 || v[x-1] != '=':
-			// No group starts after this quote (only after `name="`):
-			// nothing to record.
-		case last != x+1:
-			t[x+1] = cur
-		case x+1 < len(v) && v[x+1] == '"':
-			t[x+1] = prev
-		default: // the end, or a line feed, which no group holds
-			t[x+1] = kongAfter{}
+		// Only after `name="` does a group start: only there is what
+		// follows x+1 (what follows x, less x+1 itself) recorded.
+		if x > 0 && v[x-1] == '=' {
+			var a kongAfter // at the end, or before a line feed, which no group holds
+			switch {
+			case last != x+1:
+				a = cur
+			case x+1 < len(v) && v[x+1] == '"':
+				a = prev
+			}
+			t[x+1] = a
+			if a.algorithm != 0 && kongUsernameAt(v, x) {
+				u = x + 1
+			}
 		}
 		prev = cur
 		if cur.quote == 0 {
 			cur.quote = int16(x)
 		}
-		switch k, e := kongDelimiterAt(v, x); k {
-		case 's':
-			if cur.signature == 0 && t[e].quote != 0 {
-				cur.signature = int16(x)
-			}
-		case 'h':
-			if cur.headers == 0 && t[e].signature != 0 {
-				cur.headers = int16(x)
-			}
-		case 'a':
-			if cur.algorithm == 0 && t[e].headers != 0 {
-				cur.algorithm = int16(x)
+		if x+1 < len(v) && v[x+1] == ',' { // a delimiter's quote, maybe
+			switch k, e := kongDelimiterAt(v, x); k {
+			case 's':
+				if cur.signature == 0 && t[e].quote != 0 {
+					cur.signature = int16(x)
+				}
+			case 'h':
+				if cur.headers == 0 && t[e].signature != 0 {
+					cur.headers = int16(x)
+				}
+			case 'a':
+				if cur.algorithm == 0 && t[e].headers != 0 {
+					cur.algorithm = int16(x)
+				}
 			}
 		}
 		last = x
 	}
-	for h := 0; ; h++ {
-		i := strings.Index(v[h:], "mac")
-		if i < 0 {
-			return KongParams{}, false
-		}
-		h += i
-		if h == 0 || v[h-1] != 'h' && v[h-1] != 'H' {
-			continue
-		}
-		s := trimSpaceLeft(v[h+3:])
-		if !strings.HasPrefix(s, `username="`) {
-			continue
-		}
-		u := len(v) - len(s) + len(`username="`)
-		x := int(t[u].algorithm)
-		if x == 0 {
-			continue
-		}
-		var p KongParams
-		p.Username = v[u:x]
-		a := kongDelimiter(v, x, "algorithm")
-		x = int(t[a].headers)
-		p.Algorithm = v[a:x]
-		b := kongDelimiter(v, x, "headers")
-		x = int(t[b].signature)
-		p.Headers = v[b:x]
-		c := kongDelimiter(v, x, "signature")
-		p.Signature = v[c:t[c].quote]
-		return p, true
+	if u == 0 {
+		return KongParams{}, false
 	}
+	var p KongParams
+	x := int(t[u].algorithm)
+	p.Username = v[u:x]
+	a := kongDelimiter(v, x, "algorithm")
+	x = int(t[a].headers)
+	p.Algorithm = v[a:x]
+	b := kongDelimiter(v, x, "headers")
+	x = int(t[b].signature)
+	p.Headers = v[b:x]
+	c := kongDelimiter(v, x, "signature")
+	p.Signature = v[c:t[c].quote]
+	return p, true
+}
+
+// kongUsernameAt reports whether the quote at x ends `[Hh]mac\s*username="`.
+// The whitespace walked over belongs to this x alone, so the sweep stays
+// linear.
+func kongUsernameAt(v string, x int) bool {
+	i := x + 1 - len(`username="`)
+	if i < 0 || v[i:x+1] != `username="` {
+		return false
+	}
+	for i > 0 && isKongSpace(v[i-1]) {
+		i--
+	}
+	return i >= 4 && v[i-3:i] == "mac" && (v[i-4] == 'h' || v[i-4] == 'H')
 }
 
 // kongDelimiterAt reads the delimiter `",\s*name="` whose quote is at x:

@@ -3,7 +3,6 @@ package httpsig
 import (
 	"encoding/base64"
 	"strings"
-	"unicode/utf8"
 	"unsafe"
 )
 
@@ -192,25 +191,36 @@ func (p *sfScanner) innerList(item func(sfItem) bool) bool {
 		return false
 	}
 	p.off++
+	s := p.s // locals, which stay in registers: this loop runs per item
 	for {
-		p.skipSP()
-		if p.eof() {
+		start := p.off
+		for start < len(s) && s[start] == ' ' {
+			start++
+		}
+		p.off = start
+		if start == len(s) {
 			return false
 		}
-		if p.s[p.off] == ')' {
+		var kind byte
+		var n int64
+		var ok bool
+		switch c := s[start]; {
+		case c == ')':
 			p.off++
 			return true
+		case c-'0' <= 9: // integers and decimals, the cheapest items to send
+			kind, n, ok = p.number()
+		default:
+			kind, n, ok = p.scanBareItem()
 		}
-		start := p.off
-		kind, n, ok := p.scanBareItem()
 		if !ok {
 			return false
 		}
 		end := p.off
-		if p.off < len(p.s) && p.s[p.off] == ';' && !p.params(nil) {
+		if end >= len(s) {
 			return false
 		}
-		if p.eof() || p.s[p.off] != ')' && p.s[p.off] != ' ' {
+		if c := s[end]; c != ' ' && c != ')' && (c != ';' || !p.params(nil) || p.eof() || s[p.off] != ')' && s[p.off] != ' ') {
 			return false
 		}
 		if item != nil && !item(sfItem{kind: kind, raw: p.s[start:end], n: n, paramsAt: end, hasParams: p.off > end}) {
@@ -242,30 +252,34 @@ func (p *sfScanner) scanBareItem() (kind byte, n int64, ok bool) {
 	if p.eof() {
 		return 0, 0, false
 	}
-	switch c := p.s[p.off]; {
-	case c == '"':
+	// A switch on the byte's value, which compiles to a table or a binary
+	// search rather than a test per case.
+	switch c := p.s[p.off]; c {
+	case '-', '0', '1', '2', '3', '4', '5', '6', '7', '8', '9':
+		return p.number()
+	case '"':
 		return '"', 0, p.str()
-	case c == '?':
+	case '?':
 		if p.off+1 < len(p.s) && (p.s[p.off+1] == '0' || p.s[p.off+1] == '1') {
 			n = int64(p.s[p.off+1] - '0')
 			p.off += 2
 			return '?', n, true
 		}
 		return '?', 0, false
-	case c == '*' || isSFAlpha(c):
-		for p.off++; p.off < len(p.s) && isSFTokenChar(p.s[p.off]); p.off++ {
-		}
-		return 't', 0, true
-	case c == ':':
+	case ':':
 		return ':', 0, p.binary()
-	case c == '-' || isSFDigit(c):
-		return p.number()
-	case c == '@':
+	case '@':
 		p.off++
 		kind, n, ok = p.number()
 		return '@', n, ok && kind == 'i'
-	case c == '%':
+	case '%':
 		return '%', 0, p.displayString()
+	default:
+		if c == '*' || isSFAlpha(c) {
+			for p.off++; p.off < len(p.s) && isSFTokenChar(p.s[p.off]); p.off++ {
+			}
+			return 't', 0, true
+		}
 	}
 	return 0, 0, false
 }
@@ -290,42 +304,39 @@ func (p *sfScanner) str() bool {
 }
 
 // number reads an integer (at most 15 digits) or a decimal (at most 12
-// digits, a point and at most 3 digits), as httpsfv does.
+// digits, a point and at most 3 digits), as httpsfv does. The digits are
+// read in one loop that also sums them: an inner list of small integers
+// is the costliest field to skip.
 func (p *sfScanner) number() (kind byte, n int64, ok bool) {
-	neg := p.peek('-')
+	s, i := p.s, p.off
+	neg := i < len(s) && s[i] == '-'
 	if neg {
-		p.off++
+		i++
 	}
-	if p.eof() || !isSFDigit(p.s[p.off]) {
+	start := i
+	for ; i < len(s) && i-start <= 15; i++ {
+		d := s[i] - '0'
+		if d > 9 {
+			break
+		}
+		n = n*10 + int64(d) // at most 16 digits: no overflow
+	}
+	p.off = i
+	digits := i - start
+	if digits == 0 || digits > 15 {
 		return 0, 0, false
 	}
-	start, point := p.off, -1
-	for p.off++; p.off < len(p.s); {
-		c := p.s[p.off]
-		if isSFDigit(c) {
-			p.off++
-			if size := p.off - start; point < 0 && size > 15 || size > 16 {
-				return 0, 0, false
-			}
-			continue
+	if i < len(s) && s[i] == '.' {
+		if digits > 12 {
+			return 0, 0, false
 		}
-		if point < 0 && c == '.' {
-			if p.off-start > 12 {
-				return 0, 0, false
-			}
-			point = p.off
-			p.off++
-			continue
+		i++
+		frac := i
+		for ; i < len(s) && i-frac <= 3 && isSFDigit(s[i]); i++ {
 		}
-		break
-	}
-	if point >= 0 {
-		frac := p.off - point - 1
+		p.off = i
+		frac = i - frac
 		return 'd', 0, frac >= 1 && frac <= 3
-	}
-	// At most 15 digits: no overflow.
-	for i := start; i < p.off; i++ {
-		n = n*10 + int64(p.s[i]-'0')
 	}
 	if neg {
 		n = -n
@@ -380,47 +391,80 @@ func decodeBinary(dst []byte, it sfItem) ([]byte, bool) {
 }
 
 // displayString reads %"…": visible ASCII and space, lower-case %xx
-// escapes, decoding to UTF-8.
+// escapes, decoding to UTF-8. The decoded bytes are checked as they come,
+// the range each continuation byte may take (as utf8.Valid has it) kept
+// between escapes, rather than by utf8.Valid on each character.
 func (p *sfScanner) displayString() bool {
 	if !strings.HasPrefix(p.rest(), `%"`) {
 		return false
 	}
-	var pending [utf8.UTFMax]byte
-	np := 0
-	for p.off += 2; p.off < len(p.s); {
-		c := p.s[p.off]
-		p.off++
+	s := p.s
+	need := 0                        // continuation bytes the character still needs
+	lo, hi := byte(0x80), byte(0xbf) // the range of the next one
+	for i := p.off + 2; i < len(s); {
+		c := s[i]
+		i++
 		switch {
 		case c == '%':
-			if len(p.s)-p.off < 2 {
+			if len(s)-i < 2 {
 				return false
 			}
-			hi, ok1 := unhexLower(p.s[p.off])
-			lo, ok2 := unhexLower(p.s[p.off+1])
-			if !ok1 || !ok2 {
+			h, l := sfUnhex[s[i]], sfUnhex[s[i+1]]
+			if h|l > 0xf {
 				return false
 			}
-			p.off += 2
-			pending[np] = hi<<4 | lo
-			np++
-			if utf8.FullRune(pending[:np]) {
-				if !utf8.Valid(pending[:np]) {
+			i += 2
+			b := h<<4 | l
+			if need > 0 {
+				if b < lo || hi < b {
 					return false
 				}
-				np = 0
+				need, lo, hi = need-1, 0x80, 0xbf
+				continue
+			}
+			switch {
+			case b < 0x80:
+			case 0xc2 <= b && b <= 0xdf:
+				need = 1
+			case b == 0xe0:
+				need, lo = 2, 0xa0
+			case b == 0xed: // not a surrogate
+				need, hi = 2, 0x9f
+			case 0xe1 <= b && b <= 0xef:
+				need = 2
+			case b == 0xf0:
+				need, lo = 3, 0x90
+			case b == 0xf4: // not past U+10FFFF
+				need, hi = 3, 0x8f
+			case 0xf1 <= b && b <= 0xf3:
+				need = 3
+			default:
+				return false
 			}
 		case c == '"':
-			return np == 0
+			p.off = i
+			return need == 0
 		case c < 0x20 || c >= 0x7f:
 			return false
 		default:
-			if np > 0 { // an ASCII byte inside an escaped sequence
+			if need > 0 { // an ASCII byte inside an escaped sequence
 				return false
 			}
 		}
 	}
 	return false
 }
+
+// sfUnhex is a lower-case hex digit's value, 0xff for any other byte.
+var sfUnhex = func() (t [256]byte) {
+	for c := range t {
+		t[c] = 0xff
+		if v, ok := unhexLower(byte(c)); ok {
+			t[c] = v
+		}
+	}
+	return t
+}()
 
 func unhexLower(c byte) (byte, bool) {
 	switch {

@@ -2,9 +2,11 @@ package httpsig
 
 import (
 	"bytes"
+	"fmt"
 	"slices"
 	"strings"
 	"testing"
+	"unicode/utf8"
 
 	"github.com/dunglas/httpsfv"
 )
@@ -188,4 +190,40 @@ func oracleSignature(d *httpsfv.Dictionary, label string) ([]byte, error) {
 		return nil, ErrSignatureField
 	}
 	return sig, nil
+}
+
+// TestDisplayStringUTF8 holds the display-string scanner's incremental
+// UTF-8 check to utf8.Valid on the escaped bytes: every pair of bytes,
+// and longer sequences of each lead byte with continuation bytes at the
+// edges of their ranges.
+func TestDisplayStringUTF8(t *testing.T) {
+	check := func(bs ...byte) {
+		t.Helper()
+		var b strings.Builder
+		b.WriteString(`%"`)
+		for _, c := range bs {
+			fmt.Fprintf(&b, "%%%02x", c)
+		}
+		b.WriteString(`"`)
+		p := sfScanner{s: b.String()}
+		if got, want := p.displayString(), utf8.Valid(bs); got != want {
+			t.Fatalf("displayString(%s) = %v, utf8.Valid %v", b.String(), got, want)
+		}
+	}
+	for i := range 1 << 16 {
+		check(byte(i >> 8))
+		check(byte(i>>8), byte(i))
+	}
+	edges := []byte{0x00, 0x7f, 0x80, 0x8f, 0x90, 0x9f, 0xa0, 0xbf, 0xc0, 0xff}
+	for lead := 0xc0; lead <= 0xff; lead++ {
+		for _, b2 := range edges {
+			for _, b3 := range edges {
+				check(byte(lead), b2, b3)
+				for _, b4 := range edges {
+					check(byte(lead), b2, b3, b4)
+					check(byte(lead), b2, b3, b4, 'a')
+				}
+			}
+		}
+	}
 }
