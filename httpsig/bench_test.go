@@ -5,7 +5,7 @@ import (
 	"strings"
 	"testing"
 
-	"golang.org/x/sys/unix"
+	"github.com/keygate/keygate/internal/cpubench"
 )
 
 // benchParser runs parse over each shape, reporting ns/byte, and also
@@ -15,29 +15,15 @@ func benchParser(b *testing.B, shapes []struct{ name, v string }, parse func(str
 	b.Helper()
 	for _, bc := range shapes {
 		b.Run(bc.name, func(b *testing.B) {
-			runtime.LockOSThread()
-			defer runtime.UnlockOSThread()
 			b.ReportAllocs()
 			b.SetBytes(int64(len(bc.v)))
-			start := threadCPU(b)
+			done := cpubench.PerByte(b, len(bc.v))
 			for b.Loop() {
 				parse(bc.v)
 			}
-			cpu := float64(threadCPU(b)-start) / float64(b.N)
-			b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N)/float64(len(bc.v)), "ns/byte")
-			b.ReportMetric(cpu, "cpu-ns/op")
-			b.ReportMetric(cpu/float64(len(bc.v)), "cpu-ns/byte")
+			done()
 		})
 	}
-}
-
-// threadCPU is the CPU time of the calling thread, in ns.
-func threadCPU(tb testing.TB) int64 {
-	var ts unix.Timespec
-	if err := unix.ClockGettime(unix.CLOCK_THREAD_CPUTIME_ID, &ts); err != nil {
-		tb.Fatal(err)
-	}
-	return ts.Nano()
 }
 
 // BenchmarkParseKong: a usual value (the fast path) and the costliest
@@ -175,7 +161,7 @@ func TestParsersCPUBudget(t *testing.T) {
 		{"ParseDigest", digestShapes(), func(v string) { ParseDigest(v) }},
 	} {
 		for _, s := range p.shapes {
-			if ns := cpuPerCall(t, s.v, p.parse); ns > budget {
+			if ns := cpuPerCall(s.v, p.parse); ns > budget {
 				t.Errorf("%s(%s, %d bytes): %d ns of CPU, budget %d", p.name, s.name, len(s.v), ns, budget)
 			}
 		}
@@ -184,17 +170,17 @@ func TestParsersCPUBudget(t *testing.T) {
 
 // cpuPerCall is the least thread CPU time per call of parse(v) over a few
 // rounds.
-func cpuPerCall(tb testing.TB, v string, parse func(string)) int64 {
+func cpuPerCall(v string, parse func(string)) int64 {
 	runtime.LockOSThread()
 	defer runtime.UnlockOSThread()
 	const rounds, calls = 5, 20
 	best := int64(1 << 62)
 	for range rounds {
-		start := threadCPU(tb)
+		start := cpubench.Thread()
 		for range calls {
 			parse(v)
 		}
-		best = min(best, (threadCPU(tb)-start)/calls)
+		best = min(best, int64(cpubench.Thread()-start)/calls)
 	}
 	return best
 }
