@@ -127,3 +127,50 @@ func (c keyCacheCollector) Collect(ch chan<- prometheus.Metric) {
 	ch <- prometheus.MustNewConstMetric(keyCacheEntries, prometheus.GaugeValue, float64(s.Keys), "key")
 	ch <- prometheus.MustNewConstMetric(keyCacheEntries, prometheus.GaugeValue, float64(s.CachedMisses), "absent")
 }
+
+// KeyFilterStats are the counts of the filter of issued key identifiers:
+// what it holds, and what it decided since the node started. Admitted were
+// read from the store (issued, or a false positive); UnknownReads were read
+// within the budget for identifiers it did not know; Rejected were refused
+// without a read.
+type KeyFilterStats struct {
+	Identifiers, Bytes               int
+	Admitted, UnknownReads, Rejected int64
+}
+
+// KeyFilter exposes the filter's counts, read from stats at every scrape.
+func (m *Metrics) KeyFilter(stats func() KeyFilterStats) {
+	m.registry.MustRegister(keyFilterCollector{stats})
+}
+
+var (
+	keyFilterIdentifiers = prometheus.NewDesc("keygate_key_filter_identifiers",
+		"Key identifiers in the filter of issued identifiers (its last build and those added since).", nil, nil)
+	keyFilterBytes = prometheus.NewDesc("keygate_key_filter_bytes",
+		"Size of the filter's last build in bytes.", nil, nil)
+	keyFilterAdmitted = prometheus.NewDesc("keygate_key_filter_admitted_total",
+		"Key identifiers not cached that the filter admitted, each then read from the store: keys issued, and its false positives (about 0.4% of the others).", nil, nil)
+	keyFilterUnknownReads = prometheus.NewDesc("keygate_key_filter_unknown_reads_total",
+		"Store reads for key identifiers the filter did not know, within --unknown-key-reads.", nil, nil)
+	keyFilterRejected = prometheus.NewDesc("keygate_key_filter_rejected_total",
+		"Requests with a key identifier the filter did not know, refused (401) without a store read.", nil, nil)
+)
+
+type keyFilterCollector struct{ stats func() KeyFilterStats }
+
+func (c keyFilterCollector) Describe(ch chan<- *prometheus.Desc) {
+	ch <- keyFilterIdentifiers
+	ch <- keyFilterBytes
+	ch <- keyFilterAdmitted
+	ch <- keyFilterUnknownReads
+	ch <- keyFilterRejected
+}
+
+func (c keyFilterCollector) Collect(ch chan<- prometheus.Metric) {
+	s := c.stats()
+	ch <- prometheus.MustNewConstMetric(keyFilterIdentifiers, prometheus.GaugeValue, float64(s.Identifiers))
+	ch <- prometheus.MustNewConstMetric(keyFilterBytes, prometheus.GaugeValue, float64(s.Bytes))
+	ch <- prometheus.MustNewConstMetric(keyFilterAdmitted, prometheus.CounterValue, float64(s.Admitted))
+	ch <- prometheus.MustNewConstMetric(keyFilterUnknownReads, prometheus.CounterValue, float64(s.UnknownReads))
+	ch <- prometheus.MustNewConstMetric(keyFilterRejected, prometheus.CounterValue, float64(s.Rejected))
+}

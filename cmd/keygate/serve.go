@@ -16,7 +16,6 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/prometheus/client_golang/prometheus"
 	goredis "github.com/redis/go-redis/v9"
 	"github.com/spf13/cobra"
 
@@ -239,7 +238,11 @@ func (m *Main) Run(ctx context.Context) (err error) {
 	rotator := &lifecycle.Rotator{Store: m.Store, Keys: format, Hasher: hasher, Events: m.Webhooks, Now: m.Now,
 		Seal: ring.Seal, Open: ring.Open, PickupPath: m.Config.SelfRotatePath}
 	m.Metrics = metrics.New()
-	registerFilterMetrics(m.Metrics.Registry(), m.KeyFilter)
+	m.Metrics.KeyFilter(func() metrics.KeyFilterStats {
+		s := m.KeyFilter.Stats()
+		return metrics.KeyFilterStats{Identifiers: s.Keys + s.Recent, Bytes: s.Bytes,
+			Admitted: s.Admitted, UnknownReads: s.UnknownReads, Rejected: s.Rejected}
+	})
 	m.Metrics.KeyCache(func() metrics.KeyCacheStats { return metrics.KeyCacheStats(m.Verifier.CacheStats()) })
 	failOpen, err := m.openLimiter(ctx)
 	if err != nil {
@@ -672,29 +675,4 @@ func loadCertPool(file string) (*x509.CertPool, error) {
 		return nil, fmt.Errorf("%s holds no PEM certificate", file)
 	}
 	return pool, nil
-}
-
-// registerFilterMetrics exports the filter of issued key identifiers'
-// counts, read when scraped.
-func registerFilterMetrics(reg *prometheus.Registry, f *keyauth.Filter) {
-	stat := func(v func(keyauth.FilterStats) int64) func() float64 {
-		return func() float64 { return float64(v(f.Stats())) }
-	}
-	reg.MustRegister(
-		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "keygate_key_filter_identifiers",
-			Help: "Key identifiers in the filter of issued identifiers (its last build and those added since)."},
-			stat(func(s keyauth.FilterStats) int64 { return int64(s.Keys + s.Recent) })),
-		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "keygate_key_filter_bytes",
-			Help: "Size of the filter's last build in bytes."},
-			stat(func(s keyauth.FilterStats) int64 { return int64(s.Bytes) })),
-		prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "keygate_key_filter_admitted_total",
-			Help: "Key identifiers not cached that the filter admitted, each then read from the store: keys issued, and its false positives (about 0.4% of the others)."},
-			stat(func(s keyauth.FilterStats) int64 { return s.Admitted })),
-		prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "keygate_key_filter_unknown_reads_total",
-			Help: "Store reads for key identifiers the filter did not know, within --unknown-key-reads."},
-			stat(func(s keyauth.FilterStats) int64 { return s.UnknownReads })),
-		prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "keygate_key_filter_rejected_total",
-			Help: "Requests with a key identifier the filter did not know, refused (401) without a store read."},
-			stat(func(s keyauth.FilterStats) int64 { return s.Rejected })),
-	)
 }
