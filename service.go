@@ -3,17 +3,32 @@ package keygate
 import (
 	"context"
 	"net/url"
+	"slices"
 	"strconv"
 	"time"
 )
 
 // Service is an upstream HTTP service that routes send traffic to.
 // Field names follow Kong's so that Kong users feel at home.
+//
+// A service is the logical API: routes, credentials, plans and access name
+// it, never one of its deployments, so that replacing its targets (a
+// blue/green or canary deploy) can never detach a key.
 type Service struct {
 	ID   string `json:"id"`
 	Name string `json:"name"`
-	// URL is the upstream base URL; a route's remaining path is appended to its path.
+	// URL is the upstream base URL; a route's remaining path is appended to
+	// its path. It is shorthand for one target of DefaultWeight: a service
+	// given only a URL has that target, and one with targets shows the URL of
+	// its heaviest target here (see Normalize).
 	URL string `json:"url"`
+	// Targets are the instances traffic is spread over, by weight.
+	Targets []UpstreamTarget `json:"targets"`
+	// Retries is how many other targets an idempotent request may try after
+	// its target failed to connect or answer (Kong's retries).
+	Retries int `json:"retries"`
+	// HealthCheck takes failing targets out of rotation; nil: none.
+	HealthCheck *HealthCheck `json:"healthcheck"`
 	// Timeouts in milliseconds, as Kong's.
 	ConnectTimeout int      `json:"connect_timeout"`
 	ReadTimeout    int      `json:"read_timeout"`
@@ -27,23 +42,66 @@ const DefaultTimeout = 60_000
 
 // NewService returns a service with Kong's defaults, ready to be decoded into.
 func NewService() *Service {
-	return &Service{ConnectTimeout: DefaultTimeout, ReadTimeout: DefaultTimeout, WriteTimeout: DefaultTimeout, Tags: []string{}}
+	return &Service{ConnectTimeout: DefaultTimeout, ReadTimeout: DefaultTimeout, WriteTimeout: DefaultTimeout,
+		Retries: DefaultRetries, Targets: []UpstreamTarget{}, Tags: []string{}}
 }
 
 // Duration converts one of the millisecond timeouts to a time.Duration.
 func Duration(ms int) time.Duration { return time.Duration(ms) * time.Millisecond }
 
 // Normalize makes nil lists empty, so that they are written as [] and never
-// as null. Stores call it before they save.
-func (s *Service) Normalize() { s.Tags = orEmpty(s.Tags) }
+// as null, and makes URL and Targets agree: a URL that is not one of the
+// targets replaces them as the one target (so code that sets only URL moves
+// the service), and otherwise URL shows the heaviest target, the first of
+// equals. Code that sets Targets clears URL. Stores call it before they save.
+func (s *Service) Normalize() {
+	s.Tags = orEmpty(s.Tags)
+	if s.URL != "" && !s.hasTarget(s.URL) {
+		s.Targets = []UpstreamTarget{{URL: s.URL, Weight: DefaultWeight}}
+	}
+	if s.Targets == nil {
+		s.Targets = []UpstreamTarget{}
+	}
+	heaviest := -1
+	for i, t := range s.Targets {
+		if heaviest < 0 || t.Weight > s.Targets[heaviest].Weight {
+			heaviest = i
+		}
+	}
+	if heaviest >= 0 {
+		s.URL = s.Targets[heaviest].URL
+	}
+}
+
+func (s *Service) hasTarget(url string) bool {
+	return slices.ContainsFunc(s.Targets, func(t UpstreamTarget) bool { return t.URL == url })
+}
 
 // Validate reports the first invalid field.
 func (s *Service) Validate() error {
 	if err := validateName("name", s.Name, true); err != nil {
 		return err
 	}
-	if _, err := ParseUpstreamURL(s.URL); err != nil {
-		return err
+	if s.URL != "" || len(s.Targets) == 0 {
+		if _, err := ParseUpstreamURL(s.URL); err != nil {
+			return err
+		}
+	}
+	if len(s.Targets) > 0 {
+		if err := ValidateTargets(s.Targets); err != nil {
+			return err
+		}
+		if s.URL != "" && !s.hasTarget(s.URL) {
+			return Errorf(EINVALID, "url: must be one of the targets' URLs, or left out when targets are given")
+		}
+	}
+	if s.Retries < 0 || s.Retries > MaxRetries {
+		return Errorf(EINVALID, "retries: must be between 0 and %d", MaxRetries)
+	}
+	if s.HealthCheck != nil {
+		if err := s.HealthCheck.Validate(); err != nil {
+			return err
+		}
 	}
 	for _, t := range []struct {
 		field string

@@ -60,7 +60,7 @@ func (s *Server) Handler() http.Handler {
 	h("POST /v1/services", create(keygate.NewService, s.Store.CreateService))
 	h("GET /v1/services", list(s.Store.ListServices))
 	h("GET /v1/services/{service}", get("service", s.Store.FindService))
-	h("PATCH /v1/services/{service}", update("service", s.Store.UpdateService))
+	h("PATCH /v1/services/{service}", updateWith("service", s.Store.UpdateService, patchService))
 	h("DELETE /v1/services/{service}", remove("service", s.Store.DeleteService))
 	h("GET /v1/services/{service}/routes", s.serviceRoutes)
 

@@ -47,6 +47,7 @@ var services = entity[*keygate.Service]{
 	rename: func(s *keygate.Service, name string) { s.Name = name },
 	modify: func(s *keygate.Service) {
 		s.URL, s.ReadTimeout, s.Tags = "https://elsewhere.internal/v2", 5000, []string{"moved"}
+		s.Targets = []keygate.UpstreamTarget{{URL: s.URL, Weight: keygate.DefaultWeight}}
 	},
 	times: func(s *keygate.Service) *keygate.Timestamps { return &s.Timestamps },
 }

@@ -32,6 +32,7 @@ func Run(t *testing.T, open func(tb testing.TB, h Harness) keygate.Store) {
 	}{
 		{"Services", func(t *testing.T, s suite) { testEntity(t, s, services) }},
 		{"ServiceInUse", testServiceInUse},
+		{"ServiceTargets", testServiceTargets},
 		{"Routes", func(t *testing.T, s suite) { testEntity(t, s, routes) }},
 		{"RouteService", testRouteService},
 		{"RouteConfig", testRouteConfig},

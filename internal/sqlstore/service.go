@@ -2,20 +2,26 @@ package sqlstore
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 
 	"github.com/keygate/keygate"
 )
 
-const serviceCols = `id, name, url, connect_timeout, read_timeout, write_timeout, tags, created_at, updated_at`
+const serviceCols = `id, name, url, connect_timeout, read_timeout, write_timeout, tags, created_at, updated_at, targets, retries, healthcheck`
 
 func scanService(row scanner) (*keygate.Service, error) {
 	s := &keygate.Service{}
 	created, updated := timestamps(&s.Timestamps)
+	var targets string
 	if err := row.Scan(&s.ID, &s.Name, &s.URL, &s.ConnectTimeout, &s.ReadTimeout, &s.WriteTimeout,
-		listCol(&s.Tags), created, updated); err != nil {
+		listCol(&s.Tags), created, updated, &targets, &s.Retries, jsonColumn[keygate.HealthCheck]{&s.HealthCheck}); err != nil {
 		return nil, err
 	}
+	if err := json.Unmarshal([]byte(targets), &s.Targets); err != nil {
+		return nil, fmt.Errorf("store: service %s: targets: %w", s.ID, err)
+	}
+	s.Normalize()
 	return s, nil
 }
 
@@ -48,12 +54,21 @@ func (db *DB) UpdateService(ctx context.Context, ref string, update func(*keygat
 
 func saveService(ctx context.Context, tx *Tx, s *keygate.Service, insert bool) error {
 	query := `UPDATE services SET name = ?2, url = ?3, connect_timeout = ?4, read_timeout = ?5,
-		write_timeout = ?6, tags = ?7, updated_at = ?9 WHERE id = ?1 AND created_at = ?8`
+		write_timeout = ?6, tags = ?7, updated_at = ?9, targets = ?10, retries = ?11, healthcheck = ?12
+		WHERE id = ?1 AND created_at = ?8`
 	if insert {
-		query = `INSERT INTO services (` + serviceCols + `) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)`
+		query = `INSERT INTO services (` + serviceCols + `) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)`
 	}
-	_, err := tx.ExecContext(ctx, query, s.ID, s.Name, s.URL, s.ConnectTimeout, s.ReadTimeout, s.WriteTimeout,
-		encodeList(s.Tags), micros(s.CreatedAt), micros(s.UpdatedAt))
+	targets, err := json.Marshal(s.Targets)
+	if err != nil {
+		return fmt.Errorf("store: encode targets: %w", err)
+	}
+	healthcheck, err := encodeJSON(s.HealthCheck)
+	if err != nil {
+		return err
+	}
+	_, err = tx.ExecContext(ctx, query, s.ID, s.Name, s.URL, s.ConnectTimeout, s.ReadTimeout, s.WriteTimeout,
+		encodeList(s.Tags), micros(s.CreatedAt), micros(s.UpdatedAt), string(targets), s.Retries, healthcheck)
 	if code, col := constraint(err); code == Unique && col == "name" {
 		return keygate.Errorf(keygate.ECONFLICT, "name: a service named %q already exists", s.Name)
 	}

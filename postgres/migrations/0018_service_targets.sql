@@ -1,0 +1,8 @@
+-- A service's targets (keygate.Service.Targets: JSON array of {url, weight,
+-- color}), retries and health check (JSON object, NULL for none). Every
+-- existing service has its URL as its one target. TEXT as the other JSON
+-- columns here, so both stores read them the same way.
+ALTER TABLE services ADD COLUMN targets TEXT NOT NULL DEFAULT '[]';
+ALTER TABLE services ADD COLUMN retries INTEGER NOT NULL DEFAULT 5;
+ALTER TABLE services ADD COLUMN healthcheck TEXT;
+UPDATE services SET targets = json_build_array(json_build_object('url', url, 'weight', 100))::text;
