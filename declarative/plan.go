@@ -252,7 +252,7 @@ func checkRefs(desired *Document, current *State, gone map[Kind]map[string]bool)
 		declared bool
 	}{{desired, true}, {current.Doc, false}} {
 		for _, r := range src.doc.Routes {
-			if src.declared || !desiredHas(desired, KindRoute, r.Name) {
+			if src.declared || !desiredHas(desired, KindRoute, r.Name) && !gone[KindRoute][r.Name] {
 				check(r, src.declared, "service", KindService, r.Service)
 			}
 		}
