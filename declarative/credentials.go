@@ -49,7 +49,7 @@ func (imp *KongImport) ImportCredentials(ctx context.Context, c *client.Client, 
 		_, err := c.CreateHMACCredential(ctx, consumerRef(h.Consumer),
 			keygate.HMACCredentialRequest{Username: h.Username, Secret: h.Secret, Tags: h.Tags, Import: true})
 		if err != nil {
-			errs = append(errs, fmt.Errorf("%s (%s): %w", what, h.Path, err))
+			errs = append(errs, fmt.Errorf("%s (%s): %v", what, h.Path, err)) // %v: the message, with its context, is what is printed
 			continue
 		}
 		fmt.Fprintf(w, "+ %s\n", what)
@@ -67,7 +67,7 @@ func (imp *KongImport) ImportCredentials(ctx context.Context, c *client.Client, 
 			continue
 		}
 		if err != nil {
-			errs = append(errs, fmt.Errorf("%s: %w", what, err))
+			errs = append(errs, fmt.Errorf("%s: %v", what, err))
 			continue
 		}
 		fmt.Fprintf(w, "+ %s\n", what)
