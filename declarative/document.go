@@ -240,7 +240,8 @@ func (p *parser) entity(k Kind, node *yaml.Node, path string, fix func(entity) s
 			return nil
 		}
 	}
-	v, err := toJSONValue(node)
+	budget := maxNodes
+	v, err := toJSONValue(node, &budget, 0)
 	if err != nil {
 		var le *lineError
 		if errors.As(err, &le) {
@@ -360,18 +361,30 @@ type lineError struct {
 
 func (e *lineError) Error() string { return e.msg }
 
+// Bounds of one entity's YAML, as the admin API bounds a request body: an
+// alias can stand for a whole subtree, so a few lines could otherwise
+// expand without end.
+const (
+	maxNodes = 100_000
+	maxDepth = 64
+)
+
 // toJSONValue converts a YAML node into the value encoding/json would have
 // decoded from the same data in JSON: maps with string keys, slices, and
-// scalars with YAML's types.
-func toJSONValue(n *yaml.Node) (any, error) {
+// scalars with YAML's types. budget is how many more nodes may be visited.
+func toJSONValue(n *yaml.Node, budget *int, depth int) (any, error) {
+	*budget--
+	if *budget < 0 || depth > maxDepth {
+		return nil, &lineError{n.Line, "too large or too deeply nested (aliases included)"}
+	}
 	switch n.Kind {
 	case yaml.DocumentNode:
 		if len(n.Content) == 0 {
 			return nil, nil
 		}
-		return toJSONValue(n.Content[0])
+		return toJSONValue(n.Content[0], budget, depth+1)
 	case yaml.AliasNode:
-		return toJSONValue(n.Alias)
+		return toJSONValue(n.Alias, budget, depth+1)
 	case yaml.MappingNode:
 		m := make(map[string]any, len(n.Content)/2)
 		for i := 0; i+1 < len(n.Content); i += 2 {
@@ -385,7 +398,7 @@ func toJSONValue(n *yaml.Node) (any, error) {
 			if _, dup := m[k.Value]; dup {
 				return nil, &lineError{k.Line, k.Value + ": given twice"}
 			}
-			v, err := toJSONValue(n.Content[i+1])
+			v, err := toJSONValue(n.Content[i+1], budget, depth+1)
 			if err != nil {
 				return nil, err
 			}
@@ -395,7 +408,7 @@ func toJSONValue(n *yaml.Node) (any, error) {
 	case yaml.SequenceNode:
 		s := make([]any, 0, len(n.Content))
 		for _, c := range n.Content {
-			v, err := toJSONValue(c)
+			v, err := toJSONValue(c, budget, depth+1)
 			if err != nil {
 				return nil, err
 			}

@@ -136,3 +136,21 @@ plans: []
 		t.Error("consumers recorded as a section, but the file has none")
 	}
 }
+
+func TestParseRefusesAliasBombs(t *testing.T) {
+	doc := "a: &a [x, x, x, x, x, x, x, x, x, x]\n"
+	prev := "a"
+	for _, name := range []string{"b", "c", "d", "e", "f", "g"} {
+		doc += name + ": &" + name + " [*" + prev + ", *" + prev + ", *" + prev + ", *" + prev + ", *" + prev + ", *" + prev + ", *" + prev + ", *" + prev + ", *" + prev + ", *" + prev + "]\n"
+		prev = name
+	}
+	doc = "_anchors:\n" + indent(doc) + "consumers:\n- username: bomb\n  tags: *g\n"
+	_, err := declarative.Parse("config.yaml", []byte(doc))
+	if err == nil || !strings.Contains(err.Error(), "too large or too deeply nested") {
+		t.Errorf("got %v", err)
+	}
+}
+
+func indent(s string) string {
+	return "  " + strings.ReplaceAll(strings.TrimSuffix(s, "\n"), "\n", "\n  ") + "\n"
+}
