@@ -171,11 +171,51 @@ func exportEntity(k Kind, e entity) (*yaml.Node, error) {
 	out := &yaml.Node{Kind: yaml.MappingNode}
 	for i, ok := range keep {
 		if ok {
-			out.Content = append(out.Content, n.Content[2*i], n.Content[2*i+1])
+			key, value := n.Content[2*i], n.Content[2*i+1]
+			if value.Kind == yaml.MappingNode {
+				value = elideNested(k, left, key.Value, value, full)
+			}
+			out.Content = append(out.Content, key, value)
 		}
 	}
 	collapseRefs(out)
 	return out, nil
+}
+
+// elideNested leaves out the fields of an object field (a route's
+// key_auth, a service's healthcheck) that are at the default a document
+// leaving them out gets, as exportEntity does for the entity's own.
+func elideNested(k Kind, fields map[string]json.RawMessage, field string, value *yaml.Node, whole map[string]json.RawMessage) *yaml.Node {
+	var obj map[string]json.RawMessage
+	if json.Unmarshal(fields[field], &obj) != nil {
+		return value
+	}
+	out := &yaml.Node{Kind: yaml.MappingNode, Style: value.Style}
+	keep := make([]bool, len(value.Content)/2)
+	for i := len(keep) - 1; i >= 0; i-- {
+		sub := value.Content[2*i].Value
+		keep[i] = true
+		without := maps.Clone(obj)
+		delete(without, sub)
+		b, err := json.Marshal(without)
+		if err != nil {
+			continue
+		}
+		trial := maps.Clone(fields)
+		trial[field] = b
+		if isDefault(k, trial, "", whole) {
+			obj, keep[i] = without, false
+		}
+	}
+	for i, ok := range keep {
+		if ok {
+			out.Content = append(out.Content, value.Content[2*i], value.Content[2*i+1])
+		}
+	}
+	if len(out.Content) == 0 {
+		out.Style = yaml.FlowStyle // {}
+	}
+	return out
 }
 
 // collapseRefs writes references by name ({name: x}) as just the name, as
