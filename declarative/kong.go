@@ -83,7 +83,6 @@ type kong struct {
 	upstreams                   map[string]kobj
 	serviceRoutes               map[string][]*keygate.Route // by service name
 	plugins                     []kongPlugin
-	routeNodes                  map[*keygate.Route]kobj
 	notes                       []kongNote
 }
 
@@ -92,8 +91,6 @@ type kongPlugin struct {
 	obj                      kobj
 	name                     string
 	service, route, consumer string // keygate names
-	scopeService, scopeRoute bool
-	scopeConsumer            bool
 }
 
 // note records that something at o was left out or changed; a note made
@@ -143,7 +140,6 @@ func (k *kong) read(top kobj) {
 	}
 	delete(k.services, "")
 	delete(k.consumers, "")
-	k.routeNodes = map[*keygate.Route]kobj{}
 	for i, s := range top.list("services") {
 		k.service(s, i)
 	}
@@ -351,6 +347,16 @@ func (k *kong) route(r kobj, fallback, service string) {
 			return
 		}
 	}
+	protocols := r.strs("protocols")
+	if len(protocols) > 0 && !slices.Contains(protocols, "http") && !slices.Contains(protocols, "https") {
+		k.note(r, "protocols %s: keygate proxies http and https only; route left out", strings.Join(protocols, ", "))
+		return
+	}
+	for _, p := range protocols {
+		if p != "http" && p != "https" {
+			k.note(r, "protocols: %s not mapped (keygate proxies http and https)", p)
+		}
+	}
 	k.routes[r.str("id")], k.routes[r.str("name")] = name, name
 	delete(k.routes, "")
 	rt := keygate.NewRoute()
@@ -373,14 +379,8 @@ func (k *kong) route(r kobj, fallback, service string) {
 		rt.PreserveHost = v.n.Value == "true"
 	}
 	rt.Tags = r.strs("tags")
-	for _, p := range r.strs("protocols") {
-		if p != "http" && p != "https" {
-			k.note(r, "protocols: %s not mapped (keygate proxies http and https)", p)
-		}
-	}
 	k.unmapped(r, "name", "service", "hosts", "paths", "methods", "strip_path", "preserve_host", "tags", "protocols", "plugins")
 	k.add(KindRoute, rt, r)
-	k.routeNodes[rt] = r
 	k.serviceRoutes[service] = append(k.serviceRoutes[service], rt)
 	for _, p := range r.list("plugins") {
 		k.plugin(p, "", name, "")
@@ -417,7 +417,10 @@ func (k *kong) consumer(c kobj, i int) {
 }
 
 func (k *kong) keyCredential(c kobj, consumer string) {
-	if consumer == "" || consumer == "-" {
+	if consumer == "-" {
+		return // noted by ref
+	}
+	if consumer == "" {
 		k.note(c, "key-auth credential without a consumer: left out")
 		return
 	}
@@ -435,7 +438,10 @@ func (k *kong) keyCredential(c kobj, consumer string) {
 }
 
 func (k *kong) hmacCredential(c kobj, consumer string) {
-	if consumer == "" || consumer == "-" {
+	if consumer == "-" {
+		return
+	}
+	if consumer == "" {
 		k.note(c, "hmac-auth credential without a consumer: left out")
 		return
 	}
@@ -448,7 +454,10 @@ func (k *kong) hmacCredential(c kobj, consumer string) {
 }
 
 func (k *kong) acl(a kobj, consumer string) {
-	if consumer == "" || consumer == "-" {
+	if consumer == "-" {
+		return
+	}
+	if consumer == "" {
 		k.note(a, "acl without a consumer: left out")
 		return
 	}
@@ -643,6 +652,7 @@ func (k *kong) limits(p kobj, plan *keygate.Plan) {
 func (k *kong) ratePlans() {
 	var shared *keygate.Plan
 	var first kobj
+	limitBySet := false
 	for i := range k.plugins {
 		p := &k.plugins[i]
 		if p.name != "rate-limiting" || p.consumer != "" {
@@ -654,6 +664,7 @@ func (k *kong) ratePlans() {
 		}
 		if p.service == "" && p.route == "" {
 			k.limits(p.obj, shared)
+			limitBySet = true
 		}
 	}
 	if shared != nil {
@@ -675,11 +686,13 @@ func (k *kong) ratePlans() {
 			if pr.Rate != nil || pr.Quotas != nil {
 				shared.Routes = append(shared.Routes, pr)
 			}
-			if own.LimitBy != shared.LimitBy && shared.Rate+float64(shared.Quotas.Day+shared.Quotas.Minute+shared.Quotas.Hour+shared.Quotas.Month) > 0 {
-				k.note(p.obj, "limit_by differs from the global rate-limiting plugin's; keygate's plan counts by %s", shared.LimitBy)
-			}
-			if shared.LimitBy == keygate.LimitByKey && own.LimitBy != keygate.LimitByKey {
-				shared.LimitBy = own.LimitBy
+			// One plan counts all its limits by one limit_by: the global
+			// plugin's, else the first route's or service's.
+			switch {
+			case !limitBySet:
+				shared.LimitBy, limitBySet = own.LimitBy, true
+			case own.LimitBy != shared.LimitBy:
+				k.note(p.obj, "limit_by %s not mapped: the plan kong-rate-limiting counts by %s", own.LimitBy, shared.LimitBy)
 			}
 		}
 		k.add(KindPlan, shared, first)
@@ -718,8 +731,8 @@ func (k *kong) validate() {
 		for _, e := range d.entities(kind) {
 			e.Normalize()
 			err := e.Validate()
-			if err == nil && kind == KindRoute && bad[KindService][e.(*keygate.Route).Service.Name] {
-				err = fmt.Errorf("its service was left out")
+			if r, ok := e.(*keygate.Route); ok && err == nil && (bad[KindService][r.Service.Name] || !desiredHas(d, KindService, r.Service.Name)) {
+				err = keygate.Errorf(keygate.EINVALID, "its service %s was left out", r.Service.Name)
 			}
 			if err != nil {
 				at := d.pos[e]
