@@ -48,7 +48,7 @@ services:
 - name: orders
   url: http://orders:8080
   retries: many
-`, []string{"config.yaml:5: services[0].retries: must not be a string"}},
+`, []string{"config.yaml:5: services[0].retries: must be an integer in range"}},
 		{"server field", `
 consumers:
 - username: acme

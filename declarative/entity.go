@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"io"
+	"reflect"
 	"strings"
 
 	"github.com/keygate/keygate"
@@ -114,9 +115,9 @@ func decodeStrict(b []byte, v any) error {
 func jsonError(err error) error {
 	if e, ok := errors.AsType[*json.UnmarshalTypeError](err); ok {
 		if e.Field == "" {
-			return errors.New("must be " + kindName(e.Value))
+			return errors.New("must be " + kindName(e.Type))
 		}
-		return errors.New(e.Field + ": must not be " + kindName(e.Value))
+		return errors.New(e.Field + ": must be " + kindName(e.Type))
 	}
 	if msg, ok := strings.CutPrefix(err.Error(), "json: unknown field "); ok {
 		return errors.New("unknown field " + msg)
@@ -127,10 +128,22 @@ func jsonError(err error) error {
 	return errors.New("invalid value")
 }
 
-func kindName(jsonKind string) string {
-	switch jsonKind {
-	case "object", "array":
-		return "an " + jsonKind
+// kindName names what a Go type takes in JSON, as the admin API does.
+func kindName(t reflect.Type) string {
+	switch t.Kind() {
+	case reflect.Pointer:
+		return kindName(t.Elem())
+	case reflect.String:
+		return "a string"
+	case reflect.Bool:
+		return "a boolean"
+	case reflect.Int, reflect.Int8, reflect.Int16, reflect.Int32, reflect.Int64,
+		reflect.Uint, reflect.Uint8, reflect.Uint16, reflect.Uint32, reflect.Uint64:
+		return "an integer in range"
+	case reflect.Float32, reflect.Float64:
+		return "a number"
+	case reflect.Slice, reflect.Array:
+		return "an array"
 	}
-	return "a " + jsonKind
+	return "an object"
 }

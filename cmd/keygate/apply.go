@@ -112,8 +112,15 @@ func applyFile(ctx context.Context, w io.Writer, c *client.Client, file string, 
 	if err != nil {
 		return fmt.Errorf("applied %d of %d changes, then: %w", done, len(plan.Changes), err)
 	}
-	fmt.Fprintf(w, "Applied %d changes.\n", done)
+	fmt.Fprintf(w, "Applied %d %s.\n", done, plural(done, "change", "changes"))
 	return nil
+}
+
+func plural(n int, one, many string) string {
+	if n == 1 {
+		return one
+	}
+	return many
 }
 
 // watchFile applies the file again whenever its content changes, until the
