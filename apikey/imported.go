@@ -99,7 +99,8 @@ var importedLabel = []byte("imported:")
 func (h *Hasher) HashImported(id *[IdentifierLen]byte, s string) [sha256.Size]byte {
 	m := h.pool.Get().(*mac)
 	m.h.Reset()
-	m.h.Write(id[:])
+	m.id = *id
+	m.h.Write(m.id[:])
 	m.h.Write(bytesOf(s))
 	m.h.Sum(m.sum[:0])
 	sum := m.sum
