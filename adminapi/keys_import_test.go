@@ -221,3 +221,29 @@ func TestRotateImportedKey(t *testing.T) {
 		}
 	}
 }
+
+// An imported key reported as leaked (by hand: secret scanners know only
+// keygate's format) is revoked like any key.
+func TestLeakedImportedKeyIsRevoked(t *testing.T) {
+	e := adminapitest.New(t)
+	newConsumer(t, e.Client, "alice")
+	k := importKey(t, e, "alice", `{"key":"`+kongKey+`","import":true}`)
+	body := `[{"token":"` + kongKey + `","type":"kong_key","url":"https://paste.example.com/1","source":"content"},
+		{"token":"` + strings.ToUpper(kongKey) + `","type":"kong_key","url":"u","source":"content"}]`
+	r := request(t, e, "POST", "/v1/leaks", body, nil)
+	if r.status != 200 || strings.Contains(r.body, kongKey) {
+		t.Fatalf("%d %s", r.status, r.body)
+	}
+	var results []struct{ Label, Action string }
+	json.Unmarshal([]byte(r.body), &results)
+	if len(results) != 2 || results[0].Action != "revoked" || results[0].Label != "true_positive" || results[1].Action != "not_a_key" {
+		t.Fatalf("results %s", r.body)
+	}
+	res, err := e.Client.VerifyKey(context.Background(), keygate.VerifyRequest{Key: kongKey})
+	if err != nil || res.Code != keygate.CodeRevoked {
+		t.Errorf("the leaked imported key verifies as %v %v", res, err)
+	}
+	if got, _ := e.Client.Key(context.Background(), k.ID); got.Status != keygate.KeyRevoked {
+		t.Errorf("status %s", got.Status)
+	}
+}
