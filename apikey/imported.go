@@ -21,11 +21,13 @@ import (
 // stored hash is HMAC-SHA256(pepper, identifier || key), bound to its row
 // as a generated key's is.
 
-// Bounds on an imported key: long enough not to be guessed at once, and
-// only printable ASCII without spaces, as a header or query value carries
-// it unchanged.
+// Bounds on an imported key: printable ASCII without spaces, as a header or
+// query value carries it unchanged, and no longer than any key keygate
+// reads. Short keys are kept, as Kong took them (its own examples use
+// "secret" and "my-key"): their holders would otherwise be locked out, and
+// every imported key is listed for replacement anyway.
 const (
-	MinImportedLen = 8
+	MinImportedLen = 1
 	MaxImportedLen = maxKeyLen
 )
 
@@ -34,7 +36,7 @@ const importedMarker = '_'
 
 // Errors of CheckImported. They never include the key.
 var (
-	ErrImportedLength = errors.New("apikey: an imported key must be 8 to 256 characters")
+	ErrImportedLength = errors.New("apikey: an imported key must be 1 to 256 characters")
 	ErrImportedChars  = errors.New("apikey: an imported key may contain only printable ASCII characters, without spaces")
 	ErrImportedFormat = errors.New("apikey: the key is in keygate's own format; only keys from elsewhere can be imported")
 )

@@ -49,7 +49,8 @@ func TestCLIKeyImport(t *testing.T) {
 		{"--key-stdin alone", kong + "\n", []string{"keys", "create", "alice", "--key-stdin"}, "--import and --key-stdin: give both"},
 		{"nothing on standard input", "", []string{"keys", "create", "alice", "--import", "--key-stdin"}, "no key on standard input"},
 		{"imported twice", kong + "\n", []string{"keys", "create", "alice", "--import", "--key-stdin"}, "this key was imported already (CONFLICT"},
-		{"too short", "short\n", []string{"keys", "create", "alice", "--import", "--key-stdin"}, "key: an imported key must be 8 to 256 characters"},
+		{"too long", strings.Repeat("k", 257) + "\n", []string{"keys", "create", "alice", "--import", "--key-stdin"}, "key: an imported key must be 1 to 256 characters"},
+		{"a space", "my key\n", []string{"keys", "create", "alice", "--import", "--key-stdin"}, "key: an imported key may contain only printable ASCII"},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			out, errOut, err := runAdmin(t, tt.stdin, tt.args...)
