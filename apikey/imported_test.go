@@ -135,3 +135,28 @@ func TestImportedAllocs(t *testing.T) {
 		t.Errorf("%v allocations, want 0", allocs)
 	}
 }
+
+// FuzzImported: whatever CheckImported accepts, the gateway tries as an
+// imported key (IsImportable, not keygate's format), and its identifier is
+// an imported one's; nothing it refuses is echoed.
+func FuzzImported(f *testing.F) {
+	for _, s := range []string{kongKey, goldenKey, "my-key", "", "a b", "kg_live_" + kongKey} {
+		f.Add(s)
+	}
+	format := mustFormat(f, "kg_live")
+	h := mustHasher(f, testPepper)
+	f.Fuzz(func(t *testing.T, s string) {
+		err := format.CheckImported(s)
+		if err != nil {
+			return
+		}
+		if _, perr := format.Parse(s); perr != apikey.ErrMalformed || !apikey.IsImportable(s) {
+			t.Fatalf("accepted for import, but Parse = %v, IsImportable = %v", perr, apikey.IsImportable(s))
+		}
+		var id [apikey.IdentifierLen]byte
+		h.ImportedIdentifier(s, &id)
+		if !apikey.IsImportedIdentifier(string(id[:])) || strings.ContainsAny(string(id[1:]), "_") {
+			t.Fatalf("identifier %q", id)
+		}
+	})
+}
