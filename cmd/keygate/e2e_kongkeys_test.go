@@ -6,6 +6,7 @@ import (
 	"net/url"
 	"slices"
 	"testing"
+	"time"
 
 	"github.com/keygate/keygate"
 )
@@ -103,4 +104,38 @@ func TestGatewayImportedKongKeys(t *testing.T) {
 			t.Errorf("imported keys after the rotation: %+v %v", left, err)
 		}
 	})
+}
+
+// In a cluster, a key imported on one node works on the others at once,
+// though they started before any key was imported (they learn it from the
+// change), and a revoke on another node stops it everywhere.
+func TestClusterImportedKongKey(t *testing.T) {
+	nodes := cluster(t)
+	a, b, c := nodes[0], nodes[1], nodes[2]
+	ctx := context.Background()
+	a.service(t, "s", a.upstream.URL, nil)
+	a.route(t, "r", "s", func(r *keygate.Route) { r.KeyAuth = keygate.NewKeyAuthConfig() })
+	a.consumer(t, "acme")
+	status := func(g *gateway) func() int {
+		return func() int {
+			s, _, _ := g.call(t, "GET", "/r", hdr("apikey", kongGeneratedKey))
+			return s
+		}
+	}
+	for _, n := range nodes {
+		within(t, time.Second, "before the import", http.StatusUnauthorized, status(n))
+	}
+	k, err := a.admin.ImportKey(ctx, "acme", keygate.KeyImport{Key: kongGeneratedKey})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, n := range nodes {
+		within(t, time.Second, "imported on a", http.StatusOK, status(n))
+	}
+	if _, err := c.admin.RevokeKey(ctx, k.ID); err != nil {
+		t.Fatal(err)
+	}
+	for _, n := range []*gateway{a, b, c} {
+		within(t, time.Second, "revoked on c", http.StatusUnauthorized, status(n))
+	}
 }
