@@ -339,6 +339,10 @@ func (m *Main) Run(ctx context.Context) (err error) {
 				m.Verifier.Flush()
 				m.HMAC.Flush()
 				m.Proxy.Resync()
+				// A key imported elsewhere may be among the changes missed.
+				if err := acceptImportedKeys(ctx, m.Store, m.Verifier); err != nil {
+					m.Logger.Warn("after missed changes", "error", err)
+				}
 			})
 		})
 	}
