@@ -1,15 +1,11 @@
 package declarative
 
 import (
-	"bytes"
 	"cmp"
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
-	"net/http"
-	"net/url"
 	"slices"
 
 	"github.com/keygate/keygate"
@@ -61,7 +57,7 @@ func (imp *KongImport) ImportCredentials(ctx context.Context, c *client.Client, 
 			fmt.Fprintf(w, "+ %s\n", what)
 			continue
 		}
-		err := importKey(ctx, c, consumerRef(k.Consumer), importKeyRequest{Key: k.Key, Import: true, Tags: k.Tags, TTL: k.TTL})
+		_, err := c.ImportKey(ctx, consumerRef(k.Consumer), keygate.KeyImport{KeyRequest: keygate.KeyRequest{Tags: k.Tags, TTL: k.TTL}, Key: k.Key})
 		if e, ok := errors.AsType[*client.Error](err); ok && e.Code == keygate.ECONFLICT {
 			fmt.Fprintf(w, "= %s (already there)\n", what)
 			continue
@@ -89,52 +85,4 @@ func hmacUsernames(ctx context.Context, c *client.Client, consumer string) []str
 		names = append(names, h.Username)
 	}
 	return names
-}
-
-// importKeyRequest is the body of POST /v1/consumers/{c}/keys that stores
-// an existing key (Kong's: any string) instead of issuing one.
-type importKeyRequest struct {
-	Key    string   `json:"key"`
-	Import bool     `json:"import"`
-	Tags   []string `json:"tags,omitempty"`
-	TTL    *int     `json:"ttl,omitempty"`
-}
-
-// importKey posts an imported key. The Go client has no method for it in
-// this branch (it comes with Kong key import); this speaks the same HTTP
-// and answers errors as the client does. The answer, which names the key,
-// is not read beyond its status.
-func importKey(ctx context.Context, c *client.Client, consumer string, req importKeyRequest) error {
-	body, err := json.Marshal(req)
-	if err != nil {
-		return err
-	}
-	r, err := http.NewRequestWithContext(ctx, http.MethodPost, c.BaseURL+"/v1/consumers/"+url.PathEscape(consumer)+"/keys", bytes.NewReader(body))
-	if err != nil {
-		return err
-	}
-	r.Header.Set("Content-Type", "application/json")
-	r.Header.Set("Accept", "application/json")
-	r.Header.Set("Authorization", "Bearer "+c.Token)
-	if c.Reason != "" {
-		r.Header.Set("X-Audit-Reason", c.Reason)
-	}
-	hc := c.HTTPClient
-	if hc == nil {
-		hc = http.DefaultClient
-	}
-	resp, err := hc.Do(r)
-	if err != nil {
-		return fmt.Errorf("keygate admin API: %w", err)
-	}
-	defer resp.Body.Close()
-	b, _ := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
-	if resp.StatusCode < 300 {
-		return nil
-	}
-	var e keygate.ErrorResponse
-	if json.Unmarshal(b, &e) != nil || e.Error.Code == "" {
-		return &client.Error{Status: resp.StatusCode, Message: "unexpected response: " + resp.Status, RequestID: resp.Header.Get("X-Request-ID")}
-	}
-	return &client.Error{Status: resp.StatusCode, Code: e.Error.Code, Message: e.Error.Message, RequestID: e.Error.RequestID}
 }

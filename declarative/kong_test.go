@@ -88,16 +88,14 @@ func TestParseKongRefusesWhatIsNotAKongFile(t *testing.T) {
 	}
 }
 
-// importKong applies a Kong file as `keygate import kong` does, without
-// its keys (the API that takes them comes with another branch), and
-// returns the printed plan and credential lines.
+// importKong applies a Kong file as `keygate import kong` does and returns
+// the printed plan and credential lines.
 func importKong(tb testing.TB, c *client.Client, file string) string {
 	tb.Helper()
 	imp, err := declarative.ParseKong(filepath.Base(file), []byte(readFile(tb, file)))
 	if err != nil {
 		tb.Fatal(err)
 	}
-	imp.Keys = nil
 	ctx := context.Background()
 	state, err := declarative.Load(ctx, c)
 	if err != nil {
@@ -146,10 +144,15 @@ func TestKongImportOfTheSeedsShape(t *testing.T) {
 	if err != nil || len(creds) != 1 || !creds[0].Weak {
 		t.Errorf("globex's short secret is imported as a weak credential: %+v %v", creds, err)
 	}
+	keys, _, err := env.Client.ListKeys(ctx, keygate.KeyFilter{ConsumerID: "acme"}, keygate.Page{})
+	if err != nil || len(keys) != 1 || !keys[0].Imported {
+		t.Errorf("acme's Kong key is imported as it is: %+v %v", keys, err)
+	}
 	// Importing again changes nothing.
 	again := importKong(t, env.Client, "testdata/kong/seed-shape.yml")
 	want := noChanges + "= hmac credential acme-signer of consumer acme (already there)\n" +
-		"= hmac credential globex-signer of consumer globex (already there)\n"
+		"= hmac credential globex-signer of consumer globex (already there)\n" +
+		"= key 1 (consumers[0].keyauth_credentials[0]) of consumer acme (already there)\n"
 	if again != want {
 		t.Errorf("second import:\n%s\nwant:\n%s", again, want)
 	}
