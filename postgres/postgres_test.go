@@ -156,3 +156,10 @@ func readMigrations() ([]string, error) {
 	}
 	return names, err
 }
+
+// BenchmarkUsageFlush: a flush of 1,000 keys' usage (see docs/benchmarks.md).
+func BenchmarkUsageFlush(b *testing.B) {
+	db := open(b, testSchema(b), Options{})
+	defer db.Close()
+	storetest.BenchmarkUsageFlush(b, db, 1000)
+}

@@ -456,3 +456,10 @@ func TestReaderPragmas(t *testing.T) {
 		}
 	}
 }
+
+// BenchmarkUsageFlush: a flush of 1,000 keys' usage (see docs/benchmarks.md).
+func BenchmarkUsageFlush(b *testing.B) {
+	db := open(b, filepath.Join(b.TempDir(), "keygate.db"), Options{})
+	defer db.Close()
+	storetest.BenchmarkUsageFlush(b, db, 1000)
+}

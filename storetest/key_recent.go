@@ -1,6 +1,7 @@
 package storetest
 
 import (
+	"fmt"
 	"testing"
 	"time"
 
@@ -122,6 +123,15 @@ func testLookupKeys(t *testing.T, s suite) {
 		{"several, two consumers", []string{a.Identifier, b.Identifier, c.Identifier}, []*keygate.APIKey{a, b, c}},
 		{"unknown ones left out", []string{"nosuchident", b.Identifier, "otherunknown"}, []*keygate.APIKey{b}},
 		{"only unknown", []string{"nosuchident"}, nil},
+		{"the same one twice", []string{a.Identifier, a.Identifier}, []*keygate.APIKey{a}},
+		// The store may read lists of some sizes through statements prepared
+		// for them, padded: the sizes around those it is likely to use.
+		{"5", withUnknown(5, a.Identifier, c.Identifier), []*keygate.APIKey{a, c}},
+		{"16", withUnknown(16, b.Identifier), []*keygate.APIKey{b}},
+		{"17", withUnknown(17, c.Identifier, b.Identifier), []*keygate.APIKey{b, c}},
+		{"64", withUnknown(64, a.Identifier, b.Identifier, c.Identifier), []*keygate.APIKey{a, b, c}},
+		{"65", withUnknown(65, a.Identifier), []*keygate.APIKey{a}},
+		{"256", withUnknown(256, b.Identifier, a.Identifier), []*keygate.APIKey{a, b}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -152,4 +162,14 @@ func testLookupKeys(t *testing.T, s suite) {
 		wantError(t, err, keygate.EINVALID, "identifiers")
 	})
 	e.wantChanges(t)
+}
+
+// withUnknown is n identifiers: ids between identifiers never issued, so
+// that the known ones are neither first nor last.
+func withUnknown(n int, ids ...string) []string {
+	out := []string{"unknownfirst"}
+	for i := 0; len(out) < n-len(ids)-1; i++ {
+		out = append(out, fmt.Sprintf("unknown%04d", i))
+	}
+	return append(append(out, ids...), "unknownlast")
 }

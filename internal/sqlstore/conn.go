@@ -84,6 +84,14 @@ func (s *Stmt) ExecContext(ctx context.Context, args ...any) (sql.Result, error)
 	return res, s.d.wrap(err)
 }
 
+func (s *Stmt) QueryContext(ctx context.Context, args ...any) (*Rows, error) {
+	rows, err := s.s.QueryContext(ctx, args...)
+	if err != nil {
+		return nil, s.d.wrap(err)
+	}
+	return &Rows{rows, s.d}, nil
+}
+
 func (s *Stmt) QueryRowContext(ctx context.Context, args ...any) *Row {
 	return &Row{s.s.QueryRowContext(ctx, args...), s.d}
 }

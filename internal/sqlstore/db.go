@@ -44,9 +44,11 @@ type DB struct {
 	// LookupKey and LookupHMACCredential are the gateway's hot reads;
 	// prepare them once.
 	lookup, lookupHMAC *Stmt
-	now                func() time.Time
-	onChange           keygate.ChangeFunc
-	shredFn            func(ctx context.Context)
+	// lookupKeys are LookupKeys' reads of lookupKeysSizes identifiers.
+	lookupKeys [len(lookupKeysSizes)]*Stmt
+	now        func() time.Time
+	onChange   keygate.ChangeFunc
+	shredFn    func(ctx context.Context)
 	// The dialect's expressions in the queries that need them:
 	// scheduled rotation (a key is due when created_at + the policy's every,
 	// in seconds, has come; its notice goes out notice seconds before; ?1
@@ -87,13 +89,19 @@ func New(ctx context.Context, cfg Config) (*DB, error) {
 		db.Close()
 		return nil, fmt.Errorf("%s: prepare: %w", d.Name, err)
 	}
+	for i, n := range lookupKeysSizes {
+		if db.lookupKeys[i], err = db.r.prepare(ctx, lookupKeysSQL(n)); err != nil {
+			db.Close()
+			return nil, fmt.Errorf("%s: prepare: %w", d.Name, err)
+		}
+	}
 	return db, nil
 }
 
 // Close closes the prepared statements; the caller closes the database.
 func (db *DB) Close() error {
 	var errs []error
-	for _, stmt := range []*Stmt{db.lookup, db.lookupHMAC} {
+	for _, stmt := range append([]*Stmt{db.lookup, db.lookupHMAC}, db.lookupKeys[:]...) {
 		if stmt != nil {
 			errs = append(errs, stmt.Close())
 		}

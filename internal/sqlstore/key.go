@@ -68,6 +68,18 @@ func (db *DB) LookupKey(ctx context.Context, identifier string) (*keygate.APIKey
 // placeholders).
 const maxLookupKeys = 256
 
+// lookupKeysSizes are the IN lists prepared once (padded with a repeated
+// identifier up to the next size): a gateway batches its cache misses
+// (keyauth.Batch) into reads of up to 64 keys, and an IN list parsed anew
+// for each read cost more on SQLite than the reads it saved.
+var lookupKeysSizes = [...]int{4, 16, 64}
+
+func lookupKeysSQL(n int) string {
+	return `SELECT ` + keyCols + `, ` + prefixed("c.", consumerCols) + `
+		FROM api_keys k JOIN consumers c ON c.id = k.consumer_id
+		WHERE k.identifier IN (?` + strings.Repeat(", ?", n-1) + `)`
+}
+
 // LookupKeys reads the keys of several identifiers in one query; see keygate.KeyStore.
 func (db *DB) LookupKeys(ctx context.Context, identifiers []string) ([]keygate.KeyWithConsumer, error) {
 	if len(identifiers) > maxLookupKeys {
@@ -76,13 +88,27 @@ func (db *DB) LookupKeys(ctx context.Context, identifiers []string) ([]keygate.K
 	if len(identifiers) == 0 {
 		return nil, nil
 	}
-	args := make([]any, len(identifiers))
-	for i, id := range identifiers {
-		args[i] = id
+	stmt, size := db.lookup, 1
+	if len(identifiers) > 1 {
+		stmt, size = nil, len(identifiers)
+		for i, n := range lookupKeysSizes {
+			if len(identifiers) <= n && db.lookupKeys[i] != nil {
+				stmt, size = db.lookupKeys[i], n
+				break
+			}
+		}
 	}
-	rows, err := db.r.QueryContext(ctx, `SELECT `+keyCols+`, `+prefixed("c.", consumerCols)+`
-		FROM api_keys k JOIN consumers c ON c.id = k.consumer_id
-		WHERE k.identifier IN (?`+strings.Repeat(", ?", len(identifiers)-1)+`)`, args...)
+	args := make([]any, size)
+	for i := range args {
+		args[i] = identifiers[min(i, len(identifiers)-1)] // the same key again matches no more rows
+	}
+	var rows *Rows
+	var err error
+	if stmt != nil {
+		rows, err = stmt.QueryContext(ctx, args...)
+	} else {
+		rows, err = db.r.QueryContext(ctx, lookupKeysSQL(size), args...)
+	}
 	if err != nil {
 		return nil, storeError(fmt.Errorf("store: lookup keys: %w", err))
 	}

@@ -14,9 +14,16 @@ import (
 // Limit: a month by the minute for a handful of keys, years by the day.
 const defaultUsageLimit = 10_000
 
-// AddUsage adds the records' counts in one transaction: an upsert per
-// record. Usage is not audited and emits no Change: no cache holds it, and
-// the gateway writes it all the time.
+// AddUsage adds the records' counts in one transaction. Usage is not
+// audited and emits no Change: no cache holds it, and the gateway writes it
+// all the time.
+//
+// Records of the same minute, consumer, credential and route are added up
+// first, then written by usageChunk in one upsert statement: a gateway that
+// meets many keys flushes a row per key, and a statement per row cost a
+// round trip each on PostgreSQL and most of the flush's CPU on SQLite
+// (docs/benchmarks.md). PostgreSQL refuses one statement that touches a row
+// twice, hence the merge.
 func (db *DB) AddUsage(ctx context.Context, records []keygate.UsageRecord) error {
 	if len(records) == 0 {
 		return nil
@@ -35,24 +42,77 @@ func (db *DB) AddUsage(ctx context.Context, records []keygate.UsageRecord) error
 			}
 		}
 	}
+	rows := mergeUsage(records)
 	return db.write(ctx, func(tx *Tx) ([]keygate.Change, error) {
-		stmt, err := tx.PrepareContext(ctx, `INSERT INTO usage (minute, consumer_id, credential_id, route_id,
-			allowed, rejected, bytes_in, bytes_out) VALUES (?, ?, ?, ?, ?, ?, ?, ?)
-			ON CONFLICT (minute, consumer_id, credential_id, route_id) DO UPDATE SET
-			allowed = usage.allowed + excluded.allowed, rejected = usage.rejected + excluded.rejected,
-			bytes_in = usage.bytes_in + excluded.bytes_in, bytes_out = usage.bytes_out + excluded.bytes_out`)
-		if err != nil {
-			return nil, fmt.Errorf("store: add usage: %w", err)
-		}
-		defer stmt.Close()
-		for _, r := range records {
-			if _, err := stmt.ExecContext(ctx, r.Minute.UTC().Truncate(time.Minute).Unix(), r.ConsumerID, r.CredentialID,
-				r.RouteID, r.Allowed, r.Rejected, r.BytesIn, r.BytesOut); err != nil {
+		for len(rows) > 0 {
+			n := min(len(rows), usageChunk)
+			args := make([]any, 0, n*usageColumns)
+			for _, r := range rows[:n] {
+				args = append(args, r.minute, r.consumer, r.credential, r.route, r.Allowed, r.Rejected, r.BytesIn, r.BytesOut)
+			}
+			if _, err := tx.ExecContext(ctx, addUsageSQL(n), args...); err != nil {
 				return nil, fmt.Errorf("store: add usage: %w", err)
 			}
+			rows = rows[n:]
 		}
 		return nil, nil
 	})
+}
+
+// usageChunk is the most rows one upsert statement writes: 8 placeholders a
+// row, far below either engine's limit on placeholders.
+const usageChunk = 128
+
+const usageColumns = 8
+
+// usageRow is a usage record keyed as stored: the minute as unix seconds.
+type usageRow struct {
+	usageKey
+	keygate.UsageRecord
+}
+
+type usageKey struct {
+	minute                      int64
+	consumer, credential, route string
+}
+
+// mergeUsage adds up the records that count for one stored row, keeping the
+// order in which each row first appears.
+func mergeUsage(records []keygate.UsageRecord) []usageRow {
+	rows := make([]usageRow, 0, len(records))
+	index := make(map[usageKey]int, len(records))
+	for _, r := range records {
+		k := usageKey{r.Minute.UTC().Truncate(time.Minute).Unix(), r.ConsumerID, r.CredentialID, r.RouteID}
+		if i, ok := index[k]; ok {
+			m := &rows[i].UsageRecord
+			m.Allowed += r.Allowed
+			m.Rejected += r.Rejected
+			m.BytesIn += r.BytesIn
+			m.BytesOut += r.BytesOut
+			continue
+		}
+		index[k] = len(rows)
+		rows = append(rows, usageRow{k, r})
+	}
+	return rows
+}
+
+// addUsageSQL is the upsert of n rows. Built for each statement: a few
+// microseconds against the statement's own work, and the dialect caches
+// what it makes of each text.
+func addUsageSQL(n int) string {
+	var b strings.Builder
+	b.WriteString(`INSERT INTO usage (minute, consumer_id, credential_id, route_id, allowed, rejected, bytes_in, bytes_out) VALUES `)
+	for i := range n {
+		if i > 0 {
+			b.WriteString(", ")
+		}
+		b.WriteString("(?, ?, ?, ?, ?, ?, ?, ?)")
+	}
+	b.WriteString(` ON CONFLICT (minute, consumer_id, credential_id, route_id) DO UPDATE SET
+		allowed = usage.allowed + excluded.allowed, rejected = usage.rejected + excluded.rejected,
+		bytes_in = usage.bytes_in + excluded.bytes_in, bytes_out = usage.bytes_out + excluded.bytes_out`)
+	return b.String()
 }
 
 func (db *DB) Usage(ctx context.Context, q keygate.UsageQuery) ([]keygate.UsageRow, error) {

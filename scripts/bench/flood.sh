@@ -17,8 +17,17 @@
 #   LEGIT_KEYS=20           legitimate keys issued (and cached by a warm-up)
 #   FRESH=400000            fresh keys generated (cycled if the flood sends more)
 #   REFERENCE=1             0: leave (C) out
+#   PIN=none                split: keygate and the upstream on all CPUs but the last, both wrk
+#                           on the last, the legitimate one at nice -10 and the flood (and the
+#                           load of (C)) at nice 10: the flood's generator gets the CPU the
+#                           legitimate one leaves, as an attacker elsewhere would, and the
+#                           comparison is of keygate's own behaviour under the flood rather
+#                           than of three programs sharing the CPUs. none: nothing pinned.
 #   KEYGATE_BIN=            use this keygate binary instead of building ./cmd/keygate
 #                           (a build from before the filter has no keygate_key_filter_* metrics)
+#   PROFILE_DIR=            write CPU profiles of keygate during (A), (B), (C) there (alone,
+#                           flood, reference.pprof), from http://$KG_PPROF/debug/pprof: a keygate
+#                           built with -tags pprofhook, KG_PPROF=127.0.0.1:PORT in the environment
 #   KEYGATE_ARGS=           more arguments to keygate serve (e.g. --unknown-key-reads 0)
 # Everything listens on 127.0.0.1 only; everything started is stopped on exit.
 set -euo pipefail
@@ -31,6 +40,7 @@ FRESH=${FRESH:-400000}
 REFERENCE=${REFERENCE:-1}
 KEYGATE_BIN=${KEYGATE_BIN:-}
 KEYGATE_ARGS=${KEYGATE_ARGS:-}
+PIN=${PIN:-none}
 
 die() { echo "flood: $*" >&2; exit 1; }
 log() { echo "flood: $*" >&2; }
@@ -58,6 +68,21 @@ pick_port UP_PORT
 pick_port KG_PORT
 pick_port KG_ADMIN_PORT
 
+SERVER_PIN=() LEGIT_PIN=() LOAD_PIN=()
+case $PIN in
+none) ;;
+split)
+	command -v taskset >/dev/null || die "PIN=split needs taskset (util-linux)"
+	NCPU=$(nproc)
+	((NCPU >= 2)) || die "PIN=split needs 2 CPUs or more"
+	UPSTREAM_CPUS=0-$((NCPU - 2))
+	SERVER_PIN=(taskset -c "$UPSTREAM_CPUS")
+	LEGIT_PIN=(taskset -c $((NCPU - 1)) nice -n -10)
+	LOAD_PIN=(taskset -c $((NCPU - 1)) nice -n 10)
+	;;
+*) die "PIN must be none or split (got '$PIN')" ;;
+esac
+
 # ----------------------------------------------------------------- upstream --
 start_upstream "$TMP/upstream" "$UP_PORT"
 
@@ -76,7 +101,7 @@ export KEYGATE_ADMIN_TOKEN=flood_$(head -c 24 /dev/urandom | od -An -tx1 | tr -d
 export KEYGATE_ADMIN_URL=http://127.0.0.1:$KG_ADMIN_PORT
 "$KEYGATE_BIN" root-key generate --out "$TMP/root.key" >/dev/null || die "keygate root-key generate failed"
 # shellcheck disable=SC2086 # KEYGATE_ARGS is a list of arguments
-(exec "$KEYGATE_BIN" serve --data-dir "$TMP/data" --proxy-listen "127.0.0.1:$KG_PORT" --admin-listen "127.0.0.1:$KG_ADMIN_PORT" \
+(exec "${SERVER_PIN[@]}" "$KEYGATE_BIN" serve --data-dir "$TMP/data" --proxy-listen "127.0.0.1:$KG_PORT" --admin-listen "127.0.0.1:$KG_ADMIN_PORT" \
 	--root-key-file "$TMP/root.key" --log-level warn $KEYGATE_ARGS </dev/null >>"$TMP/keygate.log" 2>&1) &
 PIDS+=($!)
 wait_http "$KEYGATE_ADMIN_URL/healthz" $! || { cat "$TMP/keygate.log" >&2; die "keygate did not start"; }
@@ -107,8 +132,10 @@ function request()
 end
 LUA
 URL=http://127.0.0.1:$KG_PORT/bench
-wrk_keys() { # wrk_keys FILE CONNECTIONS SECONDS OUT
-	"$WRK" -t1 -c"$2" -d"$3s" --latency -s "$TMP/keys.lua" "$URL" -- "$1" >"$4" 2>&1 || true
+wrk_keys() { # wrk_keys FILE CONNECTIONS SECONDS OUT [load]: "load" for the flood and (C)'s load
+	local pin=("${LEGIT_PIN[@]}")
+	[[ ${5:-} != load ]] || pin=("${LOAD_PIN[@]}")
+	"${pin[@]}" "$WRK" -t1 -c"$2" -d"$3s" --latency -s "$TMP/keys.lua" "$URL" -- "$1" >"$4" 2>&1 || true
 }
 parse() { # parse FILE: "req_per_s p50_ms p99_ms non2xx"
 	awk '
@@ -133,15 +160,25 @@ delta() { [[ $1 == n/a || $2 == n/a ]] && echo n/a || awk -v a="$1" -v b="$2" 'B
 log "warming the cache with the legitimate keys"
 wrk_keys "$TMP/legit.txt" 4 2 "$TMP/warm.txt"
 
+# profile NAME: with PROFILE_DIR, a CPU profile of keygate over the next
+# DURATION - 1 s, in the background (see scripts/bench/misspath.sh).
+profile() {
+	[[ -n ${PROFILE_DIR:-} ]] || return 0
+	mkdir -p "$PROFILE_DIR"
+	curl -s -o "$PROFILE_DIR/$1.pprof" "http://$KG_PPROF/debug/pprof/profile?seconds=$((DURATION_S - 1))" &
+}
+
 log "(A) legitimate keys alone, $DURATION"
+profile alone
 wrk_keys "$TMP/legit.txt" "$LEGIT_CONNECTIONS" "$DURATION_S" "$TMP/a.txt"
 read -r A_RPS A_P50 A_P99 A_ERR < <(parse "$TMP/a.txt")
 
 log "(B) legitimate keys with a flood of fresh keys, $DURATION"
 read -r ADM0 UNK0 REJ0 < <(filter_counts)
-wrk_keys "$TMP/fresh.txt" "$FLOOD_CONNECTIONS" $((DURATION_S + 2)) "$TMP/flood.txt" &
+wrk_keys "$TMP/fresh.txt" "$FLOOD_CONNECTIONS" $((DURATION_S + 2)) "$TMP/flood.txt" load &
 FLOOD=$!
 sleep 1
+profile flood
 wrk_keys "$TMP/legit.txt" "$LEGIT_CONNECTIONS" "$DURATION_S" "$TMP/b.txt"
 wait "$FLOOD"
 read -r ADM1 UNK1 REJ1 < <(filter_counts)
@@ -151,16 +188,17 @@ F_REQS=$(awk '/requests in/ { print $1 }' "$TMP/flood.txt")
 
 if ((REFERENCE)); then
 	log "(C) legitimate keys with as much traffic of cached keys, $DURATION"
-	wrk_keys "$TMP/legit.txt" "$FLOOD_CONNECTIONS" $((DURATION_S + 2)) "$TMP/cload.txt" &
+	wrk_keys "$TMP/legit.txt" "$FLOOD_CONNECTIONS" $((DURATION_S + 2)) "$TMP/cload.txt" load &
 	CLOAD=$!
 	sleep 1
+	profile reference
 	wrk_keys "$TMP/legit.txt" "$LEGIT_CONNECTIONS" "$DURATION_S" "$TMP/c.txt"
 	wait "$CLOAD"
 	read -r C_RPS C_P50 C_P99 C_ERR < <(parse "$TMP/c.txt")
 	read -r CL_RPS _ _ _ < <(parse "$TMP/cload.txt")
 fi
 
-echo "# $BUILT; $(nproc) CPUs; DURATION=$DURATION LEGIT_CONNECTIONS=$LEGIT_CONNECTIONS FLOOD_CONNECTIONS=$FLOOD_CONNECTIONS ${KEYGATE_ARGS:+KEYGATE_ARGS='$KEYGATE_ARGS'}"
+echo "# $BUILT; $(nproc) CPUs; load average $(cut -d' ' -f1-3 /proc/loadavg); PIN=$PIN DURATION=$DURATION LEGIT_CONNECTIONS=$LEGIT_CONNECTIONS FLOOD_CONNECTIONS=$FLOOD_CONNECTIONS ${KEYGATE_ARGS:+KEYGATE_ARGS='$KEYGATE_ARGS'}"
 echo
 echo "| run | legitimate req/s | legitimate p50 | legitimate p99 | p99 vs (A) | non-2xx (legitimate) | other load req/s |"
 echo "| --- | ---: | ---: | ---: | ---: | ---: | ---: |"

@@ -9,12 +9,22 @@
 #        STORE=postgres://postgres@127.0.0.1:5432/test?sslmode=disable scripts/bench/misspath.sh
 # Environment:
 #   KEYS=200000     keys to create (each miss run uses up to rate × DURATION of them)
-#   DURATION=8s     each measured run; CONNECTIONS=64 connections
+#   DURATION=10s    each measured run; CONNECTIONS=64 connections
 #   RUNS=2          cached, miss, cached, miss, ...
 #   STORE=          empty: SQLite in a temporary data dir; a postgres:// URL: PostgreSQL,
 #                   in a schema of its own (dropped at the end)
+#   USAGE_FLUSH=10s keygate's --usage-flush-interval (the default). Each miss writes a
+#                   usage row (one per key and minute), and each flush's commit makes
+#                   every reader connection drop its mapping of the file, so its cost
+#                   belongs to the misses: each run is followed by a pause of the
+#                   interval + 1 s, counted in its CPU/request, so that the flush of its
+#                   last keys lands in it and not in the next run. With DURATION equal to
+#                   the interval, each run also holds one flush, as in a steady state.
 #   KEYGATE_ARGS=   more serve flags
 #   KEYGATE_BIN=    measure this keygate binary instead of building ./cmd/keygate
+#   PROFILE_DIR=    write a CPU profile of each measured run there (LABEL.pprof), from
+#                   http://$KG_PPROF/debug/pprof (a keygate built with -tags pprofhook and
+#                   KG_PPROF=127.0.0.1:PORT in its environment)
 #   WORKDIR=        keep the data dir, root key and keys here, and reuse them when they are
 #                   there already (seeding takes minutes; a restarted node has a cold cache,
 #                   so the same keys are misses again)
@@ -22,14 +32,16 @@
 set -euo pipefail
 
 KEYS=${KEYS:-200000}
-DURATION=${DURATION:-8s}
+DURATION=${DURATION:-10s}
 CONNECTIONS=${CONNECTIONS:-64}
 RUNS=${RUNS:-2}
 STORE=${STORE:-}
 KEYGATE_ARGS=${KEYGATE_ARGS:-}
+USAGE_FLUSH=${USAGE_FLUSH:-10s}
 
 die() { echo "misspath: $*" >&2; exit 1; }
 log() { echo "misspath: $*" >&2; }
+[[ $USAGE_FLUSH =~ ^[0-9]+s$ ]] || die "USAGE_FLUSH must be whole seconds, e.g. 10s (got '$USAGE_FLUSH')"
 REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
 # shellcheck source=tools.sh
 source "$REPO/scripts/bench/tools.sh"
@@ -80,7 +92,8 @@ if [[ -n $STORE ]]; then
 fi
 # shellcheck disable=SC2206
 KG_CMD=("$TMP/keygate" serve --data-dir "$TMP/data" --root-key-file "$TMP/root.key" "${STORE_ARGS[@]}"
-	--proxy-listen "127.0.0.1:$KG_PORT" --admin-listen "127.0.0.1:$KG_ADMIN_PORT" --log-level warn $KEYGATE_ARGS)
+	--proxy-listen "127.0.0.1:$KG_PORT" --admin-listen "127.0.0.1:$KG_ADMIN_PORT" --log-level warn
+	--usage-flush-interval "$USAGE_FLUSH" $KEYGATE_ARGS)
 # The miss path is measured cold: no preload of the keys earlier runs used.
 "$TMP/keygate" serve --help 2>&1 | grep -q -- --warm-window && KG_CMD+=(--warm-window 0)
 start_keygate() {
@@ -119,17 +132,28 @@ echo "keygate:  ${KG_CMD[*]}"
 echo "load:     keyload run -url $URL -c $CONNECTIONS -d $DURATION (-keys cached.txt -cycle | -keys keys.txt -skip N)"
 # ticks PID: user+system clock ticks the process has used.
 ticks() { sed 's/^.*) //' "/proc/$1/stat" | awk '{ print $12 + $13 }'; }
+# faults PID: the minor page faults the process has taken (a page of a mapped file
+# touched for the first time since it was mapped is one).
+faults() { sed 's/^.*) //' "/proc/$1/stat" | awk '{ print $8 }'; }
 # measure LABEL KEYLOAD-ARGS...: one keyload run, with keygate's CPU per request (µs)
 # appended: on a machine shared with other work, requests/s follow the others' load,
 # CPU per request much less so.
 measure() {
-	local label=$1 t0 t1 line n
+	local label=$1 t0 t1 f0 f1 line n
 	shift
-	t0=$(ticks "$KG_PID")
+	t0=$(ticks "$KG_PID") f0=$(faults "$KG_PID")
+	local prof=""
+	if [[ -n ${PROFILE_DIR:-} ]]; then
+		mkdir -p "$PROFILE_DIR"
+		curl -s -o "$PROFILE_DIR/${label// /-}.pprof" "http://$KG_PPROF/debug/pprof/profile?seconds=$((${DURATION%s} - 1))" &
+		prof=$!
+	fi
 	line=$("$TMP/keyload" run -url "$URL" -c "$CONNECTIONS" -d "$DURATION" -label "$label" "$@")
-	t1=$(ticks "$KG_PID")
+	[[ -z $prof ]] || wait "$prof" || true
+	sleep $((${USAGE_FLUSH%s} + 1))
+	t1=$(ticks "$KG_PID") f1=$(faults "$KG_PID")
 	n=$(printf %s "$line" | awk '{ for (i = 1; i < NF; i++) if ($i == "requests") { print $(i + 1); exit } }')
-	echo "$line  keygate CPU/request $(awk -v t=$((t1 - t0)) -v n="$n" -v hz="$(getconf CLK_TCK)" 'BEGIN { printf "%.0f", t * 1e6 / hz / n }') µs"
+	echo "$line  keygate CPU/request $(awk -v t=$((t1 - t0)) -v n="$n" -v hz="$(getconf CLK_TCK)" 'BEGIN { printf "%.0f", t * 1e6 / hz / n }') µs  faults/request $(awk -v f=$((f1 - f0)) -v n="$n" 'BEGIN { printf "%.1f", f / n }')"
 }
 skip=1 # the first key was tried above
 "$TMP/keyload" run -url "$URL" -keys "$TMP/cached.txt" -cycle -c "$CONNECTIONS" -d 2s -label warm-up >/dev/null

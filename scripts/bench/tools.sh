@@ -72,7 +72,8 @@ wait_http() {
 }
 
 # start_upstream DIR PORT: nginx on 127.0.0.1:PORT answering every request
-# with 200 "ok\n", its files in DIR, its pid added to PIDS.
+# with 200 "ok\n", its files in DIR, its pid added to PIDS; on the CPUs in
+# UPSTREAM_CPUS (a taskset list) when that is set.
 start_upstream() {
 	mkdir -p "$1"
 	cat >"$1/nginx.conf" <<CONF
@@ -95,7 +96,7 @@ http {
     }
 }
 CONF
-	(exec "$(PATH=$PATH:/usr/sbin command -v nginx)" -p "$1" -c "$1/nginx.conf" -e "$1/error.log" </dev/null >/dev/null 2>&1) &
+	(exec ${UPSTREAM_CPUS:+taskset -c "$UPSTREAM_CPUS"} "$(PATH=$PATH:/usr/sbin command -v nginx)" -p "$1" -c "$1/nginx.conf" -e "$1/error.log" </dev/null >/dev/null 2>&1) &
 	PIDS+=($!)
 	wait_http "http://127.0.0.1:$2/" $! || die "the upstream (nginx) did not start"
 }
