@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/keygate/keygate"
+	"github.com/keygate/keygate/internal/cpubench"
 )
 
 // BenchmarkUsageFlush times what a gateway's usage flush costs the store:
@@ -23,7 +24,7 @@ func BenchmarkUsageFlush(b *testing.B, store keygate.Store, n int) {
 			Allowed: 1, BytesIn: 100, BytesOut: 1000}
 	}
 	minute := time.Date(2033, 1, 1, 0, 0, 0, 0, time.UTC)
-	cpu0 := processCPU()
+	cpu0 := cpubench.Process()
 	for b.Loop() {
 		minute = minute.Add(time.Minute)
 		for i := range records {
@@ -33,7 +34,7 @@ func BenchmarkUsageFlush(b *testing.B, store keygate.Store, n int) {
 			b.Fatal(err)
 		}
 	}
-	if cpu := processCPU() - cpu0; cpu > 0 {
+	if cpu := cpubench.Process() - cpu0; cpu > 0 {
 		b.ReportMetric(float64(cpu.Nanoseconds())/float64(b.N), "cpu-ns/op")
 	}
 }
