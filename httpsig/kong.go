@@ -435,6 +435,19 @@ func KongMAC(dst []byte, m Message, alg Algorithm, secret []byte, headers string
 	return alg.MAC(dst, secret, s), nil
 }
 
+// KongMACPrepared is KongMAC with the secret prepared for alg
+// (Algorithm.PrepareKey), as a verifier keeps it.
+func KongMACPrepared(dst []byte, m Message, alg Algorithm, key []byte, headers string) ([]byte, error) {
+	sc := scratchPool.Get().(*scratch)
+	defer scratchPool.Put(sc)
+	s, err := appendKongSigningString(sc.buf[:0], m, headers, &sc.key)
+	sc.buf = s[:0]
+	if err != nil {
+		return dst, err
+	}
+	return alg.MACPrepared(dst, key, s)
+}
+
 // DecodeKongSignature decodes a signature as nginx's ngx.decode_base64
 // does, which Kong uses: standard alphabet, padding optional, input ends at
 // the first '='. ok is false where nginx fails.

@@ -1,6 +1,7 @@
 package hmacauth
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"strconv"
@@ -9,6 +10,7 @@ import (
 	"time"
 
 	"github.com/keygate/keygate"
+	"github.com/keygate/keygate/httpsig"
 )
 
 func TestCredentialsCache(t *testing.T) {
@@ -302,6 +304,36 @@ func TestCredentialsSecretWipedOnEviction(t *testing.T) {
 	for _, b := range buf {
 		if b != 0 {
 			t.Fatalf("secret not wiped: %q", buf)
+		}
+	}
+}
+
+// getPrepared gives the secret prepared for the algorithm asked, made
+// once per credential and algorithm and kept with the secret, and wiped
+// with it when the credential leaves the cache.
+func TestCredentialsPreparedKeys(t *testing.T) {
+	ctx := context.Background()
+	f := newFixture(t, nil)
+	for range 2 { // prepared on first use, then copied
+		for alg := httpsig.HMACSHA1; alg <= httpsig.HMACSHA512; alg++ {
+			cr, key, err := f.creds.getPrepared(ctx, testUser, alg, []byte("prefix"))
+			want := alg.PrepareKey([]byte("prefix"), []byte(testSecret))
+			if err != nil || !cr.found || !bytes.Equal(key, want) {
+				t.Fatalf("%s: %+v, %d bytes, %v", alg, cr, len(key), err)
+			}
+		}
+	}
+	f.creds.mu.RLock()
+	e := f.creds.entries[testUser]
+	f.creds.mu.RUnlock()
+	kept := *e.prepared[httpsig.HMACSHA256].Load()
+	if _, key, _ := f.creds.getPrepared(ctx, testUser, httpsig.HMACSHA256, nil); &key[0] == &kept[0] {
+		t.Fatal("a request got the cache's buffer, not a copy")
+	}
+	f.creds.Apply(keygate.Change{Kind: keygate.HMACCredentialChanged, Op: keygate.Deleted, ID: "id-" + testUser, Username: testUser})
+	for alg := httpsig.HMACSHA1; alg <= httpsig.HMACSHA512; alg++ {
+		if p := *e.prepared[alg].Load(); !bytes.Equal(p, make([]byte, len(p))) {
+			t.Errorf("%s: prepared key not wiped", alg)
 		}
 	}
 }

@@ -151,9 +151,9 @@ func (a *Authenticator) Authenticate(ctx context.Context, r *fasthttp.Request, _
 	}
 	alg, _ := httpsig.ParseAlgorithm(p.Algorithm)
 
-	var secretBuf [128]byte
-	cr, secret, err := a.creds.get(ctx, p.Username, secretBuf[:0])
-	defer clear(secret)
+	var keyBuf [httpsig.MaxPreparedKeySize]byte
+	cr, key, err := a.creds.getPrepared(ctx, p.Username, alg, keyBuf[:0])
+	defer clear(key)
 	if err != nil {
 		return auth.Result{}, err
 	}
@@ -161,7 +161,7 @@ func (a *Authenticator) Authenticate(ctx context.Context, r *fasthttp.Request, _
 		return denied(msgNotValid), nil
 	}
 	var macBuf, sigBuf [64]byte
-	mac, err := httpsig.KongMAC(macBuf[:0], message{r}, alg, secret, p.Headers)
+	mac, err := httpsig.KongMACPrepared(macBuf[:0], message{r}, alg, key, p.Headers)
 	// p, the username included, views the request's memory: get copies
 	// what it keeps.
 	if err != nil {
@@ -496,16 +496,16 @@ func (a *Authenticator) authenticateRFC9421(ctx context.Context, r *fasthttp.Req
 		return denied(msgNotValid), nil
 	}
 
-	var secretBuf [128]byte
-	cr, secret, err := a.creds.get(ctx, in.KeyID, secretBuf[:0])
-	defer clear(secret)
+	var keyBuf [httpsig.MaxPreparedKeySize]byte
+	cr, key, err := a.creds.getPrepared(ctx, in.KeyID, httpsig.HMACSHA256, keyBuf[:0])
+	defer clear(key)
 	if err != nil {
 		return auth.Result{}, err
 	}
 	if !cr.found {
 		return denied(msgNotValid), nil
 	}
-	mac, err := in.AppendMAC(macBuf[:0], message{r}, secret)
+	mac, err := in.AppendMACPrepared(macBuf[:0], message{r}, key)
 	if err != nil {
 		return denied(msgNotValid), nil
 	}
