@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"math/rand/v2"
 	"strconv"
 	"sync"
 	"testing"
@@ -388,5 +389,70 @@ func TestReplayCache(t *testing.T) {
 		if seen, err := r.Seen(ctx, "cred-"+key, key, c.Now().Add(time.Minute)); err != nil || seen {
 			t.Fatalf("after expiry: %v %v", seen, err)
 		}
+	}
+}
+
+// The replay cache's tables agree with a map of signatures to expiries
+// through random signatures, replays, expiries and sweeps (with tables
+// small enough that probe runs wrap around their end), and keep their
+// invariant: every entry is reached from its place without crossing an
+// empty slot, and n counts them.
+func TestReplayCacheAgainstMap(t *testing.T) {
+	c := &clock{now: testTime}
+	r := NewReplayCache(ReplayOptions{Now: c.Now, MaxEntries: 1 << 16, SweepInterval: 3 * time.Second})
+	rng := rand.New(rand.NewPCG(1, 2))
+	model := map[string]time.Time{} // key to expiry
+	checkTables := func(step int) {
+		t.Helper()
+		for si := range r.shards {
+			s := &r.shards[si]
+			n := 0
+			for i, e := range s.slots {
+				if e.tag == 0 {
+					continue
+				}
+				n++
+				if j, ok := s.find(e.tag); !ok || j != i {
+					t.Fatalf("step %d, shard %d: the entry in slot %d of %d is not found (%d %v)", step, si, i, len(s.slots), j, ok)
+				}
+			}
+			if n != s.n || 2*n > len(s.slots) {
+				t.Fatalf("step %d, shard %d: %d entries, n %d, %d slots", step, si, n, s.n, len(s.slots))
+			}
+		}
+	}
+	for step := range 30000 {
+		c.Add(time.Duration(rng.IntN(20)) * time.Millisecond)
+		key := "k" + strconv.Itoa(rng.IntN(4000))
+		until := c.Now().Add(time.Duration(1+rng.IntN(20000)) * time.Millisecond)
+		exp, had := model[key]
+		want := had && c.Now().Before(exp)
+		got, err := r.Seen(context.Background(), "cred-"+strconv.Itoa(rng.IntN(3)), key, until)
+		if err != nil || got != want {
+			t.Fatalf("step %d, %s: seen %v %v, want %v", step, key, got, err, want)
+		}
+		if !want {
+			model[key] = until
+		}
+		if step%1000 == 0 {
+			checkTables(step)
+		}
+	}
+	checkTables(-1)
+	// Every credential's count is its unexpired or unswept entries.
+	c.Add(time.Hour)
+	for i := range r.shards {
+		r.shards[i].mu.Lock()
+		r.dropExpired(&r.shards[i], c.Now().UnixNano())
+		r.shards[i].mu.Unlock()
+	}
+	checkTables(-2)
+	for i := range r.owners {
+		if len(r.owners[i].n) != 0 {
+			t.Errorf("owner shard %d still counts %v", i, r.owners[i].n)
+		}
+	}
+	if r.Len() != 0 {
+		t.Errorf("%d entries after all expired", r.Len())
 	}
 }
