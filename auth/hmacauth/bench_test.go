@@ -2,6 +2,8 @@ package hmacauth
 
 import (
 	"context"
+	"fmt"
+	"math/rand/v2"
 	"net/http"
 	"runtime"
 	"strconv"
@@ -88,6 +90,25 @@ func TestParseIMFFixdate(t *testing.T) {
 		"Sun Mar  1 12:00:00 2026", "n, S", "Sun,  1 Mar 2026 12:00:00 GMT", "Sun, 01 Mar 2026 12:00:00 GMT ", "n T, 01 Mar 2026 12:00:00 GMT",
 	} {
 		check(v)
+	}
+	// Month ends and leap days over the years it reads (centuries, 400s,
+	// year 0 and 9999, and more at random), exactly as http.ParseTime.
+	years := []int{0, 1, 3, 4, 99, 100, 399, 400, 1600, 1700, 1900, 1969, 1970, 2000, 2024, 2100, 9999}
+	rng := rand.New(rand.NewPCG(3, 4))
+	for range 300 {
+		years = append(years, rng.IntN(10000))
+	}
+	for _, y := range years {
+		for m := time.January; m <= time.December; m++ {
+			for _, day := range []int{1, 28, 29, 30, 31} {
+				v := fmt.Sprintf("Mon, %02d %s %04d 23:59:58 GMT", day, m.String()[:3], y)
+				got, ok := parseIMFFixdate(v)
+				want, err := http.ParseTime(v)
+				if ok != (err == nil) || ok && got != want.Unix() {
+					t.Fatalf("%q: %d %v; http.ParseTime %v %v", v, got, ok, want, err)
+				}
+			}
+		}
 	}
 	for d := time.Date(1999, 12, 25, 0, 0, 0, 0, time.UTC); d.Year() < 2030; d = d.Add(37*time.Hour + 61*time.Second) {
 		v := d.Format(http.TimeFormat)

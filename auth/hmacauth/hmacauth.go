@@ -320,35 +320,93 @@ func parseHTTPDate(v string) (int64, bool) {
 // parseIMFFixdate reads the date format every client sends ("Sun, 06 Nov
 // 1994 08:49:37 GMT") in a fraction of http.ParseTime's time; ok is false
 // for anything else (other formats, out-of-range fields), which
-// http.ParseTime then decides (TestParseIMFFixdate).
+// http.ParseTime then decides (TestParseIMFFixdate). As http.ParseTime, it
+// checks the weekday's name but not that it is the date's.
 func parseIMFFixdate(v string) (int64, bool) {
 	if len(v) != 29 || v[3] != ',' || v[4] != ' ' || v[7] != ' ' || v[11] != ' ' || v[16] != ' ' ||
-		v[19] != ':' || v[22] != ':' || v[25:] != " GMT" {
+		v[19] != ':' || v[22] != ':' || v[25:] != " GMT" || !isWeekday(v[:3]) {
 		return 0, false
 	}
-	if wd := strings.Index(weekdays, v[:3]); wd < 0 || wd%4 != 0 {
-		return 0, false
-	}
-	month := strings.Index(months, v[8:11])
+	month := monthOf(v[8:11])
 	day, ok1 := digits(v[5:7])
 	year, ok2 := digits(v[12:16])
 	hour, ok3 := digits(v[17:19])
 	minute, ok4 := digits(v[20:22])
 	sec, ok5 := digits(v[23:25])
-	if month < 0 || month%3 != 0 || !ok1 || !ok2 || !ok3 || !ok4 || !ok5 || hour > 23 || minute > 59 || sec > 59 || day < 1 {
+	if month == 0 || !ok1 || !ok2 || !ok3 || !ok4 || !ok5 || hour > 23 || minute > 59 || sec > 59 ||
+		day < 1 || day > daysIn(year, month) { // past the month's end: http.ParseTime refuses it
 		return 0, false
 	}
-	t := time.Date(year, time.Month(month/3+1), day, hour, minute, sec, 0, time.UTC)
-	if t.Day() != day { // past the month's end: http.ParseTime refuses it
-		return 0, false
-	}
-	return t.Unix(), true
+	return unixDays(year, month, day)*86400 + int64(hour*3600+minute*60+sec), true
 }
 
-const (
-	weekdays = "Mon Tue Wed Thu Fri Sat Sun"
-	months   = "JanFebMarAprMayJunJulAugSepOctNovDec"
-)
+func isWeekday(s string) bool {
+	switch s {
+	case "Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun":
+		return true
+	}
+	return false
+}
+
+// monthOf returns the number of the month named s, 0 for none.
+func monthOf(s string) int {
+	switch s {
+	case "Jan":
+		return 1
+	case "Feb":
+		return 2
+	case "Mar":
+		return 3
+	case "Apr":
+		return 4
+	case "May":
+		return 5
+	case "Jun":
+		return 6
+	case "Jul":
+		return 7
+	case "Aug":
+		return 8
+	case "Sep":
+		return 9
+	case "Oct":
+		return 10
+	case "Nov":
+		return 11
+	case "Dec":
+		return 12
+	}
+	return 0
+}
+
+// daysIn returns the number of days in month of year (Gregorian).
+func daysIn(year, month int) int {
+	switch month {
+	case 2:
+		if year%4 == 0 && (year%100 != 0 || year%400 == 0) {
+			return 29
+		}
+		return 28
+	case 4, 6, 9, 11:
+		return 30
+	}
+	return 31
+}
+
+// unixDays returns the days from 1970-01-01 to year-month-day (proleptic
+// Gregorian, year 0 to 9999), as time.Date(...).Unix()/86400 would, in a
+// fraction of its time: days before March first, so that February's length
+// comes last in the year (H. Hinnant's days_from_civil).
+func unixDays(year, month, day int) int64 {
+	y := year + 400 // so that y-1 stays positive; 400 years are 146,097 days
+	if month <= 2 {
+		y--
+	}
+	era, yoe := y/400, y%400
+	doy := (153*((month+9)%12)+2)/5 + day - 1 // day of the year from March 1
+	doe := yoe*365 + yoe/4 - yoe/100 + doy    // day of the 400-year era
+	return int64((era-1)*146097+doe) - 719468 // 719,468: days from 0000-03-01 to 1970-01-01
+}
 
 func digits(s string) (int, bool) {
 	n := 0
