@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"math/rand/v2"
 	"strconv"
 	"sync"
@@ -336,6 +337,45 @@ func TestCredentialsPreparedKeys(t *testing.T) {
 		if p := *e.prepared[alg].Load(); !bytes.Equal(p, make([]byte, len(p))) {
 			t.Errorf("%s: prepared key not wiped", alg)
 		}
+	}
+}
+
+// Requests preparing keys for every algorithm at once, while changes drop
+// and reload the credential, each get the right key: a prepared key is
+// made and published once, and never wiped while a request copies it.
+func TestCredentialsPreparedKeysConcurrently(t *testing.T) {
+	f := newFixture(t, nil)
+	var want [httpsig.HMACSHA512 + 1][]byte
+	for alg := httpsig.HMACSHA1; alg <= httpsig.HMACSHA512; alg++ {
+		want[alg] = alg.PrepareKey(nil, []byte(testSecret))
+	}
+	var wg sync.WaitGroup
+	errs := make(chan error, 8)
+	for g := range 8 {
+		wg.Go(func() {
+			for i := range 300 {
+				alg := httpsig.Algorithm(1 + (g+i)%4)
+				cr, key, err := f.creds.getPrepared(context.Background(), testUser, alg, nil)
+				if err == nil && (!cr.found || !bytes.Equal(key, want[alg])) {
+					err = fmt.Errorf("%s: wrong key", alg)
+				}
+				if err != nil {
+					errs <- err
+					return
+				}
+			}
+		})
+	}
+	wg.Go(func() {
+		for range 100 {
+			f.creds.Apply(keygate.Change{Kind: keygate.HMACCredentialChanged, Op: keygate.Updated, ID: "id-" + testUser, Username: testUser})
+			time.Sleep(100 * time.Microsecond)
+		}
+	})
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Error(err)
 	}
 }
 
