@@ -52,7 +52,8 @@ const maxUsername = 256
 type Authenticator struct {
 	cfg       keygate.HMACAuthConfig
 	creds     *Credentials
-	replay    ReplayGuard // nil: replay protection off
+	replay    ReplayGuard  // nil: replay protection off
+	cache     *ReplayCache // replay, when it is the in-memory one
 	now       func() time.Time
 	skew      int64 // seconds
 	maxBody   int64
@@ -85,6 +86,7 @@ func New(cfg keygate.HMACAuthConfig, creds *Credentials, replay ReplayGuard, now
 		if a.replay = replay; a.replay == nil {
 			a.replay = defaultReplay()
 		}
+		a.cache, _ = a.replay.(*ReplayCache)
 		widenReplayWindow(a.skew)
 	}
 	for _, name := range cfg.Algorithms {
@@ -157,6 +159,12 @@ func (a *Authenticator) verifyKong(ctx context.Context, r *fasthttp.Request, p *
 		return denied(msgNotValid), nil
 	}
 	alg, _ := httpsig.ParseAlgorithm(p.Algorithm)
+	var macBuf, sigBuf [64]byte
+	sig, sigOK := httpsig.DecodeKongSignature(sigBuf[:0], p.Signature)
+	var rk replayKey
+	if sigOK {
+		rk = a.replayKeyOf(sig)
+	}
 
 	var keyBuf [httpsig.MaxPreparedKeySize]byte
 	cr, key, err := a.creds.getPrepared(ctx, p.Username, alg, keyBuf[:0])
@@ -167,15 +175,13 @@ func (a *Authenticator) verifyKong(ctx context.Context, r *fasthttp.Request, p *
 	if !cr.found {
 		return denied(msgNotValid), nil
 	}
-	var macBuf, sigBuf [64]byte
 	mac, err := httpsig.KongMACPrepared(macBuf[:0], message{r}, alg, key, p.Headers)
 	// p, the username included, views the request's memory: get copies
 	// what it keeps.
 	if err != nil {
 		return denied(msgNotValid), nil
 	}
-	sig, ok := httpsig.DecodeKongSignature(sigBuf[:0], p.Signature)
-	if !ok || subtle.ConstantTimeCompare(mac, sig) != 1 {
+	if !sigOK || subtle.ConstantTimeCompare(mac, sig) != 1 {
 		return denied(msgNotSame), nil
 	}
 	// A signed Digest is checked whatever the route says: the signer
@@ -186,7 +192,19 @@ func (a *Authenticator) verifyKong(ctx context.Context, r *fasthttp.Request, p *
 			return res, nil
 		}
 	}
-	return a.grant(ctx, cr, mac, date)
+	return a.grant(ctx, cr, mac, rk, date)
+}
+
+// replayKeyOf hashes a presented signature for the in-memory replay cache
+// and has the CPU fetch its slot meanwhile (zero without that cache). Once
+// verified, the signature is the MAC the cache remembers.
+func (a *Authenticator) replayKeyOf(sig []byte) replayKey {
+	if a.cache == nil {
+		return replayKey{}
+	}
+	k := a.cache.key(sig)
+	a.cache.prefetch(k)
+	return k
 }
 
 // hideKong removes the hmac credentials (hide_credentials): whichever of
@@ -477,13 +495,13 @@ func (a *Authenticator) readBody(r *fasthttp.Request) ([]byte, auth.Result, bool
 // every route that shares the guard, after which the time check refuses it
 // anyway. A credential with too many signatures remembered is refused
 // (ErrReplayQuota), so that one cannot fill the cache for all.
-func (a *Authenticator) grant(ctx context.Context, cr credential, mac []byte, at int64) (auth.Result, error) {
+func (a *Authenticator) grant(ctx context.Context, cr credential, mac []byte, rk replayKey, at int64) (auth.Result, error) {
 	if a.replay != nil {
 		until := time.Unix(at+max(replayWindow.Load(), a.skew)+1, 0)
 		var seen bool
 		var err error
-		if rc, ok := a.replay.(*ReplayCache); ok {
-			seen, err = rc.seen(cr.cred.Username, mac, until)
+		if a.cache != nil {
+			seen, err = a.cache.seenKey(cr.cred.Username, rk, until)
 		} else {
 			seen, err = a.replay.Seen(ctx, cr.cred.Username, string(mac), until)
 		}
@@ -566,12 +584,13 @@ func (a *Authenticator) verifyRFC9421(ctx context.Context, r *fasthttp.Request, 
 	if err != nil {
 		return denied(msgNotValid), nil
 	}
-	return a.checkRFC9421MAC(ctx, r, in, sig, macBuf[:0], digestCovered)
+	return a.checkRFC9421MAC(ctx, r, in, sig, a.replayKeyOf(sig), macBuf[:0], digestCovered)
 }
 
-// checkRFC9421MAC compares sig with the MAC of r under in, computed in
-// dst, then checks the Content-Digest (apart, as verifyKong is).
-func (a *Authenticator) checkRFC9421MAC(ctx context.Context, r *fasthttp.Request, in *httpsig.SignatureInput, sig, dst []byte, digestCovered bool) (auth.Result, error) {
+// checkRFC9421MAC compares sig (rk for the replay cache) with the MAC of r
+// under in, computed in dst, then checks the Content-Digest (apart, as
+// verifyKong is).
+func (a *Authenticator) checkRFC9421MAC(ctx context.Context, r *fasthttp.Request, in *httpsig.SignatureInput, sig []byte, rk replayKey, dst []byte, digestCovered bool) (auth.Result, error) {
 	var keyBuf [httpsig.MaxPreparedKeySize]byte
 	cr, key, err := a.creds.getPrepared(ctx, in.KeyID, httpsig.HMACSHA256, keyBuf[:0])
 	defer clear(key)
@@ -607,7 +626,7 @@ func (a *Authenticator) checkRFC9421MAC(ctx context.Context, r *fasthttp.Request
 			return denied(msgNoDigest), nil
 		}
 	}
-	return a.grant(ctx, cr, mac, in.Created)
+	return a.grant(ctx, cr, mac, rk, in.Created)
 }
 
 // coversTarget reports whether the signature covers the whole request

@@ -94,7 +94,13 @@ type replayShard struct {
 	n         int // entries, expired ones not yet swept included
 	nextSweep int64
 	lastSweep int64
-	_         [64 - 8 - 24 - 3*8]byte // keep neighbouring shards' locks on separate cache lines
+	// The table's first slot and its mask, for prefetch, which takes no
+	// lock: published in that order when the table grows, read in the
+	// other, so that a stale pair still addresses a slot of the table read
+	// (tables only grow).
+	first atomic.Pointer[replaySlot]
+	mask  atomic.Uint64
+	_     [128 - 8 - 24 - 5*8]byte // keep neighbouring shards' locks on separate cache lines
 }
 
 // replaySlot is one remembered signature. Its identity is a 64-bit keyed
@@ -138,7 +144,7 @@ func NewReplayCache(opts ReplayOptions) *ReplayCache {
 		perCred: int32(min(opts.MaxPerCredential, opts.MaxEntries, 1<<30)), sweep: int64(opts.SweepInterval),
 		seeds: [3]maphash.Seed{maphash.MakeSeed(), maphash.MakeSeed(), maphash.MakeSeed()}}
 	for i := range c.shards {
-		c.shards[i].slots = make([]replaySlot, minReplaySlots)
+		c.shards[i].setSlots(make([]replaySlot, minReplaySlots))
 		c.owners[i].n = map[uint64]int32{}
 	}
 	return c
@@ -154,8 +160,32 @@ func (c *ReplayCache) Seen(_ context.Context, credential, key string, until time
 // seen is Seen for a key in bytes, which the verifier calls directly: a
 // MAC passed as a string through the interface costs a copy on the heap.
 func (c *ReplayCache) seen(credential string, key []byte, until time.Time) (bool, error) {
-	tag := max(maphash.Bytes(c.seeds[0], key), 1)
-	s := &c.shards[maphash.Bytes(c.seeds[1], key)%replayShards]
+	return c.seenKey(credential, c.key(key), until)
+}
+
+// replayKey is a key as the cache places it.
+type replayKey struct {
+	tag   uint64 // never 0
+	shard *replayShard
+}
+
+func (c *ReplayCache) key(key []byte) replayKey {
+	return replayKey{tag: max(maphash.Bytes(c.seeds[0], key), 1), shard: &c.shards[maphash.Bytes(c.seeds[1], key)%replayShards]}
+}
+
+// prefetch starts bringing the slot where k goes into the CPU's caches
+// without waiting for it. The verifier calls it with the presented
+// signature before it computes the MAC, so that with many signatures
+// remembered the trip to main memory overlaps that work instead of
+// following it.
+func (c *ReplayCache) prefetch(k replayKey) {
+	mask := k.shard.mask.Load()
+	prefetch(unsafe.Add(unsafe.Pointer(k.shard.first.Load()), uintptr(k.tag&mask)*unsafe.Sizeof(replaySlot{})))
+}
+
+// seenKey is seen for a key hashed.
+func (c *ReplayCache) seenKey(credential string, k replayKey, until time.Time) (bool, error) {
+	tag, s := k.tag, k.shard
 	owner := maphash.String(c.seeds[2], credential)
 	now := c.now().UnixNano()
 	expires := min(until.UnixNano(), now+int64(maxReplayTTL))
@@ -207,7 +237,7 @@ func (s *replayShard) find(tag uint64) (i int, ok bool) {
 func (s *replayShard) insert(e replaySlot) {
 	if 2*(s.n+1) > len(s.slots) {
 		old := s.slots
-		s.slots = make([]replaySlot, 2*len(old))
+		s.setSlots(make([]replaySlot, 2*len(old)))
 		for _, o := range old {
 			if o.tag != 0 {
 				i, _ := s.find(o.tag)
@@ -218,6 +248,13 @@ func (s *replayShard) insert(e replaySlot) {
 	i, _ := s.find(e.tag)
 	s.slots[i] = e
 	s.n++
+}
+
+// setSlots makes slots the table, with the lock held.
+func (s *replayShard) setSlots(slots []replaySlot) {
+	s.slots = slots
+	s.first.Store(&slots[0])
+	s.mask.Store(uint64(len(slots) - 1))
 }
 
 // remove empties slot i, moving back each following entry of the probe
