@@ -456,7 +456,7 @@ func TestReplayCacheAgainstMap(t *testing.T) {
 					t.Fatalf("step %d, shard %d: the entry in slot %d of %d is not found (%d %v)", step, si, i, len(s.slots), j, ok)
 				}
 			}
-			if s.first.Load() != &s.slots[0] || s.mask.Load() != uint64(len(s.slots)-1) {
+			if s.published.first.Load() != &s.slots[0] || s.published.mask.Load() != uint64(len(s.slots)-1) {
 				t.Fatalf("step %d, shard %d: the table published for prefetch is not the table", step, si)
 			}
 			if n != s.n || 2*n > len(s.slots) {

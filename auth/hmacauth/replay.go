@@ -76,13 +76,14 @@ const maxReplayTTL = (2*maxClockSkew + 1) * time.Second
 // cost 200–400 ns more per request on our 2-core VMs
 // (BenchmarkHMACVerify, docs/benchmarks.md).
 type ReplayCache struct {
-	now      func() time.Time
-	perShard int
-	perCred  int32
-	sweep    int64 // ns
-	seeds    [3]maphash.Seed
-	shards   [replayShards]replayShard
-	owners   [replayShards]ownerShard
+	now       func() time.Time
+	perShard  int
+	perCred   int32
+	sweep     int64 // ns
+	seeds     [3]maphash.Seed
+	shards    [replayShards]replayShard
+	owners    [replayShards]ownerShard
+	published [replayShards]publishedTable
 }
 
 type replayShard struct {
@@ -94,13 +95,19 @@ type replayShard struct {
 	n         int // entries, expired ones not yet swept included
 	nextSweep int64
 	lastSweep int64
-	// The table's first slot and its mask, for prefetch, which takes no
-	// lock: published in that order when the table grows, read in the
-	// other, so that a stale pair still addresses a slot of the table read
-	// (tables only grow).
+	// published is the table for prefetch, in ReplayCache.published.
+	published *publishedTable
+	_         [64 - 8 - 24 - 4*8]byte // keep neighbouring shards' locks on separate cache lines
+}
+
+// publishedTable is a shard's table for prefetch, which takes no lock: its
+// first slot and its mask, published in that order when the table grows
+// and read in the other, so that a stale pair still addresses a slot of
+// the table read (tables only grow). They are kept together, apart from
+// the shards, so that they stay in the CPU's caches.
+type publishedTable struct {
 	first atomic.Pointer[replaySlot]
 	mask  atomic.Uint64
-	_     [128 - 8 - 24 - 5*8]byte // keep neighbouring shards' locks on separate cache lines
 }
 
 // replaySlot is one remembered signature. Its identity is a 64-bit keyed
@@ -144,6 +151,7 @@ func NewReplayCache(opts ReplayOptions) *ReplayCache {
 		perCred: int32(min(opts.MaxPerCredential, opts.MaxEntries, 1<<30)), sweep: int64(opts.SweepInterval),
 		seeds: [3]maphash.Seed{maphash.MakeSeed(), maphash.MakeSeed(), maphash.MakeSeed()}}
 	for i := range c.shards {
+		c.shards[i].published = &c.published[i]
 		c.shards[i].setSlots(make([]replaySlot, minReplaySlots))
 		c.owners[i].n = map[uint64]int32{}
 	}
@@ -179,8 +187,10 @@ func (c *ReplayCache) key(key []byte) replayKey {
 // remembered the trip to main memory overlaps that work instead of
 // following it.
 func (c *ReplayCache) prefetch(k replayKey) {
-	mask := k.shard.mask.Load()
-	prefetch(unsafe.Add(unsafe.Pointer(k.shard.first.Load()), uintptr(k.tag&mask)*unsafe.Sizeof(replaySlot{})))
+	t := k.shard.published
+	mask := t.mask.Load()
+	prefetch(unsafe.Add(unsafe.Pointer(t.first.Load()), uintptr(k.tag&mask)*unsafe.Sizeof(replaySlot{})))
+	prefetch(unsafe.Pointer(k.shard)) // its lock
 }
 
 // seenKey is seen for a key hashed.
@@ -253,8 +263,8 @@ func (s *replayShard) insert(e replaySlot) {
 // setSlots makes slots the table, with the lock held.
 func (s *replayShard) setSlots(slots []replaySlot) {
 	s.slots = slots
-	s.first.Store(&slots[0])
-	s.mask.Store(uint64(len(slots) - 1))
+	s.published.first.Store(&slots[0])
+	s.published.mask.Store(uint64(len(slots) - 1))
 }
 
 // remove empties slot i, moving back each following entry of the probe
