@@ -106,3 +106,22 @@ func FuzzDecodeKongSignature(f *testing.F) {
 		DecodeKongSignature(nil, v)
 	})
 }
+
+// FuzzKongSigns holds KongSigns to its definition: one of the names Kong
+// splits the field into reads the header.
+func FuzzKongSigns(f *testing.F) {
+	for _, s := range []string{"date @request-target", "x_date  Date ", "", " ", "digest", "DIGEST request-line"} {
+		f.Add(s, "Date")
+		f.Add(s, "X-Date")
+		f.Add(s, "Digest")
+	}
+	f.Fuzz(func(t *testing.T, headers, header string) {
+		want := false
+		for _, name := range KongHeaderNames(headers) {
+			want = want || sameHeaderName(name, header)
+		}
+		if got := KongSigns(headers, header); got != want {
+			t.Fatalf("KongSigns(%q, %q) = %v", headers, header, got)
+		}
+	})
+}

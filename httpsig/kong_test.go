@@ -464,3 +464,83 @@ func TestMACIsHMAC(t *testing.T) {
 		macPools[a].Put(st)
 	}
 }
+
+// A prepared key gives crypto/hmac's MAC for every algorithm, key length
+// (keys longer than a block, which HMAC hashes first, included) and
+// message, as MAC does; the pool keeps no trace of key or state.
+func TestPrepareKey(t *testing.T) {
+	for a := HMACSHA1; a <= HMACSHA512; a++ {
+		for _, n := range []int{0, 1, 32, 63, 64, 65, 127, 128, 129, 300} {
+			secret := bytes.Repeat([]byte{byte(n + 7)}, n)
+			key := a.PrepareKey([]byte("prefix"), secret)
+			if string(key[:6]) != "prefix" || len(key)-6 != a.PreparedKeySize() || a.PreparedKeySize() > MaxPreparedKeySize {
+				t.Fatalf("%s, %d-byte key: %d bytes appended, PreparedKeySize %d", a, n, len(key)-6, a.PreparedKeySize())
+			}
+			key = key[6:]
+			for _, msg := range []string{"", "abc", strings.Repeat("m", 55), strings.Repeat("m", 56), strings.Repeat("m", 200)} {
+				h := a.New(secret)
+				h.Write([]byte(msg))
+				want := h.Sum([]byte("prefix"))
+				got, err := a.MACPrepared([]byte("prefix"), key, []byte(msg))
+				if err != nil || !bytes.Equal(got, want) {
+					t.Fatalf("%s, %d-byte key, %q: %x %v, crypto/hmac %x", a, n, msg, got, err, want)
+				}
+			}
+		}
+		st := macPools[a].Get().(*macState)
+		if st.pad != [128]byte{} || st.sum != [64]byte{} || st.state != [MaxPreparedKeySize]byte{} {
+			t.Errorf("%s: pads, sums or states left in the pool", a)
+		}
+		macPools[a].Put(st)
+	}
+}
+
+// MACPrepared refuses what PrepareKey did not make for its algorithm,
+// rather than compute a MAC from it.
+func TestMACPreparedRefusesOtherKeys(t *testing.T) {
+	secret := []byte("0123456789abcdef0123456789abcdef")
+	sha256Key := HMACSHA256.PrepareKey(nil, secret)
+	sha512Key := HMACSHA512.PrepareKey(nil, secret)
+	tests := []struct {
+		name string
+		alg  Algorithm
+		key  []byte
+	}{
+		{"raw secret", HMACSHA256, secret},
+		{"empty", HMACSHA256, nil},
+		{"truncated", HMACSHA256, sha256Key[:len(sha256Key)-1]},
+		{"another algorithm's, other size", HMACSHA256, sha512Key},
+		{"SHA-512's for SHA-384, same size", HMACSHA384, sha512Key},
+		{"garbage of the right size", HMACSHA256, bytes.Repeat([]byte{1}, len(sha256Key))},
+		{"invalid algorithm", 0, sha256Key},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if got, err := tt.alg.MACPrepared([]byte("d"), tt.key, []byte("msg")); !errors.Is(err, ErrPreparedKey) || string(got) != "d" {
+				t.Errorf("%q, %v", got, err)
+			}
+		})
+	}
+}
+
+// The prepared forms of KongMAC and AppendMAC agree with them.
+func TestPreparedSignatures(t *testing.T) {
+	r := received(t, "POST /a?x=1 HTTP/1.1\nHost: example.com\nDate: Thu, 22 Jun 2017 17:15:21 GMT\nContent-Length: 0\n\n")
+	secret := []byte("secret")
+	for a := HMACSHA1; a <= HMACSHA512; a++ {
+		want, err1 := KongMAC(nil, HTTPRequest(r), a, secret, "date @request-target")
+		got, err2 := KongMACPrepared(nil, HTTPRequest(r), a, a.PrepareKey(nil, secret), "date @request-target")
+		if err1 != nil || err2 != nil || !bytes.Equal(got, want) {
+			t.Errorf("%s: KongMACPrepared %x %v, KongMAC %x %v", a, got, err2, want, err1)
+		}
+	}
+	in, err := NewSignatureInput("sig1", []string{"@method", "@authority", "@path", "@query", "date"}, SignatureParams{Created: 1, KeyID: "k", Alg: AlgHMACSHA256})
+	if err != nil {
+		t.Fatal(err)
+	}
+	want, err1 := in.AppendMAC(nil, HTTPRequest(r), secret)
+	got, err2 := in.AppendMACPrepared(nil, HTTPRequest(r), HMACSHA256.PrepareKey(nil, secret))
+	if err1 != nil || err2 != nil || !bytes.Equal(got, want) {
+		t.Errorf("AppendMACPrepared %x %v, AppendMAC %x %v", got, err2, want, err1)
+	}
+}

@@ -539,3 +539,21 @@ func (in *SignatureInput) AppendMAC(dst []byte, m Message, secret []byte) ([]byt
 	}
 	return HMACSHA256.MAC(dst, secret, base), nil
 }
+
+// AppendMACPrepared is AppendMAC with the secret prepared for hmac-sha256
+// (HMACSHA256.PrepareKey), as a verifier keeps it.
+func (in *SignatureInput) AppendMACPrepared(dst []byte, m Message, key []byte) ([]byte, error) {
+	if in.Alg != "" && in.Alg != AlgHMACSHA256 {
+		return dst, ErrAlgorithm
+	}
+	sc := scratchPool.Get().(*scratch)
+	defer scratchPool.Put(sc)
+	base, err := appendSignatureBase(sc.buf[:0], m, in, &sc.key)
+	if base != nil {
+		sc.buf = base[:0]
+	}
+	if err != nil {
+		return dst, err
+	}
+	return HMACSHA256.MACPrepared(dst, key, base)
+}

@@ -13,6 +13,7 @@ import (
 	"golang.org/x/sync/singleflight"
 
 	"github.com/keygate/keygate"
+	"github.com/keygate/keygate/httpsig"
 )
 
 // Lookup is the one store read the cache needs.
@@ -52,8 +53,10 @@ type Options struct {
 // cache does not need keyauth's sharded open-addressing table.
 //
 // Secrets are kept in memory only, in buffers the cache owns (the one open
-// returned); a request gets a copy, which it zeroes, and an entry's buffer
-// is zeroed when it leaves the cache or does not get in.
+// returned), with the secret prepared for each algorithm it has been used
+// with (httpsig.Algorithm.PrepareKey: two hash blocks fewer per request),
+// which is as sensitive; a request gets a copy, which it zeroes, and an
+// entry's buffers are zeroed when it leaves the cache or does not get in.
 type Credentials struct {
 	store Lookup
 	open  func(*keygate.Sealed) ([]byte, error)
@@ -83,6 +86,10 @@ type entry struct {
 	// unix ns; 0: never. Checked on every use, so that a cached credential
 	// is refused from that instant, not when the entry goes stale.
 	ends int64
+	// prepared holds the secret prepared for each algorithm, made on the
+	// algorithm's first use (under the read lock, so never while the entry
+	// is wiped) and wiped with the secret.
+	prepared [httpsig.HMACSHA512 + 1]atomic.Pointer[[]byte]
 }
 
 // NewCredentials returns a cache reading credentials from store and
@@ -126,15 +133,26 @@ type credential struct {
 // to dst, which the caller zeroes when done. It reads the store on a miss;
 // an error is a store (or keyring) failure, never an unknown username.
 func (c *Credentials) get(ctx context.Context, username string, dst []byte) (credential, []byte, error) {
+	return c.getAs(ctx, username, 0, dst)
+}
+
+// getPrepared is get with the secret prepared for alg
+// (httpsig.Algorithm.PrepareKey), which a verifier computes MACs from.
+func (c *Credentials) getPrepared(ctx context.Context, username string, alg httpsig.Algorithm, dst []byte) (credential, []byte, error) {
+	return c.getAs(ctx, username, alg, dst)
+}
+
+// getAs is get with the secret as it is (alg 0) or prepared for alg.
+func (c *Credentials) getAs(ctx context.Context, username string, alg httpsig.Algorithm, dst []byte) (credential, []byte, error) {
 	now := c.now().UnixNano()
-	if cr, dst, ok, _ := c.cached(username, now, dst); ok {
+	if cr, dst, ok, _ := c.cached(username, now, alg, dst); ok {
 		return cr, dst, nil
 	}
 	// Past the cache, username may be kept (misses, flights): the caller's
 	// may view a request's memory.
 	username = strings.Clone(username)
 	if now < c.storeDownUntil.Load() {
-		return c.stale(username, now, dst, errStoreDown)
+		return c.stale(username, now, alg, dst, errStoreDown)
 	}
 	// A flight is shared only by requests that saw the same generation: one
 	// arriving after an invalidation (a revoke that has returned) must not
@@ -142,18 +160,18 @@ func (c *Credentials) get(ctx context.Context, username string, dst []byte) (cre
 	// waiter copies the secret from there, so no opened secret outlives the
 	// flight outside the cache, which zeroes it when the entry goes.
 	for attempt := 0; attempt < 3; attempt++ {
-		_, _, _, gen := c.cached(username, now, nil)
+		_, _, _, gen := c.cached(username, now, 0, nil)
 		_, err, _ := c.loads.Do(username+"\x00"+strconv.FormatUint(gen, 36), func() (any, error) {
 			return nil, c.load(ctx, username, gen, now)
 		})
 		if keygate.ErrorCode(err) == keygate.EUNAVAILABLE {
 			c.storeDownUntil.Store(now + int64(c.opts.RetryAfter))
-			return c.stale(username, now, dst, err)
+			return c.stale(username, now, alg, dst, err)
 		}
 		if err != nil {
 			return credential{}, dst, err
 		}
-		if cr, dst, ok, _ := c.cached(username, now, dst); ok {
+		if cr, dst, ok, _ := c.cached(username, now, alg, dst); ok {
 			return cr, dst, nil
 		}
 	}
@@ -166,7 +184,7 @@ func (c *Credentials) get(ctx context.Context, username string, dst []byte) (cre
 	}
 	cr := e.credential(now)
 	if cr.found {
-		dst = append(dst, e.secret...)
+		dst = e.appendSecret(dst, alg)
 	}
 	e.wipe()
 	return cr, dst, nil
@@ -177,7 +195,7 @@ var errStoreDown = keygate.Unavailable(errors.New("a store read failed moments a
 // stale serves a credential cached less than StaleWindow past its lifetime
 // while the store cannot be read; otherwise it returns err. Misses are not
 // served stale: a credential created since may be what is asked for.
-func (c *Credentials) stale(username string, now int64, dst []byte, err error) (credential, []byte, error) {
+func (c *Credentials) stale(username string, now int64, alg httpsig.Algorithm, dst []byte, err error) (credential, []byte, error) {
 	if c.opts.StaleWindow <= 0 {
 		return credential{}, dst, err
 	}
@@ -189,14 +207,15 @@ func (c *Credentials) stale(username string, now int64, dst []byte, err error) (
 	}
 	cr := e.credential(now)
 	if cr.found {
-		dst = append(dst, e.secret...)
+		dst = e.appendSecret(dst, alg)
 	}
 	return cr, dst, nil
 }
 
-// cached looks username up; ok is false when it is not cached or has
-// expired. gen is the generation to load under.
-func (c *Credentials) cached(username string, now int64, dst []byte) (cr credential, out []byte, ok bool, gen uint64) {
+// cached looks username up, appending its secret as getAs does; ok is
+// false when it is not cached or has expired. gen is the generation to
+// load under.
+func (c *Credentials) cached(username string, now int64, alg httpsig.Algorithm, dst []byte) (cr credential, out []byte, ok bool, gen uint64) {
 	c.mu.RLock()
 	defer c.mu.RUnlock()
 	if e := c.entries[username]; e != nil && now < e.expires {
@@ -204,12 +223,29 @@ func (c *Credentials) cached(username string, now int64, dst []byte) (cr credent
 		if !cr.found {
 			return cr, dst, true, c.gen // no secret for a credential that cannot be used
 		}
-		return cr, append(dst, e.secret...), true, c.gen
+		return cr, e.appendSecret(dst, alg), true, c.gen
 	}
 	if exp, hit := c.misses[username]; hit && now < exp {
 		return credential{}, dst, true, c.gen
 	}
 	return credential{}, dst, false, c.gen
+}
+
+// appendSecret appends the secret (alg 0) or the secret prepared for alg,
+// preparing it on first use. The read lock is held, or the entry has one
+// owner: wipe, under the write lock, cannot run meanwhile.
+func (e *entry) appendSecret(dst []byte, alg httpsig.Algorithm) []byte {
+	if alg == 0 {
+		return append(dst, e.secret...)
+	}
+	if p := e.prepared[alg].Load(); p != nil {
+		return append(dst, *p...)
+	}
+	key := alg.PrepareKey(make([]byte, 0, alg.PreparedKeySize()), e.secret)
+	if !e.prepared[alg].CompareAndSwap(nil, &key) { // another request was first
+		clear(key)
+	}
+	return append(dst, *e.prepared[alg].Load()...)
 }
 
 // credential is the entry as a request at now sees it.
@@ -348,9 +384,17 @@ func (c *Credentials) remove(username string) {
 	}
 }
 
-// wipe zeroes the secret. Entries in the cache are wiped under the write
-// lock, so no request is reading them; others have one owner.
-func (e *entry) wipe() { clear(e.secret) }
+// wipe zeroes the secret and its prepared forms. Entries in the cache are
+// wiped under the write lock, so no request is reading them; others have
+// one owner.
+func (e *entry) wipe() {
+	clear(e.secret)
+	for i := range e.prepared {
+		if p := e.prepared[i].Load(); p != nil {
+			clear(*p)
+		}
+	}
+}
 
 // Apply is the store's change hook: it drops what a change makes stale, so
 // that a revoke or a deletion applies to the next request.

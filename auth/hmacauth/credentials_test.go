@@ -1,14 +1,18 @@
 package hmacauth
 
 import (
+	"bytes"
 	"context"
 	"errors"
+	"fmt"
+	"math/rand/v2"
 	"strconv"
 	"sync"
 	"testing"
 	"time"
 
 	"github.com/keygate/keygate"
+	"github.com/keygate/keygate/httpsig"
 )
 
 func TestCredentialsCache(t *testing.T) {
@@ -306,6 +310,75 @@ func TestCredentialsSecretWipedOnEviction(t *testing.T) {
 	}
 }
 
+// getPrepared gives the secret prepared for the algorithm asked, made
+// once per credential and algorithm and kept with the secret, and wiped
+// with it when the credential leaves the cache.
+func TestCredentialsPreparedKeys(t *testing.T) {
+	ctx := context.Background()
+	f := newFixture(t, nil)
+	for range 2 { // prepared on first use, then copied
+		for alg := httpsig.HMACSHA1; alg <= httpsig.HMACSHA512; alg++ {
+			cr, key, err := f.creds.getPrepared(ctx, testUser, alg, []byte("prefix"))
+			want := alg.PrepareKey([]byte("prefix"), []byte(testSecret))
+			if err != nil || !cr.found || !bytes.Equal(key, want) {
+				t.Fatalf("%s: %+v, %d bytes, %v", alg, cr, len(key), err)
+			}
+		}
+	}
+	f.creds.mu.RLock()
+	e := f.creds.entries[testUser]
+	f.creds.mu.RUnlock()
+	kept := *e.prepared[httpsig.HMACSHA256].Load()
+	if _, key, _ := f.creds.getPrepared(ctx, testUser, httpsig.HMACSHA256, nil); &key[0] == &kept[0] {
+		t.Fatal("a request got the cache's buffer, not a copy")
+	}
+	f.creds.Apply(keygate.Change{Kind: keygate.HMACCredentialChanged, Op: keygate.Deleted, ID: "id-" + testUser, Username: testUser})
+	for alg := httpsig.HMACSHA1; alg <= httpsig.HMACSHA512; alg++ {
+		if p := *e.prepared[alg].Load(); !bytes.Equal(p, make([]byte, len(p))) {
+			t.Errorf("%s: prepared key not wiped", alg)
+		}
+	}
+}
+
+// Requests preparing keys for every algorithm at once, while changes drop
+// and reload the credential, each get the right key: a prepared key is
+// made and published once, and never wiped while a request copies it.
+func TestCredentialsPreparedKeysConcurrently(t *testing.T) {
+	f := newFixture(t, nil)
+	var want [httpsig.HMACSHA512 + 1][]byte
+	for alg := httpsig.HMACSHA1; alg <= httpsig.HMACSHA512; alg++ {
+		want[alg] = alg.PrepareKey(nil, []byte(testSecret))
+	}
+	var wg sync.WaitGroup
+	errs := make(chan error, 8)
+	for g := range 8 {
+		wg.Go(func() {
+			for i := range 300 {
+				alg := httpsig.Algorithm(1 + (g+i)%4)
+				cr, key, err := f.creds.getPrepared(context.Background(), testUser, alg, nil)
+				if err == nil && (!cr.found || !bytes.Equal(key, want[alg])) {
+					err = fmt.Errorf("%s: wrong key", alg)
+				}
+				if err != nil {
+					errs <- err
+					return
+				}
+			}
+		})
+	}
+	wg.Go(func() {
+		for range 100 {
+			f.creds.Apply(keygate.Change{Kind: keygate.HMACCredentialChanged, Op: keygate.Updated, ID: "id-" + testUser, Username: testUser})
+			time.Sleep(100 * time.Microsecond)
+		}
+	})
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Error(err)
+	}
+}
+
 func TestCredentialsOpenFailure(t *testing.T) {
 	f := newFixture(t, nil)
 	f.creds = NewCredentials(f.store, func(*keygate.Sealed) ([]byte, error) { return nil, errors.New("keyring version retired") },
@@ -356,5 +429,73 @@ func TestReplayCache(t *testing.T) {
 		if seen, err := r.Seen(ctx, "cred-"+key, key, c.Now().Add(time.Minute)); err != nil || seen {
 			t.Fatalf("after expiry: %v %v", seen, err)
 		}
+	}
+}
+
+// The replay cache's tables agree with a map of signatures to expiries
+// through random signatures, replays, expiries and sweeps (with tables
+// small enough that probe runs wrap around their end), and keep their
+// invariant: every entry is reached from its place without crossing an
+// empty slot, and n counts them.
+func TestReplayCacheAgainstMap(t *testing.T) {
+	c := &clock{now: testTime}
+	r := NewReplayCache(ReplayOptions{Now: c.Now, MaxEntries: 1 << 16, SweepInterval: 3 * time.Second})
+	rng := rand.New(rand.NewPCG(1, 2))
+	model := map[string]time.Time{} // key to expiry
+	checkTables := func(step int) {
+		t.Helper()
+		for si := range r.shards {
+			s := &r.shards[si]
+			n := 0
+			for i, e := range s.slots {
+				if e.tag == 0 {
+					continue
+				}
+				n++
+				if j, ok := s.find(e.tag); !ok || j != i {
+					t.Fatalf("step %d, shard %d: the entry in slot %d of %d is not found (%d %v)", step, si, i, len(s.slots), j, ok)
+				}
+			}
+			if s.published.first.Load() != &s.slots[0] || s.published.mask.Load() != uint64(len(s.slots)-1) {
+				t.Fatalf("step %d, shard %d: the table published for prefetch is not the table", step, si)
+			}
+			if n != s.n || 2*n > len(s.slots) {
+				t.Fatalf("step %d, shard %d: %d entries, n %d, %d slots", step, si, n, s.n, len(s.slots))
+			}
+		}
+	}
+	for step := range 30000 {
+		c.Add(time.Duration(rng.IntN(20)) * time.Millisecond)
+		key := "k" + strconv.Itoa(rng.IntN(4000))
+		until := c.Now().Add(time.Duration(1+rng.IntN(20000)) * time.Millisecond)
+		exp, had := model[key]
+		want := had && c.Now().Before(exp)
+		got, err := r.Seen(context.Background(), "cred-"+strconv.Itoa(rng.IntN(3)), key, until)
+		if err != nil || got != want {
+			t.Fatalf("step %d, %s: seen %v %v, want %v", step, key, got, err, want)
+		}
+		if !want {
+			model[key] = until
+		}
+		if step%1000 == 0 {
+			checkTables(step)
+		}
+	}
+	checkTables(-1)
+	// Every credential's count is its unexpired or unswept entries.
+	c.Add(time.Hour)
+	for i := range r.shards {
+		r.shards[i].mu.Lock()
+		r.dropExpired(&r.shards[i], c.Now().UnixNano())
+		r.shards[i].mu.Unlock()
+	}
+	checkTables(-2)
+	for i := range r.owners {
+		if len(r.owners[i].n) != 0 {
+			t.Errorf("owner shard %d still counts %v", i, r.owners[i].n)
+		}
+	}
+	if r.Len() != 0 {
+		t.Errorf("%d entries after all expired", r.Len())
 	}
 }

@@ -2,6 +2,7 @@ package hmacauth
 
 import (
 	"context"
+	"net/http"
 	"strings"
 	"testing"
 
@@ -58,6 +59,28 @@ func FuzzAuthenticate(f *testing.F) {
 			}
 		default:
 			t.Fatalf("verdict %d", res.Verdict)
+		}
+	})
+}
+
+// FuzzParseHTTPDate holds parseHTTPDate to http.ParseTime on any value
+// within its length bound; the fast path for IMF-fixdate included.
+func FuzzParseHTTPDate(f *testing.F) {
+	for _, v := range []string{"Sun, 06 Nov 1994 08:49:37 GMT", "Mon, 29 Feb 2100 00:00:00 GMT", "Tue, 29 Feb 2000 23:59:59 GMT",
+		"Sat, 31 Dec 9999 23:59:59 GMT", "Sun, 01 Jan 0000 00:00:00 GMT", "Sunday, 06-Nov-94 08:49:37 GMT", "Sun Nov  6 08:49:37 1994"} {
+		f.Add(v)
+	}
+	f.Fuzz(func(t *testing.T, v string) {
+		got, ok := parseHTTPDate(v)
+		if len(v) > maxHTTPDate {
+			if ok {
+				t.Fatalf("%q: %d past the length bound", v, got)
+			}
+			return
+		}
+		want, err := http.ParseTime(v)
+		if ok != (err == nil) || ok && got != want.Unix() {
+			t.Fatalf("%q: %d %v; http.ParseTime %v %v", v, got, ok, want, err)
 		}
 	})
 }

@@ -52,7 +52,8 @@ const maxUsername = 256
 type Authenticator struct {
 	cfg       keygate.HMACAuthConfig
 	creds     *Credentials
-	replay    ReplayGuard // nil: replay protection off
+	replay    ReplayGuard  // nil: replay protection off
+	cache     *ReplayCache // replay, when it is the in-memory one
 	now       func() time.Time
 	skew      int64 // seconds
 	maxBody   int64
@@ -85,6 +86,7 @@ func New(cfg keygate.HMACAuthConfig, creds *Credentials, replay ReplayGuard, now
 		if a.replay = replay; a.replay == nil {
 			a.replay = defaultReplay()
 		}
+		a.cache, _ = a.replay.(*ReplayCache)
 		widenReplayWindow(a.skew)
 	}
 	for _, name := range cfg.Algorithms {
@@ -142,33 +144,44 @@ func (a *Authenticator) Authenticate(ctx context.Context, r *fasthttp.Request, _
 		}
 		return denied(msgNotValid), nil
 	}
+	return a.verifyKong(ctx, r, &p)
+}
+
+// verifyKong verifies Kong's credentials p, which r carries. (Apart from
+// Authenticate, so that each has few enough returns for the compiler to
+// inline their defers: on this path, a defer otherwise costs.)
+func (a *Authenticator) verifyKong(ctx context.Context, r *fasthttp.Request, p *httpsig.KongParams) (auth.Result, error) {
 	date := a.signedDate(r, p.Headers)
 	switch {
 	case date == 0:
 		return denied(msgNoDate), nil
-	case !a.validParams(&p):
+	case !a.validParams(p):
 		return denied(msgNotValid), nil
 	}
 	alg, _ := httpsig.ParseAlgorithm(p.Algorithm)
+	var macBuf, sigBuf [64]byte
+	sig, sigOK := httpsig.DecodeKongSignature(sigBuf[:0], p.Signature)
+	var rk replayKey
+	if sigOK {
+		rk = a.replayKeyOf(sig)
+	}
 
-	var secretBuf [128]byte
-	cr, secret, err := a.creds.get(ctx, p.Username, secretBuf[:0])
-	defer clear(secret)
+	var keyBuf [httpsig.MaxPreparedKeySize]byte
+	cr, key, err := a.creds.getPrepared(ctx, p.Username, alg, keyBuf[:0])
+	defer clear(key)
 	if err != nil {
 		return auth.Result{}, err
 	}
 	if !cr.found {
 		return denied(msgNotValid), nil
 	}
-	var macBuf, sigBuf [64]byte
-	mac, err := httpsig.KongMAC(macBuf[:0], message{r}, alg, secret, p.Headers)
+	mac, err := httpsig.KongMACPrepared(macBuf[:0], message{r}, alg, key, p.Headers)
 	// p, the username included, views the request's memory: get copies
 	// what it keeps.
 	if err != nil {
 		return denied(msgNotValid), nil
 	}
-	sig, ok := httpsig.DecodeKongSignature(sigBuf[:0], p.Signature)
-	if !ok || subtle.ConstantTimeCompare(mac, sig) != 1 {
+	if !sigOK || subtle.ConstantTimeCompare(mac, sig) != 1 {
 		return denied(msgNotSame), nil
 	}
 	// A signed Digest is checked whatever the route says: the signer
@@ -179,7 +192,19 @@ func (a *Authenticator) Authenticate(ctx context.Context, r *fasthttp.Request, _
 			return res, nil
 		}
 	}
-	return a.grant(ctx, cr, mac, date)
+	return a.grant(ctx, cr, mac, rk, date)
+}
+
+// replayKeyOf hashes a presented signature for the in-memory replay cache
+// and has the CPU fetch its slot meanwhile (zero without that cache). Once
+// verified, the signature is the MAC the cache remembers.
+func (a *Authenticator) replayKeyOf(sig []byte) replayKey {
+	if a.cache == nil {
+		return replayKey{}
+	}
+	k := a.cache.key(sig)
+	a.cache.prefetch(k)
+	return k
 }
 
 // hideKong removes the hmac credentials (hide_credentials): whichever of
@@ -313,35 +338,93 @@ func parseHTTPDate(v string) (int64, bool) {
 // parseIMFFixdate reads the date format every client sends ("Sun, 06 Nov
 // 1994 08:49:37 GMT") in a fraction of http.ParseTime's time; ok is false
 // for anything else (other formats, out-of-range fields), which
-// http.ParseTime then decides (TestParseIMFFixdate).
+// http.ParseTime then decides (TestParseIMFFixdate). As http.ParseTime, it
+// checks the weekday's name but not that it is the date's.
 func parseIMFFixdate(v string) (int64, bool) {
 	if len(v) != 29 || v[3] != ',' || v[4] != ' ' || v[7] != ' ' || v[11] != ' ' || v[16] != ' ' ||
-		v[19] != ':' || v[22] != ':' || v[25:] != " GMT" {
+		v[19] != ':' || v[22] != ':' || v[25:] != " GMT" || !isWeekday(v[:3]) {
 		return 0, false
 	}
-	if wd := strings.Index(weekdays, v[:3]); wd < 0 || wd%4 != 0 {
-		return 0, false
-	}
-	month := strings.Index(months, v[8:11])
+	month := monthOf(v[8:11])
 	day, ok1 := digits(v[5:7])
 	year, ok2 := digits(v[12:16])
 	hour, ok3 := digits(v[17:19])
 	minute, ok4 := digits(v[20:22])
 	sec, ok5 := digits(v[23:25])
-	if month < 0 || month%3 != 0 || !ok1 || !ok2 || !ok3 || !ok4 || !ok5 || hour > 23 || minute > 59 || sec > 59 || day < 1 {
+	if month == 0 || !ok1 || !ok2 || !ok3 || !ok4 || !ok5 || hour > 23 || minute > 59 || sec > 59 ||
+		day < 1 || day > daysIn(year, month) { // past the month's end: http.ParseTime refuses it
 		return 0, false
 	}
-	t := time.Date(year, time.Month(month/3+1), day, hour, minute, sec, 0, time.UTC)
-	if t.Day() != day { // past the month's end: http.ParseTime refuses it
-		return 0, false
-	}
-	return t.Unix(), true
+	return unixDays(year, month, day)*86400 + int64(hour*3600+minute*60+sec), true
 }
 
-const (
-	weekdays = "Mon Tue Wed Thu Fri Sat Sun"
-	months   = "JanFebMarAprMayJunJulAugSepOctNovDec"
-)
+func isWeekday(s string) bool {
+	switch s {
+	case "Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun":
+		return true
+	}
+	return false
+}
+
+// monthOf returns the number of the month named s, 0 for none.
+func monthOf(s string) int {
+	switch s {
+	case "Jan":
+		return 1
+	case "Feb":
+		return 2
+	case "Mar":
+		return 3
+	case "Apr":
+		return 4
+	case "May":
+		return 5
+	case "Jun":
+		return 6
+	case "Jul":
+		return 7
+	case "Aug":
+		return 8
+	case "Sep":
+		return 9
+	case "Oct":
+		return 10
+	case "Nov":
+		return 11
+	case "Dec":
+		return 12
+	}
+	return 0
+}
+
+// daysIn returns the number of days in month of year (Gregorian).
+func daysIn(year, month int) int {
+	switch month {
+	case 2:
+		if year%4 == 0 && (year%100 != 0 || year%400 == 0) {
+			return 29
+		}
+		return 28
+	case 4, 6, 9, 11:
+		return 30
+	}
+	return 31
+}
+
+// unixDays returns the days from 1970-01-01 to year-month-day (proleptic
+// Gregorian, year 0 to 9999), as time.Date(...).Unix()/86400 would, in a
+// fraction of its time: days before March first, so that February's length
+// comes last in the year (H. Hinnant's days_from_civil).
+func unixDays(year, month, day int) int64 {
+	y := year + 400 // so that y-1 stays positive; 400 years are 146,097 days
+	if month <= 2 {
+		y--
+	}
+	era, yoe := y/400, y%400
+	doy := (153*((month+9)%12)+2)/5 + day - 1 // day of the year from March 1
+	doe := yoe*365 + yoe/4 - yoe/100 + doy    // day of the 400-year era
+	return int64((era-1)*146097+doe) - 719468 // 719,468: days from 0000-03-01 to 1970-01-01
+}
 
 func digits(s string) (int, bool) {
 	n := 0
@@ -412,13 +495,13 @@ func (a *Authenticator) readBody(r *fasthttp.Request) ([]byte, auth.Result, bool
 // every route that shares the guard, after which the time check refuses it
 // anyway. A credential with too many signatures remembered is refused
 // (ErrReplayQuota), so that one cannot fill the cache for all.
-func (a *Authenticator) grant(ctx context.Context, cr credential, mac []byte, at int64) (auth.Result, error) {
+func (a *Authenticator) grant(ctx context.Context, cr credential, mac []byte, rk replayKey, at int64) (auth.Result, error) {
 	if a.replay != nil {
 		until := time.Unix(at+max(replayWindow.Load(), a.skew)+1, 0)
 		var seen bool
 		var err error
-		if rc, ok := a.replay.(*ReplayCache); ok {
-			seen, err = rc.seen(cr.cred.Username, mac, until)
+		if a.cache != nil {
+			seen, err = a.cache.seenKey(cr.cred.Username, rk, until)
 		} else {
 			seen, err = a.replay.Seen(ctx, cr.cred.Username, string(mac), until)
 		}
@@ -468,6 +551,12 @@ func (a *Authenticator) authenticateRFC9421(ctx context.Context, r *fasthttp.Req
 		// the signature may cover the other members of these fields.
 		defer hideRFC9421(r, strings.Clone(in.Label)) // a view of a field it changes
 	}
+	return a.verifyRFC9421(ctx, r, in, sigs)
+}
+
+// verifyRFC9421 verifies the signature in, which r carries in sigs (apart,
+// as verifyKong is).
+func (a *Authenticator) verifyRFC9421(ctx context.Context, r *fasthttp.Request, in *httpsig.SignatureInput, sigs []string) (auth.Result, error) {
 	now := a.now().Unix()
 	switch {
 	case !a.algs[httpsig.HMACSHA256]:
@@ -495,17 +584,23 @@ func (a *Authenticator) authenticateRFC9421(ctx context.Context, r *fasthttp.Req
 	if err != nil {
 		return denied(msgNotValid), nil
 	}
+	return a.checkRFC9421MAC(ctx, r, in, sig, a.replayKeyOf(sig), macBuf[:0], digestCovered)
+}
 
-	var secretBuf [128]byte
-	cr, secret, err := a.creds.get(ctx, in.KeyID, secretBuf[:0])
-	defer clear(secret)
+// checkRFC9421MAC compares sig (rk for the replay cache) with the MAC of r
+// under in, computed in dst, then checks the Content-Digest (apart, as
+// verifyKong is).
+func (a *Authenticator) checkRFC9421MAC(ctx context.Context, r *fasthttp.Request, in *httpsig.SignatureInput, sig []byte, rk replayKey, dst []byte, digestCovered bool) (auth.Result, error) {
+	var keyBuf [httpsig.MaxPreparedKeySize]byte
+	cr, key, err := a.creds.getPrepared(ctx, in.KeyID, httpsig.HMACSHA256, keyBuf[:0])
+	defer clear(key)
 	if err != nil {
 		return auth.Result{}, err
 	}
 	if !cr.found {
 		return denied(msgNotValid), nil
 	}
-	mac, err := in.AppendMAC(macBuf[:0], message{r}, secret)
+	mac, err := in.AppendMACPrepared(dst, message{r}, key)
 	if err != nil {
 		return denied(msgNotValid), nil
 	}
@@ -531,7 +626,7 @@ func (a *Authenticator) authenticateRFC9421(ctx context.Context, r *fasthttp.Req
 			return denied(msgNoDigest), nil
 		}
 	}
-	return a.grant(ctx, cr, mac, in.Created)
+	return a.grant(ctx, cr, mac, rk, in.Created)
 }
 
 // coversTarget reports whether the signature covers the whole request

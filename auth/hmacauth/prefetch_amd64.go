@@ -1,0 +1,10 @@
+package hmacauth
+
+import "unsafe"
+
+// prefetch asks the CPU to bring the two cache lines at addr into its
+// caches without waiting for them: work that does not need them goes on
+// meanwhile. Go has no portable way to say this. (As auth/keyauth's.)
+//
+//go:noescape
+func prefetch(addr unsafe.Pointer)
