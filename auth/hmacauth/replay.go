@@ -3,6 +3,7 @@ package hmacauth
 import (
 	"context"
 	"errors"
+	"github.com/keygate/keygate/internal/prefetch"
 	"hash/maphash"
 	"sync"
 	"sync/atomic"
@@ -191,8 +192,8 @@ func (c *ReplayCache) key(key []byte) replayKey {
 func (c *ReplayCache) prefetch(k replayKey) {
 	t := k.shard.published
 	mask := t.mask.Load()
-	prefetch(unsafe.Add(unsafe.Pointer(t.first.Load()), uintptr(k.tag&mask)*unsafe.Sizeof(replaySlot{})))
-	prefetch(unsafe.Pointer(k.shard)) // its lock
+	prefetch.Lines(unsafe.Add(unsafe.Pointer(t.first.Load()), uintptr(k.tag&mask)*unsafe.Sizeof(replaySlot{})))
+	prefetch.Lines(unsafe.Pointer(k.shard)) // its lock
 }
 
 // seenKey is seen for a key hashed.

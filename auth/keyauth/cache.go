@@ -11,6 +11,7 @@ import (
 
 	"github.com/keygate/keygate"
 	"github.com/keygate/keygate/apikey"
+	"github.com/keygate/keygate/internal/prefetch"
 )
 
 // identifier is a key identifier in fixed-size form, so that table slots
@@ -321,7 +322,7 @@ func (t *table) find(id *identifier, h uint64) int {
 func (c *cache) prefetch(id *identifier) {
 	h := hash(id)
 	recs := *c.shard(h).published.Load()
-	prefetch(unsafe.Pointer(&recs[home(h, len(recs)-1)]))
+	prefetch.Lines(unsafe.Pointer(&recs[home(h, len(recs)-1)]))
 }
 
 // get returns the entry for id if it has not expired at now, and the
