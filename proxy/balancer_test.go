@@ -359,7 +359,6 @@ func wantHealth(t *testing.T, g *gatewayFixture, want map[string]string) {
 	}
 }
 
-
 // Replacing the target set sends new requests to the new set at once,
 // while a request in flight finishes on its old target; a target kept in
 // the set keeps its pools and health.
