@@ -210,7 +210,7 @@ func (u *upstream) rebuildLocked() {
 	healthy := make([]int, len(weights))
 	any := false
 	for i, w := range weights {
-		if w > 0 && !u.targets[i].health.down.Load() {
+		if w > 0 && (u.check == nil || !u.targets[i].health.down.Load()) {
 			healthy[i], any = w, true
 		}
 	}
@@ -325,10 +325,17 @@ func (u *upstream) report(t *target, ok bool) {
 
 // failed counts a failure of t and takes it out of rotation at the
 // threshold. Without an active probe it comes back after the interval,
-// one failure away from leaving again.
+// one failure away from leaving again. The thresholds are those of the
+// upstream t now serves in, which a request that began before a change
+// may not be.
 func (u *upstream) failed(t *target) {
 	h := &t.health
-	if h.fails.Add(1) < int32(u.check.UnhealthyThreshold) || h.down.Load() {
+	owner := h.owner.Load()
+	if owner == nil {
+		owner = u
+	}
+	check := owner.check
+	if check == nil || h.fails.Add(1) < int32(check.UnhealthyThreshold) || h.down.Load() {
 		return
 	}
 	h.mu.Lock()
@@ -338,15 +345,11 @@ func (u *upstream) failed(t *target) {
 	if !changed {
 		return
 	}
-	u.logger.Warn("upstream target unhealthy", "service", u.service.Name, "target", t.url.String())
-	owner := h.owner.Load()
-	if owner == nil {
-		owner = u
-	}
+	owner.logger.Warn("upstream target unhealthy", "service", owner.service.Name, "target", t.raw)
 	owner.rebuild()
-	if u.check.Path == "" {
+	if check.Path == "" {
 		owner.mu.Lock()
-		owner.schedule(keygate.Duration(u.check.Interval), func() { owner.revive(t, u.check.UnhealthyThreshold-1) })
+		owner.schedule(keygate.Duration(check.Interval), func() { owner.revive(t, check.UnhealthyThreshold-1) })
 		owner.mu.Unlock()
 	}
 }
@@ -360,7 +363,7 @@ func (u *upstream) revive(t *target, fails int) {
 	changed := h.down.Swap(false)
 	h.mu.Unlock()
 	if changed {
-		u.logger.Info("upstream target healthy again", "service", u.service.Name, "target", t.url.String())
+		u.logger.Info("upstream target healthy again", "service", u.service.Name, "target", t.raw)
 		u.rebuild()
 	}
 }

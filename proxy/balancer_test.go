@@ -298,6 +298,17 @@ func TestPassiveHealth(t *testing.T) {
 	g.upstream().next.Store(uint64(len(*g.upstream().order.Load()) - 1))
 	g.call(t, http.MethodGet) // one failure takes it out again
 	wantHealth(t, g, map[string]string{bad: "unhealthy", good.URL: "healthy"})
+
+	// Without a health check, health no longer decides.
+	_, err := g.store.UpdateService(context.Background(), g.service, func(s *keygate.Service) error {
+		s.HealthCheck = nil
+		return nil
+	})
+	check(t, err)
+	wantHealth(t, g, map[string]string{bad: "unchecked", good.URL: "unchecked"})
+	if order := *g.upstream().order.Load(); !slices.Equal(order, []uint8{0, 1}) {
+		t.Fatalf("order %v, want both targets", order)
+	}
 }
 
 // Active check: probes take a failing target out after

@@ -10,6 +10,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/keygate/keygate"
 )
@@ -92,5 +93,34 @@ func TestBlueGreenDeploysKeepEveryRequest(t *testing.T) {
 	targets, err := g.admin.Targets(ctx, "shop")
 	if err != nil || len(targets) != 1 || targets[0].URL != colors["blue"].URL || targets[0].Color != "blue" {
 		t.Errorf("targets after the flips: %+v, %v", targets, err)
+	}
+}
+
+// A deploy made through one node moves the service on every node: each
+// sends the service's requests to the new target within a second.
+func TestClusterDeployReachesEveryNode(t *testing.T) {
+	nodes := cluster(t)
+	a := nodes[0]
+	green := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, "green") }))
+	t.Cleanup(green.Close)
+	a.service(t, "shop", a.upstream.URL, nil)
+	a.route(t, "shop", "shop", nil)
+	isGreen := func(g *gateway) func() int {
+		return func() int {
+			_, _, body := g.call(t, http.MethodGet, "/shop/x", nil)
+			if string(body) == "green" {
+				return 1
+			}
+			return 0
+		}
+	}
+	for _, n := range nodes {
+		within(t, time.Second, "blue before the deploy", 0, isGreen(n))
+	}
+	if _, err := a.admin.Deploy(context.Background(), "shop", keygate.Deploy{URL: green.URL, Color: "green"}); err != nil {
+		t.Fatal(err)
+	}
+	for _, n := range nodes {
+		within(t, time.Second, "green after the deploy", 1, isGreen(n))
 	}
 }
