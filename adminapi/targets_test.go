@@ -2,11 +2,13 @@ package adminapi_test
 
 import (
 	"context"
+	"errors"
 	"strings"
 	"testing"
 
 	"github.com/keygate/keygate"
 	"github.com/keygate/keygate/adminapi/adminapitest"
+	"github.com/keygate/keygate/client"
 )
 
 // PUT replaces the whole set; GET shows it with this node's health; bad
@@ -62,6 +64,17 @@ func TestTargets(t *testing.T) {
 	}
 	if after := must[[]keygate.TargetHealth](t)(e.Client.Targets(context.Background(), "orders")); len(after) != 2 {
 		t.Errorf("a refused set changed the targets: %+v", after)
+	}
+	_, err := e.Client.SetTargets(context.Background(), "orders", []keygate.UpstreamTarget{})
+	if ce, ok := errors.AsType[*client.Error](err); !ok || ce.Status != 409 || ce.Code != "CONFLICT" {
+		t.Errorf("emptying through the client: %v", err)
+	}
+	set := must[[]keygate.TargetHealth](t)(e.Client.SetTargets(context.Background(), "orders", []keygate.UpstreamTarget{{URL: "http://blue.internal:8080", Weight: 1}}))
+	if len(set) != 1 || set[0].Weight != 1 {
+		t.Errorf("set through the client: %+v", set)
+	}
+	if after := must[[]keygate.TargetHealth](t)(e.Client.Targets(context.Background(), "orders")); len(after) != 1 {
+		t.Errorf("after the set through the client: %+v", after)
 	}
 }
 
