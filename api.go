@@ -2,6 +2,8 @@ package keygate
 
 import (
 	"context"
+	"fmt"
+	"log/slog"
 	"time"
 )
 
@@ -78,6 +80,29 @@ type KeyRequest struct {
 	// consumer's (id or name).
 	Plan *Ref `json:"plan,omitempty"`
 }
+
+// KeyImport is the body of POST /v1/consumers/{consumer}/keys that imports
+// an existing key (one of Kong's key-auth keys) instead of issuing one: Key
+// is the key itself, which then keeps working as it is, and Import must be
+// true. The answer is the stored key, without Key. Every way of printing a
+// KeyImport hides Key.
+type KeyImport struct {
+	KeyRequest
+	Key    string `json:"key,omitempty"`
+	Import bool   `json:"import,omitempty"`
+}
+
+// Format prints r with its key redacted, whatever the verb.
+func (r KeyImport) Format(f fmt.State, _ rune) {
+	key := ""
+	if r.Key != "" {
+		key = "<redacted>"
+	}
+	fmt.Fprintf(f, "{KeyRequest:%+v Key:%s Import:%v}", r.KeyRequest, key, r.Import)
+}
+
+// LogValue logs r as Format prints it, key redacted.
+func (r KeyImport) LogValue() slog.Value { return slog.StringValue(fmt.Sprint(r)) }
 
 // IssuedKey is the answer to a KeyRequest: the stored key and, in Key, the
 // full key. It is the only response that ever holds the full key.

@@ -54,6 +54,10 @@ type APIKey struct {
 	// Plan, when set, is the usage plan this key is limited by instead of
 	// its consumer's. Stores keep its id.
 	Plan *Ref `json:"plan"`
+	// Imported marks a key keygate did not generate (one of Kong's,
+	// imported): any string, looked up by an identifier derived from it
+	// (see apikey.IsImportedIdentifier). Rotating it issues a keygate key.
+	Imported bool `json:"imported"`
 	Timestamps
 }
 
@@ -129,6 +133,8 @@ func KeyFixedField(before, after *APIKey) string {
 		return "successor_id"
 	case after.Lineage != before.Lineage:
 		return "lineage_id"
+	case after.Imported != before.Imported:
+		return "imported"
 	case !after.CreatedAt.Equal(before.CreatedAt):
 		return "created_at"
 	case !after.UpdatedAt.Equal(before.UpdatedAt):
@@ -186,6 +192,8 @@ type KeyWithConsumer struct {
 // KeyFilter narrows ListKeys; zero fields match everything.
 type KeyFilter struct {
 	ConsumerID string
+	// Imported, if set, lists only keys whose Imported is *Imported.
+	Imported *bool
 }
 
 // KeyStore persists API keys. Every method is one transaction.

@@ -8,6 +8,7 @@ import (
 	"net/netip"
 	"reflect"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 
@@ -21,39 +22,20 @@ const maxRefs = 64
 
 func (s *Server) createKey(w http.ResponseWriter, r *http.Request) error {
 	ctx := r.Context()
-	var req keygate.KeyRequest
+	var req keygate.KeyImport
 	if err := decodeWithExpiry(w, r, &req); err != nil {
 		return err
 	}
-	c, err := s.Store.FindConsumer(ctx, r.PathValue("consumer"))
+	switch {
+	case req.Import:
+		return s.importKey(w, r, req)
+	case req.Key != "":
+		return keygate.Errorf(keygate.EINVALID, `key: set only to import an existing key, with "import": true; keygate generates the keys it issues`)
+	}
+	k, err := s.newKey(ctx, r.PathValue("consumer"), req.KeyRequest)
 	if err != nil {
 		return err
 	}
-
-	k := &keygate.APIKey{
-		Consumer:     keygate.Ref{ID: c.ID},
-		Name:         req.Name,
-		Status:       keygate.KeyActive,
-		AllowedCIDRs: orEmpty(req.AllowedCIDRs),
-		Tags:         orEmpty(req.Tags),
-	}
-	if err := k.ValidateRestrictions(); err != nil {
-		return err
-	}
-	if k.ExpiresAt, err = s.expiry(req); err != nil {
-		return err
-	}
-	// The key's own plan, overriding its consumer's; none: the consumer's.
-	if k.Plan, err = s.resolvePlan(ctx, req.Plan); err != nil {
-		return err
-	}
-	if k.AllowedServices, err = resolveAll(ctx, "allowed_services", "service", req.AllowedServices, s.serviceID); err != nil {
-		return err
-	}
-	if k.AllowedRoutes, err = resolveAll(ctx, "allowed_routes", "route", req.AllowedRoutes, s.routeID); err != nil {
-		return err
-	}
-
 	key, err := s.mintKey(k)
 	if err != nil {
 		return err
@@ -63,6 +45,109 @@ func (s *Server) createKey(w http.ResponseWriter, r *http.Request) error {
 	}
 	s.publish(ctx, keygate.EventKeyCreated, k.Consumer.ID, map[string]any{"key_id": k.ID, "name": k.Name, "start": k.Start, "expires_at": k.ExpiresAt})
 	return reply(w, http.StatusCreated, keygate.IssuedKey{APIKey: *k, Key: key.Reveal()})
+}
+
+// newKey is the record of a new key of consumer as req asks for it, its
+// references resolved; the caller gives it its key material.
+func (s *Server) newKey(ctx context.Context, consumer string, req keygate.KeyRequest) (*keygate.APIKey, error) {
+	c, err := s.Store.FindConsumer(ctx, consumer)
+	if err != nil {
+		return nil, err
+	}
+	k := &keygate.APIKey{
+		Consumer:     keygate.Ref{ID: c.ID},
+		Name:         req.Name,
+		Status:       keygate.KeyActive,
+		AllowedCIDRs: orEmpty(req.AllowedCIDRs),
+		Tags:         orEmpty(req.Tags),
+	}
+	if err := k.ValidateRestrictions(); err != nil {
+		return nil, err
+	}
+	if k.ExpiresAt, err = s.expiry(req); err != nil {
+		return nil, err
+	}
+	// The key's own plan, overriding its consumer's; none: the consumer's.
+	if k.Plan, err = s.resolvePlan(ctx, req.Plan); err != nil {
+		return nil, err
+	}
+	if k.AllowedServices, err = resolveAll(ctx, "allowed_services", "service", req.AllowedServices, s.serviceID); err != nil {
+		return nil, err
+	}
+	if k.AllowedRoutes, err = resolveAll(ctx, "allowed_routes", "route", req.AllowedRoutes, s.routeID); err != nil {
+		return nil, err
+	}
+	return k, nil
+}
+
+// importKey stores an existing key (one of Kong's) so that it keeps
+// working as it is: looked up by an identifier derived from it, stored as
+// its hash only, marked imported. The answer never holds the key: its
+// holder has it already.
+func (s *Server) importKey(w http.ResponseWriter, r *http.Request, req keygate.KeyImport) error {
+	ctx := r.Context()
+	if req.Key == "" {
+		return keygate.Errorf(keygate.EINVALID, "key: required to import a key")
+	}
+	if err := s.Keys.CheckImported(req.Key); err != nil {
+		return importError(err)
+	}
+	k, err := s.newKey(ctx, r.PathValue("consumer"), req.KeyRequest)
+	if err != nil {
+		return err
+	}
+	var id [apikey.IdentifierLen]byte
+	s.Hasher.ImportedIdentifier(req.Key, &id)
+	hash := s.Hasher.HashImported(&id, req.Key)
+	k.Identifier, k.Start, k.SecretHash, k.Imported = string(id[:]), apikey.ImportedStart(string(id[:])), hash[:], true
+	err = s.Store.CreateKey(ctx, k)
+	if keygate.ErrorCode(err) == keygate.ECONFLICT {
+		// The identifier is the key's: the same key, imported before (for
+		// this consumer or another, as a key names one consumer only).
+		return keygate.Errorf(keygate.ECONFLICT, "key: this key was imported already")
+	}
+	if err != nil {
+		return err
+	}
+	s.publish(ctx, keygate.EventKeyCreated, k.Consumer.ID, map[string]any{"key_id": k.ID, "name": k.Name, "start": k.Start, "expires_at": k.ExpiresAt, "imported": true})
+	return reply(w, http.StatusCreated, k)
+}
+
+// importError names the rule an imported key broke, never the key.
+func importError(err error) error {
+	switch err {
+	case apikey.ErrImportedLength:
+		return keygate.Errorf(keygate.EINVALID, "key: an imported key must be %d to %d characters", apikey.MinImportedLen, apikey.MaxImportedLen)
+	case apikey.ErrImportedChars:
+		return keygate.Errorf(keygate.EINVALID, "key: an imported key may contain only printable ASCII characters, without spaces or control characters")
+	case apikey.ErrImportedFormat:
+		return keygate.Errorf(keygate.EINVALID, "key: this key is in keygate's own key format; import is for keys from elsewhere (such as Kong's), create a key without \"key\" to issue one")
+	}
+	return err
+}
+
+// keyFilter reads ?imported=true|false: only the imported keys (which admins
+// should rotate to keygate keys), or only the others.
+func keyFilter(r *http.Request) (keygate.KeyFilter, error) {
+	var f keygate.KeyFilter
+	if q := r.URL.Query(); q.Has("imported") {
+		imported, err := strconv.ParseBool(q.Get("imported"))
+		if err != nil {
+			return f, keygate.Errorf(keygate.EINVALID, "imported: must be true or false")
+		}
+		f.Imported = &imported
+	}
+	return f, nil
+}
+
+func (s *Server) allKeys(w http.ResponseWriter, r *http.Request) error {
+	f, err := keyFilter(r)
+	if err != nil {
+		return err
+	}
+	return replyList(w, r, func(ctx context.Context, p keygate.Page) ([]*keygate.APIKey, string, error) {
+		return s.Store.ListKeys(ctx, f, p)
+	})
 }
 
 // mintKey generates a new key for k and sets k's identifier, prefix, start
@@ -85,12 +170,17 @@ func (s *Server) expiry(req keygate.KeyRequest) (*time.Time, error) {
 }
 
 func (s *Server) consumerKeys(w http.ResponseWriter, r *http.Request) error {
+	f, err := keyFilter(r)
+	if err != nil {
+		return err
+	}
 	c, err := s.Store.FindConsumer(r.Context(), r.PathValue("consumer"))
 	if err != nil {
 		return err
 	}
+	f.ConsumerID = c.ID
 	return replyList(w, r, func(ctx context.Context, p keygate.Page) ([]*keygate.APIKey, string, error) {
-		return s.Store.ListKeys(ctx, keygate.KeyFilter{ConsumerID: c.ID}, p)
+		return s.Store.ListKeys(ctx, f, p)
 	})
 }
 

@@ -146,7 +146,7 @@ func TestCreateKey(t *testing.T) {
 		{"invalid cidr text", "alice", `{"allowed_cidrs":["10.0.0.0/8","example.com"]}`, 400, "allowed_cidrs[1]"},
 		{"invalid name", "alice", `{"name":"has space"}`, 400, "name:"},
 		{"invalid tag", "alice", `{"tags":["a,b"]}`, 400, "tags[0]"},
-		{"unknown field", "alice", `{"key":"kg_test_mine"}`, 400, `unknown field "key"`},
+		{"a key of ones own, without import", "alice", `{"key":"kg_test_mine"}`, 400, `key: set only to import an existing key`},
 		{"read-only field", "alice", `{"id":"x"}`, 400, "id: read-only"},
 		{"unknown consumer", "bob", `{}`, 404, ""},
 	}

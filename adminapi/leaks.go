@@ -1,6 +1,7 @@
 package adminapi
 
 import (
+	"context"
 	"crypto/ecdsa"
 	"crypto/sha256"
 	"crypto/x509"
@@ -13,6 +14,7 @@ import (
 	"net/http"
 
 	"github.com/keygate/keygate"
+	"github.com/keygate/keygate/apikey"
 )
 
 // GitHub's secret scanning partner program signs each report with ECDSA
@@ -120,24 +122,44 @@ func (s *Server) reportLeaks(w http.ResponseWriter, r *http.Request) error {
 	return reply(w, http.StatusOK, results)
 }
 
+// leakedKey finds the key token is: a keygate key, or an imported one (any
+// other string that an import would take). It returns nil and the action
+// to report when token is no stored key or its secret does not match.
+func (s *Server) leakedKey(ctx context.Context, token string) (*keygate.APIKey, string, error) {
+	var identifier string
+	var matches func(stored []byte) bool
+	notFound := "unknown_key"
+	key, err := s.Keys.Parse(token)
+	switch {
+	case err == nil:
+		identifier, matches = key.Identifier(), func(stored []byte) bool { return s.Hasher.Verify(key, stored) }
+	case err == apikey.ErrMalformed && apikey.IsImportable(token):
+		var id [apikey.IdentifierLen]byte
+		s.Hasher.ImportedIdentifier(token, &id)
+		identifier, matches = string(id[:]), func(stored []byte) bool { return s.Hasher.VerifyImported(&id, token, stored) }
+		notFound = "not_a_key" // not in keygate's format, and imported as no key
+	default:
+		return nil, "not_a_key", nil
+	}
+	stored, _, err := s.Store.LookupKey(ctx, identifier)
+	switch {
+	case keygate.ErrorCode(err) == keygate.ENOTFOUND:
+		return nil, notFound, nil
+	case err != nil:
+		return nil, "", err
+	case !matches(stored.SecretHash):
+		return nil, "unknown_key", nil // the identifier exists, the secret does not match
+	}
+	return stored, "", nil
+}
+
 func (s *Server) handleLeak(r *http.Request, rep LeakReport) (LeakResult, error) {
 	sum := sha256.Sum256([]byte(rep.Token))
 	res := LeakResult{TokenHash: hex.EncodeToString(sum[:]), TokenType: rep.Type, Label: "false_positive"}
-	key, err := s.Keys.Parse(rep.Token)
-	if err != nil {
-		res.Action = "not_a_key"
-		return res, nil
-	}
-	stored, _, err := s.Store.LookupKey(r.Context(), key.Identifier())
-	switch {
-	case keygate.ErrorCode(err) == keygate.ENOTFOUND:
-		res.Action = "unknown_key"
-		return res, nil
-	case err != nil:
+	stored, action, err := s.leakedKey(r.Context(), rep.Token)
+	if err != nil || stored == nil {
+		res.Action = action
 		return res, err
-	case !s.Hasher.Verify(key, stored.SecretHash):
-		res.Action = "unknown_key" // the identifier exists, the secret does not match
-		return res, nil
 	}
 	res.Label, res.KeyID = "true_positive", stored.ID
 	ctx := keygate.WithReason(r.Context(), "reported as leaked at "+rep.URL)

@@ -84,9 +84,7 @@ func (s *Server) Handler() http.Handler {
 
 	h("POST /v1/consumers/{consumer}/keys", s.createKey)
 	h("GET /v1/consumers/{consumer}/keys", s.consumerKeys)
-	h("GET /v1/keys", list(func(ctx context.Context, p keygate.Page) ([]*keygate.APIKey, string, error) {
-		return s.Store.ListKeys(ctx, keygate.KeyFilter{}, p)
-	}))
+	h("GET /v1/keys", s.allKeys)
 	h("GET /v1/keys/{id}", get("id", s.Store.FindKey))
 	h("PATCH /v1/keys/{id}", s.updateKey)
 	h("POST /v1/keys/{id}/revoke", s.revokeKey)

@@ -21,7 +21,8 @@ type Hasher struct {
 
 type mac struct {
 	h   hash.Hash
-	sum [sha256.Size]byte // Sum target that doesn't escape to a new allocation
+	sum [sha256.Size]byte   // Sum target that doesn't escape to a new allocation
+	id  [IdentifierLen]byte // HashImported's copy of the caller's identifier, which so stays on its stack
 }
 
 // NewHasher returns a Hasher keyed with pepper, which must be at least

@@ -322,6 +322,29 @@ func (c *Client) CreateKey(ctx context.Context, consumer string, req keygate.Key
 	return call[keygate.IssuedKey](ctx, c, http.MethodPost, at("consumers", consumer)+"/keys", req)
 }
 
+// ImportKey stores an existing key (one of Kong's) for consumer (id or
+// username), so that it keeps working as it is; req.Key is the key and
+// Import is set for the caller. The answer is the stored key, never the key
+// itself.
+func (c *Client) ImportKey(ctx context.Context, consumer string, req keygate.KeyImport) (*keygate.APIKey, error) {
+	req.Import = true
+	return call[keygate.APIKey](ctx, c, http.MethodPost, at("consumers", consumer)+"/keys", req)
+}
+
+// ListKeys lists the keys f selects: those of f.ConsumerID (an id or a
+// username) if set, else every consumer's, and only the imported ones or
+// only the others if f.Imported is set.
+func (c *Client) ListKeys(ctx context.Context, f keygate.KeyFilter, p keygate.Page) ([]*keygate.APIKey, string, error) {
+	path := "/v1/keys"
+	if f.ConsumerID != "" {
+		path = at("consumers", f.ConsumerID) + "/keys"
+	}
+	if f.Imported != nil {
+		path += "?imported=" + strconv.FormatBool(*f.Imported)
+	}
+	return list[*keygate.APIKey](ctx, c, path, p)
+}
+
 // Keys returns one page of all keys.
 func (c *Client) Keys(ctx context.Context, p keygate.Page) ([]*keygate.APIKey, string, error) {
 	return list[*keygate.APIKey](ctx, c, "/v1/keys", p)

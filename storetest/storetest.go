@@ -57,6 +57,8 @@ func Run(t *testing.T, open func(tb testing.TB, h Harness) keygate.Store) {
 		{"AuditWithoutChanges", testAuditWithoutChanges},
 		{"KeyDelete", testKeyDelete},
 		{"KeyList", testKeyList},
+		{"KeyImported", testKeyImported},
+		{"KeyListImported", testKeyListImported},
 		{"KeyIdentifiers", testKeyIdentifiers},
 		{"RecentlyUsedKeys", testRecentlyUsedKeys},
 		{"LookupKeys", testLookupKeys},

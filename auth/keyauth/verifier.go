@@ -75,6 +75,8 @@ type Verifier struct {
 	// invalidations counts Apply and Flush calls, so that Preload can tell
 	// whether one came while it read the store.
 	invalidations atomic.Uint64
+	// imported is set once this keygate has imported keys (see imported.go).
+	imported atomic.Bool
 }
 
 var _ keygate.KeyVerifier = (*Verifier)(nil)
@@ -109,6 +111,9 @@ func NewVerifier(store KeyLookup, format *apikey.Format, hasher *apikey.Hasher, 
 // VerifyKey checks raw against t. On a cache hit it does no I/O and no allocation.
 func (v *Verifier) VerifyKey(ctx context.Context, raw string, t keygate.Target) (keygate.VerifyResult, error) {
 	k, err := v.format.Parse(raw)
+	if err == apikey.ErrMalformed {
+		return v.verifyImported(ctx, raw, t) // MALFORMED unless it is one
+	}
 	if err != nil {
 		return keygate.VerifyResult{Code: keygate.CodeMalformed}, nil
 	}
@@ -138,6 +143,7 @@ func (v *Verifier) Apply(c keygate.Change) {
 			v.cache.remove(&id)
 		}
 		v.opts.Filter.Apply(c)
+		v.noteImported(c)
 	case c.Kind == keygate.ConsumerChanged && c.Op != keygate.Created:
 		// A new consumer has no keys yet, so nothing cached can be stale.
 		v.cache.removeConsumer(c.ID)

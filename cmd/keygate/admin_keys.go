@@ -125,20 +125,34 @@ cannot be changed: rotate it for a key with others.`,
 
 func (a *adminCLI) keysCreateCommand() *cobra.Command {
 	var (
-		req    keygate.KeyRequest
-		expiry expiryFlags
-		plan   string
+		req           keygate.KeyRequest
+		expiry        expiryFlags
+		plan          string
+		imp, keyStdin bool
 	)
 	cmd := &cobra.Command{
-		Use:   "create CONSUMER [flags]",
-		Short: "Issue an API key to a consumer; the key is shown once",
-		Args:  cobra.ExactArgs(1),
+		Use:   "create CONSUMER [--import --key-stdin] [flags]",
+		Short: "Issue an API key to a consumer (shown once), or import an existing one",
+		Long: `Issue an API key to a consumer; the key is shown once.
+
+With --import --key-stdin, store an existing key instead (one of Kong's, read
+from standard input, never from the command line, where ps and shell
+histories would keep it): it keeps working as it is, is marked imported, and
+is never shown again. Rotate imported keys to keygate keys when their holders
+can ("keys list --imported" lists them).`,
+		Args: cobra.ExactArgs(1),
 		RunE: a.run(func(cmd *cobra.Command, c *client.Client, args []string) error {
+			if imp != keyStdin {
+				return fmt.Errorf("--import and --key-stdin: give both, to import the key read from standard input")
+			}
 			var err error
 			if req.TTL, req.ExpiresAt, err = expiry.values(cmd); err != nil {
 				return err
 			}
 			req.Plan = planFlagRef(plan)
+			if imp {
+				return a.importKey(cmd, c, args[0], req)
+			}
 			k, err := c.CreateKey(cmd.Context(), args[0], req)
 			if err != nil {
 				return err
@@ -160,7 +174,27 @@ func (a *adminCLI) keysCreateCommand() *cobra.Command {
 	f.StringSliceVar(&req.AllowedCIDRs, "cidr", nil, "network (CIDR or address) the key may be used from (repeatable)")
 	f.StringSliceVar(&req.Tags, "tag", nil, "tag (repeatable)")
 	planFlag(f, &plan, "usage plan (id or name) for this key, instead of its consumer's")
+	f.BoolVar(&imp, "import", false, "import an existing key (e.g. from Kong) instead of issuing one; needs --key-stdin")
+	f.BoolVar(&keyStdin, "key-stdin", false, "read the key to import from standard input")
 	return cmd
+}
+
+// importKey imports the key on standard input for consumer.
+func (a *adminCLI) importKey(cmd *cobra.Command, c *client.Client, consumer string, req keygate.KeyRequest) error {
+	line, err := bufio.NewReader(cmd.InOrStdin()).ReadString('\n')
+	if err != nil && line == "" {
+		return fmt.Errorf("--key-stdin: no key on standard input")
+	}
+	key := strings.TrimRight(line, "\r\n")
+	k, err := c.ImportKey(cmd.Context(), consumer, keygate.KeyImport{KeyRequest: req, Key: key})
+	if err != nil {
+		return err
+	}
+	if a.json {
+		return a.show(cmd, k, nil)
+	}
+	fmt.Fprintf(cmd.OutOrStdout(), "Imported a key for consumer %s: it keeps working as it is, stored only as a hash.\n\n", consumer)
+	return a.show(cmd, k, keyHeader, keyRow(k))
 }
 
 // expiryFlags are a create command's --ttl and --expires-at.
@@ -195,20 +229,18 @@ func (a *adminCLI) keysListCommand() *cobra.Command {
 	var (
 		page     keygate.Page
 		consumer string
+		imported bool
 	)
 	cmd := &cobra.Command{
-		Use:   "list [--consumer CONSUMER]",
+		Use:   "list [--consumer CONSUMER] [--imported]",
 		Short: "List keys, all or those of one consumer",
 		Args:  cobra.NoArgs,
 		RunE: a.run(func(cmd *cobra.Command, c *client.Client, _ []string) error {
-			var items []*keygate.APIKey
-			var next string
-			var err error
-			if consumer != "" {
-				items, next, err = c.ConsumerKeys(cmd.Context(), consumer, page)
-			} else {
-				items, next, err = c.Keys(cmd.Context(), page)
+			f := keygate.KeyFilter{ConsumerID: consumer}
+			if cmd.Flags().Changed("imported") {
+				f.Imported = &imported
 			}
+			items, next, err := c.ListKeys(cmd.Context(), f, page)
 			if err != nil {
 				return err
 			}
@@ -217,6 +249,7 @@ func (a *adminCLI) keysListCommand() *cobra.Command {
 	}
 	pageFlags(cmd, &page)
 	cmd.Flags().StringVar(&consumer, "consumer", "", "only the keys of this consumer (id or username)")
+	cmd.Flags().BoolVar(&imported, "imported", false, "only the imported keys (e.g. from Kong), to rotate to keygate keys; --imported=false: only the others")
 	return cmd
 }
 

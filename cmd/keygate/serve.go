@@ -230,6 +230,9 @@ func (m *Main) Run(ctx context.Context) (err error) {
 	}
 	m.Verifier = keyauth.NewVerifier(lookup, format, hasher, keyauth.Options{Now: m.Now, StaleWindow: m.Config.StaleCacheWindow, // Now nil: the coarse clock
 		CacheSize: m.Config.KeyCacheSize, Filter: m.KeyFilter})
+	if err := acceptImportedKeys(ctx, m.Store, m.Verifier); err != nil {
+		return err
+	}
 	m.HMAC = hmacauth.NewCredentials(m.Store, ring.Open, hmacauth.Options{Now: m.Now, StaleWindow: m.Config.StaleCacheWindow})
 	// Events are queued in the store; Run (started below) delivers them.
 	if m.Webhooks, err = webhook.New(m.Store, webhook.Options{Open: ring.Open, Logger: m.Logger, Now: m.Now}); err != nil {
@@ -343,6 +346,10 @@ func (m *Main) Run(ctx context.Context) (err error) {
 				m.Verifier.Flush()
 				m.HMAC.Flush()
 				m.Proxy.Resync()
+				// A key imported elsewhere may be among the changes missed.
+				if err := acceptImportedKeys(ctx, m.Store, m.Verifier); err != nil {
+					m.Logger.Warn("after missed changes", "error", err)
+				}
 			})
 		})
 	}
@@ -683,4 +690,19 @@ func loadCertPool(file string) (*x509.CertPool, error) {
 		return nil, fmt.Errorf("%s holds no PEM certificate", file)
 	}
 	return pool, nil
+}
+
+// acceptImportedKeys has the verifier try values that are not in keygate's
+// key format as imported keys when the store holds any (keys imported
+// later turn that on through their change).
+func acceptImportedKeys(ctx context.Context, store keygate.KeyStore, v *keyauth.Verifier) error {
+	yes := true
+	keys, _, err := store.ListKeys(ctx, keygate.KeyFilter{Imported: &yes}, keygate.Page{Limit: 1})
+	if err != nil {
+		return fmt.Errorf("looking for imported keys: %w", err)
+	}
+	if len(keys) > 0 {
+		v.AcceptImported()
+	}
+	return nil
 }

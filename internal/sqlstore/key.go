@@ -14,7 +14,7 @@ import (
 
 const keyCols = `k.id, k.consumer_id, k.identifier, k.prefix, k.start, k.secret_hash, k.name, k.status,
 	k.allowed_services, k.allowed_routes, k.allowed_cidrs, k.tags, k.expires_at, k.revoked_at, k.created_at, k.updated_at,
-	k.rotated_from, k.successor_id, k.plan_id, k.lineage_id`
+	k.rotated_from, k.successor_id, k.plan_id, k.lineage_id, k.imported`
 
 // lookupKeySQL reads a key with its consumer: one round trip on the gateway's cache miss.
 var lookupKeySQL = `SELECT ` + keyCols + `, ` + prefixed("c.", consumerCols) + `
@@ -33,7 +33,7 @@ func keyDest(k *keygate.APIKey) []any {
 	return []any{&k.ID, &k.Consumer.ID, &k.Identifier, &k.Prefix, &k.Start, &k.SecretHash, &k.Name, &k.Status,
 		listCol(&k.AllowedServices), listCol(&k.AllowedRoutes), listCol(&k.AllowedCIDRs), listCol(&k.Tags),
 		nullTimeColumn{&k.ExpiresAt}, nullTimeColumn{&k.RevokedAt}, created, updated,
-		nullStringColumn{&k.RotatedFrom}, nullStringColumn{&k.SuccessorID}, refColumn{&k.Plan}, &k.Lineage}
+		nullStringColumn{&k.RotatedFrom}, nullStringColumn{&k.SuccessorID}, refColumn{&k.Plan}, &k.Lineage, &k.Imported}
 }
 
 func scanKey(row scanner) (*keygate.APIKey, error) {
@@ -137,9 +137,18 @@ func (db *DB) RecentlyUsedKeys(ctx context.Context, since time.Time, after strin
 }
 
 func (db *DB) ListKeys(ctx context.Context, f keygate.KeyFilter, p keygate.Page) ([]*keygate.APIKey, string, error) {
+	// imported: 0 any, 1 only imported, 2 only the others; a number, as
+	// ListHMACCredentials' weak, which both engines compare alike.
+	imported := 0
+	if f.Imported != nil {
+		imported = 2
+		if *f.Imported {
+			imported = 1
+		}
+	}
 	return listPage(ctx, db.r, p, `SELECT `+keyCols+` FROM api_keys k
-		WHERE (?1 = '' OR k.consumer_id = ?1) AND k.id > ?2 ORDER BY k.id LIMIT ?3`,
-		scanKey, func(k *keygate.APIKey) string { return k.ID }, f.ConsumerID)
+		WHERE (?1 = '' OR k.consumer_id = ?1) AND (?2 = 0 OR k.imported = (?2 = 1)) AND k.id > ?3 ORDER BY k.id LIMIT ?4`,
+		scanKey, func(k *keygate.APIKey) string { return k.ID }, f.ConsumerID, imported)
 }
 
 // ListKeyIdentifiers reads the unique index on identifier only.
@@ -172,7 +181,11 @@ func (db *DB) CreateKey(ctx context.Context, k *keygate.APIKey) error {
 		if v, err = db.insertKey(ctx, tx, k); err != nil {
 			return nil, err
 		}
-		return []keygate.Change{{Kind: keygate.KeyChanged, Op: keygate.Created, ID: v.ID, KeyIdentifier: v.Identifier}}, nil
+		c := keygate.Change{Kind: keygate.KeyChanged, Op: keygate.Created, ID: v.ID, KeyIdentifier: v.Identifier}
+		if v.Imported {
+			c.Action = "imported" // what the audit trail records
+		}
+		return []keygate.Change{c}, nil
 	})
 	if err != nil {
 		return err
@@ -205,11 +218,11 @@ func (db *DB) insertKey(ctx context.Context, tx *Tx, k *keygate.APIKey) (*keygat
 		return nil, err
 	}
 	_, err = tx.ExecContext(ctx, `INSERT INTO api_keys (`+strings.ReplaceAll(keyCols, "k.", "")+`)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
 		v.ID, v.Consumer.ID, v.Identifier, v.Prefix, v.Start, v.SecretHash, v.Name, string(v.Status),
 		encodeList(v.AllowedServices), encodeList(v.AllowedRoutes), encodeList(v.AllowedCIDRs), encodeList(v.Tags),
 		nullMicros(v.ExpiresAt), nullMicros(v.RevokedAt), micros(v.CreatedAt), micros(v.UpdatedAt),
-		nullString(v.RotatedFrom), nullString(v.SuccessorID), nullRef(v.Plan), v.Lineage)
+		nullString(v.RotatedFrom), nullString(v.SuccessorID), nullRef(v.Plan), v.Lineage, v.Imported)
 	switch code, col := constraint(err); {
 	case code == ForeignKey:
 		return nil, keygate.Errorf(keygate.ENOTFOUND, "consumer: no consumer %q", k.Consumer.ID)
