@@ -24,11 +24,14 @@ const (
 	// EventKeyRotationDue goes out once per key, its consumer's rotation
 	// policy's notice ahead of the moment the key is due for rotation.
 	EventKeyRotationDue = "key.rotation_due"
+	// EventServiceDeployed goes out when a pipeline reports a deploy
+	// (POST /v1/services/{name}/deploy): the service now runs elsewhere.
+	EventServiceDeployed = "service.deployed"
 )
 
 // EventTypes lists every event type, for validating subscriptions.
 var EventTypes = []string{EventKeyCreated, EventKeyExpiring, EventKeyRotationDue, EventKeyRotated, EventKeyRevoked, EventKeyLeaked,
-	EventHMACCredentialExpiring, EventAccessRequested, EventAccessApproved, EventAccessDenied}
+	EventHMACCredentialExpiring, EventAccessRequested, EventAccessApproved, EventAccessDenied, EventServiceDeployed}
 
 // Event is something that happened to a credential or an access request.
 // Data never holds a secret, with one exception the receiver asked for: the

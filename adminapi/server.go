@@ -35,8 +35,11 @@ type Server struct {
 	// LeakReportKeys verify signed leak reports (GitHub secret scanning),
 	// by key identifier; reports without a signature need an admin token.
 	LeakReportKeys map[string]*ecdsa.PublicKey
-	Logger         *slog.Logger // nil: slog.Default()
-	Now            func() time.Time
+	// TargetHealth reports this node's view of a service's targets' health
+	// by URL; nil (a node that does not proxy): every target is unchecked.
+	TargetHealth func(serviceID string) map[string]string
+	Logger       *slog.Logger // nil: slog.Default()
+	Now          func() time.Time
 }
 
 // HashAdminToken returns the stored form of an admin token. Admin tokens are
@@ -63,6 +66,7 @@ func (s *Server) Handler() http.Handler {
 	h("PATCH /v1/services/{service}", updateWith("service", s.Store.UpdateService, patchService))
 	h("DELETE /v1/services/{service}", remove("service", s.Store.DeleteService))
 	h("GET /v1/services/{service}/routes", s.serviceRoutes)
+	s.targetRoutes(h)
 
 	h("POST /v1/routes", s.createRoute)
 	h("GET /v1/routes", list(func(ctx context.Context, p keygate.Page) ([]*keygate.Route, string, error) {

@@ -174,3 +174,39 @@ func (c keyFilterCollector) Collect(ch chan<- prometheus.Metric) {
 	ch <- prometheus.MustNewConstMetric(keyFilterUnknownReads, prometheus.CounterValue, float64(s.UnknownReads))
 	ch <- prometheus.MustNewConstMetric(keyFilterRejected, prometheus.CounterValue, float64(s.Rejected))
 }
+
+// TargetHealth is one upstream target's health as this node sees it:
+// healthy, unhealthy, or unchecked (the service has no health check).
+type TargetHealth struct {
+	Service, Target, State string
+}
+
+// TargetHealthStates are the states keygate_upstream_target_health reports.
+var TargetHealthStates = []string{"healthy", "unhealthy", "unchecked"}
+
+// UpstreamTargets exposes the health of every service's targets, read from
+// states at every scrape: 1 for a target's current state, 0 for the others
+// (as Kong's kong_upstream_target_health). Services have at most 64
+// targets, which bounds the series.
+func (m *Metrics) UpstreamTargets(states func() []TargetHealth) {
+	m.registry.MustRegister(targetHealthCollector{states})
+}
+
+var targetHealth = prometheus.NewDesc("keygate_upstream_target_health",
+	"Health of each upstream target as this node sees it: 1 for its current state.", []string{"service", "target", "state"}, nil)
+
+type targetHealthCollector struct{ states func() []TargetHealth }
+
+func (c targetHealthCollector) Describe(ch chan<- *prometheus.Desc) { ch <- targetHealth }
+
+func (c targetHealthCollector) Collect(ch chan<- prometheus.Metric) {
+	for _, t := range c.states() {
+		for _, state := range TargetHealthStates {
+			v := 0.0
+			if state == t.State {
+				v = 1
+			}
+			ch <- prometheus.MustNewConstMetric(targetHealth, prometheus.GaugeValue, v, t.Service, t.Target, state)
+		}
+	}
+}

@@ -40,26 +40,45 @@ func (p *Proxy) forward(x *exchange) {
 	fwd := p.forwarding(x)
 	dropHopByHop(&req.Header)
 	fwd.addTo(func(name, value string) { req.Header.Set(name, value) })
-	uri := upstreamPath(x)
-	if q := cleanQuery(rawQuery(req)); q != "" {
-		uri.RawQuery = q
-	}
-	req.SetRequestURI(uri.RequestURI())
+	query := cleanQuery(rawQuery(req))
 	if !req.Header.IsHTTP11() {
 		req.Header.SetProtocol("HTTP/1.1") // whatever the caller spoke: the upstream connection is kept alive
 	}
-	req.URI().SetScheme(u.target.Scheme) // the client refuses a request whose scheme is not its own
 	req.UseHostHeader = true
-	if !x.route.PreserveHost {
-		req.Header.SetHost(u.target.Host)
-	}
 
 	res := fasthttp.AcquireResponse()
-	res.Header.SetNoDefaultContentType(true) // an answer without one stays without
-	if err := u.client.Do(req, res); err != nil {
-		fasthttp.ReleaseResponse(res)
-		p.upstreamFailed(x, err)
-		return
+	var tried uint64 // a bit per target index
+	for attempt := 0; ; attempt++ {
+		i := u.pick(tried)
+		if i < 0 {
+			fasthttp.ReleaseResponse(res)
+			p.noTarget(x)
+			return
+		}
+		t := u.targets[i]
+		tried |= 1 << i
+		uri := upstreamPath(x, t.url)
+		uri.RawQuery = query
+		req.SetRequestURI(uri.RequestURI())
+		req.URI().SetScheme(t.url.Scheme) // the client refuses a request whose scheme is not its own
+		if !x.route.PreserveHost {
+			req.Header.SetHost(t.url.Host)
+		}
+		res.Header.SetNoDefaultContentType(true) // an answer without one stays without
+		err := t.client.Do(req, res)
+		u.report(t, err == nil)
+		if err == nil {
+			break
+		}
+		// No byte of an answer came, and the request has no body: another
+		// target may answer it.
+		if attempt >= u.service.Retries || u.pick(tried) < 0 {
+			fasthttp.ReleaseResponse(res)
+			p.upstreamFailed(x, err)
+			return
+		}
+		p.cfg.Logger.Info("upstream target failed; retrying on another", "request_id", x.id, "target", t.url.Host, "error", err)
+		res.Reset()
 	}
 	out := &x.ctx.Response
 	out.SetStatusCode(res.StatusCode())
@@ -157,9 +176,16 @@ func hasBody(r *fasthttp.Request) bool {
 
 // forwardOverTransport is forward for requests that are not replayable.
 func (p *Proxy) forwardOverTransport(x *exchange) {
+	u := x.route.upstream
+	i := u.pick(0)
+	if i < 0 {
+		p.noTarget(x)
+		return
+	}
+	t := u.targets[i]
 	body := newRequestBody(x.ctx)
-	out := p.transportRequest(x, body, false)
-	res, err := x.route.upstream.transport.RoundTrip(out)
+	out := p.transportRequest(x, t, body, false)
+	res, err := t.transport.RoundTrip(out)
 	if err != nil {
 		callerErr := body.callerError() // before finish, whose cut-off fails a read in progress
 		body.finish()
@@ -167,19 +193,20 @@ func (p *Proxy) forwardOverTransport(x *exchange) {
 			p.callerBodyFailed(x, callerErr)
 			return
 		}
+		u.report(t, false)
 		p.upstreamFailed(x, err)
 		return
 	}
+	u.report(t, true)
 	p.answerFromTransport(x, res, body)
 }
 
 // transportRequest is x's request as http.Transport sends it; body is nil
 // for a protocol switch.
-func (p *Proxy) transportRequest(x *exchange, body *requestBody, upgrade bool) *http.Request {
+func (p *Proxy) transportRequest(x *exchange, t *target, body *requestBody, upgrade bool) *http.Request {
 	in := &x.ctx.Request
-	u := x.route.upstream
-	target := upstreamPath(x)
-	target.Scheme, target.Host, target.RawQuery = u.target.Scheme, u.target.Host, cleanQuery(rawQuery(in))
+	target := upstreamPath(x, t.url)
+	target.Scheme, target.Host, target.RawQuery = t.url.Scheme, t.url.Host, cleanQuery(rawQuery(in))
 	out := &http.Request{Method: string(in.Header.Method()), URL: &target, Proto: "HTTP/1.1", ProtoMajor: 1, ProtoMinor: 1,
 		Header: make(http.Header, 16), Host: string(in.Header.Host())}
 	if !x.route.PreserveHost {
@@ -260,12 +287,21 @@ func (p *Proxy) answerFromTransport(x *exchange, res *http.Response, body *reque
 // upgrade forwards a request to switch protocols (WebSocket) and, when the
 // service agrees, splices the two connections together.
 func (p *Proxy) upgrade(x *exchange) {
-	out := p.transportRequest(x, nil, true)
-	res, err := x.route.upstream.transport.RoundTrip(out)
+	u := x.route.upstream
+	i := u.pick(0)
+	if i < 0 {
+		p.noTarget(x)
+		return
+	}
+	t := u.targets[i]
+	out := p.transportRequest(x, t, nil, true)
+	res, err := t.transport.RoundTrip(out)
 	if err != nil {
+		u.report(t, false)
 		p.upstreamFailed(x, err)
 		return
 	}
+	u.report(t, true)
 	upstream, ok := res.Body.(io.ReadWriteCloser)
 	if res.StatusCode != http.StatusSwitchingProtocols || !ok {
 		p.answerFromTransport(x, res, nil)

@@ -114,8 +114,11 @@ type Proxy struct {
 	// the newest state wins; it guards what the table was built from.
 	reloading sync.Mutex
 	upstreams map[string]*upstream // by service id
-	routes    map[string]*route    // by route id: the table's routes
-	plans     map[string]*plan     // by plan id: the table's plans
+	// services is upstreams as last published, for reading without the
+	// lock (target health for the admin API and metrics).
+	services atomic.Pointer[map[string]*upstream]
+	routes   map[string]*route // by route id: the table's routes
+	plans    map[string]*plan  // by plan id: the table's plans
 	// anonymousRoutes counts the routes using each consumer id as
 	// anonymous, and unresolvedRoutes those naming one not found.
 	anonymousRoutes  map[string]int
@@ -154,6 +157,7 @@ func New(store Store, verifier keygate.KeyVerifier, cfg Config) *Proxy {
 		p.metrics = nopMetrics{}
 	}
 	p.table.Store(newTable(nil, nil))
+	p.services.Store(&map[string]*upstream{})
 	p.anonymous.Store(&map[string]bool{})
 	return p
 }
@@ -670,7 +674,7 @@ func isClean(p string) bool {
 // upstreamPath is the path the upstream sees: the service's path joined
 // with the request path, less the matched prefix when the route strips it.
 // The caller's own encoding (%2F) is kept when cleaning changed nothing.
-func upstreamPath(x *exchange) url.URL {
+func upstreamPath(x *exchange, base *url.URL) url.URL {
 	rt := x.route
 	rest, rawRest := x.path, ""
 	if x.path == x.target.path && x.target.rawPath != "" {
@@ -686,9 +690,9 @@ func upstreamPath(x *exchange) url.URL {
 			}
 		}
 	}
-	u := url.URL{Path: joinPath(rt.upstream.target.Path, rest)}
+	u := url.URL{Path: joinPath(base.Path, rest)}
 	if rawRest != "" {
-		u.RawPath = joinPath(rt.upstream.target.EscapedPath(), rawRest)
+		u.RawPath = joinPath(base.EscapedPath(), rawRest)
 	}
 	return u
 }

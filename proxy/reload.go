@@ -81,7 +81,7 @@ func (p *Proxy) Close() {
 		p.retry = nil
 	}
 	for _, u := range p.upstreams {
-		u.close()
+		u.retire(nil)
 	}
 }
 
@@ -128,12 +128,13 @@ func (p *Proxy) reload(ctx context.Context) error {
 			upstreams[s.ID] = old // keep its warm connections
 			continue
 		}
-		u, err := newUpstream(s, p.cfg.UpstreamRoots, p.cfg.Logger)
+		u, err := newUpstream(s, p.upstreams[s.ID], p.cfg.UpstreamRoots, p.cfg.Logger)
 		if err != nil {
 			return fmt.Errorf("service %s: %w", s.Name, err)
 		}
 		upstreams[s.ID] = u
 	}
+
 	built := make(map[string]*route, len(routes))
 	all := make([]*route, 0, len(routes))
 	for _, r := range routes {
@@ -149,12 +150,18 @@ func (p *Proxy) reload(ctx context.Context) error {
 		all = append(all, rt)
 	}
 	p.table.Store(newTable(all, plans))
+	for id, u := range upstreams {
+		if p.upstreams[id] != u {
+			u.start()
+		}
+	}
 	for id, u := range p.upstreams {
 		if upstreams[id] != u {
-			u.close()
+			u.retire(upstreams[id])
 		}
 	}
 	p.upstreams, p.routes, p.plans = upstreams, built, plans
+	p.publishUpstreams()
 	p.anonymousRoutes, p.unresolvedRoutes = map[string]int{}, 0
 	p.countAnonymous(all, 1)
 	p.publishAnonymous()
@@ -265,11 +272,13 @@ func (p *Proxy) upstream(ctx context.Context, serviceID string) (*upstream, erro
 	} else if err != nil {
 		return nil, err
 	}
-	u, err := newUpstream(s, p.cfg.UpstreamRoots, p.cfg.Logger)
+	u, err := newUpstream(s, nil, p.cfg.UpstreamRoots, p.cfg.Logger)
 	if err != nil {
 		return nil, fmt.Errorf("service %s: %w", s.Name, err)
 	}
+	u.start()
 	p.upstreams[serviceID] = u
+	p.publishUpstreams()
 	return u, nil
 }
 
@@ -287,7 +296,7 @@ func (p *Proxy) patchService(ctx context.Context, id string) error {
 	}
 	var u *upstream
 	if s != nil {
-		if u, err = newUpstream(s, p.cfg.UpstreamRoots, p.cfg.Logger); err != nil {
+		if u, err = newUpstream(s, old, p.cfg.UpstreamRoots, p.cfg.Logger); err != nil {
 			return fmt.Errorf("service %s: %w", s.Name, err)
 		}
 	}
@@ -310,8 +319,12 @@ func (p *Proxy) patchService(ctx context.Context, id string) error {
 		p.upstreams[id] = u
 	}
 	p.swap(gone, added, p.plans)
+	if u != nil {
+		u.start()
+	}
+	p.publishUpstreams()
 	if old != nil {
-		old.close()
+		old.retire(u) // requests in flight finish on its targets
 	}
 	return nil
 }
@@ -392,6 +405,12 @@ func (p *Proxy) publishAnonymous() {
 		ids[id] = true
 	}
 	p.anonymous.Store(&ids)
+}
+
+// publishUpstreams makes the upstreams readable without the lock.
+func (p *Proxy) publishUpstreams() {
+	m := maps.Clone(p.upstreams)
+	p.services.Store(&m)
 }
 
 // sameService says whether an upstream built for a can serve b: warm

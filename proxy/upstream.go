@@ -5,8 +5,8 @@ import (
 	"crypto/tls"
 	"crypto/x509"
 	"errors"
+	"fmt"
 	"io"
-	"log/slog"
 	"math"
 	"net"
 	"net/http"
@@ -17,17 +17,21 @@ import (
 	"github.com/valyala/fasthttp"
 )
 
-// upstream forwards to one service. It owns the service's connection pools,
-// so it is kept across reloads for as long as the service does not change.
-type upstream struct {
-	service   *keygate.Service
-	target    *url.URL
+// target is one instance of a service: its connection pools and its
+// health. It is kept across reloads while its URL and the service's
+// connection settings stay the same (see newUpstream), so that a deploy
+// that keeps some targets keeps their warm connections and health.
+type target struct {
+	url       *url.URL
+	raw       string               // url as the service names it
+	key       string               // url and connection settings: equal keys share a target
 	client    *fasthttp.HostClient // replayable requests (forward)
 	transport *http.Transport      // the others, and protocol switches
+	health    health
 }
 
-func newUpstream(s *keygate.Service, roots *x509.CertPool, logger *slog.Logger) (*upstream, error) {
-	target, err := keygate.ParseUpstreamURL(s.URL)
+func newTarget(s *keygate.Service, raw string, roots *x509.CertPool) (*target, error) {
+	u, err := keygate.ParseUpstreamURL(raw)
 	if err != nil {
 		return nil, err
 	}
@@ -44,8 +48,8 @@ func newUpstream(s *keygate.Service, roots *x509.CertPool, logger *slog.Logger) 
 		return &idleTimeoutConn{Conn: conn, read: readTimeout, write: writeTimeout}, nil
 	}
 	client := &fasthttp.HostClient{
-		Addr:                hostPort(target), // dialed as it is: with the port
-		IsTLS:               target.Scheme == "https",
+		Addr:                hostPort(u), // dialed as it is: with the port
+		IsTLS:               u.Scheme == "https",
 		TLSConfig:           &tls.Config{RootCAs: roots, MinVersion: tls.VersionTLS12},
 		Dial:                func(addr string) (net.Conn, error) { return dial(context.Background(), "tcp", addr) },
 		MaxConns:            math.MaxInt32, // no cap, as http.Transport's default
@@ -80,7 +84,17 @@ func newUpstream(s *keygate.Service, roots *x509.CertPool, logger *slog.Logger) 
 		DisableCompression: true,
 		ForceAttemptHTTP2:  true,
 	}
-	return &upstream{service: s, target: target, client: client, transport: transport}, nil
+	return &target{url: u, raw: raw, key: targetKey(s, raw), client: client, transport: transport}, nil
+}
+
+// targetKey names what a target's pools depend on.
+func targetKey(s *keygate.Service, raw string) string {
+	return fmt.Sprintf("%s %d %d %d", raw, s.ConnectTimeout, s.ReadTimeout, s.WriteTimeout)
+}
+
+func (t *target) close() {
+	t.client.CloseIdleConnections()
+	t.transport.CloseIdleConnections()
 }
 
 // hostPort is the address of target, with its scheme's port when the URL
@@ -123,11 +137,6 @@ func (c *idleTimeoutConn) Write(b []byte) (int, error) {
 	return c.Conn.Write(b)
 }
 
-func (u *upstream) close() {
-	u.client.CloseIdleConnections()
-	u.transport.CloseIdleConnections()
-}
-
 // Kong's messages for upstream failures.
 const (
 	msgBadGateway     = "An invalid response was received from the upstream server"
@@ -146,6 +155,14 @@ func (p *Proxy) callerBodyFailed(x *exchange, err error) {
 	p.cfg.Logger.Info("request body unreadable", "request_id", x.id, "status", status, "error", describeConnError(err))
 	x.ctx.SetConnectionClose()
 	p.writeError(x, status, msg)
+}
+
+// noTarget answers for a service none of whose targets can take the
+// request: only when its target set has no weight at all, which the admin
+// API refuses to store.
+func (p *Proxy) noTarget(x *exchange) {
+	p.cfg.Logger.Warn("service has no target to send to", "request_id", x.id, "service", x.route.upstream.service.Name)
+	p.writeError(x, fasthttp.StatusServiceUnavailable, "failure to get a peer from the ring-balancer")
 }
 
 // upstreamFailed answers for an upstream that could not be reached or did

@@ -20,11 +20,12 @@ func TestUpstreamAddressHasItsPort(t *testing.T) {
 	} {
 		s := keygate.NewService()
 		s.URL = url
-		u, err := newUpstream(s, nil, slog.New(slog.NewTextHandler(io.Discard, nil)))
+		s.Normalize()
+		u, err := newUpstream(s, nil, nil, slog.New(slog.NewTextHandler(io.Discard, nil)))
 		if err != nil {
 			t.Fatalf("%s: %v", url, err)
 		}
-		if u.client.Addr != want || u.client.IsTLS != (url[:5] == "https") {
+		if u := u.targets[0]; u.client.Addr != want || u.client.IsTLS != (url[:5] == "https") {
 			t.Errorf("%s: address %q (TLS %v), want %q", url, u.client.Addr, u.client.IsTLS, want)
 		}
 	}

@@ -260,6 +260,13 @@ func (m *Main) Run(ctx context.Context) (err error) {
 	m.Proxy = proxy.New(m.Store, m.Verifier, proxy.Config{TrustedProxies: trusted, UpstreamRoots: upstreamRoots, Logger: m.Logger, HMAC: m.HMAC, Replay: m.Replay, Now: m.Now,
 		Rotator: rotator, SelfRotatePath: m.Config.SelfRotatePath, HealthPath: m.Config.HealthPath, ReadyPath: m.Config.ReadyPath, Ready: m.Ready, Pickup: rotator, ExpiryNotice: m.Config.KeyExpiryNotice,
 		Limiter: m.Limiter, RateLimitFailOpen: failOpen, Metrics: m.Metrics, Meter: m.Meter})
+	m.Metrics.UpstreamTargets(func() []metrics.TargetHealth {
+		var out []metrics.TargetHealth
+		for _, t := range m.Proxy.TargetStates() {
+			out = append(out, metrics.TargetHealth{Service: t.Service, Target: t.URL, State: t.Health})
+		}
+		return out
+	})
 	caches := []keygate.ChangeFunc{m.Verifier.Apply, m.HMAC.Apply, m.Proxy.Apply}
 	applyToCaches := func(c keygate.Change) {
 		for _, apply := range caches {
@@ -456,7 +463,8 @@ func (m *Main) serveAdmin(format *apikey.Format, hasher *apikey.Hasher, rotator 
 			return fmt.Errorf("--leak-report-keys: %w", err)
 		}
 	}
-	admin := &adminapi.Server{LeakReportKeys: leakKeys, Store: m.Store, Verifier: m.Verifier, Keys: format, Hasher: hasher, Keyring: m.Keyring, Rotator: rotator, Events: m.Webhooks, Logger: m.Logger, Now: m.Now}
+	admin := &adminapi.Server{LeakReportKeys: leakKeys, Store: m.Store, Verifier: m.Verifier, Keys: format, Hasher: hasher, Keyring: m.Keyring, Rotator: rotator, Events: m.Webhooks, Logger: m.Logger, Now: m.Now,
+		TargetHealth: m.Proxy.TargetHealth}
 	adminMux := http.NewServeMux()
 	adminMux.Handle("GET /metrics", m.Metrics.Handler()) // counts only, no identities: open like Kong's status API
 	adminMux.HandleFunc("GET /readyz", m.serveReady)     // open, as /healthz
