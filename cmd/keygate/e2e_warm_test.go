@@ -25,6 +25,9 @@ func (h *heldWarmUp) RecentlyUsedKeys(ctx context.Context, since time.Time, afte
 	return h.RecentKeys.RecentlyUsedKeys(ctx, since, after, limit)
 }
 
+// Stays in-process (a wiring test): it holds the warm-up's store reads back
+// and closes the store under the node, which the binary cannot be told to.
+//
 // TestWarmRestart: a node restarted with --warm-window serves at once but
 // reports ready (/readyz, --ready-path) only after it loaded the keys used
 // recently, which it then verifies without the store; other keys need it.

@@ -1,4 +1,4 @@
-package main
+package e2e
 
 import (
 	"context"
@@ -11,7 +11,6 @@ import (
 	"time"
 
 	"github.com/keygate/keygate"
-	"github.com/keygate/keygate/storetest"
 	"github.com/keygate/keygate/webhook"
 )
 
@@ -26,8 +25,8 @@ type received struct {
 // signed; a receiver that fails with a 500 gets the event again after the
 // backoff (the injected clock moves, nothing sleeps for it).
 func TestGatewayWebhooks(t *testing.T) {
-	clock := storetest.NewClock(time.Now())
-	g := startGatewayMain(t, func(m *Main) { m.Now = clock.Now })
+	clock := newFileClock(t, time.Now())
+	g := startGatewayWith(t, clock.flags()...)
 	ctx := context.Background()
 
 	var mu sync.Mutex

@@ -1,4 +1,4 @@
-package main
+package e2e
 
 import (
 	"context"
@@ -10,19 +10,14 @@ import (
 	"time"
 
 	"github.com/keygate/keygate"
-	"github.com/keygate/keygate/storetest"
 )
 
 // Rotation with overlap, driven by an injected clock: both keys work during
 // the grace period (the old one announcing its end), then the old one is
 // refused as expired; a caller can rotate its own key through the gateway.
 func TestGatewayKeyRotation(t *testing.T) {
-	clock := storetest.NewClock(time.Now())
-	g := startGatewayMain(t, func(m *Main) {
-		m.Now = clock.Now
-		m.Config.SelfRotatePath = "/.keygate/rotate"
-		m.Config.KeyExpiryNotice = 7 * 24 * time.Hour
-	})
+	clock := newFileClock(t, time.Now())
+	g := startGatewayWith(t, append(clock.flags(), "--self-rotate-path", "/.keygate/rotate", "--key-expiry-notice", "168h")...)
 	g.service(t, "orders", g.upstream.URL, nil)
 	g.route(t, "orders", "orders", func(r *keygate.Route) { r.KeyAuth = keygate.NewKeyAuthConfig() })
 	g.consumer(t, "acme")
@@ -68,7 +63,7 @@ func TestGatewayKeyRotation(t *testing.T) {
 
 	t.Run("self-service rotation through the gateway", func(t *testing.T) {
 		current := rot.Key.Key
-		req, _ := http.NewRequest("POST", g.main.ProxyURL()+"/.keygate/rotate", strings.NewReader(`{"grace_period": 600}`))
+		req, _ := http.NewRequest("POST", g.proxyURL+"/.keygate/rotate", strings.NewReader(`{"grace_period": 600}`))
 		req.Header.Set("Authorization", "Bearer "+current)
 		resp := do(t, req)
 		var self keygate.KeyRotation
@@ -83,7 +78,7 @@ func TestGatewayKeyRotation(t *testing.T) {
 			}
 		}
 		// The key in its grace period cannot start a second chain.
-		req, _ = http.NewRequest("POST", g.main.ProxyURL()+"/.keygate/rotate", nil)
+		req, _ = http.NewRequest("POST", g.proxyURL+"/.keygate/rotate", nil)
 		req.Header.Set("apikey", current)
 		if resp := do(t, req); resp.StatusCode != 409 {
 			t.Errorf("second self rotation: %d", resp.StatusCode)
@@ -96,7 +91,7 @@ func TestGatewayKeyRotation(t *testing.T) {
 			{"GET", "GET", self.Key.Key, 405},
 			{"unknown key", "POST", "kg_test_0000000000000000000000000000000000000000000000_000000", 401},
 		} {
-			req, _ := http.NewRequest(tt.method, g.main.ProxyURL()+"/.keygate/rotate", nil)
+			req, _ := http.NewRequest(tt.method, g.proxyURL+"/.keygate/rotate", nil)
 			if tt.key != "" {
 				req.Header.Set("apikey", tt.key)
 			}
@@ -109,24 +104,24 @@ func TestGatewayKeyRotation(t *testing.T) {
 	t.Run("the key in the query string is not taken, and refusals do not count", func(t *testing.T) {
 		g.consumer(t, "careful")
 		key := g.key(t, "careful", keygate.KeyRequest{})
-		req, _ := http.NewRequest("POST", g.main.ProxyURL()+"/.keygate/rotate?apikey="+key.Key, nil)
+		req, _ := http.NewRequest("POST", g.proxyURL+"/.keygate/rotate?apikey="+key.Key, nil)
 		if resp := do(t, req); resp.StatusCode != 401 {
 			t.Errorf("key in the query: %d, want 401", resp.StatusCode)
 		}
-		req, _ = http.NewRequest("POST", g.main.ProxyURL()+"/.keygate/rotate", strings.NewReader(`{"grace_period": 600}`))
+		req, _ = http.NewRequest("POST", g.proxyURL+"/.keygate/rotate", strings.NewReader(`{"grace_period": 600}`))
 		req.Header.Set("apikey", key.Key)
 		if resp := do(t, req); resp.StatusCode != 201 {
 			t.Fatalf("rotation: %d", resp.StatusCode)
 		}
 		for range 8 { // the old key is rotated already: 409, which is not counted
-			req, _ := http.NewRequest("POST", g.main.ProxyURL()+"/.keygate/rotate", nil)
+			req, _ := http.NewRequest("POST", g.proxyURL+"/.keygate/rotate", nil)
 			req.Header.Set("apikey", key.Key)
 			if resp := do(t, req); resp.StatusCode != 409 {
 				t.Fatalf("second rotation: %d, want 409", resp.StatusCode)
 			}
 		}
 		other := g.key(t, "careful", keygate.KeyRequest{})
-		req, _ = http.NewRequest("POST", g.main.ProxyURL()+"/.keygate/rotate", nil)
+		req, _ = http.NewRequest("POST", g.proxyURL+"/.keygate/rotate", nil)
 		req.Header.Set("apikey", other.Key)
 		if resp := do(t, req); resp.StatusCode != 201 {
 			t.Errorf("refused rotations used up the consumer's limit: %d", resp.StatusCode)
@@ -138,7 +133,7 @@ func TestGatewayKeyRotation(t *testing.T) {
 		key := g.key(t, "busy", keygate.KeyRequest{}).Key
 		statuses := []int{}
 		for range 7 {
-			req, _ := http.NewRequest("POST", g.main.ProxyURL()+"/.keygate/rotate", strings.NewReader(`{"grace_period": 0}`))
+			req, _ := http.NewRequest("POST", g.proxyURL+"/.keygate/rotate", strings.NewReader(`{"grace_period": 0}`))
 			req.Header.Set("apikey", key)
 			resp := do(t, req)
 			var r keygate.KeyRotation

@@ -1,4 +1,4 @@
-package main
+package e2e
 
 import (
 	"context"
@@ -49,15 +49,11 @@ func testRedis(tb testing.TB) (url, prefix string) {
 	return url, prefix
 }
 
-// planGateway starts a gateway (edit adjusts it) with one route "r" and a
+// planGateway starts a gateway (with flags) with one route "r" and a
 // consumer on plan p, and returns it with the consumer's key.
-func planGateway(tb testing.TB, p *keygate.Plan, edit func(*Main)) (*gateway, string) {
+func planGateway(tb testing.TB, p *keygate.Plan, flags ...string) (*gateway, string) {
 	tb.Helper()
-	g := startGatewayMain(tb, func(m *Main) {
-		if edit != nil {
-			edit(m)
-		}
-	})
+	g := startGatewayWith(tb, flags...)
 	g.service(tb, "s", g.upstream.URL, nil)
 	g.route(tb, "r", "s", func(r *keygate.Route) { r.KeyAuth = keygate.NewKeyAuthConfig() })
 	g.plan(tb, p)
@@ -191,9 +187,9 @@ func TestPlanAccuracyOnOneNode(t *testing.T) {
 		t.Skip("takes 10 s")
 	}
 	t.Parallel()
-	g, key := planGateway(t, accuracyPlan(), nil)
-	warmUp(t, []string{g.main.ProxyURL()}, key)
-	counts, sent := hammerTimed(t, []string{g.main.ProxyURL()}, key, accuracyClients, accuracyDuration)
+	g, key := planGateway(t, accuracyPlan())
+	warmUp(t, []string{g.proxyURL}, key)
+	counts, sent := hammerTimed(t, []string{g.proxyURL}, key, accuracyClients, accuracyDuration)
 	wantAccurate(t, counts, sent)
 }
 
@@ -203,20 +199,17 @@ func TestPlanAccuracyOnThreeNodesSharingRedis(t *testing.T) {
 	}
 	url, prefix := testRedis(t)
 	t.Parallel()
-	shared := func(m *Main) { m.Config.RedisURL, m.Config.RedisPrefix = url, prefix }
-	a, key := planGateway(t, accuracyPlan(), shared)
+	shared := []string{"--redis-url", url, "--redis-prefix", prefix}
+	a, key := planGateway(t, accuracyPlan(), shared...)
 	// Nodes b and c serve the same data dir (SQLite takes several
 	// processes), so they know a's plan, consumer and key.
-	urls := []string{a.main.ProxyURL()}
+	urls := []string{a.proxyURL}
 	for i := range 2 {
-		n := startGatewayMain(t, func(m *Main) {
-			shared(m)
-			m.Config.DataDir = a.main.Config.DataDir
-		})
+		n := startGatewayWith(t, append(shared, "--data-dir", a.dataDir)...)
 		if _, err := n.admin.Plan(context.Background(), "hundred"); err != nil {
 			t.Fatalf("node %d does not share a's store: %v", i+2, err)
 		}
-		urls = append(urls, n.main.ProxyURL())
+		urls = append(urls, n.proxyURL)
 	}
 	warmUp(t, urls, key)
 	counts, sent := hammerTimed(t, urls, key, accuracyClients, accuracyDuration)
@@ -310,11 +303,8 @@ func TestPlanWhenRedisIsDown(t *testing.T) {
 	for _, mode := range []string{"open", "closed"} {
 		t.Run("fail "+mode, func(t *testing.T) {
 			cable, cabled := redisCable(t, url)
-			g, key := planGateway(t, tight, func(m *Main) {
-				m.Config.RedisURL, m.Config.RedisPrefix = cabled, prefix+mode+":"
-				m.Config.RateLimitOnFailure = mode
-				m.Config.RedisTimeout = 100 * time.Millisecond
-			})
+			g, key := planGateway(t, tight, "--redis-url", cabled, "--redis-prefix", prefix+mode+":",
+				"--rate-limit-on-failure", mode, "--redis-timeout", "100ms")
 			call := func() (int, http.Header, []byte) { return g.call(t, "GET", "/r", hdr("apikey", key)) }
 			for _, want := range []int{200, 200, 429} {
 				if status, _, body := call(); status != want {
@@ -338,7 +328,7 @@ func TestPlanWhenRedisIsDown(t *testing.T) {
 					t.Fatalf("Redis down: limit headers %q sent without a decision", h.Get("RateLimit-Limit"))
 				}
 			}
-			metrics := scrape(t, g.main.AdminURL()+"/metrics")
+			metrics := scrape(t, g.adminURL+"/metrics")
 			if want := `keygate_rate_limit_decisions_total{result="failed_` + mode + `"} 3`; !strings.Contains(metrics, want) {
 				t.Fatalf("/metrics lacks %s:\n%s", want, grepLines(metrics, "keygate_rate_limit"))
 			}
@@ -388,18 +378,18 @@ func grepLines(s, substr string) string {
 func TestUsageCountsSurviveShutdown(t *testing.T) {
 	p := keygate.NewPlan()
 	p.Name, p.Quotas = "counted", keygate.Quotas{Month: 1 << 40}
-	g, key := planGateway(t, p, func(m *Main) { m.Config.UsageFlushInterval = time.Hour }) // only Close writes
+	g, key := planGateway(t, p, "--usage-flush-interval", "1h") // only the shutdown writes
 	done := make(chan map[int]int)
-	go func() { done <- hammer(t, []string{g.main.ProxyURL()}, key, 8, 2*time.Second) }()
+	go func() { done <- hammer(t, []string{g.proxyURL}, key, 8, 2*time.Second) }()
 	time.Sleep(500 * time.Millisecond)
-	if err := g.main.Close(); err != nil {
-		t.Fatal(err)
+	if err := g.stop(t); err != nil {
+		t.Fatalf("keygate's exit after SIGTERM: %v", err)
 	}
 	counts := <-done
 	if counts[http.StatusOK] == 0 {
 		t.Fatalf("no request was served before the shutdown: %v", counts)
 	}
-	db, err := sqlite.Open(context.Background(), filepath.Join(g.main.Config.DataDir, dbFile), sqlite.Options{})
+	db, err := sqlite.Open(context.Background(), filepath.Join(g.dataDir, dbFile), sqlite.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}

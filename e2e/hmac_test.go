@@ -1,4 +1,4 @@
-package main
+package e2e
 
 import (
 	"context"
@@ -10,7 +10,6 @@ import (
 
 	"github.com/keygate/keygate"
 	"github.com/keygate/keygate/client"
-	"github.com/keygate/keygate/storetest"
 )
 
 // Signed requests through the real gateway: Kong's scheme and RFC 9421 with
@@ -49,7 +48,7 @@ func TestGatewayHMACAuth(t *testing.T) {
 		if body != "" {
 			rd = strings.NewReader(body)
 		}
-		req, _ := http.NewRequest(method, g.main.ProxyURL()+path, rd)
+		req, _ := http.NewRequest(method, g.proxyURL+path, rd)
 		resp, err := hc.Do(req)
 		if err != nil {
 			t.Fatal(err)
@@ -92,7 +91,7 @@ func TestGatewayHMACAuth(t *testing.T) {
 	})
 
 	t.Run("a replayed signature is refused", func(t *testing.T) {
-		req, _ := http.NewRequest("GET", g.main.ProxyURL()+"/signed/orders", nil)
+		req, _ := http.NewRequest("GET", g.proxyURL+"/signed/orders", nil)
 		signer := client.NewSigner(cred.Username, []byte(cred.Secret), client.KongScheme)
 		if err := signer.Sign(req); err != nil {
 			t.Fatal(err)
@@ -144,11 +143,8 @@ func TestGatewayHMACAuth(t *testing.T) {
 // as an unknown username is — while the gateway still has it cached (its
 // cache trusts an entry for minutes; the credential lives one).
 func TestGatewayHMACCredentialExpiry(t *testing.T) {
-	clock := storetest.NewClock(time.Now())
-	g := startGatewayMain(t, func(m *Main) {
-		m.Now = clock.Now
-		m.Config.KeyExpiryNotice = 7 * 24 * time.Hour
-	})
+	clock := newFileClock(t, time.Now())
+	g := startGatewayWith(t, append(clock.flags(), "--key-expiry-notice", "168h")...)
 	g.service(t, "orders", g.upstream.URL, nil)
 	g.route(t, "signed", "orders", func(r *keygate.Route) { r.HMACAuth = keygate.NewHMACAuthConfig() })
 	g.consumer(t, "acme")
@@ -162,7 +158,7 @@ func TestGatewayHMACCredentialExpiry(t *testing.T) {
 	}
 	send := func(t *testing.T, username, secret string, scheme client.Scheme) (int, http.Header, string) {
 		t.Helper()
-		req, _ := http.NewRequest("GET", g.main.ProxyURL()+"/signed/orders", nil)
+		req, _ := http.NewRequest("GET", g.proxyURL+"/signed/orders", nil)
 		// Signed on the gateway's clock, so that the date is always fresh.
 		if err := client.NewSigner(username, []byte(secret), scheme, client.WithClock(clock.Now)).Sign(req); err != nil {
 			t.Fatal(err)
@@ -213,8 +209,8 @@ func TestGatewayHMACCredentialExpiry(t *testing.T) {
 // nodes remember signatures in the Redis they share.
 func TestSignatureReplayedOnAnotherNodeIsRefused(t *testing.T) {
 	url, prefix := testRedis(t)
-	shared := func(m *Main) { m.Config.RedisURL, m.Config.RedisPrefix = url, prefix }
-	a := startGatewayMain(t, shared)
+	shared := []string{"--redis-url", url, "--redis-prefix", prefix}
+	a := startGatewayWith(t, shared...)
 	a.service(t, "s", a.upstream.URL, nil)
 	a.route(t, "signed", "s", func(r *keygate.Route) { r.HMACAuth = keygate.NewHMACAuthConfig() })
 	a.consumer(t, "acme")
@@ -222,10 +218,7 @@ func TestSignatureReplayedOnAnotherNodeIsRefused(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	b := startGatewayMain(t, func(m *Main) {
-		shared(m)
-		m.Config.DataDir = a.main.Config.DataDir
-	})
+	b := startGatewayWith(t, append(shared, "--data-dir", a.dataDir)...)
 
 	// Sign one request for node a, and keep exactly what was sent.
 	var sent *http.Request
@@ -234,7 +227,7 @@ func TestSignatureReplayedOnAnotherNodeIsRefused(t *testing.T) {
 		return http.DefaultTransport.RoundTrip(r)
 	})
 	hc := &http.Client{Transport: client.NewSigner(cred.Username, []byte(cred.Secret), client.KongScheme, client.WithTransport(record))}
-	resp, err := hc.Get(a.main.ProxyURL() + "/signed/orders")
+	resp, err := hc.Get(a.proxyURL + "/signed/orders")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -244,7 +237,7 @@ func TestSignatureReplayedOnAnotherNodeIsRefused(t *testing.T) {
 	}
 
 	for name, node := range map[string]*gateway{"a": a, "b": b} {
-		replay, _ := http.NewRequest("GET", node.main.ProxyURL()+"/signed/orders", nil)
+		replay, _ := http.NewRequest("GET", node.proxyURL+"/signed/orders", nil)
 		replay.Header = sent.Header.Clone()
 		replay.Host = sent.Host // as signed
 		resp, err := http.DefaultClient.Do(replay)

@@ -1,4 +1,4 @@
-package main
+package e2e
 
 import (
 	"context"
@@ -16,20 +16,21 @@ import (
 // moment a run and a request take.
 const reconcileBound = 1500 * time.Millisecond
 
-// sharedStore returns the edit that puts a node on the test's one store:
+// sharedStore returns the flags that put a node on the test's one store:
 // PostgreSQL when KEYGATE_TEST_POSTGRES_URL is set, as in a real cluster,
 // else the SQLite file of the first node's data dir.
-func sharedStore(tb testing.TB) func(m *Main, first *gateway) {
+func sharedStore(tb testing.TB) func(first *gateway) []string {
 	tb.Helper()
 	var url, schema string
 	if os.Getenv("KEYGATE_TEST_POSTGRES_URL") != "" {
 		url, schema = postgresStore(tb)
 	}
-	return func(m *Main, first *gateway) {
-		m.Config.Store, m.Config.StoreSchema = url, schema
+	return func(first *gateway) []string {
+		flags := []string{"--store", url, "--store-schema", schema}
 		if first != nil {
-			m.Config.DataDir = first.main.Config.DataDir
+			flags = append(flags, "--data-dir", first.dataDir)
 		}
+		return flags
 	}
 }
 
@@ -48,13 +49,10 @@ func TestReconcileWithoutRedis(t *testing.T) {
 	onStore := sharedStore(t)
 	var a *gateway
 	start := func() *gateway {
-		return startGatewayMain(t, func(m *Main) { onStore(m, a); m.Config.ReconcileInterval = time.Second })
+		return startGatewayWith(t, append(onStore(a), "--reconcile-interval", "1s")...)
 	}
 	a = start()
-	b := start()
-	if b.main.changes != nil || b.main.Reconciler == nil {
-		t.Fatal("want nodes without the Redis bus and with the reconciler")
-	}
+	b := start() // without the Redis bus, with the reconciler
 	a.service(t, "s", a.upstream.URL, nil)
 	a.route(t, "r", "s", func(r *keygate.Route) { r.KeyAuth = keygate.NewKeyAuthConfig() })
 	a.consumer(t, "acme")
@@ -87,23 +85,17 @@ func TestReconcileWhenRedisLosesTheMessage(t *testing.T) {
 	cableB, urlB := redisCable(t, url)
 	cableC, urlC := redisCable(t, url)
 	nodes := cluster(t,
-		func(m *Main) { m.Config.ReconcileInterval = time.Second },
-		func(m *Main) {
-			m.Config.RedisURL, m.Config.RedisTimeout = urlB, 100*time.Millisecond
-			m.Config.ReconcileInterval = time.Second
-		},
-		func(m *Main) { m.Config.RedisURL, m.Config.RedisTimeout = urlC, 100*time.Millisecond },
+		[]string{"--reconcile-interval", "1s"},
+		[]string{"--redis-url", urlB, "--redis-timeout", "100ms", "--reconcile-interval", "1s"},
+		[]string{"--redis-url", urlC, "--redis-timeout", "100ms"}, // and no reconciler (baseFlags)
 	)
 	a, b, c := nodes[0], nodes[1], nodes[2]
-	if c.main.Reconciler != nil || b.main.Reconciler == nil {
-		t.Fatal("want the reconciler on b only")
-	}
 	a.service(t, "s", a.upstream.URL, nil)
 	a.route(t, "r", "s", func(r *keygate.Route) { r.KeyAuth = keygate.NewKeyAuthConfig() })
 	a.consumer(t, "acme")
 	k := a.key(t, "acme", keygate.KeyRequest{})
 	for _, g := range []*gateway{b, c} {
-		<-g.main.changes.Subscribed() // its first resync is behind it
+		g.waitLog(t, "change bus: subscribed", 1) // its first resync is behind it
 		within(t, time.Second, "key before", http.StatusOK, keyStatus(t, g, k.Key))
 	}
 	// The key's creation reaches c through Redis a moment later and drops

@@ -1,4 +1,4 @@
-package main
+package e2e
 
 import (
 	"context"
@@ -34,7 +34,7 @@ func TestGatewayHMACImportedShortSecret(t *testing.T) {
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			hc := &http.Client{Transport: client.NewSigner("kong-acme", []byte(tt.secret), tt.scheme)}
-			resp, err := hc.Get(g.main.ProxyURL() + "/signed/x")
+			resp, err := hc.Get(g.proxyURL + "/signed/x")
 			if err != nil {
 				t.Fatal(err)
 			}

@@ -1,4 +1,4 @@
-package main
+package e2e
 
 import (
 	"context"
@@ -16,23 +16,23 @@ import (
 
 	"github.com/keygate/keygate"
 	"github.com/keygate/keygate/client"
-	"github.com/keygate/keygate/storetest"
 	"github.com/keygate/keygate/webhook"
 )
 
-// Scheduled rotation end to end, on an injected clock: a policy set through
-// the admin API; the jobs (run here at moments of the test's choosing)
-// rotate the key once it is due; the caller picks the new key up through
+// jobsInterval is how often the lifecycle jobs run in the scheduled
+// rotation test (--jobs-interval): often, so that the test can wait for a
+// few runs after it moved the clock.
+const jobsInterval = 20 * time.Millisecond
+
+// Scheduled rotation end to end, on a clock the test drives: a policy set
+// through the admin API; the jobs (run every jobsInterval here) rotate the key once it is due; the caller picks the new key up through
 // the gateway's self-service rotation with its old key, once; the old key
 // works during the overlap and is refused after it. A consumer with a
 // public key gets its new key by webhook instead, sealed to that key.
 func TestGatewayScheduledRotation(t *testing.T) {
-	clock := storetest.NewClock(time.Now())
-	g := startGatewayMain(t, func(m *Main) {
-		m.Now = clock.Now
-		m.Config.SelfRotatePath = "/.keygate/rotate"
-		m.Config.KeyExpiryNotice = 7 * 24 * time.Hour
-	})
+	clock := newFileClock(t, time.Now())
+	g := startGatewayWith(t, append(clock.flags(), "--self-rotate-path", "/.keygate/rotate", "--key-expiry-notice", "168h",
+		"--jobs-interval", jobsInterval.String())...)
 	ctx := context.Background()
 	g.service(t, "orders", g.upstream.URL, nil)
 	g.route(t, "orders", "orders", func(r *keygate.Route) { r.KeyAuth = keygate.NewKeyAuthConfig() })
@@ -112,10 +112,12 @@ func TestGatewayScheduledRotation(t *testing.T) {
 	}
 	globexKey := g.key(t, "globex", keygate.KeyRequest{})
 
+	// runJobs lets the jobs run a few times on the clock as it is now.
 	runJobs := func() {
 		t.Helper()
-		if _, err := g.main.Jobs.RunOnce(ctx); err != nil {
-			t.Fatal(err)
+		time.Sleep(10 * jobsInterval)
+		if line := g.proc.logged("lifecycle jobs failed; retrying at the next tick", 1); line != nil {
+			t.Fatalf("the jobs failed: %v", line)
 		}
 	}
 	runJobs()
@@ -145,7 +147,7 @@ func TestGatewayScheduledRotation(t *testing.T) {
 
 	pickup := func() (*http.Response, keygate.KeyRotation) {
 		t.Helper()
-		req, _ := http.NewRequest("POST", g.main.ProxyURL()+"/.keygate/rotate", nil)
+		req, _ := http.NewRequest("POST", g.proxyURL+"/.keygate/rotate", nil)
 		req.Header.Set("apikey", old.Key)
 		resp := do(t, req)
 		defer resp.Body.Close()
@@ -180,7 +182,7 @@ func TestGatewayScheduledRotation(t *testing.T) {
 	if status, _, _ := g.call(t, "GET", "/orders", hdr("apikey", newKey)); status != 200 {
 		t.Errorf("the sealed key: %d", status)
 	}
-	req, _ := http.NewRequest("POST", g.main.ProxyURL()+"/.keygate/rotate", nil)
+	req, _ := http.NewRequest("POST", g.proxyURL+"/.keygate/rotate", nil)
 	req.Header.Set("apikey", globexKey.Key)
 	if resp := do(t, req); resp.StatusCode != 409 {
 		t.Errorf("pickup of a key delivered by webhook: %d, want 409", resp.StatusCode)

@@ -1,4 +1,4 @@
-package main
+package e2e
 
 import (
 	"context"
@@ -13,11 +13,11 @@ import (
 )
 
 // cluster starts three gateways on one store and one Redis; each may be
-// edited first (b's Redis URL, say). The store is PostgreSQL, as in a real
+// given flags of its own (b's Redis URL, say). The store is PostgreSQL, as in a real
 // cluster, when KEYGATE_TEST_POSTGRES_URL is set, else a SQLite file they
 // share; what is tested here is that changes made on one node reach the
 // others' caches.
-func cluster(tb testing.TB, edit ...func(*Main)) []*gateway {
+func cluster(tb testing.TB, flags ...[]string) []*gateway {
 	tb.Helper()
 	url, prefix := testRedis(tb)
 	var pgURL, pgSchema string
@@ -26,16 +26,14 @@ func cluster(tb testing.TB, edit ...func(*Main)) []*gateway {
 	}
 	var nodes []*gateway
 	for i := range 3 {
-		nodes = append(nodes, startGatewayMain(tb, func(m *Main) {
-			m.Config.RedisURL, m.Config.RedisPrefix = url, prefix
-			m.Config.Store, m.Config.StoreSchema = pgURL, pgSchema
-			if i > 0 {
-				m.Config.DataDir = nodes[0].main.Config.DataDir
-			}
-			if i < len(edit) && edit[i] != nil {
-				edit[i](m)
-			}
-		}))
+		node := []string{"--redis-url", url, "--redis-prefix", prefix, "--store", pgURL, "--store-schema", pgSchema}
+		if i > 0 {
+			node = append(node, "--data-dir", nodes[0].dataDir)
+		}
+		if i < len(flags) {
+			node = append(node, flags[i]...)
+		}
+		nodes = append(nodes, startGatewayWith(tb, node...))
 	}
 	return nodes
 }
@@ -164,7 +162,7 @@ func TestClusterReloadKeepsRequestsInFlight(t *testing.T) {
 func TestClusterNodeResyncsAfterLosingRedis(t *testing.T) {
 	url, _ := testRedis(t)
 	cable, cabled := redisCable(t, url)
-	nodes := cluster(t, nil, func(m *Main) { m.Config.RedisURL = cabled; m.Config.RedisTimeout = 100 * time.Millisecond })
+	nodes := cluster(t, nil, []string{"--redis-url", cabled, "--redis-timeout", "100ms"})
 	a, b := nodes[0], nodes[1]
 	a.service(t, "s", a.upstream.URL, nil)
 	a.route(t, "r", "s", func(r *keygate.Route) { r.KeyAuth = keygate.NewKeyAuthConfig() })
@@ -174,7 +172,7 @@ func TestClusterNodeResyncsAfterLosingRedis(t *testing.T) {
 		s, _, _ := b.call(t, "GET", "/r", hdr("apikey", k.Key))
 		return s
 	}
-	<-b.main.changes.Subscribed() // b's first resync is behind it
+	b.waitLog(t, "change bus: subscribed", 1) // b's first resync is behind it
 	within(t, time.Second, "b before", http.StatusOK, call)
 
 	cable.cut()

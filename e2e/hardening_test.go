@@ -1,4 +1,4 @@
-package main
+package e2e
 
 import (
 	"context"
@@ -120,7 +120,7 @@ func TestGatewayPicksUpAnAnonymousConsumerCreatedLater(t *testing.T) {
 }
 
 func TestGatewayBehindATrustedProxy(t *testing.T) {
-	g := startGatewayWith(t, func(c *Config) { c.TrustedProxies = []string{"127.0.0.0/8"} })
+	g := startGatewayWith(t, "--trusted-proxies", "127.0.0.0/8")
 	g.service(t, "s", g.upstream.URL, nil)
 	g.route(t, "keyed", "s", func(r *keygate.Route) { r.KeyAuth = keygate.NewKeyAuthConfig() })
 	g.consumer(t, "partner")

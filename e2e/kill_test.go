@@ -1,60 +1,17 @@
-package main
+package e2e
 
 import (
 	"context"
-	"net"
-	"net/http"
-	"os"
-	"os/exec"
 	"path/filepath"
 	"strconv"
 	"sync"
-	"syscall"
 	"testing"
 	"time"
 
 	"github.com/keygate/keygate"
-	"github.com/keygate/keygate/client"
 	"github.com/keygate/keygate/postgres"
 	"github.com/keygate/keygate/sqlite"
 )
-
-// runKeygate starts this test binary as `keygate args...` (see TestMain),
-// waits until its admin API answers, and returns the process and the
-// admin API's URL.
-func runKeygate(tb testing.TB, args ...string) (*exec.Cmd, string) {
-	tb.Helper()
-	admin, proxy := freePort(tb), freePort(tb)
-	cmd := exec.Command(os.Args[0], append(args, "--admin-listen", admin, "--proxy-listen", proxy, "--log-level", "error")...)
-	cmd.Env = append(os.Environ(), "KEYGATE_TEST_RUN_MAIN=1", "KEYGATE_ADMIN_TOKEN="+testAdminToken, "KEYGATE_ROOT_KEY="+testRootKey)
-	if err := cmd.Start(); err != nil {
-		tb.Fatal(err)
-	}
-	tb.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
-	url := "http://" + admin
-	deadline := time.Now().Add(20 * time.Second)
-	for {
-		resp, err := http.Get(url + "/healthz")
-		if err == nil {
-			resp.Body.Close()
-			return cmd, url
-		}
-		if time.Now().After(deadline) {
-			tb.Fatalf("keygate did not start: %v", err)
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
-}
-
-func freePort(tb testing.TB) string {
-	tb.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		tb.Fatal(err)
-	}
-	defer ln.Close()
-	return ln.Addr().String()
-}
 
 // A node killed with SIGKILL in the middle of writes loses none it
 // acknowledged: each was committed (PostgreSQL; SQLite's WAL) before the
@@ -62,7 +19,7 @@ func freePort(tb testing.TB) string {
 func TestKilledNodeLosesNoAcknowledgedWrite(t *testing.T) {
 	t.Run("sqlite", func(t *testing.T) {
 		dir := t.TempDir()
-		find := killDuringWrites(t, "serve", "--data-dir", dir)
+		find := killDuringWrites(t, "--data-dir", dir)
 		db, err := sqlite.Open(context.Background(), filepath.Join(dir, dbFile), sqlite.Options{})
 		if err != nil {
 			t.Fatal(err)
@@ -72,7 +29,7 @@ func TestKilledNodeLosesNoAcknowledgedWrite(t *testing.T) {
 	})
 	t.Run("postgres", func(t *testing.T) {
 		url, schema := postgresStore(t)
-		find := killDuringWrites(t, "serve", "--store", url, "--store-schema", schema)
+		find := killDuringWrites(t, "--store", url, "--store-schema", schema)
 		db, err := postgres.Open(context.Background(), url, postgres.Options{Schema: schema})
 		if err != nil {
 			t.Fatal(err)
@@ -86,8 +43,8 @@ func TestKilledNodeLosesNoAcknowledgedWrite(t *testing.T) {
 // admin API from four clients, kills it with SIGKILL half a second in, and
 // returns a check that every acknowledged consumer is in a store.
 func killDuringWrites(t *testing.T, args ...string) (check func(keygate.ConsumerStore)) {
-	cmd, adminURL := runKeygate(t, args...)
-	api := client.New(adminURL, testAdminToken)
+	g := startGatewayWith(t, args...)
+	api := g.admin
 
 	var mu sync.Mutex
 	var acknowledged []string
@@ -113,9 +70,7 @@ func killDuringWrites(t *testing.T, args ...string) (check func(keygate.Consumer
 		})
 	}
 	time.Sleep(500 * time.Millisecond)
-	if err := cmd.Process.Signal(syscall.SIGKILL); err != nil {
-		t.Fatal(err)
-	}
+	g.proc.kill()
 	close(stop)
 	wg.Wait()
 	if len(acknowledged) < 10 {

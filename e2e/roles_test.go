@@ -1,10 +1,8 @@
-package main
+package e2e
 
 import (
 	"context"
 	"errors"
-	"io"
-	"log/slog"
 	"net"
 	"net/http"
 	"strings"
@@ -13,6 +11,7 @@ import (
 	"time"
 
 	"github.com/keygate/keygate"
+	"github.com/keygate/keygate/postgres"
 )
 
 // unusedAddr returns a loopback address nothing listens on (it did a
@@ -45,32 +44,25 @@ func refused(tb testing.TB, addr, what string) {
 // configured but has no admin listener and runs no jobs.
 func TestRoles(t *testing.T) {
 	noProxy := unusedAddr(t)
-	admin := startGatewayWith(t, func(c *Config) { c.Role, c.ProxyListen = roleAdmin, noProxy })
-	if admin.main.ProxyURL() != "" || admin.main.AdminURL() == "" {
-		t.Errorf("admin node: ProxyURL %q, AdminURL %q; want only an admin URL", admin.main.ProxyURL(), admin.main.AdminURL())
+	admin := startGatewayWith(t, "--role", "admin", "--proxy-listen", noProxy)
+	if admin.proxyURL != "" || admin.adminURL == "" {
+		t.Errorf("admin node: ProxyURL %q, AdminURL %q; want only an admin URL", admin.proxyURL, admin.adminURL)
 	}
 	refused(t, noProxy, "admin node's --proxy-listen")
 	admin.service(t, "orders", admin.upstream.URL, nil)
 	admin.route(t, "orders", "orders", func(r *keygate.Route) { r.KeyAuth = keygate.NewKeyAuthConfig() })
 	admin.consumer(t, "alice")
 	key := admin.key(t, "alice", keygate.KeyRequest{})
-	within(t, 5*time.Second, "admin node holds the jobs' lease", 1, func() int {
-		if admin.main.JobLease != nil && admin.main.JobLease.Held() {
-			return 1
-		}
-		return 0
-	})
+	admin.waitLog(t, "lease taken: running the job here", 1) // the admin node runs the jobs
 
 	noAdmin := unusedAddr(t)
-	gw := startGatewayWith(t, func(c *Config) {
-		c.Role, c.AdminListen, c.DataDir = roleGateway, noAdmin, admin.main.Config.DataDir
-		c.HealthPath = "/.keygate/health"
-	})
-	if gw.main.AdminURL() != "" || gw.main.ProxyURL() == "" {
-		t.Errorf("gateway node: ProxyURL %q, AdminURL %q; want only a proxy URL", gw.main.ProxyURL(), gw.main.AdminURL())
+	gw := startGatewayWith(t, "--role", "gateway", "--admin-listen", noAdmin, "--data-dir", admin.dataDir,
+		"--health-path", "/.keygate/health")
+	if gw.adminURL != "" || gw.proxyURL == "" {
+		t.Errorf("gateway node: ProxyURL %q, AdminURL %q; want only a proxy URL", gw.proxyURL, gw.adminURL)
 	}
 	refused(t, noAdmin, "gateway node's --admin-listen")
-	if gw.main.JobLease != nil {
+	if gw.holdsJobs() {
 		t.Error("gateway node runs the jobs")
 	}
 	if status, _, body := gw.call(t, "GET", "/orders/items", hdr("apikey", key.Key)); status != http.StatusOK {
@@ -85,36 +77,6 @@ func TestRoles(t *testing.T) {
 	}
 }
 
-// A refused --role (or --job-lease-ttl) names its flag, before anything
-// starts; --dev runs everything on one node.
-func TestRoleRefused(t *testing.T) {
-	tests := []struct {
-		name string
-		edit func(*Config)
-		want string
-	}{
-		{"unknown role", func(c *Config) { c.Role = "edge" }, `--role: "edge" is not gateway, admin or both`},
-		{"dev split", func(c *Config) { c.Role, c.Dev = roleGateway, true }, "--role: --dev"},
-		{"lease ttl", func(c *Config) { c.JobLeaseTTL = time.Millisecond }, "--job-lease-ttl"},
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			m := &Main{Config: Config{DataDir: t.TempDir(), RootKey: testRootKey, ProxyListen: "127.0.0.1:0",
-				AdminListen: "127.0.0.1:0", KeyPrefix: "kg_test"}, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))}
-			tt.edit(&m.Config)
-			err := m.Run(context.Background())
-			m.Close()
-			if err == nil || !strings.Contains(err.Error(), tt.want) {
-				t.Errorf("Run: %v, want an error with %q", err, tt.want)
-			}
-		})
-	}
-	out, err := runCLI(t, "serve", "--role", "edge", "--data-dir", t.TempDir())
-	if err == nil || !strings.Contains(out+err.Error(), "--role") {
-		t.Errorf("serve --role edge: %v %s, want a refusal naming --role", err, out)
-	}
-}
-
 // TestJobLeaseMovesOnPostgres runs two admin nodes and a gateway on one
 // PostgreSQL schema, with a short job lease: the jobs run on exactly one
 // admin node, never on the gateway, and when that node stops, the other
@@ -125,18 +87,16 @@ func TestJobLeaseMovesOnPostgres(t *testing.T) {
 	// a loaded CI machine, short enough for a quick takeover.
 	const ttl = 900 * time.Millisecond
 	node := func(role string) *gateway {
-		return startGatewayWith(t, func(c *Config) {
-			c.Store, c.StoreSchema, c.Role, c.JobLeaseTTL = url, schema, role, ttl
-		})
+		return startGatewayWith(t, "--store", url, "--store-schema", schema, "--role", role, "--job-lease-ttl", ttl.String())
 	}
-	a, b, gw := node(roleBoth), node(roleAdmin), node(roleGateway)
-	if gw.main.JobLease != nil {
-		t.Fatal("the gateway node runs the jobs")
-	}
+	a, b, gw := node("both"), node("admin"), node("gateway")
 	admins := []*gateway{a, b}
 	holders := func() (n int, holder *gateway) {
+		if gw.holdsJobs() {
+			t.Fatal("the gateway node runs the jobs")
+		}
 		for _, g := range admins {
-			if g.main.JobLease.Held() {
+			if g.holdsJobs() {
 				n, holder = n+1, g
 			}
 		}
@@ -154,30 +114,56 @@ func TestJobLeaseMovesOnPostgres(t *testing.T) {
 	if first == a {
 		other = b
 	}
-	if other.main.Holder == first.main.Holder {
-		t.Fatalf("two nodes are both %q", first.main.Holder)
+	if other.node == first.node {
+		t.Fatalf("two nodes are both %q", first.node)
 	}
 
 	// The holder stops (it releases the lease on the way out): the other
 	// takes over at its next try, a third of the TTL; the bound leaves room
 	// for a loaded machine.
 	stopped := time.Now()
-	if err := first.main.Close(); err != nil {
-		t.Fatal(err)
+	if err := first.stop(t); err != nil {
+		t.Fatalf("keygate's exit after SIGTERM: %v", err)
 	}
 	admins = []*gateway{other}
 	within(t, 2*time.Second, "the other admin node holds the jobs' lease", 1, func() int { n, _ := holders(); return n })
 	t.Logf("jobs' lease moved %v after its holder stopped (ttl %v)", time.Since(stopped), ttl)
 	// The store agrees: the lease is the other node's.
 	ctx := context.Background()
-	if held, err := other.main.Store.AcquireLease(ctx, jobsLease, other.main.Holder, ttl); err != nil || !held {
-		t.Errorf("the lease is not %s's: %v %v", other.main.Holder, held, err)
+	db, err := postgres.Open(ctx, url, postgres.Options{Schema: schema})
+	if err != nil {
+		t.Fatal(err)
 	}
-	if held, err := other.main.Store.AcquireLease(ctx, jobsLease, first.main.Holder, ttl); err != nil || held {
+	defer db.Close()
+	if held, err := db.AcquireLease(ctx, jobsLease, other.node, ttl); err != nil || !held {
+		t.Errorf("the lease is not %s's: %v %v", other.node, held, err)
+	}
+	if held, err := db.AcquireLease(ctx, jobsLease, first.node, ttl); err != nil || held {
 		t.Errorf("the stopped node could take the lease back: %v %v", held, err)
 	}
-	// The jobs run there: RunOnce works on the shared store.
-	if _, err := other.main.Jobs.RunOnce(ctx); err != nil {
-		t.Error(err)
+	// The jobs run there, on the shared store, without failing.
+	if line := other.proc.logged("lifecycle jobs failed; retrying at the next tick", 1); line != nil {
+		t.Errorf("the jobs failed on %s: %v", other.node, line)
 	}
+}
+
+// jobsLease is the name of the lease the lifecycle jobs run under.
+const jobsLease = "lifecycle-jobs"
+
+// holdsJobs says whether the node holds the jobs' lease now, by its log:
+// it took the lease more often than it lost it, and it is running.
+func (g *gateway) holdsJobs() bool {
+	select {
+	case <-g.proc.exited:
+		return false
+	default:
+	}
+	taken, lost := 0, 0
+	for g.proc.logged("lease taken: running the job here", taken+1) != nil {
+		taken++
+	}
+	for g.proc.logged("lease lost: job stopped", lost+1) != nil {
+		lost++
+	}
+	return taken > lost
 }

@@ -1,4 +1,4 @@
-package main
+package e2e
 
 import (
 	"context"
@@ -9,7 +9,6 @@ import (
 
 	"github.com/keygate/keygate"
 	"github.com/keygate/keygate/client"
-	"github.com/keygate/keygate/storetest"
 )
 
 func (g *gateway) plan(tb testing.TB, p *keygate.Plan) *keygate.Plan {
@@ -34,8 +33,8 @@ func wantHeaders(tb testing.TB, h http.Header, kv ...string) {
 }
 
 func TestGatewayEnforcesUsagePlans(t *testing.T) {
-	clock := storetest.NewClock(time.Date(2026, 11, 23, 10, 0, 0, 0, time.UTC))
-	g := startGatewayMain(t, func(m *Main) { m.Now = clock.Now })
+	clock := newFileClock(t, time.Date(2026, 11, 23, 10, 0, 0, 0, time.UTC))
+	g := startGatewayWith(t, append(clock.flags(), "--usage-flush-interval", "50ms")...)
 	ctx := context.Background()
 	g.service(t, "s", g.upstream.URL, nil)
 	g.route(t, "r", "s", func(r *keygate.Route) { r.KeyAuth = keygate.NewKeyAuthConfig() })
@@ -221,23 +220,26 @@ func TestGatewayEnforcesUsagePlans(t *testing.T) {
 		wantHeaders(t, h, "RateLimit-Remaining", "", "X-RateLimit-Remaining-Hour", "")
 	})
 	t.Run("usage counts what was served and refused", func(t *testing.T) {
-		if err := g.main.Meter.Flush(ctx); err != nil {
-			t.Fatal(err)
-		}
-		report, err := g.admin.Usage(ctx, client.UsageQuery{Consumer: "alice", From: clock.Now().Add(-time.Hour), To: clock.Now().Add(time.Minute),
-			Granularity: keygate.ByHour})
-		if err != nil {
-			t.Fatal(err)
-		}
-		var allowed, rejected int64
-		for _, row := range report.Data {
-			if row.CredentialID == k.ID {
-				allowed, rejected = allowed+row.Allowed, rejected+row.Rejected
+		// The node writes its counts every 50 ms (--usage-flush-interval).
+		for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(20 * time.Millisecond) {
+			report, err := g.admin.Usage(ctx, client.UsageQuery{Consumer: "alice", From: clock.Now().Add(-time.Hour), To: clock.Now().Add(time.Minute),
+				Granularity: keygate.ByHour})
+			if err != nil {
+				t.Fatal(err)
 			}
-		}
-		// 3 + 2 + 1 + 1 served, 10 + 1 refused.
-		if allowed != 7 || rejected != 11 {
-			t.Fatalf("usage of alice's key: %d allowed, %d rejected; want 7 and 11 (%+v)", allowed, rejected, report.Data)
+			var allowed, rejected int64
+			for _, row := range report.Data {
+				if row.CredentialID == k.ID {
+					allowed, rejected = allowed+row.Allowed, rejected+row.Rejected
+				}
+			}
+			// 3 + 2 + 1 + 1 served, 10 + 1 refused.
+			if allowed == 7 && rejected == 11 {
+				break
+			}
+			if allowed > 7 || rejected > 11 || time.Now().After(deadline) {
+				t.Fatalf("usage of alice's key: %d allowed, %d rejected; want 7 and 11 (%+v)", allowed, rejected, report.Data)
+			}
 		}
 	})
 }

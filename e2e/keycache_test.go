@@ -1,10 +1,8 @@
-package main
+package e2e
 
 import (
-	"context"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/keygate/keygate"
 	"github.com/keygate/keygate/apikey"
@@ -15,7 +13,7 @@ import (
 // cache miss each time: unknown to the filter of issued identifiers, it is
 // read only within the budget for unknown identifiers, and never cached.
 func TestGatewayKeyCacheMetrics(t *testing.T) {
-	g := startGatewayWith(t, func(c *Config) { c.KeyCacheSize = 1000 })
+	g := startGatewayWith(t, "--key-cache-size", "1000")
 	g.service(t, "orders", g.upstream.URL, nil)
 	g.route(t, "partner", "orders", func(r *keygate.Route) { r.KeyAuth = keygate.NewKeyAuthConfig() })
 	g.consumer(t, "alice")
@@ -26,11 +24,7 @@ func TestGatewayKeyCacheMetrics(t *testing.T) {
 		t.Fatal(err)
 	}
 	unknown := made.Reveal()
-	for deadline := time.Now().Add(5 * time.Second); !g.main.KeyFilter.Stats().Built; time.Sleep(10 * time.Millisecond) {
-		if time.Now().After(deadline) {
-			t.Fatal("the filter of issued identifiers was not built within 5 s")
-		}
-	}
+	g.waitLog(t, "key filter built", 1)
 	for range 3 {
 		if status, _, body := g.call(t, "GET", "/partner/x", hdr("apikey", key.Key)); status != 200 {
 			t.Fatalf("%d %s", status, body)
@@ -41,7 +35,7 @@ func TestGatewayKeyCacheMetrics(t *testing.T) {
 			t.Fatalf("unknown key: %d", status)
 		}
 	}
-	metrics := scrape(t, g.main.AdminURL()+"/metrics")
+	metrics := scrape(t, g.adminURL+"/metrics")
 	for _, want := range []string{
 		`keygate_key_cache_hits_total{entry="key"} 2`,
 		`keygate_key_cache_hits_total{entry="absent"} 0`,
@@ -54,14 +48,5 @@ func TestGatewayKeyCacheMetrics(t *testing.T) {
 		if !strings.Contains(metrics, want) {
 			t.Errorf("/metrics lacks %s:\n%s", want, grepLines(metrics, "keygate_key_"))
 		}
-	}
-}
-
-func TestKeyCacheSizeMustNotBeNegative(t *testing.T) {
-	m := quietMain(t.TempDir(), nil)
-	m.Config.KeyCacheSize = -1
-	if err := m.Run(context.Background()); err == nil || !strings.Contains(err.Error(), "--key-cache-size") {
-		m.Close()
-		t.Fatalf("err = %v, want one naming --key-cache-size", err)
 	}
 }

@@ -1,4 +1,4 @@
-package main
+package e2e
 
 import (
 	"bufio"
@@ -99,7 +99,7 @@ func TestGatewayRequestFraming(t *testing.T) {
 // closed the connection after it within wait.
 func (g *gateway) rawExchange(t *testing.T, request string, wait time.Duration) (res *http.Response, closed bool) {
 	t.Helper()
-	conn, err := net.Dial("tcp", strings.TrimPrefix(g.main.ProxyURL(), "http://"))
+	conn, err := net.Dial("tcp", strings.TrimPrefix(g.proxyURL, "http://"))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -1,4 +1,4 @@
-package main
+package e2e
 
 import (
 	"bufio"
@@ -6,14 +6,12 @@ import (
 	"encoding/pem"
 	"fmt"
 	"io"
-	"log/slog"
 	"net"
 	"net/http"
 	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -84,7 +82,7 @@ func TestGatewayForwardsLikeAProxy(t *testing.T) {
 	g.route(t, "r", "svc", func(r *keygate.Route) { r.StripPath = true })
 
 	t.Run("body, query and headers", func(t *testing.T) {
-		req, _ := http.NewRequest("POST", g.main.ProxyURL()+"/r/echo?a=1;b=2&c=3", strings.NewReader("payload"))
+		req, _ := http.NewRequest("POST", g.proxyURL+"/r/echo?a=1;b=2&c=3", strings.NewReader("payload"))
 		req.Header.Set("User-Agent", "") // none: the gateway must not add Go's
 		// As nginx does, a header the caller names in Connection still goes
 		// upstream: an authenticator may have checked it (a signed header).
@@ -106,7 +104,7 @@ func TestGatewayForwardsLikeAProxy(t *testing.T) {
 		}
 	})
 	t.Run("chunked request body", func(t *testing.T) {
-		req, _ := http.NewRequest("PUT", g.main.ProxyURL()+"/r/echo", io.MultiReader(strings.NewReader("part1-"), strings.NewReader("part2")))
+		req, _ := http.NewRequest("PUT", g.proxyURL+"/r/echo", io.MultiReader(strings.NewReader("part1-"), strings.NewReader("part2")))
 		req.ContentLength = -1
 		if body := readAll(t, do(t, req)); !strings.HasPrefix(body, "PUT|part1-part2|") {
 			t.Errorf("upstream saw %s", body)
@@ -115,7 +113,7 @@ func TestGatewayForwardsLikeAProxy(t *testing.T) {
 	t.Run("a body larger than any buffer streams through", func(t *testing.T) {
 		const size = 9 << 20
 		for _, length := range []int64{size, -1} { // sized, chunked
-			req, _ := http.NewRequest("POST", g.main.ProxyURL()+"/r/count", io.LimitReader(zeros{}, size))
+			req, _ := http.NewRequest("POST", g.proxyURL+"/r/count", io.LimitReader(zeros{}, size))
 			req.ContentLength = length
 			if body := readAll(t, do(t, req)); body != fmt.Sprint(size, nil) {
 				t.Errorf("Content-Length %d: upstream read %s, want %d bytes", length, body, size)
@@ -140,7 +138,7 @@ func TestGatewayForwardsLikeAProxy(t *testing.T) {
 			if method == "POST" {
 				body = strings.NewReader("x")
 			}
-			req, _ := http.NewRequest(method, g.main.ProxyURL()+"/r/trailer", body)
+			req, _ := http.NewRequest(method, g.proxyURL+"/r/trailer", body)
 			resp := do(t, req)
 			if body := readAll(t, resp); body != "body" || resp.Trailer.Get("X-Checksum") != "abc123" {
 				t.Errorf("%s: body %q, trailer %v", method, body, resp.Trailer)
@@ -151,7 +149,7 @@ func TestGatewayForwardsLikeAProxy(t *testing.T) {
 		}
 	})
 	t.Run("a stream is flushed as it comes", func(t *testing.T) {
-		req, _ := http.NewRequest("GET", g.main.ProxyURL()+"/r/stream", nil)
+		req, _ := http.NewRequest("GET", g.proxyURL+"/r/stream", nil)
 		resp := do(t, req)
 		defer resp.Body.Close()
 		br := bufio.NewReader(resp.Body)
@@ -166,7 +164,7 @@ func TestGatewayForwardsLikeAProxy(t *testing.T) {
 		}
 	})
 	t.Run("a body cut short upstream is cut short for the caller", func(t *testing.T) {
-		resp, err := http.Get(g.main.ProxyURL() + "/r/broken")
+		resp, err := http.Get(g.proxyURL + "/r/broken")
 		if err == nil { // the headers may have gone out before the break
 			_, err = io.ReadAll(resp.Body)
 			resp.Body.Close()
@@ -176,7 +174,7 @@ func TestGatewayForwardsLikeAProxy(t *testing.T) {
 		}
 	})
 	t.Run("protocol switch", func(t *testing.T) {
-		conn, err := net.Dial("tcp", strings.TrimPrefix(g.main.ProxyURL(), "http://"))
+		conn, err := net.Dial("tcp", strings.TrimPrefix(g.proxyURL, "http://"))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -213,7 +211,7 @@ func TestGatewayForwardsLikeAProxy(t *testing.T) {
 // listener and reads the answer.
 func (g *gateway) rawRequest(t *testing.T, request string) *http.Response {
 	t.Helper()
-	conn, err := net.Dial("tcp", strings.TrimPrefix(g.main.ProxyURL(), "http://"))
+	conn, err := net.Dial("tcp", strings.TrimPrefix(g.proxyURL, "http://"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -294,7 +292,7 @@ func TestGatewayUpstreamExchanges(t *testing.T) {
 		}
 	})
 	t.Run("headers as the upstream sent them, nothing added", func(t *testing.T) {
-		req, _ := http.NewRequest("GET", g.main.ProxyURL()+"/r/bare", nil)
+		req, _ := http.NewRequest("GET", g.proxyURL+"/r/bare", nil)
 		req.Header.Set("User-Agent", "") // none: the gateway must not add one
 		resp := do(t, req)
 		readAll(t, resp)
@@ -305,7 +303,7 @@ func TestGatewayUpstreamExchanges(t *testing.T) {
 		}
 	})
 	t.Run("HEAD", func(t *testing.T) {
-		req, _ := http.NewRequest("HEAD", g.main.ProxyURL()+"/r/ok", nil)
+		req, _ := http.NewRequest("HEAD", g.proxyURL+"/r/ok", nil)
 		resp := do(t, req)
 		if body := readAll(t, resp); resp.StatusCode != 200 || body != "" || resp.ContentLength != 2 || resp.Header.Get("X-Method") != "HEAD" {
 			t.Errorf("HEAD: %d, body %q, length %d, %v", resp.StatusCode, body, resp.ContentLength, resp.Header)
@@ -317,7 +315,7 @@ func TestGatewayUpstreamExchanges(t *testing.T) {
 	client := &http.Client{Transport: &http.Transport{DisableKeepAlives: true}}
 	for _, method := range []string{"GET", "POST"} {
 		send := func(path string) (*http.Response, error) {
-			req, _ := http.NewRequest(method, g.main.ProxyURL()+path, nil)
+			req, _ := http.NewRequest(method, g.proxyURL+path, nil)
 			if method == "POST" {
 				req.Body, req.ContentLength = io.NopCloser(strings.NewReader("x")), 1
 			}
@@ -346,24 +344,6 @@ func TestGatewayUpstreamExchanges(t *testing.T) {
 	}
 }
 
-// lockedBuffer collects log output written from several goroutines.
-type lockedBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *lockedBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *lockedBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
-
 // An upstream's broken answer is a 502 whose log line names the failure,
 // not the headers it failed on: those can carry credentials.
 func TestGatewayLogsNoUpstreamHeaders(t *testing.T) {
@@ -385,18 +365,18 @@ func TestGatewayLogsNoUpstreamHeaders(t *testing.T) {
 			}()
 		}
 	}()
-	logs := &lockedBuffer{}
-	g := startGatewayMain(t, func(m *Main) { m.Logger = slog.New(slog.NewTextHandler(logs, nil)) })
+	g := startGateway(t)
 	g.service(t, "broken", "http://"+ln.Addr().String(), nil)
 	g.route(t, "broken", "broken", nil)
-	req, _ := http.NewRequest("GET", g.main.ProxyURL()+"/broken", nil)
+	req, _ := http.NewRequest("GET", g.proxyURL+"/broken", nil)
 	req.Header.Set("X-Caller-Token", "caller-secret")
 	resp := do(t, req)
 	readAll(t, resp)
 	if resp.StatusCode != http.StatusBadGateway {
 		t.Fatalf("status %d, want 502", resp.StatusCode)
 	}
-	if out := logs.String(); !strings.Contains(out, "upstream failed") ||
+	g.waitLog(t, "upstream failed", 1)
+	if out := g.proc.stderr(); !strings.Contains(out, "upstream failed") ||
 		strings.Contains(out, "upstream-secret") || strings.Contains(out, "caller-secret") {
 		t.Errorf("log:\n%s", out)
 	}
@@ -422,7 +402,7 @@ func TestGatewayHTTPSService(t *testing.T) {
 	if err := os.WriteFile(caFile, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: upstream.Certificate().Raw}), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	g := startGatewayMain(t, func(m *Main) { m.Config.UpstreamCAFile = caFile })
+	g := startGatewayWith(t, "--upstream-ca-file", caFile)
 	g.service(t, "tls", upstream.URL, nil)
 	g.route(t, "tls", "tls", func(r *keygate.Route) { r.StripPath = true })
 	for _, tc := range []struct{ method, body, want string }{
@@ -430,7 +410,7 @@ func TestGatewayHTTPSService(t *testing.T) {
 		{"DELETE", "", "DELETE /x  tls=true"},
 		{"POST", "payload", "POST /x payload tls=true"},
 	} {
-		req, _ := http.NewRequest(tc.method, g.main.ProxyURL()+"/tls/x", strings.NewReader(tc.body))
+		req, _ := http.NewRequest(tc.method, g.proxyURL+"/tls/x", strings.NewReader(tc.body))
 		resp := do(t, req)
 		if body := readAll(t, resp); resp.StatusCode != 200 || body != tc.want {
 			t.Errorf("%s: %d %q, want 200 %q", tc.method, resp.StatusCode, body, tc.want)
@@ -442,27 +422,10 @@ func TestGatewayHTTPSService(t *testing.T) {
 	g.service(t, "tls", upstream.URL, nil)
 	g.route(t, "tls", "tls", func(r *keygate.Route) { r.StripPath = true })
 	for _, method := range []string{"GET", "POST"} {
-		req, _ := http.NewRequest(method, g.main.ProxyURL()+"/tls/x", strings.NewReader("payload"))
+		req, _ := http.NewRequest(method, g.proxyURL+"/tls/x", strings.NewReader("payload"))
 		if resp := do(t, req); resp.StatusCode != 502 {
 			t.Errorf("%s to an untrusted service: %d, want 502", method, resp.StatusCode)
 		}
-	}
-}
-
-func TestUpstreamCAFileMustHoldCertificates(t *testing.T) {
-	bad := filepath.Join(t.TempDir(), "ca.pem")
-	os.WriteFile(bad, []byte("not a certificate"), 0o600)
-	m := &Main{
-		Config: Config{DataDir: t.TempDir(), ProxyListen: "127.0.0.1:0", AdminListen: "127.0.0.1:0", KeyPrefix: "kg_test",
-			AdminToken: testAdminToken, RootKey: testRootKey, UpstreamCAFile: bad},
-		Logger: slog.New(slog.DiscardHandler),
-	}
-	err := m.Run(t.Context())
-	if err == nil {
-		m.Close()
-	}
-	if err == nil || !strings.Contains(err.Error(), "--upstream-ca-file") || !strings.Contains(err.Error(), "no PEM certificate") {
-		t.Fatalf("err = %v, want one naming --upstream-ca-file", err)
 	}
 }
 
@@ -490,7 +453,7 @@ func TestGatewayUpstreamAnswersBeforeTheBody(t *testing.T) {
 			}
 			pw.Close()
 		}()
-		req, _ := http.NewRequest("POST", g.main.ProxyURL()+"/early", pr)
+		req, _ := http.NewRequest("POST", g.proxyURL+"/early", pr)
 		req.ContentLength = 4 << 20
 		resp, err := http.DefaultClient.Do(req)
 		pr.CloseWithError(io.ErrClosedPipe)
