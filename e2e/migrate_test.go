@@ -1,4 +1,4 @@
-package main
+package e2e
 
 import (
 	"context"
@@ -19,7 +19,6 @@ import (
 	"github.com/keygate/keygate/client"
 	"github.com/keygate/keygate/internal/sqlstore"
 	"github.com/keygate/keygate/keyring"
-	"github.com/keygate/keygate/postgres"
 	"github.com/keygate/keygate/sqlite"
 )
 
@@ -82,7 +81,7 @@ func TestMigrateSQLiteToPostgres(t *testing.T) {
 
 	// A SQLite install with one of everything.
 	g := startGateway(t)
-	dataDir := g.main.Config.DataDir
+	dataDir := g.dataDir
 	g.service(t, "orders", g.upstream.URL+"/api", nil)
 	g.route(t, "partner", "orders", func(r *keygate.Route) {
 		r.KeyAuth = keygate.NewKeyAuthConfig()
@@ -116,8 +115,8 @@ func TestMigrateSQLiteToPostgres(t *testing.T) {
 			t.Fatalf("on SQLite: %d %s", status, body)
 		}
 	}
-	if err := g.main.Close(); err != nil { // usage counts are written on close
-		t.Fatal(err)
+	if err := g.stop(t); err != nil { // usage counts are written on the way out
+		t.Fatalf("keygate's exit after SIGTERM: %v", err)
 	}
 	before := sqliteCounts(t, dataDir)
 	for _, table := range []string{"services", "routes", "plans", "consumers", "api_keys", "hmac_credentials", "keyring",
@@ -158,10 +157,7 @@ func TestMigrateSQLiteToPostgres(t *testing.T) {
 
 	// keygate on PostgreSQL, with the same root key, serves the same
 	// credentials.
-	p := startGatewayWith(t, func(c *Config) { c.Store, c.StoreSchema = url, schema })
-	if _, ok := p.main.Store.(*postgres.DB); !ok {
-		t.Fatalf("the store is a %T", p.main.Store)
-	}
+	p := startGatewayWith(t, "--store", url, "--store-schema", schema)
 	for name, k := range map[string]string{"key": key.Key, "rotated key in its grace period": rotated.Key, "its successor": successor.Key} {
 		status, _, body := p.call(t, "GET", "/partner/items", hdr("apikey", k))
 		if status != http.StatusOK {
@@ -172,7 +168,7 @@ func TestMigrateSQLiteToPostgres(t *testing.T) {
 	}
 	for _, scheme := range []client.Scheme{client.KongScheme, client.RFC9421} {
 		hc := &http.Client{Transport: client.NewSigner(cred.Username, []byte(cred.Secret), scheme)}
-		resp, err := hc.Get(p.main.ProxyURL() + "/partner/items")
+		resp, err := hc.Get(p.proxyURL + "/partner/items")
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -197,7 +193,7 @@ func TestMigrateSQLiteToPostgres(t *testing.T) {
 	}
 
 	// Once more into the same schema: refused, nothing changed.
-	p.main.Close()
+	p.stop(t)
 	used := postgresCounts(t, url, schema)
 	out, err = runCLI(t, "migrate", "sqlite-to-postgres", "--data-dir", dataDir, "--store", url, "--store-schema", schema, "--quiet")
 	if err == nil || !strings.Contains(err.Error(), "not empty") {
@@ -286,8 +282,8 @@ func TestMigrateRefuses(t *testing.T) {
 			_, schema := postgresStore(t)
 			dir := installed(t)
 			// A keyring first, as serve makes it.
-			g := startGatewayWith(t, func(c *Config) { c.DataDir = dir })
-			g.main.Close()
+			g := startGatewayWith(t, "--data-dir", dir)
+			g.stop(t)
 			if tt.edit != nil {
 				raw, err := sql.Open("sqlite", "file:"+filepath.Join(dir, dbFile))
 				if err != nil {
