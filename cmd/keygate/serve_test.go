@@ -307,21 +307,3 @@ func TestDevModePrintsWorkingCurl(t *testing.T) {
 		t.Fatalf("throwaway data dir %s still there: %v", dataDir, err)
 	}
 }
-
-func TestShutdownLetsRequestsInFlightFinish(t *testing.T) {
-	g := startGateway(t)
-	g.service(t, "slow", g.upstream.URL, nil)
-	g.route(t, "slow", "slow", nil)
-	done := make(chan int)
-	go func() {
-		status, _, _ := g.call(t, "GET", "/slow?sleep=300ms", nil)
-		done <- status
-	}()
-	time.Sleep(100 * time.Millisecond)
-	if err := g.main.Close(); err != nil {
-		t.Fatal(err)
-	}
-	if status := <-done; status != 200 {
-		t.Fatalf("request in flight got %d, want 200", status)
-	}
-}
