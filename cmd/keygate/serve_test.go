@@ -87,13 +87,19 @@ func TestConfigErrorsNameTheSetting(t *testing.T) {
 }
 
 func TestServeHelpDocumentsEnvironment(t *testing.T) {
-	out, _, err := runAdmin(t, "", "serve", "--help")
+	out, err := runCLI(t, "serve", "--help")
 	if err != nil {
 		t.Fatal(err)
 	}
 	for _, want := range []string{"--data-dir", "KEYGATE_DATA_DIR", "--proxy-listen", "KEYGATE_PROXY_LISTEN", "--admin-listen", "KEYGATE_ADMIN_LISTEN", "KEYGATE_PEPPER", "KEYGATE_ADMIN_TOKEN"} {
 		if !strings.Contains(out, want) {
 			t.Errorf("serve --help does not mention %s", want)
+		}
+	}
+	// The flags for end-to-end tests only are hidden.
+	for _, hidden := range []string{"--clock-file", "--jobs-interval"} {
+		if strings.Contains(out, hidden) {
+			t.Errorf("serve --help shows %s, a flag for tests only", hidden)
 		}
 	}
 }

@@ -1,7 +1,6 @@
-package main
+package e2e
 
 import (
-	"errors"
 	"io"
 	"net/http"
 	"strings"
@@ -12,6 +11,8 @@ import (
 	"github.com/keygate/keygate/adminapi/adminapitest"
 	"github.com/keygate/keygate/client"
 )
+
+// keygate usage ...
 
 func TestCLIUsage(t *testing.T) {
 	e := adminEnv(t)
@@ -24,7 +25,7 @@ func TestCLIUsage(t *testing.T) {
 	bobKey := adminJSON[keygate.IssuedKey](t, "keys", "create", "bob")
 
 	day := adminapitest.Start.Add(-24 * time.Hour) // the env's clock is at Start
-	err := e.Store.AddUsage(ctx, []keygate.UsageRecord{
+	err := e.Store(t).AddUsage(ctx, []keygate.UsageRecord{
 		{Minute: day.Add(10*time.Hour + time.Minute), ConsumerID: alice.ID, CredentialID: aliceKey.ID, RouteID: route.ID, Allowed: 5, BytesIn: 100, BytesOut: 1000},
 		{Minute: day.Add(10*time.Hour + 2*time.Minute), ConsumerID: alice.ID, CredentialID: aliceKey.ID, RouteID: route.ID, Allowed: 3, Rejected: 1},
 		{Minute: day.Add(11 * time.Hour), ConsumerID: bob.ID, CredentialID: bobKey.ID, RouteID: route.ID, Allowed: 7},
@@ -87,7 +88,7 @@ func TestCLIUsage(t *testing.T) {
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			out, errOut, err := runAdmin(t, "", tt.args...)
-			if !errors.Is(err, errReported) || out != "" || !strings.Contains(errOut, tt.msg) {
+			if !reported(err) || out != "" || !strings.Contains(errOut, tt.msg) {
 				t.Errorf("err %v, stdout %q, stderr %q; want an error about %s", err, out, errOut, tt.msg)
 			}
 		})
@@ -95,7 +96,7 @@ func TestCLIUsage(t *testing.T) {
 }
 
 // apiCSV is the admin API's answer to GET path, which must be CSV.
-func apiCSV(tb testing.TB, e *adminapitest.Env, path string) string {
+func apiCSV(tb testing.TB, e *cliEnv, path string) string {
 	tb.Helper()
 	req, err := http.NewRequestWithContext(tb.Context(), http.MethodGet, e.URL()+path, nil)
 	if err != nil {

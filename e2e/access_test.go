@@ -1,13 +1,14 @@
-package main
+package e2e
 
 import (
-	"errors"
 	"regexp"
 	"strings"
 	"testing"
 
 	"github.com/keygate/keygate"
 )
+
+// keygate access-requests, access-rules ...
 
 var (
 	pickupTokenRE = regexp.MustCompile(`kgpt_[A-Z2-7]+`)
@@ -33,11 +34,11 @@ func TestCLIAccess(t *testing.T) {
 		t.Fatalf("pending requests %+v", list.Data)
 	}
 	id := list.Data[0].ID
-	wantTable(t, admin(t, "access", "list"), accessHeader, []string{id, "pending", "gold", "test"})
-	wantTable(t, admin(t, "access", "approve", id, "--reason", "ok"), accessHeader, []string{id, "approved", "test"})
+	wantTable(t, admin(t, "access", "list"), accessHeader, []string{id, "pending", "gold", "bootstrap"}) // the admin token of KEYGATE_ADMIN_TOKEN
+	wantTable(t, admin(t, "access", "approve", id, "--reason", "ok"), accessHeader, []string{id, "approved", "bootstrap"})
 
 	_, stderr, err := runAdmin(t, "", "access", "deny", id)
-	if !errors.Is(err, errReported) || !strings.Contains(stderr, "CONFLICT") {
+	if !reported(err) || !strings.Contains(stderr, "CONFLICT") {
 		t.Errorf("deciding twice: %v %q", err, stderr)
 	}
 
@@ -49,12 +50,12 @@ func TestCLIAccess(t *testing.T) {
 		t.Fatalf("pickup printed %d keys:\n%s", len(keys), out)
 	}
 	_, stderr, err = runAdmin(t, "", "access", "pickup", id)
-	if !errors.Is(err, errReported) || !strings.Contains(stderr, "picked up already") {
+	if !reported(err) || !strings.Contains(stderr, "picked up already") {
 		t.Errorf("second pickup: %v %q", err, stderr)
 	}
 	t.Setenv("KEYGATE_PICKUP_TOKEN", "")
 	_, stderr, err = runAdmin(t, "", "access", "pickup", id)
-	if !errors.Is(err, errReported) || !strings.Contains(stderr, "no pickup token or admin token") {
+	if !reported(err) || !strings.Contains(stderr, "no pickup token or admin token") {
 		t.Errorf("pickup without any token: %v %q", err, stderr)
 	}
 	t.Setenv("KEYGATE_ADMIN_TOKEN", e.Token)
@@ -62,7 +63,7 @@ func TestCLIAccess(t *testing.T) {
 	if out, _, err := runAdmin(t, keys[0]+"\n", "keys", "verify", "-", "--service", "orders"); err != nil {
 		t.Errorf("the picked up key does not verify for orders: %v\n%s", err, out)
 	}
-	if _, _, err := runAdmin(t, keys[0]+"\n", "keys", "verify", "-", "--service", "billing"); !errors.Is(err, errReported) {
+	if _, _, err := runAdmin(t, keys[0]+"\n", "keys", "verify", "-", "--service", "billing"); !reported(err) {
 		t.Errorf("the picked up key verifies for billing: %v", err)
 	}
 
@@ -80,7 +81,7 @@ func TestCLIAccess(t *testing.T) {
 
 	// A denial.
 	_, stderr, err = runAdmin(t, "", "access", "request", "alice", "--route", "nope")
-	if !errors.Is(err, errReported) || !strings.Contains(stderr, `routes[0]: no route "nope"`) {
+	if !reported(err) || !strings.Contains(stderr, `routes[0]: no route "nope"`) {
 		t.Errorf("unknown route: %v %q", err, stderr)
 	}
 	d := adminJSON[keygate.CreatedAccessRequest](t, "access", "request", "alice", "--service", "billing")
