@@ -277,3 +277,34 @@ func flagValue(flags []string, name string) string {
 }
 
 var _ = strings.TrimPrefix
+
+// serveFails runs keygate serve with env and flags (after baseFlags), which
+// must refuse to start, and returns what it printed.
+func serveFails(tb testing.TB, env []string, flags ...string) string {
+	tb.Helper()
+	env = append([]string{"KEYGATE_ADMIN_TOKEN=" + testAdminToken, "KEYGATE_ROOT_KEY=" + testRootKey}, env...)
+	p := startProcess(tb, env, append(append([]string{"serve"}, baseFlags(tb.TempDir())...), flags...)...)
+	deadline := time.Now().Add(time.Minute)
+	for {
+		select {
+		case <-p.exited:
+			if p.err == nil {
+				tb.Fatalf("keygate serve exited 0; want a refusal\n%s", p.stderr())
+			}
+			return p.out.String() + p.stderr()
+		case <-time.After(10 * time.Millisecond):
+		}
+		if p.logged("keygate started", 1) != nil || time.Now().After(deadline) {
+			tb.Fatalf("keygate serve started; want a refusal\n%s", p.stderr())
+		}
+	}
+}
+
+// wantValid checks that the node's verify API finds raw valid.
+func wantValid(tb testing.TB, g *gateway, raw string) {
+	tb.Helper()
+	res, err := g.admin.VerifyKey(context.Background(), keygate.VerifyRequest{Key: raw, IP: "127.0.0.1"})
+	if err != nil || !res.Valid {
+		tb.Fatalf("key: %+v %v", res, err)
+	}
+}

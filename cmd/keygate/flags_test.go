@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"io"
 	"log/slog"
@@ -12,6 +13,18 @@ import (
 )
 
 // Settings refused before anything starts: each error names its flag.
+
+// runCLI runs the keygate command line in-process.
+func runCLI(tb testing.TB, args ...string) (string, error) {
+	tb.Helper()
+	cmd := newRootCommand()
+	var out bytes.Buffer
+	cmd.SetOut(&out)
+	cmd.SetErr(&out)
+	cmd.SetArgs(args)
+	err := cmd.ExecuteContext(context.Background())
+	return out.String(), err
+}
 
 // A refused --role (or --job-lease-ttl) names its flag, before anything
 // starts; --dev runs everything on one node.
