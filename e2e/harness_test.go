@@ -79,9 +79,16 @@ func startGatewayWith(tb testing.TB, flags ...string) *gateway {
 // (KEY=value) beside the admin token and root key.
 func startGatewayEnv(tb testing.TB, env []string, flags ...string) *gateway {
 	tb.Helper()
-	upstream := echoUpstream(tb)
 	env = append([]string{"KEYGATE_ADMIN_TOKEN=" + testAdminToken, "KEYGATE_ROOT_KEY=" + testRootKey}, env...)
-	p := startProcess(tb, env, append(append([]string{"serve"}, baseFlags(tb.TempDir())...), flags...)...)
+	return startServe(tb, env, append(baseFlags(tb.TempDir()), flags...)...)
+}
+
+// startServe starts `keygate serve flags...` with env (KEY=value) alone
+// and waits until it serves; the flags must include --log-format json.
+func startServe(tb testing.TB, env []string, flags ...string) *gateway {
+	tb.Helper()
+	upstream := echoUpstream(tb)
+	p := startProcess(tb, env, append([]string{"serve"}, flags...)...)
 	started := p.waitLog(tb, "keygate started", 1, time.Minute)
 	g := &gateway{proc: p, upstream: upstream}
 	g.proxyURL, _ = started["proxy"].(string)
