@@ -9,6 +9,7 @@ import (
 // keygate audit ...
 
 func TestCLIAuditTrail(t *testing.T) {
+	t.Parallel()
 	adminEnv(t)
 	admin(t, "consumers", "create", "--username", "alice")
 	k := adminJSON[keygate.IssuedKey](t, "keys", "create", "alice")

@@ -19,6 +19,7 @@ import (
 // new data dir where every key that existed verifies; a damaged or
 // truncated file, or the wrong root key, is refused and leaves nothing.
 func TestBackupAndRestore(t *testing.T) {
+	t.Parallel()
 	n := 10_000
 	if raceEnabled {
 		n = 1_000 // the race detector makes 10,000 keys take a minute

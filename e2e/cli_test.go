@@ -6,10 +6,12 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"os"
 	"os/exec"
 	"path/filepath"
 	"regexp"
 	"strings"
+	"sync"
 	"testing"
 
 	"github.com/keygate/keygate/adminapi/adminapitest"
@@ -20,13 +22,13 @@ import (
 // The CLI tests run the keygate binary as the CLI against a keygate serve
 // the test started, as an operator would; one file per command group.
 
-// runCLI runs the keygate binary with args in this process's environment
-// (which a test sets with t.Setenv: KEYGATE_ROOT_KEY, KEYGATE_ADMIN_URL ...)
-// and returns its standard output and error together; a failed command's
-// error holds that output, as the message it printed is its error.
+// runCLI runs the keygate binary with args in the test's CLI environment
+// (see cliCommand) and returns its standard output and error together; a
+// failed command's error holds that output, as the message it printed is
+// its error.
 func runCLI(tb testing.TB, args ...string) (string, error) {
 	tb.Helper()
-	out, err := exec.Command(keygateBin, args...).CombinedOutput()
+	out, err := cliCommand(tb, args...).CombinedOutput()
 	if err != nil {
 		// Not the arguments: a test checks that a password in them is not shown.
 		return string(out), fmt.Errorf("%w: %s", err, strings.TrimSpace(string(out)))
@@ -63,21 +65,44 @@ func (e *cliEnv) Store(tb testing.TB) *sqlite.DB {
 	return e.store
 }
 
-// adminEnv starts keygate serve and points the CLI at it through the
-// environment.
+// adminEnv starts keygate serve and points the test's CLI commands at it
+// (KEYGATE_ADMIN_URL and KEYGATE_ADMIN_TOKEN, see cliCommand).
 func adminEnv(tb testing.TB) *cliEnv {
 	tb.Helper()
 	clock := newFileClock(tb, adminapitest.Start)
 	g := startGatewayWith(tb, clock.flags()...)
-	tb.Setenv("KEYGATE_ADMIN_URL", g.adminURL)
-	tb.Setenv("KEYGATE_ADMIN_TOKEN", testAdminToken)
+	useCLIOn(tb, g)
 	return &cliEnv{gateway: g, Client: g.admin, Token: testAdminToken, Clock: clock}
+}
+
+// useCLIOn points the test's CLI commands at g's admin API.
+func useCLIOn(tb testing.TB, g *gateway) {
+	test := topLevelTest(tb)
+	cliEnvs.Store(test, []string{"KEYGATE_ADMIN_URL=" + g.adminURL, "KEYGATE_ADMIN_TOKEN=" + testAdminToken})
+	tb.Cleanup(func() { cliEnvs.Delete(test) })
+}
+
+// cliEnvs holds each top-level test's CLI environment (set by adminEnv), so
+// that tests run in parallel, each with its own keygate.
+var cliEnvs sync.Map // test name → []string
+
+func topLevelTest(tb testing.TB) string { return strings.SplitN(tb.Name(), "/", 2)[0] }
+
+// cliCommand is the keygate binary with args, in the test's CLI
+// environment from adminEnv, then this process's (so that what a test sets
+// with t.Setenv wins).
+func cliCommand(tb testing.TB, args ...string) *exec.Cmd {
+	cmd := exec.Command(keygateBin, args...)
+	env, _ := cliEnvs.Load(topLevelTest(tb))
+	vars, _ := env.([]string)
+	cmd.Env = append(append([]string{}, vars...), os.Environ()...)
+	return cmd
 }
 
 // runAdmin runs the keygate binary with stdin as its input.
 func runAdmin(tb testing.TB, stdin string, args ...string) (stdout, stderr string, err error) {
 	tb.Helper()
-	cmd := exec.Command(keygateBin, args...)
+	cmd := cliCommand(tb, args...)
 	var out, errOut bytes.Buffer
 	cmd.Stdout, cmd.Stderr, cmd.Stdin = &out, &errOut, strings.NewReader(stdin)
 	err = cmd.Run()

@@ -55,6 +55,7 @@ func within(tb testing.TB, bound time.Duration, what string, want int, call func
 }
 
 func TestClusterNodesHonourEachOthersChanges(t *testing.T) {
+	t.Parallel()
 	nodes := cluster(t)
 	a, b, c := nodes[0], nodes[1], nodes[2]
 	ctx := context.Background()
@@ -123,6 +124,7 @@ func TestClusterNodesHonourEachOthersChanges(t *testing.T) {
 // Config changes reload every node's routing table without dropping the
 // requests in flight: they finish on the table they started with.
 func TestClusterReloadKeepsRequestsInFlight(t *testing.T) {
+	t.Parallel()
 	nodes := cluster(t)
 	a, b := nodes[0], nodes[1]
 	a.service(t, "s", a.upstream.URL, nil)
@@ -160,6 +162,7 @@ func TestClusterReloadKeepsRequestsInFlight(t *testing.T) {
 // meanwhile: when it reconnects it drops its caches, so a key revoked
 // while it was away is refused.
 func TestClusterNodeResyncsAfterLosingRedis(t *testing.T) {
+	t.Parallel()
 	url, _ := testRedis(t)
 	cable, cabled := redisCable(t, url)
 	nodes := cluster(t, nil, []string{"--redis-url", cabled, "--redis-timeout", "100ms"})

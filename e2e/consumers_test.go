@@ -12,6 +12,7 @@ import (
 // keygate consumers ...
 
 func TestCLIConsumers(t *testing.T) {
+	t.Parallel()
 	adminEnv(t)
 	out := admin(t, "consumers", "create", "--username", "alice", "--custom-id", "crm-1", "--group", "gold")
 	wantTable(t, out, consumerHeader, []string{"alice", "crm-1", "gold", "-"})
@@ -35,6 +36,7 @@ func TestCLIConsumers(t *testing.T) {
 // seconds; update changes only the policy fields given, and --rotate-every
 // 0 removes the policy.
 func TestCLIConsumerRotation(t *testing.T) {
+	t.Parallel()
 	adminEnv(t)
 	pub := base64.StdEncoding.EncodeToString(bytes.Repeat([]byte{9}, 32)) // the X25519 base point
 	out := admin(t, "consumers", "create", "--username", "acme", "--rotate-every", "720h", "--rotate-overlap", "168h",

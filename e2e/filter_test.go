@@ -17,6 +17,7 @@ import (
 // without a store read. PostgreSQL when KEYGATE_TEST_POSTGRES_URL is set,
 // else a shared SQLite file; Redis always.
 func TestClusterKeyFilter(t *testing.T) {
+	t.Parallel()
 	nodes := cluster(t)
 	a, b := nodes[0], nodes[1]
 	for _, n := range nodes {

@@ -22,6 +22,7 @@ import (
 // headers, bodies, trailers and streams pass through; hop-by-hop headers do
 // not; a protocol switch is spliced through.
 func TestGatewayForwardsLikeAProxy(t *testing.T) {
+	t.Parallel()
 	secondChunk := make(chan struct{})
 	upstream := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		switch r.URL.Path {
@@ -248,6 +249,7 @@ func readAll(tb testing.TB, resp *http.Response) string {
 // upstream client, other requests through http.Transport; these are the
 // behaviours both must have.
 func TestGatewayUpstreamExchanges(t *testing.T) {
+	t.Parallel()
 	upstream := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		switch r.URL.Path {
 		case "/drip": // a chunk every 50 ms for 400 ms
@@ -347,6 +349,7 @@ func TestGatewayUpstreamExchanges(t *testing.T) {
 // An upstream's broken answer is a 502 whose log line names the failure,
 // not the headers it failed on: those can carry credentials.
 func TestGatewayLogsNoUpstreamHeaders(t *testing.T) {
+	t.Parallel()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
@@ -393,6 +396,7 @@ func (zeros) Read(p []byte) (int, error) {
 // An https service is reached over TLS, checked against --upstream-ca-file,
 // whichever client carries the request (reads: fasthttp's; bodies: net/http's).
 func TestGatewayHTTPSService(t *testing.T) {
+	t.Parallel()
 	upstream := httptest.NewTLSServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		body, _ := io.ReadAll(r.Body)
 		fmt.Fprintf(w, "%s %s %s tls=%v", r.Method, r.URL.Path, body, r.TLS != nil)
@@ -433,6 +437,7 @@ func TestGatewayHTTPSService(t *testing.T) {
 // while the caller is still sending it: the caller gets the answer, and the
 // body's reader on the transport's side lets go of the caller's connection.
 func TestGatewayUpstreamAnswersBeforeTheBody(t *testing.T) {
+	t.Parallel()
 	upstream := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		r.Body.Read(make([]byte, 1))
 		http.Error(w, "refused early", http.StatusForbidden)

@@ -24,6 +24,7 @@ import (
 // whose framing is ambiguous or broken are the caller's fault (400), never
 // an upstream's (502), and the ambiguous ones never reach an upstream.
 func TestGatewayRequestFraming(t *testing.T) {
+	t.Parallel()
 	var seen atomic.Int32
 	upstream := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		seen.Add(1)
@@ -127,6 +128,7 @@ func (g *gateway) rawExchange(t *testing.T, request string, wait time.Duration) 
 // caller's fault too: 400 with the connection closed, as on any route, not
 // the 401 of a body that does not match its signed digest.
 func TestGatewayBrokenBodyOnASignedRoute(t *testing.T) {
+	t.Parallel()
 	g := startGateway(t)
 	g.service(t, "s", g.upstream.URL, nil)
 	g.route(t, "signed", "s", func(r *keygate.Route) { r.HMACAuth = keygate.NewHMACAuthConfig() })

@@ -15,6 +15,7 @@ import (
 // the gateway.
 
 func TestGatewayKeyAuth(t *testing.T) {
+	t.Parallel()
 	g := startGateway(t)
 	g.service(t, "orders", g.upstream.URL+"/api", nil)
 	g.route(t, "public", "orders", nil)
@@ -188,6 +189,7 @@ func TestGatewayKeyAuth(t *testing.T) {
 }
 
 func TestGatewayACL(t *testing.T) {
+	t.Parallel()
 	g := startGateway(t)
 	g.service(t, "billing", g.upstream.URL, nil)
 	g.route(t, "staff", "billing", func(r *keygate.Route) {
@@ -233,6 +235,7 @@ func TestGatewayACL(t *testing.T) {
 }
 
 func TestGatewayAnonymousAndKeyNames(t *testing.T) {
+	t.Parallel()
 	g := startGateway(t)
 	g.service(t, "docs", g.upstream.URL, nil)
 	guest := g.consumer(t, "guest")
@@ -283,6 +286,7 @@ func TestGatewayAnonymousAndKeyNames(t *testing.T) {
 }
 
 func TestGatewayUpstreamFailures(t *testing.T) {
+	t.Parallel()
 	g := startGateway(t)
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -319,6 +323,7 @@ func TestGatewayUpstreamFailures(t *testing.T) {
 }
 
 func TestGatewayRoutingOptions(t *testing.T) {
+	t.Parallel()
 	g := startGateway(t)
 	g.service(t, "web", g.upstream.URL+"/base", nil)
 	g.route(t, "keep", "web", func(r *keygate.Route) { r.StripPath = false })

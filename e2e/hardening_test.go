@@ -13,6 +13,7 @@ import (
 // upstream is told.
 
 func TestGatewayIdentityCannotBeStrippedOrForged(t *testing.T) {
+	t.Parallel()
 	g := startGateway(t)
 	g.service(t, "s", g.upstream.URL, nil)
 	guest := g.consumer(t, "guest")
@@ -63,6 +64,7 @@ func TestGatewayIdentityCannotBeStrippedOrForged(t *testing.T) {
 }
 
 func TestGatewayRefusesDisguisedDotSegments(t *testing.T) {
+	t.Parallel()
 	g := startGateway(t)
 	g.service(t, "s", g.upstream.URL, nil)
 	g.route(t, "public", "s", nil)
@@ -78,6 +80,7 @@ func TestGatewayRefusesDisguisedDotSegments(t *testing.T) {
 }
 
 func TestGatewayHidesARefusedKeyFromTheUpstream(t *testing.T) {
+	t.Parallel()
 	g := startGateway(t)
 	g.service(t, "s", g.upstream.URL, nil)
 	g.consumer(t, "guest")
@@ -103,6 +106,7 @@ func TestGatewayHidesARefusedKeyFromTheUpstream(t *testing.T) {
 }
 
 func TestGatewayPicksUpAnAnonymousConsumerCreatedLater(t *testing.T) {
+	t.Parallel()
 	g := startGateway(t)
 	g.service(t, "s", g.upstream.URL, nil)
 	g.route(t, "anon", "s", func(r *keygate.Route) {
@@ -120,6 +124,7 @@ func TestGatewayPicksUpAnAnonymousConsumerCreatedLater(t *testing.T) {
 }
 
 func TestGatewayBehindATrustedProxy(t *testing.T) {
+	t.Parallel()
 	g := startGatewayWith(t, "--trusted-proxies", "127.0.0.0/8")
 	g.service(t, "s", g.upstream.URL, nil)
 	g.route(t, "keyed", "s", func(r *keygate.Route) { r.KeyAuth = keygate.NewKeyAuthConfig() })

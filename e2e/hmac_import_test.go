@@ -14,6 +14,7 @@ import (
 // shorter than a chosen one may be) signs requests through the gateway in
 // both schemes, as it did in Kong; a wrong secret is still refused.
 func TestGatewayHMACImportedShortSecret(t *testing.T) {
+	t.Parallel()
 	g := startGateway(t)
 	g.service(t, "orders", g.upstream.URL, nil)
 	g.route(t, "signed", "orders", func(r *keygate.Route) { r.HMACAuth = keygate.NewHMACAuthConfig() })

@@ -19,6 +19,7 @@ import (
 // request, a route that takes a key or a signature, and the upstream told
 // who called.
 func TestGatewayHMACAuth(t *testing.T) {
+	t.Parallel()
 	g := startGateway(t)
 	g.service(t, "orders", g.upstream.URL, nil)
 	g.route(t, "signed", "orders", func(r *keygate.Route) {
@@ -145,6 +146,7 @@ func TestGatewayHMACAuth(t *testing.T) {
 // as an unknown username is — while the gateway still has it cached (its
 // cache trusts an entry for minutes; the credential lives one).
 func TestGatewayHMACCredentialExpiry(t *testing.T) {
+	t.Parallel()
 	clock := newFileClock(t, time.Now())
 	g := startGatewayWith(t, append(clock.flags(), "--key-expiry-notice", "168h")...)
 	g.service(t, "orders", g.upstream.URL, nil)
@@ -210,6 +212,7 @@ func TestGatewayHMACCredentialExpiry(t *testing.T) {
 // A signed request accepted by one node is a replay on every other: the
 // nodes remember signatures in the Redis they share.
 func TestSignatureReplayedOnAnotherNodeIsRefused(t *testing.T) {
+	t.Parallel()
 	url, prefix := testRedis(t)
 	shared := []string{"--redis-url", url, "--redis-prefix", prefix}
 	a := startGatewayWith(t, shared...)
@@ -261,6 +264,7 @@ func (f roundTripFunc) RoundTrip(r *http.Request) (*http.Response, error) { retu
 // The keygate hmac commands.
 
 func TestCLIHMACCredentials(t *testing.T) {
+	t.Parallel()
 	adminEnv(t)
 	admin(t, "consumers", "create", "--username", "alice")
 	admin(t, "services", "create", "--name", "orders", "--url", "http://orders.internal")
@@ -308,6 +312,7 @@ func TestCLIHMACCredentials(t *testing.T) {
 }
 
 func TestCLIHMACCredentialExpiry(t *testing.T) {
+	t.Parallel()
 	e := adminEnv(t)
 	admin(t, "consumers", "create", "--username", "alice")
 	before, err := e.Store(t).DataKeyCounts(t.Context()) // the node's own: its sealed pepper
@@ -365,6 +370,7 @@ func TestCLIHMACCredentialExpiry(t *testing.T) {
 // only such credentials. Without --import the short secret is refused, and
 // --import without --secret-stdin is refused before any request.
 func TestCLIHMACCredentialImport(t *testing.T) {
+	t.Parallel()
 	adminEnv(t)
 	admin(t, "consumers", "create", "--username", "alice")
 	admin(t, "consumers", "create", "--username", "bob")

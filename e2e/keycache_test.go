@@ -13,6 +13,7 @@ import (
 // cache miss each time: unknown to the filter of issued identifiers, it is
 // read only within the budget for unknown identifiers, and never cached.
 func TestGatewayKeyCacheMetrics(t *testing.T) {
+	t.Parallel()
 	g := startGatewayWith(t, "--key-cache-size", "1000")
 	g.service(t, "orders", g.upstream.URL, nil)
 	g.route(t, "partner", "orders", func(r *keygate.Route) { r.KeyAuth = keygate.NewKeyAuthConfig() })

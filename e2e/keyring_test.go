@@ -23,6 +23,7 @@ import (
 // restart the pepper — now wrapped by the new version only — still opens,
 // so every issued key still works.
 func TestKeyringRotationWhileServing(t *testing.T) {
+	t.Parallel()
 	g := startGateway(t)
 	g.service(t, "orders", g.upstream.URL, nil)
 	g.route(t, "orders", "orders", func(r *keygate.Route) { r.KeyAuth = keygate.NewKeyAuthConfig() })
@@ -44,8 +45,7 @@ func TestKeyringRotationWhileServing(t *testing.T) {
 			}
 		}
 	})
-	t.Setenv("KEYGATE_ADMIN_URL", g.adminURL)
-	t.Setenv("KEYGATE_ADMIN_TOKEN", testAdminToken)
+	useCLIOn(t, g)
 	for _, args := range [][]string{
 		{"keyring", "rotate"},
 		{"keyring", "rewrap", "--batch-size", "1"},
@@ -99,6 +99,7 @@ func writeRootKey(tb testing.TB) (path string, key *keyring.LocalRootKey) {
 var noRootKeyEnv = []string{"KEYGATE_ROOT_KEY="}
 
 func TestServeNeedsTheRightRootKey(t *testing.T) {
+	t.Parallel()
 	dir := t.TempDir()
 	if out := serveFails(t, noRootKeyEnv, "--data-dir", dir); !strings.Contains(out, "keygate root-key generate") {
 		t.Fatalf("without a root key:\n%s", out)
@@ -122,6 +123,7 @@ func issueKey(tb testing.TB, g *gateway) string {
 // The API key pepper is sealed in the store: no file in the data dir, and
 // issued keys keep working across restarts.
 func TestPepperIsSealedInTheStore(t *testing.T) {
+	t.Parallel()
 	dir := t.TempDir()
 	g := startGatewayWith(t, "--data-dir", dir)
 	k := issueKey(t, g)
@@ -146,6 +148,7 @@ func TestPepperIsSealedInTheStore(t *testing.T) {
 // the first start seals it into the store, so issued keys keep working,
 // and removes the file.
 func TestPepperFromBeforeTheKeyringIsSealed(t *testing.T) {
+	t.Parallel()
 	dir := t.TempDir()
 	legacy := strings.Repeat("legacy-pepper-", 3)
 	os.WriteFile(filepath.Join(dir, "pepper"), []byte(legacy+"\n"), 0o600)
@@ -159,6 +162,7 @@ func TestPepperFromBeforeTheKeyringIsSealed(t *testing.T) {
 }
 
 func TestStoreWithKeysButNoPepperIsRefused(t *testing.T) {
+	t.Parallel()
 	dir := t.TempDir()
 	seedKeyHashedWith(t, dir, strings.Repeat("lost-pepper-", 3))
 	if out := serveFails(t, nil, "--data-dir", dir, "--key-prefix", "kg_live"); !strings.Contains(out, "KEYGATE_PEPPER") {
@@ -195,6 +199,7 @@ func seedKeyHashedWith(tb testing.TB, dir, pepper string) string {
 // Rotating the root key re-seals the keyring: keygate then starts with the
 // new root key only, and every issued key still works.
 func TestRootKeyRotation(t *testing.T) {
+	t.Parallel()
 	dir := t.TempDir()
 	oldFile, _ := writeRootKey(t)
 	g := startGatewayEnv(t, noRootKeyEnv, "--data-dir", dir, "--root-key-file", oldFile)

@@ -13,6 +13,7 @@ import (
 // keygate keys ...
 
 func TestCLIKeys(t *testing.T) {
+	t.Parallel()
 	adminEnv(t)
 	admin(t, "services", "create", "--name", "orders", "--url", "http://orders.internal")
 	admin(t, "consumers", "create", "--username", "alice")
@@ -85,6 +86,7 @@ func TestCLIKeys(t *testing.T) {
 // keys update changes a key's name, tags and plan; --plan "" removes the
 // key's own plan; nothing else can be changed.
 func TestCLIKeyUpdate(t *testing.T) {
+	t.Parallel()
 	e := adminEnv(t)
 	admin(t, "consumers", "create", "--username", "alice")
 	admin(t, "plans", "create", "--name", "gold", "--rate", "10")

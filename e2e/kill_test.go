@@ -17,6 +17,7 @@ import (
 // acknowledged: each was committed (PostgreSQL; SQLite's WAL) before the
 // API answered.
 func TestKilledNodeLosesNoAcknowledgedWrite(t *testing.T) {
+	t.Parallel()
 	t.Run("sqlite", func(t *testing.T) {
 		dir := t.TempDir()
 		find := killDuringWrites(t, "--data-dir", dir)

@@ -297,6 +297,7 @@ func (c *tcpCable) cut() {
 }
 
 func TestPlanWhenRedisIsDown(t *testing.T) {
+	t.Parallel()
 	url, prefix := testRedis(t)
 	tight := keygate.NewPlan()
 	tight.Name, tight.Rate, tight.Burst = "tight", 0.01, 2 // two requests, then one per 100 s
@@ -376,6 +377,7 @@ func grepLines(s, substr string) string {
 // Every request the gateway answered is in the usage counts, even those
 // answered while it shut down.
 func TestUsageCountsSurviveShutdown(t *testing.T) {
+	t.Parallel()
 	p := keygate.NewPlan()
 	p.Name, p.Quotas = "counted", keygate.Quotas{Month: 1 << 40}
 	g, key := planGateway(t, p, "--usage-flush-interval", "1h") // only the shutdown writes

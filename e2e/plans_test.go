@@ -34,6 +34,7 @@ func wantHeaders(tb testing.TB, h http.Header, kv ...string) {
 }
 
 func TestGatewayEnforcesUsagePlans(t *testing.T) {
+	t.Parallel()
 	clock := newFileClock(t, time.Date(2026, 11, 23, 10, 0, 0, 0, time.UTC))
 	g := startGatewayWith(t, append(clock.flags(), "--usage-flush-interval", "50ms")...)
 	ctx := context.Background()
@@ -248,6 +249,7 @@ func TestGatewayEnforcesUsagePlans(t *testing.T) {
 // The keygate plans commands.
 
 func TestCLIPlans(t *testing.T) {
+	t.Parallel()
 	e := adminEnv(t)
 	ctx := t.Context()
 	admin(t, "services", "create", "--name", "orders", "--url", "http://orders.internal")
@@ -342,6 +344,7 @@ func TestCLIPlans(t *testing.T) {
 }
 
 func TestCLIPlanErrors(t *testing.T) {
+	t.Parallel()
 	adminEnv(t)
 	admin(t, "plans", "create", "--name", "gold", "--rate", "1")
 	for _, tt := range []struct {
@@ -371,6 +374,7 @@ func TestCLIPlanErrors(t *testing.T) {
 // Consumers and keys take --plan by id or name; --plan "" removes a
 // consumer's; a plan in use cannot be deleted.
 func TestCLIPlanAssignment(t *testing.T) {
+	t.Parallel()
 	e := adminEnv(t)
 	gold := adminJSON[keygate.Plan](t, "plans", "create", "--name", "gold", "--rate", "10")
 	silver := adminJSON[keygate.Plan](t, "plans", "create", "--name", "silver", "--quota-day", "100")

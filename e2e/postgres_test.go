@@ -30,6 +30,7 @@ func postgresStore(tb testing.TB) (url, schema string) {
 // issued through one node's admin API authenticates at the other's gateway,
 // and a node started again finds everything where it was.
 func TestPostgresGateway(t *testing.T) {
+	t.Parallel()
 	url, schema := postgresStore(t)
 	onPostgres := []string{"--store", url, "--store-schema", schema}
 	a := startGatewayWith(t, onPostgres...)
@@ -88,6 +89,7 @@ func TestPostgresGateway(t *testing.T) {
 // — never 401 — for keys it cannot check; admin writes fail with 503. When
 // PostgreSQL is back, everything resumes without a restart.
 func TestPostgresOutage(t *testing.T) {
+	t.Parallel()
 	url, schema := postgresStore(t)
 	cfg, err := pgx.ParseConfig(url)
 	if err != nil {

@@ -43,6 +43,7 @@ func refused(tb testing.TB, addr, what string) {
 // listener; a gateway node on the same store serves what the admin node
 // configured but has no admin listener and runs no jobs.
 func TestRoles(t *testing.T) {
+	t.Parallel()
 	noProxy := unusedAddr(t)
 	admin := startGatewayWith(t, "--role", "admin", "--proxy-listen", noProxy)
 	if admin.proxyURL != "" || admin.adminURL == "" {
@@ -82,6 +83,7 @@ func TestRoles(t *testing.T) {
 // admin node, never on the gateway, and when that node stops, the other
 // takes them over within the bound.
 func TestJobLeaseMovesOnPostgres(t *testing.T) {
+	t.Parallel()
 	url, schema := postgresStore(t)
 	// Each renewal may take a third of the TTL: long enough for PostgreSQL on
 	// a loaded CI machine, short enough for a quick takeover.

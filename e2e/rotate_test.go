@@ -16,6 +16,7 @@ import (
 // the grace period (the old one announcing its end), then the old one is
 // refused as expired; a caller can rotate its own key through the gateway.
 func TestGatewayKeyRotation(t *testing.T) {
+	t.Parallel()
 	clock := newFileClock(t, time.Now())
 	g := startGatewayWith(t, append(clock.flags(), "--self-rotate-path", "/.keygate/rotate", "--key-expiry-notice", "168h")...)
 	g.service(t, "orders", g.upstream.URL, nil)

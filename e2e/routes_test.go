@@ -10,6 +10,7 @@ import (
 // keygate routes ...
 
 func TestCLIRoutes(t *testing.T) {
+	t.Parallel()
 	e := adminEnv(t)
 	ctx := context.Background()
 	admin(t, "services", "create", "--name", "orders", "--url", "http://orders.internal")

@@ -30,6 +30,7 @@ const jobsInterval = 20 * time.Millisecond
 // works during the overlap and is refused after it. A consumer with a
 // public key gets its new key by webhook instead, sealed to that key.
 func TestGatewayScheduledRotation(t *testing.T) {
+	t.Parallel()
 	clock := newFileClock(t, time.Now())
 	g := startGatewayWith(t, append(clock.flags(), "--self-rotate-path", "/.keygate/rotate", "--key-expiry-notice", "168h",
 		"--jobs-interval", jobsInterval.String())...)

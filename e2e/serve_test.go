@@ -22,6 +22,7 @@ import (
 
 // SIGTERM lets the requests in flight finish before keygate exits.
 func TestShutdownLetsRequestsInFlightFinish(t *testing.T) {
+	t.Parallel()
 	g := startGateway(t)
 	g.service(t, "slow", g.upstream.URL, nil)
 	g.route(t, "slow", "slow", nil)
@@ -54,6 +55,7 @@ func waitOutput(tb testing.TB, p *process, re *regexp.Regexp) []string {
 }
 
 func TestGeneratedAdminTokenIsPrintedOnceAndWorks(t *testing.T) {
+	t.Parallel()
 	dir := t.TempDir()
 	noToken := []string{"KEYGATE_ADMIN_TOKEN="}
 	g := startGatewayEnv(t, noToken, "--data-dir", dir)
@@ -79,6 +81,7 @@ func TestGeneratedAdminTokenIsPrintedOnceAndWorks(t *testing.T) {
 // TestAdminTokenFollowsTheEnvironment restarts keygate on one data dir with
 // KEYGATE_ADMIN_TOKEN changed: the new token works and the old one is revoked.
 func TestAdminTokenFollowsTheEnvironment(t *testing.T) {
+	t.Parallel()
 	dir := t.TempDir()
 	tokenA, tokenB := "admin-token-A-0123456789", "admin-token-B-0123456789"
 	steps := []struct {
@@ -127,12 +130,14 @@ func TestAdminTokenFollowsTheEnvironment(t *testing.T) {
 }
 
 func TestShortAdminTokenIsRefused(t *testing.T) {
+	t.Parallel()
 	if out := serveFails(t, []string{"KEYGATE_ADMIN_TOKEN=secret"}); !strings.Contains(out, "KEYGATE_ADMIN_TOKEN") {
 		t.Fatalf("want a refusal naming KEYGATE_ADMIN_TOKEN:\n%s", out)
 	}
 }
 
 func TestDevModePrintsWorkingCurl(t *testing.T) {
+	t.Parallel()
 	g := startServe(t, []string{"KEYGATE_ADMIN_TOKEN=", "KEYGATE_ROOT_KEY="},
 		"--dev", "--proxy-listen", "127.0.0.1:0", "--admin-listen", "127.0.0.1:0", "--log-format", "json")
 	key := waitOutput(t, g.proc, regexp.MustCompile(`apikey: (kg_test_\w+)`))

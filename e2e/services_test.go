@@ -11,6 +11,7 @@ import (
 // keygate services ...
 
 func TestCLIServices(t *testing.T) {
+	t.Parallel()
 	adminEnv(t)
 	out := admin(t, "services", "create", "--name", "orders", "--url", "http://orders.internal", "--tag", "a", "--tag", "b")
 	wantTable(t, out, serviceHeader, []string{"orders", "http://orders.internal", "a,b"})

@@ -15,6 +15,7 @@ import (
 // keygate usage ...
 
 func TestCLIUsage(t *testing.T) {
+	t.Parallel()
 	e := adminEnv(t)
 	ctx := t.Context()
 	admin(t, "services", "create", "--name", "orders", "--url", "http://orders.internal")

@@ -26,6 +26,7 @@ type received struct {
 // signed; a receiver that fails with a 500 gets the event again after the
 // backoff (the injected clock moves, nothing sleeps for it).
 func TestGatewayWebhooks(t *testing.T) {
+	t.Parallel()
 	clock := newFileClock(t, time.Now())
 	g := startGatewayWith(t, clock.flags()...)
 	ctx := context.Background()
@@ -123,6 +124,7 @@ func TestGatewayWebhooks(t *testing.T) {
 // The keygate webhooks commands.
 
 func TestCLIWebhooks(t *testing.T) {
+	t.Parallel()
 	adminEnv(t)
 	admin(t, "consumers", "create", "--username", "alice")
 
