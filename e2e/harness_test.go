@@ -8,7 +8,6 @@ import (
 	"net/http/httptest"
 	"os"
 	"path/filepath"
-	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -271,19 +270,6 @@ func (c *fileClock) set(tb testing.TB) {
 		tb.Fatalf("the file system keeps modification times as %v, not %v: too coarse for a test clock", fi.ModTime(), c.now)
 	}
 }
-
-// flagValue is the last value of --name in flags, or "".
-func flagValue(flags []string, name string) string {
-	v := ""
-	for i := 0; i+1 < len(flags); i++ {
-		if flags[i] == name {
-			v = flags[i+1]
-		}
-	}
-	return v
-}
-
-var _ = strings.TrimPrefix
 
 // serveFails runs keygate serve with env and flags (after baseFlags), which
 // must refuse to start, and returns what it printed.
