@@ -66,6 +66,10 @@ func startProcess(tb testing.TB, env []string, args ...string) *process {
 	}()
 	tb.Cleanup(func() {
 		p.stop()
+		// A keygate built with -race reports a race on stderr (and exits 66).
+		if strings.Contains(p.stderr(), "WARNING: DATA RACE") {
+			tb.Errorf("the race detector found a data race in keygate %s", args[0])
+		}
 		if tb.Failed() {
 			tb.Logf("keygate %s: %v\nstderr:\n%s", strings.Join(args, " "), p.err, p.raw.String())
 		}
