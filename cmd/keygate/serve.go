@@ -168,6 +168,7 @@ func (m *Main) Run(ctx context.Context) (err error) {
 		if m.Now, err = fileClock(m.Config.ClockFile); err != nil {
 			return err
 		}
+		m.Logger.Warn("--clock-file is set: this node's clock is a file's modification time (for tests only)", "file", m.Config.ClockFile)
 	}
 	if m.Config.Dev {
 		if err := m.prepareDev(); err != nil {
