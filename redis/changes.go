@@ -96,6 +96,7 @@ func (b *ChangeBus) Run(ctx context.Context, apply func(keygate.Change), resync 
 		case *goredis.Subscription:
 			if m.Kind == "subscribe" {
 				resync()
+				b.logger.Debug("change bus: subscribed", "channel", b.channel)
 				b.subscribedOnce.Do(func() { close(b.subscribed) })
 			}
 		case *goredis.Message:

@@ -8,6 +8,10 @@ import (
 	"github.com/keygate/keygate"
 )
 
+// The gateway's benchmarks stay in-process (not in ../../e2e): they count
+// allocations and CPU per request of this process, which a keygate process
+// beside the benchmark would hide.
+
 // BenchmarkGateway sends keyed requests through the real wiring to an
 // httptest upstream over loopback, one at a time: the whole request path,
 // routing, key verification (a cache hit), headers and proxying included.

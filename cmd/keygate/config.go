@@ -69,6 +69,13 @@ type Config struct {
 	// log for changes it has not applied (0: never).
 	ReconcileInterval time.Duration
 
+	// For end-to-end tests only (hidden flags, see docs/configuration.md):
+	// ClockFile makes the node's clock that file's modification time, so a
+	// test moves it with os.Chtimes; JobsInterval is how often the lifecycle
+	// jobs run (0: every minute).
+	ClockFile    string
+	JobsInterval time.Duration
+
 	// Secrets come from the environment only, never from flags (which other
 	// users can read from the process list) or the config file.
 	RootKey    string // KEYGATE_ROOT_KEY, base64; or --root-key-file
@@ -115,6 +122,10 @@ func (c *Config) addFlags(fs *pflag.FlagSet) {
 	fs.IntVar(&c.UnknownKeyReads, "unknown-key-reads", 100, "store reads per second this node makes for API keys whose identifier its filter of issued identifiers does not know: keys created on another node moments ago, before the change reaches this one (shared between client addresses, a tenth each at most; past it such a key is refused as unknown; 0: none)")
 	fs.DurationVar(&c.ReconcileInterval, "reconcile-interval", time.Second, "how often this node reads the store's change log and applies the changes other nodes made (a revoke, say) that it has not applied yet: the bound on propagation without Redis, and when a Redis message is lost (0: off)")
 	fs.BoolVar(&c.Dev, "dev", false, "throwaway data dir, demo upstream, demo key, printed admin token")
+	fs.StringVar(&c.ClockFile, "clock-file", "", "for tests only: the node's clock is this file's modification time (a test moves it with touch or os.Chtimes)")
+	fs.DurationVar(&c.JobsInterval, "jobs-interval", time.Minute, "for tests only: how often the lifecycle jobs run")
+	fs.MarkHidden("clock-file")
+	fs.MarkHidden("jobs-interval")
 	fs.VisitAll(func(f *pflag.Flag) {
 		f.Usage += fmt.Sprintf(" (env %s)", envName(f.Name))
 	})

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	"crypto/ecdsa"
 	"crypto/x509"
@@ -159,6 +160,15 @@ func (m *Main) Run(ctx context.Context) (err error) {
 	}
 	if err := m.Config.validateCaches(); err != nil {
 		return err
+	}
+	if m.Config.JobsInterval < 0 {
+		return errors.New("--jobs-interval: must not be negative")
+	}
+	if m.Now == nil && m.Config.ClockFile != "" {
+		if m.Now, err = fileClock(m.Config.ClockFile); err != nil {
+			return err
+		}
+		m.Logger.Warn("--clock-file is set: this node's clock is a file's modification time (for tests only)", "file", m.Config.ClockFile)
 	}
 	if m.Config.Dev {
 		if err := m.prepareDev(); err != nil {
@@ -330,7 +340,7 @@ func (m *Main) Run(ctx context.Context) (err error) {
 		}
 		m.JobLease = &lease.Runner{Store: m.Store, Name: jobsLease, Holder: m.Holder, TTL: ttl, Logger: m.Logger}
 		m.startBackground(func(ctx context.Context) {
-			m.JobLease.Run(ctx, func(ctx context.Context) { m.Jobs.Run(ctx, time.Minute) })
+			m.JobLease.Run(ctx, func(ctx context.Context) { m.Jobs.Run(ctx, cmp.Or(m.Config.JobsInterval, time.Minute)) })
 		})
 		m.startBackground(func(ctx context.Context) { m.Webhooks.Run(ctx) })
 	}

@@ -1,17 +1,13 @@
 package main
 
 import (
-	"bytes"
 	"context"
-	"encoding/json"
-	"errors"
 	"io"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"os"
 	"path/filepath"
-	"regexp"
 	"strings"
 	"sync"
 	"testing"
@@ -87,7 +83,7 @@ func TestConfigErrorsNameTheSetting(t *testing.T) {
 }
 
 func TestServeHelpDocumentsEnvironment(t *testing.T) {
-	out, _, err := runAdmin(t, "", "serve", "--help")
+	out, err := runCLI(t, "serve", "--help")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -96,94 +92,18 @@ func TestServeHelpDocumentsEnvironment(t *testing.T) {
 			t.Errorf("serve --help does not mention %s", want)
 		}
 	}
+	// The flags for end-to-end tests only are hidden.
+	for _, hidden := range []string{"--clock-file", "--jobs-interval"} {
+		if strings.Contains(out, hidden) {
+			t.Errorf("serve --help shows %s, a flag for tests only", hidden)
+		}
+	}
 }
 
 func quietMain(dir string, out io.Writer) *Main {
 	return &Main{
 		Config: Config{DataDir: dir, ProxyListen: "127.0.0.1:0", AdminListen: "127.0.0.1:0", KeyPrefix: "kg_live", RootKey: testRootKey},
 		Out:    out, Logger: slog.New(slog.NewTextHandler(io.Discard, nil)),
-	}
-}
-
-func TestGeneratedAdminTokenIsPrintedOnceAndWorks(t *testing.T) {
-	dir := t.TempDir()
-	var out bytes.Buffer
-	m := quietMain(dir, &out)
-	if err := m.Run(context.Background()); err != nil {
-		t.Fatal(err)
-	}
-	token := regexp.MustCompile(`kg_admin_\w+`).FindString(out.String())
-	if token == "" {
-		t.Fatalf("no admin token printed: %q", out.String())
-	}
-	if _, _, err := client.New(m.AdminURL(), token).Consumers(context.Background(), keygatePage()); err != nil {
-		t.Fatalf("printed token does not work: %v", err)
-	}
-	m.Close()
-	db, _ := os.ReadFile(filepath.Join(dir, "keygate.db"))
-	if bytes.Contains(db, []byte(token)) {
-		t.Fatal("the admin token is stored in clear")
-	}
-
-	out.Reset()
-	m = quietMain(dir, &out)
-	if err := m.Run(context.Background()); err != nil {
-		t.Fatal(err)
-	}
-	defer m.Close()
-	if out.Len() != 0 {
-		t.Fatalf("second start printed %q; the token is shown once", out.String())
-	}
-	if _, _, err := client.New(m.AdminURL(), token).Consumers(context.Background(), keygatePage()); err != nil {
-		t.Fatalf("token no longer works after restart: %v", err)
-	}
-}
-
-// TestAdminTokenFollowsTheEnvironment restarts keygate on one data dir with
-// KEYGATE_ADMIN_TOKEN changed: the new token works and the old one is revoked.
-func TestAdminTokenFollowsTheEnvironment(t *testing.T) {
-	dir := t.TempDir()
-	tokenA, tokenB := "admin-token-A-0123456789", "admin-token-B-0123456789"
-	steps := []struct {
-		name      string
-		env       string
-		valid     []string
-		revoked   []string
-		tokensNow int
-	}{
-		{"start with A", tokenA, []string{tokenA}, []string{tokenB}, 1},
-		{"restart with B", tokenB, []string{tokenB}, []string{tokenA}, 1},
-		{"restart with B again", tokenB, []string{tokenB}, []string{tokenA}, 1},
-		{"back to A", tokenA, []string{tokenA}, []string{tokenB}, 1},
-		{"restart without the variable keeps the last one", "", []string{tokenA}, []string{tokenB}, 1},
-	}
-	for _, st := range steps {
-		t.Run(st.name, func(t *testing.T) {
-			var out bytes.Buffer
-			m := quietMain(dir, &out)
-			m.Config.AdminToken = st.env
-			if err := m.Run(context.Background()); err != nil {
-				t.Fatal(err)
-			}
-			defer m.Close()
-			if out.Len() != 0 {
-				t.Errorf("printed %q; no token should be generated", out.String())
-			}
-			for _, tok := range st.valid {
-				if _, _, err := client.New(m.AdminURL(), tok).Consumers(context.Background(), keygatePage()); err != nil {
-					t.Errorf("token %s: %v", tok[:13], err)
-				}
-			}
-			for _, tok := range st.revoked {
-				_, _, err := client.New(m.AdminURL(), tok).Consumers(context.Background(), keygatePage())
-				if e, ok := errors.AsType[*client.Error](err); !ok || e.Status != http.StatusUnauthorized {
-					t.Errorf("token %s: %v, want 401", tok[:13], err)
-				}
-			}
-			if n, err := m.Store.CountAdminTokens(context.Background()); err != nil || n != st.tokensNow {
-				t.Errorf("%d admin tokens stored (err %v), want %d", n, err, st.tokensNow)
-			}
-		})
 	}
 }
 
@@ -244,84 +164,4 @@ func TestClock(t *testing.T) {
 			t.Errorf("after expiry by the test clock: %d, want 401", status)
 		}
 	})
-}
-
-func TestShortAdminTokenIsRefused(t *testing.T) {
-	m := quietMain(t.TempDir(), io.Discard)
-	m.Config.AdminToken = "secret"
-	err := m.Run(context.Background())
-	defer m.Close()
-	if err == nil || !strings.Contains(err.Error(), "KEYGATE_ADMIN_TOKEN") {
-		t.Fatalf("err = %v", err)
-	}
-}
-
-func TestDevModePrintsWorkingCurl(t *testing.T) {
-	var out bytes.Buffer
-	m := &Main{
-		Config: Config{Dev: true, ProxyListen: "127.0.0.1:0", AdminListen: "127.0.0.1:0", KeyPrefix: "kg_test"},
-		Out:    &out, Logger: slog.New(slog.NewTextHandler(io.Discard, nil)),
-	}
-	if err := m.Run(context.Background()); err != nil {
-		t.Fatal(err)
-	}
-	dataDir := m.Config.DataDir
-	key := regexp.MustCompile(`apikey: (kg_test_\w+)`).FindStringSubmatch(out.String())
-	if key == nil {
-		t.Fatalf("banner has no curl with a key:\n%s", out.String())
-	}
-	get := func(header string) (int, http.Header) {
-		req, _ := http.NewRequest("GET", m.ProxyURL()+"/demo/hello", nil)
-		if header != "" {
-			req.Header.Set("apikey", header)
-		}
-		resp, err := http.DefaultClient.Do(req)
-		if err != nil {
-			t.Fatal(err)
-		}
-		resp.Body.Close()
-		return resp.StatusCode, resp.Header
-	}
-	if status, h := get(key[1]); status != 200 || h.Get("X-RateLimit-Limit-Minute") != "100" {
-		t.Fatalf("the printed curl got %d, X-RateLimit-Limit-Minute %q; want 200 under the demo plan's 100", status, h.Get("X-RateLimit-Limit-Minute"))
-	}
-	if status, _ := get(""); status != 401 {
-		t.Fatalf("without the key: %d, want 401", status)
-	}
-	// The demo reads an upload whole, so that trying a POST shows it arrived.
-	resp, err := http.Post(m.ProxyURL()+"/public/upload", "application/octet-stream", io.LimitReader(zeros{}, 2<<20))
-	if err != nil {
-		t.Fatal(err)
-	}
-	var echo struct {
-		BodyBytes int `json:"body_bytes"`
-	}
-	if err := json.NewDecoder(resp.Body).Decode(&echo); err != nil || resp.StatusCode != 200 || echo.BodyBytes != 2<<20 {
-		t.Fatalf("upload through the open route: %d, %+v, %v", resp.StatusCode, echo, err)
-	}
-	resp.Body.Close()
-	if err := m.Close(); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := os.Stat(dataDir); !os.IsNotExist(err) {
-		t.Fatalf("throwaway data dir %s still there: %v", dataDir, err)
-	}
-}
-
-func TestShutdownLetsRequestsInFlightFinish(t *testing.T) {
-	g := startGateway(t)
-	g.service(t, "slow", g.upstream.URL, nil)
-	g.route(t, "slow", "slow", nil)
-	done := make(chan int)
-	go func() {
-		status, _, _ := g.call(t, "GET", "/slow?sleep=300ms", nil)
-		done <- status
-	}()
-	time.Sleep(100 * time.Millisecond)
-	if err := g.main.Close(); err != nil {
-		t.Fatal(err)
-	}
-	if status := <-done; status != 200 {
-		t.Fatalf("request in flight got %d, want 200", status)
-	}
 }

@@ -15,6 +15,9 @@ import (
 	"github.com/keygate/keygate"
 )
 
+// The write benchmarks stay in-process (not in ../../e2e): scripts/bench/writes.sh
+// compares this package's test binary at two commits, older ones included.
+
 // BenchmarkAdminWrites creates routes, services, consumers and keys one at
 // a time through the admin API of the real wiring (SQLite, or PostgreSQL
 // with KEYGATE_BENCH_POSTGRES=1 and KEYGATE_TEST_POSTGRES_URL), with 0,

@@ -1,0 +1,40 @@
+package e2e
+
+import (
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"testing"
+)
+
+// keygateBin is the keygate binary TestMain built for this run.
+var keygateBin string
+
+// raceEnabled is set by race_test.go when the tests run with -race.
+var raceEnabled bool
+
+// TestMain builds the binary once (with -race when the tests run with it),
+// runs the tests, and removes it.
+func TestMain(m *testing.M) {
+	dir, err := os.MkdirTemp("", "keygate-e2e-")
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+	keygateBin = filepath.Join(dir, "keygate")
+	args := []string{"build", "-o", keygateBin}
+	if raceEnabled {
+		args = append(args, "-race")
+	}
+	build := exec.Command("go", append(args, "github.com/keygate/keygate/cmd/keygate")...)
+	build.Stdout, build.Stderr = os.Stderr, os.Stderr
+	if err := build.Run(); err != nil {
+		fmt.Fprintln(os.Stderr, "e2e: go build ./cmd/keygate:", err)
+		os.RemoveAll(dir)
+		os.Exit(1)
+	}
+	code := m.Run()
+	os.RemoveAll(dir)
+	os.Exit(code)
+}
