@@ -1,4 +1,4 @@
-package main
+package e2e
 
 import (
 	"context"
@@ -49,7 +49,7 @@ func TestBlueGreenDeploysKeepEveryRequest(t *testing.T) {
 					return
 				default:
 				}
-				req, _ := http.NewRequest(method, g.main.ProxyURL()+"/shop/x", strings.NewReader("{}"))
+				req, _ := http.NewRequest(method, g.proxyURL+"/shop/x", strings.NewReader("{}"))
 				req.Header.Set("apikey", key.Key)
 				res, err := client.Do(req)
 				calls.Add(1)

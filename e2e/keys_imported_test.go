@@ -1,4 +1,4 @@
-package main
+package e2e
 
 import (
 	"context"
@@ -47,7 +47,7 @@ func TestGatewayImportedKongKeys(t *testing.T) {
 	if !generated.Imported || !chosen.Imported {
 		t.Fatalf("imported %+v %+v", generated, chosen)
 	}
-	later := startGatewayMain(t, func(m *Main) { m.Config.DataDir = g.main.Config.DataDir })
+	later := startGatewayWith(t, "--data-dir", g.dataDir)
 
 	tests := []struct {
 		name   string
