@@ -94,3 +94,45 @@ func filterStats(tb testing.TB, g *gateway) keyFilterStats {
 	}
 	return keyFilterStats{counter("keygate_key_filter_unknown_reads_total"), counter("keygate_key_filter_rejected_total")}
 }
+
+// An address that keeps sending made-up keys gets its first refusals at
+// once and the rest only after --refusal-delay, while a good key from the
+// same address is answered at once throughout.
+func TestGatewaySlowsAFloodOfRefusedKeys(t *testing.T) {
+	t.Parallel()
+	const delay = 300 * time.Millisecond
+	g := startGatewayWith(t, "--refusal-delay", delay.String())
+	g.service(t, "s", g.upstream.URL, nil)
+	g.route(t, "r", "s", func(r *keygate.Route) { r.KeyAuth = keygate.NewKeyAuthConfig() })
+	g.consumer(t, "acme")
+	good := g.key(t, "acme", keygate.KeyRequest{})
+	format, err := apikey.NewFormat("kg_test")
+	if err != nil {
+		t.Fatal(err)
+	}
+	timed := func(key string) (int, time.Duration) {
+		start := time.Now()
+		status, _, _ := g.call(t, "GET", "/r", hdr("apikey", key))
+		return status, time.Since(start)
+	}
+	var slow int
+	for range 80 { // more than the 50 a second an address gets at once
+		k, err := format.Generate()
+		if err != nil {
+			t.Fatal(err)
+		}
+		status, took := timed(k.Reveal())
+		if status != http.StatusUnauthorized {
+			t.Fatalf("a made-up key: %d", status)
+		}
+		if took >= delay {
+			slow++
+		}
+	}
+	if slow == 0 || slow > 80-40 {
+		t.Errorf("%d of 80 refusals waited %v; want the ones past the first 50 or so", slow, delay)
+	}
+	if status, took := timed(good.Key); status != http.StatusOK || took >= delay {
+		t.Errorf("the good key from the flooding address: %d after %v", status, took)
+	}
+}

@@ -186,7 +186,7 @@ func TestPlanAccuracyOnOneNode(t *testing.T) {
 	if testing.Short() {
 		t.Skip("takes 10 s")
 	}
-	t.Parallel()
+	// Not parallel, as every test that measures time: alone in the package.
 	g, key := planGateway(t, accuracyPlan())
 	warmUp(t, []string{g.proxyURL}, key)
 	counts, sent := hammerTimed(t, []string{g.proxyURL}, key, accuracyClients, accuracyDuration)
@@ -198,7 +198,7 @@ func TestPlanAccuracyOnThreeNodesSharingRedis(t *testing.T) {
 		t.Skip("takes 10 s")
 	}
 	url, prefix := testRedis(t)
-	t.Parallel()
+	// Not parallel, as every test that measures time: alone in the package.
 	shared := []string{"--redis-url", url, "--redis-prefix", prefix}
 	a, key := planGateway(t, accuracyPlan(), shared...)
 	// Nodes b and c serve the same data dir (SQLite takes several

@@ -46,7 +46,7 @@ func keyStatus(tb testing.TB, g *gateway, key string) func() int {
 // route created and a key revoked on one node are honoured by the other
 // within the reconcile interval.
 func TestReconcileWithoutRedis(t *testing.T) {
-	t.Parallel()
+	// Not parallel, as every test that measures time: alone in the package.
 	onStore := sharedStore(t)
 	var a *gateway
 	start := func() *gateway {
@@ -82,7 +82,7 @@ func TestReconcileWithoutRedis(t *testing.T) {
 // it whole): b and c lose Redis while a revokes; b, with the reconciler,
 // refuses the key within the interval, while c, without, still accepts it.
 func TestReconcileWhenRedisLosesTheMessage(t *testing.T) {
-	t.Parallel()
+	// Not parallel, as every test that measures time: alone in the package.
 	url, _ := testRedis(t)
 	cableB, urlB := redisCable(t, url)
 	cableC, urlC := redisCable(t, url)

@@ -20,6 +20,7 @@ import (
 	"github.com/keygate/keygate/auth"
 	"github.com/keygate/keygate/auth/hmacauth"
 	"github.com/keygate/keygate/auth/keyauth"
+	"github.com/keygate/keygate/internal/gcra"
 	"github.com/keygate/keygate/meter"
 	"github.com/valyala/fasthttp"
 )
@@ -101,13 +102,25 @@ type Config struct {
 	Metrics           Metrics
 	// Meter, when set, counts every request on a route.
 	Meter *meter.Meter
+	// RefusalDelay slows an address that keeps presenting credentials that
+	// are refused: past refusalsPerAddress 401s a second, each further 401
+	// to it waits this long. A flood of made-up credentials then gets a few
+	// answers a second per connection instead of thousands, and the CPU
+	// stays with requests that carry real ones. 0: off.
+	RefusalDelay time.Duration
 }
+
+// refusalsPerAddress is how many 401s a second an address gets at once
+// (with a second's burst): far more than a person or a misconfigured
+// client produces, far less than a flood.
+const refusalsPerAddress = 50
 
 // Proxy is the gateway's request handler (Serve).
 type Proxy struct {
 	store    Store
 	verifier keygate.KeyVerifier
 	cfg      Config
+	refusals *gcra.Table // 401s by client address, for RefusalDelay
 
 	table atomic.Pointer[table]
 	// reloading lets one rebuild or patch of the table run at a time, so
@@ -152,7 +165,8 @@ func New(store Store, verifier keygate.KeyVerifier, cfg Config) *Proxy {
 		cfg.Now = time.Now
 	}
 	p := &Proxy{store: store, verifier: verifier, cfg: cfg, upstreams: map[string]*upstream{}, routes: map[string]*route{},
-		plans: map[string]*plan{}, anonymousRoutes: map[string]int{}, selfAuth: selfRotateAuth(verifier), metrics: cfg.Metrics}
+		plans: map[string]*plan{}, anonymousRoutes: map[string]int{}, selfAuth: selfRotateAuth(verifier), metrics: cfg.Metrics,
+		refusals: gcra.NewTable()}
 	if p.metrics == nil {
 		p.metrics = nopMetrics{}
 	}
@@ -333,6 +347,7 @@ func (p *Proxy) authenticate(x *exchange) bool {
 		res = auth.Result{Verdict: auth.Granted, Consumer: rt.anonymous, PlanID: keygate.PlanOf(nil, rt.anonymous)}
 		x.ctx.Request.Header.Set(headerAnonymous, "true")
 	default:
+		p.slowRefusal(x)
 		x.ctx.Response.Header.Set("WWW-Authenticate", by.Challenge())
 		p.writeError(x, fasthttp.StatusUnauthorized, res.Message)
 		return false

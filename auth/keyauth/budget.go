@@ -1,10 +1,10 @@
 package keyauth
 
 import (
-	"hash/maphash"
 	"net/netip"
-	"sync/atomic"
 	"time"
+
+	"github.com/keygate/keygate/internal/gcra"
 )
 
 // budget bounds the store reads for identifiers the filter does not know,
@@ -18,32 +18,20 @@ import (
 // keys on another node and using them here at once) gets the upper half
 // and its share.
 //
-// The per-address buckets are a fixed table indexed by a hash of the
-// address, so memory stays bounded whatever the number of addresses (two
-// that share a slot share a bucket). Each bucket is one atomic (GCRA: the
-// time at which it is full again), so taking a token takes no lock;
-// golang.org/x/time/rate takes a mutex per bucket and would need a map of
-// buckets with eviction.
+// The per-address buckets are a gcra.Table: bounded memory, no lock.
 type budget struct {
 	interval, burst         int64 // node-wide: ns per token, burst in ns
 	addrInterval, addrBurst int64
 	none                    bool // no reads at all
-	seed                    maphash.Seed
-	global                  gcra
-	perAddr                 [budgetSlots]gcra
+	global                  gcra.Bucket
+	perAddr                 *gcra.Table
 }
-
-const budgetSlots = 1024
-
-// gcra is a token bucket as the generic cell rate algorithm keeps it: tat is
-// the theoretical arrival time of the next request, unix ns.
-type gcra struct{ tat atomic.Int64 }
 
 func newBudget(perSecond int) *budget {
 	if perSecond <= 0 {
 		return &budget{none: true}
 	}
-	b := &budget{seed: maphash.MakeSeed()}
+	b := &budget{perAddr: gcra.NewTable()}
 	b.interval = int64(time.Second) / int64(perSecond)
 	b.burst = int64(time.Second) // a second's worth
 	addr := max(1, perSecond/10)
@@ -57,31 +45,9 @@ func (b *budget) take(ip netip.Addr, now int64) bool {
 	if b.none {
 		return false
 	}
-	if b.global.take(now, b.interval, b.burst/2) {
+	if b.global.Take(now, b.interval, b.burst/2) {
 		return true // the upper half: anyone's
 	}
-	if ip.Is6() && !ip.Is4In6() {
-		ip = netip.PrefixFrom(ip, 64).Masked().Addr()
-	} else {
-		ip = ip.Unmap()
-	}
-	slot := &b.perAddr[maphash.Comparable(b.seed, ip)%budgetSlots]
 	// The address's share first: one past it spends none of the node's.
-	return slot.take(now, b.addrInterval, b.addrBurst) && b.global.take(now, b.interval, b.burst)
-}
-
-// take reports whether a request at now conforms, for one token every
-// interval ns, when it would leave the bucket at most limit ns from full
-// (limit: the bucket's size), and counts it if so.
-func (g *gcra) take(now, interval, limit int64) bool {
-	for {
-		tat := g.tat.Load()
-		next := max(tat, now) + interval
-		if next-now > limit {
-			return false
-		}
-		if g.tat.CompareAndSwap(tat, next) {
-			return true
-		}
-	}
+	return b.perAddr.For(ip).Take(now, b.addrInterval, b.addrBurst) && b.global.Take(now, b.interval, b.burst)
 }

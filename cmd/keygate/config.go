@@ -58,6 +58,8 @@ type Config struct {
 	// UnknownKeyReads is how many store reads per second a node makes for
 	// key identifiers its filter of issued ones does not know (0: none).
 	UnknownKeyReads int
+	// RefusalDelay holds back the 401s of an address past 50 a second.
+	RefusalDelay time.Duration
 	// KeyCacheSize bounds the API keys each node keeps verified in memory
 	// (0: the default).
 	KeyCacheSize int
@@ -119,6 +121,7 @@ func (c *Config) addFlags(fs *pflag.FlagSet) {
 	fs.DurationVar(&c.UsageRetention, "usage-retention", 400*24*time.Hour, "delete usage counts older than this (0: keep them forever)")
 	fs.StringVar(&c.Role, "role", roleBoth, roleFlagHelp)
 	fs.DurationVar(&c.JobLeaseTTL, "job-lease-ttl", 30*time.Second, "the background jobs run on one admin node at a time, under a lease in the store renewed every third of this; when that node dies, another takes them over within about this long")
+	fs.DurationVar(&c.RefusalDelay, "refusal-delay", 250*time.Millisecond, "how long the gateway holds back each 401 to a client address that has had more than 50 in the last second: slows floods of made-up credentials, never a request with a good one (0: off; at most 10s)")
 	fs.IntVar(&c.UnknownKeyReads, "unknown-key-reads", 100, "store reads per second this node makes for API keys whose identifier its filter of issued identifiers does not know: keys created on another node moments ago, before the change reaches this one (shared between client addresses, a tenth each at most; past it such a key is refused as unknown; 0: none)")
 	fs.DurationVar(&c.ReconcileInterval, "reconcile-interval", time.Second, "how often this node reads the store's change log and applies the changes other nodes made (a revoke, say) that it has not applied yet: the bound on propagation without Redis, and when a Redis message is lost (0: off)")
 	fs.BoolVar(&c.Dev, "dev", false, "throwaway data dir, demo upstream, demo key, printed admin token")

@@ -222,6 +222,9 @@ func (m *Main) Run(ctx context.Context) (err error) {
 	if err != nil {
 		return fmt.Errorf("pepper: %w", err)
 	}
+	if m.Config.RefusalDelay < 0 || m.Config.RefusalDelay > 10*time.Second {
+		return errors.New("--refusal-delay: must be from 0 to 10s")
+	}
 	if m.Config.UnknownKeyReads < 0 {
 		return errors.New("--unknown-key-reads: must be 0 or more")
 	}
@@ -269,7 +272,7 @@ func (m *Main) Run(ctx context.Context) (err error) {
 	}
 	m.Proxy = proxy.New(m.Store, m.Verifier, proxy.Config{TrustedProxies: trusted, UpstreamRoots: upstreamRoots, Logger: m.Logger, HMAC: m.HMAC, Replay: m.Replay, Now: m.Now,
 		Rotator: rotator, SelfRotatePath: m.Config.SelfRotatePath, HealthPath: m.Config.HealthPath, ReadyPath: m.Config.ReadyPath, Ready: m.Ready, Pickup: rotator, ExpiryNotice: m.Config.KeyExpiryNotice,
-		Limiter: m.Limiter, RateLimitFailOpen: failOpen, Metrics: m.Metrics, Meter: m.Meter})
+		Limiter: m.Limiter, RateLimitFailOpen: failOpen, Metrics: m.Metrics, Meter: m.Meter, RefusalDelay: m.Config.RefusalDelay})
 	m.Metrics.UpstreamTargets(func() []metrics.TargetHealth {
 		var out []metrics.TargetHealth
 		for _, t := range m.Proxy.TargetStates() {
