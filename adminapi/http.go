@@ -128,56 +128,7 @@ func decodeWithExpiry(w http.ResponseWriter, r *http.Request, v any) error {
 
 // decode decodes one JSON value from body into v, refusing unknown fields
 // and trailing data. Its errors name the field and never echo a value.
-func decode(body []byte, v any) error {
-	dec := json.NewDecoder(bytes.NewReader(body))
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(v); err != nil {
-		return jsonError(err)
-	}
-	if _, err := dec.Token(); err != io.EOF {
-		return keygate.Errorf(keygate.EINVALID, "request body: unexpected data after the JSON value")
-	}
-	return nil
-}
-
-func jsonError(err error) error {
-	if e, ok := errors.AsType[*json.SyntaxError](err); ok {
-		return keygate.Errorf(keygate.EINVALID, "request body: malformed JSON at byte %d: %s", e.Offset, e.Error())
-	}
-	if e, ok := errors.AsType[*json.UnmarshalTypeError](err); ok {
-		if e.Field == "" {
-			return keygate.Errorf(keygate.EINVALID, "request body: must be %s", kindName(e.Type))
-		}
-		return keygate.Errorf(keygate.EINVALID, "%s: must be %s", e.Field, kindName(e.Type))
-	}
-	if errors.Is(err, io.ErrUnexpectedEOF) {
-		return keygate.Errorf(keygate.EINVALID, "request body: malformed JSON: unexpected end")
-	}
-	// encoding/json has no type for this one; its message names the field.
-	if msg, ok := strings.CutPrefix(err.Error(), "json: unknown field "); ok {
-		return keygate.Errorf(keygate.EINVALID, "unknown field %s", msg)
-	}
-	return keygate.Errorf(keygate.EINVALID, "request body: invalid value")
-}
-
-func kindName(t reflect.Type) string {
-	switch t.Kind() {
-	case reflect.Pointer:
-		return kindName(t.Elem())
-	case reflect.String:
-		return "a string"
-	case reflect.Bool:
-		return "a boolean"
-	case reflect.Int, reflect.Int8, reflect.Int16, reflect.Int32, reflect.Int64,
-		reflect.Uint, reflect.Uint8, reflect.Uint16, reflect.Uint32, reflect.Uint64:
-		return "an integer in range"
-	case reflect.Float32, reflect.Float64:
-		return "a number"
-	case reflect.Slice, reflect.Array:
-		return "an array"
-	}
-	return "an object"
-}
+func decode(body []byte, v any) error { return keygate.DecodeJSON(body, v, "request body") }
 
 // page reads Kong's paging parameters: size and offset (a cursor).
 func page(r *http.Request) (keygate.Page, error) {

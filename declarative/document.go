@@ -256,7 +256,7 @@ func (p *parser) entity(k Kind, node *yaml.Node, path string, fix func(entity) s
 	}
 	e := newEntity(k)
 	if err := decodeStrict(b, e); err != nil {
-		p.fieldError(node, path, err.Error())
+		p.fieldError(node, path, keygate.ErrorMessage(err))
 		return nil
 	}
 	if fix != nil {

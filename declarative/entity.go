@@ -1,12 +1,7 @@
 package declarative
 
 import (
-	"bytes"
 	"encoding/json"
-	"errors"
-	"io"
-	"reflect"
-	"strings"
 
 	"github.com/keygate/keygate"
 )
@@ -96,54 +91,6 @@ func fieldsOf(e entity) (map[string]json.RawMessage, error) {
 	return out, nil
 }
 
-// decodeStrict decodes one JSON value into v as the admin API does:
-// unknown fields and trailing data are refused.
-func decodeStrict(b []byte, v any) error {
-	dec := json.NewDecoder(bytes.NewReader(b))
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(v); err != nil {
-		return jsonError(err)
-	}
-	if _, err := dec.Token(); err != io.EOF {
-		return errors.New("unexpected data after the value")
-	}
-	return nil
-}
-
-// jsonError words encoding/json's errors as the admin API does: the field,
-// then what is wrong, never the value.
-func jsonError(err error) error {
-	if e, ok := errors.AsType[*json.UnmarshalTypeError](err); ok {
-		if e.Field == "" {
-			return errors.New("must be " + kindName(e.Type))
-		}
-		return errors.New(e.Field + ": must be " + kindName(e.Type))
-	}
-	if msg, ok := strings.CutPrefix(err.Error(), "json: unknown field "); ok {
-		return errors.New("unknown field " + msg)
-	}
-	if e, ok := errors.AsType[*keygate.Error](err); ok {
-		return errors.New(keygate.ErrorMessage(e))
-	}
-	return errors.New("invalid value")
-}
-
-// kindName names what a Go type takes in JSON, as the admin API does.
-func kindName(t reflect.Type) string {
-	switch t.Kind() {
-	case reflect.Pointer:
-		return kindName(t.Elem())
-	case reflect.String:
-		return "a string"
-	case reflect.Bool:
-		return "a boolean"
-	case reflect.Int, reflect.Int8, reflect.Int16, reflect.Int32, reflect.Int64,
-		reflect.Uint, reflect.Uint8, reflect.Uint16, reflect.Uint32, reflect.Uint64:
-		return "an integer in range"
-	case reflect.Float32, reflect.Float64:
-		return "a number"
-	case reflect.Slice, reflect.Array:
-		return "an array"
-	}
-	return "an object"
-}
+// decodeStrict decodes one JSON value into v as the admin API does, with
+// its messages: the field and what is wrong, never the value.
+func decodeStrict(b []byte, v any) error { return keygate.DecodeJSON(b, v, "") }
