@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/keygate/keygate"
+	"github.com/keygate/keygate/adminapi/adminapitest"
 	"github.com/keygate/keygate/client"
 	"github.com/keygate/keygate/keyring"
 )
@@ -127,50 +128,22 @@ func (g *gateway) waitLog(tb testing.TB, msg string, n int) map[string]any {
 
 func (g *gateway) service(tb testing.TB, name, url string, edit func(*keygate.Service)) *keygate.Service {
 	tb.Helper()
-	s := keygate.NewService()
-	s.Name, s.URL = name, url
-	if edit != nil {
-		edit(s)
-	}
-	s, err := g.admin.CreateService(context.Background(), s)
-	if err != nil {
-		tb.Fatal(err)
-	}
-	return s
+	return adminapitest.CreateService(tb, g.admin, name, url, edit)
 }
 
 func (g *gateway) route(tb testing.TB, name, service string, edit func(*keygate.Route)) *keygate.Route {
 	tb.Helper()
-	r := keygate.NewRoute()
-	r.Name, r.Service, r.Paths = name, keygate.Ref{Name: service}, []string{"/" + name}
-	if edit != nil {
-		edit(r)
-	}
-	r, err := g.admin.CreateRoute(context.Background(), r)
-	if err != nil {
-		tb.Fatal(err)
-	}
-	return r
+	return adminapitest.CreateRoute(tb, g.admin, name, service, edit)
 }
 
 func (g *gateway) consumer(tb testing.TB, username string, groups ...string) *keygate.Consumer {
 	tb.Helper()
-	c := keygate.NewConsumer()
-	c.Username, c.CustomID, c.Groups = username, "crm-"+username, groups
-	c, err := g.admin.CreateConsumer(context.Background(), c)
-	if err != nil {
-		tb.Fatal(err)
-	}
-	return c
+	return adminapitest.CreateConsumer(tb, g.admin, username, groups...)
 }
 
 func (g *gateway) key(tb testing.TB, consumer string, req keygate.KeyRequest) *keygate.IssuedKey {
 	tb.Helper()
-	k, err := g.admin.CreateKey(context.Background(), consumer, req)
-	if err != nil {
-		tb.Fatal(err)
-	}
-	return k
+	return adminapitest.CreateKey(tb, g.admin, consumer, req)
 }
 
 // call sends a request through the gateway; header values of "" are skipped.
