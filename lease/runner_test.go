@@ -168,7 +168,9 @@ func TestTakeover(t *testing.T) {
 	aStore.cut.Store(true)
 	wait(t, j.stopped, 2*time.Second, "a's job stopped when its renewal failed")
 	stoppedAfter := time.Since(cut)
-	wait(t, j.started, 3*ttl, "b took over")
+	// Only the lower bound below is the lease's promise; this one is
+	// liveness, with room for a machine busy with other tests.
+	wait(t, j.started, 10*ttl, "b took over")
 	tookOver := time.Since(cut)
 	t.Logf("a's job stopped %v after the cut, b's started %v after it (ttl %v)", stoppedAfter, tookOver, ttl)
 	if tookOver < ttl/3 { // a's last renewal was at most ttl/3 before the cut
