@@ -148,8 +148,13 @@ func TestImportedKeysFilterRefusesUnknownWithoutRead(t *testing.T) {
 	}
 }
 
+var raceEnabled bool // set by race_test.go
+
 // A cached imported key costs no allocation, as a cached keygate key does.
 func TestImportedKeysCachedWithoutAllocation(t *testing.T) {
+	if raceEnabled {
+		t.Skip("the race detector allocates")
+	}
 	f := newFixture(t)
 	normal, _ := f.issue(t, nil)
 	f.importKey(t, kongKey, nil)
