@@ -9,6 +9,7 @@ import (
 	_ "crypto/sha256" // for the RFC 7638 thumbprint
 	"encoding/base64"
 	"fmt"
+	"log/slog"
 	"time"
 
 	"github.com/go-jose/go-jose/v4"
@@ -94,8 +95,12 @@ func newSigningKey(alg string, priv crypto.Signer, now time.Time) (*SigningKey, 
 // Public returns the public key (*ecdsa.PublicKey or ed25519.PublicKey).
 func (k *SigningKey) Public() crypto.PublicKey { return k.private.Public() }
 
-// String names the key without its private part.
-func (k *SigningKey) String() string { return fmt.Sprintf("%s key %s (%s)", k.Alg, k.ID, k.State) }
+// String names the key without its private part; a value receiver, so
+// that printing a SigningKey by value does not reach the private key either.
+func (k SigningKey) String() string { return fmt.Sprintf("%s key %s (%s)", k.Alg, k.ID, k.State) }
+
+// LogValue keeps the private key out of structured logs.
+func (k SigningKey) LogValue() slog.Value { return slog.StringValue(k.String()) }
 
 // publicJWK is the key as published: public part, kid, alg, use "sig".
 func (k *SigningKey) publicJWK() jose.JSONWebKey {

@@ -1,8 +1,12 @@
 package accesstoken_test
 
 import (
+	"bytes"
 	"encoding/json"
 	"errors"
+	"fmt"
+	"log/slog"
+	"strings"
 	"testing"
 	"time"
 
@@ -154,5 +158,22 @@ func TestRotationPolicyValidate(t *testing.T) {
 				t.Error("Rotate accepted the policy")
 			}
 		})
+	}
+}
+
+func TestSigningKeyPrintsNoPrivatePart(t *testing.T) {
+	for _, alg := range []string{accesstoken.ES256, accesstoken.EdDSA} {
+		k := currentKey(t, alg)
+		want := alg + " key " + k.ID + " (current)"
+		var logged bytes.Buffer
+		slog.New(slog.NewTextHandler(&logged, nil)).Info("rotated", "key", k)
+		for _, got := range []string{fmt.Sprint(k), fmt.Sprintf("%+v", *k), fmt.Sprintf("%v", []*accesstoken.SigningKey{k})} {
+			if !strings.Contains(got, want) || strings.Contains(got, "{") {
+				t.Errorf("%s printed as %q, want only %q", alg, got, want)
+			}
+		}
+		if !strings.Contains(logged.String(), want) {
+			t.Errorf("%s logged as %q", alg, logged.String())
+		}
 	}
 }

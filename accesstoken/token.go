@@ -137,9 +137,10 @@ func unix(t time.Time) *int64 {
 }
 
 // Issue signs c with k as an RFC 9068 access token: header typ at+jwt, alg
-// and kid. k must not be Retiring; a Next key may sign only in tests.
+// and kid. Only the Current key signs: a Next key may not be in every
+// verifier's JWKS yet, a Retiring one is on its way out.
 func Issue(k *SigningKey, c *Claims) (string, error) {
-	if k == nil || k.State == Retiring {
+	if k == nil || k.State != Current {
 		return "", errors.New("access token: no current signing key")
 	}
 	payload, err := json.Marshal(wireClaims{
