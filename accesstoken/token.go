@@ -226,6 +226,20 @@ type Verifier struct {
 	Now    func() time.Time // nil: time.Now
 }
 
+// Validate names the first missing setting; run it once, when the
+// verifier is configured.
+func (v *Verifier) Validate() error {
+	switch {
+	case v.Issuer == "":
+		return errors.New("access token verifier: issuer is required")
+	case v.Audience == "":
+		return errors.New("access token verifier: audience is required")
+	case v.Keys == nil:
+		return errors.New("access token verifier: keys are required")
+	}
+	return nil
+}
+
 // Verify checks token and returns its claims, or one of the Err values
 // above (wrapped with no part of the token).
 func (v *Verifier) Verify(token string) (*Claims, error) {

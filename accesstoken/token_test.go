@@ -218,6 +218,8 @@ func TestRefused(t *testing.T) {
 		{"HS256 keyed with the JWKS x coordinate", hs256(es.Public().(*ecdsa.PublicKey).X.Bytes()), t0, accesstoken.ErrAlgorithm},
 		{"another ES256 key under the same kid", issue(t, otherEC, claimsAt(t, grant(), t0)), t0, accesstoken.ErrSignature},
 		{"an EdDSA key under an ES256 kid", issue(t, otherEd, claimsAt(t, grant(), t0)), t0, accesstoken.ErrAlgorithm},
+		{"the forger's key embedded in the header (jwk) under a known kid", embedded(t, es.ID, mustDecode(goodPayload)), t0, accesstoken.ErrSignature},
+		{"the forger's key embedded in the header (jwk), no kid", embedded(t, "", mustDecode(goodPayload)), t0, accesstoken.ErrUnknownKey},
 		{"tampered payload", tamper(good), t0, accesstoken.ErrSignature},
 		{"payload swapped between tokens", strings.Split(good, ".")[0] + "." + strings.Split(issue(t, ed, claimsAt(t, grant(), t0)), ".")[1] + "." + strings.Split(good, ".")[2], t0, accesstoken.ErrSignature},
 		{"garbage", "not a token", t0, accesstoken.ErrMalformed},
@@ -334,4 +336,52 @@ func mustDecode(s string) []byte {
 		panic(err)
 	}
 	return b
+}
+
+// embedded signs payload with a fresh key and puts that key in the header,
+// as in the attacks on verifiers that trust a header's "jwk".
+func embedded(tb testing.TB, kid string, payload []byte) string {
+	tb.Helper()
+	priv, err := accesstoken.GenerateKey(accesstoken.ES256, t0)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	opts := (&jose.SignerOptions{EmbedJWK: true}).WithType("at+jwt")
+	if kid != "" {
+		opts = opts.WithHeader("kid", kid) // EmbedJWK puts the kid only inside the jwk
+	}
+	s, err := jose.NewSigner(jose.SigningKey{Algorithm: jose.ES256, Key: accesstoken.PrivateKey(priv)}, opts)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	jws, err := s.Sign(payload)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	out, err := jws.CompactSerialize()
+	if err != nil {
+		tb.Fatal(err)
+	}
+	if !strings.Contains(string(mustDecode(strings.Split(out, ".")[0])), `"jwk"`) {
+		tb.Fatal("no jwk in the header")
+	}
+	return out
+}
+
+func TestVerifierValidate(t *testing.T) {
+	keys := (&accesstoken.KeySet{}).PublicKeys()
+	tests := map[string]accesstoken.Verifier{
+		"no issuer":   {Audience: aud, Keys: keys},
+		"no audience": {Issuer: issuer, Keys: keys},
+		"no keys":     {Issuer: issuer, Audience: aud},
+	}
+	for name, v := range tests {
+		if err := v.Validate(); err == nil {
+			t.Errorf("%s: Validate accepted it", name)
+		}
+	}
+	v := accesstoken.Verifier{Issuer: issuer, Audience: aud, Keys: keys}
+	if err := v.Validate(); err != nil {
+		t.Errorf("complete verifier: %v", err)
+	}
 }
