@@ -136,7 +136,9 @@ func testOAuthClientList(t *testing.T, s suite) {
 	}
 	id := func(c *keygate.OAuthClient) string { return c.ID }
 	list := func(consumerID string) func(keygate.Page) ([]*keygate.OAuthClient, string, error) {
-		return func(p keygate.Page) ([]*keygate.OAuthClient, string, error) { return e.store.ListOAuthClients(e.ctx, consumerID, p) }
+		return func(p keygate.Page) ([]*keygate.OAuthClient, string, error) {
+			return e.store.ListOAuthClients(e.ctx, consumerID, p)
+		}
 	}
 	if got := walk(t, list(""), 2, id); !slices.Equal(got, all) {
 		t.Errorf("all clients = %v, want %v", got, all)
