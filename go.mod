@@ -5,6 +5,7 @@ go 1.26.8
 require (
 	github.com/FastFilter/xorfilter v0.4.1
 	github.com/dunglas/httpsfv v1.1.2
+	github.com/go-jose/go-jose/v4 v4.1.9
 	github.com/google/uuid v1.6.0
 	github.com/jackc/pgx/v5 v5.12.0
 	github.com/prometheus/client_golang v1.25.0
