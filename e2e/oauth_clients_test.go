@@ -9,7 +9,7 @@ import (
 	"github.com/keygate/keygate"
 )
 
-var oauthClientHeader = []string{"ID", "CLIENT", "ID", "CONSUMER", "NAME", "SCOPES", "AUTH", "METHODS", "STATUS", "OLD", "SECRET", "UNTIL", "CREATED"}
+var oauthClientHeader = []string{"ID", "CLIENT-ID", "CONSUMER", "NAME", "SCOPES", "AUTH-METHODS", "STATUS", "OLD-SECRET-UNTIL", "CREATED"}
 
 // keygate oauth-clients, run as the binary against a running keygate: the
 // secret printed once at creation and once at rotation, never by list or
@@ -50,7 +50,7 @@ func TestCLIOAuthClients(t *testing.T) {
 	}
 
 	table := admin(t, "oauth-clients", "list")
-	wantTable(t, table, oauthClientHeader, []string{c.ClientID, "ci", "revoked", "orders:read", "client_secret_basic"})
+	wantTable(t, table, oauthClientHeader, []string{c.ClientID, "ci", "revoked", "orders:read,orders:write", "client_secret_basic"})
 	got := admin(t, "oauth-clients", "get", c.ClientID, "--json")
 	for _, shown := range []string{table, got} {
 		if strings.Contains(shown, secret) || strings.Contains(shown, rotated.ClientSecret) {

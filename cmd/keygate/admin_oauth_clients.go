@@ -11,10 +11,10 @@ import (
 	"github.com/keygate/keygate/client"
 )
 
-var oauthClientHeader = []string{"ID", "CLIENT ID", "CONSUMER", "NAME", "SCOPES", "AUTH METHODS", "STATUS", "OLD SECRET UNTIL", "CREATED"}
+var oauthClientHeader = []string{"ID", "CLIENT-ID", "CONSUMER", "NAME", "SCOPES", "AUTH-METHODS", "STATUS", "OLD-SECRET-UNTIL", "CREATED"}
 
 func oauthClientRow(c *keygate.OAuthClient) []string {
-	return []string{c.ID, c.ClientID, c.Consumer.String(), c.Name, strings.Join(c.Scopes, " "), strings.Join(c.AuthMethods, ","),
+	return []string{c.ID, c.ClientID, c.Consumer.String(), c.Name, strings.Join(c.Scopes, ","), strings.Join(c.AuthMethods, ","),
 		string(c.Status), timeOrDash(c.PreviousSecretExpiresAt), c.CreatedAt.Format("2006-01-02 15:04:05Z07:00")}
 }
 
@@ -22,12 +22,12 @@ func (a *adminCLI) oauthClientsCommand() *cobra.Command {
 	cmd := &cobra.Command{Use: "oauth-clients", Aliases: []string{"oauth"}, Short: "Register, list, rotate, revoke and delete OAuth 2.0 clients"}
 
 	// showIssued prints a new secret once, then the client.
-	showIssued := func(cmd *cobra.Command, issued *keygate.IssuedOAuthClient, what string) error {
+	showIssued := func(cmd *cobra.Command, issued *keygate.IssuedOAuthClient, headline string) error {
 		if a.json {
 			return a.show(cmd, issued, nil)
 		}
 		out := cmd.OutOrStdout()
-		fmt.Fprintf(out, "%s for OAuth client %s; its client secret:\n\n    %s\n\n", what, issued.ClientID, issued.ClientSecret)
+		fmt.Fprintf(out, headline+"; its client secret:\n\n    %s\n\n", issued.ClientID, issued.ClientSecret)
 		fmt.Fprintf(out, "Copy it now: only a hash of it is stored, so it will not be shown again.\n\n")
 		return a.show(cmd, issued, oauthClientHeader, oauthClientRow(&issued.OAuthClient))
 	}
@@ -51,7 +51,7 @@ func (a *adminCLI) oauthClientsCommand() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			return showIssued(cmd, issued, "Registered")
+			return showIssued(cmd, issued, "OAuth client %s registered")
 		}),
 	}
 	create.Flags().StringVar(&req.Name, "name", "", "the client's name (unique among the consumer's clients)")
@@ -93,7 +93,7 @@ func (a *adminCLI) oauthClientsCommand() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			return showIssued(cmd, issued, "New secret")
+			return showIssued(cmd, issued, "OAuth client %s has a new secret")
 		}),
 	}
 	rotate.Flags().DurationVar(&overlap, "overlap", keygate.DefaultSecretOverlap, "how long the current secret keeps working (0: it stops at once)")
