@@ -55,7 +55,7 @@ func (c *OAuthClient) VerifySecret(sum []byte, now time.Time) bool {
 	if c.PreviousSecretExpiresAt != nil && now.Before(*c.PreviousSecretExpiresAt) && len(c.PreviousSecretHash) > 0 {
 		overlap = 1
 	}
-	return c.Status == KeyActive && current|(previous&overlap) == 1
+	return c.Status == KeyActive && len(sum) > 0 && current|(previous&overlap) == 1
 }
 
 // AllowsAuthMethod reports whether the client may authenticate with m.

@@ -82,6 +82,7 @@ func TestOAuthClientVerifySecret(t *testing.T) {
 		{"empty", c, "", now, false},
 		{"empty with no previous", &noPrevious, "", now, false},
 		{"revoked", &revoked, "current", now, false},
+		{"empty against an empty hash", &keygate.OAuthClient{Status: keygate.KeyActive}, "", now, false},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -115,4 +116,16 @@ func TestRotateSecretRequestOverlap(t *testing.T) {
 			}
 		})
 	}
+}
+
+// ValidateJWKSShape takes any bytes: it refuses, never panics.
+func FuzzValidateJWKSShape(f *testing.F) {
+	for _, seed := range []string{`{"keys":[{"kty":"EC","crv":"P-256","x":"a","y":"b"}]}`, `{"keys":[null]}`, `{"keys":[{"kty":1}]}`, `[]`, `null`, ``} {
+		f.Add([]byte(seed))
+	}
+	f.Fuzz(func(t *testing.T, b []byte) {
+		if err := keygate.ValidateJWKSShape(b); err != nil && keygate.ErrorCode(err) != keygate.EINVALID {
+			t.Fatalf("error %v is not EINVALID", err)
+		}
+	})
 }
