@@ -13,11 +13,11 @@ import (
 func (h *Hasher) HashSecret(id, secret string) [sha256.Size]byte {
 	m := h.pool.Get().(*mac)
 	m.h.Reset()
-	var n [4]byte
-	binary.BigEndian.PutUint32(n[:], uint32(len(id)))
-	m.h.Write(n[:])
-	m.h.Write([]byte(id))
-	m.h.Write([]byte(secret))
+	// m.sum is scratch until Sum fills it: a local array would escape.
+	binary.BigEndian.PutUint32(m.sum[:4], uint32(len(id)))
+	m.h.Write(m.sum[:4])
+	m.h.Write(bytesOf(id)) // hash.Hash never keeps or changes what it is given
+	m.h.Write(bytesOf(secret))
 	m.h.Sum(m.sum[:0])
 	sum := m.sum
 	h.pool.Put(m)
