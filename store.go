@@ -21,6 +21,7 @@ type Store interface {
 	AccessRequestStore
 	AccessRuleStore
 	PlanStore
+	OAuthClientStore
 	UsageStore
 	LeaseStore
 	ChangeLog
@@ -71,6 +72,7 @@ const (
 	AdminTokenChanged
 	HMACCredentialChanged
 	PlanChanged
+	OAuthClientChanged
 )
 
 // String names the kind as the audit trail does.
@@ -90,6 +92,8 @@ func (k ChangeKind) String() string {
 		return "hmac_credential"
 	case PlanChanged:
 		return "plan"
+	case OAuthClientChanged:
+		return "oauth_client"
 	}
 	return "unknown"
 }
@@ -97,7 +101,7 @@ func (k ChangeKind) String() string {
 // ParseChangeKind is the kind String names; 0 for a name it does not know
 // (one a newer keygate wrote), which no cache acts on.
 func ParseChangeKind(s string) ChangeKind {
-	for k := ServiceChanged; k <= PlanChanged; k++ {
+	for k := ServiceChanged; k <= OAuthClientChanged; k++ {
 		if k.String() == s {
 			return k
 		}

@@ -110,6 +110,7 @@ func (s *Server) Handler() http.Handler {
 
 	s.accessRoutes(h)
 	s.planRoutes(h)
+	s.oauthClientRoutes(h)
 
 	return s.middleware(mux)
 }

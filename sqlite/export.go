@@ -31,7 +31,7 @@ var _ keygate.Exporter = (*DB)(nil)
 // foreign keys; they are billing history, so a backup carries them too.
 // A test checks that every table of the schema is listed.
 var exportTables = []string{"services", "routes", "plans", "plan_routes", "consumers", "api_keys", "admin_tokens", "keyring",
-	"data_keys", "secrets", "hmac_credentials", "webhooks", "webhook_events", "webhook_deliveries", "audit_events",
+	"data_keys", "secrets", "hmac_credentials", "oauth_clients", "webhooks", "webhook_events", "webhook_deliveries", "audit_events",
 	"access_requests", "access_rules", "rotation_pickups", "usage"}
 
 // notExported are the tables a backup leaves out (the leases).

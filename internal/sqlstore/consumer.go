@@ -119,6 +119,13 @@ func (db *DB) DeleteConsumer(ctx context.Context, ref string) error {
 		if err != nil {
 			return nil, err
 		}
+		clients, err := deletedCredentials(ctx, tx, `SELECT id, client_id FROM oauth_clients WHERE consumer_id = ? ORDER BY id`, c.ID,
+			func(id, _ string) keygate.Change {
+				return keygate.Change{Kind: keygate.OAuthClientChanged, Op: keygate.Deleted, ID: id}
+			})
+		if err != nil {
+			return nil, err
+		}
 		// The consumer's webhooks go by cascade too, their secrets' data keys by trigger.
 		var webhooks int
 		if err := tx.QueryRowContext(ctx, `SELECT count(*) FROM webhooks WHERE consumer_id = ?`, c.ID).Scan(&webhooks); err != nil {
@@ -142,7 +149,7 @@ func (db *DB) DeleteConsumer(ctx context.Context, ref string) error {
 			return nil, err
 		}
 		shredded = len(creds) > 0 || webhooks > 0 || pickups || rotationPickupsAfter < rotationPickupsBefore
-		return append(append(changes, keys...), creds...), nil
+		return append(append(append(changes, keys...), creds...), clients...), nil
 	})
 	if err != nil {
 		return err
