@@ -183,8 +183,8 @@ func total(counts map[int]int) int {
 }
 
 func TestPlanAccuracyOnOneNode(t *testing.T) {
-	if testing.Short() {
-		t.Skip("takes 10 s")
+	if testing.Short() || raceEnabled {
+		t.Skip("takes 10 s, and measures time: the plain run checks it")
 	}
 	// Not parallel, as every test that measures time: alone in the package.
 	g, key := planGateway(t, accuracyPlan())
@@ -194,8 +194,8 @@ func TestPlanAccuracyOnOneNode(t *testing.T) {
 }
 
 func TestPlanAccuracyOnThreeNodesSharingRedis(t *testing.T) {
-	if testing.Short() {
-		t.Skip("takes 10 s")
+	if testing.Short() || raceEnabled {
+		t.Skip("takes 10 s, and measures time: the plain run checks it")
 	}
 	url, prefix := testRedis(t)
 	// Not parallel, as every test that measures time: alone in the package.
