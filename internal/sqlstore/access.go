@@ -65,10 +65,8 @@ func (db *DB) CreateAccessRequest(ctx context.Context, r *keygate.AccessRequest)
 	}
 	v := *r // written back only once stored
 	err := db.write(ctx, func(tx *Tx) ([]keygate.Change, error) {
-		consumer, err := findConsumer(ctx, tx, r.Consumer.String())
-		if keygate.ErrorCode(err) == keygate.ENOTFOUND {
-			return nil, keygate.Errorf(keygate.ENOTFOUND, "consumer: no consumer %q", r.Consumer.String())
-		} else if err != nil {
+		consumer, err := findOwner(ctx, tx, r.Consumer.String())
+		if err != nil {
 			return nil, err
 		}
 		id, err := newID()

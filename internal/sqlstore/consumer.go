@@ -181,3 +181,14 @@ func deletedCredentials(ctx context.Context, tx *Tx, query, consumerID string, c
 	}
 	return changes, nil
 }
+
+// findOwner finds the consumer that something being created belongs to (a
+// credential, a request, a webhook): one that does not exist is named as
+// the body's consumer field, not as a missing resource at the URL.
+func findOwner(ctx context.Context, q querier, ref string) (*keygate.Consumer, error) {
+	c, err := findConsumer(ctx, q, ref)
+	if keygate.ErrorCode(err) == keygate.ENOTFOUND {
+		return nil, keygate.Errorf(keygate.ENOTFOUND, "consumer: no consumer %q", ref)
+	}
+	return c, err
+}

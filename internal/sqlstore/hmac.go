@@ -104,10 +104,8 @@ func (db *DB) CreateHMACCredential(ctx context.Context, c *keygate.HMACCredentia
 	}
 	v := *c // written back only once stored
 	err := db.write(ctx, func(tx *Tx) ([]keygate.Change, error) {
-		consumer, err := findConsumer(ctx, tx, c.Consumer.String())
-		if keygate.ErrorCode(err) == keygate.ENOTFOUND {
-			return nil, keygate.Errorf(keygate.ENOTFOUND, "consumer: no consumer %q", c.Consumer.String())
-		} else if err != nil {
+		consumer, err := findOwner(ctx, tx, c.Consumer.String())
+		if err != nil {
 			return nil, err
 		}
 		// The transaction holds the write lock: no one can take the username

@@ -91,10 +91,8 @@ func (db *DB) CreateOAuthClient(ctx context.Context, c *keygate.OAuthClient) err
 	}
 	v := *c // written back only once stored
 	err := db.write(ctx, func(tx *Tx) ([]keygate.Change, error) {
-		consumer, err := findConsumer(ctx, tx, c.Consumer.String())
-		if keygate.ErrorCode(err) == keygate.ENOTFOUND {
-			return nil, keygate.Errorf(keygate.ENOTFOUND, "consumer: no consumer %q", c.Consumer.String())
-		} else if err != nil {
+		consumer, err := findOwner(ctx, tx, c.Consumer.String())
+		if err != nil {
 			return nil, err
 		}
 		var taken bool

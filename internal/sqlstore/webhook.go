@@ -78,10 +78,8 @@ func (db *DB) CreateWebhook(ctx context.Context, w *keygate.Webhook, seal func(i
 	}
 	err := db.write(ctx, func(tx *Tx) ([]keygate.Change, error) {
 		if v.ConsumerID != "" {
-			c, err := findConsumer(ctx, tx, v.ConsumerID)
-			if keygate.ErrorCode(err) == keygate.ENOTFOUND {
-				return nil, keygate.Errorf(keygate.ENOTFOUND, "consumer: no consumer %q", v.ConsumerID)
-			} else if err != nil {
+			c, err := findOwner(ctx, tx, v.ConsumerID)
+			if err != nil {
 				return nil, err
 			}
 			v.ConsumerID = c.ID
