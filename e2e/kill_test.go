@@ -41,8 +41,9 @@ func TestKilledNodeLosesNoAcknowledgedWrite(t *testing.T) {
 }
 
 // killDuringWrites starts keygate with args, creates consumers through its
-// admin API from four clients, kills it with SIGKILL half a second in, and
-// returns a check that every acknowledged consumer is in a store.
+// admin API from four clients, kills it with SIGKILL once 20 were
+// acknowledged, and returns a check that every acknowledged consumer is in
+// a store.
 func killDuringWrites(t *testing.T, args ...string) (check func(keygate.ConsumerStore)) {
 	g := startGatewayWith(t, args...)
 	api := g.admin
@@ -70,7 +71,16 @@ func killDuringWrites(t *testing.T, args ...string) (check func(keygate.Consumer
 			}
 		})
 	}
-	time.Sleep(500 * time.Millisecond)
+	// Kill once enough writes were acknowledged for the test to show
+	// something, however busy the machine, and with more still in flight.
+	for deadline := time.Now().Add(20 * time.Second); time.Now().Before(deadline); time.Sleep(10 * time.Millisecond) {
+		mu.Lock()
+		n := len(acknowledged)
+		mu.Unlock()
+		if n >= 20 {
+			break
+		}
+	}
 	g.proc.kill()
 	close(stop)
 	wg.Wait()
