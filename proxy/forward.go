@@ -47,14 +47,14 @@ func (p *Proxy) forward(x *exchange) {
 	req.UseHostHeader = true
 
 	res := fasthttp.AcquireResponse()
+	i := u.pick(0)
+	if i < 0 {
+		fasthttp.ReleaseResponse(res)
+		p.noTarget(x)
+		return
+	}
 	var tried uint64 // a bit per target index
 	for attempt := 0; ; attempt++ {
-		i := u.pick(tried)
-		if i < 0 {
-			fasthttp.ReleaseResponse(res)
-			p.noTarget(x)
-			return
-		}
 		t := u.targets[i]
 		tried |= 1 << i
 		uri := upstreamPath(x, t.url)
@@ -72,7 +72,10 @@ func (p *Proxy) forward(x *exchange) {
 		}
 		// No byte of an answer came, and the request has no body: another
 		// target may answer it.
-		if attempt >= u.service.Retries || u.pick(tried) < 0 {
+		if attempt < u.service.Retries {
+			i = u.pick(tried) // one pick per try, so retries do not skew the rotation
+		}
+		if attempt >= u.service.Retries || i < 0 {
 			fasthttp.ReleaseResponse(res)
 			p.upstreamFailed(x, err)
 			return
