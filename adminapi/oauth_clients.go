@@ -4,15 +4,14 @@ import (
 	"context"
 	"crypto/ecdsa"
 	"crypto/ed25519"
-	"crypto/rand"
 	"crypto/rsa"
 	"encoding/json"
-	"math/big"
 	"net/http"
 
 	"github.com/go-jose/go-jose/v4"
 
 	"github.com/keygate/keygate"
+	"github.com/keygate/keygate/apikey"
 )
 
 // oauthClientRoutes adds the OAuth client endpoints to the route table.
@@ -53,8 +52,15 @@ func (s *Server) createOAuthClient(w http.ResponseWriter, r *http.Request) error
 	if err != nil {
 		return err
 	}
-	secret := base62(clientSecretLen)
-	c := &keygate.OAuthClient{ClientID: keygate.OAuthClientIDPrefix + base62(clientIDLen), Consumer: keygate.Ref{ID: consumer.ID},
+	secret, err := apikey.RandomBase62(clientSecretLen)
+	if err != nil {
+		return err
+	}
+	id, err := apikey.RandomBase62(clientIDLen)
+	if err != nil {
+		return err
+	}
+	c := &keygate.OAuthClient{ClientID: keygate.OAuthClientIDPrefix + id, Consumer: keygate.Ref{ID: consumer.ID},
 		Name: req.Name, Scopes: req.Scopes, TokenLifetime: *req.TokenLifetime, AuthMethods: req.AuthMethods,
 		JWKS: compactJSON(req.JWKS), JWKSURL: req.JWKSURL}
 	c.SecretHash = s.hashClientSecret(c.ClientID, secret)
@@ -110,7 +116,10 @@ func (s *Server) rotateOAuthClientSecret(w http.ResponseWriter, r *http.Request)
 	if err != nil {
 		return err
 	}
-	secret := base62(clientSecretLen)
+	secret, err := apikey.RandomBase62(clientSecretLen)
+	if err != nil {
+		return err
+	}
 	c, err = s.Store.RotateOAuthClientSecret(r.Context(), c.ID, s.hashClientSecret(c.ClientID, secret), s.now().Add(overlap))
 	if err != nil {
 		return err
@@ -176,18 +185,3 @@ func compactJSON(b []byte) json.RawMessage {
 	return out
 }
 
-const base62Alphabet = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
-
-// base62 returns n uniformly random base62 characters.
-func base62(n int) string {
-	b := make([]byte, n)
-	max := big.NewInt(int64(len(base62Alphabet)))
-	for i := range b {
-		v, err := rand.Int(rand.Reader, max)
-		if err != nil {
-			panic(err) // crypto/rand does not fail on supported platforms
-		}
-		b[i] = base62Alphabet[v.Int64()]
-	}
-	return string(b)
-}

@@ -122,6 +122,17 @@ func (f *Format) Generate() (Key, error) {
 	return newKey(b.String(), len(f.prefix)), nil
 }
 
+// RandomBase62 returns n uniformly random base62 digits: for other secrets
+// and identifiers that should look like keys (an OAuth client's id and
+// secret).
+func RandomBase62(n int) (string, error) {
+	b := make([]byte, n)
+	if err := randomBase62(b); err != nil {
+		return "", err
+	}
+	return string(b), nil
+}
+
 // randomBase62 fills dst with uniformly random base62 digits. Bytes at or
 // above 248 (= 4*62) are discarded, so that b%62 is unbiased.
 func randomBase62(dst []byte) error {
