@@ -184,4 +184,3 @@ func compactJSON(b []byte) json.RawMessage {
 	}
 	return out
 }
-
