@@ -37,8 +37,17 @@ type AdminToken struct {
 	CreatedAt time.Time `json:"created_at"`
 }
 
-// RoleAdmin may do everything.
-const RoleAdmin = "admin"
+// Roles an admin token (or a console user) holds.
+const (
+	// RoleAdmin may do everything.
+	RoleAdmin = "admin"
+	// RoleOperator may do everything but the keyring and root actions.
+	RoleOperator = "operator"
+	// RoleAuditor may read everything, the audit trail included, and change nothing.
+	RoleAuditor = "auditor"
+	// RoleVerifier may call the verify endpoint and nothing else.
+	RoleVerifier = "verifier"
+)
 
 // AdminTokenStore persists admin tokens. Every method is one transaction.
 // Names are unique.
