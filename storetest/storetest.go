@@ -54,6 +54,7 @@ func Run(t *testing.T, open func(tb testing.TB, h Harness) keygate.Store) {
 		{"RotationPickup", testRotationPickup},
 		{"RotationConcurrent", testRotationConcurrent},
 		{"AuditTrail", testAuditTrail},
+		{"RecordAudit", testRecordAudit},
 		{"AuditWithoutChanges", testAuditWithoutChanges},
 		{"KeyDelete", testKeyDelete},
 		{"KeyList", testKeyList},
