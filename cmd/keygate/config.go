@@ -7,6 +7,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/keygate/keygate/anomaly"
 	"github.com/spf13/pflag"
 	"gopkg.in/yaml.v3"
 )
@@ -60,6 +61,10 @@ type Config struct {
 	UnknownKeyReads int
 	// RefusalDelay holds back the 401s of an address past 50 a second.
 	RefusalDelay time.Duration
+	// AnomalyDetection turns the anomaly detector on (gateway nodes);
+	// Anomaly is its settings, zero fields taking the defaults.
+	AnomalyDetection bool
+	Anomaly          anomaly.Config
 	// KeyCacheSize bounds the API keys each node keeps verified in memory
 	// (0: the default).
 	KeyCacheSize int
@@ -127,6 +132,7 @@ func (c *Config) addFlags(fs *pflag.FlagSet) {
 	fs.BoolVar(&c.Dev, "dev", false, "throwaway data dir, demo upstream, demo key, printed admin token")
 	fs.StringVar(&c.ClockFile, "clock-file", "", "for tests only: the node's clock is this file's modification time (a test moves it with touch or os.Chtimes)")
 	fs.DurationVar(&c.JobsInterval, "jobs-interval", time.Minute, "for tests only: how often the lifecycle jobs run")
+	c.addAnomalyFlags(fs)
 	fs.MarkHidden("clock-file")
 	fs.MarkHidden("jobs-interval")
 	fs.VisitAll(func(f *pflag.Flag) {
