@@ -35,10 +35,7 @@ func (c *Config) addAnomalyFlags(fs *pflag.FlagSet) {
 // newAnomalyDetector builds the detector of a gateway node, nil when off.
 // Its alerts are logged, audited and published as anomaly.detected.
 func (m *Main) newAnomalyDetector() (proxy.Anomalies, error) {
-	cfg := m.Config.Anomaly
-	if err := cfg.Validate(); err != nil {
-		return nil, err
-	}
+	cfg := m.Config.Anomaly // validated at the start of Run
 	if !m.Config.AnomalyDetection || !m.Config.gateway() {
 		return nil, nil
 	}

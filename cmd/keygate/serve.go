@@ -164,6 +164,9 @@ func (m *Main) Run(ctx context.Context) (err error) {
 	if err := m.Config.validateCaches(); err != nil {
 		return err
 	}
+	if err := m.Config.Anomaly.Validate(); err != nil {
+		return err
+	}
 	if m.Config.JobsInterval < 0 {
 		return errors.New("--jobs-interval: must not be negative")
 	}
