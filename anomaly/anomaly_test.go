@@ -182,6 +182,25 @@ func TestDistantNetworks(t *testing.T) {
 	s.expect()
 }
 
+// Traffic that grows steadily (fourfold over three hours, with jitter) is
+// followed by the baseline, not taken for a spike.
+func TestGrowthIsNoSpike(t *testing.T) {
+	s := newScript(t, Config{})
+	rng := rand.New(rand.NewPCG(7, 8))
+	for m := range 180 {
+		s.steady(rng, "key-a", t0.Add(time.Duration(m)*time.Minute), 1, 100+m*300/180, 0.2, "10.1.1.1", "2001:db8:1::5")
+	}
+	s.expect()
+	// A new IPv6 /48 is a new network; another address in a known one is not.
+	at := t0.Add(180 * time.Minute)
+	s.observe(Observation{At: at, IP: netip.MustParseAddr("2001:db8:1:ffff::9"), Outcome: Granted, Credential: "key-a"})
+	s.expect()
+	s.observe(Observation{At: at.Add(time.Second), IP: netip.MustParseAddr("2001:db8:2::1"), Outcome: Granted, Credential: "key-a"})
+	if a := s.expect(keygate.AnomalyNewNetwork)[0]; !strings.Contains(a.Explanation, "2001:db8:2::/48") {
+		t.Errorf("explanation: %s", a.Explanation)
+	}
+}
+
 func TestBruteForceKey(t *testing.T) {
 	s := newScript(t, Config{Block: time.Minute})
 	at := t0
@@ -192,7 +211,7 @@ func TestBruteForceKey(t *testing.T) {
 			Outcome: Refused, Presented: "kg_live_AbCdEf123456"})
 	}
 	got := s.expect(keygate.AnomalyBruteForceKey)
-	if a := got[0]; a.Key != "kg_live_AbCdEf…" || strings.Contains(a.Explanation, "123456") {
+	if a := got[0]; a.Key != "kg_live_AbCdEf…" || strings.Contains(a.Explanation, "123456") || !strings.Contains(a.Explanation, "from 3 addresses") {
 		t.Errorf("alert names more than the key's hint: %+v", a)
 	}
 	if _, blocked := s.d.Blocked(netip.MustParseAddr("192.0.2.1")); blocked {

@@ -102,8 +102,36 @@ type failures struct {
 	start, last int64
 	n           int
 	alerted     int64
-	lastIP      netip.Addr // for keys: where the last guess came from
-	addresses   int        // for keys: guesses from an address other than the one before
+	// For keys: the first addresses the guesses in the window came from.
+	addrs [maxAddrs]netip.Addr
+	naddr int
+}
+
+// maxAddrs is how many addresses guessing at one key are told apart.
+const maxAddrs = 4
+
+// from notes that a guess came from ip.
+func (f *failures) from(ip netip.Addr) {
+	for i := range f.naddr {
+		if f.addrs[i] == ip {
+			return
+		}
+	}
+	if f.naddr < maxAddrs {
+		f.addrs[f.naddr] = ip
+		f.naddr++
+	}
+}
+
+// addresses says how many addresses the guesses came from.
+func (f *failures) addresses() string {
+	switch {
+	case f.naddr == 1:
+		return "one address"
+	case f.naddr == maxAddrs:
+		return fmt.Sprintf("%d or more addresses", maxAddrs)
+	}
+	return fmt.Sprintf("%d addresses", f.naddr)
 }
 
 // state is the detector's memory; only the goroutine processing
@@ -297,15 +325,13 @@ func (s *state) refused(o *Observation, at int64, out []keygate.Anomaly) []keyga
 			f = &failures{start: at}
 			s.keys[strings.Clone(o.Presented)] = f
 		}
-		if f.count(at, window); o.IP != f.lastIP {
-			f.addresses++
-			f.lastIP = o.IP
-		}
+		f.count(at, window)
+		f.from(o.IP)
 		if f.n >= s.cfg.FailuresPerKey && s.cool(&f.alerted, at) {
 			h := hint(o.Presented)
 			a := s.alert(kBruteKey, o, fmt.Sprintf(
-				"Key identifier %s was presented with a wrong secret %d times within %s (the threshold is %d), from %d address change(s), the last %s: someone knows the identifier and is guessing the secret.",
-				h, f.n, time.Duration(at-f.start).Round(time.Second), s.cfg.FailuresPerKey, f.addresses, addr(o.IP)))
+				"Key identifier %s was presented with a wrong secret %d times within %s (the threshold is %d), from %s, the last %s: someone knows the identifier and is guessing the secret.",
+				h, f.n, time.Duration(at-f.start).Round(time.Second), s.cfg.FailuresPerKey, f.addresses(), addr(o.IP)))
 			a.Key = h
 			out = append(out, a)
 		}
@@ -317,7 +343,7 @@ func (s *state) refused(o *Observation, at int64, out []keygate.Anomaly) []keyga
 // failure after the previous window ended.
 func (f *failures) count(at, window int64) {
 	if at-f.start >= window {
-		f.start, f.n, f.addresses = at, 0, 0
+		f.start, f.n, f.naddr = at, 0, 0
 	}
 	f.n++
 	f.last = at
