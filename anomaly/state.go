@@ -302,7 +302,7 @@ func (s *state) refused(o *Observation, at int64, out []keygate.Anomaly) []keyga
 			}
 			if s.cool(&f.alerted, at) {
 				text := fmt.Sprintf("Address %s presented %d refused credentials within %s (the threshold is %d): someone there is guessing keys, or a client is badly misconfigured.",
-					o.IP, f.n, time.Duration(at-f.start).Round(time.Second), s.cfg.FailuresPerIP)
+					o.IP, f.n, span(at-f.start), s.cfg.FailuresPerIP)
 				if until != 0 {
 					text += fmt.Sprintf(" Its requests to routes with authentication are refused (429) until %s; other addresses are not affected.", time.Unix(0, until).UTC().Format(time.RFC3339))
 				}
@@ -331,7 +331,7 @@ func (s *state) refused(o *Observation, at int64, out []keygate.Anomaly) []keyga
 			h := hint(o.Presented)
 			a := s.alert(kBruteKey, o, fmt.Sprintf(
 				"Key identifier %s was presented with a wrong secret %d times within %s (the threshold is %d), from %s, the last %s: someone knows the identifier and is guessing the secret.",
-				h, f.n, time.Duration(at-f.start).Round(time.Second), s.cfg.FailuresPerKey, f.addresses(), addr(o.IP)))
+				h, f.n, span(at-f.start), s.cfg.FailuresPerKey, f.addresses(), addr(o.IP)))
 			a.Key = h
 			out = append(out, a)
 		}
@@ -392,6 +392,14 @@ func hint(presented string) string {
 		return presented[:n] + "…"
 	}
 	return "…"
+}
+
+// span says how long a burst took, in words.
+func span(d int64) string {
+	if d < int64(time.Second) {
+		return "less than a second"
+	}
+	return time.Duration(d).Round(time.Second).String()
 }
 
 func addr(ip netip.Addr) string {
