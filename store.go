@@ -24,6 +24,7 @@ type Store interface {
 	OAuthClientStore
 	UsageStore
 	LeaseStore
+	ConsoleSessionStore
 	ChangeLog
 	Close() error
 }
