@@ -1,0 +1,105 @@
+package console
+
+import (
+	"crypto/rand"
+	"net/http"
+	"strings"
+	"sync"
+	"time"
+)
+
+// signinData is what the sign-in page shows.
+type signinData struct {
+	SSO     bool
+	Local   bool
+	Token   string // the local form's CSRF token
+	Name    string
+	Message string
+}
+
+func (s *Server) signinPage(w http.ResponseWriter, r *http.Request) error {
+	if sess, err := s.currentSession(r); err == nil && sess != nil {
+		http.Redirect(w, r, "/ui/", http.StatusSeeOther)
+		return nil
+	}
+	return s.renderSignin(w, r, http.StatusOK, "", "")
+}
+
+// renderSignin shows the sign-in page with a fresh token for the local
+// form: a double-submit cookie, so that another site cannot sign a browser
+// in to an account of its choosing (login CSRF).
+func (s *Server) renderSignin(w http.ResponseWriter, r *http.Request, st int, name, message string) error {
+	d := signinData{SSO: s.oidc != nil, Local: len(s.accounts) > 0, Name: name, Message: message}
+	if d.Local {
+		d.Token = rand.Text()
+		s.setCookie(w, r, signinCookie, d.Token, 30*time.Minute)
+	}
+	return s.render(w, r, st, "signin", nil, "Sign in", d)
+}
+
+// dummyHash keeps a sign-in with an unknown name as slow as one with a
+// wrong password, so timing does not tell which names exist.
+var dummyHash = sync.OnceValue(func() string {
+	h, _ := HashPassword(rand.Text(), DefaultArgon2)
+	return h
+})
+
+func (s *Server) signinLocal(w http.ResponseWriter, r *http.Request) error {
+	if len(s.accounts) == 0 {
+		return s.renderSignin(w, r, http.StatusNotFound, "", "Local accounts are not enabled on this keygate.")
+	}
+	c, err := r.Cookie(signinCookie)
+	want := ""
+	if err == nil {
+		want = c.Value
+	}
+	if err := s.checkPost(r, want); err != nil {
+		return err
+	}
+	name := strings.TrimSpace(r.PostForm.Get("name"))
+	password := r.PostForm.Get("password")
+	if name == "" || password == "" {
+		return s.renderSignin(w, r, http.StatusBadRequest, name, "Enter your name and password.")
+	}
+	if len(name) > 200 || len(password) > 1024 {
+		return s.renderSignin(w, r, http.StatusBadRequest, "", "Name or password too long.")
+	}
+	a, known := s.accounts[strings.ToLower(name)]
+	hash := a.Hash
+	if !known {
+		hash = dummyHash()
+	}
+	select {
+	case s.hashing <- struct{}{}:
+	case <-r.Context().Done():
+		return r.Context().Err()
+	}
+	ok := checkPassword(hash, password)
+	<-s.hashing
+	if !known || !ok {
+		s.cfg.Logger.Warn("console: sign-in refused", "method", "local", "reason", "wrong name or password")
+		return s.renderSignin(w, r, http.StatusUnauthorized, name, "Wrong name or password.")
+	}
+	s.setCookie(w, r, signinCookie, "", 0)
+	return s.startSession(w, r, a.Name, a.Role, "local")
+}
+
+// signout ends the session. It needs the session's CSRF token, so another
+// site cannot sign a user out; with no session it just goes to sign in.
+func (s *Server) signout(w http.ResponseWriter, r *http.Request) error {
+	sess, err := s.currentSession(r)
+	if err != nil {
+		return err
+	}
+	if sess != nil {
+		if err := s.checkPost(r, sess.csrf); err != nil {
+			return err
+		}
+		if err := s.cfg.Store.DeleteConsoleSession(r.Context(), sess.TokenHash); err != nil {
+			return err
+		}
+	}
+	s.setCookie(w, r, sessionCookie, "", 0)
+	http.Redirect(w, r, "/ui/signin", http.StatusSeeOther)
+	return nil
+}
