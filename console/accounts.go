@@ -143,4 +143,3 @@ func ValidAccountName(name string) error {
 	}
 	return nil
 }
-
