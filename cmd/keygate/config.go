@@ -71,6 +71,9 @@ type Config struct {
 	// log for changes it has not applied (0: never).
 	ReconcileInterval time.Duration
 
+	// Console is the admin console's sign-in and sessions (console.go).
+	Console consoleConfig
+
 	// For end-to-end tests only (hidden flags, see docs/configuration.md):
 	// ClockFile makes the node's clock that file's modification time, so a
 	// test moves it with os.Chtimes; JobsInterval is how often the lifecycle
@@ -127,6 +130,7 @@ func (c *Config) addFlags(fs *pflag.FlagSet) {
 	fs.BoolVar(&c.Dev, "dev", false, "throwaway data dir, demo upstream, demo key, printed admin token")
 	fs.StringVar(&c.ClockFile, "clock-file", "", "for tests only: the node's clock is this file's modification time (a test moves it with touch or os.Chtimes)")
 	fs.DurationVar(&c.JobsInterval, "jobs-interval", time.Minute, "for tests only: how often the lifecycle jobs run")
+	c.Console.addFlags(fs)
 	fs.MarkHidden("clock-file")
 	fs.MarkHidden("jobs-interval")
 	fs.VisitAll(func(f *pflag.Flag) {
@@ -160,6 +164,7 @@ func (c *Config) load(fs *pflag.FlagSet) error {
 	c.RootKey = os.Getenv(envPrefix + "ROOT_KEY")
 	c.Pepper = os.Getenv(envPrefix + "PEPPER")
 	c.AdminToken = os.Getenv(envPrefix + "ADMIN_TOKEN")
+	c.Console.load()
 	return nil
 }
 
