@@ -69,7 +69,9 @@ func (m *Main) console(admin *adminapi.Server) (http.Handler, error) {
 		cfg.OIDC = &console.OIDCConfig{Issuer: c.OIDCIssuer, ClientID: c.OIDCClientID, ClientSecret: c.OIDCClientSecret,
 			RedirectURL: c.OIDCRedirectURL, RoleClaim: c.OIDCRoleClaim, Roles: roles}
 		if err := cfg.OIDC.Validate(); err != nil {
-			return nil, fmt.Errorf("--console-%s", strings.ReplaceAll(err.Error(), "oidc ", "oidc-"))
+			// The error names a setting ("oidc client id: ..."): name its flag.
+			field, msg, _ := strings.Cut(err.Error(), ": ")
+			return nil, fmt.Errorf("--console-%s: %s", strings.ReplaceAll(field, " ", "-"), msg)
 		}
 	} else if c.OIDCClientID != "" || len(c.OIDCRoles) > 0 || c.OIDCRedirectURL != "" {
 		return nil, fmt.Errorf("--console-oidc-issuer: required with the other --console-oidc-* settings")
