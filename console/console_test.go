@@ -192,6 +192,7 @@ func TestSecurityHeaders(t *testing.T) {
 			}
 		})
 	}
+	want(t, b.get("/ui/static/"), http.StatusNotFound)
 	css := b.get("/ui/static/style.css")
 	want(t, css, http.StatusOK, "--accent")
 	if ct := css.header.Get("Content-Type"); !strings.HasPrefix(ct, "text/css") {

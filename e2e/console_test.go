@@ -115,7 +115,7 @@ func TestConsoleInBrowser(t *testing.T) {
 	}
 	shot := func(name string) void {
 		return chromedp.Func(func(ctx context.Context, tg *chromedp.Target) error {
-			png, err := chromedp.FullScreenshot(90)(ctx, tg)
+			png, err := chromedp.FullScreenshot(100)(ctx, tg)
 			if err != nil {
 				return err
 			}
@@ -213,9 +213,15 @@ func TestConsoleInBrowser(t *testing.T) {
 	// An auditor sees the consumer but is offered no change, and a revoke
 	// posted anyway is refused.
 	idp.SetUser(oidctest.User{Subject: "2", Email: "sam@example.com", EmailVerified: true, Groups: []string{"security"}})
-	run("sign out and in as auditor", chromedp.Navigate(admin+"/ui/"), chromedp.WaitVisible(css(".who button")), chromedp.Click(css(".who button")),
-		chromedp.WaitVisible(css("#sso")), chromedp.Click(css("#sso")), chromedp.WaitVisible(css(".counts")),
-		wantText(".who .role", "auditor"))
+	run("sign out", chromedp.Navigate(admin+"/ui/"), chromedp.WaitVisible(css(".who button")), chromedp.Click(css(".who button")),
+		chromedp.WaitVisible(css("#sso")))
+	// Keyboard only: Tab past the skip link and the brand to the sign-in
+	// button, Enter.
+	run("tab to sign in", chromedp.KeyEvent("\t\t\t"))
+	if id, err := chromedp.Run(browser, chromedp.Evaluate[string](`document.activeElement.id`)); err != nil || id != "sso" {
+		t.Fatalf("after three Tabs the focus is on %q (%v), want the sign-in button", id, err)
+	}
+	run("sign in as auditor", chromedp.KeyEvent("\r"), chromedp.WaitVisible(css(".counts")), wantText(".who .role", "auditor"))
 	run("auditor's consumer page", chromedp.Navigate(consumerURL), chromedp.WaitVisible(css("table.list")), shot("12-auditor-consumer"))
 	if n, err := chromedp.Run(browser, chromedp.Evaluate[int](`document.querySelectorAll("a.danger, details.create").length`)); err != nil || n != 0 {
 		t.Errorf("the auditor is offered %d changes (%v)", n, err)
