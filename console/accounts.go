@@ -23,8 +23,9 @@ type Account struct {
 }
 
 // Argon2Params are argon2id's costs. DefaultArgon2 is RFC 9106's second
-// recommended option with 2 lanes (64 MiB, 3 passes): about 50–100 ms on a
-// server core, which an attacker pays per guess too.
+// recommended option (64 MiB, 3 passes) with 2 lanes: 64 MiB and 3 passes
+// over it per check, which an attacker pays per guess too
+// (BenchmarkCheckPassword; docs/console.md has a measured time).
 type Argon2Params struct {
 	Memory  uint32 // KiB
 	Time    uint32

@@ -536,3 +536,18 @@ func TestParseAccounts(t *testing.T) {
 		})
 	}
 }
+
+// BenchmarkCheckPassword is the cost of one local sign-in's argon2id check
+// at the default parameters (the same work for an unknown name).
+func BenchmarkCheckPassword(b *testing.B) {
+	h, err := console.HashPassword("correct horse battery staple", console.DefaultArgon2)
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.ReportAllocs()
+	for b.Loop() {
+		if !console.CheckPassword(h, "correct horse battery staple") {
+			b.Fatal("password refused")
+		}
+	}
+}
