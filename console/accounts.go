@@ -48,19 +48,28 @@ func HashPassword(password string, p Argon2Params) (string, error) {
 		enc.EncodeToString(salt), enc.EncodeToString(key)), nil
 }
 
-// checkPassword reports whether password matches the PHC string hash.
-func checkPassword(hash, password string) bool {
+// parsePHC splits an argon2id PHC string into its parameters, salt and key.
+func parsePHC(hash string) (p Argon2Params, salt, key []byte, err error) {
 	parts := strings.Split(hash, "$")
 	if len(parts) != 6 || parts[1] != "argon2id" || parts[2] != fmt.Sprintf("v=%d", argon2.Version) {
-		return false
+		return p, nil, nil, fmt.Errorf("not an argon2id hash ($argon2id$v=19$...)")
 	}
-	var p Argon2Params
 	if _, err := fmt.Sscanf(parts[3], "m=%d,t=%d,p=%d", &p.Memory, &p.Time, &p.Threads); err != nil {
-		return false
+		return p, nil, nil, fmt.Errorf("argon2id parameters: want m=...,t=...,p=...")
 	}
-	salt, err1 := base64.RawStdEncoding.DecodeString(parts[4])
-	want, err2 := base64.RawStdEncoding.DecodeString(parts[5])
-	if err1 != nil || err2 != nil || len(want) == 0 {
+	if salt, err = base64.RawStdEncoding.DecodeString(parts[4]); err != nil {
+		return p, nil, nil, fmt.Errorf("argon2id salt: not base64")
+	}
+	if key, err = base64.RawStdEncoding.DecodeString(parts[5]); err != nil || len(key) < 16 {
+		return p, nil, nil, fmt.Errorf("argon2id key: not base64 of at least 16 bytes")
+	}
+	return p, salt, key, nil
+}
+
+// checkPassword reports whether password matches the PHC string hash.
+func checkPassword(hash, password string) bool {
+	p, salt, want, err := parsePHC(hash)
+	if err != nil {
 		return false
 	}
 	got := argon2.IDKey([]byte(password), salt, p.Time, p.Memory, p.Threads, uint32(len(want)))
@@ -71,22 +80,12 @@ func checkPassword(hash, password string) bool {
 // costs no lower than a floor (so a file cannot hold a hash cheap to crack)
 // and no higher than a ceiling (so one cannot exhaust memory).
 func validArgon2(hash string) error {
-	parts := strings.Split(hash, "$")
-	if len(parts) != 6 || parts[1] != "argon2id" || parts[2] != fmt.Sprintf("v=%d", argon2.Version) {
-		return fmt.Errorf("not an argon2id hash ($argon2id$v=19$...)")
-	}
-	var p Argon2Params
-	if _, err := fmt.Sscanf(parts[3], "m=%d,t=%d,p=%d", &p.Memory, &p.Time, &p.Threads); err != nil {
-		return fmt.Errorf("argon2id parameters: want m=...,t=...,p=...")
+	p, _, _, err := parsePHC(hash)
+	if err != nil {
+		return err
 	}
 	if p.Memory < 8*1024 || p.Memory > 1024*1024 || p.Time < 1 || p.Time > 20 || p.Threads < 1 {
 		return fmt.Errorf("argon2id parameters out of range (m 8192..1048576 KiB, t 1..20, p ≥ 1)")
-	}
-	if _, err := base64.RawStdEncoding.DecodeString(parts[4]); err != nil {
-		return fmt.Errorf("argon2id salt: not base64")
-	}
-	if k, err := base64.RawStdEncoding.DecodeString(parts[5]); err != nil || len(k) < 16 {
-		return fmt.Errorf("argon2id key: not base64 of at least 16 bytes")
 	}
 	return nil
 }

@@ -17,6 +17,7 @@ import (
 	"net/url"
 	"runtime/debug"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/keygate/keygate"
@@ -59,7 +60,9 @@ type Server struct {
 	pages    map[string]*template.Template
 	// hashing bounds concurrent argon2id checks (64 MiB each), so a burst
 	// of sign-in attempts cannot exhaust memory.
-	hashing chan struct{}
+	hashing   chan struct{}
+	dummyOnce sync.Once
+	dummy     string
 }
 
 //go:embed templates/*.html

@@ -4,7 +4,6 @@ import (
 	"crypto/rand"
 	"net/http"
 	"strings"
-	"sync"
 	"time"
 )
 
@@ -38,11 +37,20 @@ func (s *Server) renderSignin(w http.ResponseWriter, r *http.Request, st int, na
 }
 
 // dummyHash keeps a sign-in with an unknown name as slow as one with a
-// wrong password, so timing does not tell which names exist.
-var dummyHash = sync.OnceValue(func() string {
-	h, _ := HashPassword(rand.Text(), DefaultArgon2)
-	return h
-})
+// wrong password, so timing does not tell which names exist: a hash of
+// nothing anyone knows, with the costs of one of the accounts (they share
+// them unless the file was written with different settings).
+func (s *Server) dummyHash() string {
+	s.dummyOnce.Do(func() {
+		p := DefaultArgon2
+		for _, a := range s.accounts {
+			p, _, _, _ = parsePHC(a.Hash)
+			break
+		}
+		s.dummy, _ = HashPassword(rand.Text(), p)
+	})
+	return s.dummy
+}
 
 func (s *Server) signinLocal(w http.ResponseWriter, r *http.Request) error {
 	if len(s.accounts) == 0 {
@@ -67,7 +75,7 @@ func (s *Server) signinLocal(w http.ResponseWriter, r *http.Request) error {
 	a, known := s.accounts[strings.ToLower(name)]
 	hash := a.Hash
 	if !known {
-		hash = dummyHash()
+		hash = s.dummyHash()
 	}
 	select {
 	case s.hashing <- struct{}{}:
