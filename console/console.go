@@ -63,7 +63,18 @@ type Server struct {
 	hashing   chan struct{}
 	dummyOnce sync.Once
 	dummy     string
+	// failures throttles local sign-ins per account name and per client
+	// address.
+	failures *throttle
 }
+
+// Failed local sign-ins allowed per window: per account name, and per
+// client address (several people behind one NAT, or an office proxy).
+const (
+	signinWindow      = 15 * time.Minute
+	signinNameLimit   = 10
+	signinRemoteLimit = 50
+)
 
 //go:embed templates/*.html
 var templateFS embed.FS
@@ -85,7 +96,8 @@ func New(cfg Config) (*Server, error) {
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}
-	s := &Server{cfg: cfg, accounts: map[string]Account{}, pages: map[string]*template.Template{}, hashing: make(chan struct{}, 2)}
+	s := &Server{cfg: cfg, accounts: map[string]Account{}, pages: map[string]*template.Template{}, hashing: make(chan struct{}, 2),
+		failures: newThrottle(signinWindow)}
 	for _, a := range cfg.Accounts {
 		if err := ValidRole(a.Role); err != nil {
 			return nil, fmt.Errorf("console: account %s: %v", a.Name, err)

@@ -247,6 +247,20 @@ func TestLocalSignIn(t *testing.T) {
 		b := e.browser(t) // never loaded the sign-in page: no token cookie
 		want(t, b.post("/ui/signin", url.Values{"csrf": {"guess"}, "name": {"ada"}, "password": {"ada's password"}}), http.StatusForbidden, "security token")
 	})
+	t.Run("too many failures", func(t *testing.T) {
+		b := e.browser(t)
+		for range 10 {
+			b.get("/ui/signin")
+			want(t, b.post("/ui/signin", url.Values{"name": {"olga"}, "password": {"guess"}}), http.StatusUnauthorized)
+		}
+		// Now even the right password is not tried, for this name only.
+		b.get("/ui/signin")
+		want(t, b.post("/ui/signin", url.Values{"name": {"OLGA"}, "password": {"olga's password"}}), http.StatusTooManyRequests, "Too many failed sign-ins")
+		e.browser(t).signIn("ada", "ada's password")
+		// The window ends.
+		e.api.Clock.Advance(15 * time.Minute)
+		e.browser(t).signIn("olga", "olga's password")
+	})
 	t.Run("case-insensitive name", func(t *testing.T) {
 		e.browser(t).signIn("ADA", "ada's password")
 	})

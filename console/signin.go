@@ -2,6 +2,8 @@ package console
 
 import (
 	"crypto/rand"
+	"fmt"
+	"net"
 	"net/http"
 	"strings"
 	"time"
@@ -72,6 +74,21 @@ func (s *Server) signinLocal(w http.ResponseWriter, r *http.Request) error {
 	if len(name) > 200 || len(password) > 1024 {
 		return s.renderSignin(w, r, http.StatusBadRequest, "", "Name or password too long.")
 	}
+	// Too many failures for this name or from this address: refused
+	// without a check, so guessing online stops (429, not 401: the
+	// password was not even tried).
+	nameKey, remoteKey := "name:"+strings.ToLower(name), "remote:"+remoteHost(r)
+	now := s.cfg.Now()
+	for _, k := range []struct {
+		key   string
+		limit int
+	}{{nameKey, signinNameLimit}, {remoteKey, signinRemoteLimit}} {
+		if n, until := s.failures.count(k.key, now); n >= k.limit {
+			s.cfg.Logger.Warn("console: sign-in refused", "method", "local", "reason", "too many failed sign-ins", "key", k.key)
+			return s.renderSignin(w, r, http.StatusTooManyRequests, name,
+				fmt.Sprintf("Too many failed sign-ins. Try again after %s.", until.UTC().Format("15:04 UTC")))
+		}
+	}
 	a, known := s.accounts[strings.ToLower(name)]
 	hash := a.Hash
 	if !known {
@@ -85,9 +102,12 @@ func (s *Server) signinLocal(w http.ResponseWriter, r *http.Request) error {
 	ok := checkPassword(hash, password)
 	<-s.hashing
 	if !known || !ok {
+		s.failures.fail(nameKey, now)
+		s.failures.fail(remoteKey, now)
 		s.cfg.Logger.Warn("console: sign-in refused", "method", "local", "reason", "wrong name or password")
 		return s.renderSignin(w, r, http.StatusUnauthorized, name, "Wrong name or password.")
 	}
+	s.failures.clear(nameKey)
 	s.setCookie(w, r, signinCookie, "", 0)
 	return s.startSession(w, r, a.Name, a.Role, "local")
 }
@@ -110,4 +130,14 @@ func (s *Server) signout(w http.ResponseWriter, r *http.Request) error {
 	s.setCookie(w, r, sessionCookie, "", 0)
 	http.Redirect(w, r, "/ui/signin", http.StatusSeeOther)
 	return nil
+}
+
+// remoteHost is the client's address as this listener sees it (a proxy in
+// front of keygate makes it the proxy's: the per-name limit still holds).
+func remoteHost(r *http.Request) string {
+	host, _, err := net.SplitHostPort(r.RemoteAddr)
+	if err != nil {
+		return r.RemoteAddr
+	}
+	return host
 }
