@@ -15,6 +15,7 @@ type Store interface {
 	HMACCredentialStore
 	WebhookStore
 	AdminTokenStore
+	ConsoleSessionStore
 	AuditStore
 	KeyringStore
 	SecretStore
@@ -24,7 +25,6 @@ type Store interface {
 	OAuthClientStore
 	UsageStore
 	LeaseStore
-	ConsoleSessionStore
 	ChangeLog
 	Close() error
 }
