@@ -378,6 +378,12 @@ func TestRevoke(t *testing.T) {
 			t.Fatalf("revoked key verifies as %s", res.Code)
 		}
 		want(t, admin.get("/ui/audit?target="+keyID), http.StatusOK, "key.revoked", "user:ada", "left the company forged line")
+		pg := admin.get("/ui/keys/" + keyID + "/revoke")
+		want(t, pg, http.StatusOK, "nothing to revoke")
+		if strings.Contains(pg.body, "confirm-revoke") {
+			t.Error("the confirm page of a revoked key offers to revoke it")
+		}
+		want(t, admin.post("/ui/keys/"+keyID+"/revoke", url.Values{}), http.StatusSeeOther) // idempotent, as the API
 	})
 }
 

@@ -217,7 +217,8 @@ func TestConsoleInBrowser(t *testing.T) {
 	run("wide again", chromedp.EmulateViewport(1280, 900))
 
 	// An auditor sees the consumer but is offered no change, and a revoke
-	// posted anyway is refused.
+	// posted anyway is refused: the key stays valid.
+	second := g.key(t, "acme", keygate.KeyRequest{Name: "second"})
 	idp.SetUser(oidctest.User{Subject: "2", Email: "sam@example.com", EmailVerified: true, Groups: []string{"security"}})
 	run("sign out", chromedp.Navigate(admin+"/ui/"), chromedp.WaitVisible(css(".who button")), chromedp.Click(css(".who button")),
 		chromedp.WaitVisible(css("#sso")))
@@ -232,7 +233,10 @@ func TestConsoleInBrowser(t *testing.T) {
 	if n, err := chromedp.Run(browser, chromedp.Evaluate[int](`document.querySelectorAll("a.danger, details.create").length`)); err != nil || n != 0 {
 		t.Errorf("the auditor is offered %d changes (%v)", n, err)
 	}
-	run("auditor's revoke", chromedp.Navigate(admin+"/ui/keys/"+keyID+"/revoke"), chromedp.WaitVisible(css("#confirm-revoke")),
+	run("auditor's revoke", chromedp.Navigate(admin+"/ui/keys/"+second.ID+"/revoke"), chromedp.WaitVisible(css("#confirm-revoke")),
 		chromedp.Click(css("#confirm-revoke")), chromedp.WaitVisible(css("main .alert")),
-		wantText("h1", "403"), wantText("main .alert", "auditor"))
+		wantText("h1", "403"), wantText("main .alert", "auditor"), shot("16-auditor-revoke-refused"))
+	if status := callGateway(second.Key); status != http.StatusOK {
+		t.Fatalf("gateway with the key the auditor tried to revoke: %d, want 200", status)
+	}
 }
