@@ -84,7 +84,9 @@ func (s *Server) signinLocal(w http.ResponseWriter, r *http.Request) error {
 		limit int
 	}{{nameKey, signinNameLimit}, {remoteKey, signinRemoteLimit}} {
 		if n, until := s.failures.count(k.key, now); n >= k.limit {
-			s.cfg.Logger.Warn("console: sign-in refused", "method", "local", "reason", "too many failed sign-ins", "key", k.key)
+			// The name is not logged: a password typed into the name field would be.
+			kind, _, _ := strings.Cut(k.key, ":")
+			s.cfg.Logger.Warn("console: sign-in refused", "method", "local", "reason", "too many failed sign-ins for this "+kind)
 			return s.renderSignin(w, r, http.StatusTooManyRequests, name,
 				fmt.Sprintf("Too many failed sign-ins. Try again after %s.", until.UTC().Format("15:04 UTC")))
 		}
