@@ -132,6 +132,7 @@ func Run(t *testing.T, open func(tb testing.TB, h Harness) keygate.Store) {
 		{"UsagePrune", testUsagePrune},
 		{"Leases", testLeases},
 		{"LeaseConcurrent", testLeaseConcurrent},
+		{"ConsoleSessions", testConsoleSessions},
 		{"PageClamping", testPageClamping},
 		{"EmptyLists", testEmptyLists},
 		{"ConcurrentCreates", testConcurrentCreates},

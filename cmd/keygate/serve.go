@@ -496,7 +496,11 @@ func (m *Main) serveAdmin(format *apikey.Format, hasher *apikey.Hasher, rotator 
 	adminMux.Handle("GET /metrics", m.Metrics.Handler()) // counts only, no identities: open like Kong's status API
 	adminMux.HandleFunc("GET /readyz", m.serveReady)     // open, as /healthz
 	adminMux.Handle("/", admin.Handler())
-	var err error
+	ui, err := m.console(admin)
+	if err != nil {
+		return err
+	}
+	adminMux.Handle("/ui/", ui) // the admin console: its own sign-in, sessions and CSRF tokens
 	m.adminServer, m.adminAddr, err = m.listen("admin", m.Config.AdminListen, adminMux)
 	return err
 }
