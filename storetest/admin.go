@@ -216,3 +216,42 @@ func testAdminTokenListDelete(t *testing.T, s suite) {
 		t.Errorf("left %v, want %v", got, []string{want[0].ID, want[2].ID})
 	}
 }
+
+// testAdminTokenServices checks that a verifier token's services are kept,
+// and that a put with other services replaces the token.
+func testAdminTokenServices(t *testing.T, s suite) {
+	e := s.env(t)
+	tok := &keygate.AdminToken{Name: "billing-verifier", Hash: []byte("v1"), Role: keygate.RoleVerifier,
+		Services: []string{"svc-b", "svc-a"}}
+	check(t, e.store.CreateAdminToken(e.ctx, tok))
+	got, err := e.store.FindAdminToken(e.ctx, tok.Hash)
+	check(t, err)
+	wantEqual(t, got, tok)
+	listed, _, err := e.store.ListAdminTokens(e.ctx, keygate.Page{})
+	check(t, err)
+	if len(listed) != 1 {
+		t.Fatalf("listed %d tokens, want 1", len(listed))
+	}
+	wantEqual(t, listed[0], tok)
+
+	plain := &keygate.AdminToken{Name: "any-verifier", Hash: []byte("v2"), Role: keygate.RoleVerifier}
+	check(t, e.store.CreateAdminToken(e.ctx, plain))
+	got, err = e.store.FindAdminToken(e.ctx, plain.Hash)
+	check(t, err)
+	if got.Services != nil {
+		t.Errorf("unrestricted token read back with services %q, want nil", got.Services)
+	}
+	e.changes.take()
+
+	// The same name, hash and role with other services is another token.
+	put := &keygate.AdminToken{Name: "billing-verifier", Hash: []byte("v1"), Role: keygate.RoleVerifier, Services: []string{"svc-a"}}
+	check(t, e.store.PutAdminToken(e.ctx, put))
+	if put.ID == tok.ID {
+		t.Errorf("put with other services kept id %q", put.ID)
+	}
+	e.wantChanges(t, keygate.Change{Kind: keygate.AdminTokenChanged, Op: keygate.Created, ID: put.ID},
+		keygate.Change{Kind: keygate.AdminTokenChanged, Op: keygate.Deleted, ID: tok.ID})
+	got, err = e.store.FindAdminToken(e.ctx, put.Hash)
+	check(t, err)
+	wantEqual(t, got, put)
+}
