@@ -9,6 +9,10 @@ type AdminTokenRequest struct {
 	// Services (ids or names) restrict a verifier token to verifying keys
 	// for these services; empty: any service. Only a verifier has them.
 	Services []string `json:"services,omitempty"`
+	// Consumers (ids or usernames) scope an operator or auditor token to
+	// these consumers, for a portal: it may call only the endpoints under
+	// /v1/consumers/{consumer} for them.
+	Consumers []string `json:"consumers,omitempty"`
 }
 
 // Validate checks the request's own fields; the services' existence is the
@@ -27,6 +31,9 @@ func (r *AdminTokenRequest) Validate() error {
 	if len(r.Services) > 0 && r.Role != RoleVerifier {
 		return Errorf(EINVALID, "services: only a verifier token can be restricted to services")
 	}
+	if len(r.Consumers) > 0 && r.Role != RoleOperator && r.Role != RoleAuditor {
+		return Errorf(EINVALID, "consumers: only an operator or auditor token can be scoped to consumers")
+	}
 	return nil
 }
 
@@ -35,6 +42,12 @@ func (r *AdminTokenRequest) Validate() error {
 type NewAdminToken struct {
 	AdminToken
 	Token string `json:"token"`
+}
+
+// MayActFor says whether t may act for the consumer with id consumerID:
+// any consumer unless t is scoped to some.
+func (t *AdminToken) MayActFor(consumerID string) bool {
+	return len(t.Consumers) == 0 || slices.Contains(t.Consumers, consumerID)
 }
 
 // MayVerifyFor says whether t may verify keys for the service with id

@@ -37,6 +37,13 @@ func (s *Server) createAdminToken(w http.ResponseWriter, r *http.Request) error 
 		}
 		t.Services = unique(ids)
 	}
+	if len(req.Consumers) > 0 {
+		ids, err := resolveAll(ctx, "consumers", "consumer", req.Consumers, s.consumerID)
+		if err != nil {
+			return err
+		}
+		t.Consumers = unique(ids)
+	}
 	secret := rand.Text()
 	t.Hash = HashAdminToken(secret)
 	if err := s.Store.CreateAdminToken(ctx, t); err != nil {

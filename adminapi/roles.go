@@ -186,6 +186,32 @@ func authorize(t *keygate.AdminToken, muxPattern string) error {
 		t.Role, method, pattern, p, strings.Join(may, ", "))
 }
 
+// consumerScoped refuses, for a token scoped to consumers, every endpoint
+// but those under /v1/consumers/{consumer} for one of them (and the API's
+// description). It runs after the mux has matched, which knows {consumer}.
+// An unknown consumer is refused like another's, so the token cannot learn
+// which exist.
+func (s *Server) consumerScoped(fn handlerFunc) handlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) error {
+		t := TokenFrom(r.Context())
+		if t == nil || len(t.Consumers) == 0 || r.Pattern == "GET /v1/openapi.json" {
+			return fn(w, r)
+		}
+		if !strings.Contains(r.Pattern, "{consumer}") {
+			return keygate.Errorf(keygate.EFORBIDDEN, "admin token %q is scoped to its consumers: it may call only /v1/consumers/{consumer}/... for them, not %s", t.Name, r.Pattern)
+		}
+		ref := r.PathValue("consumer")
+		c, err := s.Store.FindConsumer(r.Context(), ref)
+		switch {
+		case keygate.ErrorCode(err) == keygate.ENOTFOUND || err == nil && !t.MayActFor(c.ID):
+			return keygate.Errorf(keygate.EFORBIDDEN, "admin token %q is scoped to its consumers, not consumer %q", t.Name, ref)
+		case err != nil:
+			return err
+		}
+		return fn(w, r)
+	}
+}
+
 type tokenKey struct{}
 
 func withToken(ctx context.Context, t *keygate.AdminToken) context.Context {

@@ -302,3 +302,75 @@ func check(tb testing.TB, err error) {
 		tb.Fatal(err)
 	}
 }
+
+// TestConsumerScopedToken calls every route with operator and auditor
+// tokens scoped to alice: only what their role allows under
+// /v1/consumers/{consumer} for alice gets past the checks; bob, a consumer
+// that does not exist, and every other endpoint are FORBIDDEN.
+func TestConsumerScopedToken(t *testing.T) {
+	e := adminapitest.New(t)
+	ctx := context.Background()
+	newConsumer(t, e.Client, "alice")
+	newConsumer(t, e.Client, "bob")
+	tokens := map[string]string{}
+	for _, role := range []string{keygate.RoleOperator, keygate.RoleAuditor} {
+		tok := must[*keygate.NewAdminToken](t)(e.Client.CreateAdminToken(ctx, keygate.AdminTokenRequest{
+			Name: "portal-" + role, Role: role, Consumers: []string{"alice"}}))
+		tokens[role] = tok.Token
+	}
+	for role, token := range tokens {
+		for _, route := range e.Server.Routes() {
+			if route == "GET /healthz" {
+				continue
+			}
+			method, pattern, _ := strings.Cut(route, " ")
+			scoped := strings.Contains(pattern, "{consumer}") || route == "GET /v1/openapi.json"
+			for _, consumer := range []string{"alice", "bob", "nobody"} {
+				if consumer != "alice" && !strings.Contains(pattern, "{consumer}") ||
+					consumer == "alice" && route == "DELETE /v1/consumers/{consumer}" { // at the end
+					continue
+				}
+				path := strings.ReplaceAll(pattern, "{consumer}", consumer)
+				path = pathParam.ReplaceAllString(path, "00000000-0000-4000-8000-000000000000")
+				body := ""
+				if method != http.MethodGet && method != http.MethodDelete {
+					body = "{}"
+				}
+				r := request(t, e, method, path, body, map[string]string{"Authorization": "Bearer " + token})
+				want := mayCall(role, route) && scoped && consumer == "alice"
+				switch {
+				case want && (r.status == http.StatusUnauthorized || r.status == http.StatusForbidden):
+					t.Errorf("%s for %s: %s: %d %q, want past the checks", role, consumer, route, r.status, r.err.Message)
+				case !want && !mayCall(role, route):
+					r.wantError(t, http.StatusForbidden, keygate.EFORBIDDEN, `role "`+role+`" may not`)
+				case !want && !scoped:
+					r.wantError(t, http.StatusForbidden, keygate.EFORBIDDEN, "scoped to its consumers: it may call only")
+				case !want:
+					r.wantError(t, http.StatusForbidden, keygate.EFORBIDDEN, `scoped to its consumers, not consumer "`+consumer+`"`)
+				}
+			}
+		}
+	}
+	// The scoped operator does a portal's work for alice, and nothing for bob.
+	c := client.New(e.URL(), tokens[keygate.RoleOperator])
+	alice := must[*keygate.Consumer](t)(c.Consumer(ctx, "alice"))
+	k := must[*keygate.IssuedKey](t)(c.CreateKey(ctx, "alice", keygate.KeyRequest{}))
+	if k.Consumer.ID != alice.ID {
+		t.Errorf("key for %+v, want alice", k.Consumer)
+	}
+	_, err := c.CreateKey(ctx, "bob", keygate.KeyRequest{})
+	wantAPIError(t, err, http.StatusForbidden, keygate.EFORBIDDEN)
+	_, err = c.RevokeKey(ctx, k.ID) // not under /v1/consumers/{consumer}
+	wantAPIError(t, err, http.StatusForbidden, keygate.EFORBIDDEN)
+	check(t, c.DeleteConsumer(ctx, "alice"))
+	wantAPIError(t, c.DeleteConsumer(ctx, "bob"), http.StatusForbidden, keygate.EFORBIDDEN)
+
+	t.Run("only an operator or auditor token is scoped", func(t *testing.T) {
+		for _, role := range []string{keygate.RoleAdmin, keygate.RoleVerifier} {
+			request(t, e, "POST", "/v1/admin-tokens", `{"name":"x","role":"`+role+`","consumers":["alice"]}`, nil).
+				wantError(t, 400, keygate.EINVALID, "consumers: only an operator or auditor token")
+		}
+		request(t, e, "POST", "/v1/admin-tokens", `{"name":"x","role":"operator","consumers":["carol"]}`, nil).
+			wantError(t, 400, keygate.EINVALID, `consumers[0]: no consumer "carol"`)
+	})
+}

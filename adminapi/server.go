@@ -61,7 +61,7 @@ func (s *Server) Handler() http.Handler {
 	s.routes = registry{}
 	h := func(pattern string, fn handlerFunc) {
 		s.routes.add(pattern)
-		mux.Handle(pattern, s.handle(fn))
+		mux.Handle(pattern, s.handle(s.consumerScoped(fn)))
 	}
 
 	h("GET /healthz", s.health)

@@ -9,7 +9,7 @@ import (
 	"github.com/keygate/keygate/client"
 )
 
-var adminTokenHeader = []string{"ID", "NAME", "ROLE", "SERVICES", "CREATED"}
+var adminTokenHeader = []string{"ID", "NAME", "ROLE", "SERVICES", "CONSUMERS", "CREATED"}
 
 // keygate admin-tokens, run as the binary: a token is printed once, works
 // with its role only, a verifier only for its services, and stops working
@@ -33,9 +33,12 @@ func TestCLIAdminTokens(t *testing.T) {
 		t.Errorf("verifier token %+v", verifier)
 	}
 
+	alice := adminJSON[keygate.Consumer](t, "consumers", "get", "alice")
+	portal := adminJSON[keygate.NewAdminToken](t, "admin-tokens", "create", "portal-alice", "--role", "operator", "--consumers", "alice")
+
 	table := admin(t, "admin-tokens", "list")
-	wantTable(t, table, adminTokenHeader, []string{"bootstrap", "admin", "-"}, []string{"sec-team", "auditor", "-"},
-		[]string{"billing-verify", "verifier", billing.ID})
+	wantTable(t, table, adminTokenHeader, []string{"bootstrap", "admin", "-", "-"}, []string{"sec-team", "auditor", "-", "-"},
+		[]string{"billing-verify", "verifier", billing.ID, "-"}, []string{"portal-alice", "operator", "-", alice.ID})
 	if strings.Contains(table, auditor) || strings.Contains(table, verifier.Token) {
 		t.Errorf("list shows a token:\n%s", table)
 	}
@@ -59,6 +62,15 @@ func TestCLIAdminTokens(t *testing.T) {
 	}
 	if _, _, err := vc.Services(ctx, keygate.Page{}); !forbidden(err) {
 		t.Errorf("verifier lists services: %v, want 403", err)
+	}
+
+	// The portal's token acts for alice only.
+	pc := client.New(e.adminURL, portal.Token)
+	if _, err := pc.CreateKey(ctx, "alice", keygate.KeyRequest{}); err != nil {
+		t.Errorf("portal token creates a key for alice: %v", err)
+	}
+	if _, _, err := pc.Keys(ctx, keygate.Page{}); !forbidden(err) {
+		t.Errorf("portal token lists every key: %v, want 403", err)
 	}
 
 	// A bad role is refused with the field named.

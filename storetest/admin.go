@@ -217,8 +217,9 @@ func testAdminTokenListDelete(t *testing.T, s suite) {
 	}
 }
 
-// testAdminTokenServices checks that a verifier token's services are kept,
-// and that a put with other services replaces the token.
+// testAdminTokenServices checks that a verifier token's services and a
+// scoped token's consumers are kept, and that a put with others replaces
+// the token.
 func testAdminTokenServices(t *testing.T, s suite) {
 	e := s.env(t)
 	tok := &keygate.AdminToken{Name: "billing-verifier", Hash: []byte("v1"), Role: keygate.RoleVerifier,
@@ -238,20 +239,30 @@ func testAdminTokenServices(t *testing.T, s suite) {
 	check(t, e.store.CreateAdminToken(e.ctx, plain))
 	got, err = e.store.FindAdminToken(e.ctx, plain.Hash)
 	check(t, err)
-	if got.Services != nil {
-		t.Errorf("unrestricted token read back with services %q, want nil", got.Services)
+	if got.Services != nil || got.Consumers != nil {
+		t.Errorf("unrestricted token read back with services %q, consumers %q, want nil", got.Services, got.Consumers)
 	}
+	portal := &keygate.AdminToken{Name: "portal-alice", Hash: []byte("p1"), Role: keygate.RoleOperator, Consumers: []string{"c-alice"}}
+	check(t, e.store.CreateAdminToken(e.ctx, portal))
+	got, err = e.store.FindAdminToken(e.ctx, portal.Hash)
+	check(t, err)
+	wantEqual(t, got, portal)
 	e.changes.take()
 
-	// The same name, hash and role with other services is another token.
-	put := &keygate.AdminToken{Name: "billing-verifier", Hash: []byte("v1"), Role: keygate.RoleVerifier, Services: []string{"svc-a"}}
-	check(t, e.store.PutAdminToken(e.ctx, put))
-	if put.ID == tok.ID {
-		t.Errorf("put with other services kept id %q", put.ID)
+	// The same name, hash and role with other services or consumers is
+	// another token.
+	for _, tt := range []struct{ old, put *keygate.AdminToken }{
+		{tok, &keygate.AdminToken{Name: "billing-verifier", Hash: []byte("v1"), Role: keygate.RoleVerifier, Services: []string{"svc-a"}}},
+		{portal, &keygate.AdminToken{Name: "portal-alice", Hash: []byte("p1"), Role: keygate.RoleOperator, Consumers: []string{"c-alice", "c-bob"}}},
+	} {
+		check(t, e.store.PutAdminToken(e.ctx, tt.put))
+		if tt.put.ID == tt.old.ID {
+			t.Errorf("put %s with other scopes kept id %q", tt.put.Name, tt.put.ID)
+		}
+		e.wantChanges(t, keygate.Change{Kind: keygate.AdminTokenChanged, Op: keygate.Created, ID: tt.put.ID},
+			keygate.Change{Kind: keygate.AdminTokenChanged, Op: keygate.Deleted, ID: tt.old.ID})
+		got, err = e.store.FindAdminToken(e.ctx, tt.put.Hash)
+		check(t, err)
+		wantEqual(t, got, tt.put)
 	}
-	e.wantChanges(t, keygate.Change{Kind: keygate.AdminTokenChanged, Op: keygate.Created, ID: put.ID},
-		keygate.Change{Kind: keygate.AdminTokenChanged, Op: keygate.Deleted, ID: tok.ID})
-	got, err = e.store.FindAdminToken(e.ctx, put.Hash)
-	check(t, err)
-	wantEqual(t, got, put)
 }

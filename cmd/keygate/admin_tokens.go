@@ -10,14 +10,17 @@ import (
 	"github.com/keygate/keygate/client"
 )
 
-var adminTokenHeader = []string{"ID", "NAME", "ROLE", "SERVICES", "CREATED"}
+var adminTokenHeader = []string{"ID", "NAME", "ROLE", "SERVICES", "CONSUMERS", "CREATED"}
 
 func adminTokenRow(t *keygate.AdminToken) []string {
-	services := strings.Join(t.Services, ",")
-	if services == "" {
-		services = "-"
+	return []string{t.ID, t.Name, t.Role, listOrDash(t.Services), listOrDash(t.Consumers), t.CreatedAt.Format("2006-01-02 15:04:05Z07:00")}
+}
+
+func listOrDash(list []string) string {
+	if len(list) == 0 {
+		return "-"
 	}
-	return []string{t.ID, t.Name, t.Role, services, t.CreatedAt.Format("2006-01-02 15:04:05Z07:00")}
+	return strings.Join(list, ",")
 }
 
 func (a *adminCLI) adminTokensCommand() *cobra.Command {
@@ -25,14 +28,17 @@ func (a *adminCLI) adminTokensCommand() *cobra.Command {
 
 	var req keygate.AdminTokenRequest
 	create := &cobra.Command{
-		Use:   "create NAME --role admin|operator|auditor|verifier [--services S1,S2]",
+		Use:   "create NAME --role admin|operator|auditor|verifier [--services S1,S2] [--consumers C1,C2]",
 		Short: "Create an admin API token with a role; the token is shown once",
 		Long: `Create an admin API token with a role; the token is shown once.
 
   admin     everything
   operator  everything but the keyring's changes and the admin tokens
   auditor   every read, the audit trail and the admin tokens included; no change
-  verifier  POST /v1/keys/verify only; --services restricts it to those services`,
+  verifier  POST /v1/keys/verify only; --services restricts it to those services
+
+--consumers scopes an operator or auditor token to those consumers (for a
+portal): it may then call only /v1/consumers/{consumer}/... for them.`,
 		Args: cobra.ExactArgs(1),
 		RunE: a.run(func(cmd *cobra.Command, c *client.Client, args []string) error {
 			req.Name = args[0]
@@ -51,6 +57,7 @@ func (a *adminCLI) adminTokensCommand() *cobra.Command {
 	}
 	create.Flags().StringVar(&req.Role, "role", "", "admin, operator, auditor or verifier (required)")
 	create.Flags().StringSliceVar(&req.Services, "services", nil, "verifier only: the services (ids or names) whose keys it may verify")
+	create.Flags().StringSliceVar(&req.Consumers, "consumers", nil, "operator or auditor only: the consumers (ids or usernames) it is scoped to")
 	_ = create.MarkFlagRequired("role")
 
 	var page keygate.Page
