@@ -31,10 +31,17 @@ type Store interface {
 
 // AdminToken grants access to the admin API. Only a hash of the token is stored.
 type AdminToken struct {
-	ID        string    `json:"id"`
-	Name      string    `json:"name"`
-	Hash      []byte    `json:"-"`
-	Role      string    `json:"role"`
+	ID   string `json:"id"`
+	Name string `json:"name"`
+	Hash []byte `json:"-"`
+	Role string `json:"role"`
+	// Services restricts a verifier token to verifying keys for these
+	// services (ids); nil: any service.
+	Services []string `json:"services,omitempty"`
+	// Consumers scopes an operator or auditor token to these consumers
+	// (ids): it may call only the endpoints under /v1/consumers/{consumer}
+	// for them; nil: every consumer.
+	Consumers []string  `json:"consumers,omitempty"`
 	CreatedAt time.Time `json:"created_at"`
 }
 
@@ -59,7 +66,7 @@ type AdminTokenStore interface {
 	// PutAdminToken stores t under its name, replacing, in the same
 	// transaction, the token of that name and any token with t's hash: a
 	// replaced token stops working at once. When the token of that name
-	// already has t's hash and role, nothing changes and t gets its ID and
+	// already has t's hash, role, services and consumers, nothing changes and t gets its ID and
 	// CreatedAt; otherwise t gets new ones. Each replaced token is reported as
 	// Deleted and t as Created. A name is required (EINVALID).
 	PutAdminToken(ctx context.Context, t *AdminToken) error

@@ -8,3 +8,6 @@ func SetMaxUsageRows(tb testing.TB, n int) {
 	maxUsageRows = n
 	tb.Cleanup(func() { maxUsageRows = old })
 }
+
+// DeclaredPermissions returns the route permission table, by mux pattern.
+func DeclaredPermissions() map[string]Permission { return permissions }

@@ -306,14 +306,20 @@ func (s *Server) verifyKey(w http.ResponseWriter, r *http.Request) error {
 	}
 	var t keygate.Target
 	var err error
-	if req.Service != "" {
-		if t.ServiceID, err = resolve(ctx, "service", "service", req.Service, s.serviceID); err != nil {
+	if tok := TokenFrom(ctx); tok != nil && len(tok.Services) > 0 {
+		if t, err = s.verifierTarget(ctx, tok, req); err != nil {
 			return err
 		}
-	}
-	if req.Route != "" {
-		if t.RouteID, err = resolve(ctx, "route", "route", req.Route, s.routeID); err != nil {
-			return err
+	} else {
+		if req.Service != "" {
+			if t.ServiceID, err = resolve(ctx, "service", "service", req.Service, s.serviceID); err != nil {
+				return err
+			}
+		}
+		if req.Route != "" {
+			if t.RouteID, err = resolve(ctx, "route", "route", req.Route, s.routeID); err != nil {
+				return err
+			}
 		}
 	}
 	if req.IP != "" {
@@ -342,6 +348,43 @@ func (s *Server) verifyKey(w http.ResponseWriter, r *http.Request) error {
 		resp.Consumer = &keygate.VerifiedCaller{ID: c.ID, Username: c.Username, CustomID: c.CustomID, Groups: orEmpty(c.Groups)}
 	}
 	return reply(w, http.StatusOK, resp)
+}
+
+// verifierTarget resolves the service and route of a verify request made
+// with a token restricted to services. The request must name a service or
+// route of those; one that is unknown is refused like one of another
+// service, so the token cannot learn what else exists.
+func (s *Server) verifierTarget(ctx context.Context, tok *keygate.AdminToken, req keygate.VerifyRequest) (keygate.Target, error) {
+	var t keygate.Target
+	forbidden := func(what string) error {
+		return keygate.Errorf(keygate.EFORBIDDEN, "admin token %q may verify keys only for its services, not for %s", tok.Name, what)
+	}
+	if req.Service == "" && req.Route == "" {
+		return t, keygate.Errorf(keygate.EFORBIDDEN, "admin token %q may verify keys only for its services: name one in service", tok.Name)
+	}
+	if req.Service != "" {
+		id, err := resolve(ctx, "service", "service", req.Service, s.serviceID)
+		switch {
+		case keygate.ErrorCode(err) == keygate.EINVALID:
+			return t, forbidden(fmt.Sprintf("service %q", req.Service))
+		case err != nil:
+			return t, err
+		case !tok.MayVerifyFor(id):
+			return t, forbidden(fmt.Sprintf("service %q", req.Service))
+		}
+		t.ServiceID = id
+	}
+	if req.Route != "" {
+		rt, err := s.Store.FindRoute(ctx, req.Route)
+		switch {
+		case keygate.ErrorCode(err) == keygate.ENOTFOUND || err == nil && !tok.MayVerifyFor(rt.Service.ID):
+			return t, forbidden(fmt.Sprintf("route %q", req.Route))
+		case err != nil:
+			return t, err
+		}
+		t.RouteID = rt.ID
+	}
+	return t, nil
 }
 
 func (s *Server) serviceID(ctx context.Context, ref string) (string, error) {

@@ -40,6 +40,8 @@ type Server struct {
 	TargetHealth func(serviceID string) map[string]string
 	Logger       *slog.Logger // nil: slog.Default()
 	Now          func() time.Time
+
+	routes registry // what Handler registered
 }
 
 // HashAdminToken returns the stored form of an admin token. Admin tokens are
@@ -56,9 +58,15 @@ func (s *Server) Handler() http.Handler {
 		s.Rotator = &lifecycle.Rotator{Store: s.Store, Keys: s.Keys, Hasher: s.Hasher, Events: s.Events, Now: s.Now}
 	}
 	mux := http.NewServeMux()
-	h := func(pattern string, fn handlerFunc) { mux.Handle(pattern, s.handle(fn)) }
+	s.routes = registry{}
+	h := func(pattern string, fn handlerFunc) {
+		s.routes.add(pattern)
+		mux.Handle(pattern, s.handle(s.consumerScoped(fn)))
+	}
 
 	h("GET /healthz", s.health)
+	h("GET /v1/openapi.json", s.openAPI)
+	s.adminTokenRoutes(h)
 
 	h("POST /v1/services", create(keygate.NewService, s.Store.CreateService))
 	h("GET /v1/services", list(s.Store.ListServices))
@@ -128,7 +136,8 @@ func (s *Server) handle(fn handlerFunc) http.Handler {
 }
 
 // middleware gives every request an id, turns panics into 500s, requires an
-// admin token everywhere but GET /healthz and answers unknown paths and
+// admin token everywhere but GET /healthz, checks the token's role against
+// the endpoint's permission (roles.go) and answers unknown paths and
 // methods in the API's error shape rather than the mux's plain text.
 func (s *Server) middleware(mux *http.ServeMux) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -154,7 +163,7 @@ func (s *Server) middleware(mux *http.ServeMux) http.Handler {
 		// added later, or a path the mux resolves in a way not foreseen, can
 		// never be reached without a token.
 		// A signed leak report proves itself by its signature instead.
-		admin := false
+		var token *keygate.AdminToken
 		switch {
 		case r.Method == http.MethodGet && r.URL.Path == "/healthz":
 		case signedLeakReport(r):
@@ -167,11 +176,11 @@ func (s *Server) middleware(mux *http.ServeMux) http.Handler {
 				s.error(w, r, err)
 				return
 			}
-			r = r.WithContext(keygate.WithActor(r.Context(), "admin:"+t.Name))
-			admin = true
+			r = r.WithContext(withToken(keygate.WithActor(r.Context(), "admin:"+t.Name), t))
+			token = t
 		}
 		// Why an admin did something, for the audit trail; only an admin says.
-		if reason := r.Header.Get(headerAuditReason); reason != "" && admin {
+		if reason := r.Header.Get(headerAuditReason); reason != "" && token != nil {
 			if len(reason) > keygate.MaxAuditReason || !utf8.ValidString(reason) || strings.ContainsFunc(reason, unicode.IsControl) {
 				s.error(w, r, keygate.Errorf(keygate.EINVALID, "%s: at most %d characters, no control characters", headerAuditReason, keygate.MaxAuditReason))
 				return
@@ -190,6 +199,13 @@ func (s *Server) middleware(mux *http.ServeMux) http.Handler {
 			}
 			s.error(w, r, keygate.Errorf(keygate.ENOTFOUND, "no such endpoint: %s", r.URL.Path))
 			return
+		} else if token != nil {
+			// Roles are checked here, for every endpoint, by the
+			// permission its pattern declares (roles.go).
+			if err := authorize(token, pattern); err != nil {
+				s.error(w, r, err)
+				return
+			}
 		}
 		mux.ServeHTTP(w, r)
 	})
@@ -226,8 +242,6 @@ func (s *Server) authenticate(r *http.Request) (*keygate.AdminToken, error) {
 		return nil, keygate.Errorf(keygate.EUNAUTHORIZED, "invalid admin token")
 	case err != nil:
 		return nil, keygate.Unavailable(err, "admin token lookup unavailable, try again later")
-	case t.Role != keygate.RoleAdmin:
-		return nil, keygate.Errorf(keygate.EFORBIDDEN, "admin token role %q may not use the admin API", t.Role)
 	}
 	return t, nil
 }

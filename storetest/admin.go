@@ -216,3 +216,53 @@ func testAdminTokenListDelete(t *testing.T, s suite) {
 		t.Errorf("left %v, want %v", got, []string{want[0].ID, want[2].ID})
 	}
 }
+
+// testAdminTokenServices checks that a verifier token's services and a
+// scoped token's consumers are kept, and that a put with others replaces
+// the token.
+func testAdminTokenServices(t *testing.T, s suite) {
+	e := s.env(t)
+	tok := &keygate.AdminToken{Name: "billing-verifier", Hash: []byte("v1"), Role: keygate.RoleVerifier,
+		Services: []string{"svc-b", "svc-a"}}
+	check(t, e.store.CreateAdminToken(e.ctx, tok))
+	got, err := e.store.FindAdminToken(e.ctx, tok.Hash)
+	check(t, err)
+	wantEqual(t, got, tok)
+	listed, _, err := e.store.ListAdminTokens(e.ctx, keygate.Page{})
+	check(t, err)
+	if len(listed) != 1 {
+		t.Fatalf("listed %d tokens, want 1", len(listed))
+	}
+	wantEqual(t, listed[0], tok)
+
+	plain := &keygate.AdminToken{Name: "any-verifier", Hash: []byte("v2"), Role: keygate.RoleVerifier}
+	check(t, e.store.CreateAdminToken(e.ctx, plain))
+	got, err = e.store.FindAdminToken(e.ctx, plain.Hash)
+	check(t, err)
+	if got.Services != nil || got.Consumers != nil {
+		t.Errorf("unrestricted token read back with services %q, consumers %q, want nil", got.Services, got.Consumers)
+	}
+	portal := &keygate.AdminToken{Name: "portal-alice", Hash: []byte("p1"), Role: keygate.RoleOperator, Consumers: []string{"c-alice"}}
+	check(t, e.store.CreateAdminToken(e.ctx, portal))
+	got, err = e.store.FindAdminToken(e.ctx, portal.Hash)
+	check(t, err)
+	wantEqual(t, got, portal)
+	e.changes.take()
+
+	// The same name, hash and role with other services or consumers is
+	// another token.
+	for _, tt := range []struct{ old, put *keygate.AdminToken }{
+		{tok, &keygate.AdminToken{Name: "billing-verifier", Hash: []byte("v1"), Role: keygate.RoleVerifier, Services: []string{"svc-a"}}},
+		{portal, &keygate.AdminToken{Name: "portal-alice", Hash: []byte("p1"), Role: keygate.RoleOperator, Consumers: []string{"c-alice", "c-bob"}}},
+	} {
+		check(t, e.store.PutAdminToken(e.ctx, tt.put))
+		if tt.put.ID == tt.old.ID {
+			t.Errorf("put %s with other scopes kept id %q", tt.put.Name, tt.put.ID)
+		}
+		e.wantChanges(t, keygate.Change{Kind: keygate.AdminTokenChanged, Op: keygate.Created, ID: tt.put.ID},
+			keygate.Change{Kind: keygate.AdminTokenChanged, Op: keygate.Deleted, ID: tt.old.ID})
+		got, err = e.store.FindAdminToken(e.ctx, tt.put.Hash)
+		check(t, err)
+		wantEqual(t, got, tt.put)
+	}
+}

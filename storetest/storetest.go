@@ -96,6 +96,7 @@ func Run(t *testing.T, open func(tb testing.TB, h Harness) keygate.Store) {
 		{"AdminTokens", testAdminTokens},
 		{"PutAdminToken", testPutAdminToken},
 		{"AdminTokenListDelete", testAdminTokenListDelete},
+		{"AdminTokenServices", testAdminTokenServices},
 		{"KeyringVersions", testKeyringVersions},
 		{"AddKeyringVersionRace", testAddKeyringVersionRace},
 		{"ResealKeyring", testResealKeyring},

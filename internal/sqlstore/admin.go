@@ -6,17 +6,24 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 
 	"github.com/keygate/keygate"
 )
 
-const adminTokenCols = `id, name, token_hash, role, created_at`
+const adminTokenCols = `id, name, token_hash, role, services, consumers, created_at`
 
 func scanAdminToken(row scanner) (*keygate.AdminToken, error) {
 	t := &keygate.AdminToken{}
-	if err := row.Scan(&t.ID, &t.Name, &t.Hash, &t.Role, timeColumn{&t.CreatedAt}); err != nil {
+	if err := row.Scan(&t.ID, &t.Name, &t.Hash, &t.Role, listCol(&t.Services), listCol(&t.Consumers), timeColumn{&t.CreatedAt}); err != nil {
 		return nil, err
+	}
+	if len(t.Services) == 0 {
+		t.Services = nil // unrestricted, as created
+	}
+	if len(t.Consumers) == 0 {
+		t.Consumers = nil
 	}
 	return t, nil
 }
@@ -46,8 +53,8 @@ func insertAdminToken(ctx context.Context, db *DB, tx *Tx, t *keygate.AdminToken
 	}
 	v := *t
 	v.ID, v.CreatedAt = id, db.stamp()
-	_, err = tx.ExecContext(ctx, `INSERT INTO admin_tokens (`+adminTokenCols+`) VALUES (?, ?, ?, ?, ?)`,
-		v.ID, v.Name, v.Hash, v.Role, micros(v.CreatedAt))
+	_, err = tx.ExecContext(ctx, `INSERT INTO admin_tokens (`+adminTokenCols+`) VALUES (?, ?, ?, ?, ?, ?, ?)`,
+		v.ID, v.Name, v.Hash, v.Role, encodeList(v.Services), encodeList(v.Consumers), micros(v.CreatedAt))
 	switch code, col := constraint(err); {
 	case code == Unique && col == "token_hash":
 		return nil, keygate.Errorf(keygate.ECONFLICT, "hash: an admin token with this hash already exists")
@@ -69,7 +76,7 @@ func (db *DB) PutAdminToken(ctx context.Context, t *keygate.AdminToken) error {
 	err := db.write(ctx, func(tx *Tx) ([]keygate.Change, error) {
 		cur, err := scanAdminToken(tx.QueryRowContext(ctx, `SELECT `+adminTokenCols+` FROM admin_tokens WHERE name = ?`, t.Name))
 		switch {
-		case err == nil && bytes.Equal(cur.Hash, t.Hash) && cur.Role == t.Role:
+		case err == nil && bytes.Equal(cur.Hash, t.Hash) && cur.Role == t.Role && slices.Equal(cur.Services, t.Services) && slices.Equal(cur.Consumers, t.Consumers):
 			stored = cur // already in place: keep its id, so a restart changes nothing
 			return nil, nil
 		case err != nil && !errors.Is(err, sql.ErrNoRows):
