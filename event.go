@@ -27,11 +27,15 @@ const (
 	// EventServiceDeployed goes out when a pipeline reports a deploy
 	// (POST /v1/services/{name}/deploy): the service now runs elsewhere.
 	EventServiceDeployed = "service.deployed"
+	// EventAccessTokenRevoked goes out when an OAuth client revokes one of
+	// its access tokens (RFC 7009). Issuing a token sends no event: tokens
+	// are issued far too often for webhooks.
+	EventAccessTokenRevoked = "access_token.revoked"
 )
 
 // EventTypes lists every event type, for validating subscriptions.
 var EventTypes = []string{EventKeyCreated, EventKeyExpiring, EventKeyRotationDue, EventKeyRotated, EventKeyRevoked, EventKeyLeaked,
-	EventHMACCredentialExpiring, EventAccessRequested, EventAccessApproved, EventAccessDenied, EventServiceDeployed}
+	EventHMACCredentialExpiring, EventAccessRequested, EventAccessApproved, EventAccessDenied, EventServiceDeployed, EventAccessTokenRevoked}
 
 // Event is something that happened to a credential or an access request.
 // Data never holds a secret, with one exception the receiver asked for: the
