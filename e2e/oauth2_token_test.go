@@ -1,0 +1,164 @@
+package e2e
+
+import (
+	"context"
+	"encoding/json"
+	"net/http"
+	"net/url"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"golang.org/x/oauth2"
+	"golang.org/x/oauth2/clientcredentials"
+
+	"github.com/keygate/keygate"
+	"github.com/keygate/keygate/accesstoken"
+)
+
+// oauthPost posts form to url with the client's Basic credentials and
+// decodes the JSON answer.
+func oauthPost(tb testing.TB, url string, form url.Values, id, secret string) (int, map[string]any) {
+	tb.Helper()
+	req, _ := http.NewRequest(http.MethodPost, url, strings.NewReader(form.Encode()))
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	req.SetBasicAuth(id, secret)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var body map[string]any
+	if err := json.NewDecoder(resp.Body).Decode(&body); err != nil {
+		tb.Fatalf("POST %s: %d, not JSON: %v", url, resp.StatusCode, err)
+	}
+	return resp.StatusCode, body
+}
+
+// oauthClient registers a client of consumer and returns its id and secret.
+func (g *gateway) oauthClient(tb testing.TB, consumer, name string, scopes ...string) (string, string) {
+	tb.Helper()
+	c, err := g.admin.CreateOAuthClient(context.Background(), consumer, keygate.OAuthClientRequest{Name: name, Scopes: scopes})
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return c.ClientID, c.ClientSecret
+}
+
+// The binary as an authorization server: the metadata names the endpoints,
+// golang.org/x/oauth2's client credentials flow gets a token, introspection
+// says it is active, revocation makes it inactive, and the revocation is in
+// the audit trail.
+func TestOAuth2TokenEndpoint(t *testing.T) {
+	t.Parallel()
+	g := startGatewayWith(t, "--oauth2")
+	g.consumer(t, "acme")
+	id, secret := g.oauthClient(t, "acme", "ci", "orders:read", "orders:write")
+
+	resp, err := http.Get(g.proxyURL + accesstoken.MetadataPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var meta accesstoken.Metadata
+	json.NewDecoder(resp.Body).Decode(&meta)
+	resp.Body.Close()
+	if meta.Issuer != g.proxyURL || meta.TokenEndpoint != g.proxyURL+accesstoken.TokenPath || meta.IntrospectionEndpoint == "" {
+		t.Fatalf("metadata %+v (proxy %s)", meta, g.proxyURL)
+	}
+
+	cfg := clientcredentials.Config{ClientID: id, ClientSecret: secret, TokenURL: meta.TokenEndpoint, Scopes: []string{"orders:read"},
+		AuthStyle: oauth2.AuthStyleInHeader}
+	tok, err := cfg.Token(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if tok.TokenType != "Bearer" || tok.Expiry.Before(time.Now().Add(50*time.Minute)) {
+		t.Errorf("token %+v", tok)
+	}
+
+	status, body := oauthPost(t, meta.IntrospectionEndpoint, url.Values{"token": {tok.AccessToken}}, id, secret)
+	if status != http.StatusOK || body["active"] != true || body["scope"] != "orders:read" || body["client_id"] != id || body["iss"] != g.proxyURL {
+		t.Fatalf("introspect: %d %v", status, body)
+	}
+	jti := body["jti"].(string)
+
+	if _, err := (&clientcredentials.Config{ClientID: id, ClientSecret: "wrong", TokenURL: meta.TokenEndpoint}).Token(context.Background()); err == nil {
+		t.Error("a wrong secret got a token")
+	} else if re, ok := err.(*oauth2.RetrieveError); !ok || re.ErrorCode != "invalid_client" {
+		t.Errorf("wrong secret: %v", err)
+	}
+
+	if status, body := oauthPost(t, meta.RevocationEndpoint, url.Values{"token": {tok.AccessToken}}, id, secret); status != http.StatusOK {
+		t.Fatalf("revoke: %d %v", status, body)
+	}
+	if status, body := oauthPost(t, meta.IntrospectionEndpoint, url.Values{"token": {tok.AccessToken}}, id, secret); status != http.StatusOK ||
+		body["active"] != false || len(body) != 1 {
+		t.Errorf("introspect after revoke: %d %v", status, body)
+	}
+	events, _, err := g.admin.Audit(context.Background(), keygate.AuditFilter{Action: "access_token.revoked"}, keygate.Page{})
+	if err != nil || len(events) != 1 || events[0].TargetID != jti {
+		t.Errorf("audit %v, %v", events, err)
+	}
+	// The JWKS publishes the signing key, public part only.
+	resp, err = http.Get(meta.JWKSURI)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var jwks struct {
+		Keys []map[string]any `json:"keys"`
+	}
+	json.NewDecoder(resp.Body).Decode(&jwks)
+	resp.Body.Close()
+	if len(jwks.Keys) != 1 || jwks.Keys[0]["alg"] != "ES256" || jwks.Keys[0]["d"] != nil {
+		t.Errorf("jwks %v", jwks.Keys)
+	}
+}
+
+// A token revoked on one node is inactive on every other: the jti reaches
+// their denylists through the change bus, as a key revocation does (the
+// lag measured the same way as in TestClusterNodesHonourEachOthersChanges).
+func TestOAuth2RevocationReachesEveryNode(t *testing.T) {
+	// Not parallel: it measures time.
+	flags := []string{"--oauth2", "--oauth2-issuer", "http://localhost:1"}
+	nodes := cluster(t, flags, flags, flags)
+	a, b, c := nodes[0], nodes[1], nodes[2]
+	a.consumer(t, "acme")
+	id, secret := a.oauthClient(t, "acme", "ci", "orders:read")
+	active := func(g *gateway, token string) func() int {
+		return func() int {
+			_, body := oauthPost(t, g.proxyURL+accesstoken.IntrospectionPath, url.Values{"token": {token}}, id, secret)
+			if body["active"] == true {
+				return 1
+			}
+			return 0
+		}
+	}
+	var took []time.Duration
+	for range 20 {
+		status, body := oauthPost(t, a.proxyURL+accesstoken.TokenPath, url.Values{"grant_type": {"client_credentials"}}, id, secret)
+		if status != http.StatusOK {
+			t.Fatalf("token: %d %v", status, body)
+		}
+		token := body["access_token"].(string)
+		for _, n := range nodes {
+			if active(n, token)() != 1 {
+				t.Fatalf("new token inactive on %s", n.proxyURL)
+			}
+		}
+		revoked := time.Now()
+		if status, body := oauthPost(t, c.proxyURL+accesstoken.RevocationPath, url.Values{"token": {token}}, id, secret); status != http.StatusOK {
+			t.Fatalf("revoke: %d %v", status, body)
+		}
+		for _, n := range []*gateway{a, b} {
+			within(t, time.Second, "revoked token", 0, active(n, token))
+			took = append(took, time.Since(revoked))
+		}
+	}
+	slices.Sort(took)
+	t.Logf("token revocation reached the other nodes in p50 %v, p99 %v, max %v (%d samples)",
+		took[len(took)/2], took[len(took)*99/100], took[len(took)-1], len(took))
+	if p99 := took[len(took)*99/100]; p99 > 500*time.Millisecond {
+		t.Errorf("p99 propagation %v, want < 500 ms", p99)
+	}
+}
