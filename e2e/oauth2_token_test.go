@@ -2,7 +2,9 @@ package e2e
 
 import (
 	"context"
+	"encoding/base64"
 	"encoding/json"
+	"io"
 	"net/http"
 	"net/url"
 	"slices"
@@ -160,5 +162,97 @@ func TestOAuth2RevocationReachesEveryNode(t *testing.T) {
 		took[len(took)/2], took[len(took)*99/100], took[len(took)-1], len(took))
 	if p99 := took[len(took)*99/100]; p99 > 500*time.Millisecond {
 		t.Errorf("p99 propagation %v, want < 500 ms", p99)
+	}
+}
+
+// tokenKID is the kid in a token's header.
+func tokenKID(tb testing.TB, token string) string {
+	tb.Helper()
+	head, _, _ := strings.Cut(token, ".")
+	raw, err := base64.RawURLEncoding.DecodeString(head)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	var h struct {
+		KID string `json:"kid"`
+	}
+	json.Unmarshal(raw, &h)
+	return h.KID
+}
+
+// Signing keys rotate in the running binary (on its test clock) while a
+// token is in flight: the next key is published before it signs, and the
+// token the old key signed still verifies and introspects active after the
+// new key took over.
+func TestOAuth2RotationInFlight(t *testing.T) {
+	t.Parallel()
+	clock := newFileClock(t, time.Now())
+	g := startGatewayWith(t, append(clock.flags(), "--oauth2", "--oauth2-key-rotation", "1h",
+		"--oauth2-key-publish-before", "2m", "--oauth2-key-check", "100ms")...)
+	g.consumer(t, "acme")
+	day := keygate.MaxTokenLifetime
+	c, err := g.admin.CreateOAuthClient(context.Background(), "acme", keygate.OAuthClientRequest{Name: "ci", TokenLifetime: &day})
+	if err != nil {
+		t.Fatal(err)
+	}
+	id, secret := c.ClientID, c.ClientSecret
+	token := func() string {
+		status, body := oauthPost(t, g.proxyURL+accesstoken.TokenPath, url.Values{"grant_type": {"client_credentials"}}, id, secret)
+		if status != http.StatusOK {
+			t.Fatalf("token: %d %v", status, body)
+		}
+		return body["access_token"].(string)
+	}
+	jwks := func() *accesstoken.PublicKeys {
+		resp, err := http.Get(g.proxyURL + accesstoken.JWKSPath)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		raw, _ := io.ReadAll(resp.Body)
+		keys, err := accesstoken.ParseJWKS(raw)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return keys
+	}
+	published := func(kid string) bool { _, _, ok := jwks().PublicKey(kid); return ok }
+	old := token()
+	oldKID := tokenKID(t, old)
+
+	clock.Advance(59 * time.Minute) // publish_before ahead of the term's end: a next key
+	within(t, 5*time.Second, "a second key published", 2, func() int {
+		var body struct {
+			Keys []json.RawMessage `json:"keys"`
+		}
+		resp, err := http.Get(g.proxyURL + accesstoken.JWKSPath)
+		if err != nil {
+			t.Fatal(err)
+		}
+		json.NewDecoder(resp.Body).Decode(&body)
+		resp.Body.Close()
+		return len(body.Keys)
+	})
+	if kid := tokenKID(t, token()); kid != oldKID {
+		t.Errorf("a published next key signs before its term: %s", kid)
+	}
+
+	clock.Advance(2 * time.Minute) // the term ended and the next key was published long enough
+	var newKID string
+	within(t, 5*time.Second, "the new key signing", 1, func() int {
+		if newKID = tokenKID(t, token()); newKID != oldKID {
+			return 1
+		}
+		return 0
+	})
+	if !published(oldKID) || !published(newKID) {
+		t.Fatalf("old key published %v, new %v", published(oldKID), published(newKID))
+	}
+	v := &accesstoken.Verifier{Issuer: g.proxyURL, Audience: g.proxyURL, Keys: jwks(), Now: clock.Now}
+	if _, err := v.Verify(old); err != nil {
+		t.Errorf("the token signed before the rotation: %v", err)
+	}
+	if status, body := oauthPost(t, g.proxyURL+accesstoken.IntrospectionPath, url.Values{"token": {old}}, id, secret); body["active"] != true {
+		t.Errorf("the token signed before the rotation introspected: %d %v", status, body)
 	}
 }
