@@ -33,7 +33,10 @@ const maxClientIDLen = 128
 // is invalid_request; a store failure is an error (503).
 func (s *Server) authenticate(ctx context.Context, r *http.Request, form map[string]string, st *state) (*keygate.OAuthClient, error) {
 	basicID, basicSecret, basic := r.BasicAuth()
-	if !basic && r.Header.Get("Authorization") != "" {
+	if authz := r.Header.Get("Authorization"); !basic && authz != "" {
+		if len(authz) >= 6 && strings.EqualFold(authz[:6], "basic ") {
+			return nil, errClient(true) // Basic, but not decodable
+		}
 		return nil, invalidRequest("the Authorization header must use the Basic scheme")
 	}
 	_, post := form["client_secret"]

@@ -264,6 +264,7 @@ func TestTokenErrors(t *testing.T) {
 		{name: "client_id differs from Basic", form: with(cc, "client_id", basicOnly), user: id, pass: secret, status: 400, code: "invalid_request"},
 		{name: "bad assertion type", form: with(cc, "client_assertion_type", "jwt", "client_assertion", "x.y.z"), status: 400, code: "invalid_request"},
 		{name: "no client authentication", form: cc, status: 401, code: "invalid_client"},
+		{name: "Basic not base64", form: cc, edit: func(r *http.Request) { r.Header.Set("Authorization", "Basic %%%") }, status: 401, code: "invalid_client", wwwAuth: true},
 		{name: "unknown client (Basic)", form: cc, user: "kgc_nobody", pass: secret, status: 401, code: "invalid_client", wwwAuth: true, description: "client authentication failed"},
 		{name: "wrong secret (Basic)", form: cc, user: id, pass: "wrong", status: 401, code: "invalid_client", wwwAuth: true, description: "client authentication failed"},
 		{name: "wrong secret (post)", form: with(cc, "client_id", id, "client_secret", "wrong"), status: 401, code: "invalid_client"},
