@@ -206,7 +206,8 @@ func (n *oauth2Node) now() time.Time {
 // ensureKeys loads the key set; a store without one gets its first key
 // from the one node that takes the lease, the others wait for it.
 func (n *oauth2Node) ensureKeys(ctx context.Context) error {
-	deadline := time.Now().Add(30 * time.Second)
+	// Longer than the lease's TTL: a node that died holding it lets it go by then.
+	deadline := time.Now().Add(75 * time.Second)
 	for {
 		set, err := accesstoken.Load(ctx, n.m.Store, n.ring)
 		if err != nil {
@@ -226,7 +227,7 @@ func (n *oauth2Node) ensureKeys(ctx context.Context) error {
 			return err
 		}
 		if time.Now().After(deadline) {
-			return errors.New("signing keys: none in the store, and the node holding the lease to make them has not in 30 s")
+			return errors.New("signing keys: none in the store, and the node holding the lease to make them has not made them in 75 s")
 		}
 		select {
 		case <-ctx.Done():
