@@ -15,7 +15,10 @@ func TestEndpoints(t *testing.T) {
 	const delay = 30 * time.Millisecond
 	status := fasthttp.StatusUnauthorized
 	p := New(nil, nil, Config{Logger: slog.New(slog.DiscardHandler), RefusalDelay: delay, Endpoints: map[string]fasthttp.RequestHandler{
-		"/oauth2/token": func(ctx *fasthttp.RequestCtx) { ctx.SetStatusCode(status); ctx.SetBodyString(`{"error":"invalid_client"}`) },
+		"/oauth2/token": func(ctx *fasthttp.RequestCtx) {
+			ctx.SetStatusCode(status)
+			ctx.SetBodyString(`{"error":"invalid_client"}`)
+		},
 	}})
 	call := func() (int, time.Duration) {
 		var req fasthttp.Request
