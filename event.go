@@ -30,12 +30,16 @@ const (
 	// EventAnomalyDetected goes out when the anomaly detector raises an
 	// alert (its data: the Anomaly's fields, explanation in words).
 	EventAnomalyDetected = "anomaly.detected"
+	// EventAccessTokenRevoked goes out when an OAuth client revokes one of
+	// its access tokens (RFC 7009). Issuing a token sends no event: tokens
+	// are issued far too often for webhooks.
+	EventAccessTokenRevoked = "access_token.revoked"
 )
 
 // EventTypes lists every event type, for validating subscriptions.
 var EventTypes = []string{EventKeyCreated, EventKeyExpiring, EventKeyRotationDue, EventKeyRotated, EventKeyRevoked, EventKeyLeaked,
 	EventHMACCredentialExpiring, EventAccessRequested, EventAccessApproved, EventAccessDenied, EventServiceDeployed,
-	EventAnomalyDetected}
+	EventAccessTokenRevoked, EventAnomalyDetected}
 
 // Event is something that happened to a credential or an access request.
 // Data never holds a secret, with one exception the receiver asked for: the

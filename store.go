@@ -23,6 +23,7 @@ type Store interface {
 	AccessRuleStore
 	PlanStore
 	OAuthClientStore
+	AccessTokenStore
 	UsageStore
 	LeaseStore
 	ChangeLog
@@ -90,6 +91,8 @@ const (
 	HMACCredentialChanged
 	PlanChanged
 	OAuthClientChanged
+	// AccessTokenChanged: an access token was revoked; ID is its jti.
+	AccessTokenChanged
 )
 
 // String names the kind as the audit trail does.
@@ -111,6 +114,8 @@ func (k ChangeKind) String() string {
 		return "plan"
 	case OAuthClientChanged:
 		return "oauth_client"
+	case AccessTokenChanged:
+		return "access_token"
 	}
 	return "unknown"
 }
@@ -118,7 +123,7 @@ func (k ChangeKind) String() string {
 // ParseChangeKind is the kind String names; 0 for a name it does not know
 // (one a newer keygate wrote), which no cache acts on.
 func ParseChangeKind(s string) ChangeKind {
-	for k := ServiceChanged; k <= OAuthClientChanged; k++ {
+	for k := ServiceChanged; k <= AccessTokenChanged; k++ {
 		if k.String() == s {
 			return k
 		}

@@ -16,6 +16,7 @@ type Store interface {
 	keygate.HMACCredentialStore
 	keygate.UsageStore
 	keygate.ChangeLog
+	keygate.AccessTokenStore
 }
 
 // Jobs are the lifecycle's background work, for API keys and HMAC
@@ -50,6 +51,10 @@ type Jobs struct {
 	ChangeRetention time.Duration
 }
 
+// revokedTokenLeeway is how long past its exp a revoked access token's
+// record is kept: longer than any verifier's clock-skew leeway.
+const revokedTokenLeeway = 5 * time.Minute
+
 // batch bounds one write, so that a backlog never holds the writer long.
 const batch = 500
 
@@ -65,6 +70,9 @@ type Report struct {
 	UsagePruned int64
 	// ChangesPruned is how many changes were deleted from the change log.
 	ChangesPruned int64
+	// RevokedTokensPurged is how many revoked access tokens' records were
+	// deleted, the tokens having expired.
+	RevokedTokensPurged int64
 }
 
 func (r Report) total() int64 {
@@ -157,6 +165,13 @@ func (j *Jobs) RunOnce(ctx context.Context) (Report, error) {
 		if err != nil {
 			return r, err
 		}
+	}
+	// A revoked access token's record is needed until the token expired
+	// (plus the verifiers' leeway): after that its exp refuses it.
+	n, err := j.Store.PurgeRevokedAccessTokens(ctx, now.Add(-revokedTokenLeeway))
+	r.RevokedTokensPurged += n
+	if err != nil {
+		return r, err
 	}
 	return r, nil
 }

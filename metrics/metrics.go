@@ -13,6 +13,7 @@ type Metrics struct {
 	registry *prometheus.Registry
 
 	allowed, limited, failedOpen, failedClosed prometheus.Counter
+	oauth2Tokens                               *prometheus.CounterVec
 
 	usageFlushed, usageFlushFailures, usageDropped prometheus.Counter
 }
@@ -45,7 +46,11 @@ func New() *Metrics {
 			Help: "Usage records dropped because the store refused writes for too long.",
 		}),
 	}
-	reg.MustRegister(decisions, m.usageFlushed, m.usageFlushFailures, m.usageDropped)
+	m.oauth2Tokens = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "keygate_oauth2_token_requests_total",
+		Help: "Token endpoint requests by result: issued, or the RFC 6749 error code of the refusal (invalid_client, invalid_scope, ...), or failed (503).",
+	}, []string{"result"})
+	reg.MustRegister(decisions, m.usageFlushed, m.usageFlushFailures, m.usageDropped, m.oauth2Tokens)
 	return m
 }
 
@@ -75,6 +80,10 @@ func (m *Metrics) RateLimitFailed(failOpen bool) {
 		m.failedClosed.Inc()
 	}
 }
+
+// OAuth2Token counts a token endpoint request by its result (a bounded
+// set: issued, failed, or an RFC 6749 error code).
+func (m *Metrics) OAuth2Token(result string) { m.oauth2Tokens.WithLabelValues(result).Inc() }
 
 func (m *Metrics) UsageFlushed(records int) { m.usageFlushed.Add(float64(records)) }
 func (m *Metrics) UsageFlushFailed()        { m.usageFlushFailures.Inc() }

@@ -111,6 +111,10 @@ type Config struct {
 	// Anomalies, when set, is told every authentication's outcome and
 	// may block client addresses (see anomaly.go).
 	Anomalies Anomalies
+	// Endpoints are paths keygate itself answers on this listener before
+	// any route is matched (the OAuth 2.0 authorization server's); a 401
+	// they answer is held back by RefusalDelay as any other.
+	Endpoints map[string]fasthttp.RequestHandler
 }
 
 // refusalsPerAddress is how many 401s a second an address gets at once
@@ -250,6 +254,13 @@ func (p *Proxy) Serve(ctx *fasthttp.RequestCtx) {
 	}
 	if x.path == p.cfg.SelfRotatePath && p.cfg.Rotator != nil {
 		p.selfRotate(&x, method)
+		return
+	}
+	if h := p.cfg.Endpoints[x.path]; h != nil {
+		h(ctx)
+		if ctx.Response.StatusCode() == fasthttp.StatusUnauthorized {
+			p.slowRefusal(&x)
+		}
 		return
 	}
 	if x.target.host != "" {

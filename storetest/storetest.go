@@ -80,6 +80,8 @@ func Run(t *testing.T, open func(tb testing.TB, h Harness) keygate.Store) {
 		{"OAuthClientRevoke", testOAuthClientRevoke},
 		{"OAuthClientDelete", testOAuthClientDelete},
 		{"OAuthClientConsumerCascade", testOAuthClientConsumerCascade},
+		{"RevokedAccessTokens", testRevokedAccessTokens},
+		{"RevokedAccessTokenErrors", testRevokedAccessTokenErrors},
 		{"Webhooks", testWebhooks},
 		{"WebhookErrors", testWebhookErrors},
 		{"WebhookUpdate", testWebhookUpdate},

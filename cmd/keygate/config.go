@@ -79,6 +79,9 @@ type Config struct {
 	// log for changes it has not applied (0: never).
 	ReconcileInterval time.Duration
 
+	// OAuth2 is the authorization server's settings (--oauth2-*).
+	OAuth2 oauth2Config
+
 	// For end-to-end tests only (hidden flags, see docs/configuration.md):
 	// ClockFile makes the node's clock that file's modification time, so a
 	// test moves it with os.Chtimes; JobsInterval is how often the lifecycle
@@ -137,6 +140,7 @@ func (c *Config) addFlags(fs *pflag.FlagSet) {
 	fs.StringVar(&c.ClockFile, "clock-file", "", "for tests only: the node's clock is this file's modification time (a test moves it with touch or os.Chtimes)")
 	fs.DurationVar(&c.JobsInterval, "jobs-interval", time.Minute, "for tests only: how often the lifecycle jobs run")
 	c.addAnomalyFlags(fs)
+	c.OAuth2.addFlags(fs)
 	fs.MarkHidden("clock-file")
 	fs.MarkHidden("jobs-interval")
 	fs.VisitAll(func(f *pflag.Flag) {

@@ -21,6 +21,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/keygate/keygate"
+	"github.com/keygate/keygate/accesstoken"
 	"github.com/keygate/keygate/adminapi"
 	"github.com/keygate/keygate/anomaly"
 	"github.com/keygate/keygate/apikey"
@@ -33,6 +34,7 @@ import (
 	"github.com/keygate/keygate/lifecycle"
 	"github.com/keygate/keygate/meter"
 	"github.com/keygate/keygate/metrics"
+	"github.com/keygate/keygate/oauth2server"
 	"github.com/keygate/keygate/proxy"
 	"github.com/keygate/keygate/redis"
 	"github.com/keygate/keygate/webhook"
@@ -127,6 +129,11 @@ type Main struct {
 	// Reconciler applies the store's change log to the caches every
 	// --reconcile-interval; nil when that is 0.
 	Reconciler *changelog.Reconciler
+	// Denylist holds the revoked access tokens' jtis (every node); OAuth2
+	// is the authorization server (nil without --oauth2).
+	Denylist *accesstoken.Denylist
+	OAuth2   *oauth2server.Server
+	oauth2   *oauth2Node
 
 	// WarmFrom, when a test sets it, is what the warm-up reads instead of
 	// Store (to hold it back, say).
@@ -280,7 +287,11 @@ func (m *Main) Run(ctx context.Context) (err error) {
 	if err != nil {
 		return err
 	}
-	m.Proxy = proxy.New(m.Store, m.Verifier, proxy.Config{TrustedProxies: trusted, UpstreamRoots: upstreamRoots, Logger: m.Logger, HMAC: m.HMAC, Replay: m.Replay, Now: m.Now,
+	m.Denylist = accesstoken.NewDenylist(m.Store, m.Now)
+	if err := m.setupOAuth2(ctx, ring, hasher); err != nil {
+		return err
+	}
+	m.Proxy = proxy.New(m.Store, m.Verifier, proxy.Config{Endpoints: m.oauth2Endpoints(), TrustedProxies: trusted, UpstreamRoots: upstreamRoots, Logger: m.Logger, HMAC: m.HMAC, Replay: m.Replay, Now: m.Now,
 		Rotator: rotator, SelfRotatePath: m.Config.SelfRotatePath, HealthPath: m.Config.HealthPath, ReadyPath: m.Config.ReadyPath, Ready: m.Ready, Pickup: rotator, ExpiryNotice: m.Config.KeyExpiryNotice,
 		Limiter: m.Limiter, RateLimitFailOpen: failOpen, Metrics: m.Metrics, Meter: m.Meter, RefusalDelay: m.Config.RefusalDelay,
 		Anomalies: anomalies})
@@ -291,7 +302,7 @@ func (m *Main) Run(ctx context.Context) (err error) {
 		}
 		return out
 	})
-	caches := []keygate.ChangeFunc{m.Verifier.Apply, m.HMAC.Apply, m.Proxy.Apply}
+	caches := []keygate.ChangeFunc{m.Verifier.Apply, m.HMAC.Apply, m.Proxy.Apply, m.Denylist.Apply}
 	applyToCaches := func(c keygate.Change) {
 		for _, apply := range caches {
 			apply(c)
@@ -311,6 +322,9 @@ func (m *Main) Run(ctx context.Context) (err error) {
 		// this node's reach theirs.
 		m.changes = redis.NewChangeBus(m.redis, m.Config.RedisPrefix, m.Logger)
 		onChange = append(onChange, m.changes.Publish)
+	}
+	if err := m.loadDenylist(ctx); err != nil {
+		return err
 	}
 
 	// Admin tokens are the admin API's: a gateway node neither takes
@@ -335,6 +349,9 @@ func (m *Main) Run(ctx context.Context) (err error) {
 	}
 	if m.Config.gateway() {
 		if err := m.serveProxy(); err != nil {
+			return err
+		}
+		if err := m.startOAuth2(); err != nil {
 			return err
 		}
 	}
@@ -370,6 +387,9 @@ func (m *Main) Run(ctx context.Context) (err error) {
 				m.Verifier.Flush()
 				m.HMAC.Flush()
 				m.Proxy.Resync()
+				if err := m.Denylist.Load(ctx); err != nil {
+					m.Logger.Warn("after missed changes", "error", err)
+				}
 				// A key imported elsewhere may be among the changes missed.
 				if err := acceptImportedKeys(ctx, m.Store, m.Verifier); err != nil {
 					m.Logger.Warn("after missed changes", "error", err)
