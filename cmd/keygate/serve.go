@@ -25,6 +25,7 @@ import (
 	"github.com/keygate/keygate/apikey"
 	"github.com/keygate/keygate/auth/hmacauth"
 	"github.com/keygate/keygate/auth/keyauth"
+	"github.com/keygate/keygate/auth/oauth2"
 	"github.com/keygate/keygate/changelog"
 	"github.com/keygate/keygate/inmem"
 	"github.com/keygate/keygate/keyring"
@@ -104,6 +105,7 @@ type Main struct {
 	// at start, kept current by the changes the verifier gets).
 	KeyFilter *keyauth.Filter
 	HMAC      *hmacauth.Credentials
+	OAuth2    *oauth2.Provider    // access tokens on routes with oauth2
 	Webhooks  *webhook.Dispatcher // keygate.Publisher of every event
 	Proxy     *proxy.Proxy
 	// Limiter enforces usage plans; Meter counts usage; Metrics is served
@@ -270,7 +272,8 @@ func (m *Main) Run(ctx context.Context) (err error) {
 	if m.Config.UsageFlushInterval > 0 {
 		m.Meter = meter.New(m.Store, meter.Options{FlushInterval: m.Config.UsageFlushInterval, Logger: m.Logger, Metrics: m.Metrics})
 	}
-	m.Proxy = proxy.New(m.Store, m.Verifier, proxy.Config{TrustedProxies: trusted, UpstreamRoots: upstreamRoots, Logger: m.Logger, HMAC: m.HMAC, Replay: m.Replay, Now: m.Now,
+	m.OAuth2 = m.newOAuth2Provider(ring)
+	m.Proxy = proxy.New(m.Store, m.Verifier, proxy.Config{TrustedProxies: trusted, UpstreamRoots: upstreamRoots, Logger: m.Logger, HMAC: m.HMAC, Replay: m.Replay, Now: m.Now, OAuth2: m.OAuth2,
 		Rotator: rotator, SelfRotatePath: m.Config.SelfRotatePath, HealthPath: m.Config.HealthPath, ReadyPath: m.Config.ReadyPath, Ready: m.Ready, Pickup: rotator, ExpiryNotice: m.Config.KeyExpiryNotice,
 		Limiter: m.Limiter, RateLimitFailOpen: failOpen, Metrics: m.Metrics, Meter: m.Meter, RefusalDelay: m.Config.RefusalDelay})
 	m.Metrics.UpstreamTargets(func() []metrics.TargetHealth {
@@ -280,7 +283,7 @@ func (m *Main) Run(ctx context.Context) (err error) {
 		}
 		return out
 	})
-	caches := []keygate.ChangeFunc{m.Verifier.Apply, m.HMAC.Apply, m.Proxy.Apply}
+	caches := []keygate.ChangeFunc{m.Verifier.Apply, m.HMAC.Apply, m.OAuth2.Apply, m.Proxy.Apply}
 	applyToCaches := func(c keygate.Change) {
 		for _, apply := range caches {
 			apply(c)
