@@ -6,6 +6,7 @@ import (
 	"crypto/elliptic"
 	"crypto/rand"
 	"encoding/json"
+	"errors"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -15,6 +16,7 @@ import (
 
 	"github.com/go-jose/go-jose/v4"
 	"github.com/keygate/keygate"
+	"github.com/keygate/keygate/client"
 )
 
 // testIdP is an external identity provider: it publishes a JWKS and signs
@@ -98,7 +100,7 @@ func TestOAuth2Gateway(t *testing.T) {
 	g.service(t, "orders", g.upstream.URL, nil)
 	acme := g.consumer(t, "acme", "partners")
 	g.consumer(t, "outsider")
-	client, err := g.admin.CreateOAuthClient(ctx, "acme", keygate.OAuthClientRequest{Name: "ci"})
+	oc, err := g.admin.CreateOAuthClient(ctx, "acme", keygate.OAuthClientRequest{Name: "ci"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -121,7 +123,7 @@ func TestOAuth2Gateway(t *testing.T) {
 	})
 	g.route(t, "local", "orders", func(r *keygate.Route) { r.OAuth2 = keygate.NewOAuth2AuthConfig() })
 	bearer := func(tok string) http.Header { return hdr("Authorization", "Bearer "+tok) }
-	read := idp.token(t, "idp-1", e2eClaims(clock.Now(), client.ClientID, "anyone", "orders:read"))
+	read := idp.token(t, "idp-1", e2eClaims(clock.Now(), oc.ClientID, "anyone", "orders:read"))
 
 	t.Run("granted: the client's consumer reaches the upstream", func(t *testing.T) {
 		status, _, body := g.call(t, "GET", "/orders", bearer(read))
@@ -130,7 +132,7 @@ func TestOAuth2Gateway(t *testing.T) {
 		}
 		e := decodeEcho(t, body)
 		for name, want := range map[string]string{"X-Consumer-Id": acme.ID, "X-Consumer-Username": "acme",
-			"X-Credential-Identifier": client.ClientID, "X-Consumer-Groups": "partners"} {
+			"X-Credential-Identifier": oc.ClientID, "X-Consumer-Groups": "partners"} {
 			if got := strings.Join(e.Headers[name], ","); got != want {
 				t.Errorf("%s = %q, want %q", name, got, want)
 			}
@@ -141,8 +143,8 @@ func TestOAuth2Gateway(t *testing.T) {
 	})
 
 	t.Run("refusals per RFC 6750", func(t *testing.T) {
-		expired := e2eClaims(clock.Now().Add(-time.Hour), client.ClientID, "x", "orders:read")
-		wrongAud := e2eClaims(clock.Now(), client.ClientID, "x", "orders:read")
+		expired := e2eClaims(clock.Now().Add(-time.Hour), oc.ClientID, "x", "orders:read")
+		wrongAud := e2eClaims(clock.Now(), oc.ClientID, "x", "orders:read")
 		wrongAud["aud"] = "billing-api"
 		tests := []struct {
 			name      string
@@ -154,10 +156,10 @@ func TestOAuth2Gateway(t *testing.T) {
 			{"no token", "GET", nil, 401, `Bearer realm="keygate"`},
 			{"expired", "GET", bearer(idp.token(t, "idp-1", expired)), 401, `error="invalid_token"`},
 			{"wrong audience", "GET", bearer(idp.token(t, "idp-1", wrongAud)), 401, `error="invalid_token"`},
-			{"unpublished key", "GET", bearer(idp.token(t, "nobody", e2eClaims(clock.Now(), client.ClientID, "x", "orders:read"))), 401, `error="invalid_token"`},
+			{"unpublished key", "GET", bearer(idp.token(t, "nobody", e2eClaims(clock.Now(), oc.ClientID, "x", "orders:read"))), 401, `error="invalid_token"`},
 			{"not a JWT", "GET", bearer("kg_test_whatever"), 401, `error="invalid_token"`},
 			{"POST without orders:write", "POST", bearer(read), 403, `error="insufficient_scope", scope="orders:write"`},
-			{"GET without orders:read", "GET", bearer(idp.token(t, "idp-1", e2eClaims(clock.Now(), client.ClientID, "x", "orders:write"))), 403, `scope="orders:read"`},
+			{"GET without orders:read", "GET", bearer(idp.token(t, "idp-1", e2eClaims(clock.Now(), oc.ClientID, "x", "orders:write"))), 403, `scope="orders:read"`},
 		}
 		for _, tt := range tests {
 			t.Run(tt.name, func(t *testing.T) {
@@ -172,7 +174,7 @@ func TestOAuth2Gateway(t *testing.T) {
 			})
 		}
 		status, _, _ := g.call(t, "POST", "/orders", bearer(idp.token(t, "idp-1",
-			e2eClaims(clock.Now(), client.ClientID, "x", "orders:read orders:write"))))
+			e2eClaims(clock.Now(), oc.ClientID, "x", "orders:read orders:write"))))
 		if status != http.StatusOK {
 			t.Errorf("POST with both scopes: %d", status)
 		}
@@ -181,7 +183,7 @@ func TestOAuth2Gateway(t *testing.T) {
 	t.Run("the IdP's new key is fetched on its first token", func(t *testing.T) {
 		idp.addKey(t, "idp-2")
 		clock.Advance(11 * time.Second) // past the refresh rate limit since the last fetch
-		status, _, body := g.call(t, "GET", "/orders", bearer(idp.token(t, "idp-2", e2eClaims(clock.Now(), client.ClientID, "x", "orders:read"))))
+		status, _, body := g.call(t, "GET", "/orders", bearer(idp.token(t, "idp-2", e2eClaims(clock.Now(), oc.ClientID, "x", "orders:read"))))
 		if status != http.StatusOK {
 			t.Errorf("token of the new key: %d %s", status, body)
 		}
@@ -211,7 +213,7 @@ func TestOAuth2Gateway(t *testing.T) {
 	})
 
 	t.Run("a revoked client's tokens are refused", func(t *testing.T) {
-		if _, err := g.admin.RevokeOAuthClient(ctx, client.ID); err != nil {
+		if _, err := g.admin.RevokeOAuthClient(ctx, oc.ID); err != nil {
 			t.Fatal(err)
 		}
 		status, h, _ := g.call(t, "GET", "/orders", bearer(read))
@@ -227,7 +229,9 @@ func TestOAuth2Gateway(t *testing.T) {
 		r.OAuth2.Issuers = []keygate.OAuth2Issuer{{Issuer: e2eIdPIssuer, JWKSURI: "http://idp.example/jwks", Audience: "x",
 			ConsumerClaim: "sub", ConsumerBy: "id"}}
 		_, err := g.admin.CreateRoute(ctx, r)
-		if keygate.ErrorCode(err) != keygate.EINVALID || err == nil || !strings.Contains(err.Error(), "oauth2.issuers[0].jwks_uri: must be an https URL") {
+		var apiErr *client.Error
+		if !errors.As(err, &apiErr) || apiErr.Status != http.StatusBadRequest ||
+			!strings.HasPrefix(apiErr.Message, "oauth2.issuers[0].jwks_uri: must be an https URL") {
 			t.Errorf("error %v", err)
 		}
 	})
