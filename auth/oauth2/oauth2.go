@@ -3,6 +3,7 @@ package oauth2
 import (
 	"bytes"
 	"context"
+	"crypto/sha256"
 	"encoding/base64"
 	"encoding/json"
 	"errors"
@@ -46,8 +47,13 @@ type Options struct {
 	// RefreshInterval is the least time between two key loads of one
 	// issuer caused by unknown kids (DefaultRefreshInterval).
 	RefreshInterval time.Duration
-	Now             func() time.Time
-	Logger          *slog.Logger
+	// TokenCacheTTL is how long a verified token is remembered (by its
+	// hash), so that a client's next requests with it skip the signature
+	// check; never past the token's exp. 0: DefaultTokenCacheTTL;
+	// negative: off.
+	TokenCacheTTL time.Duration
+	Now           func() time.Time
+	Logger        *slog.Logger
 }
 
 // Provider holds what every oauth2 route of a node shares: the issuers'
@@ -121,6 +127,7 @@ type issuer struct {
 // Authenticator is oauth2 as configured on one route.
 type Authenticator struct {
 	cfg       keygate.OAuth2AuthConfig
+	tokens    *tokenCache
 	issuers   []issuer
 	provider  *Provider
 	challenge string
@@ -132,7 +139,7 @@ var _ auth.Authenticator = (*Authenticator)(nil)
 // route). It fails when the route accepts the local issuer and the node
 // has none configured.
 func (p *Provider) New(cfg keygate.OAuth2AuthConfig) (*Authenticator, error) {
-	a := &Authenticator{cfg: cfg, provider: p, challenge: `Bearer realm="keygate"`}
+	a := &Authenticator{cfg: cfg, provider: p, challenge: `Bearer realm="keygate"`, tokens: newTokenCache(p.opts.TokenCacheTTL)}
 	leeway := time.Duration(cfg.Leeway) * time.Second
 	if leeway == 0 {
 		leeway = -1 // none (0 is the verifier's default)
@@ -182,14 +189,23 @@ const (
 
 // Authenticate checks the bearer token of r.
 func (a *Authenticator) Authenticate(ctx context.Context, r *fasthttp.Request, t keygate.Target) (auth.Result, error) {
-	token, found, dup := bearer(r)
+	raw, found, dup := bearer(r)
 	if !found {
 		return auth.Result{Verdict: auth.Absent, Message: msgNoToken}, nil
 	}
-	if !dup && !jwtShaped(token) {
+	if !dup && !jwtShaped(raw) {
 		// Not a JWT: perhaps an API key for another kind on the route.
 		return auth.Result{Verdict: auth.Absent, Message: msgMalformed,
 			Challenge: a.challenge + `, error="invalid_token", error_description="` + msgMalformed + `"`}, nil
+	}
+	// raw points into the header: what is needed of it is taken before
+	// hide_credentials removes it.
+	now := a.provider.opts.Now()
+	sum := sha256.Sum256(raw)
+	v, hit := a.tokens.get(sum, now.UnixNano())
+	var token string
+	if !hit {
+		token = string(raw)
 	}
 	if a.cfg.HideCredentials {
 		// Hidden whatever the verdict, as key-auth does.
@@ -198,21 +214,26 @@ func (a *Authenticator) Authenticate(ctx context.Context, r *fasthttp.Request, t
 	if dup {
 		return a.invalid("invalid_request", msgDuplicate), nil
 	}
-	is, ok := a.pick(token)
-	if !ok {
-		return a.invalid("invalid_token", "The access token's issuer is not accepted here"), nil
-	}
-	claims, err := a.verify(ctx, is, token)
-	if err != nil {
-		if errors.Is(err, errNoKeys) {
-			return auth.Result{}, fmt.Errorf("oauth2: keys of issuer %s: %w", is.keys.name, err)
+	if !hit {
+		is, ok := a.pick(token)
+		if !ok {
+			return a.invalid("invalid_token", "The access token's issuer is not accepted here"), nil
 		}
-		return a.invalid("invalid_token", describe(err)), nil
+		claims, err := a.verify(ctx, is, token)
+		if err != nil {
+			if errors.Is(err, errNoKeys) {
+				return auth.Result{}, fmt.Errorf("oauth2: keys of issuer %s: %w", is.keys.name, err)
+			}
+			return a.invalid("invalid_token", describe(err)), nil
+		}
+		v = verified{claims: claims, issuer: is}
+		a.tokens.put(sum, v, now)
 	}
+	claims := v.claims
 	if d := a.provider.opts.Denylist; d != nil && d.Revoked(claims.ID) {
 		return a.invalid("invalid_token", msgRevoked), nil
 	}
-	consumer, client, err := a.consumer(ctx, is, claims)
+	consumer, client, err := a.consumer(ctx, v.issuer, claims)
 	if err != nil {
 		return auth.Result{}, err
 	}
@@ -236,23 +257,24 @@ func (a *Authenticator) invalid(code, msg string) auth.Result {
 		Challenge: a.challenge + `, error="` + code + `", error_description="` + msg + `"`}
 }
 
-// bearer finds "Authorization: Bearer <token>".
-func bearer(r *fasthttp.Request) (token string, found, dup bool) {
+// bearer finds "Authorization: Bearer <token>"; token points into r's
+// header.
+func bearer(r *fasthttp.Request) (token []byte, found, dup bool) {
 	vs := r.Header.PeekAll("Authorization")
 	if len(vs) == 0 {
-		return "", false, false
+		return nil, false, false
 	}
 	scheme, tok, ok := bytes.Cut(vs[0], []byte(" "))
 	if !ok || !strings.EqualFold(string(scheme), "Bearer") {
-		return "", false, false
+		return nil, false, false
 	}
-	return string(bytes.TrimSpace(tok)), true, len(vs) > 1
+	return bytes.TrimSpace(tok), true, len(vs) > 1
 }
 
 // jwtShaped is the quick check before any parsing: at most MaxTokenLen,
 // three base64url parts, the first two not empty. An empty signature
 // (an "alg: none" token) passes, to be refused by name.
-func jwtShaped(tok string) bool {
+func jwtShaped[T string | []byte](tok T) bool {
 	if len(tok) > accesstoken.MaxTokenLen || len(tok) < 4 {
 		return false
 	}

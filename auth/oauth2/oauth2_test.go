@@ -324,3 +324,37 @@ func TestNoLocalIssuer(t *testing.T) {
 		t.Errorf("error %v, want one about the local issuer", err)
 	}
 }
+
+// TestTokenCache: a token verified once is taken on its hash, but the
+// denylist, the client's state and the token's exp still hold.
+func TestTokenCache(t *testing.T) {
+	w := newWorld(t)
+	a := w.authenticator(t, nil)
+	c := w.claims(t)
+	c.Expiry = w.clock.Now().Add(10 * time.Second)
+	tok := issue(t, w.set.Load().Current(), c)
+	if res := authenticate(t, a, request("GET", "Bearer "+tok)); res.Verdict != auth.Granted {
+		t.Fatal(res.Message)
+	}
+	w.denied[c.ID] = true
+	if res := authenticate(t, a, request("GET", "Bearer "+tok)); res.Verdict != auth.Unauthenticated || !strings.Contains(res.Message, "revoked") {
+		t.Errorf("revoked after it was cached: %d %s", res.Verdict, res.Message)
+	}
+	delete(w.denied, c.ID)
+	w.clock.Add(10 * time.Second)
+	// The verifier's leeway would still take it; the cache does not keep it past exp.
+	a.Authenticate(context.Background(), request("GET", "Bearer "+tok), keygate.Target{})
+	w.clock.Add(40 * time.Second)
+	if res := authenticate(t, a, request("GET", "Bearer "+tok)); res.Verdict != auth.Unauthenticated || !strings.Contains(res.Message, "expired") {
+		t.Errorf("past exp and leeway: %d %s", res.Verdict, res.Message)
+	}
+
+	t.Run("a token of another route's audience is not taken from the cache", func(t *testing.T) {
+		other := w.authenticator(t, func(c *keygate.OAuth2AuthConfig) { c.Audience = "https://elsewhere" })
+		tok := w.token(t)
+		authenticate(t, a, request("GET", "Bearer "+tok))
+		if res := authenticate(t, other, request("GET", "Bearer "+tok)); res.Verdict != auth.Unauthenticated {
+			t.Errorf("verdict %d on a route of another audience", res.Verdict)
+		}
+	})
+}
