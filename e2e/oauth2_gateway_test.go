@@ -236,3 +236,37 @@ func TestOAuth2Gateway(t *testing.T) {
 		}
 	})
 }
+
+// keygate routes create/update --oauth2...: the kind's settings from flags,
+// the issuers kept or replaced, --oauth2=false removing it.
+func TestCLIRoutesOAuth2(t *testing.T) {
+	t.Parallel()
+	adminEnv(t)
+	admin(t, "services", "create", "--name", "orders", "--url", "http://127.0.0.1:9")
+	route := adminJSON[keygate.Route](t, "routes", "create", "--name", "jwt", "--service", "orders", "--path", "/jwt",
+		"--oauth2", "--oauth2-scope", "orders", "--oauth2-method-scope", "POST=orders:write", "--oauth2-method-scope", "post=orders:admin")
+	o := route.OAuth2
+	if o == nil || strings.Join(o.Scopes, " ") != "orders" || strings.Join(o.MethodScopes["POST"], " ") != "orders:write orders:admin" ||
+		len(o.Issuers) != 1 || !o.Issuers[0].Local || o.Leeway != keygate.DefaultOAuth2Leeway {
+		t.Fatalf("created oauth2 %+v", o)
+	}
+	route = adminJSON[keygate.Route](t, "routes", "update", "jwt", "--oauth2-external-issuer", "https://idp.example",
+		"--oauth2-jwks-uri", "https://idp.example/jwks", "--oauth2-audience", "orders-api", "--oauth2-consumer-by", "username")
+	o = route.OAuth2
+	if o == nil || len(o.Issuers) != 2 || !o.Issuers[0].Local || o.Issuers[1].JWKSURI != "https://idp.example/jwks" ||
+		o.Issuers[1].ConsumerBy != "username" || o.Issuers[1].ConsumerClaim != "sub" || strings.Join(o.Scopes, " ") != "orders" {
+		t.Fatalf("after adding an external issuer %+v", o)
+	}
+	route = adminJSON[keygate.Route](t, "routes", "update", "jwt", "--oauth2-local=false")
+	if o = route.OAuth2; o == nil || len(o.Issuers) != 1 || o.Issuers[0].Issuer != "https://idp.example" {
+		t.Fatalf("after --oauth2-local=false %+v", o)
+	}
+	if _, errOut, err := runAdmin(t, "", "routes", "update", "jwt", "--oauth2-jwks-uri", "http://idp.example/jwks"); !reported(err) ||
+		!strings.Contains(errOut, "oauth2.issuers[0].jwks_uri") {
+		t.Errorf("plain http JWKS URL: %v %s", err, errOut)
+	}
+	wantTable(t, admin(t, "routes", "get", "jwt"), []string{"ID", "NAME", "SERVICE", "HOSTS", "PATHS", "METHODS", "AUTH", "ACL"}, []string{"jwt", "oauth2"})
+	if route = adminJSON[keygate.Route](t, "routes", "update", "jwt", "--oauth2=false", "--key-auth"); route.OAuth2 != nil || route.KeyAuth == nil {
+		t.Fatalf("after --oauth2=false %+v", route.OAuth2)
+	}
+}
