@@ -49,6 +49,10 @@ type OAuth2Issuer struct {
 	// ConsumerBy is what that claim holds: a consumer's id or username,
 	// or an OAuth client's client_id (then that client's consumer).
 	ConsumerBy string `json:"consumer_by,omitempty"`
+	// AllowPlainJWT also takes tokens whose typ is "JWT" or absent, for
+	// providers that do not send RFC 9068's at+jwt. Their ID tokens then
+	// pass the typ check too: the audience must tell them apart.
+	AllowPlainJWT bool `json:"allow_plain_jwt,omitempty"`
 }
 
 // Values of OAuth2Issuer.ConsumerClaim and ConsumerBy.
@@ -185,8 +189,8 @@ func (is *OAuth2Issuer) validate(field, routeAudience string) error {
 		return err
 	}
 	if is.Local {
-		if is.Issuer != "" || is.JWKSURI != "" || is.ConsumerClaim != "" || is.ConsumerBy != "" {
-			return Errorf(EINVALID, "%s: the local issuer takes no issuer, jwks_uri, consumer_claim or consumer_by (its tokens name an OAuth client)", field)
+		if is.Issuer != "" || is.JWKSURI != "" || is.ConsumerClaim != "" || is.ConsumerBy != "" || is.AllowPlainJWT {
+			return Errorf(EINVALID, "%s: the local issuer takes no issuer, jwks_uri, consumer_claim, consumer_by or allow_plain_jwt (its tokens name an OAuth client)", field)
 		}
 		return nil
 	}

@@ -40,7 +40,10 @@ const (
 var errNoKeys = errors.New("no verification keys loaded")
 
 // loadFunc reads a key set and how long it may be used.
-type loadFunc func(ctx context.Context) (*accesstoken.PublicKeys, time.Duration, error)
+type loadFunc func(ctx context.Context) (accesstoken.KeySource, time.Duration, error)
+
+// keySet is one loaded set; its address tells one load from the next.
+type keySet struct{ accesstoken.KeySource }
 
 // keySource is one issuer's published keys, cached. Lookups are lock
 // free; loads are one at a time, on expiry in the background and on an
@@ -52,7 +55,7 @@ type keySource struct {
 	now          func() time.Time
 	logger       *slog.Logger
 
-	keys      atomic.Pointer[accesstoken.PublicKeys]
+	keys      atomic.Pointer[keySet]
 	expires   atomic.Int64 // unix nanos; 0: never loaded
 	lastLoad  atomic.Int64 // unix nanos of the last load attempt
 	bgRunning atomic.Bool
@@ -67,7 +70,7 @@ func newKeySource(name string, load loadFunc, refreshEvery time.Duration, now fu
 // current returns the keys to verify with, loading them first if there
 // are none yet. An expired set is still returned, and reloaded in the
 // background.
-func (s *keySource) current(ctx context.Context) (*accesstoken.PublicKeys, error) {
+func (s *keySource) current(ctx context.Context) (*keySet, error) {
 	k := s.keys.Load()
 	if k == nil {
 		s.refresh(ctx, nil)
@@ -90,7 +93,7 @@ func (s *keySource) current(ctx context.Context) (*accesstoken.PublicKeys, error
 // refresh reloads the keys after a token named a kid that seen lacks.
 // It reports whether there are newer keys than seen to try: loaded by this
 // call or by another one meanwhile.
-func (s *keySource) refresh(ctx context.Context, seen *accesstoken.PublicKeys) bool {
+func (s *keySource) refresh(ctx context.Context, seen *keySet) bool {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if k := s.keys.Load(); k != seen {
@@ -127,7 +130,7 @@ func (s *keySource) reloadLocked(ctx context.Context) bool {
 		}
 		return false
 	}
-	s.keys.Store(keys)
+	s.keys.Store(&keySet{keys})
 	s.expires.Store(now.Add(maxAge).UnixNano())
 	return true
 }
@@ -146,7 +149,7 @@ func LocalKeys(store keygate.SecretStore, ring accesstoken.Sealer) func(ctx cont
 
 // fetchJWKS gets and parses a JWKS document, and how long to use it.
 func fetchJWKS(client *http.Client, uri string) loadFunc {
-	return func(ctx context.Context) (*accesstoken.PublicKeys, time.Duration, error) {
+	return func(ctx context.Context) (accesstoken.KeySource, time.Duration, error) {
 		ctx, cancel := context.WithTimeout(ctx, fetchTimeout)
 		defer cancel()
 		req, err := http.NewRequestWithContext(ctx, http.MethodGet, uri, nil)
@@ -170,7 +173,7 @@ func fetchJWKS(client *http.Client, uri string) loadFunc {
 		if len(body) > maxJWKSSize {
 			return nil, 0, fmt.Errorf("jwks: %s: larger than %d bytes", uri, maxJWKSSize)
 		}
-		keys, err := accesstoken.ParseJWKS(body)
+		keys, err := parseExternalJWKS(body)
 		if err != nil {
 			return nil, 0, err
 		}

@@ -85,7 +85,7 @@ func NewProvider(store Store, opts Options) *Provider {
 	p := &Provider{opts: opts, remote: map[string]*keySource{},
 		lookups: &lookups{store: store, clients: newCache[keygate.OAuthClient](), consumers: newCache[keygate.Consumer](), now: opts.Now}}
 	if l := opts.Local; l != nil {
-		p.local = newKeySource("local", func(ctx context.Context) (*accesstoken.PublicKeys, time.Duration, error) {
+		p.local = newKeySource("local", func(ctx context.Context) (accesstoken.KeySource, time.Duration, error) {
 			k, err := l.Keys(ctx)
 			return k, LocalKeysMaxAge, err
 		}, opts.RefreshInterval, opts.Now, opts.Logger)
@@ -117,7 +117,8 @@ func (p *Provider) remoteKeys(uri string) *keySource {
 
 // issuer is one issuer as a route accepts it.
 type issuer struct {
-	verifier accesstoken.Verifier // Keys set per verification
+	verifier accesstoken.Verifier // keygate's own tokens; Keys set per verification
+	external *externalVerifier    // an external issuer's
 	keys     *keySource
 	local    bool
 	claim    string // consumer_claim
@@ -155,7 +156,9 @@ func (p *Provider) New(cfg keygate.OAuth2AuthConfig) (*Authenticator, error) {
 			v.Issuer, v.Audience = p.opts.Local.Issuer, cmpOr(aud, p.opts.Local.Audience)
 			it = issuer{keys: p.local, local: true, claim: keygate.ClaimClientID, by: keygate.ConsumerByOAuthClient}
 		} else {
-			it = issuer{keys: p.remoteKeys(is.JWKSURI), claim: is.ConsumerClaim, by: is.ConsumerBy}
+			it = issuer{keys: p.remoteKeys(is.JWKSURI), claim: is.ConsumerClaim, by: is.ConsumerBy,
+				external: &externalVerifier{issuer: is.Issuer, audience: aud, leeway: max(leeway, 0), now: p.opts.Now,
+					plainJWT: is.AllowPlainJWT, claim: is.ConsumerClaim}}
 		}
 		v.Keys = &accesstoken.PublicKeys{} // checked by Validate; replaced per verification
 		if err := v.Validate(); err != nil {
@@ -230,7 +233,7 @@ func (a *Authenticator) Authenticate(ctx context.Context, r *fasthttp.Request, t
 		a.tokens.put(sum, v, now)
 	}
 	claims := v.claims
-	if d := a.provider.opts.Denylist; d != nil && d.Revoked(claims.ID) {
+	if d := a.provider.opts.Denylist; d != nil && claims.ID != "" && d.Revoked(claims.ID) {
 		return a.invalid("invalid_token", msgRevoked), nil
 	}
 	consumer, client, err := a.consumer(ctx, v.issuer, claims)
@@ -240,7 +243,7 @@ func (a *Authenticator) Authenticate(ctx context.Context, r *fasthttp.Request, t
 	if consumer == nil {
 		return a.invalid("invalid_token", msgNoConsumer), nil
 	}
-	res := auth.Result{Verdict: auth.Granted, Consumer: consumer, CredentialID: claims.ClientID,
+	res := auth.Result{Verdict: auth.Granted, Consumer: consumer, CredentialID: cmpOr(claims.ClientID, claims.Subject),
 		PlanID: keygate.PlanOf(nil, consumer)}
 	if client != nil {
 		res.CredentialRecord, res.Lineage = client.ID, client.ID
@@ -334,14 +337,20 @@ func (a *Authenticator) verify(ctx context.Context, is *issuer, tok string) (*ac
 	if err != nil {
 		return nil, err
 	}
-	v := is.verifier
-	v.Keys = keys
-	claims, err := v.Verify(tok)
+	claims, err := is.check(keys, tok)
 	if errors.Is(err, accesstoken.ErrUnknownKey) && is.keys.refresh(ctx, keys) {
-		v.Keys = is.keys.keys.Load()
-		claims, err = v.Verify(tok)
+		claims, err = is.check(is.keys.keys.Load(), tok)
 	}
 	return claims, err
+}
+
+func (is *issuer) check(keys *keySet, tok string) (*accesstoken.Claims, error) {
+	if is.external != nil {
+		return is.external.verify(keys, tok)
+	}
+	v := is.verifier
+	v.Keys = keys
+	return v.Verify(tok)
 }
 
 // describe says why a token was refused, for error_description.
