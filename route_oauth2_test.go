@@ -82,6 +82,7 @@ func TestRouteOAuth2Validate(t *testing.T) {
 		{"no issuers", func(c *keygate.OAuth2AuthConfig) { c.Issuers = nil }, "oauth2.issuers"},
 		{"local twice", func(c *keygate.OAuth2AuthConfig) { c.Issuers = append(c.Issuers, keygate.OAuth2Issuer{Local: true}) }, "oauth2.issuers[1]"},
 		{"local with a jwks_uri", func(c *keygate.OAuth2AuthConfig) { c.Issuers[0].JWKSURI = "https://x/jwks" }, "oauth2.issuers[0]"},
+		{"local with allow_plain_jwt", func(c *keygate.OAuth2AuthConfig) { c.Issuers[0].AllowPlainJWT = true }, "oauth2.issuers[0]"},
 		{"external without issuer", func(c *keygate.OAuth2AuthConfig) {
 			e := ext()
 			e.Issuer = ""

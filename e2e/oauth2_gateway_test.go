@@ -251,9 +251,10 @@ func TestCLIRoutesOAuth2(t *testing.T) {
 		t.Fatalf("created oauth2 %+v", o)
 	}
 	route = adminJSON[keygate.Route](t, "routes", "update", "jwt", "--oauth2-external-issuer", "https://idp.example",
-		"--oauth2-jwks-uri", "https://idp.example/jwks", "--oauth2-audience", "orders-api", "--oauth2-consumer-by", "username")
+		"--oauth2-jwks-uri", "https://idp.example/jwks", "--oauth2-audience", "orders-api", "--oauth2-consumer-by", "username",
+		"--oauth2-allow-plain-jwt")
 	o = route.OAuth2
-	if o == nil || len(o.Issuers) != 2 || !o.Issuers[0].Local || o.Issuers[1].JWKSURI != "https://idp.example/jwks" ||
+	if o == nil || len(o.Issuers) != 2 || !o.Issuers[0].Local || o.Issuers[1].JWKSURI != "https://idp.example/jwks" || !o.Issuers[1].AllowPlainJWT ||
 		o.Issuers[1].ConsumerBy != "username" || o.Issuers[1].ConsumerClaim != "sub" || strings.Join(o.Scopes, " ") != "orders" {
 		t.Fatalf("after adding an external issuer %+v", o)
 	}

@@ -12,7 +12,8 @@ import (
 
 // oauth2Flags are routes create and update's flags of the oauth2 kind.
 var oauth2Flags = []string{"oauth2", "oauth2-scope", "oauth2-method-scope", "oauth2-audience", "oauth2-leeway",
-	"oauth2-hide-credentials", "oauth2-local", "oauth2-external-issuer", "oauth2-jwks-uri", "oauth2-consumer-claim", "oauth2-consumer-by"}
+	"oauth2-hide-credentials", "oauth2-local", "oauth2-external-issuer", "oauth2-jwks-uri", "oauth2-consumer-claim", "oauth2-consumer-by",
+	"oauth2-allow-plain-jwt"}
 
 // oauth2Settings holds those flags' values.
 type oauth2Settings struct {
@@ -37,6 +38,7 @@ func addOAuth2Flags(fs *pflag.FlagSet) *oauth2Settings {
 	fs.StringVar(&o.external.JWKSURI, "oauth2-jwks-uri", "", "the external issuer's JWKS URL (https)")
 	fs.StringVar(&o.external.ConsumerClaim, "oauth2-consumer-claim", keygate.ClaimSub, "the external token's claim naming the caller: sub or client_id")
 	fs.StringVar(&o.external.ConsumerBy, "oauth2-consumer-by", keygate.ConsumerByID, "what that claim holds: id, username or oauth_client")
+	fs.BoolVar(&o.external.AllowPlainJWT, "oauth2-allow-plain-jwt", false, "also take the external issuer's tokens with typ JWT or none")
 	return o
 }
 
@@ -81,7 +83,7 @@ func (o *oauth2Settings) from(fs *pflag.FlagSet, cur *keygate.OAuth2AuthConfig) 
 		hasLocal = o.local
 	}
 	external := slices.DeleteFunc(slices.Clone(c.Issuers), func(i keygate.OAuth2Issuer) bool { return i.Local })
-	if anyChanged(fs, []string{"oauth2-external-issuer", "oauth2-jwks-uri", "oauth2-consumer-claim", "oauth2-consumer-by"}) {
+	if anyChanged(fs, []string{"oauth2-external-issuer", "oauth2-jwks-uri", "oauth2-consumer-claim", "oauth2-consumer-by", "oauth2-allow-plain-jwt"}) {
 		// The flags edit the first external issuer, or add one.
 		if len(external) == 0 {
 			external = []keygate.OAuth2Issuer{{ConsumerClaim: keygate.ClaimSub, ConsumerBy: keygate.ConsumerByID}}
@@ -92,6 +94,7 @@ func (o *oauth2Settings) from(fs *pflag.FlagSet, cur *keygate.OAuth2AuthConfig) 
 			"oauth2-jwks-uri":        func() { e.JWKSURI = o.external.JWKSURI },
 			"oauth2-consumer-claim":  func() { e.ConsumerClaim = o.external.ConsumerClaim },
 			"oauth2-consumer-by":     func() { e.ConsumerBy = o.external.ConsumerBy },
+			"oauth2-allow-plain-jwt": func() { e.AllowPlainJWT = o.external.AllowPlainJWT },
 		}
 		for name, apply := range set {
 			if fs.Changed(name) {
