@@ -2,6 +2,7 @@ package oauth2
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"crypto/sha256"
 	"encoding/base64"
@@ -146,14 +147,14 @@ func (p *Provider) New(cfg keygate.OAuth2AuthConfig) (*Authenticator, error) {
 		leeway = -1 // none (0 is the verifier's default)
 	}
 	for i, is := range cfg.Issuers {
-		aud := cmpOr(is.Audience, cfg.Audience)
+		aud := cmp.Or(is.Audience, cfg.Audience)
 		v := accesstoken.Verifier{Issuer: is.Issuer, Audience: aud, Leeway: leeway, Now: p.opts.Now}
 		var it issuer
 		if is.Local {
 			if p.opts.Local == nil {
 				return nil, fmt.Errorf("oauth2.issuers[%d]: this node has no local OAuth 2.0 issuer configured", i)
 			}
-			v.Issuer, v.Audience = p.opts.Local.Issuer, cmpOr(aud, p.opts.Local.Audience)
+			v.Issuer, v.Audience = p.opts.Local.Issuer, cmp.Or(aud, p.opts.Local.Audience)
 			it = issuer{keys: p.local, local: true, claim: keygate.ClaimClientID, by: keygate.ConsumerByOAuthClient}
 		} else {
 			it = issuer{keys: p.remoteKeys(is.JWKSURI), claim: is.ConsumerClaim, by: is.ConsumerBy,
@@ -168,13 +169,6 @@ func (p *Provider) New(cfg keygate.OAuth2AuthConfig) (*Authenticator, error) {
 		a.issuers = append(a.issuers, it)
 	}
 	return a, nil
-}
-
-func cmpOr(a, b string) string {
-	if a != "" {
-		return a
-	}
-	return b
 }
 
 // Challenge is sent with a 401 for a request without a token (RFC 6750 §3).
@@ -243,7 +237,7 @@ func (a *Authenticator) Authenticate(ctx context.Context, r *fasthttp.Request, t
 	if consumer == nil {
 		return a.invalid("invalid_token", msgNoConsumer), nil
 	}
-	res := auth.Result{Verdict: auth.Granted, Consumer: consumer, CredentialID: cmpOr(claims.ClientID, claims.Subject),
+	res := auth.Result{Verdict: auth.Granted, Consumer: consumer, CredentialID: cmp.Or(claims.ClientID, claims.Subject),
 		PlanID: keygate.PlanOf(nil, consumer)}
 	if client != nil {
 		res.CredentialRecord, res.Lineage = client.ID, client.ID
