@@ -27,11 +27,15 @@ const (
 	// EventServiceDeployed goes out when a pipeline reports a deploy
 	// (POST /v1/services/{name}/deploy): the service now runs elsewhere.
 	EventServiceDeployed = "service.deployed"
+	// EventAnomalyDetected goes out when the anomaly detector raises an
+	// alert (its data: the Anomaly's fields, explanation in words).
+	EventAnomalyDetected = "anomaly.detected"
 )
 
 // EventTypes lists every event type, for validating subscriptions.
 var EventTypes = []string{EventKeyCreated, EventKeyExpiring, EventKeyRotationDue, EventKeyRotated, EventKeyRevoked, EventKeyLeaked,
-	EventHMACCredentialExpiring, EventAccessRequested, EventAccessApproved, EventAccessDenied, EventServiceDeployed}
+	EventHMACCredentialExpiring, EventAccessRequested, EventAccessApproved, EventAccessDenied, EventServiceDeployed,
+	EventAnomalyDetected}
 
 // Event is something that happened to a credential or an access request.
 // Data never holds a secret, with one exception the receiver asked for: the

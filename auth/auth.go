@@ -45,15 +45,22 @@ type Result struct {
 	// PlanID is the usage plan the request is limited by ("" for none).
 	PlanID  string
 	Message string
-	// Challenge, when set, is the WWW-Authenticate value of this refusal
-	// (401 or 403) instead of the authenticator's Challenge: RFC 6750
-	// names the error in it (invalid_token, insufficient_scope).
-	Challenge string
+	// WWWAuthenticate, when set, is the WWW-Authenticate value of this
+	// refusal (401 or 403) instead of the authenticator's Challenge: RFC
+	// 6750 names the error in it (invalid_token, insufficient_scope).
+	WWWAuthenticate string
 	// Sunset is when the credential stops working (zero: no end), and
 	// DeprecatedAt, when set, when it was replaced by a successor: the
 	// gateway tells callers (Sunset and Deprecation headers).
 	Sunset       time.Time
 	DeprecatedAt time.Time
+	// Reason, on Unauthenticated, is why the credential was refused when
+	// the authenticator knows (keygate.CodeRevoked, ...; "" otherwise), and
+	// Presented the non-secret part of what was presented (a key's prefix
+	// and identifier), both for the anomaly detector. On CodeRevoked and
+	// CodeExpired, Consumer and CredentialRecord name the key found.
+	Reason    keygate.VerifyCode
+	Presented string
 }
 
 // Authenticator checks one kind of credential on a request, as configured on

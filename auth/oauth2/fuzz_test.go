@@ -37,7 +37,7 @@ func FuzzAuthenticate(f *testing.F) {
 			}
 			t.Fatalf("granted %q", header)
 		}
-		if len(header) > 24 && strings.Contains(res.Message+res.Challenge, header[len(header)-16:]) {
+		if len(header) > 24 && strings.Contains(res.Message+res.WWWAuthenticate, header[len(header)-16:]) {
 			t.Fatalf("the refusal quotes the header")
 		}
 	})

@@ -193,7 +193,7 @@ func (a *Authenticator) Authenticate(ctx context.Context, r *fasthttp.Request, t
 	if !dup && !jwtShaped(raw) {
 		// Not a JWT: perhaps an API key for another kind on the route.
 		return auth.Result{Verdict: auth.Absent, Message: msgMalformed,
-			Challenge: a.challenge + `, error="invalid_token", error_description="` + msgMalformed + `"`}, nil
+			WWWAuthenticate: a.challenge + `, error="invalid_token", error_description="` + msgMalformed + `"`}, nil
 	}
 	// raw points into the header: what is needed of it is taken before
 	// hide_credentials removes it.
@@ -244,14 +244,14 @@ func (a *Authenticator) Authenticate(ctx context.Context, r *fasthttp.Request, t
 	}
 	if missing := missingScopes(a.cfg.RequiredScopes(string(r.Header.Method())), claims); missing != "" {
 		res.Verdict, res.Message, res.PlanID = auth.Forbidden, msgInsufficient, ""
-		res.Challenge = a.challenge + `, error="insufficient_scope", scope="` + missing + `"`
+		res.WWWAuthenticate = a.challenge + `, error="insufficient_scope", scope="` + missing + `"`
 	}
 	return res, nil
 }
 
 func (a *Authenticator) invalid(code, msg string) auth.Result {
 	return auth.Result{Verdict: auth.Unauthenticated, Message: msg,
-		Challenge: a.challenge + `, error="` + code + `", error_description="` + msg + `"`}
+		WWWAuthenticate: a.challenge + `, error="` + code + `", error_description="` + msg + `"`}
 }
 
 // bearer finds "Authorization: Bearer <token>"; token points into r's

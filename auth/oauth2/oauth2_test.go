@@ -109,15 +109,15 @@ func TestLocalTokens(t *testing.T) {
 			if tt.message != "" && !strings.Contains(res.Message, tt.message) {
 				t.Errorf("message %q, want it to say %q", res.Message, tt.message)
 			}
-			if tt.errCode != "" && !strings.Contains(res.Challenge, `error="`+tt.errCode+`"`) {
-				t.Errorf("challenge %q, want error %q", res.Challenge, tt.errCode)
+			if tt.errCode != "" && !strings.Contains(res.WWWAuthenticate, `error="`+tt.errCode+`"`) {
+				t.Errorf("challenge %q, want error %q", res.WWWAuthenticate, tt.errCode)
 			}
 			if tt.verdict != auth.Granted {
 				if res.Verdict != auth.Forbidden && res.Consumer != nil {
 					t.Errorf("refused, but with consumer %v", res.Consumer)
 				}
 				for _, h := range tt.header {
-					if tok := strings.TrimPrefix(h, "Bearer "); len(tok) > 20 && strings.Contains(res.Message+res.Challenge, tok[len(tok)-20:]) {
+					if tok := strings.TrimPrefix(h, "Bearer "); len(tok) > 20 && strings.Contains(res.Message+res.WWWAuthenticate, tok[len(tok)-20:]) {
 						t.Errorf("the refusal quotes the token")
 					}
 				}
@@ -174,8 +174,8 @@ func TestScopes(t *testing.T) {
 				t.Fatalf("verdict %d, want forbidden", res.Verdict)
 			}
 			want := `Bearer realm="keygate", error="insufficient_scope", scope="` + tt.missing + `"`
-			if res.Challenge != want {
-				t.Errorf("challenge %q, want %q", res.Challenge, want)
+			if res.WWWAuthenticate != want {
+				t.Errorf("challenge %q, want %q", res.WWWAuthenticate, want)
 			}
 			if res.Consumer == nil || res.CredentialRecord != w.client.ID {
 				t.Errorf("a 403 must name who was refused (for metering): %+v", res)
