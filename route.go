@@ -26,6 +26,9 @@ type Route struct {
 	ACL          *ACLConfig      `json:"acl"`
 	Tags         []string        `json:"tags"`
 	Timestamps
+
+	// OAuth2 takes JWT access tokens (see OAuth2AuthConfig); nil: not accepted.
+	OAuth2 *OAuth2AuthConfig `json:"oauth2"`
 }
 
 // NewRoute returns a route with Kong's defaults, ready to be decoded into.
@@ -105,6 +108,7 @@ func (r *Route) Normalize() {
 	if c := r.HMACAuth; c != nil {
 		c.EnforceHeaders, c.Algorithms = orEmpty(c.EnforceHeaders), orEmpty(c.Algorithms)
 	}
+	r.OAuth2.normalize()
 }
 
 // Validate reports the first invalid field.
@@ -133,11 +137,14 @@ func (r *Route) Validate() error {
 	if err := r.HMACAuth.validate(); err != nil {
 		return err
 	}
+	if err := r.OAuth2.validate(); err != nil {
+		return err
+	}
 	if err := r.ACL.validate(); err != nil {
 		return err
 	}
-	if r.ACL != nil && r.KeyAuth == nil && r.HMACAuth == nil {
-		return Errorf(EINVALID, "acl: needs an authentication method on the route (key_auth or hmac_auth)")
+	if r.ACL != nil && r.KeyAuth == nil && r.HMACAuth == nil && r.OAuth2 == nil {
+		return Errorf(EINVALID, "acl: needs an authentication method on the route (key_auth, hmac_auth or oauth2)")
 	}
 	return validateTags(r.Tags)
 }

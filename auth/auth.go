@@ -45,6 +45,10 @@ type Result struct {
 	// PlanID is the usage plan the request is limited by ("" for none).
 	PlanID  string
 	Message string
+	// WWWAuthenticate, when set, is the WWW-Authenticate value of this
+	// refusal (401 or 403) instead of the authenticator's Challenge: RFC
+	// 6750 names the error in it (invalid_token, insufficient_scope).
+	WWWAuthenticate string
 	// Sunset is when the credential stops working (zero: no end), and
 	// DeprecatedAt, when set, when it was replaced by a successor: the
 	// gateway tells callers (Sunset and Deprecation headers).

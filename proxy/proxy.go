@@ -2,6 +2,7 @@ package proxy
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"crypto/x509"
 	"encoding/json"
@@ -20,6 +21,7 @@ import (
 	"github.com/keygate/keygate/auth"
 	"github.com/keygate/keygate/auth/hmacauth"
 	"github.com/keygate/keygate/auth/keyauth"
+	"github.com/keygate/keygate/auth/oauth2"
 	"github.com/keygate/keygate/internal/gcra"
 	"github.com/keygate/keygate/meter"
 	"github.com/valyala/fasthttp"
@@ -70,6 +72,9 @@ type Config struct {
 	// with hmac_auth is refused (503) without them.
 	HMAC   *hmacauth.Credentials
 	Replay hmacauth.ReplayGuard
+	// OAuth2 verifies access tokens on routes with oauth2; such a route is
+	// refused (503) without it.
+	OAuth2 *oauth2.Provider
 	// Now is the clock signatures' dates are checked against (time.Now).
 	Now func() time.Time
 	// Rotator and SelfRotatePath enable self-service key rotation at that
@@ -352,6 +357,9 @@ func (p *Proxy) authenticate(x *exchange) bool {
 	switch {
 	case res.Verdict == auth.Granted:
 	case res.Verdict == auth.Forbidden:
+		if res.WWWAuthenticate != "" {
+			x.ctx.Response.Header.Set("WWW-Authenticate", res.WWWAuthenticate)
+		}
 		p.writeError(x, fasthttp.StatusForbidden, res.Message)
 		if res.CredentialRecord != "" {
 			x.who = res
@@ -366,7 +374,7 @@ func (p *Proxy) authenticate(x *exchange) bool {
 		x.ctx.Request.Header.Set(headerAnonymous, "true")
 	default:
 		p.slowRefusal(x)
-		x.ctx.Response.Header.Set("WWW-Authenticate", by.Challenge())
+		x.ctx.Response.Header.Set("WWW-Authenticate", cmp.Or(res.WWWAuthenticate, by.Challenge()))
 		p.writeError(x, fasthttp.StatusUnauthorized, res.Message)
 		return false
 	}

@@ -172,7 +172,11 @@ func (p *Proxy) reload(ctx context.Context) error {
 func (p *Proxy) compile(ctx context.Context, r *keygate.Route, u *upstream) (*route, error) {
 	rt := &route{Route: r, upstream: u}
 	// The kinds a route accepts, in a fixed order; the first one present
-	// on a request decides.
+	// on a request decides. oauth2 comes first: it passes on a bearer
+	// token that is not a JWT, which key_auth may then take as a key.
+	if r.OAuth2 != nil {
+		rt.auths = append(rt.auths, p.oauth2(r))
+	}
 	if r.KeyAuth != nil {
 		rt.auths = append(rt.auths, keyauth.New(*r.KeyAuth, p.verifier))
 	}

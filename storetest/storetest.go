@@ -38,6 +38,7 @@ func Run(t *testing.T, open func(tb testing.TB, h Harness) keygate.Store) {
 		{"RouteConfig", testRouteConfig},
 		{"RouteFilter", testRouteFilter},
 		{"RouteHMACAuth", testRouteHMACAuth},
+		{"RouteOAuth2", testRouteOAuth2},
 		{"Consumers", func(t *testing.T, s suite) { testEntity(t, s, consumers) }},
 		{"ConsumerIdentity", testConsumerIdentity},
 		{"ConsumerDeleteCascades", testConsumerDeleteCascades},

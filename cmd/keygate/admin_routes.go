@@ -21,6 +21,9 @@ func routeRow(r *keygate.Route) []string {
 	if r.HMACAuth != nil {
 		kinds = append(kinds, "hmac-auth")
 	}
+	if r.OAuth2 != nil {
+		kinds = append(kinds, "oauth2")
+	}
 	auth := joinOrDash(kinds)
 	acl := "-"
 	if a := r.ACL; a != nil && len(a.Allow) > 0 {
@@ -41,6 +44,7 @@ type routeFlags struct {
 	ha      keygate.HMACAuthConfig
 	acl     keygate.ACLConfig
 	noACL   bool
+	oauth2  *oauth2Settings
 }
 
 var (
@@ -90,6 +94,7 @@ func newRouteFlags(fs *pflag.FlagSet, update bool) *routeFlags {
 	if update {
 		fs.BoolVar(&f.noACL, "no-acl", false, "remove the route's ACL")
 	}
+	f.oauth2 = addOAuth2Flags(fs)
 	return f
 }
 
@@ -199,6 +204,12 @@ func (a *adminCLI) routesCommand() *cobra.Command {
 			if anyChanged(fs, aclFlags) {
 				r.ACL = cf.aclFrom(fs, nil)
 			}
+			if anyChanged(fs, oauth2Flags) {
+				var err error
+				if r.OAuth2, err = cf.oauth2.from(fs, nil); err != nil {
+					return err
+				}
+			}
 			out, err := c.CreateRoute(cmd.Context(), r)
 			if err != nil {
 				return err
@@ -256,7 +267,7 @@ func (a *adminCLI) routesCommand() *cobra.Command {
 			if fs.Changed("service") {
 				patch["service"] = refOf(uf.service)
 			}
-			if anyChanged(fs, keyAuthFlags) || anyChanged(fs, hmacFlags) || anyChanged(fs, aclFlags) {
+			if anyChanged(fs, keyAuthFlags) || anyChanged(fs, hmacFlags) || anyChanged(fs, aclFlags) || anyChanged(fs, oauth2Flags) {
 				// Nested settings are replaced as a whole: start from the current ones.
 				cur, err := c.Route(cmd.Context(), args[0])
 				if err != nil {
@@ -270,6 +281,11 @@ func (a *adminCLI) routesCommand() *cobra.Command {
 				}
 				if anyChanged(fs, aclFlags) {
 					patch["acl"] = uf.aclFrom(fs, cur.ACL)
+				}
+				if anyChanged(fs, oauth2Flags) {
+					if patch["oauth2"], err = uf.oauth2.from(fs, cur.OAuth2); err != nil {
+						return err
+					}
 				}
 			}
 			out, err := c.UpdateRoute(cmd.Context(), args[0], patch)

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -104,12 +105,16 @@ func (m *Main) setupOAuth2(ctx context.Context, ring accesstoken.Sealer, hasher 
 			return fmt.Errorf("--oauth2-issuer: %w", err)
 		}
 	}
-	srv, err := oauth2server.New(oauth2server.Config{Issuer: c.Issuer, Audience: c.Audience, Store: m.Store, Hasher: hasher,
+	issuer, audience := m.oauth2Issuer()
+	if c.Issuer == "" {
+		m.Logger.Warn("--oauth2-issuer is not set: access tokens are issued for " + issuer + ", which only local clients reach")
+	}
+	srv, err := oauth2server.New(oauth2server.Config{Issuer: issuer, Audience: audience, Store: m.Store, Hasher: hasher,
 		Denylist: m.Denylist, Replay: m.Replay, Events: m.Webhooks, Metrics: m.Metrics, Logger: m.Logger, Now: m.Now})
 	if err != nil {
 		return err
 	}
-	m.OAuth2 = srv
+	m.TokenServer = srv
 	n := &oauth2Node{m: m, ring: ring, policy: policy, holder: lease.NewHolder()}
 	n.lease = &lease.Runner{Store: m.Store, Name: signingKeysLease, Holder: n.holder, TTL: max(3*c.KeyCheck, 30*time.Second), Logger: m.Logger}
 	if err := n.ensureKeys(ctx); err != nil {
@@ -121,10 +126,10 @@ func (m *Main) setupOAuth2(ctx context.Context, ring accesstoken.Sealer, hasher 
 
 // endpoints are the authorization server's paths on the proxy listener.
 func (m *Main) oauth2Endpoints() map[string]fasthttp.RequestHandler {
-	if m.OAuth2 == nil {
+	if m.TokenServer == nil {
 		return nil
 	}
-	h := fasthttpadaptor.NewFastHTTPHandler(m.OAuth2)
+	h := fasthttpadaptor.NewFastHTTPHandler(m.TokenServer)
 	out := map[string]fasthttp.RequestHandler{}
 	for _, p := range oauth2server.Paths() {
 		out[p] = h
@@ -132,17 +137,10 @@ func (m *Main) oauth2Endpoints() map[string]fasthttp.RequestHandler {
 	return out
 }
 
-// startOAuth2 sets the default issuer from the proxy listener's address
-// and starts the key jobs.
+// startOAuth2 starts the key jobs.
 func (m *Main) startOAuth2() error {
 	if m.oauth2 == nil {
 		return nil
-	}
-	if m.OAuth2.Issuer() == "" {
-		if err := m.OAuth2.SetIssuer(defaultIssuer(m.proxyAddr)); err != nil {
-			return fmt.Errorf("--oauth2-issuer: %w", err)
-		}
-		m.Logger.Warn("--oauth2-issuer is not set: access tokens are issued for " + m.OAuth2.Issuer() + ", which only local clients reach")
 	}
 	n := m.oauth2
 	// Every node reads the set again every KeyCheck (a cheap periodic
@@ -183,6 +181,19 @@ func (m *Main) startOAuth2() error {
 	return nil
 }
 
+// oauth2Issuer is the "iss" and "aud" of keygate's own access tokens, as
+// the token service issues them and the gateway's oauth2 routes expect
+// them: --oauth2-issuer (default: the proxy listener's own URL) and
+// --oauth2-audience (default: the issuer).
+func (m *Main) oauth2Issuer() (issuer, audience string) {
+	c := m.Config.OAuth2
+	issuer = c.Issuer
+	if issuer == "" && m.proxyAddr != nil {
+		issuer = defaultIssuer(m.proxyAddr)
+	}
+	return issuer, cmp.Or(c.Audience, issuer)
+}
+
 // defaultIssuer is http://<address> of the proxy listener, localhost for
 // an unspecified address.
 func defaultIssuer(addr net.Addr) string {
@@ -214,7 +225,7 @@ func (n *oauth2Node) ensureKeys(ctx context.Context) error {
 			return err
 		}
 		if set.Current() != nil {
-			n.m.OAuth2.SetKeys(set)
+			n.m.TokenServer.SetKeys(set)
 			return nil
 		}
 		held, err := n.m.Store.AcquireLease(ctx, signingKeysLease, n.holder, 30*time.Second)
@@ -254,7 +265,7 @@ func (n *oauth2Node) rotate(ctx context.Context) error {
 		}
 		n.m.Logger.Info("oauth2: signing keys rotated", "current", keyID(next.Current()), "keys", len(next.Keys))
 	}
-	n.m.OAuth2.SetKeys(next)
+	n.m.TokenServer.SetKeys(next)
 	return nil
 }
 
@@ -265,7 +276,7 @@ func (n *oauth2Node) reload(ctx context.Context) error {
 		return err
 	}
 	if set.Current() != nil {
-		n.m.OAuth2.SetKeys(set)
+		n.m.TokenServer.SetKeys(set)
 	}
 	return nil
 }

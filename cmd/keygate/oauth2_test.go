@@ -57,9 +57,9 @@ func TestOAuth2SigningKeysKept(t *testing.T) {
 	if err := m.Run(context.Background()); err != nil {
 		t.Fatal(err)
 	}
-	first := m.OAuth2.Keys().Current()
-	if first == nil || first.Alg != accesstoken.EdDSA || m.OAuth2.Issuer() != m.ProxyURL() {
-		t.Fatalf("key %v, issuer %q (proxy %s)", first, m.OAuth2.Issuer(), m.ProxyURL())
+	first := m.TokenServer.Keys().Current()
+	if first == nil || first.Alg != accesstoken.EdDSA || m.TokenServer.Issuer() != m.ProxyURL() {
+		t.Fatalf("key %v, issuer %q (proxy %s)", first, m.TokenServer.Issuer(), m.ProxyURL())
 	}
 	m.Close()
 	m = oauth2Main(t, dir, nil)
@@ -67,7 +67,7 @@ func TestOAuth2SigningKeysKept(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer m.Close()
-	if k := m.OAuth2.Keys().Current(); k == nil || k.ID != first.ID {
+	if k := m.TokenServer.Keys().Current(); k == nil || k.ID != first.ID {
 		t.Errorf("after restart: %v, want %v", k, first)
 	}
 }

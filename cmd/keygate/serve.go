@@ -27,6 +27,7 @@ import (
 	"github.com/keygate/keygate/apikey"
 	"github.com/keygate/keygate/auth/hmacauth"
 	"github.com/keygate/keygate/auth/keyauth"
+	"github.com/keygate/keygate/auth/oauth2"
 	"github.com/keygate/keygate/changelog"
 	"github.com/keygate/keygate/inmem"
 	"github.com/keygate/keygate/keyring"
@@ -107,6 +108,7 @@ type Main struct {
 	// at start, kept current by the changes the verifier gets).
 	KeyFilter *keyauth.Filter
 	HMAC      *hmacauth.Credentials
+	OAuth2    *oauth2.Provider    // access tokens on routes with oauth2
 	Webhooks  *webhook.Dispatcher // keygate.Publisher of every event
 	Proxy     *proxy.Proxy
 	// Limiter enforces usage plans; Meter counts usage; Metrics is served
@@ -129,11 +131,11 @@ type Main struct {
 	// Reconciler applies the store's change log to the caches every
 	// --reconcile-interval; nil when that is 0.
 	Reconciler *changelog.Reconciler
-	// Denylist holds the revoked access tokens' jtis (every node); OAuth2
-	// is the authorization server (nil without --oauth2).
-	Denylist *accesstoken.Denylist
-	OAuth2   *oauth2server.Server
-	oauth2   *oauth2Node
+	// Denylist holds the revoked access tokens' jtis (every node);
+	// TokenServer is the authorization server (nil without --oauth2).
+	Denylist    *accesstoken.Denylist
+	TokenServer *oauth2server.Server
+	oauth2      *oauth2Node
 
 	// WarmFrom, when a test sets it, is what the warm-up reads instead of
 	// Store (to hold it back, say).
@@ -144,6 +146,7 @@ type Main struct {
 
 	proxyServer             *fasthttp.Server
 	adminServer, demoServer *http.Server
+	proxyListener           net.Listener
 	proxyAddr, adminAddr    net.Addr
 	cleanup                 []func()
 	background              sync.WaitGroup
@@ -288,10 +291,14 @@ func (m *Main) Run(ctx context.Context) (err error) {
 		return err
 	}
 	m.Denylist = accesstoken.NewDenylist(m.Store, m.Now)
+	if err := m.listenProxy(); err != nil {
+		return err
+	}
 	if err := m.setupOAuth2(ctx, ring, hasher); err != nil {
 		return err
 	}
-	m.Proxy = proxy.New(m.Store, m.Verifier, proxy.Config{Endpoints: m.oauth2Endpoints(), TrustedProxies: trusted, UpstreamRoots: upstreamRoots, Logger: m.Logger, HMAC: m.HMAC, Replay: m.Replay, Now: m.Now,
+	m.OAuth2 = m.newOAuth2Provider(ring)
+	m.Proxy = proxy.New(m.Store, m.Verifier, proxy.Config{Endpoints: m.oauth2Endpoints(), TrustedProxies: trusted, UpstreamRoots: upstreamRoots, Logger: m.Logger, HMAC: m.HMAC, Replay: m.Replay, Now: m.Now, OAuth2: m.OAuth2,
 		Rotator: rotator, SelfRotatePath: m.Config.SelfRotatePath, HealthPath: m.Config.HealthPath, ReadyPath: m.Config.ReadyPath, Ready: m.Ready, Pickup: rotator, ExpiryNotice: m.Config.KeyExpiryNotice,
 		Limiter: m.Limiter, RateLimitFailOpen: failOpen, Metrics: m.Metrics, Meter: m.Meter, RefusalDelay: m.Config.RefusalDelay,
 		Anomalies: anomalies})
@@ -302,7 +309,7 @@ func (m *Main) Run(ctx context.Context) (err error) {
 		}
 		return out
 	})
-	caches := []keygate.ChangeFunc{m.Verifier.Apply, m.HMAC.Apply, m.Proxy.Apply, m.Denylist.Apply}
+	caches := []keygate.ChangeFunc{m.Verifier.Apply, m.HMAC.Apply, m.OAuth2.Apply, m.Proxy.Apply, m.Denylist.Apply}
 	applyToCaches := func(c keygate.Change) {
 		for _, apply := range caches {
 			apply(c)
@@ -436,13 +443,26 @@ func (m *Main) listen(name, addr string, h http.Handler) (*http.Server, net.Addr
 	return srv, ln.Addr(), nil
 }
 
-// serveProxy starts the proxy listener.
-func (m *Main) serveProxy() error {
+// listenProxy opens the proxy listener (on a gateway node) before the
+// proxy is built, so that its address, which the OAuth 2.0 issuer defaults
+// to, is known; connections wait in its backlog until serveProxy.
+func (m *Main) listenProxy() error {
+	if !m.Config.gateway() {
+		return nil
+	}
 	ln, err := net.Listen("tcp", m.Config.ProxyListen)
 	if err != nil {
 		return fmt.Errorf("proxy listener: %w", err)
 	}
-	m.proxyServer, m.proxyAddr = proxy.NewServer(m.Proxy, m.Logger), ln.Addr()
+	m.proxyListener, m.proxyAddr = ln, ln.Addr()
+	m.cleanup = append(m.cleanup, func() { ln.Close() }) // when it was never served
+	return nil
+}
+
+// serveProxy starts serving the proxy listener.
+func (m *Main) serveProxy() error {
+	ln := m.proxyListener
+	m.proxyServer = proxy.NewServer(m.Proxy, m.Logger)
 	go func() {
 		if err := m.proxyServer.Serve(ln); err != nil {
 			m.Logger.Error("proxy listener stopped", "error", err)
