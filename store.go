@@ -24,6 +24,7 @@ type Store interface {
 	OAuthClientStore
 	UsageStore
 	LeaseStore
+	PayloadSessionStore
 	ChangeLog
 	Close() error
 }
@@ -82,6 +83,7 @@ const (
 	HMACCredentialChanged
 	PlanChanged
 	OAuthClientChanged
+	PayloadSessionChanged
 )
 
 // String names the kind as the audit trail does.
@@ -103,6 +105,8 @@ func (k ChangeKind) String() string {
 		return "plan"
 	case OAuthClientChanged:
 		return "oauth_client"
+	case PayloadSessionChanged:
+		return "payload_session"
 	}
 	return "unknown"
 }
@@ -110,7 +114,7 @@ func (k ChangeKind) String() string {
 // ParseChangeKind is the kind String names; 0 for a name it does not know
 // (one a newer keygate wrote), which no cache acts on.
 func ParseChangeKind(s string) ChangeKind {
-	for k := ServiceChanged; k <= OAuthClientChanged; k++ {
+	for k := ServiceChanged; k <= PayloadSessionChanged; k++ {
 		if k.String() == s {
 			return k
 		}

@@ -270,7 +270,13 @@ func (m *Main) Run(ctx context.Context) (err error) {
 	if m.Config.UsageFlushInterval > 0 {
 		m.Meter = meter.New(m.Store, meter.Options{FlushInterval: m.Config.UsageFlushInterval, Logger: m.Logger, Metrics: m.Metrics})
 	}
-	m.Proxy = proxy.New(m.Store, m.Verifier, proxy.Config{TrustedProxies: trusted, UpstreamRoots: upstreamRoots, Logger: m.Logger, HMAC: m.HMAC, Replay: m.Replay, Now: m.Now,
+	// Payload encryption: on a cluster, an envelope is checked against
+	// Redis too, so one replayed to another node is refused.
+	payload := &proxy.PayloadConfig{Store: m.Store, Seal: ring.Seal, Open: ring.Open}
+	if m.redis != nil {
+		payload.Shared = m.Replay
+	}
+	m.Proxy = proxy.New(m.Store, m.Verifier, proxy.Config{Payload: payload, TrustedProxies: trusted, UpstreamRoots: upstreamRoots, Logger: m.Logger, HMAC: m.HMAC, Replay: m.Replay, Now: m.Now,
 		Rotator: rotator, SelfRotatePath: m.Config.SelfRotatePath, HealthPath: m.Config.HealthPath, ReadyPath: m.Config.ReadyPath, Ready: m.Ready, Pickup: rotator, ExpiryNotice: m.Config.KeyExpiryNotice,
 		Limiter: m.Limiter, RateLimitFailOpen: failOpen, Metrics: m.Metrics, Meter: m.Meter, RefusalDelay: m.Config.RefusalDelay})
 	m.Metrics.UpstreamTargets(func() []metrics.TargetHealth {
