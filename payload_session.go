@@ -101,3 +101,16 @@ func (r *Route) validatePayloadEncryption() error {
 	}
 	return Errorf(EINVALID, "payload_encryption: must be off, static or dynamic")
 }
+
+// PayloadKeyRequest sets a route's static key (POST
+// /v1/routes/{route}/payload-key): Key, the standard base64 of 32 bytes, to
+// keep one clients hold already; empty to have one generated.
+type PayloadKeyRequest struct {
+	Key string `json:"key,omitempty"`
+}
+
+// IssuedPayloadKey is a route's static key, shown once.
+type IssuedPayloadKey struct {
+	Route string `json:"route"`
+	Key   string `json:"key"`
+}

@@ -18,23 +18,11 @@ func (s *Server) payloadRoutes(h func(string, handlerFunc)) {
 	h("DELETE /v1/payload-sessions/{id}", remove("id", s.Store.DeletePayloadSession))
 }
 
-// PayloadKeyRequest sets a route's static key: Key (standard base64 of 32
-// bytes) to keep one clients hold already, or empty to have one generated.
-type PayloadKeyRequest struct {
-	Key string `json:"key,omitempty"`
-}
-
-// PayloadKey is the answer: the key, shown this once.
-type PayloadKey struct {
-	Route string `json:"route"`
-	Key   string `json:"key"`
-}
-
 // setPayloadKey generates or takes a route's static key and stores it
 // sealed by the keyring. The route is touched (updated_at), so that every
 // node drops the key it held.
 func (s *Server) setPayloadKey(w http.ResponseWriter, r *http.Request) error {
-	var req PayloadKeyRequest
+	var req keygate.PayloadKeyRequest
 	if err := decodeOptionalBody(w, r, &req); err != nil {
 		return err
 	}
@@ -61,7 +49,7 @@ func (s *Server) setPayloadKey(w http.ResponseWriter, r *http.Request) error {
 	if _, err := s.Store.UpdateRoute(ctx, route.ID, func(*keygate.Route) error { return nil }); err != nil {
 		return err
 	}
-	return reply(w, http.StatusCreated, PayloadKey{Route: route.ID, Key: base64.StdEncoding.EncodeToString(key)})
+	return reply(w, http.StatusCreated, keygate.IssuedPayloadKey{Route: route.ID, Key: base64.StdEncoding.EncodeToString(key)})
 }
 
 func (s *Server) findPayloadSession(ctx context.Context, id string) (*keygate.PayloadSession, error) {

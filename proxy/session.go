@@ -19,25 +19,14 @@ import (
 	"github.com/valyala/fasthttp"
 )
 
-// Payload encryption on the wire (docs/payload-encryption.md).
+// Payload encryption on the wire: see package sessioncrypto.
 const (
-	// DefaultSessionPath is where clients start (POST) and end (DELETE) a
-	// payload encryption session.
-	DefaultSessionPath = "/.keygate/session"
-	// HeaderSession carries the session id on every request of an
-	// encrypting route.
-	HeaderSession = "Keygate-Session"
-	// HeaderEnvelope carries the envelope of a request without a body
-	// (a GET), which binds it to the session and gives its sequence number.
-	HeaderEnvelope = "Keygate-Envelope"
-	// HeaderContentType is the media type of the sealed body, beside the
-	// envelope's own.
-	HeaderContentType = "Keygate-Content-Type"
-	// EnvelopeMediaType is the Content-Type of a body that is one envelope.
-	EnvelopeMediaType = "application/keygate-envelope"
-	// EncryptedFormat marks JSON-RPC params and results that are sealed:
-	// {"format": "Encrypted", "value": "<base64 envelope>"}.
-	EncryptedFormat = "Encrypted"
+	DefaultSessionPath = sessioncrypto.DefaultSessionPath
+	HeaderSession      = sessioncrypto.HeaderSession
+	HeaderEnvelope     = sessioncrypto.HeaderEnvelope
+	HeaderContentType  = sessioncrypto.HeaderContentType
+	EnvelopeMediaType  = sessioncrypto.EnvelopeMediaType
+	EncryptedFormat    = sessioncrypto.EncryptedFormat
 )
 
 // Bounds of payload encryption.
@@ -227,33 +216,6 @@ type payloadExchange struct {
 	jsonRPC   bool
 }
 
-// handshakeRequest is the body of POST /.keygate/session.
-type handshakeRequest struct {
-	// Path and Method name the route, as a request on it would.
-	Path   string `json:"path"`
-	Method string `json:"method"`
-	// KeyType and PublicKey are the client's key the session key is
-	// wrapped to (sessioncrypto.ParsePublicKey).
-	KeyType   string `json:"key_type"`
-	PublicKey string `json:"public_key"`
-	// Lifetime in seconds; 0: the default.
-	Lifetime int `json:"lifetime"`
-}
-
-// HandshakeResponse is the answer to a handshake.
-type HandshakeResponse struct {
-	Session   string    `json:"session"`
-	Mode      string    `json:"mode"`
-	KeyType   string    `json:"key_type,omitempty"`
-	ExpiresAt time.Time `json:"expires_at"`
-	// WrappedKey is the session key sealed to the client's public key
-	// (dynamic mode; standard base64). A static session uses the route's
-	// static key, which the client was given beforehand.
-	WrappedKey string `json:"wrapped_key,omitempty"`
-	// EnvelopeVersion is the envelope format to seal with.
-	EnvelopeVersion int `json:"envelope_version"`
-}
-
 // sessionEndpoint starts (POST) or ends (DELETE) a session.
 func (p *Proxy) sessionEndpoint(x *exchange, method string) {
 	x.ctx.Response.Header.Set("Cache-Control", "no-store")
@@ -282,7 +244,7 @@ func (p *Proxy) handshake(x *exchange) {
 	if stream { // put back for an authenticator that signs the body
 		x.ctx.Request.SetBody(body)
 	}
-	var req handshakeRequest
+	var req sessioncrypto.HandshakeRequest
 	dec := json.NewDecoder(bytes.NewReader(body))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(&req); err != nil {
@@ -359,7 +321,7 @@ func (p *Proxy) handshake(x *exchange) {
 	}
 	p.sessions.add(l, p.cfg.Now()) // full: read from the store on first use (and refused then if still full)
 	p.sweepSessions()
-	res := HandshakeResponse{Session: s.ID, Mode: s.Mode, ExpiresAt: s.ExpiresAt, EnvelopeVersion: sessioncrypto.Version}
+	res := sessioncrypto.HandshakeResponse{Session: s.ID, Mode: s.Mode, ExpiresAt: s.ExpiresAt, EnvelopeVersion: sessioncrypto.Version}
 	if wrapped != nil {
 		res.KeyType, res.WrappedKey = s.KeyType, base64.StdEncoding.EncodeToString(wrapped)
 	}
@@ -580,12 +542,6 @@ func isJSONRPC(body []byte) bool {
 	return len(b) > 0 && b[0] == '{' && bytes.Contains(b, []byte(`"jsonrpc"`))
 }
 
-// sealedValue is the JSON-RPC form of an envelope.
-type sealedValue struct {
-	Format string `json:"format"`
-	Value  string `json:"value"`
-}
-
 // openJSONRPC opens a JSON-RPC 2.0 request whose params are sealed; msg
 // says what is wrong with one that is not.
 func openJSONRPC(key *sessioncrypto.Key, sessionID, method, path string, body []byte) (out []byte, seq uint64, msg string, err error) {
@@ -594,7 +550,7 @@ func openJSONRPC(key *sessioncrypto.Key, sessionID, method, path string, body []
 		return nil, 0, "Body is not a JSON-RPC 2.0 request object (batches are not accepted on an encrypting route)", nil
 	}
 	raw, ok := call["params"]
-	var sv sealedValue
+	var sv sessioncrypto.SealedValue
 	if !ok || json.Unmarshal(raw, &sv) != nil || sv.Format != EncryptedFormat || sv.Value == "" {
 		return nil, 0, `This route encrypts payloads: JSON-RPC params must be {"format": "Encrypted", "value": "<base64 envelope>"}`, nil
 	}
@@ -677,7 +633,7 @@ func sealJSONRPC(pe *payloadExchange, body []byte) ([]byte, bool) {
 	if err != nil {
 		return nil, false
 	}
-	answer["result"], _ = json.Marshal(sealedValue{Format: EncryptedFormat, Value: base64.StdEncoding.EncodeToString(env)})
+	answer["result"], _ = json.Marshal(sessioncrypto.SealedValue{Format: EncryptedFormat, Value: base64.StdEncoding.EncodeToString(env)})
 	out, err := json.Marshal(answer)
 	return out, err == nil
 }
