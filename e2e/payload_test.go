@@ -411,3 +411,67 @@ func TestPayloadStaticKey(t *testing.T) {
 		t.Errorf("a new handshake: mode %q", s2.Mode)
 	}
 }
+
+// A session started on one node works on the others; an envelope used on
+// one is refused on another (the Redis check); a logout on one node ends
+// the session on every node.
+func TestClusterPayloadSessions(t *testing.T) {
+	nodes := cluster(t)
+	a, b, c := nodes[0], nodes[1], nodes[2]
+	up := payloadUpstream(t)
+	a.service(t, "shop", up.URL, nil)
+	a.route(t, "orders", "shop", func(r *keygate.Route) {
+		r.KeyAuth, r.PayloadEncryption = keygate.NewKeyAuthConfig(), keygate.PayloadEncryptionDynamic
+	})
+	a.consumer(t, "alice")
+	k := a.key(t, "alice", keygate.KeyRequest{})
+	authz := func(r *http.Request) error { r.Header.Set("apikey", k.Key); return nil }
+	rec := &recorder{}
+	for _, n := range nodes {
+		within(t, time.Second, "route on "+n.node, http.StatusUnauthorized, func() int {
+			s, _, _ := n.call(t, "POST", "/orders", hdr("apikey", k.Key))
+			return s
+		})
+	}
+	s, err := client.StartSession(t.Context(), client.SessionOptions{Gateway: a.proxyURL, Path: "/orders", Authorize: authz,
+		HTTPClient: &http.Client{Transport: rec}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The session's requests go to b and c: their URL, its session.
+	on := func(g *gateway) *http.Client {
+		return &http.Client{Transport: roundTripFunc(func(r *http.Request) (*http.Response, error) {
+			r.URL.Host = strings.TrimPrefix(g.proxyURL, "http://")
+			return s.RoundTrip(r)
+		})}
+	}
+	for _, n := range []*gateway{b, c} {
+		if status, body := postJSON(t, on(n), n.proxyURL+"/orders", `{"n":1}`); status != http.StatusOK {
+			t.Fatalf("session of a used on %s: %d %s", n.node, status, body)
+		}
+	}
+	h, wire := rec.last()
+	replay := func(g *gateway) (int, []byte) {
+		req, _ := http.NewRequest("POST", g.proxyURL+"/orders", bytes.NewReader(wire))
+		req.Header = h.Clone()
+		res, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer res.Body.Close()
+		body, _ := io.ReadAll(res.Body)
+		return res.StatusCode, body
+	}
+	if status, body := replay(a); status != http.StatusUnauthorized || !strings.Contains(string(body), "replayed") {
+		t.Errorf("an envelope used on c, replayed on a: %d %s", status, body)
+	}
+	if err := s.Close(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	for _, n := range []*gateway{b, c} {
+		within(t, time.Second, "logged-out session on "+n.node, http.StatusUnauthorized, func() int {
+			status, _ := postJSON(t, on(n), n.proxyURL+"/orders", `{}`)
+			return status
+		})
+	}
+}
