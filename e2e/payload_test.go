@@ -475,3 +475,46 @@ func TestClusterPayloadSessions(t *testing.T) {
 		})
 	}
 }
+
+// The keygate payload commands, and the routes flag.
+func TestPayloadCLI(t *testing.T) {
+	f := newPayloadFixture(t)
+	useCLIOn(t, f.g)
+	run := func(args ...string) string {
+		t.Helper()
+		out, errOut, err := runAdmin(t, "", args...)
+		if err != nil {
+			t.Fatalf("keygate %s: %v\n%s", strings.Join(args, " "), err, errOut)
+		}
+		return out
+	}
+	run("routes", "update", "plain", "--payload-encryption", "static")
+	if r, err := f.g.admin.Route(t.Context(), "plain"); err != nil || r.PayloadEncryption != keygate.PayloadEncryptionStatic {
+		t.Fatalf("route after --payload-encryption static: %+v, %v", r, err)
+	}
+	out := run("payload", "set-key", "plain")
+	if !strings.Contains(out, "will not be shown again") {
+		t.Errorf("set-key printed %q", out)
+	}
+	fields := strings.Fields(out)
+	var key []byte
+	for _, w := range fields {
+		if b, err := base64.StdEncoding.DecodeString(w); err == nil && len(b) == 32 {
+			key = b
+		}
+	}
+	s := f.session(t, "/plain", func(o *client.SessionOptions) { o.StaticKey = key })
+	if status, body := postJSON(t, s.Client(), f.g.proxyURL+"/plain", `{}`); status != http.StatusOK {
+		t.Fatalf("with the printed key: %d %s", status, body)
+	}
+	if out := run("payload", "sessions", "--consumer", "alice"); !strings.Contains(out, s.ID) || !strings.Contains(out, "static") {
+		t.Errorf("sessions printed %q", out)
+	}
+	run("payload", "end", s.ID)
+	if status, _ := postJSON(t, s.Client(), f.g.proxyURL+"/plain", `{}`); status != http.StatusUnauthorized {
+		t.Errorf("an ended session: %d", status)
+	}
+	if _, errOut, err := runAdmin(t, "", "payload", "set-key", "plain", "--key", base64.StdEncoding.EncodeToString([]byte("short"))); err == nil || !strings.Contains(errOut, "key:") {
+		t.Errorf("a short key: %v %s", err, errOut)
+	}
+}
