@@ -8,13 +8,11 @@ import (
 	"errors"
 	"io"
 	"mime"
-	"strconv"
 	"sync"
 	"sync/atomic"
 	"time"
 
 	"github.com/keygate/keygate"
-	"github.com/keygate/keygate/auth/hmacauth"
 	"github.com/keygate/keygate/sessioncrypto"
 	"github.com/valyala/fasthttp"
 )
@@ -63,14 +61,21 @@ type PayloadConfig struct {
 	// stored sealed.
 	Seal func(kind, id string, plaintext []byte) (*keygate.Sealed, error)
 	Open func(*keygate.Sealed) ([]byte, error)
-	// Shared, when set, is asked about every envelope beside the node's own
+	// Shared, when set, is asked about every envelope after the node's own
 	// window, so that an envelope replayed to another node of a cluster is
 	// refused too (Redis). Nil on one node.
-	Shared hmacauth.ReplayGuard
+	Shared SharedWindow
 	// Path is where sessions start and end (DefaultSessionPath when empty).
 	Path string
 	// CacheSize bounds the live sessions a node holds (DefaultSessionCacheSize).
 	CacheSize int
+}
+
+// SharedWindow is an anti-replay window every node of a cluster shares
+// (redis.PayloadWindow): Accept records seq for the session until until and
+// reports whether it is new; an error means it cannot tell.
+type SharedWindow interface {
+	Accept(ctx context.Context, session string, seq uint64, until time.Time) (bool, error)
 }
 
 // liveSession is a session as a node holds it: its key opened, and the
@@ -504,16 +509,13 @@ func (p *Proxy) openPayload(x *exchange) bool {
 		return false
 	}
 	if g := p.sessions.cfg.Shared; g != nil {
-		seen, err := g.Seen(ctx, s.ID, "pe:"+s.ID+":"+strconv.FormatUint(pe.seq, 10), s.ExpiresAt)
+		fresh, err := g.Accept(ctx, s.ID, pe.seq, s.ExpiresAt)
 		switch {
-		case errors.Is(err, hmacauth.ErrReplayQuota):
-			p.writeError(x, fasthttp.StatusTooManyRequests, "Too many envelopes in flight for this session")
-			return false
 		case err != nil:
-			p.payloadUnavailable(x, "shared replay check", err)
+			p.payloadUnavailable(x, "shared replay window", err)
 			return false
-		case seen:
-			p.writeError(x, fasthttp.StatusUnauthorized, "Envelope replayed: its sequence number was used already")
+		case !fresh:
+			p.writeError(x, fasthttp.StatusUnauthorized, "Envelope replayed: its sequence number was used already (on another node), or is too far behind")
 			return false
 		}
 	}

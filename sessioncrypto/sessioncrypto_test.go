@@ -273,3 +273,29 @@ func BenchmarkWindow(b *testing.B) {
 }
 
 func sizeName(n int) string { return strconv.Itoa(n>>10) + "KiB" }
+
+// BenchmarkWrap is the gateway's share of a handshake: wrapping a new
+// session key to the client's public key.
+func BenchmarkWrap(b *testing.B) {
+	x, _ := ecdh.X25519().GenerateKey(rand.Reader)
+	r, err := rsa.GenerateKey(rand.Reader, 2048)
+	if err != nil {
+		b.Fatal(err)
+	}
+	for _, pub := range []any{x.PublicKey(), &r.PublicKey} {
+		typ, b64, _ := EncodePublicKey(pub)
+		p, err := ParsePublicKey(typ, b64)
+		if err != nil {
+			b.Fatal(err)
+		}
+		b.Run(typ, func(b *testing.B) {
+			key := GenerateKey()
+			b.ReportAllocs()
+			for b.Loop() {
+				if _, err := p.Wrap("0190d8c2-5a3b-7c4d-8e9f-0a1b2c3d4e5f", key); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
+}

@@ -34,6 +34,7 @@ import (
 	"github.com/keygate/keygate/metrics"
 	"github.com/keygate/keygate/proxy"
 	"github.com/keygate/keygate/redis"
+	"github.com/keygate/keygate/sessioncrypto"
 	"github.com/keygate/keygate/webhook"
 	"github.com/valyala/fasthttp"
 )
@@ -274,7 +275,7 @@ func (m *Main) Run(ctx context.Context) (err error) {
 	// Redis too, so one replayed to another node is refused.
 	payload := &proxy.PayloadConfig{Store: m.Store, Seal: ring.Seal, Open: ring.Open}
 	if m.redis != nil {
-		payload.Shared = m.Replay
+		payload.Shared = redis.NewPayloadWindow(m.redis, m.Config.RedisPrefix, sessioncrypto.WindowSize, m.Now)
 	}
 	m.Proxy = proxy.New(m.Store, m.Verifier, proxy.Config{Payload: payload, TrustedProxies: trusted, UpstreamRoots: upstreamRoots, Logger: m.Logger, HMAC: m.HMAC, Replay: m.Replay, Now: m.Now,
 		Rotator: rotator, SelfRotatePath: m.Config.SelfRotatePath, HealthPath: m.Config.HealthPath, ReadyPath: m.Config.ReadyPath, Ready: m.Ready, Pickup: rotator, ExpiryNotice: m.Config.KeyExpiryNotice,
