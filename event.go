@@ -27,11 +27,17 @@ const (
 	// EventServiceDeployed goes out when a pipeline reports a deploy
 	// (POST /v1/services/{name}/deploy): the service now runs elsewhere.
 	EventServiceDeployed = "service.deployed"
+	// EventPayloadSessionCreated and EventPayloadSessionEnded go out when a
+	// client starts a payload encryption session and when it (or an admin)
+	// ends one; never with the session's key.
+	EventPayloadSessionCreated = "payload_session.created"
+	EventPayloadSessionEnded   = "payload_session.ended"
 )
 
 // EventTypes lists every event type, for validating subscriptions.
 var EventTypes = []string{EventKeyCreated, EventKeyExpiring, EventKeyRotationDue, EventKeyRotated, EventKeyRevoked, EventKeyLeaked,
-	EventHMACCredentialExpiring, EventAccessRequested, EventAccessApproved, EventAccessDenied, EventServiceDeployed}
+	EventHMACCredentialExpiring, EventAccessRequested, EventAccessApproved, EventAccessDenied, EventServiceDeployed,
+	EventPayloadSessionCreated, EventPayloadSessionEnded}
 
 // Event is something that happened to a credential or an access request.
 // Data never holds a secret, with one exception the receiver asked for: the

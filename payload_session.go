@@ -114,3 +114,9 @@ type IssuedPayloadKey struct {
 	Route string `json:"route"`
 	Key   string `json:"key"`
 }
+
+// EventData is what the payload_session events say about s: never its key.
+func (s *PayloadSession) EventData(by string) map[string]any {
+	return map[string]any{"session_id": s.ID, "route_id": s.RouteID, "service_id": s.ServiceID, "mode": s.Mode,
+		"key_type": s.KeyType, "expires_at": s.ExpiresAt, "by": by}
+}

@@ -15,7 +15,7 @@ func (s *Server) payloadRoutes(h func(string, handlerFunc)) {
 	h("POST /v1/routes/{route}/payload-key", s.setPayloadKey)
 	h("GET /v1/payload-sessions", s.listPayloadSessions)
 	h("GET /v1/payload-sessions/{id}", get("id", s.findPayloadSession))
-	h("DELETE /v1/payload-sessions/{id}", remove("id", s.Store.DeletePayloadSession))
+	h("DELETE /v1/payload-sessions/{id}", s.endPayloadSession)
 }
 
 // setPayloadKey generates or takes a route's static key and stores it
@@ -72,4 +72,19 @@ func (s *Server) listPayloadSessions(w http.ResponseWriter, r *http.Request) err
 	return replyList(w, r, func(ctx context.Context, p keygate.Page) ([]*keygate.PayloadSession, string, error) {
 		return s.Store.ListPayloadSessions(ctx, consumerID, p)
 	})
+}
+
+// endPayloadSession ends a session for its client (an admin's logout).
+func (s *Server) endPayloadSession(w http.ResponseWriter, r *http.Request) error {
+	ps, err := s.findPayloadSession(r.Context(), r.PathValue("id"))
+	if err != nil {
+		return err
+	}
+	if err := s.Store.DeletePayloadSession(r.Context(), ps.ID); err != nil {
+		return err
+	}
+	actor, _ := keygate.Audit(r.Context())
+	s.publish(r.Context(), keygate.EventPayloadSessionEnded, ps.Consumer.ID, ps.EventData(actor))
+	w.WriteHeader(http.StatusNoContent)
+	return nil
 }

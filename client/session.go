@@ -288,6 +288,10 @@ func (s *Session) open(res *http.Response, seq uint64, method, path string, rpc 
 			res.Header.Del("Content-Type")
 		}
 		res.Header.Del(sessioncrypto.HeaderContentType)
+		if ce := res.Header.Get("Keygate-Content-Encoding"); ce != "" { // the plaintext is compressed
+			res.Header.Set("Content-Encoding", ce)
+			res.Header.Del("Keygate-Content-Encoding")
+		}
 	} else if plain, err = openJSONRPCResult(s.key, s.ID, seq, method, path, sealed); err != nil {
 		return nil, err
 	}

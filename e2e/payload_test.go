@@ -518,3 +518,45 @@ func TestPayloadCLI(t *testing.T) {
 		t.Errorf("a short key: %v %s", err, errOut)
 	}
 }
+
+// Starting and ending a session are webhook events, without the key.
+func TestPayloadSessionEvents(t *testing.T) {
+	f := newPayloadFixture(t)
+	var mu sync.Mutex
+	var got []keygate.Event
+	recv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		var e keygate.Event
+		json.NewDecoder(r.Body).Decode(&e)
+		mu.Lock()
+		got = append(got, e)
+		mu.Unlock()
+	}))
+	defer recv.Close()
+	if _, err := f.g.admin.CreateWebhook(t.Context(), "alice", keygate.WebhookRequest{URL: recv.URL,
+		Events: []string{keygate.EventPayloadSessionCreated, keygate.EventPayloadSessionEnded}}); err != nil {
+		t.Fatal(err)
+	}
+	s := f.session(t, "/orders", nil)
+	s2 := f.session(t, "/orders", nil)
+	if err := s.Close(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	if err := f.g.admin.EndPayloadSession(t.Context(), s2.ID); err != nil {
+		t.Fatal(err)
+	}
+	within(t, 10*time.Second, "events", 4, func() int { mu.Lock(); defer mu.Unlock(); return len(got) })
+	mu.Lock()
+	defer mu.Unlock()
+	count := map[string]int{}
+	for _, e := range got {
+		count[e.Type+" "+e.Data["session_id"].(string)]++
+		if _, ok := e.Data["key"]; ok || e.ConsumerID == "" {
+			t.Errorf("event %+v", e)
+		}
+	}
+	for _, id := range []string{s.ID, s2.ID} {
+		if count[keygate.EventPayloadSessionCreated+" "+id] != 1 || count[keygate.EventPayloadSessionEnded+" "+id] != 1 {
+			t.Errorf("events %v: want one created and one ended for %s", count, id)
+		}
+	}
+}

@@ -65,6 +65,8 @@ type PayloadConfig struct {
 	// window, so that an envelope replayed to another node of a cluster is
 	// refused too (Redis). Nil on one node.
 	Shared SharedWindow
+	// Events, when set, is told when a session starts and ends.
+	Events keygate.Publisher
 	// Path is where sessions start and end (DefaultSessionPath when empty).
 	Path string
 	// CacheSize bounds the live sessions a node holds (DefaultSessionCacheSize).
@@ -326,6 +328,7 @@ func (p *Proxy) handshake(x *exchange) {
 	}
 	p.sessions.add(l, p.cfg.Now()) // full: read from the store on first use (and refused then if still full)
 	p.sweepSessions()
+	p.publishSession(ctx, keygate.EventPayloadSessionCreated, s, "consumer:"+s.Consumer.ID)
 	res := sessioncrypto.HandshakeResponse{Session: s.ID, Mode: s.Mode, ExpiresAt: s.ExpiresAt, EnvelopeVersion: sessioncrypto.Version}
 	if wrapped != nil {
 		res.KeyType, res.WrappedKey = s.KeyType, base64.StdEncoding.EncodeToString(wrapped)
@@ -387,8 +390,19 @@ func (p *Proxy) logout(x *exchange) {
 		return
 	}
 	p.sessions.drop(l.s.ID)
+	p.publishSession(actx, keygate.EventPayloadSessionEnded, l.s, "consumer:"+l.s.Consumer.ID)
 	p.gatewayHeaders(x)
 	x.ctx.Response.SetStatusCode(fasthttp.StatusNoContent)
+}
+
+func (p *Proxy) publishSession(ctx context.Context, typ string, s *keygate.PayloadSession, by string) {
+	if p.sessions.cfg.Events == nil {
+		return
+	}
+	e := keygate.Event{Type: typ, CreatedAt: p.cfg.Now(), ConsumerID: s.Consumer.ID, Data: s.EventData(by)}
+	if err := p.sessions.cfg.Events.Publish(ctx, e); err != nil {
+		p.cfg.Logger.Warn("event not queued", "type", typ, "error", err)
+	}
 }
 
 // sessionRefused answers a session lookup that failed: 401 for a session
@@ -521,6 +535,7 @@ func (p *Proxy) openPayload(x *exchange) bool {
 	}
 	req.Header.Del(HeaderSession)
 	req.Header.Del(HeaderEnvelope)
+	req.Header.Del("Accept-Encoding") // the answer is sealed whole: ask for it uncompressed
 	req.Header.Del(HeaderContentType)
 	req.SetBody(plain)
 	x.payload = pe
@@ -614,6 +629,10 @@ func (p *Proxy) sealPayload(x *exchange) {
 	}
 	if ct := res.Header.ContentType(); len(ct) > 0 {
 		res.Header.SetBytesV(HeaderContentType, ct)
+	}
+	if ce := res.Header.Peek("Content-Encoding"); len(ce) > 0 { // an upstream that compressed anyway: say so inside
+		res.Header.SetBytesV("Keygate-Content-Encoding", ce)
+		res.Header.Del("Content-Encoding")
 	}
 	res.Header.SetContentType(EnvelopeMediaType)
 	res.SetBody(env)

@@ -273,7 +273,7 @@ func (m *Main) Run(ctx context.Context) (err error) {
 	}
 	// Payload encryption: on a cluster, an envelope is checked against
 	// Redis too, so one replayed to another node is refused.
-	payload := &proxy.PayloadConfig{Store: m.Store, Seal: ring.Seal, Open: ring.Open}
+	payload := &proxy.PayloadConfig{Store: m.Store, Seal: ring.Seal, Open: ring.Open, Events: m.Webhooks}
 	if m.redis != nil {
 		payload.Shared = redis.NewPayloadWindow(m.redis, m.Config.RedisPrefix, sessioncrypto.WindowSize, m.Now)
 	}
