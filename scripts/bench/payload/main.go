@@ -45,8 +45,9 @@ func main() {
 		fs.Parse(os.Args[2:])
 		loopback(*listen)
 		log.Fatal(http.ListenAndServe(*listen, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			body, _ := io.ReadAll(r.Body) // whole first: an HTTP/1 handler's writes may end its body's reads
 			w.Header().Set("Content-Type", "application/json")
-			io.Copy(w, r.Body)
+			w.Write(body)
 		})))
 	case "setup":
 		setup(os.Args[2:])
