@@ -313,12 +313,19 @@ func (p *Proxy) handshake(x *exchange) {
 	} else {
 		s.KeyType = "static"
 		if _, err := p.sessions.staticKey(context.Background(), rt.ID); err != nil {
+			if keygate.ErrorCode(err) == keygate.ENOTFOUND {
+				err = errors.New("no static key is set (keygate payload set-key " + rt.Name + ")")
+			}
 			p.payloadUnavailable(x, "static key of route "+rt.Name, err)
 			return
 		}
 	}
 	ctx := keygate.WithReason(keygate.WithActor(context.Background(), "consumer:"+x.who.Consumer.ID), "payload session handshake")
 	if err := p.sessions.cfg.Store.CreatePayloadSession(ctx, s, seal); err != nil {
+		if keygate.ErrorCode(err) == keygate.ENOTFOUND { // the consumer was deleted in between
+			p.writeError(x, fasthttp.StatusUnauthorized, "Unknown consumer")
+			return
+		}
 		p.payloadUnavailable(x, "payload session", err)
 		return
 	}
