@@ -3,9 +3,12 @@ package proxy
 import (
 	"encoding/base64"
 	"encoding/json"
+	"errors"
 	"strings"
 	"testing"
+	"time"
 
+	"github.com/keygate/keygate"
 	"github.com/keygate/keygate/sessioncrypto"
 )
 
@@ -95,4 +98,35 @@ func FuzzOpenJSONRPC(f *testing.F) {
 		}
 		isJSONRPC(body)
 	})
+}
+
+func TestSessionCacheBound(t *testing.T) {
+	now := time.Date(2030, 1, 1, 0, 0, 0, 0, time.UTC)
+	ss := newSessions(&PayloadConfig{CacheSize: 2})
+	live := func(id string, ttl time.Duration) *liveSession {
+		return &liveSession{s: &keygate.PayloadSession{ID: id, ExpiresAt: now.Add(ttl)}}
+	}
+	for _, id := range []string{"a", "b"} {
+		if _, err := ss.add(live(id, time.Minute), now); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// Full of live sessions: a third is refused, none evicted (it would lose its window).
+	if _, err := ss.add(live("c", time.Minute), now); !errors.Is(err, errSessionsFull) {
+		t.Fatalf("a third session: %v, want errSessionsFull", err)
+	}
+	// The same session added twice keeps the first copy, whose window counts.
+	first := ss.live["a"]
+	first.window.Accept(1)
+	if got, _ := ss.add(live("a", time.Minute), now); got != first || got.window.Accept(1) {
+		t.Error("a second copy replaced the first and its window")
+	}
+	// Once one has expired, it makes room.
+	if _, err := ss.add(live("c", time.Minute), now.Add(2*time.Minute)); err != nil {
+		t.Errorf("with expired sessions held: %v", err)
+	}
+	ss.drop("c")
+	if _, ok := ss.live["c"]; ok {
+		t.Error("dropped session still held")
+	}
 }
