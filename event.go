@@ -27,6 +27,9 @@ const (
 	// EventServiceDeployed goes out when a pipeline reports a deploy
 	// (POST /v1/services/{name}/deploy): the service now runs elsewhere.
 	EventServiceDeployed = "service.deployed"
+	// EventAnomalyDetected goes out when the anomaly detector raises an
+	// alert (its data: the Anomaly's fields, explanation in words).
+	EventAnomalyDetected = "anomaly.detected"
 	// EventPayloadSessionCreated and EventPayloadSessionEnded go out when a
 	// client starts a payload encryption session and when it (or an admin)
 	// ends one; never with the session's key.
@@ -37,7 +40,7 @@ const (
 // EventTypes lists every event type, for validating subscriptions.
 var EventTypes = []string{EventKeyCreated, EventKeyExpiring, EventKeyRotationDue, EventKeyRotated, EventKeyRevoked, EventKeyLeaked,
 	EventHMACCredentialExpiring, EventAccessRequested, EventAccessApproved, EventAccessDenied, EventServiceDeployed,
-	EventPayloadSessionCreated, EventPayloadSessionEnded}
+	EventAnomalyDetected, EventPayloadSessionCreated, EventPayloadSessionEnded}
 
 // Event is something that happened to a credential or an access request.
 // Data never holds a secret, with one exception the receiver asked for: the

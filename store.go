@@ -15,6 +15,7 @@ type Store interface {
 	HMACCredentialStore
 	WebhookStore
 	AdminTokenStore
+	ConsoleSessionStore
 	AuditStore
 	KeyringStore
 	SecretStore

@@ -46,7 +46,7 @@ func IsImportedIdentifier(id string) bool {
 	return len(id) == IdentifierLen && id[0] == importedMarker
 }
 
-// CheckImported reports why s cannot be imported, or nil: it must be 8 to
+// CheckImported reports why s cannot be imported, or nil: it must be 1 to
 // 256 printable ASCII characters without spaces, and not have keygate's
 // key format (whatever its prefix or checksum), since the gateway reads a
 // value of that format as a keygate key and would never try it as an

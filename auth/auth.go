@@ -50,6 +50,13 @@ type Result struct {
 	// gateway tells callers (Sunset and Deprecation headers).
 	Sunset       time.Time
 	DeprecatedAt time.Time
+	// Reason, on Unauthenticated, is why the credential was refused when
+	// the authenticator knows (keygate.CodeRevoked, ...; "" otherwise), and
+	// Presented the non-secret part of what was presented (a key's prefix
+	// and identifier), both for the anomaly detector. On CodeRevoked and
+	// CodeExpired, Consumer and CredentialRecord name the key found.
+	Reason    keygate.VerifyCode
+	Presented string
 }
 
 // Authenticator checks one kind of credential on a request, as configured on

@@ -11,6 +11,7 @@ import (
 	"gopkg.in/yaml.v3"
 
 	"github.com/keygate/keygate"
+	"github.com/keygate/keygate/apikey"
 )
 
 // KongImport is what a Kong declarative file (kong.yml) becomes in keygate:
@@ -427,6 +428,11 @@ func (k *kong) keyCredential(c kobj, consumer string) {
 	key := c.str("key")
 	if key == "" {
 		k.note(c, "key-auth credential without a key (Kong would generate one): left out; issue a keygate key instead")
+		return
+	}
+	if !apikey.IsImportable(key) {
+		// The note never shows the key: it is a secret.
+		k.note(c, "key-auth credential's key is longer than 256 characters or has spaces or non-ASCII characters, which keygate cannot import: left out; issue a keygate key instead")
 		return
 	}
 	kk := KongKey{Consumer: consumer, Key: key, Tags: c.strs("tags"), Path: c.path}

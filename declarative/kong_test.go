@@ -220,3 +220,18 @@ func TestKongKeysAreImportedAsTheyAre(t *testing.T) {
 		t.Errorf("output:\n%s\nwant:\n%s", out.String(), want)
 	}
 }
+
+func TestKongKeysKeygateCannotImportAreNotedNotFailed(t *testing.T) {
+	doc := "_format_version: \"3.0\"\nconsumers:\n- username: acme\n  keyauth_credentials:\n  - key: has a space\n  - key: fine-key\n"
+	imp, err := declarative.ParseKong("kong.yml", []byte(doc))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(imp.Keys) != 1 || imp.Keys[0].Key != "fine-key" {
+		t.Errorf("keys to import: %d, want only the importable one", len(imp.Keys))
+	}
+	notes := strings.Join(imp.Notes, "\n")
+	if !strings.Contains(notes, "keyauth_credentials[0]") || !strings.Contains(notes, "cannot import") || strings.Contains(notes, "has a space") {
+		t.Errorf("notes:\n%s", notes)
+	}
+}

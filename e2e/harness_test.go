@@ -65,7 +65,7 @@ func baseFlags(dataDir string) []string {
 		"--reconcile-interval", "0", "--warm-window", "0", "--stale-cache-window", "0",
 		"--self-rotate-path", "", "--health-path", "", "--ready-path", "",
 		"--key-expiry-notice", "0", "--archive-after", "0", "--retention", "0", "--usage-retention", "0",
-		"--refusal-delay", "0",
+		"--refusal-delay", "0", "--anomaly=false",
 	}
 }
 

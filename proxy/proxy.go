@@ -111,6 +111,9 @@ type Config struct {
 	// answers a second per connection instead of thousands, and the CPU
 	// stays with requests that carry real ones. 0: off.
 	RefusalDelay time.Duration
+	// Anomalies, when set, is told every authentication's outcome and
+	// may block client addresses (see anomaly.go).
+	Anomalies Anomalies
 }
 
 // refusalsPerAddress is how many 401s a second an address gets at once
@@ -332,6 +335,9 @@ func (p *Proxy) meterRequest(x *exchange) meter.Request {
 // authenticate runs the route's credential kinds; the first one present
 // decides. It writes the refusal itself and reports whether to go on.
 func (p *Proxy) authenticate(x *exchange) bool {
+	if p.blockedByAnomaly(x) {
+		return false
+	}
 	rt := x.route
 	t := keygate.Target{ServiceID: rt.upstream.service.ID, RouteID: rt.ID, IP: x.client}
 	var res auth.Result
@@ -352,6 +358,7 @@ func (p *Proxy) authenticate(x *exchange) bool {
 		p.callerBodyFailed(x, err) // 400 or 408, not the 401 of a body that does not match
 		return false
 	}
+	p.observe(x, &res)
 	switch {
 	case res.Verdict == auth.Granted:
 	case res.Verdict == auth.Forbidden:

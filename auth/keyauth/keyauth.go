@@ -7,6 +7,7 @@ import (
 	"strings"
 
 	"github.com/keygate/keygate"
+	"github.com/keygate/keygate/apikey"
 	"github.com/keygate/keygate/auth"
 	"github.com/valyala/fasthttp"
 )
@@ -76,7 +77,11 @@ func (a *Authenticator) Authenticate(ctx context.Context, r *fasthttp.Request, t
 	case keygate.CodeIPNotAllowed:
 		return auth.Result{Verdict: auth.Forbidden, Message: msgIPNotAllowed, Consumer: res.Consumer, CredentialRecord: res.Key.ID}, nil
 	default:
-		return auth.Result{Verdict: auth.Unauthenticated, Message: msgUnauthorized}, nil
+		refused := auth.Result{Verdict: auth.Unauthenticated, Message: msgUnauthorized, Reason: res.Code, Presented: presented(key)}
+		if res.Key != nil {
+			refused.Consumer, refused.CredentialRecord = res.Consumer, res.Key.ID
+		}
+		return refused, nil
 	}
 	granted := auth.Result{Verdict: auth.Granted, Consumer: res.Consumer, CredentialID: res.Key.ID,
 		CredentialRecord: res.Key.ID, Lineage: res.Key.Lineage, PlanID: res.Key.Plan(res.Consumer)}
@@ -147,4 +152,20 @@ func (a *Authenticator) hide(r *fasthttp.Request, src source, name string) {
 		kept = append(append(kept, '?'), rest...)
 	}
 	r.Header.SetRequestURIBytes(kept)
+}
+
+// presented is the prefix and identifier of a key shaped like keygate's
+// (<prefix>_<identifier><secret>_<checksum>), without the secret: what the
+// anomaly detector counts guesses at one key by. "" for any other string.
+// It slices key, allocating nothing.
+func presented(key string) string {
+	end := strings.LastIndexByte(key, '_') // before the checksum
+	if end < 0 {
+		return ""
+	}
+	start := strings.LastIndexByte(key[:end], '_') // after the prefix
+	if start <= 0 || end-start-1 < apikey.IdentifierLen {
+		return ""
+	}
+	return key[:start+1+apikey.IdentifierLen]
 }

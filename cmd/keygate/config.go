@@ -7,6 +7,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/keygate/keygate/anomaly"
 	"github.com/spf13/pflag"
 	"gopkg.in/yaml.v3"
 )
@@ -38,6 +39,9 @@ type Config struct {
 	Retention        time.Duration
 	Dev              bool
 
+	// Console is the admin console's sign-in and sessions (console.go).
+	Console consoleConfig
+
 	// Role is what this node runs: gateway, admin or both (see roleFlagHelp).
 	Role string
 	// JobLeaseTTL is how long the background jobs' lease outlives its last
@@ -60,6 +64,10 @@ type Config struct {
 	UnknownKeyReads int
 	// RefusalDelay holds back the 401s of an address past 50 a second.
 	RefusalDelay time.Duration
+	// AnomalyDetection turns the anomaly detector on (gateway nodes);
+	// Anomaly is its settings, zero fields taking the defaults.
+	AnomalyDetection bool
+	Anomaly          anomaly.Config
 	// KeyCacheSize bounds the API keys each node keeps verified in memory
 	// (0: the default).
 	KeyCacheSize int
@@ -120,6 +128,7 @@ func (c *Config) addFlags(fs *pflag.FlagSet) {
 	fs.DurationVar(&c.WarmWindow, "warm-window", time.Hour, "on start, load the API keys that have usage recorded in this window into the key cache (in batches, up to its bound) before the node reports ready at --ready-path and /readyz; the listeners serve meanwhile (0: ready at once)")
 	fs.DurationVar(&c.UsageRetention, "usage-retention", 400*24*time.Hour, "delete usage counts older than this (0: keep them forever)")
 	fs.StringVar(&c.Role, "role", roleBoth, roleFlagHelp)
+	c.Console.addFlags(fs)
 	fs.DurationVar(&c.JobLeaseTTL, "job-lease-ttl", 30*time.Second, "the background jobs run on one admin node at a time, under a lease in the store renewed every third of this; when that node dies, another takes them over within about this long")
 	fs.DurationVar(&c.RefusalDelay, "refusal-delay", 250*time.Millisecond, "how long the gateway holds back each 401 to a client address that has had more than 50 in the last second: slows floods of made-up credentials, never a request with a good one (0: off; at most 10s)")
 	fs.IntVar(&c.UnknownKeyReads, "unknown-key-reads", 100, "store reads per second this node makes for API keys whose identifier its filter of issued identifiers does not know: keys created on another node moments ago, before the change reaches this one (shared between client addresses, a tenth each at most; past it such a key is refused as unknown; 0: none)")
@@ -127,6 +136,7 @@ func (c *Config) addFlags(fs *pflag.FlagSet) {
 	fs.BoolVar(&c.Dev, "dev", false, "throwaway data dir, demo upstream, demo key, printed admin token")
 	fs.StringVar(&c.ClockFile, "clock-file", "", "for tests only: the node's clock is this file's modification time (a test moves it with touch or os.Chtimes)")
 	fs.DurationVar(&c.JobsInterval, "jobs-interval", time.Minute, "for tests only: how often the lifecycle jobs run")
+	c.addAnomalyFlags(fs)
 	fs.MarkHidden("clock-file")
 	fs.MarkHidden("jobs-interval")
 	fs.VisitAll(func(f *pflag.Flag) {
@@ -160,6 +170,7 @@ func (c *Config) load(fs *pflag.FlagSet) error {
 	c.RootKey = os.Getenv(envPrefix + "ROOT_KEY")
 	c.Pepper = os.Getenv(envPrefix + "PEPPER")
 	c.AdminToken = os.Getenv(envPrefix + "ADMIN_TOKEN")
+	c.Console.load()
 	return nil
 }
 

@@ -34,7 +34,7 @@ func newRootCommand() *cobra.Command {
 		SilenceUsage:  true,
 		SilenceErrors: true,
 	}
-	root.AddCommand(newServeCommand(), newRootKeyCommand(), newBackupCommand(), newRestoreCommand(), newMigrateCommand())
+	root.AddCommand(newServeCommand(), newRootKeyCommand(), newBackupCommand(), newRestoreCommand(), newMigrateCommand(), newUsersCommand())
 	root.AddCommand(adminCommands()...)
 	return root
 }

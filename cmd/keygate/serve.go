@@ -22,6 +22,7 @@ import (
 
 	"github.com/keygate/keygate"
 	"github.com/keygate/keygate/adminapi"
+	"github.com/keygate/keygate/anomaly"
 	"github.com/keygate/keygate/apikey"
 	"github.com/keygate/keygate/auth/hmacauth"
 	"github.com/keygate/keygate/auth/keyauth"
@@ -113,6 +114,8 @@ type Main struct {
 	Replay  hmacauth.ReplayGuard // HMAC signatures seen: in memory, or in Redis with --redis-url
 	Meter   *meter.Meter
 	Metrics *metrics.Metrics
+	// Anomaly watches the gateway's requests (--anomaly); nil when off.
+	Anomaly *anomaly.Detector
 	// Jobs are the lifecycle jobs Run starts every minute, on an admin node
 	// holding JobLease; tests call RunOnce to run them at a moment of their
 	// choosing.
@@ -160,6 +163,9 @@ func (m *Main) Run(ctx context.Context) (err error) {
 		return err
 	}
 	if err := m.Config.validateCaches(); err != nil {
+		return err
+	}
+	if err := m.Config.Anomaly.Validate(); err != nil {
 		return err
 	}
 	if m.Config.JobsInterval < 0 {
@@ -271,6 +277,10 @@ func (m *Main) Run(ctx context.Context) (err error) {
 	if m.Config.UsageFlushInterval > 0 {
 		m.Meter = meter.New(m.Store, meter.Options{FlushInterval: m.Config.UsageFlushInterval, Logger: m.Logger, Metrics: m.Metrics})
 	}
+	anomalies, err := m.newAnomalyDetector()
+	if err != nil {
+		return err
+	}
 	// Payload encryption: on a cluster, an envelope is checked against
 	// Redis too, so one replayed to another node is refused.
 	payload := &proxy.PayloadConfig{Store: m.Store, Seal: ring.Seal, Open: ring.Open, Events: m.Webhooks}
@@ -279,7 +289,8 @@ func (m *Main) Run(ctx context.Context) (err error) {
 	}
 	m.Proxy = proxy.New(m.Store, m.Verifier, proxy.Config{Payload: payload, TrustedProxies: trusted, UpstreamRoots: upstreamRoots, Logger: m.Logger, HMAC: m.HMAC, Replay: m.Replay, Now: m.Now,
 		Rotator: rotator, SelfRotatePath: m.Config.SelfRotatePath, HealthPath: m.Config.HealthPath, ReadyPath: m.Config.ReadyPath, Ready: m.Ready, Pickup: rotator, ExpiryNotice: m.Config.KeyExpiryNotice,
-		Limiter: m.Limiter, RateLimitFailOpen: failOpen, Metrics: m.Metrics, Meter: m.Meter, RefusalDelay: m.Config.RefusalDelay})
+		Limiter: m.Limiter, RateLimitFailOpen: failOpen, Metrics: m.Metrics, Meter: m.Meter, RefusalDelay: m.Config.RefusalDelay,
+		Anomalies: anomalies})
 	m.Metrics.UpstreamTargets(func() []metrics.TargetHealth {
 		var out []metrics.TargetHealth
 		for _, t := range m.Proxy.TargetStates() {
@@ -375,6 +386,9 @@ func (m *Main) Run(ctx context.Context) (err error) {
 	}
 	if m.Meter != nil {
 		m.startBackground(m.Meter.Run)
+	}
+	if m.Anomaly != nil {
+		m.startBackground(m.Anomaly.Run)
 	}
 	// The listeners serve already; only readiness waits for the warm-up.
 	if m.Config.WarmWindow > 0 {
@@ -489,7 +503,11 @@ func (m *Main) serveAdmin(format *apikey.Format, hasher *apikey.Hasher, rotator 
 	adminMux.Handle("GET /metrics", m.Metrics.Handler()) // counts only, no identities: open like Kong's status API
 	adminMux.HandleFunc("GET /readyz", m.serveReady)     // open, as /healthz
 	adminMux.Handle("/", admin.Handler())
-	var err error
+	ui, err := m.console(admin)
+	if err != nil {
+		return err
+	}
+	adminMux.Handle("/ui/", ui) // the admin console: its own sign-in, sessions and CSRF tokens
 	m.adminServer, m.adminAddr, err = m.listen("admin", m.Config.AdminListen, adminMux)
 	return err
 }

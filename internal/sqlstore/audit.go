@@ -62,3 +62,13 @@ func scanAudit(row scanner) (*keygate.AuditEvent, error) {
 	}
 	return e, nil
 }
+
+// RecordAudit writes one audit entry that goes with no stored change (an
+// anomaly alert), in a transaction of its own.
+func (db *DB) RecordAudit(ctx context.Context, kind, verb, targetID string) error {
+	return db.write(ctx, func(tx *Tx) ([]keygate.Change, error) {
+		return nil, db.record(ctx, tx, kind, verb, targetID)
+	})
+}
+
+var _ keygate.AuditRecorder = (*DB)(nil)

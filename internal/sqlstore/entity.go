@@ -2,6 +2,8 @@ package sqlstore
 
 import (
 	"context"
+	"fmt"
+	"time"
 
 	"github.com/keygate/keygate"
 )
@@ -85,4 +87,19 @@ func (e entity[T]) update(ctx context.Context, db *DB, ref string, fn func(*T) e
 		return nil, err
 	}
 	return v, nil
+}
+
+// markRevoked moves an active credential's row in table to revoked, and the
+// record with it; a revoked one stays as it was. Every credential kind but
+// keys (whose revocation also ends a rotation) revokes this way.
+func (db *DB) markRevoked(ctx context.Context, tx *Tx, table, id string, status *keygate.KeyStatus, revokedAt **time.Time) error {
+	if *status != keygate.KeyActive {
+		return nil
+	}
+	now := db.stamp()
+	*status, *revokedAt = keygate.KeyRevoked, &now
+	if _, err := tx.ExecContext(ctx, `UPDATE `+table+` SET status = ?, revoked_at = ? WHERE id = ?`, string(*status), micros(now), id); err != nil {
+		return fmt.Errorf("store: revoke %s: %w", table, err)
+	}
+	return nil
 }

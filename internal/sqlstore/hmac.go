@@ -163,13 +163,8 @@ func (db *DB) RevokeHMACCredential(ctx context.Context, id string) (*keygate.HMA
 		if c, err = findHMACCredential(ctx, tx, id); err != nil {
 			return nil, err
 		}
-		if c.Status == keygate.KeyActive {
-			now := db.stamp()
-			c.Status, c.RevokedAt = keygate.KeyRevoked, &now
-			if _, err := tx.ExecContext(ctx, `UPDATE hmac_credentials SET status = ?, revoked_at = ? WHERE id = ?`,
-				string(c.Status), micros(now), c.ID); err != nil {
-				return nil, fmt.Errorf("store: revoke hmac credential: %w", err)
-			}
+		if err := db.markRevoked(ctx, tx, "hmac_credentials", c.ID, &c.Status, &c.RevokedAt); err != nil {
+			return nil, err
 		}
 		return []keygate.Change{{Kind: keygate.HMACCredentialChanged, Op: keygate.Updated, Action: "revoked", ID: c.ID, Username: c.Username}}, nil
 	})

@@ -14,7 +14,7 @@ var _ keygate.LeaseStore = (*DB)(nil)
 // not expect: leases say who is doing what right now, and the change log
 // tells running nodes what to drop from their caches, both of which a
 // restored or migrated install starts afresh.
-var NotExported = []string{"leases", "changes"}
+var NotExported = []string{"leases", "changes", "console_sessions"}
 
 // AcquireLease implements keygate.LeaseStore: one upsert whose update only
 // happens when the lease is holder's or has expired, so of two nodes racing

@@ -183,13 +183,8 @@ func (db *DB) RevokeOAuthClient(ctx context.Context, ref string) (*keygate.OAuth
 		if c, err = findOAuthClient(ctx, tx, ref); err != nil {
 			return nil, err
 		}
-		if c.Status == keygate.KeyActive {
-			now := db.stamp()
-			c.Status, c.RevokedAt = keygate.KeyRevoked, &now
-			if _, err := tx.ExecContext(ctx, `UPDATE oauth_clients SET status = ?, revoked_at = ? WHERE id = ?`,
-				string(c.Status), micros(now), c.ID); err != nil {
-				return nil, fmt.Errorf("store: revoke oauth client: %w", err)
-			}
+		if err := db.markRevoked(ctx, tx, "oauth_clients", c.ID, &c.Status, &c.RevokedAt); err != nil {
+			return nil, err
 		}
 		return []keygate.Change{{Kind: keygate.OAuthClientChanged, Op: keygate.Updated, Action: "revoked", ID: c.ID}}, nil
 	})

@@ -1,0 +1,42 @@
+package adminapi
+
+import (
+	"context"
+
+	"github.com/keygate/keygate"
+)
+
+// The methods below are the admin API's key actions for callers in the same
+// process that have authenticated and authorised the user themselves (the
+// admin console): the same validation, store calls and events as
+// POST /v1/consumers/{consumer}/keys and POST /v1/keys/{id}/revoke, with
+// the actor taken from ctx (keygate.WithActor).
+
+// IssueKey issues a new key to consumer (id or username). The answer holds
+// the key itself: show it once, never store or log it.
+func (s *Server) IssueKey(ctx context.Context, consumer string, req keygate.KeyRequest) (*keygate.IssuedKey, error) {
+	k, err := s.newKey(ctx, consumer, req)
+	if err != nil {
+		return nil, err
+	}
+	key, err := s.mintKey(k)
+	if err != nil {
+		return nil, err
+	}
+	if err := s.Store.CreateKey(ctx, k); err != nil {
+		return nil, err
+	}
+	s.publish(ctx, keygate.EventKeyCreated, k.Consumer.ID, map[string]any{"key_id": k.ID, "name": k.Name, "start": k.Start, "expires_at": k.ExpiresAt})
+	return &keygate.IssuedKey{APIKey: *k, Key: key.Reveal()}, nil
+}
+
+// RevokeKey revokes the key with id.
+func (s *Server) RevokeKey(ctx context.Context, id string) (*keygate.APIKey, error) {
+	k, err := s.Store.RevokeKey(ctx, id)
+	if err != nil {
+		return nil, err
+	}
+	actor, reason := keygate.Audit(ctx)
+	s.publish(ctx, keygate.EventKeyRevoked, k.Consumer.ID, map[string]any{"key_id": k.ID, "start": k.Start, "by": actor, "reason": reason})
+	return k, nil
+}

@@ -1,0 +1,439 @@
+package console
+
+import (
+	"context"
+	"crypto/hmac"
+	"crypto/rand"
+	"crypto/sha256"
+	"crypto/subtle"
+	"embed"
+	"encoding/base64"
+	"errors"
+	"fmt"
+	"html/template"
+	"io/fs"
+	"log/slog"
+	"net/http"
+	"net/url"
+	"runtime/debug"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/keygate/keygate"
+)
+
+// KeyActions are the admin API's key actions (adminapi.Server has them), so
+// that a key issued or revoked here goes through the same validation, store
+// calls and events as one issued through the API.
+type KeyActions interface {
+	IssueKey(ctx context.Context, consumer string, req keygate.KeyRequest) (*keygate.IssuedKey, error)
+	RevokeKey(ctx context.Context, id string) (*keygate.APIKey, error)
+}
+
+// Config is what a console is built from. Store and Keys are required; at
+// least one of OIDC and Accounts should be set, or nobody can sign in.
+type Config struct {
+	Store keygate.Store
+	Keys  KeyActions
+	// OIDC is single sign-on with the company's identity provider; nil: none.
+	OIDC *OIDCConfig
+	// Accounts are local users (argon2id password hashes); nil: none.
+	Accounts []Account
+	// SessionTTL is how long a sign-in lasts (0: DefaultSessionTTL).
+	SessionTTL time.Duration
+	// SecureCookies marks cookies Secure even when the request reached
+	// keygate over plain HTTP (behind a proxy that terminates TLS).
+	SecureCookies bool
+	Logger        *slog.Logger // nil: slog.Default()
+	Now           func() time.Time
+}
+
+// DefaultSessionTTL is how long a sign-in lasts by default: a working day.
+const DefaultSessionTTL = 8 * time.Hour
+
+// Server serves the console under /ui/.
+type Server struct {
+	cfg      Config
+	oidc     *oidcClient
+	accounts map[string]Account // by lower-case name
+	pages    map[string]*template.Template
+	// hashing bounds concurrent argon2id checks (64 MiB each), so a burst
+	// of sign-in attempts cannot exhaust memory.
+	hashing   chan struct{}
+	dummyOnce sync.Once
+	dummy     string
+	// failures throttles local sign-ins per account name and per client
+	// address.
+	failures *throttle
+}
+
+// Failed local sign-ins allowed per window: per account name, and per
+// client address (several people behind one NAT, or an office proxy).
+const (
+	signinWindow      = 15 * time.Minute
+	signinNameLimit   = 10
+	signinRemoteLimit = 50
+)
+
+//go:embed templates/*.html
+var templateFS embed.FS
+
+//go:embed static
+var staticFS embed.FS
+
+// New checks cfg and parses the templates.
+func New(cfg Config) (*Server, error) {
+	if cfg.Store == nil || cfg.Keys == nil {
+		return nil, fmt.Errorf("console: Store and Keys are required")
+	}
+	if cfg.SessionTTL <= 0 {
+		cfg.SessionTTL = DefaultSessionTTL
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.Default()
+	}
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	s := &Server{cfg: cfg, accounts: map[string]Account{}, pages: map[string]*template.Template{}, hashing: make(chan struct{}, 2),
+		failures: newThrottle(signinWindow)}
+	for _, a := range cfg.Accounts {
+		if err := ValidRole(a.Role); err != nil {
+			return nil, fmt.Errorf("console: account %s: %v", a.Name, err)
+		}
+		s.accounts[strings.ToLower(a.Name)] = a
+	}
+	if cfg.OIDC != nil {
+		o, err := newOIDCClient(*cfg.OIDC)
+		if err != nil {
+			return nil, err
+		}
+		s.oidc = o
+	}
+	names, err := fs.Glob(templateFS, "templates/*.html")
+	if err != nil {
+		return nil, err
+	}
+	funcs := template.FuncMap{"when": when, "canRevoke": func(k *keygate.APIKey) bool { return k.Status == keygate.KeyActive }}
+	for _, name := range names {
+		base := strings.TrimSuffix(strings.TrimPrefix(name, "templates/"), ".html")
+		if base == "layout" {
+			continue
+		}
+		t, err := template.New("layout").Funcs(funcs).ParseFS(templateFS, "templates/layout.html", name)
+		if err != nil {
+			return nil, fmt.Errorf("console: template %s: %w", name, err)
+		}
+		s.pages[base] = t
+	}
+	return s, nil
+}
+
+func when(t any) string {
+	switch t := t.(type) {
+	case time.Time:
+		if t.IsZero() {
+			return ""
+		}
+		return t.UTC().Format("2006-01-02 15:04 UTC")
+	case *time.Time:
+		if t == nil {
+			return "never"
+		}
+		return when(*t)
+	}
+	return ""
+}
+
+// Handler serves the console; mount it at /ui/.
+func (s *Server) Handler() http.Handler {
+	mux := http.NewServeMux()
+	open := func(pattern string, fn handlerFunc) { mux.Handle(pattern, s.handle(fn)) }
+	// read pages need a session; write actions also a CSRF token and a
+	// role that may change things.
+	read := func(pattern string, fn handlerFunc) { mux.Handle(pattern, s.handle(s.signedIn(fn, false))) }
+	write := func(pattern string, fn handlerFunc) { mux.Handle(pattern, s.handle(s.signedIn(fn, true))) }
+
+	mux.Handle("GET /ui/static/", s.static())
+	open("GET /ui/signin", s.signinPage)
+	open("POST /ui/signin", s.signinLocal)
+	open("GET /ui/oidc/start", s.oidcStart)
+	open("GET /ui/oidc/callback", s.oidcCallback)
+	open("POST /ui/signout", s.signout)
+
+	read("GET /ui/{$}", s.dashboard)
+	read("GET /ui/consumers", s.consumers)
+	write("POST /ui/consumers", s.createConsumer)
+	read("GET /ui/consumers/{id}", s.consumer)
+	write("POST /ui/consumers/{id}/keys", s.createKey)
+	read("GET /ui/keys/{id}/revoke", s.revokePage)
+	write("POST /ui/keys/{id}/revoke", s.revokeKey)
+	read("GET /ui/audit", s.audit)
+	open("/ui/", func(w http.ResponseWriter, r *http.Request) error {
+		return keygate.Errorf(keygate.ENOTFOUND, "no such page: %s", r.URL.Path)
+	})
+	return s.headers(mux)
+}
+
+// cspHeader allows nothing but this origin's own stylesheet and images: no
+// inline script or style, no frames, forms only to the console.
+const cspHeader = "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; object-src 'none'; " +
+	"base-uri 'none'; form-action 'self'; frame-ancestors 'none'"
+
+func (s *Server) headers(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		h := w.Header()
+		h.Set("Content-Security-Policy", cspHeader)
+		h.Set("X-Frame-Options", "DENY")
+		h.Set("X-Content-Type-Options", "nosniff")
+		h.Set("Referrer-Policy", "no-referrer")
+		h.Set("Cross-Origin-Opener-Policy", "same-origin")
+		if !strings.HasPrefix(r.URL.Path, "/ui/static/") {
+			h.Set("Cache-Control", "no-store") // pages show admin data, one shows a secret
+		}
+		defer func() {
+			if v := recover(); v != nil {
+				if v == http.ErrAbortHandler {
+					panic(v)
+				}
+				s.fail(w, r, fmt.Errorf("panic: %v\n%s", v, debug.Stack()))
+			}
+		}()
+		next.ServeHTTP(w, r)
+	})
+}
+
+func (s *Server) static() http.Handler {
+	sub, _ := fs.Sub(staticFS, "static")
+	files := http.StripPrefix("/ui/static/", http.FileServerFS(sub))
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if strings.HasSuffix(r.URL.Path, "/") { // no directory listings
+			s.fail(w, r, keygate.Errorf(keygate.ENOTFOUND, "no such page: %s", r.URL.Path))
+			return
+		}
+		w.Header().Set("Cache-Control", "public, max-age=300")
+		files.ServeHTTP(w, r)
+	})
+}
+
+type handlerFunc func(w http.ResponseWriter, r *http.Request) error
+
+func (s *Server) handle(fn handlerFunc) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if err := fn(w, r); err != nil {
+			s.fail(w, r, err)
+		}
+	})
+}
+
+// status maps an error code to an HTTP status.
+func status(code string) int {
+	switch code {
+	case keygate.EINVALID:
+		return http.StatusBadRequest
+	case keygate.EUNAUTHORIZED:
+		return http.StatusUnauthorized
+	case keygate.EFORBIDDEN:
+		return http.StatusForbidden
+	case keygate.ENOTFOUND:
+		return http.StatusNotFound
+	case keygate.ECONFLICT:
+		return http.StatusConflict
+	case keygate.ETOOLARGE:
+		return http.StatusRequestEntityTooLarge
+	case keygate.EUNAVAILABLE:
+		return http.StatusServiceUnavailable
+	}
+	return http.StatusInternalServerError
+}
+
+// fail renders err as an error page: the message of an application error,
+// a request id only for an internal one (whose detail goes to the log).
+func (s *Server) fail(w http.ResponseWriter, r *http.Request, err error) {
+	code := keygate.ErrorCode(err)
+	st := status(code)
+	msg := keygate.ErrorMessage(err)
+	if st >= 500 {
+		id := rand.Text()[:12]
+		s.cfg.Logger.LogAttrs(r.Context(), slog.LevelError, "console: request failed", slog.String("path", r.URL.Path),
+			slog.String("request_id", id), slog.Any("err", err))
+		msg = "Something went wrong on our side (request " + id + "). Try again, or ask an administrator to look in the log."
+		if st == http.StatusServiceUnavailable {
+			msg = "The store is unavailable right now (request " + id + "). Try again in a moment."
+		}
+	}
+	sess, _ := r.Context().Value(sessionKey{}).(*session)
+	s.render(w, r, st, "error", sess, "Error", map[string]any{"Status": st, "StatusText": http.StatusText(st), "Message": msg})
+}
+
+// view is what every page template gets.
+type view struct {
+	Title    string
+	Nav      string
+	User     string
+	Role     string
+	CSRF     string
+	CanWrite bool
+	Data     any
+}
+
+func (s *Server) render(w http.ResponseWriter, r *http.Request, st int, page string, sess *session, title string, data any) error {
+	t := s.pages[page]
+	if t == nil {
+		return fmt.Errorf("console: no template %q", page)
+	}
+	v := view{Title: title, Nav: page, Data: data}
+	if sess != nil {
+		v.User, v.Role, v.CSRF, v.CanWrite = sess.User, sess.Role, sess.csrf, canWrite(sess.Role)
+	}
+	var b strings.Builder
+	if err := t.ExecuteTemplate(&b, "layout", v); err != nil {
+		return fmt.Errorf("console: render %s: %w", page, err)
+	}
+	w.Header().Set("Content-Type", "text/html; charset=utf-8")
+	w.WriteHeader(st)
+	_, err := w.Write([]byte(b.String()))
+	return err
+}
+
+// canWrite says whether role may change things through the console. The
+// auditor reads only; keyring and root actions (later pages) will need
+// RoleAdmin.
+func canWrite(role string) bool { return role == keygate.RoleAdmin || role == keygate.RoleOperator }
+
+// Sessions.
+
+const (
+	sessionCookie = "keygate_console"
+	signinCookie  = "keygate_signin" // the sign-in form's CSRF token (double submit)
+	oidcCookie    = "keygate_oidc"   // state, nonce and PKCE verifier of a sign-in in progress
+	cookiePath    = "/ui/"
+)
+
+type session struct {
+	keygate.ConsoleSession
+	csrf string
+}
+
+type sessionKey struct{}
+
+func tokenHash(token string) []byte {
+	h := sha256.Sum256([]byte(token))
+	return h[:]
+}
+
+// csrfToken is the session's synchronizer token: derived from the session
+// token, which only the browser's HttpOnly cookie holds, so a page of
+// another origin can neither read nor compute it.
+func csrfToken(token string) string {
+	m := hmac.New(sha256.New, []byte(token))
+	m.Write([]byte("keygate console csrf"))
+	return base64.RawURLEncoding.EncodeToString(m.Sum(nil))
+}
+
+func (s *Server) setCookie(w http.ResponseWriter, r *http.Request, name, value string, maxAge time.Duration) {
+	c := &http.Cookie{Name: name, Value: value, Path: cookiePath, HttpOnly: true, SameSite: http.SameSiteLaxMode,
+		Secure: s.cfg.SecureCookies || r.TLS != nil}
+	if maxAge > 0 {
+		c.MaxAge = int(maxAge / time.Second)
+	} else {
+		c.MaxAge = -1
+	}
+	http.SetCookie(w, c)
+}
+
+// startSession signs user in with role and sends the browser to the
+// dashboard.
+func (s *Server) startSession(w http.ResponseWriter, r *http.Request, user, role, method string) error {
+	token := rand.Text() + rand.Text() // 2×26 base32 characters: 260 bits
+	sess := &keygate.ConsoleSession{TokenHash: tokenHash(token), User: user, Role: role, Method: method,
+		ExpiresAt: s.cfg.Now().Add(s.cfg.SessionTTL)}
+	if err := s.cfg.Store.CreateConsoleSession(r.Context(), sess); err != nil {
+		return err
+	}
+	s.cfg.Logger.LogAttrs(r.Context(), slog.LevelInfo, "console: signed in", slog.String("user", user),
+		slog.String("role", role), slog.String("method", method))
+	s.setCookie(w, r, sessionCookie, token, s.cfg.SessionTTL)
+	http.Redirect(w, r, "/ui/", http.StatusSeeOther)
+	return nil
+}
+
+// currentSession is the session the request's cookie names; nil when none
+// is live.
+func (s *Server) currentSession(r *http.Request) (*session, error) {
+	c, err := r.Cookie(sessionCookie)
+	if err != nil || c.Value == "" || len(c.Value) > 200 {
+		return nil, nil
+	}
+	cs, err := s.cfg.Store.FindConsoleSession(r.Context(), tokenHash(c.Value))
+	switch {
+	case keygate.ErrorCode(err) == keygate.ENOTFOUND:
+		return nil, nil
+	case err != nil:
+		return nil, err
+	}
+	return &session{ConsoleSession: *cs, csrf: csrfToken(c.Value)}, nil
+}
+
+// signedIn wraps fn for signed-in users: without a session a page sends
+// the browser to sign in, and a post is refused. A post (write) must also
+// carry the session's CSRF token, come from this origin, and be made by a
+// role that may change things — checked here, on the server, whatever the
+// page showed.
+func (s *Server) signedIn(fn handlerFunc, write bool) handlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) error {
+		sess, err := s.currentSession(r)
+		if err != nil {
+			return err
+		}
+		if sess == nil {
+			if write {
+				return keygate.Errorf(keygate.EFORBIDDEN, "You are not signed in, or your session has expired: sign in and try again.")
+			}
+			http.Redirect(w, r, "/ui/signin", http.StatusSeeOther)
+			return nil
+		}
+		r = r.WithContext(context.WithValue(keygate.WithActor(r.Context(), "user:"+sess.User), sessionKey{}, sess))
+		if write {
+			if err := s.checkPost(r, sess.csrf); err != nil {
+				return err
+			}
+			if !canWrite(sess.Role) {
+				return keygate.Errorf(keygate.EFORBIDDEN, "Your role (%s) may look but not change anything.", sess.Role)
+			}
+		}
+		return fn(w, r)
+	}
+}
+
+// maxForm bounds a form post.
+const maxForm = 64 << 10
+
+// checkPost refuses a post from another origin or without the expected
+// CSRF token.
+func (s *Server) checkPost(r *http.Request, want string) error {
+	if o := r.Header.Get("Origin"); o != "" && o != "null" {
+		u, err := url.Parse(o)
+		if err != nil || u.Host != r.Host {
+			return keygate.Errorf(keygate.EFORBIDDEN, "This form was sent from another site (%s) and is refused.", o)
+		}
+	}
+	r.Body = http.MaxBytesReader(nil, r.Body, maxForm)
+	if err := r.ParseForm(); err != nil {
+		if _, ok := errors.AsType[*http.MaxBytesError](err); ok {
+			return keygate.Errorf(keygate.ETOOLARGE, "The form is larger than %d bytes.", maxForm)
+		}
+		return keygate.Errorf(keygate.EINVALID, "The form could not be read.")
+	}
+	got := r.PostForm.Get("csrf")
+	if want == "" || subtle.ConstantTimeCompare([]byte(got), []byte(want)) != 1 {
+		return keygate.Errorf(keygate.EFORBIDDEN, "The form's security token is missing or wrong (a stale page, or a forged request). Reload the page and try again.")
+	}
+	return nil
+}
+
+func sessionFrom(ctx context.Context) *session {
+	sess, _ := ctx.Value(sessionKey{}).(*session)
+	return sess
+}

@@ -1,0 +1,4 @@
+package console
+
+// CheckPassword exports checkPassword to the tests.
+var CheckPassword = checkPassword
