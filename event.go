@@ -34,12 +34,17 @@ const (
 	// its access tokens (RFC 7009). Issuing a token sends no event: tokens
 	// are issued far too often for webhooks.
 	EventAccessTokenRevoked = "access_token.revoked"
+	// EventPayloadSessionCreated and EventPayloadSessionEnded go out when a
+	// client starts a payload encryption session and when it (or an admin)
+	// ends one; never with the session's key.
+	EventPayloadSessionCreated = "payload_session.created"
+	EventPayloadSessionEnded   = "payload_session.ended"
 )
 
 // EventTypes lists every event type, for validating subscriptions.
 var EventTypes = []string{EventKeyCreated, EventKeyExpiring, EventKeyRotationDue, EventKeyRotated, EventKeyRevoked, EventKeyLeaked,
 	EventHMACCredentialExpiring, EventAccessRequested, EventAccessApproved, EventAccessDenied, EventServiceDeployed,
-	EventAccessTokenRevoked, EventAnomalyDetected}
+	EventAccessTokenRevoked, EventAnomalyDetected, EventPayloadSessionCreated, EventPayloadSessionEnded}
 
 // Event is something that happened to a credential or an access request.
 // Data never holds a secret, with one exception the receiver asked for: the

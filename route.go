@@ -25,6 +25,10 @@ type Route struct {
 	HMACAuth     *HMACAuthConfig `json:"hmac_auth"`
 	ACL          *ACLConfig      `json:"acl"`
 	Tags         []string        `json:"tags"`
+	// PayloadEncryption is off (or empty), static or dynamic: whether
+	// bodies on the route travel sealed, with which key (see
+	// docs/payload-encryption.md). Off reads back as empty.
+	PayloadEncryption string `json:"payload_encryption,omitempty"`
 	Timestamps
 
 	// OAuth2 takes JWT access tokens (see OAuth2AuthConfig); nil: not accepted.
@@ -109,6 +113,9 @@ func (r *Route) Normalize() {
 		c.EnforceHeaders, c.Algorithms = orEmpty(c.EnforceHeaders), orEmpty(c.Algorithms)
 	}
 	r.OAuth2.normalize()
+	if r.PayloadEncryption == PayloadEncryptionOff {
+		r.PayloadEncryption = "" // off is the default, and reads back as empty
+	}
 }
 
 // Validate reports the first invalid field.
@@ -145,6 +152,9 @@ func (r *Route) Validate() error {
 	}
 	if r.ACL != nil && r.KeyAuth == nil && r.HMACAuth == nil && r.OAuth2 == nil {
 		return Errorf(EINVALID, "acl: needs an authentication method on the route (key_auth, hmac_auth or oauth2)")
+	}
+	if err := r.validatePayloadEncryption(); err != nil {
+		return err
 	}
 	return validateTags(r.Tags)
 }

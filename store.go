@@ -26,6 +26,7 @@ type Store interface {
 	AccessTokenStore
 	UsageStore
 	LeaseStore
+	PayloadSessionStore
 	ChangeLog
 	Close() error
 }
@@ -93,6 +94,8 @@ const (
 	OAuthClientChanged
 	// AccessTokenChanged: an access token was revoked; ID is its jti.
 	AccessTokenChanged
+	// PayloadSessionChanged: a payload encryption session started or ended.
+	PayloadSessionChanged
 )
 
 // String names the kind as the audit trail does.
@@ -116,6 +119,8 @@ func (k ChangeKind) String() string {
 		return "oauth_client"
 	case AccessTokenChanged:
 		return "access_token"
+	case PayloadSessionChanged:
+		return "payload_session"
 	}
 	return "unknown"
 }
@@ -123,7 +128,7 @@ func (k ChangeKind) String() string {
 // ParseChangeKind is the kind String names; 0 for a name it does not know
 // (one a newer keygate wrote), which no cache acts on.
 func ParseChangeKind(s string) ChangeKind {
-	for k := ServiceChanged; k <= AccessTokenChanged; k++ {
+	for k := ServiceChanged; k <= PayloadSessionChanged; k++ {
 		if k.String() == s {
 			return k
 		}

@@ -119,6 +119,7 @@ func (s *Server) Handler() http.Handler {
 	s.accessRoutes(h)
 	s.planRoutes(h)
 	s.oauthClientRoutes(h)
+	s.payloadRoutes(h)
 
 	return s.middleware(mux)
 }

@@ -107,6 +107,9 @@ type Config struct {
 	Metrics           Metrics
 	// Meter, when set, counts every request on a route.
 	Meter *meter.Meter
+	// Payload enables payload encryption (see session.go); nil: routes
+	// that encrypt payloads are refused with 503.
+	Payload *PayloadConfig
 	// RefusalDelay slows an address that keeps presenting credentials that
 	// are refused: past refusalsPerAddress 401s a second, each further 401
 	// to it waits this long. A flood of made-up credentials then gets a few
@@ -166,6 +169,7 @@ type Proxy struct {
 
 	metrics         Metrics
 	limiterFailures failureLog
+	sessions        *sessions // payload encryption; nil: off
 }
 
 // New returns a proxy with an empty routing table; call Reload before serving.
@@ -182,6 +186,7 @@ func New(store Store, verifier keygate.KeyVerifier, cfg Config) *Proxy {
 	if p.metrics == nil {
 		p.metrics = nopMetrics{}
 	}
+	p.sessions = newSessions(cfg.Payload)
 	p.table.Store(newTable(nil, nil))
 	p.services.Store(&map[string]*upstream{})
 	p.anonymous.Store(&map[string]bool{})
@@ -206,6 +211,10 @@ type exchange struct {
 	// http10 is whether the caller spoke HTTP/1.0: the request forwarded,
 	// rewritten in place, speaks HTTP/1.1 whatever the caller did.
 	http10 bool
+	// payload is set once an envelope was opened, to seal the answer;
+	// gatewayAnswered once the gateway wrote an answer of its own.
+	payload         *payloadExchange
+	gatewayAnswered bool
 }
 
 // Serve is the request path: route, authenticate, authorise, limit,
@@ -268,6 +277,10 @@ func (p *Proxy) Serve(ctx *fasthttp.RequestCtx) {
 		}
 		return
 	}
+	if p.sessions != nil && x.path == p.sessions.cfg.Path {
+		p.sessionEndpoint(&x, method)
+		return
+	}
 	if x.target.host != "" {
 		// An absolute-form target names the host; a proxy must ignore the
 		// Host header then (RFC 9112, section 3.2.2).
@@ -282,6 +295,14 @@ func (p *Proxy) Serve(ctx *fasthttp.RequestCtx) {
 	}
 	if x.who.PlanID != "" && p.cfg.Limiter != nil && !p.limit(&x) {
 		p.count(&x, true, 0)
+		return
+	}
+	if x.route.EncryptsPayloads() {
+		if !p.openPayload(&x) {
+			return
+		}
+		p.forward(&x)
+		p.sealPayload(&x)
 		return
 	}
 	p.forward(&x)
@@ -755,6 +776,7 @@ func joinPath(base, rest string) string {
 
 // writeError answers in Kong's shape: {"message": ..., "request_id": ...}.
 func (p *Proxy) writeError(x *exchange, status int, message string) {
+	x.gatewayAnswered = true
 	p.gatewayHeaders(x)
 	writeErrorBody(&x.ctx.Response, status, message, x.id)
 }

@@ -25,6 +25,7 @@ const reloadTimeout = 10 * time.Second
 // swapped in. A patch that fails keeps the previous table and falls back to
 // a rebuild, retried until one succeeds.
 func (p *Proxy) Apply(c keygate.Change) {
+	p.applySessionChange(c)
 	switch c.Kind {
 	case keygate.ServiceChanged, keygate.RouteChanged, keygate.PlanChanged:
 	case keygate.ConsumerChanged:

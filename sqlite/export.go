@@ -27,12 +27,13 @@ var _ keygate.Exporter = (*DB)(nil)
 // webhook_deliveries need webhooks and webhook_events; access_requests
 // need consumers and come after the data keys of their sealed keys, as
 // rotation_pickups do, which also need api_keys; consumers and api_keys
-// need plans, and plan_routes need plans and routes). Usage counts have no
+// need plans, and plan_routes need plans and routes; payload_sessions need
+// consumers and the data keys of their keys). Usage counts have no
 // foreign keys; they are billing history, so a backup carries them too, as
 // it carries the revoked access tokens (a restore keeps refusing them).
 // A test checks that every table of the schema is listed.
 var exportTables = []string{"services", "routes", "plans", "plan_routes", "consumers", "api_keys", "admin_tokens", "keyring",
-	"data_keys", "secrets", "hmac_credentials", "oauth_clients", "webhooks", "webhook_events", "webhook_deliveries", "audit_events",
+	"data_keys", "secrets", "hmac_credentials", "oauth_clients", "payload_sessions", "webhooks", "webhook_events", "webhook_deliveries", "audit_events",
 	"access_requests", "access_rules", "rotation_pickups", "usage", "revoked_access_tokens"}
 
 // notExported are the tables a backup leaves out (the leases).

@@ -54,7 +54,7 @@ var (
 		"hmac-hide-credentials", "hmac-anonymous", "hmac-realm", "hmac-replay-protection", "hmac-max-body-size"}
 	// routeFields maps the flags of plain fields to their JSON names.
 	routeFields = map[string]string{"name": "name", "host": "hosts", "path": "paths", "method": "methods",
-		"strip-path": "strip_path", "preserve-host": "preserve_host", "tag": "tags"}
+		"strip-path": "strip_path", "preserve-host": "preserve_host", "tag": "tags", "payload-encryption": "payload_encryption"}
 )
 
 func newRouteFlags(fs *pflag.FlagSet, update bool) *routeFlags {
@@ -68,6 +68,7 @@ func newRouteFlags(fs *pflag.FlagSet, update bool) *routeFlags {
 	fs.BoolVar(&r.StripPath, "strip-path", r.StripPath, "strip the matched path prefix before proxying")
 	fs.BoolVar(&r.PreserveHost, "preserve-host", false, "send the client's Host header upstream")
 	fs.StringSliceVar(&r.Tags, "tag", nil, "tag (repeatable)")
+	fs.StringVar(&r.PayloadEncryption, "payload-encryption", "", "off, static or dynamic: bodies travel sealed (docs/payload-encryption.md)")
 
 	d := keygate.NewKeyAuthConfig()
 	fs.BoolVar(&f.keyAuth, "key-auth", false, "require an API key (Kong's key-auth, with defaults for the settings not given)")

@@ -38,6 +38,7 @@ import (
 	"github.com/keygate/keygate/oauth2server"
 	"github.com/keygate/keygate/proxy"
 	"github.com/keygate/keygate/redis"
+	"github.com/keygate/keygate/sessioncrypto"
 	"github.com/keygate/keygate/webhook"
 	"github.com/valyala/fasthttp"
 )
@@ -298,7 +299,13 @@ func (m *Main) Run(ctx context.Context) (err error) {
 		return err
 	}
 	m.OAuth2 = m.newOAuth2Provider(ring)
-	m.Proxy = proxy.New(m.Store, m.Verifier, proxy.Config{Endpoints: m.oauth2Endpoints(), TrustedProxies: trusted, UpstreamRoots: upstreamRoots, Logger: m.Logger, HMAC: m.HMAC, Replay: m.Replay, Now: m.Now, OAuth2: m.OAuth2,
+	// Payload encryption: on a cluster, an envelope is checked against
+	// Redis too, so one replayed to another node is refused.
+	payload := &proxy.PayloadConfig{Store: m.Store, Seal: ring.Seal, Open: ring.Open, Events: m.Webhooks}
+	if m.redis != nil {
+		payload.Shared = redis.NewPayloadWindow(m.redis, m.Config.RedisPrefix, sessioncrypto.WindowSize, m.Now)
+	}
+	m.Proxy = proxy.New(m.Store, m.Verifier, proxy.Config{Endpoints: m.oauth2Endpoints(), Payload: payload, TrustedProxies: trusted, UpstreamRoots: upstreamRoots, Logger: m.Logger, HMAC: m.HMAC, Replay: m.Replay, Now: m.Now, OAuth2: m.OAuth2,
 		Rotator: rotator, SelfRotatePath: m.Config.SelfRotatePath, HealthPath: m.Config.HealthPath, ReadyPath: m.Config.ReadyPath, Ready: m.Ready, Pickup: rotator, ExpiryNotice: m.Config.KeyExpiryNotice,
 		Limiter: m.Limiter, RateLimitFailOpen: failOpen, Metrics: m.Metrics, Meter: m.Meter, RefusalDelay: m.Config.RefusalDelay,
 		Anomalies: anomalies})

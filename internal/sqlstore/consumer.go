@@ -126,6 +126,13 @@ func (db *DB) DeleteConsumer(ctx context.Context, ref string) error {
 		if err != nil {
 			return nil, err
 		}
+		sessions, err := deletedCredentials(ctx, tx, `SELECT id, route_id FROM payload_sessions WHERE consumer_id = ? ORDER BY id`, c.ID,
+			func(id, _ string) keygate.Change {
+				return keygate.Change{Kind: keygate.PayloadSessionChanged, Op: keygate.Deleted, ID: id}
+			})
+		if err != nil {
+			return nil, err
+		}
 		// The consumer's webhooks go by cascade too, their secrets' data keys by trigger.
 		var webhooks int
 		if err := tx.QueryRowContext(ctx, `SELECT count(*) FROM webhooks WHERE consumer_id = ?`, c.ID).Scan(&webhooks); err != nil {
@@ -148,8 +155,8 @@ func (db *DB) DeleteConsumer(ctx context.Context, ref string) error {
 		if err != nil {
 			return nil, err
 		}
-		shredded = len(creds) > 0 || webhooks > 0 || pickups || rotationPickupsAfter < rotationPickupsBefore
-		return append(append(append(changes, keys...), creds...), clients...), nil
+		shredded = len(creds) > 0 || len(sessions) > 0 || webhooks > 0 || pickups || rotationPickupsAfter < rotationPickupsBefore
+		return append(append(append(append(changes, keys...), creds...), clients...), sessions...), nil
 	})
 	if err != nil {
 		return err
