@@ -120,6 +120,11 @@ var ops = map[string]op{
 	"POST /v1/keyring/rewrap":               {id: "rewrapKeyring", summary: "Move one batch of data keys to the current version (admin only)", in: rewrapRequest{}, optionalIn: true, out: rewrapResult{}},
 	"DELETE /v1/keyring/versions/{version}": {id: "retireKeyringVersion", summary: "Retire a keyring version nothing uses (admin only)", status: 204},
 
+	"POST /v1/routes/{route}/payload-key": {id: "setPayloadKey", summary: "Set a route's static payload encryption key (generated when left out; shown once)", in: keygate.PayloadKeyRequest{}, optionalIn: true, out: keygate.IssuedPayloadKey{}, status: 201},
+	"GET /v1/payload-sessions":            {id: "listPayloadSessions", summary: "List payload encryption sessions", out: keygate.PayloadSession{}, list: true, query: []string{"consumer"}},
+	"GET /v1/payload-sessions/{id}":       {id: "getPayloadSession", summary: "Get a payload encryption session", out: keygate.PayloadSession{}},
+	"DELETE /v1/payload-sessions/{id}":    {id: "endPayloadSession", summary: "End a payload encryption session (the client's logout)", status: 204},
+
 	"POST /v1/access-requests":              {id: "createAccessRequest", summary: "Request access (pickup token shown once)", in: keygate.AccessRequestInput{}, out: keygate.CreatedAccessRequest{}, status: 201},
 	"GET /v1/access-requests":               {id: "listAccessRequests", summary: "List access requests", out: keygate.AccessRequest{}, list: true, query: []string{"status", "consumer"}},
 	"GET /v1/access-requests/{id}":          {id: "getAccessRequest", summary: "Get an access request", out: keygate.AccessRequest{}},

@@ -136,6 +136,10 @@ var permissions = map[string]Permission{
 	"POST /v1/oauth-clients/{id}/rotate-secret":   PermWrite,
 	"POST /v1/oauth-clients/{id}/revoke":          PermWrite,
 	"DELETE /v1/oauth-clients/{id}":               PermWrite,
+	"POST /v1/routes/{route}/payload-key":         PermWrite,
+	"GET /v1/payload-sessions":                    PermRead,
+	"GET /v1/payload-sessions/{id}":               PermRead,
+	"DELETE /v1/payload-sessions/{id}":            PermWrite,
 }
 
 // openPatterns are the routes that need no token at all.

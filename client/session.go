@@ -371,6 +371,11 @@ func (c *Client) PayloadSessions(ctx context.Context, consumer string, p keygate
 	return list[*keygate.PayloadSession](ctx, c, path, p)
 }
 
+// PayloadSession returns one payload session, never its key.
+func (c *Client) PayloadSession(ctx context.Context, id string) (*keygate.PayloadSession, error) {
+	return call[keygate.PayloadSession](ctx, c, http.MethodGet, at("payload-sessions", id), nil)
+}
+
 // EndPayloadSession ends a session (an admin's logout of it).
 func (c *Client) EndPayloadSession(ctx context.Context, id string) error {
 	return c.do(ctx, http.MethodDelete, at("payload-sessions", id), nil, nil)
