@@ -87,7 +87,10 @@ func TestVerifyTampering(t *testing.T) {
 		seq    int64
 	}{
 		{"edit actor", 0, func(es []*keygate.AuditEvent) []*keygate.AuditEvent { es[3].Actor = "admin:nobody"; return es }, Edited, 4},
-		{"edit time", 0, func(es []*keygate.AuditEvent) []*keygate.AuditEvent { es[3].At = es[3].At.Add(time.Microsecond); return es }, Edited, 4},
+		{"edit time", 0, func(es []*keygate.AuditEvent) []*keygate.AuditEvent {
+			es[3].At = es[3].At.Add(time.Microsecond)
+			return es
+		}, Edited, 4},
 		{"edit change value", 0, func(es []*keygate.AuditEvent) []*keygate.AuditEvent { es[5].Changes[0].After = "x"; return es }, Edited, 6},
 		{"drop a change", 0, func(es []*keygate.AuditEvent) []*keygate.AuditEvent { es[5].Changes = nil; return es }, Edited, 6},
 		{"edit first", 0, func(es []*keygate.AuditEvent) []*keygate.AuditEvent { es[0].Reason = "x"; return es }, Edited, 1},

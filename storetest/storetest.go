@@ -55,6 +55,8 @@ func Run(t *testing.T, open func(tb testing.TB, h Harness) keygate.Store) {
 		{"RotationConcurrent", testRotationConcurrent},
 		{"AuditTrail", testAuditTrail},
 		{"AuditWithoutChanges", testAuditWithoutChanges},
+		{"AuditChain", testAuditChain},
+		{"AuditChainConcurrent", testAuditChainConcurrent},
 		{"KeyDelete", testKeyDelete},
 		{"KeyList", testKeyList},
 		{"KeyImported", testKeyImported},
