@@ -47,31 +47,27 @@ func (db *DB) record(ctx context.Context, tx *Tx, kind, verb, id string) error {
 	return nil
 }
 
-// appendAudit appends the transaction's audit events to the chain. The
-// chain's head row is read FOR UPDATE (PostgreSQL): appends from every node
-// take their turn on it, so the chain has one order and no forks; a
-// transaction that finds the head moved since its snapshot fails with a
-// serialization error and is run again (see commit). It comes last before
-// the change log, so the lock is held as briefly as can be.
+// appendAudit writes the transaction's audit events: they exist exactly
+// when the change commits. Where write transactions never overlap (SQLite)
+// they are sealed into the chain as they are written; on PostgreSQL they
+// are written unsealed (no seq, no hashes) and sealed right after the
+// commit (see sealCommitted), because a SERIALIZABLE transaction cannot
+// read the chain's head as another node has just moved it: every write
+// would fail and be run again as soon as two nodes write at once.
 func (db *DB) appendAudit(ctx context.Context, tx *Tx) error {
 	if len(tx.audits) == 0 {
 		return nil
 	}
+	inline := db.d.ForUpdate == ""
 	var seq int64
 	var hash string
-	err := tx.QueryRowContext(ctx, `SELECT seq, hash FROM audit_chain WHERE id = 1`+db.d.ForUpdate).Scan(&seq, &hash)
-	missing := errors.Is(err, sql.ErrNoRows)
-	if missing {
-		seq, hash, err = chainHead(ctx, tx)
-	}
-	if err != nil {
-		return fmt.Errorf("store: audit chain head: %w", err)
+	if inline {
+		var err error
+		if seq, hash, err = lockHead(ctx, tx); err != nil {
+			return err
+		}
 	}
 	for _, e := range tx.audits {
-		seq++
-		e.Seq = seq
-		auditchain.Seal(e, hash)
-		hash = e.Hash
 		var changes any
 		if len(e.Changes) > 0 {
 			b, err := json.Marshal(e.Changes)
@@ -80,21 +76,138 @@ func (db *DB) appendAudit(ctx context.Context, tx *Tx) error {
 			}
 			changes = string(b)
 		}
+		var seqArg, prevArg, hashArg any
+		if inline {
+			seq++
+			e.Seq = seq
+			auditchain.Seal(e, hash)
+			hash = e.Hash
+			seqArg, prevArg, hashArg = e.Seq, nullString(e.PrevHash), e.Hash
+		}
 		if _, err := tx.ExecContext(ctx, `INSERT INTO audit_events (id, at, actor, action, target_kind, target_id, reason,
-			seq, source, result, changes, prev_hash, hash) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+			source, result, changes, seq, prev_hash, hash) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
 			e.ID, micros(e.At), e.Actor, e.Action, e.TargetKind, e.TargetID, nullString(e.Reason),
-			e.Seq, nullString(e.Source), e.Result, changes, nullString(e.PrevHash), e.Hash); err != nil {
+			nullString(e.Source), e.Result, changes, seqArg, prevArg, hashArg); err != nil {
 			return fmt.Errorf("store: audit: %w", err)
 		}
 	}
-	query := `UPDATE audit_chain SET seq = ?, hash = ? WHERE id = 1`
-	if missing {
-		query = `INSERT INTO audit_chain (seq, hash, id) VALUES (?, ?, 1)`
+	if inline {
+		return moveHead(ctx, tx, seq, hash)
 	}
-	if _, err := tx.ExecContext(ctx, query, seq, hash); err != nil {
+	return nil
+}
+
+// lockHead reads the chain's head, locking its row (FOR UPDATE on
+// PostgreSQL), so that appends take their turn on it.
+func lockHead(ctx context.Context, tx *Tx) (seq int64, hash string, err error) {
+	head := `SELECT seq, hash FROM audit_chain WHERE id = 1` + tx.d.ForUpdate
+	err = tx.QueryRowContext(ctx, head).Scan(&seq, &hash)
+	if errors.Is(err, sql.ErrNoRows) {
+		// A new, migrated or restored store: the head comes from the trail.
+		if seq, hash, err = chainHead(ctx, tx); err != nil {
+			return 0, "", fmt.Errorf("store: audit chain head: %w", err)
+		}
+		if _, err := tx.ExecContext(ctx, `INSERT INTO audit_chain (id, seq, hash) VALUES (1, ?, ?) ON CONFLICT (id) DO NOTHING`, seq, hash); err != nil {
+			return 0, "", fmt.Errorf("store: audit chain head: %w", err)
+		}
+		err = tx.QueryRowContext(ctx, head).Scan(&seq, &hash) // another sealer's, if it came first
+	}
+	if err != nil {
+		return 0, "", fmt.Errorf("store: audit chain head: %w", err)
+	}
+	return seq, hash, nil
+}
+
+func moveHead(ctx context.Context, tx *Tx, seq int64, hash string) error {
+	if _, err := tx.ExecContext(ctx, `UPDATE audit_chain SET seq = ?, hash = ? WHERE id = 1`, seq, hash); err != nil {
 		return fmt.Errorf("store: audit chain head: %w", err)
 	}
 	return nil
+}
+
+// sealCommitted seals what the committed transaction tx appended, and any
+// event left unsealed before (a node that stopped between its commit and
+// its seal), on PostgreSQL. Its failure is not the write's, which did
+// happen: the events wait for the next seal, by any node, or the next read
+// of the whole chain (AuditChain).
+func (db *DB) sealCommitted(ctx context.Context, tx *Tx) {
+	if len(tx.audits) > 0 && db.d.ForUpdate != "" {
+		_ = db.sealPending(context.WithoutCancel(ctx))
+	}
+}
+
+// sealPending seals every unsealed event, in its own transaction. On
+// PostgreSQL it runs READ COMMITTED: the lock on the head row orders the
+// sealers of every node, and each of its statements reads what the sealer
+// before it committed.
+func (db *DB) sealPending(ctx context.Context) error {
+	var opts *sql.TxOptions
+	if db.d.ForUpdate != "" {
+		opts = &sql.TxOptions{Isolation: sql.LevelReadCommitted}
+	}
+	sqlTx, err := db.w.db.BeginTx(ctx, opts)
+	if err != nil {
+		return storeError(fmt.Errorf("%s: begin: %w", db.d.Name, db.d.wrap(err)))
+	}
+	defer sqlTx.Rollback()
+	if err := seal(ctx, &Tx{tx: sqlTx, d: db.d}); err != nil {
+		return storeError(err)
+	}
+	if err := sqlTx.Commit(); err != nil {
+		return storeError(fmt.Errorf("%s: commit: %w", db.d.Name, db.d.wrap(err)))
+	}
+	return nil
+}
+
+// sealBatch bounds the events one query of seal reads.
+const sealBatch = 500
+
+// seal appends the unsealed events to the chain, oldest id (UUIDv7: time)
+// first: each gets the next seq, the head's hash as prev_hash and its own
+// hash. The head row, locked, makes seals one at a time.
+func seal(ctx context.Context, tx *Tx) error {
+	seq, hash, err := lockHead(ctx, tx)
+	if err != nil {
+		return err
+	}
+	sealed := false
+	for {
+		rows, err := tx.QueryContext(ctx, `SELECT `+auditCols+` FROM audit_events WHERE seq IS NULL ORDER BY id LIMIT ?`, sealBatch)
+		if err != nil {
+			return fmt.Errorf("store: audit seal: %w", err)
+		}
+		var batch []*keygate.AuditEvent
+		for rows.Next() {
+			e, err := scanAudit(rows)
+			if err != nil {
+				rows.Close()
+				return fmt.Errorf("store: audit seal: %w", err)
+			}
+			batch = append(batch, e)
+		}
+		rows.Close()
+		if err := rows.Err(); err != nil {
+			return fmt.Errorf("store: audit seal: %w", err)
+		}
+		for _, e := range batch {
+			seq++
+			e.Seq = seq
+			auditchain.Seal(e, hash)
+			hash = e.Hash
+			if _, err := tx.ExecContext(ctx, `UPDATE audit_events SET seq = ?, prev_hash = ?, hash = ? WHERE id = ?`,
+				e.Seq, nullString(e.PrevHash), e.Hash, e.ID); err != nil {
+				return fmt.Errorf("store: audit seal: %w", err)
+			}
+			sealed = true
+		}
+		if len(batch) < sealBatch {
+			break
+		}
+	}
+	if !sealed {
+		return nil
+	}
+	return moveHead(ctx, tx, seq, hash)
 }
 
 // chainHead reads the head from the trail itself, for a store whose
@@ -127,6 +240,12 @@ const maxAuditChainPage = 10000
 
 func (db *DB) AuditChain(ctx context.Context, after int64, limit int) ([]*keygate.AuditEvent, error) {
 	limit = min(max(limit, 1), maxAuditChainPage)
+	if after == 0 {
+		// A read of the whole chain includes events whose seal failed.
+		if err := db.sealPending(ctx); err != nil {
+			return nil, err
+		}
+	}
 	rows, err := db.r.QueryContext(ctx, `SELECT `+auditCols+` FROM audit_events WHERE seq > ? ORDER BY seq LIMIT ?`, after, limit)
 	if err != nil {
 		return nil, storeError(fmt.Errorf("store: audit chain: %w", err))
@@ -148,6 +267,9 @@ func (db *DB) AuditChain(ctx context.Context, after int64, limit int) ([]*keygat
 
 func (db *DB) AuditHead(ctx context.Context) (keygate.AuditHead, error) {
 	var h keygate.AuditHead
+	if err := db.sealPending(ctx); err != nil {
+		return h, err
+	}
 	var err error
 	if h.Seq, h.Hash, err = chainHead(ctx, db.r); err != nil {
 		return h, storeError(fmt.Errorf("store: audit head: %w", err))

@@ -203,6 +203,7 @@ func (db *DB) commitOnce(ctx context.Context, fn func(tx *Tx) ([]keygate.Change,
 	if err := sqlTx.Commit(); err != nil {
 		return nil, fmt.Errorf("%s: commit: %w", db.d.Name, db.d.wrap(err))
 	}
+	db.sealCommitted(ctx, tx)
 	return changes, nil
 }
 

@@ -1,7 +1,8 @@
 -- The audit trail becomes a hash chain (package auditchain, docs/audit.md):
--- seq numbers the events without gaps in the one order they were appended,
+-- seq numbers the events without gaps in the one order they were sealed,
 -- hash covers an event's fields and prev_hash, the hash of the event before
--- it. Events written before this migration have no hashes: they get seq
+-- it. An event is written unsealed (seq NULL) with its change and sealed in
+-- the same transaction (SQLite) or right after its commit (PostgreSQL). Events written before this migration have no hashes: they get seq
 -- numbers in their current order (by id, which is time-ordered) and the
 -- chain starts after them, at the anchor: the first event with a hash has
 -- an empty prev_hash.
@@ -15,8 +16,9 @@ UPDATE audit_events SET seq = n.rn
 	FROM (SELECT id, row_number() OVER (ORDER BY id) AS rn FROM audit_events) AS n
 	WHERE audit_events.id = n.id;
 CREATE UNIQUE INDEX audit_events_seq ON audit_events(seq);
--- The head of the chain, one row: appends lock it (FOR UPDATE on
--- PostgreSQL) so that nodes writing at once append one after the other.
+CREATE INDEX audit_events_unsealed ON audit_events(id) WHERE seq IS NULL;
+-- The head of the chain, one row: seals lock it (FOR UPDATE on
+-- PostgreSQL) so that nodes writing at once seal one after the other.
 -- The store creates the row from audit_events when it is missing, as after
 -- this migration or a restore (backups leave it out).
 CREATE TABLE audit_chain (
