@@ -9,6 +9,7 @@ import (
 	"io"
 	"iter"
 	"strconv"
+	"time"
 
 	"github.com/keygate/keygate"
 )
@@ -74,11 +75,31 @@ const PageSize = 1000
 // Events returns every event r holds, in Seq order, read a page at a time.
 // It stops at the first error, which it yields.
 func Events(ctx context.Context, r Reader) iter.Seq2[*keygate.AuditEvent, error] {
+	return read(ctx, r, 0, 0)
+}
+
+// Follow returns the events with Seq > after, as Events does, then goes on
+// with those appended later, looking every interval, until ctx ends (which
+// it does not yield as an error). A consumer that keeps the last Seq it
+// handled resumes from there without a gap: this is how the trail is
+// streamed to a sink (keygate audit export --follow | a syslog forwarder).
+func Follow(ctx context.Context, r Reader, after int64, interval time.Duration) iter.Seq2[*keygate.AuditEvent, error] {
+	return read(ctx, r, after, interval)
+}
+
+func read(ctx context.Context, r Reader, after int64, interval time.Duration) iter.Seq2[*keygate.AuditEvent, error] {
 	return func(yield func(*keygate.AuditEvent, error) bool) {
-		var after int64
+		var t *time.Ticker
+		if interval > 0 {
+			t = time.NewTicker(interval)
+			defer t.Stop()
+		}
 		for {
 			page, err := r.AuditChain(ctx, after, PageSize)
 			if err != nil {
+				if interval > 0 && ctx.Err() != nil {
+					return
+				}
 				yield(nil, err)
 				return
 			}
@@ -88,8 +109,16 @@ func Events(ctx context.Context, r Reader) iter.Seq2[*keygate.AuditEvent, error]
 				}
 				after = e.Seq
 			}
-			if len(page) < PageSize {
+			if len(page) == PageSize {
+				continue
+			}
+			if interval == 0 {
 				return
+			}
+			select {
+			case <-ctx.Done():
+				return
+			case <-t.C:
 			}
 		}
 	}

@@ -2,11 +2,15 @@ package auditchain
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"iter"
+	"os/exec"
 	"slices"
+	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -230,5 +234,90 @@ func TestExport(t *testing.T) {
 	// What is exported verifies on its own.
 	if r, err := Verify(events(back), nil); err != nil || !r.OK() || r.Entries != 4 {
 		t.Errorf("exported chain: %+v %v", r, err)
+	}
+}
+
+// scripts/audit-verify.py, the auditors' re-verification from
+// docs/audit.md, agrees with Verify on an export.
+func TestPythonVerifier(t *testing.T) {
+	python, err := exec.LookPath("python3")
+	if err != nil {
+		t.Skip("python3 not found")
+	}
+	es := chain(2, 6)
+	es[3].Reason = "ticket \"42\" ünïcode"
+	es[3].At = es[3].At.Add(-123 * time.Microsecond)
+	Seal(es[3], es[2].Hash) // es[2] is the chain's first entry
+	prev := es[3].Hash
+	for _, e := range es[4:] {
+		Seal(e, prev)
+		prev = e.Hash
+	}
+	if r, _ := Verify(events(es), nil); !r.OK() {
+		t.Fatalf("fixture: %v", r.Problem)
+	}
+	run := func(es []*keygate.AuditEvent) (string, error) {
+		var buf bytes.Buffer
+		if _, err := Export(&buf, events(es)); err != nil {
+			t.Fatal(err)
+		}
+		cmd := exec.Command(python, "../scripts/audit-verify.py")
+		cmd.Stdin = &buf
+		out, err := cmd.CombinedOutput()
+		return string(out), err
+	}
+	out, err := run(es)
+	if err != nil || !strings.Contains(out, "ok: 8 entries, head "+prev) {
+		t.Errorf("clean export: %v\n%s", err, out)
+	}
+	tampered := clone(es)
+	tampered[5].Actor = "admin:mallory"
+	if out, err := run(tampered); err == nil || !strings.Contains(out, "entry 6: edited") {
+		t.Errorf("tampered export: %v\n%s", err, out)
+	}
+}
+
+// growing is a Reader whose chain grows while it is read.
+type growing struct {
+	mu sync.Mutex
+	es []*keygate.AuditEvent
+}
+
+func (g *growing) AuditChain(_ context.Context, after int64, limit int) ([]*keygate.AuditEvent, error) {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	var out []*keygate.AuditEvent
+	for _, e := range g.es {
+		if e.Seq > after && len(out) < limit {
+			out = append(out, e)
+		}
+	}
+	return out, nil
+}
+
+// Follow streams what is there after the given seq, then what is appended,
+// across pages, until its context ends.
+func TestFollow(t *testing.T) {
+	all := chain(0, PageSize+10)
+	g := &growing{es: all[:PageSize+5]}
+	ctx, cancel := context.WithCancel(t.Context())
+	defer cancel()
+	var got []int64
+	for e, err := range Follow(ctx, g, 3, time.Millisecond) {
+		if err != nil {
+			t.Fatal(err)
+		}
+		got = append(got, e.Seq)
+		if e.Seq == PageSize+5 {
+			g.mu.Lock()
+			g.es = all
+			g.mu.Unlock()
+		}
+		if e.Seq == PageSize+10 {
+			cancel()
+		}
+	}
+	if len(got) != PageSize+7 || got[0] != 4 || got[len(got)-1] != PageSize+10 {
+		t.Errorf("followed %d events, %d to %d", len(got), got[0], got[len(got)-1])
 	}
 }

@@ -133,11 +133,19 @@ entry before it, here in the CLI (or, with --on-server, on the server). Against 
 }
 
 func (a *adminCLI) auditExportCommand() *cobra.Command {
-	var format, output string
+	var (
+		format, output string
+		after          int64
+		follow         time.Duration
+	)
 	cmd := &cobra.Command{
-		Use:   "export --format jsonl [--output FILE]",
-		Short: "Write the whole audit trail as JSON lines, in chain order, chain fields included",
-		Args:  cobra.NoArgs,
+		Use:   "export --format jsonl [--output FILE] [--after SEQ] [--follow 1s]",
+		Short: "Write the audit trail as JSON lines, in chain order, chain fields included",
+		Long: `Export writes every audit entry (or those after --after SEQ) as JSON lines, in chain order, with seq,
+prev_hash and hash, which scripts/audit-verify.py re-verifies without keygate. With --follow it keeps going,
+writing each new entry as it is sealed, until interrupted: pipe it to a log shipper or syslog
+(| logger -t keygate-audit) and restart it with --after the last seq it wrote to resume without a gap.`,
+		Args: cobra.NoArgs,
 		RunE: a.run(func(cmd *cobra.Command, c *client.Client, _ []string) error {
 			if format != "jsonl" {
 				return fmt.Errorf("--format: %q is not supported; jsonl is", format)
@@ -151,7 +159,14 @@ func (a *adminCLI) auditExportCommand() *cobra.Command {
 				defer f.Close()
 				w = f
 			}
-			n, err := auditchain.Export(w, auditchain.Events(cmd.Context(), c))
+			if after < 0 || follow < 0 {
+				return errors.New("--after and --follow: must not be negative")
+			}
+			events := auditchain.Events(cmd.Context(), c)
+			if after > 0 || follow > 0 {
+				events = auditchain.Follow(cmd.Context(), c, after, follow)
+			}
+			n, err := auditchain.Export(w, events)
 			if err != nil {
 				return err
 			}
@@ -163,6 +178,8 @@ func (a *adminCLI) auditExportCommand() *cobra.Command {
 	}
 	cmd.Flags().StringVar(&format, "format", "jsonl", "output format: jsonl")
 	cmd.Flags().StringVar(&output, "output", "", "write to this new file instead of stdout")
+	cmd.Flags().Int64Var(&after, "after", 0, "only entries with a greater seq (resume a stream)")
+	cmd.Flags().DurationVar(&follow, "follow", 0, "keep writing new entries, looking this often (e.g. 1s), until interrupted")
 	return cmd
 }
 
