@@ -34,10 +34,15 @@ type AuditEvent struct {
 	Hash     string        `json:"hash,omitempty"`
 }
 
-// AuditOK is the result of every transition the store records: it is
-// written in the transaction of the change, so it exists only if the change
-// committed.
-const AuditOK = "ok"
+// Results of audit events. AuditOK is that of every transition the store
+// records: it is written in the transaction of the change, so it exists
+// only if the change committed. AuditDenied is that of a request an
+// authenticated actor was forbidden to make (RecordAudit), which changed
+// nothing.
+const (
+	AuditOK     = "ok"
+	AuditDenied = "denied"
+)
 
 // AuditChange is one field an update changed.
 type AuditChange struct {
@@ -73,6 +78,10 @@ type AuditStore interface {
 	// AuditChain returns up to limit events with Seq > after, in Seq order.
 	AuditChain(ctx context.Context, after int64, limit int) ([]*AuditEvent, error)
 	AuditHead(ctx context.Context) (AuditHead, error)
+	// RecordAudit appends an event that is no transition of a record, such
+	// as a denied request, with the actor, source and reason of ctx; it
+	// sets e's ID, At, Actor, Source, Reason and chain fields.
+	RecordAudit(ctx context.Context, e *AuditEvent) error
 }
 
 type auditKey struct{}
@@ -100,6 +109,9 @@ func WithSource(ctx context.Context, source string) context.Context {
 	a.source = source
 	return context.WithValue(ctx, auditKey{}, a)
 }
+
+// HasActor says whether ctx names who acts (WithActor).
+func HasActor(ctx context.Context) bool { return auditFrom(ctx).actor != "" }
 
 // AuditSource returns the source set on ctx, or "".
 func AuditSource(ctx context.Context) string { return auditFrom(ctx).source }

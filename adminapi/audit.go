@@ -3,6 +3,7 @@ package adminapi
 import (
 	"context"
 	"iter"
+	"log/slog"
 	"net"
 	"net/http"
 	"strconv"
@@ -155,4 +156,20 @@ func remoteIP(r *http.Request) string {
 		return r.RemoteAddr
 	}
 	return host
+}
+
+// auditDenied records a request an authenticated actor was forbidden to
+// make (request.denied, result denied, the refusal as the reason). An
+// unauthenticated one is not recorded: anyone could fill the trail.
+func (s *Server) auditDenied(r *http.Request, msg string) {
+	ctx := r.Context()
+	if !keygate.HasActor(ctx) {
+		return
+	}
+	e := &keygate.AuditEvent{Action: "request.denied", TargetKind: "request", TargetID: r.Method + " " + r.URL.Path,
+		Result: keygate.AuditDenied}
+	if err := s.Store.RecordAudit(keygate.WithReason(context.WithoutCancel(ctx), msg), e); err != nil {
+		s.logger().LogAttrs(ctx, slog.LevelError, "audit of a denied request failed",
+			slog.String("request_id", requestID(ctx)), slog.Any("err", err))
+	}
 }

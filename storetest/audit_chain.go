@@ -111,3 +111,28 @@ func testAuditChainConcurrent(t *testing.T, s suite) {
 		t.Errorf("verify: %+v %v", r, r.Problem)
 	}
 }
+
+// RecordAudit appends an event that is no transition (a denied request) to
+// the same chain, with the context's actor, source and reason.
+func testAuditRecord(t *testing.T, s suite) {
+	e := s.env(t)
+	ctx := keygate.WithReason(keygate.WithSource(keygate.WithActor(e.ctx, "admin:viewer"), "192.0.2.9"), "role viewer may not write")
+	check(t, e.store.CreateConsumer(ctx, newConsumer("alice")))
+	ev := &keygate.AuditEvent{Action: "request.denied", TargetKind: "request", TargetID: "POST /v1/keys", Result: keygate.AuditDenied}
+	check(t, e.store.RecordAudit(ctx, ev))
+	if ev.ID == "" || ev.Actor != "admin:viewer" {
+		t.Errorf("recorded %+v", ev)
+	}
+	wantError(t, e.store.RecordAudit(ctx, &keygate.AuditEvent{Action: "x"}), keygate.EINVALID, "action, target_kind, result")
+	events, _, err := e.store.ListAudit(e.ctx, keygate.AuditFilter{Action: "request.denied"}, keygate.Page{})
+	check(t, err)
+	if len(events) != 1 || events[0].Result != keygate.AuditDenied || events[0].Source != "192.0.2.9" ||
+		events[0].Reason != "role viewer may not write" || events[0].TargetID != "POST /v1/keys" {
+		t.Errorf("denied events %+v", events)
+	}
+	r, err := auditchain.Verify(auditchain.Events(e.ctx, e.store), nil)
+	check(t, err)
+	if !r.OK() || r.Entries != 2 {
+		t.Errorf("verify %+v", r)
+	}
+}

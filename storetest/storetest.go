@@ -57,6 +57,7 @@ func Run(t *testing.T, open func(tb testing.TB, h Harness) keygate.Store) {
 		{"AuditWithoutChanges", testAuditWithoutChanges},
 		{"AuditChain", testAuditChain},
 		{"AuditChainConcurrent", testAuditChainConcurrent},
+		{"AuditRecord", testAuditRecord},
 		{"KeyDelete", testKeyDelete},
 		{"KeyList", testKeyList},
 		{"KeyImported", testKeyImported},

@@ -27,23 +27,41 @@ func (db *DB) audit(ctx context.Context, tx *Tx, changes []keygate.Change) error
 // store methods call it themselves. The event is appended to the chain when
 // the transaction commits (appendAudit).
 func (db *DB) record(ctx context.Context, tx *Tx, kind, verb, id string) error {
+	return db.recordEvent(ctx, tx, &keygate.AuditEvent{Action: kind + "." + verb, TargetKind: kind, TargetID: id,
+		Result: keygate.AuditOK, Changes: tx.summaries[id]})
+}
+
+// recordEvent fills in e from ctx and the clock and adds it to tx's events.
+func (db *DB) recordEvent(ctx context.Context, tx *Tx, e *keygate.AuditEvent) error {
 	actor, reason := keygate.Audit(ctx)
-	eid, err := newID()
+	id, err := newID()
 	if err != nil {
 		return err
 	}
-	tx.audits = append(tx.audits, &keygate.AuditEvent{
-		ID:         eid,
-		At:         db.stamp(),
-		Actor:      keygate.CleanReason(actor),
-		Source:     keygate.CleanReason(keygate.AuditSource(ctx)),
-		Action:     kind + "." + verb,
-		TargetKind: kind,
-		TargetID:   id,
-		Reason:     keygate.CleanReason(reason),
-		Result:     keygate.AuditOK,
-		Changes:    tx.summaries[id],
+	e.ID, e.At = id, db.stamp()
+	e.Actor, e.Reason = keygate.CleanReason(actor), keygate.CleanReason(reason)
+	e.Source = keygate.CleanReason(keygate.AuditSource(ctx))
+	e.Seq, e.PrevHash, e.Hash = 0, "", ""
+	tx.audits = append(tx.audits, e)
+	return nil
+}
+
+func (db *DB) RecordAudit(ctx context.Context, e *keygate.AuditEvent) error {
+	if e.Action == "" || e.TargetKind == "" || e.Result == "" {
+		return keygate.Errorf(keygate.EINVALID, "action, target_kind, result: required for an audit event")
+	}
+	stored := *e
+	stored.Action, stored.TargetKind = keygate.CleanReason(e.Action), keygate.CleanReason(e.TargetKind)
+	stored.TargetID, stored.Result = keygate.CleanReason(e.TargetID), keygate.CleanReason(e.Result)
+	var ev keygate.AuditEvent
+	err := db.write(ctx, func(tx *Tx) ([]keygate.Change, error) {
+		ev = stored // a transaction run again starts afresh
+		return nil, db.recordEvent(ctx, tx, &ev)
 	})
+	if err != nil {
+		return err
+	}
+	*e = ev // sealed already on SQLite; on PostgreSQL, just after the commit
 	return nil
 }
 
