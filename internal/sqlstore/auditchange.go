@@ -3,6 +3,7 @@ package sqlstore
 import (
 	"bytes"
 	"encoding/json"
+	"regexp"
 	"slices"
 	"strings"
 
@@ -74,11 +75,15 @@ func compact(v json.RawMessage) []byte {
 	return buf.Bytes()
 }
 
+// urlUserinfo matches the user and password of a URL (a service's, a
+// target's): a password there is a secret, kept out of the summary.
+var urlUserinfo = regexp.MustCompile(`://[^/@\s"]*@`)
+
 func auditValue(v json.RawMessage) string {
 	if v == nil {
 		return ""
 	}
-	s := string(compact(v))
+	s := urlUserinfo.ReplaceAllString(string(compact(v)), "://"+keygate.AuditRedacted+"@")
 	if len(s) <= maxAuditValue {
 		return keygate.CleanReason(s)
 	}
