@@ -75,7 +75,8 @@ func TestAuditChainTwoNodesPostgres(t *testing.T) {
 	if _, err := conn.Exec(context.Background(), `UPDATE `+table+` SET actor = 'admin:mallory' WHERE seq = 7`); err != nil {
 		t.Fatal(err)
 	}
-	for _, args := range [][]string{{"audit", "verify"}, {"audit", "verify", "--on-server"}} {
+	for _, args := range [][]string{{"audit", "verify"}, {"audit", "verify", "--on-server"},
+		{"audit", "verify", "--store", url, "--store-schema", schema}} {
 		_, stderr, err := runAdmin(t, "", args...)
 		if err == nil || !strings.Contains(stderr, "entry 7: edited") {
 			t.Errorf("%v after an edit: %v %q", args, err, stderr)
@@ -121,6 +122,13 @@ func TestAuditChainAfterRestore(t *testing.T) {
 	useCLIOn(t, r)
 	if out := admin(t, "audit", "verify", "--anchor", anchor); !strings.Contains(out, "audit trail OK") {
 		t.Errorf("verify after restore: %s", out)
+	}
+	// Read directly from the restored data dir, without the admin API.
+	if out, err := runCLI(t, "audit", "verify", "--data-dir", restored, "--anchor", anchor); err != nil || !strings.Contains(out, "audit trail OK") {
+		t.Errorf("verify --data-dir after restore: %v %s", err, out)
+	}
+	if out, err := runCLI(t, "audit", "verify", "--data-dir", t.TempDir()); err == nil || !strings.Contains(out, "no keygate database") {
+		t.Errorf("verify --data-dir of an empty dir: %v %s", err, out)
 	}
 }
 

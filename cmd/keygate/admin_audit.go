@@ -65,15 +65,21 @@ func (a *adminCLI) auditVerifyCommand() *cobra.Command {
 		anchorFile string
 		anchor     keygate.AuditHead
 		onServer   bool
+		offline    Config
 	)
 	cmd := &cobra.Command{
-		Use:   "verify [--anchor head.json | --anchor-seq N --anchor-hash H] [--on-server]",
+		Use:   "verify [--anchor head.json | --anchor-seq N --anchor-hash H] [--on-server | --data-dir DIR | --store URL]",
 		Short: "Verify the audit trail's hash chain; exit 1 naming the first edited, removed, reordered or inserted entry",
 		Long: `Verify reads the whole audit trail in chain order and checks every entry's hash and its link to the
 entry before it, here in the CLI (or, with --on-server, on the server). Against an anchor saved earlier with
-"keygate audit head", it also finds a removed tail, which nothing else can.`,
+"keygate audit head", it also finds a removed tail, which nothing else can.
+
+With --data-dir or --store it reads the store directly instead of the admin API (no token needed): a data
+dir restored from a backup, a PostgreSQL database, a copy of either.`,
 		Args: cobra.NoArgs,
-		RunE: a.run(func(cmd *cobra.Command, c *client.Client, _ []string) error {
+	}
+	verify := func(cmd *cobra.Command, c *client.Client, store keygate.Store) error {
+		{
 			var at *keygate.AuditHead
 			switch {
 			case anchorFile != "" && (anchor.Seq != 0 || anchor.Hash != ""):
@@ -95,13 +101,17 @@ entry before it, here in the CLI (or, with --on-server, on the server). Against 
 				at = &anchor
 			}
 			var r *auditchain.Report
+			var reader auditchain.Reader = c
+			if store != nil {
+				reader = store
+			}
 			if onServer {
 				var err error
 				if r, err = c.VerifyAudit(cmd.Context(), at); err != nil {
 					return err
 				}
 			} else {
-				rep, err := auditchain.Verify(auditchain.Events(cmd.Context(), c), at)
+				rep, err := auditchain.Verify(auditchain.Events(cmd.Context(), reader), at)
 				if err != nil {
 					return err
 				}
@@ -123,8 +133,31 @@ entry before it, here in the CLI (or, with --on-server, on the server). Against 
 					r.Entries, r.Legacy, r.Head.Seq, r.Head.Hash)
 			}
 			return nil
-		}),
+		}
 	}
+	online := a.run(func(cmd *cobra.Command, c *client.Client, _ []string) error { return verify(cmd, c, nil) })
+	cmd.RunE = func(cmd *cobra.Command, args []string) error {
+		if !cmd.Flags().Changed("data-dir") && !cmd.Flags().Changed("store") {
+			return online(cmd, args)
+		}
+		if onServer {
+			return errors.New("--on-server: not with --data-dir or --store, which read the store here")
+		}
+		offline.loadLocal(cmd)
+		store, err := offline.openStore(cmd.Context(), nil, nil, true)
+		if err == nil {
+			defer store.Close()
+			err = verify(cmd, nil, store)
+		}
+		if err != nil && !errors.Is(err, errReported) {
+			fmt.Fprintf(cmd.ErrOrStderr(), "error: %v\n", err)
+			return errReported
+		}
+		return err
+	}
+	cmd.Flags().StringVar(&offline.DataDir, "data-dir", "./data", "read the SQLite store in this data dir directly, not through the admin API")
+	cmd.Flags().StringVar(&offline.Store, "store", "", "read this PostgreSQL store directly, not through the admin API (postgres://...)")
+	cmd.Flags().StringVar(&offline.StoreSchema, "store-schema", "", "PostgreSQL schema of keygate's tables, with --store")
 	cmd.Flags().StringVar(&anchorFile, "anchor", "", "a file holding the output of keygate audit head, saved earlier")
 	cmd.Flags().Int64Var(&anchor.Seq, "anchor-seq", 0, "the seq of an anchor saved earlier")
 	cmd.Flags().StringVar(&anchor.Hash, "anchor-hash", "", "the hash of an anchor saved earlier")
