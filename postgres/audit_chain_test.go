@@ -73,3 +73,33 @@ func TestAuditChainMigration(t *testing.T) {
 		t.Errorf("head %+v %v", head, err)
 	}
 }
+
+// An event whose node stopped between its commit and its seal is sealed
+// by the next seal, of any node, or the next read of the whole chain.
+func TestAuditChainLeftUnsealed(t *testing.T) {
+	ctx := t.Context()
+	db := open(t, testSchema(t), Options{})
+	defer db.Close()
+	if err := db.CreateConsumer(ctx, &keygate.Consumer{Username: "a"}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := db.db.ExecContext(ctx, `INSERT INTO audit_events (id, at, actor, action, target_kind, target_id, result)
+		VALUES ('ffffffff-0000-7000-8000-000000000000', 1, 'admin:gone', 'consumer.created', 'consumer', 'c9', 'ok')`); err != nil {
+		t.Fatal(err)
+	}
+	if err := db.CreateConsumer(ctx, &keygate.Consumer{Username: "b"}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := db.db.ExecContext(ctx, `INSERT INTO audit_events (id, at, actor, action, target_kind, target_id, result)
+		VALUES ('ffffffff-0000-7000-8000-000000000001', 2, 'admin:gone', 'consumer.created', 'consumer', 'c10', 'ok')`); err != nil {
+		t.Fatal(err)
+	}
+	r, err := auditchain.Verify(auditchain.Events(ctx, db), nil)
+	if err != nil || !r.OK() || r.Entries != 4 {
+		t.Fatalf("verify %+v %v", r, err)
+	}
+	var unsealed int
+	if err := db.db.QueryRowContext(ctx, `SELECT count(*) FROM audit_events WHERE seq IS NULL`).Scan(&unsealed); err != nil || unsealed != 0 {
+		t.Errorf("%d unsealed %v", unsealed, err)
+	}
+}
