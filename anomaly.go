@@ -1,7 +1,6 @@
 package keygate
 
 import (
-	"context"
 	"time"
 )
 
@@ -67,9 +66,3 @@ func (a *Anomaly) Subject() string {
 	return a.IP
 }
 
-// AuditRecorder writes an audit entry that goes with no stored change (an
-// anomaly alert): target_kind kind, action kind.verb, with the actor and
-// reason ctx carries (WithActor, WithReason).
-type AuditRecorder interface {
-	RecordAudit(ctx context.Context, kind, verb, targetID string) error
-}

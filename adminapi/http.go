@@ -50,6 +50,9 @@ func (s *Server) error(w http.ResponseWriter, r *http.Request, err error) {
 	if code == keygate.EUNAUTHORIZED {
 		w.Header().Set("WWW-Authenticate", "Bearer")
 	}
+	if code == keygate.EFORBIDDEN {
+		s.auditDenied(r, msg)
+	}
 	body := keygate.ErrorResponse{Error: keygate.ErrorDetail{Code: code, Message: msg, RequestID: requestID(r.Context())}}
 	if err := reply(w, status, body); err != nil {
 		http.Error(w, "internal error", http.StatusInternalServerError)

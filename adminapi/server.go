@@ -101,6 +101,10 @@ func (s *Server) Handler() http.Handler {
 	h("POST /v1/keys/verify", s.verifyKey)
 	h("POST /v1/leaks", s.reportLeaks)
 	h("GET /v1/audit", s.listAudit)
+	h("GET /v1/audit/chain", s.auditChain)
+	h("GET /v1/audit/head", s.auditHead)
+	h("GET /v1/audit/verify", s.verifyAudit)
+	h("GET /v1/audit/export", s.exportAudit)
 
 	h("POST /v1/consumers/{consumer}/hmac-credentials", s.createHMACCredential)
 	h("GET /v1/consumers/{consumer}/hmac-credentials", s.consumerHMACCredentials)
@@ -147,6 +151,7 @@ func (s *Server) middleware(mux *http.ServeMux) http.Handler {
 			id = rand.Text()
 		}
 		r = r.WithContext(context.WithValue(r.Context(), requestIDKey{}, id))
+		r = r.WithContext(keygate.WithSource(r.Context(), remoteIP(r)))
 		w.Header().Set("X-Request-ID", id)
 		w.Header().Set("Cache-Control", "no-store") // responses carry credentials and admin data
 		w.Header().Set("X-Content-Type-Options", "nosniff")

@@ -67,11 +67,10 @@ func (m *Main) emitAnomaly(a keygate.Anomaly) {
 		"explanation", a.Explanation)
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	if rec, ok := m.Store.(keygate.AuditRecorder); ok {
-		actx := keygate.WithReason(keygate.WithActor(ctx, "system:anomaly"), a.Explanation)
-		if err := rec.RecordAudit(actx, "anomaly", string(a.Kind), a.Subject()); err != nil {
-			m.Logger.Error("anomaly: audit", "kind", a.Kind, "error", err)
-		}
+	actx := keygate.WithReason(keygate.WithActor(ctx, "system:anomaly"), a.Explanation)
+	e := &keygate.AuditEvent{Action: "anomaly." + string(a.Kind), TargetKind: "anomaly", TargetID: a.Subject(), Result: keygate.AuditOK}
+	if err := m.Store.RecordAudit(actx, e); err != nil {
+		m.Logger.Error("anomaly: audit", "kind", a.Kind, "error", err)
 	}
 	data := map[string]any{"kind": a.Kind, "explanation": a.Explanation, "at": a.At}
 	for name, v := range map[string]string{"credential_id": a.CredentialID, "consumer_id": a.ConsumerID, "key": a.Key, "ip": a.IP, "route_id": a.RouteID} {

@@ -331,6 +331,7 @@ func (db *DB) UpdateAccessRule(ctx context.Context, ref string, update func(*key
 			return nil, err
 		}
 		id, created := r.ID, r.CreatedAt
+		before := snapshot(r)
 		if err := update(r); err != nil {
 			return nil, err
 		}
@@ -342,6 +343,7 @@ func (db *DB) UpdateAccessRule(ctx context.Context, ref string, update func(*key
 		if err := saveAccessRule(ctx, tx, r, false); err != nil {
 			return nil, err
 		}
+		tx.summarize(r.ID, before, snapshot(r))
 		return nil, db.record(ctx, tx, "access_rule", "updated", r.ID)
 	})
 	if err != nil {

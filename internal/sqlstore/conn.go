@@ -3,6 +3,8 @@ package sqlstore
 import (
 	"context"
 	"database/sql"
+
+	"github.com/keygate/keygate"
 )
 
 // The store's queries go through these thin wrappers of database/sql, which
@@ -46,6 +48,11 @@ func (p *pool) prepare(ctx context.Context, query string) (*Stmt, error) {
 type Tx struct {
 	tx *sql.Tx
 	d  *Dialect
+	// audits are the transaction's audit events, appended to the chain
+	// just before it commits; summaries hold what updates changed, by
+	// record id (see auditchange.go).
+	audits    []*keygate.AuditEvent
+	summaries map[string][]keygate.AuditChange
 }
 
 func (t *Tx) ExecContext(ctx context.Context, query string, args ...any) (sql.Result, error) {

@@ -184,12 +184,15 @@ func (db *DB) commitOnce(ctx context.Context, fn func(tx *Tx) ([]keygate.Change,
 		return nil, fmt.Errorf("%s: begin: %w", db.d.Name, db.d.wrap(err))
 	}
 	defer sqlTx.Rollback()
-	tx := &Tx{sqlTx, db.d}
+	tx := &Tx{tx: sqlTx, d: db.d}
 	changes, err := fn(tx)
 	if err != nil {
 		return nil, err
 	}
 	if err := db.audit(ctx, tx, changes); err != nil {
+		return nil, err
+	}
+	if err := db.appendAudit(ctx, tx); err != nil {
 		return nil, err
 	}
 	// Last before the commit: on PostgreSQL the log's sequence number is
@@ -200,6 +203,7 @@ func (db *DB) commitOnce(ctx context.Context, fn func(tx *Tx) ([]keygate.Change,
 	if err := sqlTx.Commit(); err != nil {
 		return nil, fmt.Errorf("%s: commit: %w", db.d.Name, db.d.wrap(err))
 	}
+	db.sealCommitted(ctx, tx)
 	return changes, nil
 }
 

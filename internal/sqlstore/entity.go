@@ -73,6 +73,7 @@ func (e entity[T]) update(ctx context.Context, db *DB, ref string, fn func(*T) e
 		}
 		idField, ts := e.meta(v)
 		id, created := *idField, ts.CreatedAt
+		before := snapshot(v)
 		if err := fn(v); err != nil {
 			return nil, err
 		}
@@ -81,6 +82,7 @@ func (e entity[T]) update(ctx context.Context, db *DB, ref string, fn func(*T) e
 		if err := e.save(ctx, tx, v, false); err != nil {
 			return nil, err
 		}
+		tx.summarize(id, before, snapshot(v))
 		return []keygate.Change{{Kind: e.kind, Op: keygate.Updated, ID: id}}, nil
 	})
 	if err != nil {

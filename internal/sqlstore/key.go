@@ -316,6 +316,7 @@ func (db *DB) UpdateKey(ctx context.Context, id string, update func(*keygate.API
 			v.Name, encodeList(v.Tags), nullRef(v.Plan), micros(v.UpdatedAt), v.ID); err != nil {
 			return nil, fmt.Errorf("store: update key: %w", err)
 		}
+		tx.summarize(v.ID, snapshot(stored), snapshot(v))
 		return []keygate.Change{{Kind: keygate.KeyChanged, Op: keygate.Updated, ID: v.ID, KeyIdentifier: v.Identifier}}, nil
 	})
 	if err != nil {

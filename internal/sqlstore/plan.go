@@ -85,7 +85,7 @@ func (db *DB) read(ctx context.Context, fn func(tx *Tx) error) error {
 		return storeError(fmt.Errorf("%s: begin: %w", db.d.Name, db.d.wrap(err)))
 	}
 	defer tx.Rollback()
-	return storeError(fn(&Tx{tx, db.d}))
+	return storeError(fn(&Tx{tx: tx, d: db.d}))
 }
 
 func (db *DB) FindPlan(ctx context.Context, ref string) (*keygate.Plan, error) {
