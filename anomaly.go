@@ -65,4 +65,3 @@ func (a *Anomaly) Subject() string {
 	}
 	return a.IP
 }
-
