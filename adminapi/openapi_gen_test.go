@@ -26,6 +26,7 @@ import (
 
 	"github.com/keygate/keygate"
 	"github.com/keygate/keygate/apikey"
+	"github.com/keygate/keygate/auditchain"
 	"github.com/keygate/keygate/keyring"
 	"github.com/keygate/keygate/sqlite"
 )
@@ -98,6 +99,10 @@ var ops = map[string]op{
 	"POST /v1/keys/verify":      {id: "verifyKey", summary: "Whether a key may be used (for services outside the gateway); a bad key is a 200 with a code", in: keygate.VerifyRequest{}, out: keygate.VerifyResponse{}},
 	"POST /v1/leaks":            {id: "reportLeaks", summary: "Report exposed keys (GitHub secret scanning format); live ones are revoked", in: []LeakReport{}, out: []LeakResult{}},
 	"GET /v1/audit":             {id: "listAudit", summary: "The audit trail, oldest first", out: keygate.AuditEvent{}, list: true, query: []string{"target", "actor", "action", "since"}},
+	"GET /v1/audit/chain":       {id: "auditChain", summary: "Audit entries in chain order (seq > after), for clients that verify the chain themselves", out: keygate.AuditEvent{}, list: true, query: []string{"after", "limit"}},
+	"GET /v1/audit/head":        {id: "auditHead", summary: "The newest audit entry's seq and hash: keep it as an anchor", out: keygate.AuditHead{}},
+	"GET /v1/audit/verify":      {id: "verifyAudit", summary: "Verify the audit chain; a broken chain is a 200 naming the first bad entry", out: auditchain.Report{}, query: []string{"anchor_seq", "anchor_hash"}},
+	"GET /v1/audit/export":      {id: "exportAudit", summary: "Every audit entry as JSON lines (application/x-ndjson), in chain order"},
 
 	"POST /v1/consumers/{consumer}/hmac-credentials":             {id: "createHMACCredential", summary: "Create an HMAC credential (secret shown once)", in: keygate.HMACCredentialRequest{}, out: keygate.IssuedHMACCredential{}, status: 201},
 	"GET /v1/consumers/{consumer}/hmac-credentials":              {id: "listConsumerHMACCredentials", summary: "List a consumer's HMAC credentials", out: keygate.HMACCredential{}, list: true, query: []string{"weak"}},

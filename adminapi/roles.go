@@ -88,6 +88,10 @@ var permissions = map[string]Permission{
 	"POST /v1/keys/verify":      PermVerify,
 	"POST /v1/leaks":            PermWrite, // with a token; a signed report needs none
 	"GET /v1/audit":             PermRead,
+	"GET /v1/audit/chain":       PermRead,
+	"GET /v1/audit/head":        PermRead,
+	"GET /v1/audit/verify":      PermRead,
+	"GET /v1/audit/export":      PermRead,
 
 	"POST /v1/consumers/{consumer}/hmac-credentials":             PermWrite,
 	"GET /v1/consumers/{consumer}/hmac-credentials":              PermRead,

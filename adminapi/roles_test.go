@@ -114,10 +114,12 @@ func TestRolesOnEveryRoute(t *testing.T) {
 			}
 		}
 	}
-	// A refused request leaves no trace but its answer.
+	// A refused request changes nothing: its only trace is its answer and
+	// the request.denied entry of the audit trail.
 	for _, role := range []string{keygate.RoleVerifier, keygate.RoleAuditor} {
-		events, _, err := e.Store.ListAudit(context.Background(), keygate.AuditFilter{Actor: "admin:" + role + "-token"}, keygate.Page{})
+		events, _, err := e.Store.ListAudit(context.Background(), keygate.AuditFilter{Actor: "admin:" + role + "-token"}, keygate.Page{Limit: 1000})
 		check(t, err)
+		events = slices.DeleteFunc(events, func(ev *keygate.AuditEvent) bool { return ev.Result == keygate.AuditDenied })
 		if len(events) != 0 {
 			t.Errorf("the %s changed things: %+v", role, events[0])
 		}
