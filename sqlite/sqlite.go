@@ -103,7 +103,15 @@ func openAt(ctx context.Context, path string, opts Options, schema int) (*DB, er
 	// secure_delete: a deleted or replaced row (a destroyed data key, a
 	// keyring version sealed by a retired root key) is overwritten with zeros
 	// in the file instead of lingering in free space. Only the writer deletes.
-	if db.w, err = sql.Open("sqlite", dsn(path, "_txlock=immediate&_pragma=secure_delete(1)")); err != nil {
+	//
+	// temp_store(MEMORY): a statement that writes several rows (the usage
+	// upsert, 128 rows) keeps a statement journal to undo itself if it fails
+	// halfway, and SQLite keeps it in a temporary file otherwise: a write(2)
+	// of every page it touches, 28% of a usage flush's CPU. cache_size: the
+	// pages a usage flush dirties stay in memory until its commit instead of
+	// spilling to the log and being written again (docs/benchmarks.md, "Miss
+	// path"); negative: KiB.
+	if db.w, err = sql.Open("sqlite", dsn(path, "_txlock=immediate&_pragma=secure_delete(1)&_pragma=temp_store(MEMORY)&_pragma=cache_size("+strconv.Itoa(-writerCacheKiB)+")")); err != nil {
 		return nil, fmt.Errorf("sqlite: %w", err)
 	}
 	db.w.SetMaxOpenConns(1)
@@ -129,6 +137,10 @@ func openAt(ctx context.Context, path string, opts Options, schema int) (*DB, er
 	}
 	return db, nil
 }
+
+// writerCacheKiB is the writer's page cache: 32 MiB, room for the pages a
+// flush of tens of thousands of keys' usage dirties.
+const writerCacheKiB = 32 << 10
 
 // readerMmapSize is how much of the database file readers map: 1 GiB,
 // beyond which reads fall back to read(2).
