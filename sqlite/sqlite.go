@@ -39,6 +39,8 @@ type Options struct {
 type DB struct {
 	*sqlstore.DB
 	w, r *sql.DB
+	keys *keyReader // LookupKey's reads
+	path string
 	now  func() time.Time
 }
 
@@ -66,8 +68,9 @@ func Open(ctx context.Context, path string, opts Options) (*DB, error) {
 	if err != nil {
 		return nil, err
 	}
+	db.keys = newKeyReader(db.path, readerConns())
 	db.DB, err = sqlstore.New(ctx, sqlstore.Config{Writer: db.w, Reader: db.r, Dialect: dialect,
-		Now: db.now, OnChange: opts.OnChange, Shred: db.shred})
+		Now: db.now, OnChange: opts.OnChange, Shred: db.shred, ReadKey: db.keys.read})
 	if err != nil {
 		db.Close()
 		return nil, err
@@ -96,7 +99,7 @@ func openAt(ctx context.Context, path string, opts Options, schema int) (*DB, er
 	}
 	f.Close()
 
-	db := &DB{now: opts.Now}
+	db := &DB{now: opts.Now, path: path}
 	if db.now == nil {
 		db.now = time.Now
 	}
@@ -126,7 +129,7 @@ func openAt(ctx context.Context, path string, opts Options, schema int) (*DB, er
 		db.w.Close()
 		return nil, fmt.Errorf("sqlite: %w", err)
 	}
-	n := max(4, runtime.GOMAXPROCS(0))
+	n := readerConns()
 	db.r.SetMaxOpenConns(n)
 	db.r.SetMaxIdleConns(n)
 
@@ -137,6 +140,9 @@ func openAt(ctx context.Context, path string, opts Options, schema int) (*DB, er
 	}
 	return db, nil
 }
+
+// readerConns is how many connections read: the pool's, and the key lookup's.
+func readerConns() int { return max(4, runtime.GOMAXPROCS(0)) }
 
 // writerCacheKiB is the writer's page cache: 32 MiB, room for the pages a
 // flush of tens of thousands of keys' usage dirties.
@@ -160,6 +166,9 @@ func (db *DB) Close() error {
 	var errs []error
 	if db.DB != nil {
 		errs = append(errs, db.DB.Close())
+	}
+	if db.keys != nil {
+		errs = append(errs, db.keys.Close())
 	}
 	if db.r != nil {
 		errs = append(errs, db.r.Close())
