@@ -95,8 +95,9 @@ func TestAFlushWritesInMinuteThenCredentialOrder(t *testing.T) {
 	m := New(st, Options{Logger: quiet, BatchSize: 3})
 	const keys = 200
 	for i := range keys {
-		k := fmt.Sprintf("key%03d", (i*37)%keys)                                                   // not in order
-		m.Count(&Request{At: t0.Add(time.Second), ConsumerID: "c", CredentialID: k, RouteID: "r"}) // the next minute
+		k := fmt.Sprintf("key%03d", (i*37)%keys) // not in order
+		// The next minute first, then this one.
+		m.Count(&Request{At: t0.Add(time.Second), ConsumerID: "c", CredentialID: k, RouteID: "r"})
 		m.Count(&Request{At: t0, ConsumerID: "c", CredentialID: k, RouteID: "r"})
 		m.Count(&Request{At: t0, ConsumerID: "c", CredentialID: k, RouteID: "r2"})
 	}
