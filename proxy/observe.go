@@ -82,6 +82,14 @@ func labelOf(name, id string) string {
 	return id
 }
 
+// kind is the credential kind of rt's i-th authenticator.
+func (rt *route) kind(i int) string {
+	if i < len(rt.kinds) {
+		return rt.kinds[i]
+	}
+	return credentialNone
+}
+
 // refusedOutcome names why a credential was refused.
 func refusedOutcome(res *auth.Result) string {
 	switch res.Reason {

@@ -396,7 +396,7 @@ func (p *Proxy) authenticate(x *exchange) bool {
 		var err error
 		res, err = a.Authenticate(context.Background(), &x.ctx.Request, t)
 		if err != nil {
-			x.outcome, x.credential = outcomeError, rt.kinds[i]
+			x.outcome, x.credential = outcomeError, rt.kind(i)
 			if p.cfg.StoreErrors != nil {
 				p.cfg.StoreErrors()
 			}
@@ -405,7 +405,7 @@ func (p *Proxy) authenticate(x *exchange) bool {
 			return false
 		}
 		if by = a; res.Verdict != auth.Absent {
-			x.credential = rt.kinds[i]
+			x.credential = rt.kind(i)
 			break
 		}
 	}
