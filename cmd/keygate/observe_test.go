@@ -28,7 +28,11 @@ func TestReadyzChecks(t *testing.T) {
 	}{
 		{"Redis unreachable", func() {}, http.StatusServiceUnavailable, map[string]string{"redis": "unreachable"}},
 		{"and warming", func() { m.ready.Store(false) }, http.StatusServiceUnavailable, map[string]string{"redis": "unreachable", "cache": "warming"}},
-		{"ready", func() { m.ready.Store(true); m.redis = nil; m.readiness.checked = m.readiness.checked.AddDate(-1, 0, 0) }, http.StatusOK, nil},
+		{"ready", func() {
+			m.ready.Store(true)
+			m.redis = nil
+			m.readiness.checked = m.readiness.checked.AddDate(-1, 0, 0)
+		}, http.StatusOK, nil},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			tc.edit()
