@@ -16,6 +16,9 @@ type Metrics struct {
 	oauth2Tokens                               *prometheus.CounterVec
 
 	usageFlushed, usageFlushFailures, usageDropped prometheus.Counter
+
+	req requestVecs
+	bg  backgroundVecs
 }
 
 // New returns the counters, registered with Go's runtime and process
@@ -51,6 +54,9 @@ func New() *Metrics {
 		Help: "Token endpoint requests by result: issued, or the RFC 6749 error code of the refusal (invalid_client, invalid_scope, ...), or failed (503).",
 	}, []string{"result"})
 	reg.MustRegister(decisions, m.usageFlushed, m.usageFlushFailures, m.usageDropped, m.oauth2Tokens)
+	m.req, m.bg = newRequestVecs(), newBackgroundVecs()
+	reg.MustRegister(m.req.requests, m.req.outcomes, m.req.upstream, m.req.gateway,
+		m.bg.webhooks, m.bg.jobs, m.bg.storeErrors, m.bg.accessDrops)
 	return m
 }
 
