@@ -4,6 +4,7 @@ import (
 	"context"
 
 	"github.com/keygate/keygate"
+	"github.com/keygate/keygate/keyring"
 )
 
 // The methods below are the admin API's key actions for callers in the same
@@ -39,4 +40,20 @@ func (s *Server) RevokeKey(ctx context.Context, id string) (*keygate.APIKey, err
 	actor, reason := keygate.Audit(ctx)
 	s.publish(ctx, keygate.EventKeyRevoked, k.Consumer.ID, map[string]any{"key_id": k.ID, "start": k.Start, "by": actor, "reason": reason})
 	return k, nil
+}
+
+// RotateKey rotates the key with id as POST /v1/keys/{id}/rotate does: the
+// successor (shown once) and the old key, which keeps working for the
+// grace period.
+func (s *Server) RotateKey(ctx context.Context, id string, req keygate.RotateKeyRequest) (*keygate.KeyRotation, error) {
+	return s.Rotator.Rotate(ctx, id, req)
+}
+
+// KeyringStatus is GET /v1/keyring: the versions, how many data keys each
+// wraps, and how many a rewrap still has to move.
+func (s *Server) KeyringStatus(ctx context.Context) (*keyring.Status, error) {
+	if s.Keyring == nil {
+		return nil, keygate.Errorf(keygate.EUNAVAILABLE, "no keyring on this node")
+	}
+	return s.Keyring.Status(ctx)
 }

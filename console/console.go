@@ -21,6 +21,8 @@ import (
 	"time"
 
 	"github.com/keygate/keygate"
+	"github.com/keygate/keygate/adminapi"
+	"github.com/keygate/keygate/keyring"
 )
 
 // KeyActions are the admin API's key actions (adminapi.Server has them), so
@@ -29,6 +31,8 @@ import (
 type KeyActions interface {
 	IssueKey(ctx context.Context, consumer string, req keygate.KeyRequest) (*keygate.IssuedKey, error)
 	RevokeKey(ctx context.Context, id string) (*keygate.APIKey, error)
+	RotateKey(ctx context.Context, id string, req keygate.RotateKeyRequest) (*keygate.KeyRotation, error)
+	KeyringStatus(ctx context.Context) (*keyring.Status, error)
 }
 
 // Config is what a console is built from. Store and Keys are required; at
@@ -115,7 +119,8 @@ func New(cfg Config) (*Server, error) {
 	if err != nil {
 		return nil, err
 	}
-	funcs := template.FuncMap{"when": when, "canRevoke": func(k *keygate.APIKey) bool { return k.Status == keygate.KeyActive }}
+	funcs := template.FuncMap{"when": when, "canRevoke": func(k *keygate.APIKey) bool { return k.Status == keygate.KeyActive },
+		"join": strings.Join, "credentials": credentials}
 	for _, name := range names {
 		base := strings.TrimSuffix(strings.TrimPrefix(name, "templates/"), ".html")
 		if base == "layout" {
@@ -170,6 +175,24 @@ func (s *Server) Handler() http.Handler {
 	read("GET /ui/keys/{id}/revoke", s.revokePage)
 	write("POST /ui/keys/{id}/revoke", s.revokeKey)
 	read("GET /ui/audit", s.audit)
+
+	// Later pages: each write names the admin API endpoint it stands for,
+	// and the user's role must be allowed that endpoint (adminapi.Allowed).
+	act := func(pattern, api string, fn handlerFunc) { write(pattern, s.allowed(api, fn)) }
+	read("GET /ui/services", s.services)
+	act("POST /ui/services", "POST /v1/services", s.createService)
+	read("GET /ui/services/{id}", s.service)
+	act("POST /ui/services/{id}", "PATCH /v1/services/{service}", s.updateService)
+	act("POST /ui/services/{id}/delete", "DELETE /v1/services/{service}", s.deleteService)
+	act("POST /ui/services/{id}/routes", "POST /v1/routes", s.createRoute)
+	read("GET /ui/routes", s.routes)
+	read("GET /ui/routes/{id}", s.route)
+	act("POST /ui/routes/{id}", "PATCH /v1/routes/{route}", s.updateRoute)
+	act("POST /ui/routes/{id}/delete", "DELETE /v1/routes/{route}", s.deleteRoute)
+	read("GET /ui/keys/{id}/rotate", s.rotatePage)
+	act("POST /ui/keys/{id}/rotate", "POST /v1/keys/{id}/rotate", s.rotateKey)
+	read("GET /ui/keys/{id}", s.keyTimeline)
+	read("GET /ui/keyring", s.allowed("GET /v1/keyring", s.keyring))
 	open("/ui/", func(w http.ResponseWriter, r *http.Request) error {
 		return keygate.Errorf(keygate.ENOTFOUND, "no such page: %s", r.URL.Path)
 	})
@@ -436,4 +459,36 @@ func (s *Server) checkPost(r *http.Request, want string) error {
 func sessionFrom(ctx context.Context) *session {
 	sess, _ := ctx.Value(sessionKey{}).(*session)
 	return sess
+}
+
+// allowed refuses fn to a role the admin API would refuse api ("METHOD
+// /v1/pattern"), so the console never lets a person do more than their
+// role's token could.
+func (s *Server) allowed(api string, fn handlerFunc) handlerFunc {
+	method, pattern, _ := strings.Cut(api, " ")
+	return func(w http.ResponseWriter, r *http.Request) error {
+		sess := sessionFrom(r.Context())
+		if sess == nil || !adminapi.Allowed(sess.Role, method, pattern) {
+			return keygate.Errorf(keygate.EFORBIDDEN, "Your role may not do this (%s).", api)
+		}
+		return fn(w, r)
+	}
+}
+
+// credentials says which credentials a route takes.
+func credentials(rt *keygate.Route) string {
+	var kinds []string
+	if rt.KeyAuth != nil {
+		kinds = append(kinds, "API key")
+	}
+	if rt.HMACAuth != nil {
+		kinds = append(kinds, "HMAC")
+	}
+	if rt.OAuth2 != nil {
+		kinds = append(kinds, "OAuth 2.0")
+	}
+	if len(kinds) == 0 {
+		return "none (open)"
+	}
+	return strings.Join(kinds, ", ")
 }

@@ -46,8 +46,8 @@ func (s *Server) dashboard(w http.ResponseWriter, r *http.Request) error {
 		label, href string
 		count       func() (string, error)
 	}{
-		{"Services", "", func() (string, error) { return countAll(ctx, st.ListServices) }},
-		{"Routes", "", func() (string, error) {
+		{"Services", "/ui/services", func() (string, error) { return countAll(ctx, st.ListServices) }},
+		{"Routes", "/ui/routes", func() (string, error) {
 			return countAll(ctx, func(ctx context.Context, p keygate.Page) ([]*keygate.Route, string, error) {
 				return st.ListRoutes(ctx, keygate.RouteFilter{}, p)
 			})
