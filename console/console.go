@@ -123,10 +123,11 @@ func New(cfg Config) (*Server, error) {
 		"join": strings.Join, "credentials": credentials}
 	for _, name := range names {
 		base := strings.TrimSuffix(strings.TrimPrefix(name, "templates/"), ".html")
-		if base == "layout" {
+		if base == "layout" || strings.HasPrefix(base, "_") {
 			continue
 		}
-		t, err := template.New("layout").Funcs(funcs).ParseFS(templateFS, "templates/layout.html", name)
+		// Files named _*.html hold pieces several pages share.
+		t, err := template.New("layout").Funcs(funcs).ParseFS(templateFS, "templates/layout.html", "templates/_*.html", name)
 		if err != nil {
 			return nil, fmt.Errorf("console: template %s: %w", name, err)
 		}
@@ -192,6 +193,11 @@ func (s *Server) Handler() http.Handler {
 	read("GET /ui/keys/{id}/rotate", s.rotatePage)
 	act("POST /ui/keys/{id}/rotate", "POST /v1/keys/{id}/rotate", s.rotateKey)
 	read("GET /ui/keys/{id}", s.keyTimeline)
+	read("GET /ui/plans", s.plans)
+	act("POST /ui/plans", "POST /v1/plans", s.createPlan)
+	read("GET /ui/plans/{id}", s.plan)
+	act("POST /ui/plans/{id}", "PATCH /v1/plans/{plan}", s.updatePlan)
+	act("POST /ui/plans/{id}/delete", "DELETE /v1/plans/{plan}", s.deletePlan)
 	read("GET /ui/keyring", s.allowed("GET /v1/keyring", s.keyring))
 	open("/ui/", func(w http.ResponseWriter, r *http.Request) error {
 		return keygate.Errorf(keygate.ENOTFOUND, "no such page: %s", r.URL.Path)
