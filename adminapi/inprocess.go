@@ -4,6 +4,7 @@ import (
 	"context"
 
 	"github.com/keygate/keygate"
+	"github.com/keygate/keygate/apikey"
 	"github.com/keygate/keygate/keyring"
 )
 
@@ -56,4 +57,28 @@ func (s *Server) KeyringStatus(ctx context.Context) (*keyring.Status, error) {
 		return nil, keygate.Errorf(keygate.EUNAVAILABLE, "no keyring on this node")
 	}
 	return s.Keyring.Status(ctx)
+}
+
+// RotateOAuthClientSecret issues a new secret for the OAuth client with id
+// (or client_id), as POST /v1/oauth-clients/{id}/rotate-secret does: the
+// answer holds it, shown once; the current one keeps working for the
+// overlap req asks for.
+func (s *Server) RotateOAuthClientSecret(ctx context.Context, id string, req keygate.RotateSecretRequest) (*keygate.IssuedOAuthClient, error) {
+	overlap, err := req.OverlapDuration()
+	if err != nil {
+		return nil, err
+	}
+	c, err := s.Store.FindOAuthClient(ctx, id)
+	if err != nil {
+		return nil, err
+	}
+	secret, err := apikey.RandomBase62(clientSecretLen)
+	if err != nil {
+		return nil, err
+	}
+	c, err = s.Store.RotateOAuthClientSecret(ctx, c.ID, s.hashClientSecret(c.ClientID, secret), s.now().Add(overlap))
+	if err != nil {
+		return nil, err
+	}
+	return &keygate.IssuedOAuthClient{OAuthClient: *c, ClientSecret: secret}, nil
 }

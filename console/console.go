@@ -33,6 +33,7 @@ type KeyActions interface {
 	RevokeKey(ctx context.Context, id string) (*keygate.APIKey, error)
 	RotateKey(ctx context.Context, id string, req keygate.RotateKeyRequest) (*keygate.KeyRotation, error)
 	KeyringStatus(ctx context.Context) (*keyring.Status, error)
+	RotateOAuthClientSecret(ctx context.Context, id string, req keygate.RotateSecretRequest) (*keygate.IssuedOAuthClient, error)
 }
 
 // Config is what a console is built from. Store and Keys are required; at
@@ -198,6 +199,14 @@ func (s *Server) Handler() http.Handler {
 	read("GET /ui/plans/{id}", s.plan)
 	act("POST /ui/plans/{id}", "PATCH /v1/plans/{plan}", s.updatePlan)
 	act("POST /ui/plans/{id}/delete", "DELETE /v1/plans/{plan}", s.deletePlan)
+	read("GET /ui/credentials/hmac", s.hmacCredentials)
+	read("GET /ui/credentials/oauth", s.oauthClients)
+	read("GET /ui/hmac-credentials/{id}/revoke", s.revokeHMACPage)
+	act("POST /ui/hmac-credentials/{id}/revoke", "POST /v1/consumers/{consumer}/hmac-credentials/{id}/revoke", s.revokeHMAC)
+	read("GET /ui/oauth-clients/{id}/revoke", s.revokeOAuthPage)
+	act("POST /ui/oauth-clients/{id}/revoke", "POST /v1/oauth-clients/{id}/revoke", s.revokeOAuth)
+	read("GET /ui/oauth-clients/{id}/rotate", s.rotateOAuthPage)
+	act("POST /ui/oauth-clients/{id}/rotate", "POST /v1/oauth-clients/{id}/rotate-secret", s.rotateOAuth)
 	read("GET /ui/keyring", s.allowed("GET /v1/keyring", s.keyring))
 	open("/ui/", func(w http.ResponseWriter, r *http.Request) error {
 		return keygate.Errorf(keygate.ENOTFOUND, "no such page: %s", r.URL.Path)
