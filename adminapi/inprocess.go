@@ -82,3 +82,25 @@ func (s *Server) RotateOAuthClientSecret(ctx context.Context, id string, req key
 	}
 	return &keygate.IssuedOAuthClient{OAuthClient: *c, ClientSecret: secret}, nil
 }
+
+// DecideAccessRequest approves (issuing the key, kept sealed for its one
+// pickup) or denies the pending access request id, as POST
+// /v1/access-requests/{id}/approve and .../deny do. d.By names who decided;
+// d.Reason, checked here, goes to the audit trail and the webhook.
+func (s *Server) DecideAccessRequest(ctx context.Context, id string, approve bool, d keygate.AccessDecision) (*keygate.AccessRequest, error) {
+	if err := keygate.ValidateAccessReason("reason", d.Reason); err != nil {
+		return nil, err
+	}
+	if d.Reason != "" { // the audit trail records the key an approval issues with the decision's reason
+		ctx = keygate.WithReason(ctx, d.Reason)
+	}
+	if approve {
+		return s.approveAccess(ctx, id, d)
+	}
+	req, err := s.Store.DenyAccessRequest(ctx, id, d)
+	if err != nil {
+		return nil, err
+	}
+	s.publishAccess(ctx, keygate.EventAccessDenied, req, map[string]any{"decided_by": req.DecidedBy, "reason": req.DecisionReason})
+	return req, nil
+}

@@ -34,6 +34,7 @@ type KeyActions interface {
 	RotateKey(ctx context.Context, id string, req keygate.RotateKeyRequest) (*keygate.KeyRotation, error)
 	KeyringStatus(ctx context.Context) (*keyring.Status, error)
 	RotateOAuthClientSecret(ctx context.Context, id string, req keygate.RotateSecretRequest) (*keygate.IssuedOAuthClient, error)
+	DecideAccessRequest(ctx context.Context, id string, approve bool, d keygate.AccessDecision) (*keygate.AccessRequest, error)
 }
 
 // Config is what a console is built from. Store and Keys are required; at
@@ -207,6 +208,8 @@ func (s *Server) Handler() http.Handler {
 	act("POST /ui/oauth-clients/{id}/revoke", "POST /v1/oauth-clients/{id}/revoke", s.revokeOAuth)
 	read("GET /ui/oauth-clients/{id}/rotate", s.rotateOAuthPage)
 	act("POST /ui/oauth-clients/{id}/rotate", "POST /v1/oauth-clients/{id}/rotate-secret", s.rotateOAuth)
+	read("GET /ui/access", s.accessRequests)
+	write("POST /ui/access/{id}", s.decideAccess)
 	read("GET /ui/keyring", s.allowed("GET /v1/keyring", s.keyring))
 	open("/ui/", func(w http.ResponseWriter, r *http.Request) error {
 		return keygate.Errorf(keygate.ENOTFOUND, "no such page: %s", r.URL.Path)
