@@ -210,6 +210,8 @@ func (s *Server) Handler() http.Handler {
 	act("POST /ui/oauth-clients/{id}/rotate", "POST /v1/oauth-clients/{id}/rotate-secret", s.rotateOAuth)
 	read("GET /ui/access", s.accessRequests)
 	write("POST /ui/access/{id}", s.decideAccess)
+	read("GET /ui/usage", s.allowed("GET /v1/usage", s.usage))
+	read("GET /ui/usage.csv", s.allowed("GET /v1/usage", s.usageCSV))
 	read("GET /ui/keyring", s.allowed("GET /v1/keyring", s.keyring))
 	open("/ui/", func(w http.ResponseWriter, r *http.Request) error {
 		return keygate.Errorf(keygate.ENOTFOUND, "no such page: %s", r.URL.Path)
