@@ -293,6 +293,7 @@ const (
 	chartW, chartH = 720, 240
 	chartLeft      = 48 // room for the y axis labels
 	chartBottom    = 24 // room for the x axis labels
+	chartTop       = 12 // room for the top y label
 )
 
 // chart draws buckets as stacked bars, allowed below rejected. Every value
@@ -303,17 +304,17 @@ func chart(bs []bucket, step time.Duration) template.HTML {
 		peak = max(peak, b.Allowed+b.Rejected)
 	}
 	top := niceCeil(peak)
-	plotW, plotH := float64(chartW-chartLeft), float64(chartH-chartBottom)
+	plotW, plotH := float64(chartW-chartLeft), float64(chartH-chartBottom-chartTop)
 	var b strings.Builder
 	var allowed, rejected int64
 	for _, x := range bs {
 		allowed += x.Allowed
 		rejected += x.Rejected
 	}
-	fmt.Fprintf(&b, `<svg class="chart" viewBox="0 0 %d %d" role="img" aria-labelledby="chart-title" preserveAspectRatio="none">`, chartW, chartH)
+	fmt.Fprintf(&b, `<svg class="chart" viewBox="0 0 %d %d" role="img" aria-labelledby="chart-title">`, chartW, chartH)
 	fmt.Fprintf(&b, `<title id="chart-title">Requests per %s: %d allowed, %d rejected in all</title>`, stepName(step), allowed, rejected)
 	for i := 0; i <= 4; i++ { // grid lines and y labels
-		y := plotH - plotH*float64(i)/4
+		y := chartTop + plotH - plotH*float64(i)/4
 		fmt.Fprintf(&b, `<line class="grid" x1="%d" x2="%d" y1="%.1f" y2="%.1f"/>`, chartLeft, chartW, y, y)
 		fmt.Fprintf(&b, `<text class="axis" x="%d" y="%.1f" text-anchor="end">%s</text>`, chartLeft-6, y+4, short(top*int64(i)/4))
 	}
@@ -326,8 +327,8 @@ func chart(bs []bucket, step time.Duration) template.HTML {
 			ha := plotH * float64(x.Allowed) / float64(top)
 			hr := plotH * float64(x.Rejected) / float64(top)
 			fmt.Fprintf(&b, `<g><title>%s: %d allowed, %d rejected</title>`, template.HTMLEscapeString(bucketLabel(x.Start, step)), x.Allowed, x.Rejected)
-			fmt.Fprintf(&b, `<rect class="allowed" x="%.1f" y="%.1f" width="%.1f" height="%.1f"/>`, left, plotH-ha, bw-gap, ha)
-			fmt.Fprintf(&b, `<rect class="rejected" x="%.1f" y="%.1f" width="%.1f" height="%.1f"/></g>`, left, plotH-ha-hr, bw-gap, hr)
+			fmt.Fprintf(&b, `<rect class="allowed" x="%.1f" y="%.1f" width="%.1f" height="%.1f"/>`, left, chartTop+plotH-ha, bw-gap, ha)
+			fmt.Fprintf(&b, `<rect class="rejected" x="%.1f" y="%.1f" width="%.1f" height="%.1f"/></g>`, left, chartTop+plotH-ha-hr, bw-gap, hr)
 			if i%every == 0 {
 				fmt.Fprintf(&b, `<text class="axis" x="%.1f" y="%d">%s</text>`, left, chartH-6, template.HTMLEscapeString(tickLabel(x.Start, step)))
 			}
