@@ -182,6 +182,8 @@ func (s *Server) Handler() http.Handler {
 	// Later pages: each write names the admin API endpoint it stands for,
 	// and the user's role must be allowed that endpoint (adminapi.Allowed).
 	act := func(pattern, api string, fn handlerFunc) { write(pattern, s.allowed(api, fn)) }
+	act("POST /ui/consumers/{id}", "PATCH /v1/consumers/{consumer}", s.updateConsumer)
+	act("POST /ui/consumers/{id}/delete", "DELETE /v1/consumers/{consumer}", s.deleteConsumer)
 	read("GET /ui/services", s.services)
 	act("POST /ui/services", "POST /v1/services", s.createService)
 	read("GET /ui/services/{id}", s.service)

@@ -178,6 +178,13 @@ type consumerData struct {
 	Next     string
 	Message  string
 	KeyName  string
+	// The second slice: the edit form, its plan choices, the consumer's
+	// other credentials.
+	EditMessage string
+	Plans       []*keygate.Plan
+	Plan        *keygate.Plan // the consumer's, nil for none
+	HMAC        []*keygate.HMACCredential
+	OAuth       []*keygate.OAuthClient
 }
 
 func (s *Server) consumer(w http.ResponseWriter, r *http.Request) error {
@@ -198,6 +205,9 @@ func (s *Server) renderConsumer(w http.ResponseWriter, r *http.Request, st int, 
 	d.Keys = keys
 	if next != "" {
 		d.Next = nextLink("/ui/consumers/"+url.PathEscape(c.ID), "", next)
+	}
+	if err := s.consumerExtras(ctx, d); err != nil {
+		return err
 	}
 	return s.render(w, r, st, "consumer", sessionFrom(ctx), displayName(c), d)
 }
