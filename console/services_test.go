@@ -156,6 +156,9 @@ func TestRotateAndTimeline(t *testing.T) {
 		t.Error("the timeline shows a key")
 	}
 	want(t, b.get("/ui/keys/nothing"), http.StatusNotFound)
+	if pg := b.get("/ui/audit?action=key.rotated"); !strings.Contains(pg.body, "key.rotated") || strings.Contains(pg.body, ">consumer.created<") {
+		t.Errorf("the audit trail filtered by action:\n%s", pg.body)
+	}
 
 	aud := e.browser(t)
 	aud.signIn("aud", "aud's password")
