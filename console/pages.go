@@ -275,8 +275,8 @@ func (s *Server) revokeKey(w http.ResponseWriter, r *http.Request) error {
 
 type auditData struct {
 	Target, Actor, Action string
-	Events        []*keygate.AuditEvent
-	Next          string
+	Events                []*keygate.AuditEvent
+	Next                  string
 }
 
 func (s *Server) audit(w http.ResponseWriter, r *http.Request) error {
