@@ -13,6 +13,7 @@ import (
 // POST/PATCH/DELETE /v1/plans with the same Validate.
 
 type plansData struct {
+	Query   string
 	Plans   []*keygate.Plan
 	Next    string
 	Message string
@@ -24,13 +25,15 @@ func (s *Server) plans(w http.ResponseWriter, r *http.Request) error {
 }
 
 func (s *Server) renderPlans(w http.ResponseWriter, r *http.Request, st int, d *plansData) error {
-	rows, next, err := s.cfg.Store.ListPlans(r.Context(), keygate.Page{After: r.URL.Query().Get("after"), Limit: pageSize})
-	if err != nil {
+	var err error
+	if d.Query, err = query(r.URL.Query().Get("q")); err != nil {
 		return err
 	}
-	d.Plans = rows
-	if next != "" {
-		d.Next = nextLink("/ui/plans", "", next)
+	d.Plans, d.Next, err = search(r.Context(), s.cfg.Store.ListPlans, func(v *keygate.Plan) string { return v.ID },
+		func(v *keygate.Plan) bool { return v.ID == d.Query || contains(d.Query, v.Name, v.Description) },
+		"/ui/plans", d.Query, r.URL.Query().Get("after"))
+	if err != nil {
+		return err
 	}
 	return s.render(w, r, st, "plans", sessionFrom(r.Context()), "Plans", d)
 }

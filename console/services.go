@@ -1,6 +1,7 @@
 package console
 
 import (
+	"context"
 	"net/http"
 	"net/url"
 	"strconv"
@@ -15,6 +16,7 @@ import (
 // names the user.
 
 type servicesData struct {
+	Query    string
 	Services []*keygate.Service
 	Next     string
 	Message  string
@@ -26,13 +28,15 @@ func (s *Server) services(w http.ResponseWriter, r *http.Request) error {
 }
 
 func (s *Server) renderServices(w http.ResponseWriter, r *http.Request, st int, d *servicesData) error {
-	rows, next, err := s.cfg.Store.ListServices(r.Context(), keygate.Page{After: r.URL.Query().Get("after"), Limit: pageSize})
-	if err != nil {
+	var err error
+	if d.Query, err = query(r.URL.Query().Get("q")); err != nil {
 		return err
 	}
-	d.Services = rows
-	if next != "" {
-		d.Next = nextLink("/ui/services", "", next)
+	d.Services, d.Next, err = search(r.Context(), s.cfg.Store.ListServices, func(v *keygate.Service) string { return v.ID },
+		func(v *keygate.Service) bool { return v.ID == d.Query || contains(d.Query, v.Name, v.URL) },
+		"/ui/services", d.Query, r.URL.Query().Get("after"))
+	if err != nil {
+		return err
 	}
 	return s.render(w, r, st, "services", sessionFrom(r.Context()), "Services", d)
 }
@@ -206,6 +210,7 @@ func (s *Server) createRoute(w http.ResponseWriter, r *http.Request) error {
 }
 
 type routesData struct {
+	Query    string
 	Routes   []*keygate.Route
 	Services map[string]string // id → name
 	Next     string
@@ -213,12 +218,21 @@ type routesData struct {
 
 func (s *Server) routes(w http.ResponseWriter, r *http.Request) error {
 	ctx := r.Context()
-	rows, next, err := s.cfg.Store.ListRoutes(ctx, keygate.RouteFilter{}, keygate.Page{After: r.URL.Query().Get("after"), Limit: pageSize})
+	q, err := query(r.URL.Query().Get("q"))
 	if err != nil {
 		return err
 	}
-	d := &routesData{Routes: rows, Services: map[string]string{}}
-	for _, rt := range rows {
+	d := &routesData{Query: q, Services: map[string]string{}}
+	d.Routes, d.Next, err = search(ctx, func(ctx context.Context, p keygate.Page) ([]*keygate.Route, string, error) {
+		return s.cfg.Store.ListRoutes(ctx, keygate.RouteFilter{}, p)
+	}, func(v *keygate.Route) string { return v.ID },
+		func(v *keygate.Route) bool {
+			return v.ID == q || contains(q, append([]string{v.Name}, append(v.Paths, v.Hosts...)...)...)
+		}, "/ui/routes", q, r.URL.Query().Get("after"))
+	if err != nil {
+		return err
+	}
+	for _, rt := range d.Routes {
 		if _, ok := d.Services[rt.Service.ID]; ok {
 			continue
 		}
@@ -227,9 +241,6 @@ func (s *Server) routes(w http.ResponseWriter, r *http.Request) error {
 			return err
 		}
 		d.Services[svc.ID] = svc.Name
-	}
-	if next != "" {
-		d.Next = nextLink("/ui/routes", "", next)
 	}
 	return s.render(w, r, http.StatusOK, "routes", sessionFrom(ctx), "Routes", d)
 }

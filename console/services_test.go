@@ -2,6 +2,8 @@ package console_test
 
 import (
 	"context"
+	"fmt"
+	"regexp"
 	"net/http"
 	"net/url"
 	"strings"
@@ -171,4 +173,41 @@ func TestKeyringPage(t *testing.T) {
 	b := e.browser(t)
 	b.signIn("ada", "ada's password")
 	want(t, b.get("/ui/keyring"), http.StatusOK, "Current version", "Rewrap", "<progress")
+}
+
+func TestServiceSearchAndPaging(t *testing.T) {
+	e := newEnv(t)
+	ctx := context.Background()
+	for i := range 30 {
+		s := keygate.NewService()
+		s.Name, s.URL = fmt.Sprintf("svc-%02d", i), "http://upstream.internal"
+		if i%10 == 3 {
+			s.Name = fmt.Sprintf("billing-%02d", i)
+		}
+		if err := e.api.Store.CreateService(ctx, s); err != nil {
+			t.Fatal(err)
+		}
+		rt := keygate.NewRoute()
+		rt.Name, rt.Service, rt.Paths = "r-"+s.Name, keygate.Ref{ID: s.ID}, []string{"/" + s.Name}
+		if err := e.api.Store.CreateRoute(ctx, rt); err != nil {
+			t.Fatal(err)
+		}
+	}
+	b := e.browser(t)
+	b.signIn("aud", "aud's password")
+	p := b.get("/ui/services")
+	want(t, p, http.StatusOK, "svc-00", `rel="next"`)
+	if strings.Contains(p.body, "svc-29") {
+		t.Error("the first page shows the last service")
+	}
+	next := regexp.MustCompile(`href="([^"]+)" rel="next"`).FindStringSubmatch(p.body)[1]
+	want(t, b.get(strings.ReplaceAll(next, "&amp;", "&")), http.StatusOK, "svc-29")
+	p = b.get("/ui/services?q=BILLING")
+	want(t, p, http.StatusOK, "billing-03", "billing-13", "billing-23")
+	if strings.Contains(p.body, "svc-00") || strings.Contains(p.body, `rel="next"`) {
+		t.Error("the search shows what does not match, or a next page")
+	}
+	want(t, b.get("/ui/services?q=nothing-like-it"), http.StatusOK, "No services match")
+	want(t, b.get("/ui/routes?q=/billing-13"), http.StatusOK, "r-billing-13")
+	want(t, b.get("/ui/plans?q="+strings.Repeat("x", 201)), http.StatusBadRequest, "Search")
 }
