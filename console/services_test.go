@@ -3,9 +3,9 @@ package console_test
 import (
 	"context"
 	"fmt"
-	"regexp"
 	"net/http"
 	"net/url"
+	"regexp"
 	"strings"
 	"testing"
 
