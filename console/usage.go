@@ -329,8 +329,14 @@ func chart(bs []bucket, step time.Duration) template.HTML {
 			fmt.Fprintf(&b, `<g><title>%s: %d allowed, %d rejected</title>`, template.HTMLEscapeString(bucketLabel(x.Start, step)), x.Allowed, x.Rejected)
 			fmt.Fprintf(&b, `<rect class="allowed" x="%.1f" y="%.1f" width="%.1f" height="%.1f"/>`, left, chartTop+plotH-ha, bw-gap, ha)
 			fmt.Fprintf(&b, `<rect class="rejected" x="%.1f" y="%.1f" width="%.1f" height="%.1f"/></g>`, left, chartTop+plotH-ha-hr, bw-gap, hr)
-			if i%every == 0 {
-				fmt.Fprintf(&b, `<text class="axis" x="%.1f" y="%d">%s</text>`, left, chartH-6, template.HTMLEscapeString(tickLabel(x.Start, step)))
+			// Many hours: a tick at each midnight, labelled with the day.
+			days := step < 24*time.Hour && len(bs) > 48
+			if days && x.Start.Hour() == 0 || !days && i%every == 0 {
+				label := tickLabel(x.Start, step)
+				if days {
+					label = x.Start.Format("Jan 2")
+				}
+				fmt.Fprintf(&b, `<text class="axis" x="%.1f" y="%d">%s</text>`, left, chartH-6, template.HTMLEscapeString(label))
 			}
 		}
 	}
@@ -338,14 +344,14 @@ func chart(bs []bucket, step time.Duration) template.HTML {
 	return template.HTML(b.String()) //nolint:gosec // built above from numbers and escaped text
 }
 
-// niceCeil rounds n up to 1, 2 or 5 times a power of ten (at least 4, so
+// niceCeil rounds n up to 1, 2, 4, 5, 6 or 8 times a power of ten divisible by 4 (at least 4, so
 // the four grid steps are whole numbers).
 func niceCeil(n int64) int64 {
 	if n <= 4 {
 		return 4
 	}
 	for p := int64(1); ; p *= 10 {
-		for _, m := range []int64{1, 2, 4, 5, 8} {
+		for _, m := range []int64{1, 2, 4, 5, 6, 8} {
 			if m*p >= n && (m*p)%4 == 0 {
 				return m * p
 			}
