@@ -172,11 +172,11 @@ func (s *Server) Handler() http.Handler {
 
 	read("GET /ui/{$}", s.dashboard)
 	read("GET /ui/consumers", s.consumers)
-	write("POST /ui/consumers", s.createConsumer)
+	write("POST /ui/consumers", s.allowed("POST /v1/consumers", s.createConsumer))
 	read("GET /ui/consumers/{id}", s.consumer)
-	write("POST /ui/consumers/{id}/keys", s.createKey)
+	write("POST /ui/consumers/{id}/keys", s.allowed("POST /v1/consumers/{consumer}/keys", s.createKey))
 	read("GET /ui/keys/{id}/revoke", s.revokePage)
-	write("POST /ui/keys/{id}/revoke", s.revokeKey)
+	write("POST /ui/keys/{id}/revoke", s.allowed("POST /v1/keys/{id}/revoke", s.revokeKey))
 	read("GET /ui/audit", s.audit)
 
 	// Later pages: each write names the admin API endpoint it stands for,
@@ -197,6 +197,7 @@ func (s *Server) Handler() http.Handler {
 	read("GET /ui/keys/{id}/rotate", s.rotatePage)
 	act("POST /ui/keys/{id}/rotate", "POST /v1/keys/{id}/rotate", s.rotateKey)
 	read("GET /ui/keys/{id}", s.keyTimeline)
+	act("POST /ui/keys/{id}", "PATCH /v1/keys/{id}", s.updateKey)
 	read("GET /ui/plans", s.plans)
 	act("POST /ui/plans", "POST /v1/plans", s.createPlan)
 	read("GET /ui/plans/{id}", s.plan)

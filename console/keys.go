@@ -67,21 +67,31 @@ type keyData struct {
 	Consumer *keygate.Consumer
 	Events   []*keygate.AuditEvent
 	Next     string
+	Plans    []*keygate.Plan
+	Message  string
 }
 
 // keyTimeline shows one key and its lifecycle: the audit events naming
 // it, oldest first.
 func (s *Server) keyTimeline(w http.ResponseWriter, r *http.Request) error {
-	ctx := r.Context()
-	k, err := s.cfg.Store.FindKey(ctx, r.PathValue("id"))
+	k, err := s.cfg.Store.FindKey(r.Context(), r.PathValue("id"))
 	if err != nil {
 		return err
 	}
+	return s.renderKey(w, r, http.StatusOK, &keyData{Key: k})
+}
+
+func (s *Server) renderKey(w http.ResponseWriter, r *http.Request, st int, d *keyData) error {
+	ctx := r.Context()
+	k := d.Key
 	c, err := s.cfg.Store.FindConsumer(ctx, k.Consumer.ID)
 	if err != nil {
 		return err
 	}
-	d := &keyData{Key: k, Consumer: c}
+	d.Consumer = c
+	if d.Plans, _, err = s.cfg.Store.ListPlans(ctx, keygate.Page{Limit: keygate.MaxPageSize}); err != nil {
+		return err
+	}
 	events, next, err := s.cfg.Store.ListAudit(ctx, keygate.AuditFilter{TargetID: k.ID}, keygate.Page{After: r.URL.Query().Get("after"), Limit: 50})
 	if err != nil {
 		return err
@@ -90,7 +100,7 @@ func (s *Server) keyTimeline(w http.ResponseWriter, r *http.Request) error {
 	if next != "" {
 		d.Next = "/ui/keys/" + url.PathEscape(k.ID) + "?" + url.Values{"after": {next}}.Encode()
 	}
-	return s.render(w, r, http.StatusOK, "key", sessionFrom(ctx), "Key "+k.Start+"…", d)
+	return s.render(w, r, st, "key", sessionFrom(ctx), "Key "+k.Start+"…", d)
 }
 
 // keyring shows the keyring's versions and how far a rewrap has come.
@@ -109,4 +119,35 @@ func (s *Server) keyring(w http.ResponseWriter, r *http.Request) error {
 	}
 	return s.render(w, r, http.StatusOK, "keyring", sessionFrom(r.Context()), "Keyring",
 		map[string]any{"Status": st, "Total": total, "Done": done})
+}
+
+// updateKey changes what PATCH /v1/keys/{id} may: the key's name and plan
+// (empty: its consumer's).
+func (s *Server) updateKey(w http.ResponseWriter, r *http.Request) error {
+	name := strings.TrimSpace(r.PostForm.Get("name"))
+	plan := strings.TrimSpace(r.PostForm.Get("plan"))
+	var tried *keygate.APIKey
+	k, err := s.cfg.Store.UpdateKey(r.Context(), r.PathValue("id"), func(k *keygate.APIKey) error {
+		tried = k
+		k.Name, k.Plan = name, nil
+		if plan != "" {
+			k.Plan = &keygate.Ref{ID: plan}
+		}
+		return nil
+	})
+	if code := keygate.ErrorCode(err); tried != nil && (code == keygate.EINVALID || code == keygate.ENOTFOUND || code == keygate.ECONFLICT) {
+		old, ferr := s.cfg.Store.FindKey(r.Context(), r.PathValue("id"))
+		if ferr != nil {
+			return ferr
+		}
+		st := status(code)
+		if code == keygate.ENOTFOUND { // the plan the form named
+			st = http.StatusBadRequest
+		}
+		return s.renderKey(w, r, st, &keyData{Key: old, Message: keygate.ErrorMessage(err)})
+	} else if err != nil {
+		return err
+	}
+	http.Redirect(w, r, "/ui/keys/"+url.PathEscape(k.ID), http.StatusSeeOther)
+	return nil
 }

@@ -211,3 +211,30 @@ func TestServiceSearchAndPaging(t *testing.T) {
 	want(t, b.get("/ui/routes?q=/billing-13"), http.StatusOK, "r-billing-13")
 	want(t, b.get("/ui/plans?q="+strings.Repeat("x", 201)), http.StatusBadRequest, "Search")
 }
+
+func TestKeyEdit(t *testing.T) {
+	e := newEnv(t)
+	ctx := context.Background()
+	plan := keygate.NewPlan()
+	plan.Name = "tin"
+	if err := e.api.Store.CreatePlan(ctx, plan); err != nil {
+		t.Fatal(err)
+	}
+	b := e.browser(t)
+	b.signIn("olga", "olga's password")
+	id := b.createConsumer("acme")
+	b.createKey(id, url.Values{"name": {"ci"}})
+	keys, _, _ := e.api.Store.ListKeys(ctx, keygate.KeyFilter{ConsumerID: id}, keygate.Page{})
+	keyID := keys[0].ID
+	want(t, b.get("/ui/keys/"+keyID), http.StatusOK, "Edit key", ">tin<")
+	want(t, b.post("/ui/keys/"+keyID, url.Values{"name": {"deploy"}, "plan": {"nope"}}), http.StatusBadRequest, "plan")
+	want(t, b.post("/ui/keys/"+keyID, url.Values{"name": {strings.Repeat("n", 300)}}), http.StatusBadRequest, "name")
+	want(t, b.post("/ui/keys/"+keyID, url.Values{"name": {"deploy"}, "plan": {plan.ID}}), http.StatusSeeOther)
+	k, _ := e.api.Store.FindKey(ctx, keyID)
+	if k.Name != "deploy" || k.Plan == nil || k.Plan.ID != plan.ID {
+		t.Fatalf("edited key: %+v", k)
+	}
+	aud := e.browser(t)
+	aud.signIn("aud", "aud's password")
+	want(t, aud.post("/ui/keys/"+keyID, url.Values{"name": {"x"}}), http.StatusForbidden)
+}
