@@ -339,6 +339,8 @@ func (s *Server) currentSession(r *http.Request) (*session, error) {
 		return nil, nil
 	case err != nil:
 		return nil, err
+	case ValidRole(cs.Role) != nil: // a consumer portal's session: not a console user
+		return nil, nil
 	}
 	return &session{ConsoleSession: *cs, csrf: csrfToken(c.Value)}, nil
 }
