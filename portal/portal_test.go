@@ -230,7 +230,9 @@ func TestOtherConsumersInvisible(t *testing.T) {
 		{"create key", func() page { return b.post("/portal/apps/"+gx+"/keys", url.Values{"name": {"mine now"}}) }},
 		{"rotate key", func() page { return b.post("/portal/keys/"+e.gxKey.ID+"/rotate", url.Values{"overlap_hours": {"0"}}) }},
 		{"revoke key", func() page { return b.post("/portal/keys/"+e.gxKey.ID+"/revoke", url.Values{}) }},
-		{"request access", func() page { return b.post("/portal/apps/"+gx+"/access", url.Values{"service": {mustService(t, e).ID}}) }},
+		{"request access", func() page {
+			return b.post("/portal/apps/"+gx+"/access", url.Values{"service": {mustService(t, e).ID}})
+		}},
 		{"pick up", func() page { return b.post("/portal/access/"+req.ID+"/pickup", url.Values{}) }},
 		{"register webhook", func() page {
 			return b.post("/portal/apps/"+gx+"/webhooks", url.Values{"url": {"https://evil.example/"}, "events": {keygate.EventKeyCreated}})
@@ -259,7 +261,6 @@ func TestOtherConsumersInvisible(t *testing.T) {
 		t.Fatalf("globex's request: %s, want still approved", r.Status)
 	}
 }
-
 
 func mustService(tb testing.TB, e *env) *keygate.Service {
 	tb.Helper()

@@ -73,7 +73,9 @@ type Refused struct{ Message string }
 
 func (e *Refused) Error() string { return e.Message }
 
-func refused(format string, args ...any) error { return &Refused{Message: fmt.Sprintf(format, args...)} }
+func refused(format string, args ...any) error {
+	return &Refused{Message: fmt.Sprintf(format, args...)}
+}
 
 // Finish completes a sign-in from the callback's query and the cookie Start
 // returned: state matches, the code is exchanged with the PKCE verifier, the
