@@ -208,6 +208,8 @@ func (s *Server) Handler() http.Handler {
 	write("POST /portal/apps/{id}/webhooks", s.createWebhook)
 	write("POST /portal/webhooks/{id}/delete", s.deleteWebhook)
 	read("GET /portal/apps/{id}/usage", s.usage)
+	read("GET /portal/apps/{id}/docs", s.docs)
+	read("GET /portal/apps/{id}/docs/{service}", s.serviceDocs)
 	open("/portal/", func(w http.ResponseWriter, r *http.Request) error {
 		return keygate.Errorf(keygate.ENOTFOUND, "no such page: %s", r.URL.Path)
 	})

@@ -587,3 +587,46 @@ func TestParseAccounts(t *testing.T) {
 		})
 	}
 }
+
+const ordersDoc = `{"openapi":"3.1.0","info":{"title":"Orders API","version":"2.1","description":"Orders <b>and</b> refunds."},
+"paths":{"/orders/{id}":{"get":{"summary":"Read an order","parameters":[{"name":"id","in":"path","required":true,"description":"the order's id"}],"responses":{"200":{},"404":{}}}},
+"/orders":{"post":{"summary":"Place an order","requestBody":{"content":{}},"responses":{"201":{}}}}}}`
+
+// A service's OpenAPI document is shown as a list of operations to the
+// applications whose keys may call the service, and to no other.
+func TestAPIDocs(t *testing.T) {
+	e := newEnv(t)
+	ctx := context.Background()
+	orders := mustService(t, e)
+	if _, err := e.api.Store.UpdateService(ctx, orders.ID, func(s *keygate.Service) error { s.OpenAPI = ordersDoc; return nil }); err != nil {
+		t.Fatal(err)
+	}
+	internal := &keygate.Service{Name: "internal", URL: "http://127.0.0.1:9/", OpenAPI: `{"openapi":"3.0.0","paths":{"/secret-admin":{"get":{}}}}`}
+	internal.Normalize()
+	if err := e.api.Store.CreateService(ctx, internal); err != nil {
+		t.Fatal(err)
+	}
+	b := e.browser(t)
+	b.signIn("alice", "alice's password")
+	app := "/portal/apps/" + e.acme.ID
+	// acme's key has no restriction: it may call both services.
+	want(t, b.get(app+"/docs"), http.StatusOK, "orders", "internal")
+	p := b.get(app + "/docs/" + orders.ID)
+	want(t, p, http.StatusOK, "Orders API", "2.1", "Orders &lt;b&gt;and&lt;/b&gt; refunds.", "GET</span> <code>/orders/{id}</code>",
+		"Read an order", "(path, required)", "POST</span> <code>/orders</code>", "Takes a request body", "200, 404")
+
+	// Now its only key may call orders alone.
+	if _, err := e.api.Server.RevokeKey(ctx, e.acmeKey.ID); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := e.api.Server.IssueKey(ctx, e.acme.ID, keygate.KeyRequest{AllowedServices: []string{orders.ID}}); err != nil {
+		t.Fatal(err)
+	}
+	list := b.get(app + "/docs")
+	want(t, list, http.StatusOK, "orders")
+	wantNot(t, list, "internal")
+	want(t, b.get(app+"/docs/"+internal.ID), http.StatusNotFound)
+	wantNot(t, b.get(app+"/docs/"+internal.ID), "secret-admin")
+	// And another application's docs page is not alice's to read.
+	want(t, b.get("/portal/apps/"+e.globex.ID+"/docs/"+orders.ID), http.StatusNotFound)
+}
