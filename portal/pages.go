@@ -207,6 +207,15 @@ func (s *Server) rotateKey(w http.ResponseWriter, r *http.Request) error {
 	return s.showSecret(w, r, k.Consumer.ID, secretData{Heading: "Key rotated", Label: keyLabel(&rot.Key.APIKey), Value: rot.Key.Key, Note: note})
 }
 
+// revokePage asks to confirm a revocation, which cannot be undone.
+func (s *Server) revokePage(w http.ResponseWriter, r *http.Request) error {
+	k, err := s.key(r, r.PathValue("id"))
+	if err != nil {
+		return err
+	}
+	return s.render(w, r, http.StatusOK, "revoke", sessionFrom(r.Context()), "Revoke key", k)
+}
+
 func (s *Server) revokeKey(w http.ResponseWriter, r *http.Request) error {
 	k, err := s.key(r, r.PathValue("id"))
 	if err != nil {

@@ -202,6 +202,7 @@ func (s *Server) Handler() http.Handler {
 	read("GET /portal/apps/{id}", s.app)
 	write("POST /portal/apps/{id}/keys", s.createKey)
 	write("POST /portal/keys/{id}/rotate", s.rotateKey)
+	read("GET /portal/keys/{id}/revoke", s.revokePage)
 	write("POST /portal/keys/{id}/revoke", s.revokeKey)
 	write("POST /portal/apps/{id}/access", s.requestAccess)
 	write("POST /portal/access/{id}/pickup", s.pickUp)

@@ -229,6 +229,7 @@ func TestOtherConsumersInvisible(t *testing.T) {
 		{"usage page", func() page { return b.get("/portal/apps/" + gx + "/usage") }},
 		{"create key", func() page { return b.post("/portal/apps/"+gx+"/keys", url.Values{"name": {"mine now"}}) }},
 		{"rotate key", func() page { return b.post("/portal/keys/"+e.gxKey.ID+"/rotate", url.Values{"overlap_hours": {"0"}}) }},
+		{"revoke page", func() page { return b.get("/portal/keys/" + e.gxKey.ID + "/revoke") }},
 		{"revoke key", func() page { return b.post("/portal/keys/"+e.gxKey.ID+"/revoke", url.Values{}) }},
 		{"request access", func() page {
 			return b.post("/portal/apps/"+gx+"/access", url.Values{"service": {mustService(t, e).ID}})
@@ -326,6 +327,7 @@ func TestKeyLifecycle(t *testing.T) {
 	}
 	wantNot(t, b.get(app), next, key)
 
+	want(t, b.get("/portal/keys/"+old.SuccessorID+"/revoke"), http.StatusOK, "cannot be undone", "confirm-revoke")
 	revoked := b.post("/portal/keys/"+old.SuccessorID+"/revoke", url.Values{})
 	if revoked.status != http.StatusSeeOther {
 		t.Fatalf("revoke: %d %s", revoked.status, revoked.body)
