@@ -72,9 +72,12 @@ type OIDCConfig struct {
 
 // Validate reports the first setting that is wrong, naming it.
 func (c *OIDCConfig) Validate() error {
+	iss, err := url.Parse(c.Issuer)
 	switch {
 	case c.Issuer == "":
 		return fmt.Errorf("oidc issuer: required")
+	case err != nil || (iss.Scheme != "https" && iss.Scheme != "http") || iss.Host == "":
+		return fmt.Errorf("oidc issuer: must be an http(s) URL")
 	case c.ClientID == "":
 		return fmt.Errorf("oidc client id: required")
 	}

@@ -154,6 +154,9 @@ func (s *Server) oidcCallback(w http.ResponseWriter, r *http.Request) error {
 	}
 	email, claims, err := s.oidc.Finish(r, c.Value)
 	if ref, ok := errors.AsType[*web.Refused](err); ok {
+		if ref.Cause != nil {
+			s.cfg.Logger.Warn("portal: oidc sign-in failed", "err", ref.Cause)
+		}
 		return refuse(ref.Message)
 	} else if err != nil {
 		return err

@@ -67,9 +67,12 @@ func (o *OIDC) Start(ctx context.Context) (authURL, cookie string, err error) {
 	return conf.AuthCodeURL(state, oidc.Nonce(nonce), oauth2.S256ChallengeOption(verifier)), state + "." + nonce + "." + verifier, nil
 }
 
-// Refused is a sign-in the provider's answer does not allow; its message is
-// fit to show the user.
-type Refused struct{ Message string }
+// Refused is a sign-in the provider's answer does not allow; its Message is
+// fit to show the user, its Cause (if any) only to the log.
+type Refused struct {
+	Message string
+	Cause   error
+}
 
 func (e *Refused) Error() string { return e.Message }
 
@@ -99,7 +102,7 @@ func (o *OIDC) Finish(r *http.Request, cookie string) (email string, claims map[
 	ctx := o.context(r.Context())
 	tok, err := conf.Exchange(ctx, q.Get("code"), oauth2.VerifierOption(verifier))
 	if err != nil {
-		return "", nil, refused("The identity provider did not accept the sign-in code; start again.")
+		return "", nil, &Refused{Message: "The identity provider did not accept the sign-in code; start again.", Cause: err}
 	}
 	raw, _ := tok.Extra("id_token").(string)
 	if raw == "" {
@@ -107,7 +110,7 @@ func (o *OIDC) Finish(r *http.Request, cookie string) (email string, claims map[
 	}
 	idt, err := provider.Verifier(&oidc.Config{ClientID: o.ClientID}).Verify(ctx, raw)
 	if err != nil {
-		return "", nil, refused("The identity provider's ID token could not be verified.")
+		return "", nil, &Refused{Message: "The identity provider's ID token could not be verified.", Cause: err}
 	}
 	if subtle.ConstantTimeCompare([]byte(idt.Nonce), []byte(nonce)) != 1 {
 		return "", nil, refused("The ID token was not issued for this sign-in (nonce).")
