@@ -2,6 +2,7 @@ package keygate
 
 import (
 	"context"
+	"encoding/json"
 	"net/url"
 	"slices"
 	"strconv"
@@ -34,8 +35,15 @@ type Service struct {
 	ReadTimeout    int      `json:"read_timeout"`
 	WriteTimeout   int      `json:"write_timeout"`
 	Tags           []string `json:"tags"`
+	// OpenAPI is the service's OpenAPI document (JSON, at most
+	// MaxOpenAPISize bytes), which the consumer portal renders as the
+	// service's API docs; empty: none.
+	OpenAPI string `json:"openapi,omitempty"`
 	Timestamps
 }
+
+// MaxOpenAPISize bounds a service's OpenAPI document.
+const MaxOpenAPISize = 512 << 10
 
 // DefaultTimeout is Kong's default for each of a service's timeouts, in milliseconds.
 const DefaultTimeout = 60_000
@@ -98,6 +106,9 @@ func (s *Service) Validate() error {
 	if s.Retries < 0 || s.Retries > MaxRetries {
 		return Errorf(EINVALID, "retries: must be between 0 and %d", MaxRetries)
 	}
+	if err := ValidateOpenAPI(s.OpenAPI); err != nil {
+		return err
+	}
 	if s.HealthCheck != nil {
 		if err := s.HealthCheck.Validate(); err != nil {
 			return err
@@ -158,4 +169,31 @@ type ServiceStore interface {
 	UpdateService(ctx context.Context, ref string, update func(*Service) error) (*Service, error)
 	// DeleteService removes a service; while routes use it that is ECONFLICT.
 	DeleteService(ctx context.Context, ref string) error
+}
+
+// ValidateOpenAPI accepts an empty document or a JSON object of at most
+// MaxOpenAPISize bytes with an "openapi" (3.x) or "swagger" (2.0) version
+// and a "paths" object.
+func ValidateOpenAPI(doc string) error {
+	if doc == "" {
+		return nil
+	}
+	if len(doc) > MaxOpenAPISize {
+		return Errorf(EINVALID, "openapi: larger than %d bytes", MaxOpenAPISize)
+	}
+	var d struct {
+		OpenAPI string                     `json:"openapi"`
+		Swagger string                     `json:"swagger"`
+		Paths   map[string]json.RawMessage `json:"paths"`
+	}
+	if err := json.Unmarshal([]byte(doc), &d); err != nil {
+		return Errorf(EINVALID, "openapi: not a JSON OpenAPI document (YAML: convert it to JSON first)")
+	}
+	if d.OpenAPI == "" && d.Swagger == "" {
+		return Errorf(EINVALID, "openapi: the document names no version (an \"openapi\" or \"swagger\" field)")
+	}
+	if d.Paths == nil {
+		return Errorf(EINVALID, "openapi: the document has no \"paths\" object")
+	}
+	return nil
 }

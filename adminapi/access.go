@@ -59,7 +59,6 @@ func accessPickupWithToken(r *http.Request) bool {
 }
 
 func (s *Server) createAccessRequest(w http.ResponseWriter, r *http.Request) error {
-	ctx := r.Context()
 	var in keygate.AccessRequestInput
 	if err := decodeBody(w, r, &in); err != nil {
 		return err
@@ -71,15 +70,25 @@ func (s *Server) createAccessRequest(w http.ResponseWriter, r *http.Request) err
 	if err != nil {
 		return err
 	}
+	created, err := s.requestAccess(r.Context(), in, by)
+	if err != nil {
+		return err
+	}
+	return reply(w, http.StatusCreated, created)
+}
+
+// requestAccess stores a validated request made by by and applies the first
+// matching access rule. The answer holds the pickup token, shown once.
+func (s *Server) requestAccess(ctx context.Context, in keygate.AccessRequestInput, by string) (*keygate.CreatedAccessRequest, error) {
 	consumer, err := s.Store.FindConsumer(ctx, in.Consumer.String())
 	if keygate.ErrorCode(err) == keygate.ENOTFOUND {
-		return keygate.Errorf(keygate.ENOTFOUND, "consumer: no consumer %q", in.Consumer.String())
+		return nil, keygate.Errorf(keygate.ENOTFOUND, "consumer: no consumer %q", in.Consumer.String())
 	} else if err != nil {
-		return err
+		return nil, err
 	}
 	services, err := resolveAll(ctx, "services", "service", in.Services, s.serviceID)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	// Rules look at services: a route counts as its service.
 	covered := slices.Clone(services)
@@ -95,7 +104,7 @@ func (s *Server) createAccessRequest(w http.ResponseWriter, r *http.Request) err
 			return rt.ID, nil
 		})
 		if err != nil {
-			return err
+			return nil, err
 		}
 		covered = append(covered, service)
 	}
@@ -106,7 +115,7 @@ func (s *Server) createAccessRequest(w http.ResponseWriter, r *http.Request) err
 		Plan: in.Plan, Reason: in.Reason, RequestedBy: by, PickupTokenHash: HashAdminToken(token),
 	}
 	if err := s.Store.CreateAccessRequest(ctx, req); err != nil {
-		return err
+		return nil, err
 	}
 	s.publishAccess(ctx, keygate.EventAccessRequested, req, map[string]any{
 		"services": req.Services, "routes": req.Routes, "plan": req.Plan, "requested_by": req.RequestedBy})
@@ -129,7 +138,7 @@ func (s *Server) createAccessRequest(w http.ResponseWriter, r *http.Request) err
 			req = approved
 		}
 	}
-	return reply(w, http.StatusCreated, keygate.CreatedAccessRequest{AccessRequest: *req, PickupToken: token})
+	return &keygate.CreatedAccessRequest{AccessRequest: *req, PickupToken: token}, nil
 }
 
 // matchingRule returns the first enabled rule, in creation order, that
@@ -206,6 +215,16 @@ func (s *Server) pickUpAccessRequest(w http.ResponseWriter, r *http.Request) err
 			return err
 		}
 	}
+	p, err := s.pickUpAccess(ctx, id)
+	if err != nil {
+		return err
+	}
+	return reply(w, http.StatusOK, p)
+}
+
+// pickUpAccess opens an approved request's key and destroys the sealed
+// copy, in one store transaction: only one caller ever gets it.
+func (s *Server) pickUpAccess(ctx context.Context, id string) (*keygate.AccessPickup, error) {
 	var plain []byte
 	req, k, err := s.Store.PickUpAccessRequest(ctx, id, func(sealed *keygate.Sealed) error {
 		var err error
@@ -218,10 +237,10 @@ func (s *Server) pickUpAccessRequest(w http.ResponseWriter, r *http.Request) err
 		return err
 	})
 	if err != nil {
-		return err
+		return nil, err
 	}
 	defer clear(plain)
-	return reply(w, http.StatusOK, keygate.AccessPickup{Request: *req, Key: keygate.IssuedKey{APIKey: *k, Key: string(plain)}})
+	return &keygate.AccessPickup{Request: *req, Key: keygate.IssuedKey{APIKey: *k, Key: string(plain)}}, nil
 }
 
 // checkPickupToken checks token against request id's. An unknown request

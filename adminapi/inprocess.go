@@ -47,6 +47,9 @@ func (s *Server) RevokeKey(ctx context.Context, id string) (*keygate.APIKey, err
 // successor (shown once) and the old key, which keeps working for the
 // grace period.
 func (s *Server) RotateKey(ctx context.Context, id string, req keygate.RotateKeyRequest) (*keygate.KeyRotation, error) {
+	if s.Rotator == nil {
+		return nil, keygate.Errorf(keygate.EINTERNAL, "adminapi: no key rotator")
+	}
 	return s.Rotator.Rotate(ctx, id, req)
 }
 
@@ -103,4 +106,28 @@ func (s *Server) DecideAccessRequest(ctx context.Context, id string, approve boo
 	}
 	s.publishAccess(ctx, keygate.EventAccessDenied, req, map[string]any{"decided_by": req.DecidedBy, "reason": req.DecisionReason})
 	return req, nil
+}
+
+// RequestAccess stores an access request made by by, as POST
+// /v1/access-requests does (access rules may approve it at once). The
+// answer holds the pickup token, shown once.
+func (s *Server) RequestAccess(ctx context.Context, in keygate.AccessRequestInput, by string) (*keygate.CreatedAccessRequest, error) {
+	if err := in.Validate(); err != nil {
+		return nil, err
+	}
+	return s.requestAccess(ctx, in, by)
+}
+
+// PickUpAccess hands over an approved request's key, once.
+func (s *Server) PickUpAccess(ctx context.Context, id string) (*keygate.AccessPickup, error) {
+	return s.pickUpAccess(ctx, id)
+}
+
+// CreateWebhook creates a webhook of consumerID; its secret is in the
+// answer, this once.
+func (s *Server) CreateWebhook(ctx context.Context, consumerID string, req keygate.WebhookRequest) (*keygate.IssuedWebhook, error) {
+	if consumerID == "" {
+		return nil, keygate.Errorf(keygate.EINVALID, "consumer: required")
+	}
+	return s.createWebhookFor(ctx, consumerID, req)
 }

@@ -35,18 +35,29 @@ func (s *Server) createWebhook(w http.ResponseWriter, r *http.Request) error {
 		}
 		consumerID = c.ID
 	}
-	hook := req.Webhook(consumerID)
-	if err := hook.Validate(); err != nil {
-		return err
-	}
-	secret := keygate.NewWebhookSecret()
-	err := s.Store.CreateWebhook(r.Context(), hook, func(id string) (*keygate.Sealed, error) {
-		return s.Keyring.Ring.Seal(keygate.SealedWebhookSecret, id, []byte(secret))
-	})
+	issued, err := s.createWebhookFor(r.Context(), consumerID, req)
 	if err != nil {
 		return err
 	}
-	return reply(w, http.StatusCreated, keygate.IssuedWebhook{Webhook: *hook, Secret: secret})
+	return reply(w, http.StatusCreated, issued)
+}
+
+// createWebhookFor creates the webhook req describes for consumerID (""
+// global), its secret sealed before it reaches the store and returned this
+// once.
+func (s *Server) createWebhookFor(ctx context.Context, consumerID string, req keygate.WebhookRequest) (*keygate.IssuedWebhook, error) {
+	hook := req.Webhook(consumerID)
+	if err := hook.Validate(); err != nil {
+		return nil, err
+	}
+	secret := keygate.NewWebhookSecret()
+	err := s.Store.CreateWebhook(ctx, hook, func(id string) (*keygate.Sealed, error) {
+		return s.Keyring.Ring.Seal(keygate.SealedWebhookSecret, id, []byte(secret))
+	})
+	if err != nil {
+		return nil, err
+	}
+	return &keygate.IssuedWebhook{Webhook: *hook, Secret: secret}, nil
 }
 
 // listWebhooks lists every webhook, or with ?consumer= (id or username)

@@ -2,19 +2,13 @@ package console
 
 import (
 	"context"
-	"crypto/hmac"
 	"crypto/rand"
-	"crypto/sha256"
-	"crypto/subtle"
 	"embed"
-	"encoding/base64"
-	"errors"
 	"fmt"
 	"html/template"
 	"io/fs"
 	"log/slog"
 	"net/http"
-	"net/url"
 	"runtime/debug"
 	"strings"
 	"sync"
@@ -22,6 +16,7 @@ import (
 
 	"github.com/keygate/keygate"
 	"github.com/keygate/keygate/adminapi"
+	"github.com/keygate/keygate/internal/web"
 	"github.com/keygate/keygate/keyring"
 )
 
@@ -273,26 +268,7 @@ func (s *Server) handle(fn handlerFunc) http.Handler {
 	})
 }
 
-// status maps an error code to an HTTP status.
-func status(code string) int {
-	switch code {
-	case keygate.EINVALID:
-		return http.StatusBadRequest
-	case keygate.EUNAUTHORIZED:
-		return http.StatusUnauthorized
-	case keygate.EFORBIDDEN:
-		return http.StatusForbidden
-	case keygate.ENOTFOUND:
-		return http.StatusNotFound
-	case keygate.ECONFLICT:
-		return http.StatusConflict
-	case keygate.ETOOLARGE:
-		return http.StatusRequestEntityTooLarge
-	case keygate.EUNAVAILABLE:
-		return http.StatusServiceUnavailable
-	}
-	return http.StatusInternalServerError
-}
+func status(code string) int { return web.Status(code) }
 
 // fail renders err as an error page: the message of an application error,
 // a request id only for an internal one (whose detail goes to the log).
@@ -364,19 +340,10 @@ type session struct {
 
 type sessionKey struct{}
 
-func tokenHash(token string) []byte {
-	h := sha256.Sum256([]byte(token))
-	return h[:]
-}
+func tokenHash(token string) []byte { return web.TokenHash(token) }
 
-// csrfToken is the session's synchronizer token: derived from the session
-// token, which only the browser's HttpOnly cookie holds, so a page of
-// another origin can neither read nor compute it.
-func csrfToken(token string) string {
-	m := hmac.New(sha256.New, []byte(token))
-	m.Write([]byte("keygate console csrf"))
-	return base64.RawURLEncoding.EncodeToString(m.Sum(nil))
-}
+// csrfToken is the session's synchronizer token (web.CSRFToken).
+func csrfToken(token string) string { return web.CSRFToken(token, "keygate console csrf") }
 
 func (s *Server) setCookie(w http.ResponseWriter, r *http.Request, name, value string, maxAge time.Duration) {
 	c := &http.Cookie{Name: name, Value: value, Path: cookiePath, HttpOnly: true, SameSite: http.SameSiteLaxMode,
@@ -418,6 +385,8 @@ func (s *Server) currentSession(r *http.Request) (*session, error) {
 		return nil, nil
 	case err != nil:
 		return nil, err
+	case ValidRole(cs.Role) != nil: // a consumer portal's session: not a console user
+		return nil, nil
 	}
 	return &session{ConsoleSession: *cs, csrf: csrfToken(c.Value)}, nil
 }
@@ -453,31 +422,9 @@ func (s *Server) signedIn(fn handlerFunc, write bool) handlerFunc {
 	}
 }
 
-// maxForm bounds a form post.
-const maxForm = 64 << 10
-
 // checkPost refuses a post from another origin or without the expected
 // CSRF token.
-func (s *Server) checkPost(r *http.Request, want string) error {
-	if o := r.Header.Get("Origin"); o != "" && o != "null" {
-		u, err := url.Parse(o)
-		if err != nil || u.Host != r.Host {
-			return keygate.Errorf(keygate.EFORBIDDEN, "This form was sent from another site (%s) and is refused.", o)
-		}
-	}
-	r.Body = http.MaxBytesReader(nil, r.Body, maxForm)
-	if err := r.ParseForm(); err != nil {
-		if _, ok := errors.AsType[*http.MaxBytesError](err); ok {
-			return keygate.Errorf(keygate.ETOOLARGE, "The form is larger than %d bytes.", maxForm)
-		}
-		return keygate.Errorf(keygate.EINVALID, "The form could not be read.")
-	}
-	got := r.PostForm.Get("csrf")
-	if want == "" || subtle.ConstantTimeCompare([]byte(got), []byte(want)) != 1 {
-		return keygate.Errorf(keygate.EFORBIDDEN, "The form's security token is missing or wrong (a stale page, or a forged request). Reload the page and try again.")
-	}
-	return nil
-}
+func (s *Server) checkPost(r *http.Request, want string) error { return web.CheckPost(r, want) }
 
 func sessionFrom(ctx context.Context) *session {
 	sess, _ := ctx.Value(sessionKey{}).(*session)

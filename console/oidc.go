@@ -1,20 +1,14 @@
 package console
 
 import (
-	"context"
-	"crypto/rand"
-	"crypto/subtle"
+	"errors"
 	"fmt"
 	"net/http"
 	"net/url"
-	"strings"
-	"sync"
 	"time"
 
-	"github.com/coreos/go-oidc/v3/oidc"
-	"golang.org/x/oauth2"
-
 	"github.com/keygate/keygate"
+	"github.com/keygate/keygate/internal/web"
 )
 
 // OIDCConfig is single sign-on through an OpenID Connect provider:
@@ -74,12 +68,12 @@ func cmpOr(s, def string) string {
 	return s
 }
 
-// oidcClient discovers the provider on first use, not at start, so that
-// keygate starts (and local accounts work) while the provider is down.
+// oidcClient is the console's single sign-on: the code flow itself is
+// internal/web's (shared with the consumer portal), the role mapping the
+// console's.
 type oidcClient struct {
-	cfg      OIDCConfig
-	mu       sync.Mutex
-	provider *oidc.Provider
+	cfg OIDCConfig
+	web *web.OIDC
 }
 
 func newOIDCClient(cfg OIDCConfig) (*oidcClient, error) {
@@ -93,29 +87,8 @@ func newOIDCClient(cfg OIDCConfig) (*oidcClient, error) {
 			cfg.Scopes = append(cfg.Scopes, "groups")
 		}
 	}
-	if cfg.HTTPClient == nil {
-		cfg.HTTPClient = &http.Client{Timeout: 10 * time.Second}
-	}
-	return &oidcClient{cfg: cfg}, nil
-}
-
-func (o *oidcClient) context(ctx context.Context) context.Context {
-	return oidc.ClientContext(ctx, o.cfg.HTTPClient)
-}
-
-func (o *oidcClient) setup(ctx context.Context) (*oidc.Provider, *oauth2.Config, error) {
-	o.mu.Lock()
-	defer o.mu.Unlock()
-	if o.provider == nil {
-		p, err := oidc.NewProvider(o.context(ctx), o.cfg.Issuer)
-		if err != nil {
-			return nil, nil, keygate.Unavailable(err, "The identity provider cannot be reached right now; try again in a moment.")
-		}
-		o.provider = p
-	}
-	conf := &oauth2.Config{ClientID: o.cfg.ClientID, ClientSecret: o.cfg.ClientSecret, RedirectURL: o.cfg.RedirectURL,
-		Endpoint: o.provider.Endpoint(), Scopes: append([]string{oidc.ScopeOpenID}, o.cfg.Scopes...)}
-	return o.provider, conf, nil
+	return &oidcClient{cfg: cfg, web: &web.OIDC{Issuer: cfg.Issuer, ClientID: cfg.ClientID, ClientSecret: cfg.ClientSecret,
+		RedirectURL: cfg.RedirectURL, Scopes: cfg.Scopes, HTTPClient: cfg.HTTPClient}}, nil
 }
 
 // oidcStart sends the browser to the provider, keeping state, nonce and
@@ -125,20 +98,17 @@ func (s *Server) oidcStart(w http.ResponseWriter, r *http.Request) error {
 	if s.oidc == nil {
 		return keygate.Errorf(keygate.ENOTFOUND, "Single sign-on is not configured on this keygate.")
 	}
-	_, conf, err := s.oidc.setup(r.Context())
+	u, cookie, err := s.oidc.web.Start(r.Context())
 	if err != nil {
 		return err
 	}
-	state, nonce, verifier := rand.Text(), rand.Text(), oauth2.GenerateVerifier()
-	s.setCookie(w, r, oidcCookie, state+"."+nonce+"."+verifier, 10*time.Minute)
-	http.Redirect(w, r, conf.AuthCodeURL(state, oidc.Nonce(nonce), oauth2.S256ChallengeOption(verifier)), http.StatusFound)
+	s.setCookie(w, r, oidcCookie, cookie, 10*time.Minute)
+	http.Redirect(w, r, u, http.StatusFound)
 	return nil
 }
 
-// oidcCallback completes the sign-in: state matches the cookie's, the code
-// is exchanged with the PKCE verifier, the ID token is verified (issuer,
-// audience, signature, expiry) and carries the nonce, and the role claim
-// maps to a console role.
+// oidcCallback completes the sign-in (web.OIDC.Finish checks state, PKCE,
+// the ID token and its nonce), and the role claim maps to a console role.
 func (s *Server) oidcCallback(w http.ResponseWriter, r *http.Request) error {
 	if s.oidc == nil {
 		return keygate.Errorf(keygate.ENOTFOUND, "Single sign-on is not configured on this keygate.")
@@ -152,47 +122,14 @@ func (s *Server) oidcCallback(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return refuse("The sign-in took too long or was started in another browser; start again.")
 	}
-	parts := strings.Split(c.Value, ".")
-	q := r.URL.Query()
-	if len(parts) != 3 || subtle.ConstantTimeCompare([]byte(q.Get("state")), []byte(parts[0])) != 1 {
-		return refuse("The sign-in answer does not match the sign-in this browser started; start again.")
-	}
-	nonce, verifier := parts[1], parts[2]
-	if e := q.Get("error"); e != "" {
-		return refuse("The identity provider did not sign you in (%.100s).", e)
-	}
-	provider, conf, err := s.oidc.setup(r.Context())
-	if err != nil {
+	email, claims, err := s.oidc.web.Finish(r, c.Value)
+	if ref, ok := errors.AsType[*web.Refused](err); ok {
+		if ref.Cause != nil {
+			s.cfg.Logger.Warn("console: oidc sign-in failed", "err", ref.Cause)
+		}
+		return refuse("%s", ref.Message)
+	} else if err != nil {
 		return err
-	}
-	ctx := s.oidc.context(r.Context())
-	tok, err := conf.Exchange(ctx, q.Get("code"), oauth2.VerifierOption(verifier))
-	if err != nil {
-		s.cfg.Logger.Warn("console: oidc code exchange failed", "err", err)
-		return refuse("The identity provider did not accept the sign-in code; start again.")
-	}
-	raw, _ := tok.Extra("id_token").(string)
-	if raw == "" {
-		return refuse("The identity provider sent no ID token.")
-	}
-	idt, err := provider.Verifier(&oidc.Config{ClientID: s.oidc.cfg.ClientID}).Verify(ctx, raw)
-	if err != nil {
-		s.cfg.Logger.Warn("console: oidc id token refused", "err", err)
-		return refuse("The identity provider's ID token could not be verified.")
-	}
-	if subtle.ConstantTimeCompare([]byte(idt.Nonce), []byte(nonce)) != 1 {
-		return refuse("The ID token was not issued for this sign-in (nonce).")
-	}
-	var claims map[string]any
-	if err := idt.Claims(&claims); err != nil {
-		return refuse("The ID token's claims could not be read.")
-	}
-	email, _ := claims["email"].(string)
-	if v, ok := claims["email_verified"].(bool); ok && !v {
-		return refuse("Your email address is not verified at the identity provider.")
-	}
-	if email == "" || ValidAccountName(email) != nil {
-		return refuse("The ID token carries no usable email claim (ask for the email scope).")
 	}
 	role := s.oidc.role(claims)
 	if role == "" {
@@ -203,28 +140,9 @@ func (s *Server) oidcCallback(w http.ResponseWriter, r *http.Request) error {
 
 // role is the strongest console role the claims' role claim maps to.
 func (o *oidcClient) role(claims map[string]any) string {
-	var v any = claims
-	for _, part := range strings.Split(o.cfg.RoleClaim, ".") {
-		m, ok := v.(map[string]any)
-		if !ok {
-			return ""
-		}
-		v = m[part]
-	}
-	var values []string
-	switch v := v.(type) {
-	case string:
-		values = []string{v}
-	case []any:
-		for _, x := range v {
-			if s, ok := x.(string); ok {
-				values = append(values, s)
-			}
-		}
-	}
 	rank := map[string]int{keygate.RoleAuditor: 1, keygate.RoleOperator: 2, keygate.RoleAdmin: 3}
 	best := ""
-	for _, val := range values {
+	for _, val := range web.ClaimValues(claims, o.cfg.RoleClaim) {
 		if r := o.cfg.Roles[val]; rank[r] > rank[best] {
 			best = r
 		}

@@ -1,71 +1,17 @@
 package console
 
 import (
-	"sync"
 	"time"
+
+	"github.com/keygate/keygate/internal/web"
 )
 
 // throttle counts failed local sign-ins per key (an account name, a client
-// address) in fixed windows, so that guessing passwords online stops after
-// a few tries. It lives in this node's memory: a cluster of N admin nodes
-// allows N times the tries, still a handful per window.
-type throttle struct {
-	mu      sync.Mutex
-	window  time.Duration
-	entries map[string]*throttleEntry
-}
+// address) in fixed windows: web.Throttle, shared with the consumer portal.
+type throttle struct{ t *web.Throttle }
 
-type throttleEntry struct {
-	failures int
-	reset    time.Time
-}
+func newThrottle(window time.Duration) *throttle { return &throttle{web.NewThrottle(window)} }
 
-// maxThrottleEntries bounds the memory a flood of made-up names can take;
-// past it, expired entries go, and if none has expired the flood's newest
-// keys are not counted (the per-address key still is).
-const maxThrottleEntries = 10000
-
-func newThrottle(window time.Duration) *throttle {
-	return &throttle{window: window, entries: map[string]*throttleEntry{}}
-}
-
-// count is how many times key has failed in its current window, and when
-// that window ends.
-func (t *throttle) count(key string, now time.Time) (int, time.Time) {
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	e := t.entries[key]
-	if e == nil || !now.Before(e.reset) {
-		return 0, time.Time{}
-	}
-	return e.failures, e.reset
-}
-
-// fail counts a failure of key.
-func (t *throttle) fail(key string, now time.Time) {
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	e := t.entries[key]
-	if e == nil || !now.Before(e.reset) {
-		if e == nil && len(t.entries) >= maxThrottleEntries {
-			for k, old := range t.entries {
-				if !now.Before(old.reset) {
-					delete(t.entries, k)
-				}
-			}
-			if len(t.entries) >= maxThrottleEntries {
-				return
-			}
-		}
-		e = &throttleEntry{reset: now.Add(t.window)}
-		t.entries[key] = e
-	}
-	e.failures++
-}
-
-// clear forgets key's failures (a successful sign-in).
-func (t *throttle) clear(key string) {
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	delete(t.entries, key)
-}
+func (t *throttle) count(key string, now time.Time) (int, time.Time) { return t.t.Count(key, now) }
+func (t *throttle) fail(key string, now time.Time)                   { t.t.Fail(key, now) }
+func (t *throttle) clear(key string)                                 { t.t.Clear(key) }

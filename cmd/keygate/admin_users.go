@@ -87,6 +87,6 @@ start (--console-users-file): restart it to apply.`,
 	create.MarkFlagRequired("file")
 	create.MarkFlagRequired("name")
 	create.MarkFlagRequired("role")
-	cmd.AddCommand(create)
+	cmd.AddCommand(create, newPortalUsersCommand())
 	return cmd
 }

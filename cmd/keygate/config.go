@@ -43,6 +43,7 @@ type Config struct {
 	Console consoleConfig
 	// Observe is the access log's and metrics' settings (observe.go).
 	Observe observeConfig
+	Portal  portalConfig
 
 	// Role is what this node runs: gateway, admin or both (see roleFlagHelp).
 	Role string
@@ -135,6 +136,7 @@ func (c *Config) addFlags(fs *pflag.FlagSet) {
 	fs.DurationVar(&c.UsageRetention, "usage-retention", 400*24*time.Hour, "delete usage counts older than this (0: keep them forever)")
 	fs.StringVar(&c.Role, "role", roleBoth, roleFlagHelp)
 	c.Console.addFlags(fs)
+	c.Portal.addFlags(fs)
 	fs.DurationVar(&c.JobLeaseTTL, "job-lease-ttl", 30*time.Second, "the background jobs run on one admin node at a time, under a lease in the store renewed every third of this; when that node dies, another takes them over within about this long")
 	fs.DurationVar(&c.RefusalDelay, "refusal-delay", 250*time.Millisecond, "how long the gateway holds back each 401 to a client address that has had more than 50 in the last second: slows floods of made-up credentials, never a request with a good one (0: off; at most 10s)")
 	fs.IntVar(&c.UnknownKeyReads, "unknown-key-reads", 100, "store reads per second this node makes for API keys whose identifier its filter of issued identifiers does not know: keys created on another node moments ago, before the change reaches this one (shared between client addresses, a tenth each at most; past it such a key is refused as unknown; 0: none)")
@@ -178,6 +180,7 @@ func (c *Config) load(fs *pflag.FlagSet) error {
 	c.Pepper = os.Getenv(envPrefix + "PEPPER")
 	c.AdminToken = os.Getenv(envPrefix + "ADMIN_TOKEN")
 	c.Console.load()
+	c.Portal.load()
 	return nil
 }
 

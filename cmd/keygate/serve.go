@@ -147,6 +147,8 @@ type Main struct {
 
 	proxyServer             *fasthttp.Server
 	adminServer, demoServer *http.Server
+	portalServer            *http.Server
+	portalAddr              net.Addr
 	proxyListener           net.Listener
 	proxyAddr, adminAddr    net.Addr
 	cleanup                 []func()
@@ -430,7 +432,7 @@ func (m *Main) Run(ctx context.Context) (err error) {
 	} else {
 		m.ready.Store(true)
 	}
-	m.Logger.Info("keygate started", "role", m.Config.Role, "proxy", m.ProxyURL(), "admin", m.AdminURL(), "node", m.Holder, "data_dir", m.Config.DataDir)
+	m.Logger.Info("keygate started", "role", m.Config.Role, "proxy", m.ProxyURL(), "admin", m.AdminURL(), "portal", m.PortalURL(), "node", m.Holder, "data_dir", m.Config.DataDir)
 	if m.Config.Dev {
 		m.printDevBanner()
 	}
@@ -556,7 +558,10 @@ func (m *Main) serveAdmin(format *apikey.Format, hasher *apikey.Hasher, rotator 
 	}
 	adminMux.Handle("/ui/", ui) // the admin console: its own sign-in, sessions and CSRF tokens
 	m.adminServer, m.adminAddr, err = m.listen("admin", m.Config.AdminListen, adminMux)
-	return err
+	if err != nil {
+		return err
+	}
+	return m.servePortal(admin) // the consumer portal, on a listener of its own when --portal-listen is set
 }
 
 // ProxyURL and AdminURL are where the listeners ended up (useful with port
@@ -588,7 +593,7 @@ func (m *Main) Close() error {
 	if m.proxyServer != nil {
 		errs = append(errs, m.proxyServer.ShutdownWithContext(ctx))
 	}
-	for _, srv := range []*http.Server{m.adminServer, m.demoServer} {
+	for _, srv := range []*http.Server{m.adminServer, m.portalServer, m.demoServer} {
 		if srv != nil {
 			errs = append(errs, srv.Shutdown(ctx))
 		}

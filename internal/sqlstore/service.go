@@ -8,14 +8,14 @@ import (
 	"github.com/keygate/keygate"
 )
 
-const serviceCols = `id, name, url, connect_timeout, read_timeout, write_timeout, tags, created_at, updated_at, targets, retries, healthcheck`
+const serviceCols = `id, name, url, connect_timeout, read_timeout, write_timeout, tags, created_at, updated_at, targets, retries, healthcheck, openapi`
 
 func scanService(row scanner) (*keygate.Service, error) {
 	s := &keygate.Service{}
 	created, updated := timestamps(&s.Timestamps)
 	var targets string
 	if err := row.Scan(&s.ID, &s.Name, &s.URL, &s.ConnectTimeout, &s.ReadTimeout, &s.WriteTimeout,
-		listCol(&s.Tags), created, updated, &targets, &s.Retries, jsonColumn[keygate.HealthCheck]{&s.HealthCheck}); err != nil {
+		listCol(&s.Tags), created, updated, &targets, &s.Retries, jsonColumn[keygate.HealthCheck]{&s.HealthCheck}, &s.OpenAPI); err != nil {
 		return nil, err
 	}
 	if err := json.Unmarshal([]byte(targets), &s.Targets); err != nil {
@@ -54,10 +54,10 @@ func (db *DB) UpdateService(ctx context.Context, ref string, update func(*keygat
 
 func saveService(ctx context.Context, tx *Tx, s *keygate.Service, insert bool) error {
 	query := `UPDATE services SET name = ?2, url = ?3, connect_timeout = ?4, read_timeout = ?5,
-		write_timeout = ?6, tags = ?7, updated_at = ?9, targets = ?10, retries = ?11, healthcheck = ?12
+		write_timeout = ?6, tags = ?7, updated_at = ?9, targets = ?10, retries = ?11, healthcheck = ?12, openapi = ?13
 		WHERE id = ?1 AND created_at = ?8`
 	if insert {
-		query = `INSERT INTO services (` + serviceCols + `) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)`
+		query = `INSERT INTO services (` + serviceCols + `) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)`
 	}
 	targets, err := json.Marshal(s.Targets)
 	if err != nil {
@@ -68,7 +68,7 @@ func saveService(ctx context.Context, tx *Tx, s *keygate.Service, insert bool) e
 		return err
 	}
 	_, err = tx.ExecContext(ctx, query, s.ID, s.Name, s.URL, s.ConnectTimeout, s.ReadTimeout, s.WriteTimeout,
-		encodeList(s.Tags), micros(s.CreatedAt), micros(s.UpdatedAt), string(targets), s.Retries, healthcheck)
+		encodeList(s.Tags), micros(s.CreatedAt), micros(s.UpdatedAt), string(targets), s.Retries, healthcheck, s.OpenAPI)
 	if code, col := constraint(err); code == Unique && col == "name" {
 		return keygate.Errorf(keygate.ECONFLICT, "name: a service named %q already exists", s.Name)
 	}

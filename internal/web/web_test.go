@@ -1,0 +1,83 @@
+package web
+
+import (
+	"net/http"
+	"net/http/httptest"
+	"net/url"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+)
+
+func TestCSRFTokenLabels(t *testing.T) {
+	if CSRFToken("tok", "a") == CSRFToken("tok", "b") || CSRFToken("tok", "a") != CSRFToken("tok", "a") {
+		t.Fatal("CSRF tokens must depend on the label and be stable")
+	}
+}
+
+func TestCheckPost(t *testing.T) {
+	post := func(form url.Values, origin string) error {
+		r := httptest.NewRequest(http.MethodPost, "http://portal.example/portal/x", strings.NewReader(form.Encode()))
+		r.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+		if origin != "" {
+			r.Header.Set("Origin", origin)
+		}
+		return CheckPost(r, "want")
+	}
+	for _, tt := range []struct {
+		name   string
+		form   url.Values
+		origin string
+		ok     bool
+	}{
+		{"good", url.Values{"csrf": {"want"}}, "http://portal.example", true},
+		{"no origin header", url.Values{"csrf": {"want"}}, "", true},
+		{"wrong token", url.Values{"csrf": {"nope"}}, "", false},
+		{"no token", url.Values{}, "", false},
+		{"other origin", url.Values{"csrf": {"want"}}, "https://evil.example", false},
+		{"too large", url.Values{"csrf": {"want"}, "x": {strings.Repeat("a", MaxForm)}}, "", false},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			if err := post(tt.form, tt.origin); (err == nil) != tt.ok {
+				t.Fatalf("CheckPost: %v, want ok=%v", err, tt.ok)
+			}
+		})
+	}
+}
+
+func TestClaimValues(t *testing.T) {
+	claims := map[string]any{"groups": []any{"a", 1, "b"}, "realm_access": map[string]any{"roles": "r"}}
+	if got := ClaimValues(claims, "groups"); !slices.Equal(got, []string{"a", "b"}) {
+		t.Errorf("groups: %v", got)
+	}
+	if got := ClaimValues(claims, "realm_access.roles"); !slices.Equal(got, []string{"r"}) {
+		t.Errorf("realm_access.roles: %v", got)
+	}
+	if got := ClaimValues(claims, "missing.x"); got != nil {
+		t.Errorf("missing: %v", got)
+	}
+}
+
+func TestThrottle(t *testing.T) {
+	th, now := NewThrottle(time.Minute), time.Unix(0, 0)
+	th.Fail("k", now)
+	th.Fail("k", now)
+	if n, _ := th.Count("k", now); n != 2 {
+		t.Fatalf("count %d", n)
+	}
+	if n, _ := th.Count("k", now.Add(time.Minute)); n != 0 {
+		t.Fatalf("after the window: %d", n)
+	}
+	th.Clear("k")
+	if n, _ := th.Count("k", now); n != 0 {
+		t.Fatalf("after Clear: %d", n)
+	}
+}
+
+func TestPasswords(t *testing.T) {
+	h, err := HashPassword("pw", Argon2Params{Memory: 8 * 1024, Time: 1, Threads: 1})
+	if err != nil || ValidArgon2(h) != nil || !CheckPassword(h, "pw") || CheckPassword(h, "pW") {
+		t.Fatalf("hash %q: %v", h, err)
+	}
+}
