@@ -245,4 +245,3 @@ func (h *KeyHolder) rotate(ctx context.Context, key string) (*heldKey, error) {
 	}
 	return k, nil
 }
-
