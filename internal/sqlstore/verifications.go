@@ -18,7 +18,7 @@ func (db *DB) AddVerifications(ctx context.Context, counts []keygate.Verificatio
 		return nil
 	}
 	type key struct {
-		hour                                  int64
+		hour                                   int64
 		keyID, consumer, service, source, code string
 	}
 	index := make(map[key]int, len(counts))
@@ -170,4 +170,3 @@ func (db *DB) Verifications(ctx context.Context, q keygate.VerificationQuery) ([
 	}
 	return out, nil
 }
-
