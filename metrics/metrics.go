@@ -16,6 +16,8 @@ type Metrics struct {
 	oauth2Tokens                               *prometheus.CounterVec
 
 	usageFlushed, usageFlushFailures, usageDropped prometheus.Counter
+
+	verifications map[verificationLabel]prometheus.Counter
 }
 
 // New returns the counters, registered with Go's runtime and process
@@ -51,6 +53,9 @@ func New() *Metrics {
 		Help: "Token endpoint requests by result: issued, or the RFC 6749 error code of the refusal (invalid_client, invalid_scope, ...), or failed (503).",
 	}, []string{"result"})
 	reg.MustRegister(decisions, m.usageFlushed, m.usageFlushFailures, m.usageDropped, m.oauth2Tokens)
+	verifications, series := newVerifications()
+	m.verifications = series
+	reg.MustRegister(verifications)
 	return m
 }
 
