@@ -215,6 +215,9 @@ type exchange struct {
 	// gatewayAnswered once the gateway wrote an answer of its own.
 	payload         *payloadExchange
 	gatewayAnswered bool
+	// verdict is the credential judged, for the verification analytics
+	// (proxy/analytics.go); its code is "" when none was.
+	verdict verdict
 }
 
 // Serve is the request path: route, authenticate, authorise, limit,
@@ -290,6 +293,7 @@ func (p *Proxy) Serve(ctx *fasthttp.RequestCtx) {
 		p.writeError(&x, fasthttp.StatusNotFound, "no Route matched with those values")
 		return
 	}
+	defer p.countVerification(&x)
 	if len(x.route.auths) > 0 && !p.authenticate(&x) {
 		return
 	}
@@ -375,6 +379,7 @@ func (p *Proxy) authenticate(x *exchange) bool {
 		return false
 	}
 	p.observe(x, &res)
+	x.verdict = verdictOf(&res)
 	switch {
 	case res.Verdict == auth.Granted:
 	case res.Verdict == auth.Forbidden:
