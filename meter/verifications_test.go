@@ -110,7 +110,9 @@ func BenchmarkCountVerification(b *testing.B) {
 	v := &Verification{At: t0, KeyID: "0195a3c2-0000-7000-8000-000000000001", ConsumerID: "c1", ServiceID: "s1",
 		Source: keygate.SourceGateway, Code: keygate.CodeValid}
 	b.ReportAllocs()
-	for b.Loop() {
-		m.CountVerification(v)
-	}
+	b.RunParallel(func(pb *testing.PB) {
+		for pb.Next() {
+			m.CountVerification(v)
+		}
+	})
 }
