@@ -20,7 +20,7 @@ func TestVerificationAnalytics(t *testing.T) {
 	m := meter.New(e.Store, meter.Options{Logger: slog.New(slog.DiscardHandler)})
 	e.Server.Verifications = m
 	adminapitest.CreateService(t, e.Client, "docs", "http://docs.internal", nil)
-	acme := adminapitest.CreateConsumer(t, e.Client, "acme")
+	adminapitest.CreateConsumer(t, e.Client, "acme")
 	k := adminapitest.CreateKey(t, e.Client, "acme", keygate.KeyRequest{})
 	gone := adminapitest.CreateKey(t, e.Client, "acme", keygate.KeyRequest{})
 	if _, err := e.Client.RevokeKey(ctx, gone.ID); err != nil {
@@ -61,7 +61,6 @@ func TestVerificationAnalytics(t *testing.T) {
 	if !sameRows(rep.Data, want) {
 		t.Errorf("acme's valid keys by day: %+v", rep.Data)
 	}
-	_ = acme
 
 	for _, tt := range []struct{ query, msg string }{
 		{"?group_by=route", "group_by"},

@@ -25,7 +25,7 @@ func TestSDKKeyHolderAndVerificationAnalytics(t *testing.T) {
 	ctx := t.Context()
 	g.service(t, "docs", g.upstream.URL, nil)
 	g.route(t, "docs", "docs", func(r *keygate.Route) { r.KeyAuth = keygate.NewKeyAuthConfig() })
-	acme := g.consumer(t, "acme")
+	g.consumer(t, "acme")
 	ttl := 3
 	first := g.key(t, "acme", keygate.KeyRequest{TTL: &ttl})
 
@@ -99,7 +99,15 @@ func TestSDKKeyHolderAndVerificationAnalytics(t *testing.T) {
 	if sums["gateway VALID"] < int64(calls) || sums["gateway EXPIRED"] != 1 || sums["verify VALID"] != 1 || sums["verify EXPIRED"] != 1 {
 		t.Errorf("acme's verifications by source and outcome: %v (%d calls)", sums, calls)
 	}
-	_ = acme
+
+	// The CLI shows the same counts.
+	useCLIOn(t, g)
+	out := admin(t, "analytics", "verifications", "--group-by", "source,outcome", "--consumer", "acme", "--source", "verify",
+		"--to", time.Now().Add(time.Hour).UTC().Format(time.RFC3339))
+	wantTable(t, out, []string{"START", "OUTCOME", "SOURCE", "COUNT"}, []string{"EXPIRED", "verify", "1"}, []string{"VALID", "verify", "1"})
+	if _, stderr, err := runAdmin(t, "", "analytics", "verifications", "--group-by", "route"); err == nil || !strings.Contains(stderr, "group_by") {
+		t.Errorf("--group-by route: %v %s", err, stderr)
+	}
 
 	resp, err := http.Get(g.adminURL + "/metrics")
 	if err != nil {
