@@ -99,6 +99,15 @@ func testVerifications(t *testing.T, s suite) {
 			t.Errorf("%d rows", len(rows))
 		}
 	})
+	t.Run("pruned with usage", func(t *testing.T) {
+		if _, err := e.store.PruneUsage(e.ctx, h.Add(90*time.Minute)); err != nil {
+			t.Fatal(err)
+		}
+		rows := e.verifications(t, keygate.VerificationQuery{GroupBy: []string{"outcome"}})
+		wantVerifications(t, rows,
+			keygate.VerificationRow{Start: h.Add(time.Hour), Code: "RATE_LIMITED", Count: 1},
+			keygate.VerificationRow{Start: h.Add(30 * time.Hour), Code: "VALID", Count: 4})
+	})
 	t.Run("invalid", func(t *testing.T) {
 		for _, c := range []struct {
 			q     keygate.VerificationQuery

@@ -170,3 +170,32 @@ func (db *DB) Verifications(ctx context.Context, q keygate.VerificationQuery) ([
 	}
 	return out, nil
 }
+
+// pruneVerifications deletes the verification counts of hours that start
+// before before's hour, usagePruneBatch rows per transaction, as PruneUsage
+// does for usage: the counts are usage history and share its retention.
+func (db *DB) pruneVerifications(ctx context.Context, before time.Time) (int64, error) {
+	cutoff := before.UTC().Truncate(time.Hour).Unix()
+	var deleted int64
+	for {
+		if err := ctx.Err(); err != nil {
+			return deleted, storeError(err)
+		}
+		var n int64
+		err := db.write(ctx, func(tx *Tx) ([]keygate.Change, error) {
+			res, err := tx.ExecContext(ctx, `DELETE FROM verification_counts WHERE (hour, key_id, consumer_id, service_id, source, code) IN
+				(SELECT hour, key_id, consumer_id, service_id, source, code FROM verification_counts WHERE hour < ? LIMIT ?)`, cutoff, usagePruneBatch)
+			if err != nil {
+				return nil, fmt.Errorf("store: prune verifications: %w", err)
+			}
+			n, err = res.RowsAffected()
+			return nil, err
+		})
+		if err != nil {
+			return deleted, err
+		}
+		if deleted += n; n < usagePruneBatch {
+			return deleted, nil
+		}
+	}
+}
