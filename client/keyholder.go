@@ -133,8 +133,10 @@ func (h *KeyHolder) renewalOf(k *heldKey) time.Time {
 		}
 		return k.issuedAt.Add(time.Duration(float64(h.cfg.RenewEvery) * jitter))
 	}
+	// Never later than 95% of the life, whatever RenewAt and the jitter:
+	// the renewal needs time before the key expires.
 	life := k.expiresAt.Sub(k.issuedAt)
-	return k.issuedAt.Add(time.Duration(float64(life) * h.cfg.RenewAt * jitter))
+	return k.issuedAt.Add(time.Duration(float64(life) * min(h.cfg.RenewAt*jitter, 0.95)))
 }
 
 // Run renews the key whenever it is due until ctx ends, retrying a failed

@@ -6,7 +6,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
-	"errors"
+	"fmt"
 	"log/slog"
 	"net"
 	"net/http"
@@ -121,7 +121,7 @@ func (m *middleware) serve(w http.ResponseWriter, r *http.Request, next http.Han
 		if err == nil && req.Permissions != "" && ans.Valid && ans.Permissions == nil {
 			// A server that does not know permission queries ignores them:
 			// fail closed rather than admit what it did not check.
-			err = errors.Join(ErrVerifyUnavailable, errors.New("the verify API did not check the permission query"))
+			err = fmt.Errorf("%w: the verify API did not check the permission query", ErrVerifyUnavailable)
 		}
 		if err != nil {
 			m.cfg.Logger.Error("keygate: key verification failed", "error", err)

@@ -3,6 +3,7 @@ package client
 import (
 	"context"
 	"errors"
+	"fmt"
 	"net/http"
 
 	"github.com/keygate/keygate"
@@ -33,7 +34,7 @@ var ErrVerifyUnavailable = errors.New("keygate: key verification unavailable")
 func (c *Client) Verify(ctx context.Context, req keygate.VerifyRequest) (*keygate.VerifyResponse, error) {
 	v, err := call[keygate.VerifyResponse](ctx, c, http.MethodPost, "/v1/keys/verify", req)
 	if err != nil {
-		return nil, errors.Join(ErrVerifyUnavailable, err)
+		return nil, fmt.Errorf("%w: %w", ErrVerifyUnavailable, err)
 	}
 	return v, nil
 }
