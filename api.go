@@ -156,12 +156,6 @@ type VerifyRequest struct {
 	Service string `json:"service,omitempty"`
 	Route   string `json:"route,omitempty"`
 	IP      string `json:"ip,omitempty"`
-	// Permissions is a query the key's permissions must satisfy, such as
-	// "documents.read AND (documents.write OR admin)"; "" checks none.
-	Permissions string `json:"permissions,omitempty"`
-	// Cost is what the call counts against the key's limits and credits
-	// (default 1).
-	Cost *int `json:"cost,omitempty"`
 }
 
 // VerifyResponse is the outcome of a VerifyRequest. The key's details are

@@ -104,11 +104,11 @@ func (m *middleware) serve(w http.ResponseWriter, r *http.Request, next http.Han
 		m.refuse(w, r, http.StatusUnauthorized, nil, msg)
 		return
 	}
-	req := keygate.VerifyRequest{Key: key, Service: m.cfg.Service, Route: m.cfg.Route, Permissions: m.cfg.Permissions}
+	req := verifyWithPermissions{VerifyRequest: keygate.VerifyRequest{Key: key, Service: m.cfg.Service, Route: m.cfg.Route,
+		IP: m.clientIP(r)}, Permissions: m.cfg.Permissions}
 	if m.cfg.PermissionsFor != nil {
 		req.Permissions = m.cfg.PermissionsFor(r)
 	}
-	req.IP = m.clientIP(r)
 	var ck string
 	ans := (*keygate.VerifyResponse)(nil)
 	if m.cache != nil {
@@ -117,7 +117,11 @@ func (m *middleware) serve(w http.ResponseWriter, r *http.Request, next http.Han
 	}
 	if ans == nil {
 		var err error
-		ans, err = m.cfg.Client.Verify(r.Context(), req)
+		if req.Permissions == "" {
+			ans, err = m.cfg.Client.verify(r.Context(), req.VerifyRequest)
+		} else {
+			ans, err = m.cfg.Client.verify(r.Context(), req)
+		}
 		if err == nil && req.Permissions != "" && ans.Valid && ans.Permissions == nil {
 			// A server that does not know permission queries ignores them:
 			// fail closed rather than admit what it did not check.
@@ -212,7 +216,7 @@ func writeGatewayError(w http.ResponseWriter, status int, msg string) {
 
 // cacheKey names a verify request without holding its key: a hash of
 // all the request's fields.
-func cacheKey(req keygate.VerifyRequest) string {
+func cacheKey(req verifyWithPermissions) string {
 	h := sha256.New()
 	for _, s := range []string{req.Key, req.Service, req.Route, req.IP, req.Permissions} {
 		h.Write([]byte(s))

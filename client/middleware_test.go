@@ -116,6 +116,24 @@ func TestMiddleware(t *testing.T) {
 	}
 }
 
+// A permission query never admits a key that lacks the permissions: a
+// server that checks answers INSUFFICIENT_PERMISSIONS (403), one that does
+// not know queries refuses the request, which is a failure (503).
+func TestMiddlewarePermissionsFailClosed(t *testing.T) {
+	e := adminapitest.New(t)
+	adminapitest.CreateConsumer(t, e.Client, "acme")
+	k := adminapitest.CreateKey(t, e.Client, "acme", keygate.KeyRequest{})
+	ok := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { w.Write([]byte("ok")) })
+	h := client.Middleware(client.MiddlewareConfig{Client: verifierClient(t, e), Permissions: "documents.write"})(ok)
+	r := httptest.NewRequest("POST", "/docs", nil)
+	r.Header.Set("apikey", k.Key)
+	w := httptest.NewRecorder()
+	h.ServeHTTP(w, r)
+	if w.Code != http.StatusForbidden && w.Code != http.StatusServiceUnavailable {
+		t.Errorf("a key without permissions, with a permission query: %d %s", w.Code, w.Body)
+	}
+}
+
 // fakeVerifyAPI answers every verify call with ans (or status with an
 // error), counting the calls.
 func fakeVerifyAPI(t *testing.T, status int, ans keygate.VerifyResponse) (*client.Client, *atomic.Int32) {

@@ -32,6 +32,20 @@ var ErrVerifyUnavailable = errors.New("keygate: key verification unavailable")
 //
 // The client's token needs the verifier role (or any that may verify).
 func (c *Client) Verify(ctx context.Context, req keygate.VerifyRequest) (*keygate.VerifyResponse, error) {
+	return c.verify(ctx, req)
+}
+
+// verifyWithPermissions is a verify request with a permission query. The
+// query is sent beside keygate.VerifyRequest's fields rather than as one of
+// them, so that a server that does not know permission queries refuses the
+// request (it decodes strictly: 400, an error here) instead of answering
+// without checking them.
+type verifyWithPermissions struct {
+	keygate.VerifyRequest
+	Permissions string `json:"permissions,omitempty"`
+}
+
+func (c *Client) verify(ctx context.Context, req any) (*keygate.VerifyResponse, error) {
 	v, err := call[keygate.VerifyResponse](ctx, c, http.MethodPost, "/v1/keys/verify", req)
 	if err != nil {
 		return nil, fmt.Errorf("%w: %w", ErrVerifyUnavailable, err)
