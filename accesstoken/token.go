@@ -186,6 +186,22 @@ func (p *PublicKeys) PublicKey(kid string) (string, crypto.PublicKey, bool) {
 	return k.alg, k.key, ok
 }
 
+// Len is the number of keys in the set.
+func (p *PublicKeys) Len() int { return len(p.byID) }
+
+// Add puts key, which verifies alg, in the set under kid; a kid the set
+// holds already is an error.
+func (p *PublicKeys) Add(kid, alg string, key crypto.PublicKey) error {
+	if _, dup := p.byID[kid]; dup {
+		return fmt.Errorf("jwks: kid %q appears twice", kid)
+	}
+	if p.byID == nil {
+		p.byID = map[string]publicKey{}
+	}
+	p.byID[kid] = publicKey{alg: alg, key: key}
+	return nil
+}
+
 // ParseJWKS reads a JWKS document. Every key must be a public ES256 (P-256)
 // or EdDSA (Ed25519) key with a kid and alg; use, when present, must be
 // "sig". Anything else is refused rather than skipped, so a misconfigured
@@ -207,10 +223,9 @@ func ParseJWKS(data []byte) (*PublicKeys, error) {
 		case !checkKeyAlg(k.Algorithm, k.Key):
 			return nil, fmt.Errorf("jwks: key %q: alg must be %s (P-256) or %s (Ed25519) and match the key", k.KeyID, ES256, EdDSA)
 		}
-		if _, dup := p.byID[k.KeyID]; dup {
-			return nil, fmt.Errorf("jwks: kid %q appears twice", k.KeyID)
+		if err := p.Add(k.KeyID, k.Algorithm, k.Key); err != nil {
+			return nil, err
 		}
-		p.byID[k.KeyID] = publicKey{alg: k.Algorithm, key: k.Key}
 	}
 	return p, nil
 }

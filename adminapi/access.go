@@ -188,17 +188,7 @@ func (s *Server) decideAccessRequest(approve bool) handlerFunc {
 		if err != nil {
 			return err
 		}
-		d := keygate.AccessDecision{By: by, Reason: in.Reason}
-		if d.Reason != "" { // the audit trail records the key an approval issues with the decision's reason
-			ctx = keygate.WithReason(ctx, d.Reason)
-		}
-		var req *keygate.AccessRequest
-		if approve {
-			req, err = s.approveAccess(ctx, r.PathValue("id"), d)
-		} else if req, err = s.Store.DenyAccessRequest(ctx, r.PathValue("id"), d); err == nil {
-			s.publishAccess(ctx, keygate.EventAccessDenied, req, map[string]any{
-				"decided_by": req.DecidedBy, "reason": req.DecisionReason})
-		}
+		req, err := s.DecideAccessRequest(ctx, r.PathValue("id"), approve, keygate.AccessDecision{By: by, Reason: in.Reason})
 		if err != nil {
 			return err
 		}

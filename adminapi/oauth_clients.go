@@ -108,23 +108,11 @@ func (s *Server) rotateOAuthClientSecret(w http.ResponseWriter, r *http.Request)
 	if err := decodeOptionalBody(w, r, &req); err != nil {
 		return err
 	}
-	overlap, err := req.OverlapDuration()
+	issued, err := s.RotateOAuthClientSecret(r.Context(), r.PathValue("id"), req)
 	if err != nil {
 		return err
 	}
-	c, err := s.Store.FindOAuthClient(r.Context(), r.PathValue("id"))
-	if err != nil {
-		return err
-	}
-	secret, err := apikey.RandomBase62(clientSecretLen)
-	if err != nil {
-		return err
-	}
-	c, err = s.Store.RotateOAuthClientSecret(r.Context(), c.ID, s.hashClientSecret(c.ClientID, secret), s.now().Add(overlap))
-	if err != nil {
-		return err
-	}
-	return reply(w, http.StatusOK, keygate.IssuedOAuthClient{OAuthClient: *c, ClientSecret: secret})
+	return reply(w, http.StatusOK, issued)
 }
 
 func (s *Server) revokeOAuthClient(w http.ResponseWriter, r *http.Request) error {

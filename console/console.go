@@ -21,6 +21,8 @@ import (
 	"time"
 
 	"github.com/keygate/keygate"
+	"github.com/keygate/keygate/adminapi"
+	"github.com/keygate/keygate/keyring"
 )
 
 // KeyActions are the admin API's key actions (adminapi.Server has them), so
@@ -29,6 +31,10 @@ import (
 type KeyActions interface {
 	IssueKey(ctx context.Context, consumer string, req keygate.KeyRequest) (*keygate.IssuedKey, error)
 	RevokeKey(ctx context.Context, id string) (*keygate.APIKey, error)
+	RotateKey(ctx context.Context, id string, req keygate.RotateKeyRequest) (*keygate.KeyRotation, error)
+	KeyringStatus(ctx context.Context) (*keyring.Status, error)
+	RotateOAuthClientSecret(ctx context.Context, id string, req keygate.RotateSecretRequest) (*keygate.IssuedOAuthClient, error)
+	DecideAccessRequest(ctx context.Context, id string, approve bool, d keygate.AccessDecision) (*keygate.AccessRequest, error)
 }
 
 // Config is what a console is built from. Store and Keys are required; at
@@ -115,13 +121,15 @@ func New(cfg Config) (*Server, error) {
 	if err != nil {
 		return nil, err
 	}
-	funcs := template.FuncMap{"when": when, "canRevoke": func(k *keygate.APIKey) bool { return k.Status == keygate.KeyActive }}
+	funcs := template.FuncMap{"when": when, "canRevoke": func(k *keygate.APIKey) bool { return k.Status == keygate.KeyActive },
+		"join": strings.Join, "credentials": credentials}
 	for _, name := range names {
 		base := strings.TrimSuffix(strings.TrimPrefix(name, "templates/"), ".html")
-		if base == "layout" {
+		if base == "layout" || strings.HasPrefix(base, "_") {
 			continue
 		}
-		t, err := template.New("layout").Funcs(funcs).ParseFS(templateFS, "templates/layout.html", name)
+		// Files named _*.html hold pieces several pages share.
+		t, err := template.New("layout").Funcs(funcs).ParseFS(templateFS, "templates/layout.html", "templates/_*.html", name)
 		if err != nil {
 			return nil, fmt.Errorf("console: template %s: %w", name, err)
 		}
@@ -164,12 +172,50 @@ func (s *Server) Handler() http.Handler {
 
 	read("GET /ui/{$}", s.dashboard)
 	read("GET /ui/consumers", s.consumers)
-	write("POST /ui/consumers", s.createConsumer)
+	write("POST /ui/consumers", s.allowed("POST /v1/consumers", s.createConsumer))
 	read("GET /ui/consumers/{id}", s.consumer)
-	write("POST /ui/consumers/{id}/keys", s.createKey)
+	write("POST /ui/consumers/{id}/keys", s.allowed("POST /v1/consumers/{consumer}/keys", s.createKey))
 	read("GET /ui/keys/{id}/revoke", s.revokePage)
-	write("POST /ui/keys/{id}/revoke", s.revokeKey)
+	write("POST /ui/keys/{id}/revoke", s.allowed("POST /v1/keys/{id}/revoke", s.revokeKey))
 	read("GET /ui/audit", s.audit)
+
+	// Later pages: each write names the admin API endpoint it stands for,
+	// and the user's role must be allowed that endpoint (adminapi.Allowed).
+	act := func(pattern, api string, fn handlerFunc) { write(pattern, s.allowed(api, fn)) }
+	act("POST /ui/consumers/{id}", "PATCH /v1/consumers/{consumer}", s.updateConsumer)
+	act("POST /ui/consumers/{id}/delete", "DELETE /v1/consumers/{consumer}", s.deleteConsumer)
+	read("GET /ui/services", s.services)
+	act("POST /ui/services", "POST /v1/services", s.createService)
+	read("GET /ui/services/{id}", s.service)
+	act("POST /ui/services/{id}", "PATCH /v1/services/{service}", s.updateService)
+	act("POST /ui/services/{id}/delete", "DELETE /v1/services/{service}", s.deleteService)
+	act("POST /ui/services/{id}/routes", "POST /v1/routes", s.createRoute)
+	read("GET /ui/routes", s.routes)
+	read("GET /ui/routes/{id}", s.route)
+	act("POST /ui/routes/{id}", "PATCH /v1/routes/{route}", s.updateRoute)
+	act("POST /ui/routes/{id}/delete", "DELETE /v1/routes/{route}", s.deleteRoute)
+	read("GET /ui/keys/{id}/rotate", s.rotatePage)
+	act("POST /ui/keys/{id}/rotate", "POST /v1/keys/{id}/rotate", s.rotateKey)
+	read("GET /ui/keys/{id}", s.keyTimeline)
+	act("POST /ui/keys/{id}", "PATCH /v1/keys/{id}", s.updateKey)
+	read("GET /ui/plans", s.plans)
+	act("POST /ui/plans", "POST /v1/plans", s.createPlan)
+	read("GET /ui/plans/{id}", s.plan)
+	act("POST /ui/plans/{id}", "PATCH /v1/plans/{plan}", s.updatePlan)
+	act("POST /ui/plans/{id}/delete", "DELETE /v1/plans/{plan}", s.deletePlan)
+	read("GET /ui/credentials/hmac", s.hmacCredentials)
+	read("GET /ui/credentials/oauth", s.oauthClients)
+	read("GET /ui/hmac-credentials/{id}/revoke", s.revokeHMACPage)
+	act("POST /ui/hmac-credentials/{id}/revoke", "POST /v1/consumers/{consumer}/hmac-credentials/{id}/revoke", s.revokeHMAC)
+	read("GET /ui/oauth-clients/{id}/revoke", s.revokeOAuthPage)
+	act("POST /ui/oauth-clients/{id}/revoke", "POST /v1/oauth-clients/{id}/revoke", s.revokeOAuth)
+	read("GET /ui/oauth-clients/{id}/rotate", s.rotateOAuthPage)
+	act("POST /ui/oauth-clients/{id}/rotate", "POST /v1/oauth-clients/{id}/rotate-secret", s.rotateOAuth)
+	read("GET /ui/access", s.accessRequests)
+	write("POST /ui/access/{id}", s.decideAccess)
+	read("GET /ui/usage", s.allowed("GET /v1/usage", s.usage))
+	read("GET /ui/usage.csv", s.allowed("GET /v1/usage", s.usageCSV))
+	read("GET /ui/keyring", s.allowed("GET /v1/keyring", s.keyring))
 	open("/ui/", func(w http.ResponseWriter, r *http.Request) error {
 		return keygate.Errorf(keygate.ENOTFOUND, "no such page: %s", r.URL.Path)
 	})
@@ -436,4 +482,36 @@ func (s *Server) checkPost(r *http.Request, want string) error {
 func sessionFrom(ctx context.Context) *session {
 	sess, _ := ctx.Value(sessionKey{}).(*session)
 	return sess
+}
+
+// allowed refuses fn to a role the admin API would refuse api ("METHOD
+// /v1/pattern"), so the console never lets a person do more than their
+// role's token could.
+func (s *Server) allowed(api string, fn handlerFunc) handlerFunc {
+	method, pattern, _ := strings.Cut(api, " ")
+	return func(w http.ResponseWriter, r *http.Request) error {
+		sess := sessionFrom(r.Context())
+		if sess == nil || !adminapi.Allowed(sess.Role, method, pattern) {
+			return keygate.Errorf(keygate.EFORBIDDEN, "Your role may not do this (%s).", api)
+		}
+		return fn(w, r)
+	}
+}
+
+// credentials says which credentials a route takes.
+func credentials(rt *keygate.Route) string {
+	var kinds []string
+	if rt.KeyAuth != nil {
+		kinds = append(kinds, "API key")
+	}
+	if rt.HMACAuth != nil {
+		kinds = append(kinds, "HMAC")
+	}
+	if rt.OAuth2 != nil {
+		kinds = append(kinds, "OAuth 2.0")
+	}
+	if len(kinds) == 0 {
+		return "none (open)"
+	}
+	return strings.Join(kinds, ", ")
 }

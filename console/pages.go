@@ -46,16 +46,22 @@ func (s *Server) dashboard(w http.ResponseWriter, r *http.Request) error {
 		label, href string
 		count       func() (string, error)
 	}{
-		{"Services", "", func() (string, error) { return countAll(ctx, st.ListServices) }},
-		{"Routes", "", func() (string, error) {
+		{"Services", "/ui/services", func() (string, error) { return countAll(ctx, st.ListServices) }},
+		{"Routes", "/ui/routes", func() (string, error) {
 			return countAll(ctx, func(ctx context.Context, p keygate.Page) ([]*keygate.Route, string, error) {
 				return st.ListRoutes(ctx, keygate.RouteFilter{}, p)
 			})
 		}},
+		{"Plans", "/ui/plans", func() (string, error) { return countAll(ctx, st.ListPlans) }},
 		{"Consumers", "/ui/consumers", func() (string, error) { return countAll(ctx, st.ListConsumers) }},
 		{"API keys", "", func() (string, error) {
 			return countAll(ctx, func(ctx context.Context, p keygate.Page) ([]*keygate.APIKey, string, error) {
 				return st.ListKeys(ctx, keygate.KeyFilter{}, p)
+			})
+		}},
+		{"Pending access requests", "/ui/access", func() (string, error) {
+			return countAll(ctx, func(ctx context.Context, p keygate.Page) ([]*keygate.AccessRequest, string, error) {
+				return st.ListAccessRequests(ctx, keygate.AccessRequestFilter{Status: keygate.AccessPending}, p)
 			})
 		}},
 	}
@@ -178,6 +184,13 @@ type consumerData struct {
 	Next     string
 	Message  string
 	KeyName  string
+	// The second slice: the edit form, its plan choices, the consumer's
+	// other credentials.
+	EditMessage string
+	Plans       []*keygate.Plan
+	Plan        *keygate.Plan // the consumer's, nil for none
+	HMAC        []*keygate.HMACCredential
+	OAuth       []*keygate.OAuthClient
 }
 
 func (s *Server) consumer(w http.ResponseWriter, r *http.Request) error {
@@ -198,6 +211,9 @@ func (s *Server) renderConsumer(w http.ResponseWriter, r *http.Request, st int, 
 	d.Keys = keys
 	if next != "" {
 		d.Next = nextLink("/ui/consumers/"+url.PathEscape(c.ID), "", next)
+	}
+	if err := s.consumerExtras(ctx, d); err != nil {
+		return err
 	}
 	return s.render(w, r, st, "consumer", sessionFrom(ctx), displayName(c), d)
 }
@@ -258,15 +274,15 @@ func (s *Server) revokeKey(w http.ResponseWriter, r *http.Request) error {
 }
 
 type auditData struct {
-	Target, Actor string
-	Events        []*keygate.AuditEvent
-	Next          string
+	Target, Actor, Action string
+	Events                []*keygate.AuditEvent
+	Next                  string
 }
 
 func (s *Server) audit(w http.ResponseWriter, r *http.Request) error {
 	q := r.URL.Query()
-	d := &auditData{Target: strings.TrimSpace(q.Get("target")), Actor: strings.TrimSpace(q.Get("actor"))}
-	events, next, err := s.cfg.Store.ListAudit(r.Context(), keygate.AuditFilter{TargetID: d.Target, Actor: d.Actor},
+	d := &auditData{Target: strings.TrimSpace(q.Get("target")), Actor: strings.TrimSpace(q.Get("actor")), Action: strings.TrimSpace(q.Get("action"))}
+	events, next, err := s.cfg.Store.ListAudit(r.Context(), keygate.AuditFilter{TargetID: d.Target, Actor: d.Actor, Action: d.Action},
 		keygate.Page{After: q.Get("after"), Limit: 50})
 	if err != nil {
 		return err
@@ -279,6 +295,9 @@ func (s *Server) audit(w http.ResponseWriter, r *http.Request) error {
 		}
 		if d.Actor != "" {
 			v.Set("actor", d.Actor)
+		}
+		if d.Action != "" {
+			v.Set("action", d.Action)
 		}
 		d.Next = "/ui/audit?" + v.Encode()
 	}

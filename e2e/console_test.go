@@ -85,7 +85,8 @@ func TestConsoleInBrowser(t *testing.T) {
 		"--admin-listen", adminAddr,
 		"--console-oidc-issuer", idp.URL, "--console-oidc-client-id", "keygate-console",
 		"--console-oidc-redirect-url", admin+"/ui/oidc/callback",
-		"--console-oidc-roles", "platform=admin,security=auditor")
+		"--console-oidc-roles", "platform=admin,security=auditor",
+		"--usage-flush-interval", "1s") // the usage page shows this test's calls
 	g.service(t, "s", g.upstream.URL, nil)
 	g.route(t, "r", "s", func(r *keygate.Route) { r.KeyAuth = keygate.NewKeyAuthConfig() })
 
@@ -200,6 +201,61 @@ func TestConsoleInBrowser(t *testing.T) {
 		wantText("table.list", "key.revoked"), wantText("table.list", "user:grace@example.com"), wantText("table.list", "leaked in a log"),
 		shot("09-audit"))
 
+	// The other pages, each with real data: services and routes, a plan
+	// made with the keyboard, an access request approved with a reason, a
+	// rotation, the key's timeline, HMAC and OAuth credentials, usage (the
+	// calls above), the keyring.
+	run("services", chromedp.Navigate(admin+"/ui/services"), chromedp.WaitVisible(css("table.list")), shot("20-services"),
+		chromedp.Click(css("table.list a")), chromedp.WaitVisible(css("dl.facts")), wantText("main", "Routes"), shot("21-service"))
+	serviceURL := value(chromedp.Location())
+	run("routes", chromedp.Navigate(admin+"/ui/routes"), chromedp.WaitVisible(css("table.list")), wantText("table.list", "API key"), shot("22-routes"))
+	run("create plan", chromedp.Navigate(admin+"/ui/plans"), chromedp.WaitVisible(css("details.create summary")),
+		chromedp.Focus(css("details.create summary")), chromedp.KeyEvent("\r"), chromedp.WaitVisible(css("#plan-name")),
+		chromedp.SendKeys(css("#plan-name"), "gold"), chromedp.SendKeys(css("#plan-rate"), "50"),
+		chromedp.SendKeys(css("#quota_day"), "100000"), chromedp.Focus(css("#create-plan")), chromedp.KeyEvent("\r"),
+		chromedp.WaitVisible(css("dl.facts")), wantText("dl.facts", "100000/day"), shot("23-plan"))
+	ctx := t.Context()
+	if _, err := g.admin.RequestAccess(ctx, keygate.AccessRequestInput{Consumer: keygate.Ref{Name: "acme"}, Services: []string{"s"},
+		Plan: "gold", Reason: "nightly export of orders"}); err != nil {
+		t.Fatal(err)
+	}
+	run("access request", chromedp.Navigate(admin+"/ui/access"), chromedp.WaitVisible(css("ul.requests")),
+		wantText("ul.requests", "nightly export of orders"), shot("24-access-requests"),
+		chromedp.SendKeys(css("ul.requests input[name=reason]"), "ticket OPS-42"),
+		chromedp.Click(css("ul.requests button[value=approve]")), chromedp.WaitVisible(css("main .empty")),
+		chromedp.Navigate(admin+"/ui/access?status=all"), chromedp.WaitVisible(css("ul.requests")),
+		wantText("ul.requests", "user:grace@example.com"), shot("25-access-approved"))
+	rotating := g.key(t, "acme", keygate.KeyRequest{Name: "nightly"})
+	run("rotate", chromedp.Navigate(admin+"/ui/keys/"+rotating.ID+"/rotate"), chromedp.WaitVisible(css("#grace_hours")),
+		chromedp.SetValue(css("#grace_hours"), "2"), shot("26-rotate"), chromedp.Click(css("#confirm-rotate")),
+		chromedp.WaitVisible(css("#secret")), wantText("h1", "Key rotated"),
+		chromedp.SetValue(css("#secret"), "kg_test_… (blanked for the screenshot)"), shot("27-key-rotated"))
+	run("key timeline", chromedp.Navigate(admin+"/ui/keys/"+rotating.ID), chromedp.WaitVisible(css("ol.timeline")),
+		wantText("ol.timeline", "key.rotated"), shot("28-key-timeline"))
+	if _, err := g.admin.CreateHMACCredential(ctx, "acme", keygate.HMACCredentialRequest{Username: "acme-signer"}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := g.admin.CreateOAuthClient(ctx, "acme", keygate.OAuthClientRequest{Name: "billing", Scopes: []string{"orders:read"}}); err != nil {
+		t.Fatal(err)
+	}
+	run("credentials", chromedp.Navigate(admin+"/ui/credentials/hmac"), chromedp.WaitVisible(css("table.list")), shot("29-hmac-credentials"),
+		chromedp.Navigate(admin+"/ui/credentials/oauth"), chromedp.WaitVisible(css("table.list")), wantText("table.list", "billing"),
+		shot("30-oauth-clients"))
+	// Usage is written every second: wait until the calls above show.
+	for i := 0; ; i++ {
+		run("usage", chromedp.Navigate(admin+"/ui/usage"), chromedp.WaitVisible(css("main h1")))
+		if title := value(chromedp.Evaluate[string](`document.querySelector("svg.chart title").textContent`)); !strings.HasPrefix(title, "Requests per hour: 0 allowed, 0 rejected") {
+			break
+		} else if i == 20 {
+			t.Fatalf("the usage page shows no calls: %s", title)
+		}
+		time.Sleep(500 * time.Millisecond)
+	}
+	run("usage page", wantText("#top-consumers", "acme"), shot("31-usage"),
+		chromedp.Navigate(admin+"/ui/usage?consumer=acme&range=7d"), chromedp.WaitVisible(css("svg.chart")), shot("32-usage-consumer"))
+	run("keyring", chromedp.Navigate(admin+"/ui/keyring"), chromedp.WaitVisible(css("table.list")), wantText("dl.facts", "Current version"),
+		shot("33-keyring"))
+
 	// Phone width: the tables become cards, no page is wider than the screen.
 	run("375 px", chromedp.EmulateViewport(375, 812))
 	for _, p := range []struct{ name, url string }{
@@ -208,6 +264,13 @@ func TestConsoleInBrowser(t *testing.T) {
 		{"12-consumer-375px", consumerURL},
 		{"13-revoke-375px", admin + "/ui/keys/" + keyID + "/revoke"},
 		{"14-audit-375px", admin + "/ui/audit"},
+		{"34-service-375px", serviceURL},
+		{"35-plans-375px", admin + "/ui/plans"},
+		{"36-access-375px", admin + "/ui/access?status=all"},
+		{"37-key-timeline-375px", admin + "/ui/keys/" + rotating.ID},
+		{"38-oauth-clients-375px", admin + "/ui/credentials/oauth"},
+		{"39-usage-375px", admin + "/ui/usage"},
+		{"40-keyring-375px", admin + "/ui/keyring"},
 	} {
 		run(p.name, chromedp.Navigate(p.url), chromedp.WaitVisible(css("main h1")), shot(p.name))
 		if w, err := chromedp.Run(browser, chromedp.Evaluate[int](`document.documentElement.scrollWidth`)); err != nil || w > 375 {

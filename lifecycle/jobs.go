@@ -49,6 +49,8 @@ type Jobs struct {
 	// ChangeRetention is how long the change log keeps a change: long
 	// enough for every node's reconciler to have read it. Zero: kept forever.
 	ChangeRetention time.Duration
+	// Ran, when set, learns of each run of Run: whether it failed.
+	Ran func(failed bool)
 }
 
 // revokedTokenLeeway is how long past its exp a revoked access token's
@@ -227,6 +229,9 @@ func (j *Jobs) Run(ctx context.Context, interval time.Duration) {
 	defer t.Stop()
 	for {
 		r, err := j.RunOnce(ctx)
+		if j.Ran != nil && ctx.Err() == nil {
+			j.Ran(err != nil)
+		}
 		switch {
 		case err != nil && ctx.Err() == nil:
 			j.logger().Error("lifecycle jobs failed; retrying at the next tick", "error", err)

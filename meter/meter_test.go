@@ -3,7 +3,9 @@ package meter
 import (
 	"context"
 	"errors"
+	"fmt"
 	"log/slog"
+	"slices"
 	"sync"
 	"testing"
 	"time"
@@ -17,6 +19,7 @@ type store struct {
 	sums    map[bucket]counts
 	refuse  bool
 	batches int
+	order   []keygate.UsageRecord // every record written, in the order written
 }
 
 func newStore() *store { return &store{sums: map[bucket]counts{}} }
@@ -28,6 +31,7 @@ func (s *store) AddUsage(_ context.Context, records []keygate.UsageRecord) error
 		return errors.New("store down")
 	}
 	s.batches++
+	s.order = append(s.order, records...)
 	for _, r := range records {
 		b := bucket{r.Minute.Unix(), r.ConsumerID, r.CredentialID, r.RouteID}
 		c := s.sums[b]
@@ -80,6 +84,40 @@ func TestCountsAreBucketedByMinuteCredentialAndRoute(t *testing.T) {
 		if st.sums[b] != c {
 			t.Errorf("%v: stored %+v, want %+v", b, st.sums[b], c)
 		}
+	}
+}
+
+// A flush writes its records, across all its batches, in the order of the
+// store's index by credential, minute first: each write then touches a run
+// of neighbouring index pages.
+func TestAFlushWritesInMinuteThenCredentialOrder(t *testing.T) {
+	st := newStore()
+	m := New(st, Options{Logger: quiet, BatchSize: 3})
+	const keys = 200
+	for i := range keys {
+		k := fmt.Sprintf("key%03d", (i*37)%keys) // not in order
+		// The next minute first, then this one.
+		m.Count(&Request{At: t0.Add(time.Second), ConsumerID: "c", CredentialID: k, RouteID: "r"})
+		m.Count(&Request{At: t0, ConsumerID: "c", CredentialID: k, RouteID: "r"})
+		m.Count(&Request{At: t0, ConsumerID: "c", CredentialID: k, RouteID: "r2"})
+	}
+	st.setRefuse(true) // the kept records come back in order too, with the new ones
+	if err := m.Flush(t.Context()); err == nil {
+		t.Fatal("Flush to a refusing store succeeded")
+	}
+	m.Count(&Request{At: t0, ConsumerID: "c", CredentialID: "key000", RouteID: "r"})
+	st.setRefuse(false)
+	if err := m.Flush(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	if len(st.order) != 3*keys+1 {
+		t.Fatalf("%d records written, want %d", len(st.order), 3*keys+1)
+	}
+	if !slices.IsSortedFunc(st.order, compareRecords) {
+		t.Errorf("records written out of order: %v", st.order[:min(len(st.order), 12)])
+	}
+	if allowed, _, _, _ := st.total(); allowed != 3*keys+1 {
+		t.Errorf("stored %d requests, want %d", allowed, 3*keys+1)
 	}
 }
 

@@ -18,6 +18,9 @@ type Metrics struct {
 	usageFlushed, usageFlushFailures, usageDropped prometheus.Counter
 
 	verifications map[verificationLabel]prometheus.Counter
+
+	req requestVecs
+	bg  backgroundVecs
 }
 
 // New returns the counters, registered with Go's runtime and process
@@ -56,6 +59,9 @@ func New() *Metrics {
 	verifications, series := newVerifications()
 	m.verifications = series
 	reg.MustRegister(verifications)
+	m.req, m.bg = newRequestVecs(), newBackgroundVecs()
+	reg.MustRegister(m.req.requests, m.req.outcomes, m.req.upstream, m.req.gateway,
+		m.bg.webhooks, m.bg.jobs, m.bg.storeErrors, m.bg.accessDrops)
 	return m
 }
 

@@ -28,14 +28,9 @@ type introspection struct {
 // A token keygate did not sign, expired, revoked, or whose client was
 // revoked or deleted is {"active":false}, with nothing else.
 func (s *Server) introspect(w http.ResponseWriter, r *http.Request, st *state) {
-	form, ferr := readForm(w, r)
+	form, token, ferr := readTokenForm(w, r)
 	if ferr != nil {
 		s.fail(w, r, ferr)
-		return
-	}
-	token, ok := form["token"]
-	if !ok || token == "" {
-		s.fail(w, r, invalidRequest("token is required"))
 		return
 	}
 	if _, err := s.authenticate(r.Context(), r, form, st); err != nil {
@@ -77,14 +72,9 @@ func (s *Server) live(token string, st *state) *accesstoken.Claims {
 // already is answered 200 as well (§2.2: the client cannot do anything
 // about it). A token issued to another client is refused.
 func (s *Server) revoke(w http.ResponseWriter, r *http.Request, st *state) {
-	form, ferr := readForm(w, r)
+	form, token, ferr := readTokenForm(w, r)
 	if ferr != nil {
 		s.fail(w, r, ferr)
-		return
-	}
-	token, ok := form["token"]
-	if !ok || token == "" {
-		s.fail(w, r, invalidRequest("token is required"))
 		return
 	}
 	client, err := s.authenticate(r.Context(), r, form, st)
@@ -118,4 +108,18 @@ func (s *Server) revoke(w http.ResponseWriter, r *http.Request, st *state) {
 		}
 	}
 	writeJSON(w, http.StatusOK, struct{}{})
+}
+
+// readTokenForm reads the form of an introspection or a revocation, which
+// must name a token.
+func readTokenForm(w http.ResponseWriter, r *http.Request) (map[string]string, string, *oauthError) {
+	form, err := readForm(w, r)
+	if err != nil {
+		return nil, "", err
+	}
+	token := form["token"]
+	if token == "" {
+		return nil, "", invalidRequest("token is required")
+	}
+	return form, token, nil
 }

@@ -65,7 +65,9 @@ func (p *Proxy) forward(x *exchange) {
 			req.Header.SetHost(t.url.Host)
 		}
 		res.Header.SetNoDefaultContentType(true) // an answer without one stays without
+		began := time.Now()
 		err := t.client.Do(req, res)
+		x.upstream += time.Since(began)
 		u.report(t, err == nil)
 		if err == nil {
 			break
@@ -188,7 +190,9 @@ func (p *Proxy) forwardOverTransport(x *exchange) {
 	t := u.targets[i]
 	body := newRequestBody(x.ctx)
 	out := p.transportRequest(x, t, body, false)
+	began := time.Now()
 	res, err := t.transport.RoundTrip(out)
+	x.upstream += time.Since(began)
 	if err != nil {
 		callerErr := body.callerError() // before finish, whose cut-off fails a read in progress
 		body.finish()

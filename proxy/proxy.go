@@ -123,6 +123,18 @@ type Config struct {
 	// any route is matched (the OAuth 2.0 authorization server's); a 401
 	// they answer is held back by RefusalDelay as any other.
 	Endpoints map[string]fasthttp.RequestHandler
+	// Requests, when set, counts requests by route, status class and
+	// credential kind, authentication outcomes and latencies (observe.go);
+	// ConsumerLabels also passes the consumer to it.
+	Requests       RequestMetrics
+	ConsumerLabels bool
+	// StoreErrors, when set, is called for each request an authenticator
+	// could not decide (a store or Redis failure, answered 503).
+	StoreErrors func()
+	// AccessLog, when set, gets a line per request (observe.go), for a
+	// share AccessLogSample (0..1) of them.
+	AccessLog       *slog.Logger
+	AccessLogSample float64
 }
 
 // refusalsPerAddress is how many 401s a second an address gets at once
@@ -169,7 +181,9 @@ type Proxy struct {
 
 	metrics         Metrics
 	limiterFailures failureLog
-	sessions        *sessions // payload encryption; nil: off
+	sessions        *sessions    // payload encryption; nil: off
+	unmatched       RouteMetrics // requests no route matched
+	consumerLabels  bool
 }
 
 // New returns a proxy with an empty routing table; call Reload before serving.
@@ -187,6 +201,10 @@ func New(store Store, verifier keygate.KeyVerifier, cfg Config) *Proxy {
 		p.metrics = nopMetrics{}
 	}
 	p.sessions = newSessions(cfg.Payload)
+	p.unmatched, p.consumerLabels = nopRouteMetrics{}, cfg.ConsumerLabels
+	if cfg.Requests != nil {
+		p.unmatched = cfg.Requests.Route(unmatchedRoute, unmatchedRoute)
+	}
 	p.table.Store(newTable(nil, nil))
 	p.services.Store(&map[string]*upstream{})
 	p.anonymous.Store(&map[string]bool{})
@@ -215,6 +233,15 @@ type exchange struct {
 	// gatewayAnswered once the gateway wrote an answer of its own.
 	payload         *payloadExchange
 	gatewayAnswered bool
+	// For metrics and the access log (observe.go): whether the request is
+	// counted (not one of the gateway's own paths), when it came, the
+	// upstream's share of its time, the credential kind that decided it and
+	// the authentication outcome.
+	observed   bool
+	start      time.Time
+	upstream   time.Duration
+	credential string
+	outcome    string
 	// verdict is the credential judged, for the verification analytics
 	// (proxy/analytics.go); its code is "" when none was.
 	verdict verdict
@@ -224,7 +251,8 @@ type exchange struct {
 // forward. It is the proxy listener's fasthttp.RequestHandler.
 func (p *Proxy) Serve(ctx *fasthttp.RequestCtx) {
 	req := &ctx.Request
-	x := exchange{ctx: ctx, http10: !req.Header.IsHTTP11()}
+	x := exchange{ctx: ctx, http10: !req.Header.IsHTTP11(), start: time.Now(), observed: true}
+	defer p.finish(&x)
 	defer p.recoverPanic(&x)
 	// The listener made the request's header names canonical; every name
 	// the request path looks up or writes is canonical too, so fasthttp
@@ -253,12 +281,14 @@ func (p *Proxy) Serve(ctx *fasthttp.RequestCtx) {
 	}
 	method := string(req.Header.Method())
 	if x.path == p.cfg.HealthPath && (method == fasthttp.MethodGet || method == fasthttp.MethodHead) {
+		x.observed = false
 		ctx.Response.Header.SetContentType("application/json; charset=utf-8")
 		ctx.Response.Header.Set("Cache-Control", "no-store")
 		ctx.Response.SetBodyString(`{"status":"ok"}` + "\n")
 		return
 	}
 	if x.path == p.cfg.ReadyPath && (method == fasthttp.MethodGet || method == fasthttp.MethodHead) {
+		x.observed = false
 		ctx.Response.Header.SetContentType("application/json; charset=utf-8")
 		ctx.Response.Header.Set("Cache-Control", "no-store")
 		if p.cfg.Ready != nil && !p.cfg.Ready() {
@@ -270,10 +300,12 @@ func (p *Proxy) Serve(ctx *fasthttp.RequestCtx) {
 		return
 	}
 	if x.path == p.cfg.SelfRotatePath && p.cfg.Rotator != nil {
+		x.observed = false
 		p.selfRotate(&x, method)
 		return
 	}
 	if h := p.cfg.Endpoints[x.path]; h != nil {
+		x.observed = false
 		h(ctx)
 		if ctx.Response.StatusCode() == fasthttp.StatusUnauthorized {
 			p.slowRefusal(&x)
@@ -281,6 +313,7 @@ func (p *Proxy) Serve(ctx *fasthttp.RequestCtx) {
 		return
 	}
 	if p.sessions != nil && x.path == p.sessions.cfg.Path {
+		x.observed = false
 		p.sessionEndpoint(&x, method)
 		return
 	}
@@ -356,21 +389,27 @@ func (p *Proxy) meterRequest(x *exchange) meter.Request {
 // decides. It writes the refusal itself and reports whether to go on.
 func (p *Proxy) authenticate(x *exchange) bool {
 	if p.blockedByAnomaly(x) {
+		x.outcome = outcomeBlocked
 		return false
 	}
 	rt := x.route
 	t := keygate.Target{ServiceID: rt.upstream.service.ID, RouteID: rt.ID, IP: x.client}
 	var res auth.Result
 	var by auth.Authenticator
-	for _, a := range rt.auths {
+	for i, a := range rt.auths {
 		var err error
 		res, err = a.Authenticate(context.Background(), &x.ctx.Request, t)
 		if err != nil {
+			x.outcome, x.credential = outcomeError, rt.kind(i)
+			if p.cfg.StoreErrors != nil {
+				p.cfg.StoreErrors()
+			}
 			p.cfg.Logger.Error("authentication failed", "request_id", x.id, "route", rt.Name, "error", err)
 			p.writeError(x, fasthttp.StatusServiceUnavailable, "Service temporarily unavailable")
 			return false
 		}
 		if by = a; res.Verdict != auth.Absent {
+			x.credential = rt.kind(i)
 			break
 		}
 	}
@@ -380,6 +419,18 @@ func (p *Proxy) authenticate(x *exchange) bool {
 	}
 	p.observe(x, &res)
 	x.verdict = verdictOf(&res)
+	switch res.Verdict {
+	case auth.Granted:
+		x.outcome = outcomeGranted
+	case auth.Forbidden:
+		x.outcome = outcomeForbidden
+	case auth.TooLarge:
+		x.outcome = outcomeTooLarge
+	case auth.Unauthenticated:
+		x.outcome = refusedOutcome(&res)
+	default:
+		x.outcome = outcomeMissing
+	}
 	switch {
 	case res.Verdict == auth.Granted:
 	case res.Verdict == auth.Forbidden:
@@ -397,6 +448,10 @@ func (p *Proxy) authenticate(x *exchange) bool {
 		return false
 	case rt.anonymous != nil: // Absent or Unauthenticated, as Kong's anonymous
 		res = auth.Result{Verdict: auth.Granted, Consumer: rt.anonymous, PlanID: keygate.PlanOf(nil, rt.anonymous)}
+		x.credential = credentialAnonymous
+		if x.outcome == outcomeMissing {
+			x.outcome = outcomeAnonymous
+		}
 		x.ctx.Request.Header.Set(headerAnonymous, "true")
 	default:
 		p.slowRefusal(x)
@@ -407,6 +462,7 @@ func (p *Proxy) authenticate(x *exchange) bool {
 	x.who = res
 	c := res.Consumer
 	if !rt.ACL.Allows(c.Groups) {
+		x.outcome = outcomeForbidden
 		p.writeError(x, fasthttp.StatusForbidden, "You cannot consume this service")
 		p.count(x, true, 0)
 		return false

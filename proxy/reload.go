@@ -171,21 +171,24 @@ func (p *Proxy) reload(ctx context.Context) error {
 
 // compile makes r ready for the request path, on upstream u.
 func (p *Proxy) compile(ctx context.Context, r *keygate.Route, u *upstream) (*route, error) {
-	rt := &route{Route: r, upstream: u}
+	rt := &route{Route: r, upstream: u, metrics: p.routeMetrics(r, u)}
 	// The kinds a route accepts, in a fixed order; the first one present
 	// on a request decides. oauth2 comes first: it passes on a bearer
 	// token that is not a JWT, which key_auth may then take as a key.
 	if r.OAuth2 != nil {
 		rt.auths = append(rt.auths, p.oauth2(r))
+		rt.kinds = append(rt.kinds, credentialOAuth2)
 	}
 	if r.KeyAuth != nil {
 		rt.auths = append(rt.auths, keyauth.New(*r.KeyAuth, p.verifier))
+		rt.kinds = append(rt.kinds, credentialAPIKey)
 	}
 	if r.HMACAuth != nil {
 		if p.cfg.HMAC == nil || p.cfg.Replay == nil {
 			return nil, fmt.Errorf("route %s: hmac_auth, but the proxy has no HMAC credentials to check against", r.Name)
 		}
 		rt.auths = append(rt.auths, hmacauth.New(*r.HMACAuth, p.cfg.HMAC, p.cfg.Replay, p.cfg.Now))
+		rt.kinds = append(rt.kinds, credentialHMAC)
 	}
 	if err := p.resolveAnonymous(ctx, rt); err != nil {
 		return nil, err

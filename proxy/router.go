@@ -16,6 +16,8 @@ type route struct {
 	*keygate.Route
 	upstream  *upstream
 	auths     []auth.Authenticator
+	kinds     []string // auths' credential kinds, for metrics
+	metrics   RouteMetrics
 	anonymous *keygate.Consumer // nil: requests without a credential are refused
 	// unresolved: the route names an anonymous consumer that was not found.
 	unresolved bool

@@ -39,6 +39,8 @@ type Options struct {
 type DB struct {
 	*sqlstore.DB
 	w, r *sql.DB
+	keys *keyReader // LookupKey's reads
+	path string
 	now  func() time.Time
 }
 
@@ -66,8 +68,9 @@ func Open(ctx context.Context, path string, opts Options) (*DB, error) {
 	if err != nil {
 		return nil, err
 	}
+	db.keys = newKeyReader(db.path, readerConns())
 	db.DB, err = sqlstore.New(ctx, sqlstore.Config{Writer: db.w, Reader: db.r, Dialect: dialect,
-		Now: db.now, OnChange: opts.OnChange, Shred: db.shred})
+		Now: db.now, OnChange: opts.OnChange, Shred: db.shred, ReadKey: db.keys.read})
 	if err != nil {
 		db.Close()
 		return nil, err
@@ -96,14 +99,22 @@ func openAt(ctx context.Context, path string, opts Options, schema int) (*DB, er
 	}
 	f.Close()
 
-	db := &DB{now: opts.Now}
+	db := &DB{now: opts.Now, path: path}
 	if db.now == nil {
 		db.now = time.Now
 	}
 	// secure_delete: a deleted or replaced row (a destroyed data key, a
 	// keyring version sealed by a retired root key) is overwritten with zeros
 	// in the file instead of lingering in free space. Only the writer deletes.
-	if db.w, err = sql.Open("sqlite", dsn(path, "_txlock=immediate&_pragma=secure_delete(1)")); err != nil {
+	//
+	// temp_store(MEMORY): a statement that writes several rows (the usage
+	// upsert, 128 rows) keeps a statement journal to undo itself if it fails
+	// halfway, and SQLite keeps it in a temporary file otherwise: a write(2)
+	// of every page it touches, 28% of a usage flush's CPU. cache_size: the
+	// pages a usage flush dirties stay in memory until its commit instead of
+	// spilling to the log and being written again (docs/benchmarks.md, "Miss
+	// path"); negative: KiB.
+	if db.w, err = sql.Open("sqlite", dsn(path, "_txlock=immediate&_pragma=secure_delete(1)&_pragma=temp_store(MEMORY)&_pragma=cache_size("+strconv.Itoa(-writerCacheKiB)+")")); err != nil {
 		return nil, fmt.Errorf("sqlite: %w", err)
 	}
 	db.w.SetMaxOpenConns(1)
@@ -118,7 +129,7 @@ func openAt(ctx context.Context, path string, opts Options, schema int) (*DB, er
 		db.w.Close()
 		return nil, fmt.Errorf("sqlite: %w", err)
 	}
-	n := max(4, runtime.GOMAXPROCS(0))
+	n := readerConns()
 	db.r.SetMaxOpenConns(n)
 	db.r.SetMaxIdleConns(n)
 
@@ -129,6 +140,13 @@ func openAt(ctx context.Context, path string, opts Options, schema int) (*DB, er
 	}
 	return db, nil
 }
+
+// readerConns is how many connections read: the pool's, and the key lookup's.
+func readerConns() int { return max(4, runtime.GOMAXPROCS(0)) }
+
+// writerCacheKiB is the writer's page cache: 32 MiB, room for the pages a
+// flush of tens of thousands of keys' usage dirties.
+const writerCacheKiB = 32 << 10
 
 // readerMmapSize is how much of the database file readers map: 1 GiB,
 // beyond which reads fall back to read(2).
@@ -148,6 +166,9 @@ func (db *DB) Close() error {
 	var errs []error
 	if db.DB != nil {
 		errs = append(errs, db.DB.Close())
+	}
+	if db.keys != nil {
+		errs = append(errs, db.keys.Close())
 	}
 	if db.r != nil {
 		errs = append(errs, db.r.Close())

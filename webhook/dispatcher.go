@@ -47,6 +47,9 @@ type Options struct {
 	Logger *slog.Logger
 	// Now is the clock of signatures and retry times; nil: time.Now.
 	Now func() time.Time
+	// Attempted, when set, learns the result of each attempt: delivered,
+	// failed (to be retried) or dead (failed for good).
+	Attempted func(result string)
 	// Timeout bounds one attempt, connecting to reading the answer's
 	// headers (default DefaultTimeout). A delivery is leased to this node
 	// for twice that and half a minute more.
@@ -99,6 +102,7 @@ type Dispatcher struct {
 	ticks       <-chan time.Time
 	backoff     []time.Duration
 	maxAttempts int
+	attempted   func(result string)
 	retention   time.Duration
 
 	wake chan struct{}
@@ -122,7 +126,7 @@ func New(store keygate.WebhookStore, opts Options) (*Dispatcher, error) {
 	}
 	d := &Dispatcher{
 		store: store, open: opts.Open, log: opts.Logger, now: opts.Now,
-		timeout: opts.Timeout, concurrency: opts.Concurrency, poll: opts.PollInterval, ticks: opts.Ticks,
+		attempted: opts.Attempted, timeout: opts.Timeout, concurrency: opts.Concurrency, poll: opts.PollInterval, ticks: opts.Ticks,
 		backoff: opts.Backoff, maxAttempts: opts.MaxAttempts, retention: opts.Retention,
 		wake: make(chan struct{}, 1), quit: make(chan struct{}),
 	}
@@ -339,6 +343,16 @@ func (d *Dispatcher) deliver(c *keygate.ClaimedDelivery) {
 	ctx, cancel = context.WithTimeout(context.Background(), recordTimeout)
 	defer cancel()
 	err := d.store.RecordAttempt(ctx, c.ID, a)
+	if d.attempted != nil {
+		switch {
+		case a.Delivered:
+			d.attempted("delivered")
+		case a.RetryAt != nil:
+			d.attempted("failed")
+		default:
+			d.attempted("dead")
+		}
+	}
 	attrs := []slog.Attr{slog.String("delivery_id", c.ID), slog.String("webhook_id", c.WebhookID),
 		slog.String("event_id", c.EventID), slog.String("event_type", c.EventType), slog.Int("attempt", c.Attempts)}
 	switch {

@@ -309,7 +309,9 @@ func TestGiveUp(t *testing.T) {
 	recv := e.receiver(t, &secret, http.StatusGone)
 	w, s := e.webhook(t, recv.URL, keygate.EventKeyLeaked)
 	secret = s
-	d := e.dispatcher(t, e.store, webhook.Options{Backoff: []time.Duration{time.Second, time.Minute}, MaxAttempts: 3})
+	var attempts []string // what metrics are told
+	d := e.dispatcher(t, e.store, webhook.Options{Backoff: []time.Duration{time.Second, time.Minute}, MaxAttempts: 3,
+		Attempted: func(result string) { attempts = append(attempts, result) }})
 	if err := d.Publish(t.Context(), keygate.Event{Type: keygate.EventKeyLeaked}); err != nil {
 		t.Fatal(err)
 	}
@@ -329,6 +331,9 @@ func TestGiveUp(t *testing.T) {
 	runOnce(t, d, 0)
 	if logs := e.logs.String(); !strings.Contains(logs, "failed for good") {
 		t.Errorf("giving up is not logged:\n%s", logs)
+	}
+	if got := strings.Join(attempts, " "); got != "failed failed dead" {
+		t.Errorf("attempts reported: %q, want failed failed dead", got)
 	}
 }
 

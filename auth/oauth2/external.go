@@ -26,35 +26,20 @@ var externalAlgs = []jose.SignatureAlgorithm{jose.RS256, jose.PS256, jose.ES256,
 // minRSABits is the smallest RSA key accepted (NIST SP 800-131A).
 const minRSABits = 2048
 
-// externalKeys is an external issuer's JWKS: its signing keys by kid.
-type externalKeys struct {
-	byID map[string]externalKey
-}
-
-type externalKey struct {
-	alg string
-	key crypto.PublicKey
-}
-
-func (e *externalKeys) PublicKey(kid string) (string, crypto.PublicKey, bool) {
-	k, ok := e.byID[kid]
-	return k.alg, k.key, ok
-}
-
 // parseExternalJWKS reads an identity provider's JWKS. Unlike keygate's
 // own (accesstoken.ParseJWKS), a provider's set often holds keys the
 // gateway has no use for (encryption keys, certificates of other kinds):
 // those are skipped, not refused. A signing key without "alg" verifies
 // the algorithms of its key type (RSA: RS256 and PS256). A set without any usable key is an
 // error, as is a kid given twice.
-func parseExternalJWKS(data []byte) (*externalKeys, error) {
+func parseExternalJWKS(data []byte) (*accesstoken.PublicKeys, error) {
 	var set struct {
 		Keys []json.RawMessage `json:"keys"`
 	}
 	if err := json.Unmarshal(data, &set); err != nil {
 		return nil, fmt.Errorf("jwks: %w", err)
 	}
-	out := &externalKeys{byID: make(map[string]externalKey, len(set.Keys))}
+	out := &accesstoken.PublicKeys{}
 	for _, raw := range set.Keys {
 		var k jose.JSONWebKey
 		if err := k.UnmarshalJSON(raw); err != nil {
@@ -67,12 +52,11 @@ func parseExternalJWKS(data []byte) (*externalKeys, error) {
 		if !ok {
 			continue
 		}
-		if _, dup := out.byID[k.KeyID]; dup {
-			return nil, fmt.Errorf("jwks: kid %q appears twice", k.KeyID)
+		if err := out.Add(k.KeyID, alg, k.Key); err != nil {
+			return nil, err
 		}
-		out.byID[k.KeyID] = externalKey{alg: alg, key: k.Key}
 	}
-	if len(out.byID) == 0 {
+	if out.Len() == 0 {
 		return nil, errors.New("jwks: no signing key keygate can use (RS256/PS256 of 2048 bits or more, ES256, ES384, EdDSA, each with a kid)")
 	}
 	return out, nil

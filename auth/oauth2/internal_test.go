@@ -74,8 +74,8 @@ func TestParseExternalJWKS(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if len(keys.byID) != len(tt.kids) {
-				t.Errorf("%d keys, want %v", len(keys.byID), tt.kids)
+			if keys.Len() != len(tt.kids) {
+				t.Errorf("%d keys, want %v", keys.Len(), tt.kids)
 			}
 			for _, kid := range tt.kids {
 				if _, _, ok := keys.PublicKey(kid); !ok {

@@ -41,6 +41,8 @@ type Config struct {
 
 	// Console is the admin console's sign-in and sessions (console.go).
 	Console consoleConfig
+	// Observe is the access log's and metrics' settings (observe.go).
+	Observe observeConfig
 
 	// Role is what this node runs: gateway, admin or both (see roleFlagHelp).
 	Role string
@@ -116,6 +118,7 @@ func (c *Config) addFlags(fs *pflag.FlagSet) {
 	fs.StringVar(&c.SelfRotatePath, "self-rotate-path", "/.keygate/rotate", "gateway path where a caller rotates its own key (empty: off)")
 	fs.StringVar(&c.HealthPath, "health-path", "/.keygate/health", "gateway path that answers 200 while the node serves, for load balancers' health checks (empty: off)")
 	fs.StringVar(&c.ReadyPath, "ready-path", "/.keygate/ready", "gateway path that answers 200 once the node is ready (its key cache warmed, see --warm-window) and 503 before, for load balancers' readiness checks; the admin listener answers the same at /readyz (empty: off)")
+	c.Observe.addFlags(fs)
 	fs.StringVar(&c.LeakReportKeys, "leak-report-keys", "", "JSON file of the public keys signed leak reports are checked with (GitHub's secret scanning format)")
 	fs.DurationVar(&c.KeyExpiryNotice, "key-expiry-notice", 7*24*time.Hour, "how long before a key or HMAC credential expires responses carry a Sunset header and an expiring event goes out")
 	fs.DurationVar(&c.ArchiveAfter, "archive-after", 30*24*time.Hour, "archive keys and HMAC credentials this long after they expired or were revoked: destroy the secret (hash or data key), keep the record (0: never)")

@@ -155,6 +155,8 @@ type Main struct {
 	stopBackgroundFn        func()
 	devUpstream, devKey     string
 	redis                   *goredis.Client // nil without --redis-url
+	readiness               readiness       // /readyz's checks (observe.go)
+	accessLog               *asyncWriter    // nil without --access-log
 	changes                 *redis.ChangeBus
 }
 
@@ -265,7 +267,8 @@ func (m *Main) Run(ctx context.Context) (err error) {
 	}
 	m.HMAC = hmacauth.NewCredentials(m.Store, ring.Open, hmacauth.Options{Now: m.Now, StaleWindow: m.Config.StaleCacheWindow})
 	// Events are queued in the store; Run (started below) delivers them.
-	if m.Webhooks, err = webhook.New(m.Store, webhook.Options{Open: ring.Open, Logger: m.Logger, Now: m.Now}); err != nil {
+	if m.Webhooks, err = webhook.New(m.Store, webhook.Options{Open: ring.Open, Logger: m.Logger, Now: m.Now,
+		Attempted: func(result string) { m.Metrics.WebhookDelivery(result) }}); err != nil {
 		return err
 	}
 	rotator := &lifecycle.Rotator{Store: m.Store, Keys: format, Hasher: hasher, Events: m.Webhooks, Now: m.Now,
@@ -305,10 +308,14 @@ func (m *Main) Run(ctx context.Context) (err error) {
 	if m.redis != nil {
 		payload.Shared = redis.NewPayloadWindow(m.redis, m.Config.RedisPrefix, sessioncrypto.WindowSize, m.Now)
 	}
-	m.Proxy = proxy.New(m.Store, m.Verifier, proxy.Config{Endpoints: m.oauth2Endpoints(), Payload: payload, TrustedProxies: trusted, UpstreamRoots: upstreamRoots, Logger: m.Logger, HMAC: m.HMAC, Replay: m.Replay, Now: m.Now, OAuth2: m.OAuth2,
-		Rotator: rotator, SelfRotatePath: m.Config.SelfRotatePath, HealthPath: m.Config.HealthPath, ReadyPath: m.Config.ReadyPath, Ready: m.Ready, Pickup: rotator, ExpiryNotice: m.Config.KeyExpiryNotice,
+	proxyCfg := proxy.Config{Endpoints: m.oauth2Endpoints(), Payload: payload, TrustedProxies: trusted, UpstreamRoots: upstreamRoots, Logger: m.Logger, HMAC: m.HMAC, Replay: m.Replay, Now: m.Now, OAuth2: m.OAuth2,
+		Rotator: rotator, SelfRotatePath: m.Config.SelfRotatePath, HealthPath: m.Config.HealthPath, ReadyPath: m.Config.ReadyPath, Ready: m.nodeReady, Pickup: rotator, ExpiryNotice: m.Config.KeyExpiryNotice,
 		Limiter: m.Limiter, RateLimitFailOpen: failOpen, Metrics: m.Metrics, Meter: m.Meter, RefusalDelay: m.Config.RefusalDelay,
-		Anomalies: anomalies})
+		Anomalies: anomalies}
+	if err := m.observeProxy(&proxyCfg); err != nil {
+		return err
+	}
+	m.Proxy = proxy.New(m.Store, m.Verifier, proxyCfg)
 	m.Metrics.UpstreamTargets(func() []metrics.TargetHealth {
 		var out []metrics.TargetHealth
 		for _, t := range m.Proxy.TargetStates() {
@@ -372,7 +379,7 @@ func (m *Main) Run(ctx context.Context) (err error) {
 	m.Holder = lease.NewHolder()
 	m.Jobs = &lifecycle.Jobs{Store: m.Store, Events: m.Webhooks, Logger: m.Logger, Now: m.Now, Notice: m.Config.KeyExpiryNotice,
 		ArchiveAfter: m.Config.ArchiveAfter, Retention: m.Config.Retention, Rotator: rotator, UsageRetention: m.Config.UsageRetention,
-		ChangeRetention: changeRetention(m.Config.ReconcileInterval)}
+		ChangeRetention: changeRetention(m.Config.ReconcileInterval), Ran: func(failed bool) { m.Metrics.JobRun("lifecycle", failed) }}
 	if m.Config.admin() {
 		// The jobs are safe on several nodes at once; the lease only saves
 		// doing them N times over. Webhook deliveries need no lease of
@@ -555,18 +562,6 @@ func (m *Main) serveAdmin(format *apikey.Format, hasher *apikey.Hasher, rotator 
 	return err
 }
 
-// serveReady answers 200 once the node is ready (see warm), 503 before.
-func (m *Main) serveReady(w http.ResponseWriter, _ *http.Request) {
-	w.Header().Set("Content-Type", "application/json; charset=utf-8")
-	w.Header().Set("Cache-Control", "no-store")
-	if !m.Ready() {
-		w.WriteHeader(http.StatusServiceUnavailable)
-		io.WriteString(w, `{"status":"starting"}`+"\n")
-		return
-	}
-	io.WriteString(w, `{"status":"ready"}`+"\n")
-}
-
 // ProxyURL and AdminURL are where the listeners ended up (useful with port
 // 0); "" for a listener this node's role does not run.
 func (m *Main) ProxyURL() string { return listenerURL(m.proxyAddr) }
@@ -603,6 +598,9 @@ func (m *Main) Close() error {
 	}
 	if m.Proxy != nil {
 		m.Proxy.Close() // after the listeners: requests in flight have finished
+	}
+	if m.accessLog != nil {
+		errs = append(errs, m.accessLog.Close())
 	}
 	if m.Meter != nil {
 		// Every request has been counted now; the counts get a moment of

@@ -35,6 +35,12 @@ type Config struct {
 	// (SQLite's write-ahead log). Its failure is not reported: the write
 	// did happen.
 	Shred func(ctx context.Context)
+	// ReadKey, when set, is LookupKey's read: the row of LookupKeyQuery for
+	// identifier into dest, converted as database/sql's Scan would, or
+	// sql.ErrNoRows. SQLite reads it through the engine's own interface,
+	// without database/sql's work per column (docs/benchmarks.md, "Miss
+	// path").
+	ReadKey func(ctx context.Context, identifier string, dest []any) error
 }
 
 // DB is a keygate.Store on a SQL database.
@@ -49,6 +55,7 @@ type DB struct {
 	now        func() time.Time
 	onChange   keygate.ChangeFunc
 	shredFn    func(ctx context.Context)
+	readKey    func(ctx context.Context, identifier string, dest []any) error
 	// The dialect's expressions in the queries that need them:
 	// scheduled rotation (a key is due when created_at + the policy's every,
 	// in seconds, has come; its notice goes out notice seconds before; ?1
@@ -64,7 +71,8 @@ type DB struct {
 // the newest. Close closes the prepared statements, not the database.
 func New(ctx context.Context, cfg Config) (*DB, error) {
 	d := cfg.Dialect
-	db := &DB{w: &pool{cfg.Writer, d}, r: &pool{cfg.Reader, d}, d: d, now: cfg.Now, onChange: cfg.OnChange, shredFn: cfg.Shred}
+	db := &DB{w: &pool{cfg.Writer, d}, r: &pool{cfg.Reader, d}, d: d, now: cfg.Now, onChange: cfg.OnChange, shredFn: cfg.Shred,
+		readKey: cfg.ReadKey}
 	if db.now == nil {
 		db.now = time.Now
 	}

@@ -56,9 +56,20 @@ func (db *DB) FindKey(ctx context.Context, id string) (*keygate.APIKey, error) {
 	return findKey(ctx, db.r, id)
 }
 
+// LookupKeyQuery is LookupKey's query, with one placeholder (?) for the
+// identifier: what Config.ReadKey reads.
+func LookupKeyQuery() string { return lookupKeySQL }
+
 func (db *DB) LookupKey(ctx context.Context, identifier string) (*keygate.APIKey, *keygate.Consumer, error) {
 	k, c := &keygate.APIKey{}, &keygate.Consumer{}
-	if err := db.lookup.QueryRowContext(ctx, identifier).Scan(append(keyDest(k), consumerDest(c)...)...); err != nil {
+	dest := append(keyDest(k), consumerDest(c)...)
+	var err error
+	if db.readKey != nil {
+		err = db.readKey(ctx, identifier, dest)
+	} else {
+		err = db.lookup.QueryRowContext(ctx, identifier).Scan(dest...)
+	}
+	if err != nil {
 		return nil, nil, notFound(err, "key not found")
 	}
 	return k, c, nil

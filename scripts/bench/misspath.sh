@@ -24,7 +24,8 @@
 #   KEYGATE_BIN=    measure this keygate binary instead of building ./cmd/keygate
 #   PROFILE_DIR=    write a CPU profile of each measured run there (LABEL.pprof), from
 #                   http://$KG_PPROF/debug/pprof (a keygate built with -tags pprofhook and
-#                   KG_PPROF=127.0.0.1:PORT in its environment)
+#                   KG_PPROF=127.0.0.1:PORT in its environment), and of the pause after
+#                   it, which holds the flush of its usage (LABEL-pause.pprof)
 #   WORKDIR=        keep the data dir, root key and keys here, and reuse them when they are
 #                   there already (seeding takes minutes; a restarted node has a cold cache,
 #                   so the same keys are misses again)
@@ -150,7 +151,12 @@ measure() {
 	fi
 	line=$("$TMP/keyload" run -url "$URL" -c "$CONNECTIONS" -d "$DURATION" -label "$label" "$@")
 	[[ -z $prof ]] || wait "$prof" || true
-	sleep $((${USAGE_FLUSH%s} + 1))
+	if [[ -n ${PROFILE_DIR:-} ]]; then
+		# The pause holds the flush of the run's usage: profiled on its own.
+		curl -s -o "$PROFILE_DIR/${label// /-}-pause.pprof" "http://$KG_PPROF/debug/pprof/profile?seconds=$((${USAGE_FLUSH%s} + 1))" || true
+	else
+		sleep $((${USAGE_FLUSH%s} + 1))
+	fi
 	t1=$(ticks "$KG_PID") f1=$(faults "$KG_PID")
 	n=$(printf %s "$line" | awk '{ for (i = 1; i < NF; i++) if ($i == "requests") { print $(i + 1); exit } }')
 	echo "$line  keygate CPU/request $(awk -v t=$((t1 - t0)) -v n="$n" -v hz="$(getconf CLK_TCK)" 'BEGIN { printf "%.0f", t * 1e6 / hz / n }') µs  faults/request $(awk -v f=$((f1 - f0)) -v n="$n" 'BEGIN { printf "%.1f", f / n }')"

@@ -1,0 +1,344 @@
+package sqlite
+
+import (
+	"context"
+	"database/sql"
+	"fmt"
+	"reflect"
+	"sync"
+	"unsafe"
+
+	"github.com/keygate/keygate"
+	"github.com/keygate/keygate/internal/sqlstore"
+	"modernc.org/libc"
+	"modernc.org/libc/sys/types"
+	sqlite3 "modernc.org/sqlite/lib"
+)
+
+// keyReader is the gateway's key lookup (sqlstore.Config.ReadKey) through
+// SQLite's own interface, as modernc.org/sqlite translates it, on
+// connections of its own: a statement prepared once per connection, the
+// identifier bound from memory the connection keeps, the columns read
+// straight into the store's scan targets. Through database/sql and the
+// driver, a lookup of the 31 columns cost ≈ 16 µs on top of SQLite's own
+// work (the driver's column names and types for every query, a Go value per
+// column, database/sql's conversion and locks; docs/benchmarks.md, "Miss
+// path").
+//
+// Its connections are readers like the pool's: the same file, query_only,
+// the file mapped (mmap_size), busy_timeout.
+type keyReader struct {
+	path  string
+	query string
+	idle  chan *keyConn
+	slots chan struct{} // one per connection open or opening; bounds them
+
+	mu     sync.Mutex
+	closed bool
+}
+
+func newKeyReader(path string, conns int) *keyReader {
+	return &keyReader{path: path, query: sqlstore.LookupKeyQuery(),
+		idle: make(chan *keyConn, conns), slots: make(chan struct{}, conns)}
+}
+
+// keyConn is one SQLite connection, used by one goroutine at a time.
+type keyConn struct {
+	tls  *libc.TLS
+	db   uintptr
+	stmt uintptr
+	buf  uintptr // C memory the identifier is copied to, bound without a copy
+	size int     // buf's size
+}
+
+var errKeyReaderClosed = fmt.Errorf("sqlite: key reader closed: %w", sql.ErrConnDone)
+
+// read reads the row of the lookup query for identifier into dest; see
+// sqlstore.Config.ReadKey.
+func (r *keyReader) read(ctx context.Context, identifier string, dest []any) error {
+	c, err := r.get(ctx)
+	if err != nil {
+		return err
+	}
+	err = c.read(identifier, dest)
+	r.put(c)
+	return err
+}
+
+// get returns an idle connection, or opens one while fewer than the bound
+// are open, or waits for one.
+func (r *keyReader) get(ctx context.Context) (*keyConn, error) {
+	select {
+	case c := <-r.idle:
+		return c, nil
+	default:
+	}
+	select {
+	case c := <-r.idle:
+		return c, nil
+	case r.slots <- struct{}{}:
+		c, err := r.open()
+		if err != nil {
+			<-r.slots
+			return nil, err
+		}
+		return c, nil
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	}
+}
+
+func (r *keyReader) put(c *keyConn) {
+	r.mu.Lock()
+	closed := r.closed
+	r.mu.Unlock()
+	if closed {
+		c.close()
+		return
+	}
+	r.idle <- c // never blocks: one place per connection
+}
+
+func (r *keyReader) open() (*keyConn, error) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.closed {
+		return nil, errKeyReaderClosed
+	}
+	c := &keyConn{tls: libc.NewTLS()}
+	if err := c.open(r.path, r.query); err != nil {
+		c.close()
+		return nil, err
+	}
+	return c, nil
+}
+
+// Close closes the idle connections; one in use is closed when it is put back.
+func (r *keyReader) Close() error {
+	r.mu.Lock()
+	r.closed = true
+	r.mu.Unlock()
+	for {
+		select {
+		case c := <-r.idle:
+			c.close()
+		default:
+			return nil
+		}
+	}
+}
+
+// keyReaderPragmas are the readers' settings (see openAt).
+var keyReaderPragmas = fmt.Sprintf("PRAGMA busy_timeout=5000; PRAGMA query_only=1; PRAGMA mmap_size=%d;", readerMmapSize)
+
+func (c *keyConn) open(path, query string) error {
+	pdb, err := c.malloc(int(unsafe.Sizeof(uintptr(0))))
+	if err != nil {
+		return err
+	}
+	defer libc.Xfree(c.tls, pdb)
+	name, err := libc.CString(path)
+	if err != nil {
+		return err
+	}
+	defer libc.Xfree(c.tls, name)
+	rc := sqlite3.Xsqlite3_open_v2(c.tls, name, pdb, sqlite3.SQLITE_OPEN_READWRITE|sqlite3.SQLITE_OPEN_NOMUTEX, 0)
+	c.db = *(*uintptr)(cmem(pdb))
+	if rc != sqlite3.SQLITE_OK {
+		return c.errorf("open", rc)
+	}
+	pragmas, err := libc.CString(keyReaderPragmas)
+	if err != nil {
+		return err
+	}
+	defer libc.Xfree(c.tls, pragmas)
+	if rc := sqlite3.Xsqlite3_exec(c.tls, c.db, pragmas, 0, 0, 0); rc != sqlite3.SQLITE_OK {
+		return c.errorf("settings", rc)
+	}
+	q, err := libc.CString(query)
+	if err != nil {
+		return err
+	}
+	defer libc.Xfree(c.tls, q)
+	pstmt, err := c.malloc(int(unsafe.Sizeof(uintptr(0))))
+	if err != nil {
+		return err
+	}
+	defer libc.Xfree(c.tls, pstmt)
+	if rc := sqlite3.Xsqlite3_prepare_v2(c.tls, c.db, q, -1, pstmt, 0); rc != sqlite3.SQLITE_OK {
+		return c.errorf("prepare", rc)
+	}
+	c.stmt = *(*uintptr)(cmem(pstmt))
+	return nil
+}
+
+func (c *keyConn) malloc(n int) (uintptr, error) {
+	p := libc.Xmalloc(c.tls, types.Size_t(n))
+	if p == 0 {
+		return 0, fmt.Errorf("sqlite: cannot allocate %d bytes", n)
+	}
+	return p, nil
+}
+
+func (c *keyConn) close() {
+	if c.stmt != 0 {
+		sqlite3.Xsqlite3_finalize(c.tls, c.stmt)
+	}
+	if c.db != 0 {
+		sqlite3.Xsqlite3_close_v2(c.tls, c.db)
+	}
+	if c.buf != 0 {
+		libc.Xfree(c.tls, c.buf)
+	}
+	c.tls.Close()
+	*c = keyConn{}
+}
+
+// errorf is the error for result code rc of step, with SQLite's message.
+func (c *keyConn) errorf(step string, rc int32) error {
+	msg := "unknown error"
+	if c.db != 0 {
+		msg = libc.GoString(sqlite3.Xsqlite3_errmsg(c.tls, c.db))
+	} else if p := sqlite3.Xsqlite3_errstr(c.tls, rc); p != 0 {
+		msg = libc.GoString(p)
+	}
+	err := fmt.Errorf("sqlite: key lookup: %s: %s (%d)", step, msg, rc)
+	switch rc & 0xff { // as classify: the database cannot be used right now
+	case sqliteBusy, sqliteLocked, sqliteIOErr, sqliteFull, sqliteCantOpen:
+		return keygate.Unavailable(err, "store unavailable")
+	}
+	return err
+}
+
+func (c *keyConn) read(identifier string, dest []any) error {
+	if len(identifier) > c.size {
+		if c.buf != 0 {
+			libc.Xfree(c.tls, c.buf)
+			c.buf, c.size = 0, 0
+		}
+		p, err := c.malloc(max(64, len(identifier)))
+		if err != nil {
+			return err
+		}
+		c.buf, c.size = p, max(64, len(identifier))
+	}
+	copy(unsafe.Slice((*byte)(cmem(c.buf)), len(identifier)), identifier)
+	// SQLITE_STATIC (0): SQLite reads buf in place, which stays put until
+	// the reset below.
+	if rc := sqlite3.Xsqlite3_bind_text(c.tls, c.stmt, 1, c.buf, int32(len(identifier)), 0); rc != sqlite3.SQLITE_OK {
+		return c.errorf("bind", rc)
+	}
+	defer sqlite3.Xsqlite3_reset(c.tls, c.stmt) // ends the read transaction
+	switch rc := sqlite3.Xsqlite3_step(c.tls, c.stmt); rc {
+	case sqlite3.SQLITE_ROW:
+	case sqlite3.SQLITE_DONE:
+		return sql.ErrNoRows
+	default:
+		return c.errorf("step", rc)
+	}
+	if n := int(sqlite3.Xsqlite3_column_count(c.tls, c.stmt)); n != len(dest) {
+		return fmt.Errorf("sqlite: key lookup: %d columns, %d destinations", n, len(dest))
+	}
+	for i, d := range dest {
+		if err := assign(d, c.column(i)); err != nil {
+			return fmt.Errorf("sqlite: key lookup: column %d: %w", i, err)
+		}
+	}
+	return nil
+}
+
+// column is column i of the current row as the driver gives it to
+// database/sql: nil, int64, float64, string or []byte.
+func (c *keyConn) column(i int) any {
+	col := int32(i)
+	switch sqlite3.Xsqlite3_column_type(c.tls, c.stmt, col) {
+	case sqlite3.SQLITE_NULL:
+		return nil
+	case sqlite3.SQLITE_INTEGER:
+		return sqlite3.Xsqlite3_column_int64(c.tls, c.stmt, col)
+	case sqlite3.SQLITE_FLOAT:
+		return sqlite3.Xsqlite3_column_double(c.tls, c.stmt, col)
+	case sqlite3.SQLITE_BLOB:
+		p := sqlite3.Xsqlite3_column_blob(c.tls, c.stmt, col)
+		n := int(sqlite3.Xsqlite3_column_bytes(c.tls, c.stmt, col))
+		if p == 0 || n == 0 {
+			return []byte(nil)
+		}
+		return append([]byte(nil), unsafe.Slice((*byte)(cmem(p)), n)...)
+	default: // text
+		p := sqlite3.Xsqlite3_column_text(c.tls, c.stmt, col)
+		n := int(sqlite3.Xsqlite3_column_bytes(c.tls, c.stmt, col))
+		if p == 0 || n == 0 {
+			return ""
+		}
+		return string(unsafe.Slice((*byte)(cmem(p)), n))
+	}
+}
+
+// assign stores src in dest as database/sql's Scan does for the kinds of
+// destination the store's lookup uses: a sql.Scanner, or a pointer to a
+// string, []byte, bool or integer kind.
+func assign(dest, src any) error {
+	if s, ok := dest.(sql.Scanner); ok {
+		return s.Scan(src)
+	}
+	switch d := dest.(type) {
+	case *string:
+		switch v := src.(type) {
+		case string:
+			*d = v
+			return nil
+		case []byte:
+			*d = string(v)
+			return nil
+		}
+	case *[]byte:
+		switch v := src.(type) {
+		case nil:
+			*d = nil
+			return nil
+		case []byte:
+			*d = v
+			return nil
+		case string:
+			*d = []byte(v)
+			return nil
+		}
+	case *bool:
+		if v, ok := src.(int64); ok {
+			*d = v != 0
+			return nil
+		}
+	case *int64:
+		if v, ok := src.(int64); ok {
+			*d = v
+			return nil
+		}
+	default:
+		rv := reflect.ValueOf(dest)
+		if rv.Kind() == reflect.Pointer && !rv.IsNil() {
+			e := rv.Elem()
+			switch v := src.(type) {
+			case string:
+				if e.Kind() == reflect.String {
+					e.SetString(v)
+					return nil
+				}
+			case int64:
+				switch e.Kind() {
+				case reflect.Int, reflect.Int8, reflect.Int16, reflect.Int32, reflect.Int64:
+					e.SetInt(v)
+					return nil
+				case reflect.Bool:
+					e.SetBool(v != 0)
+					return nil
+				}
+			}
+		}
+	}
+	return fmt.Errorf("cannot store %T in %T", src, dest)
+}
+
+// cmem is the address of C memory (libc's, not Go's heap, so the collector
+// neither moves nor frees it) as a pointer.
+func cmem(p uintptr) unsafe.Pointer { return *(*unsafe.Pointer)(unsafe.Pointer(&p)) }
