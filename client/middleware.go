@@ -10,6 +10,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -194,10 +195,33 @@ func (m *middleware) refuse(w http.ResponseWriter, r *http.Request, status int, 
 		m.cfg.OnRefused(w, r, status, ans)
 		return
 	}
-	if status == http.StatusUnauthorized {
+	switch status {
+	case http.StatusUnauthorized:
 		w.Header().Set("WWW-Authenticate", `Key realm="keygate"`)
+	case http.StatusTooManyRequests:
+		// As the gateway: when to try again, from the refusing limits' reset.
+		if wait := retryAfter(ans, time.Now()); wait > 0 {
+			w.Header().Set("Retry-After", strconv.Itoa(wait))
+		}
 	}
 	writeGatewayError(w, status, msg)
+}
+
+// retryAfter is the seconds until the latest reset of the answer's
+// exhausted limits (rounded up); 0 when it names none.
+func retryAfter(ans *keygate.VerifyResponse, now time.Time) int {
+	var at time.Time
+	if ans != nil {
+		for _, l := range ans.Limits {
+			if l.Remaining <= 0 && l.Reset.After(at) {
+				at = l.Reset
+			}
+		}
+	}
+	if !at.After(now) {
+		return 0
+	}
+	return int((at.Sub(now) + time.Second - 1) / time.Second)
 }
 
 // writeGatewayError answers as the gateway does: {"message", "request_id"}.

@@ -189,6 +189,20 @@ func TestMiddlewareStatuses(t *testing.T) {
 	}
 }
 
+func TestMiddlewareRetryAfter(t *testing.T) {
+	reset := time.Now().Add(90 * time.Second)
+	c, _ := fakeVerifyAPI(t, 200, keygate.VerifyResponse{Code: "RATE_LIMITED", Limits: []keygate.VerifyLimit{
+		{Name: "requests", Limit: 10, Remaining: 0, Reset: reset}, {Name: "tokens", Limit: 100, Remaining: 50, Reset: reset.Add(time.Hour)}}})
+	h := client.Middleware(client.MiddlewareConfig{Client: c})(http.NotFoundHandler())
+	r := httptest.NewRequest("GET", "/", nil)
+	r.Header.Set("apikey", "kg_test_x")
+	w := httptest.NewRecorder()
+	h.ServeHTTP(w, r)
+	if ra := w.Header().Get("Retry-After"); w.Code != 429 || (ra != "90" && ra != "89") {
+		t.Errorf("%d, Retry-After %q", w.Code, ra)
+	}
+}
+
 func TestMiddlewareCache(t *testing.T) {
 	ok := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { w.Write([]byte("ok")) })
 	send := func(h http.Handler, key string) int {
