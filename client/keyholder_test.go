@@ -65,7 +65,7 @@ func (g *fakeGateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 // A caller that uses its key all the time, through several renewals,
 // never holds an expired one.
 func TestKeyHolderRenewsBeforeExpiry(t *testing.T) {
-	g := &fakeGateway{life: 400 * time.Millisecond, expires: map[string]time.Time{}}
+	g := &fakeGateway{life: time.Second, expires: map[string]time.Time{}}
 	first, at := g.issue()
 	srv := httptest.NewServer(g)
 	defer srv.Close()
@@ -79,7 +79,7 @@ func TestKeyHolderRenewsBeforeExpiry(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error)
 	go func() { done <- h.Run(ctx) }()
-	deadline := time.Now().Add(1500 * time.Millisecond)
+	deadline := time.Now().Add(2500 * time.Millisecond)
 	for time.Now().Before(deadline) {
 		if k := h.Key(); !g.valid(k) {
 			t.Fatalf("Key() returned an expired key %s", k)

@@ -220,14 +220,14 @@ func TestMiddlewareCache(t *testing.T) {
 		t.Errorf("without a cache: %d verify calls for 2 requests", n.Load())
 	}
 	c, n = fakeVerifyAPI(t, 200, keygate.VerifyResponse{Valid: true, Code: "VALID"})
-	h = client.Middleware(client.MiddlewareConfig{Client: c, CacheTTL: 50 * time.Millisecond})(ok)
+	h = client.Middleware(client.MiddlewareConfig{Client: c, CacheTTL: 500 * time.Millisecond})(ok)
 	send(h, "a")
 	send(h, "a")
 	send(h, "b")
 	if n.Load() != 2 {
 		t.Errorf("with a cache: %d verify calls for 2 keys", n.Load())
 	}
-	time.Sleep(60 * time.Millisecond)
+	time.Sleep(600 * time.Millisecond)
 	send(h, "a")
 	if n.Load() != 3 {
 		t.Errorf("after the TTL: %d verify calls, want 3", n.Load())
