@@ -2,6 +2,7 @@ package keygate
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"log/slog"
 	"time"
@@ -169,6 +170,30 @@ type VerifyResponse struct {
 	AllowedServices []string        `json:"allowed_services,omitempty"`
 	AllowedRoutes   []string        `json:"allowed_routes,omitempty"`
 	AllowedCIDRs    []string        `json:"allowed_cidrs,omitempty"`
+	// The fields below are optional: an answer carries those its server
+	// knows (the SDK reads them when present).
+	Name        string          `json:"name,omitempty"`
+	Enabled     *bool           `json:"enabled,omitempty"`
+	Meta        json.RawMessage `json:"meta,omitempty"`
+	Permissions []string        `json:"permissions,omitempty"`
+	Roles       []string        `json:"roles,omitempty"`
+	Credits     *VerifyCredits  `json:"credits,omitempty"`
+	Limits      []VerifyLimit   `json:"limits,omitempty"`
+}
+
+// VerifyCredits are a key's remaining uses, as a verify answer shows them.
+type VerifyCredits struct {
+	Remaining int64 `json:"remaining"`
+}
+
+// VerifyLimit is the state of one limit after a verify call, as the
+// gateway's RateLimit headers say it: the limit, what remains of it, and
+// when it resets.
+type VerifyLimit struct {
+	Name      string    `json:"name"`
+	Limit     int64     `json:"limit"`
+	Remaining int64     `json:"remaining"`
+	Reset     time.Time `json:"reset"`
 }
 
 // VerifiedCaller is the consumer a verified key belongs to. Groups let a

@@ -25,6 +25,7 @@ type Store interface {
 	OAuthClientStore
 	AccessTokenStore
 	UsageStore
+	VerificationStore
 	LeaseStore
 	PayloadSessionStore
 	ChangeLog

@@ -84,10 +84,11 @@ type UsageStore interface {
 	// credential and route ids.
 	Usage(ctx context.Context, q UsageQuery) ([]UsageRow, error)
 	// PruneUsage deletes the records of minutes before before and says
-	// how many it deleted. Unlike other methods it is not one transaction:
-	// it deletes in bounded batches, each its own transaction, so that a
-	// large backlog never holds the writer for long. On an error, the
-	// batches done stay done; running it again finishes the work, and
-	// several nodes may run it at once.
+	// how many it deleted; the verification counts of hours before
+	// before's hour go too (not counted in deleted). Unlike other methods
+	// it is not one transaction: it deletes in bounded batches, each its
+	// own transaction, so that a large backlog never holds the writer for
+	// long. On an error, the batches done stay done; running it again
+	// finishes the work, and several nodes may run it at once.
 	PruneUsage(ctx context.Context, before time.Time) (deleted int64, err error)
 }

@@ -334,6 +334,7 @@ func (s *Server) verifyKey(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return keygate.Unavailable(err, "key verification unavailable, try again later")
 	}
+	s.countVerify(t, res)
 	resp := keygate.VerifyResponse{Valid: res.Valid(), Code: res.Code}
 	if k := res.Key; k != nil {
 		resp.KeyID, resp.Status = k.ID, k.Status

@@ -239,6 +239,8 @@ func TestOpenAPIResponsesConform(t *testing.T) {
 	// Reading what happened; the keyring; admin tokens; this document.
 	_, err = c.Usage(ctx, client.UsageQuery{})
 	try("usage", err)
+	_, err = c.VerificationAnalytics(ctx, client.VerificationQuery{GroupBy: []string{"outcome", "consumer"}, Interval: keygate.ByDay})
+	try("verification analytics", err)
 	_, _, err = c.Audit(ctx, keygate.AuditFilter{}, page)
 	try("audit", err)
 	_, err = c.AuditChain(ctx, 0, 10)

@@ -149,6 +149,8 @@ var ops = map[string]op{
 	"DELETE /v1/plans/{plan}": {id: "deletePlan", summary: "Delete a plan", status: 204},
 	"GET /v1/usage":           {id: "usage", summary: "Usage summed per bucket, consumer, credential and route (format=csv: CSV)", out: usageResponse{}, query: []string{"consumer", "key", "route", "from", "to", "granularity", "format"}},
 
+	"GET /v1/analytics/verifications": {id: "verificationAnalytics", summary: "Keys judged by the gateway and the verify API, counted per interval and outcome, consumer, key, service or source", out: verificationsResponse{}, query: []string{"group_by", "interval", "from", "to", "key", "consumer", "service", "source", "outcome"}},
+
 	"POST /v1/consumers/{consumer}/oauth-clients": {id: "createOAuthClient", summary: "Register an OAuth client (secret shown once)", in: keygate.OAuthClientRequest{}, out: keygate.IssuedOAuthClient{}, status: 201},
 	"GET /v1/consumers/{consumer}/oauth-clients":  {id: "listConsumerOAuthClients", summary: "List a consumer's OAuth clients", out: keygate.OAuthClient{}, list: true},
 	"GET /v1/oauth-clients":                       {id: "listOAuthClients", summary: "List OAuth clients", out: keygate.OAuthClient{}, list: true},

@@ -133,6 +133,8 @@ var permissions = map[string]Permission{
 	"DELETE /v1/plans/{plan}": PermWrite,
 	"GET /v1/usage":           PermRead,
 
+	"GET /v1/analytics/verifications": PermRead,
+
 	"POST /v1/consumers/{consumer}/oauth-clients": PermWrite,
 	"GET /v1/consumers/{consumer}/oauth-clients":  PermRead,
 	"GET /v1/oauth-clients":                       PermRead,

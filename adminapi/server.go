@@ -41,6 +41,9 @@ type Server struct {
 	Logger       *slog.Logger // nil: slog.Default()
 	Now          func() time.Time
 
+	// Verifications counts verify calls for the analytics; nil: not counted.
+	Verifications VerificationCounter
+
 	routes registry // what Handler registered
 }
 
@@ -124,6 +127,7 @@ func (s *Server) Handler() http.Handler {
 	s.planRoutes(h)
 	s.oauthClientRoutes(h)
 	s.payloadRoutes(h)
+	s.analyticsRoutes(h)
 
 	return s.middleware(mux)
 }

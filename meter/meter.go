@@ -60,14 +60,20 @@ type Meter struct {
 
 	flushing sync.Mutex
 	pending  []keygate.UsageRecord // counts a failed write keeps for the next; guarded by flushing
+	// vpending are the verification counts a failed write keeps; guarded by flushing.
+	vpending []keygate.VerificationCount
+
+	vstore   VerificationStore   // nil: verifications are not stored
+	vmetrics VerificationMetrics // nil: not told
 }
 
 const shardCount = 32
 
 type shard struct {
-	mu     sync.Mutex
-	counts map[bucket]*counts
-	_      [48]byte // keep neighbouring shards' locks on separate cache lines
+	mu            sync.Mutex
+	counts        map[bucket]*counts
+	verifications map[vbucket]int64
+	_             [48]byte // keep neighbouring shards' locks on separate cache lines
 }
 
 type bucket struct {
@@ -95,8 +101,11 @@ func New(store Store, opts Options) *Meter {
 		opts.Metrics = nopMetrics{}
 	}
 	m := &Meter{store: store, opts: opts, seed: maphash.MakeSeed()}
+	m.vstore, _ = store.(VerificationStore)
+	m.vmetrics, _ = opts.Metrics.(VerificationMetrics)
 	for i := range m.shards {
 		m.shards[i].counts = map[bucket]*counts{}
+		m.shards[i].verifications = map[vbucket]int64{}
 	}
 	return m
 }
@@ -167,6 +176,8 @@ func (m *Meter) Flush(ctx context.Context) error {
 				BytesIn: c.bytesIn, BytesOut: c.bytesOut})
 		}
 	}
+	verifications := m.takeVerifications(m.vpending)
+	m.vpending = nil
 	// In the order of the store's index by credential (and minute first, so
 	// that the oldest stay first for keep): each write then adds to a run of
 	// neighbouring index pages instead of to pages all over the index. With
@@ -179,12 +190,33 @@ func (m *Meter) Flush(ctx context.Context) error {
 		if err := m.store.AddUsage(ctx, records[:n]); err != nil {
 			m.opts.Metrics.UsageFlushFailed()
 			m.keep(records)
+			m.keepVerifications(verifications)
 			return err
 		}
 		m.opts.Metrics.UsageFlushed(n)
 		records = records[n:]
 	}
+	for len(verifications) > 0 {
+		n := min(len(verifications), m.opts.BatchSize)
+		if err := m.vstore.AddVerifications(ctx, verifications[:n]); err != nil {
+			m.opts.Metrics.UsageFlushFailed()
+			m.keepVerifications(verifications)
+			return err
+		}
+		verifications = verifications[n:]
+	}
 	return nil
+}
+
+// keepVerifications holds verification counts for the next Flush, as keep
+// does usage records.
+func (m *Meter) keepVerifications(counts []keygate.VerificationCount) {
+	if over := len(counts) - m.opts.MaxPending; over > 0 {
+		m.opts.Logger.Error("verification counts dropped: the store has refused writes for too long", "records", over)
+		m.opts.Metrics.UsageDropped(over)
+		counts = counts[over:]
+	}
+	m.vpending = append([]keygate.VerificationCount(nil), counts...)
 }
 
 // compareRecords orders records by minute, credential, consumer and route.

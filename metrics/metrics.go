@@ -17,6 +17,8 @@ type Metrics struct {
 
 	usageFlushed, usageFlushFailures, usageDropped prometheus.Counter
 
+	verifications map[verificationLabel]prometheus.Counter
+
 	req requestVecs
 	bg  backgroundVecs
 }
@@ -54,6 +56,9 @@ func New() *Metrics {
 		Help: "Token endpoint requests by result: issued, or the RFC 6749 error code of the refusal (invalid_client, invalid_scope, ...), or failed (503).",
 	}, []string{"result"})
 	reg.MustRegister(decisions, m.usageFlushed, m.usageFlushFailures, m.usageDropped, m.oauth2Tokens)
+	verifications, series := newVerifications()
+	m.verifications = series
+	reg.MustRegister(verifications)
 	m.req, m.bg = newRequestVecs(), newBackgroundVecs()
 	reg.MustRegister(m.req.requests, m.req.outcomes, m.req.upstream, m.req.gateway,
 		m.bg.webhooks, m.bg.jobs, m.bg.storeErrors, m.bg.accessDrops)

@@ -242,6 +242,9 @@ type exchange struct {
 	upstream   time.Duration
 	credential string
 	outcome    string
+	// verdict is the credential judged, for the verification analytics
+	// (proxy/analytics.go); its code is "" when none was.
+	verdict verdict
 }
 
 // Serve is the request path: route, authenticate, authorise, limit,
@@ -323,6 +326,7 @@ func (p *Proxy) Serve(ctx *fasthttp.RequestCtx) {
 		p.writeError(&x, fasthttp.StatusNotFound, "no Route matched with those values")
 		return
 	}
+	defer p.countVerification(&x)
 	if len(x.route.auths) > 0 && !p.authenticate(&x) {
 		return
 	}
@@ -414,6 +418,7 @@ func (p *Proxy) authenticate(x *exchange) bool {
 		return false
 	}
 	p.observe(x, &res)
+	x.verdict = verdictOf(&res)
 	switch res.Verdict {
 	case auth.Granted:
 		x.outcome = outcomeGranted

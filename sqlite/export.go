@@ -34,7 +34,7 @@ var _ keygate.Exporter = (*DB)(nil)
 // A test checks that every table of the schema is listed.
 var exportTables = []string{"services", "routes", "plans", "plan_routes", "consumers", "api_keys", "admin_tokens", "keyring",
 	"data_keys", "secrets", "hmac_credentials", "oauth_clients", "payload_sessions", "webhooks", "webhook_events", "webhook_deliveries", "audit_events",
-	"access_requests", "access_rules", "rotation_pickups", "usage", "revoked_access_tokens"}
+	"access_requests", "access_rules", "rotation_pickups", "usage", "verification_counts", "revoked_access_tokens"}
 
 // notExported are the tables a backup leaves out (the leases).
 var notExported = sqlstore.NotExported

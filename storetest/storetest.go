@@ -142,6 +142,7 @@ func Run(t *testing.T, open func(tb testing.TB, h Harness) keygate.Store) {
 		{"UsageSums", testUsageSums},
 		{"UsageLimit", testUsageLimit},
 		{"UsagePrune", testUsagePrune},
+		{"Verifications", testVerifications},
 		{"Leases", testLeases},
 		{"LeaseConcurrent", testLeaseConcurrent},
 		{"ConsoleSessions", testConsoleSessions},

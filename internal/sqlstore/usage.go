@@ -220,7 +220,8 @@ func (db *DB) PruneUsage(ctx context.Context, before time.Time) (int64, error) {
 			return deleted, err // the batches before it stay deleted
 		}
 		if deleted += n; n < usagePruneBatch {
-			return deleted, nil
+			_, err := db.pruneVerifications(ctx, before) // the same history, the same retention
+			return deleted, err
 		}
 	}
 }

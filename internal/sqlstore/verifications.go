@@ -1,0 +1,201 @@
+package sqlstore
+
+import (
+	"context"
+	"fmt"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/keygate/keygate"
+)
+
+// AddVerifications adds verification counts in one transaction, merged and
+// upserted in chunks as AddUsage does. Like usage, counts are not audited
+// and emit no Change.
+func (db *DB) AddVerifications(ctx context.Context, counts []keygate.VerificationCount) error {
+	if len(counts) == 0 {
+		return nil
+	}
+	type key struct {
+		hour                                   int64
+		keyID, consumer, service, source, code string
+	}
+	index := make(map[key]int, len(counts))
+	type row struct {
+		key
+		n int64
+	}
+	rows := make([]row, 0, len(counts))
+	for i, c := range counts {
+		field := "counts[" + strconv.Itoa(i) + "]"
+		switch {
+		case c.Hour.IsZero():
+			return keygate.Errorf(keygate.EINVALID, "%s.hour: required", field)
+		case c.Source != keygate.SourceGateway && c.Source != keygate.SourceVerify:
+			return keygate.Errorf(keygate.EINVALID, "%s.source: must be gateway or verify", field)
+		case c.Code == "":
+			return keygate.Errorf(keygate.EINVALID, "%s.code: required", field)
+		case c.Count < 0:
+			return keygate.Errorf(keygate.EINVALID, "%s.count: must not be negative", field)
+		}
+		k := key{c.Hour.UTC().Truncate(time.Hour).Unix(), c.KeyID, c.ConsumerID, c.ServiceID, string(c.Source), string(c.Code)}
+		if i, ok := index[k]; ok {
+			rows[i].n += c.Count
+			continue
+		}
+		index[k] = len(rows)
+		rows = append(rows, row{k, c.Count})
+	}
+	return db.write(ctx, func(tx *Tx) ([]keygate.Change, error) {
+		for len(rows) > 0 {
+			n := min(len(rows), usageChunk)
+			args := make([]any, 0, n*7)
+			for _, r := range rows[:n] {
+				args = append(args, r.hour, r.keyID, r.consumer, r.service, r.source, r.code, r.n)
+			}
+			if _, err := tx.ExecContext(ctx, addVerificationsSQL(n), args...); err != nil {
+				return nil, fmt.Errorf("store: add verifications: %w", err)
+			}
+			rows = rows[n:]
+		}
+		return nil, nil
+	})
+}
+
+func addVerificationsSQL(n int) string {
+	var b strings.Builder
+	b.WriteString(`INSERT INTO verification_counts (hour, key_id, consumer_id, service_id, source, code, n) VALUES `)
+	for i := range n {
+		if i > 0 {
+			b.WriteString(", ")
+		}
+		b.WriteString("(?, ?, ?, ?, ?, ?, ?)")
+	}
+	b.WriteString(` ON CONFLICT (hour, key_id, consumer_id, service_id, source, code) DO UPDATE SET
+		n = verification_counts.n + excluded.n`)
+	return b.String()
+}
+
+// verificationColumns are the columns of the fields counts group by.
+var verificationColumns = map[string]string{
+	keygate.GroupByOutcome: "code", keygate.GroupByConsumer: "consumer_id", keygate.GroupByKey: "key_id",
+	keygate.GroupByService: "service_id", keygate.GroupBySource: "source",
+}
+
+func (db *DB) Verifications(ctx context.Context, q keygate.VerificationQuery) ([]keygate.VerificationRow, error) {
+	var bucket string
+	switch q.Interval {
+	case keygate.ByHour, "":
+		bucket = `hour`
+	case keygate.ByDay:
+		bucket = `hour - ((hour % 86400) + 86400) % 86400`
+	default:
+		return nil, keygate.Errorf(keygate.EINVALID, "interval: must be hour or day")
+	}
+	grouped := map[string]bool{}
+	for _, g := range q.GroupBy {
+		if _, ok := verificationColumns[g]; !ok {
+			return nil, keygate.Errorf(keygate.EINVALID, "group_by: %q is not one of %s", g, strings.Join(keygate.VerificationGroups, ", "))
+		}
+		grouped[g] = true
+	}
+	limit := q.Limit
+	switch {
+	case limit < 0:
+		return nil, keygate.Errorf(keygate.EINVALID, "limit: must not be negative")
+	case limit == 0:
+		limit = defaultUsageLimit
+	}
+	if !q.From.IsZero() && !q.To.IsZero() && q.To.Before(q.From) {
+		return nil, keygate.Errorf(keygate.EINVALID, "to: must not be before from")
+	}
+	var where []string
+	var args []any
+	if !q.From.IsZero() {
+		where, args = append(where, `hour >= ?`), append(args, ceilUnix(q.From))
+	}
+	if !q.To.IsZero() {
+		where, args = append(where, `hour < ?`), append(args, ceilUnix(q.To))
+	}
+	for _, f := range []struct{ col, v string }{
+		{"key_id", q.KeyID}, {"consumer_id", q.ConsumerID}, {"service_id", q.ServiceID},
+		{"source", string(q.Source)}, {"code", string(q.Code)},
+	} {
+		if f.v != "" {
+			where, args = append(where, f.col+` = ?`), append(args, f.v)
+		}
+	}
+	cond := ""
+	if len(where) > 0 {
+		cond = `WHERE ` + strings.Join(where, ` AND `)
+	}
+	// The grouped columns in a fixed order; the others read as ''.
+	cols := []string{"start"}
+	sel := []string{bucket + ` AS start`}
+	for _, g := range keygate.VerificationGroups {
+		col := verificationColumns[g]
+		if grouped[g] {
+			cols = append(cols, col)
+			sel = append(sel, col)
+		} else {
+			sel = append(sel, `''`)
+		}
+	}
+	rows, err := db.r.QueryContext(ctx, `SELECT `+strings.Join(sel, `, `)+`, CAST(sum(n) AS BIGINT)
+		FROM verification_counts `+cond+`
+		GROUP BY `+strings.Join(cols, `, `)+`
+		ORDER BY `+strings.Join(cols, `, `)+` LIMIT ?`, append(args, limit+1)...)
+	if err != nil {
+		return nil, storeError(fmt.Errorf("store: verifications: %w", err))
+	}
+	defer rows.Close()
+	out := []keygate.VerificationRow{}
+	for rows.Next() {
+		if len(out) == limit {
+			return nil, keygate.Errorf(keygate.EINVALID,
+				"verifications: more than %d rows match: narrow the time range, filter by key, consumer or service, group by fewer fields, or use interval day", limit)
+		}
+		var r keygate.VerificationRow
+		var start int64
+		var code, source string
+		if err := rows.Scan(&start, &code, &r.ConsumerID, &r.KeyID, &r.ServiceID, &source, &r.Count); err != nil {
+			return nil, storeError(fmt.Errorf("store: verifications: %w", err))
+		}
+		r.Start, r.Code, r.Source = time.Unix(start, 0).UTC(), keygate.VerifyCode(code), keygate.VerificationSource(source)
+		out = append(out, r)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, storeError(fmt.Errorf("store: verifications: %w", err))
+	}
+	return out, nil
+}
+
+// pruneVerifications deletes the verification counts of hours that start
+// before before's hour, usagePruneBatch rows per transaction, as PruneUsage
+// does for usage: the counts are usage history and share its retention.
+func (db *DB) pruneVerifications(ctx context.Context, before time.Time) (int64, error) {
+	cutoff := before.UTC().Truncate(time.Hour).Unix()
+	var deleted int64
+	for {
+		if err := ctx.Err(); err != nil {
+			return deleted, storeError(err)
+		}
+		var n int64
+		err := db.write(ctx, func(tx *Tx) ([]keygate.Change, error) {
+			res, err := tx.ExecContext(ctx, `DELETE FROM verification_counts WHERE (hour, key_id, consumer_id, service_id, source, code) IN
+				(SELECT hour, key_id, consumer_id, service_id, source, code FROM verification_counts WHERE hour < ? LIMIT ?)`, cutoff, usagePruneBatch)
+			if err != nil {
+				return nil, fmt.Errorf("store: prune verifications: %w", err)
+			}
+			n, err = res.RowsAffected()
+			return nil, err
+		})
+		if err != nil {
+			return deleted, err
+		}
+		if deleted += n; n < usagePruneBatch {
+			return deleted, nil
+		}
+	}
+}

@@ -1,0 +1,80 @@
+package meter
+
+import (
+	"context"
+	"hash/maphash"
+	"time"
+
+	"github.com/keygate/keygate"
+)
+
+// VerificationStore is where verification counts go, when the meter's
+// store keeps them (every keygate.Store does).
+type VerificationStore interface {
+	AddVerifications(ctx context.Context, counts []keygate.VerificationCount) error
+}
+
+// VerificationMetrics learns each verification as it is counted (a
+// Prometheus counter by source and code).
+type VerificationMetrics interface {
+	Verified(source keygate.VerificationSource, code keygate.VerifyCode)
+}
+
+// Verification is one judgement of a key to count: by the gateway or the
+// verify API, with its outcome code.
+type Verification struct {
+	At         time.Time
+	KeyID      string // "" when no key was found
+	ConsumerID string
+	ServiceID  string
+	Source     keygate.VerificationSource
+	Code       keygate.VerifyCode
+}
+
+type vbucket struct {
+	hour                   int64
+	key, consumer, service string
+	source                 keygate.VerificationSource
+	code                   keygate.VerifyCode
+}
+
+// CountVerification adds one verification. Like Count, it never waits for
+// the store: the counts are written with the usage counts, in the same
+// batched flush.
+func (m *Meter) CountVerification(v *Verification) {
+	if m.vmetrics != nil {
+		m.vmetrics.Verified(v.Source, v.Code)
+	}
+	if m.vstore == nil {
+		return
+	}
+	b := vbucket{hour: v.At.Truncate(time.Hour).Unix(), key: v.KeyID, consumer: v.ConsumerID, service: v.ServiceID, source: v.Source, code: v.Code}
+	h := v.KeyID
+	if h == "" {
+		h = v.ServiceID
+	}
+	s := &m.shards[maphash.String(m.seed, h)%shardCount]
+	s.mu.Lock()
+	s.verifications[b]++
+	s.mu.Unlock()
+}
+
+// takeVerifications empties the shards' verification counts into records.
+func (m *Meter) takeVerifications(records []keygate.VerificationCount) []keygate.VerificationCount {
+	for i := range m.shards {
+		s := &m.shards[i]
+		s.mu.Lock()
+		taken := s.verifications
+		if len(taken) == 0 {
+			s.mu.Unlock()
+			continue
+		}
+		s.verifications = make(map[vbucket]int64, len(taken))
+		s.mu.Unlock()
+		for b, n := range taken {
+			records = append(records, keygate.VerificationCount{Hour: time.Unix(b.hour, 0).UTC(), KeyID: b.key,
+				ConsumerID: b.consumer, ServiceID: b.service, Source: b.source, Code: b.code, Count: n})
+		}
+	}
+	return records
+}

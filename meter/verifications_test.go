@@ -1,0 +1,118 @@
+package meter
+
+import (
+	"context"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/keygate/keygate"
+)
+
+// vstore adds verification counts to a usage store.
+type vstore struct {
+	*store
+	vmu  sync.Mutex
+	sums map[vbucket]int64
+}
+
+func (s *vstore) AddVerifications(_ context.Context, counts []keygate.VerificationCount) error {
+	s.mu.Lock()
+	refuse := s.refuse
+	s.mu.Unlock()
+	if refuse {
+		return context.DeadlineExceeded
+	}
+	s.vmu.Lock()
+	defer s.vmu.Unlock()
+	for _, c := range counts {
+		s.sums[vbucket{c.Hour.Unix(), c.KeyID, c.ConsumerID, c.ServiceID, c.Source, c.Code}] += c.Count
+	}
+	return nil
+}
+
+type vmetrics struct {
+	mu sync.Mutex
+	n  map[keygate.VerifyCode]int
+}
+
+func (m *vmetrics) UsageFlushed(int)  {}
+func (m *vmetrics) UsageFlushFailed() {}
+func (m *vmetrics) UsageDropped(int)  {}
+func (m *vmetrics) Verified(_ keygate.VerificationSource, c keygate.VerifyCode) {
+	m.mu.Lock()
+	m.n[c]++
+	m.mu.Unlock()
+}
+
+func TestVerificationsCountedPerHourAndWrittenWithUsage(t *testing.T) {
+	st := &vstore{store: newStore(), sums: map[vbucket]int64{}}
+	met := &vmetrics{n: map[keygate.VerifyCode]int{}}
+	m := New(st, Options{Logger: quiet, Metrics: met})
+	var wg sync.WaitGroup
+	for i := range 8 {
+		wg.Go(func() {
+			for j := range 100 {
+				at := t0.Add(time.Duration(j%2) * time.Hour) // two hours
+				code := keygate.CodeValid
+				if i == 0 {
+					code = keygate.CodeRevoked
+				}
+				m.CountVerification(&Verification{At: at, KeyID: "k1", ConsumerID: "c1", ServiceID: "s1", Source: keygate.SourceGateway, Code: code})
+			}
+		})
+	}
+	wg.Wait()
+	m.CountVerification(&Verification{At: t0, ServiceID: "s1", Source: keygate.SourceVerify, Code: keygate.CodeNotFound})
+
+	st.setRefuse(true)
+	if err := m.Flush(context.Background()); err == nil {
+		t.Fatal("flush to a refusing store succeeded")
+	}
+	st.setRefuse(false)
+	if err := m.Flush(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	h := t0.Truncate(time.Hour).Unix()
+	want := map[vbucket]int64{
+		{h, "k1", "c1", "s1", keygate.SourceGateway, keygate.CodeValid}:          350,
+		{h + 3600, "k1", "c1", "s1", keygate.SourceGateway, keygate.CodeValid}:   350,
+		{h, "k1", "c1", "s1", keygate.SourceGateway, keygate.CodeRevoked}:        50,
+		{h + 3600, "k1", "c1", "s1", keygate.SourceGateway, keygate.CodeRevoked}: 50,
+		{h, "", "", "s1", keygate.SourceVerify, keygate.CodeNotFound}:            1,
+	}
+	if len(st.sums) != len(want) {
+		t.Errorf("stored %v, want %v", st.sums, want)
+	}
+	for b, n := range want {
+		if st.sums[b] != n {
+			t.Errorf("%+v: %d, want %d", b, st.sums[b], n)
+		}
+	}
+	if met.n[keygate.CodeValid] != 700 || met.n[keygate.CodeRevoked] != 100 || met.n[keygate.CodeNotFound] != 1 {
+		t.Errorf("metrics saw %v", met.n)
+	}
+}
+
+// A store without verification counts (an older one in a test) is fine:
+// verifications are not kept, usage is.
+func TestVerificationsWithoutStore(t *testing.T) {
+	st := newStore()
+	m := New(st, Options{Logger: quiet})
+	m.CountVerification(&Verification{At: t0, KeyID: "k", Source: keygate.SourceGateway, Code: keygate.CodeValid})
+	if err := m.Flush(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func BenchmarkCountVerification(b *testing.B) {
+	m := New(&vstore{store: newStore(), sums: map[vbucket]int64{}}, Options{Logger: quiet})
+	v := &Verification{At: t0, KeyID: "0195a3c2-0000-7000-8000-000000000001", ConsumerID: "c1", ServiceID: "s1",
+		Source: keygate.SourceGateway, Code: keygate.CodeValid}
+	b.ReportAllocs()
+	b.RunParallel(func(pb *testing.PB) {
+		for pb.Next() {
+			m.CountVerification(v)
+		}
+	})
+}
