@@ -58,6 +58,13 @@ type APIKey struct {
 	// imported): any string, looked up by an identifier derived from it
 	// (see apikey.IsImportedIdentifier). Rotating it issues a keygate key.
 	Imported bool `json:"imported"`
+	// Permissions and Roles are the names of the permissions and roles the
+	// key holds itself (its consumer's apply too; see EffectivePermissions).
+	Permissions []string `json:"permissions"`
+	Roles       []string `json:"roles"`
+	// RolePermissions are the permissions of the roles of the key and its
+	// consumer, by role name, as the store's lookups read them.
+	RolePermissions map[string][]string `json:"-"`
 	Timestamps
 }
 
@@ -83,6 +90,7 @@ func (k *APIKey) State(now time.Time) VerifyCode {
 func (k *APIKey) Normalize() {
 	k.AllowedServices, k.AllowedRoutes = orEmpty(k.AllowedServices), orEmpty(k.AllowedRoutes)
 	k.AllowedCIDRs, k.Tags = orEmpty(k.AllowedCIDRs), orEmpty(k.Tags)
+	k.Permissions, k.Roles = orEmpty(k.Permissions), orEmpty(k.Roles)
 }
 
 // ValidateRestrictions checks the key's own fields (references are resolved
@@ -92,6 +100,12 @@ func (k *APIKey) ValidateRestrictions() error {
 		return err
 	}
 	if _, err := ParseCIDRs("allowed_cidrs", k.AllowedCIDRs); err != nil {
+		return err
+	}
+	if err := ValidateGrants("permissions", k.Permissions); err != nil {
+		return err
+	}
+	if err := ValidateGrants("roles", k.Roles); err != nil {
 		return err
 	}
 	return validateTags(k.Tags)
