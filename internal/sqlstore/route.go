@@ -91,6 +91,10 @@ func saveRoute(ctx context.Context, tx *Tx, r *keygate.Route, insert bool) error
 	if len(r.Permissions) > 0 {
 		for _, m := range slices.Sorted(maps.Keys(r.Permissions)) {
 			if _, err := permquery.Compile(r.Permissions[m]); err != nil {
+				var perr *permquery.Error
+				if errors.As(err, &perr) {
+					return keygate.Errorf(keygate.EINVALID, "permissions.%s: position %d: %s", m, perr.Pos, perr.Msg)
+				}
 				return keygate.Errorf(keygate.EINVALID, "permissions.%s: %v", m, err)
 			}
 		}
