@@ -292,3 +292,25 @@ func (p *parser) operand(depth int) error {
 	}
 	return p.errorf("expected a permission name or \"(\", got %s", p.describe())
 }
+
+// And returns a query that holds when both a and b hold; an empty (or
+// nil) one is left out.
+func And(a, b *Query) *Query {
+	switch {
+	case a == nil || len(a.nodes) == 0:
+		return b
+	case b == nil || len(b.nodes) == 0:
+		return a
+	}
+	nodes := make([]node, 0, len(a.nodes)+len(b.nodes)+1)
+	nodes = append(nodes, a.nodes...)
+	off := int32(len(a.nodes))
+	for _, n := range b.nodes {
+		if n.op != opName {
+			n.left += off
+		}
+		nodes = append(nodes, n)
+	}
+	nodes = append(nodes, node{op: opAnd, left: off - 1})
+	return &Query{src: "(" + a.src + ") AND (" + b.src + ")", nodes: nodes}
+}

@@ -161,3 +161,22 @@ func BenchmarkCompile(b *testing.B) {
 		}
 	}
 }
+
+func TestAnd(t *testing.T) {
+	a, b := MustCompile("a OR b"), MustCompile("c AND (d OR e)")
+	q := And(a, b)
+	for _, tt := range []struct {
+		perms []string
+		want  bool
+	}{{[]string{"a", "c", "d"}, true}, {[]string{"b", "c", "e"}, true}, {[]string{"a", "c"}, false}, {[]string{"c", "d"}, false}} {
+		if got := q.Allows(tt.perms); got != tt.want {
+			t.Errorf("%s allows %v = %v, want %v", q, tt.perms, got, tt.want)
+		}
+		if got, want := q.Allows(tt.perms), MustCompile(q.String()).Allows(tt.perms); got != want {
+			t.Errorf("And differs from its source compiled")
+		}
+	}
+	if And(nil, b) != b || And(a, MustCompile("")) != a {
+		t.Error("an empty query is not left out")
+	}
+}
