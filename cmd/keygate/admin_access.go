@@ -55,6 +55,8 @@ token: keep it, it is shown only now.`,
 	f.StringSliceVar(&in.Routes, "route", nil, "route (id or name) wanted (repeatable)")
 	f.StringVar(&in.Plan, "plan", "", "plan asked for")
 	f.StringVar(&in.Reason, "reason", "", "why access is needed")
+	f.StringVar(&in.Kind, "kind", "", "what is asked for: key (the default: a key for --service/--route) or plan_change (move to --plan)")
+	f.StringVar(&in.Key, "key", "", "with --kind plan_change: the key (id) whose own plan changes; none: the consumer's")
 
 	var (
 		page   keygate.Page

@@ -24,3 +24,6 @@ ALTER TABLE consumers ADD COLUMN roles TEXT NOT NULL DEFAULT '[]';
 -- A route's permission queries by method (keygate.Route.Permissions): a
 -- JSON object, NULL when the route requires none.
 ALTER TABLE routes ADD COLUMN permissions TEXT;
+-- What an access request asks for (keygate.AccessRequest.Kind): a key, or
+-- a plan change (key_id then names the key whose plan changes, if any).
+ALTER TABLE access_requests ADD COLUMN kind TEXT NOT NULL DEFAULT 'key';
