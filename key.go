@@ -113,7 +113,7 @@ func (k *APIKey) ValidateRestrictions() error {
 
 // KeyFixedField returns the JSON name of the first field that differs
 // between before and after other than the ones UpdateKey may change (name,
-// tags and plan), or "" when only those differ. Nil and empty lists are
+// tags, plan, permissions and roles), or "" when only those differ. Nil and empty lists are
 // the same list.
 func KeyFixedField(before, after *APIKey) string {
 	switch {
@@ -240,7 +240,9 @@ type KeyStore interface {
 	// without a key are left out.
 	LookupKeys(ctx context.Context, identifiers []string) ([]KeyWithConsumer, error)
 	// UpdateKey applies update to the stored key and saves it, in one
-	// transaction. Only Name, Tags and Plan may change: restrictions and
+	// transaction. Only Name, Tags, Plan, Permissions and Roles may
+	// change (permissions and roles must exist: ENOTFOUND naming the
+	// entry): restrictions and
 	// lifetime are what a key was issued with (rotate it for others), so a
 	// change to any other field is refused, EINVALID naming that field, and
 	// nothing is written. The plan is given by id or name and stored as its
