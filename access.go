@@ -29,7 +29,10 @@ var AccessStatuses = []AccessStatus{AccessPending, AccessApproved, AccessDenied,
 // by the keyring (kind SealedAccessPickup, the request's id) until it is
 // picked up, once, and then destroyed.
 type AccessRequest struct {
-	ID       string   `json:"id"`
+	ID string `json:"id"`
+	// Kind is what is asked for: AccessKindKey (a key for services and
+	// routes) or AccessKindPlanChange (another usage plan, Plan).
+	Kind     string   `json:"kind"`
 	Consumer Ref      `json:"consumer"`
 	Services []string `json:"services"` // ids
 	Routes   []string `json:"routes"`   // ids
@@ -43,18 +46,31 @@ type AccessRequest struct {
 	// RequestedBy is the name of the admin token that made the request;
 	// DecidedBy that of the one that decided it, or "rule:<name>" for an
 	// auto-approval.
-	RequestedBy    string     `json:"requested_by"`
-	DecidedBy      string     `json:"decided_by,omitempty"`
-	DecisionReason string     `json:"decision_reason,omitempty"`
-	KeyID          string     `json:"key_id,omitempty"` // the key issued on approval
-	CreatedAt      time.Time  `json:"created_at"`
-	DecidedAt      *time.Time `json:"decided_at,omitempty"`
-	PickedUpAt     *time.Time `json:"picked_up_at,omitempty"`
+	RequestedBy    string `json:"requested_by"`
+	DecidedBy      string `json:"decided_by,omitempty"`
+	DecisionReason string `json:"decision_reason,omitempty"`
+	// KeyID is the key issued on approval; for a plan change, the key
+	// whose own plan changes ("": the consumer's plan changes).
+	KeyID      string     `json:"key_id,omitempty"`
+	CreatedAt  time.Time  `json:"created_at"`
+	DecidedAt  *time.Time `json:"decided_at,omitempty"`
+	PickedUpAt *time.Time `json:"picked_up_at,omitempty"`
 	// PickupTokenHash is the SHA-256 of the pickup token, which lets the
 	// requester collect the key without an admin token. The token itself is
 	// shown once, when the request is created.
 	PickupTokenHash []byte `json:"-"`
 }
+
+// Kinds of access request.
+const (
+	// AccessKindKey asks for a key for services and routes (the default).
+	AccessKindKey = "key"
+	// AccessKindPlanChange asks to move the consumer (or one of its keys,
+	// KeyID) to the usage plan named Plan. Approval switches the plan in
+	// one transaction: the keys stay as they are and usage counted so far
+	// is kept, since usage is counted per key and consumer, not per plan.
+	AccessKindPlanChange = "plan_change"
+)
 
 // SealedAccessPickup is the Sealed.Kind of an approved request's key,
 // waiting to be picked up; the Sealed.ID is the request's id.
@@ -63,8 +79,14 @@ const SealedAccessPickup = "access_pickup"
 // RulePrefix starts the DecidedBy of a request an access rule approved.
 const RulePrefix = "rule:"
 
-// Normalize makes nil lists empty. Stores call it before they save.
-func (r *AccessRequest) Normalize() { r.Services, r.Routes = orEmpty(r.Services), orEmpty(r.Routes) }
+// Normalize makes nil lists empty and an empty Kind AccessKindKey. Stores
+// call it before they save.
+func (r *AccessRequest) Normalize() {
+	r.Services, r.Routes = orEmpty(r.Services), orEmpty(r.Routes)
+	if r.Kind == "" {
+		r.Kind = AccessKindKey
+	}
+}
 
 // Limits of access requests and rules.
 const (
@@ -79,10 +101,7 @@ func (r *AccessRequest) Validate() error {
 	if r.Consumer.IsZero() {
 		return Errorf(EINVALID, "consumer: required")
 	}
-	if err := validateAccessTargets(r.Services, r.Routes); err != nil {
-		return err
-	}
-	if err := validatePlan("plan", r.Plan, false); err != nil {
+	if err := validateAccessKind(r.Kind, r.Services, r.Routes, r.Plan); err != nil {
 		return err
 	}
 	if err := ValidateAccessReason("reason", r.Reason); err != nil {
@@ -95,6 +114,24 @@ func (r *AccessRequest) Validate() error {
 		return Errorf(EINVALID, "pickup_token_hash: required")
 	}
 	return nil
+}
+
+// validateAccessKind checks what a request of kind asks for: services or
+// routes for a key, a plan (and nothing else) for a plan change.
+func validateAccessKind(kind string, services, routes []string, plan string) error {
+	switch kind {
+	case "", AccessKindKey:
+		if err := validateAccessTargets(services, routes); err != nil {
+			return err
+		}
+		return validatePlan("plan", plan, false)
+	case AccessKindPlanChange:
+		if len(services)+len(routes) > 0 {
+			return Errorf(EINVALID, "services: a plan change asks for a plan, not for services or routes")
+		}
+		return validatePlan("plan", plan, true)
+	}
+	return Errorf(EINVALID, "kind: must be %s or %s", AccessKindKey, AccessKindPlanChange)
 }
 
 func validateAccessTargets(services, routes []string) error {
@@ -202,6 +239,13 @@ type AccessRequestStore interface {
 	// plan. Of concurrent decisions exactly one wins. key is written back
 	// as stored.
 	ApproveAccessRequest(ctx context.Context, id string, d AccessDecision, key *APIKey, seal func(id string) (*Sealed, error)) (*AccessRequest, error)
+	// ApprovePlanChange approves a pending plan change (ECONFLICT for any
+	// other status, EINVALID for another kind) in one transaction: the
+	// consumer's plan, or its key KeyID's, becomes the usage plan the
+	// request's Plan names (EINVALID naming plan when there is none; the
+	// request stays pending), and the decision is recorded. Reported as
+	// the consumer's (or key's) update, so caches switch limits at once.
+	ApprovePlanChange(ctx context.Context, id string, d AccessDecision) (*AccessRequest, error)
 	// DenyAccessRequest denies a pending request (ECONFLICT for any other).
 	DenyAccessRequest(ctx context.Context, id string, d AccessDecision) (*AccessRequest, error)
 	// PickUpAccessRequest hands an approved request's sealed key to open
@@ -298,11 +342,16 @@ type AccessRuleStore interface {
 // AccessRequestInput is the body of POST /v1/access-requests. The consumer,
 // services and routes are given by id or name.
 type AccessRequestInput struct {
+	// Kind is AccessKindKey (the default) or AccessKindPlanChange.
+	Kind     string   `json:"kind,omitempty"`
 	Consumer Ref      `json:"consumer"`
 	Services []string `json:"services,omitempty"`
 	Routes   []string `json:"routes,omitempty"`
 	Plan     string   `json:"plan,omitempty"`
 	Reason   string   `json:"reason,omitempty"`
+	// Key, for a plan change, is the key (id) whose own plan is to change;
+	// without it the consumer's plan changes.
+	Key string `json:"key,omitempty"`
 }
 
 // Validate reports the first invalid field.
@@ -310,11 +359,14 @@ func (in *AccessRequestInput) Validate() error {
 	if in.Consumer.IsZero() {
 		return Errorf(EINVALID, "consumer: required")
 	}
-	if err := validateAccessTargets(in.Services, in.Routes); err != nil {
+	if err := validateAccessKind(in.Kind, in.Services, in.Routes, in.Plan); err != nil {
 		return err
 	}
-	if err := validatePlan("plan", in.Plan, false); err != nil {
-		return err
+	if in.Key != "" && in.Kind != AccessKindPlanChange {
+		return Errorf(EINVALID, "key: only for a plan change")
+	}
+	if in.Key != "" && !LooksLikeID(in.Key) {
+		return Errorf(EINVALID, "key: must be a key's id")
 	}
 	return ValidateAccessReason("reason", in.Reason)
 }

@@ -80,6 +80,9 @@ type KeyRequest struct {
 	// Plan is the usage plan the key is limited by instead of its
 	// consumer's (id or name).
 	Plan *Ref `json:"plan,omitempty"`
+	// Permissions and Roles the key holds itself (names), besides its consumer's.
+	Permissions []string `json:"permissions,omitempty"`
+	Roles       []string `json:"roles,omitempty"`
 }
 
 // KeyImport is the body of POST /v1/consumers/{consumer}/keys that imports
@@ -156,6 +159,13 @@ type VerifyRequest struct {
 	Service string `json:"service,omitempty"`
 	Route   string `json:"route,omitempty"`
 	IP      string `json:"ip,omitempty"`
+	// Permissions is a permission query the key must satisfy
+	// ("documents.read AND (documents.write OR admin)"), else the answer is
+	// INSUFFICIENT_PERMISSIONS; see package permquery.
+	Permissions string `json:"permissions,omitempty"`
+	// Method, with Route, also applies the route's permission query for
+	// that HTTP method, as the gateway would.
+	Method string `json:"method,omitempty"`
 }
 
 // VerifyResponse is the outcome of a VerifyRequest. The key's details are

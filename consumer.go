@@ -19,16 +19,22 @@ type Consumer struct {
 	// Plan is the usage plan the consumer's requests are limited by; nil:
 	// none. Stores keep its id.
 	Plan *Ref `json:"plan"`
+	// Permissions and Roles are held by every key of the consumer.
+	Permissions []string `json:"permissions"`
+	Roles       []string `json:"roles"`
 	Timestamps
 }
 
 // NewConsumer returns an empty consumer ready to be decoded into.
-func NewConsumer() *Consumer { return &Consumer{Groups: []string{}, Tags: []string{}} }
+func NewConsumer() *Consumer {
+	return &Consumer{Groups: []string{}, Tags: []string{}, Permissions: []string{}, Roles: []string{}}
+}
 
 // Normalize makes nil lists empty, so that they are written as [] and never
 // as null. Stores call it before they save.
 func (c *Consumer) Normalize() {
 	c.Groups, c.Tags = orEmpty(c.Groups), orEmpty(c.Tags)
+	c.Permissions, c.Roles = orEmpty(c.Permissions), orEmpty(c.Roles)
 }
 
 // Validate reports the first invalid field.
@@ -49,6 +55,12 @@ func (c *Consumer) Validate() error {
 		return err
 	}
 	if err := validateTags(c.Tags); err != nil {
+		return err
+	}
+	if err := ValidateGrants("permissions", c.Permissions); err != nil {
+		return err
+	}
+	if err := ValidateGrants("roles", c.Roles); err != nil {
 		return err
 	}
 	if c.RotationPolicy != nil {

@@ -58,6 +58,13 @@ type APIKey struct {
 	// imported): any string, looked up by an identifier derived from it
 	// (see apikey.IsImportedIdentifier). Rotating it issues a keygate key.
 	Imported bool `json:"imported"`
+	// Permissions and Roles are the names of the permissions and roles the
+	// key holds itself (its consumer's apply too; see EffectivePermissions).
+	Permissions []string `json:"permissions"`
+	Roles       []string `json:"roles"`
+	// RolePermissions are the permissions of the roles of the key and its
+	// consumer, by role name, as the store's lookups read them.
+	RolePermissions map[string][]string `json:"-"`
 	Timestamps
 }
 
@@ -83,6 +90,7 @@ func (k *APIKey) State(now time.Time) VerifyCode {
 func (k *APIKey) Normalize() {
 	k.AllowedServices, k.AllowedRoutes = orEmpty(k.AllowedServices), orEmpty(k.AllowedRoutes)
 	k.AllowedCIDRs, k.Tags = orEmpty(k.AllowedCIDRs), orEmpty(k.Tags)
+	k.Permissions, k.Roles = orEmpty(k.Permissions), orEmpty(k.Roles)
 }
 
 // ValidateRestrictions checks the key's own fields (references are resolved
@@ -94,12 +102,18 @@ func (k *APIKey) ValidateRestrictions() error {
 	if _, err := ParseCIDRs("allowed_cidrs", k.AllowedCIDRs); err != nil {
 		return err
 	}
+	if err := ValidateGrants("permissions", k.Permissions); err != nil {
+		return err
+	}
+	if err := ValidateGrants("roles", k.Roles); err != nil {
+		return err
+	}
 	return validateTags(k.Tags)
 }
 
 // KeyFixedField returns the JSON name of the first field that differs
 // between before and after other than the ones UpdateKey may change (name,
-// tags and plan), or "" when only those differ. Nil and empty lists are
+// tags, plan, permissions and roles), or "" when only those differ. Nil and empty lists are
 // the same list.
 func KeyFixedField(before, after *APIKey) string {
 	switch {
@@ -226,7 +240,9 @@ type KeyStore interface {
 	// without a key are left out.
 	LookupKeys(ctx context.Context, identifiers []string) ([]KeyWithConsumer, error)
 	// UpdateKey applies update to the stored key and saves it, in one
-	// transaction. Only Name, Tags and Plan may change: restrictions and
+	// transaction. Only Name, Tags, Plan, Permissions and Roles may
+	// change (permissions and roles must exist: ENOTFOUND naming the
+	// entry): restrictions and
 	// lifetime are what a key was issued with (rotate it for others), so a
 	// change to any other field is refused, EINVALID naming that field, and
 	// nothing is written. The plan is given by id or name and stored as its

@@ -33,6 +33,41 @@ type Route struct {
 
 	// OAuth2 takes JWT access tokens (see OAuth2AuthConfig); nil: not accepted.
 	OAuth2 *OAuth2AuthConfig `json:"oauth2"`
+
+	// Permissions are permission queries (see package permquery) an API
+	// key must satisfy, by HTTP method; "*" is for the methods not listed.
+	// A key that does not is refused (403, INSUFFICIENT_PERMISSIONS). Nil:
+	// none. Stores check the queries' syntax when they save.
+	Permissions map[string]string `json:"permissions,omitempty"`
+}
+
+// PermissionQuery returns the permission query for method: its own, else
+// "*"'s, else "".
+func (r *Route) PermissionQuery(method string) string {
+	if q, ok := r.Permissions[method]; ok {
+		return q
+	}
+	return r.Permissions["*"]
+}
+
+func (r *Route) validatePermissions() error {
+	if len(r.Permissions) > maxListLen {
+		return Errorf(EINVALID, "permissions: at most %d methods", maxListLen)
+	}
+	for m, q := range r.Permissions {
+		if m != "*" {
+			if problem := validateMethod(m); problem != "" {
+				return Errorf(EINVALID, "permissions: method %q: %s, or *", m, problem)
+			}
+		}
+		if strings.TrimSpace(q) == "" {
+			return Errorf(EINVALID, "permissions.%s: empty query", m)
+		}
+	}
+	if len(r.Permissions) > 0 && r.KeyAuth == nil {
+		return Errorf(EINVALID, "permissions: needs key_auth on the route (permissions are held by API keys)")
+	}
+	return nil
 }
 
 // NewRoute returns a route with Kong's defaults, ready to be decoded into.
@@ -113,6 +148,9 @@ func (r *Route) Normalize() {
 		c.EnforceHeaders, c.Algorithms = orEmpty(c.EnforceHeaders), orEmpty(c.Algorithms)
 	}
 	r.OAuth2.normalize()
+	if len(r.Permissions) == 0 {
+		r.Permissions = nil
+	}
 	if r.PayloadEncryption == PayloadEncryptionOff {
 		r.PayloadEncryption = "" // off is the default, and reads back as empty
 	}
@@ -154,6 +192,9 @@ func (r *Route) Validate() error {
 		return Errorf(EINVALID, "acl: needs an authentication method on the route (key_auth, hmac_auth or oauth2)")
 	}
 	if err := r.validatePayloadEncryption(); err != nil {
+		return err
+	}
+	if err := r.validatePermissions(); err != nil {
 		return err
 	}
 	return validateTags(r.Tags)

@@ -28,6 +28,7 @@ type Store interface {
 	VerificationStore
 	LeaseStore
 	PayloadSessionStore
+	PermissionStore
 	ChangeLog
 	Close() error
 }
@@ -97,6 +98,11 @@ const (
 	AccessTokenChanged
 	// PayloadSessionChanged: a payload encryption session started or ended.
 	PayloadSessionChanged
+	// PermissionChanged: a permission was created, updated or deleted.
+	PermissionChanged
+	// RoleChanged: a role (its permissions) changed; caches of keys drop
+	// every key, since any may hold the role.
+	RoleChanged
 )
 
 // String names the kind as the audit trail does.
@@ -122,6 +128,10 @@ func (k ChangeKind) String() string {
 		return "access_token"
 	case PayloadSessionChanged:
 		return "payload_session"
+	case PermissionChanged:
+		return "permission"
+	case RoleChanged:
+		return "role"
 	}
 	return "unknown"
 }
@@ -129,7 +139,7 @@ func (k ChangeKind) String() string {
 // ParseChangeKind is the kind String names; 0 for a name it does not know
 // (one a newer keygate wrote), which no cache acts on.
 func ParseChangeKind(s string) ChangeKind {
-	for k := ServiceChanged; k <= PayloadSessionChanged; k++ {
+	for k := ServiceChanged; k <= RoleChanged; k++ {
 		if k.String() == s {
 			return k
 		}

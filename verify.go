@@ -17,6 +17,8 @@ const (
 	CodeRevoked      VerifyCode = "REVOKED"        // revoked
 	CodeForbidden    VerifyCode = "FORBIDDEN"      // valid, but not for this service or route
 	CodeIPNotAllowed VerifyCode = "IP_NOT_ALLOWED" // valid, but not from this address
+	// CodeInsufficientPermissions: valid, but without the permissions asked for.
+	CodeInsufficientPermissions VerifyCode = "INSUFFICIENT_PERMISSIONS"
 )
 
 // Target is what a credential is being used for. A key restricted to
@@ -29,6 +31,9 @@ type Target struct {
 	// Unscoped checks the key's state and network restrictions only: for a
 	// request about the key itself (self-service rotation), not a service.
 	Unscoped bool
+	// Permissions, when set, must hold for the key's permissions
+	// (VerifiedKey.Permissions), else INSUFFICIENT_PERMISSIONS.
+	Permissions PermissionQuery
 }
 
 // VerifyResult is a verification outcome. Key and Consumer are set whenever
@@ -55,6 +60,9 @@ type VerifiedKey struct {
 	Successor *Successor
 	// Restrictions are the key's; nil when it has none.
 	Restrictions *KeyRestrictions
+	// Permissions and Roles are what the key holds (EffectivePermissions),
+	// sorted; nil when none.
+	Permissions, Roles []string
 }
 
 // Successor is the key that replaced a rotated one, and when it did.

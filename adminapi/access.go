@@ -111,11 +111,19 @@ func (s *Server) requestAccess(ctx context.Context, in keygate.AccessRequestInpu
 
 	token := pickupTokenPrefix + rand.Text()
 	req := &keygate.AccessRequest{
-		Consumer: keygate.Ref{ID: consumer.ID}, Services: unique(services), Routes: unique(routes),
-		Plan: in.Plan, Reason: in.Reason, RequestedBy: by, PickupTokenHash: HashAdminToken(token),
+		Kind: in.Kind, Consumer: keygate.Ref{ID: consumer.ID}, Services: unique(services), Routes: unique(routes),
+		Plan: in.Plan, Reason: in.Reason, RequestedBy: by, PickupTokenHash: HashAdminToken(token), KeyID: in.Key,
+	}
+	if req.Kind == keygate.AccessKindPlanChange {
+		// Refused now rather than left pending for nobody to approve.
+		if _, err := s.Store.FindPlan(ctx, in.Plan); keygate.ErrorCode(err) == keygate.ENOTFOUND {
+			return nil, keygate.Errorf(keygate.EINVALID, "plan: no usage plan %q", in.Plan)
+		} else if err != nil {
+			return nil, err
+		}
 	}
 	if err := s.Store.CreateAccessRequest(ctx, req); err != nil {
-		return nil, err
+		return nil, refInBody(err)
 	}
 	s.publishAccess(ctx, keygate.EventAccessRequested, req, map[string]any{
 		"services": req.Services, "routes": req.Routes, "plan": req.Plan, "requested_by": req.RequestedBy})
@@ -166,6 +174,19 @@ func (s *Server) matchingRule(ctx context.Context, c *keygate.Consumer, plan str
 // one pickup. The key's full form exists only in this call and, sealed, in
 // the store.
 func (s *Server) approveAccess(ctx context.Context, id string, d keygate.AccessDecision) (*keygate.AccessRequest, error) {
+	pending, err := s.Store.FindAccessRequest(ctx, id)
+	if err != nil {
+		return nil, err
+	}
+	if pending.Kind == keygate.AccessKindPlanChange {
+		req, err := s.Store.ApprovePlanChange(ctx, id, d)
+		if err != nil {
+			return nil, err
+		}
+		s.publishAccess(ctx, keygate.EventAccessApproved, req, map[string]any{
+			"kind": req.Kind, "key_id": req.KeyID, "plan": req.Plan, "decided_by": req.DecidedBy, "reason": req.DecisionReason})
+		return req, nil
+	}
 	k := &keygate.APIKey{Name: "access-" + strings.ToLower(id), Status: keygate.KeyActive, AllowedCIDRs: []string{}, Tags: []string{}}
 	key, err := s.mintKey(k)
 	if err != nil {

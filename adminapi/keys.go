@@ -2,6 +2,7 @@ package adminapi
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"maps"
 	"net/http"
@@ -14,6 +15,7 @@ import (
 
 	"github.com/keygate/keygate"
 	"github.com/keygate/keygate/apikey"
+	"github.com/keygate/keygate/permquery"
 )
 
 // maxRefs bounds the services or routes a key can be restricted to, as the
@@ -41,7 +43,7 @@ func (s *Server) createKey(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	if err := s.Store.CreateKey(ctx, k); err != nil {
-		return err
+		return refInBody(err) // a permission or role the store could not find is the body's
 	}
 	s.publish(ctx, keygate.EventKeyCreated, k.Consumer.ID, map[string]any{"key_id": k.ID, "name": k.Name, "start": k.Start, "expires_at": k.ExpiresAt})
 	return reply(w, http.StatusCreated, keygate.IssuedKey{APIKey: *k, Key: key.Reveal()})
@@ -60,6 +62,8 @@ func (s *Server) newKey(ctx context.Context, consumer string, req keygate.KeyReq
 		Status:       keygate.KeyActive,
 		AllowedCIDRs: orEmpty(req.AllowedCIDRs),
 		Tags:         orEmpty(req.Tags),
+		Permissions:  orEmpty(req.Permissions),
+		Roles:        orEmpty(req.Roles),
 	}
 	if err := k.ValidateRestrictions(); err != nil {
 		return nil, err
@@ -197,7 +201,7 @@ func (s *Server) revokeKey(w http.ResponseWriter, r *http.Request) error {
 // keyPatchFields are what PATCH /v1/keys/{id} may set. A key's other fields
 // are what it was issued with: a key with other restrictions or another
 // lifetime is a new key (rotate it).
-var keyPatchFields = []string{"name", "tags", "plan"}
+var keyPatchFields = []string{"name", "tags", "plan", "permissions", "roles"}
 
 // keyFields are the JSON names of APIKey's fields, so that a patch that
 // names one it may not set is told so, rather than that it is unknown.
@@ -225,7 +229,7 @@ func (s *Server) updateKey(w http.ResponseWriter, r *http.Request) error {
 		switch {
 		case slices.ContainsFunc(keyPatchFields, func(p string) bool { return strings.EqualFold(p, f) }):
 		case keyFields[strings.ToLower(f)]:
-			return keygate.Errorf(keygate.EINVALID, "%s: cannot be changed; a key's name, tags and plan can (rotate the key for other restrictions or another lifetime)",
+			return keygate.Errorf(keygate.EINVALID, "%s: cannot be changed; a key's name, tags, plan, permissions and roles can (rotate the key for other restrictions or another lifetime)",
 				strings.ToLower(f))
 		default:
 			return keygate.Errorf(keygate.EINVALID, "unknown field %q", f)
@@ -235,6 +239,9 @@ func (s *Server) updateKey(w http.ResponseWriter, r *http.Request) error {
 		Name *string      `json:"name"`
 		Tags []string     `json:"tags"`
 		Plan *keygate.Ref `json:"plan"`
+		// Replaced as a whole; null: none.
+		Permissions []string `json:"permissions"`
+		Roles       []string `json:"roles"`
 	}
 	if err := decode(body, &patch); err != nil {
 		return err
@@ -253,6 +260,12 @@ func (s *Server) updateKey(w http.ResponseWriter, r *http.Request) error {
 		}
 		if hasField(fields, "plan") { // null: none, the consumer's
 			k.Plan = patch.Plan
+		}
+		if hasField(fields, "permissions") {
+			k.Permissions = orEmpty(patch.Permissions)
+		}
+		if hasField(fields, "roles") {
+			k.Roles = orEmpty(patch.Roles)
 		}
 		return nil
 	})
@@ -329,6 +342,11 @@ func (s *Server) verifyKey(w http.ResponseWriter, r *http.Request) error {
 		}
 		t.IP = ip.Unmap() // so an IPv4-mapped address matches IPv4 CIDRs
 	}
+	if q, err := s.verifyPermissions(ctx, req, t.RouteID); err != nil {
+		return err
+	} else if q != nil {
+		t.Permissions = q
+	}
 
 	res, err := s.Verifier.VerifyKey(ctx, req.Key, t)
 	if err != nil {
@@ -344,6 +362,7 @@ func (s *Server) verifyKey(w http.ResponseWriter, r *http.Request) error {
 		if r := k.Restrictions; r != nil {
 			resp.AllowedServices, resp.AllowedRoutes, resp.AllowedCIDRs = r.Services, r.Routes, r.CIDRs
 		}
+		resp.Permissions, resp.Roles = k.Permissions, k.Roles
 	}
 	if c := res.Consumer; c != nil {
 		resp.Consumer = &keygate.VerifiedCaller{ID: c.ID, Username: c.Username, CustomID: c.CustomID, Groups: orEmpty(c.Groups)}
@@ -394,6 +413,48 @@ func (s *Server) serviceID(ctx context.Context, ref string) (string, error) {
 		return "", err
 	}
 	return svc.ID, nil
+}
+
+// verifyPermissions is the permission query a verify request asks for:
+// its own, and with a method, the route's for that method (as the gateway
+// applies it); nil for none.
+func (s *Server) verifyPermissions(ctx context.Context, req keygate.VerifyRequest, routeID string) (*permquery.Query, error) {
+	q, err := compilePermissions("permissions", req.Permissions)
+	if err != nil {
+		return nil, err
+	}
+	if req.Method == "" {
+		return q, nil
+	}
+	if strings.Trim(req.Method, "ABCDEFGHIJKLMNOPQRSTUVWXYZ") != "" || len(req.Method) > 16 {
+		return nil, keygate.Errorf(keygate.EINVALID, "method: must be an upper-case HTTP method such as GET")
+	}
+	if routeID == "" {
+		return nil, keygate.Errorf(keygate.EINVALID, "method: needs route")
+	}
+	rt, err := s.Store.FindRoute(ctx, routeID)
+	if err != nil {
+		return nil, err
+	}
+	rq, err := compilePermissions("route permissions", rt.PermissionQuery(req.Method))
+	if err != nil {
+		return nil, err
+	}
+	return permquery.And(rq, q), nil
+}
+
+// compilePermissions compiles a permission query from a request; a bad
+// one is a 400 naming field and the position.
+func compilePermissions(field, src string) (*permquery.Query, error) {
+	if src == "" {
+		return nil, nil
+	}
+	q, err := permquery.Compile(src)
+	var perr *permquery.Error
+	if errors.As(err, &perr) {
+		return nil, keygate.Errorf(keygate.EINVALID, "%s: position %d: %s", field, perr.Pos, perr.Msg)
+	}
+	return q, err
 }
 
 func (s *Server) routeID(ctx context.Context, ref string) (string, error) {

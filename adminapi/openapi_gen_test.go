@@ -147,7 +147,18 @@ var ops = map[string]op{
 	"GET /v1/plans/{plan}":    {id: "getPlan", summary: "Get a plan by id or name", out: keygate.Plan{}},
 	"PATCH /v1/plans/{plan}":  {id: "updatePlan", summary: "Change a plan's fields", in: keygate.Plan{}, out: keygate.Plan{}},
 	"DELETE /v1/plans/{plan}": {id: "deletePlan", summary: "Delete a plan", status: 204},
-	"GET /v1/usage":           {id: "usage", summary: "Usage summed per bucket, consumer, credential and route (format=csv: CSV)", out: usageResponse{}, query: []string{"consumer", "key", "route", "from", "to", "granularity", "format"}},
+
+	"POST /v1/permissions":                {id: "createPermission", summary: "Create a permission", in: keygate.Permission{}, out: keygate.Permission{}, status: 201},
+	"GET /v1/permissions":                 {id: "listPermissions", summary: "List permissions", out: keygate.Permission{}, list: true},
+	"GET /v1/permissions/{permission}":    {id: "getPermission", summary: "Get a permission by id or name", out: keygate.Permission{}},
+	"PATCH /v1/permissions/{permission}":  {id: "updatePermission", summary: "Change a permission's description", in: keygate.Permission{}, out: keygate.Permission{}},
+	"DELETE /v1/permissions/{permission}": {id: "deletePermission", summary: "Delete a permission no role, consumer or key holds", status: 204},
+	"POST /v1/roles":                      {id: "createRole", summary: "Create a role", in: keygate.Role{}, out: keygate.Role{}, status: 201},
+	"GET /v1/roles":                       {id: "listRoles", summary: "List roles", out: keygate.Role{}, list: true},
+	"GET /v1/roles/{role}":                {id: "getRole", summary: "Get a role by id or name", out: keygate.Role{}},
+	"PATCH /v1/roles/{role}":              {id: "updateRole", summary: "Change a role's description or permissions", in: keygate.Role{}, out: keygate.Role{}},
+	"DELETE /v1/roles/{role}":             {id: "deleteRole", summary: "Delete a role no consumer or key holds", status: 204},
+	"GET /v1/usage":                       {id: "usage", summary: "Usage summed per bucket, consumer, credential and route (format=csv: CSV)", out: usageResponse{}, query: []string{"consumer", "key", "route", "from", "to", "granularity", "format"}},
 
 	"GET /v1/analytics/verifications": {id: "verificationAnalytics", summary: "Keys judged by the gateway and the verify API, counted per interval and outcome, consumer, key, service or source", out: verificationsResponse{}, query: []string{"group_by", "interval", "from", "to", "key", "consumer", "service", "source", "outcome"}},
 

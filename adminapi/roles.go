@@ -133,7 +133,17 @@ var permissions = map[string]Permission{
 	"DELETE /v1/plans/{plan}": PermWrite,
 	"GET /v1/usage":           PermRead,
 
-	"GET /v1/analytics/verifications": PermRead,
+	"GET /v1/analytics/verifications":     PermRead,
+	"POST /v1/permissions":                PermWrite,
+	"GET /v1/permissions":                 PermRead,
+	"GET /v1/permissions/{permission}":    PermRead,
+	"PATCH /v1/permissions/{permission}":  PermWrite,
+	"DELETE /v1/permissions/{permission}": PermWrite,
+	"POST /v1/roles":                      PermWrite,
+	"GET /v1/roles":                       PermRead,
+	"GET /v1/roles/{role}":                PermRead,
+	"PATCH /v1/roles/{role}":              PermWrite,
+	"DELETE /v1/roles/{role}":             PermWrite,
 
 	"POST /v1/consumers/{consumer}/oauth-clients": PermWrite,
 	"GET /v1/consumers/{consumer}/oauth-clients":  PermRead,

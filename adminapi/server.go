@@ -125,6 +125,7 @@ func (s *Server) Handler() http.Handler {
 
 	s.accessRoutes(h)
 	s.planRoutes(h)
+	s.permissionRoutes(h)
 	s.oauthClientRoutes(h)
 	s.payloadRoutes(h)
 	s.analyticsRoutes(h)

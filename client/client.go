@@ -254,6 +254,50 @@ func (c *Client) DeleteConsumer(ctx context.Context, ref string) error {
 	return c.do(ctx, http.MethodDelete, at("consumers", ref), nil, nil)
 }
 
+// Permissions and roles
+
+func (c *Client) CreatePermission(ctx context.Context, p *keygate.Permission) (*keygate.Permission, error) {
+	return create[keygate.Permission](ctx, c, "/v1/permissions", p)
+}
+
+func (c *Client) Permission(ctx context.Context, ref string) (*keygate.Permission, error) {
+	return call[keygate.Permission](ctx, c, http.MethodGet, at("permissions", ref), nil)
+}
+
+func (c *Client) Permissions(ctx context.Context, p keygate.Page) ([]*keygate.Permission, string, error) {
+	return list[*keygate.Permission](ctx, c, "/v1/permissions", p)
+}
+
+func (c *Client) UpdatePermission(ctx context.Context, ref string, patch map[string]any) (*keygate.Permission, error) {
+	return call[keygate.Permission](ctx, c, http.MethodPatch, at("permissions", ref), patch)
+}
+
+// DeletePermission deletes a permission; one a role, consumer or key holds is ECONFLICT.
+func (c *Client) DeletePermission(ctx context.Context, ref string) error {
+	return c.do(ctx, http.MethodDelete, at("permissions", ref), nil, nil)
+}
+
+func (c *Client) CreateRole(ctx context.Context, r *keygate.Role) (*keygate.Role, error) {
+	return create[keygate.Role](ctx, c, "/v1/roles", r)
+}
+
+func (c *Client) Role(ctx context.Context, ref string) (*keygate.Role, error) {
+	return call[keygate.Role](ctx, c, http.MethodGet, at("roles", ref), nil)
+}
+
+func (c *Client) Roles(ctx context.Context, p keygate.Page) ([]*keygate.Role, string, error) {
+	return list[*keygate.Role](ctx, c, "/v1/roles", p)
+}
+
+func (c *Client) UpdateRole(ctx context.Context, ref string, patch map[string]any) (*keygate.Role, error) {
+	return call[keygate.Role](ctx, c, http.MethodPatch, at("roles", ref), patch)
+}
+
+// DeleteRole deletes a role; one a consumer or key holds is ECONFLICT.
+func (c *Client) DeleteRole(ctx context.Context, ref string) error {
+	return c.do(ctx, http.MethodDelete, at("roles", ref), nil, nil)
+}
+
 // Plans
 
 func (c *Client) CreatePlan(ctx context.Context, p *keygate.Plan) (*keygate.Plan, error) {

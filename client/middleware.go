@@ -105,8 +105,7 @@ func (m *middleware) serve(w http.ResponseWriter, r *http.Request, next http.Han
 		m.refuse(w, r, http.StatusUnauthorized, nil, msg)
 		return
 	}
-	req := verifyWithPermissions{VerifyRequest: keygate.VerifyRequest{Key: key, Service: m.cfg.Service, Route: m.cfg.Route,
-		IP: m.clientIP(r)}, Permissions: m.cfg.Permissions}
+	req := keygate.VerifyRequest{Key: key, Service: m.cfg.Service, Route: m.cfg.Route, IP: m.clientIP(r), Permissions: m.cfg.Permissions}
 	if m.cfg.PermissionsFor != nil {
 		req.Permissions = m.cfg.PermissionsFor(r)
 	}
@@ -118,11 +117,7 @@ func (m *middleware) serve(w http.ResponseWriter, r *http.Request, next http.Han
 	}
 	if ans == nil {
 		var err error
-		if req.Permissions == "" {
-			ans, err = m.cfg.Client.verify(r.Context(), req.VerifyRequest)
-		} else {
-			ans, err = m.cfg.Client.verify(r.Context(), req)
-		}
+		ans, err = m.cfg.Client.verify(r.Context(), req)
 		if err == nil && req.Permissions != "" && ans.Valid && ans.Permissions == nil {
 			// A server that does not know permission queries ignores them:
 			// fail closed rather than admit what it did not check.
@@ -240,7 +235,7 @@ func writeGatewayError(w http.ResponseWriter, status int, msg string) {
 
 // cacheKey names a verify request without holding its key: a hash of
 // all the request's fields.
-func cacheKey(req verifyWithPermissions) string {
+func cacheKey(req keygate.VerifyRequest) string {
 	h := sha256.New()
 	for _, s := range []string{req.Key, req.Service, req.Route, req.IP, req.Permissions} {
 		h.Write([]byte(s))

@@ -13,10 +13,9 @@ import (
 // package keygate: servers that apply limits, credits, permissions and
 // the reversible disable send them.
 const (
-	codeDisabled                = keygate.VerifyCode("DISABLED")
-	codeInsufficientPermissions = keygate.VerifyCode("INSUFFICIENT_PERMISSIONS")
-	codeRateLimited             = keygate.VerifyCode("RATE_LIMITED")
-	codeUsageExceeded           = keygate.VerifyCode("USAGE_EXCEEDED")
+	codeDisabled      = keygate.VerifyCode("DISABLED")
+	codeRateLimited   = keygate.VerifyCode("RATE_LIMITED")
+	codeUsageExceeded = keygate.VerifyCode("USAGE_EXCEEDED")
 )
 
 // ErrVerifyUnavailable wraps every error of Verify: the answer could not be
@@ -35,17 +34,7 @@ func (c *Client) Verify(ctx context.Context, req keygate.VerifyRequest) (*keygat
 	return c.verify(ctx, req)
 }
 
-// verifyWithPermissions is a verify request with a permission query. The
-// query is sent beside keygate.VerifyRequest's fields rather than as one of
-// them, so that a server that does not know permission queries refuses the
-// request (it decodes strictly: 400, an error here) instead of answering
-// without checking them.
-type verifyWithPermissions struct {
-	keygate.VerifyRequest
-	Permissions string `json:"permissions,omitempty"`
-}
-
-func (c *Client) verify(ctx context.Context, req any) (*keygate.VerifyResponse, error) {
+func (c *Client) verify(ctx context.Context, req keygate.VerifyRequest) (*keygate.VerifyResponse, error) {
 	v, err := call[keygate.VerifyResponse](ctx, c, http.MethodPost, "/v1/keys/verify", req)
 	if err != nil {
 		return nil, fmt.Errorf("%w: %w", ErrVerifyUnavailable, err)
@@ -60,7 +49,7 @@ func HTTPStatus(code keygate.VerifyCode) int {
 	switch code {
 	case keygate.CodeValid:
 		return http.StatusOK
-	case keygate.CodeForbidden, keygate.CodeIPNotAllowed, codeInsufficientPermissions:
+	case keygate.CodeForbidden, keygate.CodeIPNotAllowed, keygate.CodeInsufficientPermissions:
 		return http.StatusForbidden
 	case codeRateLimited, codeUsageExceeded:
 		return http.StatusTooManyRequests
@@ -76,7 +65,7 @@ func refusal(code keygate.VerifyCode) string {
 		return "You cannot consume this service"
 	case keygate.CodeIPNotAllowed:
 		return "Your IP address is not allowed"
-	case codeInsufficientPermissions:
+	case keygate.CodeInsufficientPermissions:
 		return "The key lacks the permissions for this request"
 	case codeRateLimited:
 		return "API rate limit exceeded"

@@ -183,6 +183,7 @@ func (r *Rotator) successor(old *keygate.APIKey, now time.Time) (*keygate.APIKey
 	next := &keygate.APIKey{
 		Consumer: old.Consumer, Name: old.Name, Status: keygate.KeyActive,
 		AllowedServices: old.AllowedServices, AllowedRoutes: old.AllowedRoutes, AllowedCIDRs: old.AllowedCIDRs, Tags: old.Tags,
+		Permissions: old.Permissions, Roles: old.Roles, // what the key may do moves with it
 		Identifier: key.Identifier(), Prefix: key.Prefix(), Start: key.Start(), SecretHash: hash[:], Plan: old.Plan,
 	}
 	if old.ExpiresAt != nil {

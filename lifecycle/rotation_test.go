@@ -77,8 +77,11 @@ func newRotationEnv(t *testing.T, publicKey string) *rotationEnv {
 		t.Fatal(err)
 	}
 	hash := e.hasher.Hash(k)
+	if err := e.db.CreatePermission(t.Context(), &keygate.Permission{Name: "documents.read"}); err != nil {
+		t.Fatal(err)
+	}
 	e.key = &keygate.APIKey{Consumer: keygate.Ref{ID: e.consumer.ID}, Name: "ci", Prefix: k.Prefix(), Start: k.Start(),
-		Identifier: k.Identifier(), SecretHash: hash[:], Tags: []string{"ci"}}
+		Identifier: k.Identifier(), SecretHash: hash[:], Tags: []string{"ci"}, Permissions: []string{"documents.read"}}
 	if err := e.db.CreateKey(t.Context(), e.key); err != nil {
 		t.Fatal(err)
 	}
@@ -195,6 +198,9 @@ func TestJobsRotateOnScheduleSealed(t *testing.T) {
 	res := e.verify(t, newKey)
 	if !res.Valid() || res.Key.ID != successorID || res.Key.Lineage != e.key.Lineage {
 		t.Fatalf("the new key: %s %+v", res.Code, res.Key)
+	}
+	if !slices.Equal(res.Key.Permissions, []string{"documents.read"}) {
+		t.Fatalf("the new key holds %v, want its predecessor's permissions", res.Key.Permissions)
 	}
 	old := e.verify(t, e.full)
 	if !old.Valid() || old.Key.Successor == nil || old.Key.Successor.ID != successorID || !old.Key.ExpiresAt.Equal(e.clock.Now().Add(7*day)) {

@@ -81,7 +81,7 @@ func rowCount(t *testing.T, db *DB, table string) int {
 
 const (
 	serviceRow = `{"table":"services","values":{"id":"s1","name":"orders","url":"http://x","connect_timeout":1,"read_timeout":2,"write_timeout":3,"tags":"[]","created_at":1,"updated_at":1,"targets":"[]","retries":5,"healthcheck":null,"openapi":""}}`
-	routeRow   = `{"table":"routes","values":{"id":"r1","name":"r","service_id":"s1","hosts":"[]","paths":"[\"/r\"]","methods":"[]","strip_path":1,"preserve_host":0,"key_auth":null,"acl":null,"hmac_auth":null,"tags":"[]","created_at":1,"updated_at":1,"oauth2":null,"payload_encryption":"off"}}`
+	routeRow   = `{"table":"routes","values":{"id":"r1","name":"r","service_id":"s1","hosts":"[]","paths":"[\"/r\"]","methods":"[]","strip_path":1,"preserve_host":0,"key_auth":null,"acl":null,"hmac_auth":null,"tags":"[]","created_at":1,"updated_at":1,"oauth2":null,"payload_encryption":"off","permissions":null}}`
 )
 
 func TestLoad(t *testing.T) {

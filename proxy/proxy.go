@@ -393,7 +393,8 @@ func (p *Proxy) authenticate(x *exchange) bool {
 		return false
 	}
 	rt := x.route
-	t := keygate.Target{ServiceID: rt.upstream.service.ID, RouteID: rt.ID, IP: x.client}
+	t := keygate.Target{ServiceID: rt.upstream.service.ID, RouteID: rt.ID, IP: x.client,
+		Permissions: rt.permissions(x.ctx.Request.Header.Method())}
 	var res auth.Result
 	var by auth.Authenticator
 	for i, a := range rt.auths {

@@ -10,6 +10,7 @@ import (
 	"github.com/keygate/keygate"
 	"github.com/keygate/keygate/auth/hmacauth"
 	"github.com/keygate/keygate/auth/keyauth"
+	"github.com/keygate/keygate/permquery"
 )
 
 // reloadTimeout bounds one rebuild or patch, which runs on the admin
@@ -192,6 +193,17 @@ func (p *Proxy) compile(ctx context.Context, r *keygate.Route, u *upstream) (*ro
 	}
 	if err := p.resolveAnonymous(ctx, rt); err != nil {
 		return nil, err
+	}
+	// Compiled once here, so that a request evaluates without allocating.
+	for m, src := range r.Permissions {
+		q, err := permquery.Compile(src)
+		if err != nil {
+			return nil, fmt.Errorf("route %s: permissions.%s: %w", r.Name, m, err)
+		}
+		if rt.perms == nil {
+			rt.perms = map[string]*permquery.Query{}
+		}
+		rt.perms[m] = q
 	}
 	return rt, nil
 }

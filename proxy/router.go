@@ -9,6 +9,7 @@ import (
 
 	"github.com/keygate/keygate"
 	"github.com/keygate/keygate/auth"
+	"github.com/keygate/keygate/permquery"
 )
 
 // route is a keygate.Route made ready for the request path.
@@ -21,6 +22,24 @@ type route struct {
 	anonymous *keygate.Consumer // nil: requests without a credential are refused
 	// unresolved: the route names an anonymous consumer that was not found.
 	unresolved bool
+	// perms are the route's permission queries by method, "*" for the
+	// others; nil: none.
+	perms map[string]*permquery.Query
+}
+
+// permissions is the permission query a request with method must satisfy, nil for none.
+func (rt *route) permissions(method []byte) keygate.PermissionQuery {
+	if rt.perms == nil {
+		return nil
+	}
+	q, ok := rt.perms[string(method)]
+	if !ok {
+		q = rt.perms["*"]
+	}
+	if q == nil {
+		return nil // not a typed nil in the interface
+	}
+	return q
 }
 
 // matcher is one (path, methods) alternative of a route.

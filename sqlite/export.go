@@ -32,7 +32,7 @@ var _ keygate.Exporter = (*DB)(nil)
 // foreign keys; they are billing history, so a backup carries them too, as
 // it carries the revoked access tokens (a restore keeps refusing them).
 // A test checks that every table of the schema is listed.
-var exportTables = []string{"services", "routes", "plans", "plan_routes", "consumers", "api_keys", "admin_tokens", "keyring",
+var exportTables = []string{"services", "routes", "plans", "plan_routes", "permissions", "roles", "consumers", "api_keys", "admin_tokens", "keyring",
 	"data_keys", "secrets", "hmac_credentials", "oauth_clients", "payload_sessions", "webhooks", "webhook_events", "webhook_deliveries", "audit_events",
 	"access_requests", "access_rules", "rotation_pickups", "usage", "verification_counts", "revoked_access_tokens"}
 

@@ -39,6 +39,8 @@ func Run(t *testing.T, open func(tb testing.TB, h Harness) keygate.Store) {
 		{"RouteFilter", testRouteFilter},
 		{"RouteHMACAuth", testRouteHMACAuth},
 		{"RouteOAuth2", testRouteOAuth2},
+		{"RoutePermissions", testRoutePermissions},
+		{"Permissions", testPermissions},
 		{"Consumers", func(t *testing.T, s suite) { testEntity(t, s, consumers) }},
 		{"ConsumerIdentity", testConsumerIdentity},
 		{"ConsumerDeleteCascades", testConsumerDeleteCascades},

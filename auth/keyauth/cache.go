@@ -111,6 +111,15 @@ func newEntry(k *keygate.APIKey, c *keygate.Consumer, cidrs []netip.Prefix, expi
 	if k.SuccessorID != "" {
 		vk.Successor = &keygate.Successor{ID: k.SuccessorID, At: k.UpdatedAt} // rotated then
 	}
+	if len(k.Permissions)+len(k.Roles) > 0 || c != nil && len(c.Permissions)+len(c.Roles) > 0 {
+		vk.Permissions, vk.Roles = keygate.EffectivePermissions(k, c, k.RolePermissions)
+		for i, p := range vk.Permissions {
+			vk.Permissions[i] = unique.Make(p).Value() // one string per name, not per key
+		}
+		for i, r := range vk.Roles {
+			vk.Roles[i] = unique.Make(r).Value()
+		}
+	}
 	// Anything but active (revoked, archived) is refused as revoked, whatever
 	// else the entry says.
 	e := entry{key: vk, consumer: c, expires: expires, revoked: k.Status != keygate.KeyActive}

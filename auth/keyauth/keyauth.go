@@ -19,6 +19,8 @@ const (
 	msgUnauthorized = "Unauthorized"
 	msgForbidden    = "You cannot consume this service"
 	msgIPNotAllowed = "Your IP address is not allowed"
+	// msgInsufficientPermissions: the key lacks what the route asks of this method.
+	msgInsufficientPermissions = "Your key lacks the permissions this request needs"
 )
 
 // Authenticator is key-auth as configured on one route.
@@ -76,6 +78,8 @@ func (a *Authenticator) Authenticate(ctx context.Context, r *fasthttp.Request, t
 		return auth.Result{Verdict: auth.Forbidden, Message: msgForbidden, Consumer: res.Consumer, CredentialRecord: res.Key.ID}, nil
 	case keygate.CodeIPNotAllowed:
 		return auth.Result{Verdict: auth.Forbidden, Message: msgIPNotAllowed, Consumer: res.Consumer, CredentialRecord: res.Key.ID}, nil
+	case keygate.CodeInsufficientPermissions:
+		return auth.Result{Verdict: auth.Forbidden, Message: msgInsufficientPermissions, Consumer: res.Consumer, CredentialRecord: res.Key.ID}, nil
 	default:
 		refused := auth.Result{Verdict: auth.Unauthenticated, Message: msgUnauthorized, Reason: res.Code, Presented: presented(key)}
 		if res.Key != nil {

@@ -148,6 +148,10 @@ func (v *Verifier) Apply(c keygate.Change) {
 		// A new consumer has no keys yet, so nothing cached can be stale.
 		v.cache.removeConsumer(c.ID)
 		v.consumers.forget(c.ID)
+	case c.Kind == keygate.RoleChanged && c.Op != keygate.Created:
+		// Any key may hold the role, itself or through its consumer; roles
+		// change rarely, so every key is read again rather than indexed by role.
+		v.cache.clear()
 	}
 }
 
@@ -295,8 +299,17 @@ func (v *Verifier) secretMatches(id *identifier, e *entry, k apikey.Key, sum *[s
 	return true
 }
 
-// check gives the key's state at now, then its restrictions against the target.
+// check gives the key's state at now, then its restrictions against the
+// target, then the target's permission query.
 func (e *entry) check(t keygate.Target, now int64) keygate.VerifyCode {
+	code := e.checkKey(t, now)
+	if code == keygate.CodeValid && t.Permissions != nil && !t.Permissions.Allows(e.key.Permissions) {
+		return keygate.CodeInsufficientPermissions
+	}
+	return code
+}
+
+func (e *entry) checkKey(t keygate.Target, now int64) keygate.VerifyCode {
 	switch {
 	case e.revoked:
 		return keygate.CodeRevoked

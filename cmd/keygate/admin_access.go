@@ -27,12 +27,14 @@ func (a *adminCLI) accessCommand() *cobra.Command {
 
 	var in keygate.AccessRequestInput
 	request := &cobra.Command{
-		Use:   "request CONSUMER --service S | --route R [--plan P] [--reason TEXT]",
+		Use:   "request CONSUMER --service S | --route R [--plan P] [--reason TEXT] | --kind plan_change --plan P [--key ID]",
 		Short: "Request access for a consumer; prints the pickup token once",
 		Long: `Request access to services and/or routes for a consumer (id or username).
 An access rule may approve it at once. The pickup token printed lets the
 requester pick the key up once the request is approved, without an admin
-token: keep it, it is shown only now.`,
+token: keep it, it is shown only now. With --kind plan_change it asks to move
+the consumer (or its key --key) to the usage plan --plan instead; approved,
+the plan switches at once and nothing is picked up.`,
 		Args: cobra.ExactArgs(1),
 		RunE: a.run(func(cmd *cobra.Command, c *client.Client, args []string) error {
 			in.Consumer = refOf(args[0])
@@ -40,8 +42,8 @@ token: keep it, it is shown only now.`,
 			if err != nil {
 				return err
 			}
-			if a.json {
-				return a.show(cmd, r, nil)
+			if a.json || r.Kind == keygate.AccessKindPlanChange {
+				return a.show(cmd, r, accessHeader, accessRow(&r.AccessRequest))
 			}
 			out := cmd.OutOrStdout()
 			fmt.Fprintf(out, "Pickup token for access request %s:\n\n    %s\n\n", r.ID, r.PickupToken)
@@ -55,6 +57,8 @@ token: keep it, it is shown only now.`,
 	f.StringSliceVar(&in.Routes, "route", nil, "route (id or name) wanted (repeatable)")
 	f.StringVar(&in.Plan, "plan", "", "plan asked for")
 	f.StringVar(&in.Reason, "reason", "", "why access is needed")
+	f.StringVar(&in.Kind, "kind", "", "what is asked for: key (the default: a key for --service/--route) or plan_change (move to --plan)")
+	f.StringVar(&in.Key, "key", "", "with --kind plan_change: the key (id) whose own plan changes; none: the consumer's")
 
 	var (
 		page   keygate.Page

@@ -106,7 +106,7 @@ cannot be changed: rotate it for a key with others.`,
 				patch["plan"] = planFlagPatch(plan)
 			}
 			if len(patch) == 0 {
-				return fmt.Errorf("nothing to change: give --name, --tag or --plan")
+				return fmt.Errorf("nothing to change: give --name, --tag, --plan, --permission or --role")
 			}
 			k, err := c.UpdateKey(cmd.Context(), args[0], patch)
 			if err != nil {
@@ -118,7 +118,9 @@ cannot be changed: rotate it for a key with others.`,
 	f := cmd.Flags()
 	f.String("name", "", `name of the key; "" removes it`)
 	f.StringSlice("tag", nil, "tag (repeatable); replaces the key's tags")
-	fields = map[string]string{"name": "name", "tag": "tags"}
+	f.StringSlice("permission", nil, "permission (repeatable); replaces the key's own permissions")
+	f.StringSlice("role", nil, "role (repeatable); replaces the key's own roles")
+	fields = map[string]string{"name": "name", "tag": "tags", "permission": "permissions", "role": "roles"}
 	planFlag(f, &plan, `usage plan (id or name) for this key, instead of its consumer's; "" removes it`)
 	return cmd
 }
@@ -173,6 +175,8 @@ can ("keys list --imported" lists them).`,
 	f.StringSliceVar(&req.AllowedRoutes, "route", nil, "route (id or name) the key is limited to (repeatable)")
 	f.StringSliceVar(&req.AllowedCIDRs, "cidr", nil, "network (CIDR or address) the key may be used from (repeatable)")
 	f.StringSliceVar(&req.Tags, "tag", nil, "tag (repeatable)")
+	f.StringSliceVar(&req.Permissions, "permission", nil, "permission the key holds, besides its consumer's (repeatable)")
+	f.StringSliceVar(&req.Roles, "role", nil, "role the key holds, besides its consumer's (repeatable)")
 	planFlag(f, &plan, "usage plan (id or name) for this key, instead of its consumer's")
 	f.BoolVar(&imp, "import", false, "import an existing key (e.g. from Kong) instead of issuing one; needs --key-stdin")
 	f.BoolVar(&keyStdin, "key-stdin", false, "read the key to import from standard input")

@@ -144,7 +144,10 @@ func consumerFlags(fs *pflag.FlagSet, c *keygate.Consumer) map[string]string {
 	fs.StringSliceVar(&c.Groups, "group", nil, "ACL group (repeatable)")
 	fs.StringSliceVar(&c.Tags, "tag", nil, "tag (repeatable)")
 	fs.StringVar(&c.PublicKey, "public-key", "", "base64 X25519 public key the new keys of automatic rotations are sealed to (update: \"\" removes it)")
-	return map[string]string{"username": "username", "custom-id": "custom_id", "group": "groups", "tag": "tags", "public-key": "public_key"}
+	fs.StringSliceVar(&c.Permissions, "permission", nil, "permission every key of the consumer holds (repeatable; update: replaces them)")
+	fs.StringSliceVar(&c.Roles, "role", nil, "role every key of the consumer holds (repeatable; update: replaces them)")
+	return map[string]string{"username": "username", "custom-id": "custom_id", "group": "groups", "tag": "tags", "public-key": "public_key",
+		"permission": "permissions", "role": "roles"}
 }
 
 // rotationFlags are the rotation policy flags of consumers create and update.
@@ -220,6 +223,7 @@ func (a *adminCLI) consumersCommand() *cobra.Command {
 		Args:  cobra.NoArgs,
 		RunE: a.run(func(cmd *cobra.Command, c *client.Client, _ []string) error {
 			co.Groups, co.Tags = nonNil(co.Groups), nonNil(co.Tags)
+			co.Permissions, co.Roles = nonNil(co.Permissions), nonNil(co.Roles)
 			co.RotationPolicy = createRotation.policy(cmd.Flags())
 			co.Plan = planFlagRef(createPlan)
 			out, err := c.CreateConsumer(cmd.Context(), co)

@@ -21,13 +21,13 @@ import (
 // changes; a key issued on approval is reported as created, like any other.
 
 const accessRequestCols = `a.id, a.consumer_id, a.services, a.routes, a.plan, a.reason, a.status, a.requested_by,
-	a.decided_by, a.decision_reason, a.key_id, a.pickup_token_hash, a.created_at, a.decided_at, a.picked_up_at`
+	a.decided_by, a.decision_reason, a.key_id, a.pickup_token_hash, a.created_at, a.decided_at, a.picked_up_at, a.kind`
 
 func scanAccessRequest(row scanner) (*keygate.AccessRequest, error) {
 	r := &keygate.AccessRequest{}
 	if err := row.Scan(&r.ID, &r.Consumer.ID, listCol(&r.Services), listCol(&r.Routes), &r.Plan, &r.Reason, &r.Status,
 		&r.RequestedBy, &r.DecidedBy, &r.DecisionReason, nullStringColumn{&r.KeyID}, &r.PickupTokenHash,
-		timeColumn{&r.CreatedAt}, nullTimeColumn{&r.DecidedAt}, nullTimeColumn{&r.PickedUpAt}); err != nil {
+		timeColumn{&r.CreatedAt}, nullTimeColumn{&r.DecidedAt}, nullTimeColumn{&r.PickedUpAt}, &r.Kind); err != nil {
 		return nil, err
 	}
 	return r, nil
@@ -78,10 +78,20 @@ func (db *DB) CreateAccessRequest(ctx context.Context, r *keygate.AccessRequest)
 		v.Services, v.Routes = slices.Clone(r.Services), slices.Clone(r.Routes)
 		v.PickupTokenHash = slices.Clone(r.PickupTokenHash)
 		v.Normalize()
+		var keyID any // a plan change's key; an issued key's is set on approval
+		if v.Kind == keygate.AccessKindPlanChange && r.KeyID != "" {
+			k, err := findKey(ctx, tx, r.KeyID)
+			if keygate.ErrorCode(err) == keygate.ENOTFOUND || err == nil && k.Consumer.ID != consumer.ID {
+				return nil, keygate.Errorf(keygate.ENOTFOUND, "key: consumer %q has no key %q", r.Consumer.String(), r.KeyID)
+			} else if err != nil {
+				return nil, err
+			}
+			v.KeyID, keyID = k.ID, k.ID
+		}
 		if _, err := tx.ExecContext(ctx, `INSERT INTO access_requests (id, consumer_id, services, routes, plan, reason, status,
-			requested_by, pickup_token_hash, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+			requested_by, pickup_token_hash, created_at, kind, key_id) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
 			v.ID, v.Consumer.ID, encodeList(v.Services), encodeList(v.Routes), v.Plan, v.Reason, string(v.Status),
-			v.RequestedBy, v.PickupTokenHash, micros(v.CreatedAt)); err != nil {
+			v.RequestedBy, v.PickupTokenHash, micros(v.CreatedAt), v.Kind, keyID); err != nil {
 			return nil, fmt.Errorf("store: create access request: %w", err)
 		}
 		return nil, db.record(ctx, tx, "access_request", "created", v.ID)
@@ -128,6 +138,9 @@ func (db *DB) ApproveAccessRequest(ctx context.Context, id string, d keygate.Acc
 		if r, err = pendingAccessRequest(ctx, tx, id); err != nil {
 			return nil, err
 		}
+		if r.Kind != keygate.AccessKindKey {
+			return nil, keygate.Errorf(keygate.EINVALID, "access request: a %s issues no key (approve it as a plan change)", r.Kind)
+		}
 		k := *key
 		k.Consumer = keygate.Ref{ID: r.Consumer.ID}
 		k.AllowedServices, k.AllowedRoutes = slices.Clone(r.Services), slices.Clone(r.Routes)
@@ -160,6 +173,72 @@ func (db *DB) ApproveAccessRequest(ctx context.Context, id string, d keygate.Acc
 		return nil, err
 	}
 	*key = *issued
+	return r, nil
+}
+
+// ApprovePlanChange switches the consumer's (or key's) plan; see
+// keygate.AccessRequestStore. Only plan_id changes: the key rows and the
+// usage counted for them are untouched, so the keys keep working throughout.
+func (db *DB) ApprovePlanChange(ctx context.Context, id string, d keygate.AccessDecision) (*keygate.AccessRequest, error) {
+	if err := d.Validate(); err != nil {
+		return nil, err
+	}
+	var r *keygate.AccessRequest
+	err := db.write(ctx, func(tx *Tx) ([]keygate.Change, error) {
+		var err error
+		if r, err = pendingAccessRequest(ctx, tx, id); err != nil {
+			return nil, err
+		}
+		if r.Kind != keygate.AccessKindPlanChange {
+			return nil, keygate.Errorf(keygate.EINVALID, "access request: not a plan change")
+		}
+		plan, err := requestedPlan(ctx, tx, r.Plan)
+		if err != nil {
+			return nil, err
+		}
+		if plan == nil {
+			return nil, keygate.Errorf(keygate.EINVALID, "plan: no usage plan %q", r.Plan)
+		}
+		now := db.stamp()
+		var change keygate.Change
+		if r.KeyID != "" {
+			before, err := findKey(ctx, tx, r.KeyID)
+			if err != nil {
+				return nil, err
+			}
+			after := cloneKey(before)
+			after.Plan, after.UpdatedAt = plan, now
+			if _, err := tx.ExecContext(ctx, `UPDATE api_keys SET plan_id = ?, updated_at = ? WHERE id = ?`, plan.ID, micros(now), before.ID); err != nil {
+				return nil, fmt.Errorf("store: approve plan change: %w", err)
+			}
+			tx.summarize(before.ID, snapshot(before), snapshot(after))
+			change = keygate.Change{Kind: keygate.KeyChanged, Op: keygate.Updated, ID: before.ID, KeyIdentifier: before.Identifier}
+		} else {
+			before, err := findConsumer(ctx, tx, r.Consumer.ID)
+			if err != nil {
+				return nil, err
+			}
+			after := *before
+			after.Plan, after.UpdatedAt = plan, now
+			if _, err := tx.ExecContext(ctx, `UPDATE consumers SET plan_id = ?, updated_at = ? WHERE id = ?`, plan.ID, micros(now), before.ID); err != nil {
+				return nil, fmt.Errorf("store: approve plan change: %w", err)
+			}
+			tx.summarize(before.ID, snapshot(before), snapshot(&after))
+			change = keygate.Change{Kind: keygate.ConsumerChanged, Op: keygate.Updated, ID: before.ID}
+		}
+		r.Status, r.DecidedBy, r.DecisionReason, r.DecidedAt = keygate.AccessApproved, d.By, d.Reason, &now
+		if _, err := tx.ExecContext(ctx, `UPDATE access_requests SET status = ?, decided_by = ?, decision_reason = ?,
+			decided_at = ? WHERE id = ?`, string(r.Status), r.DecidedBy, r.DecisionReason, micros(now), r.ID); err != nil {
+			return nil, fmt.Errorf("store: approve plan change: %w", err)
+		}
+		if err := db.record(ctx, tx, "access_request", "approved", r.ID); err != nil {
+			return nil, err
+		}
+		return []keygate.Change{change}, nil
+	})
+	if err != nil {
+		return nil, err
+	}
 	return r, nil
 }
 

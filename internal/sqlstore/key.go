@@ -14,7 +14,7 @@ import (
 
 const keyCols = `k.id, k.consumer_id, k.identifier, k.prefix, k.start, k.secret_hash, k.name, k.status,
 	k.allowed_services, k.allowed_routes, k.allowed_cidrs, k.tags, k.expires_at, k.revoked_at, k.created_at, k.updated_at,
-	k.rotated_from, k.successor_id, k.plan_id, k.lineage_id, k.imported`
+	k.rotated_from, k.successor_id, k.plan_id, k.lineage_id, k.imported, k.permissions, k.roles`
 
 // lookupKeySQL reads a key with its consumer: one round trip on the gateway's cache miss.
 var lookupKeySQL = `SELECT ` + keyCols + `, ` + prefixed("c.", consumerCols) + `
@@ -33,7 +33,7 @@ func keyDest(k *keygate.APIKey) []any {
 	return []any{&k.ID, &k.Consumer.ID, &k.Identifier, &k.Prefix, &k.Start, &k.SecretHash, &k.Name, &k.Status,
 		listCol(&k.AllowedServices), listCol(&k.AllowedRoutes), listCol(&k.AllowedCIDRs), listCol(&k.Tags),
 		nullTimeColumn{&k.ExpiresAt}, nullTimeColumn{&k.RevokedAt}, created, updated,
-		nullStringColumn{&k.RotatedFrom}, nullStringColumn{&k.SuccessorID}, refColumn{&k.Plan}, &k.Lineage, &k.Imported}
+		nullStringColumn{&k.RotatedFrom}, nullStringColumn{&k.SuccessorID}, refColumn{&k.Plan}, &k.Lineage, &k.Imported, listCol(&k.Permissions), listCol(&k.Roles)}
 }
 
 func scanKey(row scanner) (*keygate.APIKey, error) {
@@ -71,6 +71,9 @@ func (db *DB) LookupKey(ctx context.Context, identifier string) (*keygate.APIKey
 	}
 	if err != nil {
 		return nil, nil, notFound(err, "key not found")
+	}
+	if err := rolePermissions(ctx, db.r, []keygate.KeyWithConsumer{{Key: k, Consumer: c}}); err != nil {
+		return nil, nil, storeError(err)
 	}
 	return k, c, nil
 }
@@ -135,6 +138,9 @@ func (db *DB) LookupKeys(ctx context.Context, identifiers []string) ([]keygate.K
 	if err := rows.Err(); err != nil {
 		return nil, storeError(fmt.Errorf("store: lookup keys: %w", err))
 	}
+	if err := rolePermissions(ctx, db.r, out); err != nil {
+		return nil, storeError(err)
+	}
 	return out, nil
 }
 
@@ -169,6 +175,9 @@ func (db *DB) RecentlyUsedKeys(ctx context.Context, since time.Time, after strin
 	}
 	if err := rows.Err(); err != nil {
 		return nil, storeError(fmt.Errorf("store: recently used keys: %w", err))
+	}
+	if err := rolePermissions(ctx, db.r, out); err != nil {
+		return nil, storeError(err)
 	}
 	return out, nil
 }
@@ -254,12 +263,16 @@ func (db *DB) insertKey(ctx context.Context, tx *Tx, k *keygate.APIKey) (*keygat
 	if v.Plan, err = resolvePlan(ctx, tx, k.Plan); err != nil {
 		return nil, err
 	}
+	if err := checkGrants(ctx, tx, v.Permissions, v.Roles); err != nil {
+		return nil, err
+	}
 	_, err = tx.ExecContext(ctx, `INSERT INTO api_keys (`+strings.ReplaceAll(keyCols, "k.", "")+`)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
 		v.ID, v.Consumer.ID, v.Identifier, v.Prefix, v.Start, v.SecretHash, v.Name, string(v.Status),
 		encodeList(v.AllowedServices), encodeList(v.AllowedRoutes), encodeList(v.AllowedCIDRs), encodeList(v.Tags),
 		nullMicros(v.ExpiresAt), nullMicros(v.RevokedAt), micros(v.CreatedAt), micros(v.UpdatedAt),
-		nullString(v.RotatedFrom), nullString(v.SuccessorID), nullRef(v.Plan), v.Lineage, v.Imported)
+		nullString(v.RotatedFrom), nullString(v.SuccessorID), nullRef(v.Plan), v.Lineage, v.Imported,
+		encodeList(v.Permissions), encodeList(v.Roles))
 	switch code, col := constraint(err); {
 	case code == ForeignKey:
 		return nil, keygate.Errorf(keygate.ENOTFOUND, "consumer: no consumer %q", k.Consumer.ID)
@@ -312,7 +325,7 @@ func (db *DB) UpdateKey(ctx context.Context, id string, update func(*keygate.API
 			return nil, err
 		}
 		if field := keygate.KeyFixedField(stored, v); field != "" {
-			return nil, keygate.Errorf(keygate.EINVALID, "%s: cannot be changed; a key's name, tags and plan can", field)
+			return nil, keygate.Errorf(keygate.EINVALID, "%s: cannot be changed; a key's name, tags, plan, permissions and roles can", field)
 		}
 		v.Normalize()
 		if err := v.ValidateRestrictions(); err != nil {
@@ -322,9 +335,12 @@ func (db *DB) UpdateKey(ctx context.Context, id string, update func(*keygate.API
 		if v.Plan, err = resolvePlan(ctx, tx, v.Plan); err != nil {
 			return nil, err
 		}
+		if err := checkGrants(ctx, tx, v.Permissions, v.Roles); err != nil {
+			return nil, err
+		}
 		v.UpdatedAt = db.stamp()
-		if _, err := tx.ExecContext(ctx, `UPDATE api_keys SET name = ?, tags = ?, plan_id = ?, updated_at = ? WHERE id = ?`,
-			v.Name, encodeList(v.Tags), nullRef(v.Plan), micros(v.UpdatedAt), v.ID); err != nil {
+		if _, err := tx.ExecContext(ctx, `UPDATE api_keys SET name = ?, tags = ?, plan_id = ?, updated_at = ?, permissions = ?, roles = ? WHERE id = ?`,
+			v.Name, encodeList(v.Tags), nullRef(v.Plan), micros(v.UpdatedAt), encodeList(v.Permissions), encodeList(v.Roles), v.ID); err != nil {
 			return nil, fmt.Errorf("store: update key: %w", err)
 		}
 		tx.summarize(v.ID, snapshot(stored), snapshot(v))
@@ -342,6 +358,7 @@ func cloneKey(k *keygate.APIKey) *keygate.APIKey {
 	c.SecretHash = slices.Clone(k.SecretHash)
 	c.AllowedServices, c.AllowedRoutes = slices.Clone(k.AllowedServices), slices.Clone(k.AllowedRoutes)
 	c.AllowedCIDRs, c.Tags = slices.Clone(k.AllowedCIDRs), slices.Clone(k.Tags)
+	c.Permissions, c.Roles = slices.Clone(k.Permissions), slices.Clone(k.Roles)
 	c.ExpiresAt, c.RevokedAt = normalize(k.ExpiresAt), normalize(k.RevokedAt)
 	if k.Plan != nil {
 		p := *k.Plan

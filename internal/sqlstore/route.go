@@ -5,20 +5,27 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"maps"
+	"slices"
 
 	"github.com/keygate/keygate"
+	"github.com/keygate/keygate/permquery"
 )
 
-const routeCols = `id, name, service_id, hosts, paths, methods, strip_path, preserve_host, key_auth, hmac_auth, acl, tags, created_at, updated_at, oauth2, payload_encryption`
+const routeCols = `id, name, service_id, hosts, paths, methods, strip_path, preserve_host, key_auth, hmac_auth, acl, tags, created_at, updated_at, oauth2, payload_encryption, permissions`
 
 func scanRoute(row scanner) (*keygate.Route, error) {
 	r := &keygate.Route{}
+	var perms *map[string]string
 	created, updated := timestamps(&r.Timestamps)
 	if err := row.Scan(&r.ID, &r.Name, &r.Service.ID, listCol(&r.Hosts), listCol(&r.Paths), listCol(&r.Methods),
 		&r.StripPath, &r.PreserveHost, jsonColumn[keygate.KeyAuthConfig]{&r.KeyAuth}, jsonColumn[keygate.HMACAuthConfig]{&r.HMACAuth},
 		jsonColumn[keygate.ACLConfig]{&r.ACL}, listCol(&r.Tags), created, updated,
-		jsonColumn[keygate.OAuth2AuthConfig]{&r.OAuth2}, payloadEncryptionColumn{&r.PayloadEncryption}); err != nil {
+		jsonColumn[keygate.OAuth2AuthConfig]{&r.OAuth2}, payloadEncryptionColumn{&r.PayloadEncryption}, jsonColumn[map[string]string]{&perms}); err != nil {
 		return nil, err
+	}
+	if perms != nil && len(*perms) > 0 {
+		r.Permissions = *perms
 	}
 	return r, nil
 }
@@ -80,14 +87,30 @@ func saveRoute(ctx context.Context, tx *Tx, r *keygate.Route, insert bool) error
 	if err != nil {
 		return err
 	}
+	var perms any
+	if len(r.Permissions) > 0 {
+		for _, m := range slices.Sorted(maps.Keys(r.Permissions)) {
+			if _, err := permquery.Compile(r.Permissions[m]); err != nil {
+				var perr *permquery.Error
+				if errors.As(err, &perr) {
+					return keygate.Errorf(keygate.EINVALID, "permissions.%s: position %d: %s", m, perr.Pos, perr.Msg)
+				}
+				return keygate.Errorf(keygate.EINVALID, "permissions.%s: %v", m, err)
+			}
+		}
+		if perms, err = encodeJSON(&r.Permissions); err != nil {
+			return err
+		}
+	}
 	query := `UPDATE routes SET name = ?2, service_id = ?3, hosts = ?4, paths = ?5, methods = ?6, strip_path = ?7,
-		preserve_host = ?8, key_auth = ?9, hmac_auth = ?10, acl = ?11, tags = ?12, updated_at = ?14, oauth2 = ?15, payload_encryption = ?16 WHERE id = ?1 AND created_at = ?13`
+		preserve_host = ?8, key_auth = ?9, hmac_auth = ?10, acl = ?11, tags = ?12, updated_at = ?14, oauth2 = ?15, payload_encryption = ?16,
+		permissions = ?17 WHERE id = ?1 AND created_at = ?13`
 	if insert {
-		query = `INSERT INTO routes (` + routeCols + `) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16)`
+		query = `INSERT INTO routes (` + routeCols + `) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17)`
 	}
 	_, err = tx.ExecContext(ctx, query, r.ID, r.Name, serviceID, encodeList(r.Hosts), encodeList(r.Paths),
 		encodeList(r.Methods), r.StripPath, r.PreserveHost, keyAuth, hmacAuth, acl, encodeList(r.Tags),
-		micros(r.CreatedAt), micros(r.UpdatedAt), oauth2, payloadEncryption(r.PayloadEncryption))
+		micros(r.CreatedAt), micros(r.UpdatedAt), oauth2, payloadEncryption(r.PayloadEncryption), perms)
 	if code, col := constraint(err); code == Unique && col == "name" {
 		return keygate.Errorf(keygate.ECONFLICT, "name: a route named %q already exists", r.Name)
 	}
