@@ -260,8 +260,8 @@ func (c *keyConn) close() {
 		sqlite3.Xsqlite3_finalize(c.tls, c.stmt)
 	}
 	if c.db != 0 {
+		keyConns.CompareAndDelete(c.db, c) // not a newer connection given the same handle
 		sqlite3.Xsqlite3_close_v2(c.tls, c.db)
-		keyConns.Delete(c.db)
 	}
 	if c.buf != 0 {
 		libc.Xfree(c.tls, c.buf)
