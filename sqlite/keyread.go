@@ -3,9 +3,11 @@ package sqlite
 import (
 	"context"
 	"database/sql"
+	"errors"
 	"fmt"
 	"reflect"
 	"sync"
+	"time"
 	"unsafe"
 
 	"github.com/keygate/keygate"
@@ -26,7 +28,9 @@ import (
 // path").
 //
 // Its connections are readers like the pool's: the same file, query_only,
-// the file mapped (mmap_size), busy_timeout.
+// the file mapped (mmap_size), and a wait of up to 5 s while the file is
+// locked (busy_timeout's), which ends early when the request's context is
+// done (keyBusy).
 type keyReader struct {
 	path  string
 	query string
@@ -49,6 +53,56 @@ type keyConn struct {
 	stmt uintptr
 	buf  uintptr // C memory the identifier is copied to, bound without a copy
 	size int     // buf's size
+
+	ctx       context.Context // the read's, for keyBusy
+	busySince time.Time       // when keyBusy's current wait began
+}
+
+// keyConns are the open connections by SQLite handle, for keyBusy, which
+// SQLite calls with the handle.
+var keyConns sync.Map // uintptr → *keyConn
+
+// keyBusyTimeout bounds a wait for a locked file, as busy_timeout does on
+// the pool's readers.
+const keyBusyTimeout = 5 * time.Second
+
+// keyBusyDelays are the pauses between attempts, SQLite's own for
+// busy_timeout (sqliteDefaultBusyCallback), the last one repeated.
+var keyBusyDelays = [...]time.Duration{1, 2, 5, 10, 15, 20, 25, 25, 25, 50, 50, 100}
+
+// keyBusy is the connections' busy handler in place of busy_timeout: SQLite
+// calls it when the file is locked (in WAL mode rarely: a recovery, a
+// checkpoint that resets the log), and tries again while it returns
+// nonzero. It waits as busy_timeout would, but no longer than the read's
+// context allows: without it a lookup could hold its request for 5 s past
+// the request's deadline. (A lookup that is not waiting is a few
+// microseconds of B-tree search, too short to need sqlite3_interrupt.)
+func keyBusy(_ *libc.TLS, db uintptr, n int32) int32 {
+	v, ok := keyConns.Load(db)
+	if !ok {
+		return 0
+	}
+	c := v.(*keyConn)
+	now := time.Now()
+	if n == 0 {
+		c.busySince = now
+	}
+	left := keyBusyTimeout - now.Sub(c.busySince)
+	if left <= 0 || c.ctx.Err() != nil {
+		return 0
+	}
+	d := keyBusyDelays[min(int(n), len(keyBusyDelays)-1)] * time.Millisecond
+	if d > left {
+		d = left
+	}
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return 1
+	case <-c.ctx.Done():
+		return 0
+	}
 }
 
 var errKeyReaderClosed = fmt.Errorf("sqlite: key reader closed: %w", sql.ErrConnDone)
@@ -56,11 +110,19 @@ var errKeyReaderClosed = fmt.Errorf("sqlite: key reader closed: %w", sql.ErrConn
 // read reads the row of the lookup query for identifier into dest; see
 // sqlstore.Config.ReadKey.
 func (r *keyReader) read(ctx context.Context, identifier string, dest []any) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
 	c, err := r.get(ctx)
 	if err != nil {
 		return err
 	}
+	c.ctx = ctx
 	err = c.read(identifier, dest)
+	if err != nil && !errors.Is(err, sql.ErrNoRows) && ctx.Err() != nil {
+		err = keygate.Unavailable(fmt.Errorf("%w (%w)", err, ctx.Err()), "store unavailable")
+	}
+	c.ctx = context.Background()
 	r.put(c)
 	return err
 }
@@ -129,7 +191,17 @@ func (r *keyReader) Close() error {
 }
 
 // keyReaderPragmas are the readers' settings (see openAt).
-var keyReaderPragmas = fmt.Sprintf("PRAGMA busy_timeout=5000; PRAGMA query_only=1; PRAGMA mmap_size=%d;", readerMmapSize)
+// busy_timeout is keyBusy's.
+var keyReaderPragmas = fmt.Sprintf("PRAGMA query_only=1; PRAGMA mmap_size=%d;", readerMmapSize)
+
+// keyBusyFunc is keyBusy as a C function pointer (as modernc.org/sqlite
+// makes its callbacks: a Go func value is a pointer to its code pointer).
+var keyBusyFunc = func() uintptr {
+	f := keyBusy
+	return *(*uintptr)(unsafe.Pointer(&struct {
+		f func(*libc.TLS, uintptr, int32) int32
+	}{f}))
+}()
 
 func (c *keyConn) open(path, query string) error {
 	pdb, err := c.malloc(int(unsafe.Sizeof(uintptr(0))))
@@ -147,6 +219,9 @@ func (c *keyConn) open(path, query string) error {
 	if rc != sqlite3.SQLITE_OK {
 		return c.errorf("open", rc)
 	}
+	c.ctx = context.Background()
+	keyConns.Store(c.db, c)
+	sqlite3.Xsqlite3_busy_handler(c.tls, c.db, keyBusyFunc, c.db)
 	pragmas, err := libc.CString(keyReaderPragmas)
 	if err != nil {
 		return err
@@ -185,6 +260,7 @@ func (c *keyConn) close() {
 		sqlite3.Xsqlite3_finalize(c.tls, c.stmt)
 	}
 	if c.db != 0 {
+		keyConns.CompareAndDelete(c.db, c) // not a newer connection given the same handle
 		sqlite3.Xsqlite3_close_v2(c.tls, c.db)
 	}
 	if c.buf != 0 {

@@ -542,3 +542,75 @@ func BenchmarkUsageFlush(b *testing.B) {
 	defer db.Close()
 	storetest.BenchmarkUsageFlush(b, db, 1000)
 }
+
+// TestKeyReaderHonoursContext: a lookup waiting for a locked file ends when
+// its context's deadline passes or it is canceled (UNAVAILABLE, with the
+// context's error), not after the 5 s a busy_timeout would wait; once the
+// lock is gone, the same connection reads again.
+func TestKeyReaderHonoursContext(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "locked.db")
+	// A rollback journal, where a writer's exclusive lock keeps every reader
+	// out (in WAL mode only a recovery or a log reset does).
+	w, err := sql.Open("sqlite", "file:"+path+"?_pragma=journal_mode(delete)")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer w.Close()
+	w.SetMaxOpenConns(1)
+	ctx := t.Context()
+	if _, err := w.ExecContext(ctx, `CREATE TABLE t (k TEXT PRIMARY KEY, v TEXT); INSERT INTO t VALUES ('a', 'one')`); err != nil {
+		t.Fatal(err)
+	}
+	r := &keyReader{path: path, query: `SELECT v FROM t WHERE k = ?`,
+		idle: make(chan *keyConn, 1), slots: make(chan struct{}, 1)}
+	defer r.Close()
+	var v string
+	if err := r.read(ctx, "a", []any{&v}); err != nil || v != "one" {
+		t.Fatalf("unlocked: %q, %v", v, err)
+	}
+
+	lock, err := w.Conn(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := lock.ExecContext(ctx, `BEGIN EXCLUSIVE; UPDATE t SET v = 'two'`); err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		name string
+		ctx  func() (context.Context, context.CancelFunc)
+		want error
+	}{
+		{"deadline", func() (context.Context, context.CancelFunc) { return context.WithTimeout(ctx, 100*time.Millisecond) },
+			context.DeadlineExceeded},
+		{"canceled", func() (context.Context, context.CancelFunc) {
+			c, cancel := context.WithCancel(ctx)
+			time.AfterFunc(100*time.Millisecond, cancel)
+			return c, cancel
+		}, context.Canceled},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			c, cancel := tc.ctx()
+			defer cancel()
+			start := time.Now()
+			err := r.read(c, "a", []any{&v})
+			took := time.Since(start)
+			if keygate.ErrorCode(err) != keygate.EUNAVAILABLE || !errors.Is(err, tc.want) {
+				t.Errorf("locked: %v, want UNAVAILABLE and %v", err, tc.want)
+			}
+			if took < 90*time.Millisecond || took > 2*time.Second {
+				t.Errorf("locked: returned after %v, want ≈ 100 ms", took)
+			}
+		})
+	}
+	done := make(chan error, 1)
+	go func() { done <- r.read(ctx, "a", []any{&v}) }()
+	time.Sleep(50 * time.Millisecond)
+	if _, err := lock.ExecContext(ctx, `COMMIT`); err != nil {
+		t.Fatal(err)
+	}
+	lock.Close()
+	if err := <-done; err != nil || v != "two" {
+		t.Errorf("after the lock: %q, %v", v, err)
+	}
+}
