@@ -1,6 +1,9 @@
 package keygate
 
-import "context"
+import (
+	"context"
+	"encoding/json"
+)
 
 // Consumer is whoever calls through the gateway: a system, a partner, a
 // customer. Credentials belong to a consumer; groups drive route ACLs.
@@ -20,15 +23,28 @@ type Consumer struct {
 	// none. Stores keep its id.
 	Plan *Ref `json:"plan"`
 	Timestamps
+	// Enabled false disables the consumer and so all its credentials,
+	// reversibly; nil or true: enabled.
+	Enabled *bool `json:"enabled"`
+	// Meta is free-form JSON (an object, at most MaxMetaSize bytes) that
+	// the verify API answers with.
+	Meta json.RawMessage `json:"meta,omitempty"`
 }
 
 // NewConsumer returns an empty consumer ready to be decoded into.
-func NewConsumer() *Consumer { return &Consumer{Groups: []string{}, Tags: []string{}} }
+func NewConsumer() *Consumer {
+	enabled := true
+	return &Consumer{Groups: []string{}, Tags: []string{}, Enabled: &enabled}
+}
 
 // Normalize makes nil lists empty, so that they are written as [] and never
 // as null. Stores call it before they save.
 func (c *Consumer) Normalize() {
 	c.Groups, c.Tags = orEmpty(c.Groups), orEmpty(c.Tags)
+	if c.Enabled == nil {
+		c.Enabled = new(bool)
+		*c.Enabled = true
+	}
 }
 
 // Validate reports the first invalid field.
@@ -60,6 +76,9 @@ func (c *Consumer) Validate() error {
 		if _, err := ParseRotationPublicKey(c.PublicKey); err != nil {
 			return err
 		}
+	}
+	if _, err := ValidateMeta("meta", c.Meta); err != nil {
+		return err
 	}
 	return nil
 }

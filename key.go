@@ -3,6 +3,7 @@ package keygate
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"net/netip"
 	"slices"
 	"time"
@@ -59,6 +60,14 @@ type APIKey struct {
 	// (see apikey.IsImportedIdentifier). Rotating it issues a keygate key.
 	Imported bool `json:"imported"`
 	Timestamps
+	// Enabled false disables the key, reversibly (DISABLED at verify, 401 at
+	// the gateway); nil or true: enabled. Stores write it as true or false.
+	Enabled *bool `json:"enabled"`
+	// Meta is free-form JSON (an object, at most MaxMetaSize bytes) that
+	// the verify API answers with.
+	Meta json.RawMessage `json:"meta,omitempty"`
+	// Credits, when set, bound the key's uses (see Credits).
+	Credits *Credits `json:"credits,omitempty"`
 }
 
 // Expired reports whether the key's lifetime is over at now.
@@ -74,6 +83,8 @@ func (k *APIKey) State(now time.Time) VerifyCode {
 		return CodeRevoked
 	case k.Expired(now):
 		return CodeExpired
+	case !IsEnabled(k.Enabled):
+		return CodeDisabled
 	}
 	return CodeValid
 }
@@ -83,6 +94,10 @@ func (k *APIKey) State(now time.Time) VerifyCode {
 func (k *APIKey) Normalize() {
 	k.AllowedServices, k.AllowedRoutes = orEmpty(k.AllowedServices), orEmpty(k.AllowedRoutes)
 	k.AllowedCIDRs, k.Tags = orEmpty(k.AllowedCIDRs), orEmpty(k.Tags)
+	if k.Enabled == nil {
+		k.Enabled = new(bool)
+		*k.Enabled = true
+	}
 }
 
 // ValidateRestrictions checks the key's own fields (references are resolved
@@ -94,7 +109,14 @@ func (k *APIKey) ValidateRestrictions() error {
 	if _, err := ParseCIDRs("allowed_cidrs", k.AllowedCIDRs); err != nil {
 		return err
 	}
-	return validateTags(k.Tags)
+	if err := validateTags(k.Tags); err != nil {
+		return err
+	}
+	if err := k.Credits.Validate("credits"); err != nil {
+		return err
+	}
+	_, err := ValidateMeta("meta", k.Meta)
+	return err
 }
 
 // KeyFixedField returns the JSON name of the first field that differs
@@ -284,4 +306,6 @@ type KeyStore interface {
 	// DestroyKeys deletes up to limit keys archived no later than
 	// archivedBefore, reported as Deleted, and says how many.
 	DestroyKeys(ctx context.Context, archivedBefore time.Time, limit int) (int, error)
+
+	CreditStore
 }

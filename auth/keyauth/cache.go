@@ -30,6 +30,8 @@ type entry struct {
 	expires      int64 // end of this entry's cache lifetime, unix ns on the verifier's clock
 	keyExpires   int64 // unix ns; 0: never
 	revoked      bool
+	// disabled: the key or its consumer is disabled (enabled: false).
+	disabled bool
 	// verified says secretSum holds SHA-256 of a secret that a request proved
 	// against the stored HMAC: later requests compare digests instead of
 	// computing the HMAC, and the secret itself is never kept. Until then
@@ -114,6 +116,12 @@ func newEntry(k *keygate.APIKey, c *keygate.Consumer, cidrs []netip.Prefix, expi
 	// Anything but active (revoked, archived) is refused as revoked, whatever
 	// else the entry says.
 	e := entry{key: vk, consumer: c, expires: expires, revoked: k.Status != keygate.KeyActive}
+	vk.Disabled = !keygate.IsEnabled(k.Enabled)
+	e.disabled = vk.Disabled || c != nil && !keygate.IsEnabled(c.Enabled)
+	vk.Credits = k.Credits != nil
+	if k.Name != "" || len(k.Meta) > 0 {
+		vk.Info = unique.Make(keygate.KeyInfo{Name: k.Name, Meta: string(k.Meta)})
+	}
 	copy(e.secretSum[:], k.SecretHash)
 	if k.ExpiresAt != nil {
 		e.keyExpires = unixNano(*k.ExpiresAt)
