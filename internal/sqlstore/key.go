@@ -314,7 +314,7 @@ func (db *DB) UpdateKey(ctx context.Context, id string, update func(*keygate.API
 			return nil, err
 		}
 		if field := keygate.KeyFixedField(stored, v); field != "" {
-			return nil, keygate.Errorf(keygate.EINVALID, "%s: cannot be changed; a key's name, tags and plan can", field)
+			return nil, keygate.Errorf(keygate.EINVALID, "%s: cannot be changed; a key's name, tags, plan, enabled, meta and credits can", field)
 		}
 		v.Normalize()
 		if err := v.ValidateRestrictions(); err != nil {
@@ -348,7 +348,8 @@ func (db *DB) UpdateKey(ctx context.Context, id string, update func(*keygate.API
 			}
 		}
 		tx.summarize(v.ID, snapshot(stored), snapshot(v))
-		return []keygate.Change{{Kind: keygate.KeyChanged, Op: keygate.Updated, ID: v.ID, KeyIdentifier: v.Identifier}}, nil
+		return []keygate.Change{{Kind: keygate.KeyChanged, Op: keygate.Updated, ID: v.ID, KeyIdentifier: v.Identifier,
+			Action: enabledAction(keygate.IsEnabled(stored.Enabled), keygate.IsEnabled(v.Enabled))}}, nil
 	})
 	if err != nil {
 		return nil, err
@@ -363,6 +364,19 @@ func cloneKey(k *keygate.APIKey) *keygate.APIKey {
 	c.AllowedServices, c.AllowedRoutes = slices.Clone(k.AllowedServices), slices.Clone(k.AllowedRoutes)
 	c.AllowedCIDRs, c.Tags = slices.Clone(k.AllowedCIDRs), slices.Clone(k.Tags)
 	c.ExpiresAt, c.RevokedAt = normalize(k.ExpiresAt), normalize(k.RevokedAt)
+	c.Meta = slices.Clone(k.Meta)
+	if k.Enabled != nil {
+		e := *k.Enabled
+		c.Enabled = &e
+	}
+	if k.Credits != nil {
+		cr := *k.Credits
+		if k.Credits.Refill != nil {
+			r := *k.Credits.Refill
+			cr.Refill = &r
+		}
+		c.Credits = &cr
+	}
 	if k.Plan != nil {
 		p := *k.Plan
 		c.Plan = &p
