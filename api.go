@@ -2,6 +2,7 @@ package keygate
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"log/slog"
 	"time"
@@ -79,6 +80,10 @@ type KeyRequest struct {
 	// Plan is the usage plan the key is limited by instead of its
 	// consumer's (id or name).
 	Plan *Ref `json:"plan,omitempty"`
+	// Enabled false issues the key disabled; Meta and Credits as APIKey's.
+	Enabled *bool           `json:"enabled,omitempty"`
+	Meta    json.RawMessage `json:"meta,omitempty"`
+	Credits *Credits        `json:"credits,omitempty"`
 }
 
 // KeyImport is the body of POST /v1/consumers/{consumer}/keys that imports
@@ -155,6 +160,10 @@ type VerifyRequest struct {
 	Service string `json:"service,omitempty"`
 	Route   string `json:"route,omitempty"`
 	IP      string `json:"ip,omitempty"`
+	// Cost is what this use counts against the plan's limits and the
+	// key's credits (default: the plan's cost for the route, else 1; 0
+	// checks without counting).
+	Cost *int `json:"cost,omitempty"`
 }
 
 // VerifyResponse is the outcome of a VerifyRequest. The key's details are
@@ -169,13 +178,37 @@ type VerifyResponse struct {
 	AllowedServices []string        `json:"allowed_services,omitempty"`
 	AllowedRoutes   []string        `json:"allowed_routes,omitempty"`
 	AllowedCIDRs    []string        `json:"allowed_cidrs,omitempty"`
+	Name            string          `json:"name,omitempty"`
+	Meta            json.RawMessage `json:"meta,omitempty"`
+	Enabled         *bool           `json:"enabled,omitempty"`
+	// Credits are the key's remaining credits after this use; nil for a
+	// key without credits.
+	Credits *VerifiedCredits `json:"credits,omitempty"`
+	// Limits are the plan's limits' state after this use, as the
+	// gateway's RateLimit headers tell it; nil without a plan.
+	Limits []VerifiedLimit `json:"limits,omitempty"`
+}
+
+// VerifiedCredits are a key's remaining credits, as a verify tells them.
+type VerifiedCredits struct {
+	Remaining int64 `json:"remaining"`
+}
+
+// VerifiedLimit is one limit's state after a verify: Name is "rate" or a
+// quota's period (minute, hour, day, month); Reset is in seconds.
+type VerifiedLimit struct {
+	Name      string `json:"name"`
+	Limit     int64  `json:"limit"`
+	Remaining int64  `json:"remaining"`
+	Reset     int64  `json:"reset"`
 }
 
 // VerifiedCaller is the consumer a verified key belongs to. Groups let a
 // service that checks keys itself apply its own ACL.
 type VerifiedCaller struct {
-	ID       string   `json:"id"`
-	Username string   `json:"username,omitempty"`
-	CustomID string   `json:"custom_id,omitempty"`
-	Groups   []string `json:"groups"`
+	ID       string          `json:"id"`
+	Username string          `json:"username,omitempty"`
+	CustomID string          `json:"custom_id,omitempty"`
+	Groups   []string        `json:"groups"`
+	Meta     json.RawMessage `json:"meta,omitempty"`
 }

@@ -94,6 +94,8 @@ type CreditSpend struct {
 	Remaining, Before int64
 	// Limited is false when the key has no credits (nothing was counted).
 	Limited bool
+	// Refill is the key's refill, if any.
+	Refill *CreditRefill
 }
 
 // CreditStore spends keys' credits atomically: never below zero, exact
@@ -108,9 +110,9 @@ type CreditStore interface {
 // CreditsLowThreshold is the fraction of a refill's amount (or, without a
 // refill, 10 credits) below which a key.credits_low event goes out, once
 // per crossing.
-func CreditsLowThreshold(c *Credits) int64 {
-	if c != nil && c.Refill != nil {
-		return max(c.Refill.Amount/10, 1)
+func CreditsLowThreshold(r *CreditRefill) int64 {
+	if r != nil {
+		return max(r.Amount/10, 1)
 	}
 	return 10
 }

@@ -19,6 +19,7 @@ import (
 	"github.com/keygate/keygate/apikey"
 	"github.com/keygate/keygate/keyring"
 	"github.com/keygate/keygate/lifecycle"
+	"github.com/keygate/keygate/limiting"
 )
 
 // Server serves the admin API. All fields but Logger and Now are required.
@@ -39,7 +40,13 @@ type Server struct {
 	// by URL; nil (a node that does not proxy): every target is unchecked.
 	TargetHealth func(serviceID string) map[string]string
 	Logger       *slog.Logger // nil: slog.Default()
-	Now          func() time.Time
+	// Limiter applies usage plans at verify, as the gateway's does
+	// (RateLimitFailOpen likewise); nil: plans are not applied there.
+	// LimitEvents sends the events of credits and quotas (nil: none).
+	Limiter           keygate.RateLimiter
+	RateLimitFailOpen bool
+	LimitEvents       *limiting.Events
+	Now               func() time.Time
 
 	routes registry // what Handler registered
 }
@@ -87,7 +94,7 @@ func (s *Server) Handler() http.Handler {
 	h("POST /v1/consumers", create(keygate.NewConsumer, s.Store.CreateConsumer))
 	h("GET /v1/consumers", list(s.Store.ListConsumers))
 	h("GET /v1/consumers/{consumer}", get("consumer", s.Store.FindConsumer))
-	h("PATCH /v1/consumers/{consumer}", update("consumer", s.Store.UpdateConsumer))
+	h("PATCH /v1/consumers/{consumer}", updateWith("consumer", s.updateConsumer, nil))
 	h("DELETE /v1/consumers/{consumer}", remove("consumer", s.Store.DeleteConsumer))
 
 	h("POST /v1/consumers/{consumer}/keys", s.createKey)

@@ -61,6 +61,9 @@ type Result struct {
 	// CodeExpired, Consumer and CredentialRecord name the key found.
 	Reason    keygate.VerifyCode
 	Presented string
+	// Credits: the credential has credits (keygate.Credits), which each
+	// request spends.
+	Credits bool
 }
 
 // Authenticator checks one kind of credential on a request, as configured on

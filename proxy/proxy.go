@@ -23,6 +23,7 @@ import (
 	"github.com/keygate/keygate/auth/keyauth"
 	"github.com/keygate/keygate/auth/oauth2"
 	"github.com/keygate/keygate/internal/gcra"
+	"github.com/keygate/keygate/limiting"
 	"github.com/keygate/keygate/meter"
 	"github.com/valyala/fasthttp"
 )
@@ -104,6 +105,11 @@ type Config struct {
 	// failure is logged and counted in Metrics.
 	Limiter           keygate.RateLimiter
 	RateLimitFailOpen bool
+	// Credits spends the credits of keys that have them (429 when out);
+	// nil: credits are not enforced. LimitEvents sends the events of
+	// credits and quotas (nil: none).
+	Credits     keygate.CreditStore
+	LimitEvents *limiting.Events
 	Metrics           Metrics
 	// Meter, when set, counts every request on a route.
 	Meter *meter.Meter
@@ -294,6 +300,10 @@ func (p *Proxy) Serve(ctx *fasthttp.RequestCtx) {
 		return
 	}
 	if x.who.PlanID != "" && p.cfg.Limiter != nil && !p.limit(&x) {
+		p.count(&x, true, 0)
+		return
+	}
+	if x.who.Credits && p.cfg.Credits != nil && !p.spendCredits(&x) {
 		p.count(&x, true, 0)
 		return
 	}

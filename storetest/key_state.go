@@ -124,6 +124,10 @@ func testKeyCredits(t *testing.T, s suite) {
 		t.Helper()
 		sp, err := e.store.SpendCredits(e.ctx, id, cost, e.now())
 		check(t, err)
+		if id == k.ID && (sp.Refill == nil || sp.Refill.Amount != 7) {
+			t.Errorf("spend: refill %+v, want the key's", sp.Refill)
+		}
+		sp.Refill = nil
 		return sp
 	}
 	if sp := spend(plain.ID, 1); sp.Limited || sp.Spent {

@@ -84,7 +84,7 @@ func (a *Authenticator) Authenticate(ctx context.Context, r *fasthttp.Request, t
 		return refused, nil
 	}
 	granted := auth.Result{Verdict: auth.Granted, Consumer: res.Consumer, CredentialID: res.Key.ID,
-		CredentialRecord: res.Key.ID, Lineage: res.Key.Lineage, PlanID: res.Key.Plan(res.Consumer)}
+		CredentialRecord: res.Key.ID, Lineage: res.Key.Lineage, PlanID: res.Key.Plan(res.Consumer), Credits: res.Key.Credits}
 	granted.Sunset = res.Key.ExpiresAt
 	if res.Key.Successor != nil {
 		granted.DeprecatedAt = res.Key.Successor.At

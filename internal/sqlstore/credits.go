@@ -71,6 +71,7 @@ func (db *DB) SpendCredits(ctx context.Context, id string, cost int64, now time.
 		if err := (creditsRefill{&c}).Scan(nullStringValue(refillJSON)); err != nil {
 			return nil, fmt.Errorf("store: spend credits: %w", err)
 		}
+		out.Refill = c.Refill
 		if r := c.Refill; r != nil {
 			last := r.LastRefill(now)
 			if !refilledAt.Valid || refilledAt.Int64 < last.UnixMicro() {
