@@ -110,7 +110,7 @@ type Config struct {
 	// credits and quotas (nil: none).
 	Credits     keygate.CreditStore
 	LimitEvents *limiting.Events
-	Metrics           Metrics
+	Metrics     Metrics
 	// Meter, when set, counts every request on a route.
 	Meter *meter.Meter
 	// Payload enables payload encryption (see session.go); nil: routes
