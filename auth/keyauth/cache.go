@@ -255,7 +255,7 @@ type slot struct {
 	used       bool
 	verified   bool
 	revoked    bool
-	_          byte
+	disabled   bool
 	expires    int64
 	keyExpires int64
 	secretSum  [sha256.Size]byte
@@ -369,7 +369,7 @@ func (c *cache) lookup(id *identifier, now int64, count bool) (entry, bool, uint
 		hits.Add(1)
 	}
 	return entry{key: r.key, consumer: r.consumer, restrictions: r.restrictions, nets: r.nets, expires: sl.expires,
-		keyExpires: sl.keyExpires, revoked: sl.revoked, verified: sl.verified, secretSum: sl.secretSum}, true, s.gen
+		keyExpires: sl.keyExpires, revoked: sl.revoked, disabled: sl.disabled, verified: sl.verified, secretSum: sl.secretSum}, true, s.gen
 }
 
 // getStale returns the entry for id if its lifetime ended less than window
@@ -416,7 +416,7 @@ func (c *cache) put(id *identifier, e entry, gen uint64) {
 		b.n.Add(1)
 	}
 	t.recs[i] = record{
-		slot{id: *id, used: true, verified: e.verified, revoked: e.revoked,
+		slot{id: *id, used: true, verified: e.verified, revoked: e.revoked, disabled: e.disabled,
 			expires: e.expires, keyExpires: e.keyExpires, secretSum: e.secretSum},
 		ref{key: e.key, consumer: e.consumer, restrictions: e.restrictions, nets: e.nets}}
 }
