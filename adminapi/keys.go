@@ -16,6 +16,7 @@ import (
 	"github.com/keygate/keygate"
 	"github.com/keygate/keygate/apikey"
 	"github.com/keygate/keygate/limiting"
+	"github.com/keygate/keygate/meter"
 )
 
 // maxRefs bounds the services or routes a key can be restricted to, as the
@@ -399,6 +400,13 @@ func (s *Server) verifyKey(w http.ResponseWriter, r *http.Request) error {
 	}
 	if c := res.Consumer; c != nil {
 		resp.Consumer = &keygate.VerifiedCaller{ID: c.ID, Username: c.Username, CustomID: c.CustomID, Groups: orEmpty(c.Groups), Meta: c.Meta}
+	}
+	if s.Meter != nil && res.Key != nil { // counted in usage, marked as a verify
+		req := meter.Request{At: s.now(), CredentialID: res.Key.ID, RouteID: t.RouteID, Rejected: !resp.Valid, Verify: true}
+		if res.Consumer != nil {
+			req.ConsumerID = res.Consumer.ID
+		}
+		s.Meter.Count(&req)
 	}
 	return reply(w, http.StatusOK, resp)
 }

@@ -20,6 +20,7 @@ import (
 	"github.com/keygate/keygate/keyring"
 	"github.com/keygate/keygate/lifecycle"
 	"github.com/keygate/keygate/limiting"
+	"github.com/keygate/keygate/meter"
 )
 
 // Server serves the admin API. All fields but Logger and Now are required.
@@ -46,7 +47,9 @@ type Server struct {
 	Limiter           keygate.RateLimiter
 	RateLimitFailOpen bool
 	LimitEvents       *limiting.Events
-	Now               func() time.Time
+	// Meter, when set, counts the verify API's answers in usage.
+	Meter *meter.Meter
+	Now   func() time.Time
 
 	routes registry // what Handler registered
 }

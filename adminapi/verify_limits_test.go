@@ -13,6 +13,7 @@ import (
 	"github.com/keygate/keygate/adminapi/adminapitest"
 	"github.com/keygate/keygate/inmem"
 	"github.com/keygate/keygate/limiting"
+	"github.com/keygate/keygate/meter"
 )
 
 func verifyBody(t *testing.T, e *adminapitest.Env, body string) keygate.VerifyResponse {
@@ -196,5 +197,29 @@ func (r response) wantStatus(tb testing.TB, status int) {
 	tb.Helper()
 	if r.status != status {
 		tb.Fatalf("got %d %s, want %d", r.status, r.body, status)
+	}
+}
+
+// Verify answers about a known key are counted in usage apart from the
+// gateway's requests: verified and verify_rejected.
+func TestVerifyCountsUsage(t *testing.T) {
+	e := adminapitest.New(t)
+	m := meter.New(e.Store, meter.Options{})
+	e.Server.Meter = m
+	newConsumer(t, e.Client, "alice")
+	k := decodeAs[keygate.IssuedKey](t, request(t, e, "POST", "/v1/consumers/alice/keys", `{"credits":{"remaining":2}}`, nil), 201)
+	for range 3 {
+		verifyBody(t, e, `{"key":"`+k.Key+`"}`)
+	}
+	verifyBody(t, e, `{"key":"kg_test_nope"}`) // no key: nobody to count it for
+	if err := m.Flush(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	rows, err := e.Store.Usage(t.Context(), keygate.UsageQuery{CredentialID: k.ID, Granularity: keygate.ByDay})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(rows) != 1 || rows[0].Verified != 2 || rows[0].VerifyRejected != 1 || rows[0].Allowed != 0 || rows[0].Rejected != 0 {
+		t.Errorf("usage %+v, want 2 verified and 1 verify_rejected only", rows)
 	}
 }

@@ -547,7 +547,7 @@ func (m *Main) serveAdmin(format *apikey.Format, hasher *apikey.Hasher, rotator 
 		}
 	}
 	admin := &adminapi.Server{LeakReportKeys: leakKeys, Store: m.Store, Verifier: m.Verifier, Keys: format, Hasher: hasher, Keyring: m.Keyring, Rotator: rotator, Events: m.Webhooks, Logger: m.Logger, Now: m.Now,
-		TargetHealth: m.Proxy.TargetHealth, Limiter: m.Limiter, RateLimitFailOpen: m.failOpen, LimitEvents: m.limitEvents}
+		TargetHealth: m.Proxy.TargetHealth, Limiter: m.Limiter, RateLimitFailOpen: m.failOpen, LimitEvents: m.limitEvents, Meter: m.Meter}
 	adminMux := http.NewServeMux()
 	adminMux.Handle("GET /metrics", m.Metrics.Handler()) // counts only, no identities: open like Kong's status API
 	adminMux.HandleFunc("GET /readyz", m.serveReady)     // open, as /healthz

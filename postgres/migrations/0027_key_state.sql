@@ -10,3 +10,7 @@ ALTER TABLE api_keys ADD COLUMN credits_refill TEXT;
 ALTER TABLE api_keys ADD COLUMN credits_refilled_at BIGINT;
 ALTER TABLE consumers ADD COLUMN enabled BOOLEAN NOT NULL DEFAULT true;
 ALTER TABLE consumers ADD COLUMN meta TEXT;
+-- The verify API's answers, counted apart from the gateway's requests
+-- (keygate.UsageRecord.Verified, VerifyRejected).
+ALTER TABLE usage ADD COLUMN verified BIGINT NOT NULL DEFAULT 0;
+ALTER TABLE usage ADD COLUMN verify_rejected BIGINT NOT NULL DEFAULT 0;

@@ -10,3 +10,7 @@ ALTER TABLE api_keys ADD COLUMN credits_refill TEXT;
 ALTER TABLE api_keys ADD COLUMN credits_refilled_at INTEGER;
 ALTER TABLE consumers ADD COLUMN enabled INTEGER NOT NULL DEFAULT 1;
 ALTER TABLE consumers ADD COLUMN meta TEXT;
+-- The verify API's answers, counted apart from the gateway's requests
+-- (keygate.UsageRecord.Verified, VerifyRejected).
+ALTER TABLE usage ADD COLUMN verified INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE usage ADD COLUMN verify_rejected INTEGER NOT NULL DEFAULT 0;
