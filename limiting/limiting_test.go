@@ -52,7 +52,10 @@ func (s spendStore) SpendCredits(context.Context, string, int64, time.Time) (key
 
 type events []string
 
-func (e *events) Publish(_ context.Context, ev keygate.Event) error { *e = append(*e, ev.Type); return nil }
+func (e *events) Publish(_ context.Context, ev keygate.Event) error {
+	*e = append(*e, ev.Type)
+	return nil
+}
 
 func TestSpendEvents(t *testing.T) {
 	refill := &keygate.CreditRefill{Interval: keygate.RefillDaily, Amount: 100}
