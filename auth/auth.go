@@ -64,6 +64,9 @@ type Result struct {
 	// Credits: the credential has credits (keygate.Credits), which each
 	// request spends.
 	Credits bool
+	// Meta is the credential's meta, compacted JSON ("": none), for routes
+	// that forward some of it (key_auth.forward_meta).
+	Meta string
 }
 
 // Authenticator checks one kind of credential on a request, as configured on
