@@ -83,6 +83,10 @@ type KeyRequest struct {
 	// Permissions and Roles the key holds itself (names), besides its consumer's.
 	Permissions []string `json:"permissions,omitempty"`
 	Roles       []string `json:"roles,omitempty"`
+	// Enabled false issues the key disabled; Meta and Credits as APIKey's.
+	Enabled *bool           `json:"enabled,omitempty"`
+	Meta    json.RawMessage `json:"meta,omitempty"`
+	Credits *Credits        `json:"credits,omitempty"`
 }
 
 // KeyImport is the body of POST /v1/consumers/{consumer}/keys that imports
@@ -166,6 +170,10 @@ type VerifyRequest struct {
 	// Method, with Route, also applies the route's permission query for
 	// that HTTP method, as the gateway would.
 	Method string `json:"method,omitempty"`
+	// Cost is what this use counts against the plan's limits and the
+	// key's credits (default: the plan's cost for the route, else 1; 0
+	// checks without counting).
+	Cost *int `json:"cost,omitempty"`
 }
 
 // VerifyResponse is the outcome of a VerifyRequest. The key's details are
@@ -180,37 +188,41 @@ type VerifyResponse struct {
 	AllowedServices []string        `json:"allowed_services,omitempty"`
 	AllowedRoutes   []string        `json:"allowed_routes,omitempty"`
 	AllowedCIDRs    []string        `json:"allowed_cidrs,omitempty"`
-	// The fields below are optional: an answer carries those its server
-	// knows (the SDK reads them when present).
-	Name        string          `json:"name,omitempty"`
-	Enabled     *bool           `json:"enabled,omitempty"`
-	Meta        json.RawMessage `json:"meta,omitempty"`
-	Permissions []string        `json:"permissions,omitempty"`
-	Roles       []string        `json:"roles,omitempty"`
-	Credits     *VerifyCredits  `json:"credits,omitempty"`
-	Limits      []VerifyLimit   `json:"limits,omitempty"`
+	Name            string          `json:"name,omitempty"`
+	Meta            json.RawMessage `json:"meta,omitempty"`
+	Enabled         *bool           `json:"enabled,omitempty"`
+	// Credits are the key's remaining credits after this use; nil for a
+	// key without credits.
+	Credits *VerifiedCredits `json:"credits,omitempty"`
+	// Limits are the plan's limits' state after this use, as the
+	// gateway's RateLimit headers tell it; nil without a plan.
+	Limits []VerifiedLimit `json:"limits,omitempty"`
+	// Permissions and Roles are what the key holds, itself and through its
+	// consumer and roles.
+	Permissions []string `json:"permissions,omitempty"`
+	Roles       []string `json:"roles,omitempty"`
 }
 
-// VerifyCredits are a key's remaining uses, as a verify answer shows them.
-type VerifyCredits struct {
+// VerifiedCredits are a key's remaining credits, as a verify tells them.
+type VerifiedCredits struct {
 	Remaining int64 `json:"remaining"`
 }
 
-// VerifyLimit is the state of one limit after a verify call, as the
-// gateway's RateLimit headers say it: the limit, what remains of it, and
-// when it resets.
-type VerifyLimit struct {
-	Name      string    `json:"name"`
-	Limit     int64     `json:"limit"`
-	Remaining int64     `json:"remaining"`
-	Reset     time.Time `json:"reset"`
+// VerifiedLimit is one limit's state after a verify: Name is "rate" or a
+// quota's period (minute, hour, day, month); Reset is in seconds.
+type VerifiedLimit struct {
+	Name      string `json:"name"`
+	Limit     int64  `json:"limit"`
+	Remaining int64  `json:"remaining"`
+	Reset     int64  `json:"reset"`
 }
 
 // VerifiedCaller is the consumer a verified key belongs to. Groups let a
 // service that checks keys itself apply its own ACL.
 type VerifiedCaller struct {
-	ID       string   `json:"id"`
-	Username string   `json:"username,omitempty"`
-	CustomID string   `json:"custom_id,omitempty"`
-	Groups   []string `json:"groups"`
+	ID       string          `json:"id"`
+	Username string          `json:"username,omitempty"`
+	CustomID string          `json:"custom_id,omitempty"`
+	Groups   []string        `json:"groups"`
+	Meta     json.RawMessage `json:"meta,omitempty"`
 }

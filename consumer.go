@@ -1,6 +1,9 @@
 package keygate
 
-import "context"
+import (
+	"context"
+	"encoding/json"
+)
 
 // Consumer is whoever calls through the gateway: a system, a partner, a
 // customer. Credentials belong to a consumer; groups drive route ACLs.
@@ -23,11 +26,18 @@ type Consumer struct {
 	Permissions []string `json:"permissions"`
 	Roles       []string `json:"roles"`
 	Timestamps
+	// Enabled false disables the consumer and so all its credentials,
+	// reversibly; nil or true: enabled.
+	Enabled *bool `json:"enabled"`
+	// Meta is free-form JSON (an object, at most MaxMetaSize bytes) that
+	// the verify API answers with.
+	Meta json.RawMessage `json:"meta,omitempty"`
 }
 
 // NewConsumer returns an empty consumer ready to be decoded into.
 func NewConsumer() *Consumer {
-	return &Consumer{Groups: []string{}, Tags: []string{}, Permissions: []string{}, Roles: []string{}}
+	enabled := true
+	return &Consumer{Groups: []string{}, Tags: []string{}, Permissions: []string{}, Roles: []string{}, Enabled: &enabled}
 }
 
 // Normalize makes nil lists empty, so that they are written as [] and never
@@ -35,6 +45,10 @@ func NewConsumer() *Consumer {
 func (c *Consumer) Normalize() {
 	c.Groups, c.Tags = orEmpty(c.Groups), orEmpty(c.Tags)
 	c.Permissions, c.Roles = orEmpty(c.Permissions), orEmpty(c.Roles)
+	if c.Enabled == nil {
+		c.Enabled = new(bool)
+		*c.Enabled = true
+	}
 }
 
 // Validate reports the first invalid field.
@@ -72,6 +86,9 @@ func (c *Consumer) Validate() error {
 		if _, err := ParseRotationPublicKey(c.PublicKey); err != nil {
 			return err
 		}
+	}
+	if _, err := ValidateMeta("meta", c.Meta); err != nil {
+		return err
 	}
 	return nil
 }

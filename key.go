@@ -3,6 +3,7 @@ package keygate
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"net/netip"
 	"slices"
 	"time"
@@ -66,6 +67,14 @@ type APIKey struct {
 	// consumer, by role name, as the store's lookups read them.
 	RolePermissions map[string][]string `json:"-"`
 	Timestamps
+	// Enabled false disables the key, reversibly (DISABLED at verify, 401 at
+	// the gateway); nil or true: enabled. Stores write it as true or false.
+	Enabled *bool `json:"enabled"`
+	// Meta is free-form JSON (an object, at most MaxMetaSize bytes) that
+	// the verify API answers with.
+	Meta json.RawMessage `json:"meta,omitempty"`
+	// Credits, when set, bound the key's uses (see Credits).
+	Credits *Credits `json:"credits,omitempty"`
 }
 
 // Expired reports whether the key's lifetime is over at now.
@@ -81,6 +90,8 @@ func (k *APIKey) State(now time.Time) VerifyCode {
 		return CodeRevoked
 	case k.Expired(now):
 		return CodeExpired
+	case !IsEnabled(k.Enabled):
+		return CodeDisabled
 	}
 	return CodeValid
 }
@@ -91,6 +102,10 @@ func (k *APIKey) Normalize() {
 	k.AllowedServices, k.AllowedRoutes = orEmpty(k.AllowedServices), orEmpty(k.AllowedRoutes)
 	k.AllowedCIDRs, k.Tags = orEmpty(k.AllowedCIDRs), orEmpty(k.Tags)
 	k.Permissions, k.Roles = orEmpty(k.Permissions), orEmpty(k.Roles)
+	if k.Enabled == nil {
+		k.Enabled = new(bool)
+		*k.Enabled = true
+	}
 }
 
 // ValidateRestrictions checks the key's own fields (references are resolved
@@ -108,7 +123,14 @@ func (k *APIKey) ValidateRestrictions() error {
 	if err := ValidateGrants("roles", k.Roles); err != nil {
 		return err
 	}
-	return validateTags(k.Tags)
+	if err := validateTags(k.Tags); err != nil {
+		return err
+	}
+	if err := k.Credits.Validate("credits"); err != nil {
+		return err
+	}
+	_, err := ValidateMeta("meta", k.Meta)
+	return err
 }
 
 // KeyFixedField returns the JSON name of the first field that differs
@@ -300,4 +322,6 @@ type KeyStore interface {
 	// DestroyKeys deletes up to limit keys archived no later than
 	// archivedBefore, reported as Deleted, and says how many.
 	DestroyKeys(ctx context.Context, archivedBefore time.Time, limit int) (int, error)
+
+	CreditStore
 }

@@ -88,6 +88,10 @@ type KeyAuthConfig struct {
 	// Anonymous is the consumer (id or username) that requests without a key
 	// proceed as; empty means such requests are refused.
 	Anonymous string `json:"anonymous,omitempty"`
+	// ForwardMeta names fields of the key's meta (top-level) that are sent
+	// to the upstream as X-Key-Meta-<Field> headers; any such header the
+	// caller sent is removed, as the identity headers are.
+	ForwardMeta []string `json:"forward_meta,omitempty"`
 }
 
 // DefaultKeyName is the header and query parameter key-auth reads by default.
@@ -215,6 +219,16 @@ func (c *KeyAuthConfig) validate() error {
 	}
 	if len(c.Anonymous) > maxNameLen {
 		return Errorf(EINVALID, "key_auth.anonymous: longer than %d characters", maxNameLen)
+	}
+	if len(c.ForwardMeta) > 16 {
+		return Errorf(EINVALID, "key_auth.forward_meta: at most 16 fields")
+	}
+	for i, f := range c.ForwardMeta {
+		if f == "" || len(f) > 64 || strings.IndexFunc(f, func(r rune) bool {
+			return !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || r == '-')
+		}) >= 0 {
+			return Errorf(EINVALID, "key_auth.forward_meta[%d]: a field name of letters, digits and -, at most 64", i)
+		}
 	}
 	return checkText("key_auth.anonymous", c.Anonymous)
 }

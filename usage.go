@@ -19,6 +19,11 @@ type UsageRecord struct {
 	Rejected     int64
 	BytesIn      int64
 	BytesOut     int64
+	// Verified and VerifyRejected count the verify API's answers about the
+	// credential (VALID, and any other code once the key was found), apart
+	// from the gateway's requests, so that exports tell them apart.
+	Verified       int64
+	VerifyRejected int64
 }
 
 // Granularity is the length of the buckets usage is summed into.
@@ -72,6 +77,9 @@ type UsageRow struct {
 	Rejected     int64     `json:"rejected"`
 	BytesIn      int64     `json:"bytes_in"`
 	BytesOut     int64     `json:"bytes_out"`
+	// Verified and VerifyRejected: see UsageRecord.
+	Verified       int64 `json:"verified"`
+	VerifyRejected int64 `json:"verify_rejected"`
 }
 
 // UsageStore persists usage counts. Every method is one transaction.

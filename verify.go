@@ -4,6 +4,7 @@ import (
 	"context"
 	"net/netip"
 	"time"
+	"unique"
 )
 
 // VerifyCode is the outcome of checking a credential; part of the API.
@@ -19,6 +20,14 @@ const (
 	CodeIPNotAllowed VerifyCode = "IP_NOT_ALLOWED" // valid, but not from this address
 	// CodeInsufficientPermissions: valid, but without the permissions asked for.
 	CodeInsufficientPermissions VerifyCode = "INSUFFICIENT_PERMISSIONS"
+	// CodeDisabled: the key, or its consumer, is disabled (enabled: false),
+	// reversibly, unlike a revoke.
+	CodeDisabled VerifyCode = "DISABLED"
+	// CodeRateLimited: the plan's rate (or a named limit) refuses the
+	// request for now; CodeUsageExceeded: a quota or the key's credits are
+	// used up until they reset or refill.
+	CodeRateLimited   VerifyCode = "RATE_LIMITED"
+	CodeUsageExceeded VerifyCode = "USAGE_EXCEEDED"
 )
 
 // Target is what a credential is being used for. A key restricted to
@@ -63,6 +72,29 @@ type VerifiedKey struct {
 	// Permissions and Roles are what the key holds (EffectivePermissions),
 	// sorted; nil when none.
 	Permissions, Roles []string
+	// Disabled: the key was disabled (enabled: false).
+	Disabled bool
+	// Credits: the key has credits, which every use spends (see Credits);
+	// how many remain is the store's to say.
+	Credits bool
+	// Info holds the key's name and meta, interned: keys alike share one
+	// copy, so that they cost the cache a pointer. Zero: neither.
+	Info unique.Handle[KeyInfo]
+}
+
+// KeyInfo is what the verify API tells about a key beyond its state. Meta
+// is the key's meta, compacted JSON text ("": none).
+type KeyInfo struct {
+	Name string
+	Meta string
+}
+
+// Details returns the key's name and meta.
+func (k *VerifiedKey) Details() KeyInfo {
+	if k == nil || k.Info == (unique.Handle[KeyInfo]{}) {
+		return KeyInfo{}
+	}
+	return k.Info.Value()
 }
 
 // Successor is the key that replaced a rotated one, and when it did.

@@ -2,6 +2,7 @@ package adminapi
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"maps"
@@ -15,6 +16,8 @@ import (
 
 	"github.com/keygate/keygate"
 	"github.com/keygate/keygate/apikey"
+	"github.com/keygate/keygate/limiting"
+	"github.com/keygate/keygate/meter"
 	"github.com/keygate/keygate/permquery"
 )
 
@@ -64,6 +67,12 @@ func (s *Server) newKey(ctx context.Context, consumer string, req keygate.KeyReq
 		Tags:         orEmpty(req.Tags),
 		Permissions:  orEmpty(req.Permissions),
 		Roles:        orEmpty(req.Roles),
+		Enabled:      req.Enabled,
+		Meta:         req.Meta,
+		Credits:      req.Credits,
+	}
+	if req.Credits != nil && req.Credits.RefilledAt != nil {
+		return nil, keygate.Errorf(keygate.EINVALID, "credits.refilled_at: cannot be set; keygate sets it")
 	}
 	if err := k.ValidateRestrictions(); err != nil {
 		return nil, err
@@ -201,7 +210,7 @@ func (s *Server) revokeKey(w http.ResponseWriter, r *http.Request) error {
 // keyPatchFields are what PATCH /v1/keys/{id} may set. A key's other fields
 // are what it was issued with: a key with other restrictions or another
 // lifetime is a new key (rotate it).
-var keyPatchFields = []string{"name", "tags", "plan", "permissions", "roles"}
+var keyPatchFields = []string{"name", "tags", "plan", "permissions", "roles", "enabled", "meta", "credits"}
 
 // keyFields are the JSON names of APIKey's fields, so that a patch that
 // names one it may not set is told so, rather than that it is unknown.
@@ -229,16 +238,19 @@ func (s *Server) updateKey(w http.ResponseWriter, r *http.Request) error {
 		switch {
 		case slices.ContainsFunc(keyPatchFields, func(p string) bool { return strings.EqualFold(p, f) }):
 		case keyFields[strings.ToLower(f)]:
-			return keygate.Errorf(keygate.EINVALID, "%s: cannot be changed; a key's name, tags, plan, permissions and roles can (rotate the key for other restrictions or another lifetime)",
+			return keygate.Errorf(keygate.EINVALID, "%s: cannot be changed; a key's name, tags, plan, permissions, roles, enabled, meta and credits can (rotate the key for other restrictions or another lifetime)",
 				strings.ToLower(f))
 		default:
 			return keygate.Errorf(keygate.EINVALID, "unknown field %q", f)
 		}
 	}
 	var patch struct {
-		Name *string      `json:"name"`
-		Tags []string     `json:"tags"`
-		Plan *keygate.Ref `json:"plan"`
+		Name    *string          `json:"name"`
+		Tags    []string         `json:"tags"`
+		Plan    *keygate.Ref     `json:"plan"`
+		Enabled *bool            `json:"enabled"`
+		Meta    json.RawMessage  `json:"meta"`
+		Credits *keygate.Credits `json:"credits"`
 		// Replaced as a whole; null: none.
 		Permissions []string `json:"permissions"`
 		Roles       []string `json:"roles"`
@@ -246,9 +258,27 @@ func (s *Server) updateKey(w http.ResponseWriter, r *http.Request) error {
 	if err := decode(body, &patch); err != nil {
 		return err
 	}
-	found := false
+	if hasField(fields, "enabled") && patch.Enabled == nil {
+		return keygate.Errorf(keygate.EINVALID, "enabled: must be true or false")
+	}
+	if patch.Credits != nil && patch.Credits.RefilledAt != nil {
+		return keygate.Errorf(keygate.EINVALID, "credits.refilled_at: cannot be set; keygate sets it")
+	}
+	found, wasEnabled := false, true
 	k, err := s.Store.UpdateKey(r.Context(), r.PathValue("id"), func(k *keygate.APIKey) error {
-		found = true
+		found, wasEnabled = true, keygate.IsEnabled(k.Enabled)
+		if hasField(fields, "enabled") {
+			k.Enabled = patch.Enabled
+		}
+		if hasField(fields, "meta") { // null: none
+			k.Meta = patch.Meta
+			if string(patch.Meta) == "null" {
+				k.Meta = nil
+			}
+		}
+		if hasField(fields, "credits") { // null: none, unlimited
+			k.Credits = patch.Credits
+		}
 		if hasField(fields, "name") { // null: no name
 			k.Name = ""
 			if patch.Name != nil {
@@ -274,6 +304,13 @@ func (s *Server) updateKey(w http.ResponseWriter, r *http.Request) error {
 	}
 	if err != nil {
 		return err
+	}
+	if enabled := keygate.IsEnabled(k.Enabled); enabled != wasEnabled {
+		typ := keygate.EventKeyDisabled
+		if enabled {
+			typ = keygate.EventKeyEnabled
+		}
+		s.publish(r.Context(), typ, k.Consumer.ID, map[string]any{"key_id": k.ID, "name": k.Name, "start": k.Start})
 	}
 	return reply(w, http.StatusOK, k)
 }
@@ -348,12 +385,23 @@ func (s *Server) verifyKey(w http.ResponseWriter, r *http.Request) error {
 		t.Permissions = q
 	}
 
+	if req.Cost != nil && (*req.Cost < 0 || *req.Cost > keygate.MaxPlanCost) {
+		return keygate.Errorf(keygate.EINVALID, "cost: must be between 0 and %d", keygate.MaxPlanCost)
+	}
+
 	res, err := s.Verifier.VerifyKey(ctx, req.Key, t)
 	if err != nil {
 		return keygate.Unavailable(err, "key verification unavailable, try again later")
 	}
+	resp := keygate.VerifyResponse{Code: res.Code}
+	if res.Valid() {
+		if err := s.verifyLimits(ctx, &res, t, req.Cost, &resp); err != nil {
+			return err
+		}
+	}
+	resp.Valid = resp.Code == keygate.CodeValid
+	res.Code = resp.Code
 	s.countVerify(t, res)
-	resp := keygate.VerifyResponse{Valid: res.Valid(), Code: res.Code}
 	if k := res.Key; k != nil {
 		resp.KeyID, resp.Status = k.ID, k.Status
 		if t := k.ExpiresAt; !t.IsZero() {
@@ -363,11 +411,107 @@ func (s *Server) verifyKey(w http.ResponseWriter, r *http.Request) error {
 			resp.AllowedServices, resp.AllowedRoutes, resp.AllowedCIDRs = r.Services, r.Routes, r.CIDRs
 		}
 		resp.Permissions, resp.Roles = k.Permissions, k.Roles
+		info := k.Details()
+		resp.Name = info.Name
+		if info.Meta != "" {
+			resp.Meta = json.RawMessage(info.Meta)
+		}
+		enabled := !k.Disabled
+		resp.Enabled = &enabled
 	}
 	if c := res.Consumer; c != nil {
-		resp.Consumer = &keygate.VerifiedCaller{ID: c.ID, Username: c.Username, CustomID: c.CustomID, Groups: orEmpty(c.Groups)}
+		resp.Consumer = &keygate.VerifiedCaller{ID: c.ID, Username: c.Username, CustomID: c.CustomID, Groups: orEmpty(c.Groups), Meta: c.Meta}
+	}
+	if s.Meter != nil && res.Key != nil { // counted in usage, marked as a verify
+		req := meter.Request{At: s.now(), CredentialID: res.Key.ID, RouteID: t.RouteID, Rejected: !resp.Valid, Verify: true}
+		if res.Consumer != nil {
+			req.ConsumerID = res.Consumer.ID
+		}
+		s.Meter.Count(&req)
 	}
 	return reply(w, http.StatusOK, resp)
+}
+
+// verifyLimits applies the usage plan and the credits of a valid key, as
+// the gateway does for a request (package limiting): the plan's limits for
+// the target's route (or the plan's own), counted for the same subject,
+// then the key's credits. It sets resp's code and the limits' state. An
+// error is a limiter that cannot decide when the operator chose to fail
+// closed, or credits that cannot be read: 503, never a refusal.
+func (s *Server) verifyLimits(ctx context.Context, res *keygate.VerifyResult, t keygate.Target, reqCost *int, resp *keygate.VerifyResponse) error {
+	k, c := res.Key, res.Consumer
+	cost := 1
+	var consumerID string
+	if c != nil {
+		consumerID = c.ID
+	}
+	var plan *keygate.Plan
+	if id := k.Plan(c); id != "" && s.Limiter != nil {
+		p, err := s.Store.FindPlan(ctx, id)
+		switch {
+		case keygate.ErrorCode(err) == keygate.ENOTFOUND: // being deleted: as the gateway, unlimited
+		case err != nil:
+			return keygate.Unavailable(err, "key verification unavailable, try again later")
+		default:
+			plan = p
+		}
+	}
+	var limits keygate.Limits
+	if plan != nil {
+		limits, cost = plan.Limits(t.RouteID)
+	}
+	if reqCost != nil {
+		cost = *reqCost
+	}
+	resp.Code = keygate.CodeValid
+	if cost == 0 {
+		return nil // a check that counts nothing
+	}
+	if plan != nil && !limits.IsZero() {
+		subject := keygate.PlanSubject(plan.LimitBy, plan.ID, t.RouteID, k.Lineage, consumerID, t.IP)
+		code, d, err := limiting.Apply(ctx, s.Limiter, subject, &limits, cost)
+		switch {
+		case err != nil && s.RateLimitFailOpen:
+			s.logger().Error("rate limiter unavailable; verify answers unlimited (fail open)", "error", err)
+		case err != nil:
+			return keygate.Unavailable(err, "rate limiting is unavailable, try again later")
+		default:
+			resp.Code, resp.Limits = code, verifiedLimits(&d)
+			if code == keygate.CodeValid {
+				s.LimitEvents.QuotaExhausted(&d, &limits, plan.ID, k.ID, consumerID, subject)
+			}
+		}
+	}
+	if resp.Code != keygate.CodeValid || !k.Credits {
+		return nil
+	}
+	code, sp, err := s.LimitEvents.Spend(ctx, s.Store, k.ID, consumerID, cost, s.now())
+	if err != nil {
+		return keygate.Unavailable(err, "credits are unavailable, try again later")
+	}
+	resp.Code = code
+	if sp.Limited {
+		resp.Credits = &keygate.VerifiedCredits{Remaining: sp.Remaining}
+	}
+	return nil
+}
+
+// verifiedLimits is d's state of each configured limit, as the gateway's
+// X-RateLimit headers tell it (the rate's limit being its burst).
+func verifiedLimits(d *keygate.LimitDecision) []keygate.VerifiedLimit {
+	var out []keygate.VerifiedLimit
+	add := func(name string, st *keygate.LimitState) {
+		out = append(out, keygate.VerifiedLimit{Name: name, Limit: st.Limit, Remaining: st.Remaining, Reset: int64((st.Reset + time.Second - 1) / time.Second)})
+	}
+	if d.Rate.Limit > 0 {
+		add("rate", &d.Rate)
+	}
+	for i := range d.Quotas {
+		if d.Quotas[i].Limit > 0 {
+			add(keygate.Period(i+1).String(), &d.Quotas[i])
+		}
+	}
+	return out
 }
 
 // verifierTarget resolves the service and route of a verify request made

@@ -48,9 +48,12 @@ type op struct {
 // patchKey is the body of PATCH /v1/keys/{id}: the only fields a key lets
 // change.
 type patchKey struct {
-	Name string   `json:"name,omitempty"`
-	Tags []string `json:"tags,omitempty"`
-	Plan *string  `json:"plan,omitempty"`
+	Name    string           `json:"name,omitempty"`
+	Tags    []string         `json:"tags,omitempty"`
+	Plan    *string          `json:"plan,omitempty"`
+	Enabled *bool            `json:"enabled,omitempty"`
+	Meta    json.RawMessage  `json:"meta,omitempty"`
+	Credits *keygate.Credits `json:"credits,omitempty"`
 }
 
 type rewrapResult struct {
@@ -92,7 +95,7 @@ var ops = map[string]op{
 
 	"GET /v1/keys":              {id: "listKeys", summary: "List API keys (never the keys)", out: keygate.APIKey{}, list: true, query: []string{"imported"}},
 	"GET /v1/keys/{id}":         {id: "getKey", summary: "Get an API key's metadata", out: keygate.APIKey{}},
-	"PATCH /v1/keys/{id}":       {id: "updateKey", summary: "Change a key's name, tags or plan", in: patchKey{}, out: keygate.APIKey{}},
+	"PATCH /v1/keys/{id}":       {id: "updateKey", summary: "Change a key's name, tags, plan, enabled, meta or credits", in: patchKey{}, out: keygate.APIKey{}},
 	"POST /v1/keys/{id}/revoke": {id: "revokeKey", summary: "Revoke an API key at once", out: keygate.APIKey{}},
 	"POST /v1/keys/{id}/rotate": {id: "rotateKey", summary: "Rotate an API key; the old one works until its grace period ends", in: keygate.RotateKeyRequest{}, optionalIn: true, out: keygate.KeyRotation{}, status: 201},
 	"DELETE /v1/keys/{id}":      {id: "deleteKey", summary: "Delete an API key", status: 204},

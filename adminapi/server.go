@@ -19,6 +19,8 @@ import (
 	"github.com/keygate/keygate/apikey"
 	"github.com/keygate/keygate/keyring"
 	"github.com/keygate/keygate/lifecycle"
+	"github.com/keygate/keygate/limiting"
+	"github.com/keygate/keygate/meter"
 )
 
 // Server serves the admin API. All fields but Logger and Now are required.
@@ -39,7 +41,15 @@ type Server struct {
 	// by URL; nil (a node that does not proxy): every target is unchecked.
 	TargetHealth func(serviceID string) map[string]string
 	Logger       *slog.Logger // nil: slog.Default()
-	Now          func() time.Time
+	// Limiter applies usage plans at verify, as the gateway's does
+	// (RateLimitFailOpen likewise); nil: plans are not applied there.
+	// LimitEvents sends the events of credits and quotas (nil: none).
+	Limiter           keygate.RateLimiter
+	RateLimitFailOpen bool
+	LimitEvents       *limiting.Events
+	// Meter, when set, counts the verify API's answers in usage.
+	Meter *meter.Meter
+	Now   func() time.Time
 
 	// Verifications counts verify calls for the analytics; nil: not counted.
 	Verifications VerificationCounter
@@ -90,7 +100,7 @@ func (s *Server) Handler() http.Handler {
 	h("POST /v1/consumers", create(keygate.NewConsumer, s.Store.CreateConsumer))
 	h("GET /v1/consumers", list(s.Store.ListConsumers))
 	h("GET /v1/consumers/{consumer}", get("consumer", s.Store.FindConsumer))
-	h("PATCH /v1/consumers/{consumer}", update("consumer", s.Store.UpdateConsumer))
+	h("PATCH /v1/consumers/{consumer}", updateWith("consumer", s.updateConsumer, nil))
 	h("DELETE /v1/consumers/{consumer}", remove("consumer", s.Store.DeleteConsumer))
 
 	h("POST /v1/consumers/{consumer}/keys", s.createKey)

@@ -29,7 +29,7 @@ var maxUsageRows = 50_000
 var usageParams = map[string]bool{"consumer": true, "key": true, "route": true, "from": true, "to": true, "granularity": true, "format": true}
 
 // usageCSVHeader is the header row of format=csv, the JSON rows' field names.
-var usageCSVHeader = []string{"start", "consumer_id", "credential_id", "route_id", "allowed", "rejected", "bytes_in", "bytes_out"}
+var usageCSVHeader = []string{"start", "consumer_id", "credential_id", "route_id", "allowed", "rejected", "bytes_in", "bytes_out", "verified", "verify_rejected"}
 
 // usageResponse is the JSON answer of GET /v1/usage: the rows and the
 // range and granularity they were summed over, defaults filled in.
@@ -130,7 +130,8 @@ func replyUsageCSV(w http.ResponseWriter, rows []keygate.UsageRow) error {
 	for _, u := range rows {
 		_ = cw.Write([]string{u.Start.UTC().Format(time.RFC3339), u.ConsumerID, u.CredentialID, u.RouteID,
 			strconv.FormatInt(u.Allowed, 10), strconv.FormatInt(u.Rejected, 10),
-			strconv.FormatInt(u.BytesIn, 10), strconv.FormatInt(u.BytesOut, 10)})
+			strconv.FormatInt(u.BytesIn, 10), strconv.FormatInt(u.BytesOut, 10),
+			strconv.FormatInt(u.Verified, 10), strconv.FormatInt(u.VerifyRejected, 10)})
 	}
 	cw.Flush()
 	if err := cw.Error(); err != nil {

@@ -145,12 +145,12 @@ func TestUsageCSV(t *testing.T) {
 	if r.status != 200 || r.header.Get("Content-Type") != "text/csv; charset=utf-8" {
 		t.Fatalf("%d %s: %s", r.status, r.header.Get("Content-Type"), r.body)
 	}
-	want := "start,consumer_id,credential_id,route_id,allowed,rejected,bytes_in,bytes_out\n" +
-		"2029-12-31T00:00:00Z," + f.alice.ID + "," + f.aliceKey + "," + f.ordersAPI.ID + ",8,1,110,1020\n"
+	want := "start,consumer_id,credential_id,route_id,allowed,rejected,bytes_in,bytes_out,verified,verify_rejected\n" +
+		"2029-12-31T00:00:00Z," + f.alice.ID + "," + f.aliceKey + "," + f.ordersAPI.ID + ",8,1,110,1020,0,0\n"
 	if r.body != want {
 		t.Errorf("csv:\n%s\nwant:\n%s", r.body, want)
 	}
-	if r := request(t, f.e, "GET", "/v1/usage?format=csv&consumer=alice&from=2029-12-31T11:00:00Z", "", nil); r.body != "start,consumer_id,credential_id,route_id,allowed,rejected,bytes_in,bytes_out\n" {
+	if r := request(t, f.e, "GET", "/v1/usage?format=csv&consumer=alice&from=2029-12-31T11:00:00Z", "", nil); r.body != "start,consumer_id,credential_id,route_id,allowed,rejected,bytes_in,bytes_out,verified,verify_rejected\n" {
 		t.Errorf("no rows: %q", r.body)
 	}
 }

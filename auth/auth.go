@@ -61,6 +61,12 @@ type Result struct {
 	// CodeExpired, Consumer and CredentialRecord name the key found.
 	Reason    keygate.VerifyCode
 	Presented string
+	// Credits: the credential has credits (keygate.Credits), which each
+	// request spends.
+	Credits bool
+	// Meta is the credential's meta, compacted JSON ("": none), for routes
+	// that forward some of it (key_auth.forward_meta).
+	Meta string
 }
 
 // Authenticator checks one kind of credential on a request, as configured on

@@ -195,7 +195,7 @@ func (m *middleware) refuse(w http.ResponseWriter, r *http.Request, status int, 
 		w.Header().Set("WWW-Authenticate", `Key realm="keygate"`)
 	case http.StatusTooManyRequests:
 		// As the gateway: when to try again, from the refusing limits' reset.
-		if wait := retryAfter(ans, time.Now()); wait > 0 {
+		if wait := retryAfter(ans); wait > 0 {
 			w.Header().Set("Retry-After", strconv.Itoa(wait))
 		}
 	}
@@ -203,20 +203,17 @@ func (m *middleware) refuse(w http.ResponseWriter, r *http.Request, status int, 
 }
 
 // retryAfter is the seconds until the latest reset of the answer's
-// exhausted limits (rounded up); 0 when it names none.
-func retryAfter(ans *keygate.VerifyResponse, now time.Time) int {
-	var at time.Time
+// exhausted limits (a limit's reset is in seconds); 0 when it names none.
+func retryAfter(ans *keygate.VerifyResponse) int {
+	var after int64
 	if ans != nil {
 		for _, l := range ans.Limits {
-			if l.Remaining <= 0 && l.Reset.After(at) {
-				at = l.Reset
+			if l.Remaining <= 0 && l.Reset > after {
+				after = l.Reset
 			}
 		}
 	}
-	if !at.After(now) {
-		return 0
-	}
-	return int((at.Sub(now) + time.Second - 1) / time.Second)
+	return int(after)
 }
 
 // writeGatewayError answers as the gateway does: {"message", "request_id"}.

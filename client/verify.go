@@ -9,15 +9,6 @@ import (
 	"github.com/keygate/keygate"
 )
 
-// Codes of the verify API that this package answers for, beyond those of
-// package keygate: servers that apply limits, credits, permissions and
-// the reversible disable send them.
-const (
-	codeDisabled      = keygate.VerifyCode("DISABLED")
-	codeRateLimited   = keygate.VerifyCode("RATE_LIMITED")
-	codeUsageExceeded = keygate.VerifyCode("USAGE_EXCEEDED")
-)
-
 // ErrVerifyUnavailable wraps every error of Verify: the answer could not be
 // had (network, server failure, a refused verifier token), which is not an
 // answer about the key. A service answers its caller 503 for it, never 401.
@@ -51,7 +42,7 @@ func HTTPStatus(code keygate.VerifyCode) int {
 		return http.StatusOK
 	case keygate.CodeForbidden, keygate.CodeIPNotAllowed, keygate.CodeInsufficientPermissions:
 		return http.StatusForbidden
-	case codeRateLimited, codeUsageExceeded:
+	case keygate.CodeRateLimited, keygate.CodeUsageExceeded:
 		return http.StatusTooManyRequests
 	default: // MALFORMED, NOT_FOUND, EXPIRED, REVOKED, DISABLED and codes unknown here
 		return http.StatusUnauthorized
@@ -67,9 +58,9 @@ func refusal(code keygate.VerifyCode) string {
 		return "Your IP address is not allowed"
 	case keygate.CodeInsufficientPermissions:
 		return "The key lacks the permissions for this request"
-	case codeRateLimited:
+	case keygate.CodeRateLimited:
 		return "API rate limit exceeded"
-	case codeUsageExceeded:
+	case keygate.CodeUsageExceeded:
 		return "API usage exceeded"
 	default:
 		return "Unauthorized"

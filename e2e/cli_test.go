@@ -166,8 +166,8 @@ var (
 	keyHeader        = []string{"ID", "CONSUMER", "NAME", "START", "STATUS", "EXPIRES", "PLAN"}
 	planHeader       = []string{"ID", "NAME", "RATE", "BURST", "QUOTAS", "LIMIT-BY", "HIDE-HEADERS", "ROUTES"}
 	hmacHeader       = []string{"ID", "CONSUMER", "USERNAME", "STATUS", "WEAK", "EXPIRES", "CREATED"}
-	usageHeader      = []string{"START", "CONSUMER", "CREDENTIAL", "ROUTE", "ALLOWED", "REJECTED", "BYTES-IN", "BYTES-OUT"}
-	usageCSVHeader   = []string{"start", "consumer_id", "credential_id", "route_id", "allowed", "rejected", "bytes_in", "bytes_out"}
+	usageHeader      = []string{"START", "CONSUMER", "CREDENTIAL", "ROUTE", "ALLOWED", "REJECTED", "BYTES-IN", "BYTES-OUT", "VERIFIED", "VERIFY-REJECTED"}
+	usageCSVHeader   = []string{"start", "consumer_id", "credential_id", "route_id", "allowed", "rejected", "bytes_in", "bytes_out", "verified", "verify_rejected"}
 	webhookHeader    = []string{"ID", "CONSUMER", "URL", "EVENTS", "ENABLED", "CREATED"}
 	deliveryHeader   = []string{"ID", "EVENT", "STATUS", "ATTEMPTS", "HTTP", "NEXT", "ERROR"}
 	auditHeader      = []string{"AT", "ACTOR", "ACTION", "TARGET", "REASON"}

@@ -102,6 +102,24 @@ func TestClusterNodesHonourEachOthersChanges(t *testing.T) {
 		}
 	})
 
+	t.Run("disabled on c: refused everywhere within a second; enabled: served again", func(t *testing.T) {
+		k := a.key(t, "acme", keygate.KeyRequest{})
+		for _, n := range nodes {
+			within(t, time.Second, "new key", http.StatusOK, status(n, "/r", k.Key))
+		}
+		for _, step := range []struct {
+			enabled bool
+			want    int
+		}{{false, http.StatusUnauthorized}, {true, http.StatusOK}} {
+			if _, err := c.admin.UpdateKey(ctx, k.ID, map[string]any{"enabled": step.enabled}); err != nil {
+				t.Fatal(err)
+			}
+			for _, n := range nodes {
+				within(t, time.Second, "key enabled="+strconv.FormatBool(step.enabled), step.want, status(n, "/r", k.Key))
+			}
+		}
+	})
+
 	t.Run("a plan changed on one node applies on the others", func(t *testing.T) {
 		p := keygate.NewPlan()
 		p.Name, p.Quotas = "shared", keygate.Quotas{Day: 1000}

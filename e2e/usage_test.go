@@ -59,9 +59,9 @@ func TestCLIUsage(t *testing.T) {
 	}
 
 	csv := admin(t, "usage", "--csv", "--granularity", "day")
-	want := "start,consumer_id,credential_id,route_id,allowed,rejected,bytes_in,bytes_out\n" +
-		"2029-12-31T00:00:00Z," + alice.ID + "," + aliceKey.ID + "," + route.ID + ",8,1,100,1000\n" +
-		"2029-12-31T00:00:00Z," + bob.ID + "," + bobKey.ID + "," + route.ID + ",7,0,0,0\n"
+	want := "start,consumer_id,credential_id,route_id,allowed,rejected,bytes_in,bytes_out,verified,verify_rejected\n" +
+		"2029-12-31T00:00:00Z," + alice.ID + "," + aliceKey.ID + "," + route.ID + ",8,1,100,1000,0,0\n" +
+		"2029-12-31T00:00:00Z," + bob.ID + "," + bobKey.ID + "," + route.ID + ",7,0,0,0,0,0\n"
 	if alice.ID > bob.ID {
 		lines := strings.SplitAfter(want, "\n")
 		want = lines[0] + lines[2] + lines[1]
@@ -72,7 +72,7 @@ func TestCLIUsage(t *testing.T) {
 	if api := apiCSV(t, e, "/v1/usage?format=csv&granularity=day"); api != csv {
 		t.Errorf("--csv differs from the API's format=csv:\n%s\n%s", csv, api)
 	}
-	if out := admin(t, "usage", "--csv", "--consumer", "bob", "--from", "2029-12-31T12:00:00Z"); out != "start,consumer_id,credential_id,route_id,allowed,rejected,bytes_in,bytes_out\n" {
+	if out := admin(t, "usage", "--csv", "--consumer", "bob", "--from", "2029-12-31T12:00:00Z"); out != "start,consumer_id,credential_id,route_id,allowed,rejected,bytes_in,bytes_out,verified,verify_rejected\n" {
 		t.Errorf("--csv without rows: %q", out)
 	}
 

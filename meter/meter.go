@@ -33,6 +33,9 @@ type Request struct {
 	Rejected     bool
 	BytesIn      int64
 	BytesOut     int64
+	// Verify marks an answer of the verify API, counted apart (Verified,
+	// VerifyRejected) from the gateway's requests.
+	Verify bool
 }
 
 // Options tune a meter; zero values take the defaults.
@@ -81,7 +84,7 @@ type bucket struct {
 	consumer, credential, routeID string
 }
 
-type counts struct{ allowed, rejected, bytesIn, bytesOut int64 }
+type counts struct{ allowed, rejected, bytesIn, bytesOut, verified, verifyRejected int64 }
 
 // New returns a meter that writes to store.
 func New(store Store, opts Options) *Meter {
@@ -124,9 +127,14 @@ func (m *Meter) Count(r *Request) {
 		c = &counts{}
 		s.counts[b] = c
 	}
-	if r.Rejected {
+	switch {
+	case r.Verify && r.Rejected:
+		c.verifyRejected++
+	case r.Verify:
+		c.verified++
+	case r.Rejected:
 		c.rejected++
-	} else {
+	default:
 		c.allowed++
 	}
 	c.bytesIn += r.BytesIn
@@ -172,7 +180,7 @@ func (m *Meter) Flush(ctx context.Context) error {
 		s.mu.Unlock()
 		for b, c := range taken {
 			records = append(records, keygate.UsageRecord{Minute: time.Unix(b.minute, 0).UTC(), ConsumerID: b.consumer,
-				CredentialID: b.credential, RouteID: b.routeID, Allowed: c.allowed, Rejected: c.rejected,
+				CredentialID: b.credential, RouteID: b.routeID, Allowed: c.allowed, Rejected: c.rejected, Verified: c.verified, VerifyRejected: c.verifyRejected,
 				BytesIn: c.bytesIn, BytesOut: c.bytesOut})
 		}
 	}

@@ -11,8 +11,8 @@ import (
 // grow the series.
 var verificationCodes = []keygate.VerifyCode{
 	keygate.CodeValid, keygate.CodeMalformed, keygate.CodeNotFound, keygate.CodeExpired, keygate.CodeRevoked,
-	"DISABLED", keygate.CodeForbidden, keygate.CodeIPNotAllowed, "INSUFFICIENT_PERMISSIONS", "RATE_LIMITED",
-	"USAGE_EXCEEDED", "OTHER",
+	keygate.CodeDisabled, keygate.CodeForbidden, keygate.CodeIPNotAllowed, keygate.CodeInsufficientPermissions, keygate.CodeRateLimited,
+	keygate.CodeUsageExceeded, "OTHER",
 }
 
 var verificationSources = []keygate.VerificationSource{keygate.SourceGateway, keygate.SourceVerify}

@@ -60,7 +60,7 @@ func (p *Proxy) countVerification(x *exchange) {
 	if code == keygate.CodeValid && x.gatewayAnswered {
 		switch s := x.ctx.Response.StatusCode(); {
 		case s == fasthttp.StatusTooManyRequests:
-			code = "RATE_LIMITED"
+			code = keygate.CodeRateLimited
 		case s == fasthttp.StatusForbidden:
 			code = keygate.CodeForbidden
 		case s >= 500:

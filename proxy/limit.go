@@ -10,6 +10,7 @@ import (
 
 	"github.com/keygate/keygate"
 	"github.com/keygate/keygate/auth"
+	"github.com/keygate/keygate/limiting"
 	"github.com/valyala/fasthttp"
 )
 
@@ -48,25 +49,13 @@ func (p *plan) forRoute(routeID string) (*keygate.Limits, int) {
 }
 
 // subject is whose counters a request of who on rt goes to, after the
-// plan's limit_by: by key, a key's lineage, which its successors share, so
-// that rotating a key does not reset its limits. IDs are random and unique
-// across kinds, so a key's id cannot collide with a consumer's, nor with
-// an address.
+// plan's limit_by (keygate.PlanSubject, which the verify API uses too).
 func (p *plan) subject(who *auth.Result, rt *route, client netip.Addr) keygate.Subject {
-	s := keygate.Subject{Route: rt.ID}
-	switch p.limitBy {
-	case keygate.LimitByConsumer:
-		s.ID = who.Consumer.ID
-	case keygate.LimitByIP:
-		s.ID = "ip:" + client.String()
-	case keygate.LimitByRoute:
-		s.ID = "plan:" + p.id + ":" + rt.ID
-	default:
-		if s.ID = who.Lineage; s.ID == "" {
-			s.ID = who.Consumer.ID // an anonymous consumer has no credential
-		}
+	var consumer string
+	if who.Consumer != nil {
+		consumer = who.Consumer.ID
 	}
-	return s
+	return keygate.PlanSubject(p.limitBy, p.id, rt.ID, who.Lineage, consumer, client)
 }
 
 // limit applies the usage plan of x's caller. It writes the refusal itself
@@ -82,7 +71,8 @@ func (p *Proxy) limit(x *exchange) bool {
 	if limits.IsZero() {
 		return true
 	}
-	d, err := p.cfg.Limiter.Allow(context.Background(), pl.subject(&x.who, x.route, x.client), limits, cost)
+	subject := pl.subject(&x.who, x.route, x.client)
+	code, d, err := limiting.Apply(context.Background(), p.cfg.Limiter, subject, limits, cost)
 	if err != nil {
 		p.metrics.RateLimitFailed(p.cfg.RateLimitFailOpen)
 		p.limiterFailures.report(p, x.id, err)
@@ -94,10 +84,42 @@ func (p *Proxy) limit(x *exchange) bool {
 	}
 	p.metrics.RateLimited(d.Allowed)
 	x.limits, x.showLimits = d, !pl.hideHeaders
+	if code == keygate.CodeValid {
+		p.cfg.LimitEvents.QuotaExhausted(&d, limits, pl.id, x.who.CredentialRecord, consumerID(&x.who), subject)
+	}
 	if !d.Allowed {
 		var b [20]byte
 		x.ctx.Response.Header.SetBytesV("Retry-After", strconv.AppendInt(b[:0], ceilSeconds(d.RetryAfter), 10))
 		p.writeError(x, fasthttp.StatusTooManyRequests, "API rate limit exceeded")
+		return false
+	}
+	return true
+}
+
+func consumerID(who *auth.Result) string {
+	if who.Consumer != nil {
+		return who.Consumer.ID
+	}
+	return ""
+}
+
+// spendCredits deducts the request's cost (the plan's for the route, else
+// 1) from the key's credits, as the verify API does. Out of credits is a
+// 429; a store that cannot tell is a 503, whatever the rate limiter's
+// fail-open: credits are exact or nothing.
+func (p *Proxy) spendCredits(x *exchange) bool {
+	cost := 1
+	if pl := p.table.Load().plans[x.who.PlanID]; pl != nil {
+		_, cost = pl.forRoute(x.route.ID)
+	}
+	code, _, err := p.cfg.LimitEvents.Spend(context.Background(), p.cfg.Credits, x.who.CredentialRecord, consumerID(&x.who), cost, p.cfg.Now())
+	switch {
+	case err != nil:
+		p.cfg.Logger.Error("credits unavailable", "request_id", x.id, "error", err)
+		p.writeError(x, fasthttp.StatusServiceUnavailable, "Credits are unavailable; try again later")
+		return false
+	case code != keygate.CodeValid:
+		p.writeError(x, fasthttp.StatusTooManyRequests, "API usage exceeded: no credits left")
 		return false
 	}
 	return true

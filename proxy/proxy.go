@@ -8,6 +8,7 @@ import (
 	"encoding/json"
 	"log/slog"
 	"net"
+	"net/http"
 	"net/netip"
 	"net/url"
 	"path"
@@ -23,6 +24,7 @@ import (
 	"github.com/keygate/keygate/auth/keyauth"
 	"github.com/keygate/keygate/auth/oauth2"
 	"github.com/keygate/keygate/internal/gcra"
+	"github.com/keygate/keygate/limiting"
 	"github.com/keygate/keygate/meter"
 	"github.com/valyala/fasthttp"
 )
@@ -104,7 +106,12 @@ type Config struct {
 	// failure is logged and counted in Metrics.
 	Limiter           keygate.RateLimiter
 	RateLimitFailOpen bool
-	Metrics           Metrics
+	// Credits spends the credits of keys that have them (429 when out);
+	// nil: credits are not enforced. LimitEvents sends the events of
+	// credits and quotas (nil: none).
+	Credits     keygate.CreditStore
+	LimitEvents *limiting.Events
+	Metrics     Metrics
 	// Meter, when set, counts every request on a route.
 	Meter *meter.Meter
 	// Payload enables payload encryption (see session.go); nil: routes
@@ -334,6 +341,10 @@ func (p *Proxy) Serve(ctx *fasthttp.RequestCtx) {
 		p.count(&x, true, 0)
 		return
 	}
+	if x.who.Credits && p.cfg.Credits != nil && !p.spendCredits(&x) {
+		p.count(&x, true, 0)
+		return
+	}
 	if x.route.EncryptsPayloads() {
 		if !p.openPayload(&x) {
 			return
@@ -469,7 +480,37 @@ func (p *Proxy) authenticate(x *exchange) bool {
 		return false
 	}
 	setIdentity(&x.ctx.Request.Header, c, res.CredentialID, rt.ACL == nil || !rt.ACL.HideGroupsHeader)
+	if rt.KeyAuth != nil && len(rt.KeyAuth.ForwardMeta) > 0 && res.Meta != "" {
+		forwardMeta(&x.ctx.Request.Header, res.Meta, rt.KeyAuth.ForwardMeta)
+	}
 	return true
+}
+
+// headerKeyMetaPrefix begins the headers that carry a key's meta fields.
+const headerKeyMetaPrefix = "X-Key-Meta-"
+
+// forwardMeta sets X-Key-Meta-<Field> for each of fields present in meta:
+// a string as it is, anything else as its JSON. Only routes that ask pay
+// for decoding it.
+func forwardMeta(h *fasthttp.RequestHeader, meta string, fields []string) {
+	var m map[string]json.RawMessage
+	if json.Unmarshal([]byte(meta), &m) != nil {
+		return
+	}
+	for _, f := range fields {
+		v, ok := m[f]
+		if !ok {
+			continue
+		}
+		var s string
+		if json.Unmarshal(v, &s) != nil {
+			s = string(v)
+		}
+		if strings.ContainsAny(s, "\r\n") {
+			continue // never a header split
+		}
+		h.Set(http.CanonicalHeaderKey(headerKeyMetaPrefix+f), s)
+	}
 }
 
 // gatewayHeaders writes what the gateway tells the caller on every answer,
@@ -576,6 +617,9 @@ func scrubbed(name []byte) bool {
 		headerConsumerGroups, headerAnonymous, headerRequestID, headerRealIP,
 		"X-Forwarded-Port", "X-Forwarded-Path", "X-Forwarded-Prefix", "Forwarded":
 		return true
+	}
+	if len(name) > len(headerKeyMetaPrefix) && strings.EqualFold(string(name[:len(headerKeyMetaPrefix)]), headerKeyMetaPrefix) {
+		return true // only the gateway says what a key's meta is
 	}
 	return !plainHeaderName(name)
 }

@@ -165,6 +165,8 @@ func TestScrub(t *testing.T) {
 		{"X_amount", "an unsigned twin of a signed X-Amount"},
 		{"X-Consumer-Id x", "cut at the space by a lenient parser"},
 		{"X-Consumer-Id.", "forged"},
+		{"X-Key-Meta-Tier", "forged"},
+		{"x-key-meta-team", "forged"},
 		{"Accept", "second"},
 		{"X-Amount", "kept"},
 		{"X-Forwarded-For", "10.0.0.2"},
@@ -180,6 +182,21 @@ func TestScrub(t *testing.T) {
 	want := []string{"X-Forwarded-For: 10.0.0.1", "Accept: first", "Accept: second", "X-Amount: kept", "X-Forwarded-For: 10.0.0.2"}
 	if !slices.Equal(got, want) {
 		t.Fatalf("after scrub:\n%q\nwant\n%q", got, want)
+	}
+}
+
+func TestForwardMeta(t *testing.T) {
+	var h fasthttp.RequestHeader
+	forwardMeta(&h, `{"team":"payments","n":3,"nested":{"a":[1]},"bad":"a\r\nX-Evil: 1","hidden":"no"}`,
+		[]string{"team", "n", "nested", "bad", "absent"})
+	var got []string
+	for name, value := range h.All() {
+		got = append(got, string(name)+": "+string(value))
+	}
+	slices.Sort(got)
+	want := []string{`X-Key-Meta-N: 3`, `X-Key-Meta-Nested: {"a":[1]}`, `X-Key-Meta-Team: payments`}
+	if !slices.Equal(got, want) {
+		t.Fatalf("forwarded %q, want %q", got, want)
 	}
 }
 

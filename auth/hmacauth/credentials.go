@@ -286,7 +286,9 @@ func (c *Credentials) read(ctx context.Context, username string, now int64) (*en
 	e := &entry{consumer: consumer, expires: now + int64(c.opts.HitTTL), ends: unixNanos(cred.ExpiresAt)}
 	// An expired credential's secret is never opened: it cannot be used
 	// again (expiry is not undone), so it need not be in memory either.
-	e.active = cred.Status == keygate.KeyActive && (e.ends == 0 || now < e.ends)
+	// A disabled consumer's credentials are refused until it is enabled
+	// again; the consumer's change drops this entry either way.
+	e.active = cred.Status == keygate.KeyActive && (e.ends == 0 || now < e.ends) && (consumer == nil || keygate.IsEnabled(consumer.Enabled))
 	stripped := *cred
 	stripped.Secret = nil // the cache keeps the opened secret, not the sealed one
 	e.cred = &stripped

@@ -398,6 +398,22 @@ func TestRevokeTakesEffectOnNextRequest(t *testing.T) {
 	expect(t, send(), auth.Unauthenticated, msgNotValid) // the revoked entry is cached
 	f.creds.Apply(keygate.Change{Kind: keygate.ConsumerChanged, Op: keygate.Updated, ID: "c1"})
 	expect(t, send(), auth.Unauthenticated, msgNotSame) // reloaded: new secret
+
+	// A disabled consumer's credentials are refused until it is enabled.
+	f.store.add(testUser, testSecret, "c1")
+	off, on := false, true
+	for _, step := range []struct {
+		enabled *bool
+		verdict auth.Verdict
+	}{{&off, auth.Unauthenticated}, {&on, auth.Granted}} {
+		f.store.mu.Lock()
+		f.store.consumers["c1"].Enabled = step.enabled
+		f.store.mu.Unlock()
+		f.creds.Apply(keygate.Change{Kind: keygate.ConsumerChanged, Op: keygate.Updated, ID: "c1"})
+		if res := send(); res.Verdict != step.verdict {
+			t.Errorf("consumer enabled=%t: %+v", *step.enabled, res)
+		}
+	}
 }
 
 func TestStoreOutageIsAnError(t *testing.T) {

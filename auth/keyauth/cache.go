@@ -30,6 +30,8 @@ type entry struct {
 	expires      int64 // end of this entry's cache lifetime, unix ns on the verifier's clock
 	keyExpires   int64 // unix ns; 0: never
 	revoked      bool
+	// disabled: the key or its consumer is disabled (enabled: false).
+	disabled bool
 	// verified says secretSum holds SHA-256 of a secret that a request proved
 	// against the stored HMAC: later requests compare digests instead of
 	// computing the HMAC, and the secret itself is never kept. Until then
@@ -123,6 +125,12 @@ func newEntry(k *keygate.APIKey, c *keygate.Consumer, cidrs []netip.Prefix, expi
 	// Anything but active (revoked, archived) is refused as revoked, whatever
 	// else the entry says.
 	e := entry{key: vk, consumer: c, expires: expires, revoked: k.Status != keygate.KeyActive}
+	vk.Disabled = !keygate.IsEnabled(k.Enabled)
+	e.disabled = vk.Disabled || c != nil && !keygate.IsEnabled(c.Enabled)
+	vk.Credits = k.Credits != nil
+	if k.Name != "" || len(k.Meta) > 0 {
+		vk.Info = unique.Make(keygate.KeyInfo{Name: k.Name, Meta: string(k.Meta)})
+	}
 	copy(e.secretSum[:], k.SecretHash)
 	if k.ExpiresAt != nil {
 		e.keyExpires = unixNano(*k.ExpiresAt)
@@ -256,7 +264,7 @@ type slot struct {
 	used       bool
 	verified   bool
 	revoked    bool
-	_          byte
+	disabled   bool
 	expires    int64
 	keyExpires int64
 	secretSum  [sha256.Size]byte
@@ -370,7 +378,7 @@ func (c *cache) lookup(id *identifier, now int64, count bool) (entry, bool, uint
 		hits.Add(1)
 	}
 	return entry{key: r.key, consumer: r.consumer, restrictions: r.restrictions, nets: r.nets, expires: sl.expires,
-		keyExpires: sl.keyExpires, revoked: sl.revoked, verified: sl.verified, secretSum: sl.secretSum}, true, s.gen
+		keyExpires: sl.keyExpires, revoked: sl.revoked, disabled: sl.disabled, verified: sl.verified, secretSum: sl.secretSum}, true, s.gen
 }
 
 // getStale returns the entry for id if its lifetime ended less than window
@@ -417,7 +425,7 @@ func (c *cache) put(id *identifier, e entry, gen uint64) {
 		b.n.Add(1)
 	}
 	t.recs[i] = record{
-		slot{id: *id, used: true, verified: e.verified, revoked: e.revoked,
+		slot{id: *id, used: true, verified: e.verified, revoked: e.revoked, disabled: e.disabled,
 			expires: e.expires, keyExpires: e.keyExpires, secretSum: e.secretSum},
 		ref{key: e.key, consumer: e.consumer, restrictions: e.restrictions, nets: e.nets}}
 }

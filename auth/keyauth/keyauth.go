@@ -5,6 +5,7 @@ import (
 	"context"
 	"net/textproto"
 	"strings"
+	"unique"
 
 	"github.com/keygate/keygate"
 	"github.com/keygate/keygate/apikey"
@@ -88,8 +89,11 @@ func (a *Authenticator) Authenticate(ctx context.Context, r *fasthttp.Request, t
 		return refused, nil
 	}
 	granted := auth.Result{Verdict: auth.Granted, Consumer: res.Consumer, CredentialID: res.Key.ID,
-		CredentialRecord: res.Key.ID, Lineage: res.Key.Lineage, PlanID: res.Key.Plan(res.Consumer)}
+		CredentialRecord: res.Key.ID, Lineage: res.Key.Lineage, PlanID: res.Key.Plan(res.Consumer), Credits: res.Key.Credits}
 	granted.Sunset = res.Key.ExpiresAt
+	if res.Key.Info != (unique.Handle[keygate.KeyInfo]{}) {
+		granted.Meta = res.Key.Info.Value().Meta
+	}
 	if res.Key.Successor != nil {
 		granted.DeprecatedAt = res.Key.Successor.At
 	}

@@ -315,6 +315,8 @@ func (e *entry) checkKey(t keygate.Target, now int64) keygate.VerifyCode {
 		return keygate.CodeRevoked
 	case e.keyExpires != 0 && now >= e.keyExpires:
 		return keygate.CodeExpired
+	case e.disabled:
+		return keygate.CodeDisabled
 	case e.nets.n > 0:
 		if !e.nets.contains(t.IP.Unmap()) {
 			return keygate.CodeIPNotAllowed

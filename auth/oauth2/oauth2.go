@@ -383,6 +383,9 @@ func (a *Authenticator) consumer(ctx context.Context, is *issuer, c *accesstoken
 	l := a.provider.lookups
 	if is.by != keygate.ConsumerByOAuthClient {
 		consumer, err := l.consumer(ctx, ref, is.by)
+		if consumer != nil && !keygate.IsEnabled(consumer.Enabled) {
+			return nil, nil, err // disabled: nobody, until enabled again
+		}
 		return consumer, nil, err
 	}
 	client, err := l.client(ctx, ref)
@@ -393,7 +396,7 @@ func (a *Authenticator) consumer(ctx context.Context, is *issuer, c *accesstoken
 		return nil, nil, nil // keygate's tokens name the client's consumer as sub
 	}
 	consumer, err := l.consumer(ctx, client.Consumer.ID, keygate.ConsumerByID)
-	if consumer == nil {
+	if consumer == nil || !keygate.IsEnabled(consumer.Enabled) {
 		return nil, nil, err
 	}
 	return consumer, client, nil

@@ -3,6 +3,7 @@ package main
 import (
 	"bufio"
 	"cmp"
+	"encoding/json"
 	"fmt"
 	"strings"
 	"text/tabwriter"
@@ -90,23 +91,39 @@ func (a *adminCLI) keysCommand() *cobra.Command {
 }
 
 func (a *adminCLI) keysUpdateCommand() *cobra.Command {
-	var plan string
+	var plan, meta string
+	var credits int64
 	var fields map[string]string
 	cmd := &cobra.Command{
-		Use:   "update KEY-ID [--name NAME] [--tag TAG ...] [--plan PLAN]",
-		Short: "Change a key's name, tags or usage plan",
+		Use:   "update KEY-ID [--name NAME] [--tag TAG ...] [--plan PLAN] [--enabled=false] [--meta JSON] [--credits N]",
+		Short: "Change a key's name, tags, usage plan, enabled, meta or credits",
 		Long: `Change the given fields of a key: its name, its tags (--tag replaces them
 all; --tag "" removes them) and its usage plan (--plan "" removes the key's
-own plan, so that its consumer's applies). A key's restrictions and lifetime
-cannot be changed: rotate it for a key with others.`,
+own plan, so that its consumer's applies). --enabled=false disables the key
+(DISABLED, reversibly; --enabled=true restores it), --meta sets its meta (a
+JSON object; "null" removes it), --credits sets its remaining credits (-1:
+none, unlimited). A key's restrictions and lifetime cannot be changed:
+rotate it for a key with others.`,
 		Args: cobra.ExactArgs(1),
 		RunE: a.run(func(cmd *cobra.Command, c *client.Client, args []string) error {
 			patch := patchFrom(cmd.Flags(), fields)
 			if cmd.Flags().Changed("plan") {
 				patch["plan"] = planFlagPatch(plan)
 			}
+			if cmd.Flags().Changed("meta") {
+				patch["meta"] = json.RawMessage(meta)
+				if !json.Valid([]byte(meta)) {
+					return fmt.Errorf("--meta: not valid JSON")
+				}
+			}
+			if cmd.Flags().Changed("credits") {
+				patch["credits"] = map[string]any{"remaining": credits}
+				if credits < 0 {
+					patch["credits"] = nil
+				}
+			}
 			if len(patch) == 0 {
-				return fmt.Errorf("nothing to change: give --name, --tag, --plan, --permission or --role")
+				return fmt.Errorf("nothing to change: give --name, --tag, --plan, --permission, --role, --enabled, --meta or --credits")
 			}
 			k, err := c.UpdateKey(cmd.Context(), args[0], patch)
 			if err != nil {
@@ -120,7 +137,10 @@ cannot be changed: rotate it for a key with others.`,
 	f.StringSlice("tag", nil, "tag (repeatable); replaces the key's tags")
 	f.StringSlice("permission", nil, "permission (repeatable); replaces the key's own permissions")
 	f.StringSlice("role", nil, "role (repeatable); replaces the key's own roles")
-	fields = map[string]string{"name": "name", "tag": "tags", "permission": "permissions", "role": "roles"}
+	f.Bool("enabled", true, "false disables the key (reversibly), true enables it")
+	f.StringVar(&meta, "meta", "", `meta: a JSON object; "null" removes it`)
+	f.Int64Var(&credits, "credits", 0, "remaining credits; -1: none (unlimited)")
+	fields = map[string]string{"name": "name", "tag": "tags", "enabled": "enabled", "permission": "permissions", "role": "roles"}
 	planFlag(f, &plan, `usage plan (id or name) for this key, instead of its consumer's; "" removes it`)
 	return cmd
 }

@@ -15,16 +15,17 @@ import (
 	"github.com/keygate/keygate/client"
 )
 
-var usageHeader = []string{"START", "CONSUMER", "CREDENTIAL", "ROUTE", "ALLOWED", "REJECTED", "BYTES-IN", "BYTES-OUT"}
+var usageHeader = []string{"START", "CONSUMER", "CREDENTIAL", "ROUTE", "ALLOWED", "REJECTED", "BYTES-IN", "BYTES-OUT", "VERIFIED", "VERIFY-REJECTED"}
 
 func usageRow(u keygate.UsageRow) []string {
 	return []string{u.Start.UTC().Format(time.RFC3339), cmp.Or(u.ConsumerID, "-"), cmp.Or(u.CredentialID, "-"), cmp.Or(u.RouteID, "-"),
-		strconv.FormatInt(u.Allowed, 10), strconv.FormatInt(u.Rejected, 10), strconv.FormatInt(u.BytesIn, 10), strconv.FormatInt(u.BytesOut, 10)}
+		strconv.FormatInt(u.Allowed, 10), strconv.FormatInt(u.Rejected, 10), strconv.FormatInt(u.BytesIn, 10), strconv.FormatInt(u.BytesOut, 10),
+		strconv.FormatInt(u.Verified, 10), strconv.FormatInt(u.VerifyRejected, 10)}
 }
 
 // usageCSVHeader is the header row of --csv: the API's format=csv, the
 // JSON rows' field names.
-var usageCSVHeader = []string{"start", "consumer_id", "credential_id", "route_id", "allowed", "rejected", "bytes_in", "bytes_out"}
+var usageCSVHeader = []string{"start", "consumer_id", "credential_id", "route_id", "allowed", "rejected", "bytes_in", "bytes_out", "verified", "verify_rejected"}
 
 // writeUsageCSV writes rows as the API's format=csv does.
 func writeUsageCSV(w io.Writer, rows []keygate.UsageRow) error {
@@ -33,7 +34,8 @@ func writeUsageCSV(w io.Writer, rows []keygate.UsageRow) error {
 	for _, u := range rows {
 		_ = cw.Write([]string{u.Start.UTC().Format(time.RFC3339), u.ConsumerID, u.CredentialID, u.RouteID,
 			strconv.FormatInt(u.Allowed, 10), strconv.FormatInt(u.Rejected, 10),
-			strconv.FormatInt(u.BytesIn, 10), strconv.FormatInt(u.BytesOut, 10)})
+			strconv.FormatInt(u.BytesIn, 10), strconv.FormatInt(u.BytesOut, 10),
+			strconv.FormatInt(u.Verified, 10), strconv.FormatInt(u.VerifyRejected, 10)})
 	}
 	cw.Flush()
 	return cw.Error()
@@ -111,6 +113,6 @@ a header row, for billing exports.`,
 	f.StringVar(&from, "from", "", "start, inclusive: RFC 3339 time or date (default: a day before --to)")
 	f.StringVar(&to, "to", "", "end, exclusive: RFC 3339 time or date (default: now)")
 	f.StringVar(&granularity, "granularity", "", "bucket size: minute, hour, day or month (default hour)")
-	f.BoolVar(&csvOut, "csv", false, "write CSV with a header row (start,consumer_id,credential_id,route_id,allowed,rejected,bytes_in,bytes_out)")
+	f.BoolVar(&csvOut, "csv", false, "write CSV with a header row (start,consumer_id,credential_id,route_id,allowed,rejected,bytes_in,bytes_out,verified,verify_rejected)")
 	return cmd
 }

@@ -33,6 +33,7 @@ import (
 	"github.com/keygate/keygate/keyring"
 	"github.com/keygate/keygate/lease"
 	"github.com/keygate/keygate/lifecycle"
+	"github.com/keygate/keygate/limiting"
 	"github.com/keygate/keygate/meter"
 	"github.com/keygate/keygate/metrics"
 	"github.com/keygate/keygate/oauth2server"
@@ -115,9 +116,13 @@ type Main struct {
 	// Limiter enforces usage plans; Meter counts usage; Metrics is served
 	// at /metrics on the admin listener.
 	Limiter keygate.RateLimiter
-	Replay  hmacauth.ReplayGuard // HMAC signatures seen: in memory, or in Redis with --redis-url
-	Meter   *meter.Meter
-	Metrics *metrics.Metrics
+	// limitEvents sends the credits' and quotas' events for the gateway
+	// and the verify API; failOpen is the rate limiter's choice for both.
+	limitEvents *limiting.Events
+	failOpen    bool
+	Replay      hmacauth.ReplayGuard // HMAC signatures seen: in memory, or in Redis with --redis-url
+	Meter       *meter.Meter
+	Metrics     *metrics.Metrics
 	// Anomaly watches the gateway's requests (--anomaly); nil when off.
 	Anomaly *anomaly.Detector
 	// Jobs are the lifecycle jobs Run starts every minute, on an admin node
@@ -307,13 +312,17 @@ func (m *Main) Run(ctx context.Context) (err error) {
 	// Payload encryption: on a cluster, an envelope is checked against
 	// Redis too, so one replayed to another node is refused.
 	payload := &proxy.PayloadConfig{Store: m.Store, Seal: ring.Seal, Open: ring.Open, Events: m.Webhooks}
+	m.limitEvents, m.failOpen = &limiting.Events{Logger: m.Logger, Now: m.Now}, failOpen
+	if m.Webhooks != nil {
+		m.limitEvents.Publisher = m.Webhooks
+	}
 	if m.redis != nil {
 		payload.Shared = redis.NewPayloadWindow(m.redis, m.Config.RedisPrefix, sessioncrypto.WindowSize, m.Now)
 	}
 	proxyCfg := proxy.Config{Endpoints: m.oauth2Endpoints(), Payload: payload, TrustedProxies: trusted, UpstreamRoots: upstreamRoots, Logger: m.Logger, HMAC: m.HMAC, Replay: m.Replay, Now: m.Now, OAuth2: m.OAuth2,
 		Rotator: rotator, SelfRotatePath: m.Config.SelfRotatePath, HealthPath: m.Config.HealthPath, ReadyPath: m.Config.ReadyPath, Ready: m.nodeReady, Pickup: rotator, ExpiryNotice: m.Config.KeyExpiryNotice,
 		Limiter: m.Limiter, RateLimitFailOpen: failOpen, Metrics: m.Metrics, Meter: m.Meter, RefusalDelay: m.Config.RefusalDelay,
-		Anomalies: anomalies}
+		Anomalies: anomalies, Credits: m.Store, LimitEvents: m.limitEvents}
 	if err := m.observeProxy(&proxyCfg); err != nil {
 		return err
 	}
@@ -547,7 +556,7 @@ func (m *Main) serveAdmin(format *apikey.Format, hasher *apikey.Hasher, rotator 
 		}
 	}
 	admin := &adminapi.Server{LeakReportKeys: leakKeys, Store: m.Store, Verifier: m.Verifier, Keys: format, Hasher: hasher, Keyring: m.Keyring, Rotator: rotator, Events: m.Webhooks, Logger: m.Logger, Now: m.Now,
-		TargetHealth: m.Proxy.TargetHealth}
+		TargetHealth: m.Proxy.TargetHealth, Limiter: m.Limiter, RateLimitFailOpen: m.failOpen, LimitEvents: m.limitEvents, Meter: m.Meter}
 	if m.Meter != nil {
 		admin.Verifications = m.Meter // verify calls counted for the analytics
 	}

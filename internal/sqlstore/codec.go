@@ -211,3 +211,105 @@ func nullRef(r *keygate.Ref) any {
 	}
 	return nullString(r.ID)
 }
+
+// boolPtrColumn scans a NOT NULL boolean (SQLite's 0/1, PostgreSQL's
+// boolean) into an optional one, always set.
+type boolPtrColumn struct{ dst **bool }
+
+func (c boolPtrColumn) Scan(src any) error {
+	var b bool
+	switch v := src.(type) {
+	case bool:
+		b = v
+	case int64:
+		b = v != 0
+	default:
+		return fmt.Errorf("store: cannot read %T as a boolean", src)
+	}
+	*c.dst = &b
+	return nil
+}
+
+// enabledArg is the stored form of an optional enabled flag (nil: true).
+func enabledArg(b *bool) bool { return keygate.IsEnabled(b) }
+
+// metaColumn scans a nullable JSON text column into raw JSON (nil on NULL).
+type metaColumn struct{ dst *json.RawMessage }
+
+func (c metaColumn) Scan(src any) error {
+	switch v := src.(type) {
+	case nil:
+		*c.dst = nil
+	case string:
+		*c.dst = json.RawMessage(v)
+	case []byte:
+		*c.dst = json.RawMessage(append([]byte(nil), v...))
+	default:
+		return fmt.Errorf("store: cannot read %T as JSON", src)
+	}
+	return nil
+}
+
+// metaArg is the stored form of meta: NULL for none.
+func metaArg(m json.RawMessage) any {
+	if len(m) == 0 {
+		return nil
+	}
+	return string(m)
+}
+
+// creditsColumns scan credits_remaining, credits_refill and
+// credits_refilled_at, in that order, into one optional Credits: NULL
+// remaining is none.
+func creditsColumns(dst **keygate.Credits) []any {
+	return []any{creditsRemaining{dst}, creditsRefill{dst}, creditsRefilledAt{dst}}
+}
+
+type creditsRemaining struct{ dst **keygate.Credits }
+
+func (c creditsRemaining) Scan(src any) error {
+	switch v := src.(type) {
+	case nil:
+		*c.dst = nil
+	case int64:
+		*c.dst = &keygate.Credits{Remaining: v}
+	default:
+		return fmt.Errorf("store: cannot read %T as credits", src)
+	}
+	return nil
+}
+
+type creditsRefill struct{ dst **keygate.Credits }
+
+func (c creditsRefill) Scan(src any) error {
+	if *c.dst == nil || src == nil {
+		return nil
+	}
+	return jsonColumn[keygate.CreditRefill]{&(*c.dst).Refill}.Scan(src)
+}
+
+type creditsRefilledAt struct{ dst **keygate.Credits }
+
+func (c creditsRefilledAt) Scan(src any) error {
+	if *c.dst == nil || src == nil {
+		return nil
+	}
+	v, ok := src.(int64)
+	if !ok {
+		return fmt.Errorf("store: cannot read %T as a time", src)
+	}
+	t := time.UnixMicro(v).UTC()
+	(*c.dst).RefilledAt = &t
+	return nil
+}
+
+// creditsArgs are the stored form of optional credits.
+func creditsArgs(c *keygate.Credits) (remaining, refill, refilledAt any, err error) {
+	if c == nil {
+		return nil, nil, nil, nil
+	}
+	if refill, err = encodeJSON(c.Refill); err != nil {
+		return nil, nil, nil, err
+	}
+	return c.Remaining, refill, nullMicros(c.RefilledAt), nil
+}

@@ -7,7 +7,7 @@ import (
 	"github.com/keygate/keygate"
 )
 
-const consumerCols = `id, username, custom_id, groups, tags, created_at, updated_at, rotation_policy, public_key, plan_id, permissions, roles`
+const consumerCols = `id, username, custom_id, groups, tags, created_at, updated_at, rotation_policy, public_key, plan_id, permissions, roles, enabled, meta`
 
 // consumerDest is where a row of consumerCols scans to, for queries that
 // read a consumer along with other columns.
@@ -15,7 +15,7 @@ func consumerDest(c *keygate.Consumer) []any {
 	created, updated := timestamps(&c.Timestamps)
 	return []any{&c.ID, nullStringColumn{&c.Username}, nullStringColumn{&c.CustomID}, listCol(&c.Groups), listCol(&c.Tags),
 		created, updated, jsonColumn[keygate.RotationPolicy]{&c.RotationPolicy}, nullStringColumn{&c.PublicKey},
-		refColumn{&c.Plan}, listCol(&c.Permissions), listCol(&c.Roles)}
+		refColumn{&c.Plan}, listCol(&c.Permissions), listCol(&c.Roles), boolPtrColumn{&c.Enabled}, metaColumn{&c.Meta}}
 }
 
 func scanConsumer(row scanner) (*keygate.Consumer, error) {
@@ -79,14 +79,17 @@ func saveConsumer(ctx context.Context, tx *Tx, c *keygate.Consumer, insert bool)
 	if err := checkGrants(ctx, tx, c.Permissions, c.Roles); err != nil {
 		return err
 	}
+	if c.Meta, err = keygate.ValidateMeta("meta", c.Meta); err != nil {
+		return err
+	}
 	query := `UPDATE consumers SET username = ?2, custom_id = ?3, groups = ?4, tags = ?5, updated_at = ?7,
-		rotation_policy = ?8, public_key = ?9, plan_id = ?10, permissions = ?11, roles = ?12 WHERE id = ?1 AND created_at = ?6`
+		rotation_policy = ?8, public_key = ?9, plan_id = ?10, permissions = ?11, roles = ?12, enabled = ?13, meta = ?14 WHERE id = ?1 AND created_at = ?6`
 	if insert {
-		query = `INSERT INTO consumers (` + consumerCols + `) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)`
+		query = `INSERT INTO consumers (` + consumerCols + `) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)`
 	}
 	_, err = tx.ExecContext(ctx, query, c.ID, nullString(c.Username), nullString(c.CustomID),
 		encodeList(c.Groups), encodeList(c.Tags), micros(c.CreatedAt), micros(c.UpdatedAt), policy, nullString(c.PublicKey),
-		nullRef(c.Plan), encodeList(c.Permissions), encodeList(c.Roles))
+		nullRef(c.Plan), encodeList(c.Permissions), encodeList(c.Roles), enabledArg(c.Enabled), metaArg(c.Meta))
 	if code, col := constraint(err); code == Unique {
 		switch col {
 		case "username":

@@ -74,6 +74,7 @@ func (e entity[T]) update(ctx context.Context, db *DB, ref string, fn func(*T) e
 		idField, ts := e.meta(v)
 		id, created := *idField, ts.CreatedAt
 		before := snapshot(v)
+		wasEnabled := enabledOf(v)
 		if err := fn(v); err != nil {
 			return nil, err
 		}
@@ -83,12 +84,33 @@ func (e entity[T]) update(ctx context.Context, db *DB, ref string, fn func(*T) e
 			return nil, err
 		}
 		tx.summarize(id, before, snapshot(v))
-		return []keygate.Change{{Kind: e.kind, Op: keygate.Updated, ID: id}}, nil
+		return []keygate.Change{{Kind: e.kind, Op: keygate.Updated, ID: id, Action: enabledAction(wasEnabled, enabledOf(v))}}, nil
 	})
 	if err != nil {
 		return nil, err
 	}
 	return v, nil
+}
+
+// enabledOf is whether v is enabled, for the entities that can be disabled
+// (consumers); true for the others.
+func enabledOf(v any) bool {
+	if c, ok := v.(*keygate.Consumer); ok {
+		return keygate.IsEnabled(c.Enabled)
+	}
+	return true
+}
+
+// enabledAction is the audit trail's verb for an update that disabled or
+// enabled an entity; "" (updated) for any other.
+func enabledAction(before, after bool) string {
+	switch {
+	case before && !after:
+		return "disabled"
+	case !before && after:
+		return "enabled"
+	}
+	return ""
 }
 
 // markRevoked moves an active credential's row in table to revoked, and the

@@ -14,7 +14,8 @@ import (
 
 const keyCols = `k.id, k.consumer_id, k.identifier, k.prefix, k.start, k.secret_hash, k.name, k.status,
 	k.allowed_services, k.allowed_routes, k.allowed_cidrs, k.tags, k.expires_at, k.revoked_at, k.created_at, k.updated_at,
-	k.rotated_from, k.successor_id, k.plan_id, k.lineage_id, k.imported, k.permissions, k.roles`
+	k.rotated_from, k.successor_id, k.plan_id, k.lineage_id, k.imported, k.permissions, k.roles,
+	k.enabled, k.meta, k.credits_remaining, k.credits_refill, k.credits_refilled_at`
 
 // lookupKeySQL reads a key with its consumer: one round trip on the gateway's cache miss.
 var lookupKeySQL = `SELECT ` + keyCols + `, ` + prefixed("c.", consumerCols) + `
@@ -33,7 +34,8 @@ func keyDest(k *keygate.APIKey) []any {
 	return []any{&k.ID, &k.Consumer.ID, &k.Identifier, &k.Prefix, &k.Start, &k.SecretHash, &k.Name, &k.Status,
 		listCol(&k.AllowedServices), listCol(&k.AllowedRoutes), listCol(&k.AllowedCIDRs), listCol(&k.Tags),
 		nullTimeColumn{&k.ExpiresAt}, nullTimeColumn{&k.RevokedAt}, created, updated,
-		nullStringColumn{&k.RotatedFrom}, nullStringColumn{&k.SuccessorID}, refColumn{&k.Plan}, &k.Lineage, &k.Imported, listCol(&k.Permissions), listCol(&k.Roles)}
+		nullStringColumn{&k.RotatedFrom}, nullStringColumn{&k.SuccessorID}, refColumn{&k.Plan}, &k.Lineage, &k.Imported, listCol(&k.Permissions), listCol(&k.Roles),
+		boolPtrColumn{&k.Enabled}, metaColumn{&k.Meta}, creditsRemaining{&k.Credits}, creditsRefill{&k.Credits}, creditsRefilledAt{&k.Credits}}
 }
 
 func scanKey(row scanner) (*keygate.APIKey, error) {
@@ -266,13 +268,23 @@ func (db *DB) insertKey(ctx context.Context, tx *Tx, k *keygate.APIKey) (*keygat
 	if err := checkGrants(ctx, tx, v.Permissions, v.Roles); err != nil {
 		return nil, err
 	}
+	if v.Meta, err = keygate.ValidateMeta("meta", k.Meta); err != nil {
+		return nil, err
+	}
+	if v.Credits, err = newCredits(k.Credits, now); err != nil {
+		return nil, err
+	}
+	remaining, refill, refilledAt, err := creditsArgs(v.Credits)
+	if err != nil {
+		return nil, err
+	}
 	_, err = tx.ExecContext(ctx, `INSERT INTO api_keys (`+strings.ReplaceAll(keyCols, "k.", "")+`)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
 		v.ID, v.Consumer.ID, v.Identifier, v.Prefix, v.Start, v.SecretHash, v.Name, string(v.Status),
 		encodeList(v.AllowedServices), encodeList(v.AllowedRoutes), encodeList(v.AllowedCIDRs), encodeList(v.Tags),
 		nullMicros(v.ExpiresAt), nullMicros(v.RevokedAt), micros(v.CreatedAt), micros(v.UpdatedAt),
 		nullString(v.RotatedFrom), nullString(v.SuccessorID), nullRef(v.Plan), v.Lineage, v.Imported,
-		encodeList(v.Permissions), encodeList(v.Roles))
+		encodeList(v.Permissions), encodeList(v.Roles), enabledArg(v.Enabled), metaArg(v.Meta), remaining, refill, refilledAt)
 	switch code, col := constraint(err); {
 	case code == ForeignKey:
 		return nil, keygate.Errorf(keygate.ENOTFOUND, "consumer: no consumer %q", k.Consumer.ID)
@@ -325,7 +337,7 @@ func (db *DB) UpdateKey(ctx context.Context, id string, update func(*keygate.API
 			return nil, err
 		}
 		if field := keygate.KeyFixedField(stored, v); field != "" {
-			return nil, keygate.Errorf(keygate.EINVALID, "%s: cannot be changed; a key's name, tags, plan, permissions and roles can", field)
+			return nil, keygate.Errorf(keygate.EINVALID, "%s: cannot be changed; a key's name, tags, plan, permissions, roles, enabled, meta and credits can", field)
 		}
 		v.Normalize()
 		if err := v.ValidateRestrictions(); err != nil {
@@ -339,12 +351,31 @@ func (db *DB) UpdateKey(ctx context.Context, id string, update func(*keygate.API
 			return nil, err
 		}
 		v.UpdatedAt = db.stamp()
-		if _, err := tx.ExecContext(ctx, `UPDATE api_keys SET name = ?, tags = ?, plan_id = ?, updated_at = ?, permissions = ?, roles = ? WHERE id = ?`,
-			v.Name, encodeList(v.Tags), nullRef(v.Plan), micros(v.UpdatedAt), encodeList(v.Permissions), encodeList(v.Roles), v.ID); err != nil {
+		if v.Meta, err = keygate.ValidateMeta("meta", v.Meta); err != nil {
+			return nil, err
+		}
+		if _, err := tx.ExecContext(ctx, `UPDATE api_keys SET name = ?, tags = ?, plan_id = ?, updated_at = ?, permissions = ?, roles = ?, enabled = ?, meta = ? WHERE id = ?`,
+			v.Name, encodeList(v.Tags), nullRef(v.Plan), micros(v.UpdatedAt), encodeList(v.Permissions), encodeList(v.Roles), enabledArg(v.Enabled), metaArg(v.Meta), v.ID); err != nil {
 			return nil, fmt.Errorf("store: update key: %w", err)
 		}
+		// Credits are written only when the update sets them, so that uses
+		// spent meanwhile are not written over.
+		if !sameCredits(stored.Credits, v.Credits) {
+			if v.Credits, err = newCredits(v.Credits, v.UpdatedAt); err != nil {
+				return nil, err
+			}
+			remaining, refill, refilledAt, err := creditsArgs(v.Credits)
+			if err != nil {
+				return nil, err
+			}
+			if _, err := tx.ExecContext(ctx, `UPDATE api_keys SET credits_remaining = ?, credits_refill = ?, credits_refilled_at = ? WHERE id = ?`,
+				remaining, refill, refilledAt, v.ID); err != nil {
+				return nil, fmt.Errorf("store: update key: %w", err)
+			}
+		}
 		tx.summarize(v.ID, snapshot(stored), snapshot(v))
-		return []keygate.Change{{Kind: keygate.KeyChanged, Op: keygate.Updated, ID: v.ID, KeyIdentifier: v.Identifier}}, nil
+		return []keygate.Change{{Kind: keygate.KeyChanged, Op: keygate.Updated, ID: v.ID, KeyIdentifier: v.Identifier,
+			Action: enabledAction(keygate.IsEnabled(stored.Enabled), keygate.IsEnabled(v.Enabled))}}, nil
 	})
 	if err != nil {
 		return nil, err
@@ -360,6 +391,19 @@ func cloneKey(k *keygate.APIKey) *keygate.APIKey {
 	c.AllowedCIDRs, c.Tags = slices.Clone(k.AllowedCIDRs), slices.Clone(k.Tags)
 	c.Permissions, c.Roles = slices.Clone(k.Permissions), slices.Clone(k.Roles)
 	c.ExpiresAt, c.RevokedAt = normalize(k.ExpiresAt), normalize(k.RevokedAt)
+	c.Meta = slices.Clone(k.Meta)
+	if k.Enabled != nil {
+		e := *k.Enabled
+		c.Enabled = &e
+	}
+	if k.Credits != nil {
+		cr := *k.Credits
+		if k.Credits.Refill != nil {
+			r := *k.Credits.Refill
+			cr.Refill = &r
+		}
+		c.Credits = &cr
+	}
 	if k.Plan != nil {
 		p := *k.Plan
 		c.Plan = &p

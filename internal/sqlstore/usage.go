@@ -36,7 +36,8 @@ func (db *DB) AddUsage(ctx context.Context, records []keygate.UsageRecord) error
 		for _, c := range []struct {
 			name string
 			n    int64
-		}{{"allowed", r.Allowed}, {"rejected", r.Rejected}, {"bytes_in", r.BytesIn}, {"bytes_out", r.BytesOut}} {
+		}{{"allowed", r.Allowed}, {"rejected", r.Rejected}, {"bytes_in", r.BytesIn}, {"bytes_out", r.BytesOut},
+			{"verified", r.Verified}, {"verify_rejected", r.VerifyRejected}} {
 			if c.n < 0 {
 				return keygate.Errorf(keygate.EINVALID, "%s.%s: must not be negative", field, c.name)
 			}
@@ -48,7 +49,8 @@ func (db *DB) AddUsage(ctx context.Context, records []keygate.UsageRecord) error
 			n := min(len(rows), usageChunk)
 			args := make([]any, 0, n*usageColumns)
 			for _, r := range rows[:n] {
-				args = append(args, r.minute, r.consumer, r.credential, r.route, r.Allowed, r.Rejected, r.BytesIn, r.BytesOut)
+				args = append(args, r.minute, r.consumer, r.credential, r.route, r.Allowed, r.Rejected, r.BytesIn, r.BytesOut,
+					r.Verified, r.VerifyRejected)
 			}
 			if _, err := tx.ExecContext(ctx, addUsageSQL(n), args...); err != nil {
 				return nil, fmt.Errorf("store: add usage: %w", err)
@@ -59,11 +61,11 @@ func (db *DB) AddUsage(ctx context.Context, records []keygate.UsageRecord) error
 	})
 }
 
-// usageChunk is the most rows one upsert statement writes: 8 placeholders a
+// usageChunk is the most rows one upsert statement writes: 10 placeholders a
 // row, far below either engine's limit on placeholders.
 const usageChunk = 128
 
-const usageColumns = 8
+const usageColumns = 10
 
 // usageRow is a usage record keyed as stored: the minute as unix seconds.
 type usageRow struct {
@@ -89,6 +91,8 @@ func mergeUsage(records []keygate.UsageRecord) []usageRow {
 			m.Rejected += r.Rejected
 			m.BytesIn += r.BytesIn
 			m.BytesOut += r.BytesOut
+			m.Verified += r.Verified
+			m.VerifyRejected += r.VerifyRejected
 			continue
 		}
 		index[k] = len(rows)
@@ -102,16 +106,17 @@ func mergeUsage(records []keygate.UsageRecord) []usageRow {
 // what it makes of each text.
 func addUsageSQL(n int) string {
 	var b strings.Builder
-	b.WriteString(`INSERT INTO usage (minute, consumer_id, credential_id, route_id, allowed, rejected, bytes_in, bytes_out) VALUES `)
+	b.WriteString(`INSERT INTO usage (minute, consumer_id, credential_id, route_id, allowed, rejected, bytes_in, bytes_out, verified, verify_rejected) VALUES `)
 	for i := range n {
 		if i > 0 {
 			b.WriteString(", ")
 		}
-		b.WriteString("(?, ?, ?, ?, ?, ?, ?, ?)")
+		b.WriteString("(?, ?, ?, ?, ?, ?, ?, ?, ?, ?)")
 	}
 	b.WriteString(` ON CONFLICT (minute, consumer_id, credential_id, route_id) DO UPDATE SET
 		allowed = usage.allowed + excluded.allowed, rejected = usage.rejected + excluded.rejected,
-		bytes_in = usage.bytes_in + excluded.bytes_in, bytes_out = usage.bytes_out + excluded.bytes_out`)
+		bytes_in = usage.bytes_in + excluded.bytes_in, bytes_out = usage.bytes_out + excluded.bytes_out,
+		verified = usage.verified + excluded.verified, verify_rejected = usage.verify_rejected + excluded.verify_rejected`)
 	return b.String()
 }
 
@@ -152,7 +157,8 @@ func (db *DB) Usage(ctx context.Context, q keygate.UsageQuery) ([]keygate.UsageR
 		cond = `WHERE ` + strings.Join(where, ` AND `)
 	}
 	rows, err := db.r.QueryContext(ctx, `SELECT `+bucket+` AS start, consumer_id, credential_id, route_id,
-		CAST(sum(allowed) AS BIGINT), CAST(sum(rejected) AS BIGINT), CAST(sum(bytes_in) AS BIGINT), CAST(sum(bytes_out) AS BIGINT)
+		CAST(sum(allowed) AS BIGINT), CAST(sum(rejected) AS BIGINT), CAST(sum(bytes_in) AS BIGINT), CAST(sum(bytes_out) AS BIGINT),
+		CAST(sum(verified) AS BIGINT), CAST(sum(verify_rejected) AS BIGINT)
 		FROM usage `+cond+`
 		GROUP BY start, consumer_id, credential_id, route_id
 		ORDER BY start, consumer_id, credential_id, route_id LIMIT ?`, append(args, limit+1)...)
@@ -168,7 +174,7 @@ func (db *DB) Usage(ctx context.Context, q keygate.UsageQuery) ([]keygate.UsageR
 		}
 		var r keygate.UsageRow
 		var start int64
-		if err := rows.Scan(&start, &r.ConsumerID, &r.CredentialID, &r.RouteID, &r.Allowed, &r.Rejected, &r.BytesIn, &r.BytesOut); err != nil {
+		if err := rows.Scan(&start, &r.ConsumerID, &r.CredentialID, &r.RouteID, &r.Allowed, &r.Rejected, &r.BytesIn, &r.BytesOut, &r.Verified, &r.VerifyRejected); err != nil {
 			return nil, storeError(fmt.Errorf("store: usage: %w", err))
 		}
 		r.Start = time.Unix(start, 0).UTC()
