@@ -1,0 +1,35 @@
+package main
+
+import (
+	"context"
+	"slices"
+	"testing"
+	"time"
+)
+
+// TestNodeListsItself checks that a started node is in GET /v1/nodes with
+// its roles, listeners and version, from its first heartbeat.
+func TestNodeListsItself(t *testing.T) {
+	g := startGateway(t)
+	ctx := context.Background()
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		nodes, err := g.admin.Nodes(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(nodes) == 1 {
+			n := nodes[0]
+			if n.ID != g.main.Holder || !slices.Equal(n.Roles, []string{"gateway", "admin"}) ||
+				n.ProxyURL != g.main.ProxyURL() || n.AdminURL != g.main.AdminURL() || n.Version == "" ||
+				n.StartedAt.IsZero() || n.SeenAt.Before(n.StartedAt) {
+				t.Fatalf("node = %+v, holder %s", n, g.main.Holder)
+			}
+			return
+		}
+		if len(nodes) > 1 || time.Now().After(deadline) {
+			t.Fatalf("nodes = %+v, want this one", nodes)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
