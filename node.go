@@ -10,9 +10,9 @@ import (
 // now (a single install shows one row); nodes not seen for NodeForgetAfter
 // are deleted by the others' heartbeats.
 type Node struct {
-	ID        string    `json:"id"`              // the node's lease holder name (host and a random suffix)
-	Roles     []string  `json:"roles"`           // "gateway", "admin"
-	Version   string    `json:"version"`         // the binary's version
+	ID        string    `json:"id"`      // the node's lease holder name (host and a random suffix)
+	Roles     []string  `json:"roles"`   // "gateway", "admin"
+	Version   string    `json:"version"` // the binary's version
 	ProxyURL  string    `json:"proxy_url,omitempty"`
 	AdminURL  string    `json:"admin_url,omitempty"`
 	StartedAt time.Time `json:"started_at"`

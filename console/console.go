@@ -216,6 +216,7 @@ func (s *Server) Handler() http.Handler {
 	read("GET /ui/usage", s.allowed("GET /v1/usage", s.usage))
 	read("GET /ui/usage.csv", s.allowed("GET /v1/usage", s.usageCSV))
 	read("GET /ui/keyring", s.allowed("GET /v1/keyring", s.keyring))
+	read("GET /ui/nodes", s.allowed("GET /v1/nodes", s.nodes))
 	open("/ui/", func(w http.ResponseWriter, r *http.Request) error {
 		return keygate.Errorf(keygate.ENOTFOUND, "no such page: %s", r.URL.Path)
 	})
