@@ -21,32 +21,45 @@ func (s *Server) webhookRoutes(h func(pattern string, fn handlerFunc)) {
 	h("POST /v1/webhooks/{id}/test", s.testWebhook)
 }
 
-// createWebhook creates a global webhook, or one of {consumer}.
+// createWebhook creates a global webhook, or one of {consumer}
+// (CreateWebhook).
 func (s *Server) createWebhook(w http.ResponseWriter, r *http.Request) error {
 	var req keygate.WebhookRequest
 	if err := decodeBody(w, r, &req); err != nil {
 		return err
 	}
+	issued, err := s.CreateWebhook(r.Context(), r.PathValue("consumer"), req)
+	if err != nil {
+		return err
+	}
+	return reply(w, http.StatusCreated, issued)
+}
+
+// CreateWebhook is POST /v1/webhooks (consumer "") and
+// POST /v1/consumers/{consumer}/webhooks (an id or username) for callers in
+// this process (the console). The answer holds the signing secret: show it
+// once.
+func (s *Server) CreateWebhook(ctx context.Context, consumer string, req keygate.WebhookRequest) (*keygate.IssuedWebhook, error) {
 	consumerID := ""
-	if ref := r.PathValue("consumer"); ref != "" {
-		c, err := s.Store.FindConsumer(r.Context(), ref)
+	if consumer != "" {
+		c, err := s.Store.FindConsumer(ctx, consumer)
 		if err != nil {
-			return err
+			return nil, err
 		}
 		consumerID = c.ID
 	}
 	hook := req.Webhook(consumerID)
 	if err := hook.Validate(); err != nil {
-		return err
+		return nil, err
 	}
 	secret := keygate.NewWebhookSecret()
-	err := s.Store.CreateWebhook(r.Context(), hook, func(id string) (*keygate.Sealed, error) {
+	err := s.Store.CreateWebhook(ctx, hook, func(id string) (*keygate.Sealed, error) {
 		return s.Keyring.Ring.Seal(keygate.SealedWebhookSecret, id, []byte(secret))
 	})
 	if err != nil {
-		return err
+		return nil, err
 	}
-	return reply(w, http.StatusCreated, keygate.IssuedWebhook{Webhook: *hook, Secret: secret})
+	return &keygate.IssuedWebhook{Webhook: *hook, Secret: secret}, nil
 }
 
 // listWebhooks lists every webhook, or with ?consumer= (id or username)
