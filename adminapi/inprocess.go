@@ -104,3 +104,9 @@ func (s *Server) DecideAccessRequest(ctx context.Context, id string, approve boo
 	s.publishAccess(ctx, keygate.EventAccessDenied, req, map[string]any{"decided_by": req.DecidedBy, "reason": req.DecisionReason})
 	return req, nil
 }
+
+// ResolveAccessRule validates rule as POST and PATCH /v1/access-rules do
+// and turns the services it names (ids or names) into ids.
+func (s *Server) ResolveAccessRule(ctx context.Context, rule *keygate.AccessRule) error {
+	return s.resolveRule(ctx, rule)
+}

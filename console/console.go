@@ -35,6 +35,12 @@ type KeyActions interface {
 	KeyringStatus(ctx context.Context) (*keyring.Status, error)
 	RotateOAuthClientSecret(ctx context.Context, id string, req keygate.RotateSecretRequest) (*keygate.IssuedOAuthClient, error)
 	DecideAccessRequest(ctx context.Context, id string, approve bool, d keygate.AccessDecision) (*keygate.AccessRequest, error)
+	CreateWebhook(ctx context.Context, consumer string, req keygate.WebhookRequest) (*keygate.IssuedWebhook, error)
+	CreateAdminToken(ctx context.Context, req keygate.AdminTokenRequest) (*keygate.NewAdminToken, error)
+	DeleteAdminToken(ctx context.Context, id string) error
+	CreateHMACCredential(ctx context.Context, consumer string, req keygate.HMACCredentialRequest) (*keygate.IssuedHMACCredential, error)
+	CreateOAuthClient(ctx context.Context, consumer string, req keygate.OAuthClientRequest) (*keygate.IssuedOAuthClient, error)
+	ResolveAccessRule(ctx context.Context, rule *keygate.AccessRule) error
 }
 
 // Config is what a console is built from. Store and Keys are required; at
@@ -122,7 +128,7 @@ func New(cfg Config) (*Server, error) {
 		return nil, err
 	}
 	funcs := template.FuncMap{"when": when, "canRevoke": func(k *keygate.APIKey) bool { return k.Status == keygate.KeyActive },
-		"join": strings.Join, "credentials": credentials}
+		"join": strings.Join, "credentials": credentials, "has": has, "dict": dict}
 	for _, name := range names {
 		base := strings.TrimSuffix(strings.TrimPrefix(name, "templates/"), ".html")
 		if base == "layout" || strings.HasPrefix(base, "_") {
@@ -217,6 +223,11 @@ func (s *Server) Handler() http.Handler {
 	read("GET /ui/usage.csv", s.allowed("GET /v1/usage", s.usageCSV))
 	read("GET /ui/keyring", s.allowed("GET /v1/keyring", s.keyring))
 	read("GET /ui/nodes", s.allowed("GET /v1/nodes", s.nodes))
+	read("GET /ui/webhooks", s.webhooks)
+	act("POST /ui/webhooks", "POST /v1/webhooks", s.createWebhook)
+	read("GET /ui/webhooks/{id}", s.webhook)
+	act("POST /ui/webhooks/{id}", "PATCH /v1/webhooks/{id}", s.updateWebhook)
+	act("POST /ui/webhooks/{id}/delete", "DELETE /v1/webhooks/{id}", s.deleteWebhook)
 	open("/ui/", func(w http.ResponseWriter, r *http.Request) error {
 		return keygate.Errorf(keygate.ENOTFOUND, "no such page: %s", r.URL.Path)
 	})
