@@ -223,6 +223,8 @@ func (s *Server) Handler() http.Handler {
 	read("GET /ui/usage.csv", s.allowed("GET /v1/usage", s.usageCSV))
 	read("GET /ui/keyring", s.allowed("GET /v1/keyring", s.keyring))
 	read("GET /ui/nodes", s.allowed("GET /v1/nodes", s.nodes))
+	act("POST /ui/consumers/{id}/hmac-credentials", "POST /v1/consumers/{consumer}/hmac-credentials", s.createHMAC)
+	act("POST /ui/consumers/{id}/oauth-clients", "POST /v1/consumers/{consumer}/oauth-clients", s.createOAuthClient)
 	read("GET /ui/webhooks", s.webhooks)
 	act("POST /ui/webhooks", "POST /v1/webhooks", s.createWebhook)
 	read("GET /ui/webhooks/{id}", s.webhook)
