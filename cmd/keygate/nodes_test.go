@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 )
@@ -25,11 +26,16 @@ func TestNodeListsItself(t *testing.T) {
 				n.StartedAt.IsZero() || n.SeenAt.Before(n.StartedAt) {
 				t.Fatalf("node = %+v, holder %s", n, g.main.Holder)
 			}
-			return
+			break
 		}
 		if len(nodes) > 1 || time.Now().After(deadline) {
 			t.Fatalf("nodes = %+v, want this one", nodes)
 		}
 		time.Sleep(20 * time.Millisecond)
+	}
+	t.Setenv("KEYGATE_ADMIN_TOKEN", testAdminToken)
+	out, err := runCLI(t, "nodes", "list", "--admin-url", g.main.AdminURL())
+	if err != nil || !strings.Contains(out, g.main.Holder) || !strings.Contains(out, "gateway,admin") || !strings.Contains(out, "s ago") {
+		t.Fatalf("keygate nodes list: %v\n%s", err, out)
 	}
 }
