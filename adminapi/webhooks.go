@@ -126,20 +126,30 @@ func (s *Server) webhookDeliveries(w http.ResponseWriter, r *http.Request) error
 // is disabled, and answers 202 with the delivery: GET .../deliveries shows
 // how it went.
 func (s *Server) testWebhook(w http.ResponseWriter, r *http.Request) error {
-	hook, err := s.Store.FindWebhook(r.Context(), r.PathValue("id"))
+	d, err := s.PingWebhook(r.Context(), r.PathValue("id"))
 	if err != nil {
 		return err
 	}
+	return reply(w, http.StatusAccepted, d)
+}
+
+// PingWebhook is POST /v1/webhooks/{id}/test for callers in this process
+// (the console): it queues a webhook.test event to this webhook alone.
+func (s *Server) PingWebhook(ctx context.Context, id string) (*keygate.WebhookDelivery, error) {
+	hook, err := s.Store.FindWebhook(ctx, id)
+	if err != nil {
+		return nil, err
+	}
 	e := &keygate.Event{Type: keygate.EventWebhookTest, ConsumerID: hook.ConsumerID,
 		Data: map[string]any{"webhook_id": hook.ID, "message": "a test ping from keygate"}}
-	d, err := s.Store.EnqueueWebhookEvent(r.Context(), hook.ID, e)
+	d, err := s.Store.EnqueueWebhookEvent(ctx, hook.ID, e)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	// The dispatcher (when it is what Events publishes to) sends it now
 	// rather than at its next poll.
 	if waker, ok := s.Events.(interface{ Wake() }); ok {
 		waker.Wake()
 	}
-	return reply(w, http.StatusAccepted, d)
+	return d, nil
 }

@@ -41,6 +41,7 @@ type KeyActions interface {
 	CreateHMACCredential(ctx context.Context, consumer string, req keygate.HMACCredentialRequest) (*keygate.IssuedHMACCredential, error)
 	CreateOAuthClient(ctx context.Context, consumer string, req keygate.OAuthClientRequest) (*keygate.IssuedOAuthClient, error)
 	ResolveAccessRule(ctx context.Context, rule *keygate.AccessRule) error
+	PingWebhook(ctx context.Context, id string) (*keygate.WebhookDelivery, error)
 }
 
 // Config is what a console is built from. Store and Keys are required; at
@@ -238,6 +239,7 @@ func (s *Server) Handler() http.Handler {
 	read("GET /ui/webhooks/{id}", s.webhook)
 	act("POST /ui/webhooks/{id}", "PATCH /v1/webhooks/{id}", s.updateWebhook)
 	act("POST /ui/webhooks/{id}/delete", "DELETE /v1/webhooks/{id}", s.deleteWebhook)
+	act("POST /ui/webhooks/{id}/test", "POST /v1/webhooks/{id}/test", s.pingWebhook)
 	open("/ui/", func(w http.ResponseWriter, r *http.Request) error {
 		return keygate.Errorf(keygate.ENOTFOUND, "no such page: %s", r.URL.Path)
 	})

@@ -152,6 +152,16 @@ func (s *Server) updateWebhook(w http.ResponseWriter, r *http.Request) error {
 	return nil
 }
 
+// pingWebhook queues a webhook.test delivery; the page's deliveries show
+// how it went.
+func (s *Server) pingWebhook(w http.ResponseWriter, r *http.Request) error {
+	if _, err := s.cfg.Keys.PingWebhook(r.Context(), r.PathValue("id")); err != nil {
+		return err
+	}
+	http.Redirect(w, r, "/ui/webhooks/"+url.PathEscape(r.PathValue("id")), http.StatusSeeOther)
+	return nil
+}
+
 func (s *Server) deleteWebhook(w http.ResponseWriter, r *http.Request) error {
 	if err := s.cfg.Store.DeleteWebhook(r.Context(), r.PathValue("id")); err != nil {
 		return err

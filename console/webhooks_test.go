@@ -66,10 +66,16 @@ func TestWebhooks(t *testing.T) {
 		want(t, aud.post("/ui/webhooks", url.Values{"url": {"https://x.example.com"}, "events": {keygate.EventKeyCreated}}), http.StatusForbidden)
 		want(t, aud.post("/ui/webhooks/"+h.ID, url.Values{"toggle": {"1"}}), http.StatusForbidden)
 		want(t, aud.post("/ui/webhooks/"+h.ID+"/delete", url.Values{}), http.StatusForbidden)
+		want(t, aud.post("/ui/webhooks/"+h.ID+"/test", url.Values{}), http.StatusForbidden)
 	})
 
 	t.Run("CSRF", func(t *testing.T) {
 		want(t, b.post("/ui/webhooks/"+h.ID+"/delete", url.Values{"csrf": {"wrong"}}), http.StatusForbidden)
+	})
+
+	t.Run("test ping", func(t *testing.T) {
+		want(t, b.post("/ui/webhooks/"+h.ID+"/test", url.Values{}), http.StatusSeeOther)
+		want(t, b.get("/ui/webhooks/"+h.ID), http.StatusOK, keygate.EventWebhookTest, "status-pending")
 	})
 
 	t.Run("disable, edit, delete", func(t *testing.T) {
