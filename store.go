@@ -16,6 +16,7 @@ type Store interface {
 	WebhookStore
 	AdminTokenStore
 	ConsoleSessionStore
+	NodeStore
 	AuditStore
 	KeyringStore
 	SecretStore

@@ -17,12 +17,24 @@ func (s *Server) createHMACCredential(w http.ResponseWriter, r *http.Request) er
 	if err := decodeWithExpiry(w, r, &req); err != nil {
 		return err
 	}
-	if err := req.Validate(); err != nil {
+	issued, err := s.CreateHMACCredential(r.Context(), r.PathValue("consumer"), req)
+	if err != nil {
 		return err
+	}
+	return reply(w, http.StatusCreated, issued)
+}
+
+// CreateHMACCredential is POST /v1/consumers/{consumer}/hmac-credentials
+// for callers in this process (the console): consumer is an id or
+// username; a secret not given is generated (32 random bytes). The answer
+// holds the secret: show it once.
+func (s *Server) CreateHMACCredential(ctx context.Context, consumer string, req keygate.HMACCredentialRequest) (*keygate.IssuedHMACCredential, error) {
+	if err := req.Validate(); err != nil {
+		return nil, err
 	}
 	expires, err := req.Expiry(s.now())
 	if err != nil {
-		return err
+		return nil, err
 	}
 	secret := req.Secret
 	if secret == "" {
@@ -30,19 +42,19 @@ func (s *Server) createHMACCredential(w http.ResponseWriter, r *http.Request) er
 		rand.Read(b)
 		secret = base64.RawURLEncoding.EncodeToString(b)
 	}
-	consumer, err := s.Store.FindConsumer(r.Context(), r.PathValue("consumer"))
+	cons, err := s.Store.FindConsumer(ctx, consumer)
 	if err != nil {
-		return err
+		return nil, err
 	}
-	c := &keygate.HMACCredential{Consumer: keygate.Ref{ID: consumer.ID}, Username: req.Username, Tags: orEmpty(req.Tags), ExpiresAt: expires,
+	c := &keygate.HMACCredential{Consumer: keygate.Ref{ID: cons.ID}, Username: req.Username, Tags: orEmpty(req.Tags), ExpiresAt: expires,
 		Weak: req.Weak()}
-	err = s.Store.CreateHMACCredential(r.Context(), c, func(id string) (*keygate.Sealed, error) {
+	err = s.Store.CreateHMACCredential(ctx, c, func(id string) (*keygate.Sealed, error) {
 		return s.Keyring.Ring.Seal(keygate.SealedHMACSecret, id, []byte(secret))
 	})
 	if err != nil {
-		return err
+		return nil, err
 	}
-	return reply(w, http.StatusCreated, keygate.IssuedHMACCredential{HMACCredential: *c, Secret: secret})
+	return &keygate.IssuedHMACCredential{HMACCredential: *c, Secret: secret}, nil
 }
 
 func (s *Server) consumerHMACCredentials(w http.ResponseWriter, r *http.Request) error {

@@ -123,11 +123,8 @@ func (s *Server) PickUpAccess(ctx context.Context, id string) (*keygate.AccessPi
 	return s.pickUpAccess(ctx, id)
 }
 
-// CreateWebhook creates a webhook of consumerID; its secret is in the
-// answer, this once.
-func (s *Server) CreateWebhook(ctx context.Context, consumerID string, req keygate.WebhookRequest) (*keygate.IssuedWebhook, error) {
-	if consumerID == "" {
-		return nil, keygate.Errorf(keygate.EINVALID, "consumer: required")
-	}
-	return s.createWebhookFor(ctx, consumerID, req)
+// ResolveAccessRule validates rule as POST and PATCH /v1/access-rules do
+// and turns the services it names (ids or names) into ids.
+func (s *Server) ResolveAccessRule(ctx context.Context, rule *keygate.AccessRule) error {
+	return s.resolveRule(ctx, rule)
 }

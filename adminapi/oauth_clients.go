@@ -39,35 +39,46 @@ func (s *Server) createOAuthClient(w http.ResponseWriter, r *http.Request) error
 	if err := decodeBody(w, r, &req); err != nil {
 		return err
 	}
+	issued, err := s.CreateOAuthClient(r.Context(), r.PathValue("consumer"), req)
+	if err != nil {
+		return err
+	}
+	return reply(w, http.StatusCreated, issued)
+}
+
+// CreateOAuthClient is POST /v1/consumers/{consumer}/oauth-clients for
+// callers in this process (the console): consumer is an id or username.
+// The answer holds the client secret: show it once.
+func (s *Server) CreateOAuthClient(ctx context.Context, consumer string, req keygate.OAuthClientRequest) (*keygate.IssuedOAuthClient, error) {
 	req.Normalize()
 	if err := req.Validate(); err != nil {
-		return err
+		return nil, err
 	}
 	if len(req.JWKS) > 0 {
 		if err := validateJWKSKeys(req.JWKS); err != nil {
-			return err
+			return nil, err
 		}
 	}
-	consumer, err := s.Store.FindConsumer(r.Context(), r.PathValue("consumer"))
+	cons, err := s.Store.FindConsumer(ctx, consumer)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	secret, err := apikey.RandomBase62(clientSecretLen)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	id, err := apikey.RandomBase62(clientIDLen)
 	if err != nil {
-		return err
+		return nil, err
 	}
-	c := &keygate.OAuthClient{ClientID: keygate.OAuthClientIDPrefix + id, Consumer: keygate.Ref{ID: consumer.ID},
+	c := &keygate.OAuthClient{ClientID: keygate.OAuthClientIDPrefix + id, Consumer: keygate.Ref{ID: cons.ID},
 		Name: req.Name, Scopes: req.Scopes, TokenLifetime: *req.TokenLifetime, AuthMethods: req.AuthMethods,
 		JWKS: compactJSON(req.JWKS), JWKSURL: req.JWKSURL}
 	c.SecretHash = s.hashClientSecret(c.ClientID, secret)
-	if err := s.Store.CreateOAuthClient(r.Context(), c); err != nil {
-		return err
+	if err := s.Store.CreateOAuthClient(ctx, c); err != nil {
+		return nil, err
 	}
-	return reply(w, http.StatusCreated, keygate.IssuedOAuthClient{OAuthClient: *c, ClientSecret: secret})
+	return &keygate.IssuedOAuthClient{OAuthClient: *c, ClientSecret: secret}, nil
 }
 
 // hashClientSecret is the stored form of a client's secret.

@@ -265,6 +265,8 @@ func TestOpenAPIResponsesConform(t *testing.T) {
 	try("audit head", err)
 	_, err = c.VerifyAudit(ctx, head)
 	try("verify audit", err)
+	_, err = c.Nodes(ctx)
+	try("nodes", err)
 	_, err = c.KeyringStatus(ctx)
 	try("keyring status", err)
 	_, err = c.RotateKeyring(ctx)

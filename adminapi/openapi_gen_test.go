@@ -123,6 +123,7 @@ var ops = map[string]op{
 	"GET /v1/webhooks/{id}/deliveries":       {id: "listWebhookDeliveries", summary: "A webhook's deliveries", out: keygate.WebhookDelivery{}, list: true, query: []string{"status"}},
 	"POST /v1/webhooks/{id}/test":            {id: "testWebhook", summary: "Queue a test ping", out: keygate.WebhookDelivery{}, status: 202},
 
+	"GET /v1/nodes":                         {id: "listNodes", summary: "The running nodes (seen within the last hour), the most recently started first", out: keygate.Node{}, list: true},
 	"GET /v1/keyring":                       {id: "keyringStatus", summary: "The keyring's versions and what a rewrap still has to move", out: keyring.Status{}},
 	"POST /v1/keyring/rotate":               {id: "rotateKeyring", summary: "Add a keyring version (admin only)", out: keyring.Status{}, status: 201},
 	"POST /v1/keyring/rewrap":               {id: "rewrapKeyring", summary: "Move one batch of data keys to the current version (admin only)", in: rewrapRequest{}, optionalIn: true, out: rewrapResult{}},

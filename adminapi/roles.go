@@ -110,6 +110,7 @@ var permissions = map[string]Permission{
 	"POST /v1/webhooks/{id}/test":            PermWrite,
 
 	"GET /v1/keyring":                       PermRead, // versions and states, never key material
+	"GET /v1/nodes":                         PermRead,
 	"POST /v1/keyring/rotate":               PermRoot,
 	"POST /v1/keyring/rewrap":               PermRoot,
 	"DELETE /v1/keyring/versions/{version}": PermRoot,

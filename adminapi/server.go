@@ -129,6 +129,7 @@ func (s *Server) Handler() http.Handler {
 	s.webhookRoutes(h)
 
 	h("GET /v1/keyring", s.keyringStatus)
+	h("GET /v1/nodes", s.listNodes)
 	h("POST /v1/keyring/rotate", s.rotateKeyring)
 	h("POST /v1/keyring/rewrap", s.rewrapKeyring)
 	h("DELETE /v1/keyring/versions/{version}", s.retireKeyringVersion)

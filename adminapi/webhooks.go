@@ -21,31 +21,33 @@ func (s *Server) webhookRoutes(h func(pattern string, fn handlerFunc)) {
 	h("POST /v1/webhooks/{id}/test", s.testWebhook)
 }
 
-// createWebhook creates a global webhook, or one of {consumer}.
+// createWebhook creates a global webhook, or one of {consumer}
+// (CreateWebhook).
 func (s *Server) createWebhook(w http.ResponseWriter, r *http.Request) error {
 	var req keygate.WebhookRequest
 	if err := decodeBody(w, r, &req); err != nil {
 		return err
 	}
-	consumerID := ""
-	if ref := r.PathValue("consumer"); ref != "" {
-		c, err := s.Store.FindConsumer(r.Context(), ref)
-		if err != nil {
-			return err
-		}
-		consumerID = c.ID
-	}
-	issued, err := s.createWebhookFor(r.Context(), consumerID, req)
+	issued, err := s.CreateWebhook(r.Context(), r.PathValue("consumer"), req)
 	if err != nil {
 		return err
 	}
 	return reply(w, http.StatusCreated, issued)
 }
 
-// createWebhookFor creates the webhook req describes for consumerID (""
-// global), its secret sealed before it reaches the store and returned this
+// CreateWebhook is POST /v1/webhooks (consumer "") and
+// POST /v1/consumers/{consumer}/webhooks (an id or username) for callers in
+// this process (the console). The answer holds the signing secret: show it
 // once.
-func (s *Server) createWebhookFor(ctx context.Context, consumerID string, req keygate.WebhookRequest) (*keygate.IssuedWebhook, error) {
+func (s *Server) CreateWebhook(ctx context.Context, consumer string, req keygate.WebhookRequest) (*keygate.IssuedWebhook, error) {
+	consumerID := ""
+	if consumer != "" {
+		c, err := s.Store.FindConsumer(ctx, consumer)
+		if err != nil {
+			return nil, err
+		}
+		consumerID = c.ID
+	}
 	hook := req.Webhook(consumerID)
 	if err := hook.Validate(); err != nil {
 		return nil, err
@@ -124,20 +126,30 @@ func (s *Server) webhookDeliveries(w http.ResponseWriter, r *http.Request) error
 // is disabled, and answers 202 with the delivery: GET .../deliveries shows
 // how it went.
 func (s *Server) testWebhook(w http.ResponseWriter, r *http.Request) error {
-	hook, err := s.Store.FindWebhook(r.Context(), r.PathValue("id"))
+	d, err := s.PingWebhook(r.Context(), r.PathValue("id"))
 	if err != nil {
 		return err
 	}
+	return reply(w, http.StatusAccepted, d)
+}
+
+// PingWebhook is POST /v1/webhooks/{id}/test for callers in this process
+// (the console): it queues a webhook.test event to this webhook alone.
+func (s *Server) PingWebhook(ctx context.Context, id string) (*keygate.WebhookDelivery, error) {
+	hook, err := s.Store.FindWebhook(ctx, id)
+	if err != nil {
+		return nil, err
+	}
 	e := &keygate.Event{Type: keygate.EventWebhookTest, ConsumerID: hook.ConsumerID,
 		Data: map[string]any{"webhook_id": hook.ID, "message": "a test ping from keygate"}}
-	d, err := s.Store.EnqueueWebhookEvent(r.Context(), hook.ID, e)
+	d, err := s.Store.EnqueueWebhookEvent(ctx, hook.ID, e)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	// The dispatcher (when it is what Events publishes to) sends it now
 	// rather than at its next poll.
 	if waker, ok := s.Events.(interface{ Wake() }); ok {
 		waker.Wake()
 	}
-	return reply(w, http.StatusAccepted, d)
+	return d, nil
 }

@@ -430,6 +430,12 @@ func (c *Client) KeyringStatus(ctx context.Context) (*keyring.Status, error) {
 	return call[keyring.Status](ctx, c, http.MethodGet, "/v1/keyring", nil)
 }
 
+// Nodes are the running keygate nodes, the most recently started first.
+func (c *Client) Nodes(ctx context.Context) ([]*keygate.Node, error) {
+	nodes, _, err := list[*keygate.Node](ctx, c, "/v1/nodes", keygate.Page{})
+	return nodes, err
+}
+
 // RotateKeyring adds a keyring version that wraps every new data key.
 func (c *Client) RotateKeyring(ctx context.Context) (*keyring.Status, error) {
 	return call[keyring.Status](ctx, c, http.MethodPost, "/v1/keyring/rotate", nil)

@@ -30,6 +30,13 @@ type KeyActions interface {
 	KeyringStatus(ctx context.Context) (*keyring.Status, error)
 	RotateOAuthClientSecret(ctx context.Context, id string, req keygate.RotateSecretRequest) (*keygate.IssuedOAuthClient, error)
 	DecideAccessRequest(ctx context.Context, id string, approve bool, d keygate.AccessDecision) (*keygate.AccessRequest, error)
+	CreateWebhook(ctx context.Context, consumer string, req keygate.WebhookRequest) (*keygate.IssuedWebhook, error)
+	CreateAdminToken(ctx context.Context, req keygate.AdminTokenRequest) (*keygate.NewAdminToken, error)
+	DeleteAdminToken(ctx context.Context, id string) error
+	CreateHMACCredential(ctx context.Context, consumer string, req keygate.HMACCredentialRequest) (*keygate.IssuedHMACCredential, error)
+	CreateOAuthClient(ctx context.Context, consumer string, req keygate.OAuthClientRequest) (*keygate.IssuedOAuthClient, error)
+	ResolveAccessRule(ctx context.Context, rule *keygate.AccessRule) error
+	PingWebhook(ctx context.Context, id string) (*keygate.WebhookDelivery, error)
 }
 
 // Config is what a console is built from. Store and Keys are required; at
@@ -117,7 +124,7 @@ func New(cfg Config) (*Server, error) {
 		return nil, err
 	}
 	funcs := template.FuncMap{"when": when, "canRevoke": func(k *keygate.APIKey) bool { return k.Status == keygate.KeyActive },
-		"join": strings.Join, "credentials": credentials}
+		"join": strings.Join, "credentials": credentials, "has": has, "dict": dict}
 	for _, name := range names {
 		base := strings.TrimSuffix(strings.TrimPrefix(name, "templates/"), ".html")
 		if base == "layout" || strings.HasPrefix(base, "_") {
@@ -211,6 +218,23 @@ func (s *Server) Handler() http.Handler {
 	read("GET /ui/usage", s.allowed("GET /v1/usage", s.usage))
 	read("GET /ui/usage.csv", s.allowed("GET /v1/usage", s.usageCSV))
 	read("GET /ui/keyring", s.allowed("GET /v1/keyring", s.keyring))
+	read("GET /ui/nodes", s.allowed("GET /v1/nodes", s.nodes))
+	act("POST /ui/consumers/{id}/hmac-credentials", "POST /v1/consumers/{consumer}/hmac-credentials", s.createHMAC)
+	act("POST /ui/consumers/{id}/oauth-clients", "POST /v1/consumers/{consumer}/oauth-clients", s.createOAuthClient)
+	read("GET /ui/admin-tokens", s.allowed("GET /v1/admin-tokens", s.adminTokens))
+	act("POST /ui/admin-tokens", "POST /v1/admin-tokens", s.createAdminToken)
+	act("POST /ui/admin-tokens/{id}/delete", "DELETE /v1/admin-tokens/{id}", s.deleteAdminToken)
+	read("GET /ui/access-rules", s.accessRules)
+	act("POST /ui/access-rules", "POST /v1/access-rules", s.createAccessRule)
+	read("GET /ui/access-rules/{id}", s.accessRule)
+	act("POST /ui/access-rules/{id}", "PATCH /v1/access-rules/{rule}", s.updateAccessRule)
+	act("POST /ui/access-rules/{id}/delete", "DELETE /v1/access-rules/{rule}", s.deleteAccessRule)
+	read("GET /ui/webhooks", s.webhooks)
+	act("POST /ui/webhooks", "POST /v1/webhooks", s.createWebhook)
+	read("GET /ui/webhooks/{id}", s.webhook)
+	act("POST /ui/webhooks/{id}", "PATCH /v1/webhooks/{id}", s.updateWebhook)
+	act("POST /ui/webhooks/{id}/delete", "DELETE /v1/webhooks/{id}", s.deleteWebhook)
+	act("POST /ui/webhooks/{id}/test", "POST /v1/webhooks/{id}/test", s.pingWebhook)
 	open("/ui/", func(w http.ResponseWriter, r *http.Request) error {
 		return keygate.Errorf(keygate.ENOTFOUND, "no such page: %s", r.URL.Path)
 	})

@@ -176,6 +176,10 @@ func TestSecurityHeaders(t *testing.T) {
 		{"OAuth clients", signedIn, "/ui/credentials/oauth"},
 		{"usage", signedIn, "/ui/usage"},
 		{"keyring", signedIn, "/ui/keyring"},
+		{"cluster", signedIn, "/ui/nodes"},
+		{"webhooks", signedIn, "/ui/webhooks"},
+		{"access rules", signedIn, "/ui/access-rules"},
+		{"admin tokens", signedIn, "/ui/admin-tokens"},
 		{"unknown page", signedIn, "/ui/nothing"},
 		{"redirect to sign in", b, "/ui/consumers"},
 	} {

@@ -191,6 +191,8 @@ type consumerData struct {
 	Plan        *keygate.Plan // the consumer's, nil for none
 	HMAC        []*keygate.HMACCredential
 	OAuth       []*keygate.OAuthClient
+	// The third slice: creating HMAC credentials and OAuth clients here.
+	HMACMessage, OAuthMessage string
 }
 
 func (s *Server) consumer(w http.ResponseWriter, r *http.Request) error {

@@ -255,6 +255,28 @@ func TestConsoleInBrowser(t *testing.T) {
 		chromedp.Navigate(admin+"/ui/usage?consumer=acme&range=7d"), chromedp.WaitVisible(css("svg.chart")), shot("32-usage-consumer"))
 	run("keyring", chromedp.Navigate(admin+"/ui/keyring"), chromedp.WaitVisible(css("table.list")), wantText("dl.facts", "Current version"),
 		shot("33-keyring"))
+	// The third slice: an HMAC credential from the consumer's page, a
+	// webhook, an access rule, admin tokens, the cluster's nodes.
+	blank := func() void { return chromedp.SetValue(css("#secret"), "… (blanked for the screenshot)") }
+	run("create HMAC credential", chromedp.Navigate(consumerURL), chromedp.WaitVisible(css("details.create summary")),
+		chromedp.Click(css("details:has(#hmac-username) summary")), chromedp.WaitVisible(css("#hmac-username")),
+		chromedp.SendKeys(css("#hmac-username"), "acme-signer-2\r"), chromedp.WaitVisible(css("#secret")),
+		wantText("h1", "HMAC credential created"), blank(), shot("41-hmac-created"))
+	run("create webhook", chromedp.Navigate(admin+"/ui/webhooks"), chromedp.WaitVisible(css("details.create summary")),
+		chromedp.Click(css("details.create summary")), chromedp.WaitVisible(css("#wh-url")),
+		chromedp.SendKeys(css("#wh-url"), "https://hooks.example.com/keygate"),
+		chromedp.Click(css(`input[name=events][value="key.revoked"]`)), shot("42-webhook-new"),
+		chromedp.Click(css("#create-webhook")), chromedp.WaitVisible(css("#secret")), wantText("h1", "Webhook created"),
+		blank(), shot("43-webhook-created"), chromedp.Click(css("main a.button")), chromedp.WaitVisible(css("dl.facts")),
+		wantText("dl.facts", "key.revoked"), shot("44-webhook"))
+	run("create access rule", chromedp.Navigate(admin+"/ui/access-rules"), chromedp.WaitVisible(css("details.create summary")),
+		chromedp.Click(css("details.create summary")), chromedp.WaitVisible(css("#rule-name")),
+		chromedp.SendKeys(css("#rule-name"), "partners"), chromedp.SendKeys(css("#rule-groups"), "partners"),
+		chromedp.SendKeys(css("#rule-plan"), "gold"), chromedp.Click(css("#create-rule")), chromedp.WaitVisible(css("dl.facts")),
+		wantText("h1", "partners"), chromedp.Navigate(admin+"/ui/access-rules"), chromedp.WaitVisible(css("table.list")), shot("45-access-rules"))
+	run("admin tokens", chromedp.Navigate(admin+"/ui/admin-tokens"), chromedp.WaitVisible(css("table.list")), shot("46-admin-tokens"))
+	run("cluster", chromedp.Navigate(admin+"/ui/nodes"), chromedp.WaitVisible(css("table.list")), wantText("table.list", "gateway, admin"),
+		shot("47-cluster"))
 
 	// Phone width: the tables become cards, no page is wider than the screen.
 	run("375 px", chromedp.EmulateViewport(375, 812))
@@ -271,6 +293,10 @@ func TestConsoleInBrowser(t *testing.T) {
 		{"38-oauth-clients-375px", admin + "/ui/credentials/oauth"},
 		{"39-usage-375px", admin + "/ui/usage"},
 		{"40-keyring-375px", admin + "/ui/keyring"},
+		{"48-webhooks-375px", admin + "/ui/webhooks"},
+		{"49-access-rules-375px", admin + "/ui/access-rules"},
+		{"50-admin-tokens-375px", admin + "/ui/admin-tokens"},
+		{"51-cluster-375px", admin + "/ui/nodes"},
 	} {
 		run(p.name, chromedp.Navigate(p.url), chromedp.WaitVisible(css("main h1")), shot(p.name))
 		if w, err := chromedp.Run(browser, chromedp.Evaluate[int](`document.documentElement.scrollWidth`)); err != nil || w > 375 {

@@ -151,6 +151,7 @@ func Run(t *testing.T, open func(tb testing.TB, h Harness) keygate.Store) {
 		{"Leases", testLeases},
 		{"LeaseConcurrent", testLeaseConcurrent},
 		{"ConsoleSessions", testConsoleSessions},
+		{"Nodes", testNodes},
 		{"PageClamping", testPageClamping},
 		{"EmptyLists", testEmptyLists},
 		{"ConcurrentCreates", testConcurrentCreates},

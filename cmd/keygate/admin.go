@@ -30,7 +30,7 @@ type adminCLI struct {
 // adminCommands returns the commands that work over the admin API.
 func adminCommands() []*cobra.Command {
 	a := &adminCLI{}
-	cmds := []*cobra.Command{a.servicesCommand(), a.targetsCommand(), a.routesCommand(), a.consumersCommand(), a.keysCommand(), a.hmacCommand(), a.oauthClientsCommand(), a.payloadCommand(), a.adminTokensCommand(), a.keyringCommand(), a.webhooksCommand(), a.accessCommand(), a.accessRulesCommand(), a.auditCommand(), a.plansCommand(), a.permissionsCommand(), a.rolesCommand(), a.usageCommand(), a.applyCommand(), a.exportCommand(), a.importCommand()}
+	cmds := []*cobra.Command{a.servicesCommand(), a.targetsCommand(), a.routesCommand(), a.consumersCommand(), a.keysCommand(), a.hmacCommand(), a.oauthClientsCommand(), a.payloadCommand(), a.adminTokensCommand(), a.keyringCommand(), a.nodesCommand(), a.webhooksCommand(), a.accessCommand(), a.accessRulesCommand(), a.auditCommand(), a.plansCommand(), a.permissionsCommand(), a.rolesCommand(), a.usageCommand(), a.applyCommand(), a.exportCommand(), a.importCommand()}
 	cmds = append(cmds, a.analyticsCommand())
 	for _, c := range cmds {
 		f := c.PersistentFlags()

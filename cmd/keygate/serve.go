@@ -435,6 +435,7 @@ func (m *Main) Run(ctx context.Context) (err error) {
 	if m.Anomaly != nil {
 		m.startBackground(m.Anomaly.Run)
 	}
+	m.startBackground(m.beat)
 	// The listeners serve already; only readiness waits for the warm-up.
 	if m.Config.WarmWindow > 0 {
 		m.startBackground(m.warm)

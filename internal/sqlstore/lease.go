@@ -11,12 +11,12 @@ import (
 var _ keygate.LeaseStore = (*DB)(nil)
 
 // NotExported are the schema's tables an export leaves out and a load does
-// not expect: leases say who is doing what right now, and the change log
+// not expect: leases say who is doing what right now (and nodes who is running), and the change log
 // tells running nodes what to drop from their caches, both of which a
 // restored or migrated install starts afresh; audit_chain caches the head
 // of the audit chain, which the store reads again from audit_events when
 // the row is missing.
-var NotExported = []string{"leases", "changes", "console_sessions", "audit_chain"}
+var NotExported = []string{"leases", "changes", "console_sessions", "audit_chain", "nodes"}
 
 // AcquireLease implements keygate.LeaseStore: one upsert whose update only
 // happens when the lease is holder's or has expired, so of two nodes racing
