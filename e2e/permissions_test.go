@@ -96,6 +96,11 @@ func TestGatewayPermissionsAndPlanChange(t *testing.T) {
 		if s := call("GET"); s != http.StatusTooManyRequests {
 			t.Fatalf("past big's quota: %d, want 429 (usage kept)", s)
 		}
-		wantValid(t, g, k.Key)
+		// The key is still alice's and on big's limits: the verify API
+		// applies them as the gateway does, and says so.
+		res, err := g.admin.VerifyKey(ctx, keygate.VerifyRequest{Key: k.Key, IP: "127.0.0.1"})
+		if err != nil || res.Code != keygate.CodeUsageExceeded || res.KeyID == "" || len(res.Limits) != 1 || res.Limits[0].Limit != 6 {
+			t.Fatalf("verify after the plan change: %+v %v", res, err)
+		}
 	})
 }
