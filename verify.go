@@ -69,9 +69,9 @@ type VerifiedKey struct {
 	Successor *Successor
 	// Restrictions are the key's; nil when it has none.
 	Restrictions *KeyRestrictions
-	// Permissions and Roles are what the key holds (EffectivePermissions),
-	// sorted; nil when none.
-	Permissions, Roles []string
+	// Grants are what the key holds (EffectivePermissions); nil when
+	// none, as most keys, which then cost the cache one pointer for them.
+	Grants *Grants
 	// Disabled: the key was disabled (enabled: false).
 	Disabled bool
 	// Credits: the key has credits, which every use spends (see Credits);
@@ -129,4 +129,26 @@ func (r VerifyResult) Valid() bool { return r.Code == CodeValid }
 // never get confused.
 type KeyVerifier interface {
 	VerifyKey(ctx context.Context, key string, t Target) (VerifyResult, error)
+}
+
+// Grants are the permissions and roles a key holds, itself and through its
+// consumer and roles, sorted.
+type Grants struct {
+	Permissions, Roles []string
+}
+
+// HeldPermissions are the permissions the key holds; nil for none.
+func (k *VerifiedKey) HeldPermissions() []string {
+	if k.Grants == nil {
+		return nil
+	}
+	return k.Grants.Permissions
+}
+
+// HeldRoles are the roles the key holds; nil for none.
+func (k *VerifiedKey) HeldRoles() []string {
+	if k.Grants == nil {
+		return nil
+	}
+	return k.Grants.Roles
 }

@@ -410,7 +410,7 @@ func (s *Server) verifyKey(w http.ResponseWriter, r *http.Request) error {
 		if r := k.Restrictions; r != nil {
 			resp.AllowedServices, resp.AllowedRoutes, resp.AllowedCIDRs = r.Services, r.Routes, r.CIDRs
 		}
-		resp.Permissions, resp.Roles = k.Permissions, k.Roles
+		resp.Permissions, resp.Roles = k.HeldPermissions(), k.HeldRoles()
 		info := k.Details()
 		resp.Name = info.Name
 		if info.Meta != "" {

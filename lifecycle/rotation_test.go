@@ -199,8 +199,8 @@ func TestJobsRotateOnScheduleSealed(t *testing.T) {
 	if !res.Valid() || res.Key.ID != successorID || res.Key.Lineage != e.key.Lineage {
 		t.Fatalf("the new key: %s %+v", res.Code, res.Key)
 	}
-	if !slices.Equal(res.Key.Permissions, []string{"documents.read"}) {
-		t.Fatalf("the new key holds %v, want its predecessor's permissions", res.Key.Permissions)
+	if !slices.Equal(res.Key.HeldPermissions(), []string{"documents.read"}) {
+		t.Fatalf("the new key holds %v, want its predecessor's permissions", res.Key.HeldPermissions())
 	}
 	old := e.verify(t, e.full)
 	if !old.Valid() || old.Key.Successor == nil || old.Key.Successor.ID != successorID || !old.Key.ExpiresAt.Equal(e.clock.Now().Add(7*day)) {

@@ -114,13 +114,15 @@ func newEntry(k *keygate.APIKey, c *keygate.Consumer, cidrs []netip.Prefix, expi
 		vk.Successor = &keygate.Successor{ID: k.SuccessorID, At: k.UpdatedAt} // rotated then
 	}
 	if len(k.Permissions)+len(k.Roles) > 0 || c != nil && len(c.Permissions)+len(c.Roles) > 0 {
-		vk.Permissions, vk.Roles = keygate.EffectivePermissions(k, c, k.RolePermissions)
-		for i, p := range vk.Permissions {
-			vk.Permissions[i] = unique.Make(p).Value() // one string per name, not per key
+		g := &keygate.Grants{}
+		g.Permissions, g.Roles = keygate.EffectivePermissions(k, c, k.RolePermissions)
+		for i, p := range g.Permissions {
+			g.Permissions[i] = unique.Make(p).Value() // one string per name, not per key
 		}
-		for i, r := range vk.Roles {
-			vk.Roles[i] = unique.Make(r).Value()
+		for i, r := range g.Roles {
+			g.Roles[i] = unique.Make(r).Value()
 		}
+		vk.Grants = g
 	}
 	// Anything but active (revoked, archived) is refused as revoked, whatever
 	// else the entry says.

@@ -303,7 +303,7 @@ func (v *Verifier) secretMatches(id *identifier, e *entry, k apikey.Key, sum *[s
 // target, then the target's permission query.
 func (e *entry) check(t keygate.Target, now int64) keygate.VerifyCode {
 	code := e.checkKey(t, now)
-	if code == keygate.CodeValid && t.Permissions != nil && !t.Permissions.Allows(e.key.Permissions) {
+	if code == keygate.CodeValid && t.Permissions != nil && !t.Permissions.Allows(e.key.HeldPermissions()) {
 		return keygate.CodeInsufficientPermissions
 	}
 	return code
