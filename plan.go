@@ -178,10 +178,13 @@ const (
 // Bounds of a plan's numbers. A rate above a million per second would have
 // requests share less than a microsecond, Redis's clock tick.
 const (
-	MaxPlanRate   = 1e6
-	MinPlanRate   = 0.001 // one request per 1000 s
-	MaxPlanBurst  = 1_000_000
-	MaxPlanCost   = 1_000_000
+	MaxPlanRate  = 1e6
+	MinPlanRate  = 0.001 // one request per 1000 s
+	MaxPlanBurst = 1_000_000
+	MaxPlanCost  = 1_000_000
+	// MaxNamedCost bounds what one use spends of a named limit (tokens
+	// may count in the millions).
+	MaxNamedCost  = 1_000_000_000
 	maxPlanRoutes = 1000
 )
 
