@@ -53,5 +53,10 @@ func TestVerifyNamedLimits(t *testing.T) {
 	} {
 		request(t, e, "POST", "/v1/keys/verify", tt.body, nil).wantError(t, 400, keygate.EINVALID, tt.msg)
 	}
+	// PATCH replaces the named limits whole: the old quota does not linger.
+	got := decodeAs[keygate.Plan](t, request(t, e, "PATCH", "/v1/plans/llm", `{"limits":[{"name":"tokens","rate":5}]}`, nil), 200)
+	if len(got.Named) != 1 || got.Named[0] != (keygate.NamedLimit{Name: "tokens", Rate: 5}) {
+		t.Errorf("after PATCH: %+v", got.Named)
+	}
 	request(t, e, "POST", "/v1/plans", `{"name":"bad","limits":[{"name":"minute","rate":1}]}`, nil).wantError(t, 400, keygate.EINVALID, "limits[0].name")
 }
