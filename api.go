@@ -174,6 +174,16 @@ type VerifyRequest struct {
 	// key's credits (default: the plan's cost for the route, else 1; 0
 	// checks without counting).
 	Cost *int `json:"cost,omitempty"`
+	// RateLimits spends named limits of the key's plan (Plan.Named), each
+	// by its own cost, after the plan's own limits.
+	RateLimits []NamedCost `json:"ratelimits,omitempty"`
+}
+
+// NamedCost is what one use counts against the plan's named limit Name
+// (Cost: default 1; 0 checks without counting).
+type NamedCost struct {
+	Name string `json:"name"`
+	Cost *int   `json:"cost,omitempty"`
 }
 
 // VerifyResponse is the outcome of a VerifyRequest. The key's details are

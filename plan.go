@@ -23,6 +23,11 @@ type Plan struct {
 	LimitBy LimitBy `json:"limit_by"`
 	// Routes adjusts the plan for single routes.
 	Routes []PlanRoute `json:"routes"`
+	// Limits are named limits beyond the plan's own (a token budget next
+	// to the request rate): the verify API spends them when a request
+	// names them in ratelimits, each counted apart from the others.
+	// (Named, in Go: Limits is the method compiling a route's limits.)
+	Named []NamedLimit `json:"limits,omitempty"`
 	// HideClientHeaders leaves out the RateLimit-* and X-RateLimit-*
 	// headers, as Kong's hide_client_headers: each costs the gateway
 	// about 1% of its throughput. A refusal keeps its Retry-After.
@@ -69,6 +74,97 @@ type PlanRoute struct {
 	Quotas *Quotas  `json:"quotas,omitempty"`
 }
 
+// NamedLimit is a limit of a plan that only the verify API spends, by name
+// and with the cost its caller gives (tokens, bytes, jobs): a rate (Rate
+// per second with Burst) and/or a quota of Limit per calendar period Per.
+type NamedLimit struct {
+	Name  string  `json:"name"`
+	Rate  float64 `json:"rate,omitempty"`
+	Burst int     `json:"burst,omitempty"`
+	Per   string  `json:"per,omitempty"` // minute, hour, day or month
+	Limit int64   `json:"limit,omitempty"`
+}
+
+// Limits compiles n into the limiter's form.
+func (n *NamedLimit) Limits() Limits {
+	l := Limits{Rate: PerSecond(n.Rate, n.Burst)}
+	if p := ParsePeriod(n.Per); p != 0 && n.Limit > 0 {
+		l.Quotas[p-1].Limit = n.Limit
+	}
+	return l
+}
+
+// ParsePeriod returns the period named s (minute, hour, day, month), else 0.
+func ParsePeriod(s string) Period {
+	for p := Minute; p <= Month; p++ {
+		if p.String() == s {
+			return p
+		}
+	}
+	return 0
+}
+
+// Find returns the plan's named limit called name, else nil.
+func (p *Plan) Find(name string) *NamedLimit {
+	for i := range p.Named {
+		if p.Named[i].Name == name {
+			return &p.Named[i]
+		}
+	}
+	return nil
+}
+
+const maxNamedLimits = 32
+
+func validateNamedLimits(limits []NamedLimit) error {
+	if len(limits) > maxNamedLimits {
+		return Errorf(EINVALID, "limits: at most %d entries", maxNamedLimits)
+	}
+	seen := map[string]bool{}
+	for i, n := range limits {
+		field := "limits[" + strconv.Itoa(i) + "]"
+		if !validLimitName(n.Name) {
+			return Errorf(EINVALID, "%s.name: 1 to 32 of a-z, 0-9, _ and -", field)
+		}
+		switch n.Name {
+		case "rate", "minute", "hour", "day", "month":
+			return Errorf(EINVALID, "%s.name: %q names one of the plan's own limits; choose another", field, n.Name)
+		}
+		if seen[n.Name] {
+			return Errorf(EINVALID, "%s.name: %q listed twice", field, n.Name)
+		}
+		seen[n.Name] = true
+		if err := validateRate(field+".rate", field+".burst", n.Rate, n.Burst); err != nil {
+			return err
+		}
+		switch {
+		case n.Per == "" && n.Limit != 0:
+			return Errorf(EINVALID, "%s.per: required with a limit (minute, hour, day or month)", field)
+		case n.Per != "" && ParsePeriod(n.Per) == 0:
+			return Errorf(EINVALID, "%s.per: must be one of minute, hour, day, month", field)
+		case n.Per != "" && (n.Limit <= 0 || n.Limit > math.MaxInt64/2):
+			return Errorf(EINVALID, "%s.limit: must be positive", field)
+		}
+		if n.Rate == 0 && n.Per == "" {
+			return Errorf(EINVALID, "%s: needs a rate or a quota (per and limit)", field)
+		}
+	}
+	return nil
+}
+
+func validLimitName(s string) bool {
+	if len(s) == 0 || len(s) > 32 {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if !(c >= 'a' && c <= 'z' || c >= '0' && c <= '9' || c == '_' || c == '-') {
+			return false
+		}
+	}
+	return true
+}
+
 // LimitBy says whose requests share a plan's limits, as Kong's limit_by.
 type LimitBy string
 
@@ -82,10 +178,13 @@ const (
 // Bounds of a plan's numbers. A rate above a million per second would have
 // requests share less than a microsecond, Redis's clock tick.
 const (
-	MaxPlanRate   = 1e6
-	MinPlanRate   = 0.001 // one request per 1000 s
-	MaxPlanBurst  = 1_000_000
-	MaxPlanCost   = 1_000_000
+	MaxPlanRate  = 1e6
+	MinPlanRate  = 0.001 // one request per 1000 s
+	MaxPlanBurst = 1_000_000
+	MaxPlanCost  = 1_000_000
+	// MaxNamedCost bounds what one use spends of a named limit (tokens
+	// may count in the millions).
+	MaxNamedCost  = 1_000_000_000
 	maxPlanRoutes = 1000
 )
 
@@ -155,6 +254,9 @@ func (p *Plan) Validate() error {
 				return err
 			}
 		}
+	}
+	if err := validateNamedLimits(p.Named); err != nil {
+		return err
 	}
 	return validateTags(p.Tags)
 }

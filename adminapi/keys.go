@@ -389,13 +389,22 @@ func (s *Server) verifyKey(w http.ResponseWriter, r *http.Request) error {
 		return keygate.Errorf(keygate.EINVALID, "cost: must be between 0 and %d", keygate.MaxPlanCost)
 	}
 
+	for i, n := range req.RateLimits {
+		if n.Name == "" {
+			return keygate.Errorf(keygate.EINVALID, "ratelimits[%d].name: required", i)
+		}
+		if n.Cost != nil && (*n.Cost < 0 || *n.Cost > keygate.MaxNamedCost) {
+			return keygate.Errorf(keygate.EINVALID, "ratelimits[%d].cost: must be between 0 and %d", i, keygate.MaxNamedCost)
+		}
+	}
+
 	res, err := s.Verifier.VerifyKey(ctx, req.Key, t)
 	if err != nil {
 		return keygate.Unavailable(err, "key verification unavailable, try again later")
 	}
 	resp := keygate.VerifyResponse{Code: res.Code}
 	if res.Valid() {
-		if err := s.verifyLimits(ctx, &res, t, req.Cost, &resp); err != nil {
+		if err := s.verifyLimits(ctx, &res, t, req.Cost, req.RateLimits, &resp); err != nil {
 			return err
 		}
 	}
@@ -435,10 +444,12 @@ func (s *Server) verifyKey(w http.ResponseWriter, r *http.Request) error {
 // verifyLimits applies the usage plan and the credits of a valid key, as
 // the gateway does for a request (package limiting): the plan's limits for
 // the target's route (or the plan's own), counted for the same subject,
-// then the key's credits. It sets resp's code and the limits' state. An
-// error is a limiter that cannot decide when the operator chose to fail
-// closed, or credits that cannot be read: 503, never a refusal.
-func (s *Server) verifyLimits(ctx context.Context, res *keygate.VerifyResult, t keygate.Target, reqCost *int, resp *keygate.VerifyResponse) error {
+// then the named limits the request spends (limiting.ApplyNamed), then the
+// key's credits. It sets resp's code and the limits' state. A named limit
+// the plan does not define is a 400 naming it. An error is otherwise a
+// limiter that cannot decide when the operator chose to fail closed, or
+// credits that cannot be read: 503, never a refusal.
+func (s *Server) verifyLimits(ctx context.Context, res *keygate.VerifyResult, t keygate.Target, reqCost *int, named []keygate.NamedCost, resp *keygate.VerifyResponse) error {
 	k, c := res.Key, res.Consumer
 	cost := 1
 	var consumerID string
@@ -456,6 +467,21 @@ func (s *Server) verifyLimits(ctx context.Context, res *keygate.VerifyResult, t 
 			plan = p
 		}
 	}
+	var spends []limiting.Spend
+	for i, n := range named {
+		var l *keygate.NamedLimit
+		if plan != nil {
+			l = plan.Find(n.Name)
+		}
+		if l == nil {
+			return keygate.Errorf(keygate.EINVALID, "ratelimits[%d].name: the key's plan has no limit named %q", i, n.Name)
+		}
+		c := 1
+		if n.Cost != nil {
+			c = *n.Cost
+		}
+		spends = append(spends, limiting.Spend{Limit: l, Cost: c})
+	}
 	var limits keygate.Limits
 	if plan != nil {
 		limits, cost = plan.Limits(t.RouteID)
@@ -464,11 +490,14 @@ func (s *Server) verifyLimits(ctx context.Context, res *keygate.VerifyResult, t 
 		cost = *reqCost
 	}
 	resp.Code = keygate.CodeValid
-	if cost == 0 {
+	if cost == 0 && len(spends) == 0 {
 		return nil // a check that counts nothing
 	}
-	if plan != nil && !limits.IsZero() {
-		subject := keygate.PlanSubject(plan.LimitBy, plan.ID, t.RouteID, k.Lineage, consumerID, t.IP)
+	var subject keygate.Subject
+	if plan != nil {
+		subject = keygate.PlanSubject(plan.LimitBy, plan.ID, t.RouteID, k.Lineage, consumerID, t.IP)
+	}
+	if plan != nil && !limits.IsZero() && cost > 0 {
 		code, d, err := limiting.Apply(ctx, s.Limiter, subject, &limits, cost)
 		switch {
 		case err != nil && s.RateLimitFailOpen:
@@ -482,7 +511,18 @@ func (s *Server) verifyLimits(ctx context.Context, res *keygate.VerifyResult, t 
 			}
 		}
 	}
-	if resp.Code != keygate.CodeValid || !k.Credits {
+	if resp.Code == keygate.CodeValid && len(spends) > 0 {
+		code, states, err := limiting.ApplyNamed(ctx, s.Limiter, subject, spends)
+		switch {
+		case err != nil && s.RateLimitFailOpen:
+			s.logger().Error("rate limiter unavailable; verify answers unlimited (fail open)", "error", err)
+		case err != nil:
+			return keygate.Unavailable(err, "rate limiting is unavailable, try again later")
+		default:
+			resp.Code, resp.Limits = code, append(resp.Limits, states...)
+		}
+	}
+	if resp.Code != keygate.CodeValid || !k.Credits || cost == 0 {
 		return nil
 	}
 	code, sp, err := s.LimitEvents.Spend(ctx, s.Store, k.ID, consumerID, cost, s.now())

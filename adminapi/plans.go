@@ -14,12 +14,15 @@ func (s *Server) planRoutes(h func(pattern string, fn handlerFunc)) {
 	h("GET /v1/plans/{plan}", get("plan", s.Store.FindPlan))
 	// Top-level fields replace the stored ones; quotas merge field by field
 	// (0 removes one quota, null all of them); routes, an array, is
-	// replaced as a whole.
+	// replaced as a whole, and so is limits (the named limits).
 	h("PATCH /v1/plans/{plan}", updateWith("plan", s.Store.UpdatePlan, func(p *keygate.Plan, fields map[string]json.RawMessage) {
 		if hasField(fields, "routes") {
 			// encoding/json would decode into the old elements, keeping
 			// what the new ones leave out (a rate, quotas): start afresh.
 			p.Routes = nil
+		}
+		if hasField(fields, "limits") {
+			p.Named = nil
 		}
 	}))
 	// A plan assigned to a consumer or a live key is ECONFLICT, which says

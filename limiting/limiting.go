@@ -106,3 +106,46 @@ func (e *Events) Spend(ctx context.Context, store keygate.CreditStore, keyID, co
 	}
 	return keygate.CodeValid, sp, nil
 }
+
+// Spend is one named limit a request spends, with its cost.
+type Spend struct {
+	Limit *keygate.NamedLimit
+	Cost  int
+}
+
+// NamedSubject is where named limit name of subject s counts: apart from
+// the plan's own limits and from every other name.
+func NamedSubject(s keygate.Subject, name string) keygate.Subject {
+	return keygate.Subject{ID: s.ID + "#limit:" + name, Route: s.Route}
+}
+
+// ApplyNamed spends each of spends against its named limit for subject s,
+// in order, and stops at the first refusal: the limiter decides one
+// subject at a time, so the limits spent before a refusal stay spent (a
+// refused limit itself consumes nothing). It returns the code (VALID,
+// RATE_LIMITED or USAGE_EXCEEDED) and each decided limit's state, named
+// by the limit: its quota's when it has one, else its rate's. A spend of
+// cost 0 is skipped (limiters count a cost below 1 as 1).
+func ApplyNamed(ctx context.Context, l keygate.RateLimiter, s keygate.Subject, spends []Spend) (keygate.VerifyCode, []keygate.VerifiedLimit, error) {
+	out := make([]keygate.VerifiedLimit, 0, len(spends))
+	for _, sp := range spends {
+		if sp.Cost == 0 {
+			continue
+		}
+		limits := sp.Limit.Limits()
+		d, err := l.Allow(ctx, NamedSubject(s, sp.Limit.Name), &limits, sp.Cost)
+		if err != nil {
+			return "", out, err
+		}
+		st := &d.Rate
+		if p := keygate.ParsePeriod(sp.Limit.Per); p != 0 && limits.Quotas[p-1].Limit > 0 {
+			st = &d.Quotas[p-1]
+		}
+		out = append(out, keygate.VerifiedLimit{Name: sp.Limit.Name, Limit: st.Limit, Remaining: st.Remaining,
+			Reset: int64((st.Reset + time.Second - 1) / time.Second)})
+		if code := Code(&d, sp.Cost); code != keygate.CodeValid {
+			return code, out, nil
+		}
+	}
+	return keygate.CodeValid, out, nil
+}

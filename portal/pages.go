@@ -80,6 +80,10 @@ func noticeText(done string) string {
 		return "Your request is waiting for approval. When it is approved, pick up the key below (once)."
 	case "approved":
 		return "Your request was approved at once: pick up the key below (it is shown once)."
+	case "plan-requested":
+		return "Your plan change is waiting for approval; its state is under Access requests."
+	case "plan-approved":
+		return "Your plan change was approved at once: the new plan applies from the next request."
 	case "webhook-deleted":
 		return "The webhook is deleted."
 	}
@@ -253,6 +257,35 @@ func (s *Server) requestAccess(w http.ResponseWriter, r *http.Request) error {
 	done := "requested"
 	if created.Status == keygate.AccessApproved {
 		done = "approved"
+	}
+	http.Redirect(w, r, "/portal/apps/"+url.PathEscape(c.ID)+"?done="+done+"#access", http.StatusSeeOther)
+	return nil
+}
+
+// changePlan asks to move the application to another usage plan: an
+// access request of kind plan_change, which the access rules may approve
+// at once (then the plan applies from the next request).
+func (s *Server) changePlan(w http.ResponseWriter, r *http.Request) error {
+	c, err := s.consumer(r, r.PathValue("id"))
+	if err != nil {
+		return err
+	}
+	plan := strings.TrimSpace(r.PostForm.Get("plan"))
+	if plan == "" {
+		return s.formError(w, r, keygate.Errorf(keygate.EINVALID, "plan: choose the plan to move to"))
+	}
+	in := keygate.AccessRequestInput{Kind: keygate.AccessKindPlanChange, Consumer: keygate.Ref{ID: c.ID}, Plan: plan,
+		Reason: strings.TrimSpace(r.PostForm.Get("reason"))}
+	created, err := s.cfg.Actions.RequestAccess(r.Context(), in, rolePrefix+sessionFrom(r.Context()).User)
+	if err != nil {
+		if keygate.ErrorCode(err) == keygate.ENOTFOUND { // a plan that went away meanwhile
+			err = keygate.Errorf(keygate.EINVALID, "%s", keygate.ErrorMessage(err))
+		}
+		return s.formError(w, r, err)
+	}
+	done := "plan-requested"
+	if created.Status == keygate.AccessApproved {
+		done = "plan-approved"
 	}
 	http.Redirect(w, r, "/portal/apps/"+url.PathEscape(c.ID)+"?done="+done+"#access", http.StatusSeeOther)
 	return nil

@@ -208,6 +208,7 @@ func (s *Server) Handler() http.Handler {
 	read("GET /portal/keys/{id}/revoke", s.revokePage)
 	write("POST /portal/keys/{id}/revoke", s.revokeKey)
 	write("POST /portal/apps/{id}/access", s.requestAccess)
+	write("POST /portal/apps/{id}/plan", s.changePlan)
 	write("POST /portal/access/{id}/pickup", s.pickUp)
 	write("POST /portal/apps/{id}/webhooks", s.createWebhook)
 	write("POST /portal/webhooks/{id}/delete", s.deleteWebhook)

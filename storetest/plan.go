@@ -28,6 +28,7 @@ var plans = entity[*keygate.Plan]{
 		p.Quotas = keygate.Quotas{Hour: 5000, Month: 1_000_000}
 		p.LimitBy, p.Tags = keygate.LimitByKey, []string{"moved"}
 		p.HideClientHeaders = !p.HideClientHeaders
+		p.Named = []keygate.NamedLimit{{Name: "tokens", Per: "day", Limit: 100_000}, {Name: "gpu-seconds", Rate: 2.5, Burst: 10, Per: "month", Limit: 3600}}
 	},
 	times: func(p *keygate.Plan) *keygate.Timestamps { return &p.Timestamps },
 }
@@ -40,6 +41,7 @@ func newPlan(name string) *keygate.Plan {
 	p.Rate, p.Burst = 100.0/3, 50
 	p.Quotas = keygate.Quotas{Minute: 600, Day: 100_000}
 	p.LimitBy, p.Tags = keygate.LimitByConsumer, []string{"billing"}
+	p.Named = []keygate.NamedLimit{{Name: "tokens", Rate: 100.0 / 3, Per: "hour", Limit: 1_000_000}}
 	return p
 }
 
@@ -148,6 +150,19 @@ func testPlanValidation(t *testing.T, s suite) {
 		{"a negative route quota", func(p *keygate.Plan) {
 			p.Routes = []keygate.PlanRoute{{Route: byID, Quotas: &keygate.Quotas{Month: -5}}}
 		}, "routes[0].quotas.month"},
+		{"a named limit with a bad name", func(p *keygate.Plan) {
+			p.Named = []keygate.NamedLimit{{Name: "ok", Rate: 1}, {Name: "Tokens!", Rate: 1}}
+		}, "limits[1].name"},
+		{"a named limit called as the plan's own", func(p *keygate.Plan) { p.Named = []keygate.NamedLimit{{Name: "day", Rate: 1}} }, "limits[0].name"},
+		{"a named limit listed twice", func(p *keygate.Plan) {
+			p.Named = []keygate.NamedLimit{{Name: "tokens", Rate: 1}, {Name: "tokens", Per: "day", Limit: 5}}
+		}, "limits[1].name"},
+		{"a named limit without a limit", func(p *keygate.Plan) { p.Named = []keygate.NamedLimit{{Name: "tokens"}} }, "limits[0]"},
+		{"a named quota of an unknown period", func(p *keygate.Plan) {
+			p.Named = []keygate.NamedLimit{{Name: "tokens", Per: "week", Limit: 5}}
+		}, "limits[0].per"},
+		{"a named quota without a limit", func(p *keygate.Plan) { p.Named = []keygate.NamedLimit{{Name: "tokens", Per: "day"}} }, "limits[0].limit"},
+		{"a named limit's negative rate", func(p *keygate.Plan) { p.Named = []keygate.NamedLimit{{Name: "tokens", Rate: -1}} }, "limits[0].rate"},
 		{"a route listed twice", func(p *keygate.Plan) { p.Routes = []keygate.PlanRoute{{Route: byID}, {Route: byID}} }, "routes[1].route"},
 		{"a route listed by id and by name", func(p *keygate.Plan) {
 			p.Routes = []keygate.PlanRoute{{Route: byID}, {Route: keygate.Ref{Name: "invoices"}}}

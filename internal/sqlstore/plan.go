@@ -16,16 +16,21 @@ import (
 // never seen half updated.
 
 const planCols = `id, name, description, rate, burst, quota_minute, quota_hour, quota_day, quota_month, limit_by, tags,
-	created_at, updated_at, hide_client_headers`
+	created_at, updated_at, hide_client_headers, limits`
 
 const planRouteCols = `plan_id, position, route_id, cost, rate, burst, quotas`
 
 func scanPlan(row scanner) (*keygate.Plan, error) {
 	p := &keygate.Plan{Routes: []keygate.PlanRoute{}}
 	created, updated := timestamps(&p.Timestamps)
+	var named *[]keygate.NamedLimit
 	if err := row.Scan(&p.ID, &p.Name, &p.Description, &p.Rate, &p.Burst, &p.Quotas.Minute, &p.Quotas.Hour,
-		&p.Quotas.Day, &p.Quotas.Month, &p.LimitBy, listCol(&p.Tags), created, updated, &p.HideClientHeaders); err != nil {
+		&p.Quotas.Day, &p.Quotas.Month, &p.LimitBy, listCol(&p.Tags), created, updated, &p.HideClientHeaders,
+		jsonColumn[[]keygate.NamedLimit]{&named}); err != nil {
 		return nil, err
+	}
+	if named != nil && len(*named) > 0 {
+		p.Named = *named
 	}
 	return p, nil
 }
@@ -150,13 +155,20 @@ func savePlan(ctx context.Context, tx *Tx, p *keygate.Plan, insert bool) error {
 	}
 
 	query := `UPDATE plans SET name = ?2, description = ?3, rate = ?4, burst = ?5, quota_minute = ?6, quota_hour = ?7,
-		quota_day = ?8, quota_month = ?9, limit_by = ?10, tags = ?11, updated_at = ?13, hide_client_headers = ?14 WHERE id = ?1 AND created_at = ?12`
+		quota_day = ?8, quota_month = ?9, limit_by = ?10, tags = ?11, updated_at = ?13, hide_client_headers = ?14, limits = ?15 WHERE id = ?1 AND created_at = ?12`
 	if insert {
-		query = `INSERT INTO plans (` + planCols + `) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)`
+		query = `INSERT INTO plans (` + planCols + `) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15)`
+	}
+	var named any
+	if len(p.Named) > 0 {
+		var err error
+		if named, err = encodeJSON(&p.Named); err != nil {
+			return err
+		}
 	}
 	_, err := tx.ExecContext(ctx, query, p.ID, p.Name, p.Description, p.Rate, p.Burst, p.Quotas.Minute, p.Quotas.Hour,
 		p.Quotas.Day, p.Quotas.Month, string(p.LimitBy), encodeList(p.Tags), micros(p.CreatedAt), micros(p.UpdatedAt),
-		p.HideClientHeaders)
+		p.HideClientHeaders, named)
 	if code, col := constraint(err); code == Unique && col == "name" {
 		return keygate.Errorf(keygate.ECONFLICT, "name: a plan named %q already exists", p.Name)
 	}
