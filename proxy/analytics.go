@@ -1,6 +1,8 @@
 package proxy
 
 import (
+	"cmp"
+
 	"github.com/valyala/fasthttp"
 
 	"github.com/keygate/keygate"
@@ -49,7 +51,7 @@ func codeOf(res *auth.Result) keygate.VerifyCode {
 
 // countVerification counts the outcome of x's credential for the
 // verification analytics, once the gateway answered: a VALID key the
-// gateway refused afterwards counts as RATE_LIMITED (429) or FORBIDDEN
+// gateway refused afterwards counts as RATE_LIMITED or USAGE_EXCEEDED (429, as its limits or credits said) or FORBIDDEN
 // (403, its consumer's groups); one the gateway failed to serve (5xx of
 // its own: the limiter down) is not a judgement and is not counted.
 func (p *Proxy) countVerification(x *exchange) {
@@ -60,7 +62,7 @@ func (p *Proxy) countVerification(x *exchange) {
 	if code == keygate.CodeValid && x.gatewayAnswered {
 		switch s := x.ctx.Response.StatusCode(); {
 		case s == fasthttp.StatusTooManyRequests:
-			code = keygate.CodeRateLimited
+			code = cmp.Or(x.refusedAs, keygate.CodeRateLimited) // the limits' or the credits' code
 		case s == fasthttp.StatusForbidden:
 			code = keygate.CodeForbidden
 		case s >= 500:

@@ -32,31 +32,35 @@ func TestVerificationAnalyticsHook(t *testing.T) {
 	for _, tc := range []struct {
 		name    string
 		res     auth.Result
-		refused int // a later refusal by the gateway (429, 403, 503); 0: none
+		refused int                // a later refusal by the gateway (429, 403, 503); 0: none
+		as      keygate.VerifyCode // the code the limits or credits gave a 429
 		want    *keygate.VerificationCount
 	}{
-		{"valid", auth.Result{Verdict: auth.Granted, Consumer: consumer, CredentialRecord: "k1"}, 0,
+		{"valid", auth.Result{Verdict: auth.Granted, Consumer: consumer, CredentialRecord: "k1"}, 0, "",
 			&keygate.VerificationCount{KeyID: "k1", ConsumerID: "c1", Code: keygate.CodeValid}},
-		{"rate limited", auth.Result{Verdict: auth.Granted, Consumer: consumer, CredentialRecord: "k1"}, 429,
-			&keygate.VerificationCount{KeyID: "k1", ConsumerID: "c1", Code: "RATE_LIMITED"}},
-		{"valid, refused by its groups", auth.Result{Verdict: auth.Granted, Consumer: consumer, CredentialRecord: "k1"}, 403,
+		{"rate limited", auth.Result{Verdict: auth.Granted, Consumer: consumer, CredentialRecord: "k1"}, 429, keygate.CodeRateLimited,
+			&keygate.VerificationCount{KeyID: "k1", ConsumerID: "c1", Code: keygate.CodeRateLimited}},
+		{"out of quota or credits", auth.Result{Verdict: auth.Granted, Consumer: consumer, CredentialRecord: "k1"}, 429, keygate.CodeUsageExceeded,
+			&keygate.VerificationCount{KeyID: "k1", ConsumerID: "c1", Code: keygate.CodeUsageExceeded}},
+		{"valid, refused by its groups", auth.Result{Verdict: auth.Granted, Consumer: consumer, CredentialRecord: "k1"}, 403, "",
 			&keygate.VerificationCount{KeyID: "k1", ConsumerID: "c1", Code: keygate.CodeForbidden}},
-		{"limiter down: not counted", auth.Result{Verdict: auth.Granted, Consumer: consumer, CredentialRecord: "k1"}, 503, nil},
-		{"forbidden", auth.Result{Verdict: auth.Forbidden, Consumer: consumer, CredentialRecord: "k1", Message: "You cannot consume this service"}, 0,
+		{"limiter down: not counted", auth.Result{Verdict: auth.Granted, Consumer: consumer, CredentialRecord: "k1"}, 503, "", nil},
+		{"forbidden", auth.Result{Verdict: auth.Forbidden, Consumer: consumer, CredentialRecord: "k1", Message: "You cannot consume this service"}, 0, "",
 			&keygate.VerificationCount{KeyID: "k1", ConsumerID: "c1", Code: keygate.CodeForbidden}},
-		{"ip not allowed", auth.Result{Verdict: auth.Forbidden, Consumer: consumer, CredentialRecord: "k1", Message: "Your IP address is not allowed"}, 0,
+		{"ip not allowed", auth.Result{Verdict: auth.Forbidden, Consumer: consumer, CredentialRecord: "k1", Message: "Your IP address is not allowed"}, 0, "",
 			&keygate.VerificationCount{KeyID: "k1", ConsumerID: "c1", Code: keygate.CodeIPNotAllowed}},
-		{"unknown key", auth.Result{Verdict: auth.Unauthenticated, Reason: keygate.CodeNotFound}, 0,
+		{"unknown key", auth.Result{Verdict: auth.Unauthenticated, Reason: keygate.CodeNotFound}, 0, "",
 			&keygate.VerificationCount{Code: keygate.CodeNotFound}},
-		{"revoked key", auth.Result{Verdict: auth.Unauthenticated, Reason: keygate.CodeRevoked, Consumer: consumer, CredentialRecord: "k2"}, 0,
+		{"revoked key", auth.Result{Verdict: auth.Unauthenticated, Reason: keygate.CodeRevoked, Consumer: consumer, CredentialRecord: "k2"}, 0, "",
 			&keygate.VerificationCount{KeyID: "k2", ConsumerID: "c1", Code: keygate.CodeRevoked}},
-		{"no credential: not counted", auth.Result{Verdict: auth.Absent}, 0, nil},
+		{"no credential: not counted", auth.Result{Verdict: auth.Absent}, 0, "", nil},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			st.counts = nil
 			rt := &route{Route: &keygate.Route{ID: "r1"}, upstream: &upstream{service: &keygate.Service{ID: "s1"}}, auths: []auth.Authenticator{answering(tc.res)}}
 			x := exchange{ctx: &fasthttp.RequestCtx{}, client: netip.MustParseAddr("10.1.1.1"), route: rt}
 			if p.authenticate(&x) && tc.refused != 0 {
+				x.refusedAs = tc.as
 				p.writeError(&x, tc.refused, "refused")
 			}
 			p.countVerification(&x)

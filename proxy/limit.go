@@ -90,6 +90,7 @@ func (p *Proxy) limit(x *exchange) bool {
 	if !d.Allowed {
 		var b [20]byte
 		x.ctx.Response.Header.SetBytesV("Retry-After", strconv.AppendInt(b[:0], ceilSeconds(d.RetryAfter), 10))
+		x.refusedAs = code
 		p.writeError(x, fasthttp.StatusTooManyRequests, "API rate limit exceeded")
 		return false
 	}
@@ -119,6 +120,7 @@ func (p *Proxy) spendCredits(x *exchange) bool {
 		p.writeError(x, fasthttp.StatusServiceUnavailable, "Credits are unavailable; try again later")
 		return false
 	case code != keygate.CodeValid:
+		x.refusedAs = code
 		p.writeError(x, fasthttp.StatusTooManyRequests, "API usage exceeded: no credits left")
 		return false
 	}

@@ -240,6 +240,9 @@ type exchange struct {
 	// gatewayAnswered once the gateway wrote an answer of its own.
 	payload         *payloadExchange
 	gatewayAnswered bool
+	// refusedAs is the code a 429 of the limits or the credits stands for
+	// (RATE_LIMITED or USAGE_EXCEEDED), for the verification analytics.
+	refusedAs keygate.VerifyCode
 	// For metrics and the access log (observe.go): whether the request is
 	// counted (not one of the gateway's own paths), when it came, the
 	// upstream's share of its time, the credential kind that decided it and
