@@ -123,7 +123,7 @@ func New(cfg Config) (*Server, error) {
 	if err != nil {
 		return nil, err
 	}
-	funcs := template.FuncMap{"when": when, "canRevoke": func(k *keygate.APIKey) bool { return k.Status == keygate.KeyActive },
+	funcs := template.FuncMap{"when": web.When, "canRevoke": func(k *keygate.APIKey) bool { return k.Status == keygate.KeyActive },
 		"join": strings.Join, "credentials": credentials, "has": has, "dict": dict}
 	for _, name := range names {
 		base := strings.TrimSuffix(strings.TrimPrefix(name, "templates/"), ".html")
@@ -138,22 +138,6 @@ func New(cfg Config) (*Server, error) {
 		s.pages[base] = t
 	}
 	return s, nil
-}
-
-func when(t any) string {
-	switch t := t.(type) {
-	case time.Time:
-		if t.IsZero() {
-			return ""
-		}
-		return t.UTC().Format("2006-01-02 15:04 UTC")
-	case *time.Time:
-		if t == nil {
-			return "never"
-		}
-		return when(*t)
-	}
-	return ""
 }
 
 // Handler serves the console; mount it at /ui/.

@@ -206,7 +206,7 @@ func (s *Server) rotateKey(w http.ResponseWriter, r *http.Request) error {
 	}
 	note := "The old key stopped working now."
 	if grace > 0 {
-		note = "The old key keeps working until " + when(rot.Previous.ExpiresAt) + ": switch your systems to this one before then."
+		note = "The old key keeps working until " + web.When(rot.Previous.ExpiresAt) + ": switch your systems to this one before then."
 	}
 	return s.showSecret(w, r, k.Consumer.ID, secretData{Heading: "Key rotated", Label: keyLabel(&rot.Key.APIKey), Value: rot.Key.Key, Note: note})
 }
