@@ -2,6 +2,7 @@ package anomaly
 
 import (
 	"context"
+	"fmt"
 	"net/netip"
 	"testing"
 	"time"
@@ -81,5 +82,32 @@ func BenchmarkBlocked(b *testing.B) {
 		if _, blocked := d.Blocked(ip); blocked {
 			b.Fatal("blocked")
 		}
+	}
+}
+
+// BenchmarkProcessNewCredential is the detector goroutine's cost per
+// observation of a credential it has not seen yet (a gateway meeting many
+// keys, each once: the miss path's benchmark), up to MaxCredentials.
+func BenchmarkProcessNewCredential(b *testing.B) {
+	d, err := New(Config{})
+	if err != nil {
+		b.Fatal(err)
+	}
+	credentials := make([]string, d.cfg.MaxCredentials)
+	for i := range credentials {
+		credentials[i] = fmt.Sprintf("key-%08d", i)
+	}
+	at := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	b.ReportAllocs()
+	for i := 0; b.Loop(); i++ {
+		if i == len(credentials) {
+			b.StopTimer()
+			clear(d.state.credentials)
+			i = 0
+			b.StartTimer()
+		}
+		o := Observation{At: at.Add(time.Duration(i) * time.Millisecond), IP: netip.MustParseAddr("10.1.1.1"), Outcome: Granted,
+			Credential: credentials[i], Consumer: "consumer-a", Route: "route-1"}
+		d.process(&o, d.send)
 	}
 }

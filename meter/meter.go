@@ -1,6 +1,7 @@
 package meter
 
 import (
+	"cmp"
 	"context"
 	"hash/maphash"
 	"log/slog"
@@ -166,26 +167,30 @@ func (m *Meter) Run(ctx context.Context) {
 func (m *Meter) Flush(ctx context.Context) error {
 	m.flushing.Lock()
 	defer m.flushing.Unlock()
-	records := m.pending
-	m.pending = nil
+	var taken [shardCount]map[bucket]*counts
+	n := len(m.pending)
 	for i := range m.shards {
 		s := &m.shards[i]
 		s.mu.Lock()
-		taken := s.counts
-		if len(taken) == 0 {
-			s.mu.Unlock()
-			continue
+		if len(s.counts) > 0 {
+			taken[i] = s.counts
+			s.counts = make(map[bucket]*counts, len(taken[i]))
 		}
-		s.counts = make(map[bucket]*counts, len(taken))
 		s.mu.Unlock()
-		for b, c := range taken {
+		n += len(taken[i])
+	}
+	// Sized at once: with tens of thousands of keys a flush, growing it by
+	// appends copied it a dozen times.
+	records := append(make([]keygate.UsageRecord, 0, n), m.pending...)
+	m.pending = nil
+	for _, t := range taken {
+		for b, c := range t {
 			records = append(records, keygate.UsageRecord{Minute: time.Unix(b.minute, 0).UTC(), ConsumerID: b.consumer,
 				CredentialID: b.credential, RouteID: b.routeID, Allowed: c.allowed, Rejected: c.rejected, Verified: c.verified, VerifyRejected: c.verifyRejected,
 				BytesIn: c.bytesIn, BytesOut: c.bytesOut})
 		}
 	}
-	verifications := m.takeVerifications(m.vpending)
-	m.vpending = nil
+	verifications := m.takeVerifications()
 	// In the order of the store's index by credential (and minute first, so
 	// that the oldest stay first for keep): each write then adds to a run of
 	// neighbouring index pages instead of to pages all over the index. With
@@ -193,6 +198,7 @@ func (m *Meter) Flush(ctx context.Context) error {
 	// page per row in every batch, each written to the log at its commit
 	// (docs/benchmarks.md, "Miss path").
 	slices.SortFunc(records, compareRecords)
+	slices.SortFunc(verifications, compareVerifications) // the same, in their table's key order
 	for len(records) > 0 {
 		n := min(len(records), m.opts.BatchSize)
 		if err := m.store.AddUsage(ctx, records[:n]); err != nil {
@@ -239,6 +245,17 @@ func compareRecords(a, b keygate.UsageRecord) int {
 		return c
 	}
 	return strings.Compare(a.RouteID, b.RouteID)
+}
+
+// compareVerifications orders counts by hour, key, consumer, service,
+// source and code: their table's primary key.
+func compareVerifications(a, b keygate.VerificationCount) int {
+	if c := a.Hour.Compare(b.Hour); c != 0 {
+		return c
+	}
+	return cmp.Or(strings.Compare(a.KeyID, b.KeyID), strings.Compare(a.ConsumerID, b.ConsumerID),
+		strings.Compare(a.ServiceID, b.ServiceID), strings.Compare(string(a.Source), string(b.Source)),
+		strings.Compare(string(a.Code), string(b.Code)))
 }
 
 // keep holds records for the next Flush, dropping the oldest beyond

@@ -59,19 +59,26 @@ func (m *Meter) CountVerification(v *Verification) {
 	s.mu.Unlock()
 }
 
-// takeVerifications empties the shards' verification counts into records.
-func (m *Meter) takeVerifications(records []keygate.VerificationCount) []keygate.VerificationCount {
+// takeVerifications empties the shards' verification counts, after those
+// a failed write kept (m.vpending), into one slice sized at once; the
+// caller holds m.flushing.
+func (m *Meter) takeVerifications() []keygate.VerificationCount {
+	var taken [shardCount]map[vbucket]int64
+	n := len(m.vpending)
 	for i := range m.shards {
 		s := &m.shards[i]
 		s.mu.Lock()
-		taken := s.verifications
-		if len(taken) == 0 {
-			s.mu.Unlock()
-			continue
+		if len(s.verifications) > 0 {
+			taken[i] = s.verifications
+			s.verifications = make(map[vbucket]int64, len(taken[i]))
 		}
-		s.verifications = make(map[vbucket]int64, len(taken))
 		s.mu.Unlock()
-		for b, n := range taken {
+		n += len(taken[i])
+	}
+	records := append(make([]keygate.VerificationCount, 0, n), m.vpending...)
+	m.vpending = nil
+	for _, t := range taken {
+		for b, n := range t {
 			records = append(records, keygate.VerificationCount{Hour: time.Unix(b.hour, 0).UTC(), KeyID: b.key,
 				ConsumerID: b.consumer, ServiceID: b.service, Source: b.source, Code: b.code, Count: n})
 		}

@@ -2,6 +2,8 @@ package meter
 
 import (
 	"context"
+	"fmt"
+	"slices"
 	"sync"
 	"testing"
 	"time"
@@ -12,8 +14,9 @@ import (
 // vstore adds verification counts to a usage store.
 type vstore struct {
 	*store
-	vmu  sync.Mutex
-	sums map[vbucket]int64
+	vmu   sync.Mutex
+	sums  map[vbucket]int64
+	order []keygate.VerificationCount // every count written, in the order written
 }
 
 func (s *vstore) AddVerifications(_ context.Context, counts []keygate.VerificationCount) error {
@@ -25,6 +28,7 @@ func (s *vstore) AddVerifications(_ context.Context, counts []keygate.Verificati
 	}
 	s.vmu.Lock()
 	defer s.vmu.Unlock()
+	s.order = append(s.order, counts...)
 	for _, c := range counts {
 		s.sums[vbucket{c.Hour.Unix(), c.KeyID, c.ConsumerID, c.ServiceID, c.Source, c.Code}] += c.Count
 	}
@@ -115,4 +119,28 @@ func BenchmarkCountVerification(b *testing.B) {
 			m.CountVerification(v)
 		}
 	})
+}
+
+// Verification counts are written, across their batches, in the order of
+// their table's key (hour, then key …), as usage records are in theirs: a
+// flush of many keys then adds to neighbouring pages.
+func TestAFlushWritesVerificationsInHourThenKeyOrder(t *testing.T) {
+	st := &vstore{store: newStore(), sums: map[vbucket]int64{}}
+	m := New(st, Options{Logger: quiet, BatchSize: 7})
+	const keys = 50
+	for i := range keys {
+		for h := range 2 {
+			m.CountVerification(&Verification{At: t0.Add(time.Duration(h) * time.Hour), KeyID: fmt.Sprintf("key%03d", (i*37)%keys),
+				ServiceID: "s", Source: keygate.SourceGateway, Code: keygate.CodeValid})
+		}
+	}
+	if err := m.Flush(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if len(st.order) != 2*keys {
+		t.Fatalf("%d counts written, want %d", len(st.order), 2*keys)
+	}
+	if !slices.IsSortedFunc(st.order, compareVerifications) {
+		t.Errorf("counts written out of order: %v", st.order[:12])
+	}
 }

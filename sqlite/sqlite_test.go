@@ -543,6 +543,12 @@ func BenchmarkUsageFlush(b *testing.B) {
 	storetest.BenchmarkUsageFlush(b, db, 1000)
 }
 
+func BenchmarkVerificationFlush(b *testing.B) {
+	db := open(b, filepath.Join(b.TempDir(), "keygate.db"), Options{})
+	defer db.Close()
+	storetest.BenchmarkVerificationFlush(b, db, 1000)
+}
+
 // TestKeyReaderHonoursContext: a lookup waiting for a locked file ends when
 // its context's deadline passes or it is canceled (UNAVAILABLE, with the
 // context's error), not after the 5 s a busy_timeout would wait; once the

@@ -38,3 +38,28 @@ func BenchmarkUsageFlush(b *testing.B, store keygate.Store, n int) {
 		b.ReportMetric(float64(cpu.Nanoseconds())/float64(b.N), "cpu-ns/op")
 	}
 }
+
+// BenchmarkVerificationFlush is BenchmarkUsageFlush for the verification
+// counts a gateway's flush writes beside the usage: each op adds n counts,
+// one per key (ids in creation order, as UUIDv7 are), all of one hour, so
+// that later ops add to an hour that already holds the earlier ones' rows.
+func BenchmarkVerificationFlush(b *testing.B, store keygate.Store, n int) {
+	ctx := context.Background()
+	counts := make([]keygate.VerificationCount, n)
+	hour := time.Date(2033, 1, 1, 0, 0, 0, 0, time.UTC)
+	next := 0
+	cpu0 := cpubench.Process()
+	for b.Loop() {
+		for i := range counts {
+			counts[i] = keygate.VerificationCount{Hour: hour, KeyID: fmt.Sprintf("0193%012d-key", next), ConsumerID: "consumer",
+				ServiceID: "service", Source: keygate.SourceGateway, Code: keygate.CodeValid, Count: 1}
+			next++
+		}
+		if err := store.AddVerifications(ctx, counts); err != nil {
+			b.Fatal(err)
+		}
+	}
+	if cpu := cpubench.Process() - cpu0; cpu > 0 {
+		b.ReportMetric(float64(cpu.Nanoseconds())/float64(b.N), "cpu-ns/op")
+	}
+}

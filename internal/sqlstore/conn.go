@@ -80,6 +80,9 @@ func (t *Tx) PrepareContext(ctx context.Context, query string) (*Stmt, error) {
 	return &Stmt{s, t.d}, nil
 }
 
+// Stmt returns s, prepared on the pool, to run within the transaction.
+func (t *Tx) Stmt(ctx context.Context, s *Stmt) *Stmt { return &Stmt{t.tx.StmtContext(ctx, s.s), t.d} }
+
 // Stmt is a prepared statement.
 type Stmt struct {
 	s *sql.Stmt

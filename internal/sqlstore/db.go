@@ -52,10 +52,15 @@ type DB struct {
 	lookup, lookupHMAC *Stmt
 	// lookupKeys are LookupKeys' reads of lookupKeysSizes identifiers.
 	lookupKeys [len(lookupKeysSizes)]*Stmt
-	now        func() time.Time
-	onChange   keygate.ChangeFunc
-	shredFn    func(ctx context.Context)
-	readKey    func(ctx context.Context, identifier string, dest []any) error
+	// addUsage and addVerifications are the usage flush's upserts of a
+	// whole chunk (usageChunk rows), on the writer: parsing their text
+	// anew for each statement was a fifth of a flush's CPU on SQLite
+	// (docs/benchmarks.md, "Miss path").
+	addUsage, addVerifications *Stmt
+	now                        func() time.Time
+	onChange                   keygate.ChangeFunc
+	shredFn                    func(ctx context.Context)
+	readKey                    func(ctx context.Context, identifier string, dest []any) error
 	// The dialect's expressions in the queries that need them:
 	// scheduled rotation (a key is due when created_at + the policy's every,
 	// in seconds, has come; its notice goes out notice seconds before; ?1
@@ -103,13 +108,21 @@ func New(ctx context.Context, cfg Config) (*DB, error) {
 			return nil, fmt.Errorf("%s: prepare: %w", d.Name, err)
 		}
 	}
+	if db.addUsage, err = db.w.prepare(ctx, addUsageSQL(usageChunk)); err != nil {
+		db.Close()
+		return nil, fmt.Errorf("%s: prepare: %w", d.Name, err)
+	}
+	if db.addVerifications, err = db.w.prepare(ctx, addVerificationsSQL(usageChunk)); err != nil {
+		db.Close()
+		return nil, fmt.Errorf("%s: prepare: %w", d.Name, err)
+	}
 	return db, nil
 }
 
 // Close closes the prepared statements; the caller closes the database.
 func (db *DB) Close() error {
 	var errs []error
-	for _, stmt := range append([]*Stmt{db.lookup, db.lookupHMAC}, db.lookupKeys[:]...) {
+	for _, stmt := range append([]*Stmt{db.lookup, db.lookupHMAC, db.addUsage, db.addVerifications}, db.lookupKeys[:]...) {
 		if stmt != nil {
 			errs = append(errs, stmt.Close())
 		}

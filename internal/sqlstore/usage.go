@@ -2,6 +2,7 @@ package sqlstore
 
 import (
 	"context"
+	"database/sql"
 	"fmt"
 	"strconv"
 	"strings"
@@ -52,7 +53,7 @@ func (db *DB) AddUsage(ctx context.Context, records []keygate.UsageRecord) error
 				args = append(args, r.minute, r.consumer, r.credential, r.route, r.Allowed, r.Rejected, r.BytesIn, r.BytesOut,
 					r.Verified, r.VerifyRejected)
 			}
-			if _, err := tx.ExecContext(ctx, addUsageSQL(n), args...); err != nil {
+			if _, err := tx.execChunk(ctx, db.addUsage, addUsageSQL, n, args); err != nil {
 				return nil, fmt.Errorf("store: add usage: %w", err)
 			}
 			rows = rows[n:]
@@ -101,9 +102,16 @@ func mergeUsage(records []keygate.UsageRecord) []usageRow {
 	return rows
 }
 
-// addUsageSQL is the upsert of n rows. Built for each statement: a few
-// microseconds against the statement's own work, and the dialect caches
-// what it makes of each text.
+// execChunk runs the upsert of n rows (sqlOf(n)) with args: whole chunks
+// through full, the statement prepared for usageChunk rows.
+func (t *Tx) execChunk(ctx context.Context, full *Stmt, sqlOf func(int) string, n int, args []any) (sql.Result, error) {
+	if n == usageChunk && full != nil {
+		return t.Stmt(ctx, full).ExecContext(ctx, args...)
+	}
+	return t.ExecContext(ctx, sqlOf(n), args...)
+}
+
+// addUsageSQL is the upsert of n rows.
 func addUsageSQL(n int) string {
 	var b strings.Builder
 	b.WriteString(`INSERT INTO usage (minute, consumer_id, credential_id, route_id, allowed, rejected, bytes_in, bytes_out, verified, verify_rejected) VALUES `)

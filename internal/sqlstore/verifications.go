@@ -54,7 +54,7 @@ func (db *DB) AddVerifications(ctx context.Context, counts []keygate.Verificatio
 			for _, r := range rows[:n] {
 				args = append(args, r.hour, r.keyID, r.consumer, r.service, r.source, r.code, r.n)
 			}
-			if _, err := tx.ExecContext(ctx, addVerificationsSQL(n), args...); err != nil {
+			if _, err := tx.execChunk(ctx, db.addVerifications, addVerificationsSQL, n, args); err != nil {
 				return nil, fmt.Errorf("store: add verifications: %w", err)
 			}
 			rows = rows[n:]
