@@ -205,10 +205,12 @@ func TestSecurityHeaders(t *testing.T) {
 		})
 	}
 	want(t, b.get("/ui/static/"), http.StatusNotFound)
-	css := b.get("/ui/static/style.css")
-	want(t, css, http.StatusOK, "--accent")
-	if ct := css.header.Get("Content-Type"); !strings.HasPrefix(ct, "text/css") {
-		t.Errorf("style.css Content-Type = %q", ct)
+	for file, has := range map[string]string{"base.css": "--accent:", "style.css": ".timeline"} {
+		css := b.get("/ui/static/" + file)
+		want(t, css, http.StatusOK, has)
+		if ct := css.header.Get("Content-Type"); !strings.HasPrefix(ct, "text/css") {
+			t.Errorf("%s Content-Type = %q", file, ct)
+		}
 	}
 }
 

@@ -234,15 +234,9 @@ func (s *Server) headers(next http.Handler) http.Handler {
 
 func (s *Server) static() http.Handler {
 	sub, _ := fs.Sub(staticFS, "static")
-	files := http.StripPrefix("/portal/static/", http.FileServerFS(sub))
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if strings.HasSuffix(r.URL.Path, "/") {
-			s.fail(w, r, keygate.Errorf(keygate.ENOTFOUND, "no such page: %s", r.URL.Path))
-			return
-		}
-		w.Header().Set("Cache-Control", "public, max-age=300")
-		files.ServeHTTP(w, r)
-	})
+	return web.Static("/portal/static/", sub, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		s.fail(w, r, keygate.Errorf(keygate.ENOTFOUND, "no such page: %s", r.URL.Path))
+	}))
 }
 
 type handlerFunc func(w http.ResponseWriter, r *http.Request) error

@@ -1,5 +1,5 @@
 // Package web holds the pieces the admin console and the consumer portal
 // share: argon2id password hashes, session token hashes, CSRF tokens and the
 // check of a posted form, so both sign people in and refuse forged forms the
-// same way.
+// same way; and their base stylesheet, served beside each one's own files.
 package web

@@ -7,6 +7,7 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"testing/fstest"
 	"time"
 )
 
@@ -79,5 +80,33 @@ func TestPasswords(t *testing.T) {
 	h, err := HashPassword("pw", Argon2Params{Memory: 8 * 1024, Time: 1, Threads: 1})
 	if err != nil || ValidArgon2(h) != nil || !CheckPassword(h, "pw") || CheckPassword(h, "pW") {
 		t.Fatalf("hash %q: %v", h, err)
+	}
+}
+
+// Static serves an app's own files and the shared base.css under one
+// prefix, the app's file winning over a shared one of the same name, and
+// lists no directory.
+func TestStatic(t *testing.T) {
+	own := fstest.MapFS{"style.css": {Data: []byte(".own { }")}, "base.css": {Data: []byte(".mine { }")}}
+	notFound := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { http.Error(w, "no such page", http.StatusNotFound) })
+	for _, tc := range []struct {
+		own        fstest.MapFS
+		path, want string
+		status     int
+	}{
+		{own, "/app/static/style.css", ".own", http.StatusOK},
+		{own, "/app/static/base.css", ".mine", http.StatusOK},
+		{fstest.MapFS{}, "/app/static/base.css", "--accent:", http.StatusOK},
+		{own, "/app/static/", "no such page", http.StatusNotFound},
+		{own, "/app/static/missing.css", "not found", http.StatusNotFound},
+	} {
+		rec := httptest.NewRecorder()
+		Static("/app/static/", tc.own, notFound).ServeHTTP(rec, httptest.NewRequest(http.MethodGet, tc.path, nil))
+		if rec.Code != tc.status || !strings.Contains(rec.Body.String(), tc.want) {
+			t.Errorf("GET %s = %d %q, want %d with %q", tc.path, rec.Code, rec.Body.String(), tc.status, tc.want)
+		}
+		if tc.status == http.StatusOK && rec.Header().Get("Cache-Control") != "public, max-age=300" {
+			t.Errorf("GET %s: Cache-Control %q", tc.path, rec.Header().Get("Cache-Control"))
+		}
 	}
 }
