@@ -110,3 +110,49 @@ func TestStatic(t *testing.T) {
 		}
 	}
 }
+
+// Secure sets the app's policy headers on every answer, no-store on all but
+// its static files, and turns a panic into the app's error page.
+func TestSecure(t *testing.T) {
+	var failed error
+	fail := func(w http.ResponseWriter, r *http.Request, err error) {
+		failed = err
+		http.Error(w, "something went wrong", http.StatusInternalServerError)
+	}
+	h := Secure(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "/app/boom" {
+			panic("boom")
+		}
+		w.Write([]byte("ok"))
+	}), "default-src 'none'", "/app/static/", fail)
+	for _, tc := range []struct {
+		path, cache string
+		status      int
+	}{
+		{"/app/page", "no-store", http.StatusOK},
+		{"/app/static/style.css", "", http.StatusOK},
+		{"/app/boom", "no-store", http.StatusInternalServerError},
+	} {
+		rec := httptest.NewRecorder()
+		h.ServeHTTP(rec, httptest.NewRequest(http.MethodGet, tc.path, nil))
+		if rec.Code != tc.status || rec.Header().Get("Cache-Control") != tc.cache {
+			t.Errorf("GET %s = %d, Cache-Control %q; want %d, %q", tc.path, rec.Code, rec.Header().Get("Cache-Control"), tc.status, tc.cache)
+		}
+		for k, v := range map[string]string{"Content-Security-Policy": "default-src 'none'", "X-Frame-Options": "DENY",
+			"X-Content-Type-Options": "nosniff", "Referrer-Policy": "no-referrer", "Cross-Origin-Opener-Policy": "same-origin"} {
+			if got := rec.Header().Get(k); got != v {
+				t.Errorf("GET %s: %s = %q, want %q", tc.path, k, got, v)
+			}
+		}
+	}
+	if failed == nil || !strings.Contains(failed.Error(), "panic: boom") {
+		t.Errorf("the panic reached fail as %v", failed)
+	}
+	defer func() {
+		if v := recover(); v != http.ErrAbortHandler {
+			t.Errorf("ErrAbortHandler: recovered %v, want it passed on", v)
+		}
+	}()
+	Secure(http.HandlerFunc(func(http.ResponseWriter, *http.Request) { panic(http.ErrAbortHandler) }), "", "/s/", fail).
+		ServeHTTP(httptest.NewRecorder(), httptest.NewRequest(http.MethodGet, "/x", nil))
+}
