@@ -133,36 +133,12 @@ func (db *DB) Usage(ctx context.Context, q keygate.UsageQuery) ([]keygate.UsageR
 	if !ok {
 		return nil, keygate.Errorf(keygate.EINVALID, "granularity: must be one of minute, hour, day, month")
 	}
-	limit := q.Limit
-	switch {
-	case limit < 0:
-		return nil, keygate.Errorf(keygate.EINVALID, "limit: must not be negative")
-	case limit == 0:
-		limit = defaultUsageLimit
-	}
-	if !q.From.IsZero() && !q.To.IsZero() && q.To.Before(q.From) {
-		return nil, keygate.Errorf(keygate.EINVALID, "to: must not be before from")
-	}
 	// Only the conditions that apply, so that the planner can pick the
 	// index of the id that is set.
-	var where []string
-	var args []any
-	if !q.From.IsZero() {
-		where, args = append(where, `minute >= ?`), append(args, ceilUnix(q.From))
-	}
-	if !q.To.IsZero() {
-		where, args = append(where, `minute < ?`), append(args, ceilUnix(q.To))
-	}
-	for _, f := range []struct{ col, id string }{
-		{"consumer_id", q.ConsumerID}, {"credential_id", q.CredentialID}, {"route_id", q.RouteID},
-	} {
-		if f.id != "" {
-			where, args = append(where, f.col+` = ?`), append(args, f.id)
-		}
-	}
-	cond := ""
-	if len(where) > 0 {
-		cond = `WHERE ` + strings.Join(where, ` AND `)
+	cond, args, limit, err := countsWhere("minute", q.From, q.To, q.Limit,
+		column{"consumer_id", q.ConsumerID}, column{"credential_id", q.CredentialID}, column{"route_id", q.RouteID})
+	if err != nil {
+		return nil, err
 	}
 	rows, err := db.r.QueryContext(ctx, `SELECT `+bucket+` AS start, consumer_id, credential_id, route_id,
 		CAST(sum(allowed) AS BIGINT), CAST(sum(rejected) AS BIGINT), CAST(sum(bytes_in) AS BIGINT), CAST(sum(bytes_out) AS BIGINT),
@@ -238,4 +214,40 @@ func (db *DB) PruneUsage(ctx context.Context, before time.Time) (int64, error) {
 			return deleted, err
 		}
 	}
+}
+
+// column is a column a counts query filters on, and the value it must have
+// ("": any).
+type column struct{ name, value string }
+
+// countsWhere checks the limit and time range of a query of counts (usage,
+// verifications) and builds its WHERE clause: time from (inclusive) to
+// (exclusive) in unix seconds of timeCol, and each filter that is set. It
+// returns the limit to apply (the default for 0).
+func countsWhere(timeCol string, from, to time.Time, limit int, filters ...column) (cond string, args []any, _ int, _ error) {
+	switch {
+	case limit < 0:
+		return "", nil, 0, keygate.Errorf(keygate.EINVALID, "limit: must not be negative")
+	case limit == 0:
+		limit = defaultUsageLimit
+	}
+	if !from.IsZero() && !to.IsZero() && to.Before(from) {
+		return "", nil, 0, keygate.Errorf(keygate.EINVALID, "to: must not be before from")
+	}
+	var where []string
+	if !from.IsZero() {
+		where, args = append(where, timeCol+` >= ?`), append(args, ceilUnix(from))
+	}
+	if !to.IsZero() {
+		where, args = append(where, timeCol+` < ?`), append(args, ceilUnix(to))
+	}
+	for _, f := range filters {
+		if f.value != "" {
+			where, args = append(where, f.name+` = ?`), append(args, f.value)
+		}
+	}
+	if len(where) > 0 {
+		cond = `WHERE ` + strings.Join(where, ` AND `)
+	}
+	return cond, args, limit, nil
 }

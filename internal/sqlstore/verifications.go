@@ -100,35 +100,11 @@ func (db *DB) Verifications(ctx context.Context, q keygate.VerificationQuery) ([
 		}
 		grouped[g] = true
 	}
-	limit := q.Limit
-	switch {
-	case limit < 0:
-		return nil, keygate.Errorf(keygate.EINVALID, "limit: must not be negative")
-	case limit == 0:
-		limit = defaultUsageLimit
-	}
-	if !q.From.IsZero() && !q.To.IsZero() && q.To.Before(q.From) {
-		return nil, keygate.Errorf(keygate.EINVALID, "to: must not be before from")
-	}
-	var where []string
-	var args []any
-	if !q.From.IsZero() {
-		where, args = append(where, `hour >= ?`), append(args, ceilUnix(q.From))
-	}
-	if !q.To.IsZero() {
-		where, args = append(where, `hour < ?`), append(args, ceilUnix(q.To))
-	}
-	for _, f := range []struct{ col, v string }{
-		{"key_id", q.KeyID}, {"consumer_id", q.ConsumerID}, {"service_id", q.ServiceID},
-		{"source", string(q.Source)}, {"code", string(q.Code)},
-	} {
-		if f.v != "" {
-			where, args = append(where, f.col+` = ?`), append(args, f.v)
-		}
-	}
-	cond := ""
-	if len(where) > 0 {
-		cond = `WHERE ` + strings.Join(where, ` AND `)
+	cond, args, limit, err := countsWhere("hour", q.From, q.To, q.Limit,
+		column{"key_id", q.KeyID}, column{"consumer_id", q.ConsumerID}, column{"service_id", q.ServiceID},
+		column{"source", string(q.Source)}, column{"code", string(q.Code)})
+	if err != nil {
+		return nil, err
 	}
 	// The grouped columns in a fixed order; the others read as ''.
 	cols := []string{"start"}
