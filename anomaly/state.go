@@ -83,7 +83,6 @@ type seen struct {
 
 // credential is one credential's baseline.
 type credential struct {
-	consumer    string
 	first, last int64 // unix nanoseconds
 	// minute is the current minute's index and count its requests; rate
 	// is the EWMA of the counts of the minutes before (0 until minutes > 0).
@@ -198,7 +197,7 @@ func (s *state) credential(o *Observation, at int64) *credential {
 		if len(s.credentials) >= s.cfg.MaxCredentials {
 			evict(s.credentials, func(c *credential) int64 { return c.last })
 		}
-		c = &credential{consumer: strings.Clone(o.Consumer), first: at, minute: at / minute}
+		c = &credential{first: at, minute: at / minute}
 		s.credentials[strings.Clone(o.Credential)] = c
 	}
 	c.last = max(c.last, at)
