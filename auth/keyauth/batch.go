@@ -38,13 +38,20 @@ type lookup struct {
 }
 
 // NewBatch returns a batching KeyLookup over store: up to maxBatch
-// identifiers a read, up to flights reads at once (defaults 64 and 4).
+// identifiers a read, up to flights reads at once (defaults 64 and 2).
+//
+// Two flights, not more: a read's cost on PostgreSQL is mostly the
+// statement's, whatever its size, so the fewer reads at once, the more keys
+// each carries. With four, a gateway meeting only new keys read about 3.5
+// a statement and the server spent 34–42 µs of CPU per key; with two, about
+// 6 and 23–27 µs (docs/benchmarks.md, session of 2026-12-07, later). Two
+// rather than one, so that one slow read does not hold every miss behind it.
 func NewBatch(store KeysLookup, maxBatch, flights int) *Batch {
 	if maxBatch <= 0 {
 		maxBatch = 64
 	}
 	if flights <= 0 {
-		flights = 4
+		flights = 2
 	}
 	return &Batch{store: store, maxBatch: maxBatch, flights: flights}
 }

@@ -29,6 +29,9 @@
 #   WORKDIR=        keep the data dir, root key and keys here, and reuse them when they are
 #                   there already (seeding takes minutes; a restarted node has a cold cache,
 #                   so the same keys are misses again)
+# Each run's line gives keygate's CPU and page faults per request and, on PostgreSQL,
+# the server's CPU per request (every postgres process on the machine: run nothing
+# else against it meanwhile).
 # Everything listens on 127.0.0.1 only; everything started is stopped on exit.
 set -euo pipefail
 
@@ -133,6 +136,13 @@ echo "keygate:  ${KG_CMD[*]}"
 echo "load:     keyload run -url $URL -c $CONNECTIONS -d $DURATION (-keys cached.txt -cycle | -keys keys.txt -skip N)"
 # ticks PID: user+system clock ticks the process has used.
 ticks() { sed 's/^.*) //' "/proc/$1/stat" | awk '{ print $12 + $13 }'; }
+# server_ticks: the clock ticks PostgreSQL's processes have used (0 on SQLite): on
+# PostgreSQL part of a miss is the server's, on the same CPUs.
+server_ticks() {
+	[[ -n $STORE ]] || { echo 0; return; }
+	local p
+	for p in $(pgrep -x postgres); do sed 's/^.*) //' "/proc/$p/stat" 2>/dev/null | awk '{ print $12 + $13 }'; done | awk '{ s += $1 } END { print s + 0 }'
+}
 # faults PID: the minor page faults the process has taken (a page of a mapped file
 # touched for the first time since it was mapped is one).
 faults() { sed 's/^.*) //' "/proc/$1/stat" | awk '{ print $8 }'; }
@@ -140,9 +150,9 @@ faults() { sed 's/^.*) //' "/proc/$1/stat" | awk '{ print $8 }'; }
 # appended: on a machine shared with other work, requests/s follow the others' load,
 # CPU per request much less so.
 measure() {
-	local label=$1 t0 t1 f0 f1 line n
+	local label=$1 t0 t1 f0 f1 s0 s1 line n
 	shift
-	t0=$(ticks "$KG_PID") f0=$(faults "$KG_PID")
+	t0=$(ticks "$KG_PID") f0=$(faults "$KG_PID") s0=$(server_ticks)
 	local prof=""
 	if [[ -n ${PROFILE_DIR:-} ]]; then
 		mkdir -p "$PROFILE_DIR"
@@ -157,9 +167,9 @@ measure() {
 	else
 		sleep $((${USAGE_FLUSH%s} + 1))
 	fi
-	t1=$(ticks "$KG_PID") f1=$(faults "$KG_PID")
+	t1=$(ticks "$KG_PID") f1=$(faults "$KG_PID") s1=$(server_ticks)
 	n=$(printf %s "$line" | awk '{ for (i = 1; i < NF; i++) if ($i == "requests") { print $(i + 1); exit } }')
-	echo "$line  keygate CPU/request $(awk -v t=$((t1 - t0)) -v n="$n" -v hz="$(getconf CLK_TCK)" 'BEGIN { printf "%.0f", t * 1e6 / hz / n }') µs  faults/request $(awk -v f=$((f1 - f0)) -v n="$n" 'BEGIN { printf "%.1f", f / n }')"
+	echo "$line  keygate CPU/request $(awk -v t=$((t1 - t0)) -v n="$n" -v hz="$(getconf CLK_TCK)" 'BEGIN { printf "%.0f", t * 1e6 / hz / n }') µs  faults/request $(awk -v f=$((f1 - f0)) -v n="$n" 'BEGIN { printf "%.1f", f / n }')${STORE:+  server CPU/request $(awk -v t=$((s1 - s0)) -v n="$n" -v hz="$(getconf CLK_TCK)" 'BEGIN { printf "%.0f", t * 1e6 / hz / n }') µs}"
 }
 skip=1 # the first key was tried above
 "$TMP/keyload" run -url "$URL" -keys "$TMP/cached.txt" -cycle -c "$CONNECTIONS" -d 2s -label warm-up >/dev/null
