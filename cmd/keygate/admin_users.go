@@ -66,15 +66,7 @@ start (--console-users-file): restart it to apply.`,
 			if err != nil {
 				return err
 			}
-			f, err := os.OpenFile(file, os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o600)
-			if err != nil {
-				return err
-			}
-			if _, err := f.WriteString(console.AccountLine(console.Account{Name: name, Role: role, Hash: hash})); err != nil {
-				f.Close()
-				return err
-			}
-			if err := f.Close(); err != nil {
+			if err := appendLine(file, console.AccountLine(console.Account{Name: name, Role: role, Hash: hash})); err != nil {
 				return err
 			}
 			fmt.Fprintf(cmd.OutOrStdout(), "Added %s (%s) to %s; restart keygate serve to apply.\n", name, role, file)
@@ -89,4 +81,18 @@ start (--console-users-file): restart it to apply.`,
 	create.MarkFlagRequired("role")
 	cmd.AddCommand(create, newPortalUsersCommand())
 	return cmd
+}
+
+// appendLine appends line to a users file, creating it with mode 0600 when
+// it is missing: it holds password hashes.
+func appendLine(file, line string) error {
+	f, err := os.OpenFile(file, os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o600)
+	if err != nil {
+		return err
+	}
+	if _, err := f.WriteString(line); err != nil {
+		f.Close()
+		return err
+	}
+	return f.Close()
 }

@@ -150,15 +150,7 @@ Only an argon2id hash of it is written. keygate serve reads the file at start
 			if _, err := portal.ParseAccounts(strings.NewReader(string(existing) + "\n" + line)); err != nil {
 				return fmt.Errorf("%s: %w", file, err)
 			}
-			f, err := os.OpenFile(file, os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o600)
-			if err != nil {
-				return err
-			}
-			if _, err := f.WriteString(line); err != nil {
-				f.Close()
-				return err
-			}
-			if err := f.Close(); err != nil {
+			if err := appendLine(file, line); err != nil {
 				return err
 			}
 			fmt.Fprintf(cmd.OutOrStdout(), "Added %s (acting for %s) to %s; restart keygate serve to apply.\n", name, consumers, file)
