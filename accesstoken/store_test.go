@@ -4,20 +4,20 @@ import (
 	"bytes"
 	"context"
 	"crypto/rand"
-	"path/filepath"
 	"testing"
 
 	"github.com/keygate/keygate"
 	"github.com/keygate/keygate/accesstoken"
 	"github.com/keygate/keygate/keyring"
 	"github.com/keygate/keygate/sqlite"
+	"github.com/keygate/keygate/sqlite/sqlitetest"
 )
 
 // sealedStore opens a real SQLite store in a temp dir and its keyring.
 func sealedStore(tb testing.TB) (*sqlite.DB, *keyring.Keyring) {
 	tb.Helper()
 	ctx := context.Background()
-	db, err := sqlite.Open(ctx, filepath.Join(tb.TempDir(), "keygate.db"), sqlite.Options{})
+	db, err := sqlite.Open(ctx, sqlitetest.Path(tb), sqlite.Options{})
 	if err != nil {
 		tb.Fatal(err)
 	}

@@ -16,7 +16,6 @@ import (
 	"net/http"
 	"os"
 	"path"
-	"path/filepath"
 	"reflect"
 	"regexp"
 	"slices"
@@ -29,6 +28,7 @@ import (
 	"github.com/keygate/keygate/auditchain"
 	"github.com/keygate/keygate/keyring"
 	"github.com/keygate/keygate/sqlite"
+	"github.com/keygate/keygate/sqlite/sqlitetest"
 )
 
 var updateOpenAPI = flag.Bool("update", false, "rewrite openapi.json from the route table and types")
@@ -178,7 +178,7 @@ var ops = map[string]op{
 // registeredRoutes returns what Handler registers, over a throwaway store.
 func registeredRoutes(tb testing.TB) []string {
 	tb.Helper()
-	db, err := sqlite.Open(context.Background(), filepath.Join(tb.TempDir(), "k.db"), sqlite.Options{})
+	db, err := sqlite.Open(context.Background(), sqlitetest.Path(tb), sqlite.Options{})
 	if err != nil {
 		tb.Fatal(err)
 	}

@@ -16,6 +16,7 @@ import (
 	"github.com/keygate/keygate/adminapi/adminapitest"
 	"github.com/keygate/keygate/client"
 	"github.com/keygate/keygate/keyring"
+	"github.com/keygate/keygate/sqlite/sqlitetest"
 )
 
 // The end-to-end tests start the keygate binary (serve) on loopback ports
@@ -81,7 +82,16 @@ func startGatewayWith(tb testing.TB, flags ...string) *gateway {
 func startGatewayEnv(tb testing.TB, env []string, flags ...string) *gateway {
 	tb.Helper()
 	env = append([]string{"KEYGATE_ADMIN_TOKEN=" + testAdminToken, "KEYGATE_ROOT_KEY=" + testRootKey}, env...)
-	return startServe(tb, env, append(baseFlags(tb.TempDir()), flags...)...)
+	return startServe(tb, env, append(baseFlags(dataDir(tb)), flags...)...)
+}
+
+// dataDir is a new node's data dir, holding a migrated SQLite database
+// already (sqlitetest): migrating a new file took a node 1–2 s to start
+// under the race detector, much of this package's time. A flag of the test's
+// own (--data-dir, --store) still wins.
+func dataDir(tb testing.TB) string {
+	tb.Helper()
+	return filepath.Dir(sqlitetest.Path(tb))
 }
 
 // startServe starts `keygate serve flags...` with env (KEY=value) alone

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"io"
 	"log/slog"
-	"path/filepath"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -14,12 +13,13 @@ import (
 	"github.com/keygate/keygate"
 	"github.com/keygate/keygate/lease"
 	"github.com/keygate/keygate/sqlite"
+	"github.com/keygate/keygate/sqlite/sqlitetest"
 	"github.com/keygate/keygate/storetest"
 )
 
 func openStore(tb testing.TB, now func() time.Time) *sqlite.DB {
 	tb.Helper()
-	db, err := sqlite.Open(tb.Context(), filepath.Join(tb.TempDir(), "keygate.db"), sqlite.Options{Now: now})
+	db, err := sqlite.Open(tb.Context(), sqlitetest.Path(tb), sqlite.Options{Now: now})
 	if err != nil {
 		tb.Fatal(err)
 	}

@@ -2,7 +2,6 @@ package lifecycle_test
 
 import (
 	"context"
-	"path/filepath"
 	"slices"
 	"sync"
 	"testing"
@@ -11,6 +10,7 @@ import (
 	"github.com/keygate/keygate"
 	"github.com/keygate/keygate/lifecycle"
 	"github.com/keygate/keygate/sqlite"
+	"github.com/keygate/keygate/sqlite/sqlitetest"
 	"github.com/keygate/keygate/storetest"
 )
 
@@ -30,7 +30,7 @@ func (r *recorder) Publish(_ context.Context, e keygate.Event) error {
 // of expiry (once), archival after it ended, destruction after retention.
 func TestJobsWalkAKeyThroughItsLife(t *testing.T) {
 	clock := storetest.NewClock(time.Date(2030, 1, 1, 0, 0, 0, 0, time.UTC))
-	db, err := sqlite.Open(t.Context(), filepath.Join(t.TempDir(), "keygate.db"), sqlite.Options{Now: clock.Now})
+	db, err := sqlite.Open(t.Context(), sqlitetest.Path(t), sqlite.Options{Now: clock.Now})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -91,7 +91,7 @@ func TestJobsWalkAKeyThroughItsLife(t *testing.T) {
 // version to seal HMAC secrets with.
 func newStore(t *testing.T, clock *storetest.Clock) (*sqlite.DB, *keygate.Consumer) {
 	t.Helper()
-	db, err := sqlite.Open(t.Context(), filepath.Join(t.TempDir(), "keygate.db"), sqlite.Options{Now: clock.Now})
+	db, err := sqlite.Open(t.Context(), sqlitetest.Path(t), sqlite.Options{Now: clock.Now})
 	if err != nil {
 		t.Fatal(err)
 	}

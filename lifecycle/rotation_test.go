@@ -5,7 +5,6 @@ import (
 	"crypto/rand"
 	"encoding/base64"
 	"encoding/json"
-	"path/filepath"
 	"slices"
 	"strings"
 	"sync"
@@ -18,6 +17,7 @@ import (
 	"github.com/keygate/keygate/keyring"
 	"github.com/keygate/keygate/lifecycle"
 	"github.com/keygate/keygate/sqlite"
+	"github.com/keygate/keygate/sqlite/sqlitetest"
 	"github.com/keygate/keygate/storetest"
 )
 
@@ -44,7 +44,7 @@ func newRotationEnv(t *testing.T, publicKey string) *rotationEnv {
 	t.Helper()
 	e := &rotationEnv{clock: storetest.NewClock(time.Date(2030, 1, 1, 0, 0, 0, 0, time.UTC)), events: &recorder{}}
 	var err error
-	if e.db, err = sqlite.Open(t.Context(), filepath.Join(t.TempDir(), "keygate.db"), sqlite.Options{Now: e.clock.Now}); err != nil {
+	if e.db, err = sqlite.Open(t.Context(), sqlitetest.Path(t), sqlite.Options{Now: e.clock.Now}); err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { e.db.Close() })

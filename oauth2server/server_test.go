@@ -10,7 +10,6 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/url"
-	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
@@ -24,6 +23,7 @@ import (
 	"github.com/keygate/keygate/auth/hmacauth"
 	"github.com/keygate/keygate/oauth2server"
 	"github.com/keygate/keygate/sqlite"
+	"github.com/keygate/keygate/sqlite/sqlitetest"
 )
 
 // clock is a settable clock for the store, the server and the denylist.
@@ -77,7 +77,7 @@ func newEnv(tb testing.TB) *env {
 	tb.Helper()
 	e := &env{clock: &clock{t: time.Now().Truncate(time.Second)}, events: &events{}, counts: &counts{n: map[string]int{}}}
 	e.deny = accesstoken.NewDenylist(nil, e.clock.Now)
-	db, err := sqlite.Open(tb.Context(), filepath.Join(tb.TempDir(), "keygate.db"), sqlite.Options{Now: e.clock.Now, OnChange: e.deny.Apply})
+	db, err := sqlite.Open(tb.Context(), sqlitetest.Path(tb), sqlite.Options{Now: e.clock.Now, OnChange: e.deny.Apply})
 	if err != nil {
 		tb.Fatal(err)
 	}

@@ -6,7 +6,6 @@ import (
 	"io"
 	"log/slog"
 	"maps"
-	"path/filepath"
 	"reflect"
 	"slices"
 	"sync"
@@ -16,6 +15,7 @@ import (
 
 	"github.com/keygate/keygate"
 	"github.com/keygate/keygate/sqlite"
+	"github.com/keygate/keygate/sqlite/sqlitetest"
 )
 
 // listCounter is a real store that counts the reads of whole tables: a
@@ -45,7 +45,7 @@ func (s *listCounter) ListPlans(ctx context.Context, p keygate.Page) ([]*keygate
 func newStoreProxy(t *testing.T) (*Proxy, *listCounter) {
 	t.Helper()
 	var p *Proxy
-	db, err := sqlite.Open(context.Background(), filepath.Join(t.TempDir(), "keygate.db"), sqlite.Options{
+	db, err := sqlite.Open(context.Background(), sqlitetest.Path(t), sqlite.Options{
 		OnChange: func(c keygate.Change) {
 			if p != nil {
 				p.Apply(c)

@@ -21,12 +21,6 @@ import (
 	"github.com/keygate/keygate/storetest"
 )
 
-func TestStore(t *testing.T) {
-	storetest.Run(t, func(tb testing.TB, h storetest.Harness) keygate.Store {
-		return open(tb, filepath.Join(tb.TempDir(), "keygate.db"), Options{Now: h.Now, OnChange: h.OnChange})
-	})
-}
-
 func open(tb testing.TB, path string, opts Options) *DB {
 	tb.Helper()
 	db, err := Open(context.Background(), path, opts)

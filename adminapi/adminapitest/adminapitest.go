@@ -9,7 +9,6 @@ import (
 	"crypto/rand"
 	"log/slog"
 	"net/http/httptest"
-	"path/filepath"
 	"sync"
 	"testing"
 	"time"
@@ -21,6 +20,7 @@ import (
 	"github.com/keygate/keygate/client"
 	"github.com/keygate/keygate/keyring"
 	"github.com/keygate/keygate/sqlite"
+	"github.com/keygate/keygate/sqlite/sqlitetest"
 )
 
 // Start is where every Env's clock starts.
@@ -57,7 +57,7 @@ func New(tb testing.TB) *Env {
 	// The verifier reads keys from the store and the store tells it of
 	// changes, so it is made first and given the store once it is open.
 	var verifier *keyauth.Verifier
-	store, err := sqlite.Open(context.Background(), filepath.Join(tb.TempDir(), "keygate.db"),
+	store, err := sqlite.Open(context.Background(), sqlitetest.Path(tb),
 		sqlite.Options{Now: e.Clock.Now, OnChange: func(c keygate.Change) { verifier.Apply(c) }})
 	if err != nil {
 		tb.Fatal(err)

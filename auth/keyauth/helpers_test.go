@@ -2,7 +2,6 @@ package keyauth_test
 
 import (
 	"context"
-	"path/filepath"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -12,6 +11,7 @@ import (
 	"github.com/keygate/keygate/apikey"
 	"github.com/keygate/keygate/auth/keyauth"
 	"github.com/keygate/keygate/sqlite"
+	"github.com/keygate/keygate/sqlite/sqlitetest"
 )
 
 // clock is a settable test clock.
@@ -59,7 +59,7 @@ func newFixture(tb testing.TB) *fixture {
 	if f.hasher, err = apikey.NewHasher([]byte("0123456789abcdef0123456789abcdef")); err != nil {
 		tb.Fatal(err)
 	}
-	f.store, err = sqlite.Open(context.Background(), filepath.Join(tb.TempDir(), "kg.db"), sqlite.Options{
+	f.store, err = sqlite.Open(context.Background(), sqlitetest.Path(tb), sqlite.Options{
 		Now:      f.clock.Now,
 		OnChange: func(c keygate.Change) { f.verifier.Apply(c) },
 	})
