@@ -5,6 +5,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strings"
 	"testing"
 )
 
@@ -35,6 +36,11 @@ func TestMain(m *testing.M) {
 		fmt.Fprintln(os.Stderr, "e2e: go build ./cmd/keygate:", err)
 		os.RemoveAll(dir)
 		os.Exit(1)
+	}
+	if raceEnabled {
+		// A binary built with -race sleeps a second before it exits (the race
+		// runtime's atexit_sleep_ms), and these tests run it hundreds of times.
+		os.Setenv("GORACE", strings.TrimSpace(os.Getenv("GORACE")+" atexit_sleep_ms=0"))
 	}
 	code := m.Run()
 	os.RemoveAll(dir)
