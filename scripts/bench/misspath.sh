@@ -141,8 +141,10 @@ ticks() { sed 's/^.*) //' "/proc/$1/stat" | awk '{ print $12 + $13 }'; }
 server_ticks() {
 	[[ -n $STORE ]] || { echo 0; return; }
 	local p
-	for p in $(pgrep -x postgres); do sed 's/^.*) //' "/proc/$p/stat" 2>/dev/null | awk '{ print $12 + $13 }'; done | awk '{ s += $1 } END { print s + 0 }'
+	for p in $(pgrep -x postgres); do ticks "$p" 2>/dev/null; done | awk '{ s += $1 } END { print s + 0 }'
 }
+# per_request TICKS N: µs of CPU per request.
+per_request() { awk -v t="$1" -v n="$2" -v hz="$(getconf CLK_TCK)" 'BEGIN { printf "%.0f", t * 1e6 / hz / n }'; }
 # faults PID: the minor page faults the process has taken (a page of a mapped file
 # touched for the first time since it was mapped is one).
 faults() { sed 's/^.*) //' "/proc/$1/stat" | awk '{ print $8 }'; }
@@ -169,7 +171,7 @@ measure() {
 	fi
 	t1=$(ticks "$KG_PID") f1=$(faults "$KG_PID") s1=$(server_ticks)
 	n=$(printf %s "$line" | awk '{ for (i = 1; i < NF; i++) if ($i == "requests") { print $(i + 1); exit } }')
-	echo "$line  keygate CPU/request $(awk -v t=$((t1 - t0)) -v n="$n" -v hz="$(getconf CLK_TCK)" 'BEGIN { printf "%.0f", t * 1e6 / hz / n }') µs  faults/request $(awk -v f=$((f1 - f0)) -v n="$n" 'BEGIN { printf "%.1f", f / n }')${STORE:+  server CPU/request $(awk -v t=$((s1 - s0)) -v n="$n" -v hz="$(getconf CLK_TCK)" 'BEGIN { printf "%.0f", t * 1e6 / hz / n }') µs}"
+	echo "$line  keygate CPU/request $(per_request $((t1 - t0)) "$n") µs  faults/request $(awk -v f=$((f1 - f0)) -v n="$n" 'BEGIN { printf "%.1f", f / n }')${STORE:+  server CPU/request $(per_request $((s1 - s0)) "$n") µs}"
 }
 skip=1 # the first key was tried above
 "$TMP/keyload" run -url "$URL" -keys "$TMP/cached.txt" -cycle -c "$CONNECTIONS" -d 2s -label warm-up >/dev/null
