@@ -24,6 +24,14 @@ type UsageRecord struct {
 	// from the gateway's requests, so that exports tell them apart.
 	Verified       int64
 	VerifyRejected int64
+	// GatewayValid counts the gateway's VALID verifications of the
+	// credential on the route's service (ServiceID), which the verification
+	// analytics read from here rather than from a VerificationCount of
+	// their own: a key the gateway meets writes one row a minute, not two
+	// (docs/benchmarks.md). A row keeps the first service it is written
+	// with (a route moved to another service within the minute).
+	ServiceID    string
+	GatewayValid int64
 }
 
 // Granularity is the length of the buckets usage is summed into.
@@ -93,7 +101,8 @@ type UsageStore interface {
 	Usage(ctx context.Context, q UsageQuery) ([]UsageRow, error)
 	// PruneUsage deletes the records of minutes before before and says
 	// how many it deleted; the verification counts of hours before
-	// before's hour go too (not counted in deleted). Unlike other methods
+	// before's hour go too (not counted in deleted), but the gateway's VALID
+	// ones, which usage rows carry, go with their minutes. Unlike other methods
 	// it is not one transaction: it deletes in bounded batches, each its
 	// own transaction, so that a large backlog never holds the writer for
 	// long. On an error, the batches done stay done; running it again

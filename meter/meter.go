@@ -85,7 +85,10 @@ type bucket struct {
 	consumer, credential, routeID string
 }
 
-type counts struct{ allowed, rejected, bytesIn, bytesOut, verified, verifyRejected int64 }
+type counts struct {
+	allowed, rejected, bytesIn, bytesOut, verified, verifyRejected, gatewayValid int64
+	service                                                                      string // of gatewayValid's verifications
+}
 
 // New returns a meter that writes to store.
 func New(store Store, opts Options) *Meter {
@@ -187,7 +190,7 @@ func (m *Meter) Flush(ctx context.Context) error {
 		for b, c := range t {
 			records = append(records, keygate.UsageRecord{Minute: time.Unix(b.minute, 0).UTC(), ConsumerID: b.consumer,
 				CredentialID: b.credential, RouteID: b.routeID, Allowed: c.allowed, Rejected: c.rejected, Verified: c.verified, VerifyRejected: c.verifyRejected,
-				BytesIn: c.bytesIn, BytesOut: c.bytesOut})
+				BytesIn: c.bytesIn, BytesOut: c.bytesOut, ServiceID: c.service, GatewayValid: c.gatewayValid})
 		}
 	}
 	verifications := m.takeVerifications()

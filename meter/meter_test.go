@@ -1,6 +1,7 @@
 package meter
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -39,6 +40,10 @@ func (s *store) AddUsage(_ context.Context, records []keygate.UsageRecord) error
 		c.rejected += r.Rejected
 		c.bytesIn += r.BytesIn
 		c.bytesOut += r.BytesOut
+		c.verified += r.Verified
+		c.verifyRejected += r.VerifyRejected
+		c.gatewayValid += r.GatewayValid
+		c.service = cmp.Or(c.service, r.ServiceID)
 		s.sums[b] = c
 	}
 	return nil

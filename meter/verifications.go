@@ -27,6 +27,7 @@ type Verification struct {
 	KeyID      string // "" when no key was found
 	ConsumerID string
 	ServiceID  string
+	RouteID    string // the gateway's route
 	Source     keygate.VerificationSource
 	Code       keygate.VerifyCode
 }
@@ -48,6 +49,10 @@ func (m *Meter) CountVerification(v *Verification) {
 	if m.vstore == nil {
 		return
 	}
+	if v.Source == keygate.SourceGateway && v.Code == keygate.CodeValid && v.KeyID != "" {
+		m.countValid(v) // in the key's usage row, not a row of its own
+		return
+	}
 	b := vbucket{hour: v.At.Truncate(time.Hour).Unix(), key: v.KeyID, consumer: v.ConsumerID, service: v.ServiceID, source: v.Source, code: v.Code}
 	h := v.KeyID
 	if h == "" {
@@ -56,6 +61,25 @@ func (m *Meter) CountVerification(v *Verification) {
 	s := &m.shards[maphash.String(m.seed, h)%shardCount]
 	s.mu.Lock()
 	s.verifications[b]++
+	s.mu.Unlock()
+}
+
+// countValid counts a VALID verification by the gateway in the usage
+// bucket of its minute, consumer, key and route, which the request's usage
+// has made already, as a rule: no entry of its own to keep and flush.
+func (m *Meter) countValid(v *Verification) {
+	b := bucket{minute: v.At.Truncate(time.Minute).Unix(), consumer: v.ConsumerID, credential: v.KeyID, routeID: v.RouteID}
+	s := &m.shards[maphash.String(m.seed, v.KeyID)%shardCount]
+	s.mu.Lock()
+	c := s.counts[b]
+	if c == nil {
+		c = &counts{}
+		s.counts[b] = c
+	}
+	c.gatewayValid++
+	if c.service == "" {
+		c.service = v.ServiceID
+	}
 	s.mu.Unlock()
 }
 

@@ -3,6 +3,7 @@ package meter
 import (
 	"context"
 	"fmt"
+	"maps"
 	"slices"
 	"sync"
 	"testing"
@@ -62,7 +63,8 @@ func TestVerificationsCountedPerHourAndWrittenWithUsage(t *testing.T) {
 				if i == 0 {
 					code = keygate.CodeRevoked
 				}
-				m.CountVerification(&Verification{At: at, KeyID: "k1", ConsumerID: "c1", ServiceID: "s1", Source: keygate.SourceGateway, Code: code})
+				m.CountVerification(&Verification{At: at, KeyID: "k1", ConsumerID: "c1", ServiceID: "s1", RouteID: "r1",
+					Source: keygate.SourceGateway, Code: code})
 			}
 		})
 	}
@@ -79,8 +81,6 @@ func TestVerificationsCountedPerHourAndWrittenWithUsage(t *testing.T) {
 	}
 	h := t0.Truncate(time.Hour).Unix()
 	want := map[vbucket]int64{
-		{h, "k1", "c1", "s1", keygate.SourceGateway, keygate.CodeValid}:          350,
-		{h + 3600, "k1", "c1", "s1", keygate.SourceGateway, keygate.CodeValid}:   350,
 		{h, "k1", "c1", "s1", keygate.SourceGateway, keygate.CodeRevoked}:        50,
 		{h + 3600, "k1", "c1", "s1", keygate.SourceGateway, keygate.CodeRevoked}: 50,
 		{h, "", "", "s1", keygate.SourceVerify, keygate.CodeNotFound}:            1,
@@ -93,8 +93,44 @@ func TestVerificationsCountedPerHourAndWrittenWithUsage(t *testing.T) {
 			t.Errorf("%+v: %d, want %d", b, st.sums[b], n)
 		}
 	}
+	// The gateway's VALID ones are in the key's usage rows.
+	minute := t0.Truncate(time.Minute).Unix()
+	wantUsage := map[bucket]counts{
+		{minute, "c1", "k1", "r1"}:        {gatewayValid: 350, service: "s1"},
+		{minute + 3600, "c1", "k1", "r1"}: {gatewayValid: 350, service: "s1"},
+	}
+	if !maps.Equal(st.store.sums, wantUsage) {
+		t.Errorf("usage %v, want %v", st.store.sums, wantUsage)
+	}
 	if met.n[keygate.CodeValid] != 700 || met.n[keygate.CodeRevoked] != 100 || met.n[keygate.CodeNotFound] != 1 {
 		t.Errorf("metrics saw %v", met.n)
+	}
+}
+
+// A request the gateway forwards on a valid key writes one usage record,
+// which carries the verification: a key the gateway meets makes one row a
+// minute, not two.
+func TestAValidKeyOnTheGatewayIsCountedInItsUsageRecord(t *testing.T) {
+	st := &vstore{store: newStore(), sums: map[vbucket]int64{}}
+	m := New(st, Options{Logger: quiet})
+	for range 3 {
+		m.Count(&Request{At: t0, ConsumerID: "c1", CredentialID: "k1", RouteID: "r1", BytesOut: 10})
+		m.CountVerification(&Verification{At: t0, KeyID: "k1", ConsumerID: "c1", ServiceID: "s1", RouteID: "r1",
+			Source: keygate.SourceGateway, Code: keygate.CodeValid})
+	}
+	// The verify API's are counted apart, as are the gateway's refusals.
+	m.CountVerification(&Verification{At: t0, KeyID: "k1", ConsumerID: "c1", Source: keygate.SourceVerify, Code: keygate.CodeValid})
+	if err := m.Flush(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	if len(st.store.order) != 1 {
+		t.Fatalf("usage records %+v, want one", st.store.order)
+	}
+	if r := st.store.order[0]; r.Allowed != 3 || r.BytesOut != 30 || r.GatewayValid != 3 || r.ServiceID != "s1" {
+		t.Errorf("usage record %+v, want 3 allowed, 30 bytes out, 3 gateway VALID on s1", r)
+	}
+	if want := map[vbucket]int64{{t0.Truncate(time.Hour).Unix(), "k1", "c1", "", keygate.SourceVerify, keygate.CodeValid}: 1}; !maps.Equal(st.sums, want) {
+		t.Errorf("verification counts %v, want %v", st.sums, want)
 	}
 }
 
@@ -131,7 +167,7 @@ func TestAFlushWritesVerificationsInHourThenKeyOrder(t *testing.T) {
 	for i := range keys {
 		for h := range 2 {
 			m.CountVerification(&Verification{At: t0.Add(time.Duration(h) * time.Hour), KeyID: fmt.Sprintf("key%03d", (i*37)%keys),
-				ServiceID: "s", Source: keygate.SourceGateway, Code: keygate.CodeValid})
+				ServiceID: "s", Source: keygate.SourceGateway, Code: keygate.CodeRevoked})
 		}
 	}
 	if err := m.Flush(context.Background()); err != nil {

@@ -70,6 +70,6 @@ func (p *Proxy) countVerification(x *exchange) {
 		}
 	}
 	v := meter.Verification{At: p.cfg.Now(), KeyID: x.verdict.keyID, ConsumerID: x.verdict.consumerID,
-		ServiceID: x.route.upstream.service.ID, Source: keygate.SourceGateway, Code: code}
+		ServiceID: x.route.upstream.service.ID, RouteID: x.route.ID, Source: keygate.SourceGateway, Code: code}
 	p.cfg.Meter.CountVerification(&v)
 }

@@ -14,10 +14,20 @@ import (
 	"github.com/valyala/fasthttp"
 )
 
-// countsStore keeps what a meter flushes of verifications.
+// countsStore keeps what a meter flushes of verifications, with the
+// gateway's VALID ones that usage records carry, as a store's analytics
+// read them.
 type countsStore struct{ counts []keygate.VerificationCount }
 
-func (*countsStore) AddUsage(context.Context, []keygate.UsageRecord) error { return nil }
+func (s *countsStore) AddUsage(_ context.Context, records []keygate.UsageRecord) error {
+	for _, r := range records {
+		if r.GatewayValid > 0 {
+			s.counts = append(s.counts, keygate.VerificationCount{Hour: r.Minute.Truncate(time.Hour), KeyID: r.CredentialID,
+				ConsumerID: r.ConsumerID, ServiceID: r.ServiceID, Source: keygate.SourceGateway, Code: keygate.CodeValid, Count: r.GatewayValid})
+		}
+	}
+	return nil
+}
 func (s *countsStore) AddVerifications(_ context.Context, c []keygate.VerificationCount) error {
 	s.counts = append(s.counts, c...)
 	return nil

@@ -70,7 +70,7 @@ func Open(ctx context.Context, path string, opts Options) (*DB, error) {
 	}
 	db.keys = newKeyReader(db.path, readerConns())
 	db.DB, err = sqlstore.New(ctx, sqlstore.Config{Writer: db.w, Reader: db.r, Dialect: dialect,
-		Now: db.now, OnChange: opts.OnChange, Shred: db.shred, ReadKey: db.keys.read})
+		Now: db.now, OnChange: opts.OnChange, Shred: db.shred, ReadKey: db.keys.read, ReadKeys: db.keys.readAll})
 	if err != nil {
 		db.Close()
 		return nil, err

@@ -9,6 +9,7 @@ import (
 	"os"
 	"path/filepath"
 	"reflect"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -393,8 +394,7 @@ func TestMigrationDedupesAdminTokenNames(t *testing.T) {
 
 func BenchmarkLookupKey(b *testing.B) {
 	const consumers, keysEach = 100, 10
-	db := open(b, filepath.Join(b.TempDir(), "keygate.db"), Options{})
-	defer db.Close()
+	db, viaSQL := openWithSQLReads(b)
 	ctx := context.Background()
 	var identifiers []string
 	for i := range consumers {
@@ -413,12 +413,6 @@ func BenchmarkLookupKey(b *testing.B) {
 			identifiers = append(identifiers, k.Identifier)
 		}
 	}
-	// database/sql: the store without the key reader (sqlstore's read).
-	viaSQL, err := sqlstore.New(ctx, sqlstore.Config{Writer: db.w, Reader: db.r, Dialect: dialect, Now: db.now})
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer viaSQL.Close()
 	for _, bb := range []struct {
 		name  string
 		store *sqlstore.DB
@@ -436,20 +430,44 @@ func BenchmarkLookupKey(b *testing.B) {
 			b.ReportMetric(float64((cpubench.Process()-cpu0).Nanoseconds())/float64(b.N), "cpu-ns/op")
 		})
 	}
+	// A gateway's batch of misses (keyauth.Batch): 16 keys in one read
+	// transaction; per key, to compare with one read each.
+	b.Run("read=engine/batch=16", func(b *testing.B) {
+		b.ReportAllocs()
+		cpu0 := cpubench.Process()
+		i := 0
+		for b.Loop() {
+			batch := identifiers[i%(len(identifiers)-16):][:16]
+			if kcs, err := db.LookupKeys(ctx, batch); err != nil || len(kcs) != 16 {
+				b.Fatal(len(kcs), err)
+			}
+			i += 16
+		}
+		b.ReportMetric(float64((cpubench.Process()-cpu0).Nanoseconds())/float64(b.N*16), "cpu-ns/key")
+	})
+}
+
+// openWithSQLReads opens a store in a new file, and beside it the same
+// database as a store that reads keys through database/sql instead of the
+// key reader, to compare the two; both are closed when tb ends.
+func openWithSQLReads(tb testing.TB) (db *DB, viaSQL *sqlstore.DB) {
+	tb.Helper()
+	db = open(tb, filepath.Join(tb.TempDir(), "keygate.db"), Options{})
+	tb.Cleanup(func() { db.Close() })
+	viaSQL, err := sqlstore.New(context.Background(), sqlstore.Config{Writer: db.w, Reader: db.r, Dialect: dialect, Now: db.now})
+	if err != nil {
+		tb.Fatal(err)
+	}
+	tb.Cleanup(func() { viaSQL.Close() })
+	return db, viaSQL
 }
 
 // TestKeyReader: LookupKey through the key reader gives what database/sql's
 // read gives, for a key and consumer with every column set, and NOT_FOUND
 // for an identifier not stored; concurrent lookups share its connections.
 func TestKeyReader(t *testing.T) {
-	db := open(t, filepath.Join(t.TempDir(), "keygate.db"), Options{})
-	defer db.Close()
+	db, viaSQL := openWithSQLReads(t)
 	ctx := t.Context()
-	viaSQL, err := sqlstore.New(ctx, sqlstore.Config{Writer: db.w, Reader: db.r, Dialect: dialect, Now: db.now})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer viaSQL.Close()
 	c := &keygate.Consumer{Username: "alice", CustomID: "ext-1", Groups: []string{"partners", "beta"}, Tags: []string{"t"}}
 	if err := db.CreateConsumer(ctx, c); err != nil {
 		t.Fatal(err)
@@ -603,6 +621,14 @@ func TestKeyReaderHonoursContext(t *testing.T) {
 			}
 		})
 	}
+	t.Run("a batch", func(t *testing.T) {
+		c, cancel := context.WithTimeout(ctx, 100*time.Millisecond)
+		defer cancel()
+		err := r.readAll(c, []string{"a"}, func() []any { return []any{&v} })
+		if keygate.ErrorCode(err) != keygate.EUNAVAILABLE || !errors.Is(err, context.DeadlineExceeded) {
+			t.Errorf("locked: %v, want UNAVAILABLE and %v", err, context.DeadlineExceeded)
+		}
+	})
 	done := make(chan error, 1)
 	go func() { done <- r.read(ctx, "a", []any{&v}) }()
 	time.Sleep(50 * time.Millisecond)
@@ -612,5 +638,73 @@ func TestKeyReaderHonoursContext(t *testing.T) {
 	lock.Close()
 	if err := <-done; err != nil || v != "two" {
 		t.Errorf("after the lock: %q, %v", v, err)
+	}
+}
+
+// TestKeyReaderReadsABatchInOneTransaction: LookupKeys reads through the key
+// reader, every key of a batch in one read transaction, each identifier
+// once, as database/sql's IN list does; and the transaction ends with the
+// batch, failed or not, so that the next batch sees keys created since.
+func TestKeyReaderReadsABatchInOneTransaction(t *testing.T) {
+	db, viaSQL := openWithSQLReads(t)
+	ctx := t.Context()
+	c := &keygate.Consumer{Username: "alice", Roles: []string{"reader"}}
+	if err := db.CreatePermission(ctx, &keygate.Permission{Name: "docs.read"}); err != nil {
+		t.Fatal(err)
+	}
+	if err := db.CreateRole(ctx, &keygate.Role{Name: "reader", Permissions: []string{"docs.read"}}); err != nil {
+		t.Fatal(err)
+	}
+	if err := db.CreateConsumer(ctx, c); err != nil {
+		t.Fatal(err)
+	}
+	newKey := func(identifier string) {
+		t.Helper()
+		k := &keygate.APIKey{Consumer: keygate.Ref{ID: c.ID}, Identifier: identifier, Prefix: "kg_live", SecretHash: make([]byte, 32)}
+		if err := db.CreateKey(ctx, k); err != nil {
+			t.Fatal(err)
+		}
+	}
+	newKey("identb")
+	newKey("identa")
+	batch := []string{"identb", "nosuch", "identa", "identb"}
+	got, err := db.LookupKeys(ctx, batch)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want, err := viaSQL.LookupKeys(ctx, batch)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sortByIdentifier := func(kcs []keygate.KeyWithConsumer) {
+		slices.SortFunc(kcs, func(a, b keygate.KeyWithConsumer) int { return strings.Compare(a.Key.Identifier, b.Key.Identifier) })
+	}
+	sortByIdentifier(got)
+	sortByIdentifier(want)
+	if len(got) != 2 || !reflect.DeepEqual(got, want) {
+		t.Errorf("key reader: %d keys %+v\ndatabase/sql: %+v", len(got), got, want)
+	}
+	if len(got) > 0 && !slices.Equal(got[0].Key.RolePermissions["reader"], []string{"docs.read"}) {
+		t.Errorf("the consumer's role permissions: %v", got[0].Key.RolePermissions)
+	}
+
+	// A batch that fails half way (a destination too few) ends its transaction too.
+	err = db.keys.readAll(ctx, []string{"identa", "identb"}, func() []any { return nil })
+	if err == nil {
+		t.Fatal("a read into no destinations succeeded")
+	}
+	newKey("identc")
+	if got, err := db.LookupKeys(ctx, []string{"identa", "identc"}); err != nil || len(got) != 2 {
+		t.Errorf("after a key was created: %d keys, %v; want 2", len(got), err)
+	}
+	if _, _, err := db.LookupKey(ctx, "identc"); err != nil {
+		t.Errorf("one key after a batch: %v", err)
+	}
+	for range len(db.keys.idle) {
+		conn := <-db.keys.idle
+		if conn.inOpenTransaction() {
+			t.Error("an idle key reader connection is in a transaction")
+		}
+		db.keys.idle <- conn
 	}
 }

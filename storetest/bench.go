@@ -21,7 +21,7 @@ func BenchmarkUsageFlush(b *testing.B, store keygate.Store, n int) {
 	records := make([]keygate.UsageRecord, n)
 	for i := range records {
 		records[i] = keygate.UsageRecord{ConsumerID: "consumer", CredentialID: fmt.Sprintf("key%06d", i), RouteID: "route",
-			Allowed: 1, BytesIn: 100, BytesOut: 1000}
+			Allowed: 1, BytesIn: 100, BytesOut: 1000, ServiceID: "service", GatewayValid: 1}
 	}
 	minute := time.Date(2033, 1, 1, 0, 0, 0, 0, time.UTC)
 	cpu0 := cpubench.Process()
@@ -40,7 +40,8 @@ func BenchmarkUsageFlush(b *testing.B, store keygate.Store, n int) {
 }
 
 // BenchmarkVerificationFlush is BenchmarkUsageFlush for the verification
-// counts a gateway's flush writes beside the usage: each op adds n counts,
+// counts a flush writes beside the usage (the gateway's refusals and the
+// verify API's answers; its VALID ones are in the usage rows): each op adds n counts,
 // one per key (ids in creation order, as UUIDv7 are), all of one hour, so
 // that later ops add to an hour that already holds the earlier ones' rows.
 func BenchmarkVerificationFlush(b *testing.B, store keygate.Store, n int) {

@@ -148,6 +148,7 @@ func Run(t *testing.T, open func(tb testing.TB, h Harness) keygate.Store) {
 		{"UsageLimit", testUsageLimit},
 		{"UsagePrune", testUsagePrune},
 		{"Verifications", testVerifications},
+		{"VerificationsFromUsage", testVerificationsFromUsage},
 		{"Leases", testLeases},
 		{"LeaseConcurrent", testLeaseConcurrent},
 		{"ConsoleSessions", testConsoleSessions},

@@ -138,3 +138,80 @@ func testVerifications(t *testing.T, s suite) {
 		}
 	})
 }
+
+// The gateway's VALID verifications that usage rows carry count as
+// verifications of their minute's hour, beside the stored counts, under
+// every filter and grouping; usage queries do not show a row that holds
+// nothing else.
+func testVerificationsFromUsage(t *testing.T, s suite) {
+	e := s.env(t)
+	h := time.Date(2032, 3, 10, 10, 0, 0, 0, time.UTC)
+	gw, vf := keygate.SourceGateway, keygate.SourceVerify
+	check(t, e.store.AddUsage(e.ctx, []keygate.UsageRecord{
+		{Minute: h.Add(5 * time.Minute), ConsumerID: "c1", CredentialID: "k1", RouteID: "r1", Allowed: 4, ServiceID: "s1", GatewayValid: 4},
+		{Minute: h.Add(59 * time.Minute), ConsumerID: "c1", CredentialID: "k1", RouteID: "r2", Allowed: 2, ServiceID: "s1", GatewayValid: 2},
+		{Minute: h.Add(61 * time.Minute), ConsumerID: "c1", CredentialID: "k1", RouteID: "r1", Allowed: 1, ServiceID: "s1", GatewayValid: 1},
+		{Minute: h.Add(5 * time.Minute), ConsumerID: "c2", CredentialID: "k2", RouteID: "r3", ServiceID: "s2", GatewayValid: 3}, // nothing else
+		{Minute: h.Add(5 * time.Minute), RouteID: "open", Allowed: 9},
+	}))
+	// A later flush adds to the row; the row keeps its service.
+	check(t, e.store.AddUsage(e.ctx, []keygate.UsageRecord{
+		{Minute: h.Add(5 * time.Minute), ConsumerID: "c1", CredentialID: "k1", RouteID: "r1", Allowed: 1, ServiceID: "s9", GatewayValid: 1},
+	}))
+	check(t, e.store.AddVerifications(e.ctx, []keygate.VerificationCount{
+		{Hour: h, KeyID: "k1", ConsumerID: "c1", ServiceID: "s1", Source: gw, Code: keygate.CodeValid, Count: 10}, // written before the change
+		{Hour: h, KeyID: "k1", ConsumerID: "c1", ServiceID: "s1", Source: gw, Code: keygate.CodeRevoked, Count: 7},
+		{Hour: h, KeyID: "k1", ConsumerID: "c1", Source: vf, Code: keygate.CodeValid, Count: 5},
+	}))
+
+	t.Run("by hour, key and outcome", func(t *testing.T) {
+		wantVerifications(t, e.verifications(t, keygate.VerificationQuery{GroupBy: []string{"key", "outcome"}}),
+			keygate.VerificationRow{Start: h, KeyID: "k1", Code: "REVOKED", Count: 7},
+			keygate.VerificationRow{Start: h, KeyID: "k1", Code: "VALID", Count: 10 + 5 + 5 + 2},
+			keygate.VerificationRow{Start: h, KeyID: "k2", Code: "VALID", Count: 3},
+			keygate.VerificationRow{Start: h.Add(time.Hour), KeyID: "k1", Code: "VALID", Count: 1})
+	})
+	t.Run("by service and source, by day", func(t *testing.T) {
+		wantVerifications(t, e.verifications(t, keygate.VerificationQuery{GroupBy: []string{"service", "source"}, Interval: keygate.ByDay}),
+			keygate.VerificationRow{Start: h.Truncate(24 * time.Hour), Source: vf, Count: 5},
+			keygate.VerificationRow{Start: h.Truncate(24 * time.Hour), ServiceID: "s1", Source: gw, Count: 10 + 7 + 5 + 2 + 1},
+			keygate.VerificationRow{Start: h.Truncate(24 * time.Hour), ServiceID: "s2", Source: gw, Count: 3})
+	})
+	t.Run("filtered", func(t *testing.T) {
+		for _, c := range []struct {
+			q    keygate.VerificationQuery
+			want int64
+		}{
+			{keygate.VerificationQuery{KeyID: "k1", Code: keygate.CodeValid, Source: gw}, 10 + 5 + 2 + 1},
+			{keygate.VerificationQuery{ConsumerID: "c2"}, 3},
+			{keygate.VerificationQuery{ServiceID: "s2", Code: keygate.CodeValid}, 3},
+			{keygate.VerificationQuery{Source: vf}, 5},
+			{keygate.VerificationQuery{Code: keygate.CodeRevoked}, 7},
+			// Hours, not minutes: a bound inside an hour takes the hour
+			// that starts at or after it.
+			{keygate.VerificationQuery{From: h.Add(30 * time.Minute), Source: gw}, 1},
+			{keygate.VerificationQuery{To: h.Add(30 * time.Minute), Source: gw}, 10 + 7 + 5 + 2 + 3},
+			{keygate.VerificationQuery{From: h.Add(time.Hour), To: h.Add(2 * time.Hour)}, 1},
+		} {
+			var got int64
+			for _, r := range e.verifications(t, c.q) {
+				got += r.Count
+			}
+			if got != c.want {
+				t.Errorf("%+v: %d verifications, want %d", c.q, got, c.want)
+			}
+		}
+	})
+	t.Run("usage leaves out the row of verifications only", func(t *testing.T) {
+		rows, err := e.store.Usage(e.ctx, keygate.UsageQuery{Granularity: keygate.ByDay})
+		check(t, err)
+		for _, r := range rows {
+			if r.CredentialID == "k2" {
+				t.Errorf("usage shows %+v", r)
+			}
+		}
+		if len(rows) != 3 { // k1 on r1 and r2, the open route
+			t.Errorf("usage rows %+v, want 3", rows)
+		}
+	})
+}

@@ -41,6 +41,10 @@ type Config struct {
 	// without database/sql's work per column (docs/benchmarks.md, "Miss
 	// path").
 	ReadKey func(ctx context.Context, identifier string, dest []any) error
+	// ReadKeys, when set, is LookupKeys' read: the rows of LookupKeyQuery
+	// for identifiers, in one read transaction, each found one into a
+	// dest() of its own, converted as ReadKey's.
+	ReadKeys func(ctx context.Context, identifiers []string, dest func() []any) error
 }
 
 // DB is a keygate.Store on a SQL database.
@@ -61,6 +65,7 @@ type DB struct {
 	onChange                   keygate.ChangeFunc
 	shredFn                    func(ctx context.Context)
 	readKey                    func(ctx context.Context, identifier string, dest []any) error
+	readKeys                   func(ctx context.Context, identifiers []string, dest func() []any) error
 	// The dialect's expressions in the queries that need them:
 	// scheduled rotation (a key is due when created_at + the policy's every,
 	// in seconds, has come; its notice goes out notice seconds before; ?1
@@ -77,7 +82,7 @@ type DB struct {
 func New(ctx context.Context, cfg Config) (*DB, error) {
 	d := cfg.Dialect
 	db := &DB{w: &pool{cfg.Writer, d}, r: &pool{cfg.Reader, d}, d: d, now: cfg.Now, onChange: cfg.OnChange, shredFn: cfg.Shred,
-		readKey: cfg.ReadKey}
+		readKey: cfg.ReadKey, readKeys: cfg.ReadKeys}
 	if db.now == nil {
 		db.now = time.Now
 	}

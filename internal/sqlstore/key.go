@@ -104,6 +104,9 @@ func (db *DB) LookupKeys(ctx context.Context, identifiers []string) ([]keygate.K
 	if len(identifiers) == 0 {
 		return nil, nil
 	}
+	if db.readKeys != nil {
+		return db.readKeysOneByOne(ctx, identifiers)
+	}
 	stmt, size := db.lookup, 1
 	if len(identifiers) > 1 {
 		stmt, size = nil, len(identifiers)
@@ -138,6 +141,26 @@ func (db *DB) LookupKeys(ctx context.Context, identifiers []string) ([]keygate.K
 		out = append(out, keygate.KeyWithConsumer{Key: k, Consumer: c})
 	}
 	if err := rows.Err(); err != nil {
+		return nil, storeError(fmt.Errorf("store: lookup keys: %w", err))
+	}
+	if err := rolePermissions(ctx, db.r, out); err != nil {
+		return nil, storeError(err)
+	}
+	return out, nil
+}
+
+// readKeysOneByOne is LookupKeys through Config.ReadKeys: the one-key read
+// for each identifier, all in one read transaction, in the index's order
+// and each identifier once.
+func (db *DB) readKeysOneByOne(ctx context.Context, identifiers []string) ([]keygate.KeyWithConsumer, error) {
+	identifiers = slices.Compact(slices.Sorted(slices.Values(identifiers)))
+	out := make([]keygate.KeyWithConsumer, 0, len(identifiers))
+	err := db.readKeys(ctx, identifiers, func() []any {
+		k, c := &keygate.APIKey{}, &keygate.Consumer{}
+		out = append(out, keygate.KeyWithConsumer{Key: k, Consumer: c})
+		return append(keyDest(k), consumerDest(c)...)
+	})
+	if err != nil {
 		return nil, storeError(fmt.Errorf("store: lookup keys: %w", err))
 	}
 	if err := rolePermissions(ctx, db.r, out); err != nil {

@@ -1,6 +1,7 @@
 package sqlstore
 
 import (
+	"cmp"
 	"context"
 	"database/sql"
 	"fmt"
@@ -38,7 +39,7 @@ func (db *DB) AddUsage(ctx context.Context, records []keygate.UsageRecord) error
 			name string
 			n    int64
 		}{{"allowed", r.Allowed}, {"rejected", r.Rejected}, {"bytes_in", r.BytesIn}, {"bytes_out", r.BytesOut},
-			{"verified", r.Verified}, {"verify_rejected", r.VerifyRejected}} {
+			{"verified", r.Verified}, {"verify_rejected", r.VerifyRejected}, {"gateway_valid", r.GatewayValid}} {
 			if c.n < 0 {
 				return keygate.Errorf(keygate.EINVALID, "%s.%s: must not be negative", field, c.name)
 			}
@@ -51,7 +52,7 @@ func (db *DB) AddUsage(ctx context.Context, records []keygate.UsageRecord) error
 			args := make([]any, 0, n*usageColumns)
 			for _, r := range rows[:n] {
 				args = append(args, r.minute, r.consumer, r.credential, r.route, r.Allowed, r.Rejected, r.BytesIn, r.BytesOut,
-					r.Verified, r.VerifyRejected)
+					r.Verified, r.VerifyRejected, r.ServiceID, r.GatewayValid)
 			}
 			if _, err := tx.execChunk(ctx, db.addUsage, addUsageSQL, n, args); err != nil {
 				return nil, fmt.Errorf("store: add usage: %w", err)
@@ -62,11 +63,11 @@ func (db *DB) AddUsage(ctx context.Context, records []keygate.UsageRecord) error
 	})
 }
 
-// usageChunk is the most rows one upsert statement writes: 10 placeholders a
+// usageChunk is the most rows one upsert statement writes: 12 placeholders a
 // row, far below either engine's limit on placeholders.
 const usageChunk = 128
 
-const usageColumns = 10
+const usageColumns = 12
 
 // usageRow is a usage record keyed as stored: the minute as unix seconds.
 type usageRow struct {
@@ -94,6 +95,8 @@ func mergeUsage(records []keygate.UsageRecord) []usageRow {
 			m.BytesOut += r.BytesOut
 			m.Verified += r.Verified
 			m.VerifyRejected += r.VerifyRejected
+			m.GatewayValid += r.GatewayValid
+			m.ServiceID = cmp.Or(m.ServiceID, r.ServiceID)
 			continue
 		}
 		index[k] = len(rows)
@@ -114,17 +117,19 @@ func (t *Tx) execChunk(ctx context.Context, full *Stmt, sqlOf func(int) string, 
 // addUsageSQL is the upsert of n rows.
 func addUsageSQL(n int) string {
 	var b strings.Builder
-	b.WriteString(`INSERT INTO usage (minute, consumer_id, credential_id, route_id, allowed, rejected, bytes_in, bytes_out, verified, verify_rejected) VALUES `)
+	b.WriteString(`INSERT INTO usage (minute, consumer_id, credential_id, route_id, allowed, rejected, bytes_in, bytes_out, verified, verify_rejected, service_id, gateway_valid) VALUES `)
 	for i := range n {
 		if i > 0 {
 			b.WriteString(", ")
 		}
-		b.WriteString("(?, ?, ?, ?, ?, ?, ?, ?, ?, ?)")
+		b.WriteString("(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)")
 	}
 	b.WriteString(` ON CONFLICT (minute, consumer_id, credential_id, route_id) DO UPDATE SET
 		allowed = usage.allowed + excluded.allowed, rejected = usage.rejected + excluded.rejected,
 		bytes_in = usage.bytes_in + excluded.bytes_in, bytes_out = usage.bytes_out + excluded.bytes_out,
-		verified = usage.verified + excluded.verified, verify_rejected = usage.verify_rejected + excluded.verify_rejected`)
+		verified = usage.verified + excluded.verified, verify_rejected = usage.verify_rejected + excluded.verify_rejected,
+		service_id = CASE WHEN usage.service_id = '' THEN excluded.service_id ELSE usage.service_id END,
+		gateway_valid = usage.gateway_valid + excluded.gateway_valid`)
 	return b.String()
 }
 
@@ -140,6 +145,10 @@ func (db *DB) Usage(ctx context.Context, q keygate.UsageQuery) ([]keygate.UsageR
 	if err != nil {
 		return nil, err
 	}
+	// A row may hold nothing but the gateway's VALID verifications of a
+	// request it answered itself without counting it (a refused payload):
+	// not usage.
+	cond = strings.Replace(cmp.Or(cond, `WHERE TRUE`), `WHERE `, `WHERE (allowed > 0 OR rejected > 0 OR verified > 0 OR verify_rejected > 0) AND `, 1)
 	rows, err := db.r.QueryContext(ctx, `SELECT `+bucket+` AS start, consumer_id, credential_id, route_id,
 		CAST(sum(allowed) AS BIGINT), CAST(sum(rejected) AS BIGINT), CAST(sum(bytes_in) AS BIGINT), CAST(sum(bytes_out) AS BIGINT),
 		CAST(sum(verified) AS BIGINT), CAST(sum(verify_rejected) AS BIGINT)

@@ -1,6 +1,7 @@
 package sqlstore
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"strconv"
@@ -83,6 +84,9 @@ var verificationColumns = map[string]string{
 	keygate.GroupByService: "service_id", keygate.GroupBySource: "source",
 }
 
+// Verifications sums the stored counts and the gateway's VALID
+// verifications that usage rows carry (keygate.UsageRecord.GatewayValid),
+// read as counts of their minute's hour.
 func (db *DB) Verifications(ctx context.Context, q keygate.VerificationQuery) ([]keygate.VerificationRow, error) {
 	var bucket string
 	switch q.Interval {
@@ -106,6 +110,17 @@ func (db *DB) Verifications(ctx context.Context, q keygate.VerificationQuery) ([
 	if err != nil {
 		return nil, err
 	}
+	counts := `SELECT hour, key_id, consumer_id, service_id, source, code, n FROM verification_counts ` + cond
+	if (q.Source == "" || q.Source == keygate.SourceGateway) && (q.Code == "" || q.Code == keygate.CodeValid) {
+		// A minute's hour is in [from, to) exactly when the minute is in
+		// [from, to), each rounded up to a whole hour.
+		usageCond, usageArgs, _, _ := countsWhere("minute", ceilHour(q.From), ceilHour(q.To), q.Limit,
+			column{"credential_id", q.KeyID}, column{"consumer_id", q.ConsumerID}, column{"service_id", q.ServiceID})
+		usageCond = strings.Replace(cmp.Or(usageCond, `WHERE TRUE`), `WHERE `, `WHERE gateway_valid > 0 AND `, 1)
+		counts += ` UNION ALL SELECT minute - ((minute % 3600) + 3600) % 3600, credential_id, consumer_id, service_id,
+			'` + string(keygate.SourceGateway) + `', '` + string(keygate.CodeValid) + `', gateway_valid FROM usage ` + usageCond
+		args = append(args, usageArgs...)
+	}
 	// The grouped columns in a fixed order; the others read as ''.
 	cols := []string{"start"}
 	sel := []string{bucket + ` AS start`}
@@ -119,7 +134,7 @@ func (db *DB) Verifications(ctx context.Context, q keygate.VerificationQuery) ([
 		}
 	}
 	rows, err := db.r.QueryContext(ctx, `SELECT `+strings.Join(sel, `, `)+`, CAST(sum(n) AS BIGINT)
-		FROM verification_counts `+cond+`
+		FROM (`+counts+`) AS counts
 		GROUP BY `+strings.Join(cols, `, `)+`
 		ORDER BY `+strings.Join(cols, `, `)+` LIMIT ?`, append(args, limit+1)...)
 	if err != nil {
@@ -145,6 +160,17 @@ func (db *DB) Verifications(ctx context.Context, q keygate.VerificationQuery) ([
 		return nil, storeError(fmt.Errorf("store: verifications: %w", err))
 	}
 	return out, nil
+}
+
+// ceilHour is t rounded up to a whole hour; the zero time stays zero (no bound).
+func ceilHour(t time.Time) time.Time {
+	if t.IsZero() {
+		return t
+	}
+	if h := t.Truncate(time.Hour); h.Before(t) {
+		return h.Add(time.Hour)
+	}
+	return t
 }
 
 // pruneVerifications deletes the verification counts of hours that start
