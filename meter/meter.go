@@ -119,18 +119,7 @@ func New(store Store, opts Options) *Meter {
 
 // Count adds one request.
 func (m *Meter) Count(r *Request) {
-	b := bucket{minute: r.At.Truncate(time.Minute).Unix(), consumer: r.ConsumerID, credential: r.CredentialID, routeID: r.RouteID}
-	h := r.RouteID
-	if r.CredentialID != "" {
-		h = r.CredentialID
-	}
-	s := &m.shards[maphash.String(m.seed, h)%shardCount]
-	s.mu.Lock()
-	c := s.counts[b]
-	if c == nil {
-		c = &counts{}
-		s.counts[b] = c
-	}
+	s, c := m.lock(bucket{minute: r.At.Truncate(time.Minute).Unix(), consumer: r.ConsumerID, credential: r.CredentialID, routeID: r.RouteID})
 	switch {
 	case r.Verify && r.Rejected:
 		c.verifyRejected++
@@ -144,6 +133,24 @@ func (m *Meter) Count(r *Request) {
 	c.bytesIn += r.BytesIn
 	c.bytesOut += r.BytesOut
 	s.mu.Unlock()
+}
+
+// lock locks the shard of b, which is its credential's (its route's when
+// it has none), and returns it with b's counts, made if new: the caller
+// adds to them and unlocks the shard.
+func (m *Meter) lock(b bucket) (*shard, *counts) {
+	h := b.routeID
+	if b.credential != "" {
+		h = b.credential
+	}
+	s := &m.shards[maphash.String(m.seed, h)%shardCount]
+	s.mu.Lock()
+	c := s.counts[b]
+	if c == nil {
+		c = &counts{}
+		s.counts[b] = c
+	}
+	return s, c
 }
 
 // Run writes the counts every FlushInterval until ctx ends. Call Close

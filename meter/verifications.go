@@ -68,14 +68,7 @@ func (m *Meter) CountVerification(v *Verification) {
 // bucket of its minute, consumer, key and route, which the request's usage
 // has made already, as a rule: no entry of its own to keep and flush.
 func (m *Meter) countValid(v *Verification) {
-	b := bucket{minute: v.At.Truncate(time.Minute).Unix(), consumer: v.ConsumerID, credential: v.KeyID, routeID: v.RouteID}
-	s := &m.shards[maphash.String(m.seed, v.KeyID)%shardCount]
-	s.mu.Lock()
-	c := s.counts[b]
-	if c == nil {
-		c = &counts{}
-		s.counts[b] = c
-	}
+	s, c := m.lock(bucket{minute: v.At.Truncate(time.Minute).Unix(), consumer: v.ConsumerID, credential: v.KeyID, routeID: v.RouteID})
 	c.gatewayValid++
 	if c.service == "" {
 		c.service = v.ServiceID

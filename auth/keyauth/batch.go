@@ -17,8 +17,9 @@ type KeysLookup interface {
 // into one store read of up to maxBatch identifiers, with at most flights
 // reads at a time: a node that meets many keys it has not cached yet (a
 // restart, a new client's fleet) pays a round trip and a statement per
-// batch instead of per key (on SQLite, a read transaction). A lookup with nothing else waiting is read at
-// once, alone: no added latency when the store keeps up.
+// batch instead of per key (on SQLite, a read transaction). A lookup with
+// nothing else waiting is read at once, alone: no added latency when the
+// store keeps up.
 type Batch struct {
 	store    KeysLookup
 	maxBatch int

@@ -148,7 +148,7 @@ func (db *DB) Usage(ctx context.Context, q keygate.UsageQuery) ([]keygate.UsageR
 	// A row may hold nothing but the gateway's VALID verifications of a
 	// request it answered itself without counting it (a refused payload):
 	// not usage.
-	cond = strings.Replace(cmp.Or(cond, `WHERE TRUE`), `WHERE `, `WHERE (allowed > 0 OR rejected > 0 OR verified > 0 OR verify_rejected > 0) AND `, 1)
+	cond = andWhere(cond, `(allowed > 0 OR rejected > 0 OR verified > 0 OR verify_rejected > 0)`)
 	rows, err := db.r.QueryContext(ctx, `SELECT `+bucket+` AS start, consumer_id, credential_id, route_id,
 		CAST(sum(allowed) AS BIGINT), CAST(sum(rejected) AS BIGINT), CAST(sum(bytes_in) AS BIGINT), CAST(sum(bytes_out) AS BIGINT),
 		CAST(sum(verified) AS BIGINT), CAST(sum(verify_rejected) AS BIGINT)
@@ -223,6 +223,15 @@ func (db *DB) PruneUsage(ctx context.Context, before time.Time) (int64, error) {
 			return deleted, err
 		}
 	}
+}
+
+// andWhere adds cond2 to cond, a WHERE clause as countsWhere builds it ("":
+// none).
+func andWhere(cond, cond2 string) string {
+	if cond == "" {
+		return `WHERE ` + cond2
+	}
+	return cond + ` AND ` + cond2
 }
 
 // column is a column a counts query filters on, and the value it must have

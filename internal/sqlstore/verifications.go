@@ -1,7 +1,6 @@
 package sqlstore
 
 import (
-	"cmp"
 	"context"
 	"fmt"
 	"strconv"
@@ -116,9 +115,9 @@ func (db *DB) Verifications(ctx context.Context, q keygate.VerificationQuery) ([
 		// [from, to), each rounded up to a whole hour.
 		usageCond, usageArgs, _, _ := countsWhere("minute", ceilHour(q.From), ceilHour(q.To), q.Limit,
 			column{"credential_id", q.KeyID}, column{"consumer_id", q.ConsumerID}, column{"service_id", q.ServiceID})
-		usageCond = strings.Replace(cmp.Or(usageCond, `WHERE TRUE`), `WHERE `, `WHERE gateway_valid > 0 AND `, 1)
 		counts += ` UNION ALL SELECT minute - ((minute % 3600) + 3600) % 3600, credential_id, consumer_id, service_id,
-			'` + string(keygate.SourceGateway) + `', '` + string(keygate.CodeValid) + `', gateway_valid FROM usage ` + usageCond
+			'` + string(keygate.SourceGateway) + `', '` + string(keygate.CodeValid) + `', gateway_valid
+			FROM usage ` + andWhere(usageCond, `gateway_valid > 0`)
 		args = append(args, usageArgs...)
 	}
 	// The grouped columns in a fixed order; the others read as ''.
