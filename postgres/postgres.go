@@ -111,7 +111,7 @@ func Open(ctx context.Context, url string, opts Options) (*DB, error) {
 		return nil, err
 	}
 	store, err := sqlstore.New(ctx, sqlstore.Config{Writer: sqlDB, Reader: sqlDB, Dialect: dialect,
-		Now: opts.Now, OnChange: opts.OnChange})
+		Now: opts.Now, OnChange: opts.OnChange, ReadKeys: keyReader{sqlDB}.readAll})
 	if err != nil {
 		sqlDB.Close()
 		return nil, err

@@ -6,6 +6,7 @@ import (
 	"math/rand/v2"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -100,6 +101,23 @@ func testUsageAdds(t *testing.T, s suite) {
 		}))
 		rows := e.usage(t, keygate.UsageQuery{CredentialID: "k2", Granularity: keygate.ByMinute})
 		wantUsage(t, rows, []keygate.UsageRow{{Start: m, ConsumerID: "c1", CredentialID: "k2", RouteID: "r1", Allowed: 8}})
+	})
+
+	t.Run("concurrent flushes of the same rows all count", func(t *testing.T) {
+		later := m.Add(time.Hour)
+		flushConcurrently(t, func(f int, ids []string) error {
+			records := make([]keygate.UsageRecord, len(ids))
+			for i, id := range ids {
+				records[i] = keygate.UsageRecord{Minute: later, ConsumerID: "c9", CredentialID: id, Allowed: 1}
+			}
+			return e.store.AddUsage(e.ctx, records)
+		}, func() map[string]int64 {
+			counts := map[string]int64{}
+			for _, r := range e.usage(t, keygate.UsageQuery{ConsumerID: "c9", Granularity: keygate.ByMinute}) {
+				counts[r.CredentialID] = r.Allowed
+			}
+			return counts
+		})
 	})
 
 	t.Run("usage emits no changes", func(t *testing.T) { e.wantChanges(t) })
@@ -438,4 +456,46 @@ func testUsageLimit(t *testing.T, s suite) {
 			t.Errorf("%d days, want 8", len(rows))
 		}
 	})
+}
+
+// flushConcurrently checks that flushes running at once all count: each of
+// flushers goroutines flushes a count of one for ids of its own, then for
+// ids every flush has, three times, and stored must then give each id's
+// total. On PostgreSQL all but one of the flushes lose on the shared ids,
+// after their own ids' statement, and run again: each run must write every
+// row, not what the lost attempt had left.
+func flushConcurrently(t *testing.T, flush func(flusher int, ids []string) error, stored func() map[string]int64) {
+	t.Helper()
+	const flushers, flushes, own, shared = 4, 3, 150, 250 // more than two statements' rows
+	var wg sync.WaitGroup
+	want := map[string]int64{}
+	for f := range flushers {
+		var ids []string
+		for i := range own {
+			ids = append(ids, fmt.Sprintf("flusher%d-%03d", f, i)) // sorts first
+			want[ids[len(ids)-1]] = flushes
+		}
+		for i := range shared {
+			ids = append(ids, fmt.Sprintf("shared%03d", i))
+			want[ids[len(ids)-1]] = flushers * flushes
+		}
+		wg.Go(func() {
+			for range flushes {
+				if err := flush(f, ids); err != nil {
+					t.Error(err)
+					return
+				}
+			}
+		})
+	}
+	wg.Wait()
+	got := stored()
+	if len(got) != len(want) {
+		t.Errorf("%d rows stored, want %d", len(got), len(want))
+	}
+	for id, n := range want {
+		if got[id] != n {
+			t.Errorf("%s: %d, want %d", id, got[id], n)
+		}
+	}
 }

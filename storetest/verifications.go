@@ -137,6 +137,22 @@ func testVerifications(t *testing.T, s suite) {
 			wantVerifications(t, e.verifications(t, keygate.VerificationQuery{GroupBy: []string{"outcome"}}), before...)
 		}
 	})
+	t.Run("concurrent flushes of the same rows all count", func(t *testing.T) {
+		later := h.Add(100 * time.Hour)
+		flushConcurrently(t, func(f int, ids []string) error {
+			counts := make([]keygate.VerificationCount, len(ids))
+			for i, id := range ids {
+				counts[i] = keygate.VerificationCount{Hour: later, KeyID: id, ConsumerID: "c9", Source: gw, Code: keygate.CodeValid, Count: 1}
+			}
+			return e.store.AddVerifications(e.ctx, counts)
+		}, func() map[string]int64 {
+			counts := map[string]int64{}
+			for _, r := range e.verifications(t, keygate.VerificationQuery{ConsumerID: "c9", GroupBy: []string{"key"}}) {
+				counts[r.KeyID] = r.Count
+			}
+			return counts
+		})
+	})
 }
 
 // The gateway's VALID verifications that usage rows carry count as

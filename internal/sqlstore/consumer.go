@@ -12,10 +12,17 @@ const consumerCols = `id, username, custom_id, groups, tags, created_at, updated
 // consumerDest is where a row of consumerCols scans to, for queries that
 // read a consumer along with other columns.
 func consumerDest(c *keygate.Consumer) []any {
+	return appendConsumerDest(make([]any, 0, consumerColumns), c)
+}
+
+// consumerColumns is the number of consumerCols.
+const consumerColumns = 14
+
+func appendConsumerDest(dst []any, c *keygate.Consumer) []any {
 	created, updated := timestamps(&c.Timestamps)
-	return []any{&c.ID, nullStringColumn{&c.Username}, nullStringColumn{&c.CustomID}, listCol(&c.Groups), listCol(&c.Tags),
+	return append(dst, &c.ID, nullStringColumn{&c.Username}, nullStringColumn{&c.CustomID}, listCol(&c.Groups), listCol(&c.Tags),
 		created, updated, jsonColumn[keygate.RotationPolicy]{&c.RotationPolicy}, nullStringColumn{&c.PublicKey},
-		refColumn{&c.Plan}, listCol(&c.Permissions), listCol(&c.Roles), boolPtrColumn{&c.Enabled}, metaColumn{&c.Meta}}
+		refColumn{&c.Plan}, listCol(&c.Permissions), listCol(&c.Roles), boolPtrColumn{&c.Enabled}, metaColumn{&c.Meta})
 }
 
 func scanConsumer(row scanner) (*keygate.Consumer, error) {

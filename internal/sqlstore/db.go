@@ -41,9 +41,12 @@ type Config struct {
 	// without database/sql's work per column (docs/benchmarks.md, "Miss
 	// path").
 	ReadKey func(ctx context.Context, identifier string, dest []any) error
-	// ReadKeys, when set, is LookupKeys' read: the rows of LookupKeyQuery
-	// for identifiers, in one read transaction, each found one into a
-	// dest() of its own, converted as ReadKey's.
+	// ReadKeys, when set, is LookupKeys' read: the rows of LookupKeysQuery
+	// for identifiers (sorted, each once), in one read transaction, each
+	// found one into a dest() of its own, converted as database/sql's Scan
+	// would. SQLite reads them one by one through the key reader's
+	// connection; PostgreSQL in one query through pgx, without database/sql
+	// (docs/benchmarks.md, "Miss path").
 	ReadKeys func(ctx context.Context, identifiers []string, dest func() []any) error
 }
 
@@ -107,8 +110,8 @@ func New(ctx context.Context, cfg Config) (*DB, error) {
 		db.Close()
 		return nil, fmt.Errorf("%s: prepare: %w", d.Name, err)
 	}
-	for i, n := range lookupKeysSizes {
-		if db.lookupKeys[i], err = db.r.prepare(ctx, lookupKeysSQL(n)); err != nil {
+	for i, query := range lookupKeysSQLs {
+		if db.lookupKeys[i], err = db.r.prepare(ctx, query); err != nil {
 			db.Close()
 			return nil, fmt.Errorf("%s: prepare: %w", d.Name, err)
 		}

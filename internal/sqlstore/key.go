@@ -18,8 +18,12 @@ const keyCols = `k.id, k.consumer_id, k.identifier, k.prefix, k.start, k.secret_
 	k.enabled, k.meta, k.credits_remaining, k.credits_refill, k.credits_refilled_at`
 
 // lookupKeySQL reads a key with its consumer: one round trip on the gateway's cache miss.
-var lookupKeySQL = `SELECT ` + keyCols + `, ` + prefixed("c.", consumerCols) + `
-	FROM api_keys k JOIN consumers c ON c.id = k.consumer_id WHERE k.identifier = ?`
+var lookupKeySQL = lookupKeysWhere(`k.identifier = ?`)
+
+func lookupKeysWhere(cond string) string {
+	return `SELECT ` + keyCols + `, ` + prefixed("c.", consumerCols) + `
+	FROM api_keys k JOIN consumers c ON c.id = k.consumer_id WHERE ` + cond
+}
 
 func prefixed(prefix, cols string) string {
 	parts := strings.Split(cols, ", ")
@@ -29,13 +33,28 @@ func prefixed(prefix, cols string) string {
 	return strings.Join(parts, ", ")
 }
 
-func keyDest(k *keygate.APIKey) []any {
+func keyDest(k *keygate.APIKey) []any { return appendKeyDest(make([]any, 0, keyColumns), k) }
+
+// keyColumns is the number of keyCols.
+const keyColumns = 28
+
+func appendKeyDest(dst []any, k *keygate.APIKey) []any {
 	created, updated := timestamps(&k.Timestamps)
-	return []any{&k.ID, &k.Consumer.ID, &k.Identifier, &k.Prefix, &k.Start, &k.SecretHash, &k.Name, &k.Status,
+	return append(dst, &k.ID, &k.Consumer.ID, &k.Identifier, &k.Prefix, &k.Start, &k.SecretHash, &k.Name, &k.Status,
 		listCol(&k.AllowedServices), listCol(&k.AllowedRoutes), listCol(&k.AllowedCIDRs), listCol(&k.Tags),
 		nullTimeColumn{&k.ExpiresAt}, nullTimeColumn{&k.RevokedAt}, created, updated,
 		nullStringColumn{&k.RotatedFrom}, nullStringColumn{&k.SuccessorID}, refColumn{&k.Plan}, &k.Lineage, &k.Imported, listCol(&k.Permissions), listCol(&k.Roles),
-		boolPtrColumn{&k.Enabled}, metaColumn{&k.Meta}, creditsRemaining{&k.Credits}, creditsRefill{&k.Credits}, creditsRefilledAt{&k.Credits}}
+		boolPtrColumn{&k.Enabled}, metaColumn{&k.Meta}, creditsRemaining{&k.Credits}, creditsRefill{&k.Credits}, creditsRefilledAt{&k.Credits})
+}
+
+// lookupDest is where a row of the lookup's columns (a key's, then its
+// consumer's) scans to, in dst's space when it has room: a batch of rows
+// scans through one slice.
+func lookupDest(dst []any, k *keygate.APIKey, c *keygate.Consumer) []any {
+	if cap(dst) < keyColumns+consumerColumns {
+		dst = make([]any, 0, keyColumns+consumerColumns)
+	}
+	return appendConsumerDest(appendKeyDest(dst[:0], k), c)
 }
 
 func scanKey(row scanner) (*keygate.APIKey, error) {
@@ -64,7 +83,7 @@ func LookupKeyQuery() string { return lookupKeySQL }
 
 func (db *DB) LookupKey(ctx context.Context, identifier string) (*keygate.APIKey, *keygate.Consumer, error) {
 	k, c := &keygate.APIKey{}, &keygate.Consumer{}
-	dest := append(keyDest(k), consumerDest(c)...)
+	dest := lookupDest(nil, k, c)
 	var err error
 	if db.readKey != nil {
 		err = db.readKey(ctx, identifier, dest)
@@ -87,13 +106,61 @@ const maxLookupKeys = 256
 // lookupKeysSizes are the IN lists prepared once (padded with a repeated
 // identifier up to the next size): a gateway batches its cache misses
 // (keyauth.Batch) into reads of up to 64 keys, and an IN list parsed anew
-// for each read cost more on SQLite than the reads it saved.
+// for each read cost more on SQLite than the reads it saved. One array
+// parameter (PostgreSQL's = ANY($1)) would be one statement for every
+// size, but PostgreSQL then plans each read anew: its generic plan guesses
+// ten elements, dearer than a small batch's own plan.
 var lookupKeysSizes = [...]int{4, 16, 64}
 
 func lookupKeysSQL(n int) string {
-	return `SELECT ` + keyCols + `, ` + prefixed("c.", consumerCols) + `
-		FROM api_keys k JOIN consumers c ON c.id = k.consumer_id
-		WHERE k.identifier IN (?` + strings.Repeat(", ?", n-1) + `)`
+	return lookupKeysWhere(`k.identifier IN (?` + strings.Repeat(", ?", n-1) + `)`)
+}
+
+// LookupKeysQuery is LookupKeys' query for identifiers (at most 256), with ?
+// placeholders, and its arguments: the one-key query for one identifier,
+// else an IN list of the next of lookupKeysSizes, padded with the last
+// identifier again (which matches no more rows), so that the engine
+// prepares a few statements, not one per batch size. What an engine's
+// Config.ReadKeys may run.
+func LookupKeysQuery(identifiers []string) (query string, args []any) {
+	size, i := lookupKeysSize(len(identifiers))
+	switch {
+	case size == 1:
+		query = lookupKeySQL
+	case i >= 0:
+		query = lookupKeysSQLs[i]
+	default:
+		query = lookupKeysSQL(size)
+	}
+	return query, paddedArgs(identifiers, size)
+}
+
+var lookupKeysSQLs = func() (qs [len(lookupKeysSizes)]string) {
+	for i, n := range lookupKeysSizes {
+		qs[i] = lookupKeysSQL(n)
+	}
+	return qs
+}()
+
+// lookupKeysSize is the IN list's size for n identifiers, and its index in
+// lookupKeysSizes (-1 when it is 1 or more than the largest).
+func lookupKeysSize(n int) (size, i int) {
+	if n > 1 {
+		for i, size := range lookupKeysSizes {
+			if n <= size {
+				return size, i
+			}
+		}
+	}
+	return n, -1
+}
+
+func paddedArgs(identifiers []string, size int) []any {
+	args := make([]any, size)
+	for i := range args {
+		args[i] = identifiers[min(i, len(identifiers)-1)]
+	}
+	return args
 }
 
 // LookupKeys reads the keys of several identifiers in one query; see keygate.KeyStore.
@@ -105,68 +172,74 @@ func (db *DB) LookupKeys(ctx context.Context, identifiers []string) ([]keygate.K
 		return nil, nil
 	}
 	if db.readKeys != nil {
-		return db.readKeysOneByOne(ctx, identifiers)
+		return db.readKeysByEngine(ctx, identifiers)
 	}
-	stmt, size := db.lookup, 1
-	if len(identifiers) > 1 {
-		stmt, size = nil, len(identifiers)
-		for i, n := range lookupKeysSizes {
-			if len(identifiers) <= n && db.lookupKeys[i] != nil {
-				stmt, size = db.lookupKeys[i], n
-				break
-			}
-		}
-	}
-	args := make([]any, size)
-	for i := range args {
-		args[i] = identifiers[min(i, len(identifiers)-1)] // the same key again matches no more rows
-	}
+	size, i := lookupKeysSize(len(identifiers))
+	args := paddedArgs(identifiers, size)
 	var rows *Rows
 	var err error
-	if stmt != nil {
-		rows, err = stmt.QueryContext(ctx, args...)
-	} else {
+	switch {
+	case size == 1:
+		rows, err = db.lookup.QueryContext(ctx, args...)
+	case i >= 0:
+		rows, err = db.lookupKeys[i].QueryContext(ctx, args...)
+	default:
 		rows, err = db.r.QueryContext(ctx, lookupKeysSQL(size), args...)
 	}
 	if err != nil {
 		return nil, storeError(fmt.Errorf("store: lookup keys: %w", err))
 	}
 	defer rows.Close()
-	out := make([]keygate.KeyWithConsumer, 0, len(identifiers))
-	for rows.Next() {
-		k, c := &keygate.APIKey{}, &keygate.Consumer{}
-		if err := rows.Scan(append(keyDest(k), consumerDest(c)...)...); err != nil {
-			return nil, storeError(fmt.Errorf("store: lookup keys: %w", err))
-		}
-		out = append(out, keygate.KeyWithConsumer{Key: k, Consumer: c})
-	}
-	if err := rows.Err(); err != nil {
+	found := lookupRows{out: make([]keygate.KeyWithConsumer, 0, len(identifiers))}
+	if err := found.scan(rows); err != nil {
 		return nil, storeError(fmt.Errorf("store: lookup keys: %w", err))
 	}
-	if err := rolePermissions(ctx, db.r, out); err != nil {
-		return nil, storeError(err)
-	}
-	return out, nil
+	return db.withRolePermissions(ctx, found.out)
 }
 
-// readKeysOneByOne is LookupKeys through Config.ReadKeys: the one-key read
-// for each identifier, all in one read transaction, in the index's order
-// and each identifier once.
-func (db *DB) readKeysOneByOne(ctx context.Context, identifiers []string) ([]keygate.KeyWithConsumer, error) {
+// readKeysByEngine is LookupKeys through Config.ReadKeys: the engine's own
+// read of the identifiers, in the index's order and each identifier once.
+func (db *DB) readKeysByEngine(ctx context.Context, identifiers []string) ([]keygate.KeyWithConsumer, error) {
 	identifiers = slices.Compact(slices.Sorted(slices.Values(identifiers)))
-	out := make([]keygate.KeyWithConsumer, 0, len(identifiers))
-	err := db.readKeys(ctx, identifiers, func() []any {
-		k, c := &keygate.APIKey{}, &keygate.Consumer{}
-		out = append(out, keygate.KeyWithConsumer{Key: k, Consumer: c})
-		return append(keyDest(k), consumerDest(c)...)
-	})
-	if err != nil {
+	found := lookupRows{out: make([]keygate.KeyWithConsumer, 0, len(identifiers))}
+	if err := db.readKeys(ctx, identifiers, found.next); err != nil {
 		return nil, storeError(fmt.Errorf("store: lookup keys: %w", err))
 	}
-	if err := rolePermissions(ctx, db.r, out); err != nil {
+	return db.withRolePermissions(ctx, found.out)
+}
+
+// lookupRows collects rows of the lookup's columns, each a key with its
+// consumer, all scanned through one slice of targets (a new one per row was
+// a kilobyte and a half of garbage per key on a gateway's miss).
+type lookupRows struct {
+	out  []keygate.KeyWithConsumer
+	dest []any
+}
+
+// next is where the next row scans to: a new key and consumer in out.
+func (l *lookupRows) next() []any {
+	k, c := &keygate.APIKey{}, &keygate.Consumer{}
+	l.out = append(l.out, keygate.KeyWithConsumer{Key: k, Consumer: c})
+	l.dest = lookupDest(l.dest, k, c)
+	return l.dest
+}
+
+func (l *lookupRows) scan(rows *Rows) error {
+	for rows.Next() {
+		if err := rows.Scan(l.next()...); err != nil {
+			return err
+		}
+	}
+	return rows.Err()
+}
+
+// withRolePermissions fills in the permissions of the roles the keys and
+// their consumers hold.
+func (db *DB) withRolePermissions(ctx context.Context, kcs []keygate.KeyWithConsumer) ([]keygate.KeyWithConsumer, error) {
+	if err := rolePermissions(ctx, db.r, kcs); err != nil {
 		return nil, storeError(err)
 	}
-	return out, nil
+	return kcs, nil
 }
 
 // recentlyUsedKeysSQL walks the keys in id order and keeps those with a
@@ -190,21 +263,11 @@ func (db *DB) RecentlyUsedKeys(ctx context.Context, since time.Time, after strin
 		return nil, storeError(fmt.Errorf("store: recently used keys: %w", err))
 	}
 	defer rows.Close()
-	var out []keygate.KeyWithConsumer
-	for rows.Next() {
-		k, c := &keygate.APIKey{}, &keygate.Consumer{}
-		if err := rows.Scan(append(keyDest(k), consumerDest(c)...)...); err != nil {
-			return nil, storeError(fmt.Errorf("store: recently used keys: %w", err))
-		}
-		out = append(out, keygate.KeyWithConsumer{Key: k, Consumer: c})
-	}
-	if err := rows.Err(); err != nil {
+	var found lookupRows
+	if err := found.scan(rows); err != nil {
 		return nil, storeError(fmt.Errorf("store: recently used keys: %w", err))
 	}
-	if err := rolePermissions(ctx, db.r, out); err != nil {
-		return nil, storeError(err)
-	}
-	return out, nil
+	return db.withRolePermissions(ctx, found.out)
 }
 
 func (db *DB) ListKeys(ctx context.Context, f keygate.KeyFilter, p keygate.Page) ([]*keygate.APIKey, string, error) {

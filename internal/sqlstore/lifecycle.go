@@ -124,16 +124,13 @@ func (db *DB) DueRotations(ctx context.Context, now time.Time, limit int) ([]*ke
 		return nil, storeError(fmt.Errorf("store: due rotations: %w", err))
 	}
 	defer rows.Close()
-	var due []*keygate.DueRotation
-	for rows.Next() {
-		k, c := &keygate.APIKey{}, &keygate.Consumer{}
-		if err := rows.Scan(append(keyDest(k), consumerDest(c)...)...); err != nil {
-			return nil, storeError(fmt.Errorf("store: due rotations: %w", err))
-		}
-		due = append(due, &keygate.DueRotation{Key: k, Consumer: c, DueAt: c.RotationPolicy.DueAt(k.CreatedAt)})
-	}
-	if err := rows.Err(); err != nil {
+	var found lookupRows
+	if err := found.scan(rows); err != nil {
 		return nil, storeError(fmt.Errorf("store: due rotations: %w", err))
+	}
+	var due []*keygate.DueRotation
+	for _, kc := range found.out {
+		due = append(due, &keygate.DueRotation{Key: kc.Key, Consumer: kc.Consumer, DueAt: kc.Consumer.RotationPolicy.DueAt(kc.Key.CreatedAt)})
 	}
 	return due, nil
 }

@@ -5,6 +5,7 @@ import (
 	"context"
 	"database/sql"
 	"fmt"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -46,10 +47,13 @@ func (db *DB) AddUsage(ctx context.Context, records []keygate.UsageRecord) error
 		}
 	}
 	rows := mergeUsage(records)
+	// The transaction may run again (it lost to another node's flush of the
+	// same rows): each run writes every row.
 	return db.write(ctx, func(tx *Tx) ([]keygate.Change, error) {
-		for len(rows) > 0 {
+		args := make([]any, 0, min(len(rows), usageChunk)*usageColumns)
+		for rows := rows; len(rows) > 0; {
 			n := min(len(rows), usageChunk)
-			args := make([]any, 0, n*usageColumns)
+			args = args[:0]
 			for _, r := range rows[:n] {
 				args = append(args, r.minute, r.consumer, r.credential, r.route, r.Allowed, r.Rejected, r.BytesIn, r.BytesOut,
 					r.Verified, r.VerifyRejected, r.ServiceID, r.GatewayValid)
@@ -80,15 +84,21 @@ type usageKey struct {
 	consumer, credential, route string
 }
 
-// mergeUsage adds up the records that count for one stored row, keeping the
-// order in which each row first appears.
+// mergeUsage adds up the records that count for one stored row, in the
+// order of the index by credential (minute, credential, consumer, route):
+// each chunk then adds to a run of neighbouring index pages. A gateway's
+// flush comes in that order already (meter.Flush), which the sort only
+// checks, and merging neighbours needs no map.
 func mergeUsage(records []keygate.UsageRecord) []usageRow {
-	rows := make([]usageRow, 0, len(records))
-	index := make(map[usageKey]int, len(records))
-	for _, r := range records {
-		k := usageKey{r.Minute.UTC().Truncate(time.Minute).Unix(), r.ConsumerID, r.CredentialID, r.RouteID}
-		if i, ok := index[k]; ok {
-			m := &rows[i].UsageRecord
+	rows := make([]usageRow, len(records))
+	for i, r := range records {
+		rows[i] = usageRow{usageKey{r.Minute.UTC().Truncate(time.Minute).Unix(), r.ConsumerID, r.CredentialID, r.RouteID}, r}
+	}
+	slices.SortStableFunc(rows, func(a, b usageRow) int { return compareUsageKeys(a.usageKey, b.usageKey) })
+	merged := rows[:0]
+	for _, r := range rows {
+		if n := len(merged); n > 0 && merged[n-1].usageKey == r.usageKey {
+			m := &merged[n-1].UsageRecord
 			m.Allowed += r.Allowed
 			m.Rejected += r.Rejected
 			m.BytesIn += r.BytesIn
@@ -99,10 +109,14 @@ func mergeUsage(records []keygate.UsageRecord) []usageRow {
 			m.ServiceID = cmp.Or(m.ServiceID, r.ServiceID)
 			continue
 		}
-		index[k] = len(rows)
-		rows = append(rows, usageRow{k, r})
+		merged = append(merged, r)
 	}
-	return rows
+	return merged
+}
+
+func compareUsageKeys(a, b usageKey) int {
+	return cmp.Or(cmp.Compare(a.minute, b.minute), strings.Compare(a.credential, b.credential),
+		strings.Compare(a.consumer, b.consumer), strings.Compare(a.route, b.route))
 }
 
 // execChunk runs the upsert of n rows (sqlOf(n)) with args: whole chunks

@@ -47,10 +47,12 @@ func (db *DB) AddVerifications(ctx context.Context, counts []keygate.Verificatio
 		index[k] = len(rows)
 		rows = append(rows, row{k, c.Count})
 	}
+	// Run again after losing to another node's flush, it writes every row.
 	return db.write(ctx, func(tx *Tx) ([]keygate.Change, error) {
-		for len(rows) > 0 {
+		args := make([]any, 0, min(len(rows), usageChunk)*7)
+		for rows := rows; len(rows) > 0; {
 			n := min(len(rows), usageChunk)
-			args := make([]any, 0, n*7)
+			args = args[:0]
 			for _, r := range rows[:n] {
 				args = append(args, r.hour, r.keyID, r.consumer, r.service, r.source, r.code, r.n)
 			}
