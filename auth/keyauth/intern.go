@@ -1,7 +1,6 @@
 package keyauth
 
 import (
-	"reflect"
 	"runtime"
 	"sync"
 	"weak"
@@ -30,7 +29,7 @@ func (in *interner) intern(c *keygate.Consumer) *keygate.Consumer {
 	}
 	in.mu.Lock()
 	defer in.mu.Unlock()
-	if held := in.m[c.ID].Value(); held != nil && reflect.DeepEqual(held, c) {
+	if held := in.m[c.ID].Value(); held != nil && held.Equal(c) {
 		return held
 	}
 	if in.m == nil {

@@ -292,7 +292,8 @@ func (m *Main) Run(ctx context.Context) (err error) {
 		m.Replay = hmacauth.NewReplayCache(hmacauth.ReplayOptions{Now: m.Now})
 	}
 	if m.Config.UsageFlushInterval > 0 {
-		m.Meter = meter.New(m.Store, meter.Options{FlushInterval: m.Config.UsageFlushInterval, Logger: m.Logger, Metrics: m.Metrics})
+		m.Meter = meter.New(m.Store, meter.Options{FlushInterval: m.Config.UsageFlushInterval, BatchSize: m.Config.usageBatch(),
+			Logger: m.Logger, Metrics: m.Metrics})
 	}
 	anomalies, err := m.newAnomalyDetector()
 	if err != nil {

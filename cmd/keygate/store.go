@@ -63,6 +63,23 @@ func (c *Config) openStore(ctx context.Context, now func() time.Time, onChange k
 	return db, nil
 }
 
+// usageBatch is how many usage records one write of a flush holds. On
+// SQLite, 20,000, not the meter's 1,000: every commit makes each of the key
+// reader's connections drop its mapping of the file, and mapping the pages
+// in again was a fifth of the page faults of a gateway meeting many new keys
+// (docs/benchmarks.md, "Miss path"). The price is a longer write, which
+// other writes wait for: about 0.3 s of CPU at 20,000 records
+// (BenchmarkUsageFlush: 13.6–13.9 ms per 1,000), reached only by a node
+// that meets 2,000 new keys a second. PostgreSQL keeps the default: its
+// readers keep nothing per commit, and a flush that loses to another node's
+// runs again whole.
+func (c *Config) usageBatch() int {
+	if c.usesPostgres() {
+		return 0
+	}
+	return 20_000
+}
+
 // redactURL is a store URL fit for messages: without its password.
 func redactURL(s string) string {
 	i := strings.Index(s, "://")
