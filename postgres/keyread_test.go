@@ -11,6 +11,7 @@ import (
 	"github.com/keygate/keygate"
 	"github.com/keygate/keygate/internal/cpubench"
 	"github.com/keygate/keygate/internal/sqlstore"
+	"github.com/keygate/keygate/storetest"
 )
 
 // openWithSQLReads opens a store in a new schema, and beside it the same
@@ -20,12 +21,7 @@ func openWithSQLReads(tb testing.TB) (db *DB, viaSQL *sqlstore.DB) {
 	tb.Helper()
 	db = open(tb, testSchema(tb), Options{})
 	tb.Cleanup(func() { db.Close() })
-	viaSQL, err := sqlstore.New(context.Background(), sqlstore.Config{Writer: db.db, Reader: db.db, Dialect: dialect})
-	if err != nil {
-		tb.Fatal(err)
-	}
-	tb.Cleanup(func() { viaSQL.Close() })
-	return db, viaSQL
+	return db, storetest.WithSQLReads(tb, db.DB)
 }
 
 // TestKeyReader: LookupKeys through pgx gives what database/sql's read
@@ -95,26 +91,9 @@ func TestKeyReader(t *testing.T) {
 // (keyauth.Batch), read through pgx and through database/sql. The server's
 // CPU is not in it.
 func BenchmarkLookupKeys(b *testing.B) {
-	const consumers, keysEach = 100, 10
 	db, viaSQL := openWithSQLReads(b)
 	ctx := context.Background()
-	var identifiers []string
-	for i := range consumers {
-		c := &keygate.Consumer{Username: fmt.Sprintf("c%03d", i), Groups: []string{"partners"}}
-		if err := db.CreateConsumer(ctx, c); err != nil {
-			b.Fatal(err)
-		}
-		for j := range keysEach {
-			k := &keygate.APIKey{
-				Consumer: keygate.Ref{ID: c.ID}, Identifier: fmt.Sprintf("ident%03d%02d", i, j), Prefix: "kg_live",
-				SecretHash: make([]byte, 32), AllowedCIDRs: []string{"10.0.0.0/8"},
-			}
-			if err := db.CreateKey(ctx, k); err != nil {
-				b.Fatal(err)
-			}
-			identifiers = append(identifiers, k.Identifier)
-		}
-	}
+	identifiers := storetest.LookupKeysFixture(b, db)
 	for _, batch := range []int{1, 16} {
 		for _, bb := range []struct {
 			name  string

@@ -393,26 +393,9 @@ func TestMigrationDedupesAdminTokenNames(t *testing.T) {
 }
 
 func BenchmarkLookupKey(b *testing.B) {
-	const consumers, keysEach = 100, 10
 	db, viaSQL := openWithSQLReads(b)
 	ctx := context.Background()
-	var identifiers []string
-	for i := range consumers {
-		c := &keygate.Consumer{Username: fmt.Sprintf("c%03d", i), Groups: []string{"partners"}}
-		if err := db.CreateConsumer(ctx, c); err != nil {
-			b.Fatal(err)
-		}
-		for j := range keysEach {
-			k := &keygate.APIKey{
-				Consumer: keygate.Ref{ID: c.ID}, Identifier: fmt.Sprintf("ident%03d%02d", i, j), Prefix: "kg_live",
-				SecretHash: make([]byte, 32), AllowedCIDRs: []string{"10.0.0.0/8"},
-			}
-			if err := db.CreateKey(ctx, k); err != nil {
-				b.Fatal(err)
-			}
-			identifiers = append(identifiers, k.Identifier)
-		}
-	}
+	identifiers := storetest.LookupKeysFixture(b, db)
 	for _, bb := range []struct {
 		name  string
 		store *sqlstore.DB
@@ -454,12 +437,7 @@ func openWithSQLReads(tb testing.TB) (db *DB, viaSQL *sqlstore.DB) {
 	tb.Helper()
 	db = open(tb, filepath.Join(tb.TempDir(), "keygate.db"), Options{})
 	tb.Cleanup(func() { db.Close() })
-	viaSQL, err := sqlstore.New(context.Background(), sqlstore.Config{Writer: db.w, Reader: db.r, Dialect: dialect, Now: db.now})
-	if err != nil {
-		tb.Fatal(err)
-	}
-	tb.Cleanup(func() { viaSQL.Close() })
-	return db, viaSQL
+	return db, storetest.WithSQLReads(tb, db.DB)
 }
 
 // TestKeyReader: LookupKey through the key reader gives what database/sql's

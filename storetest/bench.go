@@ -8,6 +8,7 @@ import (
 
 	"github.com/keygate/keygate"
 	"github.com/keygate/keygate/internal/cpubench"
+	"github.com/keygate/keygate/internal/sqlstore"
 )
 
 // BenchmarkUsageFlush times what a gateway's usage flush costs the store:
@@ -63,4 +64,42 @@ func BenchmarkVerificationFlush(b *testing.B, store keygate.Store, n int) {
 	if cpu := cpubench.Process() - cpu0; cpu > 0 {
 		b.ReportMetric(float64(cpu.Nanoseconds())/float64(b.N), "cpu-ns/op")
 	}
+}
+
+// LookupKeysFixture creates the keys the key-lookup benchmarks read: 100
+// consumers of ten keys each, and returns the keys' identifiers.
+func LookupKeysFixture(b *testing.B, store keygate.Store) []string {
+	b.Helper()
+	const consumers, keysEach = 100, 10
+	ctx := context.Background()
+	var identifiers []string
+	for i := range consumers {
+		c := &keygate.Consumer{Username: fmt.Sprintf("c%03d", i), Groups: []string{"partners"}}
+		if err := store.CreateConsumer(ctx, c); err != nil {
+			b.Fatal(err)
+		}
+		for j := range keysEach {
+			k := &keygate.APIKey{
+				Consumer: keygate.Ref{ID: c.ID}, Identifier: fmt.Sprintf("ident%03d%02d", i, j), Prefix: "kg_live",
+				SecretHash: make([]byte, 32), AllowedCIDRs: []string{"10.0.0.0/8"},
+			}
+			if err := store.CreateKey(ctx, k); err != nil {
+				b.Fatal(err)
+			}
+			identifiers = append(identifiers, k.Identifier)
+		}
+	}
+	return identifiers
+}
+
+// WithSQLReads is db.WithSQLReads, closed when tb ends (before db, which
+// tb's cleanups registered earlier close later).
+func WithSQLReads(tb testing.TB, db *sqlstore.DB) *sqlstore.DB {
+	tb.Helper()
+	viaSQL, err := db.WithSQLReads(context.Background())
+	if err != nil {
+		tb.Fatal(err)
+	}
+	tb.Cleanup(func() { viaSQL.Close() })
+	return viaSQL
 }

@@ -127,6 +127,13 @@ func New(ctx context.Context, cfg Config) (*DB, error) {
 	return db, nil
 }
 
+// WithSQLReads returns a store on db's database that reads keys through
+// database/sql, not through the engine's Config.ReadKey and ReadKeys: what
+// an engine's tests compare its own reads with. Close it before db.
+func (db *DB) WithSQLReads(ctx context.Context) (*DB, error) {
+	return New(ctx, Config{Writer: db.w.db, Reader: db.r.db, Dialect: db.d, Now: db.now})
+}
+
 // Close closes the prepared statements; the caller closes the database.
 func (db *DB) Close() error {
 	var errs []error
