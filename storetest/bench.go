@@ -8,7 +8,6 @@ import (
 
 	"github.com/keygate/keygate"
 	"github.com/keygate/keygate/internal/cpubench"
-	"github.com/keygate/keygate/internal/sqlstore"
 )
 
 // BenchmarkUsageFlush times what a gateway's usage flush costs the store:
@@ -90,16 +89,4 @@ func LookupKeysFixture(b *testing.B, store keygate.Store) []string {
 		}
 	}
 	return identifiers
-}
-
-// WithSQLReads is db.WithSQLReads, closed when tb ends (before db, which
-// tb's cleanups registered earlier close later).
-func WithSQLReads(tb testing.TB, db *sqlstore.DB) *sqlstore.DB {
-	tb.Helper()
-	viaSQL, err := db.WithSQLReads(context.Background())
-	if err != nil {
-		tb.Fatal(err)
-	}
-	tb.Cleanup(func() { viaSQL.Close() })
-	return viaSQL
 }

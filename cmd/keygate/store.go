@@ -66,8 +66,8 @@ func (c *Config) openStore(ctx context.Context, now func() time.Time, onChange k
 // usageBatch is how many usage records one write of a flush holds. On
 // SQLite, 20,000, not the meter's 1,000: every commit makes each of the key
 // reader's connections drop its mapping of the file, and mapping the pages
-// in again was a fifth of the page faults of a gateway meeting many new keys
-// (docs/benchmarks.md, "Miss path"). The price is a longer write, which
+// in again was 28 % of the page faults of a gateway meeting many new keys
+// (docs/benchmarks.md, session of 2026-12-07, fourth). The price is a longer write, which
 // other writes wait for: about 0.3 s of CPU at 20,000 records
 // (BenchmarkUsageFlush: 13.6–13.9 ms per 1,000), reached only by a node
 // that meets 2,000 new keys a second. PostgreSQL keeps the default: its
