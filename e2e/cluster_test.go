@@ -195,6 +195,11 @@ func TestClusterNodeResyncsAfterLosingRedis(t *testing.T) {
 	}
 	b.waitLog(t, "change bus: subscribed", 1) // b's first resync is behind it
 	within(t, time.Second, "b before", http.StatusOK, call)
+	// The key's creation reaches b through Redis too, and drops what b
+	// cached of the key; b must hold the key after that, so that only the
+	// resync can make it refuse it.
+	time.Sleep(200 * time.Millisecond)
+	within(t, time.Second, "b before, cached", http.StatusOK, call)
 
 	cable.cut()
 	if _, err := a.admin.RevokeKey(context.Background(), k.ID); err != nil {
