@@ -72,6 +72,13 @@ var dialect = &sqlstore.Dialect{
 	},
 	ForUpdate: ` FOR UPDATE`,
 	EmptyBlob: `'\x'::bytea`,
+	ArrayRows: func(types ...string) string {
+		params := make([]string, len(types))
+		for i, t := range types {
+			params[i] = `CAST(? AS ` + t + `[])`
+		}
+		return `unnest(` + strings.Join(params, `, `) + `)`
+	},
 }
 
 // migrations holds the schema as numbered files, NNNN_what.sql, with the

@@ -59,11 +59,8 @@ type DB struct {
 	lookup, lookupHMAC *Stmt
 	// lookupKeys are LookupKeys' reads of lookupKeysSizes identifiers.
 	lookupKeys [len(lookupKeysSizes)]*Stmt
-	// addUsage and addVerifications are the usage flush's upserts of a
-	// whole chunk (usageChunk rows), on the writer: parsing their text
-	// anew for each statement was a fifth of a flush's CPU on SQLite
-	// (docs/benchmarks.md, "Miss path").
-	addUsage, addVerifications *Stmt
+	// addUsage and addVerifications are the usage flush's upserts.
+	addUsage, addVerifications *bulkWrite
 	now                        func() time.Time
 	onChange                   keygate.ChangeFunc
 	shredFn                    func(ctx context.Context)
@@ -116,13 +113,12 @@ func New(ctx context.Context, cfg Config) (*DB, error) {
 			return nil, fmt.Errorf("%s: prepare: %w", d.Name, err)
 		}
 	}
-	if db.addUsage, err = db.w.prepare(ctx, addUsageSQL(usageChunk)); err != nil {
-		db.Close()
-		return nil, fmt.Errorf("%s: prepare: %w", d.Name, err)
-	}
-	if db.addVerifications, err = db.w.prepare(ctx, addVerificationsSQL(usageChunk)); err != nil {
-		db.Close()
-		return nil, fmt.Errorf("%s: prepare: %w", d.Name, err)
+	db.addUsage, db.addVerifications = addUsage(), addVerifications()
+	for _, w := range []*bulkWrite{db.addUsage, db.addVerifications} {
+		if err := w.prepare(ctx, db.w); err != nil {
+			db.Close()
+			return nil, fmt.Errorf("%s: prepare: %w", d.Name, err)
+		}
 	}
 	return db, nil
 }
@@ -137,7 +133,13 @@ func (db *DB) WithSQLReads(ctx context.Context) (*DB, error) {
 // Close closes the prepared statements; the caller closes the database.
 func (db *DB) Close() error {
 	var errs []error
-	for _, stmt := range append([]*Stmt{db.lookup, db.lookupHMAC, db.addUsage, db.addVerifications}, db.lookupKeys[:]...) {
+	stmts := append([]*Stmt{db.lookup, db.lookupHMAC}, db.lookupKeys[:]...)
+	for _, w := range []*bulkWrite{db.addUsage, db.addVerifications} {
+		if w != nil {
+			stmts = append(stmts, w.stmt)
+		}
+	}
+	for _, stmt := range stmts {
 		if stmt != nil {
 			errs = append(errs, stmt.Close())
 		}

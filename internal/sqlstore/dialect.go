@@ -44,6 +44,11 @@ type Dialect struct {
 	ForUpdate string
 	// EmptyBlob is the literal of an empty byte string.
 	EmptyBlob string
+	// ArrayRows, when set, is a FROM source of rows whose columns come as
+	// one array parameter each, of the SQL types given (PostgreSQL's
+	// unnest): bulk writes then bind an array a column instead of a
+	// placeholder a value (bulkWrite).
+	ArrayRows func(types ...string) string
 
 	rebound sync.Map // query → query with $N placeholders
 }

@@ -3,7 +3,6 @@ package sqlstore
 import (
 	"cmp"
 	"context"
-	"database/sql"
 	"fmt"
 	"slices"
 	"strconv"
@@ -22,19 +21,20 @@ const defaultUsageLimit = 10_000
 // all the time.
 //
 // Records of the same minute, consumer, credential and route are added up
-// first, then written by usageChunk in one upsert statement: a gateway that
-// meets many keys flushes a row per key, and a statement per row cost a
-// round trip each on PostgreSQL and most of the flush's CPU on SQLite
-// (docs/benchmarks.md). PostgreSQL refuses one statement that touches a row
-// twice, hence the merge.
+// first, then written in bulk (bulkWrite): a gateway that meets many keys
+// flushes a row per key, and a statement per row cost a round trip each on
+// PostgreSQL and most of the flush's CPU on SQLite (docs/benchmarks.md).
+// PostgreSQL refuses one statement that touches a row twice, hence the
+// merge. The columns are made once: a transaction run again (it lost to
+// another node's flush of the same rows) writes every row again.
 func (db *DB) AddUsage(ctx context.Context, records []keygate.UsageRecord) error {
 	if len(records) == 0 {
 		return nil
 	}
 	for i, r := range records {
-		field := "records[" + strconv.Itoa(i) + "]"
+		field := func() string { return "records[" + strconv.Itoa(i) + "]" }
 		if r.Minute.IsZero() {
-			return keygate.Errorf(keygate.EINVALID, "%s.minute: required", field)
+			return keygate.Errorf(keygate.EINVALID, "%s.minute: required", field())
 		}
 		for _, c := range []struct {
 			name string
@@ -42,36 +42,18 @@ func (db *DB) AddUsage(ctx context.Context, records []keygate.UsageRecord) error
 		}{{"allowed", r.Allowed}, {"rejected", r.Rejected}, {"bytes_in", r.BytesIn}, {"bytes_out", r.BytesOut},
 			{"verified", r.Verified}, {"verify_rejected", r.VerifyRejected}, {"gateway_valid", r.GatewayValid}} {
 			if c.n < 0 {
-				return keygate.Errorf(keygate.EINVALID, "%s.%s: must not be negative", field, c.name)
+				return keygate.Errorf(keygate.EINVALID, "%s.%s: must not be negative", field(), c.name)
 			}
 		}
 	}
-	rows := mergeUsage(records)
-	// The transaction may run again (it lost to another node's flush of the
-	// same rows): each run writes every row.
+	columns := usageColumns(mergeUsage(records))
 	return db.write(ctx, func(tx *Tx) ([]keygate.Change, error) {
-		args := make([]any, 0, min(len(rows), usageChunk)*usageColumns)
-		for rows := rows; len(rows) > 0; {
-			n := min(len(rows), usageChunk)
-			args = args[:0]
-			for _, r := range rows[:n] {
-				args = append(args, r.minute, r.consumer, r.credential, r.route, r.Allowed, r.Rejected, r.BytesIn, r.BytesOut,
-					r.Verified, r.VerifyRejected, r.ServiceID, r.GatewayValid)
-			}
-			if _, err := tx.execChunk(ctx, db.addUsage, addUsageSQL, n, args); err != nil {
-				return nil, fmt.Errorf("store: add usage: %w", err)
-			}
-			rows = rows[n:]
+		if err := db.addUsage.exec(ctx, tx, columns...); err != nil {
+			return nil, fmt.Errorf("store: add usage: %w", err)
 		}
 		return nil, nil
 	})
 }
-
-// usageChunk is the most rows one upsert statement writes: 12 placeholders a
-// row, far below either engine's limit on placeholders.
-const usageChunk = 128
-
-const usageColumns = 12
 
 // usageRow is a usage record keyed as stored: the minute as unix seconds.
 type usageRow struct {
@@ -119,32 +101,30 @@ func compareUsageKeys(a, b usageKey) int {
 		strings.Compare(a.consumer, b.consumer), strings.Compare(a.route, b.route))
 }
 
-// execChunk runs the upsert of n rows (sqlOf(n)) with args: whole chunks
-// through full, the statement prepared for usageChunk rows.
-func (t *Tx) execChunk(ctx context.Context, full *Stmt, sqlOf func(int) string, n int, args []any) (sql.Result, error) {
-	if n == usageChunk && full != nil {
-		return t.Stmt(ctx, full).ExecContext(ctx, args...)
-	}
-	return t.ExecContext(ctx, sqlOf(n), args...)
-}
-
-// addUsageSQL is the upsert of n rows.
-func addUsageSQL(n int) string {
-	var b strings.Builder
-	b.WriteString(`INSERT INTO usage (minute, consumer_id, credential_id, route_id, allowed, rejected, bytes_in, bytes_out, verified, verify_rejected, service_id, gateway_valid) VALUES `)
-	for i := range n {
-		if i > 0 {
-			b.WriteString(", ")
-		}
-		b.WriteString("(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)")
-	}
-	b.WriteString(` ON CONFLICT (minute, consumer_id, credential_id, route_id) DO UPDATE SET
+// addUsage is the upsert of usage rows, in the columns of usageColumns.
+func addUsage() *bulkWrite {
+	return newBulkWrite(`INSERT INTO usage (minute, consumer_id, credential_id, route_id, allowed, rejected, bytes_in, bytes_out, verified, verify_rejected, service_id, gateway_valid)`,
+		[]string{"bigint", "text", "text", "text", "bigint", "bigint", "bigint", "bigint", "bigint", "bigint", "text", "bigint"},
+		`ON CONFLICT (minute, consumer_id, credential_id, route_id) DO UPDATE SET
 		allowed = usage.allowed + excluded.allowed, rejected = usage.rejected + excluded.rejected,
 		bytes_in = usage.bytes_in + excluded.bytes_in, bytes_out = usage.bytes_out + excluded.bytes_out,
 		verified = usage.verified + excluded.verified, verify_rejected = usage.verify_rejected + excluded.verify_rejected,
 		service_id = CASE WHEN usage.service_id = '' THEN excluded.service_id ELSE usage.service_id END,
 		gateway_valid = usage.gateway_valid + excluded.gateway_valid`)
-	return b.String()
+}
+
+// usageColumns are rows as addUsage's columns.
+func usageColumns(rows []usageRow) []any {
+	n := len(rows)
+	minute, allowed, rejected, bytesIn, bytesOut := make([]int64, n), make([]int64, n), make([]int64, n), make([]int64, n), make([]int64, n)
+	verified, verifyRejected, gatewayValid := make([]int64, n), make([]int64, n), make([]int64, n)
+	consumer, credential, route, service := make([]string, n), make([]string, n), make([]string, n), make([]string, n)
+	for i, r := range rows {
+		minute[i], consumer[i], credential[i], route[i] = r.minute, r.consumer, r.credential, r.route
+		allowed[i], rejected[i], bytesIn[i], bytesOut[i] = r.Allowed, r.Rejected, r.BytesIn, r.BytesOut
+		verified[i], verifyRejected[i], service[i], gatewayValid[i] = r.Verified, r.VerifyRejected, r.ServiceID, r.GatewayValid
+	}
+	return []any{minute, consumer, credential, route, allowed, rejected, bytesIn, bytesOut, verified, verifyRejected, service, gatewayValid}
 }
 
 func (db *DB) Usage(ctx context.Context, q keygate.UsageQuery) ([]keygate.UsageRow, error) {

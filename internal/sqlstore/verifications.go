@@ -47,36 +47,27 @@ func (db *DB) AddVerifications(ctx context.Context, counts []keygate.Verificatio
 		index[k] = len(rows)
 		rows = append(rows, row{k, c.Count})
 	}
+	n := len(rows)
+	hour, count := make([]int64, n), make([]int64, n)
+	keyID, consumer, service, source, code := make([]string, n), make([]string, n), make([]string, n), make([]string, n), make([]string, n)
+	for i, r := range rows {
+		hour[i], keyID[i], consumer[i], service[i], source[i], code[i], count[i] = r.hour, r.keyID, r.consumer, r.service, r.source, r.code, r.n
+	}
 	// Run again after losing to another node's flush, it writes every row.
 	return db.write(ctx, func(tx *Tx) ([]keygate.Change, error) {
-		args := make([]any, 0, min(len(rows), usageChunk)*7)
-		for rows := rows; len(rows) > 0; {
-			n := min(len(rows), usageChunk)
-			args = args[:0]
-			for _, r := range rows[:n] {
-				args = append(args, r.hour, r.keyID, r.consumer, r.service, r.source, r.code, r.n)
-			}
-			if _, err := tx.execChunk(ctx, db.addVerifications, addVerificationsSQL, n, args); err != nil {
-				return nil, fmt.Errorf("store: add verifications: %w", err)
-			}
-			rows = rows[n:]
+		if err := db.addVerifications.exec(ctx, tx, hour, keyID, consumer, service, source, code, count); err != nil {
+			return nil, fmt.Errorf("store: add verifications: %w", err)
 		}
 		return nil, nil
 	})
 }
 
-func addVerificationsSQL(n int) string {
-	var b strings.Builder
-	b.WriteString(`INSERT INTO verification_counts (hour, key_id, consumer_id, service_id, source, code, n) VALUES `)
-	for i := range n {
-		if i > 0 {
-			b.WriteString(", ")
-		}
-		b.WriteString("(?, ?, ?, ?, ?, ?, ?)")
-	}
-	b.WriteString(` ON CONFLICT (hour, key_id, consumer_id, service_id, source, code) DO UPDATE SET
+// addVerifications is the upsert of verification counts.
+func addVerifications() *bulkWrite {
+	return newBulkWrite(`INSERT INTO verification_counts (hour, key_id, consumer_id, service_id, source, code, n)`,
+		[]string{"bigint", "text", "text", "text", "text", "text", "bigint"},
+		`ON CONFLICT (hour, key_id, consumer_id, service_id, source, code) DO UPDATE SET
 		n = verification_counts.n + excluded.n`)
-	return b.String()
 }
 
 // verificationColumns are the columns of the fields counts group by.
