@@ -14,12 +14,11 @@ type KeysLookup interface {
 }
 
 // Batch is a KeyLookup that coalesces concurrent lookups of different keys
-// into one store read of up to maxBatch identifiers, with at most flights
-// reads at a time: a node that meets many keys it has not cached yet (a
-// restart, a new client's fleet) pays a round trip and a statement per
-// batch instead of per key (on SQLite, a read transaction). A lookup with
-// nothing else waiting is read at once, alone: no added latency when the
-// store keeps up.
+// into one store read of up to maxBatch identifiers: a node that meets many
+// keys it has not cached yet (a restart, a new client's fleet) pays a round
+// trip and a statement per batch instead of per key (on SQLite, a read
+// transaction). A lookup with no read out is read at once, alone: no added
+// latency when the store keeps up.
 type Batch struct {
 	store    KeysLookup
 	maxBatch int
@@ -39,14 +38,18 @@ type lookup struct {
 }
 
 // NewBatch returns a batching KeyLookup over store: up to maxBatch
-// identifiers a read, up to flights reads at once (defaults 64 and 2).
+// identifiers a read (default 64), and up to flights reads at once (default
+// 2), the second only while a full batch waits.
 //
-// Two flights, not more: a read's cost on PostgreSQL is mostly the
-// statement's, whatever its size, so the fewer reads at once, the more keys
-// each carries. With four, a gateway meeting only new keys read about 3.5
-// a statement and the server spent 34–42 µs of CPU per key; with two, about
-// 6 and 23–27 µs (docs/benchmarks.md, session of 2026-12-07, later). Two
-// rather than one, so that one slow read does not hold every miss behind it.
+// One read at a time while it keeps up: a read costs mostly per statement
+// (PostgreSQL) or per read transaction (SQLite), whatever its size, so the
+// fewer reads at once, the more keys each carries. A gateway meeting only
+// new keys read about 3.5 keys a statement with four reads at once, 6 to 10
+// with two, and about 35 with one at a time; on SQLite that took keygate's
+// CPU per miss from 140–152 to 120–126 µs and p99 from 21–24 to 16–20 ms
+// (docs/benchmarks.md). Another read starts when a whole batch waits, so
+// that a slow read, or more misses than one read at a time can carry, does
+// not hold every miss behind it.
 func NewBatch(store KeysLookup, maxBatch, flights int) *Batch {
 	if maxBatch <= 0 {
 		maxBatch = 64
@@ -63,7 +66,7 @@ func (b *Batch) LookupKey(ctx context.Context, identifier string) (*keygate.APIK
 	l := &lookup{identifier: identifier, done: make(chan struct{})}
 	b.mu.Lock()
 	b.waiting = append(b.waiting, l)
-	fly := b.inFlight < b.flights
+	fly := b.inFlight == 0 || b.inFlight < b.flights && len(b.waiting) >= b.maxBatch
 	if fly {
 		b.inFlight++
 	}

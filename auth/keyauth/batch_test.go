@@ -99,6 +99,34 @@ func TestBatch(t *testing.T) {
 	}
 }
 
+// TestBatchSecondRead: while a read is out, the lookups after it wait for
+// the next read, and a second read starts only once a whole batch waits.
+func TestBatchSecondRead(t *testing.T) {
+	store := &heldKeys{keys: map[string]*keygate.APIKey{}, release: make(chan struct{})}
+	b := keyauth.NewBatch(store, 4, 2)
+	var wg sync.WaitGroup
+	lookUp := func(ids ...string) {
+		for _, id := range ids {
+			wg.Go(func() { b.LookupKey(context.Background(), id) })
+		}
+		time.Sleep(50 * time.Millisecond) // all of them waiting or reading
+	}
+	lookUp("first")
+	lookUp("a", "b", "c")
+	if got := store.reads.Load(); got != 1 {
+		t.Errorf("with three lookups waiting: %d reads, want 1", got)
+	}
+	lookUp("d")
+	if got := store.reads.Load(); got != 2 {
+		t.Errorf("with a whole batch waiting: %d reads, want 2", got)
+	}
+	close(store.release)
+	wg.Wait()
+	if got := store.reads.Load(); got != 2 {
+		t.Errorf("%d reads in all, want 2", got)
+	}
+}
+
 // TestBatchWithVerifier: the verifier over a batching lookup on the real
 // store gives the same codes.
 func TestBatchWithVerifier(t *testing.T) {
