@@ -11,8 +11,8 @@ import (
 )
 
 // AddVerifications adds verification counts in one transaction, merged and
-// upserted in chunks as AddUsage does. Like usage, counts are not audited
-// and emit no Change.
+// written in bulk as AddUsage does. Like usage, counts are not audited and
+// emit no Change.
 func (db *DB) AddVerifications(ctx context.Context, counts []keygate.VerificationCount) error {
 	if len(counts) == 0 {
 		return nil
@@ -22,40 +22,34 @@ func (db *DB) AddVerifications(ctx context.Context, counts []keygate.Verificatio
 		keyID, consumer, service, source, code string
 	}
 	index := make(map[key]int, len(counts))
-	type row struct {
-		key
-		n int64
-	}
-	rows := make([]row, 0, len(counts))
+	// The columns of addVerifications, one row a key.
+	var hour, n []int64
+	var keyID, consumer, service, source, code []string
 	for i, c := range counts {
-		field := "counts[" + strconv.Itoa(i) + "]"
+		field := func() string { return "counts[" + strconv.Itoa(i) + "]" }
 		switch {
 		case c.Hour.IsZero():
-			return keygate.Errorf(keygate.EINVALID, "%s.hour: required", field)
+			return keygate.Errorf(keygate.EINVALID, "%s.hour: required", field())
 		case c.Source != keygate.SourceGateway && c.Source != keygate.SourceVerify:
-			return keygate.Errorf(keygate.EINVALID, "%s.source: must be gateway or verify", field)
+			return keygate.Errorf(keygate.EINVALID, "%s.source: must be gateway or verify", field())
 		case c.Code == "":
-			return keygate.Errorf(keygate.EINVALID, "%s.code: required", field)
+			return keygate.Errorf(keygate.EINVALID, "%s.code: required", field())
 		case c.Count < 0:
-			return keygate.Errorf(keygate.EINVALID, "%s.count: must not be negative", field)
+			return keygate.Errorf(keygate.EINVALID, "%s.count: must not be negative", field())
 		}
 		k := key{c.Hour.UTC().Truncate(time.Hour).Unix(), c.KeyID, c.ConsumerID, c.ServiceID, string(c.Source), string(c.Code)}
-		if i, ok := index[k]; ok {
-			rows[i].n += c.Count
+		if row, ok := index[k]; ok {
+			n[row] += c.Count
 			continue
 		}
-		index[k] = len(rows)
-		rows = append(rows, row{k, c.Count})
-	}
-	n := len(rows)
-	hour, count := make([]int64, n), make([]int64, n)
-	keyID, consumer, service, source, code := make([]string, n), make([]string, n), make([]string, n), make([]string, n), make([]string, n)
-	for i, r := range rows {
-		hour[i], keyID[i], consumer[i], service[i], source[i], code[i], count[i] = r.hour, r.keyID, r.consumer, r.service, r.source, r.code, r.n
+		index[k] = len(hour)
+		hour, keyID, consumer, service, source, code = append(hour, k.hour), append(keyID, k.keyID), append(consumer, k.consumer),
+			append(service, k.service), append(source, k.source), append(code, k.code)
+		n = append(n, c.Count)
 	}
 	// Run again after losing to another node's flush, it writes every row.
 	return db.write(ctx, func(tx *Tx) ([]keygate.Change, error) {
-		if err := db.addVerifications.exec(ctx, tx, hour, keyID, consumer, service, source, code, count); err != nil {
+		if err := db.addVerifications.exec(ctx, tx, hour, keyID, consumer, service, source, code, n); err != nil {
 			return nil, fmt.Errorf("store: add verifications: %w", err)
 		}
 		return nil, nil
