@@ -82,7 +82,7 @@ type DB struct {
 func New(ctx context.Context, cfg Config) (*DB, error) {
 	d := cfg.Dialect
 	db := &DB{w: &pool{cfg.Writer, d}, r: &pool{cfg.Reader, d}, d: d, now: cfg.Now, onChange: cfg.OnChange, shredFn: cfg.Shred,
-		readKey: cfg.ReadKey, readKeys: cfg.ReadKeys}
+		readKey: cfg.ReadKey, readKeys: cfg.ReadKeys, addUsage: addUsage(), addVerifications: addVerifications()}
 	if db.now == nil {
 		db.now = time.Now
 	}
@@ -113,7 +113,6 @@ func New(ctx context.Context, cfg Config) (*DB, error) {
 			return nil, fmt.Errorf("%s: prepare: %w", d.Name, err)
 		}
 	}
-	db.addUsage, db.addVerifications = addUsage(), addVerifications()
 	for _, w := range []*bulkWrite{db.addUsage, db.addVerifications} {
 		if err := w.prepare(ctx, db.w); err != nil {
 			db.Close()
@@ -133,13 +132,7 @@ func (db *DB) WithSQLReads(ctx context.Context) (*DB, error) {
 // Close closes the prepared statements; the caller closes the database.
 func (db *DB) Close() error {
 	var errs []error
-	stmts := append([]*Stmt{db.lookup, db.lookupHMAC}, db.lookupKeys[:]...)
-	for _, w := range []*bulkWrite{db.addUsage, db.addVerifications} {
-		if w != nil {
-			stmts = append(stmts, w.stmt)
-		}
-	}
-	for _, stmt := range stmts {
+	for _, stmt := range append([]*Stmt{db.lookup, db.lookupHMAC, db.addUsage.stmt, db.addVerifications.stmt}, db.lookupKeys[:]...) {
 		if stmt != nil {
 			errs = append(errs, stmt.Close())
 		}
