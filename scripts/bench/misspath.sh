@@ -2,15 +2,18 @@
 # The key-lookup miss path against the cached path, in one run: keygate with
 # key-auth in front of an nginx upstream, N keys created through the store
 # directly (scripts/bench/keyload seed), then, in turns, the cached path (one
-# key, always in the cache) and the miss path (each request a different key
-# that exists but that this node has not seen yet).
+# key, always in the cache), the miss path (each request a different key
+# that exists but that this node has not seen yet) and the miss run's keys
+# again, cached now: what many credentials cost without the store reads.
 #
 # Usage: scripts/bench/misspath.sh                  (SQLite)
 #        STORE=postgres://postgres@127.0.0.1:5432/test?sslmode=disable scripts/bench/misspath.sh
 # Environment:
 #   KEYS=200000     keys to create (each miss run uses up to rate × DURATION of them)
 #   DURATION=10s    each measured run; CONNECTIONS=64 connections
-#   RUNS=2          cached, miss, cached, miss, ...
+#   RUNS=2          each run: cached (one key), miss (keys this node has not seen), and
+#                   cached again with the miss run's keys (as many credentials, each with
+#                   its own usage row a minute, but no store read)
 #   STORE=          empty: SQLite in a temporary data dir; a postgres:// URL: PostgreSQL,
 #                   in a schema of its own (dropped at the end)
 #   USAGE_FLUSH=10s keygate's --usage-flush-interval (the default). Each miss writes a
@@ -180,6 +183,9 @@ for ((run = 1; run <= RUNS; run++)); do
 	line=$(measure "run $run miss (new keys)" -keys "$TMP/keys.txt" -skip "$skip")
 	echo "$line"
 	used=$(printf %s "$line" | sed -n 's/.*keys used \([0-9]*\).*/\1/p')
+	# The same keys again, all cached now: as many credentials as the miss
+	# run, each writing its own usage row, but no store read.
+	measure "run $run cached (its keys)" -keys "$TMP/keys.txt" -skip "$skip" -count "$used" -cycle
 	skip=$((skip + used))
 	((skip < KEYS)) || { log "all keys used; stopping"; break; }
 done

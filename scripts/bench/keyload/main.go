@@ -194,6 +194,7 @@ func run(args []string) error {
 	after := fs.Duration("after", 10*time.Second, "with -ready: the window after a node is ready again that is compared with the steady state")
 	keysFile := fs.String("keys", "", "file of keys, one a line")
 	skip := fs.Int("skip", 0, "start at this line of the keys file")
+	count := fs.Int("count", 0, "use only this many keys from there (0: all)")
 	conns := fs.Int("c", 64, "connections")
 	dur := fs.Duration("d", 10*time.Second, "duration")
 	cycle := fs.Bool("cycle", false, "start the keys over when they run out (otherwise stop)")
@@ -223,6 +224,9 @@ func run(args []string) error {
 		return fmt.Errorf("-skip %d: the file has %d keys", *skip, len(keys))
 	}
 	keys = keys[*skip:]
+	if *count > 0 && *count < len(keys) {
+		keys = keys[:*count]
+	}
 	ctx, cancel := context.WithTimeout(context.Background(), *dur)
 	defer cancel()
 	var next, turn atomic.Int64
