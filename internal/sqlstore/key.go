@@ -513,8 +513,10 @@ func (db *DB) RotateKeyForPickup(ctx context.Context, id string, successor *keyg
 }
 
 // rotateKey rotates key id and, with seal, keeps the successor for pickup.
-// seal runs once the rotation is known to apply, so that nothing is sealed
-// for a rotation that loses to another node's.
+// seal runs once the checks say the rotation applies, so that a rotation
+// that loses to another node's seals nothing. A transaction that fails at
+// its commit (PostgreSQL's serialization failures) and runs again may have
+// sealed in vain: seal must be free of side effects.
 func (db *DB) rotateKey(ctx context.Context, id string, successor *keygate.APIKey, graceEnd time.Time, seal func(id string) (*keygate.Sealed, error)) (*keygate.APIKey, error) {
 	var old, next *keygate.APIKey
 	err := db.write(ctx, func(tx *Tx) ([]keygate.Change, error) {
