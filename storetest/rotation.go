@@ -368,7 +368,7 @@ func testRotationPickup(t *testing.T, s suite) {
 // testRotationConcurrent runs the scheduled rotation's claims from several
 // nodes at once: each key is noticed once and rotated once, and one sealed
 // key is kept a rotation. (A rotation that loses seals nothing, see
-// testRotationPickup; but a transaction PostgreSQL aborts at its commit and
+// testRotationPickup; but a transaction PostgreSQL aborts after sealing and
 // runs again has sealed in vain, so the seals may outnumber the keys.)
 func testRotationConcurrent(t *testing.T, s suite) {
 	e := s.env(t)
@@ -444,7 +444,7 @@ func testRotationConcurrent(t *testing.T, s suite) {
 	if len(rotated) != keys || seals < keys {
 		t.Errorf("rotated %d keys with %d seals, want %d and at least as many", len(rotated), seals, keys)
 	} else if seals > keys {
-		t.Logf("%d seals for %d rotations: transactions run again after their commit failed", seals, keys)
+		t.Logf("%d seals for %d rotations: transactions run again after they failed", seals, keys)
 	}
 	for id, n := range rotated {
 		if n != 1 {

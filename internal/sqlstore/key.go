@@ -514,9 +514,10 @@ func (db *DB) RotateKeyForPickup(ctx context.Context, id string, successor *keyg
 
 // rotateKey rotates key id and, with seal, keeps the successor for pickup.
 // seal runs once the checks say the rotation applies, so that a rotation
-// that loses to another node's seals nothing. A transaction that fails at
-// its commit (PostgreSQL's serialization failures) and runs again may have
-// sealed in vain: seal must be free of side effects.
+// that loses to another node's seals nothing. A transaction that fails
+// after it (a serialization failure on PostgreSQL, at a later statement or
+// the commit) and runs again has sealed in vain: seal must have no side
+// effects.
 func (db *DB) rotateKey(ctx context.Context, id string, successor *keygate.APIKey, graceEnd time.Time, seal func(id string) (*keygate.Sealed, error)) (*keygate.APIKey, error) {
 	var old, next *keygate.APIKey
 	err := db.write(ctx, func(tx *Tx) ([]keygate.Change, error) {
