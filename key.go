@@ -287,10 +287,10 @@ type KeyStore interface {
 	// key for one pickup by the holder of key id, in the same transaction:
 	// once the rotation is known to apply it calls seal with key id and
 	// stores what seal returns (the full key, sealed as
-	// SealedRotationPickup). A transaction that fails after sealing and runs
-	// again calls seal again, so seal must have no side effects. The sealed copy
-	// goes when it is picked up, and when either key is revoked, archived or
-	// deleted.
+	// SealedRotationPickup). A transaction that fails after sealing and
+	// runs again calls seal again, so seal must have no side effects. The
+	// sealed copy goes when it is picked up, and when either key is
+	// revoked, archived or deleted.
 	RotateKeyForPickup(ctx context.Context, id string, successor *APIKey, graceEnd time.Time, seal func(id string) (*Sealed, error)) (*APIKey, error)
 	// PickUpRotatedKey hands the successor kept for key id to open, inside
 	// the transaction; when open succeeds, the sealed copy and its data key

@@ -9,13 +9,7 @@ import (
 // one array parameter a column where it does.
 func TestBulkWriteSQL(t *testing.T) {
 	w := newBulkWrite(`INSERT INTO t (a, b)`, []string{"bigint", "text"}, `ON CONFLICT (a) DO NOTHING`)
-	arrays := &Dialect{ArrayRows: func(types ...string) string {
-		params := make([]string, len(types))
-		for i, t := range types {
-			params[i] = `CAST(? AS ` + t + `[])`
-		}
-		return `unnest(` + strings.Join(params, `, `) + `)`
-	}}
+	arrays := &Dialect{ArrayRows: func(types ...string) string { return `arrays(` + strings.Join(types, `, `) + `)` }}
 	tests := []struct {
 		name string
 		d    *Dialect
@@ -24,7 +18,7 @@ func TestBulkWriteSQL(t *testing.T) {
 	}{
 		{"one row of placeholders", &Dialect{}, 1, `INSERT INTO t (a, b) VALUES (?, ?) ON CONFLICT (a) DO NOTHING`},
 		{"three rows of placeholders", &Dialect{}, 3, `INSERT INTO t (a, b) VALUES (?, ?), (?, ?), (?, ?) ON CONFLICT (a) DO NOTHING`},
-		{"arrays, whatever the rows", arrays, 1000, `INSERT INTO t (a, b) SELECT * FROM unnest(CAST(? AS bigint[]), CAST(? AS text[])) ON CONFLICT (a) DO NOTHING`},
+		{"arrays, whatever the rows", arrays, 1000, `INSERT INTO t (a, b) SELECT * FROM arrays(bigint, text) ON CONFLICT (a) DO NOTHING`},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

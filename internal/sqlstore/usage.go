@@ -5,7 +5,6 @@ import (
 	"context"
 	"fmt"
 	"slices"
-	"strconv"
 	"strings"
 	"time"
 
@@ -32,9 +31,8 @@ func (db *DB) AddUsage(ctx context.Context, records []keygate.UsageRecord) error
 		return nil
 	}
 	for i, r := range records {
-		field := func() string { return "records[" + strconv.Itoa(i) + "]" }
 		if r.Minute.IsZero() {
-			return keygate.Errorf(keygate.EINVALID, "%s.minute: required", field())
+			return keygate.Errorf(keygate.EINVALID, "records[%d].minute: required", i)
 		}
 		for _, c := range []struct {
 			name string
@@ -42,7 +40,7 @@ func (db *DB) AddUsage(ctx context.Context, records []keygate.UsageRecord) error
 		}{{"allowed", r.Allowed}, {"rejected", r.Rejected}, {"bytes_in", r.BytesIn}, {"bytes_out", r.BytesOut},
 			{"verified", r.Verified}, {"verify_rejected", r.VerifyRejected}, {"gateway_valid", r.GatewayValid}} {
 			if c.n < 0 {
-				return keygate.Errorf(keygate.EINVALID, "%s.%s: must not be negative", field(), c.name)
+				return keygate.Errorf(keygate.EINVALID, "records[%d].%s: must not be negative", i, c.name)
 			}
 		}
 	}

@@ -3,7 +3,6 @@ package sqlstore
 import (
 	"context"
 	"fmt"
-	"strconv"
 	"strings"
 	"time"
 
@@ -26,16 +25,15 @@ func (db *DB) AddVerifications(ctx context.Context, counts []keygate.Verificatio
 	var hour, n []int64
 	var keyID, consumer, service, source, code []string
 	for i, c := range counts {
-		field := func() string { return "counts[" + strconv.Itoa(i) + "]" }
 		switch {
 		case c.Hour.IsZero():
-			return keygate.Errorf(keygate.EINVALID, "%s.hour: required", field())
+			return keygate.Errorf(keygate.EINVALID, "counts[%d].hour: required", i)
 		case c.Source != keygate.SourceGateway && c.Source != keygate.SourceVerify:
-			return keygate.Errorf(keygate.EINVALID, "%s.source: must be gateway or verify", field())
+			return keygate.Errorf(keygate.EINVALID, "counts[%d].source: must be gateway or verify", i)
 		case c.Code == "":
-			return keygate.Errorf(keygate.EINVALID, "%s.code: required", field())
+			return keygate.Errorf(keygate.EINVALID, "counts[%d].code: required", i)
 		case c.Count < 0:
-			return keygate.Errorf(keygate.EINVALID, "%s.count: must not be negative", field())
+			return keygate.Errorf(keygate.EINVALID, "counts[%d].count: must not be negative", i)
 		}
 		k := key{c.Hour.UTC().Truncate(time.Hour).Unix(), c.KeyID, c.ConsumerID, c.ServiceID, string(c.Source), string(c.Code)}
 		if row, ok := index[k]; ok {

@@ -183,6 +183,7 @@ for ((run = 1; run <= RUNS; run++)); do
 	line=$(measure "run $run miss (new keys)" -keys "$TMP/keys.txt" -skip "$skip")
 	echo "$line"
 	used=$(printf %s "$line" | sed -n 's/.*keys used \([0-9]*\).*/\1/p')
+	[[ ${used:-0} -gt 0 ]] || die "the miss run used no keys: $line"
 	# The same keys again, all cached now: as many credentials as the miss
 	# run, each writing its own usage row, but no store read.
 	measure "run $run cached (its keys)" -keys "$TMP/keys.txt" -skip "$skip" -count "$used" -cycle
